@@ -1,0 +1,70 @@
+"""Standard count tables from de-identified rows, with DuckDB.
+
+One implementation for both sides: the contributor counts its de-identified frame in aggregate
+mode, the coordinator counts staged rows in record mode. The result is one long frame: a row per
+(table, dimension values) with the count ``n``; dimensions a table does not use are NULL.
+Dimension values are text (booleans as ``true``/``false``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from contracts.registry import Contract
+from contracts.standard_tables import StandardTable
+
+
+def all_dimensions(contract: Contract) -> list[str]:
+    """Every dimension any of the contract's standard tables uses, in a stable order."""
+    seen: list[str] = []
+    for t in contract.standard_tables:
+        for d in t.dims:
+            if d not in seen:
+                seen.append(d)
+    return seen
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_sql(table: StandardTable, relation: str, dims: list[str], extra_keys: tuple[str, ...] = ()) -> str:
+    """SQL counting one standard table over ``relation`` (trusted names only, no values)."""
+    keys = [_quote(k) for k in extra_keys]
+
+    def expr(d: str) -> str:
+        return table.derived.get(d, _quote(d))
+
+    if table.unpivot:
+        other = [d for d in table.dims if d != "indicator"]
+        parts = []
+        for col in table.unpivot:
+            label = col.removeprefix("risk_")
+            select = [*keys, f"'{table.name}' AS table_name"]
+            select += [f"CAST({expr(d)} AS VARCHAR) AS {_quote(d)}" if d in other else (f"'{label}' AS {_quote(d)}" if d == "indicator" else f"NULL::VARCHAR AS {_quote(d)}") for d in dims]
+            group = [*keys, *(expr(d) for d in other)]
+            parts.append(
+                f"SELECT {', '.join(select)}, count(*) AS n FROM {relation} WHERE {_quote(col)} "
+                + (f"GROUP BY {', '.join(group)}" if group else "")
+            )
+        return " UNION ALL ".join(parts)
+    select = [*keys, f"'{table.name}' AS table_name"]
+    select += [f"CAST({expr(d)} AS VARCHAR) AS {_quote(d)}" if d in table.dims else f"NULL::VARCHAR AS {_quote(d)}" for d in dims]
+    group = [*keys, *(expr(d) for d in table.dims)]
+    return f"SELECT {', '.join(select)}, count(*) AS n FROM {relation} GROUP BY {', '.join(group)}"
+
+
+def counts_sql(contract: Contract, relation: str, extra_keys: tuple[str, ...] = ()) -> str:
+    dims = all_dimensions(contract)
+    return " UNION ALL ".join(table_sql(t, relation, dims, extra_keys) for t in contract.standard_tables)
+
+
+def standard_counts(frame, contract: Contract) -> pa.Table:
+    """The contract's standard tables over a de-identified pandas/arrow frame, as an arrow table."""
+    con = duckdb.connect()
+    try:
+        con.register("deidentified", frame)
+        return con.execute(counts_sql(contract, "deidentified") + " ORDER BY ALL").arrow()
+    finally:
+        con.close()

@@ -1,0 +1,257 @@
+"""The network registry model: organisations, the coordinator's keys and data-sharing agreements.
+
+Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
+``pipelines.network``; this module only validates plain dicts). Every validation error names the
+offending field by its path, e.g. ``organisations[3].tier``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from contracts.codes import ORG_TYPES
+from contracts.errors import RegistryError
+from contracts.geography import REGIONS
+from contracts.tiers import TIERS
+
+ORG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
+KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+STATUSES = ("active", "suspended")
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Contact:
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+    intake_hours: str = ""
+
+
+@dataclass
+class Organisation:
+    id: str
+    name: str
+    type: str
+    tier: int
+    region: str
+    services: list[str] = field(default_factory=list)
+    eligibility: str = ""
+    contact: Contact = field(default_factory=Contact)
+    status: str = "active"
+    signing_key_id: str | None = None
+    signing_public_key: str | None = None  # base64 raw Ed25519 public key
+    joined: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass
+class Researcher:
+    id: str
+    name: str
+    encryption_public_key: str | None = None  # base64 raw X25519 public key
+
+
+@dataclass
+class Agreement:
+    """A data-sharing agreement (DSA) under which Tier 4 extracts flow to named researchers."""
+
+    id: str
+    purpose: str
+    parties: list[str]
+    contracts: list[str]  # e.g. ["research_extract/v1"]
+    fields: list[str]
+    start: str
+    end: str
+    ethics_approval: str
+    researchers: list[Researcher] = field(default_factory=list)
+    status: str = "active"  # active | revoked
+
+    def in_force(self, on: dt.date) -> bool:
+        return self.status == "active" and dt.date.fromisoformat(self.start) <= on <= dt.date.fromisoformat(self.end)
+
+
+@dataclass
+class Coordinator:
+    id: str
+    name: str
+    encryption_key_id: str
+    encryption_public_key: str  # base64 raw X25519: bundles are sealed to it
+    signing_key_id: str
+    signing_public_key: str  # base64 raw Ed25519: receipts are signed with it
+    key_epoch: int = 1
+
+
+@dataclass
+class Network:
+    name: str
+    coordinator: Coordinator
+    organisations: list[Organisation] = field(default_factory=list)
+    agreements: list[Agreement] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def organisation(self, org_id: str) -> Organisation | None:
+        return next((o for o in self.organisations if o.id == org_id), None)
+
+    def agreement(self, dsa_id: str) -> Agreement | None:
+        return next((a for a in self.agreements if a.id == dsa_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Network:
+        return _parse_network(data)
+
+
+# Validation ------------------------------------------------------------------------------------
+
+
+def _fail(path: str, problem: str) -> RegistryError:
+    return RegistryError("REGISTRY_INVALID", f"{path}: {problem}", field=path)
+
+
+def _mapping(data: Any, path: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    if not isinstance(data, dict):
+        raise _fail(path or "(top level)", "must be a mapping")
+    for key in required:
+        if key not in data:
+            raise _fail(f"{path}.{key}".lstrip("."), "is required")
+    unknown = sorted(set(data) - set(required) - set(optional))
+    if unknown:
+        raise _fail(f"{path}.{unknown[0]}".lstrip("."), "is not a known field")
+    return data
+
+
+def _str(data: dict, key: str, path: str, *, pattern: re.Pattern | None = None, choices=None, empty=False) -> str:
+    value = data.get(key, "")
+    where = f"{path}.{key}".lstrip(".")
+    if value is None and empty:
+        return ""
+    if not isinstance(value, str) or (not value and not empty):
+        raise _fail(where, "must be a non-empty string" if not empty else "must be a string")
+    if pattern is not None and value and not pattern.match(value):
+        raise _fail(where, f"does not match the pattern {pattern.pattern}")
+    if choices is not None and value not in choices:
+        raise _fail(where, f"must be one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _str_list(data: dict, key: str, path: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(f"{path}.{key}".lstrip("."), "must be a list of strings")
+    return value
+
+
+def _date(data: dict, key: str, path: str) -> str:
+    value = data.get(key)
+    if isinstance(value, dt.date):
+        value = value.isoformat()
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
+    return str(value)
+
+
+def _parse_org(data: Any, path: str) -> Organisation:
+    d = _mapping(
+        data,
+        path,
+        ("id", "name", "type", "tier", "region"),
+        ("services", "eligibility", "contact", "status", "signing_key_id", "signing_public_key", "joined"),
+    )
+    tier = d["tier"]
+    if not isinstance(tier, int) or isinstance(tier, bool) or tier not in TIERS:
+        raise _fail(f"{path}.tier", "must be an integer from 1 to 4")
+    contact = _mapping(d.get("contact") or {}, f"{path}.contact", (), ("phone", "email", "website", "intake_hours"))
+    key_id = d.get("signing_key_id")
+    if key_id is not None and not (isinstance(key_id, str) and KEY_ID.match(key_id)):
+        raise _fail(f"{path}.signing_key_id", "must be 16 lowercase hex characters")
+    if tier >= 2 and not key_id:
+        raise _fail(f"{path}.signing_key_id", "is required for tier 2 and above (the agency signs its bundles)")
+    return Organisation(
+        id=_str(d, "id", path, pattern=ORG_ID),
+        name=_str(d, "name", path),
+        type=_str(d, "type", path, choices=ORG_TYPES),
+        tier=tier,
+        region=_str(d, "region", path, choices=REGIONS),
+        services=_str_list(d, "services", path),
+        eligibility=_str(d, "eligibility", path, empty=True),
+        contact=Contact(**{k: str(v) for k, v in contact.items()}),
+        status=_str(d, "status", path, choices=STATUSES) if "status" in d else "active",
+        signing_key_id=key_id,
+        signing_public_key=d.get("signing_public_key"),
+        joined=_date(d, "joined", path) if d.get("joined") else None,
+    )
+
+
+def _parse_agreement(data: Any, path: str) -> Agreement:
+    d = _mapping(
+        data,
+        path,
+        ("id", "purpose", "parties", "contracts", "fields", "start", "end", "ethics_approval"),
+        ("researchers", "status"),
+    )
+    researchers = []
+    for i, r in enumerate(d.get("researchers") or []):
+        rp = f"{path}.researchers[{i}]"
+        rd = _mapping(r, rp, ("id", "name"), ("encryption_public_key",))
+        researchers.append(Researcher(id=_str(rd, "id", rp), name=_str(rd, "name", rp), encryption_public_key=rd.get("encryption_public_key")))
+    agreement = Agreement(
+        id=_str(d, "id", path),
+        purpose=_str(d, "purpose", path),
+        parties=_str_list(d, "parties", path),
+        contracts=_str_list(d, "contracts", path),
+        fields=_str_list(d, "fields", path),
+        start=_date(d, "start", path),
+        end=_date(d, "end", path),
+        ethics_approval=_str(d, "ethics_approval", path),
+        researchers=researchers,
+        status=_str(d, "status", path, choices=("active", "revoked")) if "status" in d else "active",
+    )
+    if agreement.end < agreement.start:
+        raise _fail(f"{path}.end", "is before start")
+    return agreement
+
+
+def _parse_network(data: Any) -> Network:
+    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "schema_version"))
+    if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
+    c = _mapping(
+        d["coordinator"],
+        "coordinator",
+        ("id", "name", "encryption_key_id", "encryption_public_key", "signing_key_id", "signing_public_key"),
+        ("key_epoch",),
+    )
+    coordinator = Coordinator(
+        id=_str(c, "id", "coordinator", pattern=ORG_ID),
+        name=_str(c, "name", "coordinator"),
+        encryption_key_id=_str(c, "encryption_key_id", "coordinator", pattern=KEY_ID),
+        encryption_public_key=_str(c, "encryption_public_key", "coordinator"),
+        signing_key_id=_str(c, "signing_key_id", "coordinator", pattern=KEY_ID),
+        signing_public_key=_str(c, "signing_public_key", "coordinator"),
+        key_epoch=int(c.get("key_epoch", 1)),
+    )
+    if not isinstance(d.get("organisations") or [], list):
+        raise _fail("organisations", "must be a list")
+    orgs = [_parse_org(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
+    seen: set[str] = set()
+    for i, o in enumerate(orgs):
+        if o.id in seen:
+            raise _fail(f"organisations[{i}].id", "is used by another organisation")
+        seen.add(o.id)
+    agreements = [_parse_agreement(a, f"agreements[{i}]") for i, a in enumerate(d.get("agreements") or [])]
+    for i, a in enumerate(agreements):
+        for j, party in enumerate(a.parties):
+            if party not in seen:
+                raise _fail(f"agreements[{i}].parties[{j}]", "is not a registered organisation")
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements)

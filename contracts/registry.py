@@ -1,0 +1,153 @@
+"""The contract registry: every released contract, looked up by id and version.
+
+A released version is frozen (a snapshot test guards it); a change is a new version with a
+converter from the previous one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandera.pandas as pa
+
+from contracts.errors import ContractError
+from contracts.roles import Role, Transform
+from contracts.standard_tables import REFERRAL_TABLES, SERVICE_EPISODE_TABLES, StandardTable
+from contracts.v1.referral import Referral, ReferralOut
+from contracts.v1.research_extract import ResearchExtract, ResearchExtractOut
+from contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a contract, as read from the pandera model's metadata."""
+
+    name: str
+    dtype: str
+    role: Role
+    transform: Transform
+    output: str | None
+    at: str | None
+    nullable: bool
+    description: str
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A released data contract: the agency-side model, the output model and how rows leave."""
+
+    id: str
+    version: int
+    title: str
+    min_tier: int
+    modes: tuple[str, ...]
+    source: type[pa.DataFrameModel]
+    output: type[pa.DataFrameModel]
+    event_date: str  # the date that places a row in a period
+    quarter_column: str  # output column holding the event date's quarter
+    key_column: str  # output column unique per row
+    standard_tables: tuple[StandardTable, ...] = ()
+    linkage_inputs: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}/v{self.version}"
+
+    def fields(self) -> list[FieldSpec]:
+        schema = self.source.to_schema()
+        return [_field_spec(name, col) for name, col in schema.columns.items()]
+
+    def output_columns(self) -> list[str]:
+        return list(self.output.to_schema().columns)
+
+    def quasi_identifiers(self) -> list[str]:
+        """Output columns that are quasi-identifiers: the columns k-anonymity is measured over."""
+        schema = self.output.to_schema()
+        return [
+            name
+            for name, col in schema.columns.items()
+            if (col.metadata or {}).get("role") == Role.QUASI_IDENTIFIER and name not in (self.quarter_column,)
+        ]
+
+
+def _field_spec(name: str, col: Any) -> FieldSpec:
+    meta = col.metadata or {}
+    return FieldSpec(
+        name=name,
+        dtype=str(col.dtype),
+        role=Role(meta["role"]),
+        transform=Transform(meta["transform"]),
+        output=meta.get("output"),
+        at=meta.get("at"),
+        nullable=bool(col.nullable),
+        description=col.description or "",
+        checks=tuple(str(c) for c in col.checks) + (("unique",) if col.unique else ()),
+    )
+
+
+CONTRACTS: dict[tuple[str, int], Contract] = {
+    (c.id, c.version): c
+    for c in (
+        Contract(
+            id="referral",
+            version=1,
+            title="Referral minimum dataset",
+            min_tier=2,
+            modes=("aggregate", "record"),
+            source=Referral,
+            output=ReferralOut,
+            event_date="referral_date",
+            quarter_column="referral_quarter",
+            key_column="referral_pseudonym",
+            standard_tables=REFERRAL_TABLES,
+        ),
+        Contract(
+            id="service_episode",
+            version=1,
+            title="Service episodes and shared indicators",
+            min_tier=3,
+            modes=("aggregate", "record"),
+            source=ServiceEpisode,
+            output=ServiceEpisodeOut,
+            event_date="episode_start",
+            quarter_column="episode_quarter",
+            key_column="episode_pseudonym",
+            standard_tables=SERVICE_EPISODE_TABLES,
+        ),
+        Contract(
+            id="research_extract",
+            version=1,
+            title="Research extract with project-scoped linkage tokens",
+            min_tier=4,
+            modes=("record",),
+            source=ResearchExtract,
+            output=ResearchExtractOut,
+            event_date="episode_start",
+            quarter_column="episode_quarter",
+            key_column="episode_pseudonym",
+            linkage_inputs=("client_name", "date_of_birth"),
+        ),
+    )
+}
+
+
+def get_contract(contract_id: str, version: int | None = None) -> Contract:
+    """The contract with this id and version (the latest when version is None)."""
+    versions = sorted(v for (cid, v) in CONTRACTS if cid == contract_id)
+    if not versions:
+        known = ", ".join(sorted({cid for cid, _ in CONTRACTS}))
+        raise ContractError("CONTRACT_UNKNOWN", f"no contract named '{contract_id}'", hint=f"known contracts: {known}")
+    chosen = versions[-1] if version is None else version
+    if chosen not in versions:
+        raise ContractError(
+            "CONTRACT_VERSION_UNKNOWN",
+            f"contract '{contract_id}' has no version {chosen}",
+            hint=f"released versions: {', '.join(map(str, versions))}",
+        )
+    return CONTRACTS[(contract_id, chosen)]
+
+
+def all_contracts() -> list[Contract]:
+    return [CONTRACTS[k] for k in sorted(CONTRACTS)]

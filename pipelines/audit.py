@@ -1,0 +1,67 @@
+"""Append-only, hash-chained audit logs (agency and coordinator alike).
+
+A line is one JSON event: time, event name, and value-free details (counts, reason codes, ids).
+Each line carries the SHA-256 of the previous line, so removing or editing a line breaks the
+chain, which ``verify`` reports by line number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from contracts.errors import DvnetError
+
+GENESIS = "0" * 64
+
+
+def _last_hash(path: Path) -> str:
+    if not path.exists() or path.stat().st_size == 0:
+        return GENESIS
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 65536))
+        last = f.read().splitlines()[-1]
+    return hashlib.sha256(last).hexdigest()
+
+
+def append(path: Path, event: str, now: dt.datetime | None = None, **details: object) -> dict:
+    """Append one event; returns the record written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            record = {
+                "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+                "event": event,
+                **details,
+                "prev": _last_hash(path),
+            }
+            f.write(json.dumps(record, sort_keys=True, default=str).encode("utf-8") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return record
+
+
+def read(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def verify(path: Path) -> int:
+    """Check the chain; returns the number of events, raises ``AUDIT_CHAIN_BROKEN`` naming the line."""
+    prev = GENESIS
+    lines = Path(path).read_bytes().splitlines() if Path(path).exists() else []
+    for number, line in enumerate(lines, start=1):
+        if json.loads(line).get("prev") != prev:
+            raise DvnetError("AUDIT_CHAIN_BROKEN", f"{Path(path).name} line {number} does not follow the line before it")
+        prev = hashlib.sha256(line).hexdigest()
+    return len(lines)

@@ -1,0 +1,92 @@
+"""The `dvnet` command line: a pure ``main(argv, environ) -> exit code``.
+
+User errors print one clear line and a hint, never a traceback; bugs still raise. Subcommands
+live one per module in ``pipelines.commands`` and are imported lazily, so the agency-side
+commands never import Dagster.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import click
+
+from contracts.errors import ContractError, DvnetError, RegistryError
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # the input was checked and refused (rejected rows, failed audit, quarantined bundle)
+EXIT_USAGE = 2  # wrong options, unknown contract, invalid registry or configuration
+
+# command name -> (module, attribute, one-line help). Imported only when the command runs.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "network": ("pipelines.commands.network", "network", "Create and inspect a network folder (registry, keys, agencies)."),
+    "contracts": ("pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
+    "directory": ("pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
+    "synth": ("pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
+    "contribute": ("pipelines.commands.contribute", "contribute", "Validate, de-identify and seal an agency extract."),
+    "receipt": ("pipelines.commands.receipt", "receipt", "Verify a coordinator's signed receipt for a bundle."),
+    "ingest": ("pipelines.commands.ingest", "ingest", "Verify, quarantine or load the bundles in the coordinator inbox."),
+    "publish": ("pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
+    "query": ("pipelines.commands.query", "query", "Run read-only SQL against published releases."),
+    "ui": ("pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
+    "demo": ("pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text from the table, so `dvnet --help` does not import every command.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, _, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="dvnet")
+def cli() -> None:
+    """dvnet: federated data contribution and aggregation for a coordinated DV response network.
+
+    Agencies run `contribute` on their own machine; the coordinator runs `ingest`, `publish` and `ui`;
+    evaluators run `query` against published releases. `demo` runs a whole simulated network.
+    """
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 1 input refused, 2 usage or configuration)."""
+    environ = os.environ if environ is None else environ
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="dvnet", standalone_mode=False, obj={"environ": environ})
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_USAGE
+    except DvnetError as e:
+        click.echo(f"error: {e.reason}: {e.message}", err=True)
+        if e.hint:
+            click.echo(f"hint: {e.hint}", err=True)
+        return EXIT_USAGE if isinstance(e, (ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

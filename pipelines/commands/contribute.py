@@ -1,0 +1,49 @@
+"""`dvnet contribute`: the agency steward's command."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from pipelines.cli import EXIT_OK, EXIT_REFUSED
+from pipelines.contributor.report import print_summary, write_report
+from pipelines.contributor.run import STAGES, ContributionOptions, contribute as run_contribution
+from pipelines.network import load_agency
+from pipelines.progress import stages
+
+
+@click.command("contribute")
+@click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder (holds agency.yaml and its keys).")
+@click.option("--contract", "contract_id", required=True, help="Contract id: referral, service_episode or research_extract.")
+@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False), help="The extract file: CSV (UTF-8), Parquet or Excel .xlsx.")
+@click.option("--period", required=True, help="Calendar quarter the extract covers, e.g. 2026-Q3.")
+@click.option("--mode", type=click.Choice(["aggregate", "record"]), help="aggregate: only counts leave (default); record: de-identified rows of consenting clients.")
+@click.option("--version", "version", type=int, help="Contract version (default: latest).")
+@click.option("--dry-run", is_flag=True, help="Do everything except seal: see exactly what would leave.")
+@click.option("--k", type=int, help="Minimum equivalence-class size in record mode (default from agency.yaml, else 5).")
+@click.option("--max-reject-share", type=float, help="Largest share of rejected records that still lets the run seal (default 0: any rejection in a required field refuses the run).")
+@click.option("--max-withheld-share", type=float, help="Record mode: largest share of records that may be withheld to reach k (default 0: refuse instead).")
+@click.option("--project", help="Research project (DSA id) for research_extract linkage tokens.")
+@click.option("--supersedes", help="Bundle id this contribution corrects (replaces at the coordinator).")
+def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: str | None, version: int | None, dry_run: bool,
+               k: int | None, max_reject_share: float | None, max_withheld_share: float | None, project: str | None, supersedes: str | None) -> int:
+    """Validate, de-identify and seal an agency extract for the coordinator.
+
+    Prints what leaves the building and writes an HTML report to the agency's reports/ folder.
+    Exit code 0 when sealed (or dry run passed), 1 when refused, 2 on usage errors.
+    """
+    console = Console(stderr=False, highlight=False)
+    agency = load_agency(agency_dir)
+    opts = ContributionOptions(
+        contract_id=contract_id, extract=extract, period=period, mode=mode, version=version, dry_run=dry_run, k=k,
+        max_reject_share=max_reject_share, max_withheld_share=max_withheld_share, project=project, supersedes=supersedes,
+    )
+    with stages(console, "contribute", STAGES) as step:
+        result = run_contribution(agency, opts, progress=step)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = write_report(result, agency.folder / "reports", stamp)
+    print_summary(result, console, report)
+    return EXIT_REFUSED if result.status == "refused" else EXIT_OK

@@ -1,0 +1,20 @@
+"""`dvnet directory`: the Tier 1 professional directory (HTML, CSV, JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipelines.directory import export_directory
+from pipelines.network import load_network
+
+
+@click.command("directory")
+@click.option("--network", "network_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Folder to write into (default <network>/directory).")
+def directory(network_dir: Path, out: Path | None) -> None:
+    """Export the published directory: active organisations' names, types, services, eligibility and contacts only."""
+    paths = export_directory(load_network(network_dir), out or network_dir / "directory")
+    for p in paths:
+        click.echo(f"wrote {p}")

@@ -1,0 +1,76 @@
+"""`dvnet network`: create a network folder, register agencies, show the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from contracts.codes import ORG_TYPES
+from contracts.geography import REGIONS
+from contracts.tiers import TIERS
+from pipelines import network as store
+
+
+@click.group("network")
+def network() -> None:
+    """Create and inspect a network folder (registry, coordinator keys, agency folders)."""
+
+
+@network.command("init")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--name", required=True, help="The network's name, e.g. 'Riverside DV Response Network'.")
+def init(folder: Path, name: str) -> None:
+    """Create FOLDER with a registry and fresh coordinator key pairs (private keys 0600, never printed)."""
+    net = store.init_network(folder, name)
+    console = Console(highlight=False)
+    console.print(f"created network '{net.name}' at {folder}")
+    console.print(f"coordinator encryption key id {net.coordinator.encryption_key_id} (agencies seal bundles to it)")
+    console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts are signed with it)")
+    console.print("next: dvnet network add-agency " + str(folder) + " --id ... --name ... --type ... --tier ... --region ...")
+
+
+@network.command("add-agency")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--id", "org_id", required=True, help="Short id: lowercase letters, digits and dashes.")
+@click.option("--name", required=True)
+@click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES))
+@click.option("--tier", required=True, type=click.IntRange(1, 4), help="; ".join(f"{k}: {v}" for k, v in TIERS.items()))
+@click.option("--region", required=True, type=click.Choice(REGIONS))
+@click.option("--service", "services", multiple=True, help="A service offered (repeatable).")
+@click.option("--eligibility", default="", help="Who the agency serves.")
+@click.option("--phone", default="")
+@click.option("--email", default="")
+@click.option("--website", default="")
+@click.option("--agency-folder", type=click.Path(path_type=Path, file_okay=False), help="Where the agency's own folder goes (default FOLDER/agencies/<id>).")
+def add_agency(folder: Path, org_id: str, name: str, org_type: str, tier: int, region: str, services, eligibility, phone, email, website, agency_folder) -> None:
+    """Register an agency and create its own folder with its config and signing key pair."""
+    org = store.organisation(org_id, name, org_type, tier, region, services=services, eligibility=eligibility, phone=phone, email=email, website=website)
+    cfg = store.add_agency(folder, org, agency_folder=agency_folder)
+    click.echo(f"registered {org_id} (tier {tier}, {org_type}); agency folder {cfg.folder}")
+    if org.signing_key_id:
+        click.echo(f"agency signing key id {org.signing_key_id}")
+
+
+@network.command("show")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def show(folder: Path) -> None:
+    """Summarise the registry: organisations by tier and type, agreements, coordinator key ids."""
+    net = store.load_network(folder)
+    console = Console(highlight=False)
+    console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
+    t = Table(title=f"{len(net.organisations)} organisations", title_justify="left")
+    for h in ("id", "name", "type", "tier", "region", "status", "signing key"):
+        t.add_column(h)
+    for o in net.organisations:
+        t.add_row(o.id, o.name, o.type, str(o.tier), o.region, o.status, o.signing_key_id or "—")
+    console.print(t)
+    if net.agreements:
+        a = Table(title=f"{len(net.agreements)} data-sharing agreements", title_justify="left")
+        for h in ("id", "purpose", "parties", "contracts", "from", "to", "ethics", "status"):
+            a.add_column(h)
+        for g in net.agreements:
+            a.add_row(g.id, g.purpose, str(len(g.parties)), ", ".join(g.contracts), g.start, g.end, g.ethics_approval, g.status)
+        console.print(a)

@@ -1,0 +1,253 @@
+"""One contribution, end to end: read → validate → consent → de-identify → disclosure check → seal.
+
+Every record read is accounted for: ``read = rejected + excluded (consent) + withheld (k) + sent``
+(in aggregate mode, "sent" means counted into the standard tables). The function returns a
+value-free result for the steward's report; it never prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import bundle
+from anonymize import consent as consent_rules
+from anonymize import kanonymity
+from anonymize.counts import standard_counts
+from anonymize.deidentify import deidentify
+from anonymize.pseudonyms import project_linkage_key
+from contracts.errors import DvnetError, ExtractError
+from contracts.periods import Period
+from contracts.registry import Contract, get_contract
+from contracts.tiers import check_allowed, default_mode
+from pipelines import audit
+from pipelines.contributor import sequence
+from pipelines.contributor.mapping import Mapping
+from pipelines.contributor.reader import ReadLimits, read_extract
+from pipelines.contributor.validate import Issue, validate_extract
+from pipelines.fsutil import atomic_write
+from pipelines.network import AgencyConfig
+
+STAGES = ("read", "validate", "consent", "de-identify", "disclosure check", "seal")
+
+
+@dataclass
+class ContributionOptions:
+    contract_id: str
+    extract: Path
+    period: str
+    mode: str | None = None  # None: the contract's default (aggregate where allowed)
+    version: int | None = None
+    dry_run: bool = False
+    k: int | None = None
+    max_reject_share: float | None = None
+    max_withheld_share: float | None = None
+    project: str | None = None  # DSA id, for research extracts
+    supersedes: str | None = None
+    now: dt.datetime | None = None
+    rng: Callable[[int], bytes] = os.urandom
+    limits: ReadLimits = field(default_factory=ReadLimits)
+
+
+@dataclass
+class ContributionResult:
+    agency_id: str
+    contract: str
+    mode: str
+    period: str
+    status: str = "started"  # sealed | dry-run | refused
+    refusal: dict | None = None
+    extract_name: str = ""
+    extract_sha256: str = ""
+    records_read: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    excluded_consent: int = 0
+    excluded_by_reason: dict[str, int] = field(default_factory=dict)
+    withheld_k: int = 0
+    held_back: int = 0  # records not sent because the whole run was refused
+    sent: int = 0
+    output_columns: list[str] = field(default_factory=list)
+    k_summary: str | None = None
+    k_achieved: int | None = None
+    cube_tables: int | None = None
+    cube_cells: int | None = None
+    bundle_id: str | None = None
+    bundle_file: str | None = None
+    bundle_sha256: str | None = None
+    bundle_bytes: int | None = None
+    sequence: int | None = None
+    supersedes: str | None = None
+    project: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.records_read == self.rejected + self.excluded_consent + self.withheld_k + self.held_back + self.sent
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "issues"}
+        d["issues"] = [i.to_dict() for i in self.issues]
+        d["reconciles"] = self.reconciles
+        return d
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, message: str):
+        self.reason, self.message = reason, message
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def contribute(
+    agency: AgencyConfig,
+    opts: ContributionOptions,
+    progress: Callable[[str], None] | None = None,
+) -> ContributionResult:
+    """Run one contribution for ``agency``; always returns a result (refusals included)."""
+    step = progress or (lambda _stage: None)
+    now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    contract = get_contract(opts.contract_id, opts.version)
+    mode = opts.mode or agency.policy.get("default_mode") or default_mode(contract)
+    period = Period.parse(opts.period)
+    check_allowed(agency.tier, contract, mode)
+    if contract.linkage_inputs and not opts.project:
+        raise DvnetError("USAGE_PROJECT_REQUIRED", f"{contract.ref} is sent for a research project: pass --project <DSA id>")
+    result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
+    result.extract_name = Path(opts.extract).name
+    policy = agency.policy
+    k = opts.k if opts.k is not None else int(policy.get("k", kanonymity.DEFAULT_K))
+    max_reject = opts.max_reject_share if opts.max_reject_share is not None else float(policy.get("max_reject_share", 0.0))
+    max_withheld = opts.max_withheld_share if opts.max_withheld_share is not None else float(policy.get("max_withheld_share", 0.0))
+
+    try:
+        try:
+            step("read")
+            raw = read_extract(opts.extract, limits=opts.limits)
+            result.extract_sha256 = raw.sha256
+            result.records_read = raw.records
+            mapped = Mapping.load(agency.mapping_path(contract.id)).apply(raw.frame)
+            del raw
+            step("validate")
+            checked = validate_extract(mapped, contract, period)
+            del mapped
+        except ExtractError as e:
+            raise _Refused(e.reason, e.message) from None
+        result.issues = checked.issues
+        result.rejected = checked.rejected
+        result.rejected_by_reason = checked.rejected_by_reason
+        frame = checked.frame
+        share = checked.rejected / max(checked.records, 1)
+        if checked.rejected_required and share > max_reject:
+            raise _Refused(
+                "REJECTED_ROWS_OVER_LIMIT",
+                f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {max_reject:.1%}",
+            )
+
+        step("consent")
+        if mode == "record":
+            reasons = consent_rules.consent_exclusions(frame["consent_to_share"], frame["consent_expiry"], period.end)
+            excluded = reasons.notna().to_numpy()
+            result.excluded_consent = int(excluded.sum())
+            result.excluded_by_reason = {str(k_): int(v) for k_, v in reasons[excluded].value_counts().items()}
+            frame = frame.loc[~excluded].reset_index(drop=True)
+
+        step("de-identify")
+        pseudonym_key = bundle.read_secret(agency.pseudonym_key_path)
+        project_key = None
+        if contract.linkage_inputs:
+            project_key = project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project)
+        out = deidentify(frame, contract, pseudonym_key=pseudonym_key, project_key=project_key)
+        del frame
+
+        step("disclosure check")
+        if mode == "record":
+            report = kanonymity.measure(out, contract.quasi_identifiers(), k)
+            result.k_achieved, result.k_summary = report.k_achieved, report.summary()
+            if not report.passed:
+                withheld = report.records_in_small_classes
+                if withheld / max(len(out), 1) > max_withheld:
+                    raise _Refused("K_ANONYMITY_NOT_MET", report.summary())
+                out = out.loc[~report.small_class_mask].reset_index(drop=True)
+                result.withheld_k = withheld
+                result.k_achieved = kanonymity.measure(out, contract.quasi_identifiers(), k).k_achieved
+            payload = pa.Table.from_pandas(out, preserve_index=False)
+            result.output_columns = list(out.columns)
+            result.sent = len(out)
+        else:
+            payload = standard_counts(out, contract)
+            result.output_columns = [c for c in payload.column_names]
+            result.cube_tables = len(contract.standard_tables)
+            result.cube_cells = payload.num_rows
+            result.sent = len(out)
+        del out
+
+        if opts.dry_run:
+            result.status = "dry-run"
+        else:
+            step("seal")
+            data = _parquet_bytes(payload)
+            seq = sequence.advance(agency.sequence_path)
+            sealed = bundle.seal(
+                data,
+                agency_id=agency.agency_id,
+                contract_id=contract.id,
+                contract_version=contract.version,
+                mode=mode,
+                sequence=seq,
+                period=str(period),
+                record_count=payload.num_rows,
+                signing_key=bundle.load_signing_key(agency.signing_key_path),
+                recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
+                key_epoch=int(agency.coordinator.get("key_epoch", 1)),
+                supersedes=opts.supersedes,
+                details={"records_sent": result.sent, **({"project": opts.project} if opts.project else {})},
+                now=now,
+                rng=opts.rng,
+            )
+            name = f"{agency.agency_id}_{contract.id}_{period}_{seq:06d}.dvb"
+            path = agency.folder / "outbox" / name
+            atomic_write(path, sealed.blob)
+            result.status = "sealed"
+            result.bundle_id, result.sequence = sealed.bundle_id, seq
+            result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sealed.sha256, len(sealed.blob)
+    except _Refused as r:
+        result.status = "refused"
+        result.refusal = {"reason": r.reason, "message": r.message}
+        # A refused run sends nothing: every record not rejected or excluded is held back.
+        result.sent = 0
+        result.held_back = result.records_read - result.rejected - result.excluded_consent - result.withheld_k
+    if not result.reconciles:
+        raise AssertionError("records read do not reconcile with rejected + excluded + withheld + held back + sent")
+    audit.append(
+        agency.audit_log,
+        "contribution",
+        now=now,
+        status=result.status,
+        contract=result.contract,
+        mode=mode,
+        period=str(period),
+        extract_sha256=result.extract_sha256,
+        records_read=result.records_read,
+        rejected=result.rejected,
+        excluded_consent=result.excluded_consent,
+        withheld_k=result.withheld_k,
+        sent=result.sent,
+        bundle_id=result.bundle_id,
+        sequence=result.sequence,
+        refusal=(result.refusal or {}).get("reason"),
+    )
+    return result
+
