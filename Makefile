@@ -1,0 +1,34 @@
+# dvnet: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench ui clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[central,dev]'
+	@touch $(STAMP)
+
+## Run a whole simulated network: agencies -> coordinator -> published release (in demo-network/).
+demo: $(STAMP)
+	$(BIN)/dvnet demo --out demo-network
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+## Benchmarks (figures printed and written to benchmarks/results/).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/contributor.py
+	$(BIN)/python benchmarks/central.py
+	$(BIN)/python benchmarks/suppression.py
+
+## Start the Dagster UI on 127.0.0.1:3000 for the demo network.
+ui: $(STAMP)
+	$(BIN)/dvnet ui --network demo-network
+
+clean:
+	rm -rf demo-network test-output

@@ -1,0 +1,136 @@
+"""Indicator cubes: every agency's standard tables added up, and the release tables cut from them.
+
+``contribution_counts`` holds one row per (bundle, standard table, dimension values) whether the
+agency sent counts or rows, so every cube is a plain sum over it. Referral tables name
+organisations; cubes publish organisation *types* (joined from the registry), never an agency.
+Release tables are tidy and long: one column per dimension, ``Total`` for the margin over a
+dimension (regions nest in provinces), then ``value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import duckdb
+import pandas as pd
+
+from contracts.codes import RISK_INDICATORS
+from contracts.geography import REGION_PROVINCE
+from contracts.network import Network
+from contracts.standard_tables import EQUITY_DIMENSIONS, REFERRAL_TABLES, SERVICE_EPISODE_TABLES
+
+TOTAL = "Total"
+_PROVINCE_SQL = "CASE region " + " ".join(f"WHEN '{r}' THEN '{p}'" for r, p in REGION_PROVINCE.items()) + " ELSE 'unknown' END"
+
+
+@dataclass(frozen=True)
+class ReleaseTableSpec:
+    """A release table: a standard table summed over agencies, with margins."""
+
+    name: str
+    description: str
+    measure: str
+    source: str  # standard table name in contribution_counts
+    dims: tuple[str, ...]
+    derived: dict[str, str] = field(default_factory=dict)  # release dim -> SQL over the counts row (and org joins)
+    nested: dict[str, str] = field(default_factory=dict)  # child dim -> parent dim (child implies parent)
+
+
+def _spec_for(standard, *, description=None) -> ReleaseTableSpec:
+    dims = list(standard.dims)
+    derived: dict[str, str] = {}
+    nested: dict[str, str] = {}
+    if "region" in dims:
+        dims.insert(dims.index("region"), "province")
+        derived["province"] = _PROVINCE_SQL
+        nested["region"] = "province"
+    for side in ("referring_org", "receiving_org"):
+        if side in dims:
+            dims[dims.index(side)] = f"{side}_type"
+            derived[f"{side}_type"] = f"coalesce((SELECT type FROM organisations o WHERE o.id = c.{side}), 'unregistered')"
+    return ReleaseTableSpec(standard.name, description or standard.description, standard.measure, standard.name, tuple(dims), derived, nested)
+
+
+RELEASE_TABLES: tuple[ReleaseTableSpec, ...] = tuple(_spec_for(t) for t in (*SERVICE_EPISODE_TABLES, *REFERRAL_TABLES))
+
+
+def load_organisations(con: duckdb.DuckDBPyConnection, network: Network) -> None:
+    """The registry's organisations (id, type, tier, region) as a temp table for joins."""
+    frame = pd.DataFrame(
+        [(o.id, o.type, o.tier, o.region) for o in network.organisations], columns=["id", "type", "tier", "region"]
+    )
+    con.register("_orgs", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE organisations AS SELECT * FROM _orgs")
+    con.unregister("_orgs")
+
+
+def _grouping_sets(dims: tuple[str, ...], nested: dict[str, str]) -> list[tuple[str, ...]]:
+    sets = []
+    for width in range(len(dims), -1, -1):
+        for subset in combinations(dims, width):
+            if all(nested[c] in subset for c in subset if c in nested):
+                sets.append(subset)
+    return sets
+
+
+def _base_sql(spec: ReleaseTableSpec) -> str:
+    cols = [f"{spec.derived.get(d, 'c.' + d)} AS {d}" for d in spec.dims]
+    return (
+        f"SELECT c.period, c.agency_id, {', '.join(cols)}, c.n FROM contribution_counts c "
+        "WHERE c.table_name = $table AND list_contains($periods, c.period)"
+    )
+
+
+def release_frame(con: duckdb.DuckDBPyConnection, spec: ReleaseTableSpec, periods: list[str]) -> pd.DataFrame:
+    """The tidy table with margins (``Total``) for ``periods``; ``period`` is a dimension without a total."""
+    sets = _grouping_sets(spec.dims, spec.nested)
+    gs = ", ".join("(" + ", ".join(("period", *s)) + ")" for s in sets)
+    select = ", ".join(f"CASE WHEN grouping({d}) = 1 THEN '{TOTAL}' ELSE CAST({d} AS VARCHAR) END AS {d}" for d in spec.dims)
+    sql = f"SELECT period, {select}, sum(n)::BIGINT AS value FROM ({_base_sql(spec)}) GROUP BY GROUPING SETS ({gs}) ORDER BY ALL"
+    return con.execute(sql, {"table": spec.source, "periods": periods}).df()
+
+
+def contributions_frame(con: duckdb.DuckDBPyConnection, spec: ReleaseTableSpec, periods: list[str]) -> pd.DataFrame:
+    """Per-agency contributions to each interior cell (for the dominance rule); never published."""
+    dims = ", ".join(spec.dims)
+    sql = f"SELECT period, {dims}, agency_id, sum(n)::BIGINT AS value FROM ({_base_sql(spec)}) GROUP BY period, {dims}, agency_id"
+    return con.execute(sql, {"table": spec.source, "periods": periods}).df()
+
+
+def unduplicated_people_frame(con: duckdb.DuckDBPyConnection, periods: list[str]) -> pd.DataFrame:
+    """People (distinct linkage tokens, Tier 4 research extracts) by how many agencies saw them."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'staged_research_extract'").fetchone()[0]
+    if not exists:
+        return pd.DataFrame(columns=["period", "agencies_seen", "value"])
+    sql = """
+        WITH people AS (
+            SELECT period, linkage_token, count(DISTINCT agency_id) AS k FROM staged_research_extract
+            WHERE list_contains($periods, period) GROUP BY period, linkage_token)
+        SELECT period, CASE WHEN grouping(seen) = 1 THEN 'Total' ELSE seen END AS agencies_seen, count(*)::BIGINT AS value
+        FROM (SELECT period, CASE WHEN k >= 3 THEN '3+' ELSE CAST(k AS VARCHAR) END AS seen FROM people)
+        GROUP BY GROUPING SETS ((period, seen), (period)) ORDER BY ALL
+    """
+    return con.execute(sql, {"periods": periods}).df()
+
+
+def rebuild_cubes(con: duckdb.DuckDBPyConnection, network: Network) -> dict[str, int]:
+    """Materialise ``cube_<table>`` (all periods, interior cells, with agency counts) in the warehouse.
+
+    Returns cells per cube. Cubes are internal (unsuppressed): only releases leave the coordinator.
+    """
+    load_organisations(con, network)
+    sizes = {}
+    for spec in RELEASE_TABLES:
+        dims = ", ".join(spec.dims)
+        con.execute(
+            f"CREATE OR REPLACE TABLE cube_{spec.name} AS SELECT period, {dims}, sum(n)::BIGINT AS n, "
+            f"count(DISTINCT agency_id) AS agencies FROM ({_base_sql(spec).replace('$table', '?').replace('list_contains($periods, c.period)', 'TRUE')}) "
+            f"GROUP BY period, {dims}",
+            [spec.source],
+        )
+        sizes[spec.name] = con.execute(f"SELECT count(*) FROM cube_{spec.name}").fetchone()[0]
+    return sizes
+
+
+__all__ = ["RELEASE_TABLES", "EQUITY_DIMENSIONS", "RISK_INDICATORS", "ReleaseTableSpec", "release_frame", "contributions_frame", "rebuild_cubes", "unduplicated_people_frame"]

@@ -1,0 +1,15 @@
+"""Fault injection for crash-consistency tests: ``DVNET_FAULT_AT=<point>`` kills the process there.
+
+Read at call time (never at import). Points are named where a crash would matter most.
+"""
+
+from __future__ import annotations
+
+import os
+
+POINTS = ("after_verify", "after_rows", "before_commit", "after_commit")
+
+
+def maybe_crash(point: str) -> None:
+    if os.environ.get("DVNET_FAULT_AT") == point:
+        os._exit(86)  # no cleanup, no flush: as close to a power cut as a test can get

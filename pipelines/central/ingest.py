@@ -1,0 +1,363 @@
+"""Central ingest of one sealed bundle: verify, quarantine or load, in DESIGN §7's order.
+
+Each check fails with a typed reason; the raw file then moves to ``quarantine/`` with a JSON reason
+beside it, and nothing is loaded. A bundle that passes is loaded with its ledger row in **one**
+DuckDB transaction (a correction deletes what it supersedes in the same transaction), so a crash
+leaves the warehouse as it was before or after, never between. Every processed bundle gets a
+receipt signed by the coordinator. Pure Python: the Dagster assets are thin wrappers around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.parquet as pq
+
+import bundle
+from anonymize.counts import counts_sql
+from contracts.errors import ContractError, DvnetError
+from contracts.network import Network
+from contracts.periods import Period
+from contracts.registry import Contract, get_contract
+from contracts.tiers import check_allowed
+from pipelines import audit
+from pipelines.central.faults import maybe_crash
+from pipelines.central.warehouse import count_dimensions, ensure_schema, staged_table
+from pipelines.fsutil import atomic_write
+from pipelines.network import NetworkPaths, load_network
+
+BUNDLE_SUFFIX = ".dvb"
+
+
+class IngestRefusal(DvnetError):
+    """A bundle refused by the coordinator (the file goes to quarantine)."""
+
+
+@dataclass
+class IngestOutcome:
+    file_name: str
+    file_sha256: str
+    outcome: str  # loaded | quarantined | duplicate
+    reason: str | None = None
+    message: str | None = None
+    agency_id: str | None = None
+    bundle_id: str | None = None
+    sequence: int | None = None
+    contract: str | None = None
+    mode: str | None = None
+    period: str | None = None
+    record_count: int | None = None
+    rows_loaded: int = 0
+    replaced: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CoordinatorContext:
+    """What the coordinator needs to verify bundles: the registry, its keys and its folders."""
+
+    paths: NetworkPaths
+    network: Network
+    encryption_key: object
+    signing_key: object
+    max_bundle_bytes: int = bundle.DEFAULT_MAX_BUNDLE_SIZE
+    max_clock_skew: dt.timedelta = bundle.DEFAULT_MAX_CLOCK_SKEW
+
+    @classmethod
+    def load(cls, root: Path) -> CoordinatorContext:
+        paths = NetworkPaths(Path(root))
+        return cls(
+            paths=paths,
+            network=load_network(paths.root),
+            encryption_key=bundle.load_encryption_key(paths.keys / "encryption.key"),
+            signing_key=bundle.load_signing_key(paths.keys / "signing.key"),
+        )
+
+
+def pending_files(inbox: Path) -> list[Path]:
+    """Bundle files waiting in the inbox, oldest sequence first per agency (best effort)."""
+    files = sorted(p for p in Path(inbox).glob(f"*{BUNDLE_SUFFIX}") if p.is_file())
+
+    def order(p: Path) -> tuple:
+        try:
+            h = bundle.parse(p.read_bytes()).header
+            return (h["agency_id"], h["sequence"], p.name)
+        except (DvnetError, OSError):
+            return ("~", 0, p.name)
+
+    return sorted(files, key=order)
+
+
+def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
+    """(agency, period) of a bundle that opens, for the sensor's partition key; None otherwise.
+
+    Not a verification: the run that ingests the bundle checks everything in order.
+    """
+    try:
+        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
+        opened = bundle.decrypt(parsed, ctx.encryption_key)
+        return parsed.header["agency_id"], str(opened.manifest["period"])
+    except DvnetError:
+        return None
+
+
+# --- the checks, in order ------------------------------------------------------------------------
+
+
+def _registry_checks(header: dict, ctx: CoordinatorContext, now: dt.datetime):
+    org = ctx.network.organisation(header["agency_id"])
+    if org is None:
+        raise IngestRefusal("AGENCY_UNKNOWN", "the sending agency is not in the registry")
+    if not org.active:
+        raise IngestRefusal("AGENCY_SUSPENDED", f"agency {org.id} is suspended")
+    try:
+        contract = get_contract(header["contract_id"], header["contract_version"])
+        check_allowed(org.tier, contract, header["mode"])
+    except ContractError as e:
+        raise IngestRefusal(e.reason if e.reason == "TIER_VIOLATION" else ("TIER_VIOLATION" if e.reason == "MODE_NOT_ALLOWED" else e.reason), e.message) from None
+    if not org.signing_public_key or header["signing_key_id"] != org.signing_key_id:
+        raise IngestRefusal("SIGNATURE_INVALID", "the bundle is signed with a key the registry does not hold for this agency")
+    return org, contract
+
+
+def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("SELECT file_sha256 FROM ledger WHERE bundle_id = ?", [header["bundle_id"]]).fetchone()
+    if row is not None:
+        if row[0] == file_sha:
+            return "duplicate"
+        raise IngestRefusal("REPLAY", "a bundle with this id was already loaded")
+    last = con.execute("SELECT max(sequence) FROM ledger WHERE agency_id = ?", [header["agency_id"]]).fetchone()[0]
+    if last is not None and header["sequence"] <= last:
+        raise IngestRefusal("SEQUENCE_ROLLBACK", f"sequence {header['sequence']} is not above the last loaded sequence {last}")
+    return None
+
+
+def _read_payload(data: memoryview) -> arrow.Table:
+    try:
+        return pq.read_table(io.BytesIO(bytes(data)))
+    except Exception:  # noqa: BLE001 - any parse failure of agency bytes is a refusal, never a crash
+        raise IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table") from None
+
+
+def _validate_records(table: arrow.Table, contract: Contract) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper={arrow.string(): pd.StringDtype(), arrow.large_string(): pd.StringDtype(), arrow.bool_(): pd.BooleanDtype(), arrow.int64(): pd.Int64Dtype()}.get)
+    try:
+        contract.output.to_schema().validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        cases = e.failure_cases[["column", "check"]].astype(str).drop_duplicates()  # no failure_case: values
+        where = "; ".join(f"{c} ({k})" for c, k in cases.head(5).itertuples(index=False))
+        raise IngestRefusal("CONTRACT_VIOLATION", f"{len(cases)} column/rule failures against {contract.ref}: {where}") from None
+    return frame
+
+
+def _validate_counts(table: arrow.Table, contract: Contract) -> None:
+    names = {t.name: t for t in contract.standard_tables}
+    dims = [d for d in count_dimensions()]
+    expected = {"table_name", "n"}
+    cols = set(table.column_names)
+    if not expected <= cols or not cols - expected <= set(dims):
+        raise IngestRefusal("CONTRACT_VIOLATION", "aggregate payload columns do not match the standard tables")
+    con = duckdb.connect()
+    try:
+        con.register("p", table)
+        bad_table = con.execute("SELECT count(*) FROM p WHERE table_name NOT IN (SELECT unnest(?::VARCHAR[]))", [list(names)]).fetchone()[0]
+        bad_n = con.execute("SELECT count(*) FROM p WHERE n IS NULL OR n < 1").fetchone()[0]
+        if bad_table or bad_n:
+            raise IngestRefusal("CONTRACT_VIOLATION", f"{bad_table} rows name an unknown table, {bad_n} rows have a count below 1")
+        out_schema = contract.output.to_schema()
+        for name, t in names.items():
+            for d in (c for c in table.column_names if c in dims):
+                used = d in t.dims
+                cond = f'"{d}" IS NULL' if used else f'"{d}" IS NOT NULL'
+                if con.execute(f"SELECT count(*) FROM p WHERE table_name = ? AND {cond}", [name]).fetchone()[0]:
+                    raise IngestRefusal("CONTRACT_VIOLATION", f"table {name}: dimension {d} is {'missing' if used else 'unexpected'}")
+            for d in t.dims:
+                col = out_schema.columns.get(d)
+                allowed = next((c.statistics.get("allowed_values") for c in (col.checks if col else []) if c.name == "isin"), None)
+                if allowed is not None:
+                    n_bad = con.execute(
+                        f'SELECT count(*) FROM p WHERE table_name = ? AND "{d}" NOT IN (SELECT unnest(?::VARCHAR[]))', [name, [str(a) for a in allowed]]
+                    ).fetchone()[0]
+                    if n_bad:
+                        raise IngestRefusal("CONTRACT_VIOLATION", f"table {name}: {n_bad} cells have a {d} outside its code list")
+    finally:
+        con.close()
+
+
+def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:
+    if not contract.linkage_inputs:
+        return None
+    project = (manifest.get("details") or {}).get("project")
+    dsa = ctx.network.agreement(project) if project else None
+    if dsa is None or header["agency_id"] not in dsa.parties or contract.ref not in dsa.contracts or not dsa.in_force(now.date()):
+        raise IngestRefusal("DSA_INVALID", "no data-sharing agreement in force covers this agency, contract and date")
+    return project
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, frame: pd.DataFrame | None,
+          file_sha: str, now: dt.datetime, project: str | None) -> str | None:
+    """Rows, counts and the ledger row in one transaction; returns the bundle id replaced, if any."""
+    agency, period, bundle_id = header["agency_id"], str(manifest["period"]), header["bundle_id"]
+    supersedes = manifest.get("supersedes")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if supersedes:
+            old = con.execute(
+                "SELECT agency_id, contract_id, period, superseded_by FROM ledger WHERE bundle_id = ?", [supersedes]
+            ).fetchone()
+            if old is None or old[0] != agency or old[1] != contract.id or old[2] != period or old[3] is not None:
+                raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name a current bundle of this agency, contract and period")
+            con.execute("DELETE FROM contribution_counts WHERE bundle_id = ?", [supersedes])
+            if _table_exists(con, staged_table(contract.id)):
+                con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
+            con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
+        keys = ("bundle_id", "agency_id", "period", "contract_id")
+        con.register("payload", table)
+        key_select = "?::VARCHAR AS bundle_id, ?::VARCHAR AS agency_id, ?::VARCHAR AS period, ?::VARCHAR AS contract_id"
+        key_args = [bundle_id, agency, period, contract.id]
+        if header["mode"] == "record":
+            staged = staged_table(contract.id)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {staged} AS SELECT {key_select}, * FROM payload LIMIT 0", key_args)
+            con.execute(f"INSERT INTO {staged} BY NAME SELECT {key_select}, * FROM payload", key_args)
+            rows = table.num_rows
+            maybe_crash("after_rows")
+            if contract.standard_tables:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW staged_bundle AS SELECT * FROM {staged} WHERE bundle_id = '{bundle_id}'")
+                con.execute(f"INSERT INTO contribution_counts BY NAME {counts_sql(contract, 'staged_bundle', keys)}")
+        else:
+            con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM payload", key_args)
+            rows = table.num_rows
+            maybe_crash("after_rows")
+        con.unregister("payload")
+        con.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            [bundle_id, agency, header["sequence"], contract.id, contract.version, header["mode"], period,
+             manifest["record_count"], rows, (manifest.get("details") or {}).get("records_sent"), supersedes, project, file_sha, now],
+        )
+        maybe_crash("before_commit")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    maybe_crash("after_commit")
+    return supersedes
+
+
+def _table_exists(con, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
+
+
+# --- one file ------------------------------------------------------------------------------------
+
+
+def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> IngestOutcome:
+    """Verify and load (or quarantine) one bundle file; moves the file out of the inbox either way."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    path = Path(path)
+    ensure_schema(con)
+    size = path.stat().st_size
+    blob = path.read_bytes() if size <= ctx.max_bundle_bytes else b""
+    file_sha = hashlib.sha256(blob).hexdigest() if blob else "-"
+    out = IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined")
+    try:
+        if size > ctx.max_bundle_bytes:
+            raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
+        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
+        h = parsed.header
+        out.agency_id, out.bundle_id, out.sequence = h["agency_id"], h["bundle_id"], h["sequence"]
+        out.contract, out.mode = f"{h['contract_id']}/v{h['contract_version']}", h["mode"]
+        org, contract = _registry_checks(h, ctx, now)
+        bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
+        bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id)
+        bundle.check_freshness(parsed, now, ctx.max_clock_skew)
+        if _replay_checks(h, file_sha, con) == "duplicate":
+            out.outcome, out.reason = "duplicate", "DUPLICATE"
+            out.message = "this exact bundle was already loaded; nothing changed"
+            _finish(path, out, ctx, now, archive=True)
+            return out
+        opened = bundle.decrypt(parsed, ctx.encryption_key)
+        bundle.check_manifest(h, opened.manifest)
+        m = opened.manifest
+        out.period, out.record_count = str(m["period"]), int(m["record_count"])
+        Period.parse(out.period)
+        project = _check_agreement(m, h, ctx, contract, now)
+        table = _read_payload(opened.data)
+        del opened
+        if table.num_rows != out.record_count:
+            raise IngestRefusal("RECORD_COUNT_MISMATCH", f"manifest says {out.record_count} rows, payload has {table.num_rows}")
+        frame = None
+        if h["mode"] == "record":
+            frame = _validate_records(table, contract)
+        else:
+            _validate_counts(table, contract)
+        maybe_crash("after_verify")
+        out.replaced = _load(con, h, m, contract, table, frame, file_sha, now, project)
+        out.outcome, out.rows_loaded = "loaded", table.num_rows
+    except DvnetError as e:
+        out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
+    except Exception:  # a parser or library crash on hostile bytes is still a quarantine, never a lost file
+        out.outcome, out.reason, out.message = "quarantined", "UNEXPECTED_ERROR", "the bundle could not be processed"
+    _finish(path, out, ctx, now, archive=out.outcome != "quarantined")
+    if out.outcome == "quarantined":
+        con.execute(
+            "INSERT INTO quarantine_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now],
+        )
+    return out
+
+
+def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
+    """Move the file out of the inbox, write its receipt, and append to the audit log."""
+    dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / path.name
+    if dest.exists():
+        dest = dest_dir / f"{path.stem}.{out.file_sha256[:12]}{path.suffix}"
+    if not archive:
+        reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
+        atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
+    shutil.move(str(path), dest)
+    receipt = bundle.make_receipt(
+        bundle_sha256=out.file_sha256 if out.file_sha256 != "-" else "0" * 64,
+        bundle_id=out.bundle_id,
+        agency_id=out.agency_id,
+        sequence=out.sequence,
+        outcome="loaded" if out.outcome != "quarantined" else "quarantined",
+        reason=out.reason,
+        rows_loaded=out.rows_loaded,
+        received_at=now,
+        signing_key=ctx.signing_key,
+    )
+    name = (out.bundle_id or out.file_sha256[:32]) + ".receipt.json"
+    folder = ctx.paths.receipts / (out.agency_id or "_unknown")
+    atomic_write(folder / name, receipt)
+    audit.append(ctx.paths.audit_log, f"bundle_{out.outcome}", now=now, **{k: v for k, v in out.to_dict().items() if k != "message"})
+
+
+def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files: list[Path] | None = None, now: dt.datetime | None = None) -> list[IngestOutcome]:
+    return [ingest_file(p, ctx, con, now) for p in (files if files is not None else pending_files(ctx.paths.inbox))]
+
+
+def fault_point_names() -> tuple[str, ...]:
+    from pipelines.central.faults import POINTS
+
+    return POINTS
+
+
+__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_inbox", "pending_files", "triage", "os"]

@@ -1,0 +1,64 @@
+"""The coordinator's DuckDB warehouse: ledger, quarantine log, staged rows and contribution counts.
+
+Staged tables hold de-identified rows by (agency, period, bundle); ``contribution_counts`` holds
+every contract's standard tables per bundle, whether the agency sent counts (aggregate mode) or
+rows (record mode, counted here with the same definitions). Indicator cubes are sums over it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from anonymize.counts import all_dimensions
+from contracts.registry import all_contracts
+
+SCHEMA_VERSION = 1
+
+
+def count_dimensions() -> list[str]:
+    dims: list[str] = []
+    for c in all_contracts():
+        for d in all_dimensions(c):
+            if d not in dims:
+                dims.append(d)
+    return dims
+
+
+def staged_table(contract_id: str) -> str:
+    return f"staged_{contract_id}"
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the warehouse tables if missing (idempotent)."""
+    dims = ", ".join(f'"{d}" VARCHAR' for d in count_dimensions())
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS ledger (
+            bundle_id VARCHAR PRIMARY KEY, agency_id VARCHAR NOT NULL, sequence BIGINT NOT NULL,
+            contract_id VARCHAR NOT NULL, contract_version INTEGER NOT NULL, mode VARCHAR NOT NULL,
+            period VARCHAR NOT NULL, record_count BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
+            records_sent BIGINT, supersedes VARCHAR, superseded_by VARCHAR, project VARCHAR,
+            file_sha256 VARCHAR NOT NULL, received_at TIMESTAMPTZ NOT NULL)
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS quarantine_log (
+            file_name VARCHAR, file_sha256 VARCHAR, reason VARCHAR NOT NULL, message VARCHAR,
+            agency_id VARCHAR, bundle_id VARCHAR, at TIMESTAMPTZ NOT NULL)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS contribution_counts (
+            bundle_id VARCHAR NOT NULL, agency_id VARCHAR NOT NULL, period VARCHAR NOT NULL,
+            contract_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, {dims}, n BIGINT NOT NULL)
+        """
+    )
+
+
+def connect(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        ensure_schema(con)
+    return con

@@ -1,0 +1,62 @@
+"""The demo network: a coordinator and thirteen fictional agencies of all six types and four tiers.
+
+Synthetic only: invented names, fictional regions, example.org contacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import bundle
+from contracts.network import Agreement, Researcher
+from pipelines import network as store
+
+# id, name, type, tier, region, services, eligibility
+AGENCIES = (
+    ("harbour-house-shelter", "Harbour House Shelter", "direct_service", 4, "south-metro", ("emergency shelter", "counselling", "outreach"), "Women and children experiencing violence"),
+    ("northshore-transition-house", "Northshore Transition House", "direct_service", 3, "north-coast", ("transitional housing", "counselling"), "Survivors of any gender, 16+"),
+    ("island-outreach", "Island Outreach Collective", "direct_service", 2, "north-islands", ("outreach", "safety planning"), "Island communities"),
+    ("metro-general-hospital", "Metro General Hospital DV Team", "health_social_care", 4, "south-metro", ("medical care", "forensic exams"), "Patients disclosing violence"),
+    ("valley-community-health", "Valley Community Health Centre", "health_social_care", 3, "south-valley", ("medical care", "counselling"), "Valley residents"),
+    ("lakes-child-protection", "Lakes Child Protection Service", "health_social_care", 2, "north-lakes", ("child protection response",), "Families with children"),
+    ("metro-dv-court", "Metro Specialised DV Court", "justice_legal", 3, "south-metro", ("court support", "protection orders"), "Parties in DV proceedings"),
+    ("plains-legal-aid", "Plains Legal Aid Office", "justice_legal", 2, "south-plains", ("legal advocacy",), "Low-income residents"),
+    ("metro-supportive-housing", "Metro Supportive Housing", "housing_homelessness", 3, "south-metro", ("housing support", "landlord mediation"), "People leaving violence"),
+    ("hills-emergency-shelter", "Hills Emergency Shelter", "housing_homelessness", 2, "south-hills", ("emergency shelter",), "Anyone without safe housing"),
+    ("ministry-social-services", "Ministry of Social Services", "government_funder", 1, "south-metro", ("funding", "policy"), "Partner agencies"),
+    ("tundra-wellness-centre", "Tundra Wellness Centre", "health_social_care", 1, "north-tundra", ("counselling",), "Tundra communities"),
+    ("riverside-university-evaluation", "Riverside University Evaluation Unit", "research_evaluation", 1, "south-valley", ("evaluation",), "Network partners"),
+)
+DSA_ID = "dsa-2026-regional-evaluation"
+PERIODS = ("2026-Q2", "2026-Q3")
+
+
+def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> list:
+    """Create the network folder, register every agency, and add the evaluation DSA."""
+    store.init_network(root, name)
+    for aid, aname, atype, tier, region, services, elig in AGENCIES:
+        slug = aid.split("-")[0]
+        org = store.organisation(
+            aid, aname, atype, tier, region, services=services, eligibility=elig,
+            phone=f"+1-555-01{len(aid):02d}", email=f"intake@{slug}.example.org", website=f"https://{slug}.example.org", intake_hours="Mon-Fri 9-17",
+        )
+        store.add_agency(root, org)
+    network = store.load_network(root)
+    researcher_key = bundle.generate_encryption_key()  # the researcher's own key; only its public half is registered
+    today = dt.date.today()
+    network.agreements.append(
+        Agreement(
+            id=DSA_ID,
+            purpose="Regional evaluation of coordinated response outcomes (time-limited)",
+            parties=["harbour-house-shelter", "metro-general-hospital", "riverside-university-evaluation"],
+            contracts=["research_extract/v1"],
+            fields=["linkage_token", "age_band", "region", "service_type", "episode_month", "risk_level", "safety_plan_completed"],
+            start=(today - dt.timedelta(days=180)).isoformat(),
+            end=(today + dt.timedelta(days=365)).isoformat(),
+            ethics_approval="REB-2026-0142 (fictional)",
+            researchers=[Researcher(id="r-okafor", name="Dr. A. Okafor (fictional)", encryption_public_key=bundle.public_key_to_text(researcher_key.public_key()))],
+        )
+    )
+    store.save_network(root, network)
+    return network.organisations
