@@ -65,6 +65,6 @@ def standard_counts(frame, contract: Contract) -> pa.Table:
     con = duckdb.connect()
     try:
         con.register("deidentified", frame)
-        return con.execute(counts_sql(contract, "deidentified") + " ORDER BY ALL").arrow()
+        return con.sql(counts_sql(contract, "deidentified") + " ORDER BY ALL").to_arrow_table()
     finally:
         con.close()

@@ -45,7 +45,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE TABLE IF NOT EXISTS quarantine_log (
             file_name VARCHAR, file_sha256 VARCHAR, reason VARCHAR NOT NULL, message VARCHAR,
-            agency_id VARCHAR, bundle_id VARCHAR, at TIMESTAMPTZ NOT NULL)
+            agency_id VARCHAR, bundle_id VARCHAR, quarantined_at TIMESTAMPTZ NOT NULL)
         """
     )
     con.execute(

@@ -1,0 +1,93 @@
+"""The whole simulated network on embedded defaults: agencies → coordinator → published release.
+
+1. create the network (coordinator keys, thirteen agencies of every type and tier, one DSA);
+2. generate each agency's synthetic extracts (seeded);
+3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
+   default; the two Tier 4 agencies also send consented records and research extracts);
+4. bundles travel to the coordinator's inbox; the central job verifies and loads them;
+5. the coordinator publishes a disclosure-controlled release for evaluators.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
+from pipelines.network import NetworkPaths, load_agency, load_network
+
+
+@dataclass
+class DemoPlanItem:
+    agency: str
+    contract: str
+    period: str
+    mode: str
+    extra: dict = field(default_factory=dict)
+
+
+def plan(orgs, periods=PERIODS) -> list[DemoPlanItem]:
+    """Which agency sends which contract in which mode (the network's agreed defaults)."""
+    items = []
+    for o in orgs:
+        for period in periods:
+            if o.tier >= 2:
+                items.append(DemoPlanItem(o.id, "referral", period, "aggregate"))
+            if o.tier >= 3:
+                # Tier 4 partners send consented de-identified records; others send counts only.
+                if o.tier >= 4:
+                    items.append(DemoPlanItem(o.id, "service_episode", period, "record", {"max_withheld_share": 0.5}))
+                else:
+                    items.append(DemoPlanItem(o.id, "service_episode", period, "aggregate"))
+            if o.tier >= 4:
+                items.append(DemoPlanItem(o.id, "research_extract", period, "record", {"project": DSA_ID, "max_withheld_share": 0.9}))
+    return items
+
+
+def run_contributions(root: Path, items: list[DemoPlanItem], tick: Callable[[], None] = lambda: None) -> list[ContributionResult]:
+    paths = NetworkPaths(root)
+    results = []
+    for it in items:
+        agency = load_agency(paths.agencies / it.agency)
+        extract = agency.folder / "extracts" / f"{it.contract}_{it.period}.csv"
+        results.append(contribute(agency, ContributionOptions(contract_id=it.contract, extract=extract, period=it.period, mode=it.mode, **it.extra)))
+        tick()
+    return results
+
+
+def deliver(root: Path) -> int:
+    """Move every agency's outbox bundles to the coordinator's inbox (SFTP / share / USB in life)."""
+    paths = NetworkPaths(root)
+    n = 0
+    for outbox in sorted(paths.agencies.glob("*/outbox")):
+        for f in sorted(outbox.glob("*.dvb")):
+            shutil.move(str(f), paths.inbox / f.name)
+            n += 1
+    return n
+
+
+def return_receipts(root: Path) -> int:
+    """Copy each signed receipt back to its agency's receipts/ folder."""
+    paths = NetworkPaths(root)
+    n = 0
+    for folder in sorted(paths.receipts.glob("*")):
+        target = paths.agencies / folder.name / "receipts"
+        if target.exists():
+            for r in folder.glob("*.json"):
+                shutil.copy2(r, target / r.name)
+                n += 1
+    return n
+
+
+def fresh_network(root: Path) -> list:
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    orgs = build_demo_network(root)
+    return orgs
+
+
+__all__ = ["plan", "run_contributions", "deliver", "return_receipts", "fresh_network", "load_network"]
