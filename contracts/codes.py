@@ -37,7 +37,7 @@ HANDOFF_TYPES = ("warm", "standard")
 REFERRAL_OUTCOMES = ("accepted", "declined", "unable_to_contact", "pending", "withdrawn")
 RISK_LEVELS = ("low", "medium", "high", "not_assessed")
 GENDERS = ("woman", "man", "non_binary", "another_gender", "not_stated")
-LANGUAGES = ("english", "french", "indigenous_language", "other_language")
+LANGUAGES = ("english", "french", "indigenous_language", "other_language", "not_stated")
 YES_NO_NOT_STATED = ("yes", "no", "not_stated")
 
 SERVICE_TYPES = (

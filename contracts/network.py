@@ -154,11 +154,13 @@ def _date(data: dict, key: str, path: str) -> str:
     value = data.get(key)
     if isinstance(value, dt.date):
         value = value.isoformat()
+    text = str(value)
     try:
-        dt.date.fromisoformat(str(value))
+        if len(text) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
-    return str(value)
 
 
 def _parse_org(data: Any, path: str) -> Organisation:
@@ -222,6 +224,12 @@ def _parse_agreement(data: Any, path: str) -> Agreement:
     return agreement
 
 
+def _epoch(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _fail("coordinator.key_epoch", "must be a whole number of at least 1")
+    return value
+
+
 def _parse_network(data: Any) -> Network:
     d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "schema_version"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
@@ -239,10 +247,12 @@ def _parse_network(data: Any) -> Network:
         encryption_public_key=_str(c, "encryption_public_key", "coordinator"),
         signing_key_id=_str(c, "signing_key_id", "coordinator", pattern=KEY_ID),
         signing_public_key=_str(c, "signing_public_key", "coordinator"),
-        key_epoch=int(c.get("key_epoch", 1)),
+        key_epoch=_epoch(c.get("key_epoch", 1)),
     )
     if not isinstance(d.get("organisations") or [], list):
         raise _fail("organisations", "must be a list")
+    if not isinstance(d.get("agreements") or [], list):
+        raise _fail("agreements", "must be a list")
     orgs = [_parse_org(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
     seen: set[str] = set()
     for i, o in enumerate(orgs):

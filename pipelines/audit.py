@@ -20,12 +20,21 @@ GENESIS = "0" * 64
 
 
 def _last_hash(path: Path) -> str:
-    if not path.exists() or path.stat().st_size == 0:
+    """SHA-256 of the whole last line, scanning back from the end in blocks until its start."""
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0:
         return GENESIS
     with path.open("rb") as f:
-        f.seek(max(0, path.stat().st_size - 65536))
-        last = f.read().splitlines()[-1]
-    return hashlib.sha256(last).hexdigest()
+        block, end = 65536, size - 1  # skip the final newline
+        tail = b""
+        while True:
+            start = max(0, end - block)
+            f.seek(start)
+            tail = f.read(end - start) + tail
+            end = start
+            if b"\n" in tail or start == 0:
+                break
+    return hashlib.sha256(tail.rsplit(b"\n", 1)[-1]).hexdigest()
 
 
 def append(path: Path, event: str, now: dt.datetime | None = None, **details: object) -> dict:
@@ -61,7 +70,11 @@ def verify(path: Path) -> int:
     prev = GENESIS
     lines = Path(path).read_bytes().splitlines() if Path(path).exists() else []
     for number, line in enumerate(lines, start=1):
-        if json.loads(line).get("prev") != prev:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise DvnetError("AUDIT_CHAIN_BROKEN", f"{Path(path).name} line {number} is not a valid record") from None
+        if not isinstance(record, dict) or record.get("prev") != prev:
             raise DvnetError("AUDIT_CHAIN_BROKEN", f"{Path(path).name} line {number} does not follow the line before it")
         prev = hashlib.sha256(line).hexdigest()
     return len(lines)

@@ -25,6 +25,7 @@ class ResearchExtract(ServiceEpisode):
         transform=Transform.LINKAGE_INPUT,
         description="Client's full name. Normalised (case, accents, spacing) into the linkage token, then dropped.",
         str_length={"min_value": 1, "max_value": 200},
+        str_matches=r"^\s*\S",  # a name of blanks would normalise to nothing and link strangers
     )
     date_of_birth: Series[pd.Timestamp] = field(
         role=Role.QUASI_IDENTIFIER,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
+from pipelines.console import make_console
 from rich.table import Table
 
 from contracts.dictionary import write_dictionary
@@ -25,7 +25,7 @@ def list_() -> None:
         t.add_column(h)
     for c in all_contracts():
         t.add_row(c.id, str(c.version), c.title, str(c.min_tier), ", ".join(c.modes), str(len(c.fields())), str(len(c.standard_tables)))
-    Console(highlight=False).print(t)
+    make_console().print(t)
 
 
 @contracts.command("docs")

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from rich.console import Console
+from pipelines.console import make_console
 
 from pipelines.cli import EXIT_OK, EXIT_REFUSED
 from pipelines.contributor.report import print_summary, write_report
@@ -35,7 +35,7 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     Prints what leaves the building and writes an HTML report to the agency's reports/ folder.
     Exit code 0 when sealed (or dry run passed), 1 when refused, 2 on usage errors.
     """
-    console = Console(stderr=False, highlight=False)
+    console = make_console()
     agency = load_agency(agency_dir)
     opts = ContributionOptions(
         contract_id=contract_id, extract=extract, period=period, mode=mode, version=version, dry_run=dry_run, k=k,

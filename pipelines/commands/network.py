@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
+from pipelines.console import make_console
 from rich.table import Table
 
 from contracts.codes import ORG_TYPES
@@ -25,7 +25,7 @@ def network() -> None:
 def init(folder: Path, name: str) -> None:
     """Create FOLDER with a registry and fresh coordinator key pairs (private keys 0600, never printed)."""
     net = store.init_network(folder, name)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(f"created network '{net.name}' at {folder}")
     console.print(f"coordinator encryption key id {net.coordinator.encryption_key_id} (agencies seal bundles to it)")
     console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts are signed with it)")
@@ -59,7 +59,7 @@ def add_agency(folder: Path, org_id: str, name: str, org_type: str, tier: int, r
 def show(folder: Path) -> None:
     """Summarise the registry: organisations by tier and type, agreements, coordinator key ids."""
     net = store.load_network(folder)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
     t = Table(title=f"{len(net.organisations)} organisations", title_justify="left")
     for h in ("id", "name", "type", "tier", "region", "status", "signing key"):

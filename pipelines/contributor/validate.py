@@ -139,7 +139,6 @@ def _pandera_issues(typed: pd.DataFrame, contract: Contract, col: _Collector) ->
         return
     except pa.errors.SchemaErrors as e:
         cases = e.failure_cases[["column", "check", "index"]].copy()  # never read "failure_case": it holds values
-    del e
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         idx = group["index"].dropna()
         column = str(column)

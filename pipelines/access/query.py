@@ -1,0 +1,45 @@
+"""Read-only SQL over published releases only.
+
+The releases are attached read-only into an in-memory DuckDB; then external access is switched off
+and the configuration locked, so a query cannot attach the warehouse, read a file or write one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from contracts.errors import DvnetError
+
+
+def release_dirs(releases_root: Path) -> list[Path]:
+    return sorted(p for p in Path(releases_root).iterdir() if (p / "release.duckdb").exists()) if Path(releases_root).exists() else []
+
+
+def alias(release_dir: Path) -> str:
+    return "r_" + "".join(c if c.isalnum() else "_" for c in release_dir.name)
+
+
+def query_releases(releases_root: Path, sql: str, release: str | None = None) -> pd.DataFrame:
+    """Run ``sql``; the chosen (or newest) release is the default schema, every release is ``r_<id>``."""
+    dirs = release_dirs(releases_root)
+    if not dirs:
+        raise DvnetError("NO_RELEASES", f"no published release under {releases_root}", hint="publish one with `dvnet publish`")
+    chosen = next((d for d in dirs if d.name == release), None) if release else dirs[-1]
+    if chosen is None:
+        raise DvnetError("RELEASE_UNKNOWN", f"no release named {release}", hint="known: " + ", ".join(d.name for d in dirs))
+    con = duckdb.connect(":memory:")
+    try:
+        for d in dirs:
+            con.execute(f"ATTACH '{d / 'release.duckdb'}' AS {alias(d)} (READ_ONLY)")
+        con.execute(f"USE {alias(chosen)}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            return con.execute(sql).df()
+        except duckdb.Error as e:
+            raise DvnetError("QUERY_FAILED", str(e).splitlines()[0]) from None
+    finally:
+        con.close()

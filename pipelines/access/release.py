@@ -1,0 +1,174 @@
+"""Build a release: cut tables from the cubes, protect them, audit, write files, record the ledger.
+
+The disclosure gate is enforced here, in code, not only by Dagster checks: ``protect`` raises
+``AUDIT_FAILED`` unless every suppressed cell's attacker range (given this release, every earlier
+release in the ledger, and non-negativity) is wide enough, and nothing is written before that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from anonymize.disclosure import protect
+from anonymize.disclosure.profiles import get_profile
+from anonymize.disclosure.rates import rates
+from anonymize.disclosure.tables import Table
+from contracts.codes import DAYS_TO_CONTACT_BUCKETS
+from contracts.errors import DvnetError
+from contracts.periods import Period
+from contracts.standard_tables import EQUITY_DIMENSIONS
+from pipelines import audit
+from pipelines.access import ledger
+from pipelines.access.files import write_release_files
+from pipelines.access.report import write_report
+from pipelines.central.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
+from pipelines.fsutil import atomic_write
+from pipelines.network import NetworkPaths, load_network
+
+TOTAL = "Total"
+
+
+@dataclass
+class ReleaseResult:
+    release_id: str
+    folder: Path
+    manifest: dict
+    summary: str
+
+
+def _tables(con: duckdb.DuckDBPyConnection, periods: list[str]) -> tuple[list[Table], dict[str, pd.DataFrame]]:
+    tables, contributions = [], {}
+    for spec in RELEASE_TABLES:
+        frame = release_frame(con, spec, periods)
+        if frame.empty:
+            continue
+        dims = ("period", *spec.dims)
+        tables.append(Table(spec.name, frame, dims, spec.measure, spec.description))
+        contributions[spec.name] = contributions_frame(con, spec, periods)
+    people = unduplicated_people_frame(con, periods)
+    if not people.empty:
+        tables.append(Table("unduplicated_people", people, ("period", "agencies_seen"), "people",
+                            "People seen by one, two, or three or more Tier 4 agencies (distinct project-scoped linkage tokens)."))
+    return tables, contributions
+
+
+def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Rates from published (rounded) counts; a rate over a suppressed count is suppressed."""
+    out: dict[str, tuple[pd.DataFrame, str]] = {}
+
+    def finish(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+        f = frame[dims].copy()
+        f["value"] = frame["rate"].round(4)
+        f["status"] = frame["status"]
+        return f
+
+    if "risk_indicators_by_service" in t and "episodes_by_region_service_risk" in t:
+        num = t["risk_indicators_by_service"]
+        num = num[num["indicator"] != TOTAL]
+        eps = t["episodes_by_region_service_risk"]
+        den = eps[(eps["province"] == TOTAL) & (eps["region"] == TOTAL) & (eps["risk_level"] == TOTAL)][["period", "service_type", "value", "status"]]
+        den = den.merge(num[["indicator"]].drop_duplicates(), how="cross")
+        r = rates(num, den, ["period", "service_type", "indicator"])
+        out["risk_indicator_prevalence"] = (finish(r, ["period", "service_type", "indicator"]), "Share of service episodes with each shared risk indicator, by service type.")
+    if "referral_flows" in t:
+        f = t["referral_flows"]
+        num = f[f["outcome"] == "accepted"].drop(columns="outcome")
+        den = f[f["outcome"] == TOTAL].drop(columns="outcome")
+        r = rates(num, den, ["period", "referring_org_type", "receiving_org_type"])
+        out["referral_acceptance_rate"] = (finish(r, ["period", "referring_org_type", "receiving_org_type"]), "Share of referrals accepted, by referring and receiving organisation type.")
+    if "referral_handoffs" in t:
+        f = t["referral_handoffs"]
+        num = f[f["outcome"] == "accepted"].drop(columns="outcome")
+        den = f[f["outcome"] == TOTAL].drop(columns="outcome")
+        r = rates(num, den, ["period", "receiving_org_type", "handoff_type"])
+        out["handoff_acceptance_rate"] = (finish(r, ["period", "receiving_org_type", "handoff_type"]), "Share of referrals accepted, warm versus standard handoff.")
+    equity = []
+    for dim in EQUITY_DIMENSIONS:
+        name = f"safety_plan_completed_by_{dim}"
+        if name not in t:
+            continue
+        f = t[name]
+        if "province" in f.columns:  # regions nest in provinces: rate per region only
+            f = f[f["region"] != TOTAL].drop(columns="province")
+        num = f[f["safety_plan_completed"] == "true"].drop(columns="safety_plan_completed")
+        den = f[f["safety_plan_completed"] == TOTAL].drop(columns="safety_plan_completed")
+        r = rates(num, den, ["period", dim]).rename(columns={dim: "group"})
+        r.insert(1, "dimension", dim)
+        equity.append(finish(r, ["period", "dimension", "group"]))
+    if equity:
+        out["safety_plan_rate_by_equity_group"] = (pd.concat(equity, ignore_index=True), "Share of episodes with a completed safety plan, by equity dimension and group (watch for inequitable impacts).")
+    if "referral_first_contact" in t:
+        f = t["referral_first_contact"]
+        f = f[(f["receiving_org_type"] == TOTAL) & (f["handoff_type"] != TOTAL)]
+        rows = []
+        for (period, handoff), g in f.groupby(["period", "handoff_type"]):
+            parts = g[g["days_to_first_contact_bucket"].isin(DAYS_TO_CONTACT_BUCKETS)].set_index("days_to_first_contact_bucket")
+            parts = parts.reindex([b for b in DAYS_TO_CONTACT_BUCKETS if b in parts.index])
+            if (parts["status"] != "published").any() or parts.empty:
+                rows.append((period, handoff, None, "suppressed: component"))
+                continue
+            cum = parts["value"].astype(int).cumsum()
+            half = cum.iloc[-1] / 2
+            rows.append((period, handoff, str(cum[cum >= half].index[0]) if cum.iloc[-1] else None, "published" if cum.iloc[-1] else "undefined: zero denominator"))
+        out["median_days_to_first_contact"] = (pd.DataFrame(rows, columns=["period", "handoff_type", "value", "status"]), "Median days to first contact (bucket), among contacted referrals, warm versus standard handoff.")
+    return out
+
+
+def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datetime | None = None, method: str = "auto",
+                  release_id: str | None = None, overrides: dict | None = None) -> ReleaseResult:
+    """Publish a release for ``periods`` under ``profile``; refuses (AUDIT_FAILED) rather than leak."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    periods = sorted({str(Period.parse(p)) for p in periods})
+    prof = get_profile(profile, **(overrides or {}))
+    paths = NetworkPaths(Path(root))
+    network = load_network(paths.root)
+    release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
+    folder = paths.releases / release_id
+    if folder.exists():
+        raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        load_organisations(con, network)
+        tables, contributions = _tables(con, periods)
+        if not tables:
+            raise DvnetError("NOTHING_TO_PUBLISH", f"no loaded contributions for {', '.join(periods)}", hint="run `dvnet ingest` first")
+        agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
+        earlier = ledger.earlier_cells(con)
+        protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
+        published = {t.name: (protected.tables[t.name], t.description) for t in tables}
+        rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
+        stats = protected.stats.to_dict()
+        manifest = {
+            "release_id": release_id,
+            "published_at": now.isoformat(),
+            "profile": {"name": prof.name, **{k: v for k, v in prof.__dict__.items() if k != "name"}},
+            "periods": periods,
+            "contributing_agencies": int(agencies),
+            "tables": {name: {"description": d, "cells": len(f), "kind": "count"} for name, (f, d) in published.items()}
+            | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
+            "suppression": stats,
+            "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
+            "format": "tidy long: one column per dimension ('Total' = margin), then value and status",
+        }
+        tmp = paths.releases / f".{release_id}.partial"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        write_release_files(tmp, {**published, **rate_tables})
+        atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
+        write_report(tmp / "report.html", manifest, {**published, **rate_tables})
+        tmp.rename(folder)  # the release appears whole or not at all
+        ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
+    finally:
+        con.close()
+    audit.append(paths.audit_log, "release_published", now=now, release_id=release_id, profile=prof.name, periods=periods,
+                 cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"], dominance=stats["dominance"],
+                 audit=protected.audit.summary)
+    return ReleaseResult(release_id, folder, manifest, protected.audit.summary)

@@ -1,0 +1,39 @@
+"""`dvnet query`: read-only SQL for evaluators, against published releases only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pipelines.console import make_console
+from rich.table import Table
+
+from pipelines.access.query import query_releases
+from pipelines.network import NetworkPaths
+
+
+@click.command("query")
+@click.argument("sql")
+@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Network folder whose coordinator/releases/ are queried.")
+@click.option("--releases", "releases_dir", type=click.Path(path_type=Path, file_okay=False), help="A folder of releases (overrides --network).")
+@click.option("--release", help="Release id to use as the default schema (default: the newest).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+def query(sql: str, network_dir: Path, releases_dir: Path | None, release: str | None, fmt: str) -> None:
+    """Run SQL against published releases (read-only; the warehouse is never reachable).
+
+    Example: dvnet query "SELECT * FROM service_episodes_by_region WHERE status = 'published' LIMIT 10"
+    Every release is also attached as r_<release-id>; list tables with "SHOW ALL TABLES".
+    """
+    frame = query_releases(releases_dir or NetworkPaths(network_dir).releases, sql, release)
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+        return
+    t = Table()
+    for c in frame.columns:
+        t.add_column(str(c))
+    for row in frame.head(200).itertuples(index=False):
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console = make_console()
+    console.print(t)
+    console.print(f"{len(frame)} rows" + (" (first 200 shown; use --format csv for all)" if len(frame) > 200 else ""))

@@ -1,0 +1,77 @@
+"""k-anonymity: the report says how small the smallest group is and which columns make it small,
+and never which values."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from anonymize.kanonymity import measure
+
+QIS = ["gender", "age_band", "region"]
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=QIS).astype("string")
+
+
+def _single_column_offender():
+    # 5 + 4 in south-metro, one client alone in north-islands: region alone singles them out.
+    return _frame(
+        [("woman", "25-34", "south-metro")] * 5 + [("woman", "35-44", "south-metro")] * 4 + [("woman", "35-44", "north-islands")]
+    )
+
+
+def _pair_offender():
+    # Every single column has classes of 6; only gender x region has classes of 1.
+    rows = [("woman", "25-34", "north-coast")] * 5 + [("woman", "25-34", "south-metro")] + [("man", "25-34", "north-coast")] + [("man", "25-34", "south-metro")] * 5
+    return _frame(rows)
+
+
+def test_a_frame_meeting_k_passes():
+    frame = _frame([("woman", "25-34", "south-metro")] * 5 + [("man", "35-44", "north-coast")] * 6)
+    r = measure(frame, QIS, k=5)
+    assert r.passed
+    assert (r.k_achieved, r.classes, r.small_classes, r.records_in_small_classes) == (5, 2, 0, 0)
+    assert r.offending_combinations == []
+    assert "k=5" in r.summary()
+
+
+def test_small_classes_are_counted_and_masked():
+    frame = _single_column_offender()
+    r = measure(frame, QIS, k=5)
+    assert not r.passed
+    assert r.k_achieved == 1
+    assert r.classes == 3
+    assert r.small_classes == 2  # the 4 and the 1
+    assert r.records_in_small_classes == 5
+    assert r.small_class_mask.tolist() == [False] * 5 + [True] * 5
+
+
+def test_the_offending_column_is_named():
+    r = measure(_single_column_offender(), QIS, k=5)
+    assert r.offending_combinations == [{"columns": ["region"], "small_classes": 1}]
+
+
+def test_an_offending_pair_is_named_when_no_single_column_offends():
+    r = measure(_pair_offender(), QIS, k=5)
+    assert not r.passed
+    assert r.offending_combinations == [{"columns": ["gender", "region"], "small_classes": 2}]
+
+
+def test_the_report_never_contains_a_value():
+    for frame in (_single_column_offender(), _pair_offender()):
+        r = measure(frame, QIS, k=5)
+        text = r.summary() + repr(r.offending_combinations)
+        for value in set(frame.to_numpy().ravel()):
+            assert value not in text, "a quasi-identifier value reached the report"
+
+
+def test_missing_values_form_their_own_class():
+    frame = _frame([("woman", "25-34", "south-metro")] * 5 + [("woman", None, "south-metro")] * 5)
+    r = measure(frame, QIS, k=5)
+    assert r.passed and r.classes == 2
+
+
+def test_an_empty_frame_reports_zero():
+    r = measure(_frame([]), QIS, k=5)
+    assert (r.k_achieved, r.classes, r.small_classes) == (0, 0, 0)
