@@ -121,6 +121,18 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
     return out
 
 
+def latest_periods(root: Path) -> list[str]:
+    """The latest period with loaded contributions (what ``publish`` releases by default)."""
+    con = duckdb.connect(str(NetworkPaths(Path(root)).warehouse), read_only=True)
+    try:
+        row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()
+    finally:
+        con.close()
+    if not row or row[0] is None:
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet", hint="run `dvnet ingest` first")
+    return [row[0]]
+
+
 def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datetime | None = None, method: str = "auto",
                   release_id: str | None = None, overrides: dict | None = None) -> ReleaseResult:
     """Publish a release for ``periods`` under ``profile``; refuses (AUDIT_FAILED) rather than leak."""
@@ -151,7 +163,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "profile": {"name": prof.name, **{k: v for k, v in prof.__dict__.items() if k != "name"}},
             "periods": periods,
             "contributing_agencies": int(agencies),
-            "tables": {name: {"description": d, "cells": len(f), "kind": "count"} for name, (f, d) in published.items()}
+            "tables": {t.name: {"description": t.description, "cells": len(published[t.name][0]), "kind": "count", "measure": t.measure, "dims": list(t.dims)} for t in tables}
             | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
             "suppression": stats,
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},

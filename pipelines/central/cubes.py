@@ -114,14 +114,23 @@ def unduplicated_people_frame(con: duckdb.DuckDBPyConnection, periods: list[str]
     return con.execute(sql, {"periods": periods}).df()
 
 
-def rebuild_cubes(con: duckdb.DuckDBPyConnection, network: Network) -> dict[str, int]:
+CUBE_FAMILIES = {
+    "service_indicator_cubes": lambda n: n == "episodes_by_region_service_risk" or n == "risk_indicators_by_service" or n.endswith("_by_service"),
+    "equity_cubes": lambda n: any(n.endswith(f"_by_{d}") for d in EQUITY_DIMENSIONS),
+    "referral_flow_cubes": lambda n: n.startswith("referral"),
+}
+
+
+def rebuild_cubes(con: duckdb.DuckDBPyConnection, network: Network, family: str | None = None) -> dict[str, int]:
     """Materialise ``cube_<table>`` (all periods, interior cells, with agency counts) in the warehouse.
 
-    Returns cells per cube. Cubes are internal (unsuppressed): only releases leave the coordinator.
+    ``family`` limits it to one of ``CUBE_FAMILIES``. Returns cells per cube. Cubes are internal
+    (unsuppressed): only releases leave the coordinator.
     """
     load_organisations(con, network)
     sizes = {}
-    for spec in RELEASE_TABLES:
+    wanted = CUBE_FAMILIES[family] if family else (lambda _n: True)
+    for spec in (s for s in RELEASE_TABLES if wanted(s.name)):
         dims = ", ".join(spec.dims)
         con.execute(
             f"CREATE OR REPLACE TABLE cube_{spec.name} AS SELECT period, {dims}, sum(n)::BIGINT AS n, "
@@ -133,4 +142,21 @@ def rebuild_cubes(con: duckdb.DuckDBPyConnection, network: Network) -> dict[str,
     return sizes
 
 
-__all__ = ["RELEASE_TABLES", "EQUITY_DIMENSIONS", "RISK_INDICATORS", "ReleaseTableSpec", "release_frame", "contributions_frame", "rebuild_cubes", "unduplicated_people_frame"]
+def cube_reconciles(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
+    """(sum in cube_<name>, sum in contribution_counts for that table): equal when the cube is whole."""
+    cube = con.execute(f"SELECT coalesce(sum(n), 0) FROM cube_{name}").fetchone()[0]
+    source = con.execute("SELECT coalesce(sum(n), 0) FROM contribution_counts WHERE table_name = ?", [name]).fetchone()[0]
+    return int(cube), int(source)
+
+
+def unduplicated_people_table(con: duckdb.DuckDBPyConnection) -> int:
+    """``cube_unduplicated_people`` over every period; returns distinct people overall."""
+    periods = [r[0] for r in con.execute("SELECT DISTINCT period FROM ledger").fetchall()]
+    frame = unduplicated_people_frame(con, periods)
+    con.register("_p", frame)
+    con.execute("CREATE OR REPLACE TABLE cube_unduplicated_people AS SELECT * FROM _p")
+    con.unregister("_p")
+    return int(frame.loc[frame["agencies_seen"] == TOTAL, "value"].sum()) if len(frame) else 0
+
+
+__all__ = ["CUBE_FAMILIES", "cube_reconciles", "unduplicated_people_table", "RELEASE_TABLES", "EQUITY_DIMENSIONS", "RISK_INDICATORS", "ReleaseTableSpec", "release_frame", "contributions_frame", "rebuild_cubes", "unduplicated_people_frame"]

@@ -1,0 +1,242 @@
+"""Intake assets: what the coordinator accepted, per agency × period (group ``intake``).
+
+One op, ``intake``, runs the pure ingest (``pipelines.central.ingest.ingest_file``) over the
+partition's bundles and materialises the assets it touched:
+
+- ``intake`` (always): the bundles received for the partition, loaded, duplicate or quarantined;
+- ``staged_referrals`` / ``staged_service_episodes`` / ``staged_research_extracts``: the
+  de-identified rows of record-mode bundles, when one of that contract loaded;
+- ``contribution_counts``: the contracts' standard count tables, when a bundle added counts.
+
+Metadata holds counts, reason codes, contract versions and bundle ids only: never a row, a value
+or a refusal message (DESIGN §6, STYLE "Privacy in every line").
+"""
+
+# No `from __future__ import annotations`: Dagster reads config and resource types from the
+# signatures at definition time.
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+from pydantic import Field
+
+from assets.intake.partitions import AGENCY, PERIOD, bundle_partition, intake_partitions
+from contracts.registry import Contract, all_contracts, get_contract
+from pipelines.central.ingest import CoordinatorContext, IngestOutcome, ingest_file, pending_files
+from pipelines.central.resources import NetworkResource, WarehouseResource
+from pipelines.central.warehouse import staged_table
+
+GROUP = "intake"
+INTAKE = AssetKey("intake")
+CONTRIBUTION_COUNTS = AssetKey("contribution_counts")
+#: contract id -> asset key of its staged rows (the table is ``staged_<contract id>``).
+STAGED = {
+    "referral": AssetKey("staged_referrals"),
+    "service_episode": AssetKey("staged_service_episodes"),
+    "research_extract": AssetKey("staged_research_extracts"),
+}
+
+
+class IntakeConfig(Config):
+    """Which inbox files a run processes."""
+
+    files: list[str] = Field(
+        default=[],
+        description="Bundle file names in the inbox (the sensor names one). Empty: every pending bundle filed under this partition.",
+    )
+
+
+# --- pure helpers (no Dagster) -------------------------------------------------------------------
+
+
+def select_files(ctx: CoordinatorContext, agency: str, period: str, names: list[str]) -> tuple[list[Path], Counter]:
+    """Inbox files of this partition, in ingest order (agency, then sequence); and what was skipped.
+
+    Named files that are no longer in the inbox were processed by an earlier run: re-running a run
+    therefore changes nothing. A file filed under another partition is left for its own run.
+    """
+    pending = pending_files(ctx.paths.inbox)
+    skipped: Counter = Counter()
+    if names:
+        wanted = set(names)
+        skipped["not_in_inbox"] = len(wanted - {p.name for p in pending})
+        pending = [p for p in pending if p.name in wanted]
+    chosen = []
+    for path in pending:
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:  # taken by a concurrent run between listing and reading
+            skipped["not_in_inbox"] += 1
+            continue
+        if bundle_partition(blob, ctx) == (agency, period):
+            chosen.append(path)
+        elif names:
+            skipped["other_partition"] += 1
+    return chosen, +skipped
+
+
+@dataclass
+class IntakeSummary:
+    """Value-free facts about one run's outcomes, for Dagster metadata."""
+
+    outcomes: list[IngestOutcome]
+    skipped: Counter = field(default_factory=Counter)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    @property
+    def rejections_by_reason(self) -> dict[str, int]:
+        return dict(sorted(Counter(o.reason for o in self.outcomes if o.outcome == "quarantined").items()))
+
+    def loaded(self, contract_id: str | None = None, mode: str | None = None) -> list[IngestOutcome]:
+        return [
+            o for o in self.outcomes
+            if o.outcome == "loaded" and (contract_id is None or (o.contract or "").split("/")[0] == contract_id) and (mode is None or o.mode == mode)
+        ]  # fmt: skip
+
+    def intake_metadata(self) -> dict:
+        return {
+            "bundles_processed": len(self.outcomes),
+            "loaded": self.count("loaded"),
+            "duplicate": self.count("duplicate"),
+            "quarantined": self.count("quarantined"),
+            "rows_loaded": sum(o.rows_loaded for o in self.outcomes),
+            "rejections_by_reason": MetadataValue.json(self.rejections_by_reason),
+            "contract_versions": MetadataValue.json(sorted({o.contract for o in self.outcomes if o.contract})),
+            "bundle_ids": MetadataValue.json([o.bundle_id for o in self.outcomes if o.bundle_id]),
+            "replaced_bundle_ids": MetadataValue.json([o.replaced for o in self.outcomes if o.replaced]),
+            "skipped": MetadataValue.json(dict(self.skipped)),
+            "bundles": MetadataValue.json([
+                {"file": o.file_name, "bundle_id": o.bundle_id, "agency": o.agency_id, "contract": o.contract, "mode": o.mode,
+                 "period": o.period, "outcome": o.outcome, "reason": o.reason, "rows_loaded": o.rows_loaded}
+                for o in self.outcomes
+            ]),  # fmt: skip
+        }
+
+
+def output_schema(contract: Contract) -> TableSchema:
+    """Column names, types and descriptions of a staged table (structure, never values)."""
+    keys = [TableColumn(k, "VARCHAR", description=d) for k, d in (
+        ("bundle_id", "Bundle the row arrived in."), ("agency_id", "Contributing agency."),
+        ("period", "Reporting quarter of the bundle."), ("contract_id", "Contract of the bundle."))]  # fmt: skip
+    cols = [TableColumn(n, str(c.dtype), description=c.description or "") for n, c in contract.output.to_schema().columns.items()]
+    return TableSchema(columns=keys + cols)
+
+
+def _specs() -> list[AssetSpec]:
+    specs = [
+        AssetSpec(
+            INTAKE,
+            group_name=GROUP,
+            description=(
+                "Bundles received from one agency for one quarter: each verified in DESIGN §7's order, then loaded, "
+                "recognised as a duplicate, or quarantined with a reason code, a reason file and a signed receipt. "
+                "Partition `_unverified|_unknown` holds bundles that do not authenticate to a registered agency."
+            ),
+            metadata={"dagster/table_name": "ledger, quarantine_log"},
+        ),
+        AssetSpec(
+            CONTRIBUTION_COUNTS,
+            group_name=GROUP,
+            skippable=True,
+            deps=[INTAKE, *dict.fromkeys(STAGED[c.id] for c in all_contracts() if c.standard_tables and c.id in STAGED)],
+            description=(
+                "Every contract's standard count tables per bundle: as sent in aggregate mode, or counted here from "
+                "staged rows in record mode. A correction replaces the bundle it supersedes. Indicator cubes sum this."
+            ),
+            metadata={"dagster/table_name": "contribution_counts"},
+        ),
+    ]
+    for contract in all_contracts():
+        key = STAGED.get(contract.id)
+        if key is None or any(s.key == key for s in specs):
+            continue
+        specs.append(
+            AssetSpec(
+                key,
+                group_name=GROUP,
+                skippable=True,
+                deps=[INTAKE],
+                description=(
+                    f"De-identified {contract.title.lower()} rows ({contract.ref} output model) from record-mode bundles, "
+                    "by agency × period × bundle; re-validated against the contract before loading. A correction replaces, never adds."
+                ),
+                metadata={"dagster/table_name": staged_table(contract.id), "dagster/column_schema": output_schema(contract)},
+            )
+        )
+    return specs
+
+
+# --- the op --------------------------------------------------------------------------------------
+
+
+@multi_asset(name="intake", specs=_specs(), partitions_def=intake_partitions, can_subset=False)
+def intake(context: AssetExecutionContext, config: IntakeConfig, network: NetworkResource, warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+    """Verify, then load or quarantine, this partition's inbox bundles (one DuckDB transaction each)."""
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    ctx = network.coordinator_context()
+    files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
+    with warehouse.get_connection() as con:
+        summary = IntakeSummary([ingest_file(path, ctx, con) for path in files], skipped)
+        context.log.info(
+            f"{len(files)} bundle(s): {summary.count('loaded')} loaded, {summary.count('duplicate')} duplicate, "
+            f"{summary.count('quarantined')} quarantined {summary.rejections_by_reason or ''}"
+        )
+        yield MaterializeResult(asset_key=INTAKE, metadata=summary.intake_metadata())
+        for contract_id, key in STAGED.items():
+            loaded = summary.loaded(contract_id, mode="record")
+            if not loaded:
+                continue
+            in_partition = con.execute(
+                f"SELECT count(*) FROM {staged_table(contract_id)} WHERE agency_id = ? AND period = ?", [keys[AGENCY], keys[PERIOD]]
+            ).fetchone()[0]
+            yield MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "rows_loaded": sum(o.rows_loaded for o in loaded),
+                    "bundle_ids": MetadataValue.json([o.bundle_id for o in loaded]),
+                    "replaced_bundle_ids": MetadataValue.json([o.replaced for o in loaded if o.replaced]),
+                    "contract_versions": MetadataValue.json(sorted({o.contract for o in loaded})),
+                    "dagster/partition_row_count": in_partition,
+                },
+            )
+        # contribution_counts depends on the staged assets: Dagster wants it yielded after them.
+        counted = [o.bundle_id for o in summary.loaded() if _has_counts(o)]
+        if counted:
+            rows, tables = con.execute(
+                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE bundle_id IN (SELECT unnest(?::VARCHAR[]))",
+                [counted],
+            ).fetchone()
+            in_partition = con.execute(
+                "SELECT count(*) FROM contribution_counts WHERE agency_id = ? AND period = ?", [keys[AGENCY], keys[PERIOD]]
+            ).fetchone()[0]
+            yield MaterializeResult(
+                asset_key=CONTRIBUTION_COUNTS,
+                metadata={
+                    "count_rows_loaded": rows,
+                    "standard_tables": tables,
+                    "bundle_ids": MetadataValue.json(counted),
+                    "dagster/partition_row_count": in_partition,
+                },
+            )
+
+def _has_counts(outcome: IngestOutcome) -> bool:
+    contract_id, _, version = (outcome.contract or "").partition("/v")
+    return outcome.mode == "aggregate" or bool(get_contract(contract_id, int(version)).standard_tables)
+
+
+ASSETS = [intake]

@@ -1,0 +1,62 @@
+"""Intake partitions: agency × reporting period, both dynamic (agencies join, quarters pass).
+
+Dagster 1.13 accepts two named ``DynamicPartitionsDefinition``s as the dimensions of a
+``MultiPartitionsDefinition``; a key reads ``<agency>|<period>`` (dimensions in name order).
+
+A bundle is filed under its partition only when it authenticates to a registered agency: the
+header's agency is in the registry and the bundle's signature verifies under that agency's key,
+and the manifest inside names a valid quarter. Anything else (bad framing, a tampered byte, a
+wrong recipient, an unknown agency, a forged sender) is filed under the sentinel partition
+``_unverified|_unknown``, where its run quarantines it with the reason the ordered checks find.
+Unauthenticated bytes therefore never create an agency or period partition.
+"""
+
+from __future__ import annotations
+
+from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+
+import bundle
+from contracts.errors import DvnetError
+from contracts.periods import Period
+from pipelines.central.ingest import CoordinatorContext, triage
+
+AGENCY = "agency"
+PERIOD = "period"
+#: Sentinel dimension values for bundles that do not authenticate to a registered agency.
+UNVERIFIED_AGENCY = "_unverified"
+UNKNOWN_PERIOD = "_unknown"
+
+agency_partitions = DynamicPartitionsDefinition(name=AGENCY)
+period_partitions = DynamicPartitionsDefinition(name=PERIOD)
+intake_partitions = MultiPartitionsDefinition({AGENCY: agency_partitions, PERIOD: period_partitions})
+
+
+def partition_key(agency: str, period: str) -> MultiPartitionKey:
+    return MultiPartitionKey({AGENCY: agency, PERIOD: period})
+
+
+SENTINEL_KEY = partition_key(UNVERIFIED_AGENCY, UNKNOWN_PERIOD)
+
+
+def bundle_partition(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str]:
+    """(agency, period) a bundle is filed under; the sentinel pair when it does not authenticate.
+
+    Not a verification: the run checks everything again, in DESIGN §7's order.
+    """
+    try:
+        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
+        org = ctx.network.organisation(parsed.header["agency_id"])
+        if org is None or not org.signing_public_key:
+            return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
+        bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
+    except DvnetError:
+        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
+    found = triage(blob, ctx)
+    if found is None:
+        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
+    agency, period = found
+    try:
+        Period.parse(period)
+    except DvnetError:
+        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
+    return agency, period

@@ -1,0 +1,69 @@
+"""Releases group: disclosure-controlled releases for evaluators.
+
+The publish step enforces the disclosure gate in its own code (``build_release`` refuses with
+``AUDIT_FAILED`` before writing anything); the checks here re-verify the newest release from its
+published files, as an evaluator could.
+"""
+
+# No `from __future__ import annotations`: Dagster reads config and resource types from the signatures.
+
+import json
+
+from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, asset, asset_check
+from pydantic import Field
+
+from pipelines.access.release import build_release
+from pipelines.access.verify import newest_release, reaudit_release
+from pipelines.central.resources import NetworkResource
+
+WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cubes", "unduplicated_people"]
+
+
+class ReleaseConfig(Config):
+    profile: str = Field(default="dv-default", description="Disclosure-control profile: dv-default, cms-11, opensafely, datashield-3.")
+    periods: list[str] = Field(default_factory=list, description="Quarters to publish (default: the latest loaded).")
+
+
+@asset(group_name="releases", deps=WAREHOUSE_DEPS)
+def published_release(config: ReleaseConfig, network: NetworkResource) -> MaterializeResult:
+    """A release: tidy tables with Total margins, suppressed cells marked with their reason, audit passed."""
+    from pipelines.access.release import latest_periods
+
+    periods = config.periods or latest_periods(network.root_path)
+    result = build_release(network.root_path, config.profile, periods)
+    s = result.manifest["suppression"]
+    return MaterializeResult(
+        metadata={
+            "release_id": result.release_id,
+            "profile": config.profile,
+            "periods": ", ".join(periods),
+            "tables": len(result.manifest["tables"]),
+            "cells": s["cells"],
+            "suppressed_primary": s["primary"],
+            "suppressed_dominance": s["dominance"],
+            "suppressed_complementary": s["complementary"],
+            "audit": result.summary,
+            "contributing_agencies": result.manifest["contributing_agencies"],
+        }
+    )
+
+
+@asset_check(asset=published_release, name="no_exact_or_narrow_ranges", description="Re-run the LP audit over the newest release's published files: every suppressed cell stays protected.")
+def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
+    folder = newest_release(network.paths.releases)
+    report = reaudit_release(folder)
+    return AssetCheckResult(passed=report.passed, severity=AssetCheckSeverity.ERROR, metadata={"audit": report.summary})
+
+
+@asset_check(asset=published_release, name="no_cell_below_threshold", description="No published count lies between 1 and the profile's threshold.")
+def no_cell_below_threshold(network: NetworkResource) -> AssetCheckResult:
+    folder = newest_release(network.paths.releases)
+    from pipelines.access.verify import small_published_cells
+
+    small = small_published_cells(folder)
+    profile = json.loads((folder / "manifest.json").read_text())["profile"]["name"]
+    return AssetCheckResult(passed=small == 0, severity=AssetCheckSeverity.ERROR, metadata={"small_published_cells": small, "profile": profile})
+
+
+ASSETS = [published_release]
+CHECKS = [no_exact_or_narrow_ranges, no_cell_below_threshold]

@@ -1,0 +1,56 @@
+"""Checks anyone can run over a published release's own files (as an evaluator would).
+
+The release's tables are tidy with ``Total`` margins, so every margin relation can be rebuilt from
+the files alone and the LP audit re-run without the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from anonymize.disclosure.audit import AuditReport, audit
+from anonymize.disclosure.profiles import get_profile
+from anonymize.disclosure.tables import Table
+from contracts.errors import DvnetError
+
+
+def newest_release(releases_root: Path) -> Path:
+    dirs = sorted(p for p in Path(releases_root).iterdir() if (p / "manifest.json").exists()) if Path(releases_root).exists() else []
+    if not dirs:
+        raise DvnetError("NO_RELEASES", f"no published release under {releases_root}")
+    return max(dirs, key=lambda p: json.loads((p / "manifest.json").read_text())["published_at"])
+
+
+def release_tables(folder: Path) -> tuple[dict, list[Table]]:
+    """The manifest and the count tables of a release, read back from its Parquet files."""
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    tables = []
+    for name, info in manifest["tables"].items():
+        if info["kind"] != "count":
+            continue
+        frame = pd.read_parquet(Path(folder) / "parquet" / f"{name}.parquet")
+        dims = [c for c in frame.columns if c not in ("value", "status")]
+        tables.append(Table(name, frame, tuple(dims), info["measure"], info["description"]))
+    return manifest, tables
+
+
+def reaudit_release(folder: Path) -> AuditReport:
+    """The LP audit over the release's published files alone."""
+    manifest, tables = release_tables(folder)
+    profile = get_profile(manifest["profile"]["name"]) if manifest["profile"]["name"] != "custom" else None
+    return audit(tables, profile or get_profile("custom", **{k: v for k, v in manifest["profile"].items() if k not in ("name", "source")}))
+
+
+def small_published_cells(folder: Path) -> int:
+    """Published counts between 1 and the profile's threshold (there should be none)."""
+    manifest, tables = release_tables(folder)
+    threshold = int(manifest["profile"]["threshold"])
+    n = 0
+    for t in tables:
+        f = t.frame
+        v = pd.to_numeric(f["value"], errors="coerce")
+        n += int(((f["status"] == "published") & (v > 0) & (v < threshold)).sum())
+    return n

@@ -1,0 +1,36 @@
+"""The coordinator's Dagster project: ``dagster dev -m pipelines.central.definitions``.
+
+Only assembles: assets and checks of the three groups (``intake`` from ``assets.intake``,
+``warehouse`` and ``releases`` from their packages), the intake job, the inbox sensor and the
+resources. Nothing here reads configuration: resources read the network folder at run time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions
+
+from assets.intake import assets as intake_assets
+from assets.intake import checks as intake_checks
+from assets.intake import sensors as intake_sensors
+from assets.releases import assets as releases_assets
+from assets.warehouse import assets as warehouse_assets
+from pipelines.central.jobs import JOBS
+from pipelines.central.resources import build_resources
+
+GROUP_MODULES = (intake_assets, warehouse_assets, releases_assets)
+
+
+def build_definitions(network_root: str | os.PathLike | None = None) -> Definitions:
+    """The Definitions, with the network folder fixed (``dvnet ingest``) or read at run time (None)."""
+    return Definitions(
+        assets=[a for m in GROUP_MODULES for a in m.ASSETS],
+        asset_checks=[*intake_checks.CHECKS, *(c for m in GROUP_MODULES[1:] for c in getattr(m, "CHECKS", []))],
+        jobs=JOBS,
+        sensors=intake_sensors.SENSORS,
+        resources=build_resources(network_root),
+    )
+
+
+defs = build_definitions()

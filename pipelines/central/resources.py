@@ -1,0 +1,103 @@
+"""Resources of the central Dagster project: the network folder and its DuckDB warehouse.
+
+Configuration is read when a run (or sensor tick) uses a resource, never at import: the network
+folder comes from the resource's ``root``, else the ``DVNET_NETWORK`` environment variable, else
+``demo-network`` (relative to the directory Dagster was started in). ``dvnet ui`` and
+``dvnet ingest`` always pass an absolute path.
+
+The warehouse resource *is* dagster-duckdb's ``DuckDBResource`` (assets may annotate it as such),
+pointed at ``<network>/coordinator/warehouse/warehouse.duckdb``. DuckDB allows one writing
+process per file, so every connection it hands out is taken under an exclusive lock on a file
+beside the database: a sensor-launched run, a run launched in the UI and ``dvnet ingest`` in a
+terminal queue for each other instead of failing on DuckDB's own lock. Moving the warehouse to
+DuckLake or MotherDuck (DESIGN §11) means setting ``database`` here; the assets do not change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource, EnvVar
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from pipelines.central.ingest import CoordinatorContext
+from pipelines.network import NetworkPaths
+
+NETWORK_ENV = "DVNET_NETWORK"
+DEFAULT_NETWORK = "demo-network"
+
+
+class NetworkResource(ConfigurableResource):
+    """The network folder: registry, coordinator keys, inbox, quarantine, receipts, audit log."""
+
+    root: str = Field(
+        default="",
+        description=f"Network folder. Empty: the {NETWORK_ENV} environment variable at run time, else '{DEFAULT_NETWORK}'.",
+    )
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root or EnvVar(NETWORK_ENV).get_value(DEFAULT_NETWORK) or DEFAULT_NETWORK)
+
+    @property
+    def paths(self) -> NetworkPaths:
+        return NetworkPaths(self.root_path)
+
+    def coordinator_context(self) -> CoordinatorContext:
+        """Registry and coordinator keys, read now (a registry edit applies to the next run)."""
+        return CoordinatorContext.load(self.root_path)
+
+
+class WarehouseResource(DuckDBResource):
+    """dagster-duckdb's resource on the network's warehouse file, one writing process at a time."""
+
+    database: str = Field(
+        default="",
+        description="DuckDB database path. Empty: <network>/coordinator/warehouse/warehouse.duckdb.",
+    )
+    network: NetworkResource = Field(description="The network the warehouse belongs to.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.database) if self.database else self.network.paths.warehouse
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, held under the writer lock and always closed.
+
+        (dagster-duckdb's own ``get_connection`` skips ``close()`` when the body raises, which
+        would keep DuckDB's file lock until garbage collection.)
+        """
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with writer_lock(path):
+            con = duckdb.connect(str(path), read_only=False, config={"custom_user_agent": "dvnet", **self.connection_config})
+            try:
+                yield con
+            finally:
+                con.close()
+
+
+@contextmanager
+def writer_lock(database: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``<database>.lock``; waits for the holder to finish."""
+    lock_path = Path(f"{database}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def build_resources(network_root: str | os.PathLike | None = None) -> dict[str, ConfigurableResource]:
+    """The resource dict of the central Definitions; ``network_root`` None defers to the env var."""
+    network = NetworkResource(root=str(Path(network_root).resolve()) if network_root else "")
+    return {"network": network, "warehouse": WarehouseResource(network=network)}

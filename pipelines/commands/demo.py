@@ -1,0 +1,89 @@
+"""`dvnet demo`: the README's main command — a whole simulated network, end to end."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.cli import EXIT_OK, EXIT_REFUSED
+from pipelines.console import make_console
+from pipelines.demo_network import PERIODS
+
+
+@click.command("demo")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network (deleted and re-created).")
+@click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every agency's volume.")
+@click.option("--profile", default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
+@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, dagster_home: Path | None) -> int:
+    """Create a demo network, generate every agency's synthetic extracts, contribute, ingest and publish.
+
+    Everything is written under OUT (default demo-network/). Exit 0 when the release is published.
+    """
+    from pipelines.access.release import build_release
+    from pipelines.central.materialise import materialise_groups
+    from pipelines.commands.ingest import dagster_home_for, print_outcomes, run_intake
+    from pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
+    from pipelines.synth import synthesize
+
+    environ = (ctx.obj or {}).get("environ", os.environ)
+    console = make_console()
+    started = time.perf_counter()
+    root = out.resolve()
+
+    console.rule("[bold]1. The network")
+    orgs = fresh_network(root)
+    tiers = Counter(o.tier for o in orgs)
+    console.print(f"{len(orgs)} organisations of {len({o.type for o in orgs})} types; tiers " + ", ".join(f"{t}: {tiers[t]}" for t in sorted(tiers)))
+    console.print(f"coordinator keys, registry and one data-sharing agreement in {root / 'coordinator'}")
+
+    console.rule("[bold]2. Synthetic extracts (each agency's own system)")
+    summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale)
+    console.print(f"{summary.total_rows:,} rows in {len(summary.files)} files for periods {', '.join(PERIODS)}")
+
+    console.rule("[bold]3. Each agency contributes (validate → consent → de-identify → disclosure check → seal)")
+    items = plan(orgs)
+    with Progress(TextColumn("contribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("contribute", total=len(items))
+        results = run_contributions(root, items, tick=lambda: bar.advance(task))
+    t = Table(title="What left each agency (no values: counts only)", title_justify="left")
+    for h in ("agency", "contract", "period", "mode", "read", "rejected", "excluded (consent)", "withheld (k)", "sent", "status"):
+        t.add_column(h, justify="right" if h in ("read", "rejected", "excluded (consent)", "withheld (k)", "sent") else "left")
+    for r in results:
+        t.add_row(r.agency_id, r.contract, r.period, r.mode, f"{r.records_read:,}", f"{r.rejected:,}", f"{r.excluded_consent:,}", f"{r.withheld_k:,}", f"{r.sent:,}", r.status)
+    console.print(t)
+    assert all(r.reconciles for r in results), "every record is accounted for"
+    refused = [r for r in results if r.status == "refused"]
+
+    console.rule("[bold]4. Bundles travel to the coordinator; the central Dagster job verifies and loads them")
+    moved = deliver(root)
+    home = dagster_home_for(dagster_home, environ)
+    outcomes = run_intake(root, home)
+    print_outcomes(outcomes, console)
+    console.print(f"{moved} bundles delivered; receipts returned to agencies: {return_receipts(root)}")
+    if not materialise_groups(root, home, ("warehouse",)):
+        console.print("[red]building the indicator cubes failed[/]")
+        return EXIT_REFUSED
+
+    console.rule("[bold]5. A disclosure-controlled release for evaluators")
+    release = build_release(root, profile, [PERIODS[-1]])
+    s = release.manifest["suppression"]
+    console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
+                  f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
+    console.print(release.summary)
+    console.rule("[bold]Done")
+    console.print(f"release:   {release.folder}")
+    console.print(f"report:    {release.folder / 'report.html'}")
+    console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
+    console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
+    console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contributions refused (see their reports)" if refused else ""))
+    quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
+    return EXIT_REFUSED if quarantined else EXIT_OK

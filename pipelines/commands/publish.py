@@ -1,0 +1,43 @@
+"""`dvnet publish`: a disclosure-controlled release for evaluators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from anonymize.disclosure.profiles import PROFILE_NAMES
+from pipelines.console import make_console
+
+
+@click.command("publish")
+@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("demo-network"), show_default=True)
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control policy.")
+@click.option("--period", "periods", multiple=True, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
+@click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
+@click.option("--threshold", type=int, help="custom profile: smallest count published.")
+@click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
+@click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
+def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
+    """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
+
+    Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
+    manifest.json and report.html. Exit 0 published, 1 refused by the audit, 2 usage.
+    """
+    from pipelines.access.release import build_release, latest_periods
+
+    overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
+    if overrides and profile != "custom":
+        raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
+    console = make_console()
+    chosen = list(periods) or latest_periods(network_dir)
+    with console.status(f"protecting and auditing {', '.join(chosen)} under {profile} ..."):
+        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides)
+    s = result.manifest["suppression"]
+    console.print(f"[bold green]published[/] release {result.release_id}")
+    console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
+                  f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
+    console.print(result.summary)
+    console.print(f"contributing agencies: {result.manifest['contributing_agencies']}")
+    console.print(f"folder: {result.folder}")
+    console.print(f"report: {result.folder / 'report.html'}")
