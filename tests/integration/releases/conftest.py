@@ -1,0 +1,51 @@
+"""A small loaded network, built once per session: agencies contributed, the coordinator ingested."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.central import warehouse
+from pipelines.central.ingest import CoordinatorContext, ingest_inbox
+from pipelines.demo import deliver, fresh_network, plan, run_contributions
+from pipelines.synth import synthesize
+
+PERIOD = "2026-Q3"
+
+
+@pytest.fixture(scope="session")
+def loaded_network_template(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("release-net") / "net"
+    orgs = fresh_network(root)
+    synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5)
+    results = run_contributions(root, plan(orgs, [PERIOD]))
+    assert all(r.status == "sealed" for r in results)
+    deliver(root)
+    ctx = CoordinatorContext.load(root)
+    con = warehouse.connect(ctx.paths.warehouse)
+    try:
+        outcomes = ingest_inbox(ctx, con)
+    finally:
+        con.close()
+    assert {o.outcome for o in outcomes} == {"loaded"}
+    return root
+
+
+@pytest.fixture
+def loaded_network(loaded_network_template, tmp_path) -> Path:
+    """A private copy, so a test may publish into it."""
+    root = tmp_path / "net"
+    shutil.copytree(loaded_network_template, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def published(loaded_network_template, tmp_path_factory):
+    """(network root, first release) published once in a private copy; tests only read it."""
+    from pipelines.access.release import build_release
+
+    root = tmp_path_factory.mktemp("published") / "net"
+    shutil.copytree(loaded_network_template, root)
+    return root, build_release(root, "dv-default", [PERIOD])
