@@ -9,6 +9,7 @@ Dimension values are text (booleans as ``true``/``false``).
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from contracts.registry import Contract
@@ -62,6 +63,10 @@ def counts_sql(contract: Contract, relation: str, extra_keys: tuple[str, ...] = 
 
 def standard_counts(frame, contract: Contract) -> pa.Table:
     """The contract's standard tables over a de-identified pandas/arrow frame, as an arrow table."""
+    if isinstance(frame, pd.DataFrame):
+        # As Arrow, DuckDB scans the columns natively (a pandas frame of text is read value by
+        # value); Arrow-backed pandas columns convert without a copy.
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
     con = duckdb.connect()
     try:
         con.register("deidentified", frame)

@@ -1,11 +1,16 @@
 """Generalisation of quasi-identifiers: dates to quarter or month, birth dates to age bands,
 postal codes to regions. Vectorised; every function maps missing input to ``unknown`` or NA.
+
+Results are pandas ``string[pyarrow]`` series built from a handful of labels (a million rows
+carry a few dozen distinct quarters or bands), so no Python string is made per row.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
 from contracts.geography import POSTAL_PREFIX_REGION
@@ -13,43 +18,89 @@ from contracts.geography import POSTAL_PREFIX_REGION
 UNKNOWN = "unknown"
 
 
+def _text(indices: np.ndarray, labels: list[str], valid: np.ndarray | None = None) -> pd.Series:
+    """Per row ``labels[indices]`` (NA where ``valid`` is False) as Arrow-backed text."""
+    dictionary = pa.DictionaryArray.from_arrays(
+        pa.array(indices.astype(np.int32, copy=False), mask=None if valid is None else ~valid),
+        pa.array(labels, pa.large_string()),
+    )
+    return pd.Series(pd.arrays.ArrowStringArray(dictionary.cast(pa.large_string())))
+
+
 def _labels(codes: np.ndarray, mask: np.ndarray, fmt) -> pd.Series:
     """Format integer codes through their few distinct values (fast for millions of rows)."""
-    out = np.full(codes.shape, None, dtype=object)
-    if mask.any():
-        uniq, inv = np.unique(codes[mask], return_inverse=True)
-        out[mask] = np.asarray([fmt(int(u)) for u in uniq], dtype=object)[inv]
-    return pd.Series(pd.array(out, dtype="string"))
+    if not mask.any():
+        return _text(np.zeros(len(codes), dtype=np.int32), [""], np.zeros(len(codes), dtype=bool))
+    low = int(codes[mask].min())
+    offset = np.where(mask, codes - low, 0)
+    present = np.flatnonzero(np.bincount(offset[mask]))  # distinct codes, as offsets, in order
+    lookup = np.zeros(int(present[-1]) + 1, dtype=np.int32)
+    lookup[present] = np.arange(len(present), dtype=np.int32)
+    return _text(lookup[offset], [fmt(int(p) + low) for p in present], mask)
+
+
+def _dates(dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    values = pd.DatetimeIndex(dates).to_numpy(dtype="datetime64[ns]")
+    return values, ~np.isnat(values)
+
+
+def _ymd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day of datetime64 values (NaT gives garbage; callers mask it).
+
+    Integer arithmetic on days since 1970-01-01 (H. Hinnant's ``civil_from_days``, proleptic
+    Gregorian calendar, as numpy and pandas use): a few integer passes instead of numpy's
+    calendar conversions, which cost ten times more per million dates.
+    """
+    days = values.astype("datetime64[D]").astype(np.int64) + 719_468
+    era = np.floor_divide(days, 146_097)
+    doe = days - era * 146_097  # day of era, 0..146096
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365  # year of era, 0..399
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)  # day of year from 1 March, 0..365
+    mp = (5 * doy + 2) // 153  # month from March, 0..11
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    return year, month, day
 
 
 def quarter(dates: pd.Series) -> pd.Series:
     """YYYY-Qn of each date."""
-    d = pd.DatetimeIndex(dates)
-    mask = ~d.isna()
-    codes = np.where(mask, d.year * 10 + (d.month - 1) // 3 + 1, 0)
+    values, mask = _dates(dates)
+    year, month, _ = _ymd(values)
+    codes = np.where(mask, year * 10 + (month - 1) // 3 + 1, 0)
     return _labels(codes, mask, lambda c: f"{c // 10}-Q{c % 10}")
 
 
 def month(dates: pd.Series) -> pd.Series:
     """YYYY-MM of each date."""
-    d = pd.DatetimeIndex(dates)
-    mask = ~d.isna()
-    codes = np.where(mask, d.year * 100 + d.month, 0)
+    values, mask = _dates(dates)
+    year, month_, _ = _ymd(values)
+    codes = np.where(mask, year * 100 + month_, 0)
     return _labels(codes, mask, lambda c: f"{c // 100}-{c % 100:02d}")
 
 
 def age_band(date_of_birth: pd.Series, at: pd.Series) -> pd.Series:
     """Age band (completed years) at the event date; ``unknown`` where either date is missing."""
-    b, a = pd.DatetimeIndex(date_of_birth), pd.DatetimeIndex(at)
-    mask = ~(b.isna() | a.isna())
-    years = a.year - b.year - ((a.month * 100 + a.day) < (b.month * 100 + b.day)).astype(int)
-    idx = np.searchsorted(np.asarray(AGE_BAND_LOWER_BOUNDS), np.asarray(years), side="right") - 1
-    idx = np.where(mask & (idx >= 0), idx, -1)
-    labels = np.asarray([*AGE_BANDS, UNKNOWN], dtype=object)
-    return pd.Series(pd.array(labels[idx], dtype="string"))
+    (b, b_ok), (a, a_ok) = _dates(date_of_birth), _dates(at)
+    mask = b_ok & a_ok
+    by, bm, bd = _ymd(b)
+    ay, am, ad = _ymd(a)
+    years = ay - by - ((am * 100 + ad) < (bm * 100 + bd)).astype(np.int64)
+    idx = np.searchsorted(np.asarray(AGE_BAND_LOWER_BOUNDS), years, side="right") - 1
+    idx = np.where(mask & (idx >= 0), idx, len(AGE_BANDS))
+    return _text(idx, [*AGE_BANDS, UNKNOWN])
 
 
 def postal_region(postal_codes: pd.Series) -> pd.Series:
     """Region of each postal code's 3-character prefix; ``unknown`` when missing or unlisted."""
-    prefixes = postal_codes.astype("string").str.slice(0, 3).str.upper()
-    return prefixes.map(POSTAL_PREFIX_REGION).fillna(UNKNOWN).astype("string").reset_index(drop=True)
+    text = pa.array(postal_codes.astype(pd.StringDtype("pyarrow")).array)
+    prefixes = pc.utf8_slice_codeunits(text, 0, 3)  # first three characters, as str[:3]
+    distinct = pc.unique(prefixes).drop_null()
+    regions = sorted(set(POSTAL_PREFIX_REGION.values()))
+    labels = [*regions, UNKNOWN]
+    # str.upper and the mapping run once per distinct prefix (a few thousand), not per row
+    per_prefix = [POSTAL_PREFIX_REGION.get(p.upper()) for p in distinct.to_pylist()]
+    codes = np.asarray([regions.index(r) if r is not None else len(regions) for r in per_prefix] + [len(regions)], dtype=np.int32)
+    positions = pc.fill_null(pc.index_in(prefixes, value_set=distinct), len(per_prefix))
+    positions = np.asarray(positions.to_numpy() if isinstance(positions, pa.Array) else positions.to_numpy(), dtype=np.int64)
+    return _text(codes[positions], labels)

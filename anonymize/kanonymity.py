@@ -39,32 +39,54 @@ class KAnonymityReport:
         )
 
 
-def _class_sizes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    codes = [pd.factorize(frame[c].astype("string").fillna("\x00missing"))[0] for c in columns]
+def _codes(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
+    """Per row a small integer for the column's value (0: missing, its own class), and the count
+    of codes. Factorised once per column; every combination reuses it."""
+    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+    return codes.astype(np.int64) + 1, len(uniques) + 1
+
+
+# Below this many possible combinations a class is counted with bincount (one pass, no sort).
+_DENSE_LIMIT = 1 << 24
+
+
+def _class_sizes(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the size of its equivalence class, and the size of every class."""
     if not codes:
-        return np.full(len(frame), len(frame))
-    combined = np.zeros(len(frame), dtype=np.int64)
-    for c in codes:
-        combined = combined * (int(c.max()) + 2 if len(c) else 1) + c
+        return np.full(n, n), np.asarray([n] if n else [], dtype=np.int64)
+    combined = np.zeros(n, dtype=np.int64)
+    space = 1
+    for c, width in codes:
+        if space * width >= _DENSE_LIMIT:  # too sparse for a table: renumber what exists
+            _, combined = np.unique(combined, return_inverse=True)
+            space = int(combined.max()) + 1 if n else 1
+        combined = combined * width + c
+        space *= width
+    if space < _DENSE_LIMIT:
+        counts = np.bincount(combined, minlength=1)
+        return counts[combined], counts[counts > 0]
     _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-    return counts[inverse]
+    return counts[inverse], counts
 
 
 def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_K) -> KAnonymityReport:
     """Equivalence classes over ``quasi_identifiers`` and, when k fails, which column subsets cause it."""
     if len(frame) == 0:
         return KAnonymityReport(k, quasi_identifiers, 0, 0, 0, 0, [], np.zeros(0, dtype=bool))
-    sizes = _class_sizes(frame, quasi_identifiers)
+    n = len(frame)
+    codes = {c: _codes(frame, c) for c in quasi_identifiers}
+    sizes, class_sizes = _class_sizes([codes[c] for c in quasi_identifiers], n)
     small = sizes < k
-    n_small_classes = int(pd.Series(sizes[small]).value_counts().pipe(lambda v: (v / v.index).sum())) if small.any() else 0
-    classes = int((1.0 / sizes).sum().round())
+    n_small_classes = int((class_sizes < k).sum())
+    classes = len(class_sizes)
     offending: list[dict] = []
     if small.any():
         for width in (1, 2):
             for cols in combinations(quasi_identifiers, width):
-                s = _class_sizes(frame, list(cols))
-                if (s < k).any():
-                    offending.append({"columns": list(cols), "small_classes": int(round((1.0 / s[s < k]).sum()))})
+                _, per_class = _class_sizes([codes[c] for c in cols], n)
+                below = int((per_class < k).sum())
+                if below:
+                    offending.append({"columns": list(cols), "small_classes": below})
             if offending:
                 break
         if not offending:

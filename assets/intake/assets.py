@@ -189,8 +189,8 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
     """Verify, then load or quarantine, this partition's inbox bundles (one DuckDB transaction each)."""
     keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
     ctx = network.coordinator_context()
-    files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
-    with warehouse.get_connection() as con:
+    with warehouse.get_connection() as con:  # under the writer lock: no other run takes our files meanwhile
+        files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
         summary = IntakeSummary([ingest_file(path, ctx, con) for path in files], skipped)
         context.log.info(
             f"{len(files)} bundle(s): {summary.count('loaded')} loaded, {summary.count('duplicate')} duplicate, "

@@ -38,7 +38,7 @@ from assets.intake.partitions import AGENCY, PERIOD, bundle_partition, partition
 from contracts.errors import DvnetError
 from pipelines.central.ingest import CoordinatorContext, pending_files
 from pipelines.central.jobs import intake_job
-from pipelines.central.resources import NetworkResource
+from pipelines.central.resources import NETWORK_ENV, NetworkResource
 
 MINIMUM_INTERVAL_SECONDS = 30
 
@@ -100,6 +100,8 @@ def plan_inbox(ctx: CoordinatorContext, seen: dict[str, str]) -> tuple[list[Plan
     description="Watches the coordinator inbox; one intake run per new bundle, filed under its agency × period.",
 )
 def inbox_sensor(context: SensorEvaluationContext, network: NetworkResource) -> SensorResult:
+    if not network.paths.registry.exists():
+        return SensorResult(skip_reason=SkipReason(f"no network registry at {network.paths.registry} (set {NETWORK_ENV})"))
     ctx = network.coordinator_context()
     planned, seen = plan_inbox(ctx, parse_cursor(context.cursor))
     cursor = json.dumps({"seen": seen}, sort_keys=True)

@@ -1,0 +1,39 @@
+"""Disclosure control for dvnet releases: profiles, suppression, rounding, dominance, LP audit.
+
+Pure library (numpy, pandas, scipy/HiGHS): no Dagster, no DuckDB, no I/O. The release builder
+calls ``protect``; evaluators and the release check can re-run ``audit`` over published tables.
+
+    from anonymize.disclosure import Table, protect, audit, get_profile
+    release = protect([Table("episodes_by_region", frame, ("province", "region"), "episodes")],
+                      "dv-default", contributions=contrib, earlier=ledger_cells)
+    release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + status
+    release.stats.to_dict(); release.audit.summary
+"""
+
+from anonymize.disclosure.audit import STATUS_LABELS, AuditReport, audit
+from anonymize.disclosure.errors import DisclosureError
+from anonymize.disclosure.profiles import PROFILE_NAMES, Profile, get_profile
+from anonymize.disclosure.protect import METHODS, ProtectedRelease, ReleaseStats, protect
+from anonymize.disclosure.rates import rates
+from anonymize.disclosure.rounding import round_to_base, rounding_interval
+from anonymize.disclosure.tables import TOTAL, EarlierCell, Table
+
+__all__ = [
+    "METHODS",
+    "PROFILE_NAMES",
+    "STATUS_LABELS",
+    "TOTAL",
+    "AuditReport",
+    "DisclosureError",
+    "EarlierCell",
+    "Profile",
+    "ProtectedRelease",
+    "ReleaseStats",
+    "Table",
+    "audit",
+    "get_profile",
+    "protect",
+    "rates",
+    "round_to_base",
+    "rounding_interval",
+]

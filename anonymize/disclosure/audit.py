@@ -1,0 +1,250 @@
+"""The LP interval audit: what an attacker can work out about every suppressed cell.
+
+The attacker knows every published number of this release, what earlier releases published (the
+ledger), every additivity equation between cells (``tables.py``), that counts are non-negative,
+and for a rounded profile that a published v stands for the interval of counts that round to v.
+For a suppressed cell the attacker's knowledge is the interval [min, max] of the linear programme
+"min/max x_cell subject to all of that" (the tau-ARGUS / sdcTable ``attack`` model).
+
+A suppressed cell fails when its range is *exact* (narrower than 1: counts are integers, so at
+most one count fits) or, for a sensitive cell, narrower than its required protection width.
+Publication is refused on any failure, and on any cell the audit could not check.
+
+How the ranges are computed at scale (components, bound propagation, feasible points, exact
+LPs) is in ``attack.py``; every row of the report says which method settled it. Cells left when
+the time budget runs out are reported ``unchecked`` and fail the audit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
+from anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
+from anonymize.disclosure.profiles import Profile, get_profile
+from anonymize.disclosure.rounding import rounding_interval
+from anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
+
+# Status codes of a quantity (shared by protect/complementary).
+PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY = 0, 1, 2, 3
+STATUS_LABELS = {
+    PUBLISHED: "published",
+    PRIMARY: "suppressed: primary",
+    DOMINANCE: "suppressed: dominance",
+    COMPLEMENTARY: "suppressed: complementary",
+}
+LABEL_STATUS = {v: k for k, v in STATUS_LABELS.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# What the attacker knows about each quantity
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttackerView:
+    """Per-quantity bounds an attacker has when a quantity is published vs. suppressed.
+
+    ``pub_lo/pub_hi``: a published value (a point, or its rounding interval), intersected with the
+    ledger. ``sup_lo/sup_hi``: a suppressed or not-released quantity: the ledger, else [0, inf).
+    """
+
+    pub_lo: np.ndarray
+    pub_hi: np.ndarray
+    sup_lo: np.ndarray
+    sup_hi: np.ndarray
+    in_release: np.ndarray
+
+    def bounds(self, suppressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hidden = suppressed | ~self.in_release
+        return np.where(hidden, self.sup_lo, self.pub_lo), np.where(hidden, self.sup_hi, self.pub_hi)
+
+
+def attacker_view(model: LinkedModel, published_values: np.ndarray, rounding_base: int) -> AttackerView:
+    """Bounds from published values (``published_values``: what the table shows, NaN if hidden)."""
+    lo, hi = rounding_interval(np.nan_to_num(published_values, nan=0.0), rounding_base)
+    if rounding_base > 1:
+        # A published zero is a true zero: counts 1..threshold-1 are redacted, not rounded to 0.
+        zero = published_values == 0
+        hi = np.where(zero, 0.0, hi)
+    pub_lo = np.maximum(lo, model.ledger_lo)
+    pub_hi = np.minimum(hi, model.ledger_hi)
+    unknown = np.isnan(published_values)
+    pub_lo = np.where(unknown, model.ledger_lo, pub_lo)
+    pub_hi = np.where(unknown, model.ledger_hi, pub_hi)
+    return AttackerView(pub_lo, pub_hi, model.ledger_lo.copy(), model.ledger_hi.copy(), model.in_release.copy())
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditReport:
+    """The attacker's view of every suppressed cell, and whether the release may be published.
+
+    ``cells`` has one row per suppressed quantity (a cell shared by several tables is one row):
+    measure, coordinates, tables, status, lower, upper, width, required, verdict
+    (protected / exact / narrow / unchecked) and method (how the range was settled: "lp" exact,
+    "propagation" an outer range, "feasible points" an inner range, "bounds", "published value").
+    """
+
+    cells: pd.DataFrame
+    n_suppressed: int
+    n_exact: int
+    n_narrow: int
+    n_unchecked: int
+    n_components: int
+    largest_component: int
+    n_lp: int
+    seconds: float
+    rounding_base: int = 1
+    earlier_cells: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.n_exact == 0 and self.n_narrow == 0 and self.n_unchecked == 0
+
+    @property
+    def summary(self) -> str:
+        verdict = "PASSED" if self.passed else ("INCOMPLETE" if self.n_exact + self.n_narrow == 0 else "FAILED")
+        ledger = f", with {self.earlier_cells} earlier published cells" if self.earlier_cells else ""
+        rounding = f", published values read as rounding intervals (base {self.rounding_base})" if self.rounding_base > 1 else ""
+        return (
+            f"audit {verdict}: {self.n_suppressed} suppressed cells in {self.n_components} components "
+            f"(largest {self.largest_component}){ledger}{rounding}; {self.n_exact} exact, "
+            f"{self.n_narrow} narrower than required, {self.n_unchecked} unchecked; "
+            f"{self.n_lp} LPs in {self.seconds:.1f} s"
+        )
+
+    def methods(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.cells["method"].value_counts().items()} if len(self.cells) else {}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "passed": self.passed,
+            "summary": self.summary,
+            "suppressed": self.n_suppressed,
+            "exact": self.n_exact,
+            "narrow": self.n_narrow,
+            "unchecked": self.n_unchecked,
+            "components": self.n_components,
+            "largest_component": self.largest_component,
+            "lp_solves": self.n_lp,
+            "seconds": round(self.seconds, 3),
+            "settled_by": self.methods(),
+        }
+
+    def raise_if_failed(self) -> None:
+        """Refuse publication: ``AUDIT_FAILED`` on any exact/narrow range, ``AUDIT_INCOMPLETE`` if unchecked."""
+        if self.n_exact or self.n_narrow:
+            raise DisclosureError(
+                AUDIT_FAILED,
+                f"{self.n_exact} suppressed cell(s) can be recalculated exactly and {self.n_narrow} "
+                "to a range narrower than the protection level",
+                hint="run protect() over the release (with the earlier releases from the ledger)",
+                exact=self.n_exact,
+                narrow=self.n_narrow,
+            )
+        if self.n_unchecked:
+            raise DisclosureError(
+                AUDIT_INCOMPLETE,
+                f"{self.n_unchecked} suppressed cell(s) could not be checked in the time allowed",
+                hint="raise the audit time limit",
+                unchecked=self.n_unchecked,
+            )
+
+
+def build_report(
+    model: LinkedModel, kinds: np.ndarray, result: IntervalResult, required: np.ndarray, rounding_base: int, earlier_cells: int
+) -> AuditReport:
+    """The report over ``result`` (targets are quantity ids; ``kinds`` their status codes)."""
+    t = result.targets
+    parsed = [parse_key(k) for k in model.keys[t]]
+    names = model.table_names()
+    width = result.upper - result.lower
+    cells = pd.DataFrame(
+        {
+            "measure": [p[0] for p in parsed],
+            "coordinates": ["; ".join(f"{d}={v}" for d, v in p[1].items()) or "Total" for p in parsed],
+            "tables": [", ".join(names[q]) for q in t],
+            "status": [STATUS_LABELS.get(int(s), "suppressed") for s in kinds],
+            "lower": result.lower,
+            "upper": result.upper,
+            "width": width,
+            "required": required,
+            "verdict": result.verdict,
+            "method": result.method,
+        }
+    )
+    v = result.verdict
+    return AuditReport(
+        cells=cells,
+        n_suppressed=len(t),
+        n_exact=int((v == "exact").sum()),
+        n_narrow=int((v == "narrow").sum()),
+        n_unchecked=int((v == "unchecked").sum()),
+        n_components=result.n_components,
+        largest_component=result.largest_component,
+        n_lp=result.n_lp,
+        seconds=result.seconds,
+        rounding_base=rounding_base,
+        earlier_cells=earlier_cells,
+    )
+
+
+def required_widths(kinds: np.ndarray, values: np.ndarray | None, profile: Profile) -> np.ndarray:
+    """Width each suppressed quantity's range must reach, by why it is suppressed.
+
+    Sensitive cells (primary, dominance): ``profile.protection_width``; a dominance cell also
+    ``dominance_protection`` x its value when the value is known. Complementary cells only need
+    not be exact (width 1).
+    """
+    req = np.where((kinds == PRIMARY) | (kinds == DOMINANCE), float(profile.protection_width), EXACT_WIDTH)
+    if values is not None:
+        rel = np.ceil(profile.dominance_protection * np.nan_to_num(values, nan=0.0))
+        req = np.where(kinds == DOMINANCE, np.maximum(req, rel), req)
+    return req
+
+
+def audit(
+    tables: list[Table],
+    profile: str | Profile = "dv-default",
+    *,
+    earlier: list[EarlierCell] | None = None,
+    time_limit: float | None = 300.0,
+    exact_limit: int = 400,
+) -> AuditReport:
+    """Audit published tables (``value`` NA and ``status`` "suppressed: ..." where suppressed).
+
+    Uses only what an evaluator sees, plus the earlier releases. Without true values, a dominance
+    cell is held to the profile's absolute protection width only.
+    """
+    profile = get_profile(profile)
+    model = build_model(tables, earlier, check_additivity=not profile.rounded)
+    n = model.n
+    kinds = np.full(n, -1, dtype=np.int64)
+    shown = np.full(n, np.nan)
+    hidden = np.zeros(n, dtype=bool)
+    for t in tables:
+        q = model.cell_qids[t.name]
+        v = t.frame[VALUE_COLUMN].to_numpy(dtype=float, na_value=np.nan)
+        status = t.frame[STATUS_COLUMN].astype(str).to_numpy() if STATUS_COLUMN in t.frame.columns else np.full(len(q), "published")
+        sup = np.char.startswith(status.astype(str), "suppressed")
+        code = np.array([LABEL_STATUS.get(s, COMPLEMENTARY) if s.startswith("suppressed") else PUBLISHED for s in status])
+        hidden[q[sup]] = True
+        np.maximum.at(kinds, q, np.where(code == COMPLEMENTARY, 0, code))
+        ok = ~sup & ~np.isnan(v)
+        shown[q[ok]] = v[ok]
+    kinds = np.where(hidden & (kinds <= 0), COMPLEMENTARY, kinds)
+    view = attacker_view(model, shown, profile.rounding_base)
+    suppressed = hidden & np.isnan(shown)
+    L, U = view.bounds(suppressed)
+    targets = np.nonzero(hidden)[0]
+    req = required_widths(kinds[targets], None, profile)
+    result = attacker_intervals(model.M, L, U, targets, req, exact_limit=exact_limit, time_limit=time_limit)
+    return build_report(model, kinds[targets], result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))

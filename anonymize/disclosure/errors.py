@@ -1,0 +1,25 @@
+"""Typed errors of the disclosure-control library, with their stable reason codes.
+
+Messages name tables, rules and counts, never a cell value: an exception text may end up in a
+log, and a suppressed value in a log is a disclosure.
+"""
+
+from __future__ import annotations
+
+from contracts.errors import DvnetError
+
+UNKNOWN_PROFILE = "UNKNOWN_PROFILE"
+INVALID_PROFILE = "INVALID_PROFILE"
+INVALID_TABLE = "INVALID_TABLE"
+INCONSISTENT_SHARED_CELL = "INCONSISTENT_SHARED_CELL"
+LEDGER_CONFLICT = "LEDGER_CONFLICT"
+TABLE_REFUSED = "TABLE_REFUSED"
+AUDIT_FAILED = "AUDIT_FAILED"
+AUDIT_INCOMPLETE = "AUDIT_INCOMPLETE"
+PROTECTION_FAILED = "PROTECTION_FAILED"
+INVALID_CONTRIBUTIONS = "INVALID_CONTRIBUTIONS"
+INVALID_RATE_INPUT = "INVALID_RATE_INPUT"
+
+
+class DisclosureError(DvnetError):
+    """A release that cannot be protected or published as asked (see the reason code)."""

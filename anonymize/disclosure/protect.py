@@ -1,0 +1,268 @@
+"""The one entry point: protect a release's tables under a profile and prove it with the audit.
+
+Order of work: build the linked model (tables sharing margins, hierarchies, earlier releases);
+mark sensitive cells (small counts, then agency dominance); refuse if the profile refuses; round
+published counts if the profile rounds; choose complementary cells per independent block (exact
+MILP when the block is small enough, the heuristic beyond or when the MILP runs out of time);
+audit the result. ``protect`` raises ``AUDIT_FAILED`` rather than return a release that fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from anonymize.disclosure.audit import (
+    COMPLEMENTARY,
+    DOMINANCE,
+    PRIMARY,
+    PUBLISHED,
+    STATUS_LABELS,
+    AttackerView,
+    AuditReport,
+    attacker_intervals,
+    attacker_view,
+    build_report,
+    required_widths,
+)
+from anonymize.disclosure.complementary import Problem, SolveInfo, blocks, heuristic, information_cost, solve_milp
+from anonymize.disclosure.dominance import dominance_mask, top_shares
+from anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
+from anonymize.disclosure.primary import refuse_tables, small_count_mask
+from anonymize.disclosure.profiles import Profile, get_profile
+from anonymize.disclosure.rounding import round_to_base
+from anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
+
+METHODS = ("auto", "milp", "heuristic", "none")
+
+
+@dataclass
+class ReleaseStats:
+    """What protection cost, counted in table cells (a shared margin counts once per table)."""
+
+    profile: str
+    cells: int
+    published: int
+    primary: int
+    dominance: int
+    complementary: int
+    suppressed_total: int
+    complementary_total: int
+    method: str
+    blocks: int
+    milp_blocks: int
+    heuristic_blocks: int
+    solve_seconds: float
+    audit_seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class ProtectedRelease:
+    """Protected tables (``value`` nullable Int64, NA where suppressed; ``status``), stats, audit."""
+
+    tables: dict[str, pd.DataFrame]
+    profile: Profile
+    stats: ReleaseStats
+    audit: AuditReport
+    sources: list[Table]
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def as_tables(self) -> list[Table]:
+        """The protected tables as ``Table`` objects, e.g. to re-run ``audit`` over them."""
+        return [Table(t.name, self.tables[t.name], t.dims, t.measure, t.description) for t in self.sources]
+
+    def ledger_cells(self, release_id: str) -> list[EarlierCell]:
+        """Every cell of this release as the ledger should keep it (value None where suppressed)."""
+        out = []
+        for t in self.sources:
+            frame = self.tables[t.name]
+            dims = frame[list(t.dims)].astype(str).to_numpy()
+            values = frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
+            for coords, v in zip(dims, values, strict=True):
+                out.append(
+                    EarlierCell(
+                        measure=t.measure,
+                        coords=dict(zip(t.dims, coords, strict=True)),
+                        value=None if v is None else int(v),
+                        rounding_base=self.profile.rounding_base,
+                        table=f"{release_id}/{t.name}",
+                    )
+                )
+        return out
+
+
+@dataclass
+class Prepared:
+    """Everything protection needs, before any complementary cell is chosen."""
+
+    profile: Profile
+    tables: list[Table]
+    earlier: list[EarlierCell]
+    model: LinkedModel
+    problem: Problem
+    kinds: np.ndarray
+    shown: np.ndarray
+    view: AttackerView
+
+
+def prepare(
+    tables: Sequence[Table],
+    profile: str | Profile = "dv-default",
+    *,
+    contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    earlier: Sequence[EarlierCell] | None = None,
+) -> Prepared:
+    """Model, sensitive cells (primary, dominance), published values and the attacker's view."""
+    profile = get_profile(profile)
+    tables = list(tables)
+    for t in tables:
+        if t.frame[VALUE_COLUMN].isna().any():
+            raise DisclosureError(INVALID_TABLE, f"table {t.name} has missing counts; protect() needs the true counts", table=t.name)
+    earlier = list(earlier or [])
+    model = build_model(tables, earlier)
+    truth = model.truth
+    released = model.in_release
+    small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
+    dom = np.zeros(model.n, dtype=bool)
+    if contributions is not None:
+        dom = dominance_mask(model, top_shares(model, tables, contributions), profile.dominance_share) & ~small
+    refuse_tables(
+        {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
+    )
+    kinds = np.full(model.n, PUBLISHED, dtype=np.int64)
+    kinds[small] = PRIMARY
+    kinds[dom] = DOMINANCE
+    sensitive = small | dom
+    shown = np.where(released, round_to_base(np.nan_to_num(truth, nan=0).astype(np.int64), profile.rounding_base), np.nan)
+    view = attacker_view(model, shown, profile.rounding_base)
+    problem = Problem(
+        M=model.M,
+        view=view,
+        truth=truth,
+        sensitive=sensitive,
+        can_suppress=released & ~sensitive & ~model.pinned,
+        required=required_widths(kinds, truth, profile),
+        cost=information_cost(truth, model.multiplicity),
+    )
+    return Prepared(profile, tables, earlier, model, problem, kinds, shown, view)
+
+
+def protect(
+    tables: Sequence[Table],
+    profile: str | Profile = "dv-default",
+    *,
+    contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    earlier: Sequence[EarlierCell] | None = None,
+    method: str = "auto",
+    milp_max_cells: int = 1500,
+    milp_time_limit: float = 20.0,
+    time_limit: float = 600.0,
+    audit_time_limit: float | None = 600.0,
+    exact_limit: int = 400,
+    check: bool = True,
+) -> ProtectedRelease:
+    """Protect ``tables`` (true counts) under ``profile``; the result has passed the LP audit.
+
+    ``contributions``: per-agency counts of interior cells for the dominance rule (a frame with a
+    ``table`` column, or a mapping by table name). ``earlier``: the ledger's cells of earlier
+    releases. ``method``: "auto" (MILP for blocks of at most ``milp_max_cells`` cells, heuristic
+    beyond or on MILP time-out), "milp", "heuristic", or "none" (primary suppression only, for
+    comparison; it is then only published if it happens to pass). ``check=False`` returns a
+    failing release instead of raising ``AUDIT_FAILED`` (benchmarks, diagnostics).
+    """
+    if method not in METHODS:
+        raise DisclosureError(INVALID_TABLE, f"unknown protection method; choose one of {', '.join(METHODS)}")
+    t_start = time.perf_counter()
+    prep = prepare(tables, profile, contributions=contributions, earlier=earlier)
+    profile, model, problem, kinds, shown, view = prep.profile, prep.model, prep.problem, prep.kinds, prep.shown, prep.view
+    tables, earlier = prep.tables, prep.earlier
+    truth, released, sensitive, required = model.truth, model.in_release, problem.sensitive, problem.required
+
+    suppressed = sensitive.copy()
+    used: list[str] = []
+    n_blocks = n_milp = n_heur = 0
+    if method != "none":
+        for block in blocks(problem):
+            n_blocks += 1
+            sub = problem.restrict(block)
+            remaining = max(time_limit - (time.perf_counter() - t_start), 1.0)
+            result = None
+            if method == "milp" or (method == "auto" and int(sub.view.in_release.sum()) <= milp_max_cells):
+                result, info = solve_milp(sub, time_limit=min(milp_time_limit, remaining) if method == "auto" else remaining)
+                if result is not None:
+                    n_milp += 1
+                    used.append("milp")
+            if result is None:
+                result, info = heuristic(sub, time_limit=max(time_limit - (time.perf_counter() - t_start), 1.0), exact_limit=exact_limit)
+                n_heur += 1
+                used.append("heuristic")
+            suppressed[block] = result
+    kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
+    solve_seconds = time.perf_counter() - t_start
+
+    targets = np.nonzero(suppressed & released)[0]
+    L, U = view.bounds(suppressed)
+    result = attacker_intervals(
+        model.M, L, U, targets, required[targets], truth=truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit
+    )
+    report = build_report(model, kinds[targets], result, required[targets], profile.rounding_base, sum(c.value is not None for c in earlier))
+
+    out_tables: dict[str, pd.DataFrame] = {}
+    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY), 0)
+    supp_total = comp_total = 0
+    for t in tables:
+        q = model.cell_qids[t.name]
+        k = kinds[q]
+        frame = t.frame[list(t.dims)].copy()
+        values = pd.array(shown[q].astype(np.int64), dtype="Int64")
+        values[k != PUBLISHED] = pd.NA
+        frame[VALUE_COLUMN] = values
+        frame[STATUS_COLUMN] = pd.Series([STATUS_LABELS[int(s)] for s in k], index=frame.index, dtype=object)
+        out_tables[t.name] = frame
+        for code in counts:
+            counts[code] += int((k == code).sum())
+        supp_total += int(np.nansum(truth[q][k != PUBLISHED]))
+        comp_total += int(np.nansum(truth[q][k == COMPLEMENTARY]))
+    if method == "none":
+        label = "primary only"
+    elif not used:
+        label = "none needed"
+    else:
+        label = "+".join(sorted(set(used)))
+    stats = ReleaseStats(
+        profile=profile.name,
+        cells=sum(t.n_cells for t in tables),
+        published=counts[PUBLISHED],
+        primary=counts[PRIMARY],
+        dominance=counts[DOMINANCE],
+        complementary=counts[COMPLEMENTARY],
+        suppressed_total=supp_total,
+        complementary_total=comp_total,
+        method=label,
+        blocks=n_blocks,
+        milp_blocks=n_milp,
+        heuristic_blocks=n_heur,
+        solve_seconds=round(solve_seconds, 3),
+        audit_seconds=round(report.seconds, 3),
+    )
+    release = ProtectedRelease(out_tables, profile, stats, report, tables)
+    if check:
+        report.raise_if_failed()
+    return release
+
+
+def table_from_counts(name: str, frame: pd.DataFrame, dims: Sequence[str], measure: str, description: str = "") -> Table:
+    """Convenience: a ``Table`` from a tidy frame with ``Total`` margins and ``value``."""
+    return Table(name, frame, tuple(dims), measure, description)
+
+
+__all__ = ["METHODS", "ProtectedRelease", "ReleaseStats", "TOTAL", "protect", "table_from_counts", "SolveInfo"]

@@ -1,0 +1,350 @@
+"""The linked-table model: tidy release tables become quantities tied by additivity constraints.
+
+A release table is tidy and long: one column per dimension, where the margin over a dimension is
+the string ``"Total"``, then ``value`` (an integer count). Two cells with the same ``measure`` and
+the same non-Total coordinates are the same *quantity*, whichever table shows them; that is how
+tables sharing margins, and earlier releases, are linked.
+
+For every table and every dimension, a cell with ``Total`` in that dimension equals the sum of the
+cells of the same table that differ from it only in that dimension's non-Total values (over the
+combinations present). That one rule gives row and column totals, hierarchies (region within
+province: a province cell is the sum of its regions, the grand total the sum of provinces) and the
+links between tables. Each such equation is a row of ``M`` with +1 for the margin and -1 for each
+part; every true table satisfies ``M @ x == 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from anonymize.disclosure.errors import (
+    INCONSISTENT_SHARED_CELL,
+    INVALID_TABLE,
+    LEDGER_CONFLICT,
+    DisclosureError,
+)
+from anonymize.disclosure.rounding import rounding_interval
+
+TOTAL = "Total"
+STATUS_COLUMN = "status"
+VALUE_COLUMN = "value"
+
+_MEASURE_SEP = "\x1d"
+_DIM_SEP = "\x1e"
+_PAIR_SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One tidy release table: ``frame`` has the ``dims`` columns and ``value`` (and maybe ``status``).
+
+    A row is one cell; ``Total`` in a dimension marks the margin over it. ``value`` holds counts
+    (nullable: NA only where ``status`` says the cell is suppressed, as in a protected table).
+    """
+
+    name: str
+    frame: pd.DataFrame
+    dims: tuple[str, ...]
+    measure: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        dims = tuple(self.dims)
+        object.__setattr__(self, "dims", dims)
+        missing = [c for c in (*dims, VALUE_COLUMN) if c not in self.frame.columns]
+        if missing:
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} lacks column(s) {', '.join(missing)}", table=self.name)
+        if len(set(dims)) != len(dims) or VALUE_COLUMN in dims or STATUS_COLUMN in dims:
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} has repeated or reserved dimension names", table=self.name)
+        frame = self.frame.loc[:, [*dims, VALUE_COLUMN, *([STATUS_COLUMN] if STATUS_COLUMN in self.frame.columns else [])]].copy()
+        frame.reset_index(drop=True, inplace=True)
+        for d in dims:
+            if frame[d].isna().any():
+                raise DisclosureError(INVALID_TABLE, f"table {self.name} has empty coordinates in dimension {d}", table=self.name, dimension=d)
+            frame[d] = frame[d].astype(str)
+        values = pd.to_numeric(frame[VALUE_COLUMN], errors="coerce").astype("Float64")
+        bad = values.notna() & ((values < 0) | (values != values.round()))
+        if bad.any():
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} has {int(bad.sum())} value(s) that are not non-negative integers", table=self.name)
+        missing_values = values.isna() & frame[VALUE_COLUMN].notna()
+        if missing_values.any():
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} has {int(missing_values.sum())} non-numeric value(s)", table=self.name)
+        frame[VALUE_COLUMN] = values.round().astype("Int64")
+        if frame[VALUE_COLUMN].isna().any():
+            if STATUS_COLUMN not in frame.columns or (frame.loc[frame[VALUE_COLUMN].isna(), STATUS_COLUMN].astype(str) == "published").any():
+                raise DisclosureError(INVALID_TABLE, f"table {self.name} has missing values not marked suppressed", table=self.name)
+        if dims and frame.duplicated(list(dims)).any():
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} has {int(frame.duplicated(list(dims)).sum())} duplicated cell(s)", table=self.name)
+        if not dims and len(frame) > 1:
+            raise DisclosureError(INVALID_TABLE, f"table {self.name} has no dimensions but several rows", table=self.name)
+        object.__setattr__(self, "frame", frame)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(frozen=True)
+class EarlierCell:
+    """A cell of an earlier release, from the release ledger.
+
+    ``value`` is what was published (``None`` if it was suppressed); ``rounding_base`` > 1 if it was
+    published rounded. ``table`` (e.g. "<release-id>/<table>") lets the audit rebuild that table's
+    margin relations from its cells; pass suppressed cells too (value ``None``) so it is complete.
+    """
+
+    measure: str
+    coords: Mapping[str, str]
+    value: int | None
+    rounding_base: int = 1
+    table: str | None = None
+
+
+def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
+    """The quantity key of every row: the measure and its non-Total coordinates, dims sorted."""
+    key = pd.Series(measure + _MEASURE_SEP, index=frame.index, dtype=object)
+    for d in sorted(dims):
+        col = frame[d].astype(str)
+        part = (d + _DIM_SEP + col + _PAIR_SEP).where(col != TOTAL, "")
+        key = key + part
+    return key.to_numpy(dtype=object)
+
+
+def parse_key(key: str) -> tuple[str, dict[str, str]]:
+    """(measure, {dim: value}) of a quantity key; dims absent from the dict are Total."""
+    measure, rest = key.split(_MEASURE_SEP, 1)
+    coords = {}
+    for pair in rest.split(_PAIR_SEP)[:-1]:
+        d, v = pair.split(_DIM_SEP, 1)
+        coords[d] = v
+    return measure, coords
+
+
+def describe_key(key: str) -> str:
+    measure, coords = parse_key(key)
+    return measure + ": " + (", ".join(f"{d}={v}" for d, v in coords.items()) or "Total")
+
+
+def _combine_codes(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:
+    if not codes:
+        return np.zeros(n, dtype=np.int64)
+    if float(np.prod([max(s, 1) for s in sizes], dtype=float)) < 2.0**62:
+        return np.ravel_multi_index(tuple(codes), tuple(max(s, 1) for s in sizes)).astype(np.int64)
+    frame = pd.DataFrame({i: c for i, c in enumerate(codes)})
+    return frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
+
+
+def additivity_entries(frame: pd.DataFrame, dims: Sequence[str], qids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """COO entries (row, quantity, +1/-1) of one table's additivity equations, and their count."""
+    n = len(frame)
+    rows_out, cols_out, vals_out = [], [], []
+    n_rows = 0
+    codes, sizes, total_code = [], [], []
+    for d in dims:
+        c, uniques = pd.factorize(frame[d].to_numpy(dtype=object), sort=False)
+        codes.append(c.astype(np.int64))
+        sizes.append(len(uniques))
+        hits = np.nonzero(np.asarray(uniques, dtype=object) == TOTAL)[0]
+        total_code.append(int(hits[0]) if len(hits) else -1)
+    for k in range(len(dims)):
+        if total_code[k] < 0:
+            continue
+        others = [j for j in range(len(dims)) if j != k]
+        gid = _combine_codes([codes[j] for j in others], [sizes[j] for j in others], n)
+        is_total = codes[k] == total_code[k]
+        parent_rows = np.nonzero(is_total)[0]
+        child_rows = np.nonzero(~is_total)[0]
+        if len(parent_rows) == 0 or len(child_rows) == 0:
+            continue
+        parent_g = gid[parent_rows]
+        order = np.argsort(parent_g, kind="stable")
+        sorted_g = parent_g[order]
+        child_g = gid[child_rows]
+        pos = np.minimum(np.searchsorted(sorted_g, child_g), len(sorted_g) - 1)
+        match = sorted_g[pos] == child_g
+        child_rows = child_rows[match]
+        parent_of_child = order[pos[match]]  # index into parent_rows
+        if len(child_rows) == 0:
+            continue
+        used, row_of_child = np.unique(parent_of_child, return_inverse=True)
+        rows_out += [n_rows + np.arange(len(used)), n_rows + row_of_child]
+        cols_out += [qids[parent_rows[used]], qids[child_rows]]
+        vals_out += [np.ones(len(used), dtype=np.int8), -np.ones(len(child_rows), dtype=np.int8)]
+        n_rows += len(used)
+    if not rows_out:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.int8), 0
+    return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(vals_out), n_rows
+
+
+def _dedupe_rows(M: sp.csr_matrix) -> sp.csr_matrix:
+    """Drop repeated equations (shared margins make the same equation appear in several tables)."""
+    if M.shape[0] == 0:
+        return M
+    rng = np.random.default_rng(20240917)
+    w = rng.random((M.shape[1], 2))
+    h = np.asarray(M @ w)
+    lengths = np.diff(M.indptr)
+    sig = pd.DataFrame({"a": h[:, 0], "b": h[:, 1], "n": lengths})
+    keep = ~sig.duplicated().to_numpy()
+    keep &= lengths > 1
+    return M[np.nonzero(keep)[0]]
+
+
+@dataclass
+class LinkedModel:
+    """Every quantity of a release (and of the earlier releases it must be audited with).
+
+    ``truth`` holds the true value of each quantity shown in this release (NaN where unknown, e.g.
+    a suppressed cell of a published table being audited, or an earlier-only quantity).
+    ``ledger_lo``/``ledger_hi`` are what earlier releases already told the world about it.
+    """
+
+    keys: np.ndarray
+    M: sp.csr_matrix
+    truth: np.ndarray
+    in_release: np.ndarray
+    multiplicity: np.ndarray
+    ledger_lo: np.ndarray
+    ledger_hi: np.ndarray
+    tables: list[Table]
+    cell_qids: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    @property
+    def pinned(self) -> np.ndarray:
+        """Quantities an earlier release published exactly: suppressing them now hides nothing."""
+        return self.ledger_hi - self.ledger_lo < 0.5
+
+    def table_names(self) -> list[list[str]]:
+        names: list[list[str]] = [[] for _ in range(self.n)]
+        for t in self.tables:
+            for q in np.unique(self.cell_qids[t.name]):
+                names[q].append(t.name)
+        return names
+
+
+def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None = None, *, check_additivity: bool = True) -> LinkedModel:
+    """Quantities, additivity constraints and ledger knowledge for ``tables`` (+ ``earlier``)."""
+    if not tables:
+        raise DisclosureError(INVALID_TABLE, "a release needs at least one table")
+    names = [t.name for t in tables]
+    if len(set(names)) != len(names):
+        raise DisclosureError(INVALID_TABLE, "table names in a release must be unique")
+    earlier = list(earlier or [])
+    key_parts = [quantity_keys(t.frame, t.dims, t.measure) for t in tables]
+    earlier_keys = np.array(
+        [quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0] for c in earlier],
+        dtype=object,
+    )
+    all_keys = np.concatenate([*key_parts, earlier_keys]) if len(earlier_keys) else np.concatenate(key_parts)
+    codes, uniques = pd.factorize(all_keys, sort=False)
+    n = len(uniques)
+    offsets = np.cumsum([0] + [len(k) for k in key_parts])
+    cell_qids = {t.name: codes[offsets[i] : offsets[i + 1]].astype(np.int64) for i, t in enumerate(tables)}
+    earlier_qids = codes[offsets[-1] :].astype(np.int64)
+
+    in_release = np.zeros(n, dtype=bool)
+    multiplicity = np.zeros(n, dtype=np.int64)
+    truth = np.full(n, np.nan)
+    lo_seen = np.full(n, np.inf)
+    hi_seen = np.full(n, -np.inf)
+    for t in tables:
+        q = cell_qids[t.name]
+        in_release[q] = True
+        np.add.at(multiplicity, q, 1)
+        v = t.frame[VALUE_COLUMN].to_numpy(dtype=float, na_value=np.nan)
+        ok = ~np.isnan(v)
+        np.minimum.at(lo_seen, q[ok], v[ok])
+        np.maximum.at(hi_seen, q[ok], v[ok])
+    clash = np.isfinite(lo_seen) & (hi_seen - lo_seen > 0)
+    if clash.any():
+        raise DisclosureError(
+            INCONSISTENT_SHARED_CELL,
+            f"{int(clash.sum())} quantity(ies) shown in several tables with different values",
+            hint="cells with the same measure and non-Total coordinates must hold the same count",
+            quantities=int(clash.sum()),
+        )
+    truth[np.isfinite(lo_seen)] = lo_seen[np.isfinite(lo_seen)]
+
+    rows, cols, vals, n_rows = [], [], [], 0
+    for t in tables:
+        r, c, v, k = additivity_entries(t.frame, t.dims, cell_qids[t.name])
+        rows.append(r + n_rows), cols.append(c), vals.append(v)
+        n_rows += k
+
+    ledger_lo = np.zeros(n)
+    ledger_hi = np.full(n, np.inf)
+    if earlier:
+        by_table: dict[str, list[int]] = {}
+        for i, c in enumerate(earlier):
+            if c.table is not None:
+                by_table.setdefault(c.table, []).append(i)
+            if c.value is not None:
+                v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
+                q = earlier_qids[i]
+                ledger_lo[q] = max(ledger_lo[q], v_lo[0])
+                ledger_hi[q] = min(ledger_hi[q], v_hi[0])
+        for idx in by_table.values():
+            cells = [earlier[i] for i in idx]
+            dims = sorted({d for c in cells for d in c.coords})
+            frame = pd.DataFrame({d: [str(c.coords.get(d, TOTAL)) for c in cells] for d in dims})
+            keep = ~frame.duplicated(dims).to_numpy() if dims else np.ones(len(cells), dtype=bool)
+            r, c, v, k = additivity_entries(frame[keep].reset_index(drop=True), dims, earlier_qids[np.asarray(idx)][keep])
+            rows.append(r + n_rows), cols.append(c), vals.append(v)
+            n_rows += k
+        if (ledger_lo > ledger_hi + 1e-9).any():
+            raise DisclosureError(LEDGER_CONFLICT, f"{int((ledger_lo > ledger_hi + 1e-9).sum())} earlier cell(s) contradict each other")
+        known = ~np.isnan(truth)
+        conflict = known & ((truth < ledger_lo - 1e-9) | (truth > ledger_hi + 1e-9))
+        if conflict.any():
+            raise DisclosureError(
+                LEDGER_CONFLICT,
+                f"{int(conflict.sum())} cell(s) differ from what an earlier release published for the same quantity",
+                hint="a revised figure needs a new measure name, or the earlier release withdrawn from the ledger",
+                cells=int(conflict.sum()),
+            )
+
+    if rows:
+        M = sp.coo_matrix(
+            (np.concatenate(vals).astype(np.float64), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n)
+        ).tocsr()
+        M.sum_duplicates()
+        M.eliminate_zeros()
+    else:
+        M = sp.csr_matrix((0, n))
+    if len(tables) > 1 or earlier:
+        M = _dedupe_rows(M)
+    M = M.tocsr()
+    M.sort_indices()
+
+    if check_additivity and M.shape[0]:
+        known = ~np.isnan(truth)
+        rows_known = np.asarray(M[:, ~known].getnnz(axis=1) == 0).ravel() if (~known).any() else np.ones(M.shape[0], bool)
+        resid = np.abs(M[rows_known] @ np.where(known, truth, 0.0))
+        if (resid > 0.5).any():
+            raise DisclosureError(
+                INVALID_TABLE,
+                f"{int((resid > 0.5).sum())} margin(s) do not equal the sum of their parts",
+                hint="each Total cell must be the sum of the cells it covers (within each table)",
+                margins=int((resid > 0.5).sum()),
+            )
+    return LinkedModel(
+        keys=np.asarray(uniques, dtype=object),
+        M=M,
+        truth=truth,
+        in_release=in_release,
+        multiplicity=multiplicity,
+        ledger_lo=ledger_lo,
+        ledger_hi=ledger_hi,
+        tables=list(tables),
+        cell_qids=cell_qids,
+    )

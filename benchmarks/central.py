@@ -1,0 +1,332 @@
+"""Central ingest and cube rebuild at network scale, beside a naive pandas implementation.
+
+    .venv/bin/python benchmarks/central.py                      # 50 agencies × 200,000 rows
+    .venv/bin/python benchmarks/central.py --agencies 5 --rows 20000 --profile
+
+Setup (not timed): a network of N Tier 3 agencies, each sealing one record-mode
+``service_episode`` bundle of R de-identified rows (built with numpy, straight into Arrow).
+
+Measured, each stage in its own child process (peak memory = that child's ru_maxrss):
+- ``ingest``: ``ingest_file`` for every bundle (verify, decrypt, re-validate, load rows + counts +
+  ledger in one transaction, receipt, audit), into a fresh DuckDB warehouse;
+- ``cubes``: the indicator cubes rebuilt from ``contribution_counts`` (``pipelines.central.cubes``),
+  plus the episode cube (quarter × region × service type × risk level) as a GROUP BY over staged rows;
+- ``naive``: pandas reads every agency's Parquet, concatenates, groups by the same four dimensions;
+- ``duckdb_parquet``: DuckDB straight over the same Parquet files (the floor: no verification).
+
+Targets (issue 5): ingest + cubes < 30 s, peak < 4 GiB, ≥ 5× the naive cube. Prints a table and
+writes ``benchmarks/results/central.json``. Times are wall-clock on whatever machine runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RESULTS = REPO / "benchmarks" / "results" / "central.json"
+PERIOD = "2026-Q3"
+CUBE_DIMS = ("episode_quarter", "region", "service_type", "risk_level")
+TARGET_SECONDS, TARGET_PEAK_GIB, TARGET_SPEEDUP = 30.0, 4.0, 5.0
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024)  # KiB on Linux
+
+
+# --- setup ---------------------------------------------------------------------------------------
+
+
+def _hex_strings(rng, n: int):
+    """n random 32-hex-digit strings as an Arrow array, without a Python loop."""
+    import numpy as np
+    import pyarrow as pa
+
+    raw = rng.integers(0, 256, size=n * 16, dtype=np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    text = np.empty(n * 32, dtype=np.uint8)
+    text[0::2], text[1::2] = digits[raw >> 4], digits[raw & 15]
+    offsets = np.arange(0, n * 32 + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text.tobytes()))
+
+
+def episode_table(n: int, seed: int):
+    """n de-identified service episodes (the contract's output model), codes drawn uniformly."""
+    import numpy as np
+    import pyarrow as pa
+
+    from contracts import codes
+    from contracts.geography import REGIONS
+    from contracts.registry import get_contract
+
+    rng = np.random.default_rng(seed)
+
+    def coded(values):
+        return pa.array(list(values), pa.string()).take(pa.array(rng.integers(0, len(values), n)))
+
+    flags = ("risk_strangulation", "risk_weapon_access", "risk_escalation", "risk_recent_separation", "risk_threats_to_kill",
+             "risk_children_in_household", "risk_pregnancy", "safety_plan_completed")  # fmt: skip
+    columns = {
+        "episode_pseudonym": _hex_strings(rng, n),
+        "client_pseudonym": _hex_strings(rng, n),
+        "age_band": coded(codes.AGE_BANDS),
+        "region": coded(REGIONS),
+        "service_type": coded(codes.SERVICE_TYPES),
+        "episode_quarter": pa.array([PERIOD], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64))),
+        "referral_source_type": coded(codes.REFERRAL_SOURCE_TYPES),
+        "risk_level": coded(codes.RISK_LEVELS),
+        **{f: pa.array(rng.random(n) < 0.3) for f in flags},
+        "protection_order_status": coded(codes.PROTECTION_ORDER_STATUSES),
+        "housing_status_at_exit": coded(codes.HOUSING_AT_EXIT),
+        "gender": coded(codes.GENDERS),
+        "indigenous_identity": coded(codes.YES_NO_NOT_STATED),
+        "disability": coded(codes.YES_NO_NOT_STATED),
+        "language": coded(codes.LANGUAGES),
+    }
+    return pa.table({c: columns[c] for c in get_contract("service_episode").output_columns()})
+
+
+def stage_setup(work: Path, agencies: int, rows: int) -> dict:
+    import pyarrow.parquet as pq
+
+    import bundle
+    from contracts.geography import REGIONS
+    from pipelines import network as store
+
+    root = work / "net"
+    store.init_network(root, "Benchmark network")
+    network_key = bundle.encryption_public_key_from_text(store.load_network(root).coordinator.encryption_public_key)
+    (work / "parquet").mkdir()
+    inbox = store.NetworkPaths(root).inbox
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    total_bytes = 0
+    t0 = time.perf_counter()
+    for i in range(agencies):
+        agency = f"agency-{i:03d}"
+        cfg = store.add_agency(root, store.organisation(agency, f"Agency {i}", "direct_service", 3, REGIONS[i % len(REGIONS)]))
+        table = episode_table(rows, seed=i)
+        pq.write_table(table, work / "parquet" / f"{agency}.parquet", compression="zstd")
+        payload = (work / "parquet" / f"{agency}.parquet").read_bytes()
+        sealed = bundle.seal(
+            payload, agency_id=agency, contract_id="service_episode", contract_version=1, mode="record", sequence=1,
+            period=PERIOD, record_count=rows, signing_key=bundle.load_signing_key(cfg.signing_key_path),
+            recipient_public_key=network_key, now=now,
+        )  # fmt: skip
+        (inbox / f"{agency}.dvb").write_bytes(sealed.blob)
+        total_bytes += len(sealed.blob)
+    return {"seconds": time.perf_counter() - t0, "bundles": agencies, "bundle_bytes": total_bytes, "peak_gib": _peak_gib()}
+
+
+# --- measured stages -----------------------------------------------------------------------------
+
+
+def stage_ingest(work: Path, profile: bool) -> dict:
+    from pipelines.central.ingest import CoordinatorContext, ingest_file, pending_files
+    from pipelines.central.resources import build_resources
+
+    ctx = CoordinatorContext.load(work / "net")
+    files = pending_files(ctx.paths.inbox)
+    warehouse = build_resources(work / "net")["warehouse"]  # the intake asset's connection, same settings
+    profiler = cProfile.Profile() if profile else None
+    outcomes = []
+    with warehouse.get_connection() as con:
+        t0 = time.perf_counter()
+        for path in files:
+            if profiler:
+                profiler.enable()
+            outcomes.append(ingest_file(path, ctx, con))
+            if profiler:
+                profiler.disable()
+        seconds = time.perf_counter() - t0
+        rows = con.execute("SELECT count(*) FROM staged_service_episode").fetchall()[0][0]
+    result = {
+        "seconds": seconds,
+        "bundles": len(files),
+        "loaded": sum(o.outcome == "loaded" for o in outcomes),
+        "reasons": sorted({o.reason for o in outcomes if o.reason}),
+        "rows": rows,
+        "peak_gib": _peak_gib(),
+    }
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+        result["profile"] = out.getvalue()
+    return result
+
+
+def stage_cubes(work: Path) -> dict:
+    import duckdb
+
+    from pipelines.central.cubes import CUBE_FAMILIES, rebuild_cubes
+    from pipelines.network import NetworkPaths, load_network
+
+    network = load_network(work / "net")
+    path = str(NetworkPaths(work / "net").warehouse)
+    t0 = time.perf_counter()
+    cells = {}
+    for family in CUBE_FAMILIES:  # one connection per family, as the warehouse assets do
+        con = duckdb.connect(path)
+        cells[family] = sum(rebuild_cubes(con, network, family).values())
+        con.close()
+    t_counts = time.perf_counter() - t0
+    con = duckdb.connect(path)
+    dims = ", ".join(CUBE_DIMS)
+    t1 = time.perf_counter()
+    con.execute(f"CREATE OR REPLACE TABLE cube_episodes_4d AS SELECT {dims}, count(*) AS n FROM staged_service_episode GROUP BY ALL")
+    t_staged = time.perf_counter() - t1
+    episode_cells, episodes = con.execute("SELECT count(*), sum(n) FROM cube_episodes_4d").fetchone()
+    checksum = con.execute(f"SELECT sum(n * hash({dims})) FROM cube_episodes_4d").fetchone()[0]
+    con.close()
+    return {
+        "seconds": t_counts + t_staged,
+        "count_cubes_seconds": t_counts,
+        "count_cube_cells": cells,
+        "staged_cube_seconds": t_staged,
+        "staged_cube_cells": episode_cells,
+        "episodes": int(episodes),
+        "checksum": int(checksum),
+        "peak_gib": _peak_gib(),
+    }
+
+
+def stage_naive(work: Path) -> dict:
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    frames = [pd.read_parquet(p) for p in sorted((work / "parquet").glob("*.parquet"))]
+    frame = pd.concat(frames, ignore_index=True)
+    del frames
+    cube = frame.groupby(list(CUBE_DIMS)).size().rename("n").reset_index()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": len(frame), "cube_cells": len(cube), "episodes": int(cube["n"].sum()), "peak_gib": _peak_gib()}
+
+
+def stage_duckdb_parquet(work: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    cells = con.execute(
+        f"SELECT count(*) FROM (SELECT {', '.join(CUBE_DIMS)}, count(*) FROM read_parquet(?) GROUP BY ALL)", [str(work / "parquet" / "*.parquet")]
+    ).fetchone()[0]
+    return {"seconds": time.perf_counter() - t0, "cube_cells": cells, "peak_gib": _peak_gib()}
+
+
+STAGES = {"setup": stage_setup, "ingest": stage_ingest, "cubes": stage_cubes, "naive": stage_naive, "duckdb_parquet": stage_duckdb_parquet}
+
+
+def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
+    """Run one stage in a fresh interpreter; its JSON result is the last line of its stdout."""
+    cmd = [sys.executable, __file__, "--stage", name, "--work", str(work), "--agencies", str(args.agencies), "--rows", str(args.rows)]
+    if args.profile:
+        cmd.append("--profile")
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise SystemExit(f"stage {name} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agencies", type=int, default=50)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the ingest and print where its time goes")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.stage:  # child process
+        fn = STAGES[args.stage]
+        if args.stage == "setup":
+            result = fn(args.work, args.agencies, args.rows)
+        elif args.stage == "ingest":
+            result = fn(args.work, args.profile)
+        else:
+            result = fn(args.work)
+        print(json.dumps(result))
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="dvnet-bench-central-"))
+    try:
+        print(f"setup: {args.agencies} agencies × {args.rows:,} rows in {work} ...", flush=True)
+        setup = run_stage("setup", work, args)
+        results = {}
+        for name in ("ingest", "cubes", "naive", "duckdb_parquet"):
+            print(f"{name} ...", flush=True)
+            results[name] = run_stage(name, work, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    ingest, cubes, naive, direct = results["ingest"], results["cubes"], results["naive"], results["duckdb_parquet"]
+    profile = ingest.pop("profile", None)
+    total_rows = args.agencies * args.rows
+    ours = ingest["seconds"] + cubes["seconds"]
+    peak = max(ingest["peak_gib"], cubes["peak_gib"])
+    assert ingest["rows"] == total_rows and cubes["episodes"] == naive["episodes"] == total_rows
+    assert cubes["staged_cube_cells"] == naive["cube_cells"] == direct["cube_cells"]
+    report = {
+        "benchmark": "central",
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "agencies": args.agencies,
+        "rows_per_agency": args.rows,
+        "rows_total": total_rows,
+        "setup": setup,
+        "ingest": ingest,
+        "cubes": cubes,
+        "naive_pandas": naive,
+        "duckdb_over_parquet": direct,
+        "summary": {
+            "ingest_plus_cubes_seconds": round(ours, 2),
+            "ingest_rows_per_second": round(total_rows / ingest["seconds"]),
+            "peak_gib": round(peak, 2),
+            "speedup_cube_vs_naive": round(naive["seconds"] / cubes["staged_cube_seconds"], 1),
+            "speedup_all_cubes_vs_naive": round(naive["seconds"] / cubes["seconds"], 1),
+            "targets": {
+                "ingest_plus_cubes_under_30s": ours < TARGET_SECONDS,
+                "peak_under_4gib": peak < TARGET_PEAK_GIB,
+                "at_least_5x_naive": naive["seconds"] / cubes["seconds"] >= TARGET_SPEEDUP,
+            },
+        },
+    }
+    if args.agencies == 50 and args.rows == 200_000:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    s = report["summary"]
+    print(f"\n{'stage':<38}{'seconds':>10}{'peak GiB':>10}")
+    for label, r in (
+        (f"ingest {total_rows:,} rows ({args.agencies} bundles)", ingest),
+        ("cubes: contribution_counts + staged 4-d", cubes),
+        ("naive pandas read+concat+groupby", naive),
+        ("duckdb straight over parquet (floor)", direct),
+    ):
+        print(f"{label:<38}{r['seconds']:>10.2f}{r['peak_gib']:>10.2f}")
+    print(f"\ningest + cubes {s['ingest_plus_cubes_seconds']} s ({s['ingest_rows_per_second']:,} rows/s), peak {s['peak_gib']} GiB")
+    print(f"cube vs naive: {s['speedup_cube_vs_naive']}× (4-d staged cube), {s['speedup_all_cubes_vs_naive']}× (every cube)")
+    print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in s["targets"].items()))
+    if profile:
+        print("\nwhere ingest time goes (cProfile, cumulative):\n" + profile)
+    if args.agencies == 50 and args.rows == 200_000:
+        print(f"written to {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""`dvnet receipt verify`: an agency checks the coordinator's signed word on one of its bundles.
+
+The receipt is verified against the coordinator signing key pinned in the agency's own
+``agency.yaml`` (never a key taken from the receipt or fetched from elsewhere).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from pipelines.console import make_console
+
+import bundle
+from bundle.receipt import MAX_RECEIPT_SIZE
+from contracts.errors import DvnetError, RegistryError
+from pipelines.cli import EXIT_OK, EXIT_REFUSED
+from pipelines.network import load_agency
+
+
+@click.group("receipt")
+def receipt() -> None:
+    """Verify a coordinator's signed receipt for a bundle."""
+
+
+@receipt.command("verify")
+@click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder (its agency.yaml pins the coordinator's signing key).")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def verify(agency_dir: Path, file: Path) -> int:
+    """Check FILE's signature and form; print the outcome, reason and rows loaded.
+
+    Exit 0 when the receipt is genuine and for this agency's bundle, 1 otherwise.
+    """
+    agency = load_agency(agency_dir)
+    pinned = (agency.coordinator or {}).get("signing_public_key")
+    if not pinned:
+        raise RegistryError(
+            "AGENCY_CONFIG_INVALID",
+            "agency.yaml: coordinator.signing_public_key is required to verify receipts",
+            hint="copy it from the coordinator's registry (`dvnet network show`) through a trusted channel",
+        )
+    try:
+        key = bundle.signing_public_key_from_text(pinned)
+    except (DvnetError, ValueError):
+        raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.signing_public_key is not a valid Ed25519 key") from None
+    console = make_console()
+    with file.open("rb") as f:
+        blob = f.read(MAX_RECEIPT_SIZE + 1)  # the verifier refuses anything larger; never read more
+    try:
+        body = bundle.verify_receipt(blob, key)
+    except DvnetError as e:
+        console.print(f"[red]receipt INVALID[/]: {e.reason}: {e.message}")
+        return EXIT_REFUSED
+    if body["agency_id"] is not None and body["agency_id"] != agency.agency_id:
+        console.print(f"[red]receipt NOT FOR THIS AGENCY[/]: it names agency {body['agency_id']}, this folder is {agency.agency_id}")
+        return EXIT_REFUSED
+    console.print("[green]receipt valid[/] (signed by the coordinator key pinned in agency.yaml)")
+    for label, value in (
+        ("outcome", body["outcome"]),
+        ("reason", body["reason"] or "—"),
+        ("rows loaded", body["rows_loaded"]),
+        ("bundle id", body["bundle_id"] or "— (header unreadable)"),
+        ("sequence", body["sequence"] if body["sequence"] is not None else "—"),
+        ("bundle sha256", body["bundle_sha256"]),
+        ("received at", body["received_at"]),
+    ):
+        console.print(f"  {label:<14}{value}")
+    return EXIT_OK

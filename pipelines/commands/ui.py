@@ -1,0 +1,110 @@
+"""`dvnet ui`: the Dagster UI for coalition staff, on 127.0.0.1 only, stopped cleanly on Ctrl-C.
+
+Starts ``dagster dev -m pipelines.central.definitions`` (webserver and daemon, so the inbox sensor
+ticks and queued runs execute) with ``DAGSTER_HOME`` and ``DVNET_NETWORK`` set.
+
+Signals: a ``dagster dev`` launched from a shell that ignores SIGINT/SIGTERM (a background job,
+a service manager, CI) inherits the ignored dispositions and can then only be killed. The child
+therefore resets both to their defaults before exec, runs in its own process group, and this
+command forwards SIGINT/SIGTERM/SIGHUP to it, waits for its orderly shutdown, and only then
+escalates to SIGKILL for the whole group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from contracts.errors import RegistryError
+from pipelines.cli import EXIT_OK
+from pipelines.commands.ingest import dagster_home_for
+from pipelines.network import NetworkPaths
+
+HOST = "127.0.0.1"  # never all interfaces: the UI has no login and shows the network's metadata
+DEFINITIONS_MODULE = "pipelines.central.definitions"
+GRACE_SECONDS = 20
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _reset_signals() -> None:  # runs in the child between fork and exec
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def dagster_dev_command(port: int) -> list[str]:
+    exe = Path(sys.executable).with_name("dagster")
+    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster"]
+    return [*head, "dev", "-m", DEFINITIONS_MODULE, "-h", HOST, "-p", str(port)]
+
+
+def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
+    """SIGTERM to dagster dev (it stops its webserver, daemon and code server), then the group."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    # Reap stragglers of the group (a code server outliving its parent) so the port is freed.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.returncode if proc.returncode is not None else -9
+
+
+@click.command("ui")
+@click.option("--network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder the coordinator runs.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1.")
+@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
+@click.pass_context
+def ui(ctx: click.Context, network: Path, port: int, dagster_home: Path | None) -> int:
+    """Start the Dagster UI (lineage, partitions, checks) for the coordinator on 127.0.0.1.
+
+    Ctrl-C or SIGTERM stops it and everything it started.
+    """
+    environ = dict((ctx.obj or {}).get("environ", os.environ))
+    network = network.resolve()
+    if not NetworkPaths(network).registry.exists():
+        raise RegistryError("REGISTRY_MISSING", f"no registry in {network}", hint="create one with `dvnet network init` or `make demo`")
+    home = dagster_home_for(dagster_home, environ)
+    env = {**environ, "DAGSTER_HOME": str(home), "DVNET_NETWORK": str(network), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    proc = subprocess.Popen(dagster_dev_command(port), cwd=REPO, env=env, preexec_fn=_reset_signals, process_group=0)
+    click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}")
+    click.echo(f"open http://{HOST}:{port}/asset-groups   (Ctrl-C to stop)")
+    stopping: list[int] = []
+
+    def forward(signum, _frame) -> None:
+        if not stopping:
+            stopping.append(signum)
+            click.echo(f"\nstopping dagster dev ({signal.Signals(signum).name})...", err=True)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        while proc.poll() is None and not stopping:
+            try:
+                proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        code = stop(proc)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stopping:
+        click.echo("dagster dev stopped", err=True)
+        return EXIT_OK
+    return code if code > 0 else EXIT_OK

@@ -1,0 +1,88 @@
+"""`dvnet ingest` and `dvnet receipt verify`, as a coordinator and an agency steward type them."""
+
+from __future__ import annotations
+
+import json
+
+from dagster import DagsterInstance, RunsFilter
+
+from pipelines.cli import main
+
+
+def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_path, monkeypatch):
+    good = kit.records("shelter-a", n=25, seed=1)
+    referrals = kit.counts("legal-b", "referral", n=30, seed=2)
+    kit.drop("a-episodes", good.blob)
+    kit.drop("b-counts", referrals.blob)
+    kit.drop("broken", good.blob[:-1])
+    home = ck.dagster_home(tmp_path)
+
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home)])
+
+    assert out.returncode == 1, out.stderr[-3000:]  # one bundle quarantined
+    lines = {line.split()[1]: line for line in out.stdout.splitlines() if line.startswith("│")}
+    assert "loaded" in lines["a-episodes.dvb"] and "25" in lines["a-episodes.dvb"] and "shelter-a" in lines["a-episodes.dvb"]
+    assert "loaded" in lines["b-counts.dvb"] and "referral/v1" in lines["b-counts.dvb"]
+    assert "quarantined" in lines["broken.dvb"] and "FRAMING_INVALID" in lines["broken.dvb"]
+    assert "totals: 2 loaded, 0 duplicate, 1 quarantined" in out.stdout
+    assert not list(kit.inbox.glob("*.dvb"))
+
+    # The runs are Dagster runs of intake_job in that instance, one per partition, so `dvnet ui` shows them.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # its dagster.yaml resolves storage from it
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(filters=RunsFilter(job_name="intake_job"))
+        assert sorted(r.tags["dagster/partition"] for r in runs) == sorted([f"shelter-a|{ck.PERIOD}", f"legal-b|{ck.PERIOD}", "_unverified|_unknown"])
+        assert all(r.is_success for r in runs)
+        assert set(instance.get_dynamic_partitions("agency")) == {"shelter-a", "legal-b", "_unverified"}
+
+    # An empty inbox: nothing to do, exit 0.
+    again = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home)])
+    assert again.returncode == 0 and "empty" in again.stdout
+
+
+def test_dvnet_ingest_exits_0_when_everything_loaded(ck, kit, tmp_path):
+    kit.drop("a", kit.records("shelter-a", n=10, seed=3).blob)
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path))])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out.stdout
+
+
+def test_dvnet_ingest_refuses_a_folder_without_a_registry(tmp_path, capsys):
+    assert main(["ingest", "--network", str(tmp_path)]) == 2
+    assert "REGISTRY_MISSING" in capsys.readouterr().err
+
+
+def _receipt(kit, sealed) -> tuple:
+    path = next(kit.paths.receipts.rglob(f"{sealed.bundle_id}*.receipt.json"))
+    return path, json.loads(path.read_bytes())
+
+
+def test_receipt_verify_accepts_a_real_receipt_and_rejects_an_altered_one(ck, kit, instance, tmp_path, capsys):
+    loaded = kit.records("shelter-a", n=12, seed=4)
+    refused = kit.records("shelter-a", n=12, seed=5, sequence=1)  # rolls the sequence back: quarantined
+    kit.drop("loaded", loaded.blob)
+    ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
+    kit.drop("refused", refused.blob)
+    ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
+    agency = str(kit.agency_folder("shelter-a"))
+
+    path, body = _receipt(kit, loaded)
+    assert main(["receipt", "verify", "--agency", agency, str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "receipt valid" in out and "loaded" in out and "12" in out and loaded.bundle_id in out
+
+    path_q, _ = _receipt(kit, refused)
+    assert main(["receipt", "verify", "--agency", agency, str(path_q)]) == 0
+    assert "SEQUENCE_ROLLBACK" in capsys.readouterr().out
+
+    # Altered: a receipt that claims more rows than were loaded no longer verifies.
+    forged = tmp_path / "forged.receipt.json"
+    forged.write_bytes(path.read_bytes().replace(b'"rows_loaded":12', b'"rows_loaded":13'))
+    assert forged.read_bytes() != path.read_bytes()
+    assert main(["receipt", "verify", "--agency", agency, str(forged)]) == 1
+    assert "RECEIPT_INVALID" in capsys.readouterr().out
+
+    # Genuine, but about another agency's bundle: not this agency's proof of anything.
+    other = str(kit.agency_folder("legal-b"))
+    assert main(["receipt", "verify", "--agency", other, str(path)]) == 1
+    assert "NOT FOR THIS AGENCY" in capsys.readouterr().out

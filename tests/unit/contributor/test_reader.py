@@ -1,0 +1,546 @@
+"""read_extract: what a data steward sees when an extract is read or refused.
+
+Each test asserts reason codes and places (line, record, byte offset, column), not wording.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import pipelines.contributor.reader as reader
+from contracts.errors import ExtractError
+from pipelines.contributor.reader import ReadLimits, read_extract
+
+STRING = pd.StringDtype("pyarrow")
+
+
+def write(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def refused(path, **kwargs) -> ExtractError:
+    with pytest.raises(ExtractError) as caught:
+        read_extract(path, **kwargs)
+    return caught.value
+
+
+def only_problem(error: ExtractError):
+    problems = error.context["problems"]
+    assert len(problems) == 1, [p.reason for p in problems]
+    return problems[0]
+
+
+def cells(frame: pd.DataFrame) -> list[list[str | None]]:
+    return [[None if pd.isna(v) else v for v in row] for row in frame.astype(object).values.tolist()]
+
+
+# --- CSV: what is accepted ----------------------------------------------------------------
+
+
+def test_clean_csv_gives_string_columns_named_as_written_with_empty_cells_as_na(tmp_path):
+    data = b'Client ID,Service Date,Note\nC1,2026-07-01,"said ""hi"""\nC2,,\nC3,2026-07-03,""\nNA,NULL,nan\n'
+    path = write(tmp_path, "extract.csv", data)
+
+    extract = read_extract(path)
+
+    assert list(extract.frame.columns) == ["Client ID", "Service Date", "Note"]
+    assert all(dtype == STRING for dtype in extract.frame.dtypes)
+    assert extract.records == 4
+    assert cells(extract.frame) == [
+        ["C1", "2026-07-01", 'said "hi"'],
+        ["C2", None, None],
+        ["C3", "2026-07-03", None],  # a quoted empty cell is NA too
+        ["NA", "NULL", "nan"],  # words that look like nulls are data
+    ]
+    assert extract.source_format == "csv"
+    assert extract.sha256 == hashlib.sha256(data).hexdigest()
+    assert extract.byte_size == len(data)
+
+
+def test_bom_is_accepted_and_stripped_from_the_first_header(tmp_path):
+    data = b"\xef\xbb\xbfclient_id,sex\nC1,F\n"
+    extract = read_extract(write(tmp_path, "bom.csv", data))
+    assert list(extract.frame.columns) == ["client_id", "sex"]
+    assert extract.sha256 == hashlib.sha256(data).hexdigest()  # of the bytes as exported
+
+
+def test_bom_before_a_quoted_header_is_stripped(tmp_path):
+    extract = read_extract(write(tmp_path, "bom.csv", b'\xef\xbb\xbf"client_id","sex"\nC1,F\n'))
+    assert list(extract.frame.columns) == ["client_id", "sex"]
+
+
+def test_header_only_file_has_zero_records_and_its_columns(tmp_path):
+    extract = read_extract(write(tmp_path, "header.csv", b"a,b"))
+    assert extract.records == 0
+    assert list(extract.frame.columns) == ["a", "b"]
+    assert all(dtype == STRING for dtype in extract.frame.dtypes)
+
+
+def test_crlf_line_endings_and_blank_lines(tmp_path):
+    data = b"a,b\r\n1,2\r\n\r\n3,\r\n"
+    extract = read_extract(write(tmp_path, "crlf.csv", data))
+    assert cells(extract.frame) == [["1", "2"], ["3", None]]
+
+
+def test_quoted_newlines_are_one_record_and_later_lines_are_numbered_physically(tmp_path):
+    data = (
+        b"id,note\n"  # line 1
+        b'1,"first\nsecond\r\nthird"\n'  # lines 2-4: one record
+        b"2,plain\n"  # line 5, record 2
+        b"3\n"  # line 6, record 3: ragged
+    )
+    error = refused(write(tmp_path, "notes.csv", data))
+    problem = only_problem(error)
+    assert (problem.reason, problem.line, problem.record) == ("CSV_RAGGED", 6, 3)
+    assert problem.byte_offset == data.index(b"3\n")
+
+    extract = read_extract(write(tmp_path, "notes_ok.csv", data[: data.index(b"3\n")]))
+    assert extract.records == 2
+    assert cells(extract.frame)[0] == ["1", "first\nsecond\r\nthird"]
+
+
+# --- CSV: each pre-scan problem -------------------------------------------------------------
+
+
+def test_ragged_short_row_is_reported_with_line_record_and_counts(tmp_path):
+    data = b"a,b,c\n1,2,3\n4,5\n6,7,8\n"
+    problem = only_problem(refused(write(tmp_path, "short.csv", data)))
+    assert (problem.reason, problem.line, problem.record) == ("CSV_RAGGED", 3, 2)
+    assert problem.byte_offset == data.index(b"4,5")
+    assert "expected 3" in problem.detail and "found 2" in problem.detail
+
+
+def test_ragged_long_row_is_reported_with_line_record_and_counts(tmp_path):
+    data = b"a,b\n1,2\n3,4\n5,6,7\n"
+    problem = only_problem(refused(write(tmp_path, "long.csv", data)))
+    assert (problem.reason, problem.line, problem.record) == ("CSV_RAGGED", 4, 3)
+    assert "expected 2" in problem.detail and "found 3" in problem.detail
+
+
+def test_unterminated_quote_in_the_last_column_is_caught(tmp_path):
+    # pyarrow accepts this file silently: the rest of the file becomes one cell.
+    data = b'a,b\n1,2\n3,"open\n4,5\n6,7\n'
+    problem = only_problem(refused(write(tmp_path, "quote.csv", data)))
+    assert (problem.reason, problem.line, problem.record) == ("CSV_UNTERMINATED_QUOTE", 3, 2)
+    assert problem.column == "b"
+    assert problem.byte_offset == data.index(b'"open')
+
+
+def test_unterminated_quote_swallowing_a_long_tail_is_one_problem_not_three(tmp_path):
+    data = b'a,b,c\n1,"open,3\n' + b"4,5,6\n" * 20
+    problem = only_problem(refused(write(tmp_path, "quote.csv", data), limits=ReadLimits(max_field_chars=50)))
+    assert (problem.reason, problem.record) == ("CSV_UNTERMINATED_QUOTE", 1)
+
+
+def test_unterminated_quote_in_a_middle_column_is_one_problem(tmp_path):
+    data = b'a,b,c\n1,2,3\n4,"open,6\n7,8,9\n'
+    problem = only_problem(refused(write(tmp_path, "quote.csv", data)))
+    assert (problem.reason, problem.line, problem.record, problem.column) == (
+        "CSV_UNTERMINATED_QUOTE",
+        3,
+        2,
+        "b",
+    )
+
+
+@pytest.mark.parametrize(
+    "ending", [b'1,""', b'1,""""', b'1,"a"""', b'1,"x\ny"', b'"",""', b'1,"a,b"']
+)
+def test_closed_quotes_at_the_end_of_a_file_without_newline_stay_on_the_fast_path(
+    tmp_path, ending, caplog
+):
+    caplog.set_level(logging.INFO)
+    extract = read_extract(write(tmp_path, "ok.csv", b"a,b\n" + ending))
+    assert extract.records == 1
+    assert "exact" not in caplog.text
+
+
+def test_unterminated_quote_at_the_very_end(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "quote.csv", b'a,b\n1,"')))
+    assert (problem.reason, problem.line, problem.record) == ("CSV_UNTERMINATED_QUOTE", 2, 1)
+
+
+def test_invalid_utf8_is_reported_with_byte_offset_line_and_column(tmp_path):
+    data = b"id,name\n1,ok\n2,caf\xe9\n"  # Latin-1 e-acute
+    problem = only_problem(refused(write(tmp_path, "latin1.csv", data)))
+    assert (problem.reason, problem.line, problem.record) == ("CSV_ENCODING", 3, 2)
+    assert problem.byte_offset == data.index(b"\xe9")
+    assert problem.column == "name"
+
+
+def test_invalid_utf8_after_a_multibyte_character_has_the_exact_byte_offset(tmp_path):
+    data = "id,name\n1,日本\n".encode() + b"2,\xc3\x28\n"
+    problem = only_problem(refused(write(tmp_path, "bad.csv", data)))
+    assert problem.byte_offset == data.index(b"\xc3\x28")
+    assert problem.line == 3
+
+
+def test_invalid_utf8_in_the_header(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "bad.csv", b"id,n\xffme\n1,2\n")))
+    assert (problem.reason, problem.line, problem.record, problem.column) == (
+        "CSV_ENCODING",
+        1,
+        None,
+        None,
+    )
+    assert problem.byte_offset == 4
+
+
+def test_byte_offsets_count_the_bom(tmp_path):
+    data = b"\xef\xbb\xbfid,n\xffme\n1,\x07\n"
+    error = refused(write(tmp_path, "bom.csv", data))
+    offsets = [(p.reason, p.byte_offset) for p in error.context["problems"]]
+    assert offsets == [("CSV_ENCODING", data.index(b"\xff")), ("CSV_CONTROL_CHAR", data.index(b"\x07"))]
+
+
+@pytest.mark.parametrize("char", [b"\x00", b"\x07", b"\x1b", b"\x7f", b"\x0b"])
+def test_control_characters_are_reported_with_line_and_column(tmp_path, char):
+    data = b'id,note\n1,fine\ttab\n2,"x\r\ny"\n3,bad' + char + b"x\n"
+    problem = only_problem(refused(write(tmp_path, "ctrl.csv", data)))
+    assert (problem.reason, problem.line, problem.record, problem.column) == (
+        "CSV_CONTROL_CHAR",
+        5,
+        3,
+        "note",
+    )
+    assert problem.byte_offset == data.index(char)
+
+
+def test_tab_cr_lf_inside_values_are_not_control_problems(tmp_path):
+    extract = read_extract(write(tmp_path, "ok.csv", b'a,b\n"x\ty","p\r\nq\rr"\n'))
+    assert cells(extract.frame) == [["x\ty", "p\r\nq\rr"]]
+
+
+def test_duplicate_headers_report_the_names_as_written_and_both_positions(tmp_path):
+    data = b"Client ID,age,client id \n1,2,3\n"
+    problem = only_problem(refused(write(tmp_path, "dup.csv", data)))
+    assert (problem.reason, problem.line) == ("CSV_DUPLICATE_HEADER", 1)
+    assert problem.column == "client id "
+    assert "column 3" in problem.detail and "column 1" in problem.detail
+    assert "'Client ID'" in problem.detail
+
+
+def test_exact_duplicate_header_names(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "dup.csv", b"a,a\n1,2\n")))
+    assert (problem.reason, problem.column) == ("CSV_DUPLICATE_HEADER", "a")
+
+
+@pytest.mark.parametrize("header", [b"a,,b", b"a, ,b", b'a,"",b'])
+def test_empty_header_name(tmp_path, header):
+    problem = only_problem(refused(write(tmp_path, "empty_header.csv", header + b"\n1,2,3\n")))
+    assert (problem.reason, problem.line) == ("CSV_EMPTY_HEADER", 1)
+    assert "column 2" in problem.detail
+
+
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf", b"\n\n\r\n"])
+def test_empty_file(tmp_path, data):
+    problem = only_problem(refused(write(tmp_path, "empty.csv", data)))
+    assert problem.reason == "CSV_EMPTY"
+
+
+def test_file_too_large_is_refused_before_parsing(tmp_path):
+    # Undecodable content: a parse would report CSV_ENCODING instead.
+    path = write(tmp_path, "big.csv", b"a,b\n" + b"\xff" * 100)
+    problem = only_problem(refused(path, limits=ReadLimits(max_bytes=50)))
+    assert problem.reason == "FILE_TOO_LARGE"
+
+
+def test_field_too_long(tmp_path):
+    data = b"a,b\n1,short\n2," + b"x" * 30 + b"\n"
+    problem = only_problem(refused(write(tmp_path, "long.csv", data), limits=ReadLimits(max_field_chars=20)))
+    assert (problem.reason, problem.line, problem.record, problem.column) == (
+        "CSV_FIELD_TOO_LONG",
+        3,
+        2,
+        "b",
+    )
+
+
+def test_field_length_counts_characters_not_bytes(tmp_path):
+    data = ("a\n" + "é" * 20 + "\n").encode()  # 40 bytes, 20 characters
+    assert read_extract(write(tmp_path, "ok.csv", data), limits=ReadLimits(max_field_chars=20)).records == 1
+
+
+def test_too_many_columns(tmp_path):
+    header = ",".join(f"c{i}" for i in range(12)).encode()
+    path = write(tmp_path, "wide.csv", header + b"\n" + b"," * 11 + b"\n")
+    problem = only_problem(refused(path, limits=ReadLimits(max_columns=10)))
+    assert problem.reason == "TOO_MANY_COLUMNS"
+
+
+def test_several_problems_in_one_file_are_all_reported(tmp_path):
+    data = (
+        b"id,id,note\n"  # line 1: duplicate header
+        b"1,2,ok\n"  # line 2
+        b"3,4\n"  # line 3: short
+        b"5,6,\x01\n"  # line 4: control char
+        b"7,8,\xff\n"  # line 5: bad UTF-8
+        b"9,10,11,12\n"  # line 6: long
+    )
+    error = refused(write(tmp_path, "many.csv", data))
+    found = [(p.reason, p.line, p.record) for p in error.context["problems"]]
+    assert found == [
+        ("CSV_DUPLICATE_HEADER", 1, None),
+        ("CSV_RAGGED", 3, 2),
+        ("CSV_CONTROL_CHAR", 4, 3),
+        ("CSV_ENCODING", 5, 4),
+        ("CSV_RAGGED", 6, 5),
+    ]
+    assert error.reason == "EXTRACT_PRESCAN_FAILED"
+    assert error.context["counts"] == {
+        "CSV_DUPLICATE_HEADER": 1,
+        "CSV_RAGGED": 2,
+        "CSV_CONTROL_CHAR": 1,
+        "CSV_ENCODING": 1,
+    }
+
+
+def test_a_single_kind_of_problem_gives_its_own_reason(tmp_path):
+    error = refused(write(tmp_path, "r.csv", b"a,b\n1\n2\n"))
+    assert error.reason == "CSV_RAGGED"
+    assert len(error.context["problems"]) == 2
+
+
+def test_a_million_broken_rows_list_the_first_hundred_and_count_all(tmp_path):
+    data = b"a,b\n" + b"1\n" * 150
+    error = refused(write(tmp_path, "r.csv", data))
+    assert len(error.context["problems"]) == 100
+    assert error.context["counts"] == {"CSV_RAGGED": 150}
+    assert [p.line for p in error.context["problems"][:3]] == [2, 3, 4]
+
+
+def test_a_workbook_saved_as_csv_is_refused_with_one_clear_problem(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "x.csv", b"PK\x03\x04\x14\x00\x06\x00rest")))
+    assert (problem.reason, problem.byte_offset) == ("CSV_ENCODING", 0)
+
+
+def test_utf16_csv_is_refused(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "x.csv", "a,b\n1,2\n".encode("utf-16"))))
+    assert problem.reason == "CSV_ENCODING"
+
+
+# --- pyarrow's block-boundary CRLF damage ----------------------------------------------------
+
+
+def crlf_across_block(block: int) -> tuple[bytes, int]:
+    """A file whose quoted CRLF has its CR at the last byte of the first block."""
+    body = b"id,note\n"
+    row = 0
+    while len(body) < block - 100:
+        body += b'%d,"plain"\n' % row
+        row += 1
+    prefix = b'%d,"' % row
+    body += prefix + b"x" * (block - 1 - len(body) - len(prefix)) + b'\r\ny"\n'
+    assert body[block - 1 : block + 1] == b"\r\n"
+    return body + b'999,"end"\n' * 50, row
+
+
+@pytest.mark.parametrize("tries", [0, 8])
+def test_quoted_crlf_across_a_pyarrow_block_boundary_is_kept(tmp_path, monkeypatch, tries):
+    block = 4096
+    monkeypatch.setattr(reader, "_MIN_BLOCK", block)
+    monkeypatch.setattr(reader, "_TARGET_BLOCKS", 10**9)
+    monkeypatch.setattr(reader, "_BLOCK_TRIES", tries)  # 0: no avoidance, the CR check acts
+    data, row = crlf_across_block(block)
+    extract = read_extract(write(tmp_path, "crlf.csv", data))
+    note = extract.frame["note"].iloc[row]
+    assert note.endswith("\r\ny")
+    assert extract.records == row + 1 + 50
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+
+def test_parquet_round_trip_as_strings(tmp_path):
+    table = pa.table(
+        {
+            "text": pa.array(["a", "", None]),
+            "count": pa.array([1, None, -3], pa.int64()),
+            "ratio": pa.array([1.0, 2.5, None]),
+            "flag": pa.array([True, False, None]),
+            "day": pa.array([dt.date(2026, 7, 1), None, dt.date(2026, 12, 31)]),
+            "at": pa.array(
+                [dt.datetime(2026, 7, 1), dt.datetime(2026, 7, 1, 9, 30, 5), None],
+                pa.timestamp("us"),
+            ),
+            "code": pa.array(["x", "y", "x"]).dictionary_encode(),
+            "raw": pa.array([b"bytes", None, b""], pa.binary()),
+            "nothing": pa.nulls(3),
+        }
+    )
+    path = tmp_path / "extract.parquet"
+    pq.write_table(table, path)
+
+    extract = read_extract(path)
+
+    assert extract.source_format == "parquet"
+    assert extract.records == 3
+    assert list(extract.frame.columns) == table.column_names
+    assert all(dtype == STRING for dtype in extract.frame.dtypes)
+    assert cells(extract.frame) == [
+        ["a", "1", "1", "true", "2026-07-01", "2026-07-01", "x", "bytes", None],
+        [None, None, "2.5", "false", None, "2026-07-01T09:30:05", "y", None, None],
+        [None, "-3", None, None, "2026-12-31", None, "x", None, None],
+    ]
+    assert extract.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_parquet_times_are_iso_and_keep_only_significant_fractions(tmp_path):
+    table = pa.table(
+        {
+            "ns": pa.array([dt.datetime(2026, 1, 2, 3, 4, 5, 6), dt.datetime(2026, 1, 2)], pa.timestamp("ns")),
+            "utc": pa.array([dt.datetime(2026, 1, 2, 3, 4, 5), None], pa.timestamp("s", tz="UTC")),
+            "time": pa.array([dt.time(3, 4, 5), dt.time(3, 4, 5, 120000)], pa.time64("us")),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert cells(read_extract(tmp_path / "t.parquet").frame) == [
+        ["2026-01-02T03:04:05.000006", "2026-01-02T03:04:05+0000", "03:04:05"],
+        ["2026-01-02", None, "03:04:05.120000"],
+    ]
+
+
+def test_parquet_problems_are_located_by_record_and_column(tmp_path):
+    table = pa.table(
+        {
+            "ok": pa.array(["a", "b", "c"]),
+            "blob": pa.array([b"fine", b"\xff\xfe", None], pa.binary()),
+            "nested": pa.array([[1], [2], []]),
+            "note": pa.array(["x", "y", "bell\x07"]),
+        }
+    )
+    path = tmp_path / "bad.parquet"
+    pq.write_table(table, path)
+    error = refused(path)
+    found = {(p.reason, p.record, p.column) for p in error.context["problems"]}
+    assert found == {
+        ("EXTRACT_ENCODING", 2, "blob"),
+        ("EXTRACT_UNSUPPORTED_TYPE", None, "nested"),
+    }
+    # The control character is found once the other columns are fixed.
+    pq.write_table(table.select(["ok", "note"]), path)
+    problem = only_problem(refused(path))
+    assert (problem.reason, problem.record, problem.column) == ("EXTRACT_CONTROL_CHAR", 3, "note")
+
+
+def test_not_a_parquet_file(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "x.parquet", b"a,b\n1,2\n")))
+    assert problem.reason == "EXTRACT_UNREADABLE"
+
+
+# --- Excel ------------------------------------------------------------------------------------
+
+
+def write_xlsx(path, rows):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+
+
+def test_xlsx_round_trip_as_strings(tmp_path):
+    path = tmp_path / "extract.xlsx"
+    write_xlsx(
+        path,
+        [
+            ["client_id", "opened", "seen_at", "visits", "score", "consent", "note"],
+            ["C1", dt.date(2026, 7, 1), dt.datetime(2026, 7, 1, 9, 30), 3, 2.5, True, "hi"],
+            [None, None, None, None, None, None, None],  # blank row: skipped
+            ["C2", dt.datetime(2026, 7, 2), None, 4.0, 0.1, False, ""],
+        ],
+    )
+    extract = read_extract(path)
+    assert extract.source_format == "xlsx"
+    assert extract.records == 2
+    assert list(extract.frame.columns) == [
+        "client_id", "opened", "seen_at", "visits", "score", "consent", "note"
+    ]
+    assert all(dtype == STRING for dtype in extract.frame.dtypes)
+    assert cells(extract.frame) == [
+        ["C1", "2026-07-01", "2026-07-01T09:30:00", "3", "2.5", "true", "hi"],
+        ["C2", "2026-07-02", None, "4", "0.1", "false", None],
+    ]
+    assert extract.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_xlsx_header_problems_name_the_sheet_row(tmp_path):
+    path = tmp_path / "bad.xlsx"
+    write_xlsx(path, [["id", "ID", None], ["1", "2", "orphan"]])
+    error = refused(path)
+    found = {(p.reason, p.line, p.column) for p in error.context["problems"]}
+    assert found == {("EXTRACT_DUPLICATE_HEADER", 1, "ID"), ("EXTRACT_EMPTY_HEADER", 1, None)}
+
+
+def test_xlsx_field_too_long_names_the_sheet_row(tmp_path):
+    path = tmp_path / "long.xlsx"
+    write_xlsx(path, [["id", "note"], ["1", "ok"], [None, None], ["2", "x" * 30]])
+    problem = only_problem(refused(path, limits=ReadLimits(max_field_chars=20)))
+    assert (problem.reason, problem.line, problem.record, problem.column) == (
+        "EXTRACT_FIELD_TOO_LONG",
+        4,
+        2,
+        "note",
+    )
+
+
+def test_empty_xlsx(tmp_path):
+    path = tmp_path / "empty.xlsx"
+    write_xlsx(path, [])
+    assert only_problem(refused(path)).reason == "EXTRACT_EMPTY"
+
+
+def test_xlsx_that_unpacks_beyond_the_cap_is_refused(tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    write_xlsx(path, [["id"]] + [["same text"] for _ in range(5000)])
+    size = path.stat().st_size
+    problem = only_problem(refused(path, limits=ReadLimits(max_bytes=size + 1)))
+    assert problem.reason == "FILE_TOO_LARGE"
+
+
+# --- any format --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["extract.txt", "extract.xls", "extract.csv.gz", "extract"])
+def test_unsupported_extension(tmp_path, name):
+    assert only_problem(refused(write(tmp_path, name, b"a\n1\n"))).reason == "FORMAT_UNSUPPORTED"
+
+
+def test_missing_file(tmp_path):
+    problem = only_problem(refused(tmp_path / "nowhere.csv"))
+    assert (problem.reason, problem.file) == ("FILE_NOT_FOUND", "nowhere.csv")
+
+
+def test_a_directory_is_not_an_extract(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    assert only_problem(refused(tmp_path / "folder.csv")).reason == "FILE_UNREADABLE"
+
+
+def test_problems_name_the_file_not_its_path(tmp_path):
+    problem = only_problem(refused(write(tmp_path, "r.csv", b"a,b\n1\n")))
+    assert problem.file == "r.csv"
+    assert str(tmp_path) not in problem.describe()
+
+
+def test_a_csv_that_changes_while_being_read_is_refused(tmp_path, monkeypatch):
+    path = write(tmp_path, "moving.csv", b"a,b\n1,2\n")
+    parse = reader._arrow_csv
+
+    def parse_while_the_export_is_still_being_written(*args, **kwargs):
+        table = parse(*args, **kwargs)
+        with open(path, "ab") as handle:
+            handle.write(b"3,4\n")
+        return table
+
+    monkeypatch.setattr(reader, "_arrow_csv", parse_while_the_export_is_still_being_written)
+    assert only_problem(refused(path)).reason == "FILE_UNREADABLE"

@@ -1,0 +1,173 @@
+"""Agency dominance, rates from published counts, and the shape of the protected output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anonymize.disclosure import STATUS_LABELS, DisclosureError, Table, audit, protect, rates
+from anonymize.disclosure.complementary import dual_cut
+from anonymize.disclosure.protect import prepare
+
+
+def _contributions(rows):
+    return pd.DataFrame(rows, columns=["region", "service", "agency_id", "value"])
+
+
+GRID = [[40, 30, 25], [50, 35, 45], [33, 60, 28]]
+REGIONS, SERVICES = ["R1", "R2", "R3"], ["shelter", "counselling", "legal"]
+
+
+def _contrib_for(grid, dominated):
+    rows = []
+    for i, r in enumerate(REGIONS):
+        for j, s in enumerate(SERVICES):
+            v = grid[i][j]
+            if (r, s) in dominated:
+                share = dominated[(r, s)]
+                rows += [(r, s, "shelter-north", round(v * share)), (r, s, "shelter-south", v - round(v * share))]
+            else:
+                third = v // 3
+                rows += [(r, s, "a1", third), (r, s, "a2", third), (r, s, "a3", v - 2 * third)]
+    return _contributions(rows)
+
+
+def test_one_agency_with_90_percent_of_a_cell_of_40_makes_it_sensitive(grid_table, cell):
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    contrib = _contrib_for(GRID, {("R1", "shelter"): 0.9, ("R2", "shelter"): 0.7})
+    release = protect([t], contributions=contrib)
+    out = release.tables["t"]
+    assert cell(out, region="R1", service="shelter")["status"] == "suppressed: dominance"
+    assert cell(out, region="R2", service="shelter")["status"] != "suppressed: dominance"  # 70 % < 80 %
+    assert release.stats.dominance == 1 and release.stats.complementary >= 3
+    row = release.audit.cells.set_index("coordinates").loc["region=R1; service=shelter"]
+    assert row["required"] == 10 and row["width"] >= 10
+    assert release.audit.passed
+
+
+def test_a_margin_dominated_through_its_parts_is_caught(grid_table, cell):
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    rows = []
+    for i, r in enumerate(REGIONS):
+        for j, s in enumerate(SERVICES):
+            v = GRID[i][j]
+            if r == "R3":  # R3's total is all one agency, though no single cell exceeds 80 %
+                rows += [(r, s, "shelter-east", v)] if j == 0 else [(r, s, "shelter-east", v - 5), (r, s, f"other-{j}", 5)]
+            else:
+                rows += [(r, s, "a1", v // 2), (r, s, "a2", v - v // 2)]
+    release = protect([t], contributions=_contributions(rows), profile="dv-default")
+    out = release.tables["t"]
+    assert cell(out, region="R3", service="Total")["status"] == "suppressed: dominance"
+    assert cell(out, region="R3", service="shelter")["status"] == "suppressed: dominance"
+    assert release.audit.passed
+
+
+def test_dominance_share_is_configurable(grid_table, cell):
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    contrib = _contrib_for(GRID, {("R1", "shelter"): 0.9})
+    release = protect([t], "dv-default", contributions=contrib)
+    assert release.stats.dominance == 1
+    relaxed = protect([t], __import__("anonymize.disclosure", fromlist=["get_profile"]).get_profile("dv-default", dominance_share=0.95), contributions=contrib)
+    assert relaxed.stats.dominance == 0
+
+
+def test_contributions_must_be_interior_cells(grid_table):
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    with pytest.raises(DisclosureError) as err:
+        protect([t], contributions=_contributions([("R1", "Total", "a1", 95)]))
+    assert err.value.reason == "INVALID_CONTRIBUTIONS"
+
+
+def test_protected_output_marks_every_suppressed_cell_and_never_shows_a_bare_zero(grid_table):
+    t = grid_table("t", [[3, 40, 0], [30, 0, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])
+    release = protect([t])
+    out = release.tables["t"]
+    assert list(out.columns) == ["region", "service", "value", "status"]
+    assert str(out["value"].dtype) == "Int64"
+    assert set(out["status"]) <= set(STATUS_LABELS.values())
+    hidden = out["status"] != "published"
+    assert out.loc[hidden, "value"].isna().all()
+    assert out.loc[~hidden, "value"].notna().all()
+    assert (out.loc[~hidden, "value"] == 0).sum() == (t.frame["value"] == 0).sum() - (t.frame.loc[hidden.to_numpy(), "value"] == 0).sum()
+    stats = release.stats.to_dict()
+    assert stats["cells"] == 16 and stats["primary"] == 1
+    assert stats["primary"] + stats["complementary"] + stats["dominance"] + stats["published"] == 16
+    assert stats["suppressed_total"] == int(t.frame.loc[hidden.to_numpy(), "value"].sum())
+    assert release.audit.summary.startswith("audit PASSED")
+
+
+def test_the_ledger_records_every_cell_with_none_for_suppressed(grid_table):
+    release = protect([grid_table("t", [[3, 40, 25], [30, 20, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])])
+    cells = release.ledger_cells("r1")
+    assert len(cells) == 16
+    assert sum(c.value is None for c in cells) == 4
+    assert all(c.table == "r1/t" for c in cells)
+    assert audit(release.as_tables(), earlier=cells).passed
+
+
+def test_rates_with_a_suppressed_denominator_or_numerator_are_suppressed():
+    referrals = pd.DataFrame({"region": ["A", "B", "C", "Total"], "value": [5, 40, 30, 75]})
+    accepted = pd.DataFrame({"region": ["A", "B", "C", "Total"], "value": [4, 30, 12, 46]})
+    release = protect([Table("referrals", referrals, ("region",), "referrals"), Table("accepted", accepted, ("region",), "accepted")])
+    den, num = release.tables["referrals"], release.tables["accepted"]
+    assert den.loc[0, "status"] == "suppressed: primary"
+    out = rates(num, den, ["region"]).set_index("region")
+    assert out.loc["A", "status"] == "suppressed: denominator" and pd.isna(out.loc["A", "rate"])
+    for region in ("B", "C", "Total"):
+        if den.set_index("region").loc[region, "status"] != "published":
+            assert out.loc[region, "status"] == "suppressed: denominator"
+        elif num.set_index("region").loc[region, "status"] != "published":
+            assert out.loc[region, "status"] == "suppressed: numerator"
+        else:
+            assert out.loc[region, "rate"] == pytest.approx(num.set_index("region").loc[region, "value"] / den.set_index("region").loc[region, "value"])
+    assert (out["status"] != "published").sum() >= 2
+
+
+def test_rates_known_answers_including_a_zero_denominator():
+    num = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([10, pd.NA, 15, 0], dtype="Int64"),
+                        "status": ["published", "suppressed: primary", "published", "published"]})
+    den = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([40, 20, pd.NA, 0], dtype="Int64"),
+                        "status": ["published", "published", "suppressed: complementary", "published"]})
+    out = rates(num, den, ["region"], scale=100).set_index("region")
+    assert out.loc["A", "rate"] == 25.0 and out.loc["A", "status"] == "published"
+    assert out.loc["B", "status"] == "suppressed: numerator"
+    assert out.loc["C", "status"] == "suppressed: denominator" and pd.isna(out.loc["C", "rate"])
+    assert out.loc["D", "status"] == "undefined: zero denominator"
+
+
+def test_opensafely_rates_use_rounded_counts():
+    referrals = pd.DataFrame({"region": ["A", "B", "Total"], "value": [43, 52, 95]})
+    accepted = pd.DataFrame({"region": ["A", "B", "Total"], "value": [21, 38, 59]})
+    release = protect([Table("r", referrals, ("region",), "referrals"), Table("a", accepted, ("region",), "accepted")], "opensafely")
+    out = rates(release.tables["a"], release.tables["r"], ["region"]).set_index("region")
+    assert out.loc["A", "rate"] == pytest.approx(20 / 45)
+    assert out.loc["Total", "rate"] == pytest.approx(60 / 95)
+
+
+def test_a_cut_from_lp_duals_equals_the_attackers_range_at_the_pattern_it_came_from(grid_table):
+    # Strong duality: the inequality built from the duals is tight at the pattern it came from.
+    t = grid_table("t", [[3, 40, 25], [30, 20, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])
+    prep = prepare([t])
+    problem = prep.problem
+    keys = list(prep.model.keys)
+    pattern = problem.sensitive.copy()
+    pattern[keys.index("episodes\x1dregion\x1eA\x1fservice\x1ey\x1f")] = True  # a row partner only
+    res = problem.audit(pattern, want_duals=True)
+    (p,) = res.targets
+    assert res.verdict[0] == "exact"  # its column still gives it away
+    rows, lam_max, lam_min, frozen = res.duals[int(p)]
+    assert len(frozen) == 0  # exact duals over the whole component
+    cut = dual_cut(problem, pattern, int(p), rows, lam_max, lam_min)
+    assert cut.bound == pytest.approx(res.upper[0] - res.lower[0], abs=1e-6)
+    cols, coefs, rhs = cut.inequality(float(problem.required[p]))
+    assert rhs > 0 and len(cols) > 0 and np.all(coefs > 0) and np.all(coefs <= rhs)
+    # The inequality is violated by the pattern it came from, and satisfied by the protected one.
+    x = np.zeros(problem.n)
+    x[pattern] = 1
+    assert cut.K + float(np.sum(np.where(x[cut.cols] > 0, cut.d, 0.0))) < problem.required[p]
+    release = protect([t])
+    hidden = release.tables["t"]["status"] != "published"
+    protected = np.zeros(problem.n)
+    protected[prep.model.cell_qids["t"][hidden.to_numpy()]] = 1
+    assert float(np.sum(coefs * protected[cols])) >= rhs - 1e-9
