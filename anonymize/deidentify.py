@@ -1,16 +1,19 @@
-"""De-identification of a validated extract by the contract's field roles and transforms.
+"""De-identification by field role (DESIGN §6).
 
 Direct identifiers are dropped or become keyed pseudonyms / linkage tokens; quasi-identifiers are
 generalised; sensitive and operational fields are kept; consent fields are dropped. The result is
-validated against the contract's output model, so nothing outside it can leave.
+checked against the contract's output model (``contracts.conformance``), so nothing outside it
+can leave.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from anonymize import generalise, pseudonyms
+from contracts.conformance import arrow_text, schema_failures
 from contracts.errors import DvnetError
 from contracts.registry import Contract
 from contracts.roles import Transform
@@ -34,6 +37,54 @@ def source_columns(contract: Contract) -> list[str]:
     return [f.name for f in contract.fields() if f.name in set(needed)]
 
 
+def take_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` where ``keep`` holds, with a fresh RangeIndex (no copy if all).
+
+    Arrow-backed text is filtered chunk by chunk with Arrow's ``filter``; pandas' boolean
+    indexing turns the mask into positions and gathers across every chunk, which costs about
+    three times more for a million rows of text."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return frame.reset_index(drop=True)
+    mask = pa.array(keep)
+    columns = {}
+    for name in frame.columns:
+        s = frame[name]
+        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+            columns[name] = pd.arrays.ArrowStringArray(pa.array(s.array).filter(mask))
+        else:
+            columns[name] = s.array[keep]
+    return pd.DataFrame(columns, columns=frame.columns)
+
+
+def _generalised(f, frame: pd.DataFrame) -> pd.Series | None:
+    """The column field ``f`` leaves as, for the transforms that need no key; None otherwise."""
+    if f.transform is Transform.AGE_BAND:
+        return generalise.age_band(frame[f.name], frame[f.at])
+    if f.transform is Transform.POSTAL_REGION:
+        return generalise.postal_region(frame[f.name])
+    if f.transform is Transform.QUARTER:
+        return generalise.quarter(frame[f.name])
+    if f.transform is Transform.MONTH:
+        return generalise.month(frame[f.name])
+    if f.transform is Transform.KEEP:
+        return frame[f.name]  # callers pass a frame with a RangeIndex
+    return None  # PSEUDONYM needs the key; DROP, CONSENT and LINKAGE_INPUT fields do not leave
+
+
+def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The contract's quasi-identifier columns exactly as ``deidentify`` makes them, one row per
+    row of ``frame``: what k-anonymity is measured over, before any pseudonym is computed (so
+    records withheld for k are never pseudonymised, and rows are copied once, not twice)."""
+    frame = frame.reset_index(drop=True)
+    made = {}
+    for f in contract.fields():
+        target = f.output or f.name
+        if target in contract.quasi_identifiers():
+            made[target] = _generalised(f, frame)
+    return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()})
+
+
 def deidentify(
     frame: pd.DataFrame,
     contract: Contract,
@@ -41,15 +92,19 @@ def deidentify(
     pseudonym_key: bytes | None,
     project_key: bytes | None = None,
     pseudonyms_needed: bool = True,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The de-identified frame (output-model columns, in order) for validated ``frame``.
 
-    With ``pseudonyms_needed=False`` (aggregate mode: only counts leave, and no count is by
-    client or episode) the pseudonym and linkage-token columns are not computed at all; the
-    other columns are exactly as in record mode.
+    ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
+    withheld for k) are left behind before anything is computed for them. With
+    ``pseudonyms_needed=False`` (aggregate mode: only counts leave, and no count is by client or
+    episode) the pseudonym and linkage-token columns are not computed at all; the other columns
+    are exactly as in record mode.
     """
-    from pipelines.contributor.validate import schema_failures  # the contract-rule engine
-
+    if rows is not None:
+        # Only the columns read below are copied (names, consent and helper dates stay behind).
+        frame = take_rows(frame[source_columns(contract)], rows)
     frame = frame.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
     skipped: set[str] = set()
@@ -61,19 +116,11 @@ def deidentify(
                 continue
             if pseudonym_key is None:
                 raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-            col = pa.array(frame[f.name].astype(pd.StringDtype("pyarrow")).array)
-            out[target] = pd.Series(pd.arrays.ArrowStringArray(pseudonyms.pseudonym_array(col, key=pseudonym_key, field=f.name)))
-        elif f.transform is Transform.AGE_BAND:
-            out[target] = generalise.age_band(frame[f.name], frame[f.at])
-        elif f.transform is Transform.POSTAL_REGION:
-            out[target] = generalise.postal_region(frame[f.name])
-        elif f.transform is Transform.QUARTER:
-            out[target] = generalise.quarter(frame[f.name])
-        elif f.transform is Transform.MONTH:
-            out[target] = generalise.month(frame[f.name])
-        elif f.transform is Transform.KEEP:
-            out[target] = frame[f.name]
-        # DROP, CONSENT and LINKAGE_INPUT fields do not leave.
+            out[target] = pd.Series(pd.arrays.ArrowStringArray(pseudonyms.pseudonym_array(arrow_text(frame[f.name]), key=pseudonym_key, field=f.name)))
+        else:
+            column = _generalised(f, frame)
+            if column is not None:
+                out[target] = column
     event_quarter = next((f for f in contract.fields() if f.transform is Transform.QUARTER and f.name == contract.event_date), None)
     if event_quarter is None or (event_quarter.output or event_quarter.name) != contract.quarter_column:
         out[contract.quarter_column] = generalise.quarter(frame[contract.event_date])

@@ -24,6 +24,7 @@ class KAnonymityReport:
     records_in_small_classes: int
     offending_combinations: list[dict] = field(default_factory=list)  # smallest column subsets already below k
     small_class_mask: np.ndarray | None = None
+    k_without_small_classes: int = 0  # the smallest class once the small classes are withheld (0: none left)
 
     @property
     def passed(self) -> bool:
@@ -100,4 +101,5 @@ def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_
         records_in_small_classes=int(small.sum()),
         offending_combinations=offending,
         small_class_mask=small,
+        k_without_small_classes=int(sizes[~small].min()) if (~small).any() else 0,
     )

@@ -128,6 +128,8 @@ def pseudonym_array(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: st
     distinct = pc.unique(values).drop_null()
     joined = _Hmac(key).digests(field.encode("utf-8") + b"\x00", distinct.cast(pa.large_binary()).to_pylist())
     hexed = _hex_array(joined, len(distinct), PSEUDONYM_HEX_CHARS)
+    if len(distinct) == len(values) and values.equals(pa.chunked_array([distinct])):
+        return pa.chunked_array([hexed])  # every value differs (episode numbers), in row order already
     return hexed.take(pc.index_in(values, value_set=distinct))
 
 

@@ -33,7 +33,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.intake.partitions import AGENCY, PERIOD, bundle_partition, intake_partitions
+from assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
 from contracts.registry import Contract, all_contracts, get_contract
 from pipelines.central.ingest import CoordinatorContext, IngestOutcome, ingest_file, pending_files
 from pipelines.central.resources import NetworkResource, WarehouseResource
@@ -77,11 +77,11 @@ def select_files(ctx: CoordinatorContext, agency: str, period: str, names: list[
     chosen = []
     for path in pending:
         try:
-            blob = path.read_bytes()
+            found = file_partition(path, ctx)
         except FileNotFoundError:  # taken by a concurrent run between listing and reading
             skipped["not_in_inbox"] += 1
             continue
-        if bundle_partition(blob, ctx) == (agency, period):
+        if found == (agency, period):
             chosen.append(path)
         elif names:
             skipped["other_partition"] += 1

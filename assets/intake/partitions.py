@@ -13,6 +13,8 @@ Unauthenticated bytes therefore never create an agency or period partition.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
 import bundle
@@ -60,3 +62,10 @@ def bundle_partition(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str]:
     except DvnetError:
         return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
     return agency, period
+
+
+def file_partition(path: Path, ctx: CoordinatorContext) -> tuple[str, str]:
+    """``bundle_partition`` of a file, without reading one larger than the bundle size cap."""
+    if Path(path).stat().st_size > ctx.max_bundle_bytes:
+        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
+    return bundle_partition(Path(path).read_bytes(), ctx)

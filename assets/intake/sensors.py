@@ -34,7 +34,7 @@ from dagster import (
 )
 
 import bundle
-from assets.intake.partitions import AGENCY, PERIOD, bundle_partition, partition_key
+from assets.intake.partitions import AGENCY, PERIOD, UNKNOWN_PERIOD, UNVERIFIED_AGENCY, bundle_partition, partition_key
 from contracts.errors import DvnetError
 from pipelines.central.ingest import CoordinatorContext, pending_files
 from pipelines.central.jobs import intake_job
@@ -77,17 +77,19 @@ def plan_inbox(ctx: CoordinatorContext, seen: dict[str, str]) -> tuple[list[Plan
             if seen.get(path.name) == stamp:
                 now_seen[path.name] = stamp
                 continue
-            blob = path.read_bytes()
+            ctime, size = stamp.split(":")
+            # Never read a file over the size cap (its run quarantines it as TOO_LARGE unread).
+            oversize = int(size) > ctx.max_bundle_bytes
+            blob = b"" if oversize else path.read_bytes()
         except FileNotFoundError:  # processed between listing and reading
             continue
-        sha = hashlib.sha256(blob).hexdigest()
+        sha = f"oversize-{size}" if oversize else hashlib.sha256(blob).hexdigest()
         try:
             bundle_id = bundle.parse(blob, ctx.max_bundle_bytes).header["bundle_id"]
         except DvnetError:
             bundle_id = None
-        agency, period = bundle_partition(blob, ctx)
-        ctime = stamp.split(":")[0]
-        planned.append(PlannedRun(path.name, f"{bundle_id or 'sha256-' + sha}/{sha[:16]}/{ctime}", agency, period, bundle_id))
+        agency, period = (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if oversize else bundle_partition(blob, ctx)
+        planned.append(PlannedRun(path.name, f"{bundle_id or sha}/{sha[:16]}/{ctime}", agency, period, bundle_id))
         now_seen[path.name] = stamp
     return planned, now_seen
 

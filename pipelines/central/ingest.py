@@ -20,12 +20,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow as arrow
 import pyarrow.parquet as pq
 
 import bundle
 from anonymize.counts import counts_sql
+from contracts.conformance import schema_failures
 from contracts.errors import ContractError, DvnetError
 from contracts.network import Network
 from contracts.periods import Period
@@ -133,11 +133,12 @@ def _registry_checks(header: dict, ctx: CoordinatorContext, now: dt.datetime):
     return org, contract
 
 
-def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute("SELECT file_sha256 FROM ledger WHERE bundle_id = ?", [header["bundle_id"]]).fetchone()
+def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) -> int | None:
+    """None for a new bundle; the rows it loaded for this exact file seen before (a duplicate)."""
+    row = con.execute("SELECT file_sha256, rows_loaded FROM ledger WHERE bundle_id = ?", [header["bundle_id"]]).fetchone()
     if row is not None:
         if row[0] == file_sha:
-            return "duplicate"
+            return int(row[1])
         raise IngestRefusal("REPLAY", "a bundle with this id was already loaded")
     last = con.execute("SELECT max(sequence) FROM ledger WHERE agency_id = ?", [header["agency_id"]]).fetchone()[0]
     if last is not None and header["sequence"] <= last:
@@ -152,15 +153,19 @@ def _read_payload(data: memoryview) -> arrow.Table:
         raise IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table") from None
 
 
-def _validate_records(table: arrow.Table, contract: Contract) -> pd.DataFrame:
-    frame = table.to_pandas(types_mapper={arrow.string(): pd.StringDtype(), arrow.large_string(): pd.StringDtype(), arrow.bool_(): pd.BooleanDtype(), arrow.int64(): pd.Int64Dtype()}.get)
-    try:
-        contract.output.to_schema().validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as e:
-        cases = e.failure_cases[["column", "check"]].astype(str).drop_duplicates()  # no failure_case: values
-        where = "; ".join(f"{c} ({k})" for c, k in cases.head(5).itertuples(index=False))
-        raise IngestRefusal("CONTRACT_VIOLATION", f"{len(cases)} column/rule failures against {contract.ref}: {where}") from None
-    return frame
+def _validate_records(table: arrow.Table, contract: Contract) -> None:
+    """Never trust the contributor: every row against the output model, by the same engine the
+    contributor used (``contracts.conformance``). The refusal names columns and rules, no value."""
+    unexpected = sorted(set(table.column_names) - set(contract.output_columns()))
+    if unexpected:
+        raise IngestRefusal("CONTRACT_VIOLATION", f"{len(unexpected)} column(s) not in {contract.ref}'s output model: {', '.join(unexpected)}")
+    text = pd.StringDtype("pyarrow")  # zero-copy over the Parquet reader's buffers
+    frame = table.to_pandas(types_mapper={arrow.string(): text, arrow.large_string(): text, arrow.bool_(): pd.BooleanDtype(), arrow.int64(): pd.Int64Dtype()}.get)
+    failures = schema_failures(frame, contract.output.to_schema())
+    if failures:
+        rules = sorted({(f.column, f.rule) for f in failures})
+        where = "; ".join(f"{c} ({r})" for c, r in rules[:5])
+        raise IngestRefusal("CONTRACT_VIOLATION", f"{len(rules)} column/rule failures against {contract.ref}: {where}")
 
 
 def _validate_counts(table: arrow.Table, contract: Contract) -> None:
@@ -210,8 +215,7 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
 # --- load ----------------------------------------------------------------------------------------
 
 
-def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, frame: pd.DataFrame | None,
-          file_sha: str, now: dt.datetime, project: str | None) -> str | None:
+def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, file_sha: str, now: dt.datetime, project: str | None) -> str | None:
     """Rows, counts and the ledger row in one transaction; returns the bundle id replaced, if any."""
     agency, period, bundle_id = header["agency_id"], str(manifest["period"]), header["bundle_id"]
     supersedes = manifest.get("supersedes")
@@ -272,8 +276,13 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
     path = Path(path)
     ensure_schema(con)
     size = path.stat().st_size
-    blob = path.read_bytes() if size <= ctx.max_bundle_bytes else b""
-    file_sha = hashlib.sha256(blob).hexdigest() if blob else "-"
+    if size <= ctx.max_bundle_bytes:
+        blob = path.read_bytes()
+        file_sha = hashlib.sha256(blob).hexdigest()
+    else:  # never read whole; hashed as a stream so its receipt still names it
+        blob = b""
+        with path.open("rb") as f:
+            file_sha = hashlib.file_digest(f, "sha256").hexdigest()
     out = IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined")
     try:
         if size > ctx.max_bundle_bytes:
@@ -286,8 +295,9 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
         bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
         bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id)
         bundle.check_freshness(parsed, now, ctx.max_clock_skew)
-        if _replay_checks(h, file_sha, con) == "duplicate":
-            out.outcome, out.reason = "duplicate", "DUPLICATE"
+        loaded_before = _replay_checks(h, file_sha, con)
+        if loaded_before is not None:
+            out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", loaded_before
             out.message = "this exact bundle was already loaded; nothing changed"
             _finish(path, out, ctx, now, archive=True)
             return out
@@ -301,13 +311,12 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
         del opened
         if table.num_rows != out.record_count:
             raise IngestRefusal("RECORD_COUNT_MISMATCH", f"manifest says {out.record_count} rows, payload has {table.num_rows}")
-        frame = None
         if h["mode"] == "record":
-            frame = _validate_records(table, contract)
+            _validate_records(table, contract)
         else:
             _validate_counts(table, contract)
         maybe_crash("after_verify")
-        out.replaced = _load(con, h, m, contract, table, frame, file_sha, now, project)
+        out.replaced = _load(con, h, m, contract, table, file_sha, now, project)
         out.outcome, out.rows_loaded = "loaded", table.num_rows
     except DvnetError as e:
         out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
@@ -333,18 +342,22 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
         reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
     shutil.move(str(path), dest)
+    quarantined = out.outcome == "quarantined"
+    # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
     receipt = bundle.make_receipt(
-        bundle_sha256=out.file_sha256 if out.file_sha256 != "-" else "0" * 64,
+        bundle_sha256=out.file_sha256,
         bundle_id=out.bundle_id,
         agency_id=out.agency_id,
         sequence=out.sequence,
-        outcome="loaded" if out.outcome != "quarantined" else "quarantined",
-        reason=out.reason,
-        rows_loaded=out.rows_loaded,
+        outcome="quarantined" if quarantined else "loaded",
+        reason=out.reason if quarantined else None,
+        rows_loaded=0 if quarantined else out.rows_loaded,
         received_at=now,
         signing_key=ctx.signing_key,
     )
-    name = (out.bundle_id or out.file_sha256[:32]) + ".receipt.json"
+    # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
+    # the original's receipt, and the same file arriving twice rewrites its own.
+    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
     folder = ctx.paths.receipts / (out.agency_id or "_unknown")
     atomic_write(folder / name, receipt)
     audit.append(ctx.paths.audit_log, f"bundle_{out.outcome}", now=now, **{k: v for k, v in out.to_dict().items() if k != "message"})

@@ -30,11 +30,9 @@ from pipelines.central.ingest import CoordinatorContext
 from pipelines.network import NetworkPaths
 
 NETWORK_ENV = "DVNET_NETWORK"
-#: Staged rows have no meaningful order (every reader groups or sorts), and without that promise
-#: DuckDB writes an insert's row groups on every thread: about half the load time of a bundle.
 #: DuckDB's default memory limit is 80 % of RAM, kept as cache; 2 GB bounds the coordinator's
 #: footprint (larger sorts and joins spill to a temporary folder beside the database).
-WAREHOUSE_CONFIG = {"custom_user_agent": "dvnet", "preserve_insertion_order": False, "memory_limit": "2GB"}
+WAREHOUSE_CONFIG = {"custom_user_agent": "dvnet", "memory_limit": "2GB"}
 DEFAULT_NETWORK = "demo-network"
 
 

@@ -52,12 +52,12 @@ def dagster_instance(home: Path) -> Iterator[object]:
 
 def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     """(agency, period, file names) per run: consecutive pending bundles of one partition."""
-    from assets.intake.partitions import bundle_partition
+    from assets.intake.partitions import file_partition
     from pipelines.central.ingest import pending_files
 
     runs: list[tuple[str, str, list[str]]] = []
     for path in pending_files(ctx.paths.inbox):
-        agency, period = bundle_partition(path.read_bytes(), ctx)
+        agency, period = file_partition(path, ctx)
         if runs and runs[-1][:2] == (agency, period):
             runs[-1][2].append(path.name)
         else:

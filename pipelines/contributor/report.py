@@ -67,8 +67,14 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
 
 
 def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
-    """Write ``<stamp>_<contract>_<period>.html`` and ``.json`` into ``folder``; return the HTML path."""
+    """Write ``<stamp>_<contract>_<period>.html`` and ``.json`` into ``folder`` (``-2``, ``-3``, ...
+    appended when a report of that name exists); return the HTML path."""
     base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}"
+    # Two runs within the same second (a dry run, then the real one) each keep their report.
+    n = 1
+    while base.with_suffix(".json").exists() or base.with_suffix(".html").exists():
+        n += 1
+        base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}-{n}"
     atomic_write(base.with_suffix(".json"), json.dumps(r.to_dict(), indent=2, default=str).encode())
     parts = [f'<div class="box"><b>{esc(STATUS_TEXT[r.status])}</b></div>']
     parts.append("<h2>What was sent</h2>")

@@ -23,11 +23,12 @@ import bundle
 from anonymize import consent as consent_rules
 from anonymize import kanonymity
 from anonymize.counts import standard_counts
-from anonymize.deidentify import deidentify, source_columns
+from anonymize.deidentify import deidentify, quasi_identifier_frame, take_rows
 from anonymize.pseudonyms import project_linkage_key
 from contracts.errors import DvnetError, ExtractError
 from contracts.periods import Period
 from contracts.registry import Contract, get_contract
+from contracts.roles import Transform
 from contracts.tiers import check_allowed, default_mode
 from pipelines import audit
 from pipelines.contributor import sequence
@@ -106,25 +107,6 @@ class _Refused(Exception):
         self.reason, self.message = reason, message
 
 
-def _rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """The rows of ``frame`` where ``keep`` holds, with a fresh RangeIndex (no copy if all).
-
-    Arrow-backed columns are filtered chunk by chunk with Arrow's ``filter``; pandas' own
-    boolean indexing turns the mask into positions and gathers across every chunk, which
-    cost about three times more for a million rows of text."""
-    if keep.all():
-        return frame.reset_index(drop=True)
-    mask = pa.array(keep)
-    columns = {}
-    for name in frame.columns:
-        s = frame[name]
-        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
-            columns[name] = pd.arrays.ArrowStringArray(pa.array(s.array).filter(mask))
-        else:
-            columns[name] = s.array[keep]
-    return pd.DataFrame(columns, columns=frame.columns)
-
-
 def _record_table(out: pd.DataFrame) -> pa.Table:
     """The record-mode payload: text as Arrow ``string`` (what pandas' own text gave before the
     pipeline kept text in Arrow), booleans and whole numbers as they are."""
@@ -135,10 +117,18 @@ def _record_table(out: pd.DataFrame) -> pa.Table:
     return table.cast(schema)
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def _parquet_bytes(table: pa.Table, unique_columns: frozenset[str] = frozenset()) -> bytes:
+    """Parquet (zstd) bytes of ``table``. ``unique_columns`` (pseudonyms, tokens: one value per
+    row) skip dictionary encoding, which for them is a hash table built only to be thrown away."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    dictionary = [c for c in table.column_names if c not in unique_columns]
+    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary)
     return sink.getvalue()
+
+
+def _unique_columns(contract: Contract) -> frozenset[str]:
+    names = {f.output or f.name for f in contract.fields() if f.transform is Transform.PSEUDONYM}
+    return frozenset(names | ({"linkage_token"} if contract.linkage_inputs else set()))
 
 
 def contribute(
@@ -190,40 +180,49 @@ def contribute(
             )
 
         step("consent")
+        keep = np.ones(len(frame), dtype=bool)  # the rows that leave (record mode) or are counted
         if mode == "record":
             reasons = consent_rules.consent_exclusions(frame["consent_to_share"], frame["consent_expiry"], period.end)
             excluded = reasons.notna().to_numpy()
             result.excluded_consent = int(excluded.sum())
             result.excluded_by_reason = {str(k_): int(v) for k_, v in reasons[excluded].value_counts().items()}
-            # Only the columns de-identification reads are copied (names, consent and helper
-            # dates stay behind): copying rows is one of the dearer steps at a million rows.
-            frame = _rows(frame[source_columns(contract)], ~excluded)
+            keep = ~excluded
 
-        step("de-identify")
-        record_mode = mode == "record"
-        pseudonym_key = bundle.read_secret(agency.pseudonym_key_path) if record_mode else None
-        project_key = None
-        if contract.linkage_inputs and record_mode:
-            project_key = project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project)
-        # Aggregate mode sends counts only, none by client or episode: no pseudonym is made.
-        out = deidentify(frame, contract, pseudonym_key=pseudonym_key, project_key=project_key, pseudonyms_needed=record_mode)
-        del frame
-
-        step("disclosure check")
         if mode == "record":
-            report = kanonymity.measure(out, contract.quasi_identifiers(), k)
+            # k-anonymity is measured on the generalised quasi-identifiers before any pseudonym is
+            # made: what is withheld is never pseudonymised, and rows are copied once.
+            step("disclosure check")
+            qis = contract.quasi_identifiers()
+            report = kanonymity.measure(take_rows(quasi_identifier_frame(frame, contract), keep), qis, k)
             result.k_achieved, result.k_summary = report.k_achieved, report.summary()
             if not report.passed:
                 withheld = report.records_in_small_classes
-                if withheld / max(len(out), 1) > max_withheld:
+                if withheld / max(int(keep.sum()), 1) > max_withheld:
                     raise _Refused("K_ANONYMITY_NOT_MET", report.summary())
-                out = _rows(out, ~report.small_class_mask)
+                small = np.zeros(len(frame), dtype=bool)
+                small[np.flatnonzero(keep)[report.small_class_mask]] = True
+                keep &= ~small
                 result.withheld_k = withheld
-                result.k_achieved = kanonymity.measure(out, contract.quasi_identifiers(), k).k_achieved
+                result.k_achieved = report.k_without_small_classes
+                result.k_summary += f" Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
+            step("de-identify")
+            out = deidentify(
+                frame,
+                contract,
+                pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
+                project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project) if contract.linkage_inputs else None,
+                rows=keep,
+            )
+            del frame
             payload = _record_table(out)
             result.output_columns = list(out.columns)
             result.sent = len(out)
         else:
+            # Aggregate mode sends counts only, none by client or episode: no pseudonym is made.
+            step("de-identify")
+            out = deidentify(frame, contract, pseudonym_key=None, pseudonyms_needed=False)
+            del frame
+            step("disclosure check")
             payload = standard_counts(out, contract)
             result.output_columns = [c for c in payload.column_names]
             result.cube_tables = len(contract.standard_tables)
@@ -235,7 +234,7 @@ def contribute(
             result.status = "dry-run"
         else:
             step("seal")
-            data = _parquet_bytes(payload)
+            data = _parquet_bytes(payload, _unique_columns(contract) if mode == "record" else frozenset())
             seq = sequence.advance(agency.sequence_path)
             sealed = bundle.seal(
                 data,
@@ -281,6 +280,7 @@ def contribute(
         rejected=result.rejected,
         excluded_consent=result.excluded_consent,
         withheld_k=result.withheld_k,
+        held_back=result.held_back,
         sent=result.sent,
         bundle_id=result.bundle_id,
         sequence=result.sequence,

@@ -104,12 +104,10 @@ def test_each_bad_bundle_is_quarantined_with_its_reason_and_loads_nothing(ck, ki
     for key in ("intake:bundles_reconcile", "intake:loaded_rows_conform", "intake:quarantine_explained"):
         assert checks[key] == (True, "ERROR"), key
 
-    # Every processed bundle got a receipt signed by the coordinator, naming the same reason. (The
-    # replay is left out here: its receipt lands on the original's, see the xfail test below.)
+    # Every processed bundle got a receipt signed by the coordinator, naming the same reason.
     reasons = _receipt_reasons(kit)
     for name, (blob, reason, _) in hostile.items():
-        if name != "replay":
-            assert reasons[ck.sha256(blob)] == reason, name
+        assert reasons[ck.sha256(blob)] == reason, name
     assert reasons[ck.sha256(late_good.blob)] is None
 
 
@@ -123,8 +121,6 @@ def _receipt_reasons(kit) -> dict[str, str | None]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="ingest.py _finish names a receipt <bundle_id>.receipt.json: a replay (or any bundle "
-                   "claiming a loaded bundle's id) overwrites the original's receipt. Remove this marker with the fix.")
 def test_a_replay_does_not_overwrite_the_original_receipt(ck, kit, instance):
     original = kit.records("shelter-a", n=10, seed=40)
     kit.drop("original", original.blob)

@@ -13,13 +13,8 @@ import pytest
 
 from pipelines.central.faults import POINTS
 
-DUPLICATE_RECEIPT_BUG = pytest.mark.xfail(
-    strict=True, reason="ingest.py: the rerun after a post-commit crash meets the bundle as a DUPLICATE, whose receipt make_receipt refuses"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("point", [p if p != "after_commit" else pytest.param(p, marks=DUPLICATE_RECEIPT_BUG) for p in POINTS])
+@pytest.mark.parametrize("point", POINTS)
 def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, instance, tmp_path, point):
     original = kit.records("shelter-a", n=30, seed=1)
     kit.drop("original", original.blob)

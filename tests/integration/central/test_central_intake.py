@@ -8,12 +8,6 @@ import shutil
 import pytest
 from dagster import AssetKey, MultiPartitionKey
 
-#: Known bug in pipelines/central/ingest.py (reported with a diff): a DUPLICATE bundle's receipt is
-#: made with outcome "loaded" and reason "DUPLICATE", which make_receipt refuses; the except clause
-#: then finishes the file a second time and the run fails (FileNotFoundError). Strict: once the fix
-#: lands these tests pass, the strict xfail reports that as a failure, and the marker goes.
-DUPLICATE_RECEIPT_BUG = pytest.mark.xfail(strict=True, reason="ingest.py: a DUPLICATE bundle's receipt is refused by make_receipt")
-
 
 def test_sensor_files_each_bundle_under_its_agency_and_period_and_loads_it(ck, kit, instance):
     episodes = kit.records("shelter-a", n=30, seed=1)
@@ -54,7 +48,6 @@ def test_sensor_files_each_bundle_under_its_agency_and_period_and_loads_it(ck, k
     assert runs2 == [] and again.skip_reason is not None
 
 
-@DUPLICATE_RECEIPT_BUG
 def test_the_same_bundle_twice_loads_once(ck, kit, instance):
     sealed = kit.records("shelter-a", n=20, seed=5)
     kit.drop("first-copy", sealed.blob)

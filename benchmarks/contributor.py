@@ -1,0 +1,437 @@
+"""Benchmark: one contribution of a 1,000,000-row ``service_episode`` extract, end to end.
+
+    .venv/bin/python benchmarks/contributor.py                       # 1M rows, 3 round-robin repeats
+    .venv/bin/python benchmarks/contributor.py --rows 1000000 5000000   # and 5M (pandas_* only up to 1M)
+    .venv/bin/python benchmarks/contributor.py --rows 1000000 --profile dvnet_record   # cProfile summary
+
+``contribute()`` runs read -> validate -> consent -> de-identify -> k-anonymity (record mode) or
+standard count tables (aggregate mode) -> seal, exactly as ``dvnet contribute`` does. Beside it, in
+the same run, ``pandas_*`` is the straightforward version of the same steps a careful analyst
+would write: ``pd.read_csv``, type conversion, the contract's pandera model, the consent rule,
+``hmac.new`` per row, pandas generalisation, ``groupby`` for k-anonymity or the count tables,
+``to_parquet`` and the same ``bundle.seal``. Both must agree on what they send (checked).
+
+Every measurement runs in a fresh child process (round-robin, so the machine's drift hits every
+scenario alike) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child. The
+extract is generated in a child too, so no child inherits a large parent. The synthetic network
+is one Tier 3 shelter in the metro region; ``pipelines.synth`` is scaled to the row count and its
+file trimmed to exactly that many records. Writes ``benchmarks/results/contributor.json``.
+
+Targets (issue 4, on this 2-core machine): >= 400,000 rows/s end to end, peak <= 1.5 GiB, and
+>= 3x the straightforward version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results" / "contributor.json"
+PERIOD = "2026-Q3"
+AGENCY = "metro-shelter"
+CONTRACT = "service_episode"
+SEED = 20261125
+K = 5
+# At a million rows, about 0.4 % of consenting records sit in classes below k=5: the agency
+# allows withholding up to 1 % so that record mode seals (a refusal would skip the seal step).
+# Smaller trial runs need more (--max-withheld-share); the children read it from the environment.
+MAX_WITHHELD = float(os.environ.get("DVNET_BENCH_MAX_WITHHELD", "0.01"))
+SCENARIOS = ["dvnet_record", "dvnet_aggregate", "pandas_record", "pandas_aggregate"]
+
+
+# --- setup (in child processes) --------------------------------------------------------------------
+
+
+def make_network(folder: Path) -> Path:
+    from pipelines import network as store
+
+    root = folder / "network"
+    store.init_network(root, "Benchmark network")
+    store.add_agency(root, store.organisation(AGENCY, "Metro Shelter", "direct_service", 3, "south-metro"))
+    return root
+
+
+def generate(rows: int, network: Path, out: Path) -> None:
+    """A ``service_episode`` extract of exactly ``rows`` records from ``pipelines.synth``."""
+    from pipelines.network import load_network
+    from pipelines.synth import plan_volumes, synthesize
+
+    orgs = load_network(network).organisations
+    per_unit = plan_volumes(orgs, seed=SEED, periods=[PERIOD], scale=1.0)[(AGENCY, CONTRACT, PERIOD)]
+    scratch = out.parent / "synth"
+    synthesize(orgs, scratch, seed=SEED, periods=[PERIOD], scale=rows * 1.002 / per_unit)
+    data = (scratch / AGENCY / "extracts" / f"{CONTRACT}_{PERIOD}.csv").read_bytes()
+    shutil.rmtree(scratch)
+    # synth never quotes a field, so a record is a line: keep the header and ``rows`` records
+    end = -1
+    for _ in range(rows + 1):
+        end = data.index(b"\n", end + 1)
+    if end < 0:
+        raise SystemExit("synth made too few rows")
+    out.write_bytes(data[: end + 1])
+
+
+# --- the straightforward version ------------------------------------------------------------------
+
+
+def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
+    """The same steps as ``contribute()``, written the plain pandas way."""
+    import datetime as dt
+    import hashlib
+    import hmac
+    import io
+
+    import numpy as np
+    import pandas as pd
+    import pandera.pandas as pa
+
+    import bundle
+    from contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
+    from contracts.geography import POSTAL_PREFIX_REGION
+    from contracts.periods import Period
+    from contracts.registry import get_contract
+    from contracts.roles import Transform
+    from pipelines.contributor import sequence
+    from pipelines.fsutil import atomic_write
+    from pipelines.network import NetworkPaths, load_agency
+
+    agency = load_agency(NetworkPaths(network).agencies / AGENCY)
+    contract = get_contract(CONTRACT)
+    period = Period.parse(PERIOD)
+    schema = contract.source.to_schema()
+
+    mark("read")
+    df = pd.read_csv(extract, dtype=str, keep_default_na=False, na_values=[""])
+    read = len(df)
+
+    mark("validate")
+    for name, col in schema.columns.items():
+        kind = str(col.dtype)
+        if kind.startswith("datetime64"):
+            df[name] = pd.to_datetime(df[name], format="%Y-%m-%d", errors="coerce")
+        elif kind == "boolean":
+            df[name] = df[name].str.strip().str.lower().map({"true": True, "false": False}).astype("boolean")
+        else:
+            df[name] = df[name].astype("string")
+    bad = np.zeros(len(df), dtype=bool)
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        bad[e.failure_cases["index"].dropna().astype(int).unique()] = True
+    start = df[contract.event_date]
+    bad |= (start < pd.Timestamp(period.start)) | (start > pd.Timestamp(period.end))
+    df = df[~bad].reset_index(drop=True)
+
+    mark("consent")
+    excluded = 0
+    if mode == "record":
+        ok = df["consent_to_share"].fillna(False).astype(bool) & (
+            df["consent_expiry"].isna() | (df["consent_expiry"] >= pd.Timestamp(period.end))
+        )
+        excluded = int((~ok).sum())
+        df = df[ok].reset_index(drop=True)
+
+    mark("de-identify")
+    key = bundle.read_secret(agency.pseudonym_key_path)
+    out = pd.DataFrame()
+    for f in contract.fields():
+        target = f.output or f.name
+        if f.transform is Transform.PSEUDONYM:
+            if mode == "record":
+                prefix = f.name.encode() + b"\x00"
+                out[target] = [hmac.new(key, prefix + v.encode(), hashlib.sha256).hexdigest()[:32] for v in df[f.name]]
+                out[target] = out[target].astype("string")
+        elif f.transform is Transform.AGE_BAND:
+            born, at = df[f.name], df[f.at]
+            years = at.dt.year - born.dt.year - ((at.dt.month * 100 + at.dt.day) < (born.dt.month * 100 + born.dt.day))
+            bands = pd.cut(years, bins=[*AGE_BAND_LOWER_BOUNDS, 10_000], right=False, labels=list(AGE_BANDS))
+            out[target] = bands.astype("string").fillna("unknown")
+        elif f.transform is Transform.POSTAL_REGION:
+            out[target] = df[f.name].str.slice(0, 3).str.upper().map(POSTAL_PREFIX_REGION).fillna("unknown").astype("string")
+        elif f.transform is Transform.QUARTER:
+            out[target] = df[f.name].dt.to_period("Q").astype(str).str.replace("Q", "-Q").astype("string")
+        elif f.transform is Transform.KEEP:
+            out[target] = df[f.name]
+    output_schema = contract.output.to_schema()
+    if mode == "aggregate":
+        output_schema = output_schema.remove_columns(["episode_pseudonym", "client_pseudonym"])
+    output_schema.validate(out, lazy=True)
+
+    mark("disclosure check")
+    withheld = 0
+    if mode == "record":
+        qis = contract.quasi_identifiers()
+        sizes = out.groupby(qis, dropna=False)[qis[0]].transform("size")
+        small = (sizes < K).to_numpy()
+        if small.sum() / max(len(out), 1) > MAX_WITHHELD:
+            raise SystemExit("k-anonymity refused")
+        withheld = int(small.sum())
+        out = out[~small]
+        payload = out
+    else:
+        tables = []
+        for t in contract.standard_tables:
+            if t.unpivot:
+                for col in t.unpivot:
+                    other = [d for d in t.dims if d != "indicator"]
+                    counts = out[out[col].fillna(False)].groupby(other, dropna=False).size().reset_index(name="n")
+                    counts["indicator"] = col.removeprefix("risk_")
+                    counts["table_name"] = t.name
+                    tables.append(counts)
+            else:
+                counts = out.groupby(list(t.dims), dropna=False).size().reset_index(name="n")
+                counts["table_name"] = t.name
+                tables.append(counts)
+        payload = pd.concat(tables, ignore_index=True)
+        for c in payload.columns:
+            if c not in ("n", "table_name"):
+                payload[c] = payload[c].astype("string").str.lower()  # booleans as true/false
+
+    mark("seal")
+    sink = io.BytesIO()
+    payload.to_parquet(sink, compression="zstd", index=False)
+    seq = sequence.advance(agency.sequence_path)
+    sealed = bundle.seal(
+        sink.getvalue(),
+        agency_id=AGENCY,
+        contract_id=contract.id,
+        contract_version=contract.version,
+        mode=mode,
+        sequence=seq,
+        period=PERIOD,
+        record_count=len(payload),
+        signing_key=bundle.load_signing_key(agency.signing_key_path),
+        recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
+        now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    )
+    atomic_write(agency.folder / "outbox" / f"pandas_{seq:06d}.dvb", sealed.blob)
+    return {"records_read": read, "rejected": int(bad.sum()), "excluded_consent": excluded, "withheld_k": withheld,
+            "sent": len(out), "payload_rows": len(payload), "status": "sealed"}
+
+
+# --- one measurement ------------------------------------------------------------------------------
+
+
+def peak_rss() -> dict:
+    """This process's peak memory: VmHWM (the kernel's high-water mark of this process) and
+    ru_maxrss (which Linux can carry over from the parent across exec, hence both)."""
+    hwm = None
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+    return {"peak_rss_bytes": hwm, "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def child(scenario: str, network: str, extract: str, profile: str | None) -> None:
+    stamps: list[tuple[str, float]] = []
+
+    def mark(stage: str) -> None:
+        stamps.append((stage, time.perf_counter()))
+
+    kind, mode = scenario.split("_")
+    if kind == "dvnet":
+        from pipelines.contributor.run import ContributionOptions, contribute
+        from pipelines.network import NetworkPaths, load_agency
+
+        agency = load_agency(NetworkPaths(Path(network)).agencies / AGENCY)
+        opts = ContributionOptions(contract_id=CONTRACT, extract=Path(extract), period=PERIOD, mode=mode, k=K, max_withheld_share=MAX_WITHHELD)
+
+        def work() -> dict:
+            r = contribute(agency, opts, mark)
+            assert r.status == "sealed", r.refusal
+            return {"records_read": r.records_read, "rejected": r.rejected, "excluded_consent": r.excluded_consent,
+                    "withheld_k": r.withheld_k, "sent": r.sent, "payload_rows": r.sent if mode == "record" else r.cube_cells,
+                    "status": r.status, "bundle_bytes": r.bundle_bytes}
+    else:
+        import pandas  # noqa: F401  (imports are not part of the measurement, as for dvnet)
+        import pandera.pandas  # noqa: F401
+
+        def work() -> dict:
+            return pandas_contribution(Path(network), Path(extract), mode, mark)
+
+    import pyarrow  # noqa: F401
+
+    import pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(work)
+        profiler.dump_stats(profile)
+    else:
+        result = work()
+    end = time.perf_counter()
+    wall, cpu = end - wall, time.process_time() - cpu
+    stamps.append(("end", end))
+    stages = {name: round(stamps[i + 1][1] - t, 3) for i, (name, t) in enumerate(stamps[:-1])}
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "stages": stages, **peak_rss(), **result}))
+
+
+def touch_cost() -> float:
+    """Seconds to touch 1 GiB of fresh memory in a new process (this machine's mood)."""
+    code = "import time;t=time.perf_counter();b=bytearray(1<<29);print(time.perf_counter()-t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return 2 * float(out.stdout)
+
+
+def run_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"child {args[:2]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="dvnet-contributor-bench-") as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, __file__, "--generate", str(rows), str(folder)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-3000:])
+        network, extract = folder / "network", folder / "extract.csv"
+        size = extract.stat().st_size
+        print(f"{rows:,} rows: generated a {size / 1e6:,.0f} MB extract in {time.perf_counter() - started:.1f} s", flush=True)
+        if profile:
+            stats = folder / "profile.out"
+            r = run_child("--child", profile, str(network), str(extract), "--profile-to", str(stats))
+            print(f"profiled {profile}: {r['seconds']:.2f} s under cProfile; stages {r['stages']}")
+            import pstats
+
+            pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(35)
+            pstats.Stats(str(stats)).sort_stats("tottime").print_stats(20)
+            return {}
+        touch_before = touch_cost()
+        runs: dict[str, list[dict]] = {s: [] for s in scenarios}
+        for repeat in range(repeats):
+            for scenario in scenarios:
+                r = run_child("--child", scenario, str(network), str(extract))
+                assert r["records_read"] == rows, (scenario, r)
+                runs[scenario].append(r)
+                print(
+                    f"  run {repeat + 1} {scenario:17s} {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
+                    f"cpu {r['cpu_seconds']:6.2f} s  peak {r['peak_rss_bytes'] / 2**20:6,.0f} MiB  stages {r['stages']}",
+                    flush=True,
+                )
+        touch_after = touch_cost()
+    for mode in ("record", "aggregate"):  # the two implementations must have sent the same thing
+        done = [runs[s][0] for s in scenarios if s.endswith(mode)]
+        keys = ("records_read", "rejected", "excluded_consent", "withheld_k", "sent", "payload_rows")
+        assert all({k: d[k] for k in keys} == {k: done[0][k] for k in keys} for d in done), f"{mode}: outcomes differ: {done}"
+    summary = {}
+    for scenario, results in runs.items():
+        seconds = [r["seconds"] for r in results]
+        median = statistics.median(seconds)
+        best = min(results, key=lambda r: r["seconds"])
+        summary[scenario] = {
+            "median_seconds": round(median, 3),
+            "min_seconds": round(min(seconds), 3),
+            "max_seconds": round(max(seconds), 3),
+            "rows_per_second_median": round(rows / median),
+            "rows_per_second_best": round(rows / min(seconds)),
+            "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 3),
+            "peak_rss_mib_max": round(max(r["peak_rss_bytes"] for r in results) / 2**20),
+            "ru_maxrss_mib_max": round(max(r["ru_maxrss_bytes"] for r in results) / 2**20),
+            "stages_of_fastest_run": best["stages"],
+            "outcome": {k: best[k] for k in ("records_read", "rejected", "excluded_consent", "withheld_k", "sent", "payload_rows")},
+            "runs_seconds": [round(s, 3) for s in seconds],
+        }
+    for mode in ("record", "aggregate"):
+        a, b = summary.get(f"dvnet_{mode}"), summary.get(f"pandas_{mode}")
+        if a and b:
+            a["speedup_vs_pandas_median"] = round(b["median_seconds"] / a["median_seconds"], 2)
+    return {
+        "rows": rows,
+        "extract_bytes": size,
+        "repeats": repeats,
+        "fresh_memory_seconds_per_gib_before": round(touch_before, 2),
+        "fresh_memory_seconds_per_gib_after": round(touch_after, 2),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "scenarios": summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the pandas_* scenarios")
+    parser.add_argument("--baseline-max-rows", type=int, default=1_000_000, help="skip pandas_* above this many rows (default 1,000,000)")
+    parser.add_argument("--profile", choices=SCENARIOS, help="run one scenario once under cProfile and print where the time goes")
+    parser.add_argument("--max-withheld-share", type=float, default=MAX_WITHHELD, help="record mode (default 0.01)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ["DVNET_BENCH_MAX_WITHHELD"] = str(args.max_withheld_share)
+    if args.generate:
+        rows, folder = int(args.generate[0]), Path(args.generate[1])
+        generate(rows, make_network(folder), folder / "extract.csv")
+        return 0
+    if args.child:
+        child(*args.child, args.profile_to)
+        return 0
+    sizes = []
+    for rows in args.rows:
+        baseline = not args.no_baseline and rows <= args.baseline_max_rows
+        scenarios = [s for s in args.scenarios if baseline or not s.startswith("pandas")]
+        result = measure(rows, scenarios, args.repeats, args.profile)
+        if result:
+            sizes.append(result)
+    if args.profile:
+        return 0
+
+    import pandas as pd
+    import pyarrow as pa
+
+    print()
+    print(f"{'rows':>10s} {'scenario':17s} {'median s':>9s} {'rows/s':>10s} {'peak MiB':>9s} {'vs pandas':>9s}")
+    for s in sizes:
+        for scenario, r in s["scenarios"].items():
+            ratio = r.get("speedup_vs_pandas_median")
+            print(f"{s['rows']:>10,d} {scenario:17s} {r['median_seconds']:9.2f} {r['rows_per_second_median']:>10,d} "
+                  f"{r['peak_rss_mib_max']:>9,d} {f'{ratio:.1f}x' if ratio else '':>9s}")
+    if len(sizes) > 1:
+        base = sizes[0]
+        for s in sizes[1:]:
+            for scenario, r in s["scenarios"].items():
+                if scenario in base["scenarios"]:
+                    b = base["scenarios"][scenario]
+                    print(f"growth {base['rows']:,} -> {s['rows']:,} rows ({s['rows'] / base['rows']:.0f}x), {scenario}: "
+                          f"time x{r['median_seconds'] / b['median_seconds']:.2f}, peak memory x{r['peak_rss_mib_max'] / b['peak_rss_mib_max']:.2f}")
+    report = {
+        "benchmark": "contributor",
+        "command": "benchmarks/contributor.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "contract": CONTRACT,
+        "k": K,
+        "max_withheld_share": args.max_withheld_share,
+        "targets": {"rows_per_second": 400_000, "peak_rss_mib": 1536, "speedup_vs_pandas": 3.0},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "pyarrow": pa.__version__, "pandas": pd.__version__,
+                    "platform": platform.platform()},
+        "sizes": sizes,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""`dvnet contribute` as a steward runs it: exit codes, the tier policy, dry runs, the report of
+what leaves, and the agency's audit log."""
+
+from __future__ import annotations
+
+import json
+
+from contribution_constants import PERIOD, aggregate_columns
+
+from contracts.registry import get_contract
+from pipelines import audit
+from pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from pipelines.contributor import sequence
+
+
+def _run(net, agency_id, contract, extract, *extra):
+    agency = net.agency(agency_id)
+    return main(["contribute", "--agency", str(agency.folder), "--contract", contract, "--extract", str(extract), "--period", PERIOD, *extra])
+
+
+def _audit_lines(agency):
+    return audit.read(agency.audit_log)
+
+
+def test_a_tier_2_agency_sending_service_episodes_is_a_tier_violation(net, capsys):
+    agency = net.agency("legal-aid-south")
+    assert agency.tier == 2
+    code = _run(net, "legal-aid-south", "service_episode", net.extract("shelter-north", "service_episode"), "--mode", "aggregate")
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "TIER_VIOLATION" in err
+    assert "Traceback" not in err
+    assert not list((agency.folder / "outbox").iterdir())
+    assert sequence.current(agency.sequence_path) == 0
+
+
+def test_a_tier_2_agency_may_send_referrals(net, capsys):
+    code = _run(net, "legal-aid-south", "referral", net.extract("legal-aid-south", "referral"), "--mode", "aggregate")
+    assert code == EXIT_OK, capsys.readouterr()
+    assert len(list((net.agency("legal-aid-south").folder / "outbox").glob("*.dvb"))) == 1
+
+
+def test_a_dry_run_seals_nothing_and_reports_what_would_leave(net, capsys):
+    agency = net.agency("shelter-north")
+    before = len(_audit_lines(agency))
+    extract = net.extract("shelter-north", "service_episode")
+
+    assert _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "1", "--dry-run") == EXIT_OK
+    assert _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run") == EXIT_OK
+    out = capsys.readouterr().out
+    assert "DRY RUN" in out and "output columns:" in out
+    assert not list((agency.folder / "outbox").iterdir())
+    assert sequence.current(agency.sequence_path) == 0
+
+    reports = sorted((agency.folder / "reports").glob("*.json"))
+    assert len(reports) == 2, "each run keeps its own report"
+    by_mode = {json.loads(p.read_text())["mode"]: p for p in reports}
+    record, aggregate = json.loads(by_mode["record"].read_text()), json.loads(by_mode["aggregate"].read_text())
+    assert record["status"] == aggregate["status"] == "dry-run"
+    assert record["output_columns"] == get_contract("service_episode").output_columns()
+    assert aggregate["output_columns"] == aggregate_columns("service_episode")
+    assert record["reconciles"] and aggregate["reconciles"]
+    html = by_mode["record"].with_suffix(".html").read_text()
+    for column in record["output_columns"]:
+        assert f"<code>{column}</code>" in html
+    assert "client_name" not in record["output_columns"] and "<code>client_name</code>" not in html
+
+    lines = _audit_lines(agency)[before:]
+    assert [(e["event"], e["status"], e["sequence"], e["bundle_id"]) for e in lines] == [("contribution", "dry-run", None, None)] * 2
+
+
+def test_every_run_appends_one_audit_line_and_the_chain_verifies(net, capsys):
+    agency = net.agency("shelter-north")
+    before = len(_audit_lines(agency))
+    extract = net.extract("shelter-north", "service_episode")
+    faulty = net.extract("shelter-north", "service_episode", faulty=True)
+    codes = [
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate"),
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run"),
+        _run(net, "shelter-north", "service_episode", faulty, "--mode", "aggregate"),  # refused by the reader
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "record"),  # refused for k
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate"),
+    ]
+    assert codes == [EXIT_OK, EXIT_OK, EXIT_REFUSED, EXIT_REFUSED, EXIT_OK]
+    lines = _audit_lines(agency)[before:]
+    assert [e["status"] for e in lines] == ["sealed", "dry-run", "refused", "refused", "sealed"]
+    assert [e["sequence"] for e in lines] == [1, None, None, None, 2]
+    assert lines[3]["refusal"] == "K_ANONYMITY_NOT_MET"
+    for e in lines:  # each line accounts for its records on its own
+        assert e["records_read"] == e["rejected"] + e["excluded_consent"] + e["withheld_k"] + e["held_back"] + e["sent"]
+    assert lines[3]["held_back"] > 0 and lines[0]["held_back"] == 0
+    assert audit.verify(agency.audit_log) == before + 5
+    out = capsys.readouterr().out
+    assert out.count("SEALED") == 2 and out.count("REFUSED") == 2
+
+
+def test_a_research_extract_needs_a_project(net, capsys):
+    code = _run(net, "valley-health", "research_extract", net.extract("valley-health", "research_extract"))
+    assert code == EXIT_USAGE
+    assert "USAGE_PROJECT_REQUIRED" in capsys.readouterr().err

@@ -1,0 +1,54 @@
+"""k-anonymity in record mode: a run below k is refused naming column combinations (never
+values); with a withheld share allowed, the small classes stay home and what leaves meets k."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from contracts.registry import get_contract
+
+QIS = get_contract("service_episode").quasi_identifiers()
+
+
+def test_record_mode_below_k_is_refused_naming_columns_not_values(net):
+    r = net.contribute("shelter-north", "service_episode", mode="record")  # agency default k=5
+    assert r.status == "refused"
+    assert r.refusal["reason"] == "K_ANONYMITY_NOT_MET"
+    assert r.k_achieved is not None and r.k_achieved < 5
+    message = r.refusal["message"]
+    assert "k=5" in message
+    assert any(f"({q})" in message or f"{q}," in message for q in QIS), "an offending column combination is named"
+    # No quasi-identifier value appears: not a region, band, gender or language code.
+    opened_values = {"south-metro", "north-coast", "25-34", "35-44", "woman", "english", "french", "not_stated"}
+    assert not [v for v in opened_values if v in message]
+    assert r.withheld_k == 0 and r.held_back == r.records_read - r.excluded_consent
+    assert r.bundle_id is None
+
+
+def test_a_withheld_share_keeps_small_classes_home_and_reports_them(net):
+    refused = net.contribute("shelter-north", "service_episode", mode="record")
+    r = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9)
+    assert r.status == "sealed"
+    assert r.withheld_k > 0
+    assert r.k_achieved >= 5
+    assert r.excluded_consent == refused.excluded_consent
+    assert r.sent == r.records_read - r.excluded_consent - r.withheld_k
+
+    table = net.open("shelter-north", r).table
+    classes = Counter(zip(*(table.column(q).to_pylist() for q in QIS)))
+    assert min(classes.values()) >= 5, "every combination of quasi-identifiers that left has at least k records"
+    assert table.num_rows == r.sent
+
+
+def test_a_withheld_share_below_what_k_needs_still_refuses(net):
+    r = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.01)
+    assert r.refusal["reason"] == "K_ANONYMITY_NOT_MET"
+    assert r.withheld_k == 0 and r.sent == 0
+
+
+def test_aggregate_mode_has_no_k_check_and_reports_the_cube(net):
+    r = net.contribute("shelter-north", "service_episode", mode="aggregate")
+    assert r.status == "sealed"
+    assert (r.k_summary, r.withheld_k) == (None, 0)
+    assert r.cube_tables == len(get_contract("service_episode").standard_tables)
+    assert r.cube_cells == net.open("shelter-north", r).table.num_rows
