@@ -231,7 +231,6 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
             if _table_exists(con, staged_table(contract.id)):
                 con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
             con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
-        keys = ("bundle_id", "agency_id", "period", "contract_id")
         con.register("payload", table)
         key_select = "?::VARCHAR AS bundle_id, ?::VARCHAR AS agency_id, ?::VARCHAR AS period, ?::VARCHAR AS contract_id"
         key_args = [bundle_id, agency, period, contract.id]
@@ -242,8 +241,9 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
             rows = table.num_rows
             maybe_crash("after_rows")
             if contract.standard_tables:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW staged_bundle AS SELECT * FROM {staged} WHERE bundle_id = '{bundle_id}'")
-                con.execute(f"INSERT INTO contribution_counts BY NAME {counts_sql(contract, 'staged_bundle', keys)}")
+                # Counted from the bundle's own rows (not the staged table, which grows with every
+                # bundle), with the same SQL the contributor runs in aggregate mode.
+                con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM ({counts_sql(contract, 'payload')})", key_args)
         else:
             con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM payload", key_args)
             rows = table.num_rows
