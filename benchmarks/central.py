@@ -7,7 +7,7 @@ Setup (not timed): a network of N Tier 3 agencies, each sealing one record-mode
 ``service_episode`` bundle of R de-identified rows (built with numpy, straight into Arrow).
 
 Measured, each stage in its own child process (peak memory = that child's ru_maxrss):
-- ``ingest``: ``ingest_file`` for every bundle (verify, decrypt, re-validate, load rows + counts +
+- ``ingest``: ``ingest_files`` over every bundle, as the intake op runs it (verify, decrypt, re-validate, load rows + counts +
   ledger in one transaction, receipt, audit), into a fresh DuckDB warehouse;
 - ``cubes``: the indicator cubes rebuilt from ``contribution_counts`` (``pipelines.central.cubes``),
   plus the episode cube (quarter × region × service type × risk level) as a GROUP BY over staged rows;
@@ -136,22 +136,20 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
 
 
 def stage_ingest(work: Path, profile: bool) -> dict:
-    from pipelines.central.ingest import CoordinatorContext, ingest_file, pending_files
+    from pipelines.central.ingest import CoordinatorContext, ingest_files, pending_files
     from pipelines.central.resources import build_resources
 
     ctx = CoordinatorContext.load(work / "net")
     files = pending_files(ctx.paths.inbox)
     warehouse = build_resources(work / "net")["warehouse"]  # the intake asset's connection, same settings
     profiler = cProfile.Profile() if profile else None
-    outcomes = []
     with warehouse.get_connection() as con:
         t0 = time.perf_counter()
-        for path in files:
-            if profiler:
-                profiler.enable()
-            outcomes.append(ingest_file(path, ctx, con))
-            if profiler:
-                profiler.disable()
+        if profiler:
+            profiler.enable()  # (the verification thread is not profiled)
+        outcomes = list(ingest_files(files, ctx, con))
+        if profiler:
+            profiler.disable()
         t1 = time.perf_counter()
         con.execute("CHECKPOINT")  # write the WAL into the file now: part of the ingest, not of whoever opens next
         seconds = time.perf_counter() - t0

@@ -1,6 +1,6 @@
 """Intake assets: what the coordinator accepted, per agency × period (group ``intake``).
 
-One op, ``intake``, runs the pure ingest (``pipelines.central.ingest.ingest_file``) over the
+One op, ``intake``, runs the pure ingest (``pipelines.central.ingest.ingest_files``) over the
 partition's bundles and materialises the assets it touched:
 
 - ``intake`` (always): the bundles received for the partition, loaded, duplicate or quarantined;
@@ -35,7 +35,7 @@ from pydantic import Field
 
 from assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
 from contracts.registry import Contract, all_contracts, get_contract
-from pipelines.central.ingest import CoordinatorContext, IngestOutcome, ingest_file, pending_files
+from pipelines.central.ingest import CoordinatorContext, IngestOutcome, ingest_files, pending_files
 from pipelines.central.resources import NetworkResource, WarehouseResource
 from pipelines.central.warehouse import staged_table
 
@@ -191,7 +191,7 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
     ctx = network.coordinator_context()
     with warehouse.get_connection() as con:  # under the writer lock: no other run takes our files meanwhile
         files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
-        summary = IntakeSummary([ingest_file(path, ctx, con) for path in files], skipped)
+        summary = IntakeSummary(list(ingest_files(files, ctx, con)), skipped)
         context.log.info(
             f"{len(files)} bundle(s): {summary.count('loaded')} loaded, {summary.count('duplicate')} duplicate, "
             f"{summary.count('quarantined')} quarantined {summary.rejections_by_reason or ''}"

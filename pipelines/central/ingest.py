@@ -13,8 +13,9 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pyarrow as arrow
 import pyarrow.parquet as pq
 
 import bundle
-from anonymize.counts import counts_sql
+from anonymize.counts import standard_counts
 from contracts.conformance import schema_failures
 from contracts.errors import ContractError, DvnetError
 from contracts.network import Network
@@ -215,8 +216,11 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
 # --- load ----------------------------------------------------------------------------------------
 
 
-def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, file_sha: str, now: dt.datetime, project: str | None) -> str | None:
-    """Rows, counts and the ledger row in one transaction; returns the bundle id replaced, if any."""
+def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, counts: arrow.Table | None,
+          file_sha: str, now: dt.datetime, project: str | None) -> str | None:
+    """Rows, counts and the ledger row in one transaction; returns the bundle id replaced, if any.
+
+    ``counts``: a record bundle's standard tables, counted from its rows during verification."""
     agency, period, bundle_id = header["agency_id"], str(manifest["period"]), header["bundle_id"]
     supersedes = manifest.get("supersedes")
     con.execute("BEGIN TRANSACTION")
@@ -240,10 +244,10 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
             con.execute(f"INSERT INTO {staged} BY NAME SELECT {key_select}, * FROM payload", key_args)
             rows = table.num_rows
             maybe_crash("after_rows")
-            if contract.standard_tables:
-                # Counted from the bundle's own rows (not the staged table, which grows with every
-                # bundle), with the same SQL the contributor runs in aggregate mode.
-                con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM ({counts_sql(contract, 'payload')})", key_args)
+            if counts is not None:
+                con.register("bundle_counts", counts)
+                con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM bundle_counts", key_args)
+                con.unregister("bundle_counts")
         else:
             con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM payload", key_args)
             rows = table.num_rows
@@ -267,14 +271,39 @@ def _table_exists(con, name: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
 
 
-# --- one file ------------------------------------------------------------------------------------
+# --- one file: verify (no warehouse), then apply (the warehouse, in order) -----------------------
 
 
-def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> IngestOutcome:
-    """Verify and load (or quarantine) one bundle file; moves the file out of the inbox either way."""
-    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+@dataclass
+class _Verified:
+    """A bundle checked as far as it can be without the warehouse.
+
+    DESIGN §7's order puts the replay check (which needs the ledger) between freshness and
+    decryption. Verification runs every other check, so it can run ahead of the warehouse in a
+    thread; a refusal is kept with its side of the replay check, and ``_apply`` reports exactly
+    the reason a strictly sequential pass would have reported.
+    """
+
+    path: Path
+    out: IngestOutcome
+    now: dt.datetime
+    before_replay: DvnetError | None = None  # parse .. freshness: reported without asking the ledger
+    after_replay: DvnetError | None = None  # decrypt .. contract: reported only if the replay check passes
+    header: dict | None = None
+    manifest: dict | None = None
+    contract: Contract | None = None
+    table: arrow.Table | None = None
+    counts: arrow.Table | None = None
+    project: str | None = None
+
+
+_UNEXPECTED = ("UNEXPECTED_ERROR", "the bundle could not be processed")
+
+
+def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
+    """Every check of one bundle file that does not need the warehouse. Never raises for the file's
+    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR)."""
     path = Path(path)
-    ensure_schema(con)
     size = path.stat().st_size
     if size <= ctx.max_bundle_bytes:
         blob = path.read_bytes()
@@ -283,7 +312,8 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
         blob = b""
         with path.open("rb") as f:
             file_sha = hashlib.file_digest(f, "sha256").hexdigest()
-    out = IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined")
+    v = _Verified(path, IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined"), now)
+    out = v.out
     try:
         if size > ctx.max_bundle_bytes:
             raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
@@ -295,40 +325,96 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
         bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
         bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id)
         bundle.check_freshness(parsed, now, ctx.max_clock_skew)
-        loaded_before = _replay_checks(h, file_sha, con)
-        if loaded_before is not None:
-            out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", loaded_before
-            out.message = "this exact bundle was already loaded; nothing changed"
-            _finish(path, out, ctx, now, archive=True)
-            return out
+    except DvnetError as e:
+        v.before_replay = e
+        return v
+    except Exception:  # noqa: BLE001
+        v.before_replay = IngestRefusal(*_UNEXPECTED)
+        return v
+    v.header, v.contract = h, contract
+    try:
         opened = bundle.decrypt(parsed, ctx.encryption_key)
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
         Period.parse(out.period)
-        project = _check_agreement(m, h, ctx, contract, now)
+        v.project = _check_agreement(m, h, ctx, contract, now)
         table = _read_payload(opened.data)
         del opened
         if table.num_rows != out.record_count:
             raise IngestRefusal("RECORD_COUNT_MISMATCH", f"manifest says {out.record_count} rows, payload has {table.num_rows}")
         if h["mode"] == "record":
             _validate_records(table, contract)
+            # Counted from the bundle's own rows with the function the contributor uses in
+            # aggregate mode: every cube is one sum over contribution_counts.
+            v.counts = standard_counts(table, contract) if contract.standard_tables else None
         else:
             _validate_counts(table, contract)
-        maybe_crash("after_verify")
-        out.replaced = _load(con, h, m, contract, table, file_sha, now, project)
-        out.outcome, out.rows_loaded = "loaded", table.num_rows
+        v.manifest, v.table = m, table
+    except DvnetError as e:
+        v.after_replay = e
+    except Exception:  # noqa: BLE001
+        v.after_replay = IngestRefusal(*_UNEXPECTED)
+    return v
+
+
+def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection) -> IngestOutcome:
+    """The warehouse steps for a verified file, in DESIGN §7's order: replay ledger, then the
+    refusal verification found after it (if any), then the one-transaction load. Moves the file
+    out of the inbox, writes its receipt and audit line."""
+    out, now = v.out, v.now
+    try:
+        if v.before_replay is not None:
+            raise v.before_replay
+        loaded_before = _replay_checks(v.header, out.file_sha256, con)
+        if loaded_before is not None:
+            out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", loaded_before
+            out.message = "this exact bundle was already loaded; nothing changed"
+        else:
+            if v.after_replay is not None:
+                raise v.after_replay
+            maybe_crash("after_verify")
+            out.replaced = _load(con, v.header, v.manifest, v.contract, v.table, v.counts, out.file_sha256, now, v.project)
+            out.outcome, out.rows_loaded = "loaded", v.table.num_rows
     except DvnetError as e:
         out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
-    except Exception:  # a parser or library crash on hostile bytes is still a quarantine, never a lost file
-        out.outcome, out.reason, out.message = "quarantined", "UNEXPECTED_ERROR", "the bundle could not be processed"
-    _finish(path, out, ctx, now, archive=out.outcome != "quarantined")
+    except Exception:  # noqa: BLE001 - a library crash while loading is still a quarantine, never a lost file
+        out.outcome, (out.reason, out.message) = "quarantined", _UNEXPECTED
+    _finish(v.path, out, ctx, now, archive=out.outcome != "quarantined")
     if out.outcome == "quarantined":
         con.execute(
             "INSERT INTO quarantine_log VALUES (?, ?, ?, ?, ?, ?, ?)",
             [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now],
         )
     return out
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> IngestOutcome:
+    """Verify and load (or quarantine) one bundle file; moves the file out of the inbox either way."""
+    ensure_schema(con)
+    return _apply(_verify(Path(path), ctx, now or _now()), ctx, con)
+
+
+def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> Iterator[IngestOutcome]:
+    """``ingest_file`` for each path in order, with the next file's verification (decrypt, parse,
+    re-validate, count) running in a thread while this one loads: the two cores overlap the
+    warehouse insert with the next bundle's checks. At most two bundles are in memory. Outcomes,
+    reasons and the warehouse are exactly those of calling ``ingest_file`` one by one."""
+    ensure_schema(con)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvnet-verify") as pool:
+        ahead = pool.submit(_verify, paths[0], ctx, now or _now())
+        for nxt in [*paths[1:], None]:
+            verified = ahead.result()
+            if nxt is not None:
+                ahead = pool.submit(_verify, nxt, ctx, now or _now())
+            yield _apply(verified, ctx, con)
 
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
@@ -364,7 +450,7 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
 
 
 def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files: list[Path] | None = None, now: dt.datetime | None = None) -> list[IngestOutcome]:
-    return [ingest_file(p, ctx, con, now) for p in (files if files is not None else pending_files(ctx.paths.inbox))]
+    return list(ingest_files(files if files is not None else pending_files(ctx.paths.inbox), ctx, con, now))
 
 
 def fault_point_names() -> tuple[str, ...]:
@@ -373,4 +459,4 @@ def fault_point_names() -> tuple[str, ...]:
     return POINTS
 
 
-__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_inbox", "pending_files", "triage", "os"]
+__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "pending_files", "triage"]
