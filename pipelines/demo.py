@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.contributor.report import write_report
 from pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
 from pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
 from pipelines.network import NetworkPaths, load_agency, load_network
@@ -48,12 +50,17 @@ def plan(orgs, periods=PERIODS) -> list[DemoPlanItem]:
 
 
 def run_contributions(root: Path, items: list[DemoPlanItem], tick: Callable[[], None] = lambda: None) -> list[ContributionResult]:
+    """Each planned contribution, as its steward would run it: sealed into the outbox, with the
+    HTML and JSON report of what left written to the agency's reports/ folder."""
     paths = NetworkPaths(root)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     results = []
     for it in items:
         agency = load_agency(paths.agencies / it.agency)
         extract = agency.folder / "extracts" / f"{it.contract}_{it.period}.csv"
-        results.append(contribute(agency, ContributionOptions(contract_id=it.contract, extract=extract, period=it.period, mode=it.mode, **it.extra)))
+        result = contribute(agency, ContributionOptions(contract_id=it.contract, extract=extract, period=it.period, mode=it.mode, **it.extra))
+        write_report(result, agency.folder / "reports", stamp)
+        results.append(result)
         tick()
     return results
 

@@ -82,8 +82,9 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.rule("[bold]Done")
     console.print(f"release:   {release.folder}")
     console.print(f"report:    {release.folder / 'report.html'}")
+    console.print(f"stewards:  {root / 'agencies' / '<agency>' / 'reports'} (what left each agency, one HTML + JSON per contribution)")
     console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
     console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
-    console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contributions refused (see their reports)" if refused else ""))
+    console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
     return EXIT_REFUSED if quarantined else EXIT_OK

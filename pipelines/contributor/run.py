@@ -204,7 +204,7 @@ def contribute(
                 keep &= ~small
                 result.withheld_k = withheld
                 result.k_achieved = report.k_without_small_classes
-                result.k_summary += f" Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
+                result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
             step("de-identify")
             out = deidentify(
                 frame,

@@ -52,9 +52,13 @@ def test_demo_runs_contributors_to_release(tmp_path):
     assert loaded == delivered > 20, "every delivered bundle is loaded or quarantined"
     assert bad == 0
     assert not list(paths.inbox.glob("*.dvb")), "the inbox is empty afterwards"
-    # Every agency report reconciles, and every audit log verifies.
-    for report in paths.agencies.glob("*/reports/*.json"):
+    # Each contribution left its steward a report (HTML for people, JSON for scripts) that
+    # reconciles, and every audit log verifies.
+    reports = sorted(paths.agencies.glob("*/reports/*.json"))
+    assert len(reports) >= delivered
+    for report in reports:
         assert json.loads(report.read_text())["reconciles"], report
+        assert report.with_suffix(".html").exists(), report
     assert audit.verify(paths.audit_log) > 0
     for log in paths.agencies.glob("*/audit.log"):
         audit.verify(log)
