@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,8 +198,15 @@ def contribute(
             result.k_achieved, result.k_summary = report.k_achieved, report.summary()
             if not report.passed:
                 withheld = report.records_in_small_classes
-                if withheld / max(int(keep.sum()), 1) > max_withheld:
-                    raise _Refused("K_ANONYMITY_NOT_MET", report.summary())
+                share = withheld / max(int(keep.sum()), 1)
+                if share > max_withheld:
+                    needed = math.ceil(share * 100) / 100
+                    raise _Refused(
+                        "K_ANONYMITY_NOT_MET",
+                        f"{withheld:,} of {int(keep.sum()):,} consenting records ({share:.0%}) sit in classes below k={k}, more than "
+                        f"the {max_withheld:.0%} this agency allows to withhold. Send counts instead (--mode aggregate), or allow "
+                        f"withholding those records with --max-withheld-share {needed:.2f}.",
+                    )
                 small = np.zeros(len(frame), dtype=bool)
                 small[np.flatnonzero(keep)[report.small_class_mask]] = True
                 keep &= ~small

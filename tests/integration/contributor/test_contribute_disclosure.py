@@ -15,14 +15,22 @@ def test_record_mode_below_k_is_refused_naming_columns_not_values(net):
     assert r.status == "refused"
     assert r.refusal["reason"] == "K_ANONYMITY_NOT_MET"
     assert r.k_achieved is not None and r.k_achieved < 5
-    message = r.refusal["message"]
-    assert "k=5" in message
-    assert any(f"({q})" in message or f"{q}," in message for q in QIS), "an offending column combination is named"
+    message, summary = r.refusal["message"], r.k_summary
+    assert "k=5" in message and "k=5" in summary
+    assert any(f"({q})" in summary or f"{q}," in summary for q in QIS), "an offending column combination is named"
+    assert "--mode aggregate" in message and "--max-withheld-share" in message, "the steward is told what to do"
     # No quasi-identifier value appears: not a region, band, gender or language code.
     opened_values = {"south-metro", "north-coast", "25-34", "35-44", "woman", "english", "french", "not_stated"}
-    assert not [v for v in opened_values if v in message]
+    assert not [v for v in opened_values if v in message + summary]
     assert r.withheld_k == 0 and r.held_back == r.records_read - r.excluded_consent
     assert r.bundle_id is None
+
+
+def test_the_share_the_refusal_suggests_is_enough(net):
+    refused = net.contribute("shelter-north", "service_episode", mode="record")
+    suggested = float(refused.refusal["message"].rsplit("--max-withheld-share ", 1)[1].rstrip("."))
+    r = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=suggested)
+    assert r.status == "sealed" and r.k_achieved >= 5
 
 
 def test_a_withheld_share_keeps_small_classes_home_and_reports_them(net):
