@@ -282,6 +282,11 @@ class _Component:
 
     def set_point(self, x: np.ndarray) -> None:
         self.point = x.copy()
+        # The finite stand-in for an unbounded upper range must hold the known point: with nothing
+        # published nearby (one agency: every cell dominance-suppressed) true counts can exceed it,
+        # and a search box that excludes the point makes the restricted programmes infeasible.
+        unbounded = ~np.isfinite(np.minimum(self.U, self.oU))
+        self.Ubox = np.where(unbounded, np.maximum(self.Ubox, 4 * np.abs(x) + 1000.0), self.Ubox)
         self.observe(x)
 
     def find_point(self) -> None:

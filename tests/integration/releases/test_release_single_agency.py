@@ -1,0 +1,48 @@
+"""A network's first contribution: one agency, so every count is that agency's caseload.
+
+The README's first-contribution walk-through ends here: one shelter contributes, the coordinator
+ingests and publishes. Every non-zero cell is dominance-suppressed, and the audit (with nothing
+published to anchor the attacker's programme, and true counts in the thousands) must still run
+and pass instead of calling the release inconsistent.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines import network as store
+from pipelines.access.release import build_release
+from pipelines.central import warehouse
+from pipelines.central.ingest import CoordinatorContext, ingest_inbox
+from pipelines.demo import DemoPlanItem, deliver, run_contributions
+from pipelines.synth import synthesize
+
+PERIOD = "2026-Q3"
+
+
+def test_a_release_from_one_agency_publishes_nothing_identifying_and_passes_its_audit(tmp_path):
+    root = tmp_path / "net"
+    store.init_network(root, "One-shelter network")
+    store.add_agency(root, store.organisation("harbour-house", "Harbour House", "direct_service", 3, "south-metro"))
+    orgs = store.load_network(root).organisations
+    synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0)
+    results = run_contributions(root, [DemoPlanItem("harbour-house", c, PERIOD, "aggregate") for c in ("referral", "service_episode")])
+    assert [r.status for r in results] == ["sealed", "sealed"]
+    deliver(root)
+    ctx = CoordinatorContext.load(root)
+    con = warehouse.connect(ctx.paths.warehouse)
+    try:
+        assert {o.outcome for o in ingest_inbox(ctx, con)} == {"loaded"}
+    finally:
+        con.close()
+
+    release = build_release(root, "dv-default", [PERIOD])
+
+    assert release.manifest["audit"]["passed"]
+    assert release.manifest["contributing_agencies"] == 1
+    stats = release.manifest["suppression"]
+    assert stats["cells"] > 0 and stats["dominance"] > 0
+    with duckdb.connect(str(release.folder / "release.duckdb"), read_only=True) as db:
+        counts = [t for t, meta in release.manifest["tables"].items() if meta["kind"] == "count"]
+        shown = sum(db.execute(f'SELECT count(*) FROM "{t}" WHERE status = \'published\' AND value > 0').fetchone()[0] for t in counts)
+    assert shown == 0, "one agency's caseload never shows as a published count"
