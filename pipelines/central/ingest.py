@@ -148,8 +148,11 @@ def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) 
 
 
 def _read_payload(data: memoryview) -> arrow.Table:
+    """The payload as one Arrow chunk per column. Parquet hands back a chunk per read batch, and
+    DuckDB inserts chunks in parallel into partly filled row groups that every later CHECKPOINT
+    rewrites: measured at 10 x 200,000 rows, 2.2 s of checkpoint with two chunks, 0.01 s with one."""
     try:
-        return pq.read_table(io.BytesIO(bytes(data)))
+        return pq.read_table(io.BytesIO(bytes(data))).combine_chunks()
     except Exception:  # noqa: BLE001 - any parse failure of agency bytes is a refusal, never a crash
         raise IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table") from None
 
