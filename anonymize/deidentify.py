@@ -8,6 +8,10 @@ can leave.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -72,6 +76,29 @@ def _generalised(f, frame: pd.DataFrame) -> pd.Series | None:
     return None  # PSEUDONYM needs the key; DROP, CONSENT and LINKAGE_INPUT fields do not leave
 
 
+#: Transforms that need no key (``_generalised``); KEEP passes the column through.
+_GENERALISING = frozenset({Transform.AGE_BAND, Transform.POSTAL_REGION, Transform.QUARTER, Transform.MONTH, Transform.KEEP})
+
+
+def _pseudonym_column(values: pd.Series, key: bytes, field: str) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(pseudonyms.pseudonym_array(arrow_text(values), key=key, field=field)))
+
+
+def _linkage_column(names: pd.Series, dates_of_birth: pd.Series, project_key: bytes) -> pd.Series:
+    dobs = dates_of_birth.dt.strftime("%Y-%m-%d").fillna("")
+    return pd.Series(pd.array(pseudonyms.linkage_tokens(names.fillna("").tolist(), dobs.tolist(), project_key=project_key), dtype="string"))
+
+
+def _run_columns(work: dict[str, Callable[[], pd.Series]], first: set[str]) -> dict[str, pd.Series]:
+    """Each output column from its own function, two at a time: keyed hashing holds Python's
+    lock, but the generalisations (numpy and Arrow kernels) run beside it on the other core.
+    ``first`` (the keyed columns, the longest) are started first."""
+    order = sorted(work, key=lambda name: name not in first)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dvnet-deidentify") as pool:
+        futures = {name: pool.submit(work[name]) for name in order}
+        return {name: futures[name].result() for name in work}
+
+
 def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     """The contract's quasi-identifier columns exactly as ``deidentify`` makes them, one row per
     row of ``frame``: what k-anonymity is measured over, before any pseudonym is computed (so
@@ -106,7 +133,9 @@ def deidentify(
         # Only the columns read below are copied (names, consent and helper dates stay behind).
         frame = take_rows(frame[source_columns(contract)], rows)
     frame = frame.reset_index(drop=True)
-    out: dict[str, pd.Series] = {}
+    # Columns are taken out of the frame here, once: the workers below only read these series.
+    source = {name: frame[name] for name in frame.columns}
+    work: dict[str, Callable[[], pd.Series]] = {}
     skipped: set[str] = set()
     for f in contract.fields():
         target = f.output or f.name
@@ -116,15 +145,13 @@ def deidentify(
                 continue
             if pseudonym_key is None:
                 raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-            out[target] = pd.Series(pd.arrays.ArrowStringArray(pseudonyms.pseudonym_array(arrow_text(frame[f.name]), key=pseudonym_key, field=f.name)))
-        else:
-            column = _generalised(f, frame)
-            if column is not None:
-                out[target] = column
+            work[target] = partial(_pseudonym_column, source[f.name], pseudonym_key, f.name)
+        elif f.transform in _GENERALISING:
+            work[target] = partial(_generalised, f, source)
     event_quarter = next((f for f in contract.fields() if f.transform is Transform.QUARTER and f.name == contract.event_date), None)
     if event_quarter is None or (event_quarter.output or event_quarter.name) != contract.quarter_column:
-        out[contract.quarter_column] = generalise.quarter(frame[contract.event_date])
-    # else: the event date's QUARTER transform made exactly this column already
+        work[contract.quarter_column] = partial(generalise.quarter, source[contract.event_date])
+    # else: the event date's QUARTER transform makes exactly this column already
     if contract.linkage_inputs:
         if not pseudonyms_needed:
             skipped.add("linkage_token")
@@ -132,10 +159,9 @@ def deidentify(
             if project_key is None:
                 raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
             name_col, dob_col = contract.linkage_inputs
-            dobs = frame[dob_col].dt.strftime("%Y-%m-%d").fillna("")
-            out["linkage_token"] = pd.Series(
-                pd.array(pseudonyms.linkage_tokens(frame[name_col].fillna("").tolist(), dobs.tolist(), project_key=project_key), dtype="string")
-            )
+            work["linkage_token"] = partial(_linkage_column, source[name_col], source[dob_col], project_key)
+    keyed = {f.output or f.name for f in contract.fields() if f.transform is Transform.PSEUDONYM} | {"linkage_token"}
+    out = _run_columns(work, first=keyed)
     columns = [c for c in contract.output_columns() if c not in skipped]
     result = pd.DataFrame({c: out[c] for c in columns})
     schema = contract.output.to_schema()

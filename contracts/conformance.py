@@ -19,7 +19,9 @@ it is the storage behind pandas' own ``string[pyarrow]`` columns, not a new depe
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,8 @@ _RE2_UNSAFE = "[\\n\\x0b\\x1c-\\x1f]"
 # Patterns RE2 may decide: escapes and constructs that mean the same in both engines on ASCII
 # text. Anything else (POSIX classes, "{,n}", look-arounds, \Z, ...) goes to Python's re.
 _RE2_SAFE_ESCAPES = frozenset("sSdDwW.-\\()[]{}|*+?^$/:_")
+#: Below this many rows the columns are checked one after another (threads cost more than they save).
+_PARALLEL_MIN_ROWS = 50_000
 ROW_COLUMN = "(row)"  # the column named for a rule over several columns (a dataframe-level check)
 
 
@@ -200,42 +204,54 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema) -> lis
     check; rules with no failing row are left out. Order: columns in schema order (type,
     nullability, uniqueness, then the checks as declared), then dataframe-level checks.
     Unexpected columns are not reported (callers check the column set first).
+
+    Columns are checked in a small thread pool: the Arrow kernels release the GIL, so on a
+    million rows the columns of a contract overlap on the machine's cores.
     """
     n = len(frame)
-    out: list[Failure] = []
-    for name, column in schema.columns.items():
-        required = not column.nullable
-        if name not in frame.columns:
-            out.append(Failure(name, "column_in_dataframe", np.ones(n, dtype=bool), True))
-            continue
-        s = frame[name]
-        declared = str(column.dtype) if column.dtype is not None else None
-        typed = _dtype_ok(s, declared) if declared else True
-        if typed is None:  # a type with no fast path: pandera checks the whole column
-            out.extend(_pandera_column(frame[[name]], schema, name, n))
-            continue
-        if not typed:
-            out.append(Failure(name, f"dtype('{declared}')", np.ones(n, dtype=bool), required))
-            continue
-        is_text = isinstance(s.dtype, pd.StringDtype)
-        text = arrow_text(s) if is_text else None
-        present = bool_mask(pc.is_valid(text), n) if is_text else s.notna().to_numpy()
-        if required and not present.all():
-            out.append(Failure(name, "not_nullable", ~present, True))
-        if column.unique:
-            dup = _duplicated(s, text, present)
-            if dup.any():
-                out.append(Failure(name, "field_uniqueness", dup, required))
-        for check in column.checks:
-            mask = _text_check(check, text, n) if is_text else None
-            if mask is None:
-                mask = _pandera_check(check, s, n)
-            if mask.any():
-                out.append(Failure(name, check.error or check.name, mask, required))
+    columns = list(schema.columns.items())
+    if n >= _PARALLEL_MIN_ROWS and len(columns) > 1:
+        with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1), thread_name_prefix="dvnet-rules") as pool:
+            per_column = list(pool.map(lambda item: _column_failures(frame, schema, *item), columns))
+    else:
+        per_column = [_column_failures(frame, schema, name, column) for name, column in columns]
+    out = [f for failures in per_column for f in failures]
     for check in schema.checks:
         mask = _pandera_check(check, frame, n)
         if mask.any():
             out.append(Failure(ROW_COLUMN, check.error or check.name, mask, True))
+    return out
+
+
+def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column) -> list[Failure]:
+    """The failures of one column of ``schema``, in the order ``schema_failures`` documents."""
+    n = len(frame)
+    required = not column.nullable
+    if name not in frame.columns:
+        return [Failure(name, "column_in_dataframe", np.ones(n, dtype=bool), True)]
+    s = frame[name]
+    declared = str(column.dtype) if column.dtype is not None else None
+    typed = _dtype_ok(s, declared) if declared else True
+    if typed is None:  # a type with no fast path: pandera checks the whole column
+        return _pandera_column(frame[[name]], schema, name, n)
+    if not typed:
+        return [Failure(name, f"dtype('{declared}')", np.ones(n, dtype=bool), required)]
+    out: list[Failure] = []
+    is_text = isinstance(s.dtype, pd.StringDtype)
+    text = arrow_text(s) if is_text else None
+    present = bool_mask(pc.is_valid(text), n) if is_text else s.notna().to_numpy()
+    if required and not present.all():
+        out.append(Failure(name, "not_nullable", ~present, True))
+    if column.unique:
+        dup = _duplicated(s, text, present)
+        if dup.any():
+            out.append(Failure(name, "field_uniqueness", dup, required))
+    for check in column.checks:
+        mask = _text_check(check, text, n) if is_text else None
+        if mask is None:
+            mask = _pandera_check(check, s, n)
+        if mask.any():
+            out.append(Failure(name, check.error or check.name, mask, required))
     return out
 
 
