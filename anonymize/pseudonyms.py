@@ -19,6 +19,7 @@ import hmac
 import unicodedata
 from collections.abc import Iterable
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,58 +45,41 @@ def project_linkage_key(network_linkage_key: bytes, project_id: str) -> bytes:
     return hkdf_sha256(network_linkage_key, salt=None, info=HKDF_INFO_PREFIX + project_id.encode("utf-8"))
 
 
-class _Hmac:
-    """HMAC-SHA256 with precomputed inner and outer pads: same output as ``hmac``, ~3x faster in bulk."""
-
-    def __init__(self, key: bytes):
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_BLOCK, b"\x00")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-    def digest(self, message: bytes) -> bytes:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
-
-    def digests(self, prefix: bytes, messages: Iterable[bytes]) -> bytes:
-        """The 32-byte digests of ``prefix ‖ message`` for each message, concatenated.
-
-        The hot loop of a contribution (one turn per distinct client or episode number): it
-        makes no Python string per value and no hex text; callers slice the joined bytes.
-        """
-        inner_base = self._inner.copy()
-        inner_base.update(prefix)
-        new_inner, new_outer = inner_base.copy, self._outer.copy
-        out: list[bytes] = []
-        append = out.append
-        for message in messages:
-            inner = new_inner()
-            inner.update(message)
-            outer = new_outer()
-            outer.update(inner.digest())
-            append(outer.digest())
-        return b"".join(out)
-
-    def hexdigests(self, prefix: bytes, values: Iterable[str], hex_chars: int) -> list[str]:
-        inner_base, outer_base = self._inner, self._outer
-        inner_base = inner_base.copy()
-        inner_base.update(prefix)
-        out = []
-        for value in values:
-            inner = inner_base.copy()
-            inner.update(value.encode("utf-8"))
-            outer = outer_base.copy()
-            outer.update(inner.digest())
-            out.append(outer.hexdigest()[:hex_chars])
-        return out
+def _pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer key pads (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\x00")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    return _Hmac(key).digest(message)
+    """HMAC-SHA256 of one message (RFC 2104 from the pads, checked against RFC 4231's vectors)."""
+    inner, outer = _pads(key)
+    return hashlib.sha256(outer + hashlib.sha256(inner + message).digest()).digest()
+
+
+# The bulk form, HMAC-SHA256(key, prefix ‖ value) per value, in DuckDB: its SHA-256 runs on every
+# core without Python's lock (Python's hashlib holds it for short messages), about 1.5x faster for
+# 600,000 values here and bit-identical (tests compare it with ``hmac.new``). The pads travel as
+# bound parameters into a private in-memory database that is closed at once.
+_BULK_HMAC = "SELECT left(sha256($outer || unhex(sha256($inner || value))), $chars) AS mac FROM messages"
+
+
+def _hmac_hex(key: bytes, prefix: bytes, messages: pa.Array, hex_chars: int) -> pa.Array:
+    """``hex_chars`` hex characters of HMAC-SHA256(key, prefix ‖ m) for each binary ``m``, in order."""
+    inner, outer = _pads(key)
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")  # row i of the result is message i
+        con.register("messages", pa.table({"value": messages.cast(pa.large_binary())}))
+        result = con.sql(_BULK_HMAC, params={"inner": inner + prefix, "outer": outer, "chars": hex_chars}).to_arrow_table()
+    finally:
+        con.close()
+    macs = result.column("mac").combine_chunks().cast(pa.large_string())
+    if len(macs) != len(messages):  # never expected; a silent misalignment would be a wrong pseudonym
+        raise RuntimeError("bulk HMAC returned a different number of values")
+    return macs
 
 
 def pseudonymise(values: np.ndarray | list[str], *, key: bytes, field: str) -> np.ndarray:
@@ -108,26 +92,16 @@ def pseudonymise(values: np.ndarray | list[str], *, key: bytes, field: str) -> n
     return np.asarray(out.to_pylist(), dtype=object)
 
 
-def _hex_array(joined: bytes, count: int, hex_chars: int) -> pa.Array:
-    """``count`` 32-byte digests, each cut to its first ``hex_chars`` hex characters, as one
-    Arrow text array built from a single buffer."""
-    digests = np.frombuffer(joined, dtype=np.uint8).reshape(count, 32)[:, : hex_chars // 2]
-    text = np.frombuffer(digests.tobytes().hex().encode("ascii"), dtype=np.uint8)
-    offsets = np.arange(0, count * hex_chars + 1, hex_chars, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
-
-
 def pseudonym_array(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: str) -> pa.ChunkedArray:
     """``pseudonymise`` for an Arrow text column: the same pseudonyms, NA kept as NA.
 
-    Each distinct value is hashed once; the hex text is made in one buffer, not per row.
+    Each distinct value is hashed once, then spread back to the rows.
     """
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
     values = values.cast(pa.large_string())
     distinct = pc.unique(values).drop_null()
-    joined = _Hmac(key).digests(field.encode("utf-8") + b"\x00", distinct.cast(pa.large_binary()).to_pylist())
-    hexed = _hex_array(joined, len(distinct), PSEUDONYM_HEX_CHARS)
+    hexed = _hmac_hex(key, field.encode("utf-8") + b"\x00", distinct, PSEUDONYM_HEX_CHARS)
     if len(distinct) == len(values) and values.equals(pa.chunked_array([distinct])):
         return pa.chunked_array([hexed])  # every value differs (episode numbers), in row order already
     return hexed.take(pc.index_in(values, value_set=distinct))
@@ -142,5 +116,5 @@ def normalise_name(name: str) -> str:
 
 def linkage_tokens(names: Iterable[str], dates_of_birth: Iterable[str], *, project_key: bytes) -> list[str]:
     """Linkage tokens (64 hex chars) from names and ISO dates of birth under a project key."""
-    mac = _Hmac(project_key)
-    return mac.hexdigests(b"", (f"{normalise_name(n)}|{d}" for n, d in zip(names, dates_of_birth)), 64)
+    messages = pa.array([f"{normalise_name(n)}|{d}" for n, d in zip(names, dates_of_birth)], pa.large_string())
+    return _hmac_hex(project_key, b"", messages, 64).to_pylist()

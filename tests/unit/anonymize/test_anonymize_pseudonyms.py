@@ -9,6 +9,7 @@ import hashlib
 import hmac
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from anonymize.pseudonyms import (
@@ -19,6 +20,7 @@ from anonymize.pseudonyms import (
     linkage_tokens,
     normalise_name,
     project_linkage_key,
+    pseudonym_array,
     pseudonymise,
 )
 
@@ -102,6 +104,16 @@ def test_pseudonyms_keep_row_order_for_many_rows():
     assert len(out) == 1000
     single = {v: pseudonymise([v], key=KEY_A, field="client_id")[0] for v in set(values)}
     assert list(out) == [single[v] for v in values]
+
+
+def test_bulk_pseudonyms_equal_hmac_row_by_row_in_order_across_chunks():
+    """Enough distinct values (in several Arrow chunks) for DuckDB to hash on every thread: each
+    row still gets exactly the HMAC of its own value."""
+    values = [f"EP-{i:07d}" for i in range(300_000)]
+    column = pa.chunked_array([pa.array(values[i : i + 70_000], pa.large_string()) for i in range(0, len(values), 70_000)])
+    got = pseudonym_array(column, key=KEY_A, field="episode_id").to_pylist()
+    want = [hmac.new(KEY_A, b"episode_id\x00" + v.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS] for v in values]
+    assert got == want
 
 
 def test_the_pseudonym_does_not_contain_the_value():
