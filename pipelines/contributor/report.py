@@ -33,6 +33,15 @@ def _accounting(r: ContributionResult) -> list[tuple[str, int]]:
     return rows
 
 
+_PROBLEM_COLUMNS = ("reason", "line", "record", "byte", "column", "what")
+
+
+def _problem_rows(problems: list[dict]) -> list[tuple]:
+    """Pre-scan findings as table rows: where and what, never a value from the file."""
+    dash = lambda v: "—" if v is None else v  # noqa: E731
+    return [(p["reason"], dash(p["line"]), dash(p["record"]), dash(p["byte_offset"]), dash(p["column"]), p["detail"]) for p in problems]
+
+
 def print_summary(r: ContributionResult, console: Console, report_path: Path | None = None) -> None:
     colour = {"sealed": "green", "dry-run": "cyan", "refused": "red"}[r.status]
     console.print(f"[bold {colour}]{STATUS_TEXT[r.status]}[/]")
@@ -41,6 +50,15 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
     for label, n in _accounting(r):
         t.add_row(label, f"{n:>10,}")
     console.print(t)
+    if r.read_problems:
+        pt = Table(title="Problems in the file (all at once; no values shown)", title_justify="left")
+        for h in _PROBLEM_COLUMNS:
+            pt.add_column(h)
+        for row in _problem_rows(r.read_problems[:30]):
+            pt.add_row(*map(str, row))
+        console.print(pt)
+        if len(r.read_problems) > 30:
+            console.print(f"... and {len(r.read_problems) - 30} more in the HTML report")
     if r.issues:
         it = Table(title="Problems found (all at once; no values shown)", title_justify="left")
         for h in ("column", "rule", "reason", "rows", "first rows"):
@@ -102,6 +120,9 @@ def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
     if r.rejected_by_reason:
         parts.append("<h2>Rejected records by reason</h2>")
         parts.append(table(["reason", "records"], sorted(r.rejected_by_reason.items()), numeric=(1,)))
+    if r.read_problems:
+        parts.append("<h2>Problems in the file</h2><p class='muted'>Lines count from 1 (the header is line 1); records count data records. No values are shown.</p>")
+        parts.append(table(list(_PROBLEM_COLUMNS), _problem_rows(r.read_problems)))
     if r.issues:
         parts.append("<h2>Problems found</h2><p class='muted'>Row numbers count data records from 1 (the header is not a record). No values are shown.</p>")
         parts.append(table(["column", "rule", "reason", "rows", "first rows"], [(i.column, i.rule, i.reason, i.rows, ", ".join(map(str, i.first_rows))) for i in r.issues], numeric=(3,)))

@@ -74,6 +74,7 @@ class ContributionResult:
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    read_problems: list[dict] = field(default_factory=list)  # the pre-scan's findings: reason, place, wording (no values)
     excluded_consent: int = 0
     excluded_by_reason: dict[str, int] = field(default_factory=dict)
     withheld_k: int = 0
@@ -168,6 +169,7 @@ def contribute(
             checked = validate_extract(mapped, contract, period)
             del mapped
         except ExtractError as e:
+            result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
             raise _Refused(e.reason, e.message) from None
         result.issues = checked.issues
         result.rejected = checked.rejected

@@ -4,11 +4,13 @@ default and seals once the steward raises the reject limit."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from contracts.registry import get_contract
+from pipelines.contributor.report import write_report
 
 # synth fault kind -> the reason code validation gives it
 REASON = {"bad_dates": "DATE_INVALID", "unknown_codes": "CODE_UNKNOWN", "duplicate_ids": "DUPLICATE_KEY", "out_of_period": "OUT_OF_PERIOD"}
@@ -124,3 +126,22 @@ def test_a_hand_written_extract_lists_every_problem_with_its_rule(net, tmp_path)
     assert rules["DUPLICATE_KEY"] == "field_uniqueness"
     assert r.rejected == 6
     assert r.records_read == 6 and r.held_back == 0 and r.sent == 0
+
+
+# synth fault kind -> the pre-scan's reason code
+READER_REASON = {"ragged_rows": "CSV_RAGGED", "bad_encoding": "CSV_ENCODING", "control_chars": "CSV_CONTROL_CHAR"}
+
+
+def test_a_file_the_reader_refuses_lists_every_problem_in_the_result_and_the_report(net, tmp_path):
+    """The steward sees every pre-scan finding at once (reason, line, record, column), not only
+    the first, in the result, the JSON and the HTML report."""
+    r = net.contribute("shelter-north", "service_episode", extract=net.extract("shelter-north", "service_episode", faulty=True))
+    assert r.status == "refused" and r.refusal["reason"] == "EXTRACT_PRESCAN_FAILED"
+    planted = {(READER_REASON[f["fault"]], f["record_number"]) for f in net.planted("shelter-north", "service_episode") if f["fault"] in READER_REASON}
+    assert planted and {(p["reason"], p["record"]) for p in r.read_problems} == planted
+    html = write_report(r, tmp_path, "20260101T000000Z")
+    saved = json.loads(html.with_suffix(".json").read_text())
+    assert {(p["reason"], p["record"]) for p in saved["read_problems"]} == planted
+    text = html.read_text()
+    assert "Problems in the file" in text
+    assert all(f"<td>{record + 1}</td>" in text for _, record in planted), "each problem's line is listed"
