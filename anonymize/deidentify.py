@@ -8,10 +8,6 @@ can leave.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,22 +19,27 @@ from contracts.registry import Contract
 from contracts.roles import Transform
 
 
+#: Transforms that need no key (``_generalised``); KEEP passes the column through.
+_GENERALISING = frozenset({Transform.AGE_BAND, Transform.POSTAL_REGION, Transform.QUARTER, Transform.MONTH, Transform.KEEP})
+
+
 class DeidentificationError(DvnetError):
     """The de-identified frame does not match the output model (a bug or a contract mistake)."""
 
 
-def source_columns(contract: Contract) -> list[str]:
-    """The extract columns ``deidentify`` reads: every field that leaves in some form, the
-    dates an age band is computed at, and the linkage inputs. Dropped fields (names, consent,
-    helper dates) are not among them, so a caller can leave them behind before copying rows."""
-    needed: list[str] = []
+def source_columns(contract: Contract, made: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The extract columns ``deidentify`` reads to make the unkeyed output columns not in
+    ``made``: kept fields, the fields generalised and the dates an age band is computed at, and
+    the event date for the quarter. Keyed inputs (record keys, linkage inputs) are read by
+    ``KeyedColumns``; dropped fields (names, consent, helper dates) by nothing, so a caller can
+    leave them behind before copying rows."""
+    needed: set[str] = set()
     for f in contract.fields():
-        if f.transform not in (Transform.DROP, Transform.CONSENT, Transform.LINKAGE_INPUT):
-            needed.append(f.name)
-        if f.at:
-            needed.append(f.at)
-    needed += [contract.event_date, *contract.linkage_inputs]
-    return [f.name for f in contract.fields() if f.name in set(needed)]
+        if f.transform in _GENERALISING and (f.output or f.name) not in made:
+            needed.update([f.name, *([f.at] if f.at else [])])
+    if contract.quarter_column not in made:
+        needed.add(contract.event_date)
+    return [f.name for f in contract.fields() if f.name in needed]
 
 
 def take_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
@@ -76,39 +77,61 @@ def _generalised(f, frame: pd.DataFrame) -> pd.Series | None:
     return None  # PSEUDONYM needs the key; DROP, CONSENT and LINKAGE_INPUT fields do not leave
 
 
-#: Transforms that need no key (``_generalised``); KEEP passes the column through.
-_GENERALISING = frozenset({Transform.AGE_BAND, Transform.POSTAL_REGION, Transform.QUARTER, Transform.MONTH, Transform.KEEP})
+LINKAGE_TOKEN = "linkage_token"
 
 
-def _pseudonym_column(values: pd.Series, key: bytes, field: str) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(pseudonyms.pseudonym_array(arrow_text(values), key=key, field=field)))
+class KeyedColumns:
+    """The keyed output columns (pseudonyms, and the linkage token of a research extract) of the
+    rows ``rows`` of ``frame``, computed beside the caller from construction on: a contribution
+    starts them as soon as consent is settled and measures k-anonymity meanwhile."""
+
+    def __init__(self, frame: pd.DataFrame, contract: Contract, rows: np.ndarray, *,
+                 pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
+        self.rows = np.array(rows, dtype=bool)  # a copy: callers narrow their own mask later
+        mask = None if self.rows.all() else pa.array(self.rows)
+
+        def text(name: str) -> pa.ChunkedArray:
+            column = arrow_text(frame[name])
+            return column if mask is None else column.filter(mask)
+
+        self._pending: dict[str, pseudonyms.PendingHexes] = {}
+        for f in contract.fields():
+            if f.transform is Transform.PSEUDONYM:
+                if pseudonym_key is None:
+                    raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
+                self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(text(f.name), key=pseudonym_key, field=f.name)
+        if contract.linkage_inputs:
+            if project_key is None:
+                raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
+            name_col, dob_col = contract.linkage_inputs
+            names = frame[name_col][self.rows].fillna("").tolist()
+            dobs = frame[dob_col][self.rows].dt.strftime("%Y-%m-%d").fillna("").tolist()
+            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(names, dobs, project_key=project_key)
+
+    def columns(self, rows: np.ndarray) -> dict[str, pd.Series]:
+        """The columns for the rows ``rows`` of the frame (a subset of the rows they were started for)."""
+        rows = np.asarray(rows, dtype=bool)
+        if (rows & ~self.rows).any():
+            raise ValueError("keyed columns were not computed for some of these rows")
+        within = rows[self.rows]
+        mask = None if within.all() else pa.array(within)
+        out = {}
+        for name, pending in self._pending.items():
+            column = pending.result()
+            out[name] = pd.Series(pd.arrays.ArrowStringArray(column if mask is None else column.filter(mask)))
+        return out
 
 
-def _linkage_column(names: pd.Series, dates_of_birth: pd.Series, project_key: bytes) -> pd.Series:
-    dobs = dates_of_birth.dt.strftime("%Y-%m-%d").fillna("")
-    return pd.Series(pd.array(pseudonyms.linkage_tokens(names.fillna("").tolist(), dobs.tolist(), project_key=project_key), dtype="string"))
-
-
-def _run_columns(work: dict[str, Callable[[], pd.Series]], first: set[str]) -> dict[str, pd.Series]:
-    """Each output column from its own function, two at a time: keyed hashing holds Python's
-    lock, but the generalisations (numpy and Arrow kernels) run beside it on the other core.
-    ``first`` (the keyed columns, the longest) are started first."""
-    order = sorted(work, key=lambda name: name not in first)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dvnet-deidentify") as pool:
-        futures = {name: pool.submit(work[name]) for name in order}
-        return {name: futures[name].result() for name in work}
-
-
-def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The contract's quasi-identifier columns exactly as ``deidentify`` makes them, one row per
-    row of ``frame``: what k-anonymity is measured over, before any pseudonym is computed (so
-    records withheld for k are never pseudonymised, and rows are copied once, not twice)."""
-    frame = frame.reset_index(drop=True)
+    row of ``frame`` (or per row in the mask ``rows``): what k-anonymity is measured over, and
+    what ``deidentify`` then takes as ``generalised`` instead of making them again."""
     made = {}
-    for f in contract.fields():
-        target = f.output or f.name
-        if target in contract.quasi_identifiers():
-            made[target] = _generalised(f, frame)
+    fields = [f for f in contract.fields() if (f.output or f.name) in contract.quasi_identifiers()]
+    needed = [c for c in dict.fromkeys(n for f in fields for n in (f.name, f.at) if n)]
+    source = take_rows(frame[needed], rows) if rows is not None else frame[needed].reset_index(drop=True)
+    for f in fields:
+        made[f.output or f.name] = _generalised(f, source)
     return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()})
 
 
@@ -116,52 +139,46 @@ def deidentify(
     frame: pd.DataFrame,
     contract: Contract,
     *,
-    pseudonym_key: bytes | None,
+    pseudonym_key: bytes | None = None,
     project_key: bytes | None = None,
     pseudonyms_needed: bool = True,
     rows: np.ndarray | None = None,
+    keyed: KeyedColumns | None = None,
+    generalised: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The de-identified frame (output-model columns, in order) for validated ``frame``.
 
     ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
-    withheld for k) are left behind before anything is computed for them. With
-    ``pseudonyms_needed=False`` (aggregate mode: only counts leave, and no count is by client or
-    episode) the pseudonym and linkage-token columns are not computed at all; the other columns
-    are exactly as in record mode.
+    withheld for k) are left behind before anything is computed for them. ``keyed``: the keyed
+    columns already under way for (a superset of) those rows; without it they are started here
+    from the keys. ``generalised``: columns already made by ``quasi_identifier_frame`` for exactly
+    those rows, used as they are. With ``pseudonyms_needed=False`` (aggregate mode: only counts
+    leave, and no count is by client or episode) the pseudonym and linkage-token columns are not
+    computed at all; the other columns are exactly as in record mode.
     """
-    if rows is not None:
-        # Only the columns read below are copied (names, consent and helper dates stay behind).
-        frame = take_rows(frame[source_columns(contract)], rows)
-    frame = frame.reset_index(drop=True)
-    # Columns are taken out of the frame here, once: the workers below only read these series.
-    source = {name: frame[name] for name in frame.columns}
-    work: dict[str, Callable[[], pd.Series]] = {}
+    rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    if pseudonyms_needed and keyed is None:
+        keyed = KeyedColumns(frame, contract, rows, pseudonym_key=pseudonym_key, project_key=project_key)
+    ready = dict(generalised.items()) if generalised is not None else {}
+    # Only the columns still to be read are copied (names, consent and helper dates stay behind).
+    needed = [c for c in source_columns(contract, made=set(ready)) if c in frame.columns]
+    source = take_rows(frame[needed], rows)
+    out: dict[str, pd.Series] = {}
     skipped: set[str] = set()
     for f in contract.fields():
         target = f.output or f.name
-        if f.transform is Transform.PSEUDONYM:
-            if not pseudonyms_needed:
-                skipped.add(target)
-                continue
-            if pseudonym_key is None:
-                raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-            work[target] = partial(_pseudonym_column, source[f.name], pseudonym_key, f.name)
+        if target in ready:
+            out[target] = ready[target].reset_index(drop=True)
+        elif f.transform is Transform.PSEUDONYM and not pseudonyms_needed:
+            skipped.add(target)
         elif f.transform in _GENERALISING:
-            work[target] = partial(_generalised, f, source)
-    event_quarter = next((f for f in contract.fields() if f.transform is Transform.QUARTER and f.name == contract.event_date), None)
-    if event_quarter is None or (event_quarter.output or event_quarter.name) != contract.quarter_column:
-        work[contract.quarter_column] = partial(generalise.quarter, source[contract.event_date])
-    # else: the event date's QUARTER transform makes exactly this column already
-    if contract.linkage_inputs:
-        if not pseudonyms_needed:
-            skipped.add("linkage_token")
-        else:
-            if project_key is None:
-                raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
-            name_col, dob_col = contract.linkage_inputs
-            work["linkage_token"] = partial(_linkage_column, source[name_col], source[dob_col], project_key)
-    keyed = {f.output or f.name for f in contract.fields() if f.transform is Transform.PSEUDONYM} | {"linkage_token"}
-    out = _run_columns(work, first=keyed)
+            out[target] = _generalised(f, source)
+    if contract.quarter_column not in out:
+        out[contract.quarter_column] = generalise.quarter(source[contract.event_date])
+    if contract.linkage_inputs and not pseudonyms_needed:
+        skipped.add(LINKAGE_TOKEN)
+    if keyed is not None:
+        out.update(keyed.columns(rows))
     columns = [c for c in contract.output_columns() if c not in skipped]
     result = pd.DataFrame({c: out[c] for c in columns})
     schema = contract.output.to_schema()

@@ -24,7 +24,7 @@ import bundle
 from anonymize import consent as consent_rules
 from anonymize import kanonymity
 from anonymize.counts import standard_counts
-from anonymize.deidentify import deidentify, quasi_identifier_frame, take_rows
+from anonymize.deidentify import KeyedColumns, deidentify, quasi_identifier_frame, take_rows
 from anonymize.pseudonyms import project_linkage_key
 from contracts.errors import DvnetError, ExtractError
 from contracts.periods import Period
@@ -192,11 +192,21 @@ def contribute(
             keep = ~excluded
 
         if mode == "record":
-            # k-anonymity is measured on the generalised quasi-identifiers before any pseudonym is
-            # made: what is withheld is never pseudonymised, and rows are copied once.
+            # The keyed columns (pseudonyms, linkage tokens) of the consenting records are hashed
+            # beside this process from here on, while k-anonymity is measured on the generalised
+            # quasi-identifiers; rejected and non-consenting records are never pseudonymised, and
+            # the pseudonyms of the few records withheld for k are dropped unsent.
+            keyed = KeyedColumns(
+                frame,
+                contract,
+                keep,
+                pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
+                project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project) if contract.linkage_inputs else None,
+            )
             step("disclosure check")
             qis = contract.quasi_identifiers()
-            report = kanonymity.measure(take_rows(quasi_identifier_frame(frame, contract), keep), qis, k)
+            generalised = quasi_identifier_frame(frame, contract, rows=keep)
+            report = kanonymity.measure(generalised, qis, k)
             result.k_achieved, result.k_summary = report.k_achieved, report.summary()
             if not report.passed:
                 withheld = report.records_in_small_classes
@@ -212,18 +222,13 @@ def contribute(
                 small = np.zeros(len(frame), dtype=bool)
                 small[np.flatnonzero(keep)[report.small_class_mask]] = True
                 keep &= ~small
+                generalised = take_rows(generalised, ~report.small_class_mask)
                 result.withheld_k = withheld
                 result.k_achieved = report.k_without_small_classes
                 result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
             step("de-identify")
-            out = deidentify(
-                frame,
-                contract,
-                pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
-                project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project) if contract.linkage_inputs else None,
-                rows=keep,
-            )
-            del frame
+            out = deidentify(frame, contract, rows=keep, keyed=keyed, generalised=generalised)
+            del frame, keyed
             payload = _record_table(out)
             result.output_columns = list(out.columns)
             result.sent = len(out)

@@ -107,13 +107,20 @@ def test_pseudonyms_keep_row_order_for_many_rows():
 
 
 def test_bulk_pseudonyms_equal_hmac_row_by_row_in_order_across_chunks():
-    """Enough distinct values (in several Arrow chunks) for DuckDB to hash on every thread: each
-    row still gets exactly the HMAC of its own value."""
+    """Enough values (in several Arrow chunks) to be hashed in the worker process: each row still
+    gets exactly the HMAC of its own value."""
     values = [f"EP-{i:07d}" for i in range(300_000)]
     column = pa.chunked_array([pa.array(values[i : i + 70_000], pa.large_string()) for i in range(0, len(values), 70_000)])
     got = pseudonym_array(column, key=KEY_A, field="episode_id").to_pylist()
     want = [hmac.new(KEY_A, b"episode_id\x00" + v.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS] for v in values]
     assert got == want
+
+
+def test_missing_values_stay_missing_and_the_others_keep_their_rows():
+    values = pa.chunked_array([pa.array(["C-1", None, "C-2"], pa.large_string()), pa.array([None, "C-1"], pa.large_string())])
+    got = pseudonym_array(values, key=KEY_A, field="client_id").to_pylist()
+    one, two = (hmac.new(KEY_A, b"client_id\x00" + v, hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS] for v in (b"C-1", b"C-2"))
+    assert got == [one, None, two, None, one]
 
 
 def test_the_pseudonym_does_not_contain_the_value():

@@ -1,0 +1,74 @@
+"""HMAC-SHA256 of many short messages, in this process or in a worker process beside it.
+
+Standard library only, so ``anonymize.keyed_hashes`` can start it as ``python -I -S <this file>``
+in a few milliseconds: the worker runs Python's own ``hashlib`` (OpenSSL, SHA extensions where the
+CPU has them) on its own core, while the contributor's interpreter carries on with other work.
+Python's ``hashlib`` holds the interpreter lock for short messages, so threads cannot do this.
+
+Pipe protocol (binary, native byte order; parent and worker are the same Python on the same
+machine): the parent writes
+
+    n (u64) | digest_bytes (u64) | len(inner) (u64) | inner | outer (64 bytes)
+    | offsets ((n + 1) x i64) | data (offsets[n] - offsets[0] bytes)
+
+where ``inner`` is the key's inner pad followed by the message prefix and ``outer`` the outer pad
+(RFC 2104), and closes its end; the worker answers with ``n x digest_bytes`` bytes: the first
+``digest_bytes`` bytes of HMAC-SHA256(key, prefix ‖ message) of each message, in order. Key
+material crosses only this private pipe, never an argument, an environment variable or a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import sys
+
+_HEADER = struct.Struct("=QQQ")
+OUTER_PAD_BYTES = 64
+
+
+def hmac_digests(inner: bytes, outer: bytes, offsets, data, digest_bytes: int) -> bytes:
+    """The first ``digest_bytes`` bytes of each message's HMAC, concatenated.
+
+    ``inner`` / ``outer``: the key's pads (``inner`` followed by the message prefix), so the
+    per-message work is two SHA-256 continuations from saved states, as ``hmac`` does itself.
+    ``offsets`` (n + 1 integers, indexable) delimit the messages in ``data`` (bytes-like)."""
+    start_inner, start_outer = hashlib.sha256(inner).copy, hashlib.sha256(outer).copy
+    view = memoryview(data)
+    base = offsets[0]
+    out = bytearray()
+    extend = out.extend
+    end = offsets[0]
+    for i in range(1, len(offsets)):
+        begin, end = end, offsets[i]
+        h = start_inner()
+        h.update(view[begin - base : end - base])
+        o = start_outer()
+        o.update(h.digest())
+        extend(o.digest()[:digest_bytes])
+    return bytes(out)
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise EOFError("the parent closed the pipe early")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve(stdin, stdout) -> None:
+    n, digest_bytes, inner_len = _HEADER.unpack(_read_exactly(stdin, _HEADER.size))
+    inner = _read_exactly(stdin, inner_len)
+    outer = _read_exactly(stdin, OUTER_PAD_BYTES)
+    offsets = memoryview(_read_exactly(stdin, 8 * (n + 1))).cast("q")
+    data = _read_exactly(stdin, offsets[n] - offsets[0])
+    stdout.write(hmac_digests(inner, outer, offsets, data, digest_bytes))
+    stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,70 @@
+"""Keyed hashes of whole columns: the worker process gives exactly Python's ``hmac``, in order,
+and a job that fails or is abandoned neither hangs nor leaves a process behind."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import hmac
+
+import pyarrow as pa
+import pytest
+
+from anonymize.keyed_hashes import KeyedHashError, KeyedHashJob
+
+KEY = bytes(range(40, 72))
+MESSAGES = ["", "a", "C-1001", "Zoë Ó'Néill|1990-04-02", "x" * 63, "y" * 64, "z" * 200, "C-1001"]
+
+
+def _want(key: bytes, prefix: bytes, values: list[str], hex_chars: int) -> list[str]:
+    return [hmac.new(key, prefix + v.encode(), hashlib.sha256).hexdigest()[:hex_chars] for v in values]
+
+
+@pytest.mark.parametrize("in_worker", [True, False], ids=["worker process", "in this process"])
+@pytest.mark.parametrize("hex_chars", [32, 64])
+def test_digests_equal_hmac_of_prefix_and_message_in_order(in_worker, hex_chars):
+    column = pa.chunked_array([pa.array(MESSAGES[:3], pa.large_string()), pa.array(MESSAGES[3:], pa.large_string())])
+    job = KeyedHashJob(KEY, b"field\x00", column, hex_chars, worker_min_messages=1 if in_worker else 10**9)
+    assert (job._process is not None) is in_worker
+    assert job.result().to_pylist() == _want(KEY, b"field\x00", MESSAGES, hex_chars)
+
+
+def test_a_key_longer_than_a_block_is_hashed_first_as_hmac_does():
+    key = b"\xaa" * 131
+    job = KeyedHashJob(key, b"", pa.array(MESSAGES), 64, worker_min_messages=1)
+    assert job.result().to_pylist() == _want(key, b"", MESSAGES, 64)
+
+
+def test_a_sliced_array_hashes_only_its_own_rows():
+    values = pa.array([f"EP-{i}" for i in range(100)], pa.large_string()).slice(37, 20)
+    job = KeyedHashJob(KEY, b"", values, 32, worker_min_messages=1)
+    assert job.result().to_pylist() == _want(KEY, b"", [f"EP-{i}" for i in range(37, 57)], 32)
+
+
+def test_the_key_is_not_on_the_worker_command_line():
+    job = KeyedHashJob(KEY, b"p", pa.array(MESSAGES), 32, worker_min_messages=1)
+    command = " ".join(map(str, job._process.args))
+    job.result()
+    assert KEY.hex() not in command and "-I" in command
+
+
+def test_a_worker_that_dies_is_a_typed_error_not_a_hang():
+    job = KeyedHashJob(KEY, b"", pa.array(MESSAGES * 1000), 32, worker_min_messages=1)
+    job._process.kill()
+    with pytest.raises(KeyedHashError, match="worker failed"):
+        job.result()
+
+
+def test_an_abandoned_job_stops_its_worker():
+    job = KeyedHashJob(KEY, b"", pa.array(MESSAGES * 10_000), 32, worker_min_messages=1)
+    process = job._process
+    del job
+    gc.collect()
+    assert process.wait(timeout=10) is not None
+
+
+def test_missing_values_and_odd_lengths_are_refused():
+    with pytest.raises(ValueError, match="missing"):
+        KeyedHashJob(KEY, b"", pa.array(["a", None]), 32)
+    with pytest.raises(ValueError, match="even"):
+        KeyedHashJob(KEY, b"", pa.array(["a"]), 31)
