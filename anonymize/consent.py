@@ -16,10 +16,17 @@ NO_CONSENT = "CONSENT_ABSENT"
 EXPIRED = "CONSENT_EXPIRED"
 
 
+def consent_masks(consent: pd.Series, expiry: pd.Series, period_end: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (no consent to share, consent expired before the period's end). A record may
+    leave where neither holds; a record without consent counts as absent, not expired."""
+    given = consent.fillna(False).to_numpy(dtype=bool)
+    exp = pd.DatetimeIndex(expiry)
+    expired = np.asarray(exp.notna() & (exp < pd.Timestamp(period_end)))
+    return ~given, given & expired
+
+
 def consent_exclusions(consent: pd.Series, expiry: pd.Series, period_end: dt.date) -> pd.Series:
     """Per row: None when the record may leave, else the exclusion reason code."""
-    given = consent.fillna(False).astype(bool).to_numpy()
-    exp = pd.DatetimeIndex(expiry)
-    in_force = np.asarray(exp.isna() | (exp >= pd.Timestamp(period_end)))
-    reasons = np.where(~given, NO_CONSENT, np.where(~in_force, EXPIRED, None))
+    absent, expired = consent_masks(consent, expiry, period_end)
+    reasons = np.where(absent, NO_CONSENT, np.where(expired, EXPIRED, None))
     return pd.Series(reasons, index=consent.index, dtype=object)

@@ -121,6 +121,11 @@ class KeyedColumns:
             out[name] = pd.Series(pd.arrays.ArrowStringArray(column if mask is None else column.filter(mask)))
         return out
 
+    def cancel(self) -> None:
+        """Stop whatever hashing is still running (nothing to do once the columns were taken)."""
+        for pending in self._pending.values():
+            pending.cancel()
+
 
 def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The contract's quasi-identifier columns exactly as ``deidentify`` makes them, one row per
@@ -143,21 +148,22 @@ def deidentify(
     project_key: bytes | None = None,
     pseudonyms_needed: bool = True,
     rows: np.ndarray | None = None,
-    keyed: KeyedColumns | None = None,
+    keyed_columns: dict[str, pd.Series] | None = None,
     generalised: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The de-identified frame (output-model columns, in order) for validated ``frame``.
 
     ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
-    withheld for k) are left behind before anything is computed for them. ``keyed``: the keyed
-    columns already under way for (a superset of) those rows; without it they are started here
-    from the keys. ``generalised``: columns already made by ``quasi_identifier_frame`` for exactly
+    withheld for k) are left behind before anything is computed for them. ``keyed_columns``: the
+    keyed columns of exactly those rows, already made (``KeyedColumns``); without them they are
+    made here from the keys. ``generalised``: columns already made by ``quasi_identifier_frame`` for exactly
     those rows, used as they are. With ``pseudonyms_needed=False`` (aggregate mode: only counts
     leave, and no count is by client or episode) the pseudonym and linkage-token columns are not
     computed at all; the other columns are exactly as in record mode.
     """
     rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    if pseudonyms_needed and keyed is None:
+    keyed = None
+    if pseudonyms_needed and keyed_columns is None:
         keyed = KeyedColumns(frame, contract, rows, pseudonym_key=pseudonym_key, project_key=project_key)
     ready = dict(generalised.items()) if generalised is not None else {}
     # Only the columns still to be read are copied (names, consent and helper dates stay behind).
@@ -177,8 +183,8 @@ def deidentify(
         out[contract.quarter_column] = generalise.quarter(source[contract.event_date])
     if contract.linkage_inputs and not pseudonyms_needed:
         skipped.add(LINKAGE_TOKEN)
-    if keyed is not None:
-        out.update(keyed.columns(rows))
+    if pseudonyms_needed:
+        out.update(keyed_columns if keyed_columns is not None else keyed.columns(rows))
     columns = [c for c in contract.output_columns() if c not in skipped]
     result = pd.DataFrame({c: out[c] for c in columns})
     schema = contract.output.to_schema()

@@ -80,7 +80,7 @@ class KeyedHashJob:
     A job that is never collected is stopped when it is garbage-collected."""
 
     def __init__(self, key: bytes, prefix: bytes, messages: pa.Array | pa.ChunkedArray, hex_chars: int, *,
-                 worker_min_messages: int = WORKER_MIN_MESSAGES) -> None:
+                 worker_min_messages: int | None = None) -> None:
         if hex_chars not in range(2, 65, 2):
             raise ValueError("hex_chars must be even, 2..64")
         self._hex_chars, self._digest_bytes = hex_chars, hex_chars // 2
@@ -92,7 +92,7 @@ class KeyedHashJob:
         self._process: subprocess.Popen | None = None
         self._writer: threading.Thread | None = None
         self._write_failed = False
-        if self._n >= worker_min_messages:
+        if self._n >= (WORKER_MIN_MESSAGES if worker_min_messages is None else worker_min_messages):
             self._start_worker()
 
     def _start_worker(self) -> None:
@@ -121,6 +121,11 @@ class KeyedHashJob:
                 stdin.close()
             except OSError:
                 self._write_failed = True
+
+    def cancel(self) -> None:
+        """Stop the worker if it is still running; ``result()`` then raises ``KeyedHashError``."""
+        if self._process is not None and self._done is None:
+            self._finalizer()  # kills and reaps the worker, once
 
     def result(self) -> pa.Array:
         """The hex digests, in the order of the messages (waits for the worker)."""

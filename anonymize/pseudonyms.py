@@ -64,6 +64,9 @@ class PendingHexes:
         self._valid = None if values.null_count == 0 else pc.is_valid(values)
         self._job = KeyedHashJob(key, prefix, values.drop_null() if self._valid is not None else values, hex_chars)
 
+    def cancel(self) -> None:
+        self._job.cancel()
+
     def result(self) -> pa.ChunkedArray:
         hexed = self._job.result()
         if self._valid is None:

@@ -3,8 +3,11 @@ values); with a withheld share allowed, the small classes stay home and what lea
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 
+from anonymize import keyed_hashes
 from contracts.registry import get_contract
 
 QIS = get_contract("service_episode").quasi_identifiers()
@@ -60,3 +63,52 @@ def test_aggregate_mode_has_no_k_check_and_reports_the_cube(net):
     assert (r.k_summary, r.withheld_k) == (None, 0)
     assert r.cube_tables == len(get_contract("service_episode").standard_tables)
     assert r.cube_cells == net.open("shelter-north", r).table.num_rows
+
+
+def _children() -> set[int]:
+    """Live child processes of this test process (Linux /proc)."""
+    me = os.getpid()
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # the state and parent pid follow the command name in parentheses
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == me and state != "Z":
+                out.add(int(entry.name))
+    return out
+
+
+def test_pseudonyms_hashed_in_worker_processes_equal_those_hashed_here(net, monkeypatch):
+    here = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9, dry_run=False)
+    monkeypatch.setattr(keyed_hashes, "WORKER_MIN_MESSAGES", 1)
+    started = []
+    monkeypatch.setattr(keyed_hashes.KeyedHashJob, "_start_worker", _recording(keyed_hashes.KeyedHashJob._start_worker, started))
+    beside = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9)
+    assert len(started) == 2, "episode and client pseudonyms each went to a worker process"
+    a, b = net.open("shelter-north", here).table, net.open("shelter-north", beside).table
+    assert a.num_rows == b.num_rows > 0
+    for column in ("episode_pseudonym", "client_pseudonym"):
+        assert a.column(column).to_pylist() == b.column(column).to_pylist()
+    assert _children() == set()
+
+
+def test_a_refused_record_run_leaves_no_worker_process_behind(net, monkeypatch):
+    monkeypatch.setattr(keyed_hashes, "WORKER_MIN_MESSAGES", 1)
+    started = []
+    monkeypatch.setattr(keyed_hashes.KeyedHashJob, "_start_worker", _recording(keyed_hashes.KeyedHashJob._start_worker, started))
+    r = net.contribute("shelter-north", "service_episode", mode="record")
+    assert r.refusal["reason"] == "K_ANONYMITY_NOT_MET"
+    assert len(started) == 2, "the hashing had started before k-anonymity refused the run"
+    assert _children() == set()
+
+
+def _recording(method, calls: list):
+    def wrapper(self):
+        calls.append(self)
+        return method(self)
+
+    return wrapper
