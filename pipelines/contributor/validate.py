@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, distinct_values, schema_failures, spread
+from contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, distinct_values, run_per_column, schema_failures, spread
 from contracts.errors import ExtractError
 from contracts.periods import Period
 from contracts.registry import Contract
@@ -134,25 +134,34 @@ def _to_integers(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(out, index=s.index), (positions >= 0) & ~good
 
 
+_CONVERSIONS = {
+    "datetime64[ns]": (_to_dates, "date YYYY-MM-DD", "DATE_INVALID"),
+    "boolean": (_to_booleans, "boolean true/false", "BOOLEAN_INVALID"),
+    "Int64": (_to_integers, "whole number", "INTEGER_INVALID"),
+}
+
+
 def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataFrame:
-    """Strings to the contract's types; unparseable values become NA and are recorded."""
-    schema = contract.source.to_schema()
+    """Strings to the contract's types; unparseable values become NA and are recorded.
+
+    Columns convert in the same small thread pool as the rules (``run_per_column``): the work is
+    Arrow and numpy kernels that release Python's lock."""
+    columns = list(contract.source.to_schema().columns.items())
+
+    def convert(item):
+        name, column = item
+        conversion = _CONVERSIONS.get(str(column.dtype))
+        if conversion is None:
+            return as_text(raw[name]), None  # Arrow-backed text: no copy of the reader's buffers
+        conv, bad = conversion[0](raw[name])
+        return conv, bad
+
+    converted = run_per_column(convert, columns, len(raw))
     out = {}
-    for name, column in schema.columns.items():
-        s = raw[name]
-        dtype = str(column.dtype)
-        required = not column.nullable
-        if dtype.startswith("datetime64"):
-            conv, bad = _to_dates(s)
-            col.add(name, "date YYYY-MM-DD", "DATE_INVALID", required, bad)
-        elif dtype == "boolean":
-            conv, bad = _to_booleans(s)
-            col.add(name, "boolean true/false", "BOOLEAN_INVALID", required, bad)
-        elif dtype == "Int64":
-            conv, bad = _to_integers(s)
-            col.add(name, "whole number", "INTEGER_INVALID", required, bad)
-        else:
-            conv = as_text(s)  # Arrow-backed text: no copy of the reader's buffers
+    for (name, column), (conv, bad) in zip(columns, converted):
+        if bad is not None:
+            _, rule, reason = _CONVERSIONS[str(column.dtype)]
+            col.add(name, rule, reason, not column.nullable, bad)
         out[name] = conv
     return pd.DataFrame(out, index=raw.index)
 
