@@ -51,10 +51,9 @@ def _codes(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
 _DENSE_LIMIT = 1 << 24
 
 
-def _class_sizes(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row the size of its equivalence class, and the size of every class."""
-    if not codes:
-        return np.full(n, n), np.asarray([n] if n else [], dtype=np.int64)
+def _class_keys(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, int]:
+    """Per row one integer naming its class over ``codes``, and the size of the key space (keys
+    are renumbered when the space would grow past ``_DENSE_LIMIT``)."""
     combined = np.zeros(n, dtype=np.int64)
     space = 1
     for c, width in codes:
@@ -63,11 +62,37 @@ def _class_sizes(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarra
             space = int(combined.max()) + 1 if n else 1
         combined = combined * width + c
         space *= width
+    return combined, space
+
+
+def _class_sizes(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the size of its equivalence class, and the size of every class."""
+    if not codes:
+        return np.full(n, n), np.asarray([n] if n else [], dtype=np.int64)
+    combined, space = _class_keys(codes, n)
     if space < _DENSE_LIMIT:
         counts = np.bincount(combined, minlength=1)
         return counts[combined], counts[counts > 0]
     _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
     return counts[inverse], counts
+
+
+def _one_row_per_class(codes: dict[str, tuple[np.ndarray, int]], columns: list[str], n: int) -> np.ndarray:
+    """One row of each class over ``columns``."""
+    combined, space = _class_keys([codes[c] for c in columns], n)
+    if space <= 4 * n:  # a table over the key space: any row of a class stands for it
+        row_of = np.zeros(space, dtype=np.int64)
+        row_of[combined] = np.arange(n)
+        return row_of[np.flatnonzero(np.bincount(combined, minlength=space))]
+    _, first = np.unique(combined, return_index=True)
+    return first
+
+
+def _weighted_class_sizes(codes: list[tuple[np.ndarray, int]], weights: np.ndarray) -> np.ndarray:
+    """Sizes of the classes over ``codes`` when each entry stands for ``weights`` rows."""
+    combined, _ = _class_keys(codes, len(weights))
+    _, inverse = np.unique(combined, return_inverse=True)
+    return np.bincount(inverse, weights=weights).astype(np.int64)
 
 
 def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_K) -> KAnonymityReport:
@@ -82,9 +107,13 @@ def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_
     classes = len(class_sizes)
     offending: list[dict] = []
     if small.any():
+        # Column subsets are counted over one representative row per class of all the
+        # quasi-identifiers, weighted by the class size: the same counts as over every row.
+        first = _one_row_per_class(codes, quasi_identifiers, n)
+        weights = sizes[first]
         for width in (1, 2):
             for cols in combinations(quasi_identifiers, width):
-                _, per_class = _class_sizes([codes[c] for c in cols], n)
+                per_class = _weighted_class_sizes([(codes[c][0][first], codes[c][1]) for c in cols], weights)
                 below = int((per_class < k).sum())
                 if below:
                     offending.append({"columns": list(cols), "small_classes": below})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,3 +91,32 @@ def test_every_listed_prefix_maps_to_its_region():
 def test_postal_region_output_is_positional_whatever_the_input_index():
     s = pd.Series(["N1A 2B3", "S1A 2B3"], index=[10, 20], dtype="string")
     assert postal_region(s).tolist() == ["north-coast", "south-metro"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "span_days"),
+    [(20_000, 92), (500, 60_000)],
+    ids=["dates denser than days (per-day table)", "dates sparser than days (direct)"],
+)
+def test_quarter_month_and_age_equal_pandas_calendar_on_random_dates(rows, span_days):
+    rng = np.random.default_rng(rows)
+    start = np.datetime64("1931-01-01") if span_days > 1000 else np.datetime64("2026-07-01")
+    events = pd.Series(start + rng.integers(0, span_days, rows).astype("timedelta64[D]"))
+    births = pd.Series(np.datetime64("1925-01-01") + rng.integers(0, 40_000, rows).astype("timedelta64[D]"))
+    events[::97] = pd.NaT
+
+    want_q = [f"{d.year}-Q{d.quarter}" if pd.notna(d) else None for d in events]
+    want_m = [f"{d.year}-{d.month:02d}" if pd.notna(d) else None for d in events]
+    assert quarter(events).tolist() == [w if w is not None else pd.NA for w in want_q]
+    assert month(events).tolist() == [w if w is not None else pd.NA for w in want_m]
+
+    bounds = [0, 18, 25, 35, 45, 55, 65]
+    labels = ["0-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+    want_band = []
+    for b, e in zip(births, events):
+        if pd.isna(e):
+            want_band.append(UNKNOWN)
+            continue
+        years = e.year - b.year - ((e.month, e.day) < (b.month, b.day))
+        want_band.append(labels[np.searchsorted(bounds, years, side="right") - 1] if years >= 0 else UNKNOWN)
+    assert age_band(births, events).tolist() == want_band

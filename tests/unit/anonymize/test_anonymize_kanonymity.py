@@ -3,6 +3,9 @@ and never which values."""
 
 from __future__ import annotations
 
+from itertools import combinations
+
+import numpy as np
 import pandas as pd
 
 from anonymize.kanonymity import measure
@@ -75,3 +78,29 @@ def test_missing_values_form_their_own_class():
 def test_an_empty_frame_reports_zero():
     r = measure(_frame([]), QIS, k=5)
     assert (r.k_achieved, r.classes, r.small_classes) == (0, 0, 0)
+
+
+def test_offending_combinations_equal_a_groupby_over_every_row():
+    """The column subsets are counted over one row per class, weighted by the class size: the
+    counts must equal those of grouping every row (missing values form their own class)."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    columns = ["a", "b", "c", "d"]
+    frame = pd.DataFrame({c: pd.array(rng.choice([f"{c}{i}" for i in range(w)] + [None], n, p=_skewed(w + 1)), dtype="string")
+                          for c, w in zip(columns, (3, 12, 40, 7))})
+    for k in (5, 30, 400):
+        r = measure(frame, columns, k)
+        want = []
+        for width in (1, 2):
+            for cols in combinations(columns, width):
+                sizes = frame.groupby(list(cols), dropna=False).size()
+                if (sizes < k).sum():
+                    want.append({"columns": list(cols), "small_classes": int((sizes < k).sum())})
+            if want:
+                break
+        assert r.offending_combinations == (want or [{"columns": columns, "small_classes": r.small_classes}])
+
+
+def _skewed(m: int) -> np.ndarray:
+    weights = 1.0 / np.arange(1, m + 1) ** 2
+    return weights / weights.sum()
