@@ -109,24 +109,16 @@ class _Refused(Exception):
         self.reason, self.message = reason, message
 
 
-def _record_table(out: pd.DataFrame) -> pa.Table:
-    """The record-mode payload: text as Arrow ``string`` (what pandas' own text gave before the
-    pipeline kept text in Arrow), booleans and whole numbers as they are."""
-    table = pa.Table.from_pandas(out, preserve_index=False)
-    schema = pa.schema(
-        [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in table.schema], metadata=table.schema.metadata
-    )
-    return table.cast(schema)
-
-
 def _parquet_bytes(table: pa.Table, unique_columns: frozenset[str] = frozenset()) -> bytes:
     """Parquet (zstd) bytes of ``table``. ``unique_columns`` (pseudonyms, tokens: one value per
     row) skip dictionary encoding, which for them is a hash table built only to be thrown away.
     No column statistics: the coordinator reads every row of a payload, so min/max would only
-    cost time (a fifth of the write) and put two pseudonyms per column in the footer."""
+    cost time (a fifth of the write) and put two pseudonyms per column in the footer. No stored
+    Arrow or pandas schema either: a reader gets text as plain Arrow ``string`` whichever string
+    type the pipeline held (large or not: Parquet stores both alike), and no software versions."""
     sink = io.BytesIO()
     dictionary = [c for c in table.column_names if c not in unique_columns]
-    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary, write_statistics=False)
+    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary, write_statistics=False, store_schema=False)
     return sink.getvalue()
 
 
@@ -232,7 +224,7 @@ def contribute(
             step("de-identify")
             out = deidentify(frame, contract, rows=keep, keyed_columns=keyed.columns(keep), generalised=generalised)
             del frame
-            payload = _record_table(out)
+            payload = pa.Table.from_pandas(out, preserve_index=False)
             result.output_columns = list(out.columns)
             result.sent = len(out)
         else:
