@@ -8,8 +8,11 @@ can leave.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
+import pandera.pandas as pandera
 import pyarrow as pa
 
 from anonymize import generalise, pseudonyms
@@ -88,6 +91,8 @@ class KeyedColumns:
     def __init__(self, frame: pd.DataFrame, contract: Contract, rows: np.ndarray, *,
                  pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
         self.rows = np.array(rows, dtype=bool)  # a copy: callers narrow their own mask later
+        self._contract = contract
+        self._schema = _output_schema(contract, keyed=True)
         mask = None if self.rows.all() else pa.array(self.rows)
 
         def text(name: str) -> pa.ChunkedArray:
@@ -108,18 +113,23 @@ class KeyedColumns:
             dobs = frame[dob_col][self.rows].dt.strftime("%Y-%m-%d").fillna("").tolist()
             self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(names, dobs, project_key=project_key)
 
-    def columns(self, rows: np.ndarray) -> dict[str, pd.Series]:
-        """The columns for the rows ``rows`` of the frame (a subset of the rows they were started for)."""
+    def parts(self, rows: np.ndarray, size: int) -> Iterator[tuple[int, dict[str, pd.Series]]]:
+        """The keyed columns of the rows ``rows`` of the frame (a subset of the rows they were
+        started for), ``size`` rows at a time, as (rows in the part, columns), each part checked
+        against the output model. A part is ready as soon as the workers have hashed that far,
+        so the caller can write the first parts while the last are still being hashed."""
         rows = np.asarray(rows, dtype=bool)
         if (rows & ~self.rows).any():
             raise ValueError("keyed columns were not computed for some of these rows")
         within = rows[self.rows]
-        mask = None if within.all() else pa.array(within)
-        out = {}
-        for name, pending in self._pending.items():
-            column = pending.result()
-            out[name] = pd.Series(pd.arrays.ArrowStringArray(column if mask is None else column.filter(mask)))
-        return out
+        positions = np.flatnonzero(within)
+        for start in range(0, len(positions), size):
+            stop = min(start + size, len(positions))
+            low, high = int(positions[start]), int(positions[stop - 1]) + 1
+            keep = pa.array(within[low:high])
+            part = {name: pd.Series(pd.arrays.ArrowStringArray(pending.rows(low, high).filter(keep))) for name, pending in self._pending.items()}
+            _check_output(pd.DataFrame(part), self._schema, self._contract)
+            yield stop - start, part
 
     def cancel(self) -> None:
         """Stop whatever hashing is still running (nothing to do once the columns were taken)."""
@@ -140,59 +150,59 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.nda
     return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()})
 
 
+def _output_schema(contract: Contract, *, keyed: bool) -> pandera.DataFrameSchema:
+    """The output model's keyed columns (pseudonyms, linkage token), or all the others. Every
+    output rule is about one column (tests/unit/contracts check there are no rules over several
+    columns and no uniqueness), so the two halves can be checked apart, and keyed parts alone."""
+    schema = contract.output.to_schema()
+    made_with_key = set(keyed_outputs(contract))
+    return schema.remove_columns([c for c in schema.columns if (c in made_with_key) != keyed])
+
+
+def keyed_outputs(contract: Contract) -> list[str]:
+    """The output columns made with a key: pseudonyms and the linkage token."""
+    names = [f.output or f.name for f in contract.fields() if f.transform is Transform.PSEUDONYM]
+    return names + ([LINKAGE_TOKEN] if contract.linkage_inputs else [])
+
+
+def _check_output(frame: pd.DataFrame, schema: pandera.DataFrameSchema, contract: Contract) -> None:
+    failed = sorted({f.column for f in schema_failures(frame, schema)})
+    if failed:
+        raise DeidentificationError(
+            "OUTPUT_MODEL_VIOLATION", f"de-identified {contract.ref} fails its output model in column(s): {', '.join(failed)}"
+        )
+
+
 def deidentify(
     frame: pd.DataFrame,
     contract: Contract,
     *,
-    pseudonym_key: bytes | None = None,
-    project_key: bytes | None = None,
-    pseudonyms_needed: bool = True,
     rows: np.ndarray | None = None,
-    keyed_columns: dict[str, pd.Series] | None = None,
     generalised: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The de-identified frame (output-model columns, in order) for validated ``frame``.
+    """The de-identified columns that need no key (every output-model column but the pseudonyms
+    and the linkage token, which ``KeyedColumns`` makes), in output order, checked against the
+    output model, for validated ``frame``.
 
     ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
-    withheld for k) are left behind before anything is computed for them. ``keyed_columns``: the
-    keyed columns of exactly those rows, already made (``KeyedColumns``); without them they are
-    made here from the keys. ``generalised``: columns already made by ``quasi_identifier_frame`` for exactly
-    those rows, used as they are. With ``pseudonyms_needed=False`` (aggregate mode: only counts
-    leave, and no count is by client or episode) the pseudonym and linkage-token columns are not
-    computed at all; the other columns are exactly as in record mode.
+    withheld for k) are left behind before anything is computed for them. ``generalised``:
+    columns already made by ``quasi_identifier_frame`` for exactly those rows, used as they are.
     """
     rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    keyed = None
-    if pseudonyms_needed and keyed_columns is None:
-        keyed = KeyedColumns(frame, contract, rows, pseudonym_key=pseudonym_key, project_key=project_key)
     ready = dict(generalised.items()) if generalised is not None else {}
     # Only the columns still to be read are copied (names, consent and helper dates stay behind).
     needed = [c for c in source_columns(contract, made=set(ready)) if c in frame.columns]
     source = take_rows(frame[needed], rows)
     out: dict[str, pd.Series] = {}
-    skipped: set[str] = set()
     for f in contract.fields():
         target = f.output or f.name
         if target in ready:
             out[target] = ready[target].reset_index(drop=True)
-        elif f.transform is Transform.PSEUDONYM and not pseudonyms_needed:
-            skipped.add(target)
         elif f.transform in _GENERALISING:
             out[target] = _generalised(f, source)
     if contract.quarter_column not in out:
         out[contract.quarter_column] = generalise.quarter(source[contract.event_date])
-    if contract.linkage_inputs and not pseudonyms_needed:
-        skipped.add(LINKAGE_TOKEN)
-    if pseudonyms_needed:
-        out.update(keyed_columns if keyed_columns is not None else keyed.columns(rows))
-    columns = [c for c in contract.output_columns() if c not in skipped]
-    result = pd.DataFrame({c: out[c] for c in columns})
-    schema = contract.output.to_schema()
-    if skipped:
-        schema = schema.remove_columns(sorted(skipped))
-    failed = sorted({f.column for f in schema_failures(result, schema)})
-    if failed:
-        raise DeidentificationError(
-            "OUTPUT_MODEL_VIOLATION", f"de-identified {contract.ref} fails its output model in column(s): {', '.join(failed)}"
-        )
+    keyed = set(keyed_outputs(contract))
+    result = pd.DataFrame({c: out[c] for c in contract.output_columns() if c not in keyed})
+    _check_output(result, _output_schema(contract, keyed=False), contract)
     return result

@@ -13,7 +13,8 @@ machine): the parent writes
 
 where ``inner`` is the key's inner pad followed by the message prefix and ``outer`` the outer pad
 (RFC 2104), and closes its end; the worker answers with ``n x digest_bytes`` bytes: the first
-``digest_bytes`` bytes of HMAC-SHA256(key, prefix ‖ message) of each message, in order. Key
+``digest_bytes`` bytes of HMAC-SHA256(key, prefix ‖ message) of each message, in order, flushed
+every ``ANSWER_BLOCK`` messages. Key
 material crosses only this private pipe, never an argument, an environment variable or a file.
 """
 
@@ -23,8 +24,10 @@ import hashlib
 import struct
 import sys
 
-_HEADER = struct.Struct("=QQQ")
+HEADER = struct.Struct("=QQQ")
 OUTER_PAD_BYTES = 64
+#: Digests are written back this many at a time, so the parent can use the first ones early.
+ANSWER_BLOCK = 1 << 15
 
 
 def hmac_digests(inner: bytes, outer: bytes, offsets, data, digest_bytes: int) -> bytes:
@@ -32,7 +35,8 @@ def hmac_digests(inner: bytes, outer: bytes, offsets, data, digest_bytes: int) -
 
     ``inner`` / ``outer``: the key's pads (``inner`` followed by the message prefix), so the
     per-message work is two SHA-256 continuations from saved states, as ``hmac`` does itself.
-    ``offsets`` (n + 1 integers, indexable) delimit the messages in ``data`` (bytes-like)."""
+    ``offsets`` (n + 1 integers, indexable) delimit the messages in ``data`` (bytes-like), which
+    starts at ``offsets[0]``."""
     start_inner, start_outer = hashlib.sha256(inner).copy, hashlib.sha256(outer).copy
     view = memoryview(data)
     base = offsets[0]
@@ -61,13 +65,16 @@ def _read_exactly(stream, size: int) -> bytes:
 
 
 def _serve(stdin, stdout) -> None:
-    n, digest_bytes, inner_len = _HEADER.unpack(_read_exactly(stdin, _HEADER.size))
+    n, digest_bytes, inner_len = HEADER.unpack(_read_exactly(stdin, HEADER.size))
     inner = _read_exactly(stdin, inner_len)
     outer = _read_exactly(stdin, OUTER_PAD_BYTES)
     offsets = memoryview(_read_exactly(stdin, 8 * (n + 1))).cast("q")
-    data = _read_exactly(stdin, offsets[n] - offsets[0])
-    stdout.write(hmac_digests(inner, outer, offsets, data, digest_bytes))
-    stdout.flush()
+    data = memoryview(_read_exactly(stdin, offsets[n] - offsets[0]))
+    for low in range(0, n, ANSWER_BLOCK):
+        high = min(n, low + ANSWER_BLOCK)
+        block = data[offsets[low] - offsets[0] : offsets[high] - offsets[0]]
+        stdout.write(hmac_digests(inner, outer, offsets[low : high + 1], block, digest_bytes))
+        stdout.flush()
 
 
 if __name__ == "__main__":

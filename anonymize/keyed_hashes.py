@@ -6,7 +6,8 @@ A record-mode contribution of a million episodes needs a million and a half HMAC
 in a thread it stalls everything else. ``KeyedHashJob`` therefore hands a large column to a worker
 process (``anonymize/keyed_hash_worker.py``, standard library only, started with ``python -I -S``
 in a few milliseconds) and returns at once; the caller carries on (k-anonymity, generalisation)
-on the other core and collects the digests with ``result()``. A small column (below
+on the other core and collects the digests with ``hexes(start, stop)`` as they arrive (the worker
+answers in order, a block at a time) or ``result()``. A small column (below
 ``WORKER_MIN_MESSAGES``) is hashed here, by the same function.
 
 Measured on this 2-core machine for 650,000 episode numbers: DuckDB's ``sha256`` (software, both
@@ -73,9 +74,50 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+class _Inbox:
+    """The digests received so far from a worker. The threads that feed and drain the worker
+    hold this and the pipes, never the job, so an abandoned job is still garbage-collected (and
+    its worker stopped)."""
+
+    def __init__(self) -> None:
+        self.digests = bytearray()
+        self.arrived = threading.Condition()
+        self.eof = False
+        self.write_failed = False
+
+
+def _send(stdin, chunks: list, inbox: _Inbox) -> None:
+    try:
+        for chunk in chunks:
+            stdin.write(chunk)
+    except (BrokenPipeError, OSError):
+        inbox.write_failed = True
+    finally:
+        try:
+            stdin.close()
+        except OSError:
+            inbox.write_failed = True
+
+
+def _receive(stdout, inbox: _Inbox) -> None:
+    try:
+        while more := stdout.read1(1 << 20):
+            with inbox.arrived:
+                inbox.digests += more
+                inbox.arrived.notify_all()
+    except (OSError, ValueError):
+        pass
+    finally:
+        with inbox.arrived:
+            inbox.eof = True
+            inbox.arrived.notify_all()
+
+
 class KeyedHashJob:
     """HMAC-SHA256(key, prefix ‖ m), as ``hex_chars`` hex characters, for every ``m`` in
-    ``messages`` (text or binary, no nulls), started at construction and collected by ``result``.
+    ``messages`` (text or binary, no nulls), started at construction. The worker answers in
+    order, a block at a time, so ``hexes(start, stop)`` returns as soon as those are done and a
+    caller can use the first digests while the last are still being computed.
 
     A job that is never collected is stopped when it is garbage-collected."""
 
@@ -88,12 +130,14 @@ class KeyedHashJob:
         self._inner, self._outer = inner + prefix, outer
         self._offsets, self._data = _buffers(messages)
         self._n = len(self._offsets) - 1
-        self._done: pa.Array | None = None
+        self._inbox = _Inbox()
+        self._finished = False
         self._process: subprocess.Popen | None = None
-        self._writer: threading.Thread | None = None
-        self._write_failed = False
         if self._n >= (WORKER_MIN_MESSAGES if worker_min_messages is None else worker_min_messages):
             self._start_worker()
+
+    def __len__(self) -> int:
+        return self._n
 
     def _start_worker(self) -> None:
         self._process = subprocess.Popen(
@@ -103,43 +147,57 @@ class KeyedHashJob:
             stderr=subprocess.DEVNULL,  # it has no values to tell; its exit status is checked
         )
         self._finalizer = weakref.finalize(self, _stop, self._process)
-        self._writer = threading.Thread(target=self._send, name="dvnet-keyed-hash-send", daemon=True)
+        header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
+        request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]
+        self._writer = threading.Thread(target=_send, args=(self._process.stdin, request, self._inbox), name="dvnet-keyed-hash-send", daemon=True)
+        # The answer is drained as it comes: a full pipe would stop the worker until collected.
+        self._reader = threading.Thread(target=_receive, args=(self._process.stdout, self._inbox), name="dvnet-keyed-hash-receive", daemon=True)
         self._writer.start()
-
-    def _send(self) -> None:
-        stdin = self._process.stdin
-        try:
-            stdin.write(worker._HEADER.pack(self._n, self._digest_bytes, len(self._inner)))
-            stdin.write(self._inner)
-            stdin.write(self._outer)
-            stdin.write(memoryview(self._offsets).cast("B"))
-            stdin.write(self._data)
-        except (BrokenPipeError, OSError):
-            self._write_failed = True
-        finally:
-            try:
-                stdin.close()
-            except OSError:
-                self._write_failed = True
+        self._reader.start()
 
     def cancel(self) -> None:
-        """Stop the worker if it is still running; ``result()`` then raises ``KeyedHashError``."""
-        if self._process is not None and self._done is None:
+        """Stop the worker if it is still running; collecting afterwards raises ``KeyedHashError``."""
+        if self._process is not None and not self._finished:
             self._finalizer()  # kills and reaps the worker, once
 
+    def _collect(self, count: int) -> None:
+        """Have at least the first ``count`` digests (all of them: the worker is finished and checked)."""
+        inbox = self._inbox
+        if self._process is None:
+            if not self._finished:
+                inbox.digests = bytearray(worker.hmac_digests(self._inner, self._outer, self._offsets.tolist(), self._data, self._digest_bytes))
+                self._finished = True
+            return
+        need = count * self._digest_bytes
+        with inbox.arrived:
+            inbox.arrived.wait_for(lambda: len(inbox.digests) >= need or inbox.eof)
+            short = len(inbox.digests) < need
+        if short or count == self._n:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._reader.join()
+        self._process.stdout.close()
+        self._writer.join()
+        status = self._process.wait()
+        self._finalizer.detach()
+        self._finished = True
+        self._data = memoryview(b"")  # the job no longer holds the messages
+        if status != 0 or self._inbox.write_failed or len(self._inbox.digests) != self._n * self._digest_bytes:
+            raise KeyedHashError(f"the keyed-hash worker failed (exit status {status})")
+
+    def hexes(self, start: int = 0, stop: int | None = None) -> pa.Array:
+        """The hex digests of messages ``start`` to ``stop`` (default: to the end), in order;
+        waits only for those."""
+        stop = self._n if stop is None else stop
+        self._collect(stop)
+        size = self._digest_bytes
+        with self._inbox.arrived:  # a copy under the lock: the receiving thread may be growing the buffer
+            digests = bytes(self._inbox.digests[start * size : stop * size])
+        return _hex_array(digests, stop - start, self._hex_chars)
+
     def result(self) -> pa.Array:
-        """The hex digests, in the order of the messages (waits for the worker)."""
-        if self._done is None:
-            if self._process is None:
-                digests = worker.hmac_digests(self._inner, self._outer, self._offsets.tolist(), self._data, self._digest_bytes)
-            else:
-                digests = self._process.stdout.read()
-                self._process.stdout.close()
-                self._writer.join()
-                status = self._process.wait()
-                self._finalizer.detach()
-                if status != 0 or self._write_failed or len(digests) != self._n * self._digest_bytes:
-                    raise KeyedHashError(f"the keyed-hash worker failed (exit status {status})")
-            self._done = _hex_array(digests, self._n, self._hex_chars)
-            self._data = memoryview(b"")  # the job no longer holds the messages
-        return self._done
+        """All the hex digests, in the order of the messages (waits for the worker)."""
+        return self.hexes()

@@ -61,19 +61,25 @@ class PendingHexes:
         # Every row is hashed, repeats included: finding the distinct values first costs about as
         # much as hashing the repeats (client numbers in a quarter are mostly distinct), and the
         # hashing runs beside the caller while the search for repeats would not.
-        self._valid = None if values.null_count == 0 else pc.is_valid(values)
+        self._n = len(values)
+        self._valid = None if values.null_count == 0 else bool_mask(pc.is_valid(values), len(values))
         self._job = KeyedHashJob(key, prefix, values.drop_null() if self._valid is not None else values, hex_chars)
 
     def cancel(self) -> None:
         self._job.cancel()
 
-    def result(self) -> pa.ChunkedArray:
-        hexed = self._job.result()
+    def rows(self, start: int, stop: int) -> pa.Array:
+        """The digests of rows ``start`` to ``stop`` of the column (NA where it is NA); waits only
+        for those rows."""
         if self._valid is None:
-            return pa.chunked_array([hexed])
-        valid = bool_mask(self._valid, len(self._valid))
-        positions = pa.array(np.cumsum(valid) - 1, mask=~valid)
-        return pa.chunked_array([hexed.take(positions)])
+            return self._job.hexes(start, stop)
+        valid = self._valid[start:stop]
+        first = int(np.count_nonzero(self._valid[:start]))
+        hexed = self._job.hexes(first, first + int(np.count_nonzero(valid)))
+        return hexed.take(pa.array(np.cumsum(valid) - 1, mask=~valid))
+
+    def result(self) -> pa.ChunkedArray:
+        return pa.chunked_array([self.rows(0, self._n)])
 
 
 def pending_pseudonyms(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: str) -> PendingHexes:

@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,8 @@ from pipelines.fsutil import atomic_write
 from pipelines.network import AgencyConfig
 
 STAGES = ("read", "validate", "consent", "de-identify", "disclosure check", "seal")
+#: Rows per Parquet row group of a record payload: the keyed columns join a part at a time.
+PART_ROWS = 1 << 17
 
 
 @dataclass
@@ -109,17 +111,47 @@ class _Refused(Exception):
         self.reason, self.message = reason, message
 
 
-def _parquet_bytes(table: pa.Table, unique_columns: frozenset[str] = frozenset()) -> bytes:
-    """Parquet (zstd) bytes of ``table``. ``unique_columns`` (pseudonyms, tokens: one value per
-    row) skip dictionary encoding, which for them is a hash table built only to be thrown away.
-    No column statistics: the coordinator reads every row of a payload, so min/max would only
-    cost time (a fifth of the write) and put two pseudonyms per column in the footer. No stored
-    Arrow or pandas schema either: a reader gets text as plain Arrow ``string`` whichever string
-    type the pipeline held (large or not: Parquet stores both alike), and no software versions."""
+def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = frozenset()) -> bytes:
+    """Parquet (zstd) bytes of ``tables`` (one row group each, all of one schema).
+    ``unique_columns`` (pseudonyms, tokens: one value per row) skip dictionary encoding, which
+    for them is a hash table built only to be thrown away. No column statistics: the coordinator
+    reads every row of a payload, so min/max would only cost time (a fifth of the write) and put
+    two pseudonyms per column in the footer. No stored Arrow or pandas schema either: a reader
+    gets text as plain Arrow ``string`` whichever string type the pipeline held (large or not:
+    Parquet stores both alike), and no software versions."""
     sink = io.BytesIO()
-    dictionary = [c for c in table.column_names if c not in unique_columns]
-    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary, write_statistics=False, store_schema=False)
+    writer = None
+    for table in tables:
+        if writer is None:
+            dictionary = [c for c in table.column_names if c not in unique_columns]
+            writer = pq.ParquetWriter(
+                sink, table.schema, compression="zstd", use_dictionary=dictionary, write_statistics=False, store_schema=False
+            )
+        writer.write_table(table)
+    if writer is None:
+        raise ValueError("a payload needs at least one table (an empty one for no rows)")
+    writer.close()
     return sink.getvalue()
+
+
+def _record_parts(unkeyed: pa.Table, keyed_parts: Iterator[tuple[int, dict[str, pd.Series]]], columns: list[str]) -> Iterator[pa.Table]:
+    """The record payload part by part: each keyed part joined to the same rows of the unkeyed
+    columns, in output order (one empty table when no record is sent)."""
+    offset = 0
+    for rows, part in keyed_parts:
+        piece = unkeyed.slice(offset, rows)
+        for name, series in part.items():
+            piece = piece.append_column(name, pa.chunked_array([pa.array(series.array)]).cast(pa.large_string()))
+        offset += rows
+        yield piece.select(columns)
+    if offset != unkeyed.num_rows:
+        raise AssertionError("the keyed parts do not cover the records sent")
+    if offset == 0:  # nothing is sent: an empty payload with the same columns
+        empty = unkeyed.slice(0, 0)
+        for name in columns:
+            if name not in empty.column_names:
+                empty = empty.append_column(name, pa.array([], pa.large_string()))
+        yield empty.select(columns)
 
 
 def _unique_columns(contract: Contract) -> frozenset[str]:
@@ -222,29 +254,34 @@ def contribute(
                 result.k_achieved = report.k_without_small_classes
                 result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
             step("de-identify")
-            out = deidentify(frame, contract, rows=keep, keyed_columns=keyed.columns(keep), generalised=generalised)
+            out = deidentify(frame, contract, rows=keep, generalised=generalised)
             del frame
-            payload = pa.Table.from_pandas(out, preserve_index=False)
-            result.output_columns = list(out.columns)
-            result.sent = len(out)
+            # The keyed columns join part by part as the workers finish them, so the first row
+            # groups are encoded while the last pseudonyms are still being hashed.
+            parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), keyed.parts(keep, PART_ROWS), contract.output_columns())
+            result.output_columns = contract.output_columns()
+            result.sent = record_count = len(out)
         else:
             # Aggregate mode sends counts only, none by client or episode: no pseudonym is made.
             step("de-identify")
-            out = deidentify(frame, contract, pseudonym_key=None, pseudonyms_needed=False)
+            out = deidentify(frame, contract)
             del frame
             step("disclosure check")
             payload = standard_counts(out, contract)
+            parts = iter([payload])
             result.output_columns = [c for c in payload.column_names]
             result.cube_tables = len(contract.standard_tables)
-            result.cube_cells = payload.num_rows
+            result.cube_cells = record_count = payload.num_rows
             result.sent = len(out)
         del out
 
         if opts.dry_run:
+            for _ in parts:  # every keyed part is still made and checked against the output model
+                pass
             result.status = "dry-run"
         else:
             step("seal")
-            data = _parquet_bytes(payload, _unique_columns(contract) if mode == "record" else frozenset())
+            data = _parquet_bytes(parts, _unique_columns(contract) if mode == "record" else frozenset())
             seq = sequence.advance(agency.sequence_path)
             sealed = bundle.seal(
                 data,
@@ -254,7 +291,7 @@ def contribute(
                 mode=mode,
                 sequence=seq,
                 period=str(period),
-                record_count=payload.num_rows,
+                record_count=record_count,
                 signing_key=bundle.load_signing_key(agency.signing_key_path),
                 recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
                 key_epoch=int(agency.coordinator.get("key_epoch", 1)),

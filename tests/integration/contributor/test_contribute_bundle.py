@@ -4,12 +4,15 @@ every run takes the agency's next sequence number."""
 
 from __future__ import annotations
 
+import io
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from contribution_constants import PROJECT, aggregate_columns
 
 from contracts.registry import get_contract
-from pipelines.contributor import sequence
+from pipelines.contributor import run, sequence
 
 CASES = [
     ("shelter-north", "referral", "aggregate"),
@@ -74,3 +77,31 @@ def test_record_mode_pseudonyms_are_stable_across_runs_and_keyed_per_agency(net)
     other = net.contribute("valley-health", "service_episode", extract=net.extract("shelter-north", "service_episode"), mode="record", k=1)
     theirs = set(net.open("valley-health", other).table.column("client_pseudonym").to_pylist())
     assert theirs and not theirs & set(first.table.column("client_pseudonym").to_pylist())
+
+
+@pytest.mark.parametrize("contract", ["service_episode", "research_extract"])
+def test_a_record_payload_written_in_parts_holds_the_same_rows_as_one_part(net, monkeypatch, contract):
+    """The keyed columns join the payload part by part (one Parquet row group each) as the
+    hashing finishes; the parts must line up with the rows they belong to."""
+    agency = "valley-health" if contract == "research_extract" else "shelter-north"
+    whole = net.contribute(agency, contract, mode="record", k=2, max_withheld_share=0.5)
+    monkeypatch.setattr(run, "PART_ROWS", 7)
+    parts = net.contribute(agency, contract, mode="record", k=2, max_withheld_share=0.5)
+    a, b = net.open(agency, whole), net.open(agency, parts)
+    assert parts.sent == whole.sent > 14
+    assert pq.ParquetFile(io.BytesIO(b.data)).metadata.num_row_groups == -(-parts.sent // 7)
+    assert pq.ParquetFile(io.BytesIO(a.data)).metadata.num_row_groups == 1
+    assert b.table.combine_chunks().equals(a.table.combine_chunks())
+
+
+def test_a_record_run_that_sends_nobody_seals_an_empty_payload_with_every_column(net, tmp_path):
+    source = net.extract("shelter-north", "service_episode")
+    rows = source.read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    consent = header.index("consent_to_share")
+    nobody = tmp_path / source.name
+    nobody.write_text("\n".join([rows[0]] + [",".join(c if i != consent else "false" for i, c in enumerate(r.split(","))) for r in rows[1:]]) + "\n", encoding="utf-8")
+    r = net.contribute("shelter-north", "service_episode", extract=nobody, mode="record")
+    assert r.status == "sealed" and r.sent == 0 and r.excluded_consent == r.records_read > 0
+    table = net.open("shelter-north", r).table
+    assert table.num_rows == 0 and table.column_names == get_contract("service_episode").output_columns()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from anonymize import keyed_hashes
 from contracts.registry import get_contract
+from pipelines.contributor import run
 
 QIS = get_contract("service_episode").quasi_identifiers()
 
@@ -85,6 +86,7 @@ def _children() -> set[int]:
 def test_pseudonyms_hashed_in_worker_processes_equal_those_hashed_here(net, monkeypatch):
     here = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9, dry_run=False)
     monkeypatch.setattr(keyed_hashes, "WORKER_MIN_MESSAGES", 1)
+    monkeypatch.setattr(run, "PART_ROWS", 50)  # parts taken while the workers are still answering
     started = []
     monkeypatch.setattr(keyed_hashes.KeyedHashJob, "_start_worker", _recording(keyed_hashes.KeyedHashJob._start_worker, started))
     beside = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9)

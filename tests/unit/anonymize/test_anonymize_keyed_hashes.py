@@ -10,6 +10,7 @@ import hmac
 import pyarrow as pa
 import pytest
 
+from anonymize.keyed_hash_worker import ANSWER_BLOCK
 from anonymize.keyed_hashes import KeyedHashError, KeyedHashJob
 
 KEY = bytes(range(40, 72))
@@ -68,3 +69,14 @@ def test_missing_values_and_odd_lengths_are_refused():
         KeyedHashJob(KEY, b"", pa.array(["a", None]), 32)
     with pytest.raises(ValueError, match="even"):
         KeyedHashJob(KEY, b"", pa.array(["a"]), 31)
+
+
+def test_the_first_digests_can_be_taken_before_the_rest_and_all_agree():
+    values = [f"EP-{i:06d}" for i in range(2 * ANSWER_BLOCK + 123)]
+    job = KeyedHashJob(KEY, b"e\x00", pa.array(values, pa.large_string()), 32, worker_min_messages=1)
+    want = _want(KEY, b"e\x00", values, 32)
+    first = job.hexes(0, 10).to_pylist()
+    across = job.hexes(ANSWER_BLOCK - 5, ANSWER_BLOCK + 5).to_pylist()
+    assert first == want[:10] and across == want[ANSWER_BLOCK - 5 : ANSWER_BLOCK + 5]
+    assert job.result().to_pylist() == want
+    assert job._process.returncode == 0

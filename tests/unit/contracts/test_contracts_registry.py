@@ -73,3 +73,12 @@ def test_cli_contracts_docs_writes_markdown_and_html(tmp_path, capsys):
     assert main(["contracts", "docs", "--out", str(out_dir)], {}) == 0
     assert (out_dir / "data-dictionary.md").is_file()
     assert (out_dir / "data-dictionary.html").is_file()
+
+
+def test_every_output_rule_is_about_one_column():
+    """The contributor checks the keyed output columns part by part, apart from the others
+    (anonymize.deidentify): that is exact only while no output rule spans rows or columns."""
+    for c in all_contracts():
+        schema = c.output.to_schema()
+        assert not schema.checks, f"{c.ref}: an output rule over several columns"
+        assert not schema.unique and not [n for n, col in schema.columns.items() if col.unique], f"{c.ref}: a uniqueness rule"
