@@ -48,21 +48,22 @@ def source_columns(contract: Contract, made: set[str] | frozenset[str] = frozens
 def take_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     """The rows of ``frame`` where ``keep`` holds, with a fresh RangeIndex (no copy if all).
 
-    Arrow-backed text is filtered chunk by chunk with Arrow's ``filter``; pandas' boolean
-    indexing turns the mask into positions and gathers across every chunk, which costs about
-    three times more for a million rows of text."""
+    Arrow-backed text is filtered with Arrow's ``filter``; other columns take the kept positions
+    (``take`` with positions found once costs a fifth of pandas' boolean indexing per column).
+    The frame is assembled without pandas' copy and block consolidation (``copy=False``)."""
     keep = np.asarray(keep, dtype=bool)
     if keep.all():
         return frame.reset_index(drop=True)
     mask = pa.array(keep)
+    positions = np.flatnonzero(keep)
     columns = {}
     for name in frame.columns:
         s = frame[name]
         if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
             columns[name] = pd.arrays.ArrowStringArray(pa.array(s.array).filter(mask))
         else:
-            columns[name] = s.array[keep]
-    return pd.DataFrame(columns, columns=frame.columns)
+            columns[name] = s.array.take(positions)
+    return pd.DataFrame(columns, columns=frame.columns, copy=False)
 
 
 def _generalised(f, frame: pd.DataFrame) -> pd.Series | None:
@@ -128,7 +129,7 @@ class KeyedColumns:
             low, high = int(positions[start]), int(positions[stop - 1]) + 1
             keep = pa.array(within[low:high])
             part = {name: pd.Series(pd.arrays.ArrowStringArray(pending.rows(low, high).filter(keep))) for name, pending in self._pending.items()}
-            _check_output(pd.DataFrame(part), self._schema, self._contract)
+            _check_output(pd.DataFrame(part, copy=False), self._schema, self._contract)
             yield stop - start, part
 
     def cancel(self) -> None:
@@ -147,7 +148,7 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.nda
     source = take_rows(frame[needed], rows) if rows is not None else frame[needed].reset_index(drop=True)
     for f in fields:
         made[f.output or f.name] = _generalised(f, source)
-    return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()})
+    return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()}, copy=False)
 
 
 def _output_schema(contract: Contract, *, keyed: bool) -> pandera.DataFrameSchema:
@@ -203,6 +204,6 @@ def deidentify(
     if contract.quarter_column not in out:
         out[contract.quarter_column] = generalise.quarter(source[contract.event_date])
     keyed = set(keyed_outputs(contract))
-    result = pd.DataFrame({c: out[c] for c in contract.output_columns() if c not in keyed})
+    result = pd.DataFrame({c: out[c] for c in contract.output_columns() if c not in keyed}, copy=False)
     _check_output(result, _output_schema(contract, keyed=False), contract)
     return result

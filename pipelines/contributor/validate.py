@@ -163,7 +163,7 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
             _, rule, reason = _CONVERSIONS[str(column.dtype)]
             col.add(name, rule, reason, not column.nullable, bad)
         out[name] = conv
-    return pd.DataFrame(out, index=raw.index)
+    return pd.DataFrame(out, index=raw.index, copy=False)  # no copy, no block consolidation
 
 
 # --- the steward's report ------------------------------------------------------------------------
