@@ -1,9 +1,10 @@
 """De-identification by field role (DESIGN §6).
 
 Direct identifiers are dropped or become keyed pseudonyms / linkage tokens; quasi-identifiers are
-generalised; sensitive and operational fields are kept; consent fields are dropped. The result is
-checked against the contract's output model (``contracts.conformance``), so nothing outside it
-can leave.
+generalised; sensitive and operational fields are kept; consent fields are dropped. ``deidentify``
+makes the columns that need no key, ``KeyedColumns`` the pseudonyms and linkage tokens (hashed in
+worker processes, part by part); each half is checked against the contract's output model
+(``contracts.conformance``), so nothing outside it can leave.
 """
 
 from __future__ import annotations
@@ -153,8 +154,9 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.nda
 
 def _output_schema(contract: Contract, *, keyed: bool) -> pandera.DataFrameSchema:
     """The output model's keyed columns (pseudonyms, linkage token), or all the others. Every
-    output rule is about one column (tests/unit/contracts check there are no rules over several
-    columns and no uniqueness), so the two halves can be checked apart, and keyed parts alone."""
+    output rule is about one column (a test in tests/unit/contracts checks there is no rule over
+    several columns and no uniqueness), so the two halves can be checked apart, and keyed parts
+    alone."""
     schema = contract.output.to_schema()
     made_with_key = set(keyed_outputs(contract))
     return schema.remove_columns([c for c in schema.columns if (c in made_with_key) != keyed])

@@ -12,8 +12,9 @@ would write: ``pd.read_csv``, type conversion, the contract's pandera model, the
 ``to_parquet`` and the same ``bundle.seal``. Both must agree on what they send (checked).
 
 Every measurement runs in a fresh child process (round-robin, so the machine's drift hits every
-scenario alike) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child. The
-extract is generated in a child too, so no child inherits a large parent. The synthetic network
+scenario alike) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child, and
+the peak and CPU time of the keyed-hash worker processes dvnet's record mode starts (two, one per
+pseudonym column, each alive only while it hashes). The extract is generated in a child too, so no child inherits a large parent. The synthetic network
 is one Tier 3 shelter in the metro region; ``pipelines.synth`` is scaled to the row count and its
 file trimmed to exactly that many records. Writes ``benchmarks/results/contributor.json``.
 
@@ -227,13 +228,16 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
 
 def peak_rss() -> dict:
     """This process's peak memory: VmHWM (the kernel's high-water mark of this process) and
-    ru_maxrss (which Linux can carry over from the parent across exec, hence both)."""
+    ru_maxrss (which Linux can carry over from the parent across exec, hence both); and of its
+    own child processes (dvnet's keyed-hash workers): the largest one's peak and their CPU time."""
     hwm = None
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 hwm = int(line.split()[1]) * 1024
-    return {"peak_rss_bytes": hwm, "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the keyed-hash worker processes
+    return {"peak_rss_bytes": hwm, "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "worker_peak_rss_bytes": workers.ru_maxrss * 1024, "worker_cpu_seconds": workers.ru_utime + workers.ru_stime}
 
 
 def child(scenario: str, network: str, extract: str, profile: str | None) -> None:
@@ -325,7 +329,8 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) 
                 runs[scenario].append(r)
                 print(
                     f"  run {repeat + 1} {scenario:17s} {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
-                    f"cpu {r['cpu_seconds']:6.2f} s  peak {r['peak_rss_bytes'] / 2**20:6,.0f} MiB  stages {r['stages']}",
+                    f"cpu {r['cpu_seconds']:6.2f} s (+{r['worker_cpu_seconds']:.2f} s in workers)  peak {r['peak_rss_bytes'] / 2**20:6,.0f} MiB "
+                    f"(workers {r['worker_peak_rss_bytes'] / 2**20:,.0f} MiB each at most)  stages {r['stages']}",
                     flush=True,
                 )
         touch_after = touch_cost()
@@ -346,6 +351,8 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) 
             "rows_per_second_best": round(rows / min(seconds)),
             "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 3),
             "peak_rss_mib_max": round(max(r["peak_rss_bytes"] for r in results) / 2**20),
+            "worker_peak_rss_mib_max": round(max(r["worker_peak_rss_bytes"] for r in results) / 2**20),
+            "median_worker_cpu_seconds": round(statistics.median(r["worker_cpu_seconds"] for r in results), 3),
             "ru_maxrss_mib_max": round(max(r["ru_maxrss_bytes"] for r in results) / 2**20),
             "stages_of_fastest_run": best["stages"],
             "outcome": {k: best[k] for k in ("records_read", "rejected", "excluded_consent", "withheld_k", "sent", "payload_rows")},
