@@ -228,8 +228,8 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
 
 def peak_rss() -> dict:
     """This process's peak memory: VmHWM (the kernel's high-water mark of this process) and
-    ru_maxrss (which Linux can carry over from the parent across exec, hence both); and of its
-    own child processes (dvnet's keyed-hash workers): the largest one's peak and their CPU time."""
+    ru_maxrss (which Linux can carry over from the parent across exec, hence both); and the CPU
+    time of its child processes (dvnet's keyed-hash workers)."""
     hwm = None
     with open("/proc/self/status") as status:
         for line in status:
@@ -237,7 +237,42 @@ def peak_rss() -> dict:
                 hwm = int(line.split()[1]) * 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the keyed-hash worker processes
     return {"peak_rss_bytes": hwm, "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "worker_peak_rss_bytes": workers.ru_maxrss * 1024, "worker_cpu_seconds": workers.ru_utime + workers.ru_stime}
+            "worker_cpu_seconds": workers.ru_utime + workers.ru_stime}
+
+
+class WorkerMemory:
+    """Samples the peak memory (VmHWM) of this process's child processes every 20 ms while it
+    runs: ``ru_maxrss`` of children is useless here (Linux carries the parent's over the fork)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        tasks = Path("/proc/self/task")
+        while not self._stop.wait(0.02):
+            for children in tasks.glob("*/children"):
+                try:
+                    pids = children.read_text().split()
+                except OSError:
+                    continue
+                for pid in pids:
+                    try:
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                            if line.startswith("VmHWM:"):
+                                self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0), int(line.split()[1]) * 1024)
+                    except (OSError, ValueError):
+                        pass
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"worker_peak_rss_bytes": max(self.peaks.values(), default=0), "worker_peak_rss_sum_bytes": sum(self.peaks.values()),
+                "workers": len(self.peaks)}
 
 
 def child(scenario: str, network: str, extract: str, profile: str | None) -> None:
@@ -271,6 +306,7 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     import pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
 
+    sampler = WorkerMemory()
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
@@ -284,7 +320,7 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
     wall, cpu = end - wall, time.process_time() - cpu
     stamps.append(("end", end))
     stages = {name: round(stamps[i + 1][1] - t, 3) for i, (name, t) in enumerate(stamps[:-1])}
-    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "stages": stages, **peak_rss(), **result}))
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "stages": stages, **peak_rss(), **sampler.stop(), **result}))
 
 
 def touch_cost() -> float:
@@ -330,7 +366,7 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) 
                 print(
                     f"  run {repeat + 1} {scenario:17s} {r['seconds']:7.2f} s  {rows / r['seconds']:>9,.0f} rows/s  "
                     f"cpu {r['cpu_seconds']:6.2f} s (+{r['worker_cpu_seconds']:.2f} s in workers)  peak {r['peak_rss_bytes'] / 2**20:6,.0f} MiB "
-                    f"(workers {r['worker_peak_rss_bytes'] / 2**20:,.0f} MiB each at most)  stages {r['stages']}",
+                    f"(+{r['workers']} workers, {r['worker_peak_rss_sum_bytes'] / 2**20:,.0f} MiB)  stages {r['stages']}",
                     flush=True,
                 )
         touch_after = touch_cost()
@@ -352,6 +388,7 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) 
             "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 3),
             "peak_rss_mib_max": round(max(r["peak_rss_bytes"] for r in results) / 2**20),
             "worker_peak_rss_mib_max": round(max(r["worker_peak_rss_bytes"] for r in results) / 2**20),
+            "worker_peak_rss_sum_mib_max": round(max(r["worker_peak_rss_sum_bytes"] for r in results) / 2**20),
             "median_worker_cpu_seconds": round(statistics.median(r["worker_cpu_seconds"] for r in results), 3),
             "ru_maxrss_mib_max": round(max(r["ru_maxrss_bytes"] for r in results) / 2**20),
             "stages_of_fastest_run": best["stages"],
