@@ -12,7 +12,7 @@ would write: ``pd.read_csv``, type conversion, the contract's pandera model, the
 ``to_parquet`` and the same ``bundle.seal``. Both must agree on what they send (checked).
 
 Every measurement runs in a fresh child process (round-robin, so the machine's drift hits every
-scenario alike) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child, and
+scenario alike; each starts ``SETTLE_SECONDS`` after the previous child exited) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child, and
 the peak and CPU time of the keyed-hash worker processes dvnet's record mode starts (two, one per
 pseudonym column, each alive only while it hashes). The extract is generated in a child too, so no child inherits a large parent. The synthetic network
 is one Tier 3 shelter in the metro region; ``pipelines.synth`` is scaled to the row count and its
@@ -51,6 +51,10 @@ K = 5
 # Smaller trial runs need more (--max-withheld-share); the children read it from the environment.
 MAX_WITHHELD = float(os.environ.get("DVNET_BENCH_MAX_WITHHELD", "0.01"))
 SCENARIOS = ["dvnet_record", "dvnet_aggregate", "pandas_record", "pandas_aggregate"]
+# Each measured child starts this long after the previous one exited: this VM releases a large
+# exited process's memory in the background, and the run right after a 1.3 GB pandas child was up
+# to ~0.3 s slower (hog-then-run probes: 2.64/2.65/2.41 s at once, 2.39/2.44/2.50 s after 3 s).
+SETTLE_SECONDS = 2.0
 
 
 # --- setup (in child processes) --------------------------------------------------------------------
@@ -360,6 +364,7 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) 
         runs: dict[str, list[dict]] = {s: [] for s in scenarios}
         for repeat in range(repeats):
             for scenario in scenarios:
+                time.sleep(SETTLE_SECONDS)
                 r = run_child("--child", scenario, str(network), str(extract))
                 assert r["records_read"] == rows, (scenario, r)
                 runs[scenario].append(r)
