@@ -172,13 +172,16 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
 def _structural_check(raw: pd.DataFrame, contract: Contract) -> None:
     expected = list(contract.source.to_schema().columns)
     missing = [c for c in expected if c not in raw.columns]
-    unexpected = [c for c in raw.columns if c not in expected]
+    # Unexpected columns by position, not name: a file exported without its header has the first
+    # record where the names should be, and those values must not reach a report.
+    unexpected = [i + 1 for i, c in enumerate(raw.columns) if c not in expected]
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"missing column(s): {', '.join(missing)}")
         if unexpected:
-            parts.append(f"unexpected column(s): {', '.join(unexpected)}")
+            shown = ", ".join(str(i) for i in unexpected[:20]) + (", ..." if len(unexpected) > 20 else "")
+            parts.append(f"{len(unexpected)} unexpected column(s), at position(s) {shown} of the header")
         raise ExtractError(
             "COLUMNS_MISMATCH",
             f"the extract's columns do not match {contract.ref}: " + "; ".join(parts),

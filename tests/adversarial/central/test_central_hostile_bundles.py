@@ -146,3 +146,18 @@ def test_metadata_and_logs_never_carry_row_values(ck, kit, instance):
         text = repr(event)
         assert "MARKER-VALUE-7f3a" not in text and pseudonym not in text
     assert "MARKER-VALUE-7f3a" not in (kit.paths.quarantine / "violating.dvb.reason.json").read_text()
+
+
+def test_a_column_outside_the_output_model_is_refused_without_repeating_its_name(ck, kit, instance):
+    """A column name is sender text like any value: an extra column named after a person is
+    refused by position and count, and its name is in no message, receipt, metadata or log."""
+    frame = ck.service_episode_frame(12, ck.PERIOD, 22)
+    frame.insert(3, "Jane MARKER-NAME-91c2", "x")
+    kit.drop("extra-column", kit.seal("shelter-a", "service_episode", ck.parquet_bytes(frame), 12).blob)
+    _, runs = ck.tick(kit, instance)
+    (_, res), = runs
+    assert ck.materialization(res, "intake")["rejections_by_reason"] == {"CONTRACT_VIOLATION": 1}
+    reason = (kit.paths.quarantine / "extra-column.dvb.reason.json").read_text()
+    assert "column 4" in reason
+    texts = [reason, *(p.read_text() for p in kit.paths.receipts.rglob("*.json")), *(repr(e) for e in instance.all_logs(res.run_id))]
+    assert not [t for t in texts if "MARKER-NAME-91c2" in t]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import yaml
 
@@ -80,3 +81,28 @@ def test_a_broken_mapping_file_refuses_the_run_with_its_reason(net):
     r = net.contribute("shelter-north", "service_episode", mode="aggregate")
     assert r.status == "refused"
     assert r.refusal["reason"] == "MAPPING_INVALID"
+
+
+def test_a_file_without_its_header_is_refused_without_echoing_the_first_record(net, tmp_path):
+    src = net.extract("shelter-north", "service_episode")
+    lines = src.read_text(encoding="utf-8").splitlines()
+    headless = tmp_path / "no_header.csv"
+    headless.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
+    r = net.contribute("shelter-north", "service_episode", extract=headless, mode="aggregate")
+    assert r.status == "refused" and r.refusal["reason"] in ("COLUMNS_MISMATCH", "CSV_DUPLICATE_HEADER")
+    record = dict(zip(lines[0].split(","), lines[1].split(",")))
+    identifying = [record[c] for c in ("episode_id", "client_id", "client_name", "date_of_birth", "postal_code") if record[c]]
+    shown = json.dumps(r.to_dict())
+    assert len(identifying) >= 3 and not [v for v in identifying if v in shown]
+
+
+def test_an_unexpected_column_is_named_by_position_not_by_its_header_text(net, tmp_path):
+    src = net.extract("shelter-north", "service_episode")
+    lines = src.read_text(encoding="utf-8").splitlines()
+    extra = tmp_path / "extra.csv"
+    extra.write_text("\n".join([lines[0] + ",Jane MARKER-HEADER-5e1"] + [line + ",x" for line in lines[1:]]) + "\n", encoding="utf-8")
+    r = net.contribute("shelter-north", "service_episode", extract=extra, mode="aggregate")
+    assert r.refusal["reason"] == "COLUMNS_MISMATCH"
+    position = len(lines[0].split(",")) + 1
+    assert f"1 unexpected column(s), at position(s) {position} of the header" in r.refusal["message"]
+    assert "MARKER-HEADER-5e1" not in json.dumps(r.to_dict())
