@@ -18,6 +18,7 @@ worker only through its private stdin pipe.
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import sys
 import threading
@@ -28,6 +29,9 @@ import numpy as np
 import pyarrow as pa
 
 from anonymize import keyed_hash_worker as worker
+from contracts.errors import DvnetError
+
+logger = logging.getLogger(__name__)
 
 #: Below this many messages a worker process costs more than it saves (its start is ~10 ms).
 WORKER_MIN_MESSAGES = 20_000
@@ -35,8 +39,15 @@ _BLOCK = 64  # SHA-256 block size
 _WORKER = Path(worker.__file__)
 
 
-class KeyedHashError(RuntimeError):
+class KeyedHashError(DvnetError):
     """The worker process failed (it never sees a value to report; only its exit status is kept)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__(
+            "KEYED_HASH_FAILED",
+            f"the process computing pseudonyms stopped before it finished (exit status {status}); nothing was sealed",
+            hint="run the contribution again; if it fails again, check the machine's free memory",
+        )
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
@@ -140,12 +151,16 @@ class KeyedHashJob:
         return self._n
 
     def _start_worker(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,  # it has no values to tell; its exit status is checked
-        )
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(_WORKER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # it has no values to tell; its exit status is checked
+            )
+        except OSError:  # no process can be started here (limits, a sandbox): hash in this one
+            logger.info("keyed hashes: no worker process could be started; hashing in this process")
+            return
         self._finalizer = weakref.finalize(self, _stop, self._process)
         header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
         request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]
@@ -186,7 +201,7 @@ class KeyedHashJob:
         self._finished = True
         self._data = memoryview(b"")  # the job no longer holds the messages
         if status != 0 or self._inbox.write_failed or len(self._inbox.digests) != self._n * self._digest_bytes:
-            raise KeyedHashError(f"the keyed-hash worker failed (exit status {status})")
+            raise KeyedHashError(status)
 
     def hexes(self, start: int = 0, stop: int | None = None) -> pa.Array:
         """The hex digests of messages ``start`` to ``stop`` (default: to the end), in order;

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from anonymize.keyed_hash_worker import ANSWER_BLOCK
+from anonymize import keyed_hashes
 from anonymize.keyed_hashes import KeyedHashError, KeyedHashJob
 
 KEY = bytes(range(40, 72))
@@ -52,8 +53,9 @@ def test_the_key_is_not_on_the_worker_command_line():
 def test_a_worker_that_dies_is_a_typed_error_not_a_hang():
     job = KeyedHashJob(KEY, b"", pa.array(MESSAGES * 1000), 32, worker_min_messages=1)
     job._process.kill()
-    with pytest.raises(KeyedHashError, match="worker failed"):
+    with pytest.raises(KeyedHashError, match="stopped before it finished") as failure:
         job.result()
+    assert failure.value.reason == "KEYED_HASH_FAILED" and "nothing was sealed" in failure.value.message
 
 
 def test_an_abandoned_job_stops_its_worker():
@@ -80,3 +82,14 @@ def test_the_first_digests_can_be_taken_before_the_rest_and_all_agree():
     assert first == want[:10] and across == want[ANSWER_BLOCK - 5 : ANSWER_BLOCK + 5]
     assert job.result().to_pylist() == want
     assert job._process.returncode == 0
+
+
+def test_without_a_worker_process_the_hashing_happens_here(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(keyed_hashes.subprocess, "Popen", refuse)
+    job = KeyedHashJob(KEY, b"p", pa.array(MESSAGES), 32, worker_min_messages=1)
+    assert job._process is None
+    assert job.result().to_pylist() == _want(KEY, b"p", MESSAGES, 32)
+
