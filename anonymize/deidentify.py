@@ -31,7 +31,7 @@ class DeidentificationError(DvnetError):
     """The de-identified frame does not match the output model (a bug or a contract mistake)."""
 
 
-def source_columns(contract: Contract, made: set[str] | frozenset[str] = frozenset()) -> list[str]:
+def _source_columns(contract: Contract, made: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """The extract columns ``deidentify`` reads to make the unkeyed output columns not in
     ``made``: kept fields, the fields generalised and the dates an age band is computed at, and
     the event date for the quarter. Keyed inputs (record keys, linkage inputs) are read by
@@ -194,7 +194,7 @@ def deidentify(
     rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     ready = dict(generalised.items()) if generalised is not None else {}
     # Only the columns still to be read are copied (names, consent and helper dates stay behind).
-    needed = [c for c in source_columns(contract, made=set(ready)) if c in frame.columns]
+    needed = [c for c in _source_columns(contract, made=set(ready)) if c in frame.columns]
     source = take_rows(frame[needed], rows)
     out: dict[str, pd.Series] = {}
     for f in contract.fields():

@@ -24,12 +24,11 @@ import bundle
 from anonymize import consent as consent_rules
 from anonymize import kanonymity
 from anonymize.counts import standard_counts
-from anonymize.deidentify import KeyedColumns, deidentify, quasi_identifier_frame, take_rows
+from anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
 from anonymize.pseudonyms import project_linkage_key
 from contracts.errors import DvnetError, ExtractError
 from contracts.periods import Period
-from contracts.registry import Contract, get_contract
-from contracts.roles import Transform
+from contracts.registry import get_contract
 from contracts.tiers import check_allowed, default_mode
 from pipelines import audit
 from pipelines.contributor import sequence
@@ -154,11 +153,6 @@ def _record_parts(unkeyed: pa.Table, keyed_parts: Iterator[tuple[int, dict[str, 
         yield empty.select(columns)
 
 
-def _unique_columns(contract: Contract) -> frozenset[str]:
-    names = {f.output or f.name for f in contract.fields() if f.transform is Transform.PSEUDONYM}
-    return frozenset(names | ({"linkage_token"} if contract.linkage_inputs else set()))
-
-
 def contribute(
     agency: AgencyConfig,
     opts: ContributionOptions,
@@ -281,7 +275,7 @@ def contribute(
             result.status = "dry-run"
         else:
             step("seal")
-            data = _parquet_bytes(parts, _unique_columns(contract) if mode == "record" else frozenset())
+            data = _parquet_bytes(parts, frozenset(keyed_outputs(contract)) if mode == "record" else frozenset())
             seq = sequence.advance(agency.sequence_path)
             sealed = bundle.seal(
                 data,
