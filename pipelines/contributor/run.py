@@ -25,6 +25,7 @@ from anonymize import consent as consent_rules
 from anonymize import kanonymity
 from anonymize.counts import standard_counts
 from anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
+from anonymize.keyed_hashes import KeyedHashError
 from anonymize.pseudonyms import project_linkage_key
 from contracts.errors import DvnetError, ExtractError
 from contracts.periods import Period
@@ -269,13 +270,18 @@ def contribute(
             result.sent = len(out)
         del out
 
+        try:
+            if opts.dry_run:
+                for _ in parts:  # every keyed part is still made and checked against the output model
+                    pass
+            else:
+                step("seal")
+                data = _parquet_bytes(parts, frozenset(keyed_outputs(contract)) if mode == "record" else frozenset())
+        except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
+            raise _Refused(e.reason, e.message) from None
         if opts.dry_run:
-            for _ in parts:  # every keyed part is still made and checked against the output model
-                pass
             result.status = "dry-run"
         else:
-            step("seal")
-            data = _parquet_bytes(parts, frozenset(keyed_outputs(contract)) if mode == "record" else frozenset())
             seq = sequence.advance(agency.sequence_path)
             sealed = bundle.seal(
                 data,

@@ -3,6 +3,7 @@ values); with a withheld share allowed, the small classes stay home and what lea
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -114,3 +115,20 @@ def _recording(method, calls: list):
         return method(self)
 
     return wrapper
+
+
+def test_a_hashing_worker_that_dies_refuses_the_run_and_holds_every_record_back(net, monkeypatch, tmp_path):
+    dying = tmp_path / "dying_worker.py"
+    dying.write_text("import sys\nsys.exit(3)\n", encoding="utf-8")
+    monkeypatch.setattr(keyed_hashes, "WORKER_MIN_MESSAGES", 1)
+    monkeypatch.setattr(keyed_hashes, "_WORKER", dying)
+    agency = net.agency("shelter-north")
+    before = agency.sequence_path.read_text() if agency.sequence_path.exists() else None
+    r = net.contribute("shelter-north", "service_episode", mode="record", max_withheld_share=0.9)
+    assert r.status == "refused" and r.refusal["reason"] == "KEYED_HASH_FAILED"
+    assert r.sent == 0 and r.held_back == r.records_read - r.rejected - r.excluded_consent - r.withheld_k > 0
+    assert r.bundle_id is None and not list((agency.folder / "outbox").glob("*.dvb"))
+    assert (agency.sequence_path.read_text() if agency.sequence_path.exists() else None) == before
+    last = json.loads(agency.audit_log.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["refusal"] == "KEYED_HASH_FAILED"
+    assert _children() == set()
