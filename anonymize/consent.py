@@ -24,9 +24,3 @@ def consent_masks(consent: pd.Series, expiry: pd.Series, period_end: dt.date) ->
     expired = np.asarray(exp.notna() & (exp < pd.Timestamp(period_end)))
     return ~given, given & expired
 
-
-def consent_exclusions(consent: pd.Series, expiry: pd.Series, period_end: dt.date) -> pd.Series:
-    """Per row: None when the record may leave, else the exclusion reason code."""
-    absent, expired = consent_masks(consent, expiry, period_end)
-    reasons = np.where(absent, NO_CONSENT, np.where(expired, EXPIRED, None))
-    return pd.Series(reasons, index=consent.index, dtype=object)
