@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 #: Below this many messages a worker process costs more than it saves (its start is ~10 ms).
 WORKER_MIN_MESSAGES = 20_000
+#: How much lower the workers' scheduling priority is than this process's. The contributor's own
+#: work (k-anonymity, the unkeyed columns, the payload) is the longer path; with the workers at
+#: equal priority three busy processes shared two cores evenly and that path waited. On 1M
+#: rows, alternating runs: 2.81-2.99 s at equal priority, 2.65-2.88 s at +5, 2.75-2.85 s at +10.
+WORKER_NICENESS = 10
 _BLOCK = 64  # SHA-256 block size
 _WORKER = Path(worker.__file__)
 
@@ -161,6 +167,10 @@ class KeyedHashJob:
         except OSError:  # no process can be started here (limits, a sandbox): hash in this one
             logger.info("keyed hashes: no worker process could be started; hashing in this process")
             return
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+        except OSError:  # it has already finished, or this system does not allow it: no matter
+            pass
         self._finalizer = weakref.finalize(self, _stop, self._process)
         header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
         request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]
