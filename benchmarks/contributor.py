@@ -14,7 +14,8 @@ would write: ``pd.read_csv``, type conversion, the contract's pandera model, the
 Every measurement runs in a fresh child process (round-robin, so the machine's drift hits every
 scenario alike; each starts ``SETTLE_SECONDS`` after the previous child exited) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child, and
 the peak and CPU time of the keyed-hash worker processes dvnet's record mode starts (two, one per
-pseudonym column, each alive only while it hashes). The extract is generated in a child too, so no child inherits a large parent. The synthetic network
+pseudonym column, each alive only while it hashes; their memory is sampled from this process, so the
+sampling costs the measured interpreter nothing). The extract is generated in a child too, so no child inherits a large parent. The synthetic network
 is one Tier 3 shelter in the metro region; ``pipelines.synth`` is scaled to the row count and its
 file trimmed to exactly that many records. Writes ``benchmarks/results/contributor.json``.
 
@@ -244,39 +245,29 @@ def peak_rss() -> dict:
             "worker_cpu_seconds": workers.ru_utime + workers.ru_stime}
 
 
-class WorkerMemory:
-    """Samples the peak memory (VmHWM) of this process's child processes every 20 ms while it
-    runs: ``ru_maxrss`` of children is useless here (Linux carries the parent's over the fork)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peaks: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        tasks = Path("/proc/self/task")
-        while not self._stop.wait(0.02):
-            for children in tasks.glob("*/children"):
+def worker_memory(child: subprocess.Popen) -> dict:
+    """Waits for ``child`` while sampling, every 20 ms, the peak memory (VmHWM) of the processes
+    it starts (dvnet's keyed-hash workers). Sampled from this process, not the measured one: a
+    sampling thread there took the measured interpreter's lock every 20 ms and cost it about
+    0.1-0.2 s of a 2.6 s run. (``ru_maxrss`` of children is no use: Linux carries the parent's
+    over the fork.)"""
+    peaks: dict[int, int] = {}
+    tasks = Path(f"/proc/{child.pid}/task")
+    while child.poll() is None:
+        for children in tasks.glob("*/children"):
+            try:
+                pids = children.read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
                 try:
-                    pids = children.read_text().split()
-                except OSError:
-                    continue
-                for pid in pids:
-                    try:
-                        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                            if line.startswith("VmHWM:"):
-                                self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0), int(line.split()[1]) * 1024)
-                    except (OSError, ValueError):
-                        pass
-
-    def stop(self) -> dict:
-        self._stop.set()
-        self._thread.join()
-        return {"worker_peak_rss_bytes": max(self.peaks.values(), default=0), "worker_peak_rss_sum_bytes": sum(self.peaks.values()),
-                "workers": len(self.peaks)}
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            peaks[int(pid)] = max(peaks.get(int(pid), 0), int(line.split()[1]) * 1024)
+                except (OSError, ValueError):
+                    pass
+        time.sleep(0.02)
+    return {"worker_peak_rss_bytes": max(peaks.values(), default=0), "worker_peak_rss_sum_bytes": sum(peaks.values()), "workers": len(peaks)}
 
 
 def child(scenario: str, network: str, extract: str, profile: str | None) -> None:
@@ -310,7 +301,6 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     import pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
 
-    sampler = WorkerMemory()
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
@@ -324,7 +314,7 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
     wall, cpu = end - wall, time.process_time() - cpu
     stamps.append(("end", end))
     stages = {name: round(stamps[i + 1][1] - t, 3) for i, (name, t) in enumerate(stamps[:-1])}
-    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "stages": stages, **peak_rss(), **sampler.stop(), **result}))
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "stages": stages, **peak_rss(), **result}))
 
 
 def touch_cost() -> float:
@@ -335,10 +325,13 @@ def touch_cost() -> float:
 
 
 def run_child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"child {args[:2]} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        child = subprocess.Popen([sys.executable, __file__, *args], stdout=stdout, stderr=stderr, text=True)
+        workers = worker_memory(child)
+        stdout.seek(0), stderr.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"child {args[:2]} failed:\n{stderr.read()[-3000:]}")
+        return {**json.loads(stdout.read().strip().splitlines()[-1]), **workers}
 
 
 def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None) -> dict:
