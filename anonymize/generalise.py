@@ -1,8 +1,10 @@
 """Generalisation of quasi-identifiers: dates to quarter or month, birth dates to age bands,
 postal codes to regions. Vectorised; every function maps missing input to ``unknown`` or NA.
 
-Results are pandas ``string[pyarrow]`` series built from a handful of labels (a million rows
-carry a few dozen distinct quarters or bands), so no Python string is made per row.
+Results are coded text: pandas categoricals of a handful of labels (a million rows carry a few
+dozen distinct quarters or bands), so no string is made per row, and the steps after (k-anonymity
+classes, row selection, output checks, Parquet's dictionary) read the codes
+(``contracts.conformance.is_coded_text``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,9 @@ UNKNOWN = "unknown"
 
 
 def _text(indices: np.ndarray, labels: list[str], valid: np.ndarray | None = None) -> pd.Series:
-    """Per row ``labels[indices]`` (NA where ``valid`` is False) as Arrow-backed text."""
-    dictionary = pa.DictionaryArray.from_arrays(
-        pa.array(indices.astype(np.int32, copy=False), mask=None if valid is None else ~valid),
-        pa.array(labels, pa.large_string()),
-    )
-    return pd.Series(pd.arrays.ArrowStringArray(dictionary.cast(pa.large_string())))
+    """Per row ``labels[indices]`` (NA where ``valid`` is False), as codes into ``labels``."""
+    codes = indices if valid is None else np.where(valid, indices, -1)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(labels)))
 
 
 def _labels(codes: np.ndarray, mask: np.ndarray, fmt) -> pd.Series:

@@ -191,7 +191,7 @@ def _pandera_check(check: pandera.Check, obj: pd.Series | pd.DataFrame, n: int) 
 def _dtype_ok(s: pd.Series, declared: str) -> bool | None:
     """Whether ``s`` holds the declared type (storage aside); None for a type not listed here."""
     if declared.startswith("string"):
-        return isinstance(s.dtype, pd.StringDtype)
+        return isinstance(s.dtype, pd.StringDtype) or is_coded_text(s)
     if declared == "boolean":
         return isinstance(s.dtype, pd.BooleanDtype)
     if declared == "Int64":
@@ -199,6 +199,26 @@ def _dtype_ok(s: pd.Series, declared: str) -> bool | None:
     if declared == "datetime64[ns]":
         return str(s.dtype) == "datetime64[ns]"
     return None
+
+
+def is_coded_text(s: pd.Series) -> bool:
+    """Whether ``s`` is text held as codes into a list of values (a pandas categorical of text,
+    as validation makes a code-list column: see ``code_column``)."""
+    return isinstance(s.dtype, pd.CategoricalDtype) and s.cat.categories.inferred_type in ("string", "empty")
+
+
+def code_column(text: pd.Series, allowed: list[str]) -> tuple[pd.Series, np.ndarray]:
+    """A text column whose values come from the code list ``allowed``, as codes into that list
+    (a pandas categorical of ``allowed``, in that order), and the rows whose value is not on
+    the list (they become NA). Every later step reads the codes instead of the text: k-anonymity
+    classes, row selection and the output checks work on small integers, and Parquet writes the
+    dictionary it is given instead of hashing every value again."""
+    values = arrow_text(text)
+    found = pc.fill_null(pc.index_in(values, value_set=pa.array(allowed, _LARGE_STRING)), -1)
+    codes = np.concatenate([c.to_numpy() for c in found.chunks]) if found.num_chunks else np.zeros(0, np.int32)
+    off_list = (codes < 0) & bool_mask(pc.is_valid(values), len(values))
+    coded = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(allowed))  # pandas narrows the codes
+    return pd.Series(coded, index=text.index), off_list
 
 
 def run_per_column(work: Callable[[T], R], columns: list[T], rows: int) -> list[R]:
@@ -245,6 +265,8 @@ def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name:
         return _pandera_column(frame[[name]], schema, name, n)
     if not typed:
         return [Failure(name, f"dtype('{declared}')", np.ones(n, dtype=bool), required)]
+    if is_coded_text(s):
+        return _coded_failures(s, column, name, required)
     out: list[Failure] = []
     is_text = isinstance(s.dtype, pd.StringDtype)
     text = arrow_text(s) if is_text else None
@@ -259,6 +281,34 @@ def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name:
         mask = _text_check(check, text, n) if is_text else None
         if mask is None:
             mask = _pandera_check(check, s, n)
+        if mask.any():
+            out.append(Failure(name, check.error or check.name, mask, required))
+    return out
+
+
+def _coded_failures(s: pd.Series, column, name: str, required: bool) -> list[Failure]:
+    """``_column_failures`` of a coded text column: each rule is decided once per value of its
+    code list and read back per row through the codes. The text fast-path rules (``isin``,
+    ``str_matches``, ``str_length``) are about one value at a time, so this is exact; any other
+    check runs on the column as text."""
+    n = len(s)
+    codes = s.cat.codes.to_numpy()
+    present = codes >= 0
+    values = arrow_text(pd.Series(pd.array(list(s.cat.categories), dtype=_TEXT)))
+    out: list[Failure] = []
+    if required and not present.all():
+        out.append(Failure(name, "not_nullable", ~present, True))
+    if column.unique:
+        counts = np.bincount(codes[present], minlength=1)
+        dup = present & (counts[np.maximum(codes, 0)] > 1)
+        if dup.any():
+            out.append(Failure(name, "field_uniqueness", dup, required))
+    for check in column.checks:
+        per_value = _text_check(check, values, len(values))
+        if per_value is None:
+            mask = _pandera_check(check, s.astype(_TEXT), n)
+        else:
+            mask = present & np.append(per_value, False)[codes]  # code -1 (NA) reads the False
         if mask.any():
             out.append(Failure(name, check.error or check.name, mask, required))
     return out

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, distinct_values, run_per_column, schema_failures, spread
+from contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
 from contracts.errors import ExtractError
 from contracts.periods import Period
 from contracts.registry import Contract
@@ -139,10 +139,22 @@ _CONVERSIONS = {
     "boolean": (_to_booleans, "boolean true/false", "BOOLEAN_INVALID"),
     "Int64": (_to_integers, "whole number", "INTEGER_INVALID"),
 }
+_CONVERSION_REASONS = {rule: reason for _, rule, reason in _CONVERSIONS.values()}
+
+
+def _code_list(column) -> tuple[list[str], str] | None:
+    """A text column's code list (its ``isin`` check over text values) and that rule's name."""
+    for check in column.checks:
+        allowed = (check.statistics or {}).get("allowed_values")
+        if check.name == "isin" and allowed is not None and all(isinstance(v, str) for v in allowed):
+            return list(allowed), check.error or check.name
+    return None
 
 
 def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataFrame:
-    """Strings to the contract's types; unparseable values become NA and are recorded.
+    """Strings to the contract's types; unparseable values become NA and are recorded. A text
+    column with a code list becomes codes into that list (``contracts.conformance.code_column``);
+    a value off the list is recorded against the list's rule and becomes NA.
 
     Columns convert in the same small thread pool as the rules (``run_per_column``): the work is
     Arrow and numpy kernels that release Python's lock."""
@@ -151,17 +163,20 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
     def convert(item):
         name, column = item
         conversion = _CONVERSIONS.get(str(column.dtype))
-        if conversion is None:
-            return as_text(raw[name]), None  # Arrow-backed text: no copy of the reader's buffers
-        conv, bad = conversion[0](raw[name])
-        return conv, bad
+        if conversion is not None:
+            conv, bad = conversion[0](raw[name])
+            return conv, bad, conversion[1]
+        code_list = _code_list(column)
+        if code_list is not None:
+            conv, bad = code_column(raw[name], code_list[0])
+            return conv, bad, code_list[1]
+        return as_text(raw[name]), None, None  # Arrow-backed text: no copy of the reader's buffers
 
     converted = run_per_column(convert, columns, len(raw))
     out = {}
-    for (name, column), (conv, bad) in zip(columns, converted):
+    for (name, column), (conv, bad, rule) in zip(columns, converted):
         if bad is not None:
-            _, rule, reason = _CONVERSIONS[str(column.dtype)]
-            col.add(name, rule, reason, not column.nullable, bad)
+            col.add(name, rule, _CONVERSION_REASONS.get(rule) or _reason_for(rule), not column.nullable, bad)
         out[name] = conv
     return pd.DataFrame(out, index=raw.index, copy=False)  # no copy, no block consolidation
 

@@ -47,6 +47,9 @@ def test_a_contribution_seals_a_bundle_the_coordinator_opens(net, agency, contra
     assert opened.header["agency_id"] == agency
     assert opened.header["sequence"] == 1
     assert r.output_columns == table.column_names
+    # Code lists travel as plain text, however the contributor held them (codes, in memory).
+    assert not [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    assert all(pa.types.is_string(f.type) or pa.types.is_boolean(f.type) or pa.types.is_integer(f.type) for f in table.schema), table.schema
     if contract == "research_extract":
         assert opened.manifest["details"]["project"] == PROJECT
         tokens = table.column("linkage_token").to_pylist()
