@@ -30,9 +30,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_sql(table: StandardTable, relation: str, dims: list[str], extra_keys: tuple[str, ...] = ()) -> str:
+def table_sql(table: StandardTable, relation: str, dims: list[str]) -> str:
     """SQL counting one standard table over ``relation`` (trusted names only, no values)."""
-    keys = [_quote(k) for k in extra_keys]
 
     def expr(d: str) -> str:
         return table.derived.get(d, _quote(d))
@@ -42,40 +41,39 @@ def table_sql(table: StandardTable, relation: str, dims: list[str], extra_keys: 
         parts = []
         for col in table.unpivot:
             label = col.removeprefix("risk_")
-            select = [*keys, f"'{table.name}' AS table_name"]
+            select = [f"'{table.name}' AS table_name"]
             select += [f"CAST({expr(d)} AS VARCHAR) AS {_quote(d)}" if d in other else (f"'{label}' AS {_quote(d)}" if d == "indicator" else f"NULL::VARCHAR AS {_quote(d)}") for d in dims]
-            group = [*keys, *(expr(d) for d in other)]
+            group = [expr(d) for d in other]
             parts.append(
                 f"SELECT {', '.join(select)}, count(*) AS n FROM {relation} WHERE {_quote(col)} "
                 + (f"GROUP BY {', '.join(group)}" if group else "")
             )
         return " UNION ALL ".join(parts)
-    select = [*keys, f"'{table.name}' AS table_name"]
+    select = [f"'{table.name}' AS table_name"]
     select += [f"CAST({expr(d)} AS VARCHAR) AS {_quote(d)}" if d in table.dims else f"NULL::VARCHAR AS {_quote(d)}" for d in dims]
-    group = [*keys, *(expr(d) for d in table.dims)]
+    group = [expr(d) for d in table.dims]
     return f"SELECT {', '.join(select)}, count(*) AS n FROM {relation} GROUP BY {', '.join(group)}"
 
 
-def grouped_sql(tables: list[StandardTable], relation: str, dims: list[str], extra_keys: tuple[str, ...] = ()) -> str:
+def grouped_sql(tables: list[StandardTable], relation: str, dims: list[str]) -> str:
     """One query counting several plain tables (no unpivot, no derived dimension, each with its
     own set of dimensions) in a single scan, with GROUPING SETS: the same rows as the
     ``UNION ALL`` of their ``table_sql``, at a fraction of the cost on a million rows (one pass
     over the data instead of one per table). Which table a row belongs to is read from
     ``GROUPING_ID``, never from the values."""
-    keys = [_quote(k) for k in extra_keys]
     columns = [d for d in dims if any(d in t.dims for t in tables)]
     gid = {}
     for t in tables:
         # GROUPING_ID sets a bit for each column *not* grouped, the first column the highest bit
         gid[t.name] = sum(1 << (len(columns) - 1 - i) for i, c in enumerate(columns) if c not in t.dims)
     name = "CASE GROUPING_ID(" + ", ".join(map(_quote, columns)) + ") " + " ".join(f"WHEN {g} THEN '{n}'" for n, g in gid.items()) + " END"
-    select = [*keys, f"{name} AS table_name"]
+    select = [f"{name} AS table_name"]
     select += [f"CAST({_quote(d)} AS VARCHAR) AS {_quote(d)}" if d in columns else f"NULL::VARCHAR AS {_quote(d)}" for d in dims]
-    sets = ", ".join("(" + ", ".join([*keys, *(_quote(d) for d in t.dims)]) + ")" for t in tables)
+    sets = ", ".join("(" + ", ".join(_quote(d) for d in t.dims) + ")" for t in tables)
     return f"SELECT {', '.join(select)}, count(*) AS n FROM {relation} GROUP BY GROUPING SETS ({sets})"
 
 
-def counts_sql(contract: Contract, relation: str, extra_keys: tuple[str, ...] = ()) -> str:
+def counts_sql(contract: Contract, relation: str) -> str:
     """Every standard table of ``contract`` over ``relation``, as one long result (see the module
     docstring). Plain tables share one GROUPING SETS scan; tables that unpivot indicators or
     derive a dimension are counted one by one."""
@@ -88,8 +86,8 @@ def counts_sql(contract: Contract, relation: str, extra_keys: tuple[str, ...] = 
         else:
             plain.append(t)
             seen.add(key)
-    parts = [grouped_sql(plain, relation, dims, extra_keys)] if plain else []
-    parts += [table_sql(t, relation, dims, extra_keys) for t in other]
+    parts = [grouped_sql(plain, relation, dims)] if plain else []
+    parts += [table_sql(t, relation, dims) for t in other]
     return " UNION ALL ".join(parts)
 
 
