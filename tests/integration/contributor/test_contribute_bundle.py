@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from contribution_constants import PROJECT, aggregate_columns
 
+from anonymize.deidentify import keyed_outputs
 from contracts.registry import get_contract
 from pipelines.contributor import run, sequence
 
@@ -56,6 +57,11 @@ def test_a_contribution_seals_a_bundle_the_coordinator_opens(net, agency, contra
         assert all(len(t) == 64 for t in tokens)
     for pseudonym in (c for c in table.column_names if c.endswith("_pseudonym")):
         assert pa.compute.all(pa.compute.match_substring_regex(table.column(pseudonym), r"^[0-9a-f]{32}$")).as_py()
+    if mode == "record":  # keyed columns (one value per row): no dictionary, lengths apart from bytes
+        meta = pq.ParquetFile(io.BytesIO(opened.data)).metadata.row_group(0)
+        chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+        for name in keyed_outputs(get_contract(contract)):
+            assert "DELTA_LENGTH_BYTE_ARRAY" in chunks[name].encodings and not chunks[name].has_dictionary_page, name
 
 
 def test_rerunning_advances_the_sequence_and_never_reuses_it(net):
