@@ -134,8 +134,67 @@ def _re2_can_decide(pattern: str) -> bool:
     return all(e in _RE2_SAFE_ESCAPES for e in escapes)
 
 
+_FIXED_WIDTH = re.compile(r"\^\[([A-Za-z0-9-]+)\]\{(\d+)\}\$")
+
+
+def _fixed_width_class(pattern: str) -> tuple[list[tuple[int, int]], int] | None:
+    """For a pattern ``^[class]{n}$`` whose class is made of ASCII letters, digits and ranges
+    (pseudonyms, linkage tokens): the class as runs of byte values (first, last), exactly as
+    Python's re reads it (each ASCII byte is tried against the class), and ``n``."""
+    found = _FIXED_WIDTH.fullmatch(pattern)
+    if found is None:
+        return None
+    try:
+        member = re.compile(f"[{found.group(1)}]")
+    except re.error:
+        return None
+    inside = [b for b in range(128) if member.fullmatch(chr(b))]
+    runs: list[tuple[int, int]] = []
+    for b in inside:
+        if runs and runs[-1][1] == b - 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs, int(found.group(2))
+
+
+_BYTE_STEP = 1 << 16  # bytes per step of _bytes_in_runs: the temporaries stay in cache
+
+
+def _bytes_in_runs(data: np.ndarray, runs: list[tuple[int, int]]) -> bool:
+    """Whether every byte of ``data`` lies in one of the ``runs`` (about 6 ms for 21 MB)."""
+    for start in range(0, len(data), _BYTE_STEP):
+        piece, ok = data[start : start + _BYTE_STEP], None
+        for low, high in runs:
+            inside = (piece - np.uint8(low)) <= np.uint8(high - low)  # one comparison: uint8 wraps
+            ok = inside if ok is None else ok | inside
+        if ok is None or not ok.all():
+            return False
+    return True
+
+
+def _all_fixed_width(text: pa.ChunkedArray, runs: list[tuple[int, int]], width: int) -> bool:
+    """Whether every cell is present, exactly ``width`` bytes long and made of bytes in
+    ``runs`` (ASCII only): then every cell matches ``^[class]{width}$``, in Python's re too."""
+    for chunk in text.chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets, data = chunk.buffers()
+        bounds = np.frombuffer(offsets, dtype=np.int64)[chunk.offset : chunk.offset + len(chunk) + 1]
+        if chunk.null_count or data is None or not (np.diff(bounds) == width).all():
+            return False
+        if not _bytes_in_runs(np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]], runs):
+            return False
+    return True
+
+
 def _str_matches(text: pa.ChunkedArray, pattern: str, n: int) -> np.ndarray:
-    """Per row: the non-null cell does *not* match ``re.match(pattern)``."""
+    """Per row: the non-null cell does *not* match ``re.match(pattern)``. A fixed-width column
+    of a single character class (``_fixed_width_class``) that wholly conforms is settled in one
+    pass over its bytes; anything else goes through the engines below."""
+    fixed = _fixed_width_class(pattern)
+    if fixed is not None and _all_fixed_width(text, *fixed):
+        return np.zeros(n, dtype=bool)
     present = bool_mask(pc.is_valid(text), n)
     re2, unsafe = np.zeros(n, dtype=bool), present
     if _re2_can_decide(pattern):

@@ -32,13 +32,13 @@ def test_a_coded_column_breaks_exactly_the_rules_its_text_breaks(seed):
     rng = np.random.default_rng(seed)
     values = [None if rng.random() < 0.1 else CODES[i] for i in rng.integers(0, len(CODES), 500)]
     schema = pandera.DataFrameSchema({
-        "code": pandera.Column(str, nullable=False, checks=[
+        "code": pandera.Column(pd.StringDtype(), nullable=False, checks=[
             pandera.Check.isin(CODES),
             pandera.Check.str_length(max_value=3),
             pandera.Check.str_matches(r"^[a-z]+$"),
             pandera.Check(lambda s: s != "ccc", element_wise=False, name="not_ccc"),  # no fast path: runs on the text
         ]),
-        "rare": pandera.Column(str, nullable=True, unique=True),
+        "rare": pandera.Column(pd.StringDtype(), nullable=True, unique=True),
     })
     rare = [None] * 500
     rare[7], rare[30], rare[99] = "a", "bb", "a"  # one repeated value, one single
