@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 ALLOWED = {
-    "contracts": {"contracts", "pandas", "pandera", "numpy", "pyarrow"},  # pyarrow: pandas' string storage (conformance.py)
+    # pyarrow: pandas' string storage (conformance.py); duckdb: counting millions of distinct
+    # values for uniqueness rules (conformance._distinct_count), imported only then
+    "contracts": {"contracts", "pandas", "pandera", "numpy", "pyarrow", "duckdb"},
     "anonymize": {"anonymize", "contracts", "numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow"},
     "bundle": {"bundle", "contracts", "cryptography"},
     "assets": {"assets", "contracts", "anonymize", "bundle", "dagster", "dagster_duckdb", "duckdb", "pandas", "pydantic",
