@@ -272,6 +272,7 @@ def code_column(text: pd.Series, allowed: list[str]) -> tuple[pd.Series, np.ndar
     the list (they become NA). Every later step reads the codes instead of the text: k-anonymity
     classes, row selection and the output checks work on small integers, and Parquet writes the
     dictionary it is given instead of hashing every value again."""
+    allowed = list(dict.fromkeys(allowed))  # a list given twice over is still one list of codes
     values = arrow_text(text)
     found = pc.fill_null(pc.index_in(values, value_set=pa.array(allowed, _LARGE_STRING)), -1)
     codes = np.concatenate([c.to_numpy() for c in found.chunks]) if found.num_chunks else np.zeros(0, np.int32)

@@ -21,9 +21,8 @@ import pyarrow as pa
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
-def use_system_allocator() -> str:
+def use_system_allocator() -> None:
     """Make the C library's allocator Arrow's default pool (unless the operator set
-    ``ARROW_DEFAULT_MEMORY_POOL``); returns the name of the pool now in use."""
+    ``ARROW_DEFAULT_MEMORY_POOL``)."""
     if not os.environ.get(ARROW_POOL_VARIABLE):
         pa.set_memory_pool(pa.system_memory_pool())
-    return pa.default_memory_pool().backend_name

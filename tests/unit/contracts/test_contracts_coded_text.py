@@ -55,3 +55,8 @@ def test_a_value_off_the_list_is_reported_and_becomes_missing_the_others_are_kep
     assert off_list.tolist() == [False, True, False, False, True]
     assert [None if pd.isna(v) else v for v in coded.tolist()] == ["bb", None, None, "a", None]
     assert list(coded.cat.categories) == CODES  # codes into the list itself, in its order
+
+
+def test_a_code_list_that_names_a_code_twice_still_codes_every_row():
+    coded, off_list = code_column(_text(["a", "bb", "a"]), ["a", "bb", "a"])
+    assert not off_list.any() and coded.tolist() == ["a", "bb", "a"]
