@@ -167,10 +167,11 @@ class KeyedHashJob:
         except OSError:  # no process can be started here (limits, a sandbox): hash in this one
             logger.info("keyed hashes: no worker process could be started; hashing in this process")
             return
-        try:
-            os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
-        except OSError:  # it has already finished, or this system does not allow it: no matter
-            pass
+        if hasattr(os, "setpriority"):  # Unix; elsewhere the workers keep the contributor's priority
+            try:
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+            except OSError:  # it has already finished, or this system does not allow it: no matter
+                pass
         self._finalizer = weakref.finalize(self, _stop, self._process)
         header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
         request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]

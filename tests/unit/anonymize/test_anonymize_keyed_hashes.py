@@ -104,3 +104,10 @@ def test_a_worker_yields_the_cores_to_the_contributor():
     job.result()
     assert niceness > own or own == 19
     assert niceness == min(19, own + keyed_hashes.WORKER_NICENESS)
+
+
+def test_where_priorities_cannot_be_set_the_hashing_still_happens(monkeypatch):
+    """Windows has no os.setpriority: the workers then keep the contributor's priority."""
+    monkeypatch.delattr(os, "setpriority")
+    job = KeyedHashJob(KEY, b"p", pa.array(MESSAGES), 32, worker_min_messages=1)
+    assert job.result().to_pylist() == _want(KEY, b"p", MESSAGES, 32)
