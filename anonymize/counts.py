@@ -12,8 +12,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from contracts.registry import Contract
-from contracts.standard_tables import StandardTable
+from dvnet.contracts.registry import Contract
+from dvnet.contracts.standard_tables import StandardTable
 
 
 def all_dimensions(contract: Contract) -> list[str]:

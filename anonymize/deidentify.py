@@ -16,11 +16,11 @@ import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
 
-from anonymize import generalise, pseudonyms
-from contracts.conformance import arrow_text, schema_failures
-from contracts.errors import DvnetError
-from contracts.registry import Contract
-from contracts.roles import Transform
+from dvnet.anonymize import generalise, pseudonyms
+from dvnet.contracts.conformance import arrow_text, schema_failures
+from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.registry import Contract
+from dvnet.contracts.roles import Transform
 
 
 #: Transforms that need no key (``_generalised``); KEEP passes the column through.

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
-from contracts.geography import POSTAL_PREFIX_REGION
+from dvnet.contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
+from dvnet.contracts.geography import POSTAL_PREFIX_REGION
 
 UNKNOWN = "unknown"
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from anonymize import keyed_hash_worker as worker
-from contracts.errors import DvnetError
+from dvnet.anonymize import keyed_hash_worker as worker
+from dvnet.contracts.errors import DvnetError
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anonymize.keyed_hashes import KeyedHashJob, hmac_pads
-from contracts.conformance import bool_mask
+from dvnet.anonymize.keyed_hashes import KeyedHashJob, hmac_pads
+from dvnet.contracts.conformance import bool_mask
 
 PSEUDONYM_HEX_CHARS = 32
 HKDF_INFO_PREFIX = b"dvnet/linkage/v1/"

@@ -9,7 +9,7 @@ Setup (not timed): a network of N Tier 3 agencies, each sealing one record-mode
 Measured, each stage in its own child process (peak memory = that child's ru_maxrss):
 - ``ingest``: ``ingest_files`` over every bundle, as the intake op runs it (verify, decrypt, re-validate, load rows + counts +
   ledger in one transaction, receipt, audit), into a fresh DuckDB warehouse;
-- ``cubes``: the indicator cubes rebuilt from ``contribution_counts`` (``pipelines.central.cubes``),
+- ``cubes``: the indicator cubes rebuilt from ``contribution_counts`` (``dvnet.assets.warehouse.lib.cubes``),
   plus the episode cube (quarter × region × service type × risk level) as a GROUP BY over staged rows;
 - ``naive``: pandas reads every agency's Parquet, concatenates, groups by the same four dimensions;
 - ``duckdb_parquet``: DuckDB straight over the same Parquet files (the floor: no verification).
@@ -70,9 +70,9 @@ def episode_table(n: int, seed: int):
     import numpy as np
     import pyarrow as pa
 
-    from contracts import codes
-    from contracts.geography import REGIONS
-    from contracts.registry import get_contract
+    from dvnet.contracts import codes
+    from dvnet.contracts.geography import REGIONS
+    from dvnet.contracts.registry import get_contract
 
     rng = np.random.default_rng(seed)
 
@@ -104,9 +104,9 @@ def episode_table(n: int, seed: int):
 def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     import pyarrow.parquet as pq
 
-    import bundle
-    from contracts.geography import REGIONS
-    from pipelines import network as store
+    from dvnet import bundle
+    from dvnet.contracts.geography import REGIONS
+    from dvnet.common import network as store
 
     root = work / "net"
     store.init_network(root, "Benchmark network")
@@ -136,8 +136,8 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
 
 
 def stage_ingest(work: Path, profile: bool) -> dict:
-    from pipelines.central.ingest import CoordinatorContext, ingest_files, pending_files
-    from pipelines.central.resources import build_resources
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_files, pending_files
+    from dvnet.assets.resources import build_resources
 
     ctx = CoordinatorContext.load(work / "net")
     files = pending_files(ctx.paths.inbox)
@@ -174,8 +174,8 @@ def stage_ingest(work: Path, profile: bool) -> dict:
 def stage_cubes(work: Path) -> dict:
     import duckdb
 
-    from pipelines.central.cubes import CUBE_FAMILIES, rebuild_cubes
-    from pipelines.network import NetworkPaths, load_network
+    from dvnet.assets.warehouse.lib.cubes import CUBE_FAMILIES, rebuild_cubes
+    from dvnet.common.network import NetworkPaths, load_network
 
     network = load_network(work / "net")
     path = str(NetworkPaths(work / "net").warehouse)

@@ -62,7 +62,7 @@ SETTLE_SECONDS = 2.0
 
 
 def make_network(folder: Path) -> Path:
-    from pipelines import network as store
+    from dvnet.common import network as store
 
     root = folder / "network"
     store.init_network(root, "Benchmark network")
@@ -72,8 +72,8 @@ def make_network(folder: Path) -> Path:
 
 def generate(rows: int, network: Path, out: Path) -> None:
     """A ``service_episode`` extract of exactly ``rows`` records from ``pipelines.synth``."""
-    from pipelines.network import load_network
-    from pipelines.synth import plan_volumes, synthesize
+    from dvnet.common.network import load_network
+    from dvnet.pipelines.synth import plan_volumes, synthesize
 
     orgs = load_network(network).organisations
     per_unit = plan_volumes(orgs, seed=SEED, periods=[PERIOD], scale=1.0)[(AGENCY, CONTRACT, PERIOD)]
@@ -104,15 +104,15 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
     import pandas as pd
     import pandera.pandas as pa
 
-    import bundle
-    from contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
-    from contracts.geography import POSTAL_PREFIX_REGION
-    from contracts.periods import Period
-    from contracts.registry import get_contract
-    from contracts.roles import Transform
-    from pipelines.contributor import sequence
-    from pipelines.fsutil import atomic_write
-    from pipelines.network import NetworkPaths, load_agency
+    from dvnet import bundle
+    from dvnet.contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
+    from dvnet.contracts.geography import POSTAL_PREFIX_REGION
+    from dvnet.contracts.periods import Period
+    from dvnet.contracts.registry import get_contract
+    from dvnet.contracts.roles import Transform
+    from dvnet.pipelines.contributor import sequence
+    from dvnet.common.files import atomic_write
+    from dvnet.common.network import NetworkPaths, load_agency
 
     agency = load_agency(NetworkPaths(network).agencies / AGENCY)
     contract = get_contract(CONTRACT)
@@ -278,8 +278,8 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     kind, mode = scenario.split("_")
     if kind == "dvnet":
-        from pipelines.contributor.run import ContributionOptions, contribute
-        from pipelines.network import NetworkPaths, load_agency
+        from dvnet.pipelines.contributor.run import ContributionOptions, contribute
+        from dvnet.common.network import NetworkPaths, load_agency
 
         agency = load_agency(NetworkPaths(Path(network)).agencies / AGENCY)
         opts = ContributionOptions(contract_id=CONTRACT, extract=Path(extract), period=PERIOD, mode=mode, k=K, max_withheld_share=MAX_WITHHELD)
@@ -299,7 +299,7 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     import pyarrow  # noqa: F401
 
-    import pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
+    import dvnet.pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
 
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:

@@ -121,7 +121,7 @@ def child(scenario: str, path: str) -> None:
     """One timed read in this (fresh) process; prints one JSON line."""
     import pandas as pd
 
-    import pipelines.contributor.reader as reader
+    import dvnet.pipelines.contributor.reader as reader
 
     if scenario == "exact":
         reader._suspicion = lambda *args: "benchmark"  # force the exact path

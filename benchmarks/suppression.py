@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anonymize.disclosure import TOTAL, Table, protect  # noqa: E402
+from dvnet.anonymize.disclosure import TOTAL, Table, protect  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "suppression.json"
 

@@ -29,9 +29,9 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
-from contracts.network import Organisation  # noqa: E402
-from pipelines.synth import plan_volumes, rates, synthesize  # noqa: E402
-from pipelines.synth.writer import CsvFile  # noqa: E402
+from dvnet.contracts.network import Organisation  # noqa: E402
+from dvnet.pipelines.synth import plan_volumes, rates, synthesize  # noqa: E402
+from dvnet.pipelines.synth.writer import CsvFile  # noqa: E402
 
 PERIOD = "2026-Q3"
 SEED = 1

@@ -4,10 +4,10 @@ It belongs to neither side. It imports only ``cryptography``, the standard libra
 ``contracts.errors``.
 """
 
-from bundle.errors import REASONS, BundleError
-from bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, read_bundle_file
-from bundle.header import FORMAT, SUITE
-from bundle.keys import (
+from dvnet.bundle.errors import REASONS, BundleError
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, read_bundle_file
+from dvnet.bundle.header import FORMAT, SUITE
+from dvnet.bundle.keys import (
     encryption_public_key_from_text,
     generate_encryption_key,
     generate_signing_key,
@@ -20,7 +20,7 @@ from bundle.keys import (
     write_private_key,
     write_secret,
 )
-from bundle.opening import (
+from dvnet.bundle.opening import (
     DEFAULT_MAX_CLOCK_SKEW,
     OpenedBundle,
     ParsedBundle,
@@ -32,8 +32,8 @@ from bundle.opening import (
     parse,
     verify_signature,
 )
-from bundle.receipt import make_receipt, verify_receipt
-from bundle.seal import SealedBundle, seal
+from dvnet.bundle.receipt import make_receipt, verify_receipt
+from dvnet.bundle.seal import SealedBundle, seal
 
 __all__ = [
     "DEFAULT_MAX_BUNDLE_SIZE",

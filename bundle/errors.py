@@ -7,7 +7,7 @@ material or header values.
 
 from __future__ import annotations
 
-from contracts.errors import DvnetError
+from dvnet.contracts.errors import DvnetError
 
 TOO_LARGE = "TOO_LARGE"
 FRAMING_INVALID = "FRAMING_INVALID"

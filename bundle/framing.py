@@ -10,8 +10,8 @@ import os
 import struct
 from dataclasses import dataclass
 
-from bundle.errors import FORMAT_UNSUPPORTED, FRAMING_INVALID, MANIFEST_INVALID, TOO_LARGE, BundleError
-from bundle.header import MAX_MANIFEST_SIZE
+from dvnet.bundle.errors import FORMAT_UNSUPPORTED, FRAMING_INVALID, MANIFEST_INVALID, TOO_LARGE, BundleError
+from dvnet.bundle.header import MAX_MANIFEST_SIZE
 
 MAGIC = b"\x89DVB\r\n\x1a\n"  # PNG-style: a high byte, CR LF, ^Z, LF catch text-mode transfer damage
 FRAME_VERSION = 1

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from bundle.errors import (
+from dvnet.bundle.errors import (
     FORMAT_UNSUPPORTED,
     HEADER_INVALID,
     MANIFEST_INVALID,

@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from bundle.errors import KEY_EXISTS, KEY_FILE_INSECURE, KEY_INVALID, BundleError
+from dvnet.bundle.errors import KEY_EXISTS, KEY_FILE_INSECURE, KEY_INVALID, BundleError
 
 KEY_ID_HEX_CHARS = 16
 SECRET_SIZE = 32

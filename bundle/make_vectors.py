@@ -23,12 +23,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from bundle.errors import BundleError
-from bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, decode_frame, encode_frame, encode_plaintext
-from bundle.header import canonical_json, format_time, parse_time
-from bundle.keys import public_key_to_text
-from bundle.opening import DEFAULT_MAX_CLOCK_SKEW, open_bundle
-from bundle.seal import ciphertext_length, encrypt_and_sign, seal, signed_message
+from dvnet.bundle.errors import BundleError
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, decode_frame, encode_frame, encode_plaintext
+from dvnet.bundle.header import canonical_json, format_time, parse_time
+from dvnet.bundle.keys import public_key_to_text
+from dvnet.bundle.opening import DEFAULT_MAX_CLOCK_SKEW, open_bundle
+from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, seal, signed_message
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 TEST_KEY_WARNING = "TEST KEYS ONLY, derived from public seeds in bundle/make_vectors.py. Never use them for real data."

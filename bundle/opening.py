@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from bundle.errors import (
+from dvnet.bundle.errors import (
     DATA_HASH_MISMATCH,
     DECRYPT_FAILED,
     EXPIRED,
@@ -30,10 +30,10 @@ from bundle.errors import (
     WRONG_RECIPIENT,
     BundleError,
 )
-from bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, split_plaintext
-from bundle.header import SHARED_FIELDS, parse_header, parse_manifest, parse_time
-from bundle.keys import key_id
-from bundle.seal import HPKE_SUITE, hpke_info, signed_message
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, split_plaintext
+from dvnet.bundle.header import SHARED_FIELDS, parse_header, parse_manifest, parse_time
+from dvnet.bundle.keys import key_id
+from dvnet.bundle.seal import HPKE_SUITE, hpke_info, signed_message
 
 DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=10)
 

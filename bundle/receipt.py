@@ -16,8 +16,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from bundle.errors import RECEIPT_INVALID, BundleError
-from bundle.header import (
+from dvnet.bundle.errors import RECEIPT_INVALID, BundleError
+from dvnet.bundle.header import (
     AGENCY_ID_RE,
     BUNDLE_ID_RE,
     KEY_ID_RE,
@@ -29,7 +29,7 @@ from bundle.header import (
     parse_canonical_json,
     parse_time,
 )
-from bundle.keys import key_id
+from dvnet.bundle.keys import key_id
 
 RECEIPT_FORMAT = "dvnet-receipt/1"
 OUTCOMES = ("loaded", "quarantined")

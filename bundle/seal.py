@@ -17,9 +17,9 @@ from typing import Any
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from bundle.errors import TOO_LARGE, BundleError
-from bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, ENC_SIZE, OVERHEAD, TAG_SIZE, encode_frame, encode_plaintext
-from bundle.header import (
+from dvnet.bundle.errors import TOO_LARGE, BundleError
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, ENC_SIZE, OVERHEAD, TAG_SIZE, encode_frame, encode_plaintext
+from dvnet.bundle.header import (
     FORMAT,
     SHARED_FIELDS,
     SUITE,
@@ -29,7 +29,7 @@ from bundle.header import (
     parse_time,
     validate_header,
 )
-from bundle.keys import key_id
+from dvnet.bundle.keys import key_id
 
 #: The only suite (SPEC §1). There is deliberately no parameter to choose another.
 HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)

@@ -32,6 +32,8 @@ import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dvnet.kernels.distinct import distinct_count
+
 _TEXT = pd.StringDtype("pyarrow")
 _LARGE_STRING = pa.large_string()
 # Where RE2 (Arrow) and Python's re can disagree on an ASCII text: ``$`` also matches before a
@@ -374,29 +376,10 @@ def _coded_failures(s: pd.Series, column, name: str, required: bool) -> list[Fai
     return out
 
 
-#: From this many values on, distinct values are counted by DuckDB rather than Arrow. Arrow's
-#: single hash table outgrows the CPU caches: CPU per value 0.13 µs at 1M, 0.17 at 2M, 0.24 at
-#: 5M episode numbers, against DuckDB's partitioned aggregate at 0.14-0.15 (and both cores).
-#: In the 5M-row validation this took the rule checks from 3.1-3.3 s to 1.0-1.3 s; at 1M DuckDB
-#: made validation 0.05 s slower (its threads compete with the column pool), hence the threshold.
-DUCKDB_DISTINCT_MIN = 2_000_000
-
-
-def _distinct_count(text: pa.ChunkedArray) -> int:
-    """How many distinct non-null values ``text`` holds."""
-    if len(text) < DUCKDB_DISTINCT_MIN:
-        return len(pc.unique(text).drop_null())
-    import duckdb  # here only: most users of the contracts never count millions of values
-
-    with duckdb.connect() as con:
-        con.register("cells", pa.table({"v": text}))
-        return int(con.sql("SELECT count(DISTINCT v) FROM cells").fetchall()[0][0])
-
-
 def _duplicated(s: pd.Series, text: pa.ChunkedArray | None, present: np.ndarray) -> np.ndarray:
     """Every row whose non-null value occurs more than once (pandera's report_duplicates="all")."""
     if text is not None:
-        if _distinct_count(text) == int(present.sum()):
+        if distinct_count(text) == int(present.sum()):
             return np.zeros(len(s), dtype=bool)
         _, positions = distinct_values(text)
         counts = np.bincount(positions[positions >= 0], minlength=1)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from contracts.registry import Contract, all_contracts
-from contracts.roles import Transform
+from dvnet.contracts.registry import Contract, all_contracts
+from dvnet.contracts.roles import Transform
 
 LEAVES_AS = {
     Transform.DROP: "never leaves",

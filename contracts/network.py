@@ -1,7 +1,7 @@
 """The network registry model: organisations, the coordinator's keys and data-sharing agreements.
 
 Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
-``pipelines.network``; this module only validates plain dicts). Every validation error names the
+``dvnet.common.network``; this module only validates plain dicts). Every validation error names the
 offending field by its path, e.g. ``organisations[3].tier``.
 """
 
@@ -12,10 +12,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from contracts.codes import ORG_TYPES
-from contracts.errors import RegistryError
-from contracts.geography import REGIONS
-from contracts.tiers import TIERS
+from dvnet.contracts.codes import ORG_TYPES
+from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.tiers import TIERS
 
 ORG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 KEY_ID = re.compile(r"^[0-9a-f]{16}$")

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from contracts.errors import DvnetError
+from dvnet.contracts.errors import DvnetError
 
 _PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
 

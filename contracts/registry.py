@@ -11,12 +11,12 @@ from typing import Any
 
 import pandera.pandas as pa
 
-from contracts.errors import ContractError
-from contracts.roles import Role, Transform
-from contracts.standard_tables import REFERRAL_TABLES, SERVICE_EPISODE_TABLES, StandardTable
-from contracts.v1.referral import Referral, ReferralOut
-from contracts.v1.research_extract import ResearchExtract, ResearchExtractOut
-from contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
+from dvnet.contracts.errors import ContractError
+from dvnet.contracts.roles import Role, Transform
+from dvnet.contracts.standard_tables import REFERRAL_TABLES, SERVICE_EPISODE_TABLES, StandardTable
+from dvnet.contracts.v1.referral import Referral, ReferralOut
+from dvnet.contracts.v1.research_extract import ResearchExtract, ResearchExtractOut
+from dvnet.contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts import codes
+from dvnet.contracts import codes
 
 MAX_DIMS = 3
 

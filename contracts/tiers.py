@@ -8,8 +8,8 @@ not leave, even encrypted); record mode is an explicit choice and sends only con
 
 from __future__ import annotations
 
-from contracts.errors import ContractError
-from contracts.registry import Contract
+from dvnet.contracts.errors import ContractError
+from dvnet.contracts.registry import Contract
 
 TIERS = {
     1: "Directory & contact presence",

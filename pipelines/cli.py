@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
-from contracts.errors import ContractError, DvnetError, RegistryError
+from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was checked and refused (rejected rows, failed audit, quarantined bundle)
@@ -22,17 +22,17 @@ EXIT_USAGE = 2  # wrong options, unknown contract, invalid registry or configura
 
 # command name -> (module, attribute, one-line help). Imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "network": ("pipelines.commands.network", "network", "Create and inspect a network folder (registry, keys, agencies)."),
-    "contracts": ("pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
-    "directory": ("pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
-    "synth": ("pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
-    "contribute": ("pipelines.commands.contribute", "contribute", "Validate, de-identify and seal an agency extract."),
-    "receipt": ("pipelines.commands.receipt", "receipt", "Verify a coordinator's signed receipt for a bundle."),
-    "ingest": ("pipelines.commands.ingest", "ingest", "Verify, quarantine or load the bundles in the coordinator inbox."),
-    "publish": ("pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
-    "query": ("pipelines.commands.query", "query", "Run read-only SQL against published releases."),
-    "ui": ("pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
-    "demo": ("pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
+    "network": ("dvnet.pipelines.commands.network", "network", "Create and inspect a network folder (registry, keys, agencies)."),
+    "contracts": ("dvnet.pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
+    "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
+    "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
+    "contribute": ("dvnet.pipelines.commands.contribute", "contribute", "Validate, de-identify and seal an agency extract."),
+    "receipt": ("dvnet.pipelines.commands.receipt", "receipt", "Verify a coordinator's signed receipt for a bundle."),
+    "ingest": ("dvnet.pipelines.commands.ingest", "ingest", "Verify, quarantine or load the bundles in the coordinator inbox."),
+    "publish": ("dvnet.pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
+    "query": ("dvnet.pipelines.commands.query", "query", "Run read-only SQL against published releases."),
+    "ui": ("dvnet.pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
+    "demo": ("dvnet.pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
 }
 
 

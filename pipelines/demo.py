@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.contributor.report import write_report
-from pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
-from pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
-from pipelines.network import NetworkPaths, load_agency, load_network
+from dvnet.pipelines.contributor.report import write_report
+from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
+from dvnet.common.network import NetworkPaths, load_agency, load_network
 
 
 @dataclass

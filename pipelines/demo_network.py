@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import bundle
-from contracts.network import Agreement, Researcher
-from pipelines import network as store
+from dvnet import bundle
+from dvnet.contracts.network import Agreement, Researcher
+from dvnet.common import network as store
 
 # id, name, type, tier, region, services, eligibility
 AGENCIES = (

@@ -11,10 +11,10 @@ import io
 import json
 from pathlib import Path
 
-from contracts.codes import ORG_TYPE_LABELS
-from contracts.network import Network
-from pipelines.fsutil import atomic_write
-from pipelines.htmlpage import page, table
+from dvnet.contracts.codes import ORG_TYPE_LABELS
+from dvnet.contracts.network import Network
+from dvnet.common.files import atomic_write
+from dvnet.common.htmlpage import page, table
 
 PUBLISHED_FIELDS = ("name", "type", "region", "services", "eligibility", "phone", "email", "website", "intake_hours")
 

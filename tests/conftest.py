@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import network as store
+from dvnet.common import network as store
 
 NETWORK_NAME = "Riverside DV Response Network"
 
@@ -111,7 +111,7 @@ def agencies() -> tuple[dict, ...]:
 
 @pytest.fixture(scope="session")
 def _network_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built once: every write in pipelines.network fsyncs, which makes a build take ~0.3 s.
+    # Built once: every write in dvnet.common.network fsyncs, which makes a build take ~0.3 s.
     root = tmp_path_factory.mktemp("network-template") / "net"
     store.init_network(root, NETWORK_NAME)
     for spec in AGENCIES:
@@ -123,7 +123,7 @@ def _network_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def network_dir(_network_template: Path, tmp_path: Path) -> Path:
-    """A fresh network folder made through ``pipelines.network``: coordinator keys, a custodian
+    """A fresh network folder made through ``dvnet.common.network``: coordinator keys, a custodian
     linkage key, and ``AGENCIES`` registered with their own agency folders (one suspended).
 
     Each test gets its own copy (file modes kept), so it may change anything in it.

@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from bundle import BundleError, open_bundle, seal
-from bundle.make_vectors import AGENCY_KEY, COORDINATOR_KEY, OPEN_AT, SEALED_AT, _fixed_rng
+from dvnet.bundle import BundleError, open_bundle, seal
+from dvnet.bundle.make_vectors import AGENCY_KEY, COORDINATOR_KEY, OPEN_AT, SEALED_AT, _fixed_rng
 
 #: A marker that must never appear in an error message, a report or output.
 MARKER = b"PLAINTEXT-MARKER-7f3a"

@@ -3,20 +3,20 @@
 Pure library (numpy, pandas, scipy/HiGHS): no Dagster, no DuckDB, no I/O. The release builder
 calls ``protect``; evaluators and the release check can re-run ``audit`` over published tables.
 
-    from anonymize.disclosure import Table, protect, audit, get_profile
+    from dvnet.anonymize.disclosure import Table, protect, audit, get_profile
     release = protect([Table("episodes_by_region", frame, ("province", "region"), "episodes")],
                       "dv-default", contributions=contrib, earlier=ledger_cells)
     release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + status
     release.stats.to_dict(); release.audit.summary
 """
 
-from anonymize.disclosure.audit import STATUS_LABELS, AuditReport, audit
-from anonymize.disclosure.errors import DisclosureError
-from anonymize.disclosure.profiles import PROFILE_NAMES, Profile, get_profile
-from anonymize.disclosure.protect import METHODS, ProtectedRelease, ReleaseStats, protect
-from anonymize.disclosure.rates import rates
-from anonymize.disclosure.rounding import round_to_base, rounding_interval
-from anonymize.disclosure.tables import TOTAL, EarlierCell, Table
+from dvnet.anonymize.disclosure.audit import STATUS_LABELS, AuditReport, audit
+from dvnet.anonymize.disclosure.errors import DisclosureError
+from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES, Profile, get_profile
+from dvnet.anonymize.disclosure.protect import METHODS, ProtectedRelease, ReleaseStats, protect
+from dvnet.anonymize.disclosure.rates import rates
+from dvnet.anonymize.disclosure.rounding import round_to_base, rounding_interval
+from dvnet.anonymize.disclosure.tables import TOTAL, EarlierCell, Table
 
 __all__ = [
     "METHODS",

@@ -38,7 +38,7 @@ from highspy import _core as _hs
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-from anonymize.disclosure.errors import AUDIT_INCOMPLETE, INVALID_TABLE, DisclosureError
+from dvnet.anonymize.disclosure.errors import AUDIT_INCOMPLETE, INVALID_TABLE, DisclosureError
 
 EXACT_WIDTH = 1.0  # a range narrower than one count pins an integer count
 TOL = 1e-6

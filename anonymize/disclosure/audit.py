@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
-from anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
-from anonymize.disclosure.profiles import Profile, get_profile
-from anonymize.disclosure.rounding import rounding_interval
-from anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
+from dvnet.anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
+from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
+from dvnet.anonymize.disclosure.profiles import Profile, get_profile
+from dvnet.anonymize.disclosure.rounding import rounding_interval
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
 
 # Status codes of a quantity (shared by protect/complementary).
 PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY = 0, 1, 2, 3

@@ -39,8 +39,8 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import connected_components
 
-from anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
-from anonymize.disclosure.audit import AttackerView
+from dvnet.anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
+from dvnet.anonymize.disclosure.audit import AttackerView
 
 
 @dataclass

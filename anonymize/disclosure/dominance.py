@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from anonymize.disclosure.errors import INVALID_CONTRIBUTIONS, DisclosureError
-from anonymize.disclosure.tables import TOTAL, LinkedModel, Table, quantity_keys
+from dvnet.anonymize.disclosure.errors import INVALID_CONTRIBUTIONS, DisclosureError
+from dvnet.anonymize.disclosure.tables import TOTAL, LinkedModel, Table, quantity_keys
 
 AGENCY_COLUMN = "agency_id"
 

@@ -6,7 +6,7 @@ log, and a suppressed value in a log is a disclosure.
 
 from __future__ import annotations
 
-from contracts.errors import DvnetError
+from dvnet.contracts.errors import DvnetError
 
 UNKNOWN_PROFILE = "UNKNOWN_PROFILE"
 INVALID_PROFILE = "INVALID_PROFILE"

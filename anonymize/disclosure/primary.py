@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anonymize.disclosure.errors import TABLE_REFUSED, DisclosureError
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.errors import TABLE_REFUSED, DisclosureError
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 
 def small_count_mask(values: np.ndarray, profile: Profile) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from anonymize.disclosure.audit import (
+from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DOMINANCE,
     PRIMARY,
@@ -29,13 +29,13 @@ from anonymize.disclosure.audit import (
     build_report,
     required_widths,
 )
-from anonymize.disclosure.complementary import Problem, SolveInfo, blocks, heuristic, information_cost, solve_milp
-from anonymize.disclosure.dominance import dominance_mask, top_shares
-from anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
-from anonymize.disclosure.primary import refuse_tables, small_count_mask
-from anonymize.disclosure.profiles import Profile, get_profile
-from anonymize.disclosure.rounding import round_to_base
-from anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
+from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, heuristic, information_cost, solve_milp
+from dvnet.anonymize.disclosure.dominance import dominance_mask, top_shares
+from dvnet.anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
+from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
+from dvnet.anonymize.disclosure.profiles import Profile, get_profile
+from dvnet.anonymize.disclosure.rounding import round_to_base
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
 
 METHODS = ("auto", "milp", "heuristic", "none")
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from anonymize.disclosure.errors import INVALID_RATE_INPUT, DisclosureError
-from anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN
+from dvnet.anonymize.disclosure.errors import INVALID_RATE_INPUT, DisclosureError
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN
 
 RATE_PUBLISHED = "published"
 RATE_SUPPRESSED_DENOMINATOR = "suppressed: denominator"

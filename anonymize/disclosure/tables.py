@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from anonymize.disclosure.errors import (
+from dvnet.anonymize.disclosure.errors import (
     INCONSISTENT_SHARED_CELL,
     INVALID_TABLE,
     LEDGER_CONFLICT,
     DisclosureError,
 )
-from anonymize.disclosure.rounding import rounding_interval
+from dvnet.anonymize.disclosure.rounding import rounding_interval
 
 TOTAL = "Total"
 STATUS_COLUMN = "status"

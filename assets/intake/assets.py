@@ -1,6 +1,6 @@
 """Intake assets: what the coordinator accepted, per agency × period (group ``intake``).
 
-One op, ``intake``, runs the pure ingest (``pipelines.central.ingest.ingest_files``) over the
+One op, ``intake``, runs the pure ingest (``lib.ingest.ingest_files``) over the
 partition's bundles and materialises the assets it touched:
 
 - ``intake`` (always): the bundles received for the partition, loaded, duplicate or quarantined;
@@ -33,11 +33,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
-from contracts.registry import Contract, all_contracts, get_contract
-from pipelines.central.ingest import CoordinatorContext, IngestOutcome, ingest_files, pending_files
-from pipelines.central.resources import NetworkResource, WarehouseResource
-from pipelines.central.warehouse import staged_table
+from dvnet.assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
+from dvnet.contracts.registry import Contract, all_contracts, get_contract
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, ingest_files, pending_files
+from dvnet.assets.resources import NetworkResource, WarehouseResource
+from dvnet.assets.warehouse.lib.schema import staged_table
 
 GROUP = "intake"
 INTAKE = AssetKey("intake")

@@ -20,12 +20,12 @@ from pathlib import Path
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
-from assets.intake.assets import INTAKE
-from contracts.codes import DAYS_TO_CONTACT_BUCKETS, RISK_INDICATORS
-from contracts.network import Network
-from contracts.registry import Contract, all_contracts
-from pipelines.central.resources import NetworkResource, WarehouseResource
-from pipelines.central.warehouse import ensure_schema, staged_table
+from dvnet.assets.intake.assets import INTAKE
+from dvnet.contracts.codes import DAYS_TO_CONTACT_BUCKETS, RISK_INDICATORS
+from dvnet.contracts.network import Network
+from dvnet.contracts.registry import Contract, all_contracts
+from dvnet.assets.resources import NetworkResource, WarehouseResource
+from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
 
 #: Tiers whose agencies are expected to contribute every period (Tier 1 sends nothing).
 CONTRIBUTING_TIER = 2

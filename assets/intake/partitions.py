@@ -17,10 +17,10 @@ from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
-import bundle
-from contracts.errors import DvnetError
-from contracts.periods import Period
-from pipelines.central.ingest import CoordinatorContext, triage
+from dvnet import bundle
+from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.periods import Period
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, triage
 
 AGENCY = "agency"
 PERIOD = "period"

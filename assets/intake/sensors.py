@@ -33,12 +33,12 @@ from dagster import (
     sensor,
 )
 
-import bundle
-from assets.intake.partitions import AGENCY, PERIOD, UNKNOWN_PERIOD, UNVERIFIED_AGENCY, bundle_partition, partition_key
-from contracts.errors import DvnetError
-from pipelines.central.ingest import CoordinatorContext, pending_files
-from pipelines.central.jobs import intake_job
-from pipelines.central.resources import NETWORK_ENV, NetworkResource
+from dvnet import bundle
+from dvnet.assets.intake.partitions import AGENCY, PERIOD, UNKNOWN_PERIOD, UNVERIFIED_AGENCY, bundle_partition, partition_key
+from dvnet.contracts.errors import DvnetError
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
+from dvnet.assets.jobs import intake_job
+from dvnet.assets.resources import NETWORK_ENV, NetworkResource
 
 MINIMUM_INTERVAL_SECONDS = 30
 

@@ -12,9 +12,9 @@ import json
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, asset, asset_check
 from pydantic import Field
 
-from pipelines.access.release import build_release
-from pipelines.access.verify import newest_release, reaudit_release
-from pipelines.central.resources import NetworkResource
+from dvnet.assets.releases.lib.release import build_release
+from dvnet.assets.releases.lib.verify import newest_release, reaudit_release
+from dvnet.assets.resources import NetworkResource
 
 WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cubes", "unduplicated_people"]
 
@@ -27,7 +27,7 @@ class ReleaseConfig(Config):
 @asset(group_name="releases", deps=WAREHOUSE_DEPS)
 def published_release(config: ReleaseConfig, network: NetworkResource) -> MaterializeResult:
     """A release: tidy tables with Total margins, suppressed cells marked with their reason, audit passed."""
-    from pipelines.access.release import latest_periods
+    from dvnet.assets.releases.lib.release import latest_periods
 
     periods = config.periods or latest_periods(network.root_path)
     result = build_release(network.root_path, config.profile, periods)
@@ -58,7 +58,7 @@ def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
 @asset_check(asset=published_release, name="no_cell_below_threshold", description="No published count lies between 1 and the profile's threshold.")
 def no_cell_below_threshold(network: NetworkResource) -> AssetCheckResult:
     folder = newest_release(network.paths.releases)
-    from pipelines.access.verify import small_published_cells
+    from dvnet.assets.releases.lib.verify import small_published_cells
 
     small = small_published_cells(folder)
     profile = json.loads((folder / "manifest.json").read_text())["profile"]["name"]

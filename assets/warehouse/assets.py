@@ -1,6 +1,6 @@
 """Warehouse group: indicator cubes built from every agency's contributions.
 
-Thin wrappers over ``pipelines.central.cubes``. Cubes hold unsuppressed sums and never leave the
+Thin wrappers over ``dvnet.assets.warehouse.lib.cubes``. Cubes hold unsuppressed sums and never leave the
 coordinator; metadata says how many cells and agencies, never a cell's value.
 """
 
@@ -8,8 +8,8 @@ coordinator; metadata says how many cells and agencies, never a cell's value.
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeResult, asset, asset_check
 
-from pipelines.central.cubes import CUBE_FAMILIES, RELEASE_TABLES, cube_reconciles, rebuild_cubes, unduplicated_people_table
-from pipelines.central.resources import NetworkResource, WarehouseResource
+from dvnet.assets.warehouse.lib.cubes import CUBE_FAMILIES, RELEASE_TABLES, cube_reconciles, rebuild_cubes, unduplicated_people_table
+from dvnet.assets.resources import NetworkResource, WarehouseResource
 
 CONTRIBUTIONS = AssetKey("contribution_counts")
 STAGED = [AssetKey("staged_referrals"), AssetKey("staged_service_episodes")]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contracts import codes
-from contracts.geography import POSTAL_CODE_PATTERN, REGIONS
-from contracts.roles import Role, Transform, field, out_field
+from dvnet.contracts import codes
+from dvnet.contracts.geography import POSTAL_CODE_PATTERN, REGIONS
+from dvnet.contracts.roles import Role, Transform, field, out_field
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,40}$"

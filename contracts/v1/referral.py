@@ -11,9 +11,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from contracts import codes
-from contracts.roles import Role, Transform, field
-from contracts.v1 import common as f
+from dvnet.contracts import codes
+from dvnet.contracts.roles import Role, Transform, field
+from dvnet.contracts.v1 import common as f
 
 
 class Referral(pa.DataFrameModel):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 from pandera.typing import Series
 
-from contracts.roles import Role, Transform, field
-from contracts.v1 import common as f
-from contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
+from dvnet.contracts.roles import Role, Transform, field
+from dvnet.contracts.v1 import common as f
+from dvnet.contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
 
 
 class ResearchExtract(ServiceEpisode):

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from contracts.errors import DvnetError
+from dvnet.contracts.errors import DvnetError
 
 
 def release_dirs(releases_root: Path) -> list[Path]:

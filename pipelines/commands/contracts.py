@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from contracts.dictionary import write_dictionary
-from contracts.registry import all_contracts
+from dvnet.contracts.dictionary import write_dictionary
+from dvnet.contracts.registry import all_contracts
 
 
 @click.group("contracts")

@@ -6,13 +6,13 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from dvnet.pipelines.console import make_console
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED
-from pipelines.contributor.report import print_summary, write_report
-from pipelines.contributor.run import STAGES, ContributionOptions, contribute as run_contribution
-from pipelines.network import load_agency
-from pipelines.progress import stages
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.contributor.report import print_summary, write_report
+from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, contribute as run_contribution
+from dvnet.common.network import load_agency
+from dvnet.pipelines.progress import stages
 
 
 @click.command("contribute")

@@ -11,9 +11,9 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED
-from pipelines.console import make_console
-from pipelines.demo_network import PERIODS
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.console import make_console
+from dvnet.pipelines.demo_network import PERIODS
 
 
 @click.command("demo")
@@ -28,11 +28,11 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
     Everything is written under OUT (default demo-network/). Exit 0 when the release is published.
     """
-    from pipelines.access.release import build_release
-    from pipelines.central.materialise import materialise_groups
-    from pipelines.commands.ingest import dagster_home_for, print_outcomes, run_intake
-    from pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
-    from pipelines.synth import synthesize
+    from dvnet.assets.releases.lib.release import build_release
+    from dvnet.assets.runs import dagster_home_for, materialise_groups, run_intake
+    from dvnet.pipelines.commands.ingest import print_outcomes
+    from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
+    from dvnet.pipelines.synth import synthesize
 
     environ = (ctx.obj or {}).get("environ", os.environ)
     console = make_console()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from pipelines.directory import export_directory
-from pipelines.network import load_network
+from dvnet.pipelines.directory import export_directory
+from dvnet.common.network import load_network
 
 
 @click.command("directory")

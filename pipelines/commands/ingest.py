@@ -1,7 +1,7 @@
 """`dvnet ingest`: the coordinator's intake job, in-process, over every bundle in the inbox.
 
 The same Dagster job the inbox sensor launches (``intake_job``, same assets, checks and
-resources), executed in this process against the Dagster instance in ``DAGSTER_HOME`` (the repo's
+resources), executed in this process against the Dagster instance in ``DAGSTER_HOME`` (the shipped
 ``dagster_home/`` by default), so the runs, partitions and check results show in ``dvnet ui``.
 Consecutive bundles of one agency × period share a run; order (agency, then sequence) is kept.
 """
@@ -9,99 +9,19 @@ Consecutive bundles of one agency × period share a run; order (agency, then seq
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED
-
-REPO_DAGSTER_HOME = Path(__file__).resolve().parents[2] / "dagster_home"
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
-    """--dagster-home, else $DAGSTER_HOME, else the repo's dagster_home/ (created from its yaml)."""
-    home = Path(option or environ.get("DAGSTER_HOME") or REPO_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and (REPO_DAGSTER_HOME / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_bytes((REPO_DAGSTER_HOME / "dagster.yaml").read_bytes())
-    return home
-
-
-@contextmanager
-def dagster_instance(home: Path) -> Iterator[object]:
-    """The persistent instance in ``home`` (its dagster.yaml resolves paths from DAGSTER_HOME)."""
-    from dagster import DagsterInstance
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        with DagsterInstance.get() as instance:
-            yield instance
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
-
-
-def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
-    """(agency, period, file names) per run: consecutive pending bundles of one partition."""
-    from assets.intake.partitions import file_partition
-    from pipelines.central.ingest import pending_files
-
-    runs: list[tuple[str, str, list[str]]] = []
-    for path in pending_files(ctx.paths.inbox):
-        agency, period = file_partition(path, ctx)
-        if runs and runs[-1][:2] == (agency, period):
-            runs[-1][2].append(path.name)
-        else:
-            runs.append((agency, period, [path.name]))
-    return runs
-
-
-def run_intake(network: Path, home: Path, progress=None) -> list[dict]:
-    """Execute ``intake_job`` for every pending bundle; the per-bundle outcomes Dagster recorded."""
-    from assets.intake.assets import INTAKE
-    from assets.intake.partitions import AGENCY, PERIOD, partition_key
-    from pipelines.central.definitions import build_definitions
-    from pipelines.central.ingest import CoordinatorContext
-    from pipelines.central.jobs import INTAKE_JOB
-
-    ctx = CoordinatorContext.load(network)
-    runs = plan_runs(ctx)
-    if not runs:
-        return []
-    job = build_definitions(network).resolve_job_def(INTAKE_JOB)
-    outcomes: list[dict] = []
-    with dagster_instance(home) as instance:
-        for dim, values in ((AGENCY, {r[0] for r in runs}), (PERIOD, {r[1] for r in runs})):
-            new = sorted(values - set(instance.get_dynamic_partitions(dim)))
-            if new:
-                instance.add_dynamic_partitions(dim, new)
-        for agency, period, names in runs:
-            result = job.execute_in_process(
-                run_config={"ops": {"intake": {"config": {"files": names}}}, **QUIET_LOGS},
-                instance=instance,
-                partition_key=str(partition_key(agency, period)),
-                tags={"dvnet/launched_by": "dvnet ingest"},
-            )
-            for mat in result.asset_materializations_for_node("intake"):
-                if mat.asset_key == INTAKE:
-                    outcomes.extend(mat.metadata["bundles"].value)
-            if progress:
-                progress(len(names))
-    return outcomes
-
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.console import make_console
 
 @click.command("ingest")
 @click.option("--network", "network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (holds coordinator/).")
-@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
+@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
 @click.pass_context
 def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox.
@@ -109,7 +29,8 @@ def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
     Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded
     or was a duplicate, 1 when any was quarantined.
     """
-    from pipelines.central.ingest import CoordinatorContext, pending_files
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
+    from dvnet.assets.runs import dagster_home_for, run_intake
 
     environ = (ctx.obj or {}).get("environ", os.environ)
     network = network.resolve()

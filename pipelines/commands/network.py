@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from contracts.codes import ORG_TYPES
-from contracts.geography import REGIONS
-from contracts.tiers import TIERS
-from pipelines import network as store
+from dvnet.contracts.codes import ORG_TYPES
+from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.tiers import TIERS
+from dvnet.common import network as store
 
 
 @click.group("network")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from anonymize.disclosure.profiles import PROFILE_NAMES
-from pipelines.console import make_console
+from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.console import make_console
 
 
 @click.command("publish")
@@ -24,7 +24,7 @@ def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: s
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
     manifest.json and report.html. Exit 0 published, 1 refused by the audit, 2 usage.
     """
-    from pipelines.access.release import build_release, latest_periods
+    from dvnet.assets.releases.lib.release import build_release, latest_periods
 
     overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
     if overrides and profile != "custom":

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from pipelines.access.query import query_releases
-from pipelines.network import NetworkPaths
+from dvnet.pipelines.access.query import query_releases
+from dvnet.common.network import NetworkPaths
 
 
 @click.command("query")

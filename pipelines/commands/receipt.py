@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pipelines.console import make_console
+from dvnet.pipelines.console import make_console
 
-import bundle
-from bundle.receipt import MAX_RECEIPT_SIZE
-from contracts.errors import DvnetError, RegistryError
-from pipelines.cli import EXIT_OK, EXIT_REFUSED
-from pipelines.network import load_agency
+from dvnet import bundle
+from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
+from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.common.network import load_agency
 
 
 @click.group("receipt")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
-from pipelines.synth.common import parse_period
+from dvnet.pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
+from dvnet.pipelines.synth.common import parse_period
 
 DEFAULT_SEED = 20260930
 DEFAULT_PERIOD = "2026-Q3"  # fixed, not "last quarter": the demo must be reproducible on any day
@@ -48,7 +48,7 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from pipelines.network import NetworkPaths, load_network
+    from dvnet.common.network import NetworkPaths, load_network
 
     network = load_network(network_dir)
     orgs = network.organisations

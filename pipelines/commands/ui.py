@@ -1,6 +1,6 @@
 """`dvnet ui`: the Dagster UI for coalition staff, on 127.0.0.1 only, stopped cleanly on Ctrl-C.
 
-Starts ``dagster dev -m pipelines.central.definitions`` (webserver and daemon, so the inbox sensor
+Starts ``dagster dev -m dvnet.assets.definitions`` (webserver and daemon, so the inbox sensor
 ticks and queued runs execute) with ``DAGSTER_HOME`` and ``DVNET_NETWORK`` set.
 
 Signals: a ``dagster dev`` launched from a shell that ignores SIGINT/SIGTERM (a background job,
@@ -20,15 +20,13 @@ from pathlib import Path
 
 import click
 
-from contracts.errors import RegistryError
-from pipelines.cli import EXIT_OK
-from pipelines.commands.ingest import dagster_home_for
-from pipelines.network import NetworkPaths
+from dvnet.contracts.errors import RegistryError
+from dvnet.pipelines.cli import EXIT_OK
+from dvnet.common.network import NetworkPaths
 
 HOST = "127.0.0.1"  # never all interfaces: the UI has no login and shows the network's metadata
-DEFINITIONS_MODULE = "pipelines.central.definitions"
+DEFINITIONS_MODULE = "dvnet.assets.definitions"
 GRACE_SECONDS = 20
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _reset_signals() -> None:  # runs in the child between fork and exec
@@ -70,7 +68,7 @@ def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
 @click.command("ui")
 @click.option("--network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder the coordinator runs.")
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1.")
-@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
+@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
 @click.pass_context
 def ui(ctx: click.Context, network: Path, port: int, dagster_home: Path | None) -> int:
     """Start the Dagster UI (lineage, partitions, checks) for the coordinator on 127.0.0.1.
@@ -81,9 +79,11 @@ def ui(ctx: click.Context, network: Path, port: int, dagster_home: Path | None) 
     network = network.resolve()
     if not NetworkPaths(network).registry.exists():
         raise RegistryError("REGISTRY_MISSING", f"no registry in {network}", hint="create one with `dvnet network init` or `make demo`")
+    from dvnet.assets.runs import dagster_home_for
+
     home = dagster_home_for(dagster_home, environ)
     env = {**environ, "DAGSTER_HOME": str(home), "DVNET_NETWORK": str(network), "DAGSTER_DISABLE_TELEMETRY": "1"}
-    proc = subprocess.Popen(dagster_dev_command(port), cwd=REPO, env=env, preexec_fn=_reset_signals, process_group=0)
+    proc = subprocess.Popen(dagster_dev_command(port), cwd=home, env=env, preexec_fn=_reset_signals, process_group=0)
     click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}")
     click.echo(f"open http://{HOST}:{port}/asset-groups   (Ctrl-C to stop)")
     stopping: list[int] = []

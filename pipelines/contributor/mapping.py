@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from contracts.errors import ExtractError
+from dvnet.contracts.errors import ExtractError
 
 
 @dataclass

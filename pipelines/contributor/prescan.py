@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts.errors import ExtractError
+from dvnet.contracts.errors import ExtractError
 
 # --- Reason codes (stable: tests, scripts and the steward's report rely on them) ------------
 # CSV structure and content

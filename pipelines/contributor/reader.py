@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from contracts.errors import ExtractError
+from dvnet.contracts.errors import ExtractError
 
 from .prescan import (
     CONTROL_RE,

@@ -11,9 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.contributor.run import ContributionResult
-from pipelines.fsutil import atomic_write
-from pipelines.htmlpage import esc, page, table
+from dvnet.pipelines.contributor.run import ContributionResult
+from dvnet.common.files import atomic_write
+from dvnet.common.htmlpage import esc, page, table
 
 STATUS_TEXT = {
     "sealed": "SEALED: the bundle is in the outbox, ready to send to the coordinator",

@@ -19,25 +19,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import bundle
-from anonymize import consent as consent_rules
-from anonymize import kanonymity
-from anonymize.counts import standard_counts
-from anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
-from anonymize.keyed_hashes import KeyedHashError
-from anonymize.pseudonyms import project_linkage_key
-from contracts.errors import DvnetError, ExtractError
-from contracts.periods import Period
-from contracts.registry import get_contract
-from contracts.tiers import check_allowed, default_mode
-from pipelines import audit
-from pipelines.arrow_memory import use_system_allocator
-from pipelines.contributor import sequence
-from pipelines.contributor.mapping import Mapping
-from pipelines.contributor.reader import ReadLimits, read_extract
-from pipelines.contributor.validate import Issue, validate_extract
-from pipelines.fsutil import atomic_write
-from pipelines.network import AgencyConfig
+from dvnet import bundle
+from dvnet.anonymize import consent as consent_rules
+from dvnet.anonymize import kanonymity
+from dvnet.anonymize.counts import standard_counts
+from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
+from dvnet.anonymize.keyed_hashes import KeyedHashError
+from dvnet.anonymize.pseudonyms import project_linkage_key
+from dvnet.contracts.errors import DvnetError, ExtractError
+from dvnet.contracts.periods import Period
+from dvnet.contracts.registry import get_contract
+from dvnet.contracts.tiers import check_allowed, default_mode
+from dvnet.common import audit
+from dvnet.kernels.arrow_memory import use_system_allocator
+from dvnet.pipelines.contributor import sequence
+from dvnet.pipelines.contributor.mapping import Mapping
+from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
+from dvnet.pipelines.contributor.validate import Issue, validate_extract
+from dvnet.common.files import atomic_write
+from dvnet.common.network import AgencyConfig
 
 STAGES = ("read", "validate", "consent", "de-identify", "disclosure check", "seal")
 #: Rows per Parquet row group of a record payload: the keyed columns join a part at a time.

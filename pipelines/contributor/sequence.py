@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-from pipelines.fsutil import atomic_write
+from dvnet.common.files import atomic_write
 
 
 def current(path: Path) -> int:

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
-from contracts.errors import ExtractError
-from contracts.periods import Period
-from contracts.registry import Contract
+from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
+from dvnet.contracts.errors import ExtractError
+from dvnet.contracts.periods import Period
+from dvnet.contracts.registry import Contract
 
 FIRST_ROWS = 10
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})

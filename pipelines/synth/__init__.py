@@ -6,7 +6,7 @@ rows), ``faults`` (planted errors), ``writer`` (CSV bytes), ``rates`` (every rea
 ``generate`` (``synthesize``, which ties them together).
 """
 
-from pipelines.synth.faults import FAULT_KINDS, InjectedFault, parse_faults
-from pipelines.synth.generate import SynthSummary, contributors, plan_volumes, synthesize
+from dvnet.pipelines.synth.faults import FAULT_KINDS, InjectedFault, parse_faults
+from dvnet.pipelines.synth.generate import SynthSummary, contributors, plan_volumes, synthesize
 
 __all__ = ["FAULT_KINDS", "InjectedFault", "SynthSummary", "contributors", "parse_faults", "plan_volumes", "synthesize"]

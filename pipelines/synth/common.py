@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from contracts.errors import DvnetError
-from contracts.geography import REGION_PROVINCE, REGIONS
-from contracts.periods import Period as ContractPeriod
+from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.geography import REGION_PROVINCE, REGIONS
+from dvnet.contracts.periods import Period as ContractPeriod
 
 
 @dataclass(frozen=True)

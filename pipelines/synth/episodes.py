@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts import codes
-from contracts.network import Organisation
-from pipelines.synth import fields, rates
-from pipelines.synth.common import Period, choice, coded, dates, event_dates, format_ids, pick
-from pipelines.synth.people import Population, Roster
+from dvnet.contracts import codes
+from dvnet.contracts.network import Organisation
+from dvnet.pipelines.synth import fields, rates
+from dvnet.pipelines.synth.common import Period, choice, coded, dates, event_dates, format_ids, pick
+from dvnet.pipelines.synth.people import Population, Roster
 
 # How each organisation type numbers its episodes (prefix, digits).
 EPISODE_ID_STYLE = {

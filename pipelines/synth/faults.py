@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipelines.synth.common import Period
+from dvnet.pipelines.synth.common import Period
 
 BAD_DATES = "bad_dates"
 UNKNOWN_CODES = "unknown_codes"

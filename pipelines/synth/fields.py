@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts import codes
-from pipelines.synth import rates
-from pipelines.synth.common import coded, dates
-from pipelines.synth.people import Population, Roster
+from dvnet.contracts import codes
+from dvnet.pipelines.synth import rates
+from dvnet.pipelines.synth.common import coded, dates
+from dvnet.pipelines.synth.people import Population, Roster
 
 
 def client_columns(

@@ -12,15 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contracts.network import Organisation
-from contracts.registry import get_contract
-from pipelines.synth import rates
-from pipelines.synth.common import Period, format_ids, parse_period, rng_for
-from pipelines.synth.episodes import build_episodes, research_rows
-from pipelines.synth.faults import FAULT_KINDS, InjectedFault, inject
-from pipelines.synth.people import assign_people, make_roster
-from pipelines.synth.referrals import build_referrals
-from pipelines.synth.writer import CsvFile, write_bytes
+from dvnet.contracts.network import Organisation
+from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.synth import rates
+from dvnet.pipelines.synth.common import Period, format_ids, parse_period, rng_for
+from dvnet.pipelines.synth.episodes import build_episodes, research_rows
+from dvnet.pipelines.synth.faults import FAULT_KINDS, InjectedFault, inject
+from dvnet.pipelines.synth.people import assign_people, make_roster
+from dvnet.pipelines.synth.referrals import build_referrals
+from dvnet.pipelines.synth.writer import CsvFile, write_bytes
 
 REFERRAL, EPISODE, RESEARCH = "referral", "service_episode", "research_extract"
 GROUND_TRUTH_DIR = "_ground_truth"  # not a valid agency id, so it never collides with one

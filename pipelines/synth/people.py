@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts import codes
-from contracts.geography import REGION_POSTAL_PREFIXES, REGIONS
-from contracts.network import Organisation
-from pipelines.synth import names, rates
-from pipelines.synth.common import choice, fixed_width_strings, format_ids, region_relation
+from dvnet.contracts import codes
+from dvnet.contracts.geography import REGION_POSTAL_PREFIXES, REGIONS
+from dvnet.contracts.network import Organisation
+from dvnet.pipelines.synth import names, rates
+from dvnet.pipelines.synth.common import choice, fixed_width_strings, format_ids, region_relation
 
 GIVEN = (*names.WOMEN, *names.MEN, *names.NEUTRAL)
 _W, _M, _N = len(names.WOMEN), len(names.MEN), len(names.NEUTRAL)

@@ -8,8 +8,8 @@ check those shapes, not the exact values.
 
 from __future__ import annotations
 
-from contracts import codes
-from contracts.geography import REGIONS
+from dvnet.contracts import codes
+from dvnet.contracts.geography import REGIONS
 
 # --- Geography -----------------------------------------------------------------------------------
 # Relative size of each region's community. Multiplies agency volumes, so an agency in a tiny

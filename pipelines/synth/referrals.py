@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from contracts import codes
-from contracts.geography import REGIONS
-from contracts.network import Organisation
-from pipelines.synth import fields, rates
-from pipelines.synth.common import Period, choice, coded, dates, event_dates, format_ids, pick, region_relation
-from pipelines.synth.people import Population, Roster
+from dvnet.contracts import codes
+from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.network import Organisation
+from dvnet.pipelines.synth import fields, rates
+from dvnet.pipelines.synth.common import Period, choice, coded, dates, event_dates, format_ids, pick, region_relation
+from dvnet.pipelines.synth.people import Population, Roster
 
 # How each organisation type numbers its referrals (prefix, digits).
 REFERRAL_ID_STYLE = {

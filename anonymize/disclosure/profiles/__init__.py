@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from anonymize.disclosure.errors import UNKNOWN_PROFILE, DisclosureError
-from anonymize.disclosure.profiles import cms11, custom, datashield3, dv_default, opensafely
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.errors import UNKNOWN_PROFILE, DisclosureError
+from dvnet.anonymize.disclosure.profiles import cms11, custom, datashield3, dv_default, opensafely
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 BUILT_IN = {m.NAME: m.PROFILE for m in (dv_default, cms11, opensafely, datashield3)}
 PROFILE_NAMES = (*BUILT_IN, custom.NAME)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from anonymize.disclosure.errors import INVALID_PROFILE, DisclosureError
+from dvnet.anonymize.disclosure.errors import INVALID_PROFILE, DisclosureError
 
 ZERO_RULES = ("publish", "suppress")
 ON_SENSITIVE = ("suppress", "refuse")

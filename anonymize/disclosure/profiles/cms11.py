@@ -11,7 +11,7 @@ CMS has no dominance rule; dvnet keeps its agency-dominance rule on top (set
 ``dominance_share=None`` to publish under the bare CMS rule).
 """
 
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 NAME = "cms-11"
 THRESHOLD = 11

@@ -9,8 +9,8 @@ known than a published one. ACRO's practice (threshold 10, zeros disclosive) is
 
 from __future__ import annotations
 
-from anonymize.disclosure.profiles import dv_default
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.profiles import dv_default
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 NAME = "custom"
 SOURCE = "custom policy set for this release"

@@ -10,7 +10,7 @@ profile that suppresses 1-2 is ``get_profile("custom", threshold=3)``. Cells tha
 agency-dominance rule also refuse the table under this profile, for the same reason.
 """
 
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 NAME = "datashield-3"
 NFILTER_TAB = 3

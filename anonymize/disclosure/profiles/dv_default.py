@@ -6,7 +6,7 @@ the dominance rule is dvnet's own, because a cell that is mostly one shelter's c
 shelter's caseload (the (1, k) dominance rule of tau-ARGUS / ACRO with k = 80 %).
 """
 
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 NAME = "dv-default"
 THRESHOLD = 11  # counts 1..10 are suppressed

@@ -19,7 +19,7 @@ interval [v-2, v+2]; a redacted cell must stay at least as uncertain as a rounde
 (``PROTECTION_WIDTH = 4``, the width of [v-2, v+2]). ehrQL has no dominance rule; dvnet's applies.
 """
 
-from anonymize.disclosure.profiles.base import Profile
+from dvnet.anonymize.disclosure.profiles.base import Profile
 
 NAME = "opensafely"
 SUPPRESSION_THRESHOLD = 7  # ehrQL: counts <= 7 are redacted

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from bundle import BundleError, check_freshness, check_manifest, generate_encryption_key, parse
-from bundle.framing import MAGIC, decode_frame, encode_frame, encode_plaintext
-from bundle.header import SHARED_FIELDS, canonical_json
-from bundle.seal import ciphertext_length, encrypt_and_sign, signed_message
+from dvnet.bundle import BundleError, check_freshness, check_manifest, generate_encryption_key, parse
+from dvnet.bundle.framing import MAGIC, decode_frame, encode_frame, encode_plaintext
+from dvnet.bundle.header import SHARED_FIELDS, canonical_json
+from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, signed_message
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from bundle import BundleError, decrypt, generate_encryption_key, generate_signing_key, parse, verify_signature
-from bundle.framing import decode_frame, encode_frame
-from bundle.seal import signed_message
+from dvnet.bundle import BundleError, decrypt, generate_encryption_key, generate_signing_key, parse, verify_signature
+from dvnet.bundle.framing import decode_frame, encode_frame
+from dvnet.bundle.seal import signed_message
 
 HEADER_REFUSALS = {"HEADER_INVALID", "FORMAT_UNSUPPORTED", "SUITE_UNSUPPORTED", "SIGNATURE_INVALID", "FRAMING_INVALID"}
 

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-import bundle
-from pipelines import network as store
+from dvnet import bundle
+from dvnet.common import network as store
 
 SENTINEL = "_unverified|_unknown"
 

@@ -24,13 +24,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import bundle
-from contracts.errors import DvnetError
-from pipelines import network as store
-from pipelines.cli import EXIT_OK, EXIT_REFUSED, main
-from pipelines.contributor.reader import read_extract
-from pipelines.contributor.run import ContributionOptions, contribute
-from pipelines.synth import synthesize
+from dvnet import bundle
+from dvnet.contracts.errors import DvnetError
+from dvnet.common import network as store
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, main
+from dvnet.pipelines.contributor.reader import read_extract
+from dvnet.pipelines.contributor.run import ContributionOptions, contribute
+from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 MARK = "CANARY"

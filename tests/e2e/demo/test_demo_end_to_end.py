@@ -17,8 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import audit
-from pipelines.network import NetworkPaths
+from dvnet.common import audit
+from dvnet.common.network import NetworkPaths
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,7 +29,7 @@ def test_demo_runs_contributors_to_release(tmp_path):
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "COLUMNS": "200"}
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo", "--out", str(out), "--scale", "0.4"],
+        [sys.executable, "-m", "dvnet.pipelines.cli", "demo", "--out", str(out), "--scale", "0.4"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -119,7 +119,7 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
     log = tmp_path / "dvnet-ui.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "ui", "--network", str(kit.root), "--port", str(port), "--dagster-home", str(home)],
+            [sys.executable, "-m", "dvnet.pipelines.cli", "ui", "--network", str(kit.root), "--port", str(port), "--dagster-home", str(home)],
             cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
@@ -140,7 +140,7 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
         base = f"http://127.0.0.1:{port}"
         shots = {
             "lineage.png": f"{base}/asset-groups",  # every group, with the edges between them
-            "intake-group.png": f"{base}/locations/__repository__@pipelines.central.definitions/asset-groups/intake",
+            "intake-group.png": f"{base}/locations/__repository__@dvnet.assets.definitions/asset-groups/intake",
             "intake-partitions.png": f"{base}/assets/intake?view=partitions",  # agency × period
         }
         for name, url in shots.items():

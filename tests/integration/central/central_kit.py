@@ -23,16 +23,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import bundle
-from anonymize.counts import standard_counts
-from bundle.framing import encode_plaintext
-from bundle.header import canonical_json
-from bundle.seal import ciphertext_length, encrypt_and_sign
-from contracts import codes
-from contracts.geography import REGIONS
-from contracts.registry import get_contract
-from pipelines import network as store
-from pipelines.network import NetworkPaths
+from dvnet import bundle
+from dvnet.anonymize.counts import standard_counts
+from dvnet.bundle.framing import encode_plaintext
+from dvnet.bundle.header import canonical_json
+from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign
+from dvnet.contracts import codes
+from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.registry import get_contract
+from dvnet.common import network as store
+from dvnet.common.network import NetworkPaths
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -268,7 +268,7 @@ def dagster_home(tmp: Path) -> Path:
 def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``dvnet ARGS`` in a fresh interpreter (what a coordinator types)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def receipts(kit: Kit) -> dict[str, dict]:
@@ -289,9 +289,9 @@ def tick(kit: Kit, instance, cursor: str | None = None):
     """
     from dagster import RunsFilter, build_sensor_context
 
-    from assets.intake.sensors import inbox_sensor
-    from pipelines.central.definitions import build_definitions
-    from pipelines.central.resources import NetworkResource
+    from dvnet.assets.intake.sensors import inbox_sensor
+    from dvnet.assets.definitions import build_definitions
+    from dvnet.assets.resources import NetworkResource
 
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"network": NetworkResource(root=str(kit.root))})
     result = inbox_sensor(context)
@@ -309,8 +309,8 @@ def tick(kit: Kit, instance, cursor: str | None = None):
 
 def run_partition(kit: Kit, instance, agency: str, period: str, files: list[str] | None = None):
     """``intake_job`` for one partition (all its pending bundles, or ``files``), in-process."""
-    from assets.intake.partitions import AGENCY, PERIOD, partition_key
-    from pipelines.central.definitions import build_definitions
+    from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key
+    from dvnet.assets.definitions import build_definitions
 
     for dim, key in ((AGENCY, agency), (PERIOD, period)):
         if key not in instance.get_dynamic_partitions(dim):

@@ -6,7 +6,7 @@ their own groups.
 
 from __future__ import annotations
 
-from pipelines.central.definitions import build_definitions
+from dvnet.assets.definitions import build_definitions
 
 EXPECTED_INTAKE_ASSETS = {
     # asset key: upstream asset keys

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.intake import checks
-from contracts.registry import get_contract
-from pipelines import network as store
+from dvnet.assets.intake import checks
+from dvnet.contracts.registry import get_contract
+from dvnet.common import network as store
 
 
 def _load(ck, kit, instance):

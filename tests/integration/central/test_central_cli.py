@@ -6,7 +6,7 @@ import json
 
 from dagster import DagsterInstance, RunsFilter
 
-from pipelines.cli import main
+from dvnet.pipelines.cli import main
 
 
 def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from pipelines.central.faults import POINTS
+from dvnet.assets.intake.lib.faults import POINTS
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)

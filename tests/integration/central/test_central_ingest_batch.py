@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.central.ingest import CoordinatorContext, ingest_file, ingest_files
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_file, ingest_files
 
 
 def test_a_batch_reports_what_a_sequential_pass_would(ck, kit):

@@ -129,7 +129,7 @@ def test_a_correction_replaces_rather_than_adds(ck, kit, instance):
 
 
 def test_the_partition_key_is_agency_then_period():
-    from assets.intake.partitions import SENTINEL_KEY, partition_key
+    from dvnet.assets.intake.partitions import SENTINEL_KEY, partition_key
 
     assert str(partition_key("shelter-a", "2026-Q3")) == "shelter-a|2026-Q3"
     assert isinstance(SENTINEL_KEY, MultiPartitionKey) and str(SENTINEL_KEY) == "_unverified|_unknown"

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import bundle
-from pipelines import network as store
-from pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
-from pipelines.synth import FAULT_KINDS, synthesize
+from dvnet import bundle
+from dvnet.common import network as store
+from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 from contribution_constants import PERIOD, PROJECT, SEED
 

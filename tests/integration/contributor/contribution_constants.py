@@ -3,8 +3,8 @@ would pick whichever test folder's ``conftest`` was imported first."""
 
 from __future__ import annotations
 
-from anonymize.counts import all_dimensions
-from contracts.registry import get_contract
+from dvnet.anonymize.counts import all_dimensions
+from dvnet.contracts.registry import get_contract
 
 PERIOD = "2026-Q3"
 SEED = 20260930

@@ -13,8 +13,8 @@ import io
 import pytest
 from contribution_constants import PERIOD
 
-from pipelines.synth import FAULT_KINDS, synthesize
-from pipelines import network as store
+from dvnet.pipelines.synth import FAULT_KINDS, synthesize
+from dvnet.common import network as store
 
 READER_REFUSES = {"ragged_rows", "bad_encoding", "control_chars"}  # the file is refused as a whole
 ROW_FAULTS = sorted(set(FAULT_KINDS) - READER_REFUSES)  # a few rows are rejected

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from contribution_constants import PROJECT, aggregate_columns
 
-from anonymize.deidentify import keyed_outputs
-from contracts.registry import get_contract
-from pipelines.contributor import run, sequence
+from dvnet.anonymize.deidentify import keyed_outputs
+from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.contributor import run, sequence
 
 CASES = [
     ("shelter-north", "referral", "aggregate"),

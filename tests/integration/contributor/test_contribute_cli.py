@@ -7,10 +7,10 @@ import json
 
 from contribution_constants import PERIOD, aggregate_columns
 
-from contracts.registry import get_contract
-from pipelines import audit
-from pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
-from pipelines.contributor import sequence
+from dvnet.contracts.registry import get_contract
+from dvnet.common import audit
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from dvnet.pipelines.contributor import sequence
 
 
 def _run(net, agency_id, contract, extract, *extra):

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from anonymize.counts import all_dimensions, counts_sql, table_sql
-from contracts.registry import get_contract
+from dvnet.anonymize.counts import all_dimensions, counts_sql, table_sql
+from dvnet.contracts.registry import get_contract
 
 
 def _frame(contract_id: str, n: int = 3000, seed: int = 3) -> pa.Table:

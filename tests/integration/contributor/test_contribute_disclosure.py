@@ -8,9 +8,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from anonymize import keyed_hashes
-from contracts.registry import get_contract
-from pipelines.contributor import run
+from dvnet.anonymize import keyed_hashes
+from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.contributor import run
 
 QIS = get_contract("service_episode").quasi_identifiers()
 

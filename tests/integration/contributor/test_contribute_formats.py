@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from contracts.registry import get_contract
+from dvnet.contracts.registry import get_contract
 
 
 def _typed(csv_path, contract_id: str) -> pa.Table:

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from contracts.registry import get_contract
-from pipelines.contributor.report import write_report
+from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.contributor.report import write_report
 
 # synth fault kind -> the reason code validation gives it
 REASON = {"bad_dates": "DATE_INVALID", "unknown_codes": "CODE_UNKNOWN", "duplicate_ids": "DUPLICATE_KEY", "out_of_period": "OUT_OF_PERIOD"}

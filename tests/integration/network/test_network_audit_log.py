@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from contracts.errors import DvnetError
-from pipelines import audit
+from dvnet.contracts.errors import DvnetError
+from dvnet.common import audit
 
 T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
 

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from contracts.network import Agreement, Researcher
-from pipelines.cli import main
-from pipelines.directory import PUBLISHED_FIELDS, export_directory
-from pipelines.network import load_network, save_network
+from dvnet.contracts.network import Agreement, Researcher
+from dvnet.pipelines.cli import main
+from dvnet.pipelines.directory import PUBLISHED_FIELDS, export_directory
+from dvnet.common.network import load_network, save_network
 
 SECRET_AGREEMENT = Agreement(
     id="dsa-confidential-77",

@@ -1,4 +1,4 @@
-"""A network folder made through `pipelines.network` and `dvnet network`: keys where they belong,
+"""A network folder made through `dvnet.common.network` and `dvnet network`: keys where they belong,
 private keys 0600 and never written into the registry, a config, or printed."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundle import keys
-from contracts.errors import RegistryError
-from pipelines import audit
-from pipelines import network as store
-from pipelines.cli import main
+from dvnet.bundle import keys
+from dvnet.contracts.errors import RegistryError
+from dvnet.common import audit
+from dvnet.common import network as store
+from dvnet.pipelines.cli import main
 
 
 def _mode(path: Path) -> int:

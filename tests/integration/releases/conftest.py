@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.central import warehouse
-from pipelines.central.ingest import CoordinatorContext, ingest_inbox
-from pipelines.demo import deliver, fresh_network, plan, run_contributions
-from pipelines.synth import synthesize
+from dvnet.assets.warehouse.lib import schema as warehouse
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+from dvnet.pipelines.demo import deliver, fresh_network, plan, run_contributions
+from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 
@@ -44,7 +44,7 @@ def loaded_network(loaded_network_template, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def published(loaded_network_template, tmp_path_factory):
     """(network root, first release) published once in a private copy; tests only read it."""
-    from pipelines.access.release import build_release
+    from dvnet.assets.releases.lib.release import build_release
 
     root = tmp_path_factory.mktemp("published") / "net"
     shutil.copytree(loaded_network_template, root)

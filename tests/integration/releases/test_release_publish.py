@@ -8,12 +8,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from anonymize.disclosure.tables import TOTAL
-from contracts.errors import DvnetError
-from pipelines.access.query import query_releases
-from pipelines.access.release import build_release
-from pipelines.access.verify import reaudit_release, small_published_cells
-from pipelines.network import NetworkPaths, load_network
+from dvnet.anonymize.disclosure.tables import TOTAL
+from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.access.query import query_releases
+from dvnet.assets.releases.lib.release import build_release
+from dvnet.assets.releases.lib.verify import reaudit_release, small_published_cells
+from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
 STATUSES = {"published", "suppressed: primary", "suppressed: complementary", "suppressed: dominance"}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines import network as store
-from pipelines.access.release import build_release
-from pipelines.central import warehouse
-from pipelines.central.ingest import CoordinatorContext, ingest_inbox
-from pipelines.demo import DemoPlanItem, deliver, run_contributions
-from pipelines.synth import synthesize
+from dvnet.common import network as store
+from dvnet.assets.releases.lib.release import build_release
+from dvnet.assets.warehouse.lib import schema as warehouse
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+from dvnet.pipelines.demo import DemoPlanItem, deliver, run_contributions
+from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
-from anonymize.consent import EXPIRED, NO_CONSENT, consent_masks
+from dvnet.anonymize.consent import EXPIRED, NO_CONSENT, consent_masks
 
 PERIOD_END = dt.date(2026, 9, 30)  # 2026-Q3
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from pipelines.access.files import escape_formula, escaped
+from dvnet.assets.releases.lib.files import escape_formula, escaped
 
 
 def test_formula_like_text_gets_a_leading_apostrophe():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.generalise import UNKNOWN, age_band, month, postal_region, quarter
-from contracts.geography import REGION_POSTAL_PREFIXES
+from dvnet.anonymize.generalise import UNKNOWN, age_band, month, postal_region, quarter
+from dvnet.contracts.geography import REGION_POSTAL_PREFIXES
 
 
 def _dates(*values):

@@ -8,7 +8,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from anonymize.kanonymity import measure
+from dvnet.anonymize.kanonymity import measure
 
 QIS = ["gender", "age_band", "region"]
 

@@ -11,9 +11,9 @@ import hmac
 import pyarrow as pa
 import pytest
 
-from anonymize.keyed_hash_worker import ANSWER_BLOCK
-from anonymize import keyed_hashes
-from anonymize.keyed_hashes import KeyedHashError, KeyedHashJob
+from dvnet.anonymize.keyed_hash_worker import ANSWER_BLOCK
+from dvnet.anonymize import keyed_hashes
+from dvnet.anonymize.keyed_hashes import KeyedHashError, KeyedHashJob
 
 KEY = bytes(range(40, 72))
 MESSAGES = ["", "a", "C-1001", "Zoë Ó'Néill|1990-04-02", "x" * 63, "y" * 64, "z" * 200, "C-1001"]

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from anonymize.pseudonyms import (
+from dvnet.anonymize.pseudonyms import (
     HKDF_INFO_PREFIX,
     PSEUDONYM_HEX_CHARS,
     hkdf_sha256,

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from bundle import BundleError, parse
-from bundle.framing import (
+from dvnet.bundle import BundleError, parse
+from dvnet.bundle.framing import (
     MAGIC,
     OVERHEAD,
     Frame,
@@ -16,7 +16,7 @@ from bundle.framing import (
     encode_plaintext,
     split_plaintext,
 )
-from bundle.header import canonical_json
+from dvnet.bundle.header import canonical_json
 
 
 @pytest.fixture

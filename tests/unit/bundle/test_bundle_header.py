@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bundle import BundleError
-from bundle.header import (
+from dvnet.bundle import BundleError
+from dvnet.bundle.header import (
     HEADER_FIELDS,
     canonical_json,
     encode_header,

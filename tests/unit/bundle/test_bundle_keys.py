@@ -10,7 +10,7 @@ import stat
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bundle import (
+from dvnet.bundle import (
     BundleError,
     encryption_public_key_from_text,
     generate_encryption_key,

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bundle import BundleError, generate_signing_key, key_id, make_receipt, verify_receipt
-from bundle.header import canonical_json
+from dvnet.bundle import BundleError, generate_signing_key, key_id, make_receipt, verify_receipt
+from dvnet.bundle.header import canonical_json
 
 RECEIVED = datetime(2026, 10, 1, 12, 5, tzinfo=timezone.utc)
 

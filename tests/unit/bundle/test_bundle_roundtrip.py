@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-import bundle
-from bundle import (
+from dvnet import bundle
+from dvnet.bundle import (
     BundleError,
     check_freshness,
     check_manifest,
@@ -20,7 +20,7 @@ from bundle import (
     seal,
     verify_signature,
 )
-from bundle.header import HEADER_FIELDS
+from dvnet.bundle.header import HEADER_FIELDS
 
 
 def test_round_trip_returns_data_manifest_and_header(make_bundle, open_default, data):

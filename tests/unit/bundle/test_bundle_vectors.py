@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from bundle import REASONS, BundleError, open_bundle
-from bundle import make_vectors
-from bundle.header import parse_time
+from dvnet.bundle import REASONS, BundleError, open_bundle
+from dvnet.bundle import make_vectors
+from dvnet.bundle.header import parse_time
 
 VECTOR_DIR = Path(make_vectors.__file__).parent / "vectors"
 VECTOR_FILES = sorted(VECTOR_DIR.glob("*.json"))

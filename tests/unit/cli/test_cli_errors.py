@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from contracts.errors import DvnetError
-from pipelines.cli import EXIT_REFUSED, EXIT_USAGE, main
+from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.cli import EXIT_REFUSED, EXIT_USAGE, main
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -88,7 +88,7 @@ def test_a_refusal_that_is_not_a_usage_error_exits_1(capsys, network_dir, monkey
     def refuse(_root):
         raise DvnetError("AUDIT_CHAIN_BROKEN", "audit.log line 3 does not follow the line before it")
 
-    monkeypatch.setattr("pipelines.network.load_network", refuse)
+    monkeypatch.setattr("dvnet.common.network.load_network", refuse)
     code, _, err = _run(capsys, "network", "show", str(network_dir))
     assert code == EXIT_REFUSED
     _assert_one_error_line(err, "AUDIT_CHAIN_BROKEN")
@@ -98,7 +98,7 @@ def test_a_usage_reason_exits_2(capsys, network_dir, monkeypatch):
     def refuse(_root):
         raise DvnetError("USAGE_PERIOD_INVALID", "a period is a calendar quarter written like 2026-Q3")
 
-    monkeypatch.setattr("pipelines.network.load_network", refuse)
+    monkeypatch.setattr("dvnet.common.network.load_network", refuse)
     code, _, err = _run(capsys, "network", "show", str(network_dir))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "USAGE_PERIOD_INVALID")
@@ -108,6 +108,6 @@ def test_a_bug_still_raises(network_dir, monkeypatch):
     def broken(_root):
         raise RuntimeError("a bug, not a user error")
 
-    monkeypatch.setattr("pipelines.network.load_network", broken)
+    monkeypatch.setattr("dvnet.common.network.load_network", broken)
     with pytest.raises(RuntimeError):
         main(["network", "show", str(network_dir)], {})

@@ -12,7 +12,7 @@ import sys
 import click
 import pytest
 
-from pipelines.cli import COMMANDS, cli, main
+from dvnet.pipelines.cli import COMMANDS, cli, main
 
 #: Commands whose module exists now. Add the rest here as they land; do not skip them.
 READY = ("network", "contracts", "directory", "contribute", "synth", "receipt", "ingest", "publish", "query", "ui", "demo")
@@ -42,7 +42,7 @@ def test_the_pinned_command_names_are_registered():
 
 def test_every_command_has_a_module_attribute_and_one_line_help():
     for name, (module, attr, summary) in COMMANDS.items():
-        assert module == f"pipelines.commands.{name}"
+        assert module == f"dvnet.pipelines.commands.{name}"
         assert attr and summary and "\n" not in summary
 
 
@@ -81,9 +81,9 @@ def test_top_level_help_imports_no_command_module_and_no_dagster():
     # The agency-side CLI stays light: listing the commands must not import them.
     code = (
         "import sys\n"
-        "from pipelines.cli import main\n"
+        "from dvnet.pipelines.cli import main\n"
         "assert main(['--help'], {}) == 0\n"
-        "bad = sorted(m for m in sys.modules if m.startswith('pipelines.commands.') or m.split('.')[0] == 'dagster')\n"
+        "bad = sorted(m for m in sys.modules if m.startswith('dvnet.pipelines.commands.') or m.split('.')[0] == 'dagster')\n"
         "assert not bad, bad\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

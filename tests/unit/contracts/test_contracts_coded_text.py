@@ -8,7 +8,7 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
-from contracts.conformance import code_column, is_coded_text, schema_failures
+from dvnet.contracts.conformance import code_column, is_coded_text, schema_failures
 
 CODES = ["a", "bb", "ccc", "dddd", "e-1"]
 

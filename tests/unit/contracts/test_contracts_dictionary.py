@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.dictionary import LEAVES_AS, html_page, markdown, write_dictionary
-from contracts.registry import all_contracts
-from contracts.roles import Transform
+from dvnet.contracts.dictionary import LEAVES_AS, html_page, markdown, write_dictionary
+from dvnet.contracts.registry import all_contracts
+from dvnet.contracts.roles import Transform
 
 
 def test_every_transform_has_a_plain_words_explanation():

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pandera.typing import Series
 
-from contracts.registry import all_contracts
-from contracts.roles import ALLOWED_TRANSFORMS, Role, Transform, field
+from dvnet.contracts.registry import all_contracts
+from dvnet.contracts.roles import ALLOWED_TRANSFORMS, Role, Transform, field
 
 CONTRACTS = all_contracts()
 IDS = [c.ref for c in CONTRACTS]
@@ -94,7 +94,7 @@ def test_key_event_and_quarter_columns_exist(contract):
 
 
 def test_research_extract_feeds_name_and_birth_date_into_the_linkage_token():
-    from contracts.registry import get_contract
+    from dvnet.contracts.registry import get_contract
 
     c = get_contract("research_extract", 1)
     by_name = {f.name: f for f in c.fields()}

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
-from contracts.conformance import _fixed_width_class, schema_failures
+from dvnet.contracts.conformance import _fixed_width_class, schema_failures
 
 PATTERNS = [r"^[0-9a-f]{32}$", r"^[0-9a-f]{4}$", r"^[A-Z0-9-]{3}$", r"^[a-]{2}$", r"^[-a]{2}$"]
 

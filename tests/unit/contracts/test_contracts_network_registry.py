@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from contracts.errors import RegistryError
-from contracts.network import Agreement, Network
-from pipelines.network import load_network, save_network
+from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.network import Agreement, Network
+from dvnet.common.network import load_network, save_network
 
 
 def _invalid(data) -> RegistryError:

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from contracts.errors import DvnetError
-from contracts.periods import Period
+from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.periods import Period
 
 QUARTERS = [
     ("2026-Q1", dt.date(2026, 1, 1), dt.date(2026, 3, 31)),

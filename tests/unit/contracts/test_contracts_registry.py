@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.errors import ContractError
-from contracts.registry import CONTRACTS, all_contracts, get_contract
-from pipelines.cli import main
+from dvnet.contracts.errors import ContractError
+from dvnet.contracts.registry import CONTRACTS, all_contracts, get_contract
+from dvnet.pipelines.cli import main
 
 RELEASED = {("referral", 1), ("service_episode", 1), ("research_extract", 1)}
 
@@ -34,7 +34,7 @@ def test_latest_is_the_highest_version_not_the_last_registered(monkeypatch):
     from dataclasses import replace
 
     fake = {("referral", 3): replace(v1, version=3), ("referral", 1): v1, ("referral", 2): replace(v1, version=2)}
-    monkeypatch.setattr("contracts.registry.CONTRACTS", fake)
+    monkeypatch.setattr("dvnet.contracts.registry.CONTRACTS", fake)
     assert get_contract("referral").version == 3
 
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from pandera.typing import Series
 
-from contracts.registry import all_contracts, get_contract
-from contracts.roles import Role, Transform, field
-from contracts.standard_tables import StandardTable
-from contracts.v1.referral import Referral
+from dvnet.contracts.registry import all_contracts, get_contract
+from dvnet.contracts.roles import Role, Transform, field
+from dvnet.contracts.standard_tables import StandardTable
+from dvnet.contracts.v1.referral import Referral
 
 HERE = Path(__file__).resolve().parent
 MESSAGE = "released contract changed: make a new version"

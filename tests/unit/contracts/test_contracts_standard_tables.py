@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from contracts import codes
-from contracts.registry import all_contracts, get_contract
-from contracts.standard_tables import MAX_DIMS, REFERRAL_TABLES, StandardTable
+from dvnet.contracts import codes
+from dvnet.contracts.registry import all_contracts, get_contract
+from dvnet.contracts.standard_tables import MAX_DIMS, REFERRAL_TABLES, StandardTable
 
 WITH_TABLES = [c for c in all_contracts() if c.standard_tables]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.errors import ContractError
-from contracts.registry import all_contracts, get_contract
-from contracts.tiers import AGGREGATE, MODES, RECORD, TIERS, allowed, check_allowed, contracts_for_tier, default_mode
+from dvnet.contracts.errors import ContractError
+from dvnet.contracts.registry import all_contracts, get_contract
+from dvnet.contracts.tiers import AGGREGATE, MODES, RECORD, TIERS, allowed, check_allowed, contracts_for_tier, default_mode
 
 REFERRAL = ("referral", 1)
 EPISODE = ("service_episode", 1)

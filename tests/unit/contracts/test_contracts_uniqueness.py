@@ -8,7 +8,8 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
-from contracts import conformance
+from dvnet.contracts import conformance
+from dvnet.kernels import distinct
 
 VALUES = ["E-1", "E-2", None, "caf\u00e9", "cafe\u0301", "E-3", "", " E-1", "e-1"]  # distinct byte for byte
 
@@ -22,7 +23,7 @@ def _duplicate_rows(values: list[str | None]) -> list[int]:
 @pytest.mark.parametrize("counter", ["arrow", "duckdb"])
 @pytest.mark.parametrize("repeat", [None, "E-2", "cafe\u0301"])
 def test_both_counters_find_the_same_duplicates(monkeypatch, counter, repeat):
-    monkeypatch.setattr(conformance, "DUCKDB_DISTINCT_MIN", 10**9 if counter == "arrow" else 1)
+    monkeypatch.setattr(distinct, "DUCKDB_DISTINCT_MIN", 10**9 if counter == "arrow" else 1)
     values = VALUES + ([repeat] if repeat else []) + [None]
     expected = [i for i, v in enumerate(values) if v is not None and values.count(v) > 1]
     assert _duplicate_rows(values) == expected

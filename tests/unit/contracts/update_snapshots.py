@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="also rewrite snapshots that differ (a released contract changed)")
     args = parser.parse_args(argv)
 
-    from contracts.registry import all_contracts
+    from dvnet.contracts.registry import all_contracts
 
     SNAPSHOT_DIR.mkdir(parents=True, exist_ok=True)
     refused = 0

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import pipelines.contributor.reader as reader
-from contracts.errors import ExtractError
-from pipelines.contributor.reader import ReadLimits, read_extract
+import dvnet.pipelines.contributor.reader as reader
+from dvnet.contracts.errors import ExtractError
+from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
 
 STRING = pd.StringDtype("pyarrow")
 

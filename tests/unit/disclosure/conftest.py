@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import TOTAL, Table
+from dvnet.anonymize.disclosure import TOTAL, Table
 
 
 def _grid_table(name, grid, rows, cols, dims=("region", "service"), measure="episodes", statuses=None):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import DisclosureError, Table, audit, protect
-from anonymize.disclosure.complementary import heuristic, solve_milp
-from anonymize.disclosure.protect import prepare
+from dvnet.anonymize.disclosure import DisclosureError, Table, audit, protect
+from dvnet.anonymize.disclosure.complementary import heuristic, solve_milp
+from dvnet.anonymize.disclosure.protect import prepare
 
 
 def _suppressed(frame: pd.DataFrame, kind: str = "suppressed: complementary") -> set[tuple[str, ...]]:

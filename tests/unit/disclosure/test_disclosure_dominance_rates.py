@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import STATUS_LABELS, DisclosureError, Table, audit, protect, rates
-from anonymize.disclosure.complementary import dual_cut
-from anonymize.disclosure.protect import prepare
+from dvnet.anonymize.disclosure import STATUS_LABELS, DisclosureError, Table, audit, protect, rates
+from dvnet.anonymize.disclosure.complementary import dual_cut
+from dvnet.anonymize.disclosure.protect import prepare
 
 
 def _contributions(rows):
@@ -68,7 +68,7 @@ def test_dominance_share_is_configurable(grid_table, cell):
     contrib = _contrib_for(GRID, {("R1", "shelter"): 0.9})
     release = protect([t], "dv-default", contributions=contrib)
     assert release.stats.dominance == 1
-    relaxed = protect([t], __import__("anonymize.disclosure", fromlist=["get_profile"]).get_profile("dv-default", dominance_share=0.95), contributions=contrib)
+    relaxed = protect([t], __import__("dvnet.anonymize.disclosure", fromlist=["get_profile"]).get_profile("dv-default", dominance_share=0.95), contributions=contrib)
     assert relaxed.stats.dominance == 0
 
 

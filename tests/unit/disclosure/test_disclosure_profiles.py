@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import PROFILE_NAMES, DisclosureError, Table, get_profile, protect
-from anonymize.disclosure.profiles import cms11, datashield3, dv_default, opensafely
+from dvnet.anonymize.disclosure import PROFILE_NAMES, DisclosureError, Table, get_profile, protect
+from dvnet.anonymize.disclosure.profiles import cms11, datashield3, dv_default, opensafely
 
 
 def test_every_named_profile_resolves_with_its_constants():

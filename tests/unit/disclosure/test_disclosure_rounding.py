@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import Table, audit, protect, round_to_base, rounding_interval
-from anonymize.disclosure.profiles import opensafely
+from dvnet.anonymize.disclosure import Table, audit, protect, round_to_base, rounding_interval
+from dvnet.anonymize.disclosure.profiles import opensafely
 
 
 def ehrql_apply_sdc(value: int) -> int:

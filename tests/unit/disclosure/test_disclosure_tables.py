@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anonymize.disclosure import DisclosureError, EarlierCell, Table
-from anonymize.disclosure.tables import build_model, describe_key
+from dvnet.anonymize.disclosure import DisclosureError, EarlierCell, Table
+from dvnet.anonymize.disclosure.tables import build_model, describe_key
 
 
 def test_a_grid_with_totals_gives_one_equation_per_row_and_column(grid_table):

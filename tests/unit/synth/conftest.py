@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from contracts.network import Organisation
-from contracts.registry import Contract, get_contract
-from pipelines.synth import FAULT_KINDS, synthesize
+from dvnet.contracts.network import Organisation
+from dvnet.contracts.registry import Contract, get_contract
+from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 SEED = 4242
 PERIODS = ["2026-Q3", "2026-Q4"]

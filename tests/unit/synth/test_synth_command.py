@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.cli import main
-from pipelines.network import add_agency, init_network, organisation
+from dvnet.pipelines.cli import main
+from dvnet.common.network import add_agency, init_network, organisation
 
 
 @pytest.fixture(scope="module")

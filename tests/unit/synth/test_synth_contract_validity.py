@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from contracts.registry import get_contract
+from dvnet.contracts.registry import get_contract
 
 from .conftest import NETWORK, PERIODS, clean_files, contract_of, period_of, read_typed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipelines.synth import FAULT_KINDS, synthesize
+from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 from .conftest import NETWORK, PERIODS, SEED, SMALL
 

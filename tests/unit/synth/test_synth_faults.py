@@ -8,9 +8,9 @@ import json
 import pandera.errors
 import pytest
 
-from contracts import codes
-from pipelines.synth import FAULT_KINDS, parse_faults, synthesize
-from pipelines.synth.common import parse_period
+from dvnet.contracts import codes
+from dvnet.pipelines.synth import FAULT_KINDS, parse_faults, synthesize
+from dvnet.pipelines.synth.common import parse_period
 
 from .conftest import NETWORK, SEED, contract_of, read_typed
 

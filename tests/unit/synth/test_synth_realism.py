@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from contracts.geography import POSTAL_PREFIX_REGION
-from contracts.registry import get_contract
-from pipelines.synth.common import parse_period
+from dvnet.contracts.geography import POSTAL_PREFIX_REGION
+from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.synth.common import parse_period
 
 from .conftest import NETWORK, clean_files, contract_of, read_typed
 

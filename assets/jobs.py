@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from assets.intake.assets import GROUP as INTAKE_GROUP
-from assets.intake.partitions import intake_partitions
+from dvnet.assets.intake.assets import GROUP as INTAKE_GROUP
+from dvnet.assets.intake.partitions import intake_partitions
 
 INTAKE_JOB = "intake_job"
 

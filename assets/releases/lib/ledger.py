@@ -12,7 +12,7 @@ import json
 import duckdb
 import pandas as pd
 
-from anonymize.disclosure.tables import EarlierCell
+from dvnet.anonymize.disclosure.tables import EarlierCell
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:

@@ -16,21 +16,21 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from anonymize.disclosure import protect
-from anonymize.disclosure.profiles import get_profile
-from anonymize.disclosure.rates import rates
-from anonymize.disclosure.tables import Table
-from contracts.codes import DAYS_TO_CONTACT_BUCKETS
-from contracts.errors import DvnetError
-from contracts.periods import Period
-from contracts.standard_tables import EQUITY_DIMENSIONS
-from pipelines import audit
-from pipelines.access import ledger
-from pipelines.access.files import write_release_files
-from pipelines.access.report import write_report
-from pipelines.central.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
-from pipelines.fsutil import atomic_write
-from pipelines.network import NetworkPaths, load_network
+from dvnet.anonymize.disclosure import protect
+from dvnet.anonymize.disclosure.profiles import get_profile
+from dvnet.anonymize.disclosure.rates import rates
+from dvnet.anonymize.disclosure.tables import Table
+from dvnet.contracts.codes import DAYS_TO_CONTACT_BUCKETS
+from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.periods import Period
+from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
+from dvnet.common import audit
+from dvnet.assets.releases.lib import ledger
+from dvnet.assets.releases.lib.files import write_release_files
+from dvnet.assets.releases.lib.report import write_report
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
+from dvnet.common.files import atomic_write
+from dvnet.common.network import NetworkPaths, load_network
 
 TOTAL = "Total"
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from contracts.errors import DvnetError
+from dvnet.contracts.errors import DvnetError
 
 GENESIS = "0" * 64
 

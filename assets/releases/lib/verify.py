@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from anonymize.disclosure.audit import AuditReport, audit
-from anonymize.disclosure.profiles import get_profile
-from anonymize.disclosure.tables import Table
-from contracts.errors import DvnetError
+from dvnet.anonymize.disclosure.audit import AuditReport, audit
+from dvnet.anonymize.disclosure.profiles import get_profile
+from dvnet.anonymize.disclosure.tables import Table
+from dvnet.contracts.errors import DvnetError
 
 
 def newest_release(releases_root: Path) -> Path:

@@ -24,19 +24,19 @@ import pandas as pd
 import pyarrow as arrow
 import pyarrow.parquet as pq
 
-import bundle
-from anonymize.counts import standard_counts
-from contracts.conformance import schema_failures
-from contracts.errors import ContractError, DvnetError
-from contracts.network import Network
-from contracts.periods import Period
-from contracts.registry import Contract, get_contract
-from contracts.tiers import check_allowed
-from pipelines import audit
-from pipelines.central.faults import maybe_crash
-from pipelines.central.warehouse import count_dimensions, ensure_schema, staged_table
-from pipelines.fsutil import atomic_write
-from pipelines.network import NetworkPaths, load_network
+from dvnet import bundle
+from dvnet.anonymize.counts import standard_counts
+from dvnet.contracts.conformance import schema_failures
+from dvnet.contracts.errors import ContractError, DvnetError
+from dvnet.contracts.network import Network
+from dvnet.contracts.periods import Period
+from dvnet.contracts.registry import Contract, get_contract
+from dvnet.contracts.tiers import check_allowed
+from dvnet.common import audit
+from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
+from dvnet.common.files import atomic_write
+from dvnet.common.network import NetworkPaths, load_network
 
 BUNDLE_SUFFIX = ".dvb"
 
@@ -460,7 +460,7 @@ def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files:
 
 
 def fault_point_names() -> tuple[str, ...]:
-    from pipelines.central.faults import POINTS
+    from dvnet.assets.intake.lib.faults import POINTS
 
     return POINTS
 

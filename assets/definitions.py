@@ -1,4 +1,4 @@
-"""The coordinator's Dagster project: ``dagster dev -m pipelines.central.definitions``.
+"""The coordinator's Dagster project: ``dagster dev -m dvnet.assets.definitions``.
 
 Only assembles: assets and checks of the three groups (``intake`` from ``assets.intake``,
 ``warehouse`` and ``releases`` from their packages), the intake job, the inbox sensor and the
@@ -11,13 +11,13 @@ import os
 
 from dagster import Definitions
 
-from assets.intake import assets as intake_assets
-from assets.intake import checks as intake_checks
-from assets.intake import sensors as intake_sensors
-from assets.releases import assets as releases_assets
-from assets.warehouse import assets as warehouse_assets
-from pipelines.central.jobs import JOBS
-from pipelines.central.resources import build_resources
+from dvnet.assets.intake import assets as intake_assets
+from dvnet.assets.intake import checks as intake_checks
+from dvnet.assets.intake import sensors as intake_sensors
+from dvnet.assets.releases import assets as releases_assets
+from dvnet.assets.warehouse import assets as warehouse_assets
+from dvnet.assets.jobs import JOBS
+from dvnet.assets.resources import build_resources
 
 GROUP_MODULES = (intake_assets, warehouse_assets, releases_assets)
 

@@ -26,8 +26,8 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from pipelines.central.ingest import CoordinatorContext
-from pipelines.network import NetworkPaths
+from dvnet.assets.intake.lib.ingest import CoordinatorContext
+from dvnet.common.network import NetworkPaths
 
 NETWORK_ENV = "DVNET_NETWORK"
 #: DuckDB's default memory limit is 80 % of RAM, kept as cache; 2 GB bounds the coordinator's

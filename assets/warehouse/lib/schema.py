@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
-from anonymize.counts import all_dimensions
-from contracts.registry import all_contracts
+from dvnet.anonymize.counts import all_dimensions
+from dvnet.contracts.registry import all_contracts
 
 SCHEMA_VERSION = 1
 

@@ -15,10 +15,10 @@ from itertools import combinations
 import duckdb
 import pandas as pd
 
-from contracts.codes import RISK_INDICATORS
-from contracts.geography import REGION_PROVINCE
-from contracts.network import Network
-from contracts.standard_tables import EQUITY_DIMENSIONS, REFERRAL_TABLES, SERVICE_EPISODE_TABLES
+from dvnet.contracts.codes import RISK_INDICATORS
+from dvnet.contracts.geography import REGION_PROVINCE
+from dvnet.contracts.network import Network
+from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS, REFERRAL_TABLES, SERVICE_EPISODE_TABLES
 
 TOTAL = "Total"
 _PROVINCE_SQL = "CASE region " + " ".join(f"WHEN '{r}' THEN '{p}'" for r, p in REGION_PROVINCE.items()) + " ELSE 'unknown' END"

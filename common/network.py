@@ -24,11 +24,11 @@ from typing import Any
 
 import yaml
 
-from bundle import keys
-from contracts.errors import RegistryError
-from contracts.network import Contact, Coordinator, Network, Organisation
-from pipelines import audit
-from pipelines.fsutil import atomic_write
+from dvnet.bundle import keys
+from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.network import Contact, Coordinator, Network, Organisation
+from dvnet.common import audit
+from dvnet.common.files import atomic_write
 
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")

@@ -1,0 +1,1 @@
+"""The releases' pure logic: protect, audit and write a release; the release ledger. Dagster-free (tested)."""

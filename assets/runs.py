@@ -1,0 +1,111 @@
+"""Dagster runs executed in this process, on a persistent Dagster instance.
+
+``dvnet ingest`` runs the intake job here, and ``dvnet demo`` materialises the warehouse and
+releases groups, so what they do shows in the UI with its metadata and check results, exactly as
+a run launched there would. The instance is made from the shipped ``dagster.yaml`` template
+(``dvnet.dagster_home``), found through the installed package whatever the install.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+
+#: The instance template shipped with dvnet (telemetry off, one writing run at a time).
+TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
+    """--dagster-home, else $DAGSTER_HOME, else the template folder; its dagster.yaml made from the template."""
+    home = Path(option or environ.get("DAGSTER_HOME") or TEMPLATE_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    template = TEMPLATE_HOME / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and template.exists():
+        (home / "dagster.yaml").write_bytes(template.read_bytes())
+    return home
+
+
+@contextmanager
+def dagster_instance(home: Path) -> Iterator[object]:
+    """The persistent instance in ``home`` (its dagster.yaml resolves paths from DAGSTER_HOME)."""
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
+    """(agency, period, file names) per run: consecutive pending bundles of one partition."""
+    from dvnet.assets.intake.lib.ingest import pending_files
+    from dvnet.assets.intake.partitions import file_partition
+
+    runs: list[tuple[str, str, list[str]]] = []
+    for path in pending_files(ctx.paths.inbox):
+        agency, period = file_partition(path, ctx)
+        if runs and runs[-1][:2] == (agency, period):
+            runs[-1][2].append(path.name)
+        else:
+            runs.append((agency, period, [path.name]))
+    return runs
+
+
+def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Execute ``intake_job`` for every pending bundle; the per-bundle outcomes Dagster recorded."""
+    from dvnet.assets.definitions import build_definitions
+    from dvnet.assets.intake.assets import INTAKE
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext
+    from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key
+    from dvnet.assets.jobs import INTAKE_JOB
+
+    ctx = CoordinatorContext.load(network)
+    runs = plan_runs(ctx)
+    if not runs:
+        return []
+    job = build_definitions(network).resolve_job_def(INTAKE_JOB)
+    outcomes: list[dict] = []
+    with dagster_instance(home) as instance:
+        for dim, values in ((AGENCY, {r[0] for r in runs}), (PERIOD, {r[1] for r in runs})):
+            new = sorted(values - set(instance.get_dynamic_partitions(dim)))
+            if new:
+                instance.add_dynamic_partitions(dim, new)
+        for agency, period, names in runs:
+            result = job.execute_in_process(
+                run_config={"ops": {"intake": {"config": {"files": names}}}, **QUIET_LOGS},
+                instance=instance,
+                partition_key=str(partition_key(agency, period)),
+                tags={"dvnet/launched_by": "dvnet ingest"},
+            )
+            for mat in result.asset_materializations_for_node("intake"):
+                if mat.asset_key == INTAKE:
+                    outcomes.extend(mat.metadata["bundles"].value)
+            if progress:
+                progress(len(names))
+    return outcomes
+
+
+def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_config: dict | None = None) -> bool:
+    """Run every asset (and its checks) of ``groups``; True when the run succeeded."""
+    from dagster import AssetSelection, Definitions, define_asset_job
+
+    from dvnet.assets.definitions import build_definitions
+
+    job_name = "__".join(("materialise", *groups))
+    defs = Definitions.merge(
+        build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=AssetSelection.groups(*groups))])
+    )
+    job = defs.resolve_job_def(job_name)
+    with dagster_instance(home) as instance:
+        result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False)
+    return result.success

@@ -1,0 +1,1 @@
+"""The Dagster instance template shipped with dvnet: ``dagster.yaml`` (see README.md here)."""
