@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench ui clean
+.PHONY: demo test test-packages bench ui clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[central,dev]'
@@ -16,9 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dvnet demo --out demo-network
 
-## Run the whole test suite.
-test: $(STAMP)
+## Run the whole test suite (installs, or names, the Debian packages whose programs the tests start).
+test: $(STAMP) test-packages
 	$(BIN)/python -m pytest -n 2 -q
+
+test-packages:
+	@bash tests/system/require-packages
 
 ## Benchmarks (figures printed and written to benchmarks/results/).
 bench: $(STAMP)
