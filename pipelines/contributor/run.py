@@ -24,8 +24,7 @@ from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import standard_counts
 from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
-from dvnet.anonymize.keyed_hashes import KeyedHashError
-from dvnet.anonymize.pseudonyms import project_linkage_key
+from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import get_contract
