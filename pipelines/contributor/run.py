@@ -33,7 +33,7 @@ from dvnet.common import audit
 from dvnet.kernels.arrow_memory import use_system_allocator
 from dvnet.pipelines.contributor import sequence
 from dvnet.pipelines.contributor.mapping import Mapping
-from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig
