@@ -10,35 +10,46 @@ by anyone who can enumerate candidates (HMIS-style "hashed" exports are dictiona
   key derived with HKDF-SHA256 (RFC 5869) from the network linkage key, ``info`` = the project
   id. Two projects' tokens cannot be joined, and the coordinator, which never holds the network
   linkage key, cannot run a dictionary attack.
+
+This module decides what is hashed under which key (field, prefix, hex length); the hashing
+itself is ``kernels.keyed_hashes`` (HMAC-SHA256 of a whole column in a worker process).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from dvnet.anonymize.keyed_hashes import KeyedHashJob, hmac_pads
-from dvnet.contracts.conformance import bool_mask
+from dvnet.contracts.errors import DvnetError
+from dvnet.kernels.keyed_hashes import KeyedHashJob, WorkerFailed
+from dvnet.kernels.masks import bool_mask
 
 PSEUDONYM_HEX_CHARS = 32
 HKDF_INFO_PREFIX = b"dvnet/linkage/v1/"
 
 
+class KeyedHashError(DvnetError):
+    """The process computing pseudonyms failed (it never sees a value to report; only its exit
+    status is kept)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__(
+            "KEYED_HASH_FAILED",
+            f"the process computing pseudonyms stopped before it finished (exit status {status}); nothing was sealed",
+            hint="run the contribution again; if it fails again, check the machine's free memory",
+        )
+
+
 def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int = 32) -> bytes:
-    """HKDF-SHA256 extract-and-expand exactly as RFC 5869 (checked against its test vectors)."""
-    prk = hmac.new(salt if salt else b"\x00" * 32, ikm, hashlib.sha256).digest()
-    okm, block, counter = b"", b"", 1
-    while len(okm) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-        counter += 1
-    return okm[:length]
+    """HKDF-SHA256 extract-and-expand (RFC 5869, by pyca/cryptography; checked against the RFC's
+    test vectors). No salt, or an empty one, is the RFC's string of zeros."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None, info=info).derive(ikm)
 
 
 def project_linkage_key(network_linkage_key: bytes, project_id: str) -> bytes:
@@ -46,15 +57,10 @@ def project_linkage_key(network_linkage_key: bytes, project_id: str) -> bytes:
     return hkdf_sha256(network_linkage_key, salt=None, info=HKDF_INFO_PREFIX + project_id.encode("utf-8"))
 
 
-def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    """HMAC-SHA256 of one message (RFC 2104 from the pads, checked against RFC 4231's vectors)."""
-    inner, outer = hmac_pads(key)
-    return hashlib.sha256(outer + hashlib.sha256(inner + message).digest()).digest()
-
-
 class PendingHexes:
     """Keyed hex digests of a text column, being computed beside the caller (see
-    ``anonymize.keyed_hashes``) from construction on; NA stays NA. ``result()`` collects them."""
+    ``kernels.keyed_hashes``) from construction on; NA stays NA. ``result()`` collects them;
+    a hashing process that died is ``KeyedHashError``."""
 
     def __init__(self, values: pa.Array | pa.ChunkedArray, *, key: bytes, prefix: bytes, hex_chars: int) -> None:
         values = values.cast(pa.large_string())
@@ -72,11 +78,17 @@ class PendingHexes:
         """The digests of rows ``start`` to ``stop`` of the column (NA where it is NA); waits only
         for those rows."""
         if self._valid is None:
-            return self._job.hexes(start, stop)
+            return self._hexes(start, stop)
         valid = self._valid[start:stop]
         first = int(np.count_nonzero(self._valid[:start]))
-        hexed = self._job.hexes(first, first + int(np.count_nonzero(valid)))
+        hexed = self._hexes(first, first + int(np.count_nonzero(valid)))
         return hexed.take(pa.array(np.cumsum(valid) - 1, mask=~valid))
+
+    def _hexes(self, start: int, stop: int) -> pa.Array:
+        try:
+            return self._job.hexes(start, stop)
+        except WorkerFailed as e:
+            raise KeyedHashError(e.status) from None
 
     def result(self) -> pa.ChunkedArray:
         return pa.chunked_array([self.rows(0, self._n)])

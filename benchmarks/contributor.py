@@ -278,8 +278,11 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     kind, mode = scenario.split("_")
     if kind == "dvnet":
+        from dvnet.kernels.arrow_memory import use_system_allocator
         from dvnet.pipelines.contributor.run import ContributionOptions, contribute
         from dvnet.common.network import NetworkPaths, load_agency
+
+        use_system_allocator()  # as `dvnet contribute` does at its entry (the pandas_* scenarios keep Arrow's default)
 
         agency = load_agency(NetworkPaths(Path(network)).agencies / AGENCY)
         opts = ContributionOptions(contract_id=CONTRACT, extract=Path(extract), period=PERIOD, mode=mode, k=K, max_withheld_share=MAX_WITHHELD)

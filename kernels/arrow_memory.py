@@ -5,8 +5,10 @@ buffers with transparent huge pages, and on the 2-core machine dvnet is measured
 those in cost 0.5–1.2 s of kernel time (compaction) on a million-row extract, differently each
 run. With the C library's allocator, the same read costs 0.25–0.4 s of kernel time, and a whole
 record-mode contribution takes 2.7–2.8 s instead of 3.3–3.5 s (4 runs each, alternating, fresh
-processes; jemalloc was in between). Contributions therefore switch Arrow to the system
-allocator, unless the operator chose one with Arrow's own ``ARROW_DEFAULT_MEMORY_POOL``.
+processes; jemalloc was in between). The commands that run contributions (``dvnet contribute``,
+``dvnet demo``; the benchmark's children alike) therefore switch Arrow to the system allocator
+at their entry, unless the operator chose one with Arrow's own ``ARROW_DEFAULT_MEMORY_POOL``.
+A library call of ``contribute()`` leaves its host process's allocator alone.
 
 Switching is safe at any time: every Arrow buffer remembers the pool that allocated it.
 """

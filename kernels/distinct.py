@@ -1,10 +1,13 @@
-"""How many distinct values a text column holds: Arrow below a size, DuckDB above it.
+"""Distinct values of a text column: how many (Arrow below a size, DuckDB above it), and which
+one each row holds, so a per-value answer can be spread back over the rows.
 
-Reference: ``len(set(values) - {None})`` (tests/unit/kernels/test_kernels_distinct.py).
+References: ``len(set(values) - {None})``; ``uniques.index(v)`` per row
+(tests/unit/kernels/test_kernels_distinct.py).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,3 +28,19 @@ def distinct_count(text: pa.ChunkedArray, *, duckdb_min: int | None = None) -> i
     with duckdb.connect() as con:
         con.register("cells", pa.table({"v": text}))
         return int(con.sql("SELECT count(DISTINCT v) FROM cells").fetchall()[0][0])
+
+
+def distinct_positions(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """The distinct non-null values of ``col`` in order of first appearance, and per row the
+    index of its value among them (-1 where the cell is null)."""
+    uniques = pc.unique(col).drop_null()
+    index = pc.fill_null(pc.index_in(col, value_set=uniques), -1)
+    positions = index.to_numpy() if isinstance(index, pa.Array) else np.concatenate(
+        [c.to_numpy(zero_copy_only=False) for c in index.chunks] or [np.zeros(0, np.int32)]
+    )
+    return uniques, positions.astype(np.int64, copy=False)
+
+
+def spread(per_value: np.ndarray, positions: np.ndarray, missing) -> np.ndarray:
+    """Per-row values from per-distinct-value answers; ``missing`` where the cell is null."""
+    return np.append(per_value, np.asarray([missing], dtype=per_value.dtype))[positions]

@@ -33,7 +33,9 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     from dvnet.pipelines.commands.ingest import print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.synth import synthesize
+    from dvnet.kernels.arrow_memory import use_system_allocator
 
+    use_system_allocator()  # process-wide, so here at the entry: the agencies' contributions run on it (see `dvnet contribute`)
     environ = (ctx.obj or {}).get("environ", os.environ)
     console = make_console()
     started = time.perf_counter()

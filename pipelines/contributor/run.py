@@ -24,17 +24,15 @@ from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import standard_counts
 from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
-from dvnet.anonymize.keyed_hashes import KeyedHashError
-from dvnet.anonymize.pseudonyms import project_linkage_key
+from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError
 from dvnet.contracts.periods import Period
-from dvnet.contracts.registry import get_contract
+from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
-from dvnet.kernels.arrow_memory import use_system_allocator
 from dvnet.pipelines.contributor import sequence
 from dvnet.pipelines.contributor.mapping import Mapping
-from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig
@@ -158,14 +156,81 @@ def _record_parts(unkeyed: pa.Table, keyed_parts: Iterator[tuple[int, dict[str, 
         yield empty.select(columns)
 
 
+@dataclass
+class _Run:
+    """One contribution as settled before the extract is opened: what is sent, in which mode,
+    for which period, under which limits; and the result every step accounts into."""
+
+    agency: AgencyConfig
+    opts: ContributionOptions
+    contract: Contract
+    mode: str
+    period: Period
+    now: dt.datetime
+    k: int
+    max_reject: float
+    max_withheld: float
+    result: ContributionResult
+    keyed: KeyedColumns | None = None  # record mode: the pseudonyms being hashed from consent on
+
+
+@dataclass
+class _Payload:
+    """What the seal step writes: the payload's tables and the record count its header declares."""
+
+    parts: Iterator[pa.Table]
+    record_count: int
+
+
 def contribute(
     agency: AgencyConfig,
     opts: ContributionOptions,
     progress: Callable[[str], None] | None = None,
 ) -> ContributionResult:
-    """Run one contribution for ``agency``; always returns a result (refusals included)."""
+    """Run one contribution for ``agency``; always returns a result (refusals included).
+
+    The steps are ``STAGES``; record mode checks disclosure (k-anonymity) before it de-identifies,
+    aggregate mode counts the de-identified rows into its standard tables as its disclosure check."""
     step = progress or (lambda _stage: None)
-    use_system_allocator()  # see pipelines/arrow_memory.py: mimalloc's huge pages cost a fifth of the run
+    run = _settle(agency, opts)
+    try:
+        try:
+            step("read")
+            mapped = _read(run)
+            step("validate")
+            frame = _validate(run, mapped)
+            del mapped
+        except ExtractError as e:
+            run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
+            raise _Refused(e.reason, e.message) from None
+        step("consent")
+        keep = _consent(run, frame)
+        if run.mode == "record":
+            run.keyed = _start_keyed_hashing(run, frame, keep)
+            step("disclosure check")
+            keep, generalised = _withhold_small_classes(run, frame, keep)
+            step("de-identify")
+            payload = _deidentified_records(run, frame, keep, generalised)
+        else:
+            step("de-identify")
+            out = deidentify(frame, run.contract)
+            step("disclosure check")
+            payload = _standard_tables(run, out)
+            del out
+        _seal(run, payload, step)
+    except _Refused as r:
+        _account_refusal(run.result, r)
+    finally:
+        if run.keyed is not None:
+            run.keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
+    if not run.result.reconciles:
+        raise AssertionError("records read do not reconcile with rejected + excluded + withheld + held back + sent")
+    _audit(run)
+    return run.result
+
+
+def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
+    """The contract, mode, period and limits of the run, or a usage error (nothing read yet)."""
     now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     contract = get_contract(opts.contract_id, opts.version)
     preferred = agency.policy.get("default_mode")
@@ -179,157 +244,181 @@ def contribute(
     result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
     result.extract_name = Path(opts.extract).name
     policy = agency.policy
-    k = opts.k if opts.k is not None else int(policy.get("k", kanonymity.DEFAULT_K))
-    max_reject = opts.max_reject_share if opts.max_reject_share is not None else float(policy.get("max_reject_share", 0.0))
-    max_withheld = opts.max_withheld_share if opts.max_withheld_share is not None else float(policy.get("max_withheld_share", 0.0))
+    return _Run(
+        agency, opts, contract, mode, period, now,
+        k=opts.k if opts.k is not None else int(policy.get("k", kanonymity.DEFAULT_K)),
+        max_reject=opts.max_reject_share if opts.max_reject_share is not None else float(policy.get("max_reject_share", 0.0)),
+        max_withheld=opts.max_withheld_share if opts.max_withheld_share is not None else float(policy.get("max_withheld_share", 0.0)),
+        result=result,
+    )
 
-    keyed: KeyedColumns | None = None
+
+def _read(run: _Run) -> pd.DataFrame:
+    """read: the extract (every problem located, none quoted), in the contract's column names."""
+    raw = read_extract(run.opts.extract, limits=run.opts.limits)
+    run.result.extract_sha256 = raw.sha256
+    run.result.records_read = raw.records
+    return Mapping.load(run.agency.mapping_path(run.contract.id)).apply(raw.frame)
+
+
+def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
+    """validate: the rows that hold the contract's types and rules; the rest are counted as
+    rejected, by reason. Refused when more records were rejected in required fields than the
+    agency allows."""
+    checked = validate_extract(mapped, run.contract, run.period)
+    result = run.result
+    result.issues = checked.issues
+    result.rejected = checked.rejected
+    result.rejected_by_reason = checked.rejected_by_reason
+    share = checked.rejected / max(checked.records, 1)
+    if checked.rejected_required and share > run.max_reject:
+        raise _Refused(
+            "REJECTED_ROWS_OVER_LIMIT",
+            f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {run.max_reject:.1%}",
+        )
+    return checked.frame
+
+
+def _consent(run: _Run, frame: pd.DataFrame) -> np.ndarray:
+    """consent: the rows that may leave (record mode: consent to share, present and unexpired at
+    the period's end; aggregate mode: every row is counted). Excluded rows counted by reason."""
+    keep = np.ones(len(frame), dtype=bool)
+    if run.mode == "record":
+        absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], run.period.end)
+        counts = {consent_rules.NO_CONSENT: int(absent.sum()), consent_rules.EXPIRED: int(expired.sum())}
+        run.result.excluded_consent = sum(counts.values())
+        run.result.excluded_by_reason = {reason: n for reason, n in sorted(counts.items(), key=lambda rn: -rn[1]) if n}
+        keep = ~(absent | expired)
+    return keep
+
+
+def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> KeyedColumns:
+    """The keyed columns (pseudonyms, linkage tokens) of the consenting records, hashed beside
+    this process from here on while k-anonymity is measured; rejected and non-consenting records
+    are never pseudonymised, and the pseudonyms of records withheld for k are dropped unsent."""
+    agency = run.agency
+    return KeyedColumns(
+        frame,
+        run.contract,
+        keep,
+        pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
+        project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), run.opts.project) if run.contract.linkage_inputs else None,
+    )
+
+
+def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """disclosure check (record mode): k-anonymity of the generalised quasi-identifiers of the
+    rows that leave. Records in classes below k are withheld up to the agency's share, else the
+    run is refused. Returns the rows that leave and their generalised quasi-identifiers."""
+    result, k = run.result, run.k
+    generalised = quasi_identifier_frame(frame, run.contract, rows=keep)
+    report = kanonymity.measure(generalised, run.contract.quasi_identifiers(), k)
+    result.k_achieved, result.k_summary = report.k_achieved, report.summary()
+    if report.passed:
+        return keep, generalised
+    withheld = report.records_in_small_classes
+    share = withheld / max(int(keep.sum()), 1)
+    if share > run.max_withheld:
+        needed = math.ceil(share * 100) / 100
+        raise _Refused(
+            "K_ANONYMITY_NOT_MET",
+            f"{withheld:,} of {int(keep.sum()):,} consenting records ({share:.0%}) sit in classes below k={k}, more than "
+            f"the {run.max_withheld:.0%} this agency allows to withhold. Send counts instead (--mode aggregate), or allow "
+            f"withholding those records with --max-withheld-share {needed:.2f}.",
+        )
+    small = np.zeros(len(frame), dtype=bool)
+    small[np.flatnonzero(keep)[report.small_class_mask]] = True
+    keep = keep & ~small
+    result.withheld_k = withheld
+    result.k_achieved = report.k_without_small_classes
+    result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
+    return keep, take_rows(generalised, ~report.small_class_mask)
+
+
+def _deidentified_records(run: _Run, frame: pd.DataFrame, keep: np.ndarray, generalised: pd.DataFrame) -> _Payload:
+    """de-identify (record mode): the rows that leave, in the output model's columns. The keyed
+    columns join part by part as the workers finish them, so the first row groups are encoded
+    while the last pseudonyms are still being hashed."""
+    out = deidentify(frame, run.contract, rows=keep, generalised=generalised)
+    columns = run.contract.output_columns()
+    parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(keep, PART_ROWS), columns)
+    run.result.output_columns = columns
+    run.result.sent = len(out)
+    return _Payload(parts, record_count=len(out))
+
+
+def _standard_tables(run: _Run, out: pd.DataFrame) -> _Payload:
+    """disclosure check (aggregate mode): the de-identified rows counted into the contract's
+    standard tables; only counts leave, none by client or episode (no pseudonym is made)."""
+    payload = standard_counts(out, run.contract)
+    result = run.result
+    result.output_columns = [c for c in payload.column_names]
+    result.cube_tables = len(run.contract.standard_tables)
+    result.cube_cells = payload.num_rows
+    result.sent = len(out)
+    return _Payload(iter([payload]), record_count=payload.num_rows)
+
+
+def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
+    """seal: the payload as Parquet, encrypted to the coordinator and signed, into the outbox
+    under the agency's next sequence number. A dry run makes (and checks) every part, seals nothing."""
+    opts, agency, result = run.opts, run.agency, run.result
     try:
-        try:
-            step("read")
-            raw = read_extract(opts.extract, limits=opts.limits)
-            result.extract_sha256 = raw.sha256
-            result.records_read = raw.records
-            mapped = Mapping.load(agency.mapping_path(contract.id)).apply(raw.frame)
-            del raw
-            step("validate")
-            checked = validate_extract(mapped, contract, period)
-            del mapped
-        except ExtractError as e:
-            result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
-            raise _Refused(e.reason, e.message) from None
-        result.issues = checked.issues
-        result.rejected = checked.rejected
-        result.rejected_by_reason = checked.rejected_by_reason
-        frame = checked.frame
-        share = checked.rejected / max(checked.records, 1)
-        if checked.rejected_required and share > max_reject:
-            raise _Refused(
-                "REJECTED_ROWS_OVER_LIMIT",
-                f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {max_reject:.1%}",
-            )
-
-        step("consent")
-        keep = np.ones(len(frame), dtype=bool)  # the rows that leave (record mode) or are counted
-        if mode == "record":
-            absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], period.end)
-            counts = {consent_rules.NO_CONSENT: int(absent.sum()), consent_rules.EXPIRED: int(expired.sum())}
-            result.excluded_consent = sum(counts.values())
-            result.excluded_by_reason = {reason: n for reason, n in sorted(counts.items(), key=lambda rn: -rn[1]) if n}
-            keep = ~(absent | expired)
-
-        if mode == "record":
-            # The keyed columns (pseudonyms, linkage tokens) of the consenting records are hashed
-            # beside this process from here on, while k-anonymity is measured on the generalised
-            # quasi-identifiers; rejected and non-consenting records are never pseudonymised, and
-            # the pseudonyms of the few records withheld for k are dropped unsent.
-            keyed = KeyedColumns(
-                frame,
-                contract,
-                keep,
-                pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
-                project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), opts.project) if contract.linkage_inputs else None,
-            )
-            step("disclosure check")
-            qis = contract.quasi_identifiers()
-            generalised = quasi_identifier_frame(frame, contract, rows=keep)
-            report = kanonymity.measure(generalised, qis, k)
-            result.k_achieved, result.k_summary = report.k_achieved, report.summary()
-            if not report.passed:
-                withheld = report.records_in_small_classes
-                share = withheld / max(int(keep.sum()), 1)
-                if share > max_withheld:
-                    needed = math.ceil(share * 100) / 100
-                    raise _Refused(
-                        "K_ANONYMITY_NOT_MET",
-                        f"{withheld:,} of {int(keep.sum()):,} consenting records ({share:.0%}) sit in classes below k={k}, more than "
-                        f"the {max_withheld:.0%} this agency allows to withhold. Send counts instead (--mode aggregate), or allow "
-                        f"withholding those records with --max-withheld-share {needed:.2f}.",
-                    )
-                small = np.zeros(len(frame), dtype=bool)
-                small[np.flatnonzero(keep)[report.small_class_mask]] = True
-                keep &= ~small
-                generalised = take_rows(generalised, ~report.small_class_mask)
-                result.withheld_k = withheld
-                result.k_achieved = report.k_without_small_classes
-                result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
-            step("de-identify")
-            out = deidentify(frame, contract, rows=keep, generalised=generalised)
-            del frame
-            # The keyed columns join part by part as the workers finish them, so the first row
-            # groups are encoded while the last pseudonyms are still being hashed.
-            parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), keyed.parts(keep, PART_ROWS), contract.output_columns())
-            result.output_columns = contract.output_columns()
-            result.sent = record_count = len(out)
-        else:
-            # Aggregate mode sends counts only, none by client or episode: no pseudonym is made.
-            step("de-identify")
-            out = deidentify(frame, contract)
-            del frame
-            step("disclosure check")
-            payload = standard_counts(out, contract)
-            parts = iter([payload])
-            result.output_columns = [c for c in payload.column_names]
-            result.cube_tables = len(contract.standard_tables)
-            result.cube_cells = record_count = payload.num_rows
-            result.sent = len(out)
-        del out
-
-        try:
-            if opts.dry_run:
-                for _ in parts:  # every keyed part is still made and checked against the output model
-                    pass
-            else:
-                step("seal")
-                data = _parquet_bytes(parts, frozenset(keyed_outputs(contract)) if mode == "record" else frozenset())
-        except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
-            raise _Refused(e.reason, e.message) from None
         if opts.dry_run:
-            result.status = "dry-run"
+            for _ in payload.parts:  # every keyed part is still made and checked against the output model
+                pass
         else:
-            seq = sequence.advance(agency.sequence_path)
-            sealed = bundle.seal(
-                data,
-                agency_id=agency.agency_id,
-                contract_id=contract.id,
-                contract_version=contract.version,
-                mode=mode,
-                sequence=seq,
-                period=str(period),
-                record_count=record_count,
-                signing_key=bundle.load_signing_key(agency.signing_key_path),
-                recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
-                key_epoch=int(agency.coordinator.get("key_epoch", 1)),
-                supersedes=opts.supersedes,
-                details={"records_sent": result.sent, **({"project": opts.project} if opts.project else {})},
-                now=now,
-                rng=opts.rng,
-            )
-            name = f"{agency.agency_id}_{contract.id}_{period}_{seq:06d}.dvb"
-            path = agency.folder / "outbox" / name
-            atomic_write(path, sealed.blob)
-            result.status = "sealed"
-            result.bundle_id, result.sequence = sealed.bundle_id, seq
-            result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sealed.sha256, len(sealed.blob)
-    except _Refused as r:
-        result.status = "refused"
-        result.refusal = {"reason": r.reason, "message": r.message}
-        # A refused run sends nothing: every record not rejected or excluded is held back.
-        result.sent = 0
-        result.held_back = result.records_read - result.rejected - result.excluded_consent - result.withheld_k
-    finally:
-        if keyed is not None:
-            keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
-    if not result.reconciles:
-        raise AssertionError("records read do not reconcile with rejected + excluded + withheld + held back + sent")
+            step("seal")
+            data = _parquet_bytes(payload.parts, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset())
+    except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
+        raise _Refused(e.reason, e.message) from None
+    if opts.dry_run:
+        result.status = "dry-run"
+        return
+    seq = sequence.advance(agency.sequence_path)
+    sealed = bundle.seal(
+        data,
+        agency_id=agency.agency_id,
+        contract_id=run.contract.id,
+        contract_version=run.contract.version,
+        mode=run.mode,
+        sequence=seq,
+        period=str(run.period),
+        record_count=payload.record_count,
+        signing_key=bundle.load_signing_key(agency.signing_key_path),
+        recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
+        key_epoch=int(agency.coordinator.get("key_epoch", 1)),
+        supersedes=opts.supersedes,
+        details={"records_sent": result.sent, **({"project": opts.project} if opts.project else {})},
+        now=run.now,
+        rng=opts.rng,
+    )
+    path = agency.folder / "outbox" / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}.dvb"
+    atomic_write(path, sealed.blob)
+    result.status = "sealed"
+    result.bundle_id, result.sequence = sealed.bundle_id, seq
+    result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sealed.sha256, len(sealed.blob)
+
+
+def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:
+    """A refused run sends nothing: every record not rejected, excluded or withheld is held back."""
+    result.status = "refused"
+    result.refusal = {"reason": refusal.reason, "message": refusal.message}
+    result.sent = 0
+    result.held_back = result.records_read - result.rejected - result.excluded_consent - result.withheld_k
+
+
+def _audit(run: _Run) -> None:
+    """One line in the agency's audit log: counts and identifiers, never a value."""
+    result = run.result
     audit.append(
-        agency.audit_log,
+        run.agency.audit_log,
         "contribution",
-        now=now,
+        now=run.now,
         status=result.status,
         contract=result.contract,
-        mode=mode,
-        period=str(period),
+        mode=run.mode,
+        period=str(run.period),
         extract_sha256=result.extract_sha256,
         records_read=result.records_read,
         rejected=result.rejected,
@@ -341,5 +430,3 @@ def contribute(
         sequence=result.sequence,
         refusal=(result.refusal or {}).get("reason"),
     )
-    return result
-

@@ -28,7 +28,7 @@ LAYER = {"kernels": 0, "contracts": 1, "anonymize": 2, "bundle": 2, "common": 3,
 THIRD_PARTY: dict[str, set[str] | None] = {
     "kernels": {"numpy", "pyarrow", "duckdb"},
     "contracts": {"pandas", "pandera", "numpy", "pyarrow", "yaml"},
-    "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow"},
+    "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow", "cryptography"},
     "bundle": {"cryptography"},
     "common": {"yaml"},
     "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib"},

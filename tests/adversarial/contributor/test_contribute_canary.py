@@ -28,7 +28,7 @@ from dvnet import bundle
 from dvnet.contracts.errors import DvnetError
 from dvnet.common import network as store
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, main
-from dvnet.pipelines.contributor.reader import read_extract
+from dvnet.pipelines.contributor.read import read_extract
 from dvnet.pipelines.contributor.run import ContributionOptions, contribute
 from dvnet.pipelines.synth import synthesize
 

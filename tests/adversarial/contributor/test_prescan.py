@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dvnet.pipelines.contributor.reader as reader
+from dvnet.pipelines.contributor.read import csv_fast
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 
 MARK = "CANARY-7f3a"
 
@@ -222,11 +222,11 @@ def test_fast_and_exact_paths_match_pythons_csv_at_every_block_boundary(tmp_path
     """Tiny pyarrow blocks put boundaries inside quotes, escapes and CRLFs; with ``tries=0``
     no block size avoids a CRLF, so pyarrow's damage must be caught and repaired."""
     rng = random.Random(20261125 + tries)
-    monkeypatch.setattr(reader, "_TARGET_BLOCKS", 10**9)
-    monkeypatch.setattr(reader, "_BLOCK_TRIES", tries)
+    monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
+    monkeypatch.setattr(csv_fast, "_BLOCK_TRIES", tries)
     path = tmp_path / "fuzz.csv"
     for _ in range(300):
-        monkeypatch.setattr(reader, "_MIN_BLOCK", rng.choice([16, 64, 256, 1024, 4096]))
+        monkeypatch.setattr(csv_fast, "_MIN_BLOCK", rng.choice([16, 64, 256, 1024, 4096]))
         data = random_csv(rng)
         path.write_bytes(data)
         header, rows = oracle(data)
@@ -246,7 +246,7 @@ def test_exact_path_gives_the_same_frame_as_the_fast_path(tmp_path, monkeypatch)
     path = tmp_path / "same.csv"
     path.write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode())
     fast = read_extract(path)
-    monkeypatch.setattr(reader, "_suspicion", lambda *args: "forced")
+    monkeypatch.setattr(csv_fast, "_suspicion", lambda *args: "forced")
     exact = read_extract(path)
     pd.testing.assert_frame_equal(fast.frame, exact.frame)
     assert (fast.sha256, fast.records) == (exact.sha256, exact.records)
@@ -259,7 +259,7 @@ def test_a_header_wider_than_the_limit_is_refused_before_pyarrow_parses(tmp_path
     def must_not_parse(*args, **kwargs):
         raise AssertionError("pyarrow was asked to parse a file with too many columns")
 
-    monkeypatch.setattr(reader.pacsv, "read_csv", must_not_parse)
+    monkeypatch.setattr(csv_fast.pacsv, "read_csv", must_not_parse)
     path = tmp_path / "wide.csv"
     path.write_bytes(",".join(f"c{i}" for i in range(2000)).encode() + b"\n")
     with pytest.raises(ExtractError) as caught:
@@ -275,6 +275,44 @@ def test_an_unterminated_quote_that_swallows_a_crlf_file_is_still_caught(tmp_pat
         read_extract(path)
     problem = caught.value.context["problems"][0]
     assert (problem.reason, problem.line, problem.record) == ("CSV_UNTERMINATED_QUOTE", 3, 2)
+
+
+@pytest.mark.parametrize("where", ["header", "record"])
+def test_a_quote_left_open_before_more_than_csvs_own_field_limit_is_reported(tmp_path, where):
+    """``csv`` stops at a field of more than 131,072 characters unless its process-wide limit is
+    raised; the swallowed field must still be read to the end and reported."""
+    swallowed = "x" * (csv.field_size_limit() + 10)
+    data = f'a,"b\n1,{swallowed}\n' if where == "header" else f'a,b\n1,2\n3,"{swallowed}\n4,5\n'
+    path = tmp_path / "open.csv"
+    path.write_text(data, encoding="utf-8")
+    with pytest.raises(ExtractError) as caught:
+        read_extract(path, limits=ReadLimits(max_field_chars=10 * len(data)))
+    problem = caught.value.context["problems"][0]
+    assert caught.value.reason == "CSV_UNTERMINATED_QUOTE"
+    assert (problem.line, problem.record) == ((1, None) if where == "header" else (3, 2))
+
+
+def test_a_field_longer_than_csvs_own_limit_is_reported_with_its_length(tmp_path):
+    length = csv.field_size_limit() + 10
+    path = tmp_path / "long.csv"
+    path.write_text(f'a,b\n1,"{"y" * length}"\n', encoding="utf-8")
+    with pytest.raises(ExtractError) as caught:
+        read_extract(path, limits=ReadLimits(max_field_chars=100))
+    problem = caught.value.context["problems"][0]
+    assert (problem.reason, problem.record, problem.column) == ("CSV_FIELD_TOO_LONG", 1, "b")
+    assert f"field 2 has {length} characters" in problem.detail
+
+
+def test_reading_never_sets_the_process_wide_csv_field_limit(tmp_path, monkeypatch):
+    """Another thread's csv reader must never see its limit change, even for a moment."""
+    set_to = []
+    get = csv.field_size_limit
+    monkeypatch.setattr(csv, "field_size_limit", lambda *new: set_to.append(new) if new else get())
+    path = tmp_path / "r.csv"
+    path.write_bytes(b'a,b\n1\n2,"' + b"z" * 200_000 + b'"\n')
+    with pytest.raises(ExtractError):
+        read_extract(path)
+    assert set_to == []
 
 
 def test_a_broken_export_does_not_leave_csv_field_limit_changed(tmp_path):

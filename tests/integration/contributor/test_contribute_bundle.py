@@ -114,25 +114,3 @@ def test_a_record_run_that_sends_nobody_seals_an_empty_payload_with_every_column
     assert r.status == "sealed" and r.sent == 0 and r.excluded_consent == r.records_read > 0
     table = net.open("shelter-north", r).table
     assert table.num_rows == 0 and table.column_names == get_contract("service_episode").output_columns()
-
-
-@pytest.fixture
-def arrow_pool():
-    """Arrow's default pool as a test found it, restored afterwards (it is process-wide)."""
-    before = pa.default_memory_pool()
-    yield
-    pa.set_memory_pool(before)
-
-
-@pytest.mark.parametrize("chosen", [None, "jemalloc"])
-def test_a_contribution_runs_arrow_on_the_system_allocator_unless_the_operator_chose_one(net, monkeypatch, arrow_pool, chosen):
-    """pyarrow's default mimalloc cost a fifth of a record-mode run in huge-page faults here
-    (pipelines/arrow_memory.py); Arrow's own ARROW_DEFAULT_MEMORY_POOL still wins."""
-    pa.set_memory_pool(pa.mimalloc_memory_pool())
-    if chosen:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
-    else:
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=0.5)
-    assert r.status == "sealed"
-    assert pa.default_memory_pool().backend_name == ("mimalloc" if chosen else "system")

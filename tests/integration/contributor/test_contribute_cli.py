@@ -1,10 +1,12 @@
 """`dvnet contribute` as a steward runs it: exit codes, the tier policy, dry runs, the report of
-what leaves, and the agency's audit log."""
+what leaves, the agency's audit log, and the process-wide settings made at the command's entry."""
 
 from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pytest
 from contribution_constants import PERIOD, aggregate_columns
 
 from dvnet.contracts.registry import get_contract
@@ -98,3 +100,35 @@ def test_a_research_extract_needs_a_project(net, capsys):
     code = _run(net, "valley-health", "research_extract", net.extract("valley-health", "research_extract"))
     assert code == EXIT_USAGE
     assert "USAGE_PROJECT_REQUIRED" in capsys.readouterr().err
+
+
+@pytest.fixture
+def arrow_pool():
+    """Arrow's default pool as a test found it, restored afterwards (it is process-wide)."""
+    before = pa.default_memory_pool()
+    yield
+    pa.set_memory_pool(before)
+
+
+@pytest.mark.parametrize("chosen", [None, "jemalloc"])
+def test_dvnet_contribute_runs_arrow_on_the_system_allocator_unless_the_operator_chose_one(net, monkeypatch, capsys, arrow_pool, chosen):
+    """pyarrow's default mimalloc cost a fifth of a record-mode run in huge-page faults here
+    (kernels/arrow_memory.py); Arrow's own ARROW_DEFAULT_MEMORY_POOL still wins."""
+    pa.set_memory_pool(pa.mimalloc_memory_pool())
+    if chosen:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
+    else:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    extract = net.extract("shelter-north", "service_episode")
+    code = _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "2", "--max-withheld-share", "0.5")
+    assert code == EXIT_OK, capsys.readouterr()
+    assert pa.default_memory_pool().backend_name == ("mimalloc" if chosen else "system")
+
+
+def test_contribute_called_as_a_library_leaves_its_hosts_allocator_alone(net, monkeypatch, arrow_pool):
+    """The allocator is process-wide: only the command's entry may choose it."""
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    pa.set_memory_pool(pa.mimalloc_memory_pool())
+    r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=0.5)
+    assert r.status == "sealed"
+    assert pa.default_memory_pool().backend_name == "mimalloc"

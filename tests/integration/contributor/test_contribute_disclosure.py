@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from dvnet.anonymize import keyed_hashes
+from dvnet.kernels import keyed_hashes
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.contributor import run
 

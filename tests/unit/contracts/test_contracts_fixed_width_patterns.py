@@ -1,5 +1,6 @@
 """``^[class]{n}$`` patterns (pseudonyms, linkage tokens) are settled in one pass over the bytes
-when a whole column conforms; every verdict must still be Python's ``re.match``."""
+when a whole column conforms (``kernels.text_match``, tested there on its own); every verdict
+``schema_failures`` reports must still be Python's ``re.match``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pandera.pandas as pandera
 import pytest
 
-from dvnet.contracts.conformance import _fixed_width_class, schema_failures
+from dvnet.contracts.conformance import schema_failures
+from dvnet.kernels.text_match import _fixed_width_class
 
 PATTERNS = [r"^[0-9a-f]{32}$", r"^[0-9a-f]{4}$", r"^[A-Z0-9-]{3}$", r"^[a-]{2}$", r"^[-a]{2}$"]
 
@@ -27,14 +29,6 @@ def _python(values: list[str | None], pattern: str) -> list[int]:
 
 def _members(runs: list[tuple[int, int]]) -> list[str]:
     return [chr(b) for low, high in runs for b in range(low, high + 1)]
-
-
-@pytest.mark.parametrize("pattern", PATTERNS)
-def test_the_class_is_the_class_python_reads(pattern):
-    runs, width = _fixed_width_class(pattern)
-    inner = pattern[1 : pattern.index("{")]
-    assert width == int(pattern[pattern.index("{") + 1 : pattern.index("}")])
-    assert _members(runs) == [chr(b) for b in range(256) if re.fullmatch(inner, chr(b))]
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -57,7 +51,3 @@ def test_conforming_and_near_miss_columns_get_pythons_verdicts(pattern):
         values = good[:50] + [miss] + good[50:]
         assert _failing_rows(values, pattern) == _python(values, pattern), repr(miss)
 
-
-def test_other_patterns_take_the_general_path():
-    for pattern in [r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", r"^\d{4}-Q[1-4]$", r"^[^a]{3}$", r"^[0-9a-f]{32}"]:
-        assert _fixed_width_class(pattern) is None

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dvnet.pipelines.contributor.reader as reader
+from dvnet.pipelines.contributor.read import csv_fast
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.reader import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 
 STRING = pd.StringDtype("pyarrow")
 
@@ -348,9 +348,9 @@ def crlf_across_block(block: int) -> tuple[bytes, int]:
 @pytest.mark.parametrize("tries", [0, 8])
 def test_quoted_crlf_across_a_pyarrow_block_boundary_is_kept(tmp_path, monkeypatch, tries):
     block = 4096
-    monkeypatch.setattr(reader, "_MIN_BLOCK", block)
-    monkeypatch.setattr(reader, "_TARGET_BLOCKS", 10**9)
-    monkeypatch.setattr(reader, "_BLOCK_TRIES", tries)  # 0: no avoidance, the CR check acts
+    monkeypatch.setattr(csv_fast, "_MIN_BLOCK", block)
+    monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
+    monkeypatch.setattr(csv_fast, "_BLOCK_TRIES", tries)  # 0: no avoidance, the CR check acts
     data, row = crlf_across_block(block)
     extract = read_extract(write(tmp_path, "crlf.csv", data))
     note = extract.frame["note"].iloc[row]
@@ -534,7 +534,7 @@ def test_problems_name_the_file_not_its_path(tmp_path):
 
 def test_a_csv_that_changes_while_being_read_is_refused(tmp_path, monkeypatch):
     path = write(tmp_path, "moving.csv", b"a,b\n1,2\n")
-    parse = reader._arrow_csv
+    parse = csv_fast._arrow_csv
 
     def parse_while_the_export_is_still_being_written(*args, **kwargs):
         table = parse(*args, **kwargs)
@@ -542,5 +542,5 @@ def test_a_csv_that_changes_while_being_read_is_refused(tmp_path, monkeypatch):
             handle.write(b"3,4\n")
         return table
 
-    monkeypatch.setattr(reader, "_arrow_csv", parse_while_the_export_is_still_being_written)
+    monkeypatch.setattr(csv_fast, "_arrow_csv", parse_while_the_export_is_still_being_written)
     assert only_problem(refused(path)).reason == "FILE_UNREADABLE"

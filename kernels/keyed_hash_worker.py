@@ -1,6 +1,6 @@
 """HMAC-SHA256 of many short messages, in this process or in a worker process beside it.
 
-Standard library only, so ``anonymize.keyed_hashes`` can start it as ``python -I -S <this file>``
+Standard library only, so ``kernels.keyed_hashes`` can start it as ``python -I -S <this file>``
 in a few milliseconds: the worker runs Python's own ``hashlib`` (OpenSSL, SHA extensions where the
 CPU has them) on its own core, while the contributor's interpreter carries on with other work.
 Python's ``hashlib`` holds the interpreter lock for short messages, so threads cannot do this.

@@ -1,10 +1,13 @@
 """Keyed hashes (HMAC-SHA256) of a whole column, off this interpreter's lock.
 
+Reference: ``hmac.new(key, prefix + m, hashlib.sha256).hexdigest()[:hex_chars]`` per message
+(tests/unit/kernels/test_kernels_keyed_hashes.py).
+
 A record-mode contribution of a million episodes needs a million and a half HMACs. Python's
 ``hashlib`` is the fastest SHA-256 on this machine (OpenSSL with the CPU's SHA extensions: about
 0.9 µs per HMAC including Python's loop), but it holds the interpreter lock for short messages, so
 in a thread it stalls everything else. ``KeyedHashJob`` therefore hands a large column to a worker
-process (``anonymize/keyed_hash_worker.py``, standard library only, started with ``python -I -S``
+process (``kernels/keyed_hash_worker.py``, standard library only, started with ``python -I -S``
 in a few milliseconds) and returns at once; the caller carries on (k-anonymity, generalisation)
 on the other core and collects the digests with ``hexes(start, stop)`` as they arrive (the worker
 answers in order, a block at a time) or ``result()``. A small column (below
@@ -29,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dvnet.anonymize import keyed_hash_worker as worker
-from dvnet.contracts.errors import DvnetError
+from dvnet.kernels import keyed_hash_worker as worker
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +47,13 @@ _BLOCK = 64  # SHA-256 block size
 _WORKER = Path(worker.__file__)
 
 
-class KeyedHashError(DvnetError):
-    """The worker process failed (it never sees a value to report; only its exit status is kept)."""
+class WorkerFailed(RuntimeError):
+    """The worker process stopped before it answered every message (it never sees a value to
+    report; only its exit status is kept)."""
 
     def __init__(self, status: int | None) -> None:
-        super().__init__(
-            "KEYED_HASH_FAILED",
-            f"the process computing pseudonyms stopped before it finished (exit status {status}); nothing was sealed",
-            hint="run the contribution again; if it fails again, check the machine's free memory",
-        )
+        super().__init__(f"the keyed-hash worker stopped before it finished (exit status {status})")
+        self.status = status
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
@@ -182,7 +182,7 @@ class KeyedHashJob:
         self._reader.start()
 
     def cancel(self) -> None:
-        """Stop the worker if it is still running; collecting afterwards raises ``KeyedHashError``."""
+        """Stop the worker if it is still running; collecting afterwards raises ``WorkerFailed``."""
         if self._process is not None and not self._finished:
             self._finalizer()  # kills and reaps the worker, once
 
@@ -212,7 +212,7 @@ class KeyedHashJob:
         self._finished = True
         self._data = memoryview(b"")  # the job no longer holds the messages
         if status != 0 or self._inbox.write_failed or len(self._inbox.digests) != self._n * self._digest_bytes:
-            raise KeyedHashError(status)
+            raise WorkerFailed(status)
 
     def hexes(self, start: int = 0, stop: int | None = None) -> pa.Array:
         """The hex digests of messages ``start`` to ``stop`` (default: to the end), in order;

@@ -1,0 +1,223 @@
+"""What can be wrong with an extract, as typed findings that name a place, never a value.
+
+An extract is the file a data steward exported from the agency's case system. Each
+``ExtractProblem`` says *where* something is wrong (file name, physical line, data record,
+byte offset, column header) and *what kind* of wrong it is (a stable reason code). It never
+carries a cell value, nor a fragment of one, because these messages reach terminals, logs and
+reports outside the agency's case system, and a leaked value can put a survivor in danger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from dvnet.contracts.errors import ExtractError
+
+# --- Reason codes (stable: tests, scripts and the steward's report rely on them) ------------
+# CSV structure and content
+CSV_EMPTY = "CSV_EMPTY"  # zero bytes, or no header row (only a BOM / blank lines)
+CSV_ENCODING = "CSV_ENCODING"  # bytes that are not UTF-8
+CSV_RAGGED = "CSV_RAGGED"  # a record with more or fewer fields than the header
+CSV_UNTERMINATED_QUOTE = "CSV_UNTERMINATED_QUOTE"  # a quoted field still open at end of file
+CSV_CONTROL_CHAR = "CSV_CONTROL_CHAR"  # NUL, other C0 controls except tab/CR/LF, or DEL
+CSV_DUPLICATE_HEADER = "CSV_DUPLICATE_HEADER"  # two header names equal after trim + casefold
+CSV_EMPTY_HEADER = "CSV_EMPTY_HEADER"  # a header name that is empty or only spaces
+CSV_FIELD_TOO_LONG = "CSV_FIELD_TOO_LONG"  # a field longer than ReadLimits.max_field_chars
+# Any format
+FILE_NOT_FOUND = "FILE_NOT_FOUND"
+FILE_UNREADABLE = "FILE_UNREADABLE"  # not a regular file, or the operating system refused
+FILE_TOO_LARGE = "FILE_TOO_LARGE"  # over ReadLimits.max_bytes (Parquet/xlsx: also unpacked)
+FORMAT_UNSUPPORTED = "FORMAT_UNSUPPORTED"  # extension other than .csv, .parquet, .xlsx
+TOO_MANY_COLUMNS = "TOO_MANY_COLUMNS"  # over ReadLimits.max_columns
+EXTRACT_PRESCAN_FAILED = "EXTRACT_PRESCAN_FAILED"  # several kinds of problem at once
+# Parquet and Excel (the CSV_ codes above are for CSV files only)
+EXTRACT_UNREADABLE = "EXTRACT_UNREADABLE"  # not a valid Parquet / xlsx file
+EXTRACT_EMPTY = "EXTRACT_EMPTY"  # no columns, or (xlsx) no header row
+EXTRACT_UNSUPPORTED_TYPE = "EXTRACT_UNSUPPORTED_TYPE"  # nested Parquet column, etc.
+EXTRACT_ENCODING = "EXTRACT_ENCODING"  # Parquet binary/string bytes that are not UTF-8
+EXTRACT_DUPLICATE_HEADER = "EXTRACT_DUPLICATE_HEADER"
+EXTRACT_EMPTY_HEADER = "EXTRACT_EMPTY_HEADER"
+EXTRACT_CONTROL_CHAR = "EXTRACT_CONTROL_CHAR"
+EXTRACT_FIELD_TOO_LONG = "EXTRACT_FIELD_TOO_LONG"
+
+# A file with a million broken rows must not produce a million findings: the first ones per
+# reason are listed, the rest are counted (ExtractError.context["counts"]).
+MAX_PROBLEMS_PER_REASON = 100
+
+HINT = (
+    "Fix the export in the case system and export again. Cell values are never shown here; "
+    "open the file at the line and column given."
+)
+
+# Control characters that corrupt downstream processing: C0 except TAB, LF, CR; and DEL.
+CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+CONTROL_RE = re.compile(f"[{CONTROL_CHARS}]")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps applied before and while parsing, so a malformed or hostile file cannot exhaust
+    the agency's machine."""
+
+    max_bytes: int = 2 * 1024**3
+    max_columns: int = 500
+    max_field_chars: int = 10_000
+
+
+@dataclass
+class ExtractProblem:
+    """One pre-scan finding. It locates the problem; it never holds a value from the file.
+
+    ``line`` is the 1-based physical line where the record starts (for xlsx: the sheet row);
+    ``record`` the 1-based data record (header excluded; None for the header itself);
+    ``column`` a header name (header names are not extract values) or None.
+    """
+
+    reason: str
+    file: str
+    line: int | None
+    record: int | None
+    byte_offset: int | None
+    column: str | None
+    detail: str
+
+    def describe(self) -> str:
+        """One line for a terminal or report: reason, file, place, column, wording."""
+        place = [self.file]
+        if self.line is not None:
+            place.append(f"line {self.line}")
+        if self.record is not None:
+            place.append(f"record {self.record}")
+        if self.byte_offset is not None:
+            place.append(f"byte {self.byte_offset}")
+        if self.column is not None:
+            place.append(f"column {self.column!r}")
+        return f"{self.reason}: {', '.join(place)}: {self.detail}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class ProblemLog:
+    """Collects findings for one file, listing the first ``MAX_PROBLEMS_PER_REASON`` per
+    reason and counting all of them."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[ExtractProblem] = []
+        self.counts: Counter[str] = Counter()
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def add(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        line: int | None = None,
+        record: int | None = None,
+        byte_offset: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.counts[reason] += 1
+        if self.counts[reason] <= MAX_PROBLEMS_PER_REASON:
+            self.problems.append(
+                ExtractProblem(reason, self.file, line, record, byte_offset, column, detail)
+            )
+
+    def discard(self, reason: str, record: int | None, column: str | None) -> None:
+        """Withdraw a finding that turned out to be a consequence of another one."""
+        for problem in self.problems:
+            if (problem.reason, problem.record, problem.column) == (reason, record, column):
+                self.problems.remove(problem)
+                self.counts[reason] -= 1
+                if not self.counts[reason]:
+                    del self.counts[reason]
+                return
+
+    def error(self) -> ExtractError:
+        """The single error a caller sees: one reason (or EXTRACT_PRESCAN_FAILED when there are
+        several kinds), a one-line message, and every finding in ``context["problems"]``."""
+        return problems_error(self.file, self.problems, self.counts)
+
+
+def problems_error(
+    file: str, problems: list[ExtractProblem], counts: Counter[str] | None = None
+) -> ExtractError:
+    if counts is None:
+        counts = Counter(p.reason for p in problems)
+    problems = sorted(
+        problems, key=lambda p: (p.line or 0, p.record or 0, p.byte_offset or 0, p.reason)
+    )
+    total = sum(counts.values())
+    reason = next(iter(counts)) if len(counts) == 1 else EXTRACT_PRESCAN_FAILED
+    if total == 1 and problems:
+        message = problems[0].describe().split(": ", 1)[1]
+    else:
+        summary = ", ".join(f"{r} x{n}" for r, n in sorted(counts.items()))
+        listed = "" if len(problems) == total else f", {len(problems)} listed"
+        first = problems[0].describe() if problems else ""
+        message = (
+            f"{file}: {total} problems found by the pre-scan ({summary}{listed}); "
+            f"first: {first}"
+        )
+    return ExtractError(
+        reason,
+        message,
+        hint=HINT,
+        file=file,
+        problems=problems,
+        counts=dict(counts),
+    )
+
+
+def single_error(reason: str, file: str, detail: str, **where: object) -> ExtractError:
+    """An ExtractError for one finding, in the same shape as a multi-problem one."""
+    log = ProblemLog(file)
+    log.add(reason, detail, **where)  # type: ignore[arg-type]
+    return log.error()
+
+
+def normalise_header(name: str) -> str:
+    """The key under which two header names count as duplicates ("Client ID" and " client id"
+    would be ambiguous for the column mapping, so they clash)."""
+    return name.strip().casefold()
+
+
+def check_header(
+    names: list[str | None], log: ProblemLog, *, csv_file: bool, line: int | None = 1
+) -> None:
+    """Empty and duplicate header names, reported by position and name as written."""
+    empty = CSV_EMPTY_HEADER if csv_file else EXTRACT_EMPTY_HEADER
+    duplicate = CSV_DUPLICATE_HEADER if csv_file else EXTRACT_DUPLICATE_HEADER
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name is None or not name.strip():
+            log.add(empty, f"header of column {position} is empty", line=line)
+            continue
+        key = normalise_header(name)
+        if key in seen:
+            first = seen[key]
+            log.add(
+                duplicate,
+                f"column {position} has the same header as column {first} "
+                f"({names[first - 1]!r})",
+                line=line,
+                column=name,
+            )
+        else:
+            seen[key] = position
+
+
+def sniff_wrong_format(head: bytes) -> str | None:
+    """A plain-words guess when a "CSV" is really another kind of file (no values involved)."""
+    if head.startswith(b"PK\x03\x04"):
+        return "the file looks like a zip or Excel workbook, not CSV text"
+    if head.startswith(b"PAR1"):
+        return "the file looks like Parquet, not CSV text"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "the file is UTF-16 text; export it as UTF-8"
+    return None

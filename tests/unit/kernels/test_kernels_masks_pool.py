@@ -1,0 +1,39 @@
+"""kernels.masks and kernels.column_pool against their references: a Python list of booleans
+(null as False) and a plain loop over the columns."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from dvnet.kernels.column_pool import PARALLEL_MIN_ROWS, run_per_column
+from dvnet.kernels.masks import bool_mask
+
+
+@pytest.mark.parametrize("values", [[], [None], [True, None, False], [False] * 3 + [None, True] * 5])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_bool_mask_equals_a_python_list_with_null_as_false(values, chunked):
+    arr = pa.array(values, pa.bool_())
+    given = pa.chunked_array([arr.slice(0, len(values) // 2), arr.slice(len(values) // 2)]) if chunked else arr
+    got = bool_mask(given, len(values))
+    assert got.dtype == bool and got.tolist() == [bool(v) for v in values]
+
+
+def test_bool_mask_of_a_chunked_array_without_chunks_has_n_false_rows():
+    assert bool_mask(pa.chunked_array([], pa.bool_()), 0).tolist() == []
+
+
+@pytest.mark.parametrize("rows", [10, PARALLEL_MIN_ROWS])
+def test_run_per_column_equals_a_loop_in_column_order(rows):
+    columns = [f"c{i}" for i in range(7)]
+    assert run_per_column(lambda c: c.upper() * 2, columns, rows) == [c.upper() * 2 for c in columns]
+
+
+def test_run_per_column_uses_threads_only_for_large_frames():
+    import threading
+
+    def where(_c):
+        return threading.current_thread().name.startswith("dvnet-columns")
+
+    assert not any(run_per_column(where, ["a", "b"], PARALLEL_MIN_ROWS - 1))
+    assert all(run_per_column(where, ["a", "b"], PARALLEL_MIN_ROWS))
