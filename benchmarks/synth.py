@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/synth.py [--rows N] [--repeats K]``. Prints rows/s and seconds
 and writes ``benchmarks/results/synth.json``. Output goes to a temporary folder that is removed.
-The network is the demo's shape: twelve organisations of all six types and four tiers, with
-agencies in the tiny regions. Timings drift +-25 % between time windows on this machine, so the
+The network is the demo's (``pipelines/demo_network.py``): organisations of all six types and
+four tiers, with agencies in the tiny regions. Timings drift +-25 % between time windows on this machine, so the
 repeats run back to back and the median is reported.
 """
 
@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
-from dvnet.contracts.network import Organisation  # noqa: E402
+from dvnet.pipelines.demo_network import demo_organisations  # noqa: E402
 from dvnet.pipelines.synth import plan_volumes, rates, synthesize  # noqa: E402
 from dvnet.pipelines.synth.writer import CsvFile  # noqa: E402
 
@@ -37,24 +37,7 @@ PERIOD = "2026-Q3"
 SEED = 1
 
 
-def _org(id: str, type: str, tier: int, region: str) -> Organisation:
-    return Organisation(id=id, name=id.replace("-", " ").title(), type=type, tier=tier, region=region)
-
-
-NETWORK = [
-    _org("harbour-house-shelter", "direct_service", 4, "south-metro"),
-    _org("valley-womens-refuge", "direct_service", 3, "south-valley"),
-    _org("tundra-outreach", "direct_service", 3, "north-tundra"),
-    _org("metro-general-hospital", "health_social_care", 4, "south-metro"),
-    _org("coast-community-health", "health_social_care", 3, "north-coast"),
-    _org("metro-family-court", "justice_legal", 3, "south-metro"),
-    _org("hills-legal-aid", "justice_legal", 2, "south-hills"),
-    _org("islands-legal-clinic", "justice_legal", 2, "north-islands"),
-    _org("plains-housing-trust", "housing_homelessness", 3, "south-plains"),
-    _org("lakes-supportive-housing", "housing_homelessness", 2, "north-lakes"),
-    _org("ministry-social-services", "government_funder", 3, "south-metro"),
-    _org("northland-evaluation-lab", "research_evaluation", 1, "north-coast"),
-]
+NETWORK = demo_organisations()
 
 
 def scale_for(rows: int) -> float:

@@ -7,23 +7,32 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync, then rename over."""
+def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace ``path`` with ``parts`` (bytes, or anything with the buffer protocol such as an
+    Arrow buffer, written one after another) through a temporary file beside it, so a reader
+    never sees half a file.
+
+    ``durable``: fsync the file and its folder, so the new content survives a power cut too.
+    Files that are regenerated at will (synthetic extracts) skip it: syncing a gigabyte costs
+    seconds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            for part in parts:
+                f.write(memoryview(part))
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if durable:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,10 +1,13 @@
 """Code lists shared by every contract version 1.
 
 A code list is the closed set of values a coded field may take. Agencies map their own system's
-codes onto these with a mapping file; anything else is rejected as ``CODE_UNKNOWN``.
+codes onto these with a mapping file; anything else is rejected as ``CODE_UNKNOWN``. A model
+field carries its list as an ``isin`` check; ``code_list`` is the one place that reads it back.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 ORG_TYPES = (
     "direct_service",
@@ -70,3 +73,22 @@ AGE_BAND_LOWER_BOUNDS = (0, 18, 25, 35, 45, 55, 65)
 
 DAYS_TO_CONTACT_BUCKETS = ("0", "1", "2-3", "4-7", "8-14", "15-30", "31+")
 DAYS_TO_CONTACT_LOWER_BOUNDS = (0, 1, 2, 4, 8, 15, 31)
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """A model field's code list, and the name its rule has in a failure (what
+    ``contracts.conformance`` reports for the ``isin`` check)."""
+
+    values: tuple[str, ...]
+    rule: str
+
+
+def code_list(column) -> CodeList | None:
+    """The code list of a pandera column of a contract model: the values its ``isin`` check
+    allows, when they are all text; None for a field without one."""
+    for check in column.checks:
+        allowed = (check.statistics or {}).get("allowed_values")
+        if check.name == "isin" and allowed is not None and all(isinstance(v, str) for v in allowed):
+            return CodeList(tuple(allowed), check.error or check.name)
+    return None

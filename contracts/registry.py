@@ -11,9 +11,10 @@ from typing import Any
 
 import pandera.pandas as pa
 
+from dvnet.contracts.codes import code_list
 from dvnet.contracts.errors import ContractError
 from dvnet.contracts.roles import Role, Transform
-from dvnet.contracts.standard_tables import REFERRAL_TABLES, SERVICE_EPISODE_TABLES, StandardTable
+from dvnet.contracts.standard_tables import BOOLEAN_CODES, DERIVED_CODES, REFERRAL_TABLES, SERVICE_EPISODE_TABLES, StandardTable
 from dvnet.contracts.v1.referral import Referral, ReferralOut
 from dvnet.contracts.v1.research_extract import ResearchExtract, ResearchExtractOut
 from dvnet.contracts.v1.service_episode import ServiceEpisode, ServiceEpisodeOut
@@ -61,6 +62,18 @@ class Contract:
 
     def output_columns(self) -> list[str]:
         return list(self.output.to_schema().columns)
+
+    def dimension_codes(self) -> dict[str, tuple[str, ...]]:
+        """The values a count-table dimension may take, by name: an output column's code list,
+        ``true``/``false`` for a boolean column, the labels of a derived dimension."""
+        out: dict[str, tuple[str, ...]] = dict(DERIVED_CODES)
+        for name, col in self.output.to_schema().columns.items():
+            listed = code_list(col)
+            if listed is not None:
+                out[name] = listed.values
+            elif str(col.dtype) == "boolean":
+                out[name] = BOOLEAN_CODES
+        return out
 
     def quasi_identifiers(self) -> list[str]:
         """Output columns that are quasi-identifiers: the columns k-anonymity is measured over."""

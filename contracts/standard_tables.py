@@ -33,8 +33,9 @@ class StandardTable:
             raise ValueError(f"standard table {self.name} has more than {MAX_DIMS} dimensions")
 
 
+NO_CONTACT_YET = "no_contact_yet"
 _DAYS_BUCKET = (
-    "CASE WHEN days_to_first_contact IS NULL THEN 'no_contact_yet' "
+    f"CASE WHEN days_to_first_contact IS NULL THEN '{NO_CONTACT_YET}' "
     + " ".join(
         f"WHEN days_to_first_contact >= {lo} THEN '{label}'"
         for lo, label in reversed(list(zip(codes.DAYS_TO_CONTACT_LOWER_BOUNDS, codes.DAYS_TO_CONTACT_BUCKETS)))
@@ -73,6 +74,14 @@ REFERRAL_TABLES = (
 _OUTCOMES = ("safety_plan_completed", "protection_order_status", "housing_status_at_exit")
 EQUITY_DIMENSIONS = ("gender", "age_band", "indigenous_identity", "disability", "language", "region")
 RISK_INDICATOR_COLUMNS = tuple(f"risk_{name}" for name in codes.RISK_INDICATORS)
+#: The values of the dimensions defined here rather than in an output model: the unpivoted
+#: indicator (its column name without ``risk_``) and the days-to-first-contact bucket.
+DERIVED_CODES = {
+    "indicator": codes.RISK_INDICATORS,
+    "days_to_first_contact_bucket": (*codes.DAYS_TO_CONTACT_BUCKETS, NO_CONTACT_YET),
+}
+#: How a boolean column reads as a dimension (``anonymize.counts`` casts it to text).
+BOOLEAN_CODES = ("true", "false")
 
 SERVICE_EPISODE_TABLES = (
     StandardTable(

@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 from dvnet import bundle
-from dvnet.contracts.network import Agreement, Researcher
+from dvnet.contracts.network import Agreement, Organisation, Researcher
 from dvnet.common import network as store
 
 # id, name, type, tier, region, services, eligibility
@@ -30,6 +30,12 @@ AGENCIES = (
 )
 DSA_ID = "dsa-2026-regional-evaluation"
 PERIODS = ("2026-Q2", "2026-Q3")
+
+
+def demo_organisations() -> list[Organisation]:
+    """The demo's agencies as registry organisations without keys or contacts: enough to
+    synthesise their extracts (the synth tests and the synth benchmark run on this network)."""
+    return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
 
 
 def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> list:

@@ -26,7 +26,7 @@ from dvnet.anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, 
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import rounding_interval
-from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
 
 # Status codes of a quantity (shared by protect/complementary).
 PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY = 0, 1, 2, 3
@@ -170,7 +170,7 @@ def build_report(
     cells = pd.DataFrame(
         {
             "measure": [p[0] for p in parsed],
-            "coordinates": ["; ".join(f"{d}={v}" for d, v in p[1].items()) or "Total" for p in parsed],
+            "coordinates": ["; ".join(f"{d}={v}" for d, v in p[1].items()) or TOTAL for p in parsed],
             "tables": [", ".join(names[q]) for q in t],
             "status": [STATUS_LABELS.get(int(s), "suppressed") for s in kinds],
             "lower": result.lower,

@@ -127,7 +127,7 @@ def parse_key(key: str) -> tuple[str, dict[str, str]]:
 
 def describe_key(key: str) -> str:
     measure, coords = parse_key(key)
-    return measure + ": " + (", ".join(f"{d}={v}" for d, v in coords.items()) or "Total")
+    return measure + ": " + (", ".join(f"{d}={v}" for d, v in coords.items()) or TOTAL)
 
 
 def _combine_codes(codes: list[np.ndarray], sizes: list[int], n: int) -> np.ndarray:

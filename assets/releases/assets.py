@@ -13,7 +13,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeRes
 from pydantic import Field
 
 from dvnet.assets.releases.lib.release import build_release
-from dvnet.assets.releases.lib.verify import newest_release, reaudit_release
+from dvnet.assets.releases.lib.files import newest_release
+from dvnet.assets.releases.lib.verify import reaudit_release
 from dvnet.assets.resources import NetworkResource
 
 WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cubes", "unduplicated_people"]

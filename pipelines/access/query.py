@@ -11,11 +11,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from dvnet.assets.releases.lib.files import newest_release, published_releases
 from dvnet.contracts.errors import DvnetError
-
-
-def release_dirs(releases_root: Path) -> list[Path]:
-    return sorted(p for p in Path(releases_root).iterdir() if (p / "release.duckdb").exists()) if Path(releases_root).exists() else []
 
 
 def alias(release_dir: Path) -> str:
@@ -24,10 +21,9 @@ def alias(release_dir: Path) -> str:
 
 def query_releases(releases_root: Path, sql: str, release: str | None = None) -> pd.DataFrame:
     """Run ``sql``; the chosen (or newest) release is the default schema, every release is ``r_<id>``."""
-    dirs = release_dirs(releases_root)
-    if not dirs:
-        raise DvnetError("NO_RELEASES", f"no published release under {releases_root}", hint="publish one with `dvnet publish`")
-    chosen = next((d for d in dirs if d.name == release), None) if release else dirs[-1]
+    newest = newest_release(releases_root)  # NO_RELEASES before anything else
+    dirs = published_releases(releases_root)
+    chosen = next((d for d in dirs if d.name == release), None) if release else newest
     if chosen is None:
         raise DvnetError("RELEASE_UNKNOWN", f"no release named {release}", hint="known: " + ", ".join(d.name for d in dirs))
     con = duckdb.connect(":memory:")

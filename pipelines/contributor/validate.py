@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
+from dvnet.contracts.codes import code_list
 from dvnet.contracts.errors import ExtractError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
@@ -142,15 +143,6 @@ _CONVERSIONS = {
 _CONVERSION_REASONS = {rule: reason for _, rule, reason in _CONVERSIONS.values()}
 
 
-def _code_list(column) -> tuple[list[str], str] | None:
-    """A text column's code list (its ``isin`` check over text values) and that rule's name."""
-    for check in column.checks:
-        allowed = (check.statistics or {}).get("allowed_values")
-        if check.name == "isin" and allowed is not None and all(isinstance(v, str) for v in allowed):
-            return list(allowed), check.error or check.name
-    return None
-
-
 def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataFrame:
     """Strings to the contract's types; unparseable values become NA and are recorded. A text
     column with a code list becomes codes into that list (``contracts.conformance.code_column``);
@@ -166,10 +158,10 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
         if conversion is not None:
             conv, bad = conversion[0](raw[name])
             return conv, bad, conversion[1]
-        code_list = _code_list(column)
-        if code_list is not None:
-            conv, bad = code_column(raw[name], code_list[0])
-            return conv, bad, code_list[1]
+        listed = code_list(column)
+        if listed is not None:
+            conv, bad = code_column(raw[name], list(listed.values))
+            return conv, bad, listed.rule
         return as_text(raw[name]), None, None  # Arrow-backed text: no copy of the reader's buffers
 
     converted = run_per_column(convert, columns, len(raw))

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dvnet.common.files import atomic_write
 from dvnet.contracts.network import Organisation
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.synth import rates
@@ -20,7 +21,7 @@ from dvnet.pipelines.synth.episodes import build_episodes, research_rows
 from dvnet.pipelines.synth.faults import FAULT_KINDS, InjectedFault, inject
 from dvnet.pipelines.synth.people import assign_people, make_roster
 from dvnet.pipelines.synth.referrals import build_referrals
-from dvnet.pipelines.synth.writer import CsvFile, write_bytes
+from dvnet.pipelines.synth.writer import CsvFile
 
 REFERRAL, EPISODE, RESEARCH = "referral", "service_episode", "research_extract"
 GROUND_TRUTH_DIR = "_ground_truth"  # not a valid agency id, so it never collides with one
@@ -131,7 +132,7 @@ def synthesize(
             path = folder / f"{contract_id}_{period.label}.csv"
             faulty = folder / f"{contract_id}_{period.label}.faulty.csv"
             rendered = CsvFile(columns[contract_id], part)
-            write_bytes(path, rendered.header, rendered.body)
+            atomic_write(path, rendered.header, rendered.body, durable=False)  # regenerated at will: no fsync
             files.append(path)
             rows[(org.id, contract_id, period.label)] = part.num_rows
             if faults:
@@ -145,7 +146,7 @@ def synthesize(
                     period=period,
                     kinds=faults,
                 )
-                write_bytes(faulty, bad)
+                atomic_write(faulty, bad, durable=False)
                 files.append(faulty)
                 injected.extend(planted)
             else:
@@ -195,7 +196,7 @@ def synthesize(
         "record_number": "1-based data record; the header is not counted (physical line = record_number + 1)",
         "faults": [f.to_dict() for f in injected],
     }
-    write_bytes(truth_dir / "faults.json", (json.dumps(faults_doc, indent=1, ensure_ascii=True) + "\n").encode("ascii"))
+    atomic_write(truth_dir / "faults.json", (json.dumps(faults_doc, indent=1, ensure_ascii=True) + "\n").encode("ascii"), durable=False)
     return SynthSummary(
         rows=rows,
         total_rows=sum(rows.values()),

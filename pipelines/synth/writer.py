@@ -8,9 +8,6 @@ Arrow's writer was measured at about ten times the speed of ``DataFrame.to_csv``
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -31,15 +28,3 @@ class CsvFile:
     def to_bytes(self) -> bytes:
         return self.header + self.body.to_pybytes()
 
-
-def write_bytes(path: Path, *parts: bytes | pa.Buffer) -> None:
-    """Replace ``path`` with ``parts`` through a temporary file, so a reader never sees half a file.
-
-    No fsync: synthetic extracts are regenerated at will, and syncing a gigabyte costs seconds.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        for part in parts:
-            f.write(memoryview(part))
-    os.replace(tmp, path)

@@ -20,19 +20,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pyarrow as arrow
 import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
-from dvnet.contracts.conformance import schema_failures
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
+from dvnet.assets.intake.lib.conform import count_violations, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
 from dvnet.common.files import atomic_write
@@ -166,9 +165,7 @@ def _validate_records(table: arrow.Table, contract: Contract) -> None:
         # By position, not name: a column name is sender text and may carry anything.
         where = ", ".join(f"column {i}" for i in unexpected[:10])
         raise IngestRefusal("CONTRACT_VIOLATION", f"{len(unexpected)} column(s) not in {contract.ref}'s output model: {where}")
-    text = pd.StringDtype("pyarrow")  # zero-copy over the Parquet reader's buffers
-    frame = table.to_pandas(types_mapper={arrow.string(): text, arrow.large_string(): text, arrow.bool_(): pd.BooleanDtype(), arrow.int64(): pd.Int64Dtype()}.get)
-    failures = schema_failures(frame, contract.output.to_schema())
+    failures = record_failures(table, contract)
     if failures:
         rules = sorted({(f.column, f.rule) for f in failures})
         where = "; ".join(f"{c} ({r})" for c, r in rules[:5])
@@ -176,37 +173,20 @@ def _validate_records(table: arrow.Table, contract: Contract) -> None:
 
 
 def _validate_counts(table: arrow.Table, contract: Contract) -> None:
-    names = {t.name: t for t in contract.standard_tables}
-    dims = [d for d in count_dimensions()]
-    expected = {"table_name", "n"}
+    """An aggregate payload holds the contract's standard tables only: the rules the intake
+    check re-applies after loading (``conform.count_violations``)."""
     cols = set(table.column_names)
-    if not expected <= cols or not cols - expected <= set(dims):
+    if not {"table_name", "n"} <= cols or not cols - {"table_name", "n"} <= set(count_dimensions()):
         raise IngestRefusal("CONTRACT_VIOLATION", "aggregate payload columns do not match the standard tables")
     con = duckdb.connect()
     try:
-        con.register("p", table)
-        bad_table = con.execute("SELECT count(*) FROM p WHERE table_name NOT IN (SELECT unnest(?::VARCHAR[]))", [list(names)]).fetchone()[0]
-        bad_n = con.execute("SELECT count(*) FROM p WHERE n IS NULL OR n < 1").fetchone()[0]
-        if bad_table or bad_n:
-            raise IngestRefusal("CONTRACT_VIOLATION", f"{bad_table} rows name an unknown table, {bad_n} rows have a count below 1")
-        out_schema = contract.output.to_schema()
-        for name, t in names.items():
-            for d in (c for c in table.column_names if c in dims):
-                used = d in t.dims
-                cond = f'"{d}" IS NULL' if used else f'"{d}" IS NOT NULL'
-                if con.execute(f"SELECT count(*) FROM p WHERE table_name = ? AND {cond}", [name]).fetchone()[0]:
-                    raise IngestRefusal("CONTRACT_VIOLATION", f"table {name}: dimension {d} is {'missing' if used else 'unexpected'}")
-            for d in t.dims:
-                col = out_schema.columns.get(d)
-                allowed = next((c.statistics.get("allowed_values") for c in (col.checks if col else []) if c.name == "isin"), None)
-                if allowed is not None:
-                    n_bad = con.execute(
-                        f'SELECT count(*) FROM p WHERE table_name = ? AND "{d}" NOT IN (SELECT unnest(?::VARCHAR[]))', [name, [str(a) for a in allowed]]
-                    ).fetchone()[0]
-                    if n_bad:
-                        raise IngestRefusal("CONTRACT_VIOLATION", f"table {name}: {n_bad} cells have a {d} outside its code list")
+        con.register("payload", table.append_column("contract_id", arrow.array([contract.id] * table.num_rows, arrow.string())))
+        violations = count_violations(con, "payload")
     finally:
         con.close()
+    if violations:
+        where = "; ".join(f"{rule} ({n} rows)" for rule, n in sorted(violations.items())[:5])
+        raise IngestRefusal("CONTRACT_VIOLATION", f"{len(violations)} column/rule failures in {contract.ref}'s count tables: {where}")
 
 
 def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:

@@ -1,4 +1,5 @@
-"""Release files for evaluators: DuckDB, CSV, Parquet, each table documented.
+"""Release files for evaluators: DuckDB, CSV, Parquet, each table documented; and which release
+folders there are, in the order they were published.
 
 Text cells are escaped against spreadsheet formula injection (OWASP "CSV injection"): a cell that
 starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading apostrophe.
@@ -6,6 +7,8 @@ starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ap
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
@@ -13,7 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dvnet.contracts.errors import DvnetError
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MANIFEST = "manifest.json"
 
 
 def escape_formula(value: object) -> object:
@@ -47,3 +53,25 @@ def write_release_files(folder: Path, tables: dict[str, tuple[pd.DataFrame, str]
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def published_releases(releases_root: Path) -> list[Path]:
+    """The release folders under ``releases_root``, oldest first by the publish time each
+    manifest records (then by name). Not by folder name: a release id starts with its periods,
+    so a Q2 release published after a Q3 one sorts before it. Folders still being written
+    (``.<id>.partial``, already holding a manifest) are not releases yet."""
+    root = Path(releases_root)
+    folders = [p for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()] if root.is_dir() else []
+    return sorted(folders, key=lambda p: (_published_at(p), p.name))
+
+
+def newest_release(releases_root: Path) -> Path:
+    """The release published last (see ``published_releases``)."""
+    folders = published_releases(releases_root)
+    if not folders:
+        raise DvnetError("NO_RELEASES", f"no published release under {releases_root}", hint="publish one with `dvnet publish`")
+    return folders[-1]
+
+
+def _published_at(folder: Path) -> dt.datetime:
+    return dt.datetime.fromisoformat(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["published_at"])

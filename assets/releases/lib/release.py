@@ -19,7 +19,7 @@ import pandas as pd
 from dvnet.anonymize.disclosure import protect
 from dvnet.anonymize.disclosure.profiles import get_profile
 from dvnet.anonymize.disclosure.rates import rates
-from dvnet.anonymize.disclosure.tables import Table
+from dvnet.anonymize.disclosure.tables import TOTAL, Table
 from dvnet.contracts.codes import DAYS_TO_CONTACT_BUCKETS
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
@@ -31,8 +31,6 @@ from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write
 from dvnet.common.network import NetworkPaths, load_network
-
-TOTAL = "Total"
 
 
 @dataclass
@@ -167,7 +165,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
             "suppression": stats,
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
-            "format": "tidy long: one column per dimension ('Total' = margin), then value and status",
+            "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status",
         }
         tmp = paths.releases / f".{release_id}.partial"
         if tmp.exists():

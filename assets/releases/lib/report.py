@@ -15,10 +15,9 @@ matplotlib.use("Agg")  # no display; decided here because reports are written by
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from dvnet.anonymize.disclosure.tables import TOTAL  # noqa: E402
 from dvnet.common.files import atomic_write  # noqa: E402
 from dvnet.common.htmlpage import esc, page, table  # noqa: E402
-
-TOTAL = "Total"
 
 
 def _png(fig) -> str:

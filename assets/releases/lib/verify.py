@@ -14,14 +14,6 @@ import pandas as pd
 from dvnet.anonymize.disclosure.audit import AuditReport, audit
 from dvnet.anonymize.disclosure.profiles import get_profile
 from dvnet.anonymize.disclosure.tables import Table
-from dvnet.contracts.errors import DvnetError
-
-
-def newest_release(releases_root: Path) -> Path:
-    dirs = sorted(p for p in Path(releases_root).iterdir() if (p / "manifest.json").exists()) if Path(releases_root).exists() else []
-    if not dirs:
-        raise DvnetError("NO_RELEASES", f"no published release under {releases_root}")
-    return max(dirs, key=lambda p: json.loads((p / "manifest.json").read_text())["published_at"])
 
 
 def release_tables(folder: Path) -> tuple[dict, list[Table]]:

@@ -15,12 +15,12 @@ from itertools import combinations
 import duckdb
 import pandas as pd
 
+from dvnet.anonymize.disclosure.tables import TOTAL
 from dvnet.contracts.codes import RISK_INDICATORS
 from dvnet.contracts.geography import REGION_PROVINCE
 from dvnet.contracts.network import Network
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS, REFERRAL_TABLES, SERVICE_EPISODE_TABLES
 
-TOTAL = "Total"
 _PROVINCE_SQL = "CASE region " + " ".join(f"WHEN '{r}' THEN '{p}'" for r, p in REGION_PROVINCE.items()) + " ELSE 'unknown' END"
 
 
@@ -107,11 +107,11 @@ def unduplicated_people_frame(con: duckdb.DuckDBPyConnection, periods: list[str]
         WITH people AS (
             SELECT period, linkage_token, count(DISTINCT agency_id) AS k FROM staged_research_extract
             WHERE list_contains($periods, period) GROUP BY period, linkage_token)
-        SELECT period, CASE WHEN grouping(seen) = 1 THEN 'Total' ELSE seen END AS agencies_seen, count(*)::BIGINT AS value
+        SELECT period, CASE WHEN grouping(seen) = 1 THEN $total ELSE seen END AS agencies_seen, count(*)::BIGINT AS value
         FROM (SELECT period, CASE WHEN k >= 3 THEN '3+' ELSE CAST(k AS VARCHAR) END AS seen FROM people)
         GROUP BY GROUPING SETS ((period, seen), (period)) ORDER BY ALL
     """
-    return con.execute(sql, {"periods": periods}).df()
+    return con.execute(sql, {"periods": periods, "total": TOTAL}).df()
 
 
 CUBE_FAMILIES = {

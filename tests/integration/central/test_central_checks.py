@@ -1,15 +1,19 @@
-"""The intake checks are predicates that fail when what they guard is broken."""
+"""The intake checks are predicates that fail when what they guard is broken; ``loaded_rows_conform``
+looks at the bundles its run loaded, never the whole warehouse."""
 
 from __future__ import annotations
 
 import duckdb
+import pytest
 
-from dvnet.assets.intake import checks
+from dvnet.assets.intake.lib import checks
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
 
 
-def _load(ck, kit, instance):
+@pytest.fixture
+def con(ck, kit, instance):
+    """The warehouse after intake runs: records from shelter-a and health-c, counts from legal-b, one quarantined file."""
     kit.drop("a", kit.records("shelter-a", n=20, seed=1).blob)
     kit.drop("b", kit.counts("legal-b", "referral", n=20, seed=2).blob)
     kit.drop("c", kit.records("health-c", n=8, seed=5).blob)
@@ -17,61 +21,109 @@ def _load(ck, kit, instance):
     for agency in ("shelter-a", "legal-b", "health-c"):
         ck.run_partition(kit, instance, agency, ck.PERIOD)
     ck.run_partition(kit, instance, "_unverified", "_unknown")
-    return duckdb.connect(str(kit.paths.warehouse))
+    connection = duckdb.connect(str(kit.paths.warehouse))
+    yield connection
+    connection.close()
 
 
-def test_checks_pass_on_a_clean_intake(ck, kit, instance):
-    con = _load(ck, kit, instance)
+def _loaded(con, agency: str | None = None) -> list[str]:
+    sql, params = "SELECT bundle_id FROM ledger", []
+    if agency:
+        sql, params = sql + " WHERE agency_id = ?", [agency]
+    return [r[0] for r in con.execute(sql + " ORDER BY bundle_id", params).fetchall()]
+
+
+def test_checks_pass_on_a_clean_intake(con, kit):
+    assert checks.bundles_reconcile(con).passed
+    assert checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con)).passed
+    assert checks.counts_conform(con, _loaded(con)).passed
+    finding = checks.loaded_rows_conform(con, _loaded(con))
+    assert finding.passed and finding.metadata["bundles_checked"] == 3
+    staged, counts = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("staged_service_episode", "contribution_counts"))
+    assert finding.metadata["rows_checked"] == staged + counts
+    assert checks.quarantine_explained(con, kit.paths.quarantine).passed
+    assert checks.agencies_contributed(con, store.load_network(kit.root)).passed
+
+
+def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(con):
+    con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+    finding = checks.bundles_reconcile(con)
+    assert not finding.passed and finding.metadata["bundles_not_reconciling"] == 1
+    con.execute("DELETE FROM ledger WHERE agency_id = 'legal-b'")
+    assert checks.bundles_reconcile(con).metadata["orphan_rows"] > 0
+
+
+def test_loaded_rows_conform_fails_on_a_code_outside_its_list(con):
+    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con))
+    assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
+    assert "teleportation" not in repr(finding.metadata)  # counts, never values
+    con.execute("UPDATE contribution_counts SET n = 0 WHERE rowid = (SELECT min(rowid) FROM contribution_counts)")
+    con.execute("UPDATE contribution_counts SET risk_level = 'extreme' WHERE risk_level = 'high'")
+    finding = checks.counts_conform(con, _loaded(con))
+    assert not finding.passed and set(finding.metadata["violations_by_column_rule"]) == {"n:at_least_1", "risk_level:isin"}
+    assert set(checks.loaded_rows_conform(con, _loaded(con)).metadata["violations_by_table"]) == {"staged_service_episode", "contribution_counts"}
+
+
+def test_loaded_rows_conform_applies_every_rule_of_the_output_model(con):
+    """Rules the old SQL copy of the model never had (a pseudonym's pattern, a missing value) fail too."""
+    con.execute("UPDATE staged_service_episode SET episode_pseudonym = 'not-hex', gender = NULL WHERE rowid IN (SELECT rowid FROM staged_service_episode WHERE agency_id = 'shelter-a' LIMIT 2)")
+    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con, "shelter-a"))
+    assert finding.metadata["violations_by_column_rule"] == {"episode_pseudonym:str_matches": 2, "gender:not_nullable": 2}
+    assert "not-hex" not in repr(finding.metadata)
+
+
+def test_loaded_rows_conform_checks_only_the_bundles_it_is_given(con):
+    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE agency_id = 'shelter-a'")
+    assert not checks.loaded_rows_conform(con, _loaded(con, "shelter-a")).passed
+    others = checks.loaded_rows_conform(con, _loaded(con, "health-c"))
+    assert others.passed and others.metadata["bundles_checked"] == 1
+    assert others.metadata["rows_checked"] == 8 + con.execute("SELECT count(*) FROM contribution_counts WHERE agency_id = 'health-c'").fetchone()[0]
+
+
+def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, kit, instance):
+    """Through Dagster: the check reads which bundles its run loaded from the intake
+    materialisation; run on its own, it checks the bundles loaded last."""
+    from dagster import AssetSelection, materialize
+
+    from dvnet.assets.intake.assets import intake
+    from dvnet.assets.intake.checks import loaded_rows_conform_check
+    from dvnet.assets.resources import build_resources
+
+    kit.drop("a", kit.records("shelter-a", n=20, seed=1).blob)
+    first = ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
+    kit.drop("c", kit.records("health-c", n=8, seed=5).blob)
+    second = ck.run_partition(kit, instance, "health-c", ck.PERIOD)
+
+    def evaluation(result):
+        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "loaded_rows_conform")
+
+    assert evaluation(first).passed and evaluation(second).passed
+    counted = ck.query(kit.paths.warehouse, "SELECT agency_id, count(*) FROM contribution_counts GROUP BY ALL")
+    assert evaluation(second).metadata["rows_checked"].value == 8 + dict(counted)["health-c"]  # not shelter-a's rows
+
+    con = duckdb.connect(str(kit.paths.warehouse))
     try:
-        assert checks.bundles_reconcile(con).passed
-        assert checks.staged_rows_conform(con, get_contract("service_episode")).passed
-        assert checks.counts_conform(con).passed
-        assert checks.loaded_rows_conform(con).passed
-        assert checks.quarantine_explained(con, kit.paths.quarantine).passed
-        assert checks.agencies_contributed(con, store.load_network(kit.root)).passed
+        con.execute("UPDATE staged_service_episode SET region = 'atlantis' WHERE agency_id = 'health-c' AND rowid = (SELECT min(rowid) FROM staged_service_episode WHERE agency_id = 'health-c')")
     finally:
         con.close()
+    alone = materialize(
+        [intake, loaded_rows_conform_check], selection=AssetSelection.checks(loaded_rows_conform_check), instance=instance, resources=build_resources(kit.root)
+    )
+    assert not alone.asset_materializations_for_node("intake")  # the check ran on its own
+    failed = evaluation(alone)
+    assert not failed.passed
+    assert failed.metadata["violations_by_table"].value == {"staged_service_episode": {"region:isin": 1}}
+    assert "atlantis" not in repr(failed.metadata)
 
 
-def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(ck, kit, instance):
-    con = _load(ck, kit, instance)
-    try:
-        con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
-        finding = checks.bundles_reconcile(con)
-        assert not finding.passed and finding.metadata["bundles_not_reconciling"] == 1
-        con.execute("DELETE FROM ledger WHERE agency_id = 'legal-b'")
-        assert checks.bundles_reconcile(con).metadata["orphan_rows"] > 0
-    finally:
-        con.close()
-
-
-def test_loaded_rows_conform_fails_on_a_code_outside_its_list(ck, kit, instance):
-    con = _load(ck, kit, instance)
-    try:
-        con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
-        finding = checks.staged_rows_conform(con, get_contract("service_episode"))
-        assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
-        assert "teleportation" not in repr(finding.metadata)  # counts, never values
-        con.execute("UPDATE contribution_counts SET n = 0 WHERE rowid = (SELECT min(rowid) FROM contribution_counts)")
-        con.execute("UPDATE contribution_counts SET risk_level = 'extreme' WHERE risk_level = 'high'")
-        finding = checks.counts_conform(con)
-        assert not finding.passed and set(finding.metadata["violations_by_column_rule"]) == {"n:at_least_1", "risk_level:isin"}
-        assert set(checks.loaded_rows_conform(con).metadata["violations_by_table"]) == {"staged_service_episode", "contribution_counts"}
-    finally:
-        con.close()
-
-
-def test_quarantine_explained_fails_on_an_unexplained_file(ck, kit, instance):
-    con = _load(ck, kit, instance)
-    try:
-        (kit.paths.quarantine / "dropped-by-hand.dvb").write_bytes(b"?")
-        finding = checks.quarantine_explained(con, kit.paths.quarantine)
-        assert not finding.passed and finding.metadata["files_without_reason"] == 1
-        (kit.paths.quarantine / "dropped-by-hand.dvb.reason.json").write_text('{"reason": "X", "file_name": "f", "file_sha256": "0"}')
-        finding = checks.quarantine_explained(con, kit.paths.quarantine)
-        assert not finding.passed and finding.metadata["files_without_log_row"] == 1
-    finally:
-        con.close()
+def test_quarantine_explained_fails_on_an_unexplained_file(con, kit):
+    (kit.paths.quarantine / "dropped-by-hand.dvb").write_bytes(b"?")
+    finding = checks.quarantine_explained(con, kit.paths.quarantine)
+    assert not finding.passed and finding.metadata["files_without_reason"] == 1
+    (kit.paths.quarantine / "dropped-by-hand.dvb.reason.json").write_text('{"reason": "X", "file_name": "f", "file_sha256": "0"}')
+    finding = checks.quarantine_explained(con, kit.paths.quarantine)
+    assert not finding.passed and finding.metadata["files_without_log_row"] == 1
 
 
 def test_freshness_warns_about_an_agency_that_has_not_contributed(ck, kit, instance):

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dvnet.anonymize.counts import all_dimensions, counts_sql, table_sql
+from dvnet.contracts.codes import code_list
 from dvnet.contracts.registry import get_contract
 
 
@@ -18,7 +19,8 @@ def _frame(contract_id: str, n: int = 3000, seed: int = 3) -> pa.Table:
     schema = get_contract(contract_id).output.to_schema()
     columns = {}
     for name, col in schema.columns.items():
-        allowed = next((c.statistics["allowed_values"] for c in col.checks if c.name == "isin"), None)
+        listed = code_list(col)
+        allowed = listed.values if listed else None
         kind = str(col.dtype)
         if kind == "boolean":
             values = pa.array(rng.random(n) < 0.3)

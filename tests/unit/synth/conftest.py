@@ -1,5 +1,5 @@
-"""A small synthetic network (all six organisation types, all four tiers, the tiny regions) and
-typed reading of its extracts, shared by the synth tests."""
+"""The demo network's synthetic extracts at small scale, and typed reading of them, shared by the
+synth tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from dvnet.contracts.network import Organisation
+from dvnet.pipelines.demo_network import demo_organisations
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
@@ -17,24 +18,8 @@ PERIODS = ["2026-Q3", "2026-Q4"]
 SMALL = 0.05  # a few thousand rows: enough for every check, fast enough for every run
 
 
-def _org(id: str, type: str, tier: int, region: str) -> Organisation:
-    return Organisation(id=id, name=id.replace("-", " ").title(), type=type, tier=tier, region=region)
-
-
-NETWORK = [
-    _org("harbour-house-shelter", "direct_service", 4, "south-metro"),
-    _org("valley-womens-refuge", "direct_service", 3, "south-valley"),
-    _org("tundra-outreach", "direct_service", 3, "north-tundra"),
-    _org("metro-general-hospital", "health_social_care", 4, "south-metro"),
-    _org("coast-community-health", "health_social_care", 3, "north-coast"),
-    _org("metro-family-court", "justice_legal", 3, "south-metro"),
-    _org("hills-legal-aid", "justice_legal", 2, "south-hills"),
-    _org("islands-legal-clinic", "justice_legal", 2, "north-islands"),
-    _org("plains-housing-trust", "housing_homelessness", 3, "south-plains"),
-    _org("lakes-supportive-housing", "housing_homelessness", 2, "north-lakes"),
-    _org("ministry-social-services", "government_funder", 3, "south-metro"),
-    _org("northland-evaluation-lab", "research_evaluation", 1, "north-coast"),
-]
+#: The demo network (all six organisation types, all four tiers, agencies in the tiny regions).
+NETWORK = demo_organisations()
 
 
 def read_typed(path: Path, contract: Contract) -> pd.DataFrame:

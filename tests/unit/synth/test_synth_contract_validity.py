@@ -7,9 +7,12 @@ import re
 import pandas as pd
 import pytest
 
+from dvnet.contracts.codes import ORG_TYPES
+from dvnet.contracts.network import Organisation
 from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.synth import synthesize
 
-from .conftest import NETWORK, PERIODS, clean_files, contract_of, period_of, read_typed
+from .conftest import NETWORK, PERIODS, SEED, SMALL, clean_files, contract_of, period_of, read_typed
 
 ISO_DATE = re.compile(rb"^\d{4}-\d{2}-\d{2}$")
 
@@ -24,7 +27,7 @@ def test_each_agency_gets_the_files_its_tier_allows(small_run):
                     expected.add(f"{org.id}/extracts/{contract}_{period}.csv")
     written = {p.relative_to(root).as_posix() for p in clean_files(root)}
     assert written == expected
-    assert not (root / "northland-evaluation-lab").exists()  # tier 1 holds no extracts
+    assert not (root / "riverside-university-evaluation").exists()  # tier 1 holds no extracts
     assert {(a, c, p) for (a, c, p) in summary.rows} == {
         (n.split("/")[0], n.split("/")[2].rsplit("_", 1)[0], n.rsplit("_", 1)[1][:-4]) for n in expected
     }
@@ -41,6 +44,17 @@ def test_every_clean_file_validates_against_its_contract(small_run):
         assert list(df.columns) == list(contract.source.to_schema().columns)
         contract.source.validate(df, lazy=True)  # raises SchemaErrors on any failure
         assert len(df) == summary.rows[(path.parts[-3], contract.id, period_of(path))]
+
+
+def test_every_organisation_type_can_send_every_extract(tmp_path):
+    """The demo network's funder and research unit are Tier 1 and send nothing; the generator's
+    rates for their types are still exercised here, one Tier 4 agency of each type."""
+    orgs = [Organisation(id=t.replace("_", "-"), name=t, type=t, tier=4, region="south-metro") for t in ORG_TYPES]
+    summary = synthesize(orgs, tmp_path, seed=SEED, periods=["2026-Q3"], scale=SMALL)
+    assert {(a, c) for a, c, _ in summary.rows} == {(o.id, c) for o in orgs for c in ("referral", "service_episode", "research_extract")}
+    for path in clean_files(tmp_path):
+        contract = contract_of(path)
+        contract.source.validate(read_typed(path, contract), lazy=True)
 
 
 def test_text_form_is_utf8_without_bom_iso_dates_and_lowercase_booleans(small_run):

@@ -94,8 +94,11 @@ def test_small_regions_produce_small_counts(larger):
 def test_agency_volumes_follow_type_and_region(larger_run):
     _, summary = larger_run
     rows = summary.by_agency_contract()
-    assert rows[("harbour-house-shelter", "service_episode")] > 20 * rows[("tundra-outreach", "service_episode")]
-    assert rows[("metro-family-court", "referral")] > 10 * rows[("hills-legal-aid", "referral")]
+    # Same type, a metro agency against one in a tiny region (the demo's tiny-region agencies are Tier 2: referrals only).
+    assert rows[("harbour-house-shelter", "referral")] > 20 * rows[("island-outreach", "referral")]
+    assert rows[("metro-supportive-housing", "referral")] > 10 * rows[("hills-emergency-shelter", "referral")]
+    # and episodes: a metro shelter against one on the north coast
+    assert rows[("harbour-house-shelter", "service_episode")] > 4 * rows[("northshore-transition-house", "service_episode")]
 
 
 def test_consent_mix_includes_refused_expired_and_later_expiring(typed):
@@ -146,7 +149,7 @@ def test_referral_flows_handoffs_and_first_contact(larger):
     types = {o.id: o.type for o in NETWORK}
     from_hospital = ref[ref["_agency"] == "metro-general-hospital"]["receiving_org"].map(types)
     assert from_hospital.isin(["direct_service", "health_social_care"]).mean() > 0.5
-    from_court = ref[ref["_agency"] == "metro-family-court"]
+    from_court = ref[ref["_agency"] == "metro-dv-court"]
     assert (from_court["receiving_org"].map(types) == "justice_legal").mean() > 0.25
     assert (from_court["referral_reason"] == "legal").mean() > 0.25
     days = ref.groupby("handoff_type")["days_to_first_contact"].mean()

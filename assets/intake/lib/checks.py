@@ -1,0 +1,210 @@
+"""The intake checks' predicates: pure functions over a DuckDB connection (and the network folder),
+each returning a ``Finding`` with value-free evidence. Dagster-free; ``assets/intake/checks.py``
+wraps them.
+
+``loaded_rows_conform`` looks at the bundles one run loaded, not the whole warehouse: every
+bundle was checked the same way by the run that loaded it, so re-reading all of them each run
+would only make each run slower than the last.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dvnet.assets.intake.lib.conform import count_violations, record_failures, rule_name
+from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
+from dvnet.contracts.network import Network
+from dvnet.contracts.registry import Contract, all_contracts, get_contract
+
+#: Tiers whose agencies are expected to contribute every period (Tier 1 sends nothing).
+CONTRIBUTING_TIER = 2
+KEY_COLUMNS = ("bundle_id", "agency_id", "period", "contract_id")
+REASON_SUFFIX = ".reason.json"
+
+
+@dataclass
+class Finding:
+    """A check's verdict and its value-free evidence (counts, codes, ids)."""
+
+    passed: bool
+    metadata: dict = field(default_factory=dict)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
+
+
+# --- bundles_reconcile ---------------------------------------------------------------------------
+
+
+def bundles_reconcile(con: duckdb.DuckDBPyConnection) -> Finding:
+    """Every ledger row: record_count = rows_loaded, and the warehouse holds exactly those rows.
+
+    Record mode: staged rows of the bundle = rows_loaded (0 once superseded); aggregate mode:
+    count rows of the bundle = rows_loaded. Rows whose bundle is not a current ledger row are
+    orphans (a torn load would leave some).
+    """
+    ensure_schema(con)
+    bad: set[str] = set()
+    bad |= {r[0] for r in con.execute("SELECT bundle_id FROM ledger WHERE rows_loaded <> record_count").fetchall()}
+    expected = "CASE WHEN l.superseded_by IS NULL THEN l.rows_loaded ELSE 0 END"
+    bad |= {r[0] for r in con.execute(
+        f"""SELECT l.bundle_id FROM ledger l
+            LEFT JOIN (SELECT bundle_id, count(*) AS n FROM contribution_counts GROUP BY bundle_id) c USING (bundle_id)
+            WHERE l.mode = 'aggregate' AND coalesce(c.n, 0) <> {expected}"""
+    ).fetchall()}  # fmt: skip
+    orphans = con.execute(
+        "SELECT count(*) FROM contribution_counts c WHERE NOT EXISTS "
+        "(SELECT 1 FROM ledger l WHERE l.bundle_id = c.bundle_id AND l.superseded_by IS NULL)"
+    ).fetchone()[0]
+    for contract in all_contracts():
+        table = staged_table(contract.id)
+        if not _exists(con, table):
+            continue
+        bad |= {r[0] for r in con.execute(
+            f"""SELECT l.bundle_id FROM ledger l
+                LEFT JOIN (SELECT bundle_id, count(*) AS n FROM {table} GROUP BY bundle_id) s USING (bundle_id)
+                WHERE l.mode = 'record' AND l.contract_id = ? AND coalesce(s.n, 0) <> {expected}""",
+            [contract.id],
+        ).fetchall()}  # fmt: skip
+        orphans += con.execute(
+            f"SELECT count(*) FROM {table} s WHERE NOT EXISTS "
+            "(SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)"
+        ).fetchone()[0]
+    bundles = con.execute("SELECT count(*) FROM ledger").fetchone()[0]
+    return Finding(
+        passed=not bad and orphans == 0,
+        metadata={"bundles_checked": bundles, "bundles_not_reconciling": len(bad), "bundle_ids": sorted(bad)[:50], "orphan_rows": orphans},
+    )
+
+
+# --- loaded_rows_conform -------------------------------------------------------------------------
+
+
+def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bundle_ids: list[str]) -> Finding:
+    """The staged rows of ``bundle_ids`` satisfy ``contract``'s output model (every rule of it,
+    evaluated by ``contracts.conformance``), carry their bundle's contract and period, and the
+    staged table has exactly the model's columns."""
+    table = staged_table(contract.id)
+    if not bundle_ids or not _exists(con, table):
+        return Finding(True, {"rows_checked": 0})
+    columns = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+    expected = [*KEY_COLUMNS, *contract.output_columns()]
+    if sorted(columns) != sorted(expected):
+        return Finding(False, {"rows_checked": 0, "violations_by_column_rule": {"table_columns": len(set(columns) ^ set(expected))}})
+    violations: Counter = Counter()
+    rows = 0
+    for bundle_id in bundle_ids:  # a bundle at a time: memory stays one bundle's rows
+        loaded = con.sql(
+            f"SELECT {', '.join(map(_q, contract.output_columns()))} FROM {table} WHERE bundle_id = ?", params=[bundle_id]
+        ).to_arrow_table()
+        rows += loaded.num_rows
+        for failure in record_failures(loaded, contract):
+            violations[rule_name(failure)] += int(failure.mask.sum())
+    mismatched = con.execute(
+        f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id) "
+        f"AND (contract_id <> ? OR {_q(contract.quarter_column)} IS DISTINCT FROM period)",
+        [bundle_ids, contract.id],
+    ).fetchone()[0]
+    if mismatched:
+        violations["period:matches_bundle"] = mismatched
+    return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": dict(violations)})
+
+
+def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str]) -> Finding:
+    """The count rows of ``bundle_ids`` name a standard table of their contract, use its
+    dimensions only, with valid codes, and n ≥ 1 (``conform.count_violations``)."""
+    ensure_schema(con)
+    where, params = "list_contains(?::VARCHAR[], bundle_id)", [bundle_ids]
+    violations = count_violations(con, "contribution_counts", where, params)
+    rows = con.execute(f"SELECT count(*) FROM contribution_counts WHERE {where}", params).fetchone()[0]
+    return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": violations})
+
+
+def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str]) -> Finding:
+    """The rows of the bundles ``bundle_ids`` (those one run loaded) conform: staged rows to
+    their contract version's output model, count rows to the standard tables."""
+    ensure_schema(con)
+    record_bundles: dict[tuple[str, int], list[str]] = {}
+    for bundle_id, contract_id, version in con.execute(
+        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND list_contains(?::VARCHAR[], bundle_id) ORDER BY bundle_id",
+        [list(bundle_ids)],
+    ).fetchall():
+        record_bundles.setdefault((contract_id, version), []).append(bundle_id)
+    findings: dict[str, Finding] = {}
+    for (contract_id, version), ids in sorted(record_bundles.items()):
+        found = staged_rows_conform(con, get_contract(contract_id, version), ids)
+        table = staged_table(contract_id)  # one table holds every version of a contract
+        findings[table] = _both(findings[table], found) if table in findings else found
+    findings["contribution_counts"] = counts_conform(con, list(bundle_ids))
+    return Finding(
+        passed=all(f.passed for f in findings.values()),
+        metadata={
+            "bundles_checked": len(bundle_ids),
+            "rows_checked": sum(f.metadata["rows_checked"] for f in findings.values()),
+            "violations_by_table": {t: f.metadata.get("violations_by_column_rule", {}) for t, f in findings.items() if not f.passed},
+        },
+    )
+
+
+def _both(a: Finding, b: Finding) -> Finding:
+    violations = Counter(a.metadata.get("violations_by_column_rule", {})) + Counter(b.metadata.get("violations_by_column_rule", {}))
+    return Finding(a.passed and b.passed, {"rows_checked": a.metadata["rows_checked"] + b.metadata["rows_checked"], "violations_by_column_rule": dict(violations)})
+
+
+# --- quarantine_explained ------------------------------------------------------------------------
+
+
+def quarantine_explained(con: duckdb.DuckDBPyConnection, quarantine: Path) -> Finding:
+    """Every file in quarantine/ has its ``.reason.json`` and a matching ``quarantine_log`` row."""
+    ensure_schema(con)
+    files = sorted(p for p in Path(quarantine).glob("*") if p.is_file() and not p.name.endswith(REASON_SUFFIX) and not p.name.startswith("."))
+    logged = set(con.execute("SELECT file_name, file_sha256 FROM quarantine_log").fetchall())
+    no_reason, unlogged = [], []
+    by_reason: dict[str, int] = {}
+    for path in files:
+        reason_file = path.with_name(path.name + REASON_SUFFIX)
+        try:
+            reason = json.loads(reason_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            no_reason.append(path.name)
+            continue
+        by_reason[str(reason.get("reason"))] = by_reason.get(str(reason.get("reason")), 0) + 1
+        if (reason.get("file_name"), reason.get("file_sha256")) not in logged:
+            unlogged.append(path.name)
+    return Finding(
+        passed=not no_reason and not unlogged,
+        metadata={
+            "quarantined_files": len(files),
+            "quarantined_by_reason": dict(sorted(by_reason.items())),
+            "files_without_reason": len(no_reason),
+            "files_without_log_row": len(unlogged),
+        },
+    )
+
+
+# --- agencies_contributed_this_period ------------------------------------------------------------
+
+
+def agencies_contributed(con: duckdb.DuckDBPyConnection, network: Network) -> Finding:
+    """Active Tier ≥ 2 agencies with a current loaded bundle for the latest period anyone sent."""
+    ensure_schema(con)
+    latest = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()[0]
+    expected = sorted(o.id for o in network.organisations if o.tier >= CONTRIBUTING_TIER and o.active)
+    if latest is None:
+        return Finding(not expected, {"latest_period": "none", "agencies_expected": len(expected), "agencies_missing": expected})
+    sent = {r[0] for r in con.execute("SELECT DISTINCT agency_id FROM ledger WHERE period = ? AND superseded_by IS NULL", [latest]).fetchall()}
+    missing = [a for a in expected if a not in sent]
+    return Finding(
+        passed=not missing,
+        metadata={"latest_period": latest, "agencies_expected": len(expected), "agencies_contributed": len(expected) - len(missing), "agencies_missing": missing},
+    )

@@ -1,0 +1,47 @@
+"""Which release is the newest: the one published last, whatever its folder is called."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvnet.assets.releases.lib.files import newest_release, published_releases
+from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.access.query import query_releases
+
+
+def _release(root: Path, release_id: str, published_at: str) -> Path:
+    """A release folder as ``build_release`` leaves it, reduced to what ordering and query read."""
+    folder = root / release_id
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"release_id": release_id, "published_at": published_at}))
+    con = duckdb.connect(str(folder / "release.duckdb"))
+    try:
+        con.execute("CREATE TABLE which AS SELECT ? AS release_id", [release_id])
+    finally:
+        con.close()
+    return folder
+
+
+def test_newest_is_by_publish_time_not_folder_name(tmp_path):
+    # A Q3 release published first, then a Q2 correction: by name Q2 sorts first, by time it is newest.
+    q3 = _release(tmp_path, "2026-Q3_dv-default_20261002T090000Z", "2026-10-02T09:00:00+00:00")
+    q2 = _release(tmp_path, "2026-Q2_dv-default_20261015T090000Z", "2026-10-15T09:00:00+00:00")
+    assert sorted(p.name for p in (q3, q2))[-1] == q3.name  # the folder-name order the old lookup used
+    (tmp_path / ".2026-Q4_dv-default_20261101T090000Z.partial").mkdir()  # being written: not a release
+    (tmp_path / ".2026-Q4_dv-default_20261101T090000Z.partial" / "manifest.json").write_text('{"published_at": "2026-11-01T09:00:00+00:00"}')
+
+    assert published_releases(tmp_path) == [q3, q2]
+    assert newest_release(tmp_path) == q2
+    assert query_releases(tmp_path, "SELECT release_id FROM which")["release_id"].tolist() == [q2.name]
+    assert query_releases(tmp_path, "SELECT release_id FROM which", release=q3.name)["release_id"].tolist() == [q3.name]
+
+
+def test_no_release_is_a_clear_refusal(tmp_path):
+    for call in (lambda: newest_release(tmp_path / "releases"), lambda: query_releases(tmp_path, "SELECT 1", release="x")):
+        with pytest.raises(DvnetError) as e:
+            call()
+        assert e.value.reason == "NO_RELEASES"
