@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DOMINANCE,
@@ -24,12 +25,13 @@ from dvnet.anonymize.disclosure.audit import (
     STATUS_LABELS,
     AttackerView,
     AuditReport,
-    attacker_intervals,
     attacker_view,
     build_report,
     required_widths,
 )
-from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, heuristic, information_cost, solve_milp
+from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, information_cost
+from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
+from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.dominance import dominance_mask, top_shares
 from dvnet.anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
