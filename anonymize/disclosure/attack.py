@@ -34,6 +34,7 @@ from dvnet.anonymize.disclosure.feasible_points import SearchLimits, search_feas
 from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.propagation import propagate
 
+
 def attacker_intervals(
     M: sp.csr_matrix,
     L: np.ndarray,
@@ -79,16 +80,16 @@ def attacker_intervals(
         groups = _by_component(prog.A, live, tloc)
         out.n_components = len(groups)
         run = _Run(
-            prog,
-            out,
-            required,
-            tloc,
-            None if truth is None else truth[prog.free_idx],
-            SearchLimits(block_size, sweep_limit, full_lp_limit, max_sweeps, want_duals),
-            exact_limit,
-            report_exact,
-            np.random.default_rng(seed),
-            out_of_time,
+            prog=prog,
+            out=out,
+            required=required,
+            tloc=tloc,
+            truth_free=None if truth is None else truth[prog.free_idx],
+            limits=SearchLimits(block_size, sweep_limit, full_lp_limit, max_sweeps, want_duals),
+            exact_limit=exact_limit,
+            report_exact=report_exact,
+            rng=np.random.default_rng(seed),
+            out_of_time=out_of_time,
         )
         for tg, cv, cr in groups:
             if out_of_time():

@@ -17,6 +17,7 @@ from dvnet.anonymize.disclosure.lp import LPResult, WarmLP, solve_lp
 
 
 def rows_of(csc: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
+    """The equations any of ``cols`` appears in."""
     if len(cols) == 0:
         return np.zeros(0, dtype=np.int64)
     parts = [csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in cols]
@@ -24,6 +25,7 @@ def rows_of(csc: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
 
 
 def cols_of(csr: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The cells appearing in any of ``rows``."""
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     parts = [csr.indices[csr.indptr[r] : csr.indptr[r + 1]] for r in rows]
@@ -123,6 +125,7 @@ class Component:
             self.observe(res.x, V)
 
     def neighbourhood(self, p: int, radius: int, cap: int) -> np.ndarray:
+        """Cells within ``radius`` equations of ``p``, one ring at a time while at most ``cap``."""
         seen = np.array([p])
         frontier = seen
         for _ in range(radius):
@@ -188,6 +191,7 @@ class Component:
         return self.b[rows] - smax, self.b[rows] - smin
 
     def full(self, p: int) -> tuple[float, float, np.ndarray | None, np.ndarray | None]:
+        """Exact range of cell ``p`` over the whole component, with the max and min LPs' duals."""
         idx = np.array([p])
         hi = self.solve("exact", idx, np.array([1.0]))
         if hi.x is not None:
@@ -221,6 +225,7 @@ class ComponentTargets:
         return self.open_ & ~self.certified()
 
     def settle(self, j, lo, hi, how: str) -> None:
+        """Record the range of target(s) ``j``, which are then no longer open."""
         self.out.settle(self.tg[j], lo, hi, how, self.required)
         self.open_[j] = False
 

@@ -64,8 +64,9 @@ def _silent_highs() -> highspy.Highs:
     """A ``highspy.Highs`` with its logging off, the process's stdout left untouched.
 
     ``Highs()`` calls into HiGHS before any option can be set, and HiGHS then writes its licence
-    banner to file descriptor 1, once per process: in the middle of ``dvnet publish``'s output. The
-    first construction therefore runs with that descriptor pointed at the null device.
+    banner to file descriptor 1, once per process: in the middle of ``dvnet publish``'s output. So
+    the process's first construction (a fraction of a millisecond) runs with that descriptor
+    pointed at the null device. (highspy's private ``_Highs`` would avoid this; it is not its API.)
     """
     global _banner_written
     with _banner_lock:
