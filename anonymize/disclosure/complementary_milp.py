@@ -137,9 +137,9 @@ def _row_cuts(problem: Problem) -> list[tuple[np.ndarray, np.ndarray, float]]:
 
 
 def _margin_cuts(problem: Problem, cols: np.ndarray, m: int, parts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Cuts from one equation ``margin m = sum of parts`` whose cells are all published exactly
-    when shown: each sensitive cell needs another hidden cell of the equation, and a sensitive
-    part needs the hidden rest to leave it at least its required width."""
+    """Cuts from one equation ``m = sum of parts`` whose cells all show exact counts: a sensitive
+    cell needs another hidden cell in it, and a sensitive part needs the hidden values beside it
+    (the margin's counting as unbounded) to add up to its required width."""
     a = problem.view.pub_lo
     cuts = []
     for p in cols[problem.sensitive[cols]]:
