@@ -2,7 +2,7 @@
 
 Real releases reach block sweeps, whole-component sweeps and neighbourhood LPs only with
 components of hundreds to tens of thousands of suppressed cells; here the size limits are lowered
-so a 285-cell table takes those paths. The reference is two LPs per suppressed cell (scipy's
+so a 336-cell table takes those paths. The reference is two LPs per suppressed cell (scipy's
 ``linprog``, min and max) over the same published equations and bounds, built in this file.
 """
 
@@ -25,7 +25,8 @@ TOL = 1e-6
 def _equations() -> sp.csr_matrix:
     """Every additivity equation of the table (each line along each axis), ``total - parts = 0``.
 
-    Cell (i, j, k) is quantity ``np.ravel_multi_index``; index ``SHAPE[axis]`` is that axis' total.
+    Cell (i, j, k) is quantity ``np.ravel_multi_index((i, j, k), (6, 7, 8))``; index ``SHAPE[axis]``
+    along an axis is that axis' total.
     """
     full = tuple(s + 1 for s in SHAPE)
     ids = np.arange(np.prod(full)).reshape(full)
