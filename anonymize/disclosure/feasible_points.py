@@ -26,7 +26,8 @@ NEIGHBOURHOODS = ((3, 300), (6, 2000))
 
 @dataclass(frozen=True)
 class SearchLimits:
-    """Component sizes (in cells) that choose the search's LPs; see ``attacker_intervals``."""
+    """Component sizes (in cells) that choose the search's LPs, and whether failing cells need
+    their duals; see ``attacker_intervals``."""
 
     block_size: int
     sweep_limit: int

@@ -7,16 +7,18 @@ import sys
 
 import pytest
 
-# A margin of two suppressed cells: its exact ranges are solved in a HiGHS instance kept loaded,
-# the first one this (fresh) process makes, which is when HiGHS writes its banner.
+# Two margins of two suppressed cells each: two components, whose exact ranges are solved in HiGHS
+# instances kept loaded. The process is fresh: the first instance is when HiGHS writes its banner.
 SCRIPT = """
 import numpy as np
 import scipy.sparse as sp
 from dvnet.anonymize.disclosure.attack import attacker_intervals
-M = sp.csr_matrix(np.array([[1.0, -1.0, -1.0]]))
-result = attacker_intervals(M, np.array([10.0, 0.0, 0.0]), np.array([10.0, np.inf, np.inf]), np.array([1, 2]), np.array([3.0, 3.0]))
-assert result.method.tolist() == ["lp", "lp"]
-assert result.lower.tolist() == [0.0, 0.0] and result.upper.tolist() == [10.0, 10.0]
+M = sp.csr_matrix(np.array([[1.0, -1.0, -1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, -1.0, -1.0]]))
+L = np.array([10.0, 0.0, 0.0, 20.0, 0.0, 0.0])
+U = np.array([10.0, np.inf, np.inf, 20.0, np.inf, np.inf])
+result = attacker_intervals(M, L, U, np.array([1, 2, 4, 5]), np.full(4, 3.0))
+assert result.n_components == 2 and result.method.tolist() == ["lp"] * 4
+assert result.lower.tolist() == [0.0] * 4 and result.upper.tolist() == [10.0, 10.0, 20.0, 20.0]
 print("ranges checked")
 """
 
