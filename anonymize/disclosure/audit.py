@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dvnet.anonymize.disclosure.attack import EXACT_WIDTH, TOL, IntervalResult, attacker_intervals
+from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, IntervalResult
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import rounding_interval
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key

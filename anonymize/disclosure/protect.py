@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DOMINANCE,
@@ -24,12 +25,13 @@ from dvnet.anonymize.disclosure.audit import (
     STATUS_LABELS,
     AttackerView,
     AuditReport,
-    attacker_intervals,
     attacker_view,
     build_report,
     required_widths,
 )
-from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, heuristic, information_cost, solve_milp
+from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, information_cost
+from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
+from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.dominance import dominance_mask, top_shares
 from dvnet.anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
@@ -183,39 +185,69 @@ def protect(
         raise DisclosureError(INVALID_TABLE, f"unknown protection method; choose one of {', '.join(METHODS)}")
     t_start = time.perf_counter()
     prep = prepare(tables, profile, contributions=contributions, earlier=earlier)
-    profile, model, problem, kinds, shown, view = prep.profile, prep.model, prep.problem, prep.kinds, prep.shown, prep.view
-    tables, earlier = prep.tables, prep.earlier
-    truth, released, sensitive, required = model.truth, model.in_release, problem.sensitive, problem.required
-
-    suppressed = sensitive.copy()
-    used: list[str] = []
-    n_blocks = n_milp = n_heur = 0
-    if method != "none":
-        for block in blocks(problem):
-            n_blocks += 1
-            sub = problem.restrict(block)
-            remaining = max(time_limit - (time.perf_counter() - t_start), 1.0)
-            result = None
-            if method == "milp" or (method == "auto" and int(sub.view.in_release.sum()) <= milp_max_cells):
-                result, info = solve_milp(sub, time_limit=min(milp_time_limit, remaining) if method == "auto" else remaining)
-                if result is not None:
-                    n_milp += 1
-                    used.append("milp")
-            if result is None:
-                result, info = heuristic(sub, time_limit=max(time_limit - (time.perf_counter() - t_start), 1.0), exact_limit=exact_limit)
-                n_heur += 1
-                used.append("heuristic")
-            suppressed[block] = result
+    profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
+    suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit)
     kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
     solve_seconds = time.perf_counter() - t_start
 
-    targets = np.nonzero(suppressed & released)[0]
-    L, U = view.bounds(suppressed)
+    targets = np.nonzero(suppressed & model.in_release)[0]
+    L, U = prep.view.bounds(suppressed)
     result = attacker_intervals(
-        model.M, L, U, targets, required[targets], truth=truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit
+        model.M, L, U, targets, problem.required[targets], truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit
     )
-    report = build_report(model, kinds[targets], result, required[targets], profile.rounding_base, sum(c.value is not None for c in earlier))
+    report = build_report(model, kinds[targets], result, problem.required[targets], profile.rounding_base, sum(c.value is not None for c in prep.earlier))
 
+    out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
+    stats = ReleaseStats(
+        profile=profile.name,
+        cells=sum(t.n_cells for t in prep.tables),
+        published=counts[PUBLISHED],
+        primary=counts[PRIMARY],
+        dominance=counts[DOMINANCE],
+        complementary=counts[COMPLEMENTARY],
+        suppressed_total=supp_total,
+        complementary_total=comp_total,
+        method=_method_label(method, used),
+        blocks=len(used),
+        milp_blocks=used.count("milp"),
+        heuristic_blocks=used.count("heuristic"),
+        solve_seconds=round(solve_seconds, 3),
+        audit_seconds=round(report.seconds, 3),
+    )
+    release = ProtectedRelease(out_tables, profile, stats, report, prep.tables)
+    if check:
+        report.raise_if_failed()
+    return release
+
+
+def _complementary_cells(
+    problem: Problem, method: str, t_start: float, milp_max_cells: int, milp_time_limit: float, time_limit: float, exact_limit: int
+) -> tuple[np.ndarray, list[str]]:
+    """The suppressed mask (sensitive + complementary) and, per block, the method that solved it."""
+    suppressed = problem.sensitive.copy()
+    used: list[str] = []
+    if method == "none":
+        return suppressed, used
+    for block in blocks(problem):
+        sub = problem.restrict(block)
+        remaining = max(time_limit - (time.perf_counter() - t_start), 1.0)
+        result = None
+        if method == "milp" or (method == "auto" and int(sub.view.in_release.sum()) <= milp_max_cells):
+            result, _ = solve_milp(sub, time_limit=min(milp_time_limit, remaining) if method == "auto" else remaining)
+            if result is not None:
+                used.append("milp")
+        if result is None:
+            result, _ = heuristic(sub, time_limit=max(time_limit - (time.perf_counter() - t_start), 1.0), exact_limit=exact_limit)
+            used.append("heuristic")
+        suppressed[block] = result
+    return suppressed, used
+
+
+def _published_tables(
+    tables: list[Table], model: LinkedModel, kinds: np.ndarray, shown: np.ndarray
+) -> tuple[dict[str, pd.DataFrame], dict[int, int], int, int]:
+    """Each table as published (value NA where suppressed, status), cells per status code, and the
+    true totals of the suppressed and of the complementary cells."""
     out_tables: dict[str, pd.DataFrame] = {}
     counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY), 0)
     supp_total = comp_total = 0
@@ -230,34 +262,17 @@ def protect(
         out_tables[t.name] = frame
         for code in counts:
             counts[code] += int((k == code).sum())
-        supp_total += int(np.nansum(truth[q][k != PUBLISHED]))
-        comp_total += int(np.nansum(truth[q][k == COMPLEMENTARY]))
+        supp_total += int(np.nansum(model.truth[q][k != PUBLISHED]))
+        comp_total += int(np.nansum(model.truth[q][k == COMPLEMENTARY]))
+    return out_tables, counts, supp_total, comp_total
+
+
+def _method_label(method: str, used: list[str]) -> str:
     if method == "none":
-        label = "primary only"
-    elif not used:
-        label = "none needed"
-    else:
-        label = "+".join(sorted(set(used)))
-    stats = ReleaseStats(
-        profile=profile.name,
-        cells=sum(t.n_cells for t in tables),
-        published=counts[PUBLISHED],
-        primary=counts[PRIMARY],
-        dominance=counts[DOMINANCE],
-        complementary=counts[COMPLEMENTARY],
-        suppressed_total=supp_total,
-        complementary_total=comp_total,
-        method=label,
-        blocks=n_blocks,
-        milp_blocks=n_milp,
-        heuristic_blocks=n_heur,
-        solve_seconds=round(solve_seconds, 3),
-        audit_seconds=round(report.seconds, 3),
-    )
-    release = ProtectedRelease(out_tables, profile, stats, report, tables)
-    if check:
-        report.raise_if_failed()
-    return release
+        return "primary only"
+    if not used:
+        return "none needed"
+    return "+".join(sorted(set(used)))
 
 
 def table_from_counts(name: str, frame: pd.DataFrame, dims: Sequence[str], measure: str, description: str = "") -> Table:

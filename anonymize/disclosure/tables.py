@@ -240,6 +240,32 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
     if len(set(names)) != len(names):
         raise DisclosureError(INVALID_TABLE, "table names in a release must be unique")
     earlier = list(earlier or [])
+    uniques, cell_qids, earlier_qids = _quantity_ids(tables, earlier)
+    n = len(uniques)
+    in_release, multiplicity, truth = _release_values(tables, cell_qids, n)
+    entries = [additivity_entries(t.frame, t.dims, cell_qids[t.name]) for t in tables]
+    ledger_lo, ledger_hi = _ledger_bounds(earlier, earlier_qids, n)
+    if earlier:
+        entries += _earlier_equations(earlier, earlier_qids)
+        _check_ledger(ledger_lo, ledger_hi, truth)
+    M = _constraint_matrix(entries, n, dedupe=len(tables) > 1 or bool(earlier))
+    if check_additivity and M.shape[0]:
+        _check_additivity(M, truth)
+    return LinkedModel(
+        keys=np.asarray(uniques, dtype=object),
+        M=M,
+        truth=truth,
+        in_release=in_release,
+        multiplicity=multiplicity,
+        ledger_lo=ledger_lo,
+        ledger_hi=ledger_hi,
+        tables=list(tables),
+        cell_qids=cell_qids,
+    )
+
+
+def _quantity_ids(tables: Sequence[Table], earlier: list[EarlierCell]) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:
+    """Every distinct quantity (by key), each table's cells' quantity ids, each earlier cell's."""
     key_parts = [quantity_keys(t.frame, t.dims, t.measure) for t in tables]
     earlier_keys = np.array(
         [quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0] for c in earlier],
@@ -247,11 +273,16 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
     )
     all_keys = np.concatenate([*key_parts, earlier_keys]) if len(earlier_keys) else np.concatenate(key_parts)
     codes, uniques = pd.factorize(all_keys, sort=False)
-    n = len(uniques)
     offsets = np.cumsum([0] + [len(k) for k in key_parts])
     cell_qids = {t.name: codes[offsets[i] : offsets[i + 1]].astype(np.int64) for i, t in enumerate(tables)}
-    earlier_qids = codes[offsets[-1] :].astype(np.int64)
+    return uniques, cell_qids, codes[offsets[-1] :].astype(np.int64)
 
+
+def _release_values(tables: Sequence[Table], cell_qids: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per quantity: in this release, in how many table cells, and its count (NaN if none shown).
+
+    ``INCONSISTENT_SHARED_CELL`` when tables show one quantity with different counts.
+    """
     in_release = np.zeros(n, dtype=bool)
     multiplicity = np.zeros(n, dtype=np.int64)
     truth = np.full(n, np.nan)
@@ -274,45 +305,59 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
             quantities=int(clash.sum()),
         )
     truth[np.isfinite(lo_seen)] = lo_seen[np.isfinite(lo_seen)]
+    return in_release, multiplicity, truth
 
+
+def _ledger_bounds(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per quantity, what earlier releases published (a point, or a rounding interval), else [0, inf)."""
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    for i, c in enumerate(earlier):
+        if c.value is not None:
+            v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
+            q = earlier_qids[i]
+            lo[q] = max(lo[q], v_lo[0])
+            hi[q] = min(hi[q], v_hi[0])
+    return lo, hi
+
+
+def _earlier_equations(earlier: list[EarlierCell], earlier_qids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """The additivity entries of each earlier table, rebuilt from its cells."""
+    by_table: dict[str, list[int]] = {}
+    for i, c in enumerate(earlier):
+        if c.table is not None:
+            by_table.setdefault(c.table, []).append(i)
+    entries = []
+    for idx in by_table.values():
+        cells = [earlier[i] for i in idx]
+        dims = sorted({d for c in cells for d in c.coords})
+        frame = pd.DataFrame({d: [str(c.coords.get(d, TOTAL)) for c in cells] for d in dims})
+        keep = ~frame.duplicated(dims).to_numpy() if dims else np.ones(len(cells), dtype=bool)
+        entries.append(additivity_entries(frame[keep].reset_index(drop=True), dims, earlier_qids[np.asarray(idx)][keep]))
+    return entries
+
+
+def _check_ledger(ledger_lo: np.ndarray, ledger_hi: np.ndarray, truth: np.ndarray) -> None:
+    """``LEDGER_CONFLICT`` when earlier releases contradict each other or this release's counts."""
+    if (ledger_lo > ledger_hi + 1e-9).any():
+        raise DisclosureError(LEDGER_CONFLICT, f"{int((ledger_lo > ledger_hi + 1e-9).sum())} earlier cell(s) contradict each other")
+    known = ~np.isnan(truth)
+    conflict = known & ((truth < ledger_lo - 1e-9) | (truth > ledger_hi + 1e-9))
+    if conflict.any():
+        raise DisclosureError(
+            LEDGER_CONFLICT,
+            f"{int(conflict.sum())} cell(s) differ from what an earlier release published for the same quantity",
+            hint="a revised figure needs a new measure name, or the earlier release withdrawn from the ledger",
+            cells=int(conflict.sum()),
+        )
+
+
+def _constraint_matrix(entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], n: int, *, dedupe: bool) -> sp.csr_matrix:
+    """``M`` (one row per equation, ``M y = 0``) from additivity entries (rows, cols, values, count)."""
     rows, cols, vals, n_rows = [], [], [], 0
-    for t in tables:
-        r, c, v, k = additivity_entries(t.frame, t.dims, cell_qids[t.name])
+    for r, c, v, k in entries:
         rows.append(r + n_rows), cols.append(c), vals.append(v)
         n_rows += k
-
-    ledger_lo = np.zeros(n)
-    ledger_hi = np.full(n, np.inf)
-    if earlier:
-        by_table: dict[str, list[int]] = {}
-        for i, c in enumerate(earlier):
-            if c.table is not None:
-                by_table.setdefault(c.table, []).append(i)
-            if c.value is not None:
-                v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
-                q = earlier_qids[i]
-                ledger_lo[q] = max(ledger_lo[q], v_lo[0])
-                ledger_hi[q] = min(ledger_hi[q], v_hi[0])
-        for idx in by_table.values():
-            cells = [earlier[i] for i in idx]
-            dims = sorted({d for c in cells for d in c.coords})
-            frame = pd.DataFrame({d: [str(c.coords.get(d, TOTAL)) for c in cells] for d in dims})
-            keep = ~frame.duplicated(dims).to_numpy() if dims else np.ones(len(cells), dtype=bool)
-            r, c, v, k = additivity_entries(frame[keep].reset_index(drop=True), dims, earlier_qids[np.asarray(idx)][keep])
-            rows.append(r + n_rows), cols.append(c), vals.append(v)
-            n_rows += k
-        if (ledger_lo > ledger_hi + 1e-9).any():
-            raise DisclosureError(LEDGER_CONFLICT, f"{int((ledger_lo > ledger_hi + 1e-9).sum())} earlier cell(s) contradict each other")
-        known = ~np.isnan(truth)
-        conflict = known & ((truth < ledger_lo - 1e-9) | (truth > ledger_hi + 1e-9))
-        if conflict.any():
-            raise DisclosureError(
-                LEDGER_CONFLICT,
-                f"{int(conflict.sum())} cell(s) differ from what an earlier release published for the same quantity",
-                hint="a revised figure needs a new measure name, or the earlier release withdrawn from the ledger",
-                cells=int(conflict.sum()),
-            )
-
     if rows:
         M = sp.coo_matrix(
             (np.concatenate(vals).astype(np.float64), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n)
@@ -321,30 +366,22 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
         M.eliminate_zeros()
     else:
         M = sp.csr_matrix((0, n))
-    if len(tables) > 1 or earlier:
+    if dedupe:
         M = _dedupe_rows(M)
     M = M.tocsr()
     M.sort_indices()
+    return M
 
-    if check_additivity and M.shape[0]:
-        known = ~np.isnan(truth)
-        rows_known = np.asarray(M[:, ~known].getnnz(axis=1) == 0).ravel() if (~known).any() else np.ones(M.shape[0], bool)
-        resid = np.abs(M[rows_known] @ np.where(known, truth, 0.0))
-        if (resid > 0.5).any():
-            raise DisclosureError(
-                INVALID_TABLE,
-                f"{int((resid > 0.5).sum())} margin(s) do not equal the sum of their parts",
-                hint="each Total cell must be the sum of the cells it covers (within each table)",
-                margins=int((resid > 0.5).sum()),
-            )
-    return LinkedModel(
-        keys=np.asarray(uniques, dtype=object),
-        M=M,
-        truth=truth,
-        in_release=in_release,
-        multiplicity=multiplicity,
-        ledger_lo=ledger_lo,
-        ledger_hi=ledger_hi,
-        tables=list(tables),
-        cell_qids=cell_qids,
-    )
+
+def _check_additivity(M: sp.csr_matrix, truth: np.ndarray) -> None:
+    """``INVALID_TABLE`` when a margin whose parts are all known is not their sum."""
+    known = ~np.isnan(truth)
+    rows_known = np.asarray(M[:, ~known].getnnz(axis=1) == 0).ravel() if (~known).any() else np.ones(M.shape[0], bool)
+    resid = np.abs(M[rows_known] @ np.where(known, truth, 0.0))
+    if (resid > 0.5).any():
+        raise DisclosureError(
+            INVALID_TABLE,
+            f"{int((resid > 0.5).sum())} margin(s) do not equal the sum of their parts",
+            hint="each Total cell must be the sum of the cells it covers (within each table)",
+            margins=int((resid > 0.5).sum()),
+        )

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from dvnet.anonymize.disclosure import DisclosureError, Table, audit, protect
-from dvnet.anonymize.disclosure.complementary import heuristic, solve_milp
+from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
+from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.protect import prepare
 
 

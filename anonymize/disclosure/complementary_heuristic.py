@@ -1,0 +1,245 @@
+"""Fast complementary suppression, for blocks beyond the MILP's reach.
+
+(A) Row-local rule in vectorised rounds: in every equation, each suppressed cell's range from that
+equation alone must reach its requirement, else add the cheapest published cell of the equation
+that fixes it (cost plus one per equation the new cell would sit alone in, a look-ahead against
+cascades; SIMPLEHEURISTIC style). (B) Audit the whole pattern; for each cell still exposed (e.g. a
+cell linking two suppression blocks, which every row-local rule misses) add the cheapest cell whose
+dual coefficient in that cell's cut covers the deficit, then (A) again; loop until the audit
+passes. (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
+a time budget, any complementary cell whose removal still passes the audit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, dual_cut
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL, IntervalResult
+
+
+class _RowState:
+    """Vectorised per-equation ranges of every suppressed cell (the row-local rule)."""
+
+    def __init__(self, problem: Problem):
+        coo = problem.M.tocoo()
+        order = np.lexsort((coo.col, coo.row))
+        self.r = coo.row[order].astype(np.int64)
+        self.c = coo.col[order].astype(np.int64)
+        self.a = coo.data[order].astype(float)
+        self.m = problem.M.shape[0]
+        self.abs_T = abs(problem.M).T.tocsr()
+        self.problem = problem
+
+    def _terms(self, L: np.ndarray, U: np.ndarray, c: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, ...]:
+        pos = a > 0
+        tmin = np.where(pos, a * L[c], a * U[c])
+        tmax = np.where(pos, a * U[c], a * L[c])
+        imin, imax = ~np.isfinite(tmin), ~np.isfinite(tmax)
+        return np.where(imin, 0.0, tmin), imin.astype(np.int64), np.where(imax, 0.0, tmax), imax.astype(np.int64)
+
+    @staticmethod
+    def _interval(a, fmin_o, nmin_o, fmax_o, nmax_o, Lp, Up):
+        # a * y = -(others): others in [omin, omax]
+        omin = np.where(nmin_o > 0, -np.inf, fmin_o)
+        omax = np.where(nmax_o > 0, np.inf, fmax_o)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo = np.where(a > 0, -omax / a, -omin / a)
+            hi = np.where(a > 0, -omin / a, -omax / a)
+        return np.maximum(lo, Lp), np.minimum(hi, Up)
+
+    def enforce(self, suppressed: np.ndarray, deadline: float | None, max_rounds: int = 500) -> int:
+        """Add cells until every suppressed cell's range in every single equation is wide enough."""
+        P = self.problem
+        r, c = self.r, self.c
+        added = 0
+        stuck = np.zeros(self.m, dtype=bool)
+        for _ in range(max_rounds):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            rnd = self._ranges(suppressed)
+            deficit = rnd.target & (rnd.width < rnd.need - TOL) & ~stuck[r]
+            if not deficit.any():
+                break
+            e_p = self._worst_per_row(deficit, rnd)
+            rows = r[e_p]
+            row_p = np.full(self.m, -1, dtype=np.int64)
+            row_p[rows] = e_p
+            # Candidates: suppressible, still published cells of those rows.
+            cand = np.nonzero((row_p[r] >= 0) & P.can_suppress[c] & ~suppressed[c])[0]
+            has_cand = np.zeros(self.m, dtype=bool)
+            has_cand[r[cand]] = True
+            stuck[rows[~has_cand[rows]]] = True
+            if len(cand) == 0:
+                continue
+            pick = self._best_candidates(rnd, cand, row_p[r[cand]])
+            useful = pick[~suppressed[pick]]
+            if len(useful) == 0:
+                break
+            suppressed[useful] = True
+            added += len(useful)
+        return added
+
+    def _ranges(self, suppressed: np.ndarray) -> _Round:
+        """Every entry's range from its equation alone, under pattern ``suppressed``."""
+        P = self.problem
+        v = P.view
+        r, c, a = self.r, self.c, self.a
+        L, U = v.bounds(suppressed)
+        fmin, nmin, fmax, nmax = self._terms(L, U, c, a)
+        smin = np.bincount(r, fmin, self.m)
+        smax = np.bincount(r, fmax, self.m)
+        cmin = np.bincount(r, nmin, self.m)
+        cmax = np.bincount(r, nmax, self.m)
+        lo, hi = self._interval(a, smin[r] - fmin, cmin[r] - nmin, smax[r] - fmax, cmax[r] - nmax, L[c], U[c])
+        target = suppressed[c] & v.in_release[c]
+        need = np.where(P.sensitive[c], P.required[c], EXACT_WIDTH)
+        return _Round(L, U, fmin, nmin, fmax, nmax, smin, smax, cmin, cmax, hi - lo, need, target)
+
+    def _worst_per_row(self, deficit: np.ndarray, rnd: _Round) -> np.ndarray:
+        """The worst-off target of each deficient equation (entry positions, by row)."""
+        r = self.r
+        e_def = np.nonzero(deficit)[0]
+        short = (rnd.need - np.nan_to_num(rnd.width, posinf=1e18))[e_def]
+        o = np.lexsort((-short, r[e_def]))
+        e_def = e_def[o]
+        first = np.r_[True, r[e_def][1:] != r[e_def][:-1]]
+        return e_def[first]
+
+    def _best_candidates(self, rnd: _Round, cand: np.ndarray, ep: np.ndarray) -> np.ndarray:
+        """Per deficient row, the cell to add: the cheapest that gives its target ``ep`` the
+        required range, else the one that widens it most per cost."""
+        P = self.problem
+        r, c, a = self.r, self.c, self.a
+        fmin_s, nmin_s, fmax_s, nmax_s = self._terms(P.view.sup_lo, P.view.sup_hi, c[cand], a[cand])
+        # p's "others" sums with candidate q switched to suppressed.
+        fo_min = rnd.smin[r[cand]] - rnd.fmin[ep] - rnd.fmin[cand] + fmin_s
+        no_min = rnd.cmin[r[cand]] - rnd.nmin[ep] - rnd.nmin[cand] + nmin_s
+        fo_max = rnd.smax[r[cand]] - rnd.fmax[ep] - rnd.fmax[cand] + fmax_s
+        no_max = rnd.cmax[r[cand]] - rnd.nmax[ep] - rnd.nmax[cand] + nmax_s
+        nlo, nhi = self._interval(a[ep], fo_min, no_min, fo_max, no_max, rnd.L[c[ep]], rnd.U[c[ep]])
+        new_w = nhi - nlo
+        achieves = new_w >= rnd.need[ep] - TOL
+        # Look-ahead: each equation the candidate would sit alone in needs another cell.
+        nsup_row = np.bincount(r, rnd.target, self.m)
+        alone = self.abs_T @ (nsup_row == 0).astype(float)
+        eff = P.cost[c[cand]] + alone[c[cand]]
+        gain = np.nan_to_num(new_w - rnd.width[ep], posinf=1e18)
+        k2 = np.where(achieves, 0, 1)
+        k3 = np.where(achieves, eff, -gain / eff)
+        o = np.lexsort((k3, k2, r[cand]))
+        chosen = cand[o]
+        first = np.r_[True, r[chosen][1:] != r[chosen][:-1]]
+        return np.unique(c[chosen[first]])
+
+
+@dataclass
+class _Round:
+    """One round of the row-local rule: per-entry bound terms (finite part, infinite count) and
+    their per-row sums, each entry's range width, required width, and whether it is a target."""
+
+    L: np.ndarray
+    U: np.ndarray
+    fmin: np.ndarray
+    nmin: np.ndarray
+    fmax: np.ndarray
+    nmax: np.ndarray
+    smin: np.ndarray
+    smax: np.ndarray
+    cmin: np.ndarray
+    cmax: np.ndarray
+    width: np.ndarray
+    need: np.ndarray
+    target: np.ndarray
+
+
+def heuristic(
+    problem: Problem,
+    *,
+    suppressed: np.ndarray | None = None,
+    time_limit: float = 120.0,
+    cleanup_seconds: float = 20.0,
+    exact_limit: int = 400,
+) -> tuple[np.ndarray, SolveInfo]:
+    """A protecting pattern found fast (see module doc). ``suppressed`` may seed the pattern."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit
+    info = SolveInfo("heuristic")
+    supp = problem.sensitive.copy() if suppressed is None else (suppressed | problem.sensitive).copy()
+    rows = _RowState(problem)
+    rows.enforce(supp, deadline)
+    stalled = 0
+    while time.perf_counter() < deadline:
+        info.iterations += 1
+        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
+        info.lp_solves += audit.n_lp
+        failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
+        if len(failing) == 0:
+            if (audit.verdict == "unchecked").any():
+                info.note = "audit time limit"
+            break
+        added = _repair(problem, supp, audit, failing)
+        if added == 0:
+            stalled += 1
+            if stalled > 1:
+                info.note = "no cell left that could protect the exposed cells"
+                break
+        rows.enforce(supp, deadline)
+    supp = cleanup(problem, supp, deadline=min(deadline, time.perf_counter() + cleanup_seconds), exact_limit=exact_limit)
+    info.seconds = time.perf_counter() - t0
+    return supp, info
+
+
+def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: np.ndarray) -> int:
+    """For each failing cell, add the cheapest cell whose coefficient in its dual cut covers the
+    deficit (else the best coefficient per cost). Returns how many cells were added."""
+    added = 0
+    width = dict(zip(audit.targets.tolist(), (audit.upper - audit.lower).tolist(), strict=True))
+    for p in failing:
+        if int(p) not in audit.duals:
+            continue
+        rows_, lam_max, lam_min, frozen = audit.duals[int(p)]
+        cut = dual_cut(problem, supp, int(p), rows_, lam_max, lam_min, frozen)
+        free = ~supp[cut.cols]
+        cols, coefs = cut.cols[free], cut.d[free]
+        if len(cols) == 0:
+            continue
+        deficit = float(problem.required[p]) - width[int(p)]
+        cost = problem.cost[cols]
+        covers = coefs >= deficit - 1e-9
+        if covers.any():
+            q = cols[covers][np.argmin(cost[covers])]
+        else:
+            q = cols[np.argmax(coefs / cost)]
+        if not supp[q]:
+            supp[q] = True
+            added += 1
+    return added
+
+
+def cleanup(problem: Problem, suppressed: np.ndarray, *, deadline: float | None, exact_limit: int = 400, greedy_limit: int = 3000) -> np.ndarray:
+    """Drop complementary cells that hide nothing: exact ones, then (in budget) redundant ones."""
+    supp = suppressed.copy()
+    comp = supp & ~problem.sensitive & problem.view.in_release
+    if not comp.any():
+        return supp
+    remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
+    res = problem.audit(supp, targets=np.nonzero(comp)[0], time_limit=remaining, exact_limit=exact_limit)
+    exact = res.targets[res.verdict == "exact"]
+    supp[exact] = False  # an exact cell is known to the attacker anyway: publishing it changes nothing
+    if problem.n > greedy_limit:
+        return supp
+    order = np.nonzero(supp & ~problem.sensitive & problem.view.in_release)[0]
+    order = order[np.argsort(-problem.cost[order], kind="stable")]
+    for q in order:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        supp[q] = False
+        targets = np.nonzero(supp & problem.view.in_release)[0]
+        res = problem.audit(supp, targets=targets, time_limit=None if deadline is None else max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
+        if not (res.verdict == "protected").all():
+            supp[q] = True
+    return supp

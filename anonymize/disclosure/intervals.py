@@ -1,0 +1,44 @@
+"""The attacker's ranges as the audit reports them: one row per target, with how and the verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EXACT_WIDTH = 1.0  # a range narrower than one count pins an integer count
+TOL = 1e-6
+
+
+@dataclass
+class IntervalResult:
+    """Per target (a suppressed quantity): attacker's range, how it was settled, the verdict.
+
+    ``duals[q] = (rows, lam_max, lam_min, frozen)``: LP duals of a failing target over global
+    equation ``rows``; ``frozen`` lists quantities held fixed in that LP (empty when exact).
+    """
+
+    targets: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    method: np.ndarray
+    verdict: np.ndarray
+    duals: dict = field(default_factory=dict)
+    n_components: int = 0
+    largest_component: int = 0
+    n_lp: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def unchecked(cls, targets: np.ndarray) -> IntervalResult:
+        """Every target still open: no range, method and verdict "unchecked"."""
+        k = len(targets)
+        return cls(targets, np.full(k, np.nan), np.full(k, np.nan), np.full(k, "unchecked", dtype=object), np.full(k, "unchecked", dtype=object))
+
+    def settle(self, idx, lo, hi, how: str, required: np.ndarray) -> None:
+        """Record range [lo, hi] for targets ``idx``, settled by ``how``, judged against ``required``."""
+        idx = np.atleast_1d(idx)
+        self.lower[idx], self.upper[idx] = lo, hi
+        self.method[idx] = how
+        width = np.atleast_1d(hi) - np.atleast_1d(lo)
+        self.verdict[idx] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(width < required[idx] - TOL, "narrow", "protected"))

@@ -1,0 +1,164 @@
+"""The attacker's large-component path against exact LP ranges computed here, independently.
+
+Real releases reach block sweeps, whole-component sweeps and neighbourhood LPs only with
+components of hundreds to tens of thousands of suppressed cells; here the size limits are lowered
+so a 336-cell table takes those paths. The reference is two LPs per suppressed cell (scipy's
+``linprog``, min and max) over the same published equations and bounds, built in this file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from dvnet.anonymize.disclosure import feasible_points
+from dvnet.anonymize.disclosure.attack import attacker_intervals
+
+SHAPE = (5, 6, 7)  # interior sizes of a 3-D table; with every margin 6 x 7 x 8 = 336 cells
+PRIMARY_WIDTH = 8.0  # a small count's range must be at least this wide
+COMPLEMENTARY_WIDTH = 1.0  # a complementary cell's range must not pin it
+TOL = 1e-6
+
+
+def _equations() -> sp.csr_matrix:
+    """Every additivity equation of the table (each line along each axis), ``total - parts = 0``.
+
+    Cell (i, j, k) is quantity ``np.ravel_multi_index((i, j, k), (6, 7, 8))``; index ``SHAPE[axis]``
+    along an axis is that axis' total.
+    """
+    full = tuple(s + 1 for s in SHAPE)
+    ids = np.arange(np.prod(full)).reshape(full)
+    M = sp.lil_matrix((sum(np.prod(full) // n for n in full), ids.size))
+    r = 0
+    for axis in range(3):
+        lines = np.moveaxis(ids, axis, -1).reshape(-1, full[axis])
+        for line in lines:
+            M[r, line[-1]] = 1.0
+            M[r, line[:-1]] = -1.0
+            r += 1
+    return M.tocsr()
+
+
+def _table_and_pattern() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True values, suppressed mask and required widths, by quantity id.
+
+    Interior counts 0..11; every count below 3 is suppressed (primary), plus a seeded scatter of
+    complementary cells over the whole table but its grand total: one component of about 150
+    suppressed cells, some recoverable exactly, some to a narrow range, most protected.
+    """
+    rng = np.random.default_rng(1)
+    full = tuple(s + 1 for s in SHAPE)
+    cube = np.zeros(full)
+    cube[:-1, :-1, :-1] = rng.integers(0, 12, size=SHAPE)
+    cube[-1] = cube[:-1].sum(axis=0)
+    cube[:, -1] = cube[:, :-1].sum(axis=1)
+    cube[:, :, -1] = cube[:, :, :-1].sum(axis=2)
+    primary = np.zeros(full, dtype=bool)
+    primary[:-1, :-1, :-1] = cube[:-1, :-1, :-1] < 3
+    hidden = primary | (rng.random(full) < 0.35)
+    hidden[-1, -1, -1] = False
+    required = np.where(primary, PRIMARY_WIDTH, COMPLEMENTARY_WIDTH)
+    return cube.ravel(), hidden.ravel(), required.ravel()
+
+
+def _bounds(truth: np.ndarray, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the attacker knows: published cells exactly, suppressed cells only non-negative."""
+    return np.where(hidden, 0.0, truth), np.where(hidden, np.inf, truth)
+
+
+def _exact_ranges(M: sp.csr_matrix, L: np.ndarray, U: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """[min, max] of each target over ``M y = 0``, ``L <= y <= U``: two LPs per target."""
+    bounds = list(zip(L, [None if np.isinf(u) else u for u in U], strict=True))
+    out = np.zeros((len(targets), 2))
+    for k, t in enumerate(targets):
+        c = np.zeros(M.shape[1])
+        c[t] = 1.0
+        lo = linprog(c, A_eq=M, b_eq=np.zeros(M.shape[0]), bounds=bounds, method="highs")
+        hi = linprog(-c, A_eq=M, b_eq=np.zeros(M.shape[0]), bounds=bounds, method="highs")
+        assert lo.status == 0 and hi.status in (0, 3)
+        out[k] = (lo.fun, -hi.fun if hi.status == 0 else np.inf)
+    return out
+
+
+@pytest.fixture(scope="module")
+def case():
+    truth, hidden, required = _table_and_pattern()
+    M = _equations()
+    L, U = _bounds(truth, hidden)
+    targets = np.nonzero(hidden)[0]
+    return M, L, U, truth, targets, required[targets], _exact_ranges(M, L, U, targets)
+
+
+# Limits that send the table's component down the large path (the defaults are 400 cells and
+# more): no exact per-cell LPs at first, blocks of 16 cells; then either whole-component sweeps
+# and the exact LPs for what is left, or, for a component "too big" for whole-component LPs,
+# neighbourhoods (smaller than the component, which the defaults' would not be).
+SWEEPS = dict(exact_limit=0, block_size=16, sweep_limit=10_000, full_lp_limit=10_000)
+NEIGHBOURHOODS = dict(exact_limit=0, block_size=16, sweep_limit=0, full_lp_limit=20)
+SMALL_NEIGHBOURHOODS = ((2, 60), (4, 140))
+
+
+def _check_against_exact(result, required: np.ndarray, exact: np.ndarray) -> None:
+    """Each settled range is what its method promises, and each verdict is the exact range's."""
+    width = exact[:, 1] - exact[:, 0]
+    for k in range(len(result.targets)):
+        lo, hi, how, verdict = result.lower[k], result.upper[k], result.method[k], result.verdict[k]
+        if how == "unchecked":
+            continue
+        if how == "lp":
+            assert (lo, hi) == (pytest.approx(exact[k, 0], abs=TOL), pytest.approx(exact[k, 1], abs=TOL)), k
+        elif how == "feasible points":  # an inner range: values the attacker cannot rule out
+            assert exact[k, 0] - TOL <= lo and hi <= exact[k, 1] + TOL, k
+        else:  # an outer range: the attacker's range lies inside
+            assert how in ("propagation", "relaxation"), how
+            assert lo <= exact[k, 0] + TOL and exact[k, 1] <= hi + TOL, k
+        if width[k] >= required[k] - TOL:
+            assert verdict == "protected", k
+        else:
+            assert verdict in ("exact", "narrow"), k
+            assert verdict == "narrow" or width[k] < 1.0 - TOL, k  # "exact": at most one count fits
+
+
+def _failing(result) -> set[int]:
+    return set(result.targets[(result.verdict == "exact") | (result.verdict == "narrow")].tolist())
+
+
+def test_the_pattern_is_one_component_beyond_the_lowered_limits_with_every_kind_of_cell(case):
+    M, L, U, truth, targets, required, exact = case
+    width = exact[:, 1] - exact[:, 0]
+    assert (width < 1.0 - TOL).sum() >= 10
+    assert ((width >= 1.0 - TOL) & (width < required - TOL)).sum() >= 10
+    assert (width >= required - TOL).sum() >= 50
+    result = attacker_intervals(M, L, U, targets, required, truth=truth, **SWEEPS)
+    assert result.n_components == 1 and result.largest_component == len(targets) > 8 * SWEEPS["block_size"]
+
+
+@pytest.mark.parametrize("want_duals", [False, True], ids=["ranges", "with duals"])
+@pytest.mark.parametrize("with_truth", [True, False], ids=["from the true values", "from an LP's point"])
+def test_sweeps_then_exact_lps_give_the_exact_ranges(case, with_truth, want_duals):
+    M, L, U, truth, targets, required, exact = case
+    result = attacker_intervals(M, L, U, targets, required, truth=truth if with_truth else None, want_duals=want_duals, **SWEEPS)
+    _check_against_exact(result, required, exact)
+    assert not (result.method == "unchecked").any()
+    assert "feasible points" in set(result.method)
+    if want_duals:  # whole-component duals: nothing held fixed
+        assert set(result.duals) == _failing(result)
+        assert all(len(frozen) == 0 for *_, frozen in result.duals.values())
+
+
+@pytest.mark.parametrize("want_duals", [False, True], ids=["ranges", "with duals"])
+@pytest.mark.parametrize("with_truth", [True, False], ids=["from the true values", "from an LP's point"])
+def test_neighbourhood_ranges_agree_with_the_exact_ranges(case, monkeypatch, with_truth, want_duals):
+    M, L, U, truth, targets, required, exact = case
+    monkeypatch.setattr(feasible_points, "NEIGHBOURHOODS", SMALL_NEIGHBOURHOODS)
+    result = attacker_intervals(M, L, U, targets, required, truth=truth if with_truth else None, want_duals=want_duals, **NEIGHBOURHOODS)
+    _check_against_exact(result, required, exact)
+    # Neighbourhoods settle most cells; the bound propagation alone misses some failing ones.
+    assert (result.method == "feasible points").sum() >= len(targets) // 2
+    assert (result.method == "relaxation").any()
+    assert (result.method == "unchecked").sum() <= len(targets) // 10
+    if want_duals:  # neighbourhood duals: the cells outside the neighbourhood held fixed
+        assert set(result.duals) == _failing(result)
+        assert all(len(frozen) > 0 for *_, frozen in result.duals.values())
