@@ -304,6 +304,13 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
     import dvnet.pipelines.contributor.run  # noqa: F401  (warm the imports for both scenarios)
 
+    # pandera imports its strategies (and hypothesis, when the dev extra installed it) at the first
+    # check it runs: an import, not work, and absent from an agency's install.
+    import pandas as pd
+    import pandera.pandas as pa
+
+    pa.Check(lambda s: s.notna())(pd.Series([1]))
+
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
