@@ -4,7 +4,7 @@ Layout (``make demo`` writes it under ``demo-network/``)::
 
     <network>/coordinator/registry.yaml       organisations, coordinator public keys, DSAs
     <network>/coordinator/keys/               encryption.key (X25519), signing.key (Ed25519), 0600
-    <network>/coordinator/{inbox,quarantine,warehouse,releases,receipts}/ and audit.log
+    <network>/coordinator/{inbox,archive,quarantine,warehouse,releases,receipts}/ and audit.log
     <network>/custodian/network-linkage.key   Tier 4 linkage key: held by the governance custodian
                                               and Tier 4 agencies, never by the coordinator
     <network>/agencies/<id>/agency.yaml       the agency's config, with the coordinator's pinned key
@@ -59,6 +59,11 @@ class NetworkPaths:
         return self.coordinator / "quarantine"
 
     @property
+    def archive(self) -> Path:
+        """Bundles that were loaded (or were duplicates of a loaded one), kept as received."""
+        return self.coordinator / "archive"
+
+    @property
     def warehouse(self) -> Path:
         return self.coordinator / "warehouse" / "warehouse.duckdb"
 
@@ -96,6 +101,7 @@ class AgencyConfig:
     region: str
     coordinator: dict[str, Any]
     policy: dict[str, Any] = field(default_factory=dict)
+    drop: dict[str, Any] = field(default_factory=dict)  # where bundles go (read by dvnet.pipelines.delivery.drop)
 
     @property
     def signing_key_path(self) -> Path:
@@ -241,7 +247,7 @@ def load_agency(folder: Path) -> AgencyConfig:
     for key in ("encryption_key_id", "encryption_public_key"):
         if key not in (data["coordinator"] or {}):
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: coordinator.{key} is required", field=f"coordinator.{key}")
-    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, **{k: data[k] for k in required})
+    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, **{k: data[k] for k in required})
 
 
 def organisation(

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.console import make_console
 
 @click.command("ingest")
@@ -46,6 +47,7 @@ def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
         task = bar.add_task("ingest", total=pending)
         outcomes = run_intake(network, home, progress=lambda n: bar.advance(task, n))
     print_outcomes(outcomes, console)
+    print_destinations(coordinator.paths, outcomes, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) else EXIT_OK
 
 
@@ -63,3 +65,14 @@ def print_outcomes(outcomes: list[dict], console: Console) -> None:
         f"totals: {n['loaded']} loaded, {n['duplicate']} duplicate, {n['quarantined']} quarantined; "
         f"{sum(o['rows_loaded'] for o in outcomes)} rows loaded"
     )
+
+
+def print_destinations(paths: NetworkPaths, outcomes: list[dict], console: Console) -> None:
+    """Where each kind of outcome went, so coalition staff know which folder to open."""
+    kept = sum(1 for o in outcomes if o["outcome"] != "quarantined")
+    quarantined = len(outcomes) - kept
+    agencies = sorted({o["agency"] or "_unknown" for o in outcomes})
+    console.print(f"archive:    {paths.archive}  ({kept} bundle{'s' if kept != 1 else ''} loaded or duplicate, kept as received)")
+    console.print(f"quarantine: {paths.quarantine}  ({quarantined} file{'s' if quarantined != 1 else ''}, each with a .reason.json beside it)")
+    console.print(f"receipts:   {paths.receipts}/<agency>/  ({len(outcomes)} signed, for {len(agencies)} agenc{'ies' if len(agencies) != 1 else 'y'}; "
+                  "agencies fetch theirs with `dvnet receipts`)")  # fmt: skip

@@ -405,7 +405,7 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
     """Move the file out of the inbox, write its receipt, and append to the audit log."""
-    dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
+    dest_dir = ctx.paths.archive if archive else ctx.paths.quarantine
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / path.name
     if dest.exists():
