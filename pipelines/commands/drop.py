@@ -49,20 +49,20 @@ def set_(agency_dir: Path, inbox: str, receipts: str, sftp_target: str | None, h
         section["sftp"] = {"host": m["host"], "port": int(m["port"] or SSH_PORT), "user": m["user"], "host_key": _host_key(host_key),
                            "identity_file": str(identity or DEFAULT_IDENTITY)}  # fmt: skip
     dropped = save_drop(agency, section)
-    console.print(f"agency.yaml: bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}")
+    console.print(f"agency.yaml: bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}", soft_wrap=True)
     if dropped.sftp is not None:
         from dvnet.pipelines.delivery import sftp
 
         if not dropped.sftp.identity_file.exists():
             sftp.make_identity(dropped.sftp.identity_file)
-            console.print(f"made this agency's SSH key {dropped.sftp.identity_file} (private: never send it anywhere)")
+            console.print(f"made this agency's SSH key {dropped.sftp.identity_file} (private: never send it anywhere)", soft_wrap=True)
         _show_sftp(console, dropped.sftp)
 
 
 def _show_sftp(console, target) -> None:
     from dvnet.pipelines.delivery import sftp
 
-    console.print(f"pinned server key: {sftp.fingerprint(target.host_key)}  (compare it with the coordinator's, by phone)")
+    console.print(f"pinned server key: {sftp.fingerprint(target.host_key)}  (compare it with the coordinator's, by phone)", soft_wrap=True)
     if target.identity_file.exists():
         console.print("give the coordinator this line for the drop's authorized_keys (it is public):")
         console.print(f"  {sftp.public_line(target.identity_file)}", soft_wrap=True)
@@ -74,6 +74,6 @@ def show(agency_dir: Path) -> None:
     """Where bundles go, the pinned server key's fingerprint, and this agency's public SSH key line."""
     dropped = drop_of(load_agency(agency_dir))
     console = make_console()
-    console.print(f"bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}")
+    console.print(f"bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}", soft_wrap=True)
     if dropped.sftp is not None:
         _show_sftp(console, dropped.sftp)

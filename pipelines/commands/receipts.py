@@ -35,10 +35,10 @@ def receipts(agency_dir: Path, no_fetch: bool) -> int:
         got = fetch(agency, drop)
         refused = got.refused
         console.print(f"fetched {got.kept} new receipt{'s' if got.kept != 1 else ''}" + (f", {got.already_had} already here" if got.already_had else "")
-                      + f" from {drop.describe(drop.receipts)}")  # fmt: skip
+                      + f" from {drop.describe(drop.receipts)}", soft_wrap=True)  # fmt: skip
         console.print("each one verified against the coordinator key pinned in agency.yaml")
         for name, why in refused:
-            console.print(f"[red]not kept[/]: {name}: {why}")
+            console.print(f"[red]not kept[/]: {name}: {why}", soft_wrap=True)
     rows = statuses(agency)
     if not rows:
         console.print("this agency has not sealed or sent any bundle yet")
@@ -49,7 +49,7 @@ def receipts(agency_dir: Path, no_fetch: bool) -> int:
     for s in rows:
         t.add_row(s.contract, s.period, s.sequence, s.sent_at.replace("T", " ")[:16] or "—", f"[{STYLE[s.state]}]{s.state}[/]", s.explanation)
     console.print(t)
-    console.print(f"receipts kept in {receipts_folder(agency)}")
+    console.print(f"receipts kept in {receipts_folder(agency)}", soft_wrap=True)
     quarantined = [s for s in rows if s.state == "quarantined"]
     if quarantined:
         console.print(f"[red]{len(quarantined)} quarantined[/]: nothing of {'it' if len(quarantined) == 1 else 'them'} was loaded; "

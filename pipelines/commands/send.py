@@ -38,14 +38,14 @@ def send(agency_dir: Path) -> int:
     if not files:
         earlier = len(sent_records(agency))
         console.print("the outbox is empty: nothing to send" + (f" ({earlier} bundle{'s' if earlier != 1 else ''} sent earlier)" if earlier else ""))
-        console.print(f"to see what became of them: dvnet receipts --agency {agency_dir}")
+        console.print(f"to see what became of them: dvnet receipts --agency {agency_dir}", soft_wrap=True)
         return EXIT_OK
-    console.print(f"sending {len(files)} bundle{'s' if len(files) != 1 else ''} to {drop.describe()}")
+    console.print(f"sending {len(files)} bundle{'s' if len(files) != 1 else ''} to {drop.describe()}", soft_wrap=True)
 
     def show(item: SentBundle) -> None:
-        console.print(f"  sent  {item.file}  ({_size(item.size)})")
+        console.print(f"  sent  {item.file}  ({_size(item.size)})", soft_wrap=True)
 
     sent = send_outbox(agency, drop, on_sent=show)
-    console.print(f"[green]{len(sent)} delivered[/]; copies kept in {sent_folder(agency)}")
-    console.print(f"the coordinator leaves a signed receipt for each; to fetch them: dvnet receipts --agency {agency_dir}")
+    console.print(f"[green]{len(sent)} delivered[/]; copies kept in {sent_folder(agency)}", soft_wrap=True)
+    console.print(f"the coordinator leaves a signed receipt for each; to fetch them: dvnet receipts --agency {agency_dir}", soft_wrap=True)
     return EXIT_OK
