@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
@@ -89,12 +90,25 @@ def return_receipts(root: Path) -> int:
     return n
 
 
+#: Written into the folder `dvnet demo` makes; only a folder holding it is ever deleted by the demo.
+DEMO_MARKER = ".dvnet-demo"
+
+
 def fresh_network(root: Path) -> list:
+    """Delete the previous demo network at ``root`` and build a new one. A folder the demo did not
+    make (no marker file; an empty folder is fine) is refused untouched: `--out` is deleted whole."""
     root = Path(root)
-    if root.exists():
+    if root.exists() or root.is_symlink():
+        ours = root.is_dir() and not root.is_symlink() and (root / DEMO_MARKER).is_file()
+        if not ours and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+            raise DvnetError(
+                "USAGE_DEMO_OUT_NOT_OURS", f"{root} holds files `dvnet demo` did not make, and the demo deletes its whole folder",
+                hint="choose another --out (a new or empty folder), or empty that one yourself",
+            )
         shutil.rmtree(root)
-    orgs = build_demo_network(root)
-    return orgs
+    root.mkdir(mode=0o700, parents=True)
+    (root / DEMO_MARKER).write_text("Made by `dvnet demo`: the next `dvnet demo` with this folder as --out deletes it whole.\n")
+    return build_demo_network(root)
 
 
 __all__ = ["plan", "run_contributions", "deliver", "return_receipts", "fresh_network", "load_network"]

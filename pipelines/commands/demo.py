@@ -17,7 +17,7 @@ from dvnet.pipelines.demo_network import PERIODS
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network (deleted and re-created).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network: new, empty, or made by an earlier demo (then deleted and re-created).")
 @click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every agency's volume.")
 @click.option("--profile", default="dv-default", show_default=True, help="Disclosure-control profile of the release.")

@@ -18,13 +18,14 @@ from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
 
 @click.command("ingest")
-@click.option("--network", "network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (holds coordinator/).")
+@network_option()
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
 @click.pass_context
-def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
+def ingest(ctx: click.Context, network_dir: Path, dagster_home: Path | None) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox.
 
     Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded
@@ -34,7 +35,7 @@ def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
     from dvnet.assets.runs import dagster_home_for, run_intake
 
     environ = (ctx.obj or {}).get("environ", os.environ)
-    network = network.resolve()
+    network = network_dir.resolve()
     coordinator = CoordinatorContext.load(network)  # a missing or invalid registry is a usage error here
     console = make_console()
     pending = len(pending_files(coordinator.paths.inbox))

@@ -12,6 +12,7 @@ from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.geography import REGIONS
 from dvnet.contracts.tiers import TIERS
 from dvnet.common import network as store
+from dvnet.pipelines.commands.options import network_option
 
 
 @click.group("network")
@@ -20,20 +21,21 @@ def network() -> None:
 
 
 @network.command("init")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@network_option(new=True, help="The folder to create the network in.")
 @click.option("--name", required=True, help="The network's name, e.g. 'Riverside DV Response Network'.")
-def init(folder: Path, name: str) -> None:
-    """Create FOLDER with a registry and fresh coordinator key pairs (private keys 0600, never printed)."""
+def init(network_dir: Path, name: str) -> None:
+    """Create the network folder with a registry and fresh coordinator key pairs (private keys 0600, never printed)."""
+    folder = network_dir
     net = store.init_network(folder, name)
     console = make_console()
     console.print(f"created network '{net.name}' at {folder}")
     console.print(f"coordinator encryption key id {net.coordinator.encryption_key_id} (agencies seal bundles to it)")
     console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts are signed with it)")
-    console.print("next: dvnet network add-agency " + str(folder) + " --id ... --name ... --type ... --tier ... --region ...")
+    console.print(f"next: dvnet network add-agency --network {folder} --id ... --name ... --type ... --tier ... --region ...", soft_wrap=True)
 
 
 @network.command("add-agency")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@network_option()
 @click.option("--id", "org_id", required=True, help="Short id: lowercase letters, digits and dashes.")
 @click.option("--name", required=True)
 @click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES))
@@ -44,21 +46,21 @@ def init(folder: Path, name: str) -> None:
 @click.option("--phone", default="")
 @click.option("--email", default="")
 @click.option("--website", default="")
-@click.option("--agency-folder", type=click.Path(path_type=Path, file_okay=False), help="Where the agency's own folder goes (default FOLDER/agencies/<id>).")
-def add_agency(folder: Path, org_id: str, name: str, org_type: str, tier: int, region: str, services, eligibility, phone, email, website, agency_folder) -> None:
+@click.option("--agency-folder", type=click.Path(path_type=Path, file_okay=False), help="Where the agency's own folder goes (default <network>/agencies/<id>).")
+def add_agency(network_dir: Path, org_id: str, name: str, org_type: str, tier: int, region: str, services, eligibility, phone, email, website, agency_folder) -> None:
     """Register an agency and create its own folder with its config and signing key pair."""
     org = store.organisation(org_id, name, org_type, tier, region, services=services, eligibility=eligibility, phone=phone, email=email, website=website)
-    cfg = store.add_agency(folder, org, agency_folder=agency_folder)
+    cfg = store.add_agency(network_dir, org, agency_folder=agency_folder)
     click.echo(f"registered {org_id} (tier {tier}, {org_type}); agency folder {cfg.folder}")
     if org.signing_key_id:
         click.echo(f"agency signing key id {org.signing_key_id}")
 
 
 @network.command("show")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-def show(folder: Path) -> None:
+@network_option()
+def show(network_dir: Path) -> None:
     """Summarise the registry: organisations by tier and type, agreements, coordinator key ids."""
-    net = store.load_network(folder)
+    net = store.load_network(network_dir)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
     t = Table(title=f"{len(net.organisations)} organisations", title_justify="left")

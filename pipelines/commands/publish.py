@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
 
 
 @click.command("publish")
-@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("demo-network"), show_default=True)
+@network_option()
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control policy.")
 @click.option("--period", "periods", multiple=True, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")

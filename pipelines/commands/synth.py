@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
 from dvnet.pipelines.synth.common import parse_period
 
@@ -31,7 +32,7 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> frozenset
 
 
 @click.command("synth")
-@click.option("--network", "network_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (its coordinator/registry.yaml lists the agencies).")
+@network_option()
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Root to write <agency>/extracts/ under (default <network>/agencies).")
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Same seed and network, same bytes.")
 @click.option("--period", "periods", multiple=True, default=(DEFAULT_PERIOD,), show_default=True, callback=_periods, help="Quarter to generate, e.g. 2026-Q3 (repeat for several).")

@@ -218,11 +218,11 @@ def test_cli_network_commands_never_print_private_keys(tmp_path, capsys, monkeyp
         outputs.append(captured.out + captured.err)
         assert code == 0, captured.err
 
-    run("network", "init", str(root), "--name", "CLI Network")
-    run("network", "add-agency", str(root), "--id", "uni-research", "--name", "Hills University", "--type", "research_evaluation", "--tier", "4", "--region", "south-hills")
-    run("network", "add-agency", str(root), "--id", "legal-aid", "--name", "Legal Aid", "--type", "justice_legal", "--tier", "2", "--region", "south-metro", "--service", "protection orders", "--phone", "555-0102")
-    run("network", "add-agency", str(root), "--id", "lakes-housing", "--name", "Lakes Housing", "--type", "housing_homelessness", "--tier", "1", "--region", "north-lakes")
-    run("network", "show", str(root))
+    run("network", "init", "--network", str(root), "--name", "CLI Network")
+    run("network", "add-agency", "--network", str(root), "--id", "uni-research", "--name", "Hills University", "--type", "research_evaluation", "--tier", "4", "--region", "south-hills")
+    run("network", "add-agency", "--network", str(root), "--id", "legal-aid", "--name", "Legal Aid", "--type", "justice_legal", "--tier", "2", "--region", "south-metro", "--service", "protection orders", "--phone", "555-0102")
+    run("network", "add-agency", "--network", str(root), "--id", "lakes-housing", "--name", "Lakes Housing", "--type", "housing_homelessness", "--tier", "1", "--region", "north-lakes")
+    run("network", "show", "--network", str(root))
 
     net = store.load_network(root)
     assert [o.id for o in net.organisations] == ["uni-research", "legal-aid", "lakes-housing"]
