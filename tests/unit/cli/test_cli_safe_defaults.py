@@ -99,5 +99,5 @@ def test_a_coordinator_command_on_the_agency_install_names_the_extra(command, tm
 
 def test_the_readme_installs_from_this_repository():
     readme = (REPO / "README.md").read_text()
-    assert "pip install dvnet" not in readme and "'dvnet[central]'" not in readme  # no such package on an index
+    assert "pip install dvnet " not in readme and "pip install dvnet`" not in readme and "'dvnet[central]'" not in readme  # no such package on an index
     assert "pip install ." in readme and "pip install '.[central]'" in readme
