@@ -8,12 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.demo_network import PERIODS
+from dvnet.pipelines.progress import progress
 
 
 @click.command("demo")
@@ -48,14 +48,14 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"coordinator keys, registry and one data-sharing agreement in {root / 'coordinator'}")
 
     console.rule("[bold]2. Synthetic extracts (each agency's own system)")
-    summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale)
+    with progress(console, "synthesising extracts", unit="rows") as tracker:
+        summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale, progress=tracker.advance)
     console.print(f"{summary.total_rows:,} rows in {len(summary.files)} files for periods {', '.join(PERIODS)}")
 
     console.rule("[bold]3. Each agency contributes (validate → consent → de-identify → disclosure check → seal)")
     items = plan(orgs)
-    with Progress(TextColumn("contribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("contribute", total=len(items))
-        results = run_contributions(root, items, tick=lambda: bar.advance(task))
+    with progress(console, "contribute", total=len(items), unit="contributions") as tracker:
+        results = run_contributions(root, items, tick=tracker.advance)
     t = Table(title="What left each agency (no values: counts only)", title_justify="left")
     for h in ("agency", "contract", "period", "mode", "read", "rejected", "excluded (consent)", "withheld (k)", "sent", "status"):
         t.add_column(h, justify="right" if h in ("read", "rejected", "excluded (consent)", "withheld (k)", "sent") else "left")
@@ -68,15 +68,19 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.rule("[bold]4. Bundles travel to the coordinator; the central Dagster job verifies and loads them")
     moved = deliver(root)
     home = dagster_home_for(dagster_home, environ)
-    outcomes = run_intake(root, home)
+    with progress(console, "ingest", total=moved, unit="bundles") as tracker:
+        outcomes = run_intake(root, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
-    console.print(f"{moved} bundles delivered; receipts returned to agencies: {return_receipts(root)}")
-    if not materialise_groups(root, home, ("warehouse",)):
+    console.print(f"{moved} bundles delivered with `dvnet send` (shared-folder drop); receipts fetched by the agencies: {return_receipts(root)}")
+    with progress(console, "indicator cubes"):
+        built = materialise_groups(root, home, ("warehouse",))
+    if not built:
         console.print("[red]building the indicator cubes failed[/]")
         return EXIT_REFUSED
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
-    release = build_release(root, profile, [PERIODS[-1]])
+    with progress(console, "publish") as tracker:
+        release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
     s = release.manifest["suppression"]
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")

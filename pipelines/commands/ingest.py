@@ -13,13 +13,13 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
+from dvnet.pipelines.progress import progress
 
 @click.command("ingest")
 @network_option()
@@ -43,10 +43,8 @@ def ingest(ctx: click.Context, network_dir: Path, dagster_home: Path | None) -> 
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(dagster_home, environ)
-    with Progress(SpinnerColumn(), TextColumn("ingest"), BarColumn(), TextColumn("{task.completed}/{task.total} bundles"), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:  # fmt: skip
-        task = bar.add_task("ingest", total=pending)
-        outcomes = run_intake(network, home, progress=lambda n: bar.advance(task, n))
+    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+        outcomes = run_intake(network, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
     print_destinations(coordinator.paths, outcomes, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) else EXIT_OK

@@ -9,6 +9,7 @@ import click
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
+from dvnet.pipelines.progress import progress
 
 
 @click.command("publish")
@@ -32,8 +33,8 @@ def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: s
         raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
-    with console.status(f"protecting and auditing {', '.join(chosen)} under {profile} ..."):
-        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides)
+    with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
+        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
     s = result.manifest["suppression"]
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "

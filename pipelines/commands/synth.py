@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.progress import progress
 from dvnet.pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
 from dvnet.pipelines.synth.common import parse_period
 
@@ -46,7 +47,6 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     kept apart in <out>/_ground_truth/ for linkage-accuracy checks, with the planted faults.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from dvnet.common.network import NetworkPaths, load_network
@@ -63,9 +63,8 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     total = sum(plan.values()) + sum(n for (a, c, _), n in plan.items() if c == "service_episode" and a in tier4)
 
     err = Console(stderr=True)
-    with Progress(TextColumn("synthesising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("rows", total=total)
-        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, faults=faults, progress=lambda n: bar.advance(task, n))
+    with progress(err, "synthesising", total=total, unit="rows") as tracker:
+        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, faults=faults, progress=tracker.advance)
 
     table = Table(title=f"Synthetic extracts ({', '.join(periods)}, seed {seed}, scale {scale:g})")
     table.add_column("agency", no_wrap=True, min_width=max(len(o.id) for o in agencies))
