@@ -26,7 +26,8 @@ import yaml
 
 from dvnet.bundle import keys
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.network import Contact, Coordinator, Network, Organisation
+from dvnet.contracts.geography import Geography
+from dvnet.contracts.network import Contact, Coordinator, Network, Organisation, parse_geography
 from dvnet.common import audit
 from dvnet.common.files import atomic_write
 
@@ -102,6 +103,7 @@ class AgencyConfig:
     coordinator: dict[str, Any]
     policy: dict[str, Any] = field(default_factory=dict)
     drop: dict[str, Any] = field(default_factory=dict)  # where bundles go (read by dvnet.pipelines.delivery.drop)
+    geography: Geography | None = None  # the network's, as the coordinator published it (see agency_geography)
 
     @property
     def signing_key_path(self) -> Path:
@@ -131,6 +133,21 @@ def _dump(data: Any) -> bytes:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
 
 
+def read_geography(path: Path) -> Geography:
+    """A geography file (``regions:`` as in the registry's ``geography:`` section), checked."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RegistryError("GEOGRAPHY_INVALID", f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError:
+        raise RegistryError("GEOGRAPHY_INVALID", f"{path.name} is not valid YAML") from None
+    try:
+        return parse_geography(data)
+    except RegistryError as e:
+        raise RegistryError("GEOGRAPHY_INVALID", f"{path.name}: {e.message}", field=e.context.get("field")) from None
+
+
 def load_network(root: Path) -> Network:
     """Read and validate ``<root>/coordinator/registry.yaml``."""
     path = NetworkPaths(Path(root)).registry
@@ -149,8 +166,8 @@ def save_network(root: Path, network: Network) -> None:
     atomic_write(NetworkPaths(Path(root)).registry, _dump(network.to_dict()))
 
 
-def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coordinator_name: str | None = None) -> Network:
-    """Create a network folder with fresh coordinator key pairs and an empty registry."""
+def init_network(root: Path, name: str, geography: Geography, coordinator_id: str = "coordinator", coordinator_name: str | None = None) -> Network:
+    """Create a network folder with fresh coordinator key pairs and a registry declaring ``geography``."""
     paths = NetworkPaths(Path(root))
     if paths.registry.exists():
         raise RegistryError("NETWORK_EXISTS", f"a network already exists at {paths.root}", hint="choose another folder")
@@ -173,6 +190,7 @@ def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coo
             signing_key_id=keys.key_id(sig.public_key()),
             signing_public_key=keys.public_key_to_text(sig.public_key()),
         ),
+        geography=geography,
     )
     save_network(paths.root, network)
     audit.append(paths.audit_log, "network_init", network=name, encryption_key_id=network.coordinator.encryption_key_id)
@@ -226,6 +244,8 @@ def add_agency(
             "key_epoch": c.key_epoch,
         },
         "policy": {"k": 5, "max_reject_share": 0.0, "max_withheld_share": 0.0, **(policy or {})},
+        # The contributor generalises postal codes to the network's regions before anything leaves.
+        "geography": network.geography.to_dict(),
     }
     atomic_write(folder / "agency.yaml", _dump(config))
     audit.append(paths.audit_log, "agency_registered", agency=org.id, tier=org.tier, signing_key_id=org.signing_key_id)
@@ -247,7 +267,24 @@ def load_agency(folder: Path) -> AgencyConfig:
     for key in ("encryption_key_id", "encryption_public_key"):
         if key not in (data["coordinator"] or {}):
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: coordinator.{key} is required", field=f"coordinator.{key}")
-    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, **{k: data[k] for k in required})
+    geography = None
+    if data.get("geography") is not None:
+        try:
+            geography = parse_geography(data["geography"])
+        except RegistryError as e:
+            raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: {e.message}", field=e.context.get("field")) from None
+    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, geography=geography,
+                        **{k: data[k] for k in required})  # fmt: skip
+
+
+def agency_geography(agency: AgencyConfig) -> Geography:
+    """The network's geography as this agency holds it; a configuration error when it holds none."""
+    if agency.geography is None:
+        raise RegistryError(
+            "AGENCY_CONFIG_INVALID", "agency.yaml: geography is required (the network's regions and postal prefixes)", field="geography",
+            hint="copy the geography: section of the coordinator's public network file into agency.yaml",
+        )
+    return agency.geography
 
 
 def organisation(

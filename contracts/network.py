@@ -1,4 +1,5 @@
-"""The network registry model: organisations, the coordinator's keys and data-sharing agreements.
+"""The network registry model: organisations, the coordinator's keys, data-sharing agreements and
+the network's geography (regions, their parent areas, postal prefixes).
 
 Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
 ``dvnet.common.network``; this module only validates plain dicts). Every validation error names the
@@ -14,7 +15,7 @@ from typing import Any
 
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.geography import AREA_ID_PATTERN, PREFIX_PATTERN, UNKNOWN, Geography, Region
 from dvnet.contracts.tiers import TIERS
 
 ORG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
@@ -92,6 +93,7 @@ class Coordinator:
 class Network:
     name: str
     coordinator: Coordinator
+    geography: Geography
     organisations: list[Organisation] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
@@ -103,7 +105,9 @@ class Network:
         return next((a for a in self.agreements if a.id == dsa_id), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["geography"] = self.geography.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Network:
@@ -163,7 +167,39 @@ def _date(data: dict, key: str, path: str) -> str:
         raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
 
 
-def _parse_org(data: Any, path: str) -> Organisation:
+_AREA_ID = re.compile(AREA_ID_PATTERN)
+_PREFIX = re.compile(PREFIX_PATTERN)
+
+
+def parse_geography(data: Any, path: str = "geography") -> Geography:
+    """A geography section, checked: unique region ids, a parent area each, postal prefixes in
+    the contracts' form and each owned by one region. Errors name the field by its path."""
+    d = _mapping(data, path, ("regions",))
+    if not isinstance(d["regions"], list) or not d["regions"]:
+        raise _fail(f"{path}.regions", "must be a non-empty list")
+    regions: list[Region] = []
+    owner: dict[str, str] = {}
+    for i, item in enumerate(d["regions"]):
+        rp = f"{path}.regions[{i}]"
+        r = _mapping(item, rp, ("id", "parent_area", "postal_prefixes"), ("name",))
+        region_id = _str(r, "id", rp, pattern=_AREA_ID)
+        if region_id == UNKNOWN:
+            raise _fail(f"{rp}.id", f"'{UNKNOWN}' is kept for records whose region is not known")
+        if any(region_id == other.id for other in regions):
+            raise _fail(f"{rp}.id", "is used by another region")
+        prefixes = _str_list(r, "postal_prefixes", rp)
+        for j, prefix in enumerate(prefixes):
+            if not _PREFIX.match(prefix):
+                raise _fail(f"{rp}.postal_prefixes[{j}]", "must be a postal-code prefix like S1A (letter, digit, letter)")
+            if prefix in owner:
+                raise _fail(f"{rp}.postal_prefixes[{j}]", f"is already the prefix of region {owner[prefix]}")
+            owner[prefix] = region_id
+        regions.append(Region(id=region_id, parent_area=_str(r, "parent_area", rp, pattern=_AREA_ID), postal_prefixes=tuple(prefixes),
+                              name=_str(r, "name", rp, empty=True) if "name" in r else ""))  # fmt: skip
+    return Geography(tuple(regions))
+
+
+def _parse_org(data: Any, path: str, regions: tuple[str, ...]) -> Organisation:
     d = _mapping(
         data,
         path,
@@ -184,7 +220,7 @@ def _parse_org(data: Any, path: str) -> Organisation:
         name=_str(d, "name", path),
         type=_str(d, "type", path, choices=ORG_TYPES),
         tier=tier,
-        region=_str(d, "region", path, choices=REGIONS),
+        region=_str(d, "region", path, choices=regions),
         services=_str_list(d, "services", path),
         eligibility=_str(d, "eligibility", path, empty=True),
         contact=Contact(**{k: str(v) for k, v in contact.items()}),
@@ -231,7 +267,7 @@ def _epoch(value: Any) -> int:
 
 
 def _parse_network(data: Any) -> Network:
-    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "schema_version"))
+    d = _mapping(data, "", ("name", "coordinator", "geography"), ("organisations", "agreements", "schema_version"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
     c = _mapping(
@@ -253,7 +289,8 @@ def _parse_network(data: Any) -> Network:
         raise _fail("organisations", "must be a list")
     if not isinstance(d.get("agreements") or [], list):
         raise _fail("agreements", "must be a list")
-    orgs = [_parse_org(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
+    geography = parse_geography(d["geography"])
+    orgs = [_parse_org(o, f"organisations[{i}]", geography.region_ids) for i, o in enumerate(d.get("organisations") or [])]
     seen: set[str] = set()
     for i, o in enumerate(orgs):
         if o.id in seen:
@@ -264,4 +301,4 @@ def _parse_network(data: Any) -> Network:
         for j, party in enumerate(a.parties):
             if party not in seen:
                 raise _fail(f"agreements[{i}].parties[{j}]", "is not a registered organisation")
-    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements)
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, geography=geography, organisations=orgs, agreements=agreements)

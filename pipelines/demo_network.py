@@ -6,9 +6,11 @@ Synthetic only: invented names, fictional regions, example.org contacts.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from pathlib import Path
 
 from dvnet import bundle
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Agreement, Organisation, Researcher
 from dvnet.common import network as store
 
@@ -29,6 +31,7 @@ AGENCIES = (
     ("riverside-university-evaluation", "Riverside University Evaluation Unit", "research_evaluation", 1, "south-valley", ("evaluation",), "Network partners"),
 )
 DSA_ID = "dsa-2026-regional-evaluation"
+GEOGRAPHY_FILE = Path(__file__).with_name("demo_geography.yaml")
 PERIODS = ("2026-Q2", "2026-Q3")
 
 
@@ -38,9 +41,16 @@ def demo_organisations() -> list[Organisation]:
     return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
 
 
+@cache
+def demo_geography() -> Geography:
+    """The demo network's declared geography: eight made-up regions in two parent areas."""
+    return store.read_geography(GEOGRAPHY_FILE)
+
+
 def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> list:
-    """Create the network folder, register every agency, and add the evaluation DSA."""
-    store.init_network(root, name)
+    """Create the network folder (declaring the demo geography), register every agency, and add
+    the evaluation DSA."""
+    store.init_network(root, name, demo_geography())
     for aid, aname, atype, tier, region, services, elig in AGENCIES:
         slug = aid.split("-")[0]
         org = store.organisation(

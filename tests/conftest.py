@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dvnet.common import network as store
+from dvnet.pipelines.demo_network import demo_geography
 
 NETWORK_NAME = "Riverside DV Response Network"
 
@@ -113,7 +114,7 @@ def agencies() -> tuple[dict, ...]:
 def _network_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Built once: every write in dvnet.common.network fsyncs, which makes a build take ~0.3 s.
     root = tmp_path_factory.mktemp("network-template") / "net"
-    store.init_network(root, NETWORK_NAME)
+    store.init_network(root, NETWORK_NAME, demo_geography())
     for spec in AGENCIES:
         _add(root, spec)
         if spec.get("status"):
@@ -143,6 +144,7 @@ def _valid_registry() -> dict:
     return {
         "name": NETWORK_NAME,
         "schema_version": 1,
+        "geography": demo_geography().to_dict(),
         "coordinator": {
             "id": "coordinator",
             "name": "Riverside coordinator",

@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import PERIODS
+from dvnet.pipelines.demo_network import PERIODS, demo_geography
 from dvnet.pipelines.progress import progress
 
 
@@ -30,7 +31,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     """
     from dvnet.assets.releases.lib.release import build_release
     from dvnet.assets.runs import dagster_home_for, materialise_groups, run_intake
-    from dvnet.pipelines.commands.ingest import print_outcomes
+    from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.synth import synthesize
     from dvnet.kernels.arrow_memory import use_system_allocator
@@ -49,7 +50,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
     console.rule("[bold]2. Synthetic extracts (each agency's own system)")
     with progress(console, "synthesising extracts", unit="rows") as tracker:
-        summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale, progress=tracker.advance)
+        summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale, geography=demo_geography(), progress=tracker.advance)
     console.print(f"{summary.total_rows:,} rows in {len(summary.files)} files for periods {', '.join(PERIODS)}")
 
     console.rule("[bold]3. Each agency contributes (validate → consent → de-identify → disclosure check → seal)")
@@ -71,6 +72,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     with progress(console, "ingest", total=moved, unit="bundles") as tracker:
         outcomes = run_intake(root, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
+    print_destinations(NetworkPaths(root), outcomes, console)
     console.print(f"{moved} bundles delivered with `dvnet send` (shared-folder drop); receipts fetched by the agencies: {return_receipts(root)}")
     with progress(console, "indicator cubes"):
         built = materialise_groups(root, home, ("warehouse",))

@@ -64,7 +64,7 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
 
     err = Console(stderr=True)
     with progress(err, "synthesising", total=total, unit="rows") as tracker:
-        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, faults=faults, progress=tracker.advance)
+        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, geography=network.geography, faults=faults, progress=tracker.advance)
 
     table = Table(title=f"Synthetic extracts ({', '.join(periods)}, seed {seed}, scale {scale:g})")
     table.add_column("agency", no_wrap=True, min_width=max(len(o.id) for o in agencies))

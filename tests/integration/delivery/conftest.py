@@ -21,6 +21,7 @@ import pytest
 
 from dvnet.common import network as store
 from dvnet.pipelines.contributor.run import ContributionOptions, contribute
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
@@ -120,7 +121,7 @@ def steward(network_dir: Path) -> store.AgencyConfig:
     network = store.load_network(network_dir)
     org = network.organisation(AGENCY)
     agencies = store.NetworkPaths(network_dir).agencies
-    synthesize([org], agencies, seed=7, periods=[PERIOD], scale=0.05)
+    synthesize([org], agencies, seed=7, periods=[PERIOD], scale=0.05, geography=demo_geography())
     agency = store.load_agency(agencies / AGENCY)
     for contract in ("referral", "service_episode"):
         result = contribute(agency, ContributionOptions(contract_id=contract, extract=agency.folder / "extracts" / f"{contract}_{PERIOD}.csv", period=PERIOD))

@@ -15,6 +15,7 @@ from dvnet.bundle import keys
 from dvnet.contracts.errors import RegistryError
 from dvnet.common import audit
 from dvnet.common import network as store
+from dvnet.pipelines.demo_network import GEOGRAPHY_FILE, demo_geography
 from dvnet.pipelines.cli import main
 
 
@@ -56,7 +57,7 @@ def _assert_no_private_material(text: str, material: dict[str, list[str]], where
 
 def test_init_creates_coordinator_keys_0600_and_a_registry_that_pins_them(tmp_path):
     root = tmp_path / "net"
-    net = store.init_network(root, "Riverside")
+    net = store.init_network(root, "Riverside", demo_geography())
     kdir = root / "coordinator" / "keys"
     assert _mode(kdir / "encryption.key") == 0o600
     assert _mode(kdir / "signing.key") == 0o600
@@ -77,7 +78,7 @@ def test_init_refuses_an_existing_network_and_keeps_its_keys(network_dir):
     before = {p.name: p.read_bytes() for p in kdir.iterdir()}
     registry_before = (network_dir / "coordinator" / "registry.yaml").read_bytes()
     with pytest.raises(RegistryError) as exc:
-        store.init_network(network_dir, "Another")
+        store.init_network(network_dir, "Another", demo_geography())
     assert exc.value.reason == "NETWORK_EXISTS"
     assert {p.name: p.read_bytes() for p in kdir.iterdir()} == before
     assert (network_dir / "coordinator" / "registry.yaml").read_bytes() == registry_before
@@ -218,7 +219,7 @@ def test_cli_network_commands_never_print_private_keys(tmp_path, capsys, monkeyp
         outputs.append(captured.out + captured.err)
         assert code == 0, captured.err
 
-    run("network", "init", "--network", str(root), "--name", "CLI Network")
+    run("network", "init", "--network", str(root), "--name", "CLI Network", "--geography", str(GEOGRAPHY_FILE))
     run("network", "add-agency", "--network", str(root), "--id", "uni-research", "--name", "Hills University", "--type", "research_evaluation", "--tier", "4", "--region", "south-hills")
     run("network", "add-agency", "--network", str(root), "--id", "legal-aid", "--name", "Legal Aid", "--type", "justice_legal", "--tier", "2", "--region", "south-metro", "--service", "protection orders", "--phone", "555-0102")
     run("network", "add-agency", "--network", str(root), "--id", "lakes-housing", "--name", "Lakes Housing", "--type", "housing_homelessness", "--tier", "1", "--region", "north-lakes")

@@ -10,6 +10,7 @@ import pytest
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
 from dvnet.pipelines.demo import deliver, fresh_network, plan, run_contributions
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
@@ -19,7 +20,7 @@ PERIOD = "2026-Q3"
 def loaded_network_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("release-net") / "net"
     orgs = fresh_network(root)
-    synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5)
+    synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5, geography=demo_geography())
     results = run_contributions(root, plan(orgs, [PERIOD]))
     assert all(r.status == "sealed" for r in results)
     deliver(root)

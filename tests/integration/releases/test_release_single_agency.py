@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from dvnet.common import network as store
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.assets.releases.lib.release import build_release
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
@@ -22,10 +23,10 @@ PERIOD = "2026-Q3"
 
 def test_a_release_from_one_agency_publishes_nothing_identifying_and_passes_its_audit(tmp_path):
     root = tmp_path / "net"
-    store.init_network(root, "One-shelter network")
+    store.init_network(root, "One-shelter network", demo_geography())
     store.add_agency(root, store.organisation("harbour-house", "Harbour House", "direct_service", 3, "south-metro"))
     orgs = store.load_network(root).organisations
-    synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0)
+    synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0, geography=demo_geography())
     results = run_contributions(root, [DemoPlanItem("harbour-house", c, PERIOD, "aggregate") for c in ("referral", "service_episode")])
     assert [r.status for r in results] == ["sealed", "sealed"]
     deliver(root)

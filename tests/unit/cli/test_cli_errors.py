@@ -8,6 +8,7 @@ import yaml
 
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.cli import EXIT_REFUSED, EXIT_USAGE, main
+from dvnet.pipelines.demo_network import GEOGRAPHY_FILE
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -49,7 +50,7 @@ def test_network_show_on_an_invalid_registry_names_the_field(capsys, network_dir
 
 
 def test_network_init_twice(capsys, network_dir):
-    code, _, err = _run(capsys, "network", "init", "--network", str(network_dir), "--name", "Again")
+    code, _, err = _run(capsys, "network", "init", "--network", str(network_dir), "--name", "Again", "--geography", str(GEOGRAPHY_FILE))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "NETWORK_EXISTS")
 

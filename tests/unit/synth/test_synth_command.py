@@ -7,12 +7,13 @@ import pytest
 
 from dvnet.pipelines.cli import main
 from dvnet.common.network import add_agency, init_network, organisation
+from dvnet.pipelines.demo_network import demo_geography
 
 
 @pytest.fixture(scope="module")
 def network_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("net") / "network"
-    init_network(root, "Test network")
+    init_network(root, "Test network", demo_geography())
     for id, type, tier, region in (
         ("harbour-house", "direct_service", 4, "south-metro"),
         ("coast-health", "health_social_care", 3, "north-coast"),
