@@ -45,6 +45,7 @@ class ContributionStatus:
     sequence: str
     state: str  # not sent | sent | loaded | quarantined
     sent_at: str = ""
+    mode: str | None = None
     received_at: str = ""
     rows_loaded: int | None = None
     reason: str | None = None
@@ -56,7 +57,8 @@ class ContributionStatus:
         if self.state == "sent":
             return "delivered; the coordinator has not processed it yet"
         if self.state == "loaded":
-            return f"{self.rows_loaded:,} rows loaded"
+            what = {"aggregate": "count-table rows", "record": "de-identified records"}.get(self.mode or "", "rows")
+            return f"loaded: {self.rows_loaded:,} {what}"
         return f"{plain(self.reason)} ({self.reason})"
 
 
@@ -139,7 +141,7 @@ def statuses(agency: AgencyConfig) -> list[ContributionStatus]:
     rows = []
     for file, event in sent_records(agency).items():
         r = receipts.get(event.get("bundle_sha256"))
-        base = {"file": file, **_parts(file), "sent_at": str(event.get("at", ""))}
+        base = {"file": file, **_parts(file), "sent_at": str(event.get("at", "")), "mode": event.get("mode")}
         if r is None:
             rows.append(ContributionStatus(state="sent", **base))
         else:

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dvnet import bundle
 from dvnet.common import audit
 from dvnet.common.network import AgencyConfig
+from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.delivery.drop import Drop
 
 BUNDLE_SUFFIX = ".dvb"
@@ -40,12 +42,26 @@ def sent_folder(agency: AgencyConfig) -> Path:
     return agency.folder / "sent"
 
 
+def _sequence(path: Path) -> tuple[int, str]:
+    tail = path.name.removesuffix(BUNDLE_SUFFIX).rsplit("_", 1)[-1]
+    return (int(tail) if tail.isdigit() else 0, path.name)
+
+
 def waiting(agency: AgencyConfig) -> list[Path]:
-    """Sealed bundles not yet delivered, oldest sequence first (file names end in the sequence)."""
+    """Sealed bundles not yet delivered, oldest sequence first (the contributor's file names end
+    in the sequence number), so the coordinator meets them in the order they were sealed."""
     folder = outbox(agency)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith(BUNDLE_SUFFIX) and stat.S_ISREG(p.lstat().st_mode))
+    return sorted((p for p in folder.iterdir() if p.name.endswith(BUNDLE_SUFFIX) and stat.S_ISREG(p.lstat().st_mode)), key=_sequence)
+
+
+def _mode(path: Path) -> str | None:
+    """The bundle's mode from its signed cleartext header (aggregate or record), if it parses."""
+    try:
+        return bundle.parse(path.read_bytes()).header["mode"]
+    except DvnetError:
+        return None
 
 
 def _sha256(path: Path) -> str:
@@ -61,12 +77,13 @@ def send_outbox(agency: AgencyConfig, drop: Drop, on_sent: Callable[[SentBundle]
     done_folder = sent_folder(agency)
     done_folder.mkdir(mode=0o700, exist_ok=True)
     hashes = {p: _sha256(p) for p in files}
+    modes = {p: _mode(p) for p in files}
     sent: list[SentBundle] = []
 
     def delivered(path: Path) -> None:
         item = SentBundle(file=path.name, sha256=hashes[path], size=path.stat().st_size)
         os.replace(path, done_folder / path.name)
-        audit.append(agency.audit_log, SENT_EVENT, file=item.file, bundle_sha256=item.sha256, drop=drop.describe())
+        audit.append(agency.audit_log, SENT_EVENT, file=item.file, bundle_sha256=item.sha256, mode=modes[path], drop=drop.describe())
         sent.append(item)
         on_sent(item)
 

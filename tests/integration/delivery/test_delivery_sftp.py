@@ -66,7 +66,7 @@ def test_send_delivers_the_outbox_atomically_and_receipts_say_loaded(sshd, stewa
     assert main(["receipts", "--agency", str(steward.folder)]) == 0
     out = capsys.readouterr().out
     assert "fetched 2 new receipts" in out
-    assert out.count("│ loaded ") == 2 and "rows loaded" in out
+    assert out.count("│ loaded ") == 2 and out.count("loaded: ") == 2 and "count-table rows" in out
     assert len(list((steward.folder / "receipts").glob("*.receipt.json"))) == 2
     # Fetching again brings nothing new and changes nothing.
     assert main(["receipts", "--agency", str(steward.folder)]) == 0
