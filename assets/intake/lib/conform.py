@@ -30,6 +30,10 @@ def record_failures(table: pa.Table, contract: Contract) -> list[Failure]:
     return schema_failures(frame, contract.output.to_schema())
 
 
+#: The rule a region outside the network's geography breaks, as checks and refusals name it.
+OFF_GEOGRAPHY = "region:in_network_geography"
+
+
 def off_geography_rows(table: pa.Table, geography: Geography) -> int:
     """Rows whose ``region`` is not one of the network's regions (nor ``unknown``). The contracts
     hold a region's form only; which regions exist is the network's (its registry's geography)."""

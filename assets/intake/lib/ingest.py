@@ -31,7 +31,7 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
-from dvnet.assets.intake.lib.conform import count_violations, off_geography_rows, record_failures
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
 from dvnet.common.files import atomic_write
@@ -338,7 +338,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
             _validate_counts(table, contract)
         off = off_geography_rows(table, ctx.network.geography)
         if off:
-            raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography): {off} rows")
+            raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
     except DvnetError as e:
         v.after_replay = e

@@ -102,4 +102,4 @@ def test_the_coordinator_refuses_a_region_its_network_did_not_declare(network):
     _contribute(network)
     (outcome,) = _ingest(network)
     assert outcome.outcome == "quarantined" and outcome.reason == "CONTRACT_VIOLATION"
-    assert "region (not a region of the network's geography)" in outcome.message and "rogue" not in outcome.message
+    assert "region:in_network_geography" in outcome.message and "rogue" not in outcome.message
