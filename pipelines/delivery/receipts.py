@@ -22,6 +22,7 @@ from dvnet.pipelines.delivery.folder import RECEIPT_SUFFIX
 from dvnet.pipelines.delivery.reasons import plain
 from dvnet.pipelines.delivery.send import sent_records, waiting
 
+RECEIPT_NOT_FOR_THIS_AGENCY = "RECEIPT_NOT_FOR_THIS_AGENCY"  # genuine, but about another agency's bundle
 # <agency>_<contract>_<period>_<sequence>.dvb, as the contributor names its bundles
 _BUNDLE_NAME = re.compile(r"^(?P<agency>[a-z0-9-]+)_(?P<contract>[a-z_]+)_(?P<period>\d{4}-Q[1-4])_(?P<sequence>\d+)\.dvb$")
 
@@ -83,7 +84,7 @@ def check_receipt(agency: AgencyConfig, blob: bytes, key) -> dict:
     """The receipt's fields when it is genuine and about this agency's bundle; raises otherwise."""
     body = bundle.verify_receipt(blob, key)
     if body["agency_id"] is not None and body["agency_id"] != agency.agency_id:
-        raise DvnetError("RECEIPT_NOT_FOR_THIS_AGENCY", f"it names agency {body['agency_id']}, this folder is {agency.agency_id}")
+        raise DvnetError(RECEIPT_NOT_FOR_THIS_AGENCY, f"it names agency {body['agency_id']}, this folder is {agency.agency_id}")
     return body
 
 

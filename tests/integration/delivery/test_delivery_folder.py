@@ -109,3 +109,21 @@ def test_drop_set_never_pins_nothing(steward, capsys):
     assert main([*set_drop, "--sftp", "agency@drop.example.org"]) == 2  # no --host-key: refused, nothing learned on first use
     assert "--host-key" in capsys.readouterr().err
     assert "drop" not in yaml.safe_load((steward.folder / "agency.yaml").read_text())
+
+
+def test_a_genuine_receipt_about_another_agency_is_not_kept(steward, capsys):
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    _ingest(paths)
+    theirs = paths.receipts / steward.agency_id
+    genuine = sorted(theirs.glob("*.receipt.json"))[0]
+    body = json.loads(genuine.read_bytes())
+    signing_key = bundle.load_signing_key(paths.keys / "signing.key")  # the coordinator's own signature
+    other = bundle.make_receipt(**{k: body[k] for k in ("bundle_sha256", "bundle_id", "sequence", "outcome", "reason", "rows_loaded")},
+                                agency_id="legal-aid-south", received_at=parse_time(body["received_at"]), signing_key=signing_key)  # fmt: skip
+    genuine.write_bytes(other)
+    capsys.readouterr()
+    assert main(["receipts", "--agency", str(steward.folder)]) == 1
+    out = capsys.readouterr().out
+    assert "not kept" in out and "RECEIPT_NOT_FOR_THIS_AGENCY" in out

@@ -175,3 +175,12 @@ def test_nothing_listening_is_unreachable(steward, capsys, tmp_path):
     assert main(["send", "--agency", str(steward.folder)]) == 1
     assert "DROP_UNREACHABLE" in capsys.readouterr().err
     assert len(list((steward.folder / "outbox").glob("*.dvb"))) == 2
+
+
+def test_a_receipts_folder_the_drop_does_not_have_is_a_read_failure(sshd, steward, capsys):
+    _set_drop(steward, sshd)
+    _authorize(steward, sshd)
+    config = steward.folder / "agency.yaml"
+    config.write_text(config.read_text().replace(f"receipts/{steward.agency_id}", "receipts/nobody-here"))
+    assert main(["receipts", "--agency", str(steward.folder)]) == 1
+    assert "DROP_READ_FAILED" in capsys.readouterr().err

@@ -101,3 +101,22 @@ def test_the_readme_installs_from_this_repository():
     readme = (REPO / "README.md").read_text()
     assert "pip install dvnet " not in readme and "pip install dvnet`" not in readme and "'dvnet[central]'" not in readme  # no such package on an index
     assert "pip install ." in readme and "pip install '.[central]'" in readme
+
+
+def test_a_geography_file_with_a_mistake_is_named_by_its_field(capsys, tmp_path):
+    geography = tmp_path / "geography.yaml"
+    geography.write_text("regions:\n  - {id: east, parent_area: county, postal_prefixes: [E1A]}\n  - {id: west, parent_area: county, postal_prefixes: [E1A]}\n")
+    assert main(["network", "init", "--network", str(tmp_path / "net"), "--name", "N", "--geography", str(geography)], {}) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: GEOGRAPHY_INVALID: ") and "geography.regions[1].postal_prefixes[0]" in err and "region east" in err
+    assert not (tmp_path / "net").exists()  # nothing made
+
+
+def test_the_dagster_definitions_never_guess_a_network(monkeypatch):
+    from dvnet.assets.resources import NETWORK_ENV, NetworkResource
+    from dvnet.contracts.errors import RegistryError
+
+    monkeypatch.delenv(NETWORK_ENV, raising=False)
+    with pytest.raises(RegistryError) as e:
+        NetworkResource().root_path
+    assert e.value.reason == "NETWORK_NOT_SET"
