@@ -305,15 +305,20 @@ def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
     return AgencyConfig(folder=folder, policy=data.get("policy") or {}, **{k: data[k] for k in required})
 
 
-def set_status(root: Path, org_id: str, status: str, actor: Signer, *, now: dt.datetime | None = None) -> None:
-    """Suspend or reinstate an organisation (a suspended agency's bundles are quarantined)."""
+def set_status(root: Path, subject_id: str, status: str, actor: Signer, *, now: dt.datetime | None = None) -> None:
+    """Suspend or reinstate an organisation (its bundles are quarantined while suspended) or a
+    person (every command they run is refused while suspended)."""
     network = load_network(root)
-    org = network.organisation(org_id)
-    if org is None:
-        raise RegistryError("AGENCY_UNKNOWN", f"no organisation '{org_id}' in the registry")
-    org.status = status
+    subject = network.organisation(subject_id) or network.person(subject_id)
+    if subject is None:
+        raise RegistryError("AGENCY_UNKNOWN", f"no organisation or person '{subject_id}' in the registry")
+    coordinators = [p for p in network.people if "coordinator" in p.roles and p.active]
+    if status != "active" and coordinators == [subject]:
+        raise RegistryError("LAST_COORDINATOR", f"{subject_id} is the network's only active coordinator", hint="register another coordinator first")
+    subject.status = status
     save_network(root, network)
-    _audit(root, "agency_status", actor, objects={"agency": org_id}, now=now, status=status)
+    kind = "agency" if network.organisation(subject_id) else "person"
+    _audit(root, f"{kind}_status", actor, objects={kind: subject_id}, now=now, status=status)
 
 
 def is_private_key_mode_ok(path: Path) -> bool:

@@ -84,13 +84,15 @@ def add_person(actor, network: Path, person_file: Path, roles: tuple[str, ...]) 
 def _status_command(name: str, status: str, verb: str):
     @network.command(name)
     @NETWORK
-    @click.argument("org_id")
+    @click.argument("subject_id", metavar="ID")
     @acting_as(f"network.{name}")
-    def command(actor, network: Path, org_id: str) -> None:
-        store.set_status(network, org_id, status, actor)
-        make_console().print(f"{org_id} is {status} ({verb} by {actor.actor})")
+    def command(actor, network: Path, subject_id: str) -> None:
+        store.set_status(network, subject_id, status, actor)
+        make_console().print(f"{subject_id} is {status} ({verb} by {actor.actor})")
 
-    command.__doc__ = f"Mark organisation ORG_ID {status}" + (": its bundles are quarantined until it is reinstated." if status == "suspended" else ".")
+    command.__doc__ = f"Mark the organisation or person ID {status}" + (
+        ": an agency's bundles are quarantined, a person's commands refused, until reinstated." if status == "suspended" else "."
+    )
     return command
 
 

@@ -121,6 +121,8 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
 
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
+    if not NetworkPaths(Path(root)).warehouse.exists():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(NetworkPaths(Path(root)).warehouse), read_only=True)
     try:
         row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()

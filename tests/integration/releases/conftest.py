@@ -18,7 +18,7 @@ PERIOD = "2026-Q3"
 @pytest.fixture(scope="session")
 def loaded_network_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("release-net") / "net"
-    orgs = fresh_network(root)
+    orgs = fresh_network(root).organisations
     synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5)
     results = run_contributions(root, plan(orgs, [PERIOD]))
     assert all(r.status == "sealed" for r in results)
