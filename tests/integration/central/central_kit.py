@@ -120,6 +120,13 @@ def make_network(root: Path) -> Kit:
     return Kit(root)
 
 
+def acting(root: Path, action: str):
+    """The founding coordinator granted ``action`` (for calls that change the registry)."""
+    from dvnet.common.authority import authorise
+
+    return authorise(root, FOUNDER[0], Path(root) / "people" / FOUNDER[0] / "signing.key", action)
+
+
 def as_coordinator(root: Path) -> list[str]:
     """``--as``/``--key`` of the network's founding coordinator (the commands that change state need them)."""
     return ["--as", FOUNDER[0], "--key", str(Path(root) / "people" / FOUNDER[0] / "signing.key")]
