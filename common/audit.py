@@ -203,10 +203,19 @@ def _write_head(path: Path, now_head: Head, key: ed25519.Ed25519PrivateKey | Non
 
 
 def read(path: Path) -> list[dict]:
+    """The log's entries in order; a line that is not an entry is skipped (``verify`` names it)."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    entries = []
+    for line in path.read_bytes().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            entries.append(record)
+    return entries
 
 
 def _fail(reason: str, entry: int, message: str) -> AuditError:

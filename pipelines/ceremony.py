@@ -40,6 +40,7 @@ class KeyRecord:
     """One line of the ceremony's printout: whose key, which, made by which command, where it lives."""
 
     party: str
+    kind: str  # person, coordinator, custodian, agency, Tier 4 agency
     key: str
     made_by: str
     lives_in: Path
@@ -58,9 +59,14 @@ class Ceremony:
         return NetworkPaths(self.root)
 
     @property
+    def registry(self):
+        """The coordinator's registry as it stands."""
+        return store.load_network(self.root)
+
+    @property
     def organisations(self) -> list:
-        """The registered organisations, as the coordinator's registry holds them."""
-        return store.load_network(self.root).organisations
+        """The registered organisations."""
+        return self.registry.organisations
 
     @classmethod
     def found(cls, root: Path, name: str, founder: tuple[str, str, str] = FOUNDER, custodian: tuple[str, str, str] | None = CUSTODIAN) -> Ceremony:
@@ -70,14 +76,14 @@ class Ceremony:
         folder = init_person(root / "people" / person_id, person_id, person_name, org)
         store.init_network(root, name, read_person_file(folder.public_file), load_signing_key(folder.key))
         c = cls(root, person_id, {person_id: folder})
-        c._note(person_id, "signing (Ed25519)", "dvnet person init", folder.key)
-        c._note("coordinator", "encryption (X25519) + signing (Ed25519)", "dvnet network init", c.paths.keys)
+        c._note(person_id, "person", "signing (Ed25519)", "dvnet person init", folder.key)
+        c._note("coordinator", "coordinator", "encryption (X25519) + signing (Ed25519)", "dvnet network init", c.paths.keys)
         if custodian:
             c.add_custodian(*custodian)
         return c
 
-    def _note(self, party: str, key: str, made_by: str, lives_in: Path) -> None:
-        self.records.append(KeyRecord(party, key, made_by, lives_in))
+    def _note(self, party: str, kind: str, key: str, made_by: str, lives_in: Path) -> None:
+        self.records.append(KeyRecord(party, kind, key, made_by, lives_in))
 
     def as_person(self, person_id: str, action: str) -> Actor:
         """``person_id`` granted ``action`` with their own key (audited)."""
@@ -88,13 +94,13 @@ class Ceremony:
         folder = init_person(self.root / "people" / person_id, person_id, name, org)
         store.add_person(self.root, read_person_file(folder.public_file), roles, self.as_person(self.founder, "network.add-person"))
         self.people[person_id] = folder
-        self._note(person_id, "signing (Ed25519)", "dvnet person init", folder.key)
+        self._note(person_id, "person", "signing (Ed25519)", "dvnet person init", folder.key)
         return folder
 
     def add_custodian(self, person_id: str, name: str, org: str) -> CustodianFolder:
         self.add_person(person_id, name, org, ["custodian"])
         self.custodian = init_custodian(self.root / "custodian")
-        self._note("custodian", "network linkage key + signing (Ed25519)", "dvnet custodian init", self.custodian.folder / "keys")
+        self._note("custodian", "custodian", "network linkage key + signing (Ed25519)", "dvnet custodian init", self.custodian.folder / "keys")
         return self.custodian
 
     def add_agency(self, agency_id: str, name: str, type: str, tier: int, region: str, *, steward: bool = False, **details) -> AgencyConfig:
@@ -105,12 +111,13 @@ class Ceremony:
         registration = read_registration(agency.registration_path)
         store.register_agency(self.root, registration, self.as_person(self.founder, "network.register-agency"))
         agency = pin_coordinator(folder, self.paths.coordinator_public)
-        self._note(agency_id, "signing (Ed25519), pseudonym (HMAC), HPKE (X25519)", "dvnet agency init", folder / "keys")
+        self._note(agency_id, "agency", "signing (Ed25519), pseudonym (HMAC), HPKE (X25519)", "dvnet agency init", folder / "keys")
         if tier >= 4 and self.custodian is not None:
             relayed = self.paths.coordinator / "relay" / f"{agency_id}.linkage"
             wrap_for(self.custodian.folder, registration, relayed)
             import_linkage(folder, relayed, self.custodian.public_file)
-            self._note(agency_id, "network linkage key (sealed by the custodian, relayed as ciphertext)", "dvnet agency import-linkage", folder / "keys" / "linkage.key")
+            self._note(agency_id, "Tier 4 agency", "network linkage key (the custodian's, sealed to the agency's own key, relayed by the coordinator as ciphertext)",
+                       "dvnet custodian wrap → dvnet agency import-linkage", folder / "keys" / "linkage.key")  # fmt: skip
         if steward:
             self.add_person(f"steward-{agency_id}"[:41].rstrip("-"), f"Steward of {name} (fictional)", agency_id, ["steward"])
         return agency

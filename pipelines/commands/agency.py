@@ -38,12 +38,10 @@ def init(folder: Path, agency_id, name, org_type, tier, region, network_name, se
     Keys: signing (Ed25519: bundles and registration), pseudonym (32 random bytes: record keys),
     HPKE (X25519: receives the network linkage key at Tier 4). Only registration.yaml leaves.
     """
-    from dvnet.common.agency import init_agency
+    from dvnet.common.agency import init_agency, read_registration
 
     cfg = init_agency(folder, agency_id=agency_id, name=name, type=org_type, tier=tier, region=region, network=network_name,
                       services=services, eligibility=eligibility, contact={"phone": phone, "email": email, "website": website, "intake_hours": intake_hours})  # fmt: skip
-    from dvnet.common.agency import read_registration
-
     reg = read_registration(cfg.registration_path)
     console = make_console()
     console.print(f"created agency {agency_id} (tier {tier}) at {folder}; its keys are in {folder / 'keys'} (0600) and never leave it")
@@ -66,7 +64,7 @@ def pin_coordinator(folder: Path, coordinator_file: Path) -> None:
     cfg = pin(folder, coordinator_file)
     c = cfg.coordinator
     console = make_console()
-    console.print(f"{cfg.agency_id} pins coordinator {c['id']} of '{cfg.network}'")
+    console.print(f"{cfg.agency_id} now pins the keys of '{cfg.network}''s coordinator ({c['id']})")
     console.print(f"coordinator encryption key id {c['encryption_key_id']} (bundles are sealed to it)")
     console.print(f"coordinator signing key id    {c['signing_key_id']} (receipts are checked against it)")
 

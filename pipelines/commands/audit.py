@@ -59,9 +59,10 @@ def _day(value: str | None, end: bool) -> dt.datetime | None:
 @click.option("--actor", help="Only entries by this actor (a person id, or agency:<id>, coordinator:<id>).")
 @click.option("--action", help="Only this action (e.g. publish, bundle_loaded).")
 @click.option("--object", "object_id", help="Only entries touching this id (an agency, bundle, release, person …).")
+@click.option("--outcome", help="Only this outcome (granted, refused, failed, done, loaded, quarantined …).")
 @click.option("--since", help="From this day (YYYY-MM-DD).")
 @click.option("--until", help="To this day, inclusive (YYYY-MM-DD).")
-def show(log: Path, actor: str | None, action: str | None, object_id: str | None, since: str | None, until: str | None) -> None:
+def show(log: Path, actor: str | None, action: str | None, object_id: str | None, outcome: str | None, since: str | None, until: str | None) -> None:
     """List LOG's entries: number, time, actor, action, objects, outcome, reason (never values)."""
     from dvnet.common.audit import read
 
@@ -69,6 +70,7 @@ def show(log: Path, actor: str | None, action: str | None, object_id: str | None
     rows = [
         e for e in read(log)
         if (actor is None or e.get("actor") == actor) and (action is None or e.get("action") == action)
+        and (outcome is None or e.get("outcome") == outcome)
         and (object_id is None or object_id in map(str, (e.get("objects") or {}).values()))
         and (start is None or dt.datetime.fromisoformat(e["at"]) >= start) and (end is None or dt.datetime.fromisoformat(e["at"]) < end)
     ]  # fmt: skip

@@ -98,14 +98,25 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
 
 def print_ceremony(ceremony, console) -> None:
-    """Who made which key, and where it lives; then what the coordinator's folder holds."""
+    """Who made which key, and where it lives (one row per kind of party); then what the
+    coordinator's folder holds."""
     from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
 
     t = Table(title="Key ceremony: who made which key, where it lives (private keys 0600, never printed)", title_justify="left")
-    for h in ("party", "key", "made by", "lives in"):
+    for h in ("who", "key", "made by", "lives in"):
         t.add_column(h)
+    groups: dict[tuple[str, str], list] = {}
     for r in ceremony.records:
-        t.add_row(r.party, r.key, r.made_by, str(r.lives_in.relative_to(ceremony.root)))
+        groups.setdefault((r.key, r.made_by), []).append(r)
+    for (key, made_by), records in groups.items():
+        parties = [r.party for r in records]
+        where = str(records[0].lives_in.relative_to(ceremony.root))
+        plural = {"person": "people", "agency": "agencies", "Tier 4 agency": "Tier 4 agencies"}.get(records[0].kind, records[0].kind)
+        who = parties[0] if len(parties) == 1 else f"{len(parties)} {plural}, each: " + ", ".join(parties[:3]) + (", …" if len(parties) > 3 else "")
+        if records[0].kind == "person":
+            roles = Counter(role for p in ceremony.registry.people for role in p.roles)
+            who = f"{len(parties)} people, each (" + ", ".join(f"{role} {n}" for role, n in roles.items()) + ")"
+        t.add_row(who, key, made_by, where.replace(parties[0], "<id>") if len(parties) > 1 else where)
     console.print(t)
     held, foreign = private_key_files(ceremony.paths.coordinator), foreign_key_files(ceremony.root)
     console.print(f"the coordinator's folder holds {len(held)} private key files: {len(held) - len(foreign)} its own "

@@ -222,6 +222,8 @@ def test_audit_verify_and_show_from_the_cli(network_dir, capsys):
     assert main(["audit", "show", str(log), "--actor", "coord-ana", "--since", "2000-01-01", "--until", "2000-01-02"], {}) == 0
     assert "0 entries" in capsys.readouterr().out
     assert main(["audit", "show", str(log), "--since", "yesterday"], {}) == 2
+    assert main(["audit", "show", str(log), "--outcome", "granted", "--action", "network.init"], {}) == 0
+    assert "1 entries" in capsys.readouterr().out
 
     log.write_bytes(b"".join(_lines(log)[:-2]))  # the last two entries cut
     assert main(["audit", "verify", str(log)], {}) == 1
