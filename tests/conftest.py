@@ -146,6 +146,29 @@ def as_coordinator(network_dir: Path) -> list[str]:
     return coordinator_argv(network_dir)
 
 
+@pytest.fixture(scope="session")
+def contribute_and_ingest():
+    """``contribute_and_ingest(root, items)``: each planned contribution (``pipelines.demo.plan``
+    items) sealed by its agency, delivered, and loaded by the coordinator's ingest (no Dagster);
+    every one must seal and load."""
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+    from dvnet.assets.warehouse.lib import schema as warehouse
+    from dvnet.pipelines.demo import deliver, run_contributions
+
+    def run(root: Path, items: list) -> None:
+        results = run_contributions(root, items)
+        assert [r.status for r in results] == ["sealed"] * len(items)
+        deliver(root)
+        ctx = CoordinatorContext.load(root)
+        con = warehouse.connect(ctx.paths.warehouse)
+        try:
+            assert {o.outcome for o in ingest_inbox(ctx, con)} == {"loaded"}
+        finally:
+            con.close()
+
+    return run
+
+
 # Headlines: one line per standing suite, printed at the end of `make test` -----------------------
 
 HEADLINE = "dvnet-headline"

@@ -31,13 +31,11 @@ import duckdb
 import pytest
 
 from dvnet.anonymize.pseudonyms import normalise_name, project_linkage_key
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
-from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.bundle import keys
 from dvnet.bundle.wrap import unwrap_secret
 from dvnet.common.network import NetworkPaths, load_network
 from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
-from dvnet.pipelines.demo import deliver, fresh_network, plan, run_contributions
+from dvnet.pipelines.demo import fresh_network, plan
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
@@ -48,19 +46,11 @@ HEX_32 = re.compile(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> Path:
+def loaded(tmp_path_factory, contribute_and_ingest) -> Path:
     root = tmp_path_factory.mktemp("attack") / "net"
     orgs = fresh_network(root).organisations
     synthesize(orgs, root / "agencies", seed=31, periods=[PERIOD], scale=0.25)
-    results = run_contributions(root, plan(orgs, [PERIOD]))
-    assert all(r.status == "sealed" for r in results)
-    deliver(root)
-    ctx = CoordinatorContext.load(root)
-    con = warehouse.connect(ctx.paths.warehouse)
-    try:
-        assert {o.outcome for o in ingest_inbox(ctx, con)} == {"loaded"}
-    finally:
-        con.close()
+    contribute_and_ingest(root, plan(orgs, [PERIOD]))
     return root
 
 
