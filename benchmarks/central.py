@@ -106,10 +106,11 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
 
     from dvnet import bundle
     from dvnet.common import network as store
-    from dvnet.pipelines.demo_network import demo_geography
+    from dvnet.pipelines.ceremony import Ceremony
 
     root = work / "net"
-    store.init_network(root, "Benchmark network", demo_geography())
+    ceremony = Ceremony.found(root, "Benchmark network", custodian=None)
+    regions = store.load_network(root).geography.region_ids
     network_key = bundle.encryption_public_key_from_text(store.load_network(root).coordinator.encryption_public_key)
     (work / "parquet").mkdir()
     inbox = store.NetworkPaths(root).inbox
@@ -118,7 +119,7 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     t0 = time.perf_counter()
     for i in range(agencies):
         agency = f"agency-{i:03d}"
-        cfg = store.add_agency(root, store.organisation(agency, f"Agency {i}", "direct_service", 3, demo_geography().region_ids[i % len(demo_geography().region_ids)]))
+        cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, regions[i % len(regions)])
         table = episode_table(rows, seed=i)
         pq.write_table(table, work / "parquet" / f"{agency}.parquet", compression="zstd")
         payload = (work / "parquet" / f"{agency}.parquet").read_bytes()

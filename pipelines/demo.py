@@ -1,6 +1,8 @@
 """The whole simulated network on embedded defaults: agencies → coordinator → published release.
 
-1. create the network (coordinator keys, thirteen agencies of every type and tier, one DSA);
+1. the key ceremony: the coordinator, the custodian, thirteen agencies of every type and tier and
+   their people each make their own keys in their own folder; only public files (and the linkage
+   key sealed to each Tier 4 agency) cross between folders; one DSA;
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
    default; the two Tier 4 agencies also send consented records and research extracts);
@@ -20,6 +22,7 @@ from pathlib import Path
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from dvnet.pipelines.ceremony import Ceremony
 from dvnet.pipelines.delivery.drop import drop_of, save_drop
 from dvnet.pipelines.delivery.receipts import fetch
 from dvnet.pipelines.delivery.send import send_outbox
@@ -99,9 +102,10 @@ def return_receipts(root: Path) -> int:
 DEMO_MARKER = ".dvnet-demo"
 
 
-def fresh_network(root: Path) -> list:
-    """Delete the previous demo network at ``root`` and build a new one. A folder the demo did not
-    make (no marker file; an empty folder is fine) is refused untouched: `--out` is deleted whole."""
+def fresh_network(root: Path) -> Ceremony:
+    """The demo network made afresh in ``root`` through the key ceremony; ``.organisations`` are its
+    agencies. A folder the demo did not make (no marker file; an empty folder is fine) is refused
+    untouched: `--out` is deleted whole."""
     root = Path(root)
     if root.exists() or root.is_symlink():
         ours = root.is_dir() and not root.is_symlink() and (root / DEMO_MARKER).is_file()

@@ -16,16 +16,19 @@ from rich.console import Console
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.commands.acting import acting_as
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
 
+
 @click.command("ingest")
 @network_option()
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
+@acting_as("ingest")
 @click.pass_context
-def ingest(ctx: click.Context, network_dir: Path, dagster_home: Path | None) -> int:
+def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | None) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox.
 
     Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded

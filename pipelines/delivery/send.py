@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dvnet import bundle
 from dvnet.common import audit
+from dvnet.common.agency import agency_actor
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.delivery.drop import Drop
@@ -83,7 +84,9 @@ def send_outbox(agency: AgencyConfig, drop: Drop, on_sent: Callable[[SentBundle]
     def delivered(path: Path) -> None:
         item = SentBundle(file=path.name, sha256=hashes[path], size=path.stat().st_size)
         os.replace(path, done_folder / path.name)
-        audit.append(agency.audit_log, SENT_EVENT, file=item.file, bundle_sha256=item.sha256, mode=modes[path], drop=drop.describe())
+        actor = agency_actor(agency)
+        audit.append(agency.audit_log, SENT_EVENT, actor=actor, head_key=actor.key, objects={"agency": agency.agency_id, "file": item.file},
+                     bundle_sha256=item.sha256, mode=modes[path], drop=drop.describe())  # fmt: skip
         sent.append(item)
         on_sent(item)
 
@@ -92,5 +95,7 @@ def send_outbox(agency: AgencyConfig, drop: Drop, on_sent: Callable[[SentBundle]
 
 
 def sent_records(agency: AgencyConfig) -> dict[str, dict]:
-    """The agency's record of what it sent: file name -> the last ``bundle_sent`` audit event."""
-    return {e["file"]: e for e in audit.read(agency.audit_log) if e.get("event") == SENT_EVENT}
+    """The agency's record of what it sent: file name -> the details of its last ``bundle_sent``
+    audit entry (``bundle_sha256``, ``mode``, ``drop``) and when (``at``)."""
+    return {e["objects"]["file"]: {**e["details"], "at": e["at"]} for e in audit.read(agency.audit_log)
+            if e.get("action") == SENT_EVENT and isinstance(e.get("objects"), dict) and "file" in e["objects"]}  # fmt: skip

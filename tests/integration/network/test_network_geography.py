@@ -28,15 +28,30 @@ GEOGRAPHY = {
 OWN_REGIONS = {"harbour-ward", "mill-ward", "moor-ward"}
 
 
+def _join(root: Path, org_id: str, org_type: str, tier: int, region: str) -> int:
+    """The agency's side and the coordinator's of the ceremony; the exit code of the registration."""
+    folder = store.NetworkPaths(root).agencies / org_id
+    assert main(["agency", "init", str(folder), "--id", org_id, "--name", org_id.title(), "--type", org_type, "--tier", str(tier), "--region", region], {}) == 0
+    code = main(["network", "register-agency", "--network", str(root), str(folder / "registration.yaml"), *_as_founder(root)], {})
+    if code == 0:
+        assert main(["agency", "pin-coordinator", str(folder), str(store.NetworkPaths(root).coordinator_public)], {}) == 0
+    return code
+
+
+def _as_founder(root: Path) -> list[str]:
+    return ["--as", "coord-ana", "--key", str(root.parent / "ana" / "signing.key")]
+
+
 @pytest.fixture
 def network(tmp_path: Path) -> Path:
     geography = tmp_path / "geography.yaml"
     geography.write_text(yaml.safe_dump(GEOGRAPHY))
     root = tmp_path / "net"
-    assert main(["network", "init", "--network", str(root), "--name", "Eastmoor network", "--geography", str(geography)], {}) == 0
+    assert main(["person", "init", str(tmp_path / "ana"), "--id", "coord-ana", "--name", "Ana", "--org", "Eastmoor office"], {}) == 0
+    assert main(["network", "init", "--network", str(root), "--name", "Eastmoor network", "--geography", str(geography),
+                 "--founder", str(tmp_path / "ana" / "person.yaml"), "--key", str(tmp_path / "ana" / "signing.key")], {}) == 0  # fmt: skip
     for org_id, org_type, tier, region in (("harbour-shelter", "direct_service", 3, "harbour-ward"), ("moor-legal", "justice_legal", 2, "moor-ward")):
-        assert main(["network", "add-agency", "--network", str(root), "--id", org_id, "--name", org_id.title(), "--type", org_type,
-                     "--tier", str(tier), "--region", region], {}) == 0  # fmt: skip
+        assert _join(root, org_id, org_type, tier, region) == 0
     assert main(["synth", "--network", str(root), "--period", PERIOD, "--scale", "0.3"], {}) == 0
     return root
 
@@ -63,11 +78,11 @@ def _ingest(root: Path) -> list:
 
 
 def test_an_agency_outside_the_declared_regions_cannot_be_registered(network, capsys):
-    code = main(["network", "add-agency", "--network", str(network), "--id", "metro-clinic", "--name", "Metro", "--type", "health_social_care",
-                 "--tier", "2", "--region", "south-metro"], {})  # fmt: skip
-    assert code == 2
+    capsys.readouterr()
+    assert _join(network, "metro-clinic", "health_social_care", 2, "south-metro") == 2  # the agency's own init cannot know the regions
     err = capsys.readouterr().err
-    assert "organisations[2].region" in err and "harbour-ward" in err
+    assert "registration.region" in err and "harbour-ward" in err
+    assert store.load_network(network).organisation("metro-clinic") is None
 
 
 def test_the_agency_holds_the_network_geography_and_generalises_to_it(network, tmp_path):

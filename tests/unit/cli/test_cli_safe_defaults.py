@@ -32,13 +32,13 @@ def test_every_network_is_given_with_the_same_option_and_never_defaulted():
         for p in command.params:
             if (name, p.name) != ("demo", "out"):  # where the demo writes its own network (refused unless it made it)
                 assert p.default not in ("demo-network", Path("demo-network")), f"dvnet {name} {p.name} defaults to the demo network"
-            if p.name in ("network", "network_dir", "folder"):
+            if p.name in ("network", "network_dir"):
                 assert isinstance(p, click.Option) and p.opts == ["--network"], f"dvnet {name}: a network is given as --network"
                 assert not isinstance(p.default, (str, Path)), f"dvnet {name} --network has a default folder"
                 takes_network.append(name)
                 if name not in ("query", "contracts docs"):  # query: --network or --releases (tested below); docs: geography optional
                     assert p.required, f"dvnet {name} --network is required"
-    assert {"network init", "network add-agency", "network show", "directory", "synth", "ingest", "publish", "ui", "query"} <= set(takes_network)
+    assert {"network init", "network register-agency", "network add-person", "network suspend", "network show", "directory", "synth", "ingest", "publish", "ui", "query"} <= set(takes_network)
 
 
 def test_query_without_a_network_or_releases_folder_is_a_usage_error(capsys):
@@ -106,7 +106,10 @@ def test_the_readme_installs_from_this_repository():
 def test_a_geography_file_with_a_mistake_is_named_by_its_field(capsys, tmp_path):
     geography = tmp_path / "geography.yaml"
     geography.write_text("regions:\n  - {id: east, parent_area: county, postal_prefixes: [E1A]}\n  - {id: west, parent_area: county, postal_prefixes: [E1A]}\n")
-    assert main(["network", "init", "--network", str(tmp_path / "net"), "--name", "N", "--geography", str(geography)], {}) == EXIT_USAGE
+    assert main(["person", "init", str(tmp_path / "ana"), "--id", "coord-ana", "--name", "Ana", "--org", "office"], {}) == 0
+    capsys.readouterr()
+    founder = ["--founder", str(tmp_path / "ana" / "person.yaml"), "--key", str(tmp_path / "ana" / "signing.key")]
+    assert main(["network", "init", "--network", str(tmp_path / "net"), "--name", "N", "--geography", str(geography), *founder], {}) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: GEOGRAPHY_INVALID: ") and "geography.regions[1].postal_prefixes[0]" in err and "region east" in err
     assert not (tmp_path / "net").exists()  # nothing made
