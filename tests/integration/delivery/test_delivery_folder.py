@@ -69,7 +69,7 @@ def test_a_receipt_that_does_not_verify_is_not_kept(steward, capsys):
     body = json.loads(genuine[0].read_bytes())
     forged = bundle.make_receipt(**{k: body[k] for k in ("bundle_sha256", "bundle_id", "agency_id", "sequence")}, outcome="quarantined",
                                  reason="CONTRACT_VIOLATION", rows_loaded=0, received_at=parse_time(body["received_at"]),
-                                 signing_key=bundle.generate_signing_key())  # fmt: skip
+                                 audit_head=body["audit_head"], signing_key=bundle.generate_signing_key())  # fmt: skip
     genuine[0].write_bytes(forged)  # someone with write access to the share swaps a receipt
     capsys.readouterr()
 
@@ -121,7 +121,8 @@ def test_a_genuine_receipt_about_another_agency_is_not_kept(steward, capsys):
     body = json.loads(genuine.read_bytes())
     signing_key = bundle.load_signing_key(paths.keys / "signing.key")  # the coordinator's own signature
     other = bundle.make_receipt(**{k: body[k] for k in ("bundle_sha256", "bundle_id", "sequence", "outcome", "reason", "rows_loaded")},
-                                agency_id="legal-aid-south", received_at=parse_time(body["received_at"]), signing_key=signing_key)  # fmt: skip
+                                agency_id="legal-aid-south", received_at=parse_time(body["received_at"]), audit_head=body["audit_head"],
+                                signing_key=signing_key)  # fmt: skip
     genuine.write_bytes(other)
     capsys.readouterr()
     assert main(["receipts", "--agency", str(steward.folder)]) == 1

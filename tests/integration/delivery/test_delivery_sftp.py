@@ -12,6 +12,8 @@ import pytest
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox, pending_files
 from dvnet.common import network as store
+from dvnet.common.authority import authorise
+from dvnet.pipelines.ceremony import FOUNDER
 from dvnet.pipelines.cli import main
 from dvnet.pipelines.delivery import sftp
 
@@ -103,7 +105,8 @@ def test_a_quarantined_bundle_is_explained_in_plain_words(sshd, steward, capsys)
     _set_drop(steward, sshd)
     _authorize(steward, sshd)
     assert main(["send", "--agency", str(steward.folder)]) == 0
-    store.set_status(_paths(steward).root, steward.agency_id, "suspended")
+    root = _paths(steward).root
+    store.set_status(root, steward.agency_id, "suspended", authorise(root, FOUNDER[0], root / "people" / FOUNDER[0] / "signing.key", "network.suspend"))
     assert {o.reason for o in _ingest(steward)} == {"AGENCY_SUSPENDED"}
     capsys.readouterr()
 
