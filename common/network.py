@@ -264,7 +264,8 @@ def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime |
 
 
 def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.datetime | None = None) -> Organisation:
-    """Register an agency from its verified public registration file: public keys only."""
+    """Register an agency from its verified public registration file: public keys only; its region
+    must be one of the network's."""
     paths = NetworkPaths(Path(root))
     network = load_network(paths.root)
     agency_id = registration["agency_id"]
@@ -280,6 +281,9 @@ def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.da
     org.joined = (now or dt.datetime.now(dt.UTC)).date().isoformat()
     network.organisations.append(org)
     save_network(paths.root, network)
+    # The agency's receipts folder exists from the start: its `dvnet receipts` finds it (empty
+    # until the first ingest) instead of a drop that looks misconfigured.
+    private_folder(paths.receipts / agency_id)
     _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
            signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
     return org

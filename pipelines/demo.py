@@ -80,7 +80,6 @@ def _agencies_with_drops(root: Path) -> list:
     agencies = []
     for config in sorted(paths.agencies.glob("*/agency.yaml")):
         agency = load_agency(config.parent)
-        (paths.receipts / agency.agency_id).mkdir(parents=True, exist_ok=True)
         if not agency.drop:
             save_drop(agency, {"inbox": str(paths.inbox), "receipts": str(paths.receipts / agency.agency_id)})
             agency = load_agency(config.parent)

@@ -12,7 +12,7 @@ from dvnet.common.network import load_agency
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.delivery.drop import drop_of
-from dvnet.pipelines.delivery.receipts import fetch, receipts_folder, statuses
+from dvnet.pipelines.delivery.receipts import fetch, newest_anchor, receipts_folder, statuses
 
 STYLE = {"loaded": "green", "quarantined": "red", "sent": "yellow", "not sent": "cyan"}
 
@@ -50,6 +50,11 @@ def receipts(agency_dir: Path, no_fetch: bool) -> int:
         t.add_row(s.contract, s.period, s.sequence, s.sent_at.replace("T", " ")[:16] or "—", f"[{STYLE[s.state]}]{s.state}[/]", s.explanation)
     console.print(t)
     console.print(f"receipts kept in {receipts_folder(agency)}", soft_wrap=True)
+    anchor = newest_anchor(agency)
+    if anchor:
+        path, head = anchor
+        console.print(f"the coordinator's audit log held {head['entries']:,} entries when it signed {path.name}; an auditor holds the log to it with "
+                      f"`dvnet audit verify <coordinator audit.log> --anchor {path}`", soft_wrap=True)  # fmt: skip
     quarantined = [s for s in rows if s.state == "quarantined"]
     if quarantined:
         console.print(f"[red]{len(quarantined)} quarantined[/]: nothing of {'it' if len(quarantined) == 1 else 'them'} was loaded; "

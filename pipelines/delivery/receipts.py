@@ -3,7 +3,9 @@
 Every receipt is verified against the coordinator signing key pinned in ``agency.yaml`` (never a
 key taken from the drop) before it is kept in the agency's ``receipts/`` folder; one that does not
 verify, or names another agency, is reported and not kept. A receipt is matched to what this
-agency sent by the SHA-256 of the file, recorded in the audit log when it was sent.
+agency sent by the SHA-256 of the file, recorded in the audit log when it was sent. Each receipt
+also carries the head of the coordinator's audit log when it was signed (``audit_head``): kept
+here, it is an anchor the coordinator cannot take back.
 """
 
 from __future__ import annotations
@@ -113,22 +115,40 @@ def fetch(agency: AgencyConfig, drop: Drop) -> Fetched:
     return result
 
 
-def _kept_receipts(agency: AgencyConfig, key) -> dict[str, dict]:
-    """bundle SHA-256 -> the newest genuine receipt kept for it (re-verified: a file in
-    receipts/ is trusted only for its signature)."""
-    newest: dict[str, dict] = {}
+def _kept(agency: AgencyConfig, key) -> list[tuple[Path, dict]]:
+    """Every genuine receipt in receipts/ with its fields (re-verified: a file there is trusted
+    only for its signature)."""
     folder = receipts_folder(agency)
+    kept = []
     for path in sorted(folder.glob(f"*{RECEIPT_SUFFIX}")) if folder.is_dir() else []:
         with path.open("rb") as f:
             blob = f.read(MAX_RECEIPT_SIZE + 1)
         try:
-            body = check_receipt(agency, blob, key)
+            kept.append((path, check_receipt(agency, blob, key)))
         except DvnetError:
             continue
+    return kept
+
+
+def _kept_receipts(agency: AgencyConfig, key) -> dict[str, dict]:
+    """bundle SHA-256 -> the newest genuine receipt kept for it."""
+    newest: dict[str, dict] = {}
+    for _, body in _kept(agency, key):
         sha = body["bundle_sha256"]
         if sha not in newest or body["received_at"] > newest[sha]["received_at"]:
             newest[sha] = body
     return newest
+
+
+def newest_anchor(agency: AgencyConfig) -> tuple[Path, dict] | None:
+    """The kept receipt anchoring the longest stretch of the coordinator's audit log (its signed
+    ``audit_head``), with that head: what the agency can later hold the coordinator's log to
+    (``dvnet audit verify <log> --anchor <receipt>``)."""
+    kept = _kept(agency, pinned_coordinator_key(agency))
+    if not kept:
+        return None
+    path, body = max(kept, key=lambda item: item[1]["audit_head"]["entries"])
+    return path, body["audit_head"]
 
 
 def _parts(file: str) -> dict[str, str]:

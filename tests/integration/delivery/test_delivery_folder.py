@@ -11,6 +11,7 @@ import yaml
 from dvnet import bundle
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
 from dvnet.bundle.header import parse_time
+from dvnet.common import audit
 from dvnet.common import network as store
 from dvnet.pipelines.cli import main
 from dvnet.pipelines.delivery import folder
@@ -39,6 +40,10 @@ def test_a_shared_folder_drop_delivers_and_returns_receipts(steward, capsys):
     assert main(["receipts", "--agency", str(steward.folder)]) == 0
     out = capsys.readouterr().out
     assert "fetched 2 new receipts" in out and out.count("│ loaded ") == 2
+    # The receipts it keeps anchor the coordinator's audit log: it names the one to hold the log to.
+    anchor = out.split("--anchor ", 1)[1].split("`", 1)[0]
+    assert anchor.startswith(str(steward.folder / "receipts")) and f"held {len(audit.read(paths.audit_log))} entries" in out
+    assert main(["audit", "verify", str(paths.audit_log), "--anchor", anchor]) == 0
     # Nothing left to send: a second `send` says so and delivers nothing.
     assert main(["send", "--agency", str(steward.folder)]) == 0
     assert "nothing to send (2 bundles sent earlier)" in capsys.readouterr().out
