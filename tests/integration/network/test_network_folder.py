@@ -18,10 +18,11 @@ import yaml
 from dvnet.bundle import BundleError, keys
 from dvnet.bundle.wrap import wrap_secret
 from dvnet.common import network as store
-from dvnet.common.agency import import_linkage, init_agency, pin_coordinator, read_registration
+from dvnet.common.agency import import_linkage, init_agency, pin_coordinator, read_coordinator_public, read_registration
 from dvnet.common.audit_trail import verify_log
 from dvnet.common.custodian import CustodianFolder, read_custodian_public, wrap_for
 from dvnet.common.people import init_person, read_person_file
+from dvnet.common.public_files import write_public
 from dvnet.contracts.errors import AccessError, RegistryError
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony, foreign_key_files
 from dvnet.pipelines.demo_network import demo_geography
@@ -200,6 +201,29 @@ def test_pin_coordinator_refuses_another_coordinator_once_pinned(network_dir, tm
     with pytest.raises(RegistryError) as exc:
         pin_coordinator(fresh.folder, store.NetworkPaths(network_dir).coordinator_public)
     assert exc.value.reason == "COORDINATOR_WRONG_NETWORK"
+
+
+def test_pinning_brings_the_networks_geography_and_refuses_a_wrong_one(network_dir, tmp_path):
+    paths = store.NetworkPaths(network_dir)
+    folder = paths.agencies / "shelter-north"
+    assert store.load_agency(folder).geography == store.load_network(network_dir).geography
+    body = read_coordinator_public(paths.coordinator_public)
+    regions = body["geography"]["regions"]
+    regions[1]["postal_prefixes"] = regions[0]["postal_prefixes"]  # signed by the coordinator, still not a geography
+    write_public(tmp_path / "wrong.yaml", body, store.coordinator_key(network_dir))
+    before = (folder / "agency.yaml").read_bytes()
+    with pytest.raises(RegistryError) as exc:
+        pin_coordinator(folder, tmp_path / "wrong.yaml")
+    assert exc.value.reason == "PUBLIC_FILE_INVALID" and exc.value.context["field"] == "geography.regions[1].postal_prefixes[0]"
+    assert (folder / "agency.yaml").read_bytes() == before
+    # The same coordinator's keys with a changed geography: pinning again takes it up, drop: kept.
+    body = read_coordinator_public(paths.coordinator_public)
+    body["geography"]["regions"][0]["name"] = "Renamed ward"
+    write_public(tmp_path / "changed.yaml", body, store.coordinator_key(network_dir))
+    config = yaml.safe_load((folder / "agency.yaml").read_text())
+    (folder / "agency.yaml").write_text(yaml.safe_dump({**config, "drop": {"inbox": "in", "receipts": "r"}}))
+    agency = pin_coordinator(folder, tmp_path / "changed.yaml")
+    assert agency.geography.regions[0].name == "Renamed ward" and agency.drop == {"inbox": "in", "receipts": "r"}
 
 
 # the network linkage key: custodian -> (coordinator relays) -> Tier 4 agency ------------------------
