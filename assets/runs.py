@@ -4,6 +4,10 @@
 releases groups, so what they do shows in the UI with its metadata and check results, exactly as
 a run launched there would. The instance is made from the shipped ``dagster.yaml`` template
 (``dvnet.dagster_home``), found through the installed package whatever the install.
+
+Where the instance keeps its runs, event log and schedules is chosen by the environment:
+``DVNET_DAGSTER_PG_URL`` set (a PostgreSQL URL) means PostgreSQL through ``dagster-postgres``,
+unset means the embedded SQLite files in the instance folder. The definitions do not change.
 """
 
 from __future__ import annotations
@@ -13,20 +17,69 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+#: Set to a PostgreSQL URL (``postgresql+psycopg2://user:password@host:5432/db``), the instance's
+#: storage moves there. The URL holds a password, so it stays in the environment (a 0600
+#: environment file of the service, or the platform's secret store): the dagster.yaml dvnet writes
+#: names the variable, never its value.
+PG_URL_ENV = "DVNET_DAGSTER_PG_URL"
+#: The driver is named because SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3, and
+#: dagster-postgres installs psycopg2: a bare URL would fail inside Dagster with a traceback.
+PG_URL_SCHEME = "postgresql+psycopg2"
+POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": PG_URL_ENV}}}
+POSTGRES_HEADER = (
+    f"# Made by dvnet from its shipped dagster.yaml because {PG_URL_ENV} was set: runs, event log and\n"
+    "# schedules live in PostgreSQL (dagster-postgres); the other blocks are the template's.\n"
+)
+
+
 def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
-    """--dagster-home, else $DAGSTER_HOME, else the template folder; its dagster.yaml made from the template."""
+    """--dagster-home, else $DAGSTER_HOME, else the template folder; its dagster.yaml made from the
+    template with the storage the environment asks for, and refused if it keeps the other one."""
     home = Path(option or environ.get("DAGSTER_HOME") or TEMPLATE_HOME).resolve()
+    wanted = "postgres" if environ.get(PG_URL_ENV) else "sqlite"
+    if wanted == "postgres" and urlsplit(environ[PG_URL_ENV]).scheme != PG_URL_SCHEME:
+        raise DvnetError(  # the URL itself is never printed: it holds the password
+            "USAGE_DAGSTER_PG_URL_INVALID", f"{PG_URL_ENV} is not a {PG_URL_SCHEME}:// URL",
+            hint=f"{PG_URL_ENV}={PG_URL_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE (the driver dagster-postgres installs)",
+        )
     home.mkdir(parents=True, exist_ok=True)
-    template = TEMPLATE_HOME / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and template.exists():
-        (home / "dagster.yaml").write_bytes(template.read_bytes())
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(instance_yaml(wanted), encoding="utf-8")
+    found = storage_kind(config)
+    if found != wanted:
+        # Never write some runs to one store and some to the other: the UI would show half the history.
+        raise DvnetError(
+            "USAGE_DAGSTER_STORAGE_MISMATCH",
+            f"{config} keeps the instance in {found} but {PG_URL_ENV} is {'set' if wanted == 'postgres' else 'not set'}",
+            hint=f"give a PostgreSQL instance its own folder (--dagster-home or $DAGSTER_HOME), or {'unset' if wanted == 'postgres' else 'set'} {PG_URL_ENV}",
+        )
     return home
+
+
+def instance_yaml(storage: str) -> str:
+    """The shipped dagster.yaml, its storage block swapped for PostgreSQL's when asked."""
+    template = (TEMPLATE_HOME / "dagster.yaml").read_text(encoding="utf-8")
+    if storage == "sqlite":
+        return template
+    return POSTGRES_HEADER + yaml.safe_dump({**yaml.safe_load(template), "storage": POSTGRES_STORAGE}, sort_keys=False)
+
+
+def storage_kind(config: Path) -> str:
+    """"postgres" when the instance's storage block is dagster-postgres's, else "sqlite" (Dagster's default)."""
+    storage = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("storage") or {}
+    return "postgres" if "postgres" in storage else "sqlite"
 
 
 @contextmanager

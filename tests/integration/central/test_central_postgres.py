@@ -1,0 +1,54 @@
+"""The coordinator's Dagster instance on PostgreSQL (issue 17): ``DVNET_DAGSTER_PG_URL`` set, the
+same intake job keeps its runs, event log and partitions in a real PostgreSQL server, and nothing
+in SQLite files; an instance folder that keeps the other storage, or a URL without the installed driver, is refused."""
+
+from __future__ import annotations
+
+from dagster import DagsterEventType
+
+from dvnet.assets.runs import PG_URL_ENV
+
+
+def test_ingest_keeps_runs_and_events_in_postgresql_and_nothing_in_sqlite(ck, kit, postgres, tmp_path):
+    kit.drop("a-episodes", kit.records("shelter-a", n=20, seed=1).blob)
+    kit.drop("b-counts", kit.counts("legal-b", "referral", n=30, seed=2).blob)
+    url = postgres.create_database("dagster")
+    home = tmp_path / "dagster_home"  # a new instance folder: dvnet writes its dagster.yaml
+
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)], env={PG_URL_ENV: url})
+
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "totals: 2 loaded, 0 duplicate, 0 quarantined" in out.stdout
+    runs = postgres.query("SELECT pipeline_name, status, partition FROM runs ORDER BY partition", db="dagster")
+    assert runs == [("intake_job", "SUCCESS", f"legal-b|{ck.PERIOD}"), ("intake_job", "SUCCESS", f"shelter-a|{ck.PERIOD}")]
+    events = dict(postgres.query("SELECT dagster_event_type, count(*) FROM event_logs GROUP BY 1", db="dagster"))
+    assert events[DagsterEventType.RUN_SUCCESS.value] == 2
+    assert events[DagsterEventType.ASSET_MATERIALIZATION.value] >= 2 and events[DagsterEventType.ASSET_CHECK_EVALUATION.value] >= 2
+    partitions = postgres.query("SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'agency' ORDER BY 1", db="dagster")
+    assert partitions == [("legal-b",), ("shelter-a",)]
+    # Nothing went to the embedded store, and the password stays in the environment.
+    assert not [p for p in home.rglob("*") if p.suffix in {".db", ".sqlite"}]
+    config = (home / "dagster.yaml").read_text()
+    assert PG_URL_ENV in config and postgres.password not in config
+
+
+def test_an_instance_folder_keeping_the_other_storage_is_refused(ck, kit, tmp_path):
+    kit.drop("a", kit.records("shelter-a", n=5, seed=3).blob)
+    sqlite_home = ck.dagster_home(tmp_path)  # the shipped dagster.yaml: SQLite
+    pg_home = tmp_path / "pg_home"
+    pg_home.mkdir()
+    (pg_home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url:\n      env: {PG_URL_ENV}\n")
+    ingest = ["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)]
+
+    cases = (
+        (sqlite_home, "postgresql+psycopg2://dvnet:secret@127.0.0.1:1/dagster", "USAGE_DAGSTER_STORAGE_MISMATCH"),
+        (pg_home, "", "USAGE_DAGSTER_STORAGE_MISMATCH"),
+        # A bare postgresql:// is psycopg 3 to SQLAlchemy 2.1, which dagster-postgres does not install.
+        (pg_home, "postgresql://dvnet:secret@127.0.0.1:1/dagster", "USAGE_DAGSTER_PG_URL_INVALID"),
+    )
+    for home, url, reason in cases:
+        out = ck.run_cli([*ingest, "--dagster-home", str(home)], env={PG_URL_ENV: url})
+        assert out.returncode == 2, out.stderr[-3000:]
+        assert reason in out.stderr and "Traceback" not in out.stderr
+        assert "secret" not in out.stderr
+    assert list(kit.inbox.glob("*.dvb")), "nothing was ingested"
