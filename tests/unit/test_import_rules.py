@@ -31,7 +31,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow", "cryptography"},
     "bundle": {"cryptography"},
     "common": {"yaml", "cryptography"},
-    "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib"},
+    "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib", "yaml"},
     "pipelines": None,
 }
 #: dvnet modules a package may use although the layer rule alone would allow more.
