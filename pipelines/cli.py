@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "agency": ("dvnet.pipelines.commands.agency", "agency", "An agency's own folder and keys (run on the agency's machine)."),
     "custodian": ("dvnet.pipelines.commands.custodian", "custodian", "Make the network linkage key and seal it to Tier 4 agencies."),
     "person": ("dvnet.pipelines.commands.person", "person", "Make a person's signing key and public person file."),
+    "dsa": ("dvnet.pipelines.commands.dsa", "dsa", "Data-sharing agreements: add, show, list, amend, revoke (versioned, signed)."),
+    "decision": ("dvnet.pipelines.commands.decision", "decision", "An organisation's decision log: add a signed decision, list those due for review."),
     "contracts": ("dvnet.pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
     "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
     "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),

@@ -103,7 +103,7 @@ reinstate = _status_command("reinstate", "active", "reinstated")
 @network.command("show")
 @NETWORK
 def show(network: Path) -> None:
-    """Summarise the registry: organisations, people and roles, agreements, coordinator key ids."""
+    """Summarise the registry: organisations, people and roles, coordinator key ids."""
     net = store.load_network(network)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
@@ -119,10 +119,4 @@ def show(network: Path) -> None:
     for person in net.people:
         p.add_row(person.id, person.name, person.org, ", ".join(person.roles), person.status, person.signing_key_id)
     console.print(p)
-    if net.agreements:
-        a = Table(title=f"{len(net.agreements)} data-sharing agreements", title_justify="left")
-        for h in ("id", "purpose", "parties", "contracts", "from", "to", "ethics", "status"):
-            a.add_column(h)
-        for g in net.agreements:
-            a.add_row(g.id, g.purpose, str(len(g.parties)), ", ".join(g.contracts), g.start, g.end, g.ethics_approval, g.status)
-        console.print(a)
+    console.print("data-sharing agreements: `dvnet dsa list`")
