@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
 from dvnet.contracts.network import ORG_ID, Network
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import get_contract
@@ -120,7 +120,10 @@ def parse_agreement(data: Any, *, version: int = 1, status: str = "active", note
     outputs: set[str] = set()
     for ref in contracts:
         m = CONTRACT_REF.match(ref)
-        contract = get_contract(m.group(1), int(m.group(2))) if m else None
+        try:
+            contract = get_contract(m.group(1), int(m.group(2))) if m else None
+        except ContractError:
+            contract = None
         if contract is None or not contract.linkage_inputs:
             raise _fail("contracts", f"'{ref}' is not a research contract (written like research_extract/v1)")
         outputs |= set(contract.output_columns())

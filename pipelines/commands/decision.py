@@ -68,9 +68,9 @@ def list_(network: Path, org: str | None, due: bool, on: str | None) -> None:
         console.print(f"no decisions due for review on {day}" if due else "no decisions recorded yet; add one with `dvnet decision add`")
         return
     t = Table(title=f"{len(shown)} decisions" + (f" due for review on {day}" if due else ""), title_justify="left")
-    for h in ("id", "organisation", "change", "kind", "subject", "decided by", "why", "on", "review", "signed by", ""):
-        t.add_column(h)
+    for h in ("id", "organisation", "decision", "decided by", "why", "on", "review", "signed by", ""):
+        t.add_column(h, no_wrap=h in ("id", "on", "review"))
     for d in shown:
         mark = "superseded" if d not in live else ("due" if d.due(day) else "")
-        t.add_row(d.id, d.org, d.change, d.kind, d.subject, d.decided_by, d.why, d.decided_on, d.review_date, d.signed_by, mark)
+        t.add_row(d.id, d.org, f"{d.change} ({d.kind}): {d.subject}", d.decided_by, d.why, d.decided_on, d.review_date, d.signed_by, mark)
     console.print(t)
