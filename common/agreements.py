@@ -27,7 +27,8 @@ from dvnet.contracts.network import Network
 FORMAT = "dvnet-dsa/1"
 
 
-def _folder(root: Path, dsa_id: str) -> Path:
+def folder(root: Path, dsa_id: str) -> Path:
+    """The DSA's folder: its versions, and its destruction record once closed."""
     if not DSA_ID.match(dsa_id):
         raise RegistryError("AGREEMENT_UNKNOWN", "a DSA id is lowercase letters, digits and dashes")
     return NetworkPaths(Path(root)).coordinator / "agreements" / dsa_id
@@ -36,10 +37,10 @@ def _folder(root: Path, dsa_id: str) -> Path:
 def history(root: Path, dsa_id: str, network: Network | None = None) -> list[tuple[Agreement, dict[str, Any]]]:
     """Every version of a DSA, oldest first, each with its signature fields (who, when); each
     version's signature checked. Empty when there is no such DSA."""
-    folder = _folder(root, dsa_id)
+    where = folder(root, dsa_id)
     network = network or load_network(root)
     found = []
-    for n, path in enumerate(sorted(folder.glob("v*.yaml")) if folder.is_dir() else [], start=1):
+    for n, path in enumerate(sorted(where.glob("v*.yaml")) if where.is_dir() else [], start=1):
         doc = read_signed(path, network)
         terms = {k: v for k, v in doc.items() if k in AMENDABLE or k == "id"}
         try:
@@ -74,8 +75,8 @@ def all_current(root: Path) -> list[Agreement]:
 def _write(root: Path, agreement: Agreement, actor: Signer, event: str, now: dt.datetime | None) -> Agreement:
     network = load_network(root)
     check_against(agreement, network)
-    folder = private_folder(_folder(root, agreement.id))
-    write_signed(folder / f"v{agreement.version:03d}.yaml", {"format": FORMAT, **agreement.to_dict()}, actor, now)
+    where = private_folder(folder(root, agreement.id))
+    write_signed(where / f"v{agreement.version:03d}.yaml", {"format": FORMAT, **agreement.to_dict()}, actor, now)
     audit.append(NetworkPaths(Path(root)).audit_log, event, actor=actor, objects={"dsa": agreement.id, "version": agreement.version},
                  head_key=coordinator_key(root), now=now, status=agreement.status)  # fmt: skip
     return agreement
@@ -114,3 +115,9 @@ def revoke(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datet
     """Write the next version as revoked: nothing flows under it from then on."""
     old = _next(root, dsa_id, reason)
     return _write(root, replace(old, version=old.version + 1, status="revoked", note=reason.strip()), actor, "dsa_revoked", now)
+
+
+def close(root: Path, old: Agreement, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> Agreement:
+    """Write the closing version, once the project's data is destroyed
+    (``dvnet.assets.research.lib.extract.close``, which keeps the destruction record)."""
+    return _write(root, replace(old, version=old.version + 1, status="closed", note=reason.strip()), actor, "dsa_closed", now)

@@ -68,6 +68,9 @@ class Person:
     signing_key_id: str
     signing_public_key: str  # base64 raw Ed25519 public key
     status: str = "active"
+    # Their X25519 key: a researcher's extracts are sealed to it.
+    encryption_key_id: str | None = None
+    encryption_public_key: str | None = None
 
     @property
     def active(self) -> bool:
@@ -200,7 +203,8 @@ def parse_organisation(data: Any, path: str) -> Organisation:
 
 
 def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
-    d = _mapping(data, path, ("id", "name", "org", "roles", "signing_key_id", "signing_public_key"), ("status",))
+    d = _mapping(data, path, ("id", "name", "org", "roles", "signing_key_id", "signing_public_key"),
+                 ("status", "encryption_key_id", "encryption_public_key"))  # fmt: skip
     roles = _str_list(d, "roles", path)
     if not roles:
         raise _fail(f"{path}.roles", "must name at least one role")
@@ -218,6 +222,8 @@ def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
         signing_key_id=_str(d, "signing_key_id", path, pattern=KEY_ID),
         signing_public_key=_str(d, "signing_public_key", path),
         status=_str(d, "status", path, choices=STATUSES) if "status" in d else "active",
+        encryption_key_id=_str(d, "encryption_key_id", path, pattern=KEY_ID) if d.get("encryption_key_id") else None,
+        encryption_public_key=d.get("encryption_public_key"),
     )
     if AGENCY_ROLES & set(roles) and person.org not in org_ids:
         raise _fail(f"{path}.org", f"a {'/'.join(sorted(AGENCY_ROLES & set(roles)))} acts for one agency: must be a registered organisation")

@@ -170,16 +170,27 @@ def dsa_terms() -> dict:
     return copy.deepcopy(DSA_TERMS)
 
 
-@pytest.fixture
-def dsa_network(network_dir: Path) -> Path:
-    """``network_dir`` with a researcher (``ada-researcher``, key under ``people/``) and the DSA of
-    ``DSA_TERMS`` (version 1), added by the founding coordinator through ``common.agreements``."""
+@pytest.fixture(scope="session")
+def researcher_and_dsa():
+    """``researcher_and_dsa(root)``: the ``dsa_network`` fixture's researcher and DSA added to the
+    network at ``root`` (for fixtures of a wider scope); returns the ceremony that added them."""
     from dvnet.common import agreements
     from dvnet.common.people import PersonFolder
 
-    ceremony = Ceremony(network_dir, FOUNDER[0], {FOUNDER[0]: PersonFolder(network_dir / "people" / FOUNDER[0])})
-    ceremony.add_person(*RESEARCHER, ["researcher"])
-    agreements.add(network_dir, copy.deepcopy(DSA_TERMS), ceremony.as_person(FOUNDER[0], "dsa.add"))
+    def add(root: Path) -> Ceremony:
+        ceremony = Ceremony(root, FOUNDER[0], {FOUNDER[0]: PersonFolder(root / "people" / FOUNDER[0])})
+        ceremony.add_person(*RESEARCHER, ["researcher"])
+        agreements.add(root, copy.deepcopy(DSA_TERMS), ceremony.as_person(FOUNDER[0], "dsa.add"))
+        return ceremony
+
+    return add
+
+
+@pytest.fixture
+def dsa_network(network_dir: Path, researcher_and_dsa) -> Path:
+    """``network_dir`` with a researcher (``ada-researcher``, key under ``people/``) and the DSA of
+    ``DSA_TERMS`` (version 1), added by the founding coordinator through ``common.agreements``."""
+    researcher_and_dsa(network_dir)
     return network_dir
 
 

@@ -55,7 +55,7 @@ def _terms(given: dict) -> dict:
 
 @click.group("dsa")
 def dsa() -> None:
-    """Data-sharing agreements: add, show, list, amend, revoke (each change a new signed version)."""
+    """Data-sharing agreements: add, show, list, amend, revoke, close (each change a new signed version)."""
 
 
 @dsa.command("add")
@@ -97,6 +97,22 @@ def revoke(actor, network: Path, dsa_id: str, reason: str) -> None:
 
     agreement = agreements.revoke(network, dsa_id, reason, actor)
     make_console().print(f"revoked {agreement.id} (version {agreement.version}), signed by {actor.actor}")
+
+
+@dsa.command("close")
+@NETWORK
+@DSA
+@REASON
+@acting_as("dsa.close")
+def close(actor, network: Path, dsa_id: str, reason: str) -> None:
+    """Close DSA at its retention end: destroy its research rows, their counts and its extracts on
+    the coordinator, and keep a signed destruction record."""
+    from dvnet.assets.research.lib.extract import close as close_project
+
+    record = close_project(network, dsa_id, reason, actor)
+    make_console().print(f"closed {dsa_id} (version {record['closed_version']}): destroyed {record['staged_rows_destroyed']} research rows of "
+                         f"{len(record['bundles'])} bundles, {record['count_rows_destroyed']} count rows and {record['extracts_destroyed']} extracts; "
+                         f"destruction record signed by {actor.actor}")  # fmt: skip
 
 
 @dsa.command("list")
