@@ -7,7 +7,8 @@
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
    default; the two Tier 4 agencies also send consented records and research extracts);
 4. bundles travel to the coordinator's inbox; the central job verifies and loads them;
-5. the coordinator publishes a disclosure-controlled release for evaluators.
+5. the coordinator publishes a disclosure-controlled release for evaluators;
+6. the coordinator makes the DSA's research extract, sealed to its named researcher, who opens it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 from pathlib import Path
 
 import click
@@ -28,7 +26,10 @@ def make(actor, network: Path, dsa_id: str) -> None:
     from dvnet.assets.research.lib.extract import make_extract
 
     made = make_extract(network, dsa_id, actor)
-    console = make_console()
+    print_made(made, make_console())
+
+
+def print_made(made, console) -> None:
     console.print(f"{made.dsa} (version {made.version}): {made.rows} rows of {len(made.columns)} fields "
                   f"({', '.join(made.columns)}); {made.withheld} rows withheld in cells under the DSA's minimum size")  # fmt: skip
     if made.people:
@@ -46,30 +47,14 @@ def make(actor, network: Path, dsa_id: str) -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Folder for the opened extract (made 0700).")
 def open_(extract_file: Path, person_folder: Path, coordinator_file: Path, out: Path) -> None:
     """Check and decrypt an extract sealed to you; writes it as Parquet and CSV (0600) in OUT."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
+    from dvnet.pipelines.research import open_extract
 
-    from dvnet import bundle
-    from dvnet.common.agency import read_coordinator_public
-    from dvnet.common.files import atomic_write, private_folder
-    from dvnet.common.people import PersonFolder
+    opened = open_extract(extract_file, person_folder, coordinator_file, out)
+    print_opened(opened, make_console())
 
-    coordinator = read_coordinator_public(coordinator_file)
-    opened = bundle.open_bundle(
-        extract_file.read_bytes(),
-        signing_public_key=bundle.signing_public_key_from_text(coordinator["signing_public_key"]),
-        recipient_private_key=bundle.load_encryption_key(PersonFolder(person_folder).encryption_key),
-        now=dt.datetime.now(dt.UTC),
-    )
-    details = opened.manifest["details"]
-    private_folder(out)
-    parquet = out / f"{details['project']}.parquet"
-    atomic_write(parquet, opened.data, mode=0o600)
-    table = pq.read_table(parquet)
-    csv = io.BytesIO()
-    pacsv.write_csv(table, csv)
-    atomic_write(parquet.with_suffix(".csv"), csv.getvalue(), mode=0o600)
-    console = make_console()
-    console.print(f"opened {details['project']} (version {details['dsa_version']}) for {details['researcher']}: {table.num_rows} rows; "
-                  f"fields {', '.join(table.column_names)}; periods {', '.join(details['periods'])}")  # fmt: skip
-    console.print(f"written to {parquet} and {parquet.with_suffix('.csv')}; usable until {opened.header['not_after']} (the DSA's end)")
+
+def print_opened(opened, console) -> None:
+    d = opened.details
+    console.print(f"opened {d['project']} (version {d['dsa_version']}) for {d['researcher']}: {opened.table.num_rows} rows; "
+                  f"fields {', '.join(opened.table.column_names)}; periods {', '.join(d['periods'])}")  # fmt: skip
+    console.print(f"written to {opened.parquet} and {opened.csv}; usable until {opened.usable_until} (the DSA's end)")
