@@ -35,7 +35,10 @@ def decision() -> None:
 @acting_as("decision.add", agency="org")
 def add(actor, network: Path, org: str, change: str, kind: str, subject: str, decided_by: str, why: str, review_date: str,
         decided_on: str | None, agency_folder: Path | None) -> None:  # fmt: skip
-    """Record a decision of ORG, signed by the person running it (a steward for their own agency)."""
+    """Record a decision of ORG, signed by the person running it (a steward for their own agency).
+
+    An agency's current decisions (what it adopted or stopped, by subject) are cited in the
+    network's directory (`dvnet directory`); who decided and why stay in the decision log."""
     from dvnet.common import decisions
 
     if agency_folder is None and (network / "agencies" / org).is_dir():

@@ -3,6 +3,7 @@ and the coordinator's folders), never another agency's; `decision list --due` sh
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -116,3 +117,15 @@ def test_an_edited_decision_is_noticed(with_steward, capsys):
     assert exc.value.reason == "RECORD_TAMPERED"
     code, _, err = _run(capsys, ["decision", "list", with_steward])
     assert code == EXIT_USAGE and "RECORD_TAMPERED" in err
+
+
+def test_the_directory_cites_each_agencys_current_decisions_only(with_steward, capsys, tmp_path):
+    _run(capsys, _add(with_steward, "shelter-north", subject="Risk tool A"))
+    _run(capsys, _add(with_steward, "shelter-north", subject="Risk tool A", change="stopped", decided_on="2026-07-01"))
+    _run(capsys, _add(with_steward, "shelter-north", subject="Census data feed"))
+    code, _, _ = _run(capsys, ["directory", "--network", with_steward, "--out", tmp_path / "d"])
+    assert code == EXIT_OK
+    (entry,) = [e for e in json.loads((tmp_path / "d" / "directory.json").read_text())["organisations"] if e["name"] == "Northern Lights Shelter"]
+    assert entry["decisions"] == "stopped Risk tool A (tool, 2026-07-01); adopted Census data feed (tool, 2026-06-01)"
+    page = (tmp_path / "d" / "directory.html").read_text()
+    assert "Census data feed" in page and "Board of directors" not in page and STEWARD not in page

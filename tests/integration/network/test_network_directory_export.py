@@ -76,7 +76,7 @@ def test_csv_has_the_published_columns_only(exported, agencies):
 
 
 def test_published_fields_are_the_tier_1_fields():
-    assert set(PUBLISHED_FIELDS) == {"name", "type", "region", "services", "eligibility", "phone", "email", "website", "intake_hours"}
+    assert set(PUBLISHED_FIELDS) == {"name", "type", "region", "services", "eligibility", "phone", "email", "website", "intake_hours", "decisions"}
 
 
 def test_no_keys_tiers_or_agreement_data_anywhere(exported):
