@@ -162,6 +162,26 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     return Extract(dsa.id, dsa.version, kept.num_rows, withheld, people, linked, tuple(kept.column_names), files)
 
 
+def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
+    """Delete the project's staged rows and their counts in one transaction, then rewrite the
+    file so their bytes leave it too. Returns (staged rows, count rows, bundle ids)."""
+    con = warehouse.connect(NetworkPaths(root).warehouse)
+    staged = 0
+    try:
+        bundles = _project_bundles(con, dsa.id) or [""]  # [""]: an empty list has no type to bind
+        existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        con.execute("BEGIN TRANSACTION")
+        for contract in _contracts(dsa):
+            if warehouse.staged_table(contract.id) in existing:
+                staged += con.execute(f"DELETE FROM {warehouse.staged_table(contract.id)} WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
+        counts = con.execute("DELETE FROM contribution_counts WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    warehouse.rewrite_live_rows_only(NetworkPaths(root).warehouse)  # a DELETE alone leaves the rows' bytes in the file
+    return staged, counts, bundles
+
+
 def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> dict:
     """Destroy the DSA's staged rows, their counts and its extracts on the coordinator; write the
     signed destruction record and the DSA's closing version. Returns the record."""
@@ -174,19 +194,10 @@ def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.dateti
     staged = counts = 0
     bundles: list[str] = []
     if NetworkPaths(root).warehouse.exists():
-        con = warehouse.connect(NetworkPaths(root).warehouse)
         try:
-            bundles = _project_bundles(con, dsa.id) or [""]  # [""]: an empty list has no type to bind
-            existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            con.execute("BEGIN TRANSACTION")
-            for contract in _contracts(dsa):
-                if warehouse.staged_table(contract.id) in existing:
-                    staged += con.execute(f"DELETE FROM {warehouse.staged_table(contract.id)} WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
-            counts = con.execute("DELETE FROM contribution_counts WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
-            con.execute("COMMIT")
-            con.execute("CHECKPOINT")  # the deleted rows leave the database file, not only its view
-        finally:
-            con.close()
+            staged, counts, bundles = _destroy_rows(root, dsa)
+        except duckdb.IOException:  # another process holds the warehouse; nothing is lost by running again
+            raise ExtractRefusal("WAREHOUSE_BUSY", "another process has the warehouse open", hint="stop `dvnet ui` or the running job, then close again") from None
     folder = extracts_folder(root, dsa.id)
     extracts = sorted(folder.glob(f"*{EXTRACT_SUFFIX}")) if folder.is_dir() else []
     for path in extracts:
