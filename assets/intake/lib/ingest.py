@@ -25,12 +25,13 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
+from dvnet.contracts.agreements import DSA_ID
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
-from dvnet.common import audit
+from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
@@ -194,8 +195,8 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
     if not contract.linkage_inputs:
         return None
     project = (manifest.get("details") or {}).get("project")
-    dsa = ctx.network.agreement(project) if project else None
-    if dsa is None or header["agency_id"] not in dsa.parties or contract.ref not in dsa.contracts or not dsa.in_force(now.date()):
+    dsa = agreements.current(ctx.paths.root, project, ctx.network) if isinstance(project, str) and DSA_ID.match(project) else None
+    if dsa is None or not dsa.covers(header["agency_id"], contract.ref, str(manifest["period"])) or not dsa.in_force(now):
         raise IngestRefusal("DSA_INVALID", "no data-sharing agreement in force covers this agency, contract and date")
     return project
 
