@@ -48,6 +48,7 @@ def dagster_instance(home: Path) -> Iterator[object]:
 
 def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     """(agency, period, file names) per run: consecutive pending bundles of one partition."""
+    from dvnet.assets.intake.lib.inbox import inbox_name
     from dvnet.assets.intake.lib.ingest import pending_files
     from dvnet.assets.intake.partitions import file_partition
 
@@ -55,9 +56,9 @@ def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     for path in pending_files(ctx.paths.inbox):
         agency, period = file_partition(path, ctx)
         if runs and runs[-1][:2] == (agency, period):
-            runs[-1][2].append(path.name)
+            runs[-1][2].append(inbox_name(path))
         else:
-            runs.append((agency, period, [path.name]))
+            runs.append((agency, period, [inbox_name(path)]))
     return runs
 
 

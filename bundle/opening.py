@@ -30,7 +30,7 @@ from dvnet.bundle.errors import (
     WRONG_RECIPIENT,
     BundleError,
 )
-from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, split_plaintext
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, peek_header_bytes, split_plaintext
 from dvnet.bundle.header import SHARED_FIELDS, parse_header, parse_manifest, parse_time
 from dvnet.bundle.keys import key_id
 from dvnet.bundle.seal import HPKE_SUITE, hpke_info, signed_message
@@ -74,6 +74,11 @@ def parse(
     if header["ciphertext_length"] != frame.ciphertext.nbytes:
         raise BundleError(FRAMING_INVALID, "header ciphertext_length disagrees with the framed ciphertext")
     return ParsedBundle(header, frame.header_bytes, frame.signature, frame.ciphertext)
+
+
+def peek_header(head: bytes | memoryview, *, max_header_size: int = DEFAULT_MAX_HEADER_SIZE) -> dict[str, Any]:
+    """The parsed header from a file's first bytes, unauthenticated: for ordering an inbox, never for trust."""
+    return parse_header(peek_header_bytes(head, max_header_size=max_header_size))
 
 
 def verify_signature(parsed: ParsedBundle, signing_public_key: ed25519.Ed25519PublicKey) -> None:

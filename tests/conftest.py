@@ -15,6 +15,26 @@ import pytest
 
 from dvnet.common import network as store
 
+# --- headline figures ------------------------------------------------------------------------------
+#: A test records one quotable line with ``record_property("headline", text)``; the line is shown
+#: in the terminal summary of the run (``make test``'s output). Report properties travel from
+#: pytest-xdist workers to the controller with each test report, so this works under ``-n``.
+HEADLINE = "headline"
+_headlines: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _headlines.extend(str(value) for name, value in report.user_properties if name == HEADLINE)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _headlines:
+        terminalreporter.section("headlines")
+        for line in sorted(set(_headlines)):
+            terminalreporter.write_line(line)
+
+
 NETWORK_NAME = "Riverside DV Response Network"
 
 #: The agencies of the ``network_dir`` fixture: every organisation type, every tier, one suspended.

@@ -10,10 +10,9 @@ receipt signed by the coordinator. Pure Python: the Dagster assets are thin wrap
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
-import shutil
+import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -33,12 +32,11 @@ from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
 from dvnet.assets.intake.lib.conform import count_violations, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, move_out, read_entry, read_head
+from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
 from dvnet.common.files import atomic_write
 from dvnet.common.network import NetworkPaths, load_network
-
-BUNDLE_SUFFIX = ".dvb"
-
 
 class IngestRefusal(DvnetError):
     """A bundle refused by the coordinator (the file goes to quarantine)."""
@@ -46,8 +44,8 @@ class IngestRefusal(DvnetError):
 
 @dataclass
 class IngestOutcome:
-    file_name: str
-    file_sha256: str
+    file_name: str  # ``inbox_name``: safe text, never the raw name
+    file_sha256: str | None  # None: an entry that was never read (not a regular file, or unreadable)
     outcome: str  # loaded | quarantined | duplicate
     reason: str | None = None
     message: str | None = None
@@ -87,18 +85,23 @@ class CoordinatorContext:
         )
 
 
+#: Enough of a file's first bytes to hold its header.
+HEAD_BYTES = PREFIX_SIZE + bundle.DEFAULT_MAX_HEADER_SIZE
+
+
 def pending_files(inbox: Path) -> list[Path]:
-    """Bundle files waiting in the inbox, oldest sequence first per agency (best effort)."""
-    files = sorted(p for p in Path(inbox).glob(f"*{BUNDLE_SUFFIX}") if p.is_file())
+    """Every arrival in the inbox (``inbox.arrivals``: bundle files and anything else named
+    ``*.dvb``), oldest sequence first per agency (best effort, from each header alone)."""
 
     def order(p: Path) -> tuple:
+        head = read_head(p, HEAD_BYTES)
         try:
-            h = bundle.parse(p.read_bytes()).header
-            return (h["agency_id"], h["sequence"], p.name)
-        except (DvnetError, OSError):
-            return ("~", 0, p.name)
+            h = bundle.peek_header(head) if head is not None else None
+        except DvnetError:
+            h = None
+        return (h["agency_id"], h["sequence"], p.name) if h else ("~", 0, p.name)
 
-    return sorted(files, key=order)
+    return sorted(arrivals(inbox), key=order)
 
 
 def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
@@ -290,20 +293,18 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     """Every check of one bundle file that does not need the warehouse. Never raises for the file's
     content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR)."""
     path = Path(path)
-    size = path.stat().st_size
-    if size <= ctx.max_bundle_bytes:
-        blob = path.read_bytes()
-        file_sha = hashlib.sha256(blob).hexdigest()
-    else:  # never read whole; hashed as a stream so its receipt still names it
-        blob = b""
-        with path.open("rb") as f:
-            file_sha = hashlib.file_digest(f, "sha256").hexdigest()
-    v = _Verified(path, IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined"), now)
-    out = v.out
+    out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
+    v = _Verified(path, out, now)
     try:
-        if size > ctx.max_bundle_bytes:
+        entry = read_entry(path, ctx.max_bundle_bytes)  # never follows a link, never opens a FIFO
+    except DvnetError as e:  # not a regular file, or the operating system refused it
+        v.before_replay = e
+        return v
+    out.file_sha256 = entry.sha256
+    try:
+        if entry.blob is None:  # over the cap: hashed as a stream, never read whole
             raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
-        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
+        parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
         h = parsed.header
         out.agency_id, out.bundle_id, out.sequence = h["agency_id"], h["bundle_id"], h["sequence"]
         out.contract, out.mode = f"{h['contract_id']}/v{h['contract_version']}", h["mode"]
@@ -404,34 +405,39 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
 
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
-    """Move the file out of the inbox, write its receipt, and append to the audit log."""
+    """Move the entry out of the inbox, write its receipt, and append to the audit log.
+
+    Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
+    was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
     dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
     dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / path.name
-    if dest.exists():
-        dest = dest_dir / f"{path.stem}.{out.file_sha256[:12]}{path.suffix}"
+    dest = dest_dir / out.file_name
+    if dest.exists() or dest.is_symlink():
+        stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
+        dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
     if not archive:
         reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
-    shutil.move(str(path), dest)
-    quarantined = out.outcome == "quarantined"
-    # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
-    receipt = bundle.make_receipt(
-        bundle_sha256=out.file_sha256,
-        bundle_id=out.bundle_id,
-        agency_id=out.agency_id,
-        sequence=out.sequence,
-        outcome="quarantined" if quarantined else "loaded",
-        reason=out.reason if quarantined else None,
-        rows_loaded=0 if quarantined else out.rows_loaded,
-        received_at=now,
-        signing_key=ctx.signing_key,
-    )
-    # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
-    # the original's receipt, and the same file arriving twice rewrites its own.
-    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
-    folder = ctx.paths.receipts / (out.agency_id or "_unknown")
-    atomic_write(folder / name, receipt)
+    move_out(path, dest)
+    if out.file_sha256 is not None:
+        quarantined = out.outcome == "quarantined"
+        # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
+        receipt = bundle.make_receipt(
+            bundle_sha256=out.file_sha256,
+            bundle_id=out.bundle_id,
+            agency_id=out.agency_id,
+            sequence=out.sequence,
+            outcome="quarantined" if quarantined else "loaded",
+            reason=out.reason if quarantined else None,
+            rows_loaded=0 if quarantined else out.rows_loaded,
+            received_at=now,
+            signing_key=ctx.signing_key,
+        )
+        # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
+        # the original's receipt, and the same file arriving twice rewrites its own.
+        name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
+        folder = ctx.paths.receipts / (out.agency_id or "_unknown")
+        atomic_write(folder / name, receipt)
     audit.append(ctx.paths.audit_log, f"bundle_{out.outcome}", now=now, **{k: v for k, v in out.to_dict().items() if k != "message"})
 
 
