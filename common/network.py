@@ -16,6 +16,7 @@ In a real network each agency folder lives on the agency's own machine; only pub
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -148,15 +149,7 @@ def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coo
     paths = NetworkPaths(Path(root))
     if paths.registry.exists():
         raise RegistryError("NETWORK_EXISTS", f"a network already exists at {paths.root}", hint="choose another folder")
-    for d in COORDINATOR_DIRS:
-        (paths.coordinator / d).mkdir(parents=True, exist_ok=True)
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
     enc, sig = keys.generate_encryption_key(), keys.generate_signing_key()
-    paths.keys.mkdir(parents=True, exist_ok=True)
-    keys.write_private_key(paths.keys / "encryption.key", enc)
-    keys.write_private_key(paths.keys / "signing.key", sig)
-    paths.custodian_linkage_key.parent.mkdir(parents=True, exist_ok=True)
-    keys.write_secret(paths.custodian_linkage_key, secrets.token_bytes(32))
     network = Network(
         name=name,
         coordinator=Coordinator(
@@ -168,6 +161,15 @@ def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coo
             signing_public_key=keys.public_key_to_text(sig.public_key()),
         ),
     )
+    Network.from_dict(network.to_dict())  # a name the registry refuses leaves no folder behind
+    for d in COORDINATOR_DIRS:
+        (paths.coordinator / d).mkdir(parents=True, exist_ok=True)
+    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    paths.keys.mkdir(parents=True, exist_ok=True)
+    keys.write_private_key(paths.keys / "encryption.key", enc)
+    keys.write_private_key(paths.keys / "signing.key", sig)
+    paths.custodian_linkage_key.parent.mkdir(parents=True, exist_ok=True)
+    keys.write_secret(paths.custodian_linkage_key, secrets.token_bytes(32))
     save_network(paths.root, network)
     audit.append(paths.audit_log, "network_init", network=name, encryption_key_id=network.coordinator.encryption_key_id)
     return network
@@ -188,6 +190,10 @@ def add_agency(
     network = load_network(paths.root)
     if network.organisation(org.id):
         raise RegistryError("AGENCY_EXISTS", f"organisation '{org.id}' is already registered")
+    # Validated as the registry will hold it before anything is created: a refused agency leaves
+    # no folder and no key behind (its key id is not known yet, so a placeholder stands in).
+    probe = dataclasses.replace(org, signing_key_id=org.signing_key_id or ("0" * 16 if org.tier >= 2 else None))
+    Network.from_dict({**network.to_dict(), "organisations": [*network.to_dict()["organisations"], dataclasses.asdict(probe)]})
     folder = Path(agency_folder or paths.agencies / org.id)
     if (folder / "agency.yaml").exists():
         raise RegistryError("AGENCY_EXISTS", f"an agency folder already exists at {folder}")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
-from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
+from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.demo_network import DEMO_NETWORK_NAME, DSA_ID, PERIODS, build_demo_network
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
 
@@ -90,8 +91,20 @@ def return_receipts(root: Path) -> int:
 
 
 def fresh_network(root: Path) -> list:
+    """A new demo network in ``root``. An earlier demo network there is deleted first; any other
+    folder that is not empty is refused (``--out`` pointed at the wrong folder must never cost
+    its contents)."""
     root = Path(root)
-    if root.exists():
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise DvnetError("USAGE_DEMO_FOLDER_IN_USE", f"{root} is not a folder", hint="choose another --out")
+    if root.is_dir() and any(root.iterdir()):
+        try:
+            earlier = load_network(root).name == DEMO_NETWORK_NAME
+        except DvnetError:
+            earlier = False
+        if not earlier:
+            raise DvnetError("USAGE_DEMO_FOLDER_IN_USE", f"{root} is not empty and holds no demo network, so it is not deleted",
+                             hint="choose an empty or new folder with --out")
         shutil.rmtree(root)
     orgs = build_demo_network(root)
     return orgs

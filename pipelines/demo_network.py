@@ -38,7 +38,10 @@ def demo_organisations() -> list[Organisation]:
     return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
 
 
-def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> list:
+DEMO_NETWORK_NAME = "Riverside DV Response Network (demo)"
+
+
+def build_demo_network(root: Path, name: str = DEMO_NETWORK_NAME) -> list:
     """Create the network folder, register every agency, and add the evaluation DSA."""
     store.init_network(root, name)
     for aid, aname, atype, tier, region, services, elig in AGENCIES:

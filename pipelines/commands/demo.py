@@ -12,15 +12,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.commands.options import FiniteFloatRange
+from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.demo_network import PERIODS
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network (deleted and re-created).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network (an earlier demo network there is deleted; any other folder must be empty).")
 @click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every agency's volume.")
-@click.option("--profile", default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
+@click.option("--scale", type=FiniteFloatRange(min=0, min_open=True, max=MAX_SCALE), default=1.0, show_default=True, help="Multiply every agency's volume.")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, dagster_home: Path | None) -> int:
@@ -41,8 +44,8 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     started = time.perf_counter()
     root = out.resolve()
 
+    orgs = fresh_network(root)  # first: a folder that is not an earlier demo network is refused before anything is printed
     console.rule("[bold]1. The network")
-    orgs = fresh_network(root)
     tiers = Counter(o.tier for o in orgs)
     console.print(f"{len(orgs)} organisations of {len({o.type for o in orgs})} types; tiers " + ", ".join(f"{t}: {tiers[t]}" for t in sorted(tiers)))
     console.print(f"coordinator keys, registry and one data-sharing agreement in {root / 'coordinator'}")

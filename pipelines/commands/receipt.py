@@ -43,6 +43,8 @@ def verify(agency_dir: Path, file: Path) -> int:
         key = bundle.signing_public_key_from_text(pinned)
     except (DvnetError, ValueError):
         raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.signing_public_key is not a valid Ed25519 key") from None
+    if not file.is_file():  # a FIFO would block the read
+        raise click.BadParameter("is not a regular file", param_hint="'FILE'")
     console = make_console()
     with file.open("rb") as f:
         blob = f.read(MAX_RECEIPT_SIZE + 1)  # the verifier refuses anything larger; never read more

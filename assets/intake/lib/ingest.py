@@ -192,6 +192,15 @@ def _validate_counts(table: arrow.Table, contract: Contract) -> None:
         raise IngestRefusal("CONTRACT_VIOLATION", f"{len(violations)} column/rule failures in {contract.ref}'s count tables: {where}")
 
 
+def _check_period(period: str) -> None:
+    """The network reports by calendar quarter: a bundle for a month, a half or a year (which the
+    bundle format allows) is refused."""
+    try:
+        Period.parse(period)
+    except DvnetError:
+        raise IngestRefusal("PERIOD_INVALID", "the manifest's period is not a calendar quarter") from None
+
+
 def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:
     if not contract.linkage_inputs:
         return None
@@ -324,7 +333,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
-        Period.parse(out.period)
+        _check_period(out.period)
         v.project = _check_agreement(m, h, ctx, contract, now)
         table = _read_payload(opened.data)
         del opened

@@ -121,7 +121,10 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
 
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
-    con = duckdb.connect(str(NetworkPaths(Path(root)).warehouse), read_only=True)
+    warehouse = NetworkPaths(Path(root)).warehouse
+    if not warehouse.is_file():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
     try:
         row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()
     finally:
@@ -143,6 +146,8 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
     folder = paths.releases / release_id
     if folder.exists():
         raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
+    if not paths.warehouse.is_file():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(paths.warehouse))
     try:
         load_organisations(con, network)
