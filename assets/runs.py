@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
+from dvnet.common.files import private_dir
+
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -22,7 +24,7 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
     """--dagster-home, else $DAGSTER_HOME, else the template folder; its dagster.yaml made from the template."""
     home = Path(option or environ.get("DAGSTER_HOME") or TEMPLATE_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)  # Dagster's storage (runs, event logs, metadata) is created in it
     template = TEMPLATE_HOME / "dagster.yaml"
     if not (home / "dagster.yaml").exists() and template.exists():
         (home / "dagster.yaml").write_bytes(template.read_bytes())

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from dvnet.common.files import PRIVATE_FILE, private_dir
 from dvnet.contracts.errors import DvnetError
 
 GENESIS = "0" * 64
@@ -40,8 +41,8 @@ def _last_hash(path: Path) -> str:
 def append(path: Path, event: str, now: dt.datetime | None = None, **details: object) -> dict:
     """Append one event; returns the record written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as f:
+    private_dir(path.parent)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE), "ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             record = {

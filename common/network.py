@@ -29,7 +29,7 @@ from dvnet.bundle import keys
 from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.network import Contact, Coordinator, Network, Organisation
 from dvnet.common import audit
-from dvnet.common.files import atomic_write
+from dvnet.common.files import atomic_write, check_private, private_dir
 
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")
@@ -128,9 +128,11 @@ def _dump(data: Any) -> bytes:
 
 def load_network(root: Path) -> Network:
     """Read and validate ``<root>/coordinator/registry.yaml``."""
-    path = NetworkPaths(Path(root)).registry
+    paths = NetworkPaths(Path(root))
+    path = paths.registry
     if not path.exists():
         raise RegistryError("REGISTRY_MISSING", f"no registry at {path}", hint="create one with `dvnet network init`")
+    _check_modes(paths.audit_log, paths.coordinator, paths.warehouse.parent)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -162,13 +164,12 @@ def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coo
         ),
     )
     Network.from_dict(network.to_dict())  # a name the registry refuses leaves no folder behind
-    for d in COORDINATOR_DIRS:
-        (paths.coordinator / d).mkdir(parents=True, exist_ok=True)
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    paths.keys.mkdir(parents=True, exist_ok=True)
+    for d in (*COORDINATOR_DIRS, "keys"):
+        private_dir(paths.coordinator / d)
+    private_dir(paths.warehouse.parent)
     keys.write_private_key(paths.keys / "encryption.key", enc)
     keys.write_private_key(paths.keys / "signing.key", sig)
-    paths.custodian_linkage_key.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(paths.custodian_linkage_key.parent)
     keys.write_secret(paths.custodian_linkage_key, secrets.token_bytes(32))
     save_network(paths.root, network)
     audit.append(paths.audit_log, "network_init", network=name, encryption_key_id=network.coordinator.encryption_key_id)
@@ -198,7 +199,7 @@ def add_agency(
     if (folder / "agency.yaml").exists():
         raise RegistryError("AGENCY_EXISTS", f"an agency folder already exists at {folder}")
     for d in (*AGENCY_DIRS, "keys"):
-        (folder / d).mkdir(parents=True, exist_ok=True)
+        private_dir(folder / d)
     if org.tier >= 2:
         sig = keys.generate_signing_key()
         keys.write_private_key(folder / "keys" / "signing.key", sig)
@@ -239,6 +240,7 @@ def load_agency(folder: Path) -> AgencyConfig:
     path = folder / "agency.yaml"
     if not path.exists():
         raise RegistryError("AGENCY_CONFIG_MISSING", f"no agency.yaml in {folder}", hint="create the agency with `dvnet network add-agency`")
+    _check_modes(folder / "audit.log", folder)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     required = ("agency_id", "name", "network", "tier", "type", "region", "coordinator")
     for key in required:
@@ -274,6 +276,14 @@ def set_status(root: Path, org_id: str, status: str) -> None:
     org.status = status
     save_network(root, network)
     audit.append(NetworkPaths(Path(root)).audit_log, "agency_status", agency=org_id, status=status)
+
+
+def _check_modes(audit_log: Path, *folders: Path) -> None:
+    """Data folders (and their direct entries) found open to group or others are made owner-only,
+    with a warning and a line in the owner's audit log (see ``common.files``: fixed, not refused)."""
+    fixed = check_private(*folders)
+    if fixed:
+        audit.append(audit_log, "file_mode_fixed", paths=[str(p) for p in fixed])
 
 
 def is_private_key_mode_ok(path: Path) -> bool:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 
 import click
 
+from dvnet.common.files import FileModeWarning
 from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
 
 EXIT_OK = 0
@@ -91,10 +93,19 @@ def _usage_line(e: click.ClickException) -> None:
     click.echo(f"hint: see `{ctx.command_path if ctx else 'dvnet'} --help`", err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, _default=warnings.showwarning) -> None:
+    """A fixed file mode is one plain line for the user; other warnings as Python shows them."""
+    if issubclass(category, FileModeWarning):
+        click.echo(f"warning: FILE_MODE_FIXED: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 input refused, 2 usage or configuration)."""
     environ = os.environ if environ is None else environ
     os.umask(UMASK)
+    warnings.showwarning = _show_warning
     try:
         result = cli.main(args=list(argv) if argv is not None else None, prog_name="dvnet", standalone_mode=False, obj={"environ": environ})
     except click.exceptions.Exit as e:

@@ -9,11 +9,12 @@ coordinator accepts gaps, never repeats or rollbacks).
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dvnet.common.files import atomic_write
+from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 
 
 def current(path: Path) -> int:
@@ -25,8 +26,8 @@ def current(path: Path) -> int:
 def reserve(path: Path) -> Iterator[int]:
     """The next sequence number, persisted when the ``with`` block ends without an exception."""
     path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with (path.parent / ".sequence.lock").open("w") as lock:
+    private_dir(path.parent)
+    with os.fdopen(os.open(path.parent / ".sequence.lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         nxt = current(path) + 1
         yield nxt

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +33,10 @@ from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
 from dvnet.assets.intake.lib.conform import count_violations, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
-from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, move_out, read_entry, read_head
+from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
-from dvnet.common.files import atomic_write
+from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
 
 class IngestRefusal(DvnetError):
@@ -419,7 +420,7 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
     Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
     was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
     dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(dest_dir)
     dest = dest_dir / out.file_name
     if dest.exists() or dest.is_symlink():
         stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
@@ -428,6 +429,8 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
         reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
     move_out(path, dest)
+    if is_regular(dest):
+        os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
     if out.file_sha256 is not None:
         quarantined = out.outcome == "quarantined"
         # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
