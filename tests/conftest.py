@@ -8,12 +8,20 @@ test module cannot import a helper module by name.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from dvnet.common import network as store
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The umask `dvnet` sets at its entry: files the tests write beside dvnet's (a warehouse opened
+    # with duckdb.connect, say) are owner-only too, as dvnet's check on open expects. The writers'
+    # own owner-only modes are tested under umask 022 (test_central_file_modes.py).
+    os.umask(0o077)
+
 
 # --- headline figures ------------------------------------------------------------------------------
 #: A test records one quotable line with ``record_property("headline", text)``; the line is shown

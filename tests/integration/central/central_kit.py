@@ -112,6 +112,24 @@ class Kit:
         return path
 
 
+def add_agency(kit: Kit, agency: str, tier: int, *, status: str = "active", org_type: str = "direct_service") -> None:
+    """Register one more agency (with its own folder and keys); ``status`` suspended to suspend it."""
+    store.add_agency(kit.root, store.organisation(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[0]))
+    if status != "active":
+        store.set_status(kit.root, agency, status)
+
+
+def add_agreement(kit: Kit, dsa_id: str, parties: list[str], *, start: str = "2026-01-01", end: str = "2027-12-31",
+                  status: str = "active", contracts: tuple[str, ...] = ("research_extract/v1",)) -> None:  # fmt: skip
+    """Register a data-sharing agreement for research extracts between ``parties``."""
+    from dvnet.contracts.network import Agreement
+
+    network = store.load_network(kit.root)
+    network.agreements.append(Agreement(id=dsa_id, purpose="Test evaluation", parties=list(parties), contracts=list(contracts),
+                                        fields=["linkage_token"], start=start, end=end, ethics_approval="REB-TEST", status=status))  # fmt: skip
+    store.save_network(kit.root, network)
+
+
 def make_network(root: Path) -> Kit:
     store.init_network(root, "Central test network")
     for i, (agency, org_type, tier) in enumerate(AGENCIES):
@@ -182,7 +200,17 @@ def referral_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.DataFrame:
     return frame[get_contract("referral").output_columns()]
 
 
-FRAMES = {"service_episode": service_episode_frame, "referral": referral_frame}
+def research_extract_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.DataFrame:
+    """Service episodes with a project linkage token and the month of the episode (Tier 4)."""
+    rng = np.random.default_rng(seed)
+    frame = service_episode_frame(n, period, seed)
+    frame["linkage_token"] = _hex(rng, n, 32)
+    year, quarter = int(period[:4]), int(period[-1])
+    frame["episode_month"] = pd.array([f"{year}-{3 * quarter - 2 + int(m):02d}" for m in rng.integers(0, 3, n)], dtype="string")
+    return frame[get_contract("research_extract").output_columns()]
+
+
+FRAMES = {"service_episode": service_episode_frame, "referral": referral_frame, "research_extract": research_extract_frame}
 
 
 def parquet_bytes(data: pd.DataFrame | pa.Table) -> bytes:
