@@ -24,7 +24,7 @@ from dvnet import bundle
 from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import standard_counts
-from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
+from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.periods import Period
@@ -229,6 +229,8 @@ def contribute(
         _seal(run, payload, step)
     except _Refused as r:
         _account_refusal(run.result, r)
+    except DeidentificationError as e:  # OUTPUT_MODEL_VIOLATION: a bug, but the steward still gets the report
+        _account_refusal(run.result, _Refused(e.reason, e.message))
     finally:
         if run.keyed is not None:
             run.keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
