@@ -296,7 +296,9 @@ class _Verified:
     project: str | None = None
 
 
-_UNEXPECTED = ("UNEXPECTED_ERROR", "the bundle could not be processed")
+def _unexpected() -> IngestRefusal:
+    """A library crash on a bundle's bytes or while loading it: a refusal, never a lost file."""
+    return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
 def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
@@ -326,7 +328,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         v.before_replay = e
         return v
     except Exception:  # noqa: BLE001
-        v.before_replay = IngestRefusal(*_UNEXPECTED)
+        v.before_replay = _unexpected()
         return v
     v.header, v.contract = h, contract
     try:
@@ -351,7 +353,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     except DvnetError as e:
         v.after_replay = e
     except Exception:  # noqa: BLE001
-        v.after_replay = IngestRefusal(*_UNEXPECTED)
+        v.after_replay = _unexpected()
     return v
 
 
@@ -376,7 +378,8 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection
     except DvnetError as e:
         out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
     except Exception:  # noqa: BLE001 - a library crash while loading is still a quarantine, never a lost file
-        out.outcome, (out.reason, out.message) = "quarantined", _UNEXPECTED
+        error = _unexpected()
+        out.outcome, out.reason, out.message = "quarantined", error.reason, error.message
     _finish(v.path, out, ctx, now, archive=out.outcome != "quarantined")
     if out.outcome == "quarantined":
         con.execute(

@@ -133,6 +133,10 @@ def test_a_file_the_system_will_not_open_is_quarantined_not_a_crash(ck, kit, mon
     assert (kit.paths.quarantine / "locked.dvb").is_file() and not path.exists()
 
 
+def test_the_inbox_reason_codes():
+    assert (NOT_A_FILE, UNREADABLE) == ("INBOX_NOT_A_FILE", "INBOX_UNREADABLE")
+
+
 def test_names_are_plain_or_stand_ins():
     assert inbox_name(Path("shelter-a_referral_2026-Q3_000001.dvb")) == "shelter-a_referral_2026-Q3_000001.dvb"
     assert inbox_name(Path("bundle (1).dvb")) == "bundle (1).dvb"

@@ -9,6 +9,8 @@ import pytest
 
 from dvnet.assets.warehouse.lib.cubes import CUBE_FAMILIES, RELEASE_TABLES, cube_reconciles
 
+CHECK_NAMES = ("equity_cubes_reconcile", "referral_flow_cubes_reconcile", "service_indicator_cubes_reconcile")
+
 
 @pytest.fixture
 def built(ck, kit, instance):
@@ -39,6 +41,7 @@ def _checks_alone(kit, instance) -> dict[str, bool]:
 
 def test_every_cube_family_reconciles_after_a_build(built):
     first, _ = built
+    assert CHECK_NAMES == tuple(sorted(f"{family}_reconcile" for family in CUBE_FAMILIES))
     assert {e.check_name: e.passed for e in first.get_asset_check_evaluations()} == {f"{family}_reconcile": True for family in CUBE_FAMILIES}
 
 

@@ -111,7 +111,11 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("contribute", "k"): [(v, (lambda v: lambda w: _contribute(w, **{"--mode": "record", "--k": v}))(v), "USAGE_K_INVALID") for v in ("0", "-3", "1")],
     ("contribute", "max_reject_share"): [(v, (lambda v: lambda w: _contribute(w, **{"--max-reject-share": v}))(v), "USAGE_SHARE_INVALID") for v in ("-0.1", "1.5", "nan", "inf")],
     ("contribute", "max_withheld_share"): [(v, (lambda v: lambda w: _contribute(w, **{"--mode": "record", "--max-withheld-share": v}))(v), "USAGE_SHARE_INVALID") for v in ("-1", "2", "nan")],
-    ("contribute", "project"): [("for a contract without linkage", lambda w: _contribute(w, **{"--project": "dsa-1"}), "USAGE_PROJECT_UNEXPECTED")],
+    ("contribute", "project"): [
+        ("for a contract without linkage", lambda w: _contribute(w, **{"--project": "dsa-1"}), "USAGE_PROJECT_UNEXPECTED"),
+        ("not an agreement id", lambda w: _contribute(w, **{"--agency": str(w.net / "agencies" / "valley-health"), "--contract": "research_extract", "--project": "DSA 1; rm"}), "USAGE_PROJECT_INVALID"),
+        ("missing for a research extract", lambda w: _contribute(w, **{"--agency": str(w.net / "agencies" / "valley-health"), "--contract": "research_extract"}), "USAGE_PROJECT_REQUIRED"),
+    ],
     ("contribute", "supersedes"): [(v, (lambda v: lambda w: _contribute(w, **{"--supersedes": v}))(v), "USAGE_SUPERSEDES_INVALID") for v in ("nonsense", "AB" * 16, "0" * 31, "")],
     ("receipt verify", "agency_dir"): [("not an agency", lambda w: ["receipt", "verify", "--agency", str(w.full), str(w.a_file)], "AGENCY_CONFIG_MISSING")],
     ("receipt verify", "file"): [("missing", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.missing)], "USAGE_OPTION_INVALID"), ("a FIFO", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.fifo)], "USAGE_OPTION_INVALID")],
