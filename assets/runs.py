@@ -100,15 +100,42 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
 
 def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_config: dict | None = None) -> bool:
     """Run every asset (and its checks) of ``groups``; True when the run succeeded."""
-    from dagster import AssetSelection, Definitions, define_asset_job
+    from dagster import AssetSelection
+
+    return _execute(network, home, AssetSelection.groups(*groups), "__".join(("materialise", *groups)), run_config)
+
+
+def run_checks(network: Path, home: Path, assets: tuple[str, ...]) -> bool:
+    """Evaluate the checks of ``assets`` alone, without materialising them (the releases' checks
+    after ``build_release`` published outside Dagster), so their results show in the UI."""
+    from dagster import AssetSelection
+
+    return _execute(network, home, AssetSelection.checks_for_assets(*assets), "__".join(("checks", *assets)), None)
+
+
+def _execute(network: Path, home: Path, selection, job_name: str, run_config: dict | None) -> bool:
+    from dagster import Definitions, define_asset_job
 
     from dvnet.assets.definitions import build_definitions
 
-    job_name = "__".join(("materialise", *groups))
-    defs = Definitions.merge(
-        build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=AssetSelection.groups(*groups))])
-    )
+    defs = Definitions.merge(build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=selection)]))
     job = defs.resolve_job_def(job_name)
     with dagster_instance(home) as instance:
         result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False)
     return result.success
+
+
+def latest_check_results(network: Path, home: Path) -> dict[str, tuple[bool | None, str | None]]:
+    """``<asset>:<check>`` -> (passed, severity) of every asset check's latest evaluation on the
+    instance; (None, None) for a check never evaluated."""
+    from dvnet.assets.definitions import build_definitions
+
+    keys = [key for check in build_definitions(network).asset_checks or [] for key in check.check_keys]
+    with dagster_instance(home) as instance:
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    out: dict[str, tuple[bool | None, str | None]] = {}
+    for key in keys:
+        evaluation = latest[key].evaluation if key in latest else None
+        name = f"{key.asset_key.to_user_string()}:{key.name}"
+        out[name] = (evaluation.passed, evaluation.severity.value) if evaluation is not None else (None, None)
+    return out

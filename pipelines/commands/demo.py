@@ -32,7 +32,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     Everything is written under OUT (default demo-network/). Exit 0 when the release is published.
     """
     from dvnet.assets.releases.lib.release import build_release
-    from dvnet.assets.runs import dagster_home_for, materialise_groups, run_intake
+    from dvnet.assets.runs import dagster_home_for, latest_check_results, materialise_groups, run_checks, run_intake
     from dvnet.pipelines.commands.ingest import print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.synth import synthesize
@@ -80,10 +80,13 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
     release = build_release(root, profile, [PERIODS[-1]])
+    run_checks(root, home, ("published_release",))  # re-verified from its files, as an evaluator could; shown in the UI
     s = release.manifest["suppression"]
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(release.summary)
+    checks = latest_check_results(root, home)
+    print_checks(checks, console)
     console.rule("[bold]Done")
     console.print(f"release:   {release.folder}")
     console.print(f"report:    {release.folder / 'report.html'}")
@@ -92,4 +95,19 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
-    return EXIT_REFUSED if quarantined else EXIT_OK
+    failed = sorted(name for name, (passed, severity) in checks.items() if passed is not True and severity != "WARN")
+    if failed:
+        console.print(f"[red]asset checks not passing: {', '.join(failed)}[/]")
+    return EXIT_REFUSED if quarantined or failed else EXIT_OK
+
+
+def print_checks(results: dict[str, tuple[bool | None, str | None]], console) -> None:
+    """Every asset check's latest result, as the UI shows it."""
+    t = Table(title="Dagster asset checks (latest evaluation)", title_justify="left")
+    for h in ("asset", "check", "result", "severity"):
+        t.add_column(h)
+    for name, (passed, severity) in sorted(results.items()):
+        asset, check = name.split(":", 1)
+        result = "[green]passed[/]" if passed else ("not evaluated" if passed is None else "[red]FAILED[/]")
+        t.add_row(asset, check, result, severity or "—")
+    console.print(t)
