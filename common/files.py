@@ -118,3 +118,13 @@ def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = PRIVATE_FIL
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only, and narrow it to 0700 if it exists.
+
+    Folders holding keys: one found open is closed before anything is created inside. (Other
+    folders use ``private_dir``, which leaves an existing folder as it is: it may be the user's.)"""
+    private_dir(path)
+    os.chmod(path, PRIVATE_DIR)
+    return Path(path)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import click
 
 from dvnet.common.files import FileModeWarning
-from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
+from dvnet.contracts.errors import AccessError, ContractError, DvnetError, RegistryError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was checked and refused (rejected rows, failed audit, quarantined bundle)
@@ -24,7 +24,10 @@ EXIT_USAGE = 2  # wrong options, unknown contract, invalid registry or configura
 
 # command name -> (module, attribute, one-line help). Imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "network": ("dvnet.pipelines.commands.network", "network", "Create and inspect a network folder (registry, keys, agencies)."),
+    "network": ("dvnet.pipelines.commands.network", "network", "The coordinator's registry: found a network, register agencies and people, suspend."),
+    "agency": ("dvnet.pipelines.commands.agency", "agency", "An agency's own folder and keys (run on the agency's machine)."),
+    "custodian": ("dvnet.pipelines.commands.custodian", "custodian", "Make the network linkage key and seal it to Tier 4 agencies."),
+    "person": ("dvnet.pipelines.commands.person", "person", "Make a person's signing key and public person file."),
     "contracts": ("dvnet.pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
     "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
     "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
@@ -34,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "publish": ("dvnet.pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
     "query": ("dvnet.pipelines.commands.query", "query", "Run read-only SQL against published releases."),
     "ui": ("dvnet.pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
+    "audit": ("dvnet.pipelines.commands.audit", "audit", "Verify an audit log against its anchors; show its entries."),
     "demo": ("dvnet.pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
 }
 
@@ -67,8 +71,9 @@ def cli() -> None:
 #: Reasons about configuration or the command line, not about the input checked: exit 2 like a
 #: usage error (besides ContractError, RegistryError and every USAGE_ reason).
 CONFIGURATION_REASONS = frozenset(
-    {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "QUERY_FAILED"}
-)
+    {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "QUERY_FAILED",
+     "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN"}  # a wrapped key file given on the command line
+)  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
 #: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest
 #: (DuckDB, Parquet and CSV writers, Dagster's storage) and the processes a command starts.
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         click.echo(f"error: {e.reason}: {' '.join(e.message.split())}", err=True)
         if e.hint:
             click.echo(f"hint: {e.hint}", err=True)
-        usage = isinstance(e, (ContractError, RegistryError)) or e.reason.startswith("USAGE") or e.reason in CONFIGURATION_REASONS
+        usage = isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") or e.reason in CONFIGURATION_REASONS
         return EXIT_USAGE if usage else EXIT_REFUSED
     return result if isinstance(result, int) else EXIT_OK
 

@@ -1,6 +1,8 @@
 """The whole simulated network on embedded defaults: agencies → coordinator → published release.
 
-1. create the network (coordinator keys, thirteen agencies of every type and tier, one DSA);
+1. the key ceremony: the coordinator, the custodian, thirteen agencies of every type and tier and
+   their people each make their own keys in their own folder; only public files (and the linkage
+   key sealed to each Tier 4 agency) cross between folders; one DSA;
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
    default; the two Tier 4 agencies also send consented records and research extracts);
@@ -19,6 +21,7 @@ from pathlib import Path
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
 from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.ceremony import Ceremony
 from dvnet.pipelines.demo_network import DEMO_NETWORK_NAME, DSA_ID, PERIODS, build_demo_network
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
@@ -90,10 +93,10 @@ def return_receipts(root: Path) -> int:
     return n
 
 
-def fresh_network(root: Path) -> list:
-    """A new demo network in ``root``. An earlier demo network there is deleted first; any other
-    folder that is not empty is refused (``--out`` pointed at the wrong folder must never cost
-    its contents)."""
+def fresh_network(root: Path) -> Ceremony:
+    """The demo network made afresh in ``root`` through the key ceremony; ``.organisations`` are its
+    agencies. An earlier demo network there is deleted first; any other folder that is not empty is
+    refused (``--out`` pointed at the wrong folder must never cost its contents)."""
     root = Path(root)
     if root.is_symlink() or (root.exists() and not root.is_dir()):
         raise DvnetError("USAGE_DEMO_FOLDER_IN_USE", f"{root} is not a folder", hint="choose another --out")
@@ -106,8 +109,7 @@ def fresh_network(root: Path) -> list:
             raise DvnetError("USAGE_DEMO_FOLDER_IN_USE", f"{root} is not empty and holds no demo network, so it is not deleted",
                              hint="choose an empty or new folder with --out")
         shutil.rmtree(root)
-    orgs = build_demo_network(root)
-    return orgs
+    return build_demo_network(root)
 
 
 __all__ = ["plan", "run_contributions", "deliver", "return_receipts", "fresh_network", "load_network"]

@@ -4,6 +4,9 @@ value is a one-line usage error (exit 2) before the command does anything."""
 from __future__ import annotations
 
 import math
+import os
+import stat
+from pathlib import Path
 
 import click
 
@@ -34,3 +37,20 @@ class QuarterType(click.ParamType):
 
 
 QUARTER = QuarterType()
+
+
+class InputFileType(click.Path):
+    """An existing regular file to read (a public file, a receipt, a log). A FIFO or a device
+    would block the read, or never end it: refused here, before the command opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, dir_okay=False, exists=True)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            self.fail(f"{click.format_filename(path)!r} is not a regular file", param, ctx)
+        return path
+
+
+INPUT_FILE = InputFileType()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.commands.options import QUARTER
 from dvnet.pipelines.console import make_console
 
@@ -19,7 +20,8 @@ from dvnet.pipelines.console import make_console
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
-def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
+@acting_as("publish", network="network_dir")
+def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,

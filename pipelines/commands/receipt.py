@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
 from dvnet import bundle
@@ -25,7 +26,7 @@ def receipt() -> None:
 
 @receipt.command("verify")
 @click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder (its agency.yaml pins the coordinator's signing key).")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=INPUT_FILE)
 def verify(agency_dir: Path, file: Path) -> int:
     """Check FILE's signature and form; print the outcome, reason and rows loaded.
 
@@ -43,8 +44,6 @@ def verify(agency_dir: Path, file: Path) -> int:
         key = bundle.signing_public_key_from_text(pinned)
     except (DvnetError, ValueError):
         raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.signing_public_key is not a valid Ed25519 key") from None
-    if not file.is_file():  # a FIFO would block the read
-        raise click.BadParameter("is not a regular file", param_hint="'FILE'")
     console = make_console()
     with file.open("rb") as f:
         blob = f.read(MAX_RECEIPT_SIZE + 1)  # the verifier refuses anything larger; never read more

@@ -36,7 +36,7 @@ from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
-from dvnet.common.network import AgencyConfig
+from dvnet.common.network import AgencyConfig, agency_actor
 
 #: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,40}")
@@ -305,7 +305,7 @@ def _load_keys(run: _Run) -> None:
     if run.mode == "record":
         run.pseudonym_key = bundle.read_secret(agency.pseudonym_key_path)
         if contract.linkage_inputs:
-            run.project_key = project_linkage_key(bundle.read_secret(agency.linkage_key_path), run.opts.project)
+            run.project_key = project_linkage_key(agency.linkage_key(), run.opts.project)
     if not run.opts.dry_run:
         run.signing_key = bundle.load_signing_key(agency.signing_key_path)
         try:
@@ -473,13 +473,21 @@ def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:
 
 
 def _audit(run: _Run) -> None:
-    """One line in the agency's audit log: counts and identifiers, never a value."""
+    """One entry in the agency's audit log, signed with the agency's key: counts and identifiers, never a value."""
     result = run.result
+    try:
+        actor = agency_actor(run.agency)
+    except DvnetError:  # the key file is what failed: still record the run, unsigned
+        actor = None
     audit.append(
         run.agency.audit_log,
         "contribution",
+        actor=actor or f"agency:{run.agency.agency_id}",
+        head_key=actor.key if actor else None,
+        objects={"agency": run.agency.agency_id, "bundle": result.bundle_id},
+        outcome=result.status,
+        reason=(result.refusal or {}).get("reason"),
         now=run.now,
-        status=result.status,
         contract=result.contract,
         mode=run.mode,
         period=str(run.period),
@@ -490,7 +498,5 @@ def _audit(run: _Run) -> None:
         withheld_k=result.withheld_k,
         held_back=result.held_back,
         sent=result.sent,
-        bundle_id=result.bundle_id,
         sequence=result.sequence,
-        refusal=(result.refusal or {}).get("reason"),
     )

@@ -31,6 +31,7 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
+from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import count_violations, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
@@ -434,26 +435,34 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
     move_out(path, dest)
     if is_regular(dest):
         os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
-    if out.file_sha256 is not None:
-        quarantined = out.outcome == "quarantined"
-        # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
-        receipt = bundle.make_receipt(
-            bundle_sha256=out.file_sha256,
-            bundle_id=out.bundle_id,
-            agency_id=out.agency_id,
-            sequence=out.sequence,
-            outcome="quarantined" if quarantined else "loaded",
-            reason=out.reason if quarantined else None,
-            rows_loaded=0 if quarantined else out.rows_loaded,
-            received_at=now,
-            signing_key=ctx.signing_key,
-        )
-        # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
-        # the original's receipt, and the same file arriving twice rewrites its own.
-        name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
-        folder = ctx.paths.receipts / (out.agency_id or "_unknown")
-        atomic_write(folder / name, receipt)
-    audit.append(ctx.paths.audit_log, f"bundle_{out.outcome}", now=now, **{k: v for k, v in out.to_dict().items() if k != "message"})
+    quarantined = out.outcome == "quarantined"
+    # The audit entry first: the receipt anchors the log's head including it.
+    head = audit.append(
+        ctx.paths.audit_log, f"bundle_{out.outcome}", actor=KeySigner(f"coordinator:{ctx.network.coordinator.id}", ctx.signing_key),
+        objects={"agency": out.agency_id, "bundle": out.bundle_id, "file_sha256": out.file_sha256, "file": out.file_name}, outcome=out.outcome,
+        reason=out.reason, head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
+        record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced,
+    )  # fmt: skip
+    if out.file_sha256 is None:
+        return
+    # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
+    receipt = bundle.make_receipt(
+        bundle_sha256=out.file_sha256,
+        bundle_id=out.bundle_id,
+        agency_id=out.agency_id,
+        sequence=out.sequence,
+        outcome="quarantined" if quarantined else "loaded",
+        reason=out.reason if quarantined else None,
+        rows_loaded=0 if quarantined else out.rows_loaded,
+        received_at=now,
+        signing_key=ctx.signing_key,
+        audit_head=head.to_dict(),
+    )
+    # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
+    # the original's receipt, and the same file arriving twice rewrites its own.
+    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
+    folder = ctx.paths.receipts / (out.agency_id or "_unknown")
+    atomic_write(folder / name, receipt)
 
 
 def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files: list[Path] | None = None, now: dt.datetime | None = None) -> list[IngestOutcome]:

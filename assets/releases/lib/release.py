@@ -30,7 +30,7 @@ from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write, make_private, private_dir
-from dvnet.common.network import NetworkPaths, load_network
+from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 
 @dataclass
@@ -172,6 +172,9 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "suppression": stats,
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
             "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status",
+            # The coordinator's audit log as it stood: a published anchor, so a later cut or
+            # rewrite of the log shows against every copy of this manifest.
+            "audit_head": audit.head(paths.audit_log).to_dict(),
         }
         tmp = paths.releases / f".{release_id}.partial"
         if tmp.exists():
@@ -185,7 +188,8 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
     finally:
         con.close()
-    audit.append(paths.audit_log, "release_published", now=now, release_id=release_id, profile=prof.name, periods=periods,
-                 cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"], dominance=stats["dominance"],
-                 audit=protected.audit.summary)
+    coordinator = coordinator_actor(paths.root, network)
+    audit.append(paths.audit_log, "release_published", actor=coordinator, head_key=coordinator.key, objects={"release": release_id}, now=now,
+                 profile=prof.name, periods=periods, cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"],
+                 dominance=stats["dominance"], audit=protected.audit.summary)  # fmt: skip
     return ReleaseResult(release_id, folder, manifest, protected.audit.summary)

@@ -33,6 +33,7 @@ from dvnet.contracts.geography import REGIONS
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
 from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -113,10 +114,14 @@ class Kit:
 
 
 def add_agency(kit: Kit, agency: str, tier: int, *, status: str = "active", org_type: str = "direct_service") -> None:
-    """Register one more agency (with its own folder and keys); ``status`` suspended to suspend it."""
-    store.add_agency(kit.root, store.organisation(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[0]))
+    """Register one more agency through the key ceremony (its own folder and keys; no linkage key
+    is relayed: the central tests seal their own payloads); ``status`` suspended to suspend it."""
+    from dvnet.common.people import PersonFolder
+
+    founder = PersonFolder(kit.root / "people" / FOUNDER[0])
+    Ceremony(kit.root, FOUNDER[0], {FOUNDER[0]: founder}).add_agency(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[0])
     if status != "active":
-        store.set_status(kit.root, agency, status)
+        store.set_status(kit.root, agency, status, acting(kit.root, "network.suspend"))
 
 
 def add_agreement(kit: Kit, dsa_id: str, parties: list[str], *, start: str = "2026-01-01", end: str = "2027-12-31",
@@ -131,10 +136,22 @@ def add_agreement(kit: Kit, dsa_id: str, parties: list[str], *, start: str = "20
 
 
 def make_network(root: Path) -> Kit:
-    store.init_network(root, "Central test network")
+    ceremony = Ceremony.found(root, "Central test network")
     for i, (agency, org_type, tier) in enumerate(AGENCIES):
-        store.add_agency(root, store.organisation(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[i % len(REGIONS)]))
+        ceremony.add_agency(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[i % len(REGIONS)])
     return Kit(root)
+
+
+def acting(root: Path, action: str):
+    """The founding coordinator granted ``action`` (for calls that change the registry)."""
+    from dvnet.common.authority import authorise
+
+    return authorise(root, FOUNDER[0], Path(root) / "people" / FOUNDER[0] / "signing.key", action)
+
+
+def as_coordinator(root: Path) -> list[str]:
+    """``--as``/``--key`` of the network's founding coordinator (the commands that change state need them)."""
+    return ["--as", FOUNDER[0], "--key", str(Path(root) / "people" / FOUNDER[0] / "signing.key")]
 
 
 # --- de-identified frames ------------------------------------------------------------------------

@@ -16,6 +16,9 @@ import click
 import duckdb
 import pytest
 
+from dvnet.common.agency import init_agency
+from dvnet.common.people import init_person
+from dvnet.pipelines.ceremony import CUSTODIAN, FOUNDER
 from dvnet.pipelines.cli import EXIT_USAGE, cli, main
 
 SHELTER = "shelter-north"  # Tier 3 in the conftest network
@@ -23,16 +26,57 @@ SHELTER = "shelter-north"  # Tier 3 in the conftest network
 
 @dataclass(frozen=True)
 class World:
-    """What the bad arguments refer to: a network, an agency folder, an extract, odd paths."""
+    """What the bad arguments refer to: a network, agency and person folders, public files, an
+    extract, odd paths."""
 
     net: Path
     agency: Path
     extract: Path
-    a_file: Path  # an existing regular file where a folder is expected
+    a_file: Path  # an existing regular file where a folder (or a key, a public file) is expected
     full: Path  # an existing folder with something in it that is not a network
     fifo: Path
     missing: Path
     releases: Path  # one (tiny) published release
+    new_registration: Path  # an agency's registration, not registered yet
+    person_file: Path  # a person's file, not registered yet
+
+    @property
+    def key(self) -> Path:
+        """The founding coordinator's signing key (beside their person file)."""
+        return self.net / "people" / FOUNDER[0] / "signing.key"
+
+    @property
+    def other_key(self) -> Path:
+        """The custodian's signing key: a registered person without a coordinator's role."""
+        return self.net / "people" / CUSTODIAN[0] / "signing.key"
+
+    @property
+    def as_founder(self) -> list[str]:
+        return ["--as", FOUNDER[0], "--key", str(self.key)]
+
+    @property
+    def registration(self) -> Path:
+        return self.agency / "registration.yaml"
+
+    @property
+    def tier4(self) -> Path:
+        return self.net / "agencies" / "valley-health"
+
+    @property
+    def tier4_registration(self) -> Path:
+        return self.tier4 / "registration.yaml"
+
+    @property
+    def custodian(self) -> Path:
+        return self.net / "custodian"
+
+    @property
+    def custodian_public(self) -> Path:
+        return self.custodian / "custodian-public.yaml"
+
+    @property
+    def coordinator_public(self) -> Path:
+        return self.net / "coordinator" / "coordinator-public.yaml"
 
 
 @pytest.fixture
@@ -45,14 +89,17 @@ def world(network_dir: Path, tmp_path: Path) -> World:
     full.mkdir()
     (full / "thesis.tex").write_text("years of work", encoding="utf-8")
     fifo = tmp_path / "receipt.fifo"
-    os.mkfifo(fifo)
+    os.mkfifo(fifo, 0o600)
     releases = tmp_path / "releases"
     release = releases / "2026-Q3_dv-default_20261001T000000Z"
     release.mkdir(parents=True)
     (release / "manifest.json").write_text(json.dumps({"published_at": "2026-10-01T00:00:00+00:00"}), encoding="utf-8")
     with duckdb.connect(str(release / "release.duckdb")) as con:
         con.execute("CREATE TABLE t AS SELECT 1 AS value")
-    return World(network_dir, network_dir / "agencies" / SHELTER, extract, a_file, full, fifo, tmp_path / "missing", releases)
+    newcomer = init_agency(tmp_path / "newcomer", agency_id="newcomer", name="Newcomer", type="direct_service", tier=2, region="north-coast")
+    person = init_person(tmp_path / "zoe", "zoe-reviewer", "Zoe Reviewer", "coalition office")
+    return World(network_dir, network_dir / "agencies" / SHELTER, extract, a_file, full, fifo, tmp_path / "missing", releases,
+                 newcomer.registration_path, person.public_file)  # fmt: skip
 
 
 def _contribute(w: World, **bad: str) -> list[str]:
@@ -60,39 +107,152 @@ def _contribute(w: World, **bad: str) -> list[str]:
     return ["contribute", *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
 
 
-def _add_agency(w: World, **bad: str) -> list[str]:
+def _init(w: World) -> list[str]:
+    return ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)]
+
+
+def _agency_init(w: World, folder: Path | None = None, **bad: str) -> list[str]:
     base = {"--id": "new-agency", "--name": "New Agency", "--type": "direct_service", "--tier": "2", "--region": "north-coast"}
-    return ["network", "add-agency", str(w.net), *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
+    return ["agency", "init", str(folder or w.missing), *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
+
+
+#: The command line of each command run ``--as`` a person, but for ``--as`` and ``--key``.
+ACTING = {
+    "network register-agency": lambda w: ["network", "register-agency", str(w.net), str(w.new_registration)],
+    "network add-person": lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "reviewer"],
+    "network suspend": lambda w: ["network", "suspend", str(w.net), SHELTER],
+    "network reinstate": lambda w: ["network", "reinstate", str(w.net), SHELTER],
+    "ingest": lambda w: ["ingest", "--network", str(w.net)],
+    "publish": lambda w: ["publish", "--network", str(w.net)],
+}
 
 
 def _publish(w: World, *extra: str) -> list[str]:
-    return ["publish", "--network", str(w.net), *extra]
+    return ["publish", "--network", str(w.net), *w.as_founder, *extra]
 
 
 #: (command path, parameter name) -> [(label, argv builder, reason the error line names)].
 CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("network init", "folder"): [("an existing file", lambda w: ["network", "init", str(w.a_file), "--name", "N"], "USAGE_OPTION_INVALID")],
     ("network init", "name"): [
-        ("empty", lambda w: ["network", "init", str(w.missing), "--name", ""], "REGISTRY_INVALID"),
-        ("control characters", lambda w: ["network", "init", str(w.missing), "--name", "N\x1b[2J"], "REGISTRY_INVALID"),
-        ("too long", lambda w: ["network", "init", str(w.missing), "--name", "N" * 600], "REGISTRY_INVALID"),
+        ("empty", lambda w: [*_init(w), "--name", ""], "REGISTRY_INVALID"),
+        ("control characters", lambda w: [*_init(w), "--name", "N\x1b[2J"], "REGISTRY_INVALID"),
+        ("too long", lambda w: [*_init(w), "--name", "N" * 600], "REGISTRY_INVALID"),
     ],
-    ("network add-agency", "folder"): [("missing", lambda w: ["network", "add-agency", str(w.missing), "--id", "a1", "--name", "A", "--type", "direct_service", "--tier", "2", "--region", "north-coast"], "USAGE_OPTION_INVALID")],
-    ("network add-agency", "org_id"): [
-        ("upper case and spaces", lambda w: _add_agency(w, **{"--id": "Bad ID"}), "REGISTRY_INVALID"),
-        ("a path", lambda w: _add_agency(w, **{"--id": "../../etc"}), "REGISTRY_INVALID"),
+    ("network init", "founder_file"): [
+        ("a FIFO", lambda w: ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.fifo), "--key", str(w.key)], "USAGE_OPTION_INVALID"),
+        ("not a person file", lambda w: ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.a_file), "--key", str(w.key)], "PUBLIC_FILE_INVALID"),
     ],
-    ("network add-agency", "name"): [("control characters", lambda w: _add_agency(w, **{"--name": "A\nB"}), "REGISTRY_INVALID")],
-    ("network add-agency", "org_type"): [("unknown", lambda w: _add_agency(w, **{"--type": "casino"}), "USAGE_OPTION_INVALID")],
-    ("network add-agency", "tier"): [("5", lambda w: _add_agency(w, **{"--tier": "5"}), "USAGE_OPTION_INVALID"), ("0", lambda w: _add_agency(w, **{"--tier": "0"}), "USAGE_OPTION_INVALID")],
-    ("network add-agency", "region"): [("unknown", lambda w: _add_agency(w, **{"--region": "atlantis"}), "USAGE_OPTION_INVALID")],
-    ("network add-agency", "services"): [("control characters", lambda w: _add_agency(w, **{"--service": "beds\x07"}), "REGISTRY_INVALID")],
-    ("network add-agency", "eligibility"): [("too long", lambda w: _add_agency(w, **{"--eligibility": "e" * 600}), "REGISTRY_INVALID")],
-    ("network add-agency", "phone"): [("control characters", lambda w: _add_agency(w, **{"--phone": "555\x00"}), "REGISTRY_INVALID")],
-    ("network add-agency", "email"): [("control characters", lambda w: _add_agency(w, **{"--email": "a@b\r\nBcc: c@d"}), "REGISTRY_INVALID")],
-    ("network add-agency", "website"): [("control characters", lambda w: _add_agency(w, **{"--website": "https://x\x1b]8;;"}), "REGISTRY_INVALID")],
-    ("network add-agency", "agency_folder"): [("an existing file", lambda w: _add_agency(w, **{"--agency-folder": str(w.a_file)}), "USAGE_OPTION_INVALID")],
-    ("network show", "folder"): [("missing", lambda w: ["network", "show", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["network", "show", str(w.full)], "REGISTRY_MISSING")],
+    ("network init", "key_option"): [
+        ("another person's key", lambda w: [*_init(w)[:-1], str(w.other_key)], "KEY_MISMATCH"),
+        ("not a key", lambda w: [*_init(w)[:-1], str(w.a_file)], "KEY_INVALID"),
+        ("a FIFO", lambda w: [*_init(w)[:-1], str(w.fifo)], "KEY_INVALID"),
+    ],
+    ("network register-agency", "network"): [("missing", lambda w: ["network", "register-agency", str(w.missing), str(w.registration), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network register-agency", "registration_file"): [
+        ("not a registration", lambda w: ["network", "register-agency", str(w.net), str(w.a_file), *w.as_founder], "PUBLIC_FILE_INVALID"),
+        ("a FIFO", lambda w: ["network", "register-agency", str(w.net), str(w.fifo), *w.as_founder], "USAGE_OPTION_INVALID"),
+        ("already registered", lambda w: ["network", "register-agency", str(w.net), str(w.registration), *w.as_founder], "AGENCY_EXISTS"),
+    ],
+    ("network add-person", "network"): [("missing", lambda w: ["network", "add-person", str(w.missing), str(w.person_file), "--role", "reviewer", *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network add-person", "person_file"): [("not a person file", lambda w: ["network", "add-person", str(w.net), str(w.a_file), "--role", "reviewer", *w.as_founder], "PUBLIC_FILE_INVALID")],
+    ("network add-person", "roles"): [
+        ("unknown", lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "king", *w.as_founder], "USAGE_OPTION_INVALID"),
+        ("steward of no agency", lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "steward", *w.as_founder], "REGISTRY_INVALID"),
+    ],
+    ("network suspend", "network"): [("missing", lambda w: ["network", "suspend", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network suspend", "subject_id"): [
+        ("unknown", lambda w: ["network", "suspend", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN"),
+        ("the only coordinator", lambda w: ["network", "suspend", str(w.net), FOUNDER[0], *w.as_founder], "LAST_COORDINATOR"),
+    ],
+    ("network reinstate", "network"): [("missing", lambda w: ["network", "reinstate", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network reinstate", "subject_id"): [("unknown", lambda w: ["network", "reinstate", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN")],
+    **{
+        (command, "person_id"): [
+            ("not registered", (lambda c: lambda w: [*ACTING[c](w), "--as", "nobody", "--key", str(w.key)])(command), "PERSON_UNKNOWN"),
+            ("not a person id", (lambda c: lambda w: [*ACTING[c](w), "--as", "../../etc/passwd", "--key", str(w.key)])(command), "PERSON_UNKNOWN"),
+            ("without the role", (lambda c: lambda w: [*ACTING[c](w), "--as", CUSTODIAN[0], "--key", str(w.other_key)])(command), "ROLE_NOT_ALLOWED"),
+        ]
+        for command in ("network register-agency", "network add-person", "network suspend", "network reinstate", "ingest", "publish")
+    },
+    **{
+        (command, "key_option"): [
+            ("another person's key", (lambda c: lambda w: [*ACTING[c](w), "--as", FOUNDER[0], "--key", str(w.other_key)])(command), "KEY_MISMATCH"),
+            ("not a key", (lambda c: lambda w: [*ACTING[c](w), "--as", FOUNDER[0], "--key", str(w.a_file)])(command), "KEY_UNUSABLE"),
+            ("a FIFO", (lambda c: lambda w: [*ACTING[c](w), "--as", FOUNDER[0], "--key", str(w.fifo)])(command), "KEY_UNUSABLE"),
+        ]
+        for command in ("network register-agency", "network add-person", "network suspend", "network reinstate", "ingest", "publish")
+    },
+    ("agency init", "folder"): [
+        ("an existing file", lambda w: _agency_init(w, folder=w.a_file), "USAGE_OPTION_INVALID"),
+        ("an agency already", lambda w: _agency_init(w, folder=w.agency), "AGENCY_EXISTS"),
+    ],
+    ("agency init", "agency_id"): [
+        ("upper case and spaces", lambda w: _agency_init(w, **{"--id": "Bad ID"}), "REGISTRY_INVALID"),
+        ("a path", lambda w: _agency_init(w, **{"--id": "../../etc"}), "REGISTRY_INVALID"),
+    ],
+    ("agency init", "name"): [("control characters", lambda w: _agency_init(w, **{"--name": "A\nB"}), "REGISTRY_INVALID")],
+    ("agency init", "org_type"): [("unknown", lambda w: _agency_init(w, **{"--type": "casino"}), "USAGE_OPTION_INVALID")],
+    ("agency init", "tier"): [("5", lambda w: _agency_init(w, **{"--tier": "5"}), "USAGE_OPTION_INVALID"), ("0", lambda w: _agency_init(w, **{"--tier": "0"}), "USAGE_OPTION_INVALID")],
+    ("agency init", "region"): [("unknown", lambda w: _agency_init(w, **{"--region": "atlantis"}), "USAGE_OPTION_INVALID")],
+    ("agency init", "network_name"): [
+        ("control characters", lambda w: _agency_init(w, **{"--network-name": "N\x1b[2J"}), "REGISTRY_INVALID"),
+        ("too long", lambda w: _agency_init(w, **{"--network-name": "N" * 600}), "REGISTRY_INVALID"),
+    ],
+    ("agency init", "services"): [("control characters", lambda w: _agency_init(w, **{"--service": "beds\x07"}), "REGISTRY_INVALID")],
+    ("agency init", "eligibility"): [("too long", lambda w: _agency_init(w, **{"--eligibility": "e" * 600}), "REGISTRY_INVALID")],
+    ("agency init", "phone"): [("control characters", lambda w: _agency_init(w, **{"--phone": "555\x00"}), "REGISTRY_INVALID")],
+    ("agency init", "email"): [("control characters", lambda w: _agency_init(w, **{"--email": "a@b\r\nBcc: c@d"}), "REGISTRY_INVALID")],
+    ("agency init", "website"): [("control characters", lambda w: _agency_init(w, **{"--website": "https://x\x1b]8;;"}), "REGISTRY_INVALID")],
+    ("agency init", "intake_hours"): [("control characters", lambda w: _agency_init(w, **{"--intake-hours": "9-5\x1b[31m"}), "REGISTRY_INVALID")],
+    ("agency pin-coordinator", "folder"): [
+        ("missing", lambda w: ["agency", "pin-coordinator", str(w.missing), str(w.coordinator_public)], "USAGE_OPTION_INVALID"),
+        ("not an agency", lambda w: ["agency", "pin-coordinator", str(w.full), str(w.coordinator_public)], "AGENCY_CONFIG_MISSING"),
+    ],
+    ("agency pin-coordinator", "coordinator_file"): [
+        ("not a coordinator file", lambda w: ["agency", "pin-coordinator", str(w.agency), str(w.a_file)], "PUBLIC_FILE_INVALID"),
+        ("a FIFO", lambda w: ["agency", "pin-coordinator", str(w.agency), str(w.fifo)], "USAGE_OPTION_INVALID"),
+    ],
+    ("agency import-linkage", "folder"): [
+        ("not an agency", lambda w: ["agency", "import-linkage", str(w.full), str(w.a_file), "--custodian", str(w.custodian_public)], "AGENCY_CONFIG_MISSING"),
+        ("below Tier 4", lambda w: ["agency", "import-linkage", str(w.agency), str(w.a_file), "--custodian", str(w.custodian_public)], "LINKAGE_NOT_TIER_4"),
+    ],
+    ("agency import-linkage", "wrapped_file"): [
+        ("not a wrapped key", lambda w: ["agency", "import-linkage", str(w.tier4), str(w.a_file), "--custodian", str(w.custodian_public)], "WRAP_INVALID"),
+        ("a FIFO", lambda w: ["agency", "import-linkage", str(w.tier4), str(w.fifo), "--custodian", str(w.custodian_public)], "USAGE_OPTION_INVALID"),
+    ],
+    ("agency import-linkage", "custodian_file"): [
+        ("not a custodian file", lambda w: ["agency", "import-linkage", str(w.tier4), str(w.a_file), "--custodian", str(w.a_file)], "PUBLIC_FILE_INVALID"),
+    ],
+    ("custodian init", "folder"): [
+        ("an existing file", lambda w: ["custodian", "init", str(w.a_file)], "USAGE_OPTION_INVALID"),
+        ("a custodian already", lambda w: ["custodian", "init", str(w.custodian)], "CUSTODIAN_EXISTS"),
+    ],
+    ("custodian wrap", "folder"): [
+        ("missing", lambda w: ["custodian", "wrap", str(w.missing), str(w.tier4_registration), "--out", str(w.missing)], "USAGE_OPTION_INVALID"),
+        ("not a custodian", lambda w: ["custodian", "wrap", str(w.full), str(w.tier4_registration), "--out", str(w.missing)], "CUSTODIAN_MISSING"),
+    ],
+    ("custodian wrap", "registration_file"): [
+        ("not a registration", lambda w: ["custodian", "wrap", str(w.custodian), str(w.a_file), "--out", str(w.missing)], "PUBLIC_FILE_INVALID"),
+        ("below Tier 4", lambda w: ["custodian", "wrap", str(w.custodian), str(w.registration), "--out", str(w.missing)], "WRAP_NOT_TIER_4"),
+    ],
+    ("custodian wrap", "out"): [("a folder", lambda w: ["custodian", "wrap", str(w.custodian), str(w.tier4_registration), "--out", str(w.full)], "USAGE_OPTION_INVALID")],
+    ("person init", "folder"): [
+        ("an existing file", lambda w: ["person", "init", str(w.a_file), "--id", "zoe", "--name", "Zoe", "--org", "o"], "USAGE_OPTION_INVALID"),
+        ("a person already", lambda w: ["person", "init", str(w.key.parent), "--id", "zoe", "--name", "Zoe", "--org", "o"], "PERSON_EXISTS"),
+    ],
+    ("person init", "person_id"): [("a path", lambda w: ["person", "init", str(w.missing), "--id", "../zoe", "--name", "Zoe", "--org", "o"], "PERSON_ID_INVALID")],
+    ("person init", "name"): [("control characters", lambda w: ["person", "init", str(w.missing), "--id", "zoe", "--name", "Z\x1b[2J", "--org", "o"], "REGISTRY_INVALID")],
+    ("person init", "org"): [("too long", lambda w: ["person", "init", str(w.missing), "--id", "zoe", "--name", "Zoe", "--org", "o" * 600], "REGISTRY_INVALID")],
+    ("audit verify", "log"): [("a FIFO", lambda w: ["audit", "verify", str(w.fifo)], "USAGE_OPTION_INVALID"), ("missing", lambda w: ["audit", "verify", str(w.missing)], "USAGE_OPTION_INVALID")],
+    ("audit verify", "anchor_files"): [
+        ("not a receipt", lambda w: ["audit", "verify", str(w.net / "coordinator" / "audit.log"), "--anchor", str(w.a_file)], "USAGE_ANCHOR_INVALID"),
+        ("a FIFO", lambda w: ["audit", "verify", str(w.net / "coordinator" / "audit.log"), "--anchor", str(w.fifo)], "USAGE_OPTION_INVALID"),
+    ],
+    ("audit show", "log"): [("a FIFO", lambda w: ["audit", "show", str(w.fifo)], "USAGE_OPTION_INVALID")],
+    ("audit show", "since"): [("not a date", lambda w: ["audit", "show", str(w.net / "coordinator" / "audit.log"), "--since", "yesterday"], "USAGE_OPTION_INVALID")],
+    ("audit show", "until"): [("not a date", lambda w: ["audit", "show", str(w.net / "coordinator" / "audit.log"), "--until", "2026-13-01"], "USAGE_OPTION_INVALID")],
+    ("network show", "network"): [("missing", lambda w: ["network", "show", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["network", "show", str(w.full)], "REGISTRY_MISSING")],
     ("contracts docs", "out"): [("an existing file", lambda w: ["contracts", "docs", "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("directory", "network_dir"): [("missing", lambda w: ["directory", "--network", str(w.missing)], "USAGE_OPTION_INVALID")],
     ("directory", "out"): [("an existing file", lambda w: ["directory", "--network", str(w.net), "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
@@ -119,9 +279,9 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("contribute", "supersedes"): [(v, (lambda v: lambda w: _contribute(w, **{"--supersedes": v}))(v), "USAGE_SUPERSEDES_INVALID") for v in ("nonsense", "AB" * 16, "0" * 31, "")],
     ("receipt verify", "agency_dir"): [("not an agency", lambda w: ["receipt", "verify", "--agency", str(w.full), str(w.a_file)], "AGENCY_CONFIG_MISSING")],
     ("receipt verify", "file"): [("missing", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.missing)], "USAGE_OPTION_INVALID"), ("a FIFO", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.fifo)], "USAGE_OPTION_INVALID")],
-    ("ingest", "network"): [("missing", lambda w: ["ingest", "--network", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ingest", "--network", str(w.full)], "REGISTRY_MISSING")],
-    ("ingest", "dagster_home"): [("an existing file", lambda w: ["ingest", "--network", str(w.net), "--dagster-home", str(w.a_file)], "USAGE_OPTION_INVALID")],
-    ("publish", "network_dir"): [("missing", lambda w: ["publish", "--network", str(w.missing)], "USAGE_OPTION_INVALID")],
+    ("ingest", "network"): [("missing", lambda w: ["ingest", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ingest", "--network", str(w.full), *w.as_founder], "REGISTRY_MISSING")],
+    ("ingest", "dagster_home"): [("an existing file", lambda w: ["ingest", "--network", str(w.net), "--dagster-home", str(w.a_file), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("publish", "network_dir"): [("missing", lambda w: ["publish", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID")],
     ("publish", "profile"): [("unknown", lambda w: _publish(w, "--profile", "lenient"), "USAGE_OPTION_INVALID")],
     ("publish", "periods"): [("year 0000", lambda w: _publish(w, "--period", "0000-Q1"), "USAGE_OPTION_INVALID"), ("a month", lambda w: _publish(w, "--period", "2026-07"), "USAGE_OPTION_INVALID")],
     ("publish", "method"): [("unknown", lambda w: _publish(w, "--method", "guess"), "USAGE_OPTION_INVALID")],
@@ -150,6 +310,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
 #: Parameters that have no bad value, and why.
 NO_BAD_VALUE = {
     ("contribute", "dry_run"): "a flag",
+    **{("audit show", name): "a filter: any text matches some entries or none" for name in ("actor", "action", "object_id", "outcome")},
 }
 
 
@@ -172,14 +333,21 @@ def test_the_table_names_every_parameter_of_every_command():
     assert _parameters() == set(CASES) | set(NO_BAD_VALUE)
 
 
+#: What a refused command may change: the coordinator's audit log records who was refused.
+AUDIT_FILES = ("audit.log", "audit.log.head")
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every path under ``root`` with its size and modification time."""
+    """Every path under ``root``, with each file's size and modification time (audit logs aside:
+    and so their folder's times)."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            st = path.lstat()
-            out[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+        for name in dirnames:
+            out[str((Path(dirpath) / name).relative_to(root))] = (0, 0)
+        for name in filenames:
+            if name not in AUDIT_FILES:
+                st = (Path(dirpath) / name).lstat()
+                out[str((Path(dirpath) / name).relative_to(root))] = (st.st_size, st.st_mtime_ns)
     return out
 
 
