@@ -60,7 +60,7 @@ def asset_check_names() -> set[str]:
     return {key.name for check in defs.asset_checks or [] for key in check.check_keys}
 
 
-def test_texts() -> str:
+def _test_texts() -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.py") if p.resolve() != THIS)
 
 
@@ -73,11 +73,11 @@ def test_the_search_finds_the_codes_it_must():
 
 
 def test_every_reason_code_is_named_by_a_test():
-    texts = test_texts()
+    texts = _test_texts()
     untested = {code: where for code, where in reason_codes().items() if not re.search(rf"\b{code}\b", texts)}
     assert untested == {}
 
 
 def test_every_asset_check_is_named_by_a_test():
-    texts = test_texts()
+    texts = _test_texts()
     assert sorted(name for name in asset_check_names() if not re.search(rf"\b{name}\b", texts)) == []
