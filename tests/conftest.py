@@ -18,31 +18,12 @@ import pytest
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 
+
 def pytest_configure(config: pytest.Config) -> None:
     # The umask `dvnet` sets at its entry: files the tests write beside dvnet's (a warehouse opened
     # with duckdb.connect, say) are owner-only too, as dvnet's check on open expects. The writers'
     # own owner-only modes are tested under umask 022 (test_central_file_modes.py).
     os.umask(0o077)
-
-
-# --- headline figures ------------------------------------------------------------------------------
-#: A test records one quotable line with ``record_property("headline", text)``; the line is shown
-#: in the terminal summary of the run (``make test``'s output). Report properties travel from
-#: pytest-xdist workers to the controller with each test report, so this works under ``-n``.
-HEADLINE = "headline"
-_headlines: list[str] = []
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call":
-        _headlines.extend(str(value) for name, value in report.user_properties if name == HEADLINE)
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if _headlines:
-        terminalreporter.section("headlines")
-        for line in sorted(set(_headlines)):
-            terminalreporter.write_line(line)
 
 
 NETWORK_NAME = "Riverside DV Response Network"
