@@ -97,10 +97,14 @@ def verify_signature(parsed: ParsedBundle, signing_public_key: ed25519.Ed25519Pu
         raise BundleError(SIGNATURE_INVALID, "signature does not verify over the header and ciphertext") from None
 
 
-def check_recipient(parsed: ParsedBundle, expected_recipient_key_id: str) -> None:
-    """The bundle was sealed to the coordinator's current key (step 5)."""
+def check_recipient(parsed: ParsedBundle, expected_recipient_key_id: str, key_epoch: int | None = None) -> None:
+    """The bundle was sealed to the coordinator's current key, under its epoch when given (step 5).
+    An epoch the key does not have is refused even with the right key id: the header must say
+    exactly which key it was sealed to."""
     if parsed.header["recipient_key_id"] != expected_recipient_key_id:
         raise BundleError(WRONG_RECIPIENT, "bundle is sealed to a different recipient key")
+    if key_epoch is not None and parsed.header["key_epoch"] != key_epoch:
+        raise BundleError(WRONG_RECIPIENT, "bundle names another epoch of the recipient key")
 
 
 def check_freshness(

@@ -132,7 +132,7 @@ def test_a_period_that_is_not_a_quarter_is_refused(ck, kit, load, period):
 
 
 def test_a_library_crash_while_verifying_is_a_quarantine_not_a_crash(ck, kit, load, monkeypatch):
-    def crash(data):
+    def crash(*args):
         raise RuntimeError("a parser bug on hostile bytes")
 
     monkeypatch.setattr(ingest, "_read_payload", crash)
