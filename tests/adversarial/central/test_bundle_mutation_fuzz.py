@@ -15,9 +15,11 @@ quarantine, with its receipt and audit entry), in the network's real warehouse. 
 
 "Accepted" means a row loaded; "crashed" means an exception out of ingest or the catch-all
 ``UNEXPECTED_ERROR``. The good originals are delivered after the mutants, and load: the oracle can
-say yes. CI runs one flip per byte (XOR 0x01) of the header end to end and a sample of the
-ciphertext; ``DVNET_ADVERSARIAL_FULL=1`` flips every byte of both bundles three ways and cuts at
-every length.
+say yes. CI flips every byte of both bundles' framing, header and signature (XOR 0x01) and a
+sample of their ciphertexts, and runs the keyed edits on the record bundle;
+``DVNET_ADVERSARIAL_FULL=1`` flips the framing three ways, every ciphertext byte of the aggregate
+bundle (1,024 of the record bundle's), cuts at every length up to the ciphertext, and runs the
+keyed edits on both.
 """
 
 from __future__ import annotations
@@ -65,26 +67,34 @@ def _regions(blob: bytes) -> dict[str, range]:
     }
 
 
-def _sample(indices: range, n: int) -> list[int]:
-    """Every index of a short range; else its HPKE key and tag bytes and ``n`` spread between."""
-    if FULL or len(indices) <= n + HPKE_KEY_SIZE + TAG_SIZE:
+def _sample(indices: range, n: int | None) -> list[int]:
+    """Every index (``n`` None, or a short range); else the HPKE key and tag bytes and ``n`` spread between."""
+    if n is None or len(indices) <= n + HPKE_KEY_SIZE + TAG_SIZE:
         return list(indices)
     body = indices[HPKE_KEY_SIZE:-TAG_SIZE]
     step = max(1, len(body) // n)
     return [*indices[:HPKE_KEY_SIZE], *body[::step], *indices[-TAG_SIZE:]]
 
 
-def byte_flips(name: str, blob: bytes) -> Iterator[Mutant]:
+def byte_flips(name: str, blob: bytes, ciphertext_sample: int | None) -> Iterator[Mutant]:
+    """Every byte of the framing, header and signature (three ways under FULL); the ciphertext's
+    bytes one way, every one or a sample."""
     for region, indices in _regions(blob).items():
-        for index in _sample(indices, 96):
-            for mask in (0x01, 0x80, 0xFF) if FULL else (0x01,):
+        ciphertext = region == "ciphertext"
+        for index in _sample(indices, ciphertext_sample) if ciphertext else indices:
+            for mask in (0x01,) if ciphertext or not FULL else (0x01, 0x80, 0xFF):
                 yield f"flip {region}", f"{name} byte {index} ^{mask:#04x}", _flip(blob, index, mask)
 
 
 def cuts(name: str, blob: bytes) -> Iterator[Mutant]:
-    bounds = sorted({r.start for r in _regions(blob).values()} | {len(blob)})
-    lengths = range(len(blob)) if FULL else sorted({max(0, min(len(blob) - 1, b + d)) for b in bounds for d in (-1, 0, 1)})
-    for n in lengths:
+    """Cut at and around every boundary (under FULL: at every length up to the ciphertext's first
+    bytes, then every KiB); trailing data of several kinds."""
+    regions = _regions(blob)
+    bounds = sorted({r.start for r in regions.values()} | {len(blob)})
+    lengths = {max(0, min(len(blob) - 1, b + d)) for b in bounds for d in (-1, 0, 1)}
+    if FULL:
+        lengths |= {*range(regions["ciphertext"].start + 64), *range(0, len(blob), 1024)}
+    for n in sorted(lengths):
         yield "truncated", f"{name} cut to {n} bytes", blob[:n]
     for label, extra in (("one zero byte", b"\x00"), ("a newline", b"\n"), ("1 KiB", os.urandom(1024)), ("itself again", blob)):
         yield "trailing data", f"{name} + {label}", blob + extra
@@ -268,7 +278,9 @@ def test_no_mutant_of_a_bundle_is_accepted_and_none_crashes_the_coordinator(ck, 
     other_coordinator = bundle.generate_encryption_key().public_key()
     mutants: list[Mutant] = []
     for name, (sealed, data) in originals.items():
-        mutants += [*byte_flips(name, sealed.blob), *cuts(name, sealed.blob)]
+        # Under FULL: every ciphertext byte of the small aggregate bundle, 1,024 of the record bundle's.
+        sample = (None if name == "aggregate" else 1024) if FULL else 96
+        mutants += [*byte_flips(name, sealed.blob, sample), *cuts(name, sealed.blob)]
         if FULL or name == "record":
             mutants += list(keyed_edits(kit, sealed, data, other_coordinator))
     assert len({blob for _, _, blob in mutants} & {s.blob for s, _ in originals.values()}) == 0

@@ -16,7 +16,7 @@ import pytest
 from dvnet.assets.intake.lib import checks
 from dvnet.assets.intake.lib.inbox import NOT_A_FILE, UNREADABLE, inbox_name
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox, pending_files
-from dvnet.common import audit
+from dvnet.common.audit_trail import verify_log
 
 LONG = "x" * 250 + ".dvb"  # 254 bytes: a legal name, but with ".reason.json" or a temporary prefix far over NAME_MAX
 NOT_UTF8 = os.fsdecode(b"\xff\xfe agency bundle.dvb")
@@ -94,7 +94,7 @@ def test_every_entry_is_loaded_or_quarantined_and_the_next_run_is_clean(ck, kit,
     assert logged == {name: NOT_A_FILE for name in not_files}
     for name in not_files:
         assert json.loads((kit.paths.quarantine / f"{name}.reason.json").read_text())["reason"] == NOT_A_FILE
-    assert audit.verify(kit.paths.audit_log) > 0
+    assert verify_log(kit.paths.audit_log).entries > 0  # chain, signatures, signed head, receipts
     text = kit.paths.audit_log.read_bytes() + b"".join(p.read_bytes() for p in kit.paths.quarantine.glob("*.json"))
     for needle in (LONG.encode(), b"\xff\xfe", b"\x1b", b"[bold"):
         assert needle not in text
@@ -150,9 +150,9 @@ def test_dvnet_ingest_from_the_command_line(ck, kit, tmp_path, hostile_inbox):
     """What the coordinator types: one run quarantines what must be (exit 1, no traceback), and
     every later run goes through (exit 0)."""
     env = {"DAGSTER_HOME": str(ck.dagster_home(tmp_path))}
-    first = ck.run_cli(["ingest", "--network", str(kit.root)], env=env)
+    first = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)], env=env)
     assert first.returncode == 1, first.stderr[-2000:]
     assert "Traceback" not in first.stdout + first.stderr
     assert "\x1b[2J" not in first.stdout and "\x07" not in first.stdout
-    second = ck.run_cli(["ingest", "--network", str(kit.root)], env=env)
+    second = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)], env=env)
     assert second.returncode == 0 and "is empty" in second.stdout, second.stdout + second.stderr

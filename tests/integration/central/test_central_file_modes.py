@@ -14,6 +14,7 @@ from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
 from dvnet.assets.releases.lib.release import build_release
 from dvnet.assets.resources import build_resources
 from dvnet.common import audit
+from dvnet.common.audit_trail import verify_log
 from dvnet.common import network as store
 from dvnet.common.files import FileModeWarning
 from dvnet.pipelines.contributor.report import write_report
@@ -71,15 +72,16 @@ def test_data_folders_found_open_are_fixed_reported_and_audited(open_umask, netw
         store.load_network(network_dir)
     assert len(caught) == 3
     assert open_to_others(paths.coordinator) == []
-    assert audit.read(paths.audit_log)[-1]["event"] == "file_mode_fixed"
-    assert audit.verify(paths.audit_log)
+    assert audit.read(paths.audit_log)[-1]["action"] == "file_mode_fixed"
+    assert verify_log(paths.audit_log).head_signed  # signed by the coordinator, as its other entries
 
     agency = paths.agencies / "shelter-north"
     os.chmod(agency / "reports", 0o755)
     with pytest.warns(FileModeWarning):
         store.load_agency(agency)
     assert open_to_others(agency) == []
-    assert audit.read(agency / "audit.log")[-1]["event"] == "file_mode_fixed"
+    assert audit.read(agency / "audit.log")[-1]["action"] == "file_mode_fixed"
+    assert verify_log(agency / "audit.log").head_signed
 
 
 def test_a_key_file_open_to_others_is_refused_not_fixed(network_dir):

@@ -92,7 +92,7 @@ def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys,
     assert sequence.current(agency.sequence_path) == 0 and not list((agency.folder / "outbox").iterdir())
     (report,) = (agency.folder / "reports").glob("*.json")  # the steward is told why
     assert '"TOO_LARGE"' in report.read_text()
-    assert audit.read(agency.audit_log)[-1]["refusal"] == "TOO_LARGE"
+    assert audit.read(agency.audit_log)[-1]["reason"] == "TOO_LARGE"
     monkeypatch.undo()
     code, _ = _contribute(net, capsys, "--mode", "aggregate")
     assert code == EXIT_OK and sequence.current(agency.sequence_path) == 1
