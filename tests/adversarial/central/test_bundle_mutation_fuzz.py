@@ -180,7 +180,6 @@ MANIFEST_VALUES: dict[str, dict] = {
     "another agency": {"agency_id": OTHER},
     "another bundle id": {"bundle_id": "0" * 32},
     "another sequence": {"sequence": 99},
-    "another mode": {"mode": "aggregate"},
     "record count off by one": {"record_count": 1},
     "record count negative": {"record_count": -1},
     "data hash of other data": {"data_sha256": "0" * 64},
@@ -223,6 +222,8 @@ def keyed_edits(kit, sealed: bundle.SealedBundle, data: bytes, other_coordinator
         yield "sealed with a hostile header spelling", label, f.sealed_anew(header, manifest_bytes, spell)
     for label, edit in MANIFEST_VALUES.items():
         yield "sealed with a hostile manifest", label, f.sealed_anew(header, canonical_json({**manifest, **edit}))
+    other_mode = "record" if manifest["mode"] == "aggregate" else "aggregate"
+    yield "sealed with a hostile manifest", "the other mode", f.sealed_anew(header, canonical_json({**manifest, "mode": other_mode}))
     for label, spell in SPELLINGS.items():
         yield "sealed with a hostile manifest spelling", label, f.sealed_anew(header, spell(manifest))
     yield "sealed with a hostile manifest", "no manifest", f.sealed_anew(header, b"")
