@@ -1,5 +1,5 @@
-"""The network registry model: organisations, people and their roles, the coordinator's keys and
-data-sharing agreements.
+"""The network registry model: organisations, people and their roles, the coordinator's keys,
+data-sharing agreements and the network's geography (regions, their parent areas, postal prefixes).
 
 Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
 ``dvnet.common.network``; this module only validates plain dicts). Every validation error names the
@@ -15,7 +15,7 @@ from typing import Any
 
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.geography import AREA_ID_PATTERN, PREFIX_PATTERN, UNKNOWN, Geography, Region
 from dvnet.contracts.policy import AGENCY_ROLES, ROLES, roles_conflict
 from dvnet.contracts.tiers import TIERS
 
@@ -116,6 +116,7 @@ class Coordinator:
 class Network:
     name: str
     coordinator: Coordinator
+    geography: Geography
     organisations: list[Organisation] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
@@ -131,7 +132,9 @@ class Network:
         return next((a for a in self.agreements if a.id == dsa_id), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["geography"] = self.geography.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Network:
@@ -209,8 +212,42 @@ def _date(data: dict, key: str, path: str) -> str:
         raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
 
 
-def parse_organisation(data: Any, path: str) -> Organisation:
-    """One organisation from a plain dict (a registry entry or a registration file), field paths under ``path``."""
+_AREA_ID = re.compile(AREA_ID_PATTERN)
+_PREFIX = re.compile(PREFIX_PATTERN)
+
+
+def parse_geography(data: Any, path: str = "geography") -> Geography:
+    """A geography section, checked: unique region ids, a parent area each, postal prefixes in
+    the contracts' form and each owned by one region. Errors name the field by its path."""
+    d = _mapping(data, path, ("regions",))
+    if not isinstance(d["regions"], list) or not d["regions"]:
+        raise _fail(f"{path}.regions", "must be a non-empty list")
+    regions: list[Region] = []
+    owner: dict[str, str] = {}
+    for i, item in enumerate(d["regions"]):
+        rp = f"{path}.regions[{i}]"
+        r = _mapping(item, rp, ("id", "parent_area", "postal_prefixes"), ("name",))
+        region_id = _str(r, "id", rp, pattern=_AREA_ID)
+        if region_id == UNKNOWN:
+            raise _fail(f"{rp}.id", f"'{UNKNOWN}' is kept for records whose region is not known")
+        if any(region_id == other.id for other in regions):
+            raise _fail(f"{rp}.id", "is used by another region")
+        prefixes = _str_list(r, "postal_prefixes", rp)
+        for j, prefix in enumerate(prefixes):
+            if not _PREFIX.match(prefix):
+                raise _fail(f"{rp}.postal_prefixes[{j}]", "must be a postal-code prefix like S1A (letter, digit, letter)")
+            if prefix in owner:
+                raise _fail(f"{rp}.postal_prefixes[{j}]", f"is already the prefix of region {owner[prefix]}")
+            owner[prefix] = region_id
+        regions.append(Region(id=region_id, parent_area=_str(r, "parent_area", rp, pattern=_AREA_ID), postal_prefixes=tuple(prefixes),
+                              name=_str(r, "name", rp, empty=True) if "name" in r else ""))  # fmt: skip
+    return Geography(tuple(regions))
+
+
+def parse_organisation(data: Any, path: str, regions: tuple[str, ...] | None = None) -> Organisation:
+    """One organisation from a plain dict (a registry entry or a registration file), field paths under
+    ``path``. ``regions``: the network's (its geography); without them (an agency's own registration,
+    made before it knows the network) the region only has to look like a region id."""
     d = _mapping(
         data,
         path,
@@ -237,7 +274,7 @@ def parse_organisation(data: Any, path: str) -> Organisation:
         name=_str(d, "name", path),
         type=_str(d, "type", path, choices=ORG_TYPES),
         tier=tier,
-        region=_str(d, "region", path, choices=REGIONS),
+        region=_str(d, "region", path, pattern=_AREA_ID, choices=regions),
         services=_str_list(d, "services", path),
         eligibility=_str(d, "eligibility", path, empty=True),
         contact=Contact(**{k: str(v) for k, v in contact.items()}),
@@ -311,7 +348,7 @@ def _epoch(value: Any) -> int:
 
 
 def _parse_network(data: Any) -> Network:
-    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "people", "schema_version"))
+    d = _mapping(data, "", ("name", "coordinator", "geography"), ("organisations", "agreements", "people", "schema_version"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
     c = _mapping(
@@ -334,7 +371,8 @@ def _parse_network(data: Any) -> Network:
     for key in ("agreements", "people"):
         if not isinstance(d.get(key) or [], list):
             raise _fail(key, "must be a list")
-    orgs = [parse_organisation(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
+    geography = parse_geography(d["geography"])
+    orgs = [parse_organisation(o, f"organisations[{i}]", geography.region_ids) for i, o in enumerate(d.get("organisations") or [])]
     seen: set[str] = set()
     for i, o in enumerate(orgs):
         if o.id in seen:
@@ -351,4 +389,4 @@ def _parse_network(data: Any) -> Network:
         if p.id in person_ids:
             raise _fail(f"people[{i}].id", "is used by another person")
         person_ids.add(p.id)
-    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements, people=people)
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, geography=geography, organisations=orgs, agreements=agreements, people=people)

@@ -6,9 +6,11 @@ Synthetic only: invented names, fictional regions, example.org contacts.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from pathlib import Path
 
 from dvnet import bundle
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Agreement, Organisation, Researcher
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import Ceremony
@@ -30,6 +32,7 @@ AGENCIES = (
     ("riverside-university-evaluation", "Riverside University Evaluation Unit", "research_evaluation", 1, "south-valley", ("evaluation",), "Network partners"),
 )
 DSA_ID = "dsa-2026-regional-evaluation"
+GEOGRAPHY_FILE = Path(__file__).with_name("demo_geography.yaml")
 PERIODS = ("2026-Q2", "2026-Q3")
 
 
@@ -37,6 +40,12 @@ def demo_organisations() -> list[Organisation]:
     """The demo's agencies as registry organisations without keys or contacts: enough to
     synthesise their extracts (the synth tests and the synth benchmark run on this network)."""
     return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
+
+
+@cache
+def demo_geography() -> Geography:
+    """The demo network's declared geography: eight made-up regions in two parent areas."""
+    return store.read_geography(GEOGRAPHY_FILE)
 
 
 #: The demo's people besides the founding coordinator, the custodian and one steward per agency.
@@ -47,13 +56,10 @@ PEOPLE = (
 )
 
 
-DEMO_NETWORK_NAME = "Riverside DV Response Network (demo)"
-
-
-def build_demo_network(root: Path, name: str = DEMO_NETWORK_NAME) -> Ceremony:
+def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> Ceremony:
     """Run the key ceremony for every party of the demo (each in its own folder under ``root``),
     and add the evaluation DSA. Returns the ceremony: its people's key folders and what it made."""
-    ceremony = Ceremony.found(root, name)
+    ceremony = Ceremony.found(root, name, geography=demo_geography())
     for aid, aname, atype, tier, region, services, elig in AGENCIES:
         slug = aid.split("-")[0]
         contact = {"phone": f"+1-555-01{len(aid):02d}", "email": f"intake@{slug}.example.org", "website": f"https://{slug}.example.org", "intake_hours": "Mon-Fri 9-17"}

@@ -17,6 +17,7 @@ import pytest
 
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony
+from dvnet.pipelines.demo_network import demo_geography
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -220,6 +221,7 @@ def _valid_registry() -> dict:
     return {
         "name": NETWORK_NAME,
         "schema_version": 1,
+        "geography": demo_geography().to_dict(),
         "coordinator": {
             "id": "coordinator",
             "name": "Riverside coordinator",

@@ -8,10 +8,11 @@ import click
 
 from dvnet.pipelines.directory import export_directory
 from dvnet.common.network import load_network
+from dvnet.pipelines.commands.options import network_option
 
 
 @click.command("directory")
-@click.option("--network", "network_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder.")
+@network_option()
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Folder to write into (default <network>/directory).")
 def directory(network_dir: Path, out: Path | None) -> None:
     """Export the published directory: active organisations' names, types, services, eligibility and contacts only."""

@@ -8,19 +8,20 @@ import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
-from dvnet.pipelines.commands.options import QUARTER
+from dvnet.pipelines.commands.options import QUARTER, network_option
 from dvnet.pipelines.console import make_console
+from dvnet.pipelines.progress import progress
 
 
 @click.command("publish")
-@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("demo-network"), show_default=True)
+@network_option()
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control policy.")
 @click.option("--period", "periods", multiple=True, type=QUARTER, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
-@acting_as("publish", network="network_dir")
+@acting_as("publish")
 def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
@@ -36,8 +37,8 @@ def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], me
     get_profile(profile, **overrides)  # INVALID_PROFILE (exit 2) before anything is read
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
-    with console.status(f"protecting and auditing {', '.join(chosen)} under {profile} ..."):
-        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides)
+    with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
+        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
     s = result.manifest["suppression"]
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "

@@ -27,6 +27,7 @@ from dvnet.anonymize.counts import standard_counts
 from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
@@ -36,7 +37,7 @@ from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
-from dvnet.common.network import AgencyConfig, agency_actor
+from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
 #: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
 PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,40}")
@@ -182,6 +183,10 @@ class _Run:
     recipient_key: object | None = None  # unless a dry run: the coordinator's pinned key
     key_epoch: int = 1
 
+    @property
+    def geography(self) -> Geography:
+        return agency_geography(self.agency)
+
 
 @dataclass
 class _Payload:
@@ -222,7 +227,7 @@ def contribute(
             payload = _deidentified_records(run, frame, keep, generalised)
         else:
             step("de-identify")
-            out = deidentify(frame, run.contract)
+            out = deidentify(frame, run.contract, run.geography)
             step("disclosure check")
             payload = _standard_tables(run, out)
             del out
@@ -259,6 +264,7 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
     mode = opts.mode or (preferred if preferred in contract.modes else None) or default_mode(contract)
     period = Period.parse(opts.period)
     check_allowed(agency.tier, contract, mode)
+    agency_geography(agency)  # a configuration error before the extract is opened, not after
     if contract.linkage_inputs and not opts.project:
         raise DvnetError("USAGE_PROJECT_REQUIRED", f"{contract.ref} is sent for a research project: pass --project <DSA id>")
     if opts.project is not None and not contract.linkage_inputs:
@@ -370,7 +376,7 @@ def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) ->
     rows that leave. Records in classes below k are withheld up to the agency's share, else the
     run is refused. Returns the rows that leave and their generalised quasi-identifiers."""
     result, k = run.result, run.k
-    generalised = quasi_identifier_frame(frame, run.contract, rows=keep)
+    generalised = quasi_identifier_frame(frame, run.contract, run.geography, rows=keep)
     report = kanonymity.measure(generalised, run.contract.quasi_identifiers(), k)
     result.k_achieved, result.k_summary = report.k_achieved, report.summary()
     if report.passed:
@@ -398,7 +404,7 @@ def _deidentified_records(run: _Run, frame: pd.DataFrame, keep: np.ndarray, gene
     """de-identify (record mode): the rows that leave, in the output model's columns. The keyed
     columns join part by part as the workers finish them, so the first row groups are encoded
     while the last pseudonyms are still being hashed."""
-    out = deidentify(frame, run.contract, rows=keep, generalised=generalised)
+    out = deidentify(frame, run.contract, run.geography, rows=keep, generalised=generalised)
     columns = run.contract.output_columns()
     parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(keep, PART_ROWS), columns)
     run.result.output_columns = columns

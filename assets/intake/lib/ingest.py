@@ -32,7 +32,7 @@ from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
 from dvnet.common.audit import KeySigner
-from dvnet.assets.intake.lib.conform import count_violations, record_failures
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
@@ -354,6 +354,9 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
             v.counts = standard_counts(table, contract) if contract.standard_tables else None
         else:
             _validate_counts(table, contract)
+        off = off_geography_rows(table, ctx.network.geography)
+        if off:
+            raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
     except DvnetError as e:
         v.after_replay = e
@@ -427,7 +430,7 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
 
     Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
     was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
-    dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
+    dest_dir = ctx.paths.archive if archive else ctx.paths.quarantine
     private_dir(dest_dir)
     dest = dest_dir / out.file_name
     if dest.exists() or dest.is_symlink():

@@ -22,6 +22,7 @@ from dvnet.pipelines.ceremony import CUSTODIAN, FOUNDER
 from dvnet.pipelines.cli import EXIT_USAGE, cli, main
 
 SHELTER = "shelter-north"  # Tier 3 in the conftest network
+GEOGRAPHY = Path(__file__).resolve().parents[3] / "pipelines" / "demo_geography.yaml"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _contribute(w: World, **bad: str) -> list[str]:
 
 
 def _init(w: World) -> list[str]:
-    return ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)]
+    return ["network", "init", "--network", str(w.missing), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)]
 
 
 def _agency_init(w: World, folder: Path | None = None, **bad: str) -> list[str]:
@@ -118,10 +119,10 @@ def _agency_init(w: World, folder: Path | None = None, **bad: str) -> list[str]:
 
 #: The command line of each command run ``--as`` a person, but for ``--as`` and ``--key``.
 ACTING = {
-    "network register-agency": lambda w: ["network", "register-agency", str(w.net), str(w.new_registration)],
-    "network add-person": lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "reviewer"],
-    "network suspend": lambda w: ["network", "suspend", str(w.net), SHELTER],
-    "network reinstate": lambda w: ["network", "reinstate", str(w.net), SHELTER],
+    "network register-agency": lambda w: ["network", "register-agency", "--network", str(w.net), str(w.new_registration)],
+    "network add-person": lambda w: ["network", "add-person", "--network", str(w.net), str(w.person_file), "--role", "reviewer"],
+    "network suspend": lambda w: ["network", "suspend", "--network", str(w.net), SHELTER],
+    "network reinstate": lambda w: ["network", "reinstate", "--network", str(w.net), SHELTER],
     "ingest": lambda w: ["ingest", "--network", str(w.net)],
     "publish": lambda w: ["publish", "--network", str(w.net)],
 }
@@ -133,40 +134,44 @@ def _publish(w: World, *extra: str) -> list[str]:
 
 #: (command path, parameter name) -> [(label, argv builder, reason the error line names)].
 CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
-    ("network init", "folder"): [("an existing file", lambda w: ["network", "init", str(w.a_file), "--name", "N"], "USAGE_OPTION_INVALID")],
+    ("network init", "network_dir"): [("an existing file", lambda w: ["network", "init", "--network", str(w.a_file), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)], "USAGE_OPTION_INVALID")],
     ("network init", "name"): [
         ("empty", lambda w: [*_init(w), "--name", ""], "REGISTRY_INVALID"),
         ("control characters", lambda w: [*_init(w), "--name", "N\x1b[2J"], "REGISTRY_INVALID"),
         ("too long", lambda w: [*_init(w), "--name", "N" * 600], "REGISTRY_INVALID"),
     ],
+    ("network init", "geography_file"): [
+        ("a FIFO", lambda w: [*_init(w), "--geography", str(w.fifo)], "USAGE_OPTION_INVALID"),
+        ("not a geography", lambda w: [*_init(w), "--geography", str(w.a_file)], "GEOGRAPHY_INVALID"),
+    ],
     ("network init", "founder_file"): [
-        ("a FIFO", lambda w: ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.fifo), "--key", str(w.key)], "USAGE_OPTION_INVALID"),
-        ("not a person file", lambda w: ["network", "init", str(w.missing), "--name", "N", "--founder", str(w.a_file), "--key", str(w.key)], "PUBLIC_FILE_INVALID"),
+        ("a FIFO", lambda w: ["network", "init", "--network", str(w.missing), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.fifo), "--key", str(w.key)], "USAGE_OPTION_INVALID"),
+        ("not a person file", lambda w: ["network", "init", "--network", str(w.missing), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.a_file), "--key", str(w.key)], "PUBLIC_FILE_INVALID"),
     ],
     ("network init", "key_option"): [
         ("another person's key", lambda w: [*_init(w)[:-1], str(w.other_key)], "KEY_MISMATCH"),
         ("not a key", lambda w: [*_init(w)[:-1], str(w.a_file)], "KEY_INVALID"),
         ("a FIFO", lambda w: [*_init(w)[:-1], str(w.fifo)], "KEY_INVALID"),
     ],
-    ("network register-agency", "network"): [("missing", lambda w: ["network", "register-agency", str(w.missing), str(w.registration), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network register-agency", "network_dir"): [("missing", lambda w: ["network", "register-agency", "--network", str(w.missing), str(w.registration), *w.as_founder], "USAGE_OPTION_INVALID")],
     ("network register-agency", "registration_file"): [
-        ("not a registration", lambda w: ["network", "register-agency", str(w.net), str(w.a_file), *w.as_founder], "PUBLIC_FILE_INVALID"),
-        ("a FIFO", lambda w: ["network", "register-agency", str(w.net), str(w.fifo), *w.as_founder], "USAGE_OPTION_INVALID"),
-        ("already registered", lambda w: ["network", "register-agency", str(w.net), str(w.registration), *w.as_founder], "AGENCY_EXISTS"),
+        ("not a registration", lambda w: ["network", "register-agency", "--network", str(w.net), str(w.a_file), *w.as_founder], "PUBLIC_FILE_INVALID"),
+        ("a FIFO", lambda w: ["network", "register-agency", "--network", str(w.net), str(w.fifo), *w.as_founder], "USAGE_OPTION_INVALID"),
+        ("already registered", lambda w: ["network", "register-agency", "--network", str(w.net), str(w.registration), *w.as_founder], "AGENCY_EXISTS"),
     ],
-    ("network add-person", "network"): [("missing", lambda w: ["network", "add-person", str(w.missing), str(w.person_file), "--role", "reviewer", *w.as_founder], "USAGE_OPTION_INVALID")],
-    ("network add-person", "person_file"): [("not a person file", lambda w: ["network", "add-person", str(w.net), str(w.a_file), "--role", "reviewer", *w.as_founder], "PUBLIC_FILE_INVALID")],
+    ("network add-person", "network_dir"): [("missing", lambda w: ["network", "add-person", "--network", str(w.missing), str(w.person_file), "--role", "reviewer", *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network add-person", "person_file"): [("not a person file", lambda w: ["network", "add-person", "--network", str(w.net), str(w.a_file), "--role", "reviewer", *w.as_founder], "PUBLIC_FILE_INVALID")],
     ("network add-person", "roles"): [
-        ("unknown", lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "king", *w.as_founder], "USAGE_OPTION_INVALID"),
-        ("steward of no agency", lambda w: ["network", "add-person", str(w.net), str(w.person_file), "--role", "steward", *w.as_founder], "REGISTRY_INVALID"),
+        ("unknown", lambda w: ["network", "add-person", "--network", str(w.net), str(w.person_file), "--role", "king", *w.as_founder], "USAGE_OPTION_INVALID"),
+        ("steward of no agency", lambda w: ["network", "add-person", "--network", str(w.net), str(w.person_file), "--role", "steward", *w.as_founder], "REGISTRY_INVALID"),
     ],
-    ("network suspend", "network"): [("missing", lambda w: ["network", "suspend", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network suspend", "network_dir"): [("missing", lambda w: ["network", "suspend", "--network", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
     ("network suspend", "subject_id"): [
-        ("unknown", lambda w: ["network", "suspend", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN"),
-        ("the only coordinator", lambda w: ["network", "suspend", str(w.net), FOUNDER[0], *w.as_founder], "LAST_COORDINATOR"),
+        ("unknown", lambda w: ["network", "suspend", "--network", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN"),
+        ("the only coordinator", lambda w: ["network", "suspend", "--network", str(w.net), FOUNDER[0], *w.as_founder], "LAST_COORDINATOR"),
     ],
-    ("network reinstate", "network"): [("missing", lambda w: ["network", "reinstate", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
-    ("network reinstate", "subject_id"): [("unknown", lambda w: ["network", "reinstate", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN")],
+    ("network reinstate", "network_dir"): [("missing", lambda w: ["network", "reinstate", "--network", str(w.missing), SHELTER, *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("network reinstate", "subject_id"): [("unknown", lambda w: ["network", "reinstate", "--network", str(w.net), "nobody", *w.as_founder], "AGENCY_UNKNOWN")],
     **{
         (command, "person_id"): [
             ("not registered", (lambda c: lambda w: [*ACTING[c](w), "--as", "nobody", "--key", str(w.key)])(command), "PERSON_UNKNOWN"),
@@ -252,7 +257,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("audit show", "log"): [("a FIFO", lambda w: ["audit", "show", str(w.fifo)], "USAGE_OPTION_INVALID")],
     ("audit show", "since"): [("not a date", lambda w: ["audit", "show", str(w.net / "coordinator" / "audit.log"), "--since", "yesterday"], "USAGE_OPTION_INVALID")],
     ("audit show", "until"): [("not a date", lambda w: ["audit", "show", str(w.net / "coordinator" / "audit.log"), "--until", "2026-13-01"], "USAGE_OPTION_INVALID")],
-    ("network show", "network"): [("missing", lambda w: ["network", "show", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["network", "show", str(w.full)], "REGISTRY_MISSING")],
+    ("network show", "network_dir"): [("missing", lambda w: ["network", "show", "--network", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["network", "show", "--network", str(w.full)], "REGISTRY_MISSING")],
     ("contracts docs", "out"): [("an existing file", lambda w: ["contracts", "docs", "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("directory", "network_dir"): [("missing", lambda w: ["directory", "--network", str(w.missing)], "USAGE_OPTION_INVALID")],
     ("directory", "out"): [("an existing file", lambda w: ["directory", "--network", str(w.net), "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
@@ -300,7 +305,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("ui", "network"): [("missing", lambda w: ["ui", "--network", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ui", "--network", str(w.full)], "REGISTRY_MISSING")],
     ("ui", "port"): [("0", lambda w: ["ui", "--network", str(w.net), "--port", "0"], "USAGE_OPTION_INVALID"), ("70000", lambda w: ["ui", "--network", str(w.net), "--port", "70000"], "USAGE_OPTION_INVALID")],
     ("ui", "dagster_home"): [("an existing file", lambda w: ["ui", "--network", str(w.net), "--dagster-home", str(w.a_file)], "USAGE_OPTION_INVALID")],
-    ("demo", "out"): [("a folder holding other work", lambda w: ["demo", "--out", str(w.full)], "USAGE_DEMO_FOLDER_IN_USE"), ("an existing file", lambda w: ["demo", "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
+    ("demo", "out"): [("a folder holding other work", lambda w: ["demo", "--out", str(w.full)], "USAGE_DEMO_OUT_NOT_OURS"), ("an existing file", lambda w: ["demo", "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("demo", "seed"): [("not a number", lambda w: ["demo", "--out", str(w.missing), "--seed", "x"], "USAGE_OPTION_INVALID")],
     ("demo", "scale"): [(v, (lambda v: lambda w: ["demo", "--out", str(w.missing), "--scale", v])(v), "USAGE_OPTION_INVALID") for v in ("0", "-2", "nan", "inf")],
     ("demo", "profile"): [("unknown", lambda w: ["demo", "--out", str(w.missing), "--profile", "lenient"], "USAGE_OPTION_INVALID")],
