@@ -128,6 +128,11 @@ ACTING = {
 }
 
 
+def _drop(w: World, **bad: str) -> list[str]:
+    base = {"--agency": str(w.agency), "--inbox": "/srv/dvnet/inbox", "--receipts": "/srv/dvnet/receipts/shelter-north"}
+    return ["drop", "set", *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
+
+
 def _publish(w: World, *extra: str) -> list[str]:
     return ["publish", "--network", str(w.net), *w.as_founder, *extra]
 
@@ -249,6 +254,17 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("person init", "person_id"): [("a path", lambda w: ["person", "init", str(w.missing), "--id", "../zoe", "--name", "Zoe", "--org", "o"], "PERSON_ID_INVALID")],
     ("person init", "name"): [("control characters", lambda w: ["person", "init", str(w.missing), "--id", "zoe", "--name", "Z\x1b[2J", "--org", "o"], "REGISTRY_INVALID")],
     ("person init", "org"): [("too long", lambda w: ["person", "init", str(w.missing), "--id", "zoe", "--name", "Zoe", "--org", "o" * 600], "REGISTRY_INVALID")],
+    ("drop set", "agency_dir"): [("not an agency", lambda w: _drop(w, **{"--agency": str(w.full)}), "AGENCY_CONFIG_MISSING"), ("an existing file", lambda w: _drop(w, **{"--agency": str(w.a_file)}), "USAGE_OPTION_INVALID")],
+    ("drop set", "inbox"): [("control characters", lambda w: _drop(w, **{"--inbox": "in\x1b[2Jbox"}), "AGENCY_CONFIG_INVALID"), ("empty", lambda w: _drop(w, **{"--inbox": ""}), "AGENCY_CONFIG_INVALID")],
+    ("drop set", "receipts"): [("control characters", lambda w: _drop(w, **{"--receipts": "re\x07ceipts"}), "AGENCY_CONFIG_INVALID")],
+    ("drop set", "sftp_target"): [("not USER@HOST", lambda w: _drop(w, **{"--sftp": "-oProxyCommand=sh"}), "USAGE_OPTION_INVALID")],
+    ("drop set", "host_key"): [("without --sftp", lambda w: _drop(w, **{"--host-key": "ssh-ed25519 AAAA"}), "USAGE_INVALID"), ("not a key", lambda w: _drop(w, **{"--sftp": "agency@example.org", "--host-key": "garbage"}), "AGENCY_CONFIG_INVALID")],
+    ("drop set", "identity"): [("without --sftp", lambda w: _drop(w, **{"--identity": str(w.a_file)}), "USAGE_INVALID")],
+    ("drop show", "agency_dir"): [("not an agency", lambda w: ["drop", "show", "--agency", str(w.full)], "AGENCY_CONFIG_MISSING")],
+    ("send", "agency_dir"): [("not an agency", lambda w: ["send", "--agency", str(w.full)], "AGENCY_CONFIG_MISSING"), ("missing", lambda w: ["send", "--agency", str(w.missing)], "AGENCY_CONFIG_MISSING")],
+    ("receipts", "agency_dir"): [("not an agency", lambda w: ["receipts", "--agency", str(w.full)], "AGENCY_CONFIG_MISSING")],
+    ("contracts docs", "agency_dir"): [("not an agency", lambda w: ["contracts", "docs", "--out", str(w.missing), "--agency", str(w.full)], "AGENCY_CONFIG_MISSING")],
+    ("contracts docs", "network_dir"): [("not a network", lambda w: ["contracts", "docs", "--out", str(w.missing), "--network", str(w.full)], "REGISTRY_MISSING")],
     ("audit verify", "log"): [("a FIFO", lambda w: ["audit", "verify", str(w.fifo)], "USAGE_OPTION_INVALID"), ("missing", lambda w: ["audit", "verify", str(w.missing)], "USAGE_OPTION_INVALID")],
     ("audit verify", "anchor_files"): [
         ("not a receipt", lambda w: ["audit", "verify", str(w.net / "coordinator" / "audit.log"), "--anchor", str(w.a_file)], "USAGE_ANCHOR_INVALID"),
@@ -284,7 +300,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("contribute", "supersedes"): [(v, (lambda v: lambda w: _contribute(w, **{"--supersedes": v}))(v), "USAGE_SUPERSEDES_INVALID") for v in ("nonsense", "AB" * 16, "0" * 31, "")],
     ("receipt verify", "agency_dir"): [("not an agency", lambda w: ["receipt", "verify", "--agency", str(w.full), str(w.a_file)], "AGENCY_CONFIG_MISSING")],
     ("receipt verify", "file"): [("missing", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.missing)], "USAGE_OPTION_INVALID"), ("a FIFO", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.fifo)], "USAGE_OPTION_INVALID")],
-    ("ingest", "network"): [("missing", lambda w: ["ingest", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ingest", "--network", str(w.full), *w.as_founder], "REGISTRY_MISSING")],
+    ("ingest", "network_dir"): [("missing", lambda w: ["ingest", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ingest", "--network", str(w.full), *w.as_founder], "REGISTRY_MISSING")],
     ("ingest", "dagster_home"): [("an existing file", lambda w: ["ingest", "--network", str(w.net), "--dagster-home", str(w.a_file), *w.as_founder], "USAGE_OPTION_INVALID")],
     ("publish", "network_dir"): [("missing", lambda w: ["publish", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID")],
     ("publish", "profile"): [("unknown", lambda w: _publish(w, "--profile", "lenient"), "USAGE_OPTION_INVALID")],
@@ -302,7 +318,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("query", "releases_dir"): [("an existing file", lambda w: ["query", "SELECT 1", "--releases", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("query", "release"): [("unknown", lambda w: ["query", "SELECT 1", "--releases", str(w.releases), "--release", "nope"], "RELEASE_UNKNOWN")],
     ("query", "fmt"): [("unknown", lambda w: ["query", "SELECT 1", "--format", "xml"], "USAGE_OPTION_INVALID")],
-    ("ui", "network"): [("missing", lambda w: ["ui", "--network", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ui", "--network", str(w.full)], "REGISTRY_MISSING")],
+    ("ui", "network_dir"): [("missing", lambda w: ["ui", "--network", str(w.missing)], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ui", "--network", str(w.full)], "REGISTRY_MISSING")],
     ("ui", "port"): [("0", lambda w: ["ui", "--network", str(w.net), "--port", "0"], "USAGE_OPTION_INVALID"), ("70000", lambda w: ["ui", "--network", str(w.net), "--port", "70000"], "USAGE_OPTION_INVALID")],
     ("ui", "dagster_home"): [("an existing file", lambda w: ["ui", "--network", str(w.net), "--dagster-home", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("demo", "out"): [("a folder holding other work", lambda w: ["demo", "--out", str(w.full)], "USAGE_DEMO_OUT_NOT_OURS"), ("an existing file", lambda w: ["demo", "--out", str(w.a_file)], "USAGE_OPTION_INVALID")],
@@ -315,6 +331,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
 #: Parameters that have no bad value, and why.
 NO_BAD_VALUE = {
     ("contribute", "dry_run"): "a flag",
+    ("receipts", "no_fetch"): "a flag",
     **{("audit show", name): "a filter: any text matches some entries or none" for name in ("actor", "action", "object_id", "outcome")},
 }
 
