@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from dvnet.bundle.errors import (
@@ -26,9 +26,6 @@ SUITE = "hpke-base-x25519-hkdf-sha256-chacha20poly1305+ed25519"
 MODES = ("aggregate", "record")
 MAX_JSON_INT = 2**53 - 1
 MAX_MANIFEST_SIZE = 64 * 1024
-#: The longest a bundle may stay valid (``not_after`` − ``created_at``): a bundle held back and
-#: delivered long after it was made is refused as expired, whatever its maker asked for.
-MAX_LIFETIME = timedelta(days=90)
 
 # Same as ORG_ID_PATTERN in contracts/v1/common.py. It is copied, not imported, because
 # bundle/ may depend only on contracts.errors.
@@ -162,8 +159,6 @@ def validate_header(header: dict[str, Any]) -> None:
         raise BundleError(HEADER_INVALID, f"header fields break their rules: {sorted(bad)}", fields=sorted(bad))
     if times["not_after"] <= times["created_at"]:
         raise BundleError(HEADER_INVALID, "header not_after is not later than created_at", fields=["not_after"])
-    if times["not_after"] - times["created_at"] > MAX_LIFETIME:
-        raise BundleError(HEADER_INVALID, f"header not_after is more than {MAX_LIFETIME.days} days after created_at", fields=["not_after"])
 
 
 def encode_header(header: dict[str, Any]) -> bytes:

@@ -234,8 +234,9 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, geography
         raise RegistryError("NETWORK_EXISTS", f"a network already exists at {paths.root}", hint="choose another folder")
     if keys.key_id(founder_key.public_key()) != founder["signing_key_id"]:
         raise AccessError("KEY_MISMATCH", f"the key given is not the one in {founder['id']}'s person file")
-    founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"],
-                            signing_key_id=founder["signing_key_id"], signing_public_key=founder["signing_public_key"])  # fmt: skip
+    founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"], signing_key_id=founder["signing_key_id"],
+                            signing_public_key=founder["signing_public_key"], encryption_key_id=founder["encryption_key_id"],
+                            encryption_public_key=founder["encryption_public_key"])  # fmt: skip
     enc, sig = keys.generate_encryption_key(), keys.generate_signing_key()
     coordinator = Coordinator(
         id=coordinator_id,
@@ -326,8 +327,9 @@ def add_person(root: Path, person: dict, roles: list[str], actor: Signer, *, now
     if existing is not None and existing.signing_key_id != person["signing_key_id"]:
         raise RegistryError("PERSON_EXISTS", f"person '{person['id']}' is registered with another key")
     if existing is None:
-        existing = Person(id=person["id"], name=person["name"], org=person["org"], roles=[],
-                          signing_key_id=person["signing_key_id"], signing_public_key=person["signing_public_key"])  # fmt: skip
+        existing = Person(id=person["id"], name=person["name"], org=person["org"], roles=[], signing_key_id=person["signing_key_id"],
+                          signing_public_key=person["signing_public_key"], encryption_key_id=person["encryption_key_id"],
+                          encryption_public_key=person["encryption_public_key"])  # fmt: skip
         network.people.append(existing)
     added = [r for r in roles if r not in existing.roles]
     existing.roles = [*existing.roles, *added]

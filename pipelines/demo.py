@@ -8,7 +8,8 @@
    default; the two Tier 4 agencies also send consented records and research extracts);
 4. each agency sends its bundles to the coordinator's drop (a shared folder on one machine); the
    central job verifies and loads them; each agency fetches and verifies its receipts;
-5. the coordinator publishes a disclosure-controlled release for evaluators.
+5. the coordinator publishes a disclosure-controlled release for evaluators;
+6. the coordinator makes the DSA's research extract, sealed to its named researcher, who opens it.
 """
 
 from __future__ import annotations

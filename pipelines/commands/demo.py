@@ -16,7 +16,7 @@ from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.options import FiniteFloatRange
 from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import PERIODS, demo_geography
+from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, demo_geography
 from dvnet.pipelines.progress import progress
 
 
@@ -33,6 +33,9 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     Everything is written under OUT (default demo-network/). Exit 0 when the release is published.
     """
     from dvnet.assets.releases.lib.release import build_release
+    from dvnet.assets.research.lib.extract import make_extract
+    from dvnet.pipelines.commands.extract import print_made, print_opened
+    from dvnet.pipelines.research import open_extract
     from dvnet.assets.runs import dagster_home_for, latest_check_results, materialise_groups, run_checks, run_intake
     from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
@@ -95,6 +98,13 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(release.summary)
+
+    console.rule("[bold]6. A research extract under the data-sharing agreement, opened by its named researcher")
+    made = make_extract(root, DSA_ID, ceremony.as_person(ceremony.founder, "extract"))
+    print_made(made, console)
+    opened = open_extract(made.files[RESEARCHER], ceremony.people[RESEARCHER].folder, ceremony.paths.coordinator_public,
+                          ceremony.people[RESEARCHER].folder / "extracts")  # fmt: skip
+    print_opened(opened, console)
     checks = latest_check_results(root, home)
     print_checks(checks, console)
     console.rule("[bold]Done")
@@ -103,6 +113,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"stewards:  {root / 'agencies' / '<agency>' / 'reports'} (what left each agency, one HTML + JSON per contribution)")
     console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
     console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
+    console.print(f"research:  .venv/bin/dvnet dsa show --network {out} {DSA_ID}   (the agreement; its extract: {opened.parquet})")
     console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]

@@ -107,7 +107,7 @@ reinstate = _status_command("reinstate", "active", "reinstated")
 @network.command("show")
 @network_option()
 def show(network_dir: Path) -> None:
-    """Summarise the registry: organisations, people and roles, agreements, coordinator key ids."""
+    """Summarise the registry: organisations, people and roles, the geography, coordinator key ids."""
     net = store.load_network(network_dir)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
@@ -129,10 +129,4 @@ def show(network_dir: Path) -> None:
     for r in net.geography.regions:
         geo.add_row(r.id, r.parent_area, " ".join(r.postal_prefixes))
     console.print(geo)
-    if net.agreements:
-        a = Table(title=f"{len(net.agreements)} data-sharing agreements", title_justify="left")
-        for h in ("id", "purpose", "parties", "contracts", "from", "to", "ethics", "status"):
-            a.add_column(h)
-        for g in net.agreements:
-            a.add_row(g.id, g.purpose, str(len(g.parties)), ", ".join(g.contracts), g.start, g.end, g.ethics_approval, g.status)
-        console.print(a)
+    console.print("data-sharing agreements: `dvnet dsa list --network …`")

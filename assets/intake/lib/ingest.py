@@ -25,17 +25,19 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
+from dvnet.contracts.agreements import DSA_ID
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
-from dvnet.common import audit
+from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
+from dvnet.bundle.header import parse_time
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
@@ -88,6 +90,7 @@ class CoordinatorContext:
 
 
 PAYLOAD_FORMAT = "parquet"
+MAX_LIFETIME = dt.timedelta(days=90)
 #: Enough of a file's first bytes to hold its header.
 HEAD_BYTES = PREFIX_SIZE + bundle.DEFAULT_MAX_HEADER_SIZE
 
@@ -121,6 +124,13 @@ def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
 
 
 # --- the checks, in order ------------------------------------------------------------------------
+
+
+def _check_lifetime(header: dict) -> None:
+    """An agency's bundle lives at most ``MAX_LIFETIME``: one held back and delivered years after it
+    was made would otherwise still load (the sealing default is 30 days)."""
+    if parse_time(header["not_after"]) - parse_time(header["created_at"]) > MAX_LIFETIME:
+        raise IngestRefusal("HEADER_INVALID", f"the bundle is valid for more than {MAX_LIFETIME.days} days (not_after − created_at)")
 
 
 def _registry_checks(header: dict, ctx: CoordinatorContext, now: dt.datetime):
@@ -211,8 +221,8 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
     if not contract.linkage_inputs:
         return None
     project = (manifest.get("details") or {}).get("project")
-    dsa = ctx.network.agreement(project) if project else None
-    if dsa is None or header["agency_id"] not in dsa.parties or contract.ref not in dsa.contracts or not dsa.in_force(now.date()):
+    dsa = agreements.current(ctx.paths.root, project, ctx.network) if isinstance(project, str) and DSA_ID.match(project) else None
+    if dsa is None or not dsa.covers(header["agency_id"], contract.ref, str(manifest["period"])) or not dsa.in_force(now):
         raise IngestRefusal("DSA_INVALID", "no data-sharing agreement in force covers this agency, contract and date")
     return project
 
@@ -329,6 +339,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
         bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id, ctx.network.coordinator.key_epoch)
         bundle.check_freshness(parsed, now, ctx.max_clock_skew)
+        _check_lifetime(h)
     except DvnetError as e:
         v.before_replay = e
         return v

@@ -82,7 +82,7 @@ def test_init_makes_the_coordinators_own_keys_only_and_a_registry_with_its_found
     assert loaded.coordinator.encryption_key_id == keys.key_id(enc.public_key())
     assert loaded.coordinator.signing_key_id == keys.key_id(sig.public_key())
     assert [(p.id, p.roles) for p in loaded.people] == [("coord-ana", ["coordinator"])]
-    assert loaded.organisations == [] and loaded.agreements == []
+    assert loaded.organisations == []
     for d in store.COORDINATOR_DIRS:
         assert (root / "coordinator" / d).is_dir()
     public = yaml.safe_load((root / "coordinator" / "coordinator-public.yaml").read_text())
