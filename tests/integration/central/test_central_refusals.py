@@ -79,7 +79,6 @@ def tier4(ck, kit):
     ck.add_agreement(kit, "dsa-live", ["uni-d"])
     ck.add_agreement(kit, "dsa-ended", ["uni-d"], start="2025-01-01", end="2025-12-31")
     ck.add_agreement(kit, "dsa-revoked", ["uni-d"], status="revoked")
-    ck.add_agreement(kit, "dsa-episodes", ["uni-d"], contracts=("service_episode/v1",))
     return kit
 
 
@@ -94,8 +93,9 @@ def test_a_research_extract_under_an_agreement_in_force_loads(tier4, load):
 
 @pytest.mark.parametrize(
     ("project", "agency"),
-    [(None, "uni-d"), ("dsa-unknown", "uni-d"), ("dsa-ended", "uni-d"), ("dsa-revoked", "uni-d"), ("dsa-episodes", "uni-d"), ("dsa-live", "hospital-e")],
-    ids=["no project", "unknown agreement", "agreement ended", "agreement revoked", "agreement for another contract", "agency not a party"],
+    # (An agreement naming another contract cannot be recorded: agreements name research contracts only.)
+    [(None, "uni-d"), ("dsa-unknown", "uni-d"), ("dsa-ended", "uni-d"), ("dsa-revoked", "uni-d"), ("dsa-live", "hospital-e")],
+    ids=["no project", "unknown agreement", "agreement ended", "agreement revoked", "agency not a party"],
 )
 def test_a_research_extract_without_an_agreement_in_force_is_refused(ck, tier4, load, project, agency):
     out = load("research", _research(tier4, project, agency))
