@@ -204,7 +204,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("agency init", "name"): [("control characters", lambda w: _agency_init(w, **{"--name": "A\nB"}), "REGISTRY_INVALID")],
     ("agency init", "org_type"): [("unknown", lambda w: _agency_init(w, **{"--type": "casino"}), "USAGE_OPTION_INVALID")],
     ("agency init", "tier"): [("5", lambda w: _agency_init(w, **{"--tier": "5"}), "USAGE_OPTION_INVALID"), ("0", lambda w: _agency_init(w, **{"--tier": "0"}), "USAGE_OPTION_INVALID")],
-    ("agency init", "region"): [("unknown", lambda w: _agency_init(w, **{"--region": "atlantis"}), "USAGE_OPTION_INVALID")],
+    ("agency init", "region"): [("control characters", lambda w: _agency_init(w, **{"--region": "north\x1b[2J"}), "REGISTRY_INVALID")],  # a region unknown to the network is checked at registration
     ("agency init", "network_name"): [
         ("control characters", lambda w: _agency_init(w, **{"--network-name": "N\x1b[2J"}), "REGISTRY_INVALID"),
         ("too long", lambda w: _agency_init(w, **{"--network-name": "N" * 600}), "REGISTRY_INVALID"),
