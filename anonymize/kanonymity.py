@@ -5,13 +5,26 @@ Reports name column combinations and class counts, never the values in a class.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
+from dvnet.contracts.errors import DvnetError
+
 DEFAULT_K = 5
+#: The smallest k there is: with k = 1 (or 0, or less) every record is its own class and nothing
+#: is protected, so such a k is refused, never taken to mean "off".
+MIN_K = 2
+
+
+def check_k(k: object) -> int:
+    """``k`` as an integer of at least ``MIN_K``, or ``USAGE_K_INVALID``."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < MIN_K:
+        raise DvnetError("USAGE_K_INVALID", f"k must be a whole number of at least {MIN_K} (k-anonymity cannot be switched off)")
+    return int(k)
 
 
 @dataclass
@@ -97,6 +110,7 @@ def _weighted_class_sizes(codes: list[tuple[np.ndarray, int]], weights: np.ndarr
 
 def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_K) -> KAnonymityReport:
     """Equivalence classes over ``quasi_identifiers`` and, when k fails, which column subsets cause it."""
+    check_k(k)
     if len(frame) == 0:
         return KAnonymityReport(k, quasi_identifiers, 0, 0, 0, 0, [], np.zeros(0, dtype=bool))
     n = len(frame)

@@ -27,6 +27,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
+from dvnet.common.files import make_private, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import RegistryError
 
@@ -82,9 +83,10 @@ class WarehouseResource(DuckDBResource):
         would keep DuckDB's file lock until garbage collection.)
         """
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         with writer_lock(path):
             con = duckdb.connect(str(path), read_only=False, config={**WAREHOUSE_CONFIG, **self.connection_config})
+            make_private(path)  # DuckDB creates the file with the umask's mode
             try:
                 yield con
             finally:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from dvnet.common.files import private_dir
 from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
@@ -53,7 +54,7 @@ def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
             "USAGE_DAGSTER_PG_URL_INVALID", f"{PG_URL_ENV} is not a {PG_URL_SCHEME}:// URL",
             hint=f"{PG_URL_ENV}={PG_URL_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE (the driver dagster-postgres installs)",
         )
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)  # Dagster's storage (runs, event logs, metadata) is created in it
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(instance_yaml(wanted), encoding="utf-8")
@@ -101,6 +102,7 @@ def dagster_instance(home: Path) -> Iterator[object]:
 
 def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     """(agency, period, file names) per run: consecutive pending bundles of one partition."""
+    from dvnet.assets.intake.lib.inbox import inbox_name
     from dvnet.assets.intake.lib.ingest import pending_files
     from dvnet.assets.intake.partitions import file_partition
 
@@ -108,9 +110,9 @@ def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     for path in pending_files(ctx.paths.inbox):
         agency, period = file_partition(path, ctx)
         if runs and runs[-1][:2] == (agency, period):
-            runs[-1][2].append(path.name)
+            runs[-1][2].append(inbox_name(path))
         else:
-            runs.append((agency, period, [path.name]))
+            runs.append((agency, period, [inbox_name(path)]))
     return runs
 
 
@@ -150,15 +152,42 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
 
 def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_config: dict | None = None) -> bool:
     """Run every asset (and its checks) of ``groups``; True when the run succeeded."""
-    from dagster import AssetSelection, Definitions, define_asset_job
+    from dagster import AssetSelection
+
+    return _execute(network, home, AssetSelection.groups(*groups), "__".join(("materialise", *groups)), run_config)
+
+
+def run_checks(network: Path, home: Path, assets: tuple[str, ...]) -> bool:
+    """Evaluate the checks of ``assets`` alone, without materialising them (the releases' checks
+    after ``build_release`` published outside Dagster), so their results show in the UI."""
+    from dagster import AssetSelection
+
+    return _execute(network, home, AssetSelection.checks_for_assets(*assets), "__".join(("checks", *assets)), None)
+
+
+def _execute(network: Path, home: Path, selection, job_name: str, run_config: dict | None) -> bool:
+    from dagster import Definitions, define_asset_job
 
     from dvnet.assets.definitions import build_definitions
 
-    job_name = "__".join(("materialise", *groups))
-    defs = Definitions.merge(
-        build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=AssetSelection.groups(*groups))])
-    )
+    defs = Definitions.merge(build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=selection)]))
     job = defs.resolve_job_def(job_name)
     with dagster_instance(home) as instance:
         result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False)
     return result.success
+
+
+def latest_check_results(network: Path, home: Path) -> dict[str, tuple[bool | None, str | None]]:
+    """``<asset>:<check>`` -> (passed, severity) of every asset check's latest evaluation on the
+    instance; (None, None) for a check never evaluated."""
+    from dvnet.assets.definitions import build_definitions
+
+    keys = [key for check in build_definitions(network).asset_checks or [] for key in check.check_keys]
+    with dagster_instance(home) as instance:
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    out: dict[str, tuple[bool | None, str | None]] = {}
+    for key in keys:
+        evaluation = latest[key].evaluation if key in latest else None
+        name = f"{key.asset_key.to_user_string()}:{key.name}"
+        out[name] = (evaluation.passed, evaluation.severity.value) if evaluation is not None else (None, None)
+    return out

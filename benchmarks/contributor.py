@@ -208,20 +208,20 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
     mark("seal")
     sink = io.BytesIO()
     payload.to_parquet(sink, compression="zstd", index=False)
-    seq = sequence.advance(agency.sequence_path)
-    sealed = bundle.seal(
-        sink.getvalue(),
-        agency_id=AGENCY,
-        contract_id=contract.id,
-        contract_version=contract.version,
-        mode=mode,
-        sequence=seq,
-        period=PERIOD,
-        record_count=len(payload),
-        signing_key=bundle.load_signing_key(agency.signing_key_path),
-        recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
-        now=dt.datetime.now(dt.UTC).replace(microsecond=0),
-    )
+    with sequence.reserve(agency.sequence_path) as seq:
+        sealed = bundle.seal(
+            sink.getvalue(),
+            agency_id=AGENCY,
+            contract_id=contract.id,
+            contract_version=contract.version,
+            mode=mode,
+            sequence=seq,
+            period=PERIOD,
+            record_count=len(payload),
+            signing_key=bundle.load_signing_key(agency.signing_key_path),
+            recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
+            now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        )
     atomic_write(agency.folder / "outbox" / f"pandas_{seq:06d}.dvb", sealed.blob)
     return {"records_read": read, "rejected": int(bad.sum()), "excluded_consent": excluded, "withheld_k": withheld,
             "sent": len(out), "payload_rows": len(payload), "status": "sealed"}

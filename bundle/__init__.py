@@ -30,6 +30,7 @@ from dvnet.bundle.opening import (
     decrypt,
     open_bundle,
     parse,
+    peek_header,
     verify_signature,
 )
 from dvnet.bundle.receipt import make_receipt, verify_receipt
@@ -59,6 +60,7 @@ __all__ = [
     "make_receipt",
     "open_bundle",
     "parse",
+    "peek_header",
     "public_key_to_text",
     "read_bundle_file",
     "read_secret",

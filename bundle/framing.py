@@ -27,6 +27,8 @@ _CT_LENGTH = struct.Struct(">Q")
 _MANIFEST_LENGTH = struct.Struct(">I")
 #: Bytes of a bundle that are neither header nor ciphertext.
 OVERHEAD = _PREFIX.size + SIGNATURE_SIZE + _CT_LENGTH.size
+#: Bytes before the header: magic, frame version, header length.
+PREFIX_SIZE = _PREFIX.size
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ def decode_frame(
         signature=bytes(view[_PREFIX.size + header_length : ct_length_at]),
         ciphertext=view[ciphertext_at:end],
     )
+
+
+def peek_header_bytes(head: bytes | memoryview, *, max_header_size: int = DEFAULT_MAX_HEADER_SIZE) -> bytes:
+    """The header bytes from the first ``OVERHEAD_BEFORE_HEADER + max_header_size`` bytes of a file,
+    for looking at a bundle without reading it whole (it is not checked against the rest)."""
+    view = _byte_view(head)
+    if view.nbytes < _PREFIX.size or bytes(view[:8]) != MAGIC:
+        raise BundleError(FRAMING_INVALID, "not a dvnet bundle (bad magic or too short)")
+    _, version, header_length = _PREFIX.unpack_from(view)
+    if version != FRAME_VERSION:
+        raise BundleError(FORMAT_UNSUPPORTED, f"frame version {version} is not supported", version=version)
+    if not 1 <= header_length <= max_header_size or view.nbytes < _PREFIX.size + header_length:
+        raise BundleError(FRAMING_INVALID, "the header does not fit the first bytes of the file")
+    return bytes(view[_PREFIX.size : _PREFIX.size + header_length])
 
 
 def read_bundle_file(path: str | os.PathLike[str], *, max_size: int = DEFAULT_MAX_BUNDLE_SIZE) -> bytes:

@@ -30,7 +30,7 @@ from dvnet.bundle.errors import (
     WRONG_RECIPIENT,
     BundleError,
 )
-from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, split_plaintext
+from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, peek_header_bytes, split_plaintext
 from dvnet.bundle.header import SHARED_FIELDS, parse_header, parse_manifest, parse_time
 from dvnet.bundle.keys import key_id
 from dvnet.bundle.seal import HPKE_SUITE, hpke_info, signed_message
@@ -76,6 +76,11 @@ def parse(
     return ParsedBundle(header, frame.header_bytes, frame.signature, frame.ciphertext)
 
 
+def peek_header(head: bytes | memoryview, *, max_header_size: int = DEFAULT_MAX_HEADER_SIZE) -> dict[str, Any]:
+    """The parsed header from a file's first bytes, unauthenticated: for ordering an inbox, never for trust."""
+    return parse_header(peek_header_bytes(head, max_header_size=max_header_size))
+
+
 def verify_signature(parsed: ParsedBundle, signing_public_key: ed25519.Ed25519PublicKey) -> None:
     """The agency's Ed25519 signature covers every header byte and every ciphertext byte (step 4).
 
@@ -92,10 +97,14 @@ def verify_signature(parsed: ParsedBundle, signing_public_key: ed25519.Ed25519Pu
         raise BundleError(SIGNATURE_INVALID, "signature does not verify over the header and ciphertext") from None
 
 
-def check_recipient(parsed: ParsedBundle, expected_recipient_key_id: str) -> None:
-    """The bundle was sealed to the coordinator's current key (step 5)."""
+def check_recipient(parsed: ParsedBundle, expected_recipient_key_id: str, key_epoch: int | None = None) -> None:
+    """The bundle was sealed to the coordinator's current key, under its epoch when given (step 5).
+    An epoch the key does not have is refused even with the right key id: the header must say
+    exactly which key it was sealed to."""
     if parsed.header["recipient_key_id"] != expected_recipient_key_id:
         raise BundleError(WRONG_RECIPIENT, "bundle is sealed to a different recipient key")
+    if key_epoch is not None and parsed.header["key_epoch"] != key_epoch:
+        raise BundleError(WRONG_RECIPIENT, "bundle names another epoch of the recipient key")
 
 
 def check_freshness(

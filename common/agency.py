@@ -20,13 +20,12 @@ import yaml
 from dvnet.bundle import keys
 from dvnet.bundle.wrap import unwrap_secret
 from dvnet.common import audit
-from dvnet.common.audit import KeySigner
 from dvnet.common.custodian import read_custodian_public
 from dvnet.common.files import atomic_write, private_folder
-from dvnet.common.network import AGENCY_DIRS, COORDINATOR_FIELDS, COORDINATOR_FORMAT, AgencyConfig, load_agency, organisation_from_registration
+from dvnet.common.network import AGENCY_DIRS, COORDINATOR_FIELDS, COORDINATOR_FORMAT, AgencyConfig, agency_actor, load_agency, organisation_from_registration
 from dvnet.common.public_files import public_key_fields, read_public, write_public
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.network import parse_geography
+from dvnet.contracts.network import parse_geography, registry_text
 
 REGISTRATION_FORMAT = "dvnet-agency-registration/1"
 REGISTRATION_FIELDS = ("agency_id", "name", "type", "tier", "region", "services", "eligibility", "contact", "network",
@@ -38,11 +37,6 @@ PINNED_FIELDS = ("id", "encryption_key_id", "encryption_public_key", "signing_ke
 
 def _dump(data) -> bytes:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
-
-
-def agency_actor(agency: AgencyConfig) -> KeySigner:
-    """The agency's software acting for it (``agency:<id>``), signing with the agency's key."""
-    return KeySigner(f"agency:{agency.agency_id}", keys.load_signing_key(agency.signing_key_path))
 
 
 def _audit(agency: AgencyConfig, action: str, **kw) -> None:
@@ -88,6 +82,8 @@ def init_agency(
         **public_key_fields("signing", signing.public_key()),
     }
     organisation_from_registration(body)  # the registry would refuse it: refuse before making anything
+    if network is not None:
+        registry_text(network, "network")
     private_folder(folder)
     for d in AGENCY_DIRS:
         private_folder(folder / d)

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from dvnet.bundle.keys import key_id
-from dvnet.common.files import atomic_write
+from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.contracts.errors import DvnetError
 
 GENESIS = "0" * 64
@@ -164,8 +164,8 @@ def append(
     with ``head_key`` (the side's own key) when given. Returns the new head: the anchor a receipt
     or manifest made now should carry."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as f:
+    private_dir(path.parent)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE), "ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             with path.open("rb") as r:

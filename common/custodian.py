@@ -83,6 +83,8 @@ def wrap_for(folder: Path, registration: dict, out: Path, *, now: dt.datetime | 
     """Seal the linkage key to the Tier 4 agency whose verified registration is ``registration``,
     bound to its id and key id; write the file to ``out`` (for the coordinator to relay)."""
     cf = CustodianFolder(Path(folder))
+    if not cf.public_file.exists():
+        raise RegistryError("CUSTODIAN_MISSING", f"no custodian folder at {cf.folder}", hint="the custodian made it with `dvnet custodian init`")
     if registration["tier"] != 4:
         raise RegistryError("WRAP_NOT_TIER_4", f"{registration['agency_id']} registered at tier {registration['tier']}: only Tier 4 agencies receive the linkage key")
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)

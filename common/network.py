@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import yaml
 from dvnet.bundle import keys
 from dvnet.common import audit
 from dvnet.common.audit import KeySigner, Signer
-from dvnet.common.files import atomic_write, private_folder
+from dvnet.common.files import atomic_write, check_private, private_folder
 from dvnet.common.public_files import public_key_fields, write_public
 from dvnet.contracts.errors import AccessError, RegistryError
 from dvnet.contracts.geography import Geography
@@ -169,7 +170,8 @@ def read_geography(path: Path) -> Geography:
 
 def load_network(root: Path) -> Network:
     """Read and validate ``<root>/coordinator/registry.yaml``."""
-    path = NetworkPaths(Path(root)).registry
+    paths = NetworkPaths(Path(root))
+    path = paths.registry
     if not path.exists():
         raise RegistryError("REGISTRY_MISSING", f"no registry at {path}", hint="create one with `dvnet network init`")
     try:
@@ -177,7 +179,9 @@ def load_network(root: Path) -> Network:
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         raise RegistryError("REGISTRY_INVALID", f"{path.name} is not valid YAML" + (f" (line {line + 1})" if line is not None else "")) from None
-    return Network.from_dict(data)
+    network = Network.from_dict(data)
+    _check_modes(paths.audit_log, lambda: coordinator_actor(paths.root, network), paths.coordinator, paths.warehouse.parent)
+    return network
 
 
 def save_network(root: Path, network: Network) -> None:
@@ -194,6 +198,21 @@ def coordinator_key(root: Path):
 def coordinator_actor(root: Path, network: Network) -> KeySigner:
     """The coordinator's software acting for the network (ingest runs, releases): ``coordinator:<id>``."""
     return KeySigner(f"coordinator:{network.coordinator.id}", coordinator_key(root))
+
+
+def agency_actor(agency: AgencyConfig) -> KeySigner:
+    """The agency's software acting for it (``agency:<id>``), signing with the agency's key."""
+    return KeySigner(f"agency:{agency.agency_id}", keys.load_signing_key(agency.signing_key_path))
+
+
+def _check_modes(audit_log: Path, keeper: Callable[[], KeySigner], *folders: Path) -> None:
+    """Data folders (and their direct entries) found open to group or others are made owner-only,
+    with a warning and an entry in the owner's audit log, signed by ``keeper`` (see
+    ``common.files``: fixed, not refused)."""
+    fixed = check_private(*folders)
+    if fixed:
+        actor = keeper()
+        audit.append(audit_log, "file_mode_fixed", actor=actor, head_key=actor.key, outcome="fixed", paths=[str(p) for p in fixed])
 
 
 def _audit(root: Path, action: str, actor: Signer, **kw) -> None:
@@ -218,14 +237,7 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, geography
     founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"], signing_key_id=founder["signing_key_id"],
                             signing_public_key=founder["signing_public_key"], encryption_key_id=founder["encryption_key_id"],
                             encryption_public_key=founder["encryption_public_key"])  # fmt: skip
-    private_folder(paths.coordinator)
-    for d in COORDINATOR_DIRS:
-        private_folder(paths.coordinator / d)
-    private_folder(paths.warehouse.parent)
     enc, sig = keys.generate_encryption_key(), keys.generate_signing_key()
-    private_folder(paths.keys)
-    keys.write_private_key(paths.keys / "encryption.key", enc)
-    keys.write_private_key(paths.keys / "signing.key", sig)
     coordinator = Coordinator(
         id=coordinator_id,
         name=coordinator_name or f"{name} coordinator",
@@ -233,6 +245,14 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, geography
         **public_key_fields("signing", sig.public_key()),
     )
     network = Network(name=name, coordinator=coordinator, geography=geography, people=[founder_person])
+    Network.from_dict(network.to_dict())  # a name the registry refuses leaves no folder behind
+    private_folder(paths.coordinator)
+    for d in COORDINATOR_DIRS:
+        private_folder(paths.coordinator / d)
+    private_folder(paths.warehouse.parent)
+    private_folder(paths.keys)
+    keys.write_private_key(paths.keys / "encryption.key", enc)
+    keys.write_private_key(paths.keys / "signing.key", sig)
     save_network(paths.root, network)
     write_coordinator_public(paths.root, network, now=now)
     _audit(paths.root, "network.init", KeySigner(founder_person.id, founder_key), outcome=audit.GRANTED,
@@ -342,8 +362,10 @@ def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
             geography = parse_geography(data["geography"])
         except RegistryError as e:
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: {e.message}", field=e.context.get("field")) from None
-    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, geography=geography,
-                        **{k: data[k] for k in required})  # fmt: skip
+    agency = AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, geography=geography,
+                          **{k: data[k] for k in required})  # fmt: skip
+    _check_modes(agency.audit_log, lambda: agency_actor(agency), folder)
+    return agency
 
 
 def agency_geography(agency: AgencyConfig) -> Geography:

@@ -16,7 +16,7 @@ from dvnet.bundle import keys
 from dvnet.common.files import private_folder
 from dvnet.common.public_files import public_key_fields, read_public, write_public
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.network import ORG_ID
+from dvnet.contracts.network import ORG_ID, registry_text
 
 PERSON_FORMAT = "dvnet-person/1"
 PERSON_FIELDS = ("id", "name", "org", "created_at", "encryption_key_id", "encryption_public_key")
@@ -49,6 +49,7 @@ def init_person(folder: Path, person_id: str, name: str, org: str, *, now: dt.da
         raise RegistryError("PERSON_ID_INVALID", f"a person id is 2–41 lowercase letters, digits and dashes (pattern {ORG_ID.pattern})")
     if not name.strip() or not org.strip():
         raise RegistryError("PERSON_INVALID", "a person needs a name and an organisation")
+    registry_text(name, "name"), registry_text(org, "org")
     pf = PersonFolder(Path(folder))
     if pf.public_file.exists() or pf.key.exists():
         raise RegistryError("PERSON_EXISTS", f"a person folder already exists at {pf.folder}", hint="choose another folder")

@@ -21,6 +21,7 @@ from dvnet.contracts.policy import AGENCY_ROLES, ROLES, roles_conflict
 from dvnet.contracts.tiers import TIERS
 
 ORG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
+MAX_TEXT = 500
 KEY_ID = re.compile(r"^[0-9a-f]{16}$")
 STATUSES = ("active", "suspended")
 SCHEMA_VERSION = 1
@@ -140,6 +141,7 @@ def _str(data: dict, key: str, path: str, *, pattern: re.Pattern | None = None, 
         return ""
     if not isinstance(value, str) or (not value and not empty):
         raise _fail(where, "must be a non-empty string" if not empty else "must be a string")
+    _plain_text(value, where)
     if pattern is not None and value and not pattern.match(value):
         raise _fail(where, f"does not match the pattern {pattern.pattern}")
     if choices is not None and value not in choices:
@@ -151,7 +153,24 @@ def _str_list(data: dict, key: str, path: str) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _fail(f"{path}.{key}".lstrip("."), "must be a list of strings")
+    for i, v in enumerate(value):
+        _plain_text(v, f"{path}.{key}[{i}]".lstrip("."))
     return value
+
+
+def registry_text(value: str, where: str) -> str:
+    """A name the registry will hold (a network's, a person's), checked as the registry checks it
+    before anything is made with it."""
+    return _str({where: value}, where, "")
+
+
+def _plain_text(value: str, where: str) -> None:
+    """Registry text is one line, printable and of a sane length: it is printed on terminals and
+    published in the directory (a control character could rewrite a steward's terminal)."""
+    if len(value) > MAX_TEXT:
+        raise _fail(where, f"is longer than {MAX_TEXT} characters")
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
+        raise _fail(where, "must be one line of text without control characters")
 
 
 def _date(data: dict, key: str, path: str) -> str:
@@ -214,6 +233,8 @@ def parse_organisation(data: Any, path: str, regions: tuple[str, ...] | None = N
     if not isinstance(tier, int) or isinstance(tier, bool) or tier not in TIERS:
         raise _fail(f"{path}.tier", "must be an integer from 1 to 4")
     contact = _mapping(d.get("contact") or {}, f"{path}.contact", (), ("phone", "email", "website", "intake_hours"))
+    for key, value in contact.items():
+        _plain_text(str(value), f"{path}.contact.{key}")
     key_id = d.get("signing_key_id")
     if key_id is not None and not (isinstance(key_id, str) and KEY_ID.match(key_id)):
         raise _fail(f"{path}.signing_key_id", "must be 16 lowercase hex characters")

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from dvnet.contracts.errors import DvnetError
 
 _PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
+#: Quarters of these years only: a year 0000 has no dates at all (a traceback once), and a
+#: quarter far from now is a typing error, never a reporting period.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 @dataclass(frozen=True, order=True)
@@ -18,9 +21,9 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        m = _PERIOD.match(text or "")
-        if not m:
-            raise DvnetError("USAGE_PERIOD_INVALID", "a period is a calendar quarter written like 2026-Q3")
+        m = _PERIOD.match(text) if isinstance(text, str) else None
+        if not m or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+            raise DvnetError("USAGE_PERIOD_INVALID", f"a period is a calendar quarter of the years {FIRST_YEAR}-{LAST_YEAR}, written like 2026-Q3")
         return cls(int(m.group(1)), int(m.group(2)))
 
     @property

@@ -11,10 +11,12 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 
 import click
 
+from dvnet.common.files import FileModeWarning
 from dvnet.contracts.errors import AccessError, ContractError, DvnetError, RegistryError
 
 EXIT_OK = 0
@@ -89,15 +91,55 @@ def cli() -> None:
     """
 
 
+#: Reasons about configuration or the command line, not about the input checked: exit 2 like a
+#: usage error (besides ContractError, RegistryError and every USAGE_ reason).
+CONFIGURATION_REASONS = frozenset(
+    {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "QUERY_FAILED",
+     "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN"}  # a wrapped key file given on the command line
+)  # fmt: skip
+#: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
+#: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest
+#: (DuckDB, Parquet and CSV writers, Dagster's storage) and the processes a command starts.
+UMASK = 0o077
+
+
+def _usage_reason(e: click.ClickException) -> str:
+    if isinstance(e, click.MissingParameter):
+        return "USAGE_OPTION_MISSING"
+    if isinstance(e, click.BadParameter):
+        return "USAGE_OPTION_INVALID"
+    if isinstance(e, click.NoSuchOption):
+        return "USAGE_OPTION_UNKNOWN"
+    return "USAGE_INVALID"
+
+
+def _usage_line(e: click.ClickException) -> None:
+    """A click usage error as the one ``error: REASON: message`` line every dvnet error has, and a hint."""
+    message = " ".join(e.format_message().split())
+    click.echo(f"error: {_usage_reason(e)}: {message}", err=True)
+    ctx = getattr(e, "ctx", None)
+    click.echo(f"hint: see `{ctx.command_path if ctx else 'dvnet'} --help`", err=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, _default=warnings.showwarning) -> None:
+    """A fixed file mode is one plain line for the user; other warnings as Python shows them."""
+    if issubclass(category, FileModeWarning):
+        click.echo(f"warning: FILE_MODE_FIXED: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 input refused, 2 usage or configuration)."""
     environ = os.environ if environ is None else environ
+    os.umask(UMASK)
+    warnings.showwarning = _show_warning
     try:
         result = cli.main(args=list(argv) if argv is not None else None, prog_name="dvnet", standalone_mode=False, obj={"environ": environ})
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
-        e.show()
+        _usage_line(e)
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -113,10 +155,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _user_error(e: DvnetError) -> int:
     """Print a user error as one line (and a hint); its exit code."""
-    click.echo(f"error: {e.reason}: {e.message}", err=True)
+    click.echo(f"error: {e.reason}: {' '.join(e.message.split())}", err=True)
     if e.hint:
         click.echo(f"hint: {e.hint}", err=True)
-    return EXIT_USAGE if isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
+    usage = isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") or e.reason in CONFIGURATION_REASONS
+    return EXIT_USAGE if usage else EXIT_REFUSED
 
 
 def run() -> None:

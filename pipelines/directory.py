@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+from dvnet.assets.releases.lib.files import escape_formula
 from dvnet.contracts.codes import ORG_TYPE_LABELS
 from dvnet.contracts.network import Network
 from dvnet.common.decisions import Decision
@@ -54,7 +55,8 @@ def export_directory(network: Network, folder: Path, decisions: list[Decision] =
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=PUBLISHED_FIELDS)
     writer.writeheader()
-    writer.writerows(entries)
+    # The CSV opens in spreadsheets: registry text starting like a formula is escaped (OWASP).
+    writer.writerows({k: escape_formula(v) for k, v in e.items()} for e in entries)
     paths = [folder / "directory.csv", folder / "directory.json", folder / "directory.html"]
     atomic_write(paths[0], buf.getvalue().encode("utf-8"))
     atomic_write(paths[1], json.dumps({"network": network.name, "organisations": entries}, indent=2).encode("utf-8"))

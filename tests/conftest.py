@@ -9,6 +9,7 @@ test module cannot import a helper module by name.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,14 @@ import pytest
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 from dvnet.pipelines.demo_network import demo_geography
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The umask `dvnet` sets at its entry: files the tests write beside dvnet's (a warehouse opened
+    # with duckdb.connect, say) are owner-only too, as dvnet's check on open expects. The writers'
+    # own owner-only modes are tested under umask 022 (test_central_file_modes.py).
+    os.umask(0o077)
+
 
 NETWORK_NAME = "Riverside DV Response Network"
 

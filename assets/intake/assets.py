@@ -35,6 +35,7 @@ from pydantic import Field
 
 from dvnet.assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
+from dvnet.assets.intake.lib.inbox import inbox_name
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, ingest_files, pending_files
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.warehouse.lib.schema import staged_table
@@ -55,7 +56,7 @@ class IntakeConfig(Config):
 
     files: list[str] = Field(
         default=[],
-        description="Bundle file names in the inbox (the sensor names one). Empty: every pending bundle filed under this partition.",
+        description="Inbox entries by their safe name (inbox_name; the sensor names one). Empty: every pending arrival filed under this partition.",
     )
 
 
@@ -72,8 +73,8 @@ def select_files(ctx: CoordinatorContext, agency: str, period: str, names: list[
     skipped: Counter = Counter()
     if names:
         wanted = set(names)
-        skipped["not_in_inbox"] = len(wanted - {p.name for p in pending})
-        pending = [p for p in pending if p.name in wanted]
+        skipped["not_in_inbox"] = len(wanted - {inbox_name(p) for p in pending})
+        pending = [p for p in pending if inbox_name(p) in wanted]
     chosen = []
     for path in pending:
         try:

@@ -20,6 +20,7 @@ from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartiti
 from dvnet import bundle
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
+from dvnet.assets.intake.lib.inbox import read_entry
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, triage
 
 AGENCY = "agency"
@@ -65,7 +66,10 @@ def bundle_partition(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str]:
 
 
 def file_partition(path: Path, ctx: CoordinatorContext) -> tuple[str, str]:
-    """``bundle_partition`` of a file, without reading one larger than the bundle size cap."""
-    if Path(path).stat().st_size > ctx.max_bundle_bytes:
-        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
-    return bundle_partition(Path(path).read_bytes(), ctx)
+    """``bundle_partition`` of an inbox entry, read safely (``inbox.read_entry``): one larger than
+    the bundle size cap, or anything but a regular file, is filed under the sentinel unread."""
+    try:
+        blob = read_entry(Path(path), ctx.max_bundle_bytes, hash_oversize=False).blob
+    except DvnetError:
+        blob = None
+    return (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if blob is None else bundle_partition(blob, ctx)

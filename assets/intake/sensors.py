@@ -3,13 +3,14 @@
 Agencies deliver by writing a temporary name and renaming it to ``*.dvb`` (what ``contribute``
 and ``atomic_write`` do), so a file the sensor sees is complete.
 
-The cursor is the set of inbox files already requested, each stamped with its inode change time
-and size: every other ``*.dvb`` file is new, whatever modification time it kept on its way
+The cursor is the set of inbox arrivals already requested (by ``inbox_name``), each stamped with
+its inode change time and size: every other ``*.dvb`` entry is new, whatever modification time it kept on its way
 (``cp -p`` and USB copies keep old ones, which a "newest mtime seen" cursor would skip). Files
 leave the inbox when processed, so the cursor stays as small as the inbox.
 
 ``run_key`` is ``<bundle id>/<file sha256 prefix>/<arrival stamp>`` (the whole file's sha256 in
-place of the bundle id when the header does not parse). The bundle id alone would make Dagster
+place of the bundle id when the header does not parse; for an entry that is not a regular file,
+which is never read, the sha256 of its name). The bundle id alone would make Dagster
 silently drop the run for a replay (same id, other bytes) or a second delivery of the same bundle,
 leaving the file in the inbox forever instead of quarantining it (``REPLAY``) or recording it
 (``DUPLICATE``). A re-evaluated tick still yields the same key, so no bundle runs twice.
@@ -20,6 +21,7 @@ leaving the file in the inbox forever instead of quarantining it (``REPLAY``) or
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from dagster import (
 from dvnet import bundle
 from dvnet.assets.intake.partitions import AGENCY, PERIOD, UNKNOWN_PERIOD, UNVERIFIED_AGENCY, bundle_partition, partition_key
 from dvnet.contracts.errors import DvnetError
+from dvnet.assets.intake.lib.inbox import inbox_name, read_entry
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
 from dvnet.assets.jobs import intake_job
 from dvnet.assets.resources import NETWORK_ENV, NetworkResource
@@ -55,7 +58,7 @@ class PlannedRun:
 
 
 def _stamp(path: Path) -> str:
-    st = path.stat()
+    st = os.lstat(path)  # the entry itself: a link is never followed
     return f"{st.st_ctime_ns}:{st.st_size}"
 
 
@@ -68,29 +71,37 @@ def parse_cursor(cursor: str | None) -> dict[str, str]:
 
 
 def plan_inbox(ctx: CoordinatorContext, seen: dict[str, str]) -> tuple[list[PlannedRun], dict[str, str]]:
-    """Runs for inbox files not yet requested, in ingest order; and the next cursor's ``seen``."""
+    """Runs for inbox arrivals not yet requested, in ingest order; and the next cursor's ``seen``.
+
+    Every arrival gets a run, whatever it is: one that is not a regular file, or is over the size
+    cap, is filed under the sentinel partition without being read, and its run quarantines it."""
     planned: list[PlannedRun] = []
     now_seen: dict[str, str] = {}
     for path in pending_files(ctx.paths.inbox):
+        name = inbox_name(path)
         try:
             stamp = _stamp(path)
-            if seen.get(path.name) == stamp:
-                now_seen[path.name] = stamp
+            if seen.get(name) == stamp:
+                now_seen[name] = stamp
                 continue
-            ctime, size = stamp.split(":")
-            # Never read a file over the size cap (its run quarantines it as TOO_LARGE unread).
-            oversize = int(size) > ctx.max_bundle_bytes
-            blob = b"" if oversize else path.read_bytes()
+            entry = read_entry(path, ctx.max_bundle_bytes, hash_oversize=False)  # never hashes a file over the cap
         except FileNotFoundError:  # processed between listing and reading
             continue
-        sha = f"oversize-{size}" if oversize else hashlib.sha256(blob).hexdigest()
+        except DvnetError:  # not a regular file (never opened), or unreadable
+            entry = None
+        blob = entry.blob if entry is not None else None
+        if entry is None:
+            sha = hashlib.sha256(os.fsencode(path.name)).hexdigest()
+        else:
+            sha = entry.sha256 or f"oversize-{entry.size}"
         try:
-            bundle_id = bundle.parse(blob, ctx.max_bundle_bytes).header["bundle_id"]
+            bundle_id = bundle.parse(blob, ctx.max_bundle_bytes).header["bundle_id"] if blob is not None else None
         except DvnetError:
             bundle_id = None
-        agency, period = (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if oversize else bundle_partition(blob, ctx)
-        planned.append(PlannedRun(path.name, f"{bundle_id or sha}/{sha[:16]}/{ctime}", agency, period, bundle_id))
-        now_seen[path.name] = stamp
+        agency, period = (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if blob is None else bundle_partition(blob, ctx)
+        ctime = stamp.split(":")[0]
+        planned.append(PlannedRun(name, f"{bundle_id or sha}/{sha[:16]}/{ctime}", agency, period, bundle_id))
+        now_seen[name] = stamp
     return planned, now_seen
 
 

@@ -8,6 +8,7 @@ import click
 
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.tiers import TIERS
+from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
 
@@ -52,7 +53,7 @@ def init(folder: Path, agency_id, name, org_type, tier, region, network_name, se
 
 @agency.command("pin-coordinator")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.argument("coordinator_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("coordinator_file", type=INPUT_FILE)
 def pin_coordinator(folder: Path, coordinator_file: Path) -> None:
     """Pin the coordinator's public keys (from COORDINATOR_FILE) in the agency's config.
 
@@ -73,8 +74,8 @@ def pin_coordinator(folder: Path, coordinator_file: Path) -> None:
 
 @agency.command("import-linkage")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.argument("wrapped_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--custodian", "custodian_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.argument("wrapped_file", type=INPUT_FILE)
+@click.option("--custodian", "custodian_file", required=True, type=INPUT_FILE,
               help="The custodian's public file (custodian-public.yaml): the wrapped key must be signed by its key.")  # fmt: skip
 def import_linkage(folder: Path, wrapped_file: Path, custodian_file: Path) -> None:
     """Open the network linkage key the custodian sealed to this agency (Tier 4) and keep it (0600)."""

@@ -9,9 +9,10 @@ import click
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
-LOG = click.argument("log", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+LOG = click.argument("log", type=INPUT_FILE)
 
 
 @click.group("audit")
@@ -21,7 +22,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @LOG
-@click.option("--anchor", "anchor_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--anchor", "anchor_files", multiple=True, type=INPUT_FILE,
               help="A receipt or release manifest kept elsewhere, whose anchored head the log must still hold (repeatable).")  # fmt: skip
 def verify(log: Path, anchor_files: tuple[Path, ...]) -> int:
     """Check LOG's hash chain, its entries' signatures, its signed head and every anchor.

@@ -9,18 +9,19 @@ import click
 from dvnet.pipelines.console import make_console
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.commands.options import QUARTER
 from dvnet.pipelines.contributor.report import print_summary, write_report
-from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, contribute as run_contribution
+from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, check_options, contribute as run_contribution
 from dvnet.common.network import load_agency
 from dvnet.kernels.arrow_memory import use_system_allocator
 from dvnet.pipelines.progress import stages
 
 
 @click.command("contribute")
-@click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder (holds agency.yaml and its keys).")
+@click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The agency's folder (holds agency.yaml and its keys).")
 @click.option("--contract", "contract_id", required=True, help="Contract id: referral, service_episode or research_extract.")
-@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False), help="The extract file: CSV (UTF-8), Parquet or Excel .xlsx.")
-@click.option("--period", required=True, help="Calendar quarter the extract covers, e.g. 2026-Q3.")
+@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True), help="The extract file: CSV (UTF-8), Parquet or Excel .xlsx.")
+@click.option("--period", required=True, type=QUARTER, help="Calendar quarter the extract covers, e.g. 2026-Q3.")
 @click.option("--mode", type=click.Choice(["aggregate", "record"]), help="aggregate: only counts leave (default); record: de-identified rows of consenting clients.")
 @click.option("--version", "version", type=int, help="Contract version (default: latest).")
 @click.option("--dry-run", is_flag=True, help="Do everything except seal: see exactly what would leave.")
@@ -36,15 +37,16 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     Prints what leaves the building and writes an HTML report to the agency's reports/ folder.
     Exit code 0 when sealed (or dry run passed), 1 when refused, 2 on usage errors.
     """
-    # Process-wide, so set here at the command's entry, never inside contribute() (a library
-    # call must not change its host process): mimalloc's huge pages cost a fifth of the run.
-    use_system_allocator()
-    console = make_console()
     agency = load_agency(agency_dir)
     opts = ContributionOptions(
         contract_id=contract_id, extract=extract, period=period, mode=mode, version=version, dry_run=dry_run, k=k,
         max_reject_share=max_reject_share, max_withheld_share=max_withheld_share, project=project, supersedes=supersedes,
     )
+    check_options(agency, opts)  # every option, policy value and key: a usage error before anything is read
+    # Process-wide, so set here at the command's entry, never inside contribute() (a library
+    # call must not change its host process): mimalloc's huge pages cost a fifth of the run.
+    use_system_allocator()
+    console = make_console()
     with stages(console, "contribute", STAGES) as step:
         result = run_contribution(agency, opts, progress=step)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
 
@@ -30,7 +31,7 @@ def init(folder: Path) -> None:
 
 @custodian.command("wrap")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.argument("registration_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("registration_file", type=INPUT_FILE)
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Where to write the wrapped key (the coordinator may relay it).")
 def wrap(folder: Path, registration_file: Path, out: Path) -> None:
     """Seal the linkage key to the Tier 4 agency of REGISTRATION_FILE (its own HPKE key)."""

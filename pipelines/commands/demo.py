@@ -12,6 +12,9 @@ from rich.table import Table
 
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.commands.options import FiniteFloatRange
+from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, demo_geography
 from dvnet.pipelines.progress import progress
@@ -20,8 +23,8 @@ from dvnet.pipelines.progress import progress
 @click.command("demo")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network: new, empty, or made by an earlier demo (then deleted and re-created).")
 @click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every agency's volume.")
-@click.option("--profile", default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
+@click.option("--scale", type=FiniteFloatRange(min=0, min_open=True, max=MAX_SCALE), default=1.0, show_default=True, help="Multiply every agency's volume.")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, dagster_home: Path | None) -> int:
@@ -33,7 +36,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.pipelines.commands.extract import print_made, print_opened
     from dvnet.pipelines.research import open_extract
-    from dvnet.assets.runs import dagster_home_for, materialise_groups, run_intake
+    from dvnet.assets.runs import dagster_home_for, latest_check_results, materialise_groups, run_checks, run_intake
     from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.synth import synthesize
@@ -45,8 +48,8 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     started = time.perf_counter()
     root = out.resolve()
 
+    ceremony = fresh_network(root)  # first: a folder that is not an earlier demo network is refused before anything is printed
     console.rule("[bold]1. The network: a key ceremony (every party makes its own keys in its own folder)")
-    ceremony = fresh_network(root)
     orgs = ceremony.organisations
     print_ceremony(ceremony, console)
     tiers = Counter(o.tier for o in orgs)
@@ -90,6 +93,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     ceremony.as_person(ceremony.founder, "publish")
     with progress(console, "publish") as tracker:
         release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
+    run_checks(root, home, ("published_release",))  # re-verified from its files, as an evaluator could; shown in the UI
     s = release.manifest["suppression"]
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
@@ -101,6 +105,8 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     opened = open_extract(made.files[RESEARCHER], ceremony.people[RESEARCHER].folder, ceremony.paths.coordinator_public,
                           ceremony.people[RESEARCHER].folder / "extracts")  # fmt: skip
     print_opened(opened, console)
+    checks = latest_check_results(root, home)
+    print_checks(checks, console)
     console.rule("[bold]Done")
     console.print(f"release:   {release.folder}")
     console.print(f"report:    {release.folder / 'report.html'}")
@@ -111,7 +117,22 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
-    return EXIT_REFUSED if quarantined else EXIT_OK
+    failed = sorted(name for name, (passed, severity) in checks.items() if passed is not True and severity != "WARN")
+    if failed:
+        console.print(f"[red]asset checks not passing: {', '.join(failed)}[/]")
+    return EXIT_REFUSED if quarantined or failed else EXIT_OK
+
+
+def print_checks(results: dict[str, tuple[bool | None, str | None]], console) -> None:
+    """Every asset check's latest result, as the UI shows it."""
+    t = Table(title="Dagster asset checks (latest evaluation)", title_justify="left")
+    for h in ("asset", "check", "result", "severity"):
+        t.add_column(h)
+    for name, (passed, severity) in sorted(results.items()):
+        asset, check = name.split(":", 1)
+        result = "[green]passed[/]" if passed else ("not evaluated" if passed is None else "[red]FAILED[/]")
+        t.add_row(asset, check, result, severity or "—")
+    console.print(t)
 
 
 def print_ceremony(ceremony, console) -> None:

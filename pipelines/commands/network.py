@@ -11,7 +11,7 @@ from rich.table import Table
 from dvnet.contracts.policy import ROLES
 from dvnet.common import network as store
 from dvnet.pipelines.commands.acting import KEY_HELP, acting_as
-from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.commands.options import INPUT_FILE, network_option
 from dvnet.pipelines.console import make_console
 
 
@@ -23,9 +23,9 @@ def network() -> None:
 @network.command("init")
 @network_option(new=True, help="The folder to create the network in.")
 @click.option("--name", required=True, help="The network's name, e.g. 'Riverside DV Response Network'.")
-@click.option("--geography", "geography_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--geography", "geography_file", required=True, type=INPUT_FILE,
               help="YAML file declaring the network's regions, their parent areas and postal prefixes (the demo's: pipelines/demo_geography.yaml).")
-@click.option("--founder", "founder_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--founder", "founder_file", required=True, type=INPUT_FILE,
               help="The founding coordinator's person file (from `dvnet person init`).")  # fmt: skip
 @click.option("--key", "key_option", type=click.Path(path_type=Path, dir_okay=False), help="The founder's signing key. " + KEY_HELP)
 @click.pass_context
@@ -55,7 +55,7 @@ def init(ctx: click.Context, network_dir: Path, name: str, geography_file: Path,
 
 @network.command("register-agency")
 @network_option()
-@click.argument("registration_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("registration_file", type=INPUT_FILE)
 @acting_as("network.register-agency")
 def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
     """Register the agency whose public registration file (from `dvnet agency init`) is REGISTRATION_FILE.
@@ -74,7 +74,7 @@ def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
 
 @network.command("add-person")
 @network_option()
-@click.argument("person_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("person_file", type=INPUT_FILE)
 @click.option("--role", "roles", required=True, multiple=True, type=click.Choice(list(ROLES)), help="A role (repeatable).")
 @acting_as("network.add-person")
 def add_person(actor, network_dir: Path, person_file: Path, roles: tuple[str, ...]) -> None:

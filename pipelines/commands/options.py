@@ -1,4 +1,6 @@
-"""Options several commands share, declared once so they read and check the same everywhere.
+"""Options and option types several commands share, declared once so they read and check the same
+everywhere: each checks its value where click parses it, so a bad value is a one-line usage error
+(exit 2) before the command does anything.
 
 ``--network`` is always an explicit option: no command falls back to a folder of its own choosing
 (a coordinator with two networks must never act on the wrong one because a flag was left out).
@@ -6,12 +8,16 @@
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from pathlib import Path
 
 import click
 
 from dvnet.common.network import NetworkPaths
-from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.contracts.periods import Period
 
 NETWORK_HELP = "The network folder (holds coordinator/registry.yaml), e.g. demo-network after `make demo`."
 
@@ -29,3 +35,45 @@ def network_option(*, new: bool = False, required: bool = True, help: str = NETW
         "--network", "network_dir", required=required, metavar="FOLDER", help=help,
         type=click.Path(path_type=Path, file_okay=False, exists=not new), callback=None if new else _registered,
     )  # fmt: skip
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and infinities (a NaN passes every comparison)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+class QuarterType(click.ParamType):
+    """A calendar quarter, e.g. 2026-Q3 (the rule is ``contracts.periods.Period.parse``)."""
+
+    name = "quarter"
+
+    def convert(self, value, param, ctx):
+        try:
+            return str(Period.parse(value))
+        except DvnetError as e:
+            self.fail(e.message, param, ctx)
+
+
+QUARTER = QuarterType()
+
+
+class InputFileType(click.Path):
+    """An existing regular file to read (a public file, a receipt, a log). A FIFO or a device
+    would block the read, or never end it: refused here, before the command opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, dir_okay=False, exists=True)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            self.fail(f"{click.format_filename(path)!r} is not a regular file", param, ctx)
+        return path
+
+
+INPUT_FILE = InputFileType()

@@ -8,7 +8,7 @@ import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
-from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.commands.options import QUARTER, network_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
 
@@ -16,7 +16,7 @@ from dvnet.pipelines.progress import progress
 @click.command("publish")
 @network_option()
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control policy.")
-@click.option("--period", "periods", multiple=True, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
+@click.option("--period", "periods", multiple=True, type=QUARTER, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
@@ -28,11 +28,13 @@ def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], me
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
     manifest.json and report.html. Exit 0 published, 1 refused by the audit, 2 usage.
     """
+    from dvnet.anonymize.disclosure.profiles import get_profile
     from dvnet.assets.releases.lib.release import build_release, latest_periods
 
     overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
     if overrides and profile != "custom":
         raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
+    get_profile(profile, **overrides)  # INVALID_PROFILE (exit 2) before anything is read
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
     with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:

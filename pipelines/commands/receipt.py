@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
 from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
@@ -25,7 +26,7 @@ def receipt() -> None:
 
 @receipt.command("verify")
 @click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder (its agency.yaml pins the coordinator's signing key).")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("file", type=INPUT_FILE)
 def verify(agency_dir: Path, file: Path) -> int:
     """Check FILE's signature and form; print the outcome, reason and rows loaded.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,22 +24,24 @@ from dvnet import bundle
 from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import standard_counts
-from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
+from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
-from dvnet.contracts.errors import DvnetError, ExtractError
+from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
-from dvnet.common.agency import agency_actor
 from dvnet.pipelines.contributor import sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
-from dvnet.common.network import AgencyConfig, agency_geography
+from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
+#: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
+PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,40}")
+BUNDLE_ID = re.compile(r"[0-9a-f]{32}")
 STAGES = ("read", "validate", "consent", "de-identify", "disclosure check", "seal")
 #: Rows per Parquet row group of a record payload: the keyed columns join a part at a time.
 PART_ROWS = 1 << 17
@@ -174,6 +177,11 @@ class _Run:
     max_withheld: float
     result: ContributionResult
     keyed: KeyedColumns | None = None  # record mode: the pseudonyms being hashed from consent on
+    pseudonym_key: bytes | None = None  # record mode
+    project_key: bytes | None = None  # record mode, contracts with a linkage token
+    signing_key: object | None = None  # unless a dry run
+    recipient_key: object | None = None  # unless a dry run: the coordinator's pinned key
+    key_epoch: int = 1
 
     @property
     def geography(self) -> Geography:
@@ -226,6 +234,8 @@ def contribute(
         _seal(run, payload, step)
     except _Refused as r:
         _account_refusal(run.result, r)
+    except DeidentificationError as e:  # OUTPUT_MODEL_VIOLATION: a bug, but the steward still gets the report
+        _account_refusal(run.result, _Refused(e.reason, e.message))
     finally:
         if run.keyed is not None:
             run.keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
@@ -235,11 +245,20 @@ def contribute(
     return run.result
 
 
+def check_options(agency: AgencyConfig, opts: ContributionOptions) -> None:
+    """Raise the usage or configuration error ``contribute`` would raise before reading anything
+    (for a command to check its options before it sets up the run)."""
+    _settle(agency, opts)
+
+
 def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
-    """The contract, mode, period and limits of the run, or a usage error (nothing read yet)."""
+    """The contract, mode, period, limits and keys of the run, or a usage or configuration error
+    (exit 2): every option and policy value is checked, and every key the run will need is read,
+    before the extract is opened, so a run that cannot finish never starts."""
     now = opts.now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     contract = get_contract(opts.contract_id, opts.version)
-    preferred = agency.policy.get("default_mode")
+    policy = agency.policy
+    preferred = policy.get("default_mode")
     # An agency-wide preference applies only where the contract offers it (research extracts
     # are record-only even for an agency that prefers aggregate mode).
     mode = opts.mode or (preferred if preferred in contract.modes else None) or default_mode(contract)
@@ -248,16 +267,62 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
     agency_geography(agency)  # a configuration error before the extract is opened, not after
     if contract.linkage_inputs and not opts.project:
         raise DvnetError("USAGE_PROJECT_REQUIRED", f"{contract.ref} is sent for a research project: pass --project <DSA id>")
+    if opts.project is not None and not contract.linkage_inputs:
+        raise DvnetError("USAGE_PROJECT_UNEXPECTED", f"{contract.ref} is not sent for a research project: leave out --project")
+    if opts.project is not None and not PROJECT_ID.fullmatch(opts.project):
+        raise DvnetError("USAGE_PROJECT_INVALID", "--project is a data-sharing agreement id: lowercase letters, digits and dashes")
+    if opts.supersedes is not None and not BUNDLE_ID.fullmatch(opts.supersedes):
+        raise DvnetError("USAGE_SUPERSEDES_INVALID", "--supersedes is the bundle id of the contribution it corrects: 32 lowercase hex digits")
     result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
     result.extract_name = Path(opts.extract).name
-    policy = agency.policy
-    return _Run(
+    run = _Run(
         agency, opts, contract, mode, period, now,
-        k=opts.k if opts.k is not None else int(policy.get("k", kanonymity.DEFAULT_K)),
-        max_reject=opts.max_reject_share if opts.max_reject_share is not None else float(policy.get("max_reject_share", 0.0)),
-        max_withheld=opts.max_withheld_share if opts.max_withheld_share is not None else float(policy.get("max_withheld_share", 0.0)),
+        k=_option_or_policy(kanonymity.check_k, "k", opts.k, policy, kanonymity.DEFAULT_K),
+        max_reject=_option_or_policy(_share, "max_reject_share", opts.max_reject_share, policy, 0.0),
+        max_withheld=_option_or_policy(_share, "max_withheld_share", opts.max_withheld_share, policy, 0.0),
         result=result,
     )
+    _load_keys(run)
+    return run
+
+
+def _share(value: object) -> float:
+    """A share of records, a finite number from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:  # NaN fails the range too
+        raise DvnetError("USAGE_SHARE_INVALID", "a share of records is a number from 0 to 1, e.g. 0.05")
+    return float(value)
+
+
+def _option_or_policy(check: Callable[[object], object], name: str, option: object, policy: dict, default: object):
+    """The option if given, else the agency's policy value, else ``default``, each checked by
+    ``check``; a bad option is a usage error, a bad policy value an agency configuration error."""
+    if option is not None:
+        return check(option)
+    try:
+        return check(policy.get(name, default))
+    except DvnetError as e:
+        raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: policy.{name}: {e.message}", field=f"policy.{name}") from None
+
+
+def _load_keys(run: _Run) -> None:
+    """Every key the run needs, read now: an unreadable or insecure key file refuses the run
+    before anything is read or a sequence number taken."""
+    agency, contract = run.agency, run.contract
+    if run.mode == "record":
+        run.pseudonym_key = bundle.read_secret(agency.pseudonym_key_path)
+        if contract.linkage_inputs:
+            run.project_key = project_linkage_key(agency.linkage_key(), run.opts.project)
+    if not run.opts.dry_run:
+        run.signing_key = bundle.load_signing_key(agency.signing_key_path)
+        try:
+            run.recipient_key = bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"])
+        except DvnetError:
+            raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.encryption_public_key is not a valid X25519 key",
+                                field="coordinator.encryption_public_key") from None
+        epoch = agency.coordinator.get("key_epoch", 1)
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.key_epoch must be a whole number of at least 1", field="coordinator.key_epoch")
+        run.key_epoch = epoch
 
 
 def _read(run: _Run) -> pd.DataFrame:
@@ -303,14 +368,7 @@ def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> Ke
     """The keyed columns (pseudonyms, linkage tokens) of the consenting records, hashed beside
     this process from here on while k-anonymity is measured; rejected and non-consenting records
     are never pseudonymised, and the pseudonyms of records withheld for k are dropped unsent."""
-    agency = run.agency
-    return KeyedColumns(
-        frame,
-        run.contract,
-        keep,
-        pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
-        project_key=project_linkage_key(agency.linkage_key(), run.opts.project) if run.contract.linkage_inputs else None,
-    )
+    return KeyedColumns(frame, run.contract, keep, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
 
 
 def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
@@ -382,24 +440,29 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
     if opts.dry_run:
         result.status = "dry-run"
         return
-    seq = sequence.advance(agency.sequence_path)
-    sealed = bundle.seal(
-        data,
-        agency_id=agency.agency_id,
-        contract_id=run.contract.id,
-        contract_version=run.contract.version,
-        mode=run.mode,
-        sequence=seq,
-        period=str(run.period),
-        record_count=payload.record_count,
-        signing_key=bundle.load_signing_key(agency.signing_key_path),
-        recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
-        key_epoch=int(agency.coordinator.get("key_epoch", 1)),
-        supersedes=opts.supersedes,
-        details={"records_sent": result.sent, **({"project": opts.project} if opts.project else {})},
-        now=run.now,
-        rng=opts.rng,
-    )
+    # The number is taken only by a bundle that seals: it is persisted when sealing succeeded,
+    # before the file is written (a crash in between leaves a gap, never a repeat).
+    try:
+        with sequence.reserve(agency.sequence_path) as seq:
+            sealed = bundle.seal(
+                data,
+                agency_id=agency.agency_id,
+                contract_id=run.contract.id,
+                contract_version=run.contract.version,
+                mode=run.mode,
+                sequence=seq,
+                period=str(run.period),
+                record_count=payload.record_count,
+                signing_key=run.signing_key,
+                recipient_public_key=run.recipient_key,
+                key_epoch=run.key_epoch,
+                supersedes=opts.supersedes,
+                details={"records_sent": result.sent, **({"project": opts.project} if opts.project else {})},
+                now=run.now,
+                rng=opts.rng,
+            )
+    except bundle.BundleError as e:  # a bundle the coordinator would refuse (e.g. over its size cap) is not sent
+        raise _Refused(e.reason, e.message) from None
     path = agency.folder / "outbox" / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}.dvb"
     atomic_write(path, sealed.blob)
     result.status = "sealed"

@@ -1,16 +1,20 @@
-"""The agency's bundle sequence number: strictly increasing, advanced atomically.
+"""The agency's bundle sequence number: strictly increasing, taken only by a sealed bundle.
 
-The number is persisted *before* a bundle is sealed with it, under an exclusive lock, so two runs
-never share a number and a crash can only leave a gap (the coordinator accepts gaps, never
-repeats or rollbacks).
+``reserve`` holds an exclusive lock while the caller seals: the number is persisted only when the
+sealing step succeeds, and before the bundle file is written, so a refused or failed run never
+uses up a number, two runs never share one, and a crash after sealing can only leave a gap (the
+coordinator accepts gaps, never repeats or rollbacks).
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dvnet.common.files import atomic_write
+from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 
 
 def current(path: Path) -> int:
@@ -18,12 +22,13 @@ def current(path: Path) -> int:
     return int(path.read_text().strip() or 0) if path.exists() else 0
 
 
-def advance(path: Path) -> int:
-    """Reserve and return the next sequence number."""
+@contextmanager
+def reserve(path: Path) -> Iterator[int]:
+    """The next sequence number, persisted when the ``with`` block ends without an exception."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / ".sequence.lock").open("w") as lock:
+    private_dir(path.parent)
+    with os.fdopen(os.open(path.parent / ".sequence.lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         nxt = current(path) + 1
+        yield nxt
         atomic_write(path, f"{nxt}\n".encode())
-    return nxt

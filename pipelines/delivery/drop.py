@@ -83,6 +83,8 @@ def _text(section: dict, key: str, path: str) -> str:
     value = section.get(key)
     if not isinstance(value, str) or not value.strip():
         raise _invalid(f"{path}.{key}", "is required (a non-empty text)")
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):  # printed on the agency's terminal
+        raise _invalid(f"{path}.{key}", "must be one line of text without control characters")
     return value.strip()
 
 

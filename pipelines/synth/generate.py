@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dvnet.common.files import atomic_write
+from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Organisation
 from dvnet.contracts.registry import get_contract
@@ -182,7 +182,7 @@ def synthesize(
         truth_client.append(roster.client_id)
 
     truth_dir = out_root / GROUND_TRUTH_DIR
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(truth_dir)
     person = np.concatenate(truth_person) if truth_person else np.zeros(0, dtype=np.int64)
     agency = np.concatenate(truth_agency) if truth_agency else np.zeros(0, dtype=np.int32)
     client = pa.concat_arrays(truth_client) if truth_client else pa.array([], pa.string())
@@ -193,6 +193,7 @@ def synthesize(
         "client_id": client,
     }).take(order)
     pq.write_table(truth, truth_dir / "persons.parquet", compression="zstd")
+    make_private(truth_dir / "persons.parquet")
     faults_doc = {
         "seed": seed,
         "record_number": "1-based data record; the header is not counted (physical line = record_number + 1)",

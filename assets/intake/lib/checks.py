@@ -174,15 +174,19 @@ def _both(a: Finding, b: Finding) -> Finding:
 def quarantine_explained(con: duckdb.DuckDBPyConnection, quarantine: Path) -> Finding:
     """Every file in quarantine/ has its ``.reason.json`` and a matching ``quarantine_log`` row."""
     ensure_schema(con)
-    files = sorted(p for p in Path(quarantine).glob("*") if p.is_file() and not p.name.endswith(REASON_SUFFIX) and not p.name.startswith("."))
+    # Every entry, whatever it is (a quarantined link, FIFO or folder too); links are not followed.
+    folder = Path(quarantine)
+    files = sorted(p for p in folder.iterdir() if not p.name.endswith(REASON_SUFFIX) and not p.name.startswith(".")) if folder.is_dir() else []
     logged = set(con.execute("SELECT file_name, file_sha256 FROM quarantine_log").fetchall())
     no_reason, unlogged = [], []
     by_reason: dict[str, int] = {}
     for path in files:
         reason_file = path.with_name(path.name + REASON_SUFFIX)
         try:
-            reason = json.loads(reason_file.read_text(encoding="utf-8"))
+            reason = json.loads(reason_file.read_text(encoding="utf-8")) if reason_file.is_file() else None
         except (OSError, ValueError):
+            reason = None
+        if not isinstance(reason, dict):
             no_reason.append(path.name)
             continue
         by_reason[str(reason.get("reason"))] = by_reason.get(str(reason.get("reason")), 0) + 1

@@ -10,10 +10,10 @@ receipt signed by the coordinator. Pure Python: the Dagster assets are thin wrap
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
-import shutil
+import os
+import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -35,12 +35,12 @@ from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
+from dvnet.bundle.framing import PREFIX_SIZE
+from dvnet.bundle.header import parse_time
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
-from dvnet.common.files import atomic_write
+from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
-
-BUNDLE_SUFFIX = ".dvb"
-
 
 class IngestRefusal(DvnetError):
     """A bundle refused by the coordinator (the file goes to quarantine)."""
@@ -48,8 +48,8 @@ class IngestRefusal(DvnetError):
 
 @dataclass
 class IngestOutcome:
-    file_name: str
-    file_sha256: str
+    file_name: str  # ``inbox_name``: safe text, never the raw name
+    file_sha256: str | None  # None: an entry that was never read (not a regular file, or unreadable)
     outcome: str  # loaded | quarantined | duplicate
     reason: str | None = None
     message: str | None = None
@@ -89,18 +89,25 @@ class CoordinatorContext:
         )
 
 
+PAYLOAD_FORMAT = "parquet"
+MAX_LIFETIME = dt.timedelta(days=90)
+#: Enough of a file's first bytes to hold its header.
+HEAD_BYTES = PREFIX_SIZE + bundle.DEFAULT_MAX_HEADER_SIZE
+
+
 def pending_files(inbox: Path) -> list[Path]:
-    """Bundle files waiting in the inbox, oldest sequence first per agency (best effort)."""
-    files = sorted(p for p in Path(inbox).glob(f"*{BUNDLE_SUFFIX}") if p.is_file())
+    """Every arrival in the inbox (``inbox.arrivals``: bundle files and anything else named
+    ``*.dvb``), oldest sequence first per agency (best effort, from each header alone)."""
 
     def order(p: Path) -> tuple:
+        head = read_head(p, HEAD_BYTES)
         try:
-            h = bundle.parse(p.read_bytes()).header
-            return (h["agency_id"], h["sequence"], p.name)
-        except (DvnetError, OSError):
-            return ("~", 0, p.name)
+            h = bundle.peek_header(head) if head is not None else None
+        except DvnetError:
+            h = None
+        return (h["agency_id"], h["sequence"], p.name) if h else ("~", 0, p.name)
 
-    return sorted(files, key=order)
+    return sorted(arrivals(inbox), key=order)
 
 
 def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
@@ -117,6 +124,13 @@ def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
 
 
 # --- the checks, in order ------------------------------------------------------------------------
+
+
+def _check_lifetime(header: dict) -> None:
+    """An agency's bundle lives at most ``MAX_LIFETIME``: one held back and delivered years after it
+    was made would otherwise still load (the sealing default is 30 days)."""
+    if parse_time(header["not_after"]) - parse_time(header["created_at"]) > MAX_LIFETIME:
+        raise IngestRefusal("HEADER_INVALID", f"the bundle is valid for more than {MAX_LIFETIME.days} days (not_after − created_at)")
 
 
 def _registry_checks(header: dict, ctx: CoordinatorContext, now: dt.datetime):
@@ -148,10 +162,13 @@ def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) 
     return None
 
 
-def _read_payload(data: memoryview) -> arrow.Table:
+def _read_payload(data: memoryview, data_format: str) -> arrow.Table:
     """The payload as one Arrow chunk per column. Parquet hands back a chunk per read batch, and
     DuckDB inserts chunks in parallel into partly filled row groups that every later CHECKPOINT
-    rewrites: measured at 10 x 200,000 rows, 2.2 s of checkpoint with two chunks, 0.01 s with one."""
+    rewrites: measured at 10 x 200,000 rows, 2.2 s of checkpoint with two chunks, 0.01 s with one.
+    Parquet is the only format read: a manifest naming another is refused, not read as Parquet."""
+    if data_format != PAYLOAD_FORMAT:
+        raise IngestRefusal("PAYLOAD_INVALID", f"the manifest's data_format is not {PAYLOAD_FORMAT}, the only format the coordinator reads")
     try:
         return pq.read_table(io.BytesIO(bytes(data))).combine_chunks()
     except Exception:  # noqa: BLE001 - any parse failure of agency bytes is a refusal, never a crash
@@ -189,6 +206,15 @@ def _validate_counts(table: arrow.Table, contract: Contract) -> None:
     if violations:
         where = "; ".join(f"{rule} ({n} rows)" for rule, n in sorted(violations.items())[:5])
         raise IngestRefusal("CONTRACT_VIOLATION", f"{len(violations)} column/rule failures in {contract.ref}'s count tables: {where}")
+
+
+def _check_period(period: str) -> None:
+    """The network reports by calendar quarter: a bundle for a month, a half or a year (which the
+    bundle format allows) is refused."""
+    try:
+        Period.parse(period)
+    except DvnetError:
+        raise IngestRefusal("PERIOD_INVALID", "the manifest's period is not a calendar quarter") from None
 
 
 def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:
@@ -285,39 +311,40 @@ class _Verified:
     project: str | None = None
 
 
-_UNEXPECTED = ("UNEXPECTED_ERROR", "the bundle could not be processed")
+def _unexpected() -> IngestRefusal:
+    """A library crash on a bundle's bytes or while loading it: a refusal, never a lost file."""
+    return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
 def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     """Every check of one bundle file that does not need the warehouse. Never raises for the file's
     content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR)."""
     path = Path(path)
-    size = path.stat().st_size
-    if size <= ctx.max_bundle_bytes:
-        blob = path.read_bytes()
-        file_sha = hashlib.sha256(blob).hexdigest()
-    else:  # never read whole; hashed as a stream so its receipt still names it
-        blob = b""
-        with path.open("rb") as f:
-            file_sha = hashlib.file_digest(f, "sha256").hexdigest()
-    v = _Verified(path, IngestOutcome(file_name=path.name, file_sha256=file_sha, outcome="quarantined"), now)
-    out = v.out
+    out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
+    v = _Verified(path, out, now)
     try:
-        if size > ctx.max_bundle_bytes:
+        entry = read_entry(path, ctx.max_bundle_bytes)  # never follows a link, never opens a FIFO
+    except DvnetError as e:  # not a regular file, or the operating system refused it
+        v.before_replay = e
+        return v
+    out.file_sha256 = entry.sha256
+    try:
+        if entry.blob is None:  # over the cap: hashed as a stream, never read whole
             raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
-        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
+        parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
         h = parsed.header
         out.agency_id, out.bundle_id, out.sequence = h["agency_id"], h["bundle_id"], h["sequence"]
         out.contract, out.mode = f"{h['contract_id']}/v{h['contract_version']}", h["mode"]
         org, contract = _registry_checks(h, ctx, now)
         bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
-        bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id)
+        bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id, ctx.network.coordinator.key_epoch)
         bundle.check_freshness(parsed, now, ctx.max_clock_skew)
+        _check_lifetime(h)
     except DvnetError as e:
         v.before_replay = e
         return v
     except Exception:  # noqa: BLE001
-        v.before_replay = IngestRefusal(*_UNEXPECTED)
+        v.before_replay = _unexpected()
         return v
     v.header, v.contract = h, contract
     try:
@@ -325,9 +352,9 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
-        Period.parse(out.period)
+        _check_period(out.period)
         v.project = _check_agreement(m, h, ctx, contract, now)
-        table = _read_payload(opened.data)
+        table = _read_payload(opened.data, m["data_format"])
         del opened
         if table.num_rows != out.record_count:
             raise IngestRefusal("RECORD_COUNT_MISMATCH", f"manifest says {out.record_count} rows, payload has {table.num_rows}")
@@ -345,7 +372,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     except DvnetError as e:
         v.after_replay = e
     except Exception:  # noqa: BLE001
-        v.after_replay = IngestRefusal(*_UNEXPECTED)
+        v.after_replay = _unexpected()
     return v
 
 
@@ -370,7 +397,8 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection
     except DvnetError as e:
         out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
     except Exception:  # noqa: BLE001 - a library crash while loading is still a quarantine, never a lost file
-        out.outcome, (out.reason, out.message) = "quarantined", _UNEXPECTED
+        error = _unexpected()
+        out.outcome, out.reason, out.message = "quarantined", error.reason, error.message
     _finish(v.path, out, ctx, now, archive=out.outcome != "quarantined")
     if out.outcome == "quarantined":
         con.execute(
@@ -409,24 +437,32 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
 
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
-    """Move the file out of the inbox, write its receipt, and append to the audit log."""
+    """Move the entry out of the inbox, write its receipt, and append to the audit log.
+
+    Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
+    was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
     dest_dir = ctx.paths.archive if archive else ctx.paths.quarantine
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / path.name
-    if dest.exists():
-        dest = dest_dir / f"{path.stem}.{out.file_sha256[:12]}{path.suffix}"
+    private_dir(dest_dir)
+    dest = dest_dir / out.file_name
+    if dest.exists() or dest.is_symlink():
+        stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
+        dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
     if not archive:
         reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
-    shutil.move(str(path), dest)
+    move_out(path, dest)
+    if is_regular(dest):
+        os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
     quarantined = out.outcome == "quarantined"
     # The audit entry first: the receipt anchors the log's head including it.
     head = audit.append(
         ctx.paths.audit_log, f"bundle_{out.outcome}", actor=KeySigner(f"coordinator:{ctx.network.coordinator.id}", ctx.signing_key),
-        objects={"agency": out.agency_id, "bundle": out.bundle_id, "file_sha256": out.file_sha256}, outcome=out.outcome, reason=out.reason,
-        head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
+        objects={"agency": out.agency_id, "bundle": out.bundle_id, "file_sha256": out.file_sha256, "file": out.file_name}, outcome=out.outcome,
+        reason=out.reason, head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
         record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced,
     )  # fmt: skip
+    if out.file_sha256 is None:
+        return
     # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
     receipt = bundle.make_receipt(
         bundle_sha256=out.file_sha256,

@@ -30,7 +30,7 @@ from dvnet.assets.releases.lib import ledger
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
-from dvnet.common.files import atomic_write
+from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 
@@ -122,9 +122,10 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
 
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
-    if not NetworkPaths(Path(root)).warehouse.exists():
-        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet", hint="run `dvnet ingest` first")
-    con = duckdb.connect(str(NetworkPaths(Path(root)).warehouse), read_only=True)
+    warehouse = NetworkPaths(Path(root)).warehouse
+    if not warehouse.is_file():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
     try:
         row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()
     finally:
@@ -147,7 +148,10 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
     folder = paths.releases / release_id
     if folder.exists():
         raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
+    if not paths.warehouse.is_file():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(paths.warehouse))
+    make_private(paths.warehouse)
     try:
         step("reading the cubes")
         load_organisations(con, network)
@@ -180,10 +184,11 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         tmp = paths.releases / f".{release_id}.partial"
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
+        private_dir(tmp)
         write_release_files(tmp, {**published, **rate_tables})
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
+        make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
         tmp.rename(folder)  # the release appears whole or not at all
         ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
     finally:

@@ -135,15 +135,15 @@ def _payload_text(table, data: bytes) -> str:
 RUNS = [
     # (agency, contract, variant, options, expected exit code)
     ("shelter-north", "service_episode", "clean", ["--mode", "aggregate"], EXIT_OK),
-    ("shelter-north", "service_episode", "clean", ["--mode", "record", "--k", "1"], EXIT_OK),
+    ("shelter-north", "service_episode", "clean", ["--mode", "record", "--k", "2", "--max-withheld-share", "1"], EXIT_OK),
     ("shelter-north", "service_episode", "clean", ["--mode", "record", "--k", "2", "--max-withheld-share", "0.5"], EXIT_OK),
-    ("shelter-north", "service_episode", "clean", ["--mode", "record", "--dry-run", "--k", "1"], EXIT_OK),
+    ("shelter-north", "service_episode", "clean", ["--mode", "record", "--dry-run", "--k", "2", "--max-withheld-share", "1"], EXIT_OK),
     ("shelter-north", "service_episode", "clean", ["--mode", "record"], EXIT_REFUSED),  # k
     ("shelter-north", "service_episode", "broken", ["--mode", "aggregate"], EXIT_REFUSED),
-    ("shelter-north", "service_episode", "broken", ["--mode", "record", "--k", "1", "--max-reject-share", "0.5"], EXIT_OK),
+    ("shelter-north", "service_episode", "broken", ["--mode", "record", "--k", "2", "--max-withheld-share", "1", "--max-reject-share", "0.5"], EXIT_OK),
     ("shelter-north", "service_episode", "ragged", ["--mode", "aggregate"], EXIT_REFUSED),
     ("shelter-north", "service_episode", "control", ["--mode", "record"], EXIT_REFUSED),
-    ("valley-health", "research_extract", "clean", ["--project", "dsa-2026-07", "--k", "1"], EXIT_OK),
+    ("valley-health", "research_extract", "clean", ["--project", "dsa-2026-07", "--k", "2", "--max-withheld-share", "1"], EXIT_OK),
     ("valley-health", "research_extract", "broken", ["--project", "dsa-2026-07"], EXIT_REFUSED),
     ("valley-health", "research_extract", "ragged", ["--project", "dsa-2026-07"], EXIT_REFUSED),
 ]

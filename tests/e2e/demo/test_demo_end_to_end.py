@@ -2,7 +2,9 @@
 
 A whole simulated network (smaller than the default) goes from synthetic extracts through
 contributors, the Dagster intake job and cubes, to a published release; the output names the
-release folder, and every record and bundle is accounted for.
+release folder, and every record and bundle is accounted for. Every Dagster asset check was
+evaluated, on the instance the demo ran on, with the result it must have; and everything the
+demo wrote (the whole network, Dagster's storage) is owner-only.
 """
 
 from __future__ import annotations
@@ -11,15 +13,42 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 
+from dvnet.assets.runs import latest_check_results
 from dvnet.common.audit_trail import verify_log
 from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
 from dvnet.common.network import NetworkPaths
+
+#: Every asset check and the result the demo must leave (passed, severity). The demo network's
+#: Tier 2+ agencies all contribute for the latest period, so the freshness warning passes too.
+EXPECTED_CHECKS = {
+    "intake:bundles_reconcile": (True, "ERROR"),
+    "intake:loaded_rows_conform": (True, "ERROR"),
+    "intake:quarantine_explained": (True, "ERROR"),
+    "intake:agencies_contributed_this_period": (True, "WARN"),
+    "service_indicator_cubes:service_indicator_cubes_reconcile": (True, "ERROR"),
+    "equity_cubes:equity_cubes_reconcile": (True, "ERROR"),
+    "referral_flow_cubes:referral_flow_cubes_reconcile": (True, "ERROR"),
+    "published_release:no_exact_or_narrow_ranges": (True, "ERROR"),
+    "published_release:no_cell_below_threshold": (True, "ERROR"),
+}
+
+
+def _open_to_others(root: Path, skip: set[Path] = frozenset()) -> list[str]:
+    """Files and folders under ``root`` (itself included) that group or others could reach."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for path in [Path(dirpath), *(Path(dirpath) / n for n in filenames)]:
+            st = os.lstat(path)
+            if path not in skip and not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                found.append(f"{path} {stat.S_IMODE(st.st_mode):04o}")
+    return found
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,3 +102,11 @@ def test_demo_runs_contributors_to_release(tmp_path):
     assert foreign_key_files(out) == [] and len(private_key_files(paths.coordinator)) == 2
     # Receipts came back to the agencies.
     assert len(list(paths.agencies.glob("*/receipts/*.json"))) == delivered
+
+    # Every asset check's latest evaluation on the demo's instance, and the table the demo printed.
+    assert latest_check_results(out, home) == EXPECTED_CHECKS
+    for name in EXPECTED_CHECKS:
+        assert re.search(rf"{name.split(':')[1]}\s+│ passed", text), name
+    # Owner-only: the whole network, and what Dagster stored (the copied dagster.yaml is the test's).
+    assert _open_to_others(out) == []
+    assert _open_to_others(home, skip={home, home / "dagster.yaml"}) == []

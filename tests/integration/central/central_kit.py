@@ -38,6 +38,7 @@ from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 REPO = Path(__file__).resolve().parents[3]
 
 PERIOD = "2026-Q3"
+KIT_RESEARCHER = "kit-researcher"
 EARLIER_PERIOD = "2026-Q2"
 
 #: id, type, tier: one agency per role the tests need.
@@ -111,6 +112,35 @@ class Kit:
         path = self.inbox / f"{name}.dvb"
         os.replace(tmp, path)
         return path
+
+
+def add_agency(kit: Kit, agency: str, tier: int, *, status: str = "active", org_type: str = "direct_service") -> None:
+    """Register one more agency through the key ceremony (its own folder and keys; no linkage key
+    is relayed: the central tests seal their own payloads); ``status`` suspended to suspend it."""
+    from dvnet.common.people import PersonFolder
+
+    founder = PersonFolder(kit.root / "people" / FOUNDER[0])
+    Ceremony(kit.root, FOUNDER[0], {FOUNDER[0]: founder}).add_agency(agency, agency.replace("-", " ").title(), org_type, tier, demo_geography().region_ids[0])
+    if status != "active":
+        store.set_status(kit.root, agency, status, acting(kit.root, "network.suspend"))
+
+
+def add_agreement(kit: Kit, dsa_id: str, parties: list[str], *, start: str = "2026-01-01", end: str = "2027-12-31",
+                  status: str = "active", contracts: tuple[str, ...] = ("research_extract/v1",)) -> None:  # fmt: skip
+    """Record a data-sharing agreement for research extracts between ``parties`` (``common.agreements``,
+    by the founding coordinator; a researcher is registered for it the first time)."""
+    from dvnet.common import agreements
+    from dvnet.common.people import PersonFolder
+
+    if store.load_network(kit.root).person(KIT_RESEARCHER) is None:
+        Ceremony(kit.root, FOUNDER[0], {FOUNDER[0]: PersonFolder(kit.root / "people" / FOUNDER[0])}).add_person(
+            KIT_RESEARCHER, "Kit Researcher (fictional)", "Hills University", ["researcher"])
+    terms = {"id": dsa_id, "purpose": "Test evaluation", "parties": list(parties), "contracts": list(contracts), "fields": ["linkage_token"],
+             "periods": [EARLIER_PERIOD, PERIOD], "start": start, "end": end, "ethics_approval": "REB-TEST", "researchers": [KIT_RESEARCHER],
+             "min_cell_size": 5, "retention_end": "2028-12-31"}  # fmt: skip
+    agreements.add(kit.root, terms, acting(kit.root, "dsa.add"))
+    if status == "revoked":
+        agreements.revoke(kit.root, dsa_id, "revoked for the test", acting(kit.root, "dsa.revoke"))
 
 
 def make_network(root: Path) -> Kit:
@@ -195,7 +225,17 @@ def referral_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.DataFrame:
     return frame[get_contract("referral").output_columns()]
 
 
-FRAMES = {"service_episode": service_episode_frame, "referral": referral_frame}
+def research_extract_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.DataFrame:
+    """Service episodes with a project linkage token and the month of the episode (Tier 4)."""
+    rng = np.random.default_rng(seed)
+    frame = service_episode_frame(n, period, seed)
+    frame["linkage_token"] = _hex(rng, n, 32)
+    year, quarter = int(period[:4]), int(period[-1])
+    frame["episode_month"] = pd.array([f"{year}-{3 * quarter - 2 + int(m):02d}" for m in rng.integers(0, 3, n)], dtype="string")
+    return frame[get_contract("research_extract").output_columns()]
+
+
+FRAMES = {"service_episode": service_episode_frame, "referral": referral_frame, "research_extract": research_extract_frame}
 
 
 def parquet_bytes(data: pd.DataFrame | pa.Table) -> bytes:

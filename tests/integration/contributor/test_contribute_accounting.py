@@ -66,7 +66,7 @@ def test_with_a_raised_reject_limit_the_good_rows_are_sent_and_reconcile(net, on
     [
         dict(mode="record", k=2, max_withheld_share=0.5),  # sealed, with consent exclusions and withholding
         dict(mode="record"),  # refused for k
-        dict(mode="record", dry_run=True, k=1),
+        dict(mode="record", dry_run=True, k=2, max_withheld_share=1.0),
         dict(mode="aggregate", dry_run=True),
     ],
     ids=["record-sealed", "record-k-refused", "record-dry", "aggregate-dry"],
@@ -112,12 +112,12 @@ def _with_consent(src, dst, pattern):
 def test_record_mode_sends_only_consent_in_force_at_the_period_end(net, tmp_path):
     extract = tmp_path / "episodes.csv"
     expected = _with_consent(net.extract("shelter-north", "service_episode"), extract, CONSENT_CASES)
-    # k=1: nothing withheld, so every record with consent in force is sent.
-    r = net.contribute("shelter-north", "service_episode", extract=extract, mode="record", k=1)
+    # Every record with consent in force is sent or withheld for k (k = 1 would protect nothing and is refused).
+    r = net.contribute("shelter-north", "service_episode", extract=extract, mode="record", k=2, max_withheld_share=1.0)
     assert r.status == "sealed"
     assert r.excluded_by_reason == {"CONSENT_ABSENT": expected["CONSENT_ABSENT"], "CONSENT_EXPIRED": expected["CONSENT_EXPIRED"]}
     assert r.excluded_consent == expected["CONSENT_ABSENT"] + expected["CONSENT_EXPIRED"]
-    assert r.sent == expected[None] == net.open("shelter-north", r).table.num_rows
+    assert r.sent + r.withheld_k == expected[None] and r.sent == net.open("shelter-north", r).table.num_rows
     # Consent never leaves: not as a column, not as a count.
     assert not {"consent_to_share", "consent_expiry"} & set(r.output_columns)
 

@@ -80,10 +80,10 @@ def test_rerunning_advances_the_sequence_and_never_reuses_it(net):
 def test_record_mode_pseudonyms_are_stable_across_runs_and_keyed_per_agency(net):
     """Re-sending the same extract gives the same pseudonyms (corrections line up); another
     agency's key gives different ones for the same client numbers."""
-    first = net.open("shelter-north", net.contribute("shelter-north", "service_episode", mode="record", k=1))
-    again = net.open("shelter-north", net.contribute("shelter-north", "service_episode", mode="record", k=1))
+    first = net.open("shelter-north", net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0))
+    again = net.open("shelter-north", net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0))
     assert first.table.column("client_pseudonym").equals(again.table.column("client_pseudonym"))
-    other = net.contribute("valley-health", "service_episode", extract=net.extract("shelter-north", "service_episode"), mode="record", k=1)
+    other = net.contribute("valley-health", "service_episode", extract=net.extract("shelter-north", "service_episode"), mode="record", k=2, max_withheld_share=1.0)
     theirs = set(net.open("valley-health", other).table.column("client_pseudonym").to_pylist())
     assert theirs and not theirs & set(first.table.column("client_pseudonym").to_pylist())
 

@@ -48,7 +48,7 @@ def test_a_dry_run_seals_nothing_and_reports_what_would_leave(net, capsys):
     before = len(_audit_lines(agency))
     extract = net.extract("shelter-north", "service_episode")
 
-    assert _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "1", "--dry-run") == EXIT_OK
+    assert _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "2", "--max-withheld-share", "1", "--dry-run") == EXIT_OK
     assert _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run") == EXIT_OK
     out = capsys.readouterr().out
     assert "DRY RUN" in out and "output columns:" in out

@@ -55,8 +55,8 @@ def test_a_mapped_extract_contributes_the_same_as_the_contract_shaped_one(net, t
 
     _write_mapping(agency)
     for mode in ("aggregate", "record"):
-        reference = net.contribute("shelter-north", "service_episode", extract=src, mode=mode, k=1)
-        mapped = net.contribute("shelter-north", "service_episode", extract=local, mode=mode, k=1)
+        reference = net.contribute("shelter-north", "service_episode", extract=src, mode=mode, k=2, max_withheld_share=1.0)
+        mapped = net.contribute("shelter-north", "service_episode", extract=local, mode=mode, k=2, max_withheld_share=1.0)
         assert mapped.status == reference.status == "sealed"
         assert mapped.issues == []
         a, b = net.open("shelter-north", reference).table, net.open("shelter-north", mapped).table

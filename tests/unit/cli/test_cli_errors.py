@@ -113,3 +113,13 @@ def test_a_bug_still_raises(network_dir, monkeypatch):
     monkeypatch.setattr("dvnet.common.network.load_network", broken)
     with pytest.raises(RuntimeError):
         main(["network", "show", "--network", str(network_dir)], {})
+
+
+
+def test_publishing_before_anything_was_ingested_is_a_refusal_not_a_traceback(capsys, network_dir, as_coordinator):
+    code, _, err = _run(capsys, "publish", "--network", str(network_dir), *as_coordinator)
+    assert code == EXIT_REFUSED
+    _assert_one_error_line(err, "NOTHING_TO_PUBLISH")
+    code, _, err = _run(capsys, "publish", "--network", str(network_dir), "--period", "2026-Q3", *as_coordinator)
+    assert code == EXIT_REFUSED
+    _assert_one_error_line(err, "NOTHING_TO_PUBLISH")

@@ -171,3 +171,15 @@ def test_a_cut_from_lp_duals_equals_the_attackers_range_at_the_pattern_it_came_f
     protected = np.zeros(problem.n)
     protected[prep.model.cell_qids["t"][hidden.to_numpy()]] = 1
     assert float(np.sum(coefs * protected[cols])) >= rhs - 1e-9
+
+
+@pytest.mark.parametrize(
+    "numerator",
+    [pd.DataFrame({"region": ["a"], "count": [3]}), pd.DataFrame({"region": ["a", "a"], "value": [3, 4]})],
+    ids=["no value column", "two rows per cell"],
+)
+def test_rates_refuse_input_they_cannot_read_one_way(numerator):
+    denominator = pd.DataFrame({"region": ["a"], "value": [10]})
+    with pytest.raises(DisclosureError) as caught:
+        rates(numerator, denominator, ["region"])
+    assert caught.value.reason == "INVALID_RATE_INPUT"

@@ -1,0 +1,98 @@
+"""A sequence number is taken only by a bundle that seals: no refusal, usage error or unreadable
+key uses one up, and a steward always learns why (a one-line error, or a report)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from contribution_constants import PERIOD
+
+from dvnet import bundle
+from dvnet.common import audit
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from dvnet.pipelines.contributor import run, sequence
+
+AGENCY = "shelter-north"
+
+
+def _contribute(net, capsys, *extra: str) -> tuple[int, str]:
+    agency = net.agency(AGENCY)
+    argv = ["contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract",
+            str(net.extract(AGENCY, "service_episode")), "--period", PERIOD, *extra]  # fmt: skip
+    code = main(argv, {})
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.err
+
+
+def _unchanged(net, before_audit: int) -> None:
+    agency = net.agency(AGENCY)
+    assert sequence.current(agency.sequence_path) == 0
+    assert not list((agency.folder / "outbox").iterdir()) and not list((agency.folder / "reports").iterdir())
+    assert len(audit.read(agency.audit_log)) == before_audit  # refused before anything was read
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: os.chmod(p, 0o644), "KEY_FILE_INSECURE"),
+        (lambda p: p.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n"), "KEY_INVALID"),
+        (lambda p: p.unlink(), "KEY_INVALID"),
+    ],
+    ids=["readable-by-others", "corrupt", "missing"],
+)
+def test_an_unusable_signing_key_is_a_usage_error_before_anything_is_read(net, capsys, damage, reason):
+    agency = net.agency(AGENCY)
+    before = len(audit.read(agency.audit_log))
+    key = agency.signing_key_path
+    os.chmod(key, 0o600)
+    damage(key)
+    code, err = _contribute(net, capsys, "--mode", "aggregate")
+    assert code == EXIT_USAGE and err.startswith(f"error: {reason}: "), err
+    _unchanged(net, before)
+
+
+def test_an_unusable_pseudonym_key_is_refused_in_record_mode(net, capsys):
+    agency = net.agency(AGENCY)
+    before = len(audit.read(agency.audit_log))
+    os.chmod(agency.pseudonym_key_path, 0o640)
+    code, err = _contribute(net, capsys, "--mode", "record")
+    assert code == EXIT_USAGE and err.startswith("error: KEY_FILE_INSECURE: "), err
+    _unchanged(net, before)
+
+
+def test_a_bad_supersedes_is_refused_before_a_number_is_taken(net, capsys):
+    before = len(audit.read(net.agency(AGENCY).audit_log))
+    code, err = _contribute(net, capsys, "--mode", "aggregate", "--supersedes", "not-a-bundle-id")
+    assert code == EXIT_USAGE and err.startswith("error: USAGE_SUPERSEDES_INVALID: "), err
+    _unchanged(net, before)
+
+
+@pytest.mark.parametrize(("policy", "field"), [({"k": 0}, "k"), ({"k": -4}, "k"), ({"max_reject_share": 7}, "max_reject_share"), ({"max_withheld_share": "all"}, "max_withheld_share")])
+def test_an_unsafe_policy_in_agency_yaml_is_a_configuration_error(net, capsys, policy, field):
+    agency = net.agency(AGENCY)
+    path = agency.folder / "agency.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["policy"].update(policy)
+    path.write_text(yaml.safe_dump(config))
+    code, err = _contribute(net, capsys, "--mode", "record")
+    assert code == EXIT_USAGE and err.startswith(f"error: AGENCY_CONFIG_INVALID: agency.yaml: policy.{field}: "), err
+
+
+def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys, monkeypatch):
+    def too_large(*args, **kwargs):
+        raise bundle.BundleError("TOO_LARGE", "bundle would be 300 MB; the cap is 256 MB")
+
+    monkeypatch.setattr(run.bundle, "seal", too_large)
+    code, _ = _contribute(net, capsys, "--mode", "aggregate")
+    agency = net.agency(AGENCY)
+    assert code == EXIT_REFUSED
+    assert sequence.current(agency.sequence_path) == 0 and not list((agency.folder / "outbox").iterdir())
+    (report,) = (agency.folder / "reports").glob("*.json")  # the steward is told why
+    assert '"TOO_LARGE"' in report.read_text()
+    assert audit.read(agency.audit_log)[-1]["reason"] == "TOO_LARGE"
+    monkeypatch.undo()
+    code, _ = _contribute(net, capsys, "--mode", "aggregate")
+    assert code == EXIT_OK and sequence.current(agency.sequence_path) == 1
