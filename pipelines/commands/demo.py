@@ -77,7 +77,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
     release = build_release(root, profile, [PERIODS[-1]])
-    s = release.manifest["suppression"]
+    s = release.stats  # the coordinator's own figures (not in the release folder)
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(release.summary)

@@ -17,8 +17,8 @@ from dvnet.pipelines.console import make_console
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
-@click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
-def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
+@click.option("--dominance-p", type=float, help="custom profile: p of the p % rule (default 0.1).")
+def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_p) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
@@ -26,17 +26,18 @@ def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: s
     """
     from dvnet.assets.releases.lib.release import build_release, latest_periods
 
-    overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
+    overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_p": dominance_p}.items() if v is not None}
     if overrides and profile != "custom":
-        raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
+        raise click.UsageError("--threshold, --rounding-base and --dominance-p go with --profile custom")
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
     with console.status(f"protecting and auditing {', '.join(chosen)} under {profile} ..."):
         result = build_release(network_dir, profile, chosen, method=method, overrides=overrides)
-    s = result.manifest["suppression"]
+    s = result.stats  # the coordinator's own figures (not in the release folder)
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
-                  f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
+                  f"suppressed {s['suppressed']:,} (primary {s['primary']:,}, dominance {s['dominance']:,}, kept from earlier releases {s['earlier']:,}, "
+                  f"complementary {s['complementary']:,}; reasons stay in the coordinator's record)  ({s['method']})")
     console.print(result.summary)
     console.print(f"contributing agencies: {result.manifest['contributing_agencies']}")
     console.print(f"folder: {result.folder}")

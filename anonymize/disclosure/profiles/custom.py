@@ -24,8 +24,7 @@ def custom(**settings: object) -> Profile:
         width = max(threshold - 1, 2 * (base // 2), 1)
     fields = {
         "zeros": dv_default.ZEROS,
-        "dominance_share": dv_default.DOMINANCE_SHARE,
-        "dominance_protection": dv_default.DOMINANCE_PROTECTION,
+        "dominance_p": dv_default.DOMINANCE_P,
         "source": SOURCE,
         **settings,
     }
