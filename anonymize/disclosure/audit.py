@@ -62,15 +62,16 @@ class AttackerView:
         return np.where(hidden, self.sup_lo, self.pub_lo), np.where(hidden, self.sup_hi, self.pub_hi)
 
 
-def attacker_view(model: LinkedModel, published_values: np.ndarray, profile: Profile) -> AttackerView:
+def attacker_view(model: LinkedModel, published_values: np.ndarray, profile: Profile, floor: np.ndarray | None = None) -> AttackerView:
     """Bounds from this release's published values (NaN where not shown) and its history.
 
     A listed cell holds at least one count (tables list only non-empty combinations), so a hidden
-    one is at least 1 (at least its true count when that is 0, which a listing never shows).
+    one is at least ``floor``: 1, or its true count when that is 0 (a table that lists zeros).
     """
     lo, hi = published_bounds(np.nan_to_num(published_values, nan=0.0), profile)
     unknown = np.isnan(published_values)
-    floor = np.where(model.in_release | model.hidden_before, np.fmin(1.0, np.nan_to_num(model.truth, nan=1.0)), 0.0)
+    if floor is None:
+        floor = np.where(model.in_release | model.hidden_before, np.fmin(1.0, np.nan_to_num(model.truth, nan=1.0)), 0.0)
     floor = np.where(model.band > 0, -np.inf, floor)
     sup_lo = np.maximum(model.hist_lo, floor)
     sup_hi = model.hist_hi.copy()
@@ -272,12 +273,15 @@ def audit(
     *,
     time_limit: float | None = 300.0,
     exact_limit: int = 400,
+    listed_floor: bool = True,
 ) -> AuditReport:
     """Audit one release's published tables (``value`` NA and ``status`` "suppressed" where hidden).
 
     Uses only what an evaluator sees in the release's files, so it cannot join earlier releases
     (that needs their true counts) nor take an insider's view: ``protect`` does both before
-    anything is published.
+    anything is published. ``listed_floor``: the tables list only non-empty combinations (dvnet's
+    do), so a hidden cell is at least 1 unless its table shows a zero; False for tables that list
+    empty combinations too.
     """
     profile = get_profile(profile)
     model = build_model(tables, check_additivity=not profile.rounded)
@@ -291,7 +295,12 @@ def audit(
         hidden[q[sup]] = True
         ok = ~sup & ~np.isnan(v)
         shown[q[ok]] = v[ok]
-    view = attacker_view(model, shown, profile)
+    # Without the true counts, a hidden cell is at least 1 only in tables that list no zero.
+    floor = np.full(model.n, 1.0 if listed_floor else 0.0)
+    for t in tables:
+        if (t.frame[VALUE_COLUMN] == 0).any():
+            floor[model.cell_qids[t.name]] = 0.0
+    view = attacker_view(model, shown, profile, floor)
     L, U = view.bounds(hidden & np.isnan(shown))
     targets = np.nonzero(hidden)[0]
     req = requirements(model, profile).take(targets)

@@ -68,7 +68,7 @@ class Requirements:
         out[one_sided] = "insider"
         out[narrow & (band == 0)] = "narrow"
         out[small_difference] = "small difference"
-        out[(hi - lo < EXACT_WIDTH - TOL) & ((band == 0) | small_difference)] = "exact"
+        out[(hi - lo < EXACT_WIDTH - TOL) & (band == 0)] = "exact"
         return out
 
     def certified(self, idx, lo, hi) -> np.ndarray:
