@@ -189,6 +189,8 @@ def dual_cut(problem: Problem, suppressed: np.ndarray, p: int, rows: np.ndarray,
     alpha = np.zeros(len(cols))
     beta = np.zeros(len(cols))
     for sign, lam in ((1.0, lam_max), (-1.0, lam_min)):
+        if lam is None:  # that side is unbounded: it is not the one that fails
+            continue
         rc = -(Ms.T @ lam)
         rc[pi] += sign
         rc[np.abs(rc) < 1e-9] = 0.0

@@ -7,9 +7,10 @@ for each it must not learn the others' part more narrowly than the protection wi
 another contributor's part to within p % of it (``dominance.py``):
 
     upper estimate of x_c = max - own  must reach  (1 + p) x_c   ->  max - T >= p x_c - rest
-    lower estimate (c the only other contributor) = min - own      ->  T - min >= p x_c
 
-where T is the cell's count and rest = T - own - x_c, c being the largest other contributor.
+where T is the cell's count and rest = T - own - x_c, c being the largest other contributor. As in
+the p % rule itself (tau-ARGUS, sdcTable), it is the upper estimate that is protected: a count's
+lower estimate is at least 1 for any listed cell, so a cell of one count could never pass.
 """
 
 from __future__ import annotations
@@ -74,10 +75,8 @@ def insiders_of(contributions: Contributions | None, truth: np.ndarray, n: int, 
             if p is None:
                 continue
             xc = np.where(who == j, x2, x1)  # the largest part that is not this insider's
-            others = count - (a > 0)
             rest = T - a - xc
             up = np.maximum(up, np.where((xc > 0), p * xc - rest, 0.0))
-            down = np.maximum(down, np.where((xc > 0) & (others == 1), p * xc, 0.0))
         out.append(Insider(party, _pad(mine, n), _pad(sole, n, bool), _pad(T - mine, n), _pad(np.maximum(up, 0), n), _pad(down, n)))
     return out
 
