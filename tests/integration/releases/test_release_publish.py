@@ -16,7 +16,7 @@ from dvnet.assets.releases.lib.verify import reaudit_release, small_published_ce
 from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
-STATUSES = {"published", "suppressed: primary", "suppressed: complementary", "suppressed: dominance"}
+STATUSES = {"published", "suppressed"}
 
 
 @pytest.fixture
@@ -87,8 +87,12 @@ def test_second_release_is_audited_against_the_first(published, tmp_path):
     root = tmp_path / "net"
     shutil.copytree(published[0], root)
     second = build_release(root, "dv-default", [PERIOD], release_id="second")
-    assert second.manifest["audit"]["earlier_cells"] > 0
-    assert "earlier published cells" in second.summary
+    assert second.manifest["audit"]["earlier_releases"] == 1
+    assert "with 1 earlier release(s) of the same periods" in second.summary
+    # The same counts again: every cell the first release hid stays hidden.
+    first = pd.read_parquet(published[1].folder / "parquet" / "referral_flows.parquet")
+    again = pd.read_parquet(second.folder / "parquet" / "referral_flows.parquet")
+    assert (again.loc[first["status"] == "suppressed", "status"] == "suppressed").all()
     con = duckdb.connect(str(NetworkPaths(root).warehouse), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM releases").fetchone()[0] == 2
