@@ -82,7 +82,9 @@ def _by_table(tables: list[Table], contributions: pd.DataFrame | Mapping[str, pd
 def contributions_of(model: LinkedModel, tables: list[Table], contributions: pd.DataFrame | Mapping[str, pd.DataFrame]) -> Contributions:
     """Every party's part of every quantity of ``model`` (margins summed from interior cells)."""
     known = {t.name: t for t in tables}
-    index = pd.Index(model.keys)
+    # This release's quantities come first (earlier versions joined from history follow, and may
+    # repeat a key): only they have contributions.
+    index = pd.Index(model.keys[: int(model.in_release.sum())])
     long = []
     for name, frame in _by_table(tables, contributions).items():
         if name not in known:
