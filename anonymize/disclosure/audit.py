@@ -84,8 +84,7 @@ def requirements(model: LinkedModel, profile: Profile) -> Requirements:
     """Per quantity, what its range must reach when hidden: this release's protection width for
     its cells, the promised width for cells hidden earlier, the small band for differences."""
     width = np.maximum(np.where(model.in_release, float(profile.protection_width), 0.0), model.hidden_width)
-    z = np.zeros(model.n)
-    return Requirements(width, z, z.copy(), model.truth.copy(), model.band.copy())
+    return Requirements(width, np.zeros(model.n), model.truth.copy(), model.band.copy())
 
 
 def audit_targets(model: LinkedModel, suppressed: np.ndarray) -> np.ndarray:

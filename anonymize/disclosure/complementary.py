@@ -101,10 +101,10 @@ class Problem:
 
     def targets(self, suppressed: np.ndarray) -> np.ndarray:
         """What the audit checks under ``suppressed``: hidden cells of the release (for an insider,
-        those holding someone else's records), cells hidden earlier, differences."""
+        those at stake for it: ``Insider.at_stake``), cells hidden earlier, differences."""
         hidden = suppressed & self.view.in_release
         if self.attacker is not None:
-            return np.nonzero(hidden & (self.attacker.others > 0))[0]
+            return np.nonzero(hidden & self.attacker.at_stake())[0]
         return np.nonzero(hidden | self.extra_targets)[0]
 
     def audit(

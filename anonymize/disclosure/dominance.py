@@ -18,7 +18,6 @@ shelter is caught even when each of its regions is not.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from dvnet.anonymize.disclosure.errors import INVALID_CONTRIBUTIONS, DisclosureError
-from dvnet.anonymize.disclosure.tables import TOTAL, LinkedModel, Table, quantity_keys
+from dvnet.anonymize.disclosure.tables import TOTAL, LinkedModel, Table
 
 AGENCY_COLUMN = "agency_id"
 PARTITION_COLUMN = "partition"
@@ -82,27 +81,43 @@ def _by_table(tables: list[Table], contributions: pd.DataFrame | Mapping[str, pd
 def contributions_of(model: LinkedModel, tables: list[Table], contributions: pd.DataFrame | Mapping[str, pd.DataFrame]) -> Contributions:
     """Every party's part of every quantity of ``model`` (margins summed from interior cells)."""
     known = {t.name: t for t in tables}
-    # This release's quantities come first (earlier versions joined from history follow, and may
-    # repeat a key): only they have contributions.
-    index = pd.Index(model.keys[: int(model.in_release.sum())])
-    long = []
+    checked = {}
     for name, frame in _by_table(tables, contributions).items():
         if name not in known:
             raise DisclosureError(INVALID_CONTRIBUTIONS, f"contributions name a table not in the release: {name}", table=name)
-        long.append(_rolled_up(known[name], _checked(known[name], frame), index))
-    if not long:
+        checked[name] = _checked(known[name], frame)
+    frames = [f for f in checked.values() if len(f)]
+    if not frames:
         return Contributions([], [sp.csr_matrix((model.n, 0))])
-    parts = pd.concat(long, ignore_index=True)
+    everything = pd.concat(frames, ignore_index=True)
+    parties = sorted(everything[AGENCY_COLUMN].astype(str).unique())
+    partitions = sorted(everything[PARTITION_COLUMN].astype(str).unique())
+    n_cols = len(parties) * len(partitions)
+    # Earlier versions joined from history follow this release's quantities (and may repeat a
+    # key): only this release's cells have contributions.
+    per_table = []
+    for name, frame in checked.items():
+        t = known[name]
+        party = pd.Categorical(frame[AGENCY_COLUMN].astype(str), categories=parties).codes.astype(np.int64)
+        part = pd.Categorical(frame[PARTITION_COLUMN].astype(str), categories=partitions).codes.astype(np.int64)
+        row = _interior_row(t, frame)
+        ok = row >= 0
+        C = sp.csr_matrix((frame["value"].to_numpy(float)[ok], (row[ok], party[ok] * len(partitions) + part[ok])), shape=(len(t.frame), n_cols))
+        rolled = (_roll_up(t) @ C).tocoo()
+        keep = rolled.data > 0
+        per_table.append((model.cell_qids[name][rolled.row[keep]], rolled.col[keep], rolled.data[keep]))
+    q = np.concatenate([p[0] for p in per_table])
+    c = np.concatenate([p[1] for p in per_table])
+    v = np.concatenate([p[2] for p in per_table])
     # A quantity shared by several tables gets the same parts from each: keep one.
-    parts = parts.groupby(["q", "party", PARTITION_COLUMN], sort=False)["value"].max().reset_index()
-    party_codes, parties = pd.factorize(parts["party"], sort=True)
-    part_codes, _ = pd.factorize(parts[PARTITION_COLUMN], sort=True)
+    order = np.lexsort((-v, c, q))
+    q, c, v = q[order], c[order], v[order]
+    first = np.r_[True, (q[1:] != q[:-1]) | (c[1:] != c[:-1])]
+    q, c, v = q[first], c[first], v[first]
     matrices = []
-    for k in range(int(part_codes.max()) + 1):
-        sel = part_codes == k
-        matrices.append(
-            sp.csr_matrix((parts["value"].to_numpy(float)[sel], (parts["q"].to_numpy()[sel], party_codes[sel])), shape=(model.n, len(parties)))
-        )
+    for k in range(len(partitions)):
+        sel = c % len(partitions) == k
+        matrices.append(sp.csr_matrix((v[sel], (q[sel], c[sel] // len(partitions))), shape=(model.n, len(parties))))
     return Contributions([str(p) for p in parties], matrices)
 
 
@@ -121,22 +136,53 @@ def _checked(t: Table, frame: pd.DataFrame) -> pd.DataFrame:
     if values.isna().any() or (values < 0).any():
         raise DisclosureError(INVALID_CONTRIBUTIONS, f"contributions for table {t.name} have values that are not non-negative numbers", table=t.name)
     frame["value"] = values.astype(float)
-    return frame
+    return frame.reset_index(drop=True)
 
 
-def _rolled_up(t: Table, frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """(quantity id, party, partition, value) for every cell of ``t`` the interior rolls up to."""
-    out = []
-    for r in range(len(t.dims) + 1):
-        for rolled in itertools.combinations(t.dims, r):
-            kept = [d for d in t.dims if d not in rolled]
-            g = frame.groupby([*kept, AGENCY_COLUMN, PARTITION_COLUMN], sort=False, observed=True)["value"].sum().reset_index()
-            for d in rolled:
-                g[d] = TOTAL
-            q = index.get_indexer(quantity_keys(g, t.dims, t.measure))
-            keep = (q >= 0) & (g["value"].to_numpy() > 0)
-            out.append(pd.DataFrame({"q": q[keep], "party": g[AGENCY_COLUMN].astype(str).to_numpy()[keep], PARTITION_COLUMN: g[PARTITION_COLUMN].to_numpy()[keep], "value": g["value"].to_numpy()[keep]}))
-    return pd.concat(out, ignore_index=True)
+def _interior_row(t: Table, frame: pd.DataFrame) -> np.ndarray:
+    """The row of ``t`` each contribution belongs to (-1 for a cell the table does not list)."""
+    if not t.dims:
+        return np.zeros(len(frame), dtype=np.int64)
+    rows = t.frame[list(t.dims)].reset_index(drop=True).assign(_row=np.arange(len(t.frame)))
+    return frame[list(t.dims)].merge(rows, on=list(t.dims), how="left")["_row"].fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _roll_up(t: Table) -> sp.csr_matrix:
+    """(cells x cells) 0/1: which interior cells of ``t`` each of its cells sums over.
+
+    A cell with Total in dimensions S covers the interior cells equal to it in every other
+    dimension; regions nested in provinces need nothing special (a province row names its province).
+    """
+    n = len(t.frame)
+    if not t.dims:
+        return sp.identity(n, format="csr")
+    codes = []
+    is_total = []
+    for d in t.dims:
+        col = t.frame[d].to_numpy(dtype=object)
+        c, _ = pd.factorize(col, sort=False)
+        codes.append(c.astype(np.int64))
+        is_total.append(col == TOTAL)
+    codes_m = np.column_stack(codes)
+    total_m = np.column_stack(is_total)
+    interior = np.nonzero(~total_m.any(axis=1))[0]
+    patterns, pattern_of = np.unique(total_m, axis=0, return_inverse=True)
+    pattern_of = pattern_of.ravel()
+    rows_out, cols_out = [], []
+    for k, pattern in enumerate(patterns):
+        cells = np.nonzero(pattern_of == k)[0]
+        kept = np.nonzero(~pattern)[0]
+        if len(kept) == 0:
+            rows_out.append(np.repeat(cells, len(interior))), cols_out.append(np.tile(interior, len(cells)))
+            continue
+        key_cells = pd.MultiIndex.from_arrays([codes_m[cells, j] for j in kept]) if len(kept) > 1 else pd.Index(codes_m[cells, kept[0]])
+        key_int = pd.MultiIndex.from_arrays([codes_m[interior, j] for j in kept]) if len(kept) > 1 else pd.Index(codes_m[interior, kept[0]])
+        hit = key_cells.get_indexer(key_int)
+        ok = hit >= 0
+        rows_out.append(cells[hit[ok]]), cols_out.append(interior[ok])
+    r = np.concatenate(rows_out)
+    c = np.concatenate(cols_out)
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
 
 
 def dominance_mask(model: LinkedModel, contributions: Contributions, p: float | None) -> np.ndarray:

@@ -5,8 +5,8 @@ What a target's range must reach (``Requirements``):
 - ``width``: the range must be at least this wide (every suppressed cell: the profile's
   protection width, whatever the reason it is hidden; a cell pinned narrower tells the attacker
   more than "hidden");
-- ``up`` / ``down``: for an insider, how far above and below the true count the range must reach
-  (the p% rule: another contributor's count must not be estimated within p % of it);
+- ``up``: for an insider, how far above the true count the range must reach (the p % rule:
+  another contributor's part must not be estimated within p % of it);
 - ``band``: for a difference between two releases of one cell, a narrow range is harmless only
   when it holds no small count: it fails when narrower than ``width`` *and* it meets
   1..band or -band..-1.
@@ -26,11 +26,10 @@ VERDICTS = ("protected", "exact", "narrow", "insider", "small difference", "unch
 
 @dataclass
 class Requirements:
-    """Per target: width, one-sided reaches around ``truth`` (0 = none) and the small band (0 = none)."""
+    """Per target: width, the reach above ``truth`` (0 = none) and the small band (0 = none)."""
 
     width: np.ndarray
     up: np.ndarray
-    down: np.ndarray
     truth: np.ndarray
     band: np.ndarray
 
@@ -40,21 +39,21 @@ class Requirements:
             return required
         w = np.asarray(required, dtype=float)
         z = np.zeros(len(w))
-        return cls(w, z, z.copy(), np.full(len(w), np.nan), z.copy())
+        return cls(w, z, np.full(len(w), np.nan), z.copy())
 
     def __len__(self) -> int:
         return len(self.width)
 
     def take(self, idx) -> Requirements:
-        return Requirements(self.width[idx], self.up[idx], self.down[idx], self.truth[idx], self.band[idx])
+        return Requirements(self.width[idx], self.up[idx], self.truth[idx], self.band[idx])
 
     def _shortfalls(self, idx, lo, hi) -> tuple[np.ndarray, np.ndarray]:
-        """(too narrow, an insider's one-sided reach missed) for targets ``idx`` with range [lo, hi]."""
+        """(too narrow, an insider's reach missed) for targets ``idx`` with range [lo, hi]."""
         lo, hi = np.atleast_1d(lo).astype(float), np.atleast_1d(hi).astype(float)
         narrow = hi - lo < self.width[idx] - TOL
         t = self.truth[idx]
         with np.errstate(invalid="ignore"):
-            one_sided = ((self.up[idx] > 0) & (hi - t < self.up[idx] - TOL)) | ((self.down[idx] > 0) & (t - lo < self.down[idx] - TOL))
+            one_sided = (self.up[idx] > 0) & (hi - t < self.up[idx] - TOL)
         return narrow, one_sided & ~np.isnan(t)
 
     def verdict(self, idx, lo, hi) -> np.ndarray:

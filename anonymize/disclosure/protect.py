@@ -40,7 +40,7 @@ from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.dominance import contributions_of, dominance_mask
 from dvnet.anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
 from dvnet.anonymize.disclosure.history import PublishedRelease, with_history
-from dvnet.anonymize.disclosure.insiders import insiders_of
+from dvnet.anonymize.disclosure.insiders import insiders_of, outsider_reach
 from dvnet.anonymize.disclosure.intervals import IntervalResult
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
@@ -166,6 +166,7 @@ def prepare(
     shown = np.where(released, round_to_base(np.nan_to_num(truth, nan=0).astype(np.int64), profile.rounding_base), np.nan)
     view = attacker_view(model, shown, profile)
     reqs = requirements(model, profile)
+    reqs.up = outsider_reach(contrib, truth, profile.dominance_p)
     problem = Problem(
         M=model.M,
         view=view,
@@ -176,7 +177,7 @@ def prepare(
         cost=information_cost(truth, model.multiplicity),
         reqs=reqs,
         extra_targets=(model.hidden_before & ~released) | (model.band > 0),
-        insiders=insiders_of(contrib, truth, model.n, profile.dominance_p),
+        insiders=insiders_of(contrib, truth, small, model.n, profile.dominance_p),
     )
     return Prepared(profile, tables, history, model, problem, kinds, shown, view)
 

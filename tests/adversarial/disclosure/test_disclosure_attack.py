@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import combinations
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -298,8 +299,6 @@ def _insiders(rel: Seen, P: Programme, cell_var: dict, L: np.ndarray, U: np.ndar
             continue
         c = c.astype({d: str for d in dims})
         for r in range(len(dims) + 1):
-            from itertools import combinations
-
             for rolled in combinations(dims, r):
                 kept = [d for d in dims if d not in rolled]
                 g = c.groupby([*kept, "agency_id", "partition"], observed=True)["value"].sum().reset_index()
@@ -311,7 +310,8 @@ def _insiders(rel: Seen, P: Programme, cell_var: dict, L: np.ndarray, U: np.ndar
                         parts.append((q, row["agency_id"], row["partition"], float(row["value"])))
     frame = pd.DataFrame(parts, columns=["q", "party", "partition", "value"]).drop_duplicates(["q", "party", "partition"])
     hidden = {cell_var[k] for k in cell_var if k[0] == rel.release_id} & set(np.nonzero(np.asarray(P.width) > 0)[0])
-    failures = 0
+    failures = _outsider_estimates(frame, hidden, Solver(P, L, U), T, P.label, p, f)
+    by_cell = {q: g for q, g in frame[frame["q"].isin(hidden)].groupby("q")}
     for party, mine in frame.groupby("party"):
         own = np.zeros(P.n)
         sole = np.zeros(P.n, dtype=bool)
@@ -320,20 +320,43 @@ def _insiders(rel: Seen, P: Programme, cell_var: dict, L: np.ndarray, U: np.ndar
             sole[q] = abs(v - T[q]) < 1e-9
         Lj, Uj = np.maximum(L, own), U.copy()
         Lj[sole], Uj[sole] = T[sole], T[sole]
-        solver = Solver(P, Lj, Uj)
-        for q in sorted(hidden & set(mine["q"])):
+        solver = None
+        for q, cell in sorted(by_cell.items()):
             if sole[q]:
                 continue
-            others = frame[(frame["q"] == q) & (frame["party"] != party)]
-            if others.empty:
-                continue
-            lo, hi = solver.range(q)
-            assert lo - 1e-6 <= T[q] <= hi + 1e-6, f"insider {party}: range misses the true count of {P.label[q]}"
-            for part_name, g in others.groupby("partition"):
-                xc = g["value"].max()  # the largest other part: its upper estimate is max - own
-                if hi - own[q] < (1 + p) * xc - 1e-6:
+            for part_name, g in cell.groupby("partition"):
+                # The largest other part of the same partition: its upper estimate is max minus this
+                # party's part of that partition (a part of another partition may overlap it: the
+                # referrals an agency sent are among those the receiving organisation got). Only a
+                # cell where the count itself would tell within p % can fail.
+                others = g[g["party"] != party]
+                if others.empty:
+                    continue
+                xc = others["value"].max()
+                mine_here = g[g["party"] == party]["value"].sum()
+                if T[q] - mine_here >= (1 + p) * xc:
+                    continue
+                solver = solver or Solver(P, Lj, Uj)
+                lo, hi = solver.range(q)
+                assert lo - 1e-6 <= T[q] <= hi + 1e-6, f"insider {party}: range misses the true count of {P.label[q]}"
+                if hi - mine_here < (1 + p) * xc - 1e-6:
                     failures += 1
                     f.examples.append(("insider", f"{party} on {P.label[q]} ({part_name})"))
+    return failures
+
+
+def _outsider_estimates(frame: pd.DataFrame, hidden: set, solver: Solver, T: np.ndarray, labels: list, p: float, f: Findings) -> int:
+    """Someone with no part in a hidden cell estimates its largest part by the cell's max: a cell of
+    one contributor (or nearly) must stay p % above it."""
+    failures = 0
+    for (q, part_name), g in frame[frame["q"].isin(hidden)].groupby(["q", "partition"]):
+        x1 = g["value"].max()
+        if T[q] - x1 >= p * x1:
+            continue
+        lo, hi = solver.range(q)
+        if hi < (1 + p) * x1 - 1e-6:
+            failures += 1
+            f.examples.append(("outsider", f"{labels[q]} ({part_name})"))
     return failures
 
 
