@@ -118,3 +118,24 @@ def test_release_id_is_never_reused(release):
     with pytest.raises(DvnetError) as e:
         build_release(root, "dv-default", [PERIOD], release_id=r.release_id)
     assert e.value.reason == "RELEASE_EXISTS"
+
+
+def test_an_audit_that_cannot_finish_publishes_nothing(loaded_network, monkeypatch):
+    # Fail closed end to end: the audit gets no time, so no folder, no record, no ledger row.
+    import functools
+
+    from dvnet.assets.releases.lib import release as release_module
+    from dvnet.assets.releases.lib.records import records_root
+
+    monkeypatch.setattr(release_module, "protect", functools.partial(release_module.protect, audit_time_limit=0.0))
+    with pytest.raises(DvnetError) as e:
+        build_release(loaded_network, "dv-default", [PERIOD], release_id="unchecked", method="none")
+    assert e.value.reason == "AUDIT_INCOMPLETE"
+    paths = NetworkPaths(loaded_network)
+    assert not paths.releases.exists() or not any(paths.releases.iterdir())
+    assert not (records_root(paths) / "unchecked").exists()
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM releases").fetchone()[0] == 0
+    finally:
+        con.close()

@@ -258,3 +258,16 @@ def test_primary_only_is_reported_as_failing_and_protect_refuses_it(grid_table):
     assert "episodes [region=A; service=x]: exact" in err.value.message  # names the cell, never its count
     release = protect([t], method="none", check=False)
     assert release.audit.n_exact == 1 and not release.audit.passed
+
+
+def test_an_audit_that_cannot_finish_refuses_publication(grid_table):
+    # Fail closed: with no time left for the audit every hidden cell is unchecked, and protect
+    # refuses rather than publishing a pattern nobody verified.
+    t = grid_table("t", [[3, 40, 25], [30, 20, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])
+    with pytest.raises(DisclosureError) as err:
+        protect([t], audit_time_limit=0.0)
+    assert err.value.reason == "AUDIT_INCOMPLETE"
+    assert "nothing was published" in err.value.message
+    assert "fewer or smaller tables" in err.value.hint and "another profile" in err.value.hint
+    unchecked = protect([t], audit_time_limit=0.0, check=False).audit
+    assert unchecked.n_unchecked == 4 and not unchecked.passed
