@@ -107,9 +107,10 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     from dvnet import bundle
     from dvnet.contracts.geography import REGIONS
     from dvnet.common import network as store
+    from dvnet.pipelines.ceremony import Ceremony
 
     root = work / "net"
-    store.init_network(root, "Benchmark network")
+    ceremony = Ceremony.found(root, "Benchmark network", custodian=None)
     network_key = bundle.encryption_public_key_from_text(store.load_network(root).coordinator.encryption_public_key)
     (work / "parquet").mkdir()
     inbox = store.NetworkPaths(root).inbox
@@ -118,7 +119,7 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     t0 = time.perf_counter()
     for i in range(agencies):
         agency = f"agency-{i:03d}"
-        cfg = store.add_agency(root, store.organisation(agency, f"Agency {i}", "direct_service", 3, REGIONS[i % len(REGIONS)]))
+        cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, REGIONS[i % len(REGIONS)])
         table = episode_table(rows, seed=i)
         pq.write_table(table, work / "parquet" / f"{agency}.parquet", compression="zstd")
         payload = (work / "parquet" / f"{agency}.parquet").read_bytes()

@@ -62,11 +62,10 @@ SETTLE_SECONDS = 2.0
 
 
 def make_network(folder: Path) -> Path:
-    from dvnet.common import network as store
+    from dvnet.pipelines.ceremony import Ceremony
 
     root = folder / "network"
-    store.init_network(root, "Benchmark network")
-    store.add_agency(root, store.organisation(AGENCY, "Metro Shelter", "direct_service", 3, "south-metro"))
+    Ceremony.found(root, "Benchmark network", custodian=None).add_agency(AGENCY, "Metro Shelter", "direct_service", 3, "south-metro")
     return root
 
 

@@ -202,6 +202,11 @@ def load_encryption_key(path: str | os.PathLike[str]) -> x25519.X25519PrivateKey
     return _load_private_key(path, x25519.X25519PrivateKey, "X25519")
 
 
+def load_private_key_file(path: str | os.PathLike[str]) -> PrivateKey:
+    """Load an Ed25519 or X25519 private key file, whichever it holds."""
+    return _load_private_key(path, (ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey), "Ed25519 or X25519")
+
+
 def write_secret(path: str | os.PathLike[str], secret: bytes) -> None:
     """Write a 32-byte symmetric secret (e.g. a pseudonym key), mode 0600, never overwriting."""
     if not isinstance(secret, (bytes, bytearray)) or len(secret) != SECRET_SIZE:

@@ -36,7 +36,7 @@ OUTCOMES = ("loaded", "quarantined")
 RECEIPT_FIELDS = frozenset(
     {
         "format", "bundle_sha256", "bundle_id", "agency_id", "sequence", "outcome", "reason",
-        "rows_loaded", "received_at", "coordinator_key_id", "signature",
+        "rows_loaded", "received_at", "coordinator_key_id", "audit_head", "signature",
     }
 )  # fmt: skip
 MAX_RECEIPT_SIZE = 4096
@@ -48,6 +48,11 @@ def _matches(value: Any, pattern) -> bool:
 
 def _is_int(value: Any, minimum: int) -> bool:
     return type(value) is int and minimum <= value <= MAX_JSON_INT
+
+
+def _is_head(value: Any) -> bool:
+    """The coordinator's audit-log head when the receipt was made: ``{"entries": n, "sha256": hex}``."""
+    return type(value) is dict and set(value) == {"entries", "sha256"} and _is_int(value["entries"], 0) and _matches(value["sha256"], SHA256_RE)
 
 
 def _validate(body: dict[str, Any]) -> None:
@@ -65,6 +70,7 @@ def _validate(body: dict[str, Any]) -> None:
         "rows_loaded": _is_int(body["rows_loaded"], 0) and (loaded or body["rows_loaded"] == 0),
         "received_at": _is_time(body["received_at"]),
         "coordinator_key_id": _matches(body["coordinator_key_id"], KEY_ID_RE),
+        "audit_head": _is_head(body["audit_head"]),
     }
     bad = sorted(name for name, ok in rules.items() if not ok)
     if bad:
@@ -90,8 +96,13 @@ def make_receipt(
     rows_loaded: int,
     received_at: datetime,
     signing_key: ed25519.Ed25519PrivateKey,
+    audit_head: dict[str, Any],
 ) -> bytes:
-    """A signed receipt as canonical JSON bytes. Raises RECEIPT_INVALID for inconsistent fields."""
+    """A signed receipt as canonical JSON bytes. Raises RECEIPT_INVALID for inconsistent fields.
+
+    ``audit_head`` anchors the coordinator's audit log (its entry count and newest entry's hash
+    once this bundle's entry is written): an agency holding the receipt can later show that the
+    log was cut or rewritten."""
     if not isinstance(signing_key, ed25519.Ed25519PrivateKey):
         raise TypeError("signing_key must be an Ed25519 private key")
     body = {
@@ -105,6 +116,7 @@ def make_receipt(
         "rows_loaded": rows_loaded,
         "received_at": format_time(received_at),
         "coordinator_key_id": key_id(signing_key.public_key()),
+        "audit_head": audit_head,
     }
     _validate(body)
     signature = signing_key.sign(canonical_json(body))

@@ -1,80 +1,314 @@
-"""Append-only, hash-chained audit logs (agency and coordinator alike).
+"""Append-only, hash-chained audit logs (one per side: the coordinator's, each agency's, the custodian's).
 
-A line is one JSON event: time, event name, and value-free details (counts, reason codes, ids).
-Each line carries the SHA-256 of the previous line, so removing or editing a line breaks the
-chain, which ``verify`` reports by line number.
+A line is one entry, canonical JSON: its number ``n``, time, **actor** (a person id, or
+``coordinator:<id>`` / ``agency:<id>`` for the software acting for that party), action, the ids of
+the objects it touched, outcome, reason code and value-free details (counts, codes) — never a value
+from an extract. Each entry carries the SHA-256 of the line before it, and an entry made by
+someone with a key is signed by them (Ed25519 over the entry without its signature, so the link
+to the previous entry is signed too).
+
+The chain alone cannot notice its own tail being cut, or a whole file rewritten with fresh links.
+So the head (number and hash of the newest entry) is **anchored** outside the log: in
+``<log>.head``, rewritten after every append and signed by the side's own key, in every receipt
+the coordinator signs, and in every release manifest. ``verify`` checks the chain, the
+signatures, and that every anchor still points at an entry with the anchored hash.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from dvnet.bundle.keys import key_id
+from dvnet.common.files import atomic_write
 from dvnet.contracts.errors import DvnetError
 
 GENESIS = "0" * 64
+ENTRY_LABEL = b"dvnet-audit-entry/1\x00"
+HEAD_FORMAT = "dvnet-audit-head/1"
+HEAD_LABEL = b"dvnet-audit-head/1\x00"
+#: Outcome of an entry that granted a person's request: it must carry that person's signature.
+GRANTED = "granted"
+REFUSED = "refused"
 
 
-def _last_hash(path: Path) -> str:
-    """SHA-256 of the whole last line, scanning back from the end in blocks until its start."""
-    size = path.stat().st_size if path.exists() else 0
+class Signer(Protocol):
+    """Someone who signs the entries they make: ``actor`` is the id written in the entry."""
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def key(self) -> ed25519.Ed25519PrivateKey: ...
+
+
+@dataclass(frozen=True)
+class KeySigner:
+    """A party signing with a key it holds (the coordinator's or an agency's software)."""
+
+    actor: str
+    key: ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest entry of a log: its number and the SHA-256 of its line (0 and GENESIS when empty)."""
+
+    entries: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"entries": self.entries, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head recorded somewhere the log's keeper cannot quietly change (a receipt, a manifest)."""
+
+    source: str
+    entries: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    entries: int
+    signatures: int  # entry signatures checked
+    anchors: int  # anchors checked (the head file included)
+    head_signed: bool  # the head file's signature was checked against a known key
+
+
+class AuditError(DvnetError):
+    """A log that fails verification; ``entry`` is the number of the first bad entry."""
+
+
+def _canonical(record: Mapping) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _sign(key: ed25519.Ed25519PrivateKey, label: bytes, body: bytes) -> dict:
+    return {"key_id": key_id(key.public_key()), "ed25519": base64.b64encode(key.sign(label + body)).decode("ascii")}
+
+
+def _signature_ok(sig: object, label: bytes, body: bytes, public: ed25519.Ed25519PublicKey) -> bool:
+    try:
+        public.verify(base64.b64decode(str(sig["ed25519"]).encode("ascii"), validate=True), label + body)  # type: ignore[index]
+    except (InvalidSignature, binascii.Error, UnicodeEncodeError, KeyError, TypeError):
+        return False
+    return True
+
+
+def head_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".head")
+
+
+def _last_line(f, size: int) -> bytes:
+    """The whole last line, scanning back from the end in blocks until its start."""
+    block, end, tail = 65536, size - 1, b""  # skip the final newline
+    while True:
+        start = max(0, end - block)
+        f.seek(start)
+        tail = f.read(end - start) + tail
+        end = start
+        if b"\n" in tail or start == 0:
+            return tail.rsplit(b"\n", 1)[-1]
+
+
+def _tail_head(f, size: int) -> Head:
     if size == 0:
-        return GENESIS
+        return Head(0, GENESIS)
+    line = _last_line(f, size)
+    try:
+        number = int(json.loads(line)["n"])
+    except (ValueError, KeyError, TypeError):
+        # A mangled last line: keep counting lines, so the next entry's number is still its line.
+        f.seek(0)
+        number = sum(1 for _ in f)
+    return Head(number, hashlib.sha256(line).hexdigest())
+
+
+def head(path: Path) -> Head:
+    """The log's current head, read from the log itself."""
+    path = Path(path)
+    if not path.exists():
+        return Head(0, GENESIS)
     with path.open("rb") as f:
-        block, end = 65536, size - 1  # skip the final newline
-        tail = b""
-        while True:
-            start = max(0, end - block)
-            f.seek(start)
-            tail = f.read(end - start) + tail
-            end = start
-            if b"\n" in tail or start == 0:
-                break
-    return hashlib.sha256(tail.rsplit(b"\n", 1)[-1]).hexdigest()
+        return _tail_head(f, path.stat().st_size)
 
 
-def append(path: Path, event: str, now: dt.datetime | None = None, **details: object) -> dict:
-    """Append one event; returns the record written."""
+def append(
+    path: Path,
+    action: str,
+    *,
+    actor: str | Signer,
+    objects: Mapping[str, object] | None = None,
+    outcome: str = "done",
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+    head_key: ed25519.Ed25519PrivateKey | None = None,
+    **details: object,
+) -> Head:
+    """Append one entry (signed when ``actor`` is a ``Signer``) and rewrite the head file, signed
+    with ``head_key`` (the side's own key) when given. Returns the new head: the anchor a receipt
+    or manifest made now should carry."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
+            with path.open("rb") as r:
+                before = _tail_head(r, os.fstat(f.fileno()).st_size)
             record = {
+                "n": before.entries + 1,
                 "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
-                "event": event,
-                **details,
-                "prev": _last_hash(path),
+                "actor": actor if isinstance(actor, str) else actor.actor,
+                "action": action,
+                "objects": {k: v for k, v in (objects or {}).items() if v is not None},
+                "outcome": outcome,
+                "reason": reason,
+                "details": details,
+                "prev": before.sha256,
             }
-            f.write(json.dumps(record, sort_keys=True, default=str).encode("utf-8") + b"\n")
+            if not isinstance(actor, str):
+                record["sig"] = _sign(actor.key, ENTRY_LABEL, _canonical(record))
+            line = _canonical(record)
+            f.write(line + b"\n")
             f.flush()
             os.fsync(f.fileno())
+            new_head = Head(record["n"], hashlib.sha256(line).hexdigest())
+            _write_head(path, new_head, head_key)
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-    return record
+    return new_head
+
+
+def _write_head(path: Path, now_head: Head, key: ed25519.Ed25519PrivateKey | None) -> None:
+    body = {"format": HEAD_FORMAT, "log": path.name, **now_head.to_dict()}
+    doc = {**body, "sig": _sign(key, HEAD_LABEL, _canonical(body))} if key is not None else body
+    # Written after the entry: a crash between the two leaves the head one entry behind, which
+    # verifies; a head ahead of its log is what a cut tail looks like.
+    atomic_write(head_path(path), _canonical(doc) + b"\n")
 
 
 def read(path: Path) -> list[dict]:
+    """The log's entries in order; a line that is not an entry is skipped (``verify`` names it)."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def verify(path: Path) -> int:
-    """Check the chain; returns the number of events, raises ``AUDIT_CHAIN_BROKEN`` naming the line."""
-    prev = GENESIS
-    lines = Path(path).read_bytes().splitlines() if Path(path).exists() else []
-    for number, line in enumerate(lines, start=1):
+    entries = []
+    for line in path.read_bytes().splitlines():
         try:
             record = json.loads(line)
         except ValueError:
-            raise DvnetError("AUDIT_CHAIN_BROKEN", f"{Path(path).name} line {number} is not a valid record") from None
-        if not isinstance(record, dict) or record.get("prev") != prev:
-            raise DvnetError("AUDIT_CHAIN_BROKEN", f"{Path(path).name} line {number} does not follow the line before it")
+            continue
+        if isinstance(record, dict):
+            entries.append(record)
+    return entries
+
+
+def _fail(reason: str, entry: int, message: str) -> AuditError:
+    return AuditError(reason, message, entry=entry)
+
+
+def _check_entry(name: str, number: int, line: bytes, prev: str, keys: Mapping[str, tuple[str, ed25519.Ed25519PublicKey]] | None) -> bool:
+    """Check one line; returns whether a signature was verified. Raises naming the first bad entry."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("n"), int):
+        raise _fail("AUDIT_CHAIN_BROKEN", number, f"{name} line {number} is not a valid entry")
+    if record["n"] != number:
+        missing = record["n"] > number
+        raise _fail("AUDIT_CHAIN_BROKEN", number, f"{name} line {number} holds entry {record['n']}: "
+                    + (f"entry {number} is missing" if missing else "entries are out of order"))  # fmt: skip
+    if record.get("prev") != prev:
+        raise _fail("AUDIT_CHAIN_BROKEN", number - 1 if number > 1 else 1,
+                    f"{name} line {number} does not follow the line before it: entry {max(number - 1, 1)} was changed or its link edited")  # fmt: skip
+    if keys is None:
+        return False
+    sig = record.get("sig")
+    if sig is None:
+        if record.get("outcome") == GRANTED:
+            raise _fail("AUDIT_SIGNATURE_INVALID", number, f"{name} entry {number} grants a request but is not signed by its actor")
+        return False
+    owner = keys.get(sig.get("key_id")) if isinstance(sig, dict) else None
+    if owner is None or owner[0] != record.get("actor"):
+        raise _fail("AUDIT_SIGNATURE_INVALID", number, f"{name} entry {number} is signed by a key that is not its actor's")
+    body = _canonical({k: v for k, v in record.items() if k != "sig"})
+    if not _signature_ok(sig, ENTRY_LABEL, body, owner[1]):
+        raise _fail("AUDIT_SIGNATURE_INVALID", number, f"{name} entry {number}'s signature does not verify: the entry was changed")
+    return True
+
+
+def _head_anchor(path: Path, head_keys: Mapping[str, ed25519.Ed25519PublicKey] | None) -> tuple[Anchor | None, bool]:
+    """The head file as an anchor, its signature checked against ``head_keys`` when given."""
+    hp = head_path(path)
+    if not hp.exists():
+        return None, False
+    name = hp.name
+    try:
+        doc = json.loads(hp.read_bytes())
+        body = {k: doc[k] for k in ("format", "log", "entries", "sha256")}
+        if body["format"] != HEAD_FORMAT or not isinstance(body["entries"], int):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise _fail("AUDIT_HEAD_INVALID", 0, f"{name} is not a valid head file") from None
+    checked = False
+    if head_keys is not None:
+        sig = doc.get("sig")
+        public = head_keys.get(sig.get("key_id")) if isinstance(sig, dict) else None
+        if public is None or not _signature_ok(sig, HEAD_LABEL, _canonical(body), public):
+            raise _fail("AUDIT_HEAD_INVALID", 0, f"{name} is not signed by the log keeper's key: the head was rewritten")
+        checked = True
+    return Anchor(name, body["entries"], body["sha256"]), checked
+
+
+def verify(
+    path: Path,
+    *,
+    keys: Mapping[str, tuple[str, ed25519.Ed25519PublicKey]] | None = None,
+    head_keys: Mapping[str, ed25519.Ed25519PublicKey] | None = None,
+    anchors: Iterable[Anchor] = (),
+) -> Verified:
+    """Check the chain, entry signatures (``keys``: key id -> (actor, public key); every signed
+    entry's key must belong to its actor, and every granted request must be signed), the head file
+    (signed by one of ``head_keys`` when given) and every anchor. Raises ``AuditError`` naming the
+    first bad entry; a log shorter than an anchor is ``AUDIT_TRUNCATED``, an anchored entry with
+    another hash ``AUDIT_REWRITTEN``."""
+    path = Path(path)
+    name = path.name
+    lines = [line for line in path.read_bytes().split(b"\n") if line] if path.exists() else []
+    prev, hashes, signatures = GENESIS, [], 0
+    for number, line in enumerate(lines, start=1):
+        signatures += _check_entry(name, number, line, prev, keys)
         prev = hashlib.sha256(line).hexdigest()
-    return len(lines)
+        hashes.append(prev)
+    head_anchor, head_signed = _head_anchor(path, head_keys)
+    if head_anchor is None and lines:
+        raise _fail("AUDIT_HEAD_MISSING", len(lines), f"{name} has {len(lines)} entries but no head file ({head_path(path).name})")
+    every = sorted([*anchors, *([head_anchor] if head_anchor else [])], key=lambda a: a.entries)
+    good = 0
+    for anchor in every:
+        if anchor.entries == 0:
+            continue
+        if anchor.entries > len(lines):
+            raise _fail("AUDIT_TRUNCATED", len(lines) + 1,
+                        f"{name} ends at entry {len(lines)} but {anchor.source} anchors entry {anchor.entries}: entries {len(lines) + 1}–{anchor.entries} were removed")  # fmt: skip
+        if hashes[anchor.entries - 1] != anchor.sha256:
+            raise _fail("AUDIT_REWRITTEN", good + 1,
+                        f"{name} entry {anchor.entries} is not the one {anchor.source} anchored: entries {good + 1}–{anchor.entries} were rewritten")  # fmt: skip
+        good = anchor.entries
+    return Verified(len(lines), signatures, len(every), head_signed)

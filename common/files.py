@@ -36,3 +36,14 @@ def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = 0o644, dura
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def private_folder(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only (0700); an existing folder is narrowed to 0700.
+
+    Folders holding keys or data: a later chmod would leave a window in which others could list
+    or open what is created inside."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -1,23 +1,23 @@
-"""Network folders on disk: the coordinator's registry and keys, and each agency's own folder.
+"""Network folders on disk: the coordinator's registry, keys and public file; each agency's config.
 
-Layout (``make demo`` writes it under ``demo-network/``)::
+Every party keeps its own folder, on its own machine; only public files travel (DESIGN §6).
+The demo (``make demo``) puts them side by side under ``demo-network/``::
 
-    <network>/coordinator/registry.yaml       organisations, coordinator public keys, DSAs
-    <network>/coordinator/keys/               encryption.key (X25519), signing.key (Ed25519), 0600
-    <network>/coordinator/{inbox,quarantine,warehouse,releases,receipts}/ and audit.log
-    <network>/custodian/network-linkage.key   Tier 4 linkage key: held by the governance custodian
-                                              and Tier 4 agencies, never by the coordinator
-    <network>/agencies/<id>/agency.yaml       the agency's config, with the coordinator's pinned key
-    <network>/agencies/<id>/keys/             signing.key, pseudonym.key (+ linkage.key at Tier 4)
-    <network>/agencies/<id>/{extracts,outbox,reports,state,mapping}/ and audit.log
+    <network>/coordinator/registry.yaml       organisations and people (public keys only), DSAs
+    <network>/coordinator/keys/               the coordinator's own encryption.key (X25519) and signing.key (Ed25519), 0600
+    <network>/coordinator/coordinator-public.yaml   the coordinator's public keys, pinned by every agency
+    <network>/coordinator/{inbox,quarantine,warehouse,releases,receipts}/ and audit.log (+ audit.log.head)
+    <network>/custodian/                      the custodian's folder: the network linkage key (dvnet custodian init)
+    <network>/agencies/<id>/                  an agency's own folder (dvnet agency init): agency.yaml, keys/, registration.yaml
+    <network>/people/<id>/                    a person's signing key and public person file (dvnet person init)
 
-In a real network each agency folder lives on the agency's own machine; only public keys travel.
+The coordinator's folder never holds an agency's key or the linkage key; a test scans it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,15 @@ from typing import Any
 import yaml
 
 from dvnet.bundle import keys
-from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.network import Contact, Coordinator, Network, Organisation
 from dvnet.common import audit
-from dvnet.common.files import atomic_write
+from dvnet.common.audit import KeySigner, Signer
+from dvnet.common.files import atomic_write, private_folder
+from dvnet.common.public_files import public_key_fields, write_public
+from dvnet.contracts.errors import AccessError, RegistryError
+from dvnet.contracts.network import Coordinator, Network, Organisation, Person, parse_organisation
 
+COORDINATOR_FORMAT = "dvnet-coordinator/1"
+COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_public_key", "key_epoch", "created_at")
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")
 
@@ -75,8 +79,8 @@ class NetworkPaths:
         return self.coordinator / "audit.log"
 
     @property
-    def custodian_linkage_key(self) -> Path:
-        return self.root / "custodian" / "network-linkage.key"
+    def coordinator_public(self) -> Path:
+        return self.coordinator / "coordinator-public.yaml"
 
     @property
     def agencies(self) -> Path:
@@ -90,11 +94,11 @@ class AgencyConfig:
     folder: Path
     agency_id: str
     name: str
-    network: str
+    network: str | None  # None until the agency pins the coordinator's public file
     tier: int
     type: str
     region: str
-    coordinator: dict[str, Any]
+    coordinator: dict[str, Any] | None
     policy: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -106,8 +110,23 @@ class AgencyConfig:
         return self.folder / "keys" / "pseudonym.key"
 
     @property
+    def encryption_key_path(self) -> Path:
+        return self.folder / "keys" / "encryption.key"
+
+    @property
     def linkage_key_path(self) -> Path:
         return self.folder / "keys" / "linkage.key"
+
+    @property
+    def registration_path(self) -> Path:
+        return self.folder / "registration.yaml"
+
+    def linkage_key(self) -> bytes:
+        """The network linkage key, once imported from the custodian (Tier 4)."""
+        if not self.linkage_key_path.exists():
+            raise RegistryError("LINKAGE_KEY_MISSING", "this agency has no network linkage key yet",
+                                hint="import the custodian's wrapped key with `dvnet agency import-linkage`")  # fmt: skip
+        return keys.read_secret(self.linkage_key_path)
 
     @property
     def sequence_path(self) -> Path:
@@ -143,131 +162,163 @@ def save_network(root: Path, network: Network) -> None:
     atomic_write(NetworkPaths(Path(root)).registry, _dump(network.to_dict()))
 
 
-def init_network(root: Path, name: str, coordinator_id: str = "coordinator", coordinator_name: str | None = None) -> Network:
-    """Create a network folder with fresh coordinator key pairs and an empty registry."""
+def coordinator_key(root: Path):
+    """The coordinator's own signing key (on the coordinator's machine): it signs receipts and the
+    head of the coordinator's audit log."""
+    return keys.load_signing_key(NetworkPaths(Path(root)).keys / "signing.key")
+
+
+def coordinator_actor(root: Path, network: Network) -> KeySigner:
+    """The coordinator's software acting for the network (ingest runs, releases): ``coordinator:<id>``."""
+    return KeySigner(f"coordinator:{network.coordinator.id}", coordinator_key(root))
+
+
+def _audit(root: Path, action: str, actor: Signer, **kw) -> None:
+    audit.append(NetworkPaths(Path(root)).audit_log, action, actor=actor, head_key=coordinator_key(root), **kw)
+
+
+def init_network(root: Path, name: str, founder: dict, founder_key, *, coordinator_id: str = "coordinator",
+                 coordinator_name: str | None = None, now: dt.datetime | None = None) -> Network:  # fmt: skip
+    """Create a network folder: the coordinator's own key pairs (0600), its public file, and a
+    registry whose first person is ``founder`` (a verified person file) as coordinator.
+
+    Nothing else: agencies make their keys on their own machines (``dvnet agency init``) and the
+    network linkage key is made by the custodian (``dvnet custodian init``). ``founder_key`` (the
+    founder's own signing key) must match their file; the founding entry of the audit log is
+    signed with it."""
     paths = NetworkPaths(Path(root))
     if paths.registry.exists():
         raise RegistryError("NETWORK_EXISTS", f"a network already exists at {paths.root}", hint="choose another folder")
+    if keys.key_id(founder_key.public_key()) != founder["signing_key_id"]:
+        raise AccessError("KEY_MISMATCH", f"the key given is not the one in {founder['id']}'s person file")
+    founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"],
+                            signing_key_id=founder["signing_key_id"], signing_public_key=founder["signing_public_key"])  # fmt: skip
+    private_folder(paths.coordinator)
     for d in COORDINATOR_DIRS:
-        (paths.coordinator / d).mkdir(parents=True, exist_ok=True)
-    paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(paths.coordinator / d)
+    private_folder(paths.warehouse.parent)
     enc, sig = keys.generate_encryption_key(), keys.generate_signing_key()
-    paths.keys.mkdir(parents=True, exist_ok=True)
+    private_folder(paths.keys)
     keys.write_private_key(paths.keys / "encryption.key", enc)
     keys.write_private_key(paths.keys / "signing.key", sig)
-    paths.custodian_linkage_key.parent.mkdir(parents=True, exist_ok=True)
-    keys.write_secret(paths.custodian_linkage_key, secrets.token_bytes(32))
-    network = Network(
-        name=name,
-        coordinator=Coordinator(
-            id=coordinator_id,
-            name=coordinator_name or f"{name} coordinator",
-            encryption_key_id=keys.key_id(enc.public_key()),
-            encryption_public_key=keys.public_key_to_text(enc.public_key()),
-            signing_key_id=keys.key_id(sig.public_key()),
-            signing_public_key=keys.public_key_to_text(sig.public_key()),
-        ),
+    coordinator = Coordinator(
+        id=coordinator_id,
+        name=coordinator_name or f"{name} coordinator",
+        **public_key_fields("encryption", enc.public_key()),
+        **public_key_fields("signing", sig.public_key()),
     )
+    network = Network(name=name, coordinator=coordinator, people=[founder_person])
     save_network(paths.root, network)
-    audit.append(paths.audit_log, "network_init", network=name, encryption_key_id=network.coordinator.encryption_key_id)
+    write_coordinator_public(paths.root, network, now=now)
+    _audit(paths.root, "network.init", KeySigner(founder_person.id, founder_key), outcome=audit.GRANTED,
+           objects={"network": name, "person": founder_person.id}, now=now, encryption_key_id=coordinator.encryption_key_id,
+           signing_key_id=coordinator.signing_key_id)  # fmt: skip
     return network
 
 
-def add_agency(
-    root: Path,
-    org: Organisation,
-    *,
-    agency_folder: Path | None = None,
-    policy: dict[str, Any] | None = None,
-) -> AgencyConfig:
-    """Register ``org`` and create its own folder with a signing key pair and pseudonym key.
+def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime | None = None) -> Path:
+    """The coordinator's public file, for every agency to pin (``dvnet agency pin-coordinator``)."""
+    c = network.coordinator
+    body = {
+        "format": COORDINATOR_FORMAT,
+        "network": network.name,
+        "id": c.id,
+        "name": c.name,
+        "encryption_key_id": c.encryption_key_id,
+        "encryption_public_key": c.encryption_public_key,
+        "key_epoch": c.key_epoch,
+        "created_at": (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat(),
+        "signing_key_id": c.signing_key_id,
+        "signing_public_key": c.signing_public_key,
+    }
+    path = NetworkPaths(Path(root)).coordinator_public
+    write_public(path, body, coordinator_key(root))
+    return path
 
-    Tier 4 agencies also receive the network linkage key from the custodian's folder.
-    """
+
+def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.datetime | None = None) -> Organisation:
+    """Register an agency from its verified public registration file: public keys only."""
     paths = NetworkPaths(Path(root))
     network = load_network(paths.root)
-    if network.organisation(org.id):
-        raise RegistryError("AGENCY_EXISTS", f"organisation '{org.id}' is already registered")
-    folder = Path(agency_folder or paths.agencies / org.id)
-    if (folder / "agency.yaml").exists():
-        raise RegistryError("AGENCY_EXISTS", f"an agency folder already exists at {folder}")
-    for d in (*AGENCY_DIRS, "keys"):
-        (folder / d).mkdir(parents=True, exist_ok=True)
-    if org.tier >= 2:
-        sig = keys.generate_signing_key()
-        keys.write_private_key(folder / "keys" / "signing.key", sig)
-        keys.write_secret(folder / "keys" / "pseudonym.key", secrets.token_bytes(32))
-        org.signing_key_id = keys.key_id(sig.public_key())
-        org.signing_public_key = keys.public_key_to_text(sig.public_key())
-    if org.tier >= 4:
-        keys.write_secret(folder / "keys" / "linkage.key", keys.read_secret(paths.custodian_linkage_key))
+    agency_id = registration["agency_id"]
+    if network.organisation(agency_id):
+        raise RegistryError("AGENCY_EXISTS", f"organisation '{agency_id}' is already registered")
+    if registration["network"] not in (None, network.name):
+        raise RegistryError("REGISTRATION_WRONG_NETWORK", f"the registration of '{agency_id}' names another network",
+                            hint="the agency runs `dvnet agency init` again with this network's name, or without --network-name")  # fmt: skip
+    used = {o.signing_key_id for o in network.organisations} | {o.encryption_key_id for o in network.organisations}
+    if used & {registration["signing_key_id"], registration["encryption_key_id"]}:
+        raise RegistryError("KEY_REUSED", f"the registration of '{agency_id}' reuses another organisation's key")
+    org = organisation_from_registration(registration)
+    org.joined = (now or dt.datetime.now(dt.UTC)).date().isoformat()
     network.organisations.append(org)
     save_network(paths.root, network)
-    c = network.coordinator
-    config = {
-        "agency_id": org.id,
-        "name": org.name,
-        "network": network.name,
-        "tier": org.tier,
-        "type": org.type,
-        "region": org.region,
-        "coordinator": {
-            "id": c.id,
-            "encryption_key_id": c.encryption_key_id,
-            "encryption_public_key": c.encryption_public_key,
-            "signing_key_id": c.signing_key_id,
-            "signing_public_key": c.signing_public_key,
-            "key_epoch": c.key_epoch,
-        },
-        "policy": {"k": 5, "max_reject_share": 0.0, "max_withheld_share": 0.0, **(policy or {})},
-    }
-    atomic_write(folder / "agency.yaml", _dump(config))
-    audit.append(paths.audit_log, "agency_registered", agency=org.id, tier=org.tier, signing_key_id=org.signing_key_id)
-    audit.append(folder / "audit.log", "agency_created", agency=org.id, tier=org.tier)
-    return load_agency(folder)
+    _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
+           signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
+    return org
 
 
-def load_agency(folder: Path) -> AgencyConfig:
-    """Read ``<folder>/agency.yaml`` with clear errors."""
+def organisation_from_registration(registration: dict) -> Organisation:
+    """The registry entry an agency's registration file describes (validated like the registry)."""
+    fields = ("name", "type", "tier", "region", "services", "eligibility", "contact", "signing_key_id", "signing_public_key",
+              "encryption_key_id", "encryption_public_key")  # fmt: skip
+    return parse_organisation({"id": registration["agency_id"], **{k: registration[k] for k in fields}}, "registration")
+
+
+def add_person(root: Path, person: dict, roles: list[str], actor: Signer, *, now: dt.datetime | None = None) -> Person:
+    """Register a person (from their verified person file) with ``roles``, or add roles to one
+    already registered with the same key."""
+    paths = NetworkPaths(Path(root))
+    network = load_network(paths.root)
+    existing = network.person(person["id"])
+    if existing is not None and existing.signing_key_id != person["signing_key_id"]:
+        raise RegistryError("PERSON_EXISTS", f"person '{person['id']}' is registered with another key")
+    if existing is None:
+        existing = Person(id=person["id"], name=person["name"], org=person["org"], roles=[],
+                          signing_key_id=person["signing_key_id"], signing_public_key=person["signing_public_key"])  # fmt: skip
+        network.people.append(existing)
+    added = [r for r in roles if r not in existing.roles]
+    existing.roles = [*existing.roles, *added]
+    save_network(paths.root, network)  # validates: role names, exclusive roles, a steward's agency
+    _audit(paths.root, "person_added", actor, objects={"person": existing.id}, now=now, roles=added, signing_key_id=existing.signing_key_id)
+    return existing
+
+
+def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
+    """Read ``<folder>/agency.yaml`` with clear errors. ``pinned``: the coordinator's keys must be
+    pinned already (everything but the key ceremony's own steps needs them)."""
     folder = Path(folder)
     path = folder / "agency.yaml"
     if not path.exists():
-        raise RegistryError("AGENCY_CONFIG_MISSING", f"no agency.yaml in {folder}", hint="create the agency with `dvnet network add-agency`")
+        raise RegistryError("AGENCY_CONFIG_MISSING", f"no agency.yaml in {folder}", hint="create the agency with `dvnet agency init`")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     required = ("agency_id", "name", "network", "tier", "type", "region", "coordinator")
     for key in required:
         if key not in data:
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: {key} is required", field=key)
+    if pinned and not data["coordinator"]:
+        raise RegistryError("COORDINATOR_NOT_PINNED", f"{data['agency_id']} has not pinned the coordinator's keys yet",
+                            hint="import the coordinator's public file with `dvnet agency pin-coordinator`")  # fmt: skip
     for key in ("encryption_key_id", "encryption_public_key"):
-        if key not in (data["coordinator"] or {}):
+        if data["coordinator"] and key not in data["coordinator"]:
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: coordinator.{key} is required", field=f"coordinator.{key}")
     return AgencyConfig(folder=folder, policy=data.get("policy") or {}, **{k: data[k] for k in required})
 
 
-def organisation(
-    id: str, name: str, type: str, tier: int, region: str, *, services=(), eligibility="", phone="", email="", website="", intake_hours=""
-) -> Organisation:
-    """An ``Organisation`` for registration (keys are filled in by ``add_agency``)."""
-    return Organisation(
-        id=id,
-        name=name,
-        type=type,
-        tier=tier,
-        region=region,
-        services=list(services),
-        eligibility=eligibility,
-        contact=Contact(phone=phone, email=email, website=website, intake_hours=intake_hours),
-    )
-
-
-def set_status(root: Path, org_id: str, status: str) -> None:
+def set_status(root: Path, subject_id: str, status: str, actor: Signer, *, now: dt.datetime | None = None) -> None:
+    """Suspend or reinstate an organisation (its bundles are quarantined while suspended) or a
+    person (every command they run is refused while suspended)."""
     network = load_network(root)
-    org = network.organisation(org_id)
-    if org is None:
-        raise RegistryError("AGENCY_UNKNOWN", f"no organisation '{org_id}' in the registry")
-    org.status = status
+    subject = network.organisation(subject_id) or network.person(subject_id)
+    if subject is None:
+        raise RegistryError("AGENCY_UNKNOWN", f"no organisation or person '{subject_id}' in the registry")
+    coordinators = [p for p in network.people if "coordinator" in p.roles and p.active]
+    if status != "active" and coordinators == [subject]:
+        raise RegistryError("LAST_COORDINATOR", f"{subject_id} is the network's only active coordinator", hint="register another coordinator first")
+    subject.status = status
     save_network(root, network)
-    audit.append(NetworkPaths(Path(root)).audit_log, "agency_status", agency=org_id, status=status)
+    kind = "agency" if network.organisation(subject_id) else "person"
+    _audit(root, f"{kind}_status", actor, objects={kind: subject_id}, now=now, status=status)
 
 
 def is_private_key_mode_ok(path: Path) -> bool:

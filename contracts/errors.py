@@ -33,3 +33,8 @@ class RegistryError(DvnetError):
 
 class ExtractError(DvnetError):
     """An agency extract that cannot be read safely (pre-scan) or fails the contract."""
+
+
+class AccessError(DvnetError):
+    """A person the network's policy does not allow to do what they asked (unknown, suspended,
+    wrong key or role). Refused before anything changes, and audited."""

@@ -1,4 +1,5 @@
-"""The network registry model: organisations, the coordinator's keys and data-sharing agreements.
+"""The network registry model: organisations, people and their roles, the coordinator's keys and
+data-sharing agreements.
 
 Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
 ``dvnet.common.network``; this module only validates plain dicts). Every validation error names the
@@ -15,6 +16,7 @@ from typing import Any
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.policy import AGENCY_ROLES, ROLES, roles_conflict
 from dvnet.contracts.tiers import TIERS
 
 ORG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
@@ -45,6 +47,27 @@ class Organisation:
     signing_key_id: str | None = None
     signing_public_key: str | None = None  # base64 raw Ed25519 public key
     joined: str | None = None
+    # The agency's own X25519 key: the custodian wraps the network linkage key to it (Tier 4).
+    encryption_key_id: str | None = None
+    encryption_public_key: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass
+class Person:
+    """Someone who acts in the network, with the roles the coordinator registered and the public
+    half of the signing key they made on their own machine (``dvnet person init``)."""
+
+    id: str
+    name: str
+    org: str
+    roles: list[str]
+    signing_key_id: str
+    signing_public_key: str  # base64 raw Ed25519 public key
+    status: str = "active"
 
     @property
     def active(self) -> bool:
@@ -94,10 +117,14 @@ class Network:
     coordinator: Coordinator
     organisations: list[Organisation] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def organisation(self, org_id: str) -> Organisation | None:
         return next((o for o in self.organisations if o.id == org_id), None)
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
 
     def agreement(self, dsa_id: str) -> Agreement | None:
         return next((a for a in self.agreements if a.id == dsa_id), None)
@@ -163,13 +190,15 @@ def _date(data: dict, key: str, path: str) -> str:
         raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
 
 
-def _parse_org(data: Any, path: str) -> Organisation:
+def parse_organisation(data: Any, path: str) -> Organisation:
+    """One organisation from a plain dict (a registry entry or a registration file), field paths under ``path``."""
     d = _mapping(
         data,
         path,
         ("id", "name", "type", "tier", "region"),
-        ("services", "eligibility", "contact", "status", "signing_key_id", "signing_public_key", "joined"),
-    )
+        ("services", "eligibility", "contact", "status", "signing_key_id", "signing_public_key", "joined",
+         "encryption_key_id", "encryption_public_key"),
+    )  # fmt: skip
     tier = d["tier"]
     if not isinstance(tier, int) or isinstance(tier, bool) or tier not in TIERS:
         raise _fail(f"{path}.tier", "must be an integer from 1 to 4")
@@ -179,6 +208,9 @@ def _parse_org(data: Any, path: str) -> Organisation:
         raise _fail(f"{path}.signing_key_id", "must be 16 lowercase hex characters")
     if tier >= 2 and not key_id:
         raise _fail(f"{path}.signing_key_id", "is required for tier 2 and above (the agency signs its bundles)")
+    encryption_key_id = d.get("encryption_key_id")
+    if encryption_key_id is not None and not (isinstance(encryption_key_id, str) and KEY_ID.match(encryption_key_id)):
+        raise _fail(f"{path}.encryption_key_id", "must be 16 lowercase hex characters")
     return Organisation(
         id=_str(d, "id", path, pattern=ORG_ID),
         name=_str(d, "name", path),
@@ -192,7 +224,34 @@ def _parse_org(data: Any, path: str) -> Organisation:
         signing_key_id=key_id,
         signing_public_key=d.get("signing_public_key"),
         joined=_date(d, "joined", path) if d.get("joined") else None,
+        encryption_key_id=encryption_key_id,
+        encryption_public_key=d.get("encryption_public_key"),
     )
+
+
+def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
+    d = _mapping(data, path, ("id", "name", "org", "roles", "signing_key_id", "signing_public_key"), ("status",))
+    roles = _str_list(d, "roles", path)
+    if not roles:
+        raise _fail(f"{path}.roles", "must name at least one role")
+    for i, role in enumerate(roles):
+        if role not in ROLES:
+            raise _fail(f"{path}.roles[{i}]", f"must be one of {', '.join(ROLES)}")
+    clash = roles_conflict(set(roles))
+    if clash:
+        raise _fail(f"{path}.roles", f"one person may not be both {' and '.join(sorted(clash))}")
+    person = Person(
+        id=_str(d, "id", path, pattern=ORG_ID),
+        name=_str(d, "name", path),
+        org=_str(d, "org", path),
+        roles=roles,
+        signing_key_id=_str(d, "signing_key_id", path, pattern=KEY_ID),
+        signing_public_key=_str(d, "signing_public_key", path),
+        status=_str(d, "status", path, choices=STATUSES) if "status" in d else "active",
+    )
+    if AGENCY_ROLES & set(roles) and person.org not in org_ids:
+        raise _fail(f"{path}.org", f"a {'/'.join(sorted(AGENCY_ROLES & set(roles)))} acts for one agency: must be a registered organisation")
+    return person
 
 
 def _parse_agreement(data: Any, path: str) -> Agreement:
@@ -231,7 +290,7 @@ def _epoch(value: Any) -> int:
 
 
 def _parse_network(data: Any) -> Network:
-    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "schema_version"))
+    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "people", "schema_version"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
     c = _mapping(
@@ -251,9 +310,10 @@ def _parse_network(data: Any) -> Network:
     )
     if not isinstance(d.get("organisations") or [], list):
         raise _fail("organisations", "must be a list")
-    if not isinstance(d.get("agreements") or [], list):
-        raise _fail("agreements", "must be a list")
-    orgs = [_parse_org(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
+    for key in ("agreements", "people"):
+        if not isinstance(d.get(key) or [], list):
+            raise _fail(key, "must be a list")
+    orgs = [parse_organisation(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
     seen: set[str] = set()
     for i, o in enumerate(orgs):
         if o.id in seen:
@@ -264,4 +324,10 @@ def _parse_network(data: Any) -> Network:
         for j, party in enumerate(a.parties):
             if party not in seen:
                 raise _fail(f"agreements[{i}].parties[{j}]", "is not a registered organisation")
-    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements)
+    people = [_parse_person(p, f"people[{i}]", seen) for i, p in enumerate(d.get("people") or [])]
+    person_ids: set[str] = set()
+    for i, p in enumerate(people):
+        if p.id in person_ids:
+            raise _fail(f"people[{i}].id", "is used by another person")
+        person_ids.add(p.id)
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements, people=people)

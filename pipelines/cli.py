@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import click
 
-from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
+from dvnet.contracts.errors import AccessError, ContractError, DvnetError, RegistryError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was checked and refused (rejected rows, failed audit, quarantined bundle)
@@ -22,7 +22,10 @@ EXIT_USAGE = 2  # wrong options, unknown contract, invalid registry or configura
 
 # command name -> (module, attribute, one-line help). Imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "network": ("dvnet.pipelines.commands.network", "network", "Create and inspect a network folder (registry, keys, agencies)."),
+    "network": ("dvnet.pipelines.commands.network", "network", "The coordinator's registry: found a network, register agencies and people, suspend."),
+    "agency": ("dvnet.pipelines.commands.agency", "agency", "An agency's own folder and keys (run on the agency's machine)."),
+    "custodian": ("dvnet.pipelines.commands.custodian", "custodian", "Make the network linkage key and seal it to Tier 4 agencies."),
+    "person": ("dvnet.pipelines.commands.person", "person", "Make a person's signing key and public person file."),
     "contracts": ("dvnet.pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
     "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
     "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
@@ -32,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "publish": ("dvnet.pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
     "query": ("dvnet.pipelines.commands.query", "query", "Run read-only SQL against published releases."),
     "ui": ("dvnet.pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
+    "audit": ("dvnet.pipelines.commands.audit", "audit", "Verify an audit log against its anchors; show its entries."),
     "demo": ("dvnet.pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
 }
 
@@ -79,7 +83,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         click.echo(f"error: {e.reason}: {e.message}", err=True)
         if e.hint:
             click.echo(f"hint: {e.hint}", err=True)
-        return EXIT_USAGE if isinstance(e, (ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
+        return EXIT_USAGE if isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
     return result if isinstance(result, int) else EXIT_OK
 
 

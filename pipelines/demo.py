@@ -1,6 +1,8 @@
 """The whole simulated network on embedded defaults: agencies → coordinator → published release.
 
-1. create the network (coordinator keys, thirteen agencies of every type and tier, one DSA);
+1. the key ceremony: the coordinator, the custodian, thirteen agencies of every type and tier and
+   their people each make their own keys in their own folder; only public files (and the linkage
+   key sealed to each Tier 4 agency) cross between folders; one DSA;
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
    default; the two Tier 4 agencies also send consented records and research extracts);
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from dvnet.pipelines.ceremony import Ceremony
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
@@ -89,12 +92,12 @@ def return_receipts(root: Path) -> int:
     return n
 
 
-def fresh_network(root: Path) -> list:
+def fresh_network(root: Path) -> Ceremony:
+    """The demo network made afresh in ``root`` through the key ceremony; ``.organisations()`` are its agencies."""
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)
-    orgs = build_demo_network(root)
-    return orgs
+    return build_demo_network(root)
 
 
 __all__ = ["plan", "run_contributions", "deliver", "return_receipts", "fresh_network", "load_network"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from dvnet import bundle
 from dvnet.contracts.network import Agreement, Organisation, Researcher
 from dvnet.common import network as store
+from dvnet.pipelines.ceremony import Ceremony
 
 # id, name, type, tier, region, services, eligibility
 AGENCIES = (
@@ -38,16 +39,24 @@ def demo_organisations() -> list[Organisation]:
     return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
 
 
-def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> list:
-    """Create the network folder, register every agency, and add the evaluation DSA."""
-    store.init_network(root, name)
+#: The demo's people besides the founding coordinator, the custodian and one steward per agency.
+PEOPLE = (
+    ("ben-reviewer", "Ben Reviewer (fictional)", "coalition office", ["reviewer"]),
+    ("chen-reviewer", "Chen Reviewer (fictional)", "riverside-university-evaluation", ["reviewer"]),
+    ("dara-auditor", "Dara Auditor (fictional)", "regional privacy office", ["auditor"]),
+)
+
+
+def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> Ceremony:
+    """Run the key ceremony for every party of the demo (each in its own folder under ``root``),
+    and add the evaluation DSA. Returns the ceremony: its people's key folders and what it made."""
+    ceremony = Ceremony.found(root, name)
     for aid, aname, atype, tier, region, services, elig in AGENCIES:
         slug = aid.split("-")[0]
-        org = store.organisation(
-            aid, aname, atype, tier, region, services=services, eligibility=elig,
-            phone=f"+1-555-01{len(aid):02d}", email=f"intake@{slug}.example.org", website=f"https://{slug}.example.org", intake_hours="Mon-Fri 9-17",
-        )
-        store.add_agency(root, org)
+        contact = {"phone": f"+1-555-01{len(aid):02d}", "email": f"intake@{slug}.example.org", "website": f"https://{slug}.example.org", "intake_hours": "Mon-Fri 9-17"}
+        ceremony.add_agency(aid, aname, atype, tier, region, steward=True, network=name, services=services, eligibility=elig, contact=contact)
+    for person_id, person_name, org, roles in PEOPLE:
+        ceremony.add_person(person_id, person_name, org, roles)
     network = store.load_network(root)
     researcher_key = bundle.generate_encryption_key()  # the researcher's own key; only its public half is registered
     today = dt.date.today()
@@ -65,4 +74,4 @@ def build_demo_network(root: Path, name: str = "Riverside DV Response Network (d
         )
     )
     store.save_network(root, network)
-    return network.organisations
+    return ceremony

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh network folder with agencies of every tier, and registry dicts.
+"""Shared fixtures: a fresh network folder with agencies of every tier made through the key
+ceremony, registry dicts, and the ``headline`` fixture whose lines ``make test`` prints at the end.
 
 Helpers are fixtures, not importable functions: the test folders have no ``__init__.py`` (an
 ``__init__.py`` in ``tests/unit/contracts`` would shadow the real ``contracts`` package), so a
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dvnet.common import network as store
+from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 
 NETWORK_NAME = "Riverside DV Response Network"
 
@@ -94,13 +96,14 @@ AGENCIES: tuple[dict, ...] = (
 )
 
 
-def _add(root: Path, spec: dict) -> store.AgencyConfig:
+def _add(ceremony: Ceremony, spec: dict) -> store.AgencyConfig:
     spec = dict(spec)
-    spec.pop("status", None)
-    org = store.organisation(
-        spec.pop("id"), spec.pop("name"), spec.pop("type"), spec.pop("tier"), spec.pop("region"), **spec
-    )
-    return store.add_agency(root, org)
+    status = spec.pop("status", None)
+    contact = {k: spec.pop(k) for k in ("phone", "email", "website", "intake_hours") if k in spec}
+    agency = ceremony.add_agency(spec.pop("id"), spec.pop("name"), spec.pop("type"), spec.pop("tier"), spec.pop("region"), contact=contact, **spec)
+    if status:
+        store.set_status(ceremony.root, agency.agency_id, status, ceremony.as_person(ceremony.founder, "network.suspend"))
+    return agency
 
 
 @pytest.fixture
@@ -111,26 +114,91 @@ def agencies() -> tuple[dict, ...]:
 
 @pytest.fixture(scope="session")
 def _network_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built once: every write in dvnet.common.network fsyncs, which makes a build take ~0.3 s.
+    # Built once: every write in dvnet.common fsyncs, which makes a build take a second or so.
     root = tmp_path_factory.mktemp("network-template") / "net"
-    store.init_network(root, NETWORK_NAME)
+    ceremony = Ceremony.found(root, NETWORK_NAME)
     for spec in AGENCIES:
-        _add(root, spec)
-        if spec.get("status"):
-            store.set_status(root, spec["id"], spec["status"])
+        _add(ceremony, spec)
     return root
 
 
 @pytest.fixture
 def network_dir(_network_template: Path, tmp_path: Path) -> Path:
-    """A fresh network folder made through ``dvnet.common.network``: coordinator keys, a custodian
-    linkage key, and ``AGENCIES`` registered with their own agency folders (one suspended).
+    """A fresh network folder made through the key ceremony (``dvnet.pipelines.ceremony``): the
+    coordinator's folder, a custodian, ``AGENCIES`` in their own folders (one suspended), and the
+    founding coordinator's key under ``people/`` (see ``as_coordinator``).
 
     Each test gets its own copy (file modes kept), so it may change anything in it.
     """
     root = tmp_path / "net"
     shutil.copytree(_network_template, root, symlinks=True)
     return root
+
+
+def coordinator_argv(root: Path) -> list[str]:
+    """``--as <founding coordinator> --key <their key>`` for a network made by ``Ceremony.found``."""
+    return ["--as", FOUNDER[0], "--key", str(Path(root) / "people" / FOUNDER[0] / "signing.key")]
+
+
+@pytest.fixture
+def as_coordinator(network_dir: Path) -> list[str]:
+    """The options that run a command as ``network_dir``'s founding coordinator."""
+    return coordinator_argv(network_dir)
+
+
+@pytest.fixture(scope="session")
+def contribute_and_ingest():
+    """``contribute_and_ingest(root, items)``: each planned contribution (``pipelines.demo.plan``
+    items) sealed by its agency, delivered, and loaded by the coordinator's ingest (no Dagster);
+    every one must seal and load."""
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+    from dvnet.assets.warehouse.lib import schema as warehouse
+    from dvnet.pipelines.demo import deliver, run_contributions
+
+    def run(root: Path, items: list) -> None:
+        results = run_contributions(root, items)
+        assert [r.status for r in results] == ["sealed"] * len(items)
+        deliver(root)
+        ctx = CoordinatorContext.load(root)
+        con = warehouse.connect(ctx.paths.warehouse)
+        try:
+            assert {o.outcome for o in ingest_inbox(ctx, con)} == {"loaded"}
+        finally:
+            con.close()
+
+    return run
+
+
+# Headlines: one line per standing suite, printed at the end of `make test` -----------------------
+
+HEADLINE = "dvnet-headline"
+
+
+@pytest.fixture
+def headline(record_property):
+    """``headline(name, text)``: a line printed under "headlines" at the end of the run (also
+    under xdist: it travels on the test's report)."""
+
+    def record(name: str, text: str) -> None:
+        record_property(HEADLINE, f"{name}: {text}")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    # The reports the terminal keeps (the workers' too, under xdist) carry each test's properties.
+    lines = {
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for key, value in getattr(report, "user_properties", ())
+        if key == HEADLINE
+    }
+    if lines:
+        terminalreporter.section("headlines")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
 
 
 KEY_ID_A = "0123456789abcdef"

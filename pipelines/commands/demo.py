@@ -41,11 +41,13 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     started = time.perf_counter()
     root = out.resolve()
 
-    console.rule("[bold]1. The network")
-    orgs = fresh_network(root)
+    console.rule("[bold]1. The network: a key ceremony (every party makes its own keys in its own folder)")
+    ceremony = fresh_network(root)
+    orgs = ceremony.organisations
+    print_ceremony(ceremony, console)
     tiers = Counter(o.tier for o in orgs)
-    console.print(f"{len(orgs)} organisations of {len({o.type for o in orgs})} types; tiers " + ", ".join(f"{t}: {tiers[t]}" for t in sorted(tiers)))
-    console.print(f"coordinator keys, registry and one data-sharing agreement in {root / 'coordinator'}")
+    console.print(f"{len(orgs)} organisations of {len({o.type for o in orgs})} types; tiers " + ", ".join(f"{t}: {tiers[t]}" for t in sorted(tiers))
+                  + f"; {len(ceremony.people)} people with roles; one data-sharing agreement")  # fmt: skip
 
     console.rule("[bold]2. Synthetic extracts (each agency's own system)")
     summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale)
@@ -68,6 +70,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.rule("[bold]4. Bundles travel to the coordinator; the central Dagster job verifies and loads them")
     moved = deliver(root)
     home = dagster_home_for(dagster_home, environ)
+    ceremony.as_person(ceremony.founder, "ingest")  # as `dvnet ingest --as <coordinator>` does: granted, signed, audited
     outcomes = run_intake(root, home)
     print_outcomes(outcomes, console)
     console.print(f"{moved} bundles delivered; receipts returned to agencies: {return_receipts(root)}")
@@ -76,6 +79,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
         return EXIT_REFUSED
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
+    ceremony.as_person(ceremony.founder, "publish")
     release = build_release(root, profile, [PERIODS[-1]])
     s = release.stats  # the coordinator's own figures (not in the release folder)
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
@@ -87,6 +91,34 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"stewards:  {root / 'agencies' / '<agency>' / 'reports'} (what left each agency, one HTML + JSON per contribution)")
     console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
     console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
+    console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
     return EXIT_REFUSED if quarantined else EXIT_OK
+
+
+def print_ceremony(ceremony, console) -> None:
+    """Who made which key, and where it lives (one row per kind of party); then what the
+    coordinator's folder holds."""
+    from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
+
+    t = Table(title="Key ceremony: who made which key, where it lives (private keys 0600, never printed)", title_justify="left")
+    for h in ("who", "key", "made by", "lives in"):
+        t.add_column(h)
+    groups: dict[tuple[str, str], list] = {}
+    for r in ceremony.records:
+        groups.setdefault((r.key, r.made_by), []).append(r)
+    for (key, made_by), records in groups.items():
+        parties = [r.party for r in records]
+        where = str(records[0].lives_in.relative_to(ceremony.root))
+        plural = {"person": "people", "agency": "agencies", "Tier 4 agency": "Tier 4 agencies"}.get(records[0].kind, records[0].kind)
+        who = parties[0] if len(parties) == 1 else f"{len(parties)} {plural}, each: " + ", ".join(parties[:3]) + (", …" if len(parties) > 3 else "")
+        if records[0].kind == "person":
+            roles = Counter(role for p in ceremony.registry.people for role in p.roles)
+            who = f"{len(parties)} people, each (" + ", ".join(f"{role} {n}" for role, n in roles.items()) + ")"
+        t.add_row(who, key, made_by, where.replace(parties[0], "<id>") if len(parties) > 1 else where)
+    console.print(t)
+    held, foreign = private_key_files(ceremony.paths.coordinator), foreign_key_files(ceremony.root)
+    console.print(f"the coordinator's folder holds {len(held)} private key files: {len(held) - len(foreign)} its own "
+                  f"({', '.join(sorted(p.name for p in held if p not in foreign))}), {len(foreign)} of any other party; "
+                  "the linkage key it relayed is sealed to each Tier 4 agency's own key")  # fmt: skip

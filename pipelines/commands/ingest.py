@@ -17,13 +17,15 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.console import make_console
 
 @click.command("ingest")
 @click.option("--network", "network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (holds coordinator/).")
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
+@acting_as("ingest")
 @click.pass_context
-def ingest(ctx: click.Context, network: Path, dagster_home: Path | None) -> int:
+def ingest(ctx: click.Context, actor, network: Path, dagster_home: Path | None) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox.
 
     Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded

@@ -1,72 +1,124 @@
-"""`dvnet network`: create a network folder, register agencies, show the registry."""
+"""`dvnet network`: the coordinator's registry: found a network, register agencies and people, suspend."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
-from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from dvnet.contracts.codes import ORG_TYPES
-from dvnet.contracts.geography import REGIONS
-from dvnet.contracts.tiers import TIERS
+from dvnet.contracts.policy import ROLES
 from dvnet.common import network as store
+from dvnet.pipelines.commands.acting import KEY_HELP, acting_as
+from dvnet.pipelines.console import make_console
+
+NETWORK = click.argument("network", type=click.Path(path_type=Path, file_okay=False, exists=True))
 
 
 @click.group("network")
 def network() -> None:
-    """Create and inspect a network folder (registry, coordinator keys, agency folders)."""
+    """Create and keep a network's registry (organisations, people, coordinator keys)."""
 
 
 @network.command("init")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--name", required=True, help="The network's name, e.g. 'Riverside DV Response Network'.")
-def init(folder: Path, name: str) -> None:
-    """Create FOLDER with a registry and fresh coordinator key pairs (private keys 0600, never printed)."""
-    net = store.init_network(folder, name)
+@click.option("--founder", "founder_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The founding coordinator's person file (from `dvnet person init`).")  # fmt: skip
+@click.option("--key", "key_option", type=click.Path(path_type=Path, dir_okay=False), help="The founder's signing key. " + KEY_HELP)
+@click.pass_context
+def init(ctx: click.Context, folder: Path, name: str, founder_file: Path, key_option: Path | None) -> None:
+    """Create FOLDER with the coordinator's own key pairs (0600, never printed), its public file and
+    a registry whose first person, the founder, is a coordinator.
+
+    No agency key and no linkage key is made here: agencies run `dvnet agency init`, the custodian
+    `dvnet custodian init`.
+    """
+    from dvnet.common.authority import load_key_for
+    from dvnet.common.people import read_person_file
+
+    founder = read_person_file(founder_file)
+    key = load_key_for(founder["id"], key_option, (ctx.obj or {}).get("environ", os.environ))
+    net = store.init_network(folder, name, founder, key)
     console = make_console()
-    console.print(f"created network '{net.name}' at {folder}")
+    console.print(f"created network '{net.name}' at {folder}; founding coordinator {founder['id']}")
     console.print(f"coordinator encryption key id {net.coordinator.encryption_key_id} (agencies seal bundles to it)")
-    console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts are signed with it)")
-    console.print("next: dvnet network add-agency " + str(folder) + " --id ... --name ... --type ... --tier ... --region ...")
+    console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts and the audit head are signed with it)")
+    console.print(f"public file for every agency: {store.NetworkPaths(folder).coordinator_public}")
+    console.print(f"next: dvnet network register-agency {folder} <registration.yaml> --as {founder['id']}")
 
 
-@network.command("add-agency")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--id", "org_id", required=True, help="Short id: lowercase letters, digits and dashes.")
-@click.option("--name", required=True)
-@click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES))
-@click.option("--tier", required=True, type=click.IntRange(1, 4), help="; ".join(f"{k}: {v}" for k, v in TIERS.items()))
-@click.option("--region", required=True, type=click.Choice(REGIONS))
-@click.option("--service", "services", multiple=True, help="A service offered (repeatable).")
-@click.option("--eligibility", default="", help="Who the agency serves.")
-@click.option("--phone", default="")
-@click.option("--email", default="")
-@click.option("--website", default="")
-@click.option("--agency-folder", type=click.Path(path_type=Path, file_okay=False), help="Where the agency's own folder goes (default FOLDER/agencies/<id>).")
-def add_agency(folder: Path, org_id: str, name: str, org_type: str, tier: int, region: str, services, eligibility, phone, email, website, agency_folder) -> None:
-    """Register an agency and create its own folder with its config and signing key pair."""
-    org = store.organisation(org_id, name, org_type, tier, region, services=services, eligibility=eligibility, phone=phone, email=email, website=website)
-    cfg = store.add_agency(folder, org, agency_folder=agency_folder)
-    click.echo(f"registered {org_id} (tier {tier}, {org_type}); agency folder {cfg.folder}")
-    if org.signing_key_id:
-        click.echo(f"agency signing key id {org.signing_key_id}")
+@network.command("register-agency")
+@NETWORK
+@click.argument("registration_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@acting_as("network.register-agency")
+def register_agency(actor, network: Path, registration_file: Path) -> None:
+    """Register the agency whose public registration file (from `dvnet agency init`) is REGISTRATION_FILE.
+
+    Only public keys are registered. Compare the key ids printed with the agency by phone, then
+    send it the coordinator's public file.
+    """
+    from dvnet.common.agency import read_registration
+
+    org = store.register_agency(network, read_registration(registration_file), actor)
+    console = make_console()
+    console.print(f"registered {org.id} (tier {org.tier}, {org.type}) by {actor.actor}")
+    console.print(f"agency signing key id {org.signing_key_id}; encryption key id {org.encryption_key_id}")
+    console.print(f"send back: {store.NetworkPaths(network).coordinator_public}")
+
+
+@network.command("add-person")
+@NETWORK
+@click.argument("person_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--role", "roles", required=True, multiple=True, type=click.Choice(list(ROLES)), help="A role (repeatable).")
+@acting_as("network.add-person")
+def add_person(actor, network: Path, person_file: Path, roles: tuple[str, ...]) -> None:
+    """Register the person of PERSON_FILE (from `dvnet person init`) with one or more roles."""
+    from dvnet.common.people import read_person_file
+
+    person = store.add_person(network, read_person_file(person_file), list(roles), actor)
+    make_console().print(f"{person.id} ({person.org}) now holds: {', '.join(person.roles)}; signing key id {person.signing_key_id}")
+
+
+def _status_command(name: str, status: str, verb: str):
+    @network.command(name)
+    @NETWORK
+    @click.argument("subject_id", metavar="ID")
+    @acting_as(f"network.{name}")
+    def command(actor, network: Path, subject_id: str) -> None:
+        store.set_status(network, subject_id, status, actor)
+        make_console().print(f"{subject_id} is {status} ({verb} by {actor.actor})")
+
+    command.__doc__ = f"Mark the organisation or person ID {status}" + (
+        ": an agency's bundles are quarantined, a person's commands refused, until reinstated." if status == "suspended" else "."
+    )
+    return command
+
+
+suspend = _status_command("suspend", "suspended", "suspended")
+reinstate = _status_command("reinstate", "active", "reinstated")
 
 
 @network.command("show")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
-def show(folder: Path) -> None:
-    """Summarise the registry: organisations by tier and type, agreements, coordinator key ids."""
-    net = store.load_network(folder)
+@NETWORK
+def show(network: Path) -> None:
+    """Summarise the registry: organisations, people and roles, agreements, coordinator key ids."""
+    net = store.load_network(network)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
     t = Table(title=f"{len(net.organisations)} organisations", title_justify="left")
-    for h in ("id", "name", "type", "tier", "region", "status", "signing key"):
+    for h in ("id", "name", "type", "tier", "region", "status", "signing key", "encryption key"):
         t.add_column(h)
     for o in net.organisations:
-        t.add_row(o.id, o.name, o.type, str(o.tier), o.region, o.status, o.signing_key_id or "—")
+        t.add_row(o.id, o.name, o.type, str(o.tier), o.region, o.status, o.signing_key_id or "—", o.encryption_key_id or "—")
     console.print(t)
+    p = Table(title=f"{len(net.people)} people", title_justify="left")
+    for h in ("id", "name", "organisation", "roles", "status", "signing key"):
+        p.add_column(h)
+    for person in net.people:
+        p.add_row(person.id, person.name, person.org, ", ".join(person.roles), person.status, person.signing_key_id)
+    console.print(p)
     if net.agreements:
         a = Table(title=f"{len(net.agreements)} data-sharing agreements", title_justify="left")
         for h in ("id", "purpose", "parties", "contracts", "from", "to", "ethics", "status"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
+from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.console import make_console
 
 
@@ -18,7 +19,8 @@ from dvnet.pipelines.console import make_console
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-p", type=float, help="custom profile: p of the p % rule (default 0.1).")
-def publish(network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_p) -> None:
+@acting_as("publish", network="network_dir")
+def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_p) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,

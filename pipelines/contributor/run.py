@@ -30,6 +30,7 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
+from dvnet.common.agency import agency_actor
 from dvnet.pipelines.contributor import sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
@@ -302,7 +303,7 @@ def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> Ke
         run.contract,
         keep,
         pseudonym_key=bundle.read_secret(agency.pseudonym_key_path),
-        project_key=project_linkage_key(bundle.read_secret(agency.linkage_key_path), run.opts.project) if run.contract.linkage_inputs else None,
+        project_key=project_linkage_key(agency.linkage_key(), run.opts.project) if run.contract.linkage_inputs else None,
     )
 
 
@@ -409,13 +410,21 @@ def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:
 
 
 def _audit(run: _Run) -> None:
-    """One line in the agency's audit log: counts and identifiers, never a value."""
+    """One entry in the agency's audit log, signed with the agency's key: counts and identifiers, never a value."""
     result = run.result
+    try:
+        actor = agency_actor(run.agency)
+    except DvnetError:  # the key file is what failed: still record the run, unsigned
+        actor = None
     audit.append(
         run.agency.audit_log,
         "contribution",
+        actor=actor or f"agency:{run.agency.agency_id}",
+        head_key=actor.key if actor else None,
+        objects={"agency": run.agency.agency_id, "bundle": result.bundle_id},
+        outcome=result.status,
+        reason=(result.refusal or {}).get("reason"),
         now=run.now,
-        status=result.status,
         contract=result.contract,
         mode=run.mode,
         period=str(run.period),
@@ -426,7 +435,5 @@ def _audit(run: _Run) -> None:
         withheld_k=result.withheld_k,
         held_back=result.held_back,
         sent=result.sent,
-        bundle_id=result.bundle_id,
         sequence=result.sequence,
-        refusal=(result.refusal or {}).get("reason"),
     )

@@ -30,7 +30,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "contracts": {"pandas", "pandera", "numpy", "pyarrow", "yaml"},
     "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow", "cryptography"},
     "bundle": {"cryptography"},
-    "common": {"yaml"},
+    "common": {"yaml", "cryptography"},
     "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib"},
     "pipelines": None,
 }

@@ -31,6 +31,7 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import audit
+from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import count_violations, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
@@ -415,6 +416,13 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
     shutil.move(str(path), dest)
     quarantined = out.outcome == "quarantined"
+    # The audit entry first: the receipt anchors the log's head including it.
+    head = audit.append(
+        ctx.paths.audit_log, f"bundle_{out.outcome}", actor=KeySigner(f"coordinator:{ctx.network.coordinator.id}", ctx.signing_key),
+        objects={"agency": out.agency_id, "bundle": out.bundle_id, "file_sha256": out.file_sha256}, outcome=out.outcome, reason=out.reason,
+        head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
+        record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced,
+    )  # fmt: skip
     # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
     receipt = bundle.make_receipt(
         bundle_sha256=out.file_sha256,
@@ -426,13 +434,13 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
         rows_loaded=0 if quarantined else out.rows_loaded,
         received_at=now,
         signing_key=ctx.signing_key,
+        audit_head=head.to_dict(),
     )
     # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
     # the original's receipt, and the same file arriving twice rewrites its own.
     name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
     folder = ctx.paths.receipts / (out.agency_id or "_unknown")
     atomic_write(folder / name, receipt)
-    audit.append(ctx.paths.audit_log, f"bundle_{out.outcome}", now=now, **{k: v for k, v in out.to_dict().items() if k != "message"})
 
 
 def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files: list[Path] | None = None, now: dt.datetime | None = None) -> list[IngestOutcome]:

@@ -37,7 +37,7 @@ from dvnet.assets.releases.lib.records import release_history, write_record
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write
-from dvnet.common.network import NetworkPaths, load_network
+from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 
 @dataclass
@@ -136,6 +136,8 @@ def _rate_tables(t: dict[str, pd.DataFrame], zeros: str) -> dict[str, tuple[pd.D
 
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
+    if not NetworkPaths(Path(root)).warehouse.exists():
+        raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(NetworkPaths(Path(root)).warehouse), read_only=True)
     try:
         row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()
@@ -181,6 +183,9 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "suppression": protected.stats.public(),
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_releases": protected.audit.earlier_releases},
             "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status ('{PUBLISHED}' or '{SUPPRESSED}')",
+            # The coordinator's audit log as it stood: a published anchor, so a later cut or
+            # rewrite of the log shows against every copy of this manifest.
+            "audit_head": audit.head(paths.audit_log).to_dict(),
         }
         tmp = paths.releases / f".{release_id}.partial"
         if tmp.exists():
@@ -194,7 +199,8 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         ledger.record_release(con, release_id, prof, periods, protected.as_tables(), protected.audit.summary, now)
     finally:
         con.close()
-    audit.append(paths.audit_log, "release_published", now=now, release_id=release_id, profile=prof.name, periods=periods,
-                 cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"], dominance=stats["dominance"],
-                 audit=protected.audit.summary)
+    coordinator = coordinator_actor(paths.root, network)
+    audit.append(paths.audit_log, "release_published", actor=coordinator, head_key=coordinator.key, objects={"release": release_id}, now=now,
+                 profile=prof.name, periods=periods, cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"],
+                 dominance=stats["dominance"], audit=protected.audit.summary)  # fmt: skip
     return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)

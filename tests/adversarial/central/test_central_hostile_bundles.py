@@ -61,7 +61,7 @@ def test_each_bad_bundle_is_quarantined_with_its_reason_and_loads_nothing(ck, ki
     assert len(runs) == 3 and all(r.success for _, r in runs)
 
     # Wave 2: every hostile kind, plus one more good bundle in the same inbox.
-    store.set_status(kit.root, "health-c", "suspended")
+    store.set_status(kit.root, "health-c", "suspended", ck.acting(kit.root, "network.suspend"))
     hostile = _hostile(ck, kit, bytes.fromhex(first.bundle_id))
     for name, (blob, _, _) in hostile.items():
         kit.drop(name, blob)

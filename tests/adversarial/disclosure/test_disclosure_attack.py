@@ -438,5 +438,5 @@ def test_no_release_of_the_population_gives_anything_away(attack_network, headli
     _add_records(root, 0, change=True)
     _publish(root, "dv-default", seen, "r-correction")
     findings = attack(seen)
-    headline(f"{findings.line()} ({ledger})")
+    headline("disclosure attack", f"{findings.line()} ({ledger})")
     _assert_clean(findings)

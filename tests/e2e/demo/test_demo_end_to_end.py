@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.common import audit
+from dvnet.common.audit_trail import verify_log
+from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
 from dvnet.common.network import NetworkPaths
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,6 +35,9 @@ def test_demo_runs_contributors_to_release(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
+    # The key ceremony is shown: who made which key and where it lives; the coordinator holds only its own.
+    assert "Key ceremony: who made which key, where it lives" in text
+    assert "2 its own (encryption.key, signing.key), 0 of any other party" in text
     match = re.search(r"release:\s+(\S+)", text)
     assert match, text[-2000:]
     release = Path(match.group(1))
@@ -59,8 +63,13 @@ def test_demo_runs_contributors_to_release(tmp_path):
     for report in reports:
         assert json.loads(report.read_text())["reconciles"], report
         assert report.with_suffix(".html").exists(), report
-    assert audit.verify(paths.audit_log) > 0
-    for log in paths.agencies.glob("*/audit.log"):
-        audit.verify(log)
+    # Every audit log verifies: chain, signatures, signed head; the coordinator's against every
+    # receipt and the release manifest too.
+    coordinator_log = verify_log(paths.audit_log)
+    assert coordinator_log.entries > 0 and coordinator_log.head_signed and coordinator_log.anchors > delivered
+    for log in [*paths.agencies.glob("*/audit.log"), out / "custodian" / "audit.log"]:
+        assert verify_log(log).head_signed
+    # The key ceremony left the coordinator's folder holding its own two keys and nothing else secret.
+    assert foreign_key_files(out) == [] and len(private_key_files(paths.coordinator)) == 2
     # Receipts came back to the agencies.
     assert len(list(paths.agencies.glob("*/receipts/*.json"))) == delivered

@@ -112,7 +112,7 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
     kit.drop("legal-b-referrals", kit.records("legal-b", "referral", n=30, seed=3).blob)
     kit.drop("tampered", ck.signature_tampered(kit.records("shelter-a", n=5, seed=4).blob))
     home = ck.dagster_home(tmp_path)
-    ingested = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home)])
+    ingested = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])
     assert ingested.returncode == 1 and "SIGNATURE_INVALID" in ingested.stdout, ingested.stderr[-3000:]
 
     port = _free_port()

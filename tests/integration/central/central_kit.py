@@ -33,6 +33,7 @@ from dvnet.contracts.geography import REGIONS
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
 from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -113,10 +114,22 @@ class Kit:
 
 
 def make_network(root: Path) -> Kit:
-    store.init_network(root, "Central test network")
+    ceremony = Ceremony.found(root, "Central test network")
     for i, (agency, org_type, tier) in enumerate(AGENCIES):
-        store.add_agency(root, store.organisation(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[i % len(REGIONS)]))
+        ceremony.add_agency(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[i % len(REGIONS)])
     return Kit(root)
+
+
+def acting(root: Path, action: str):
+    """The founding coordinator granted ``action`` (for calls that change the registry)."""
+    from dvnet.common.authority import authorise
+
+    return authorise(root, FOUNDER[0], Path(root) / "people" / FOUNDER[0] / "signing.key", action)
+
+
+def as_coordinator(root: Path) -> list[str]:
+    """``--as``/``--key`` of the network's founding coordinator (the commands that change state need them)."""
+    return ["--as", FOUNDER[0], "--key", str(Path(root) / "people" / FOUNDER[0] / "signing.key")]
 
 
 # --- de-identified frames ------------------------------------------------------------------------

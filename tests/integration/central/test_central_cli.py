@@ -17,7 +17,7 @@ def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_p
     kit.drop("broken", good.blob[:-1])
     home = ck.dagster_home(tmp_path)
 
-    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home)])
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])
 
     assert out.returncode == 1, out.stderr[-3000:]  # one bundle quarantined
     lines = {line.split()[1]: line for line in out.stdout.splitlines() if line.startswith("│")}
@@ -36,19 +36,19 @@ def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_p
         assert set(instance.get_dynamic_partitions("agency")) == {"shelter-a", "legal-b", "_unverified"}
 
     # An empty inbox: nothing to do, exit 0.
-    again = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home)])
+    again = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])
     assert again.returncode == 0 and "empty" in again.stdout
 
 
 def test_dvnet_ingest_exits_0_when_everything_loaded(ck, kit, tmp_path):
     kit.drop("a", kit.records("shelter-a", n=10, seed=3).blob)
-    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path))])
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path)), *ck.as_coordinator(kit.root)])
     assert out.returncode == 0, out.stderr[-3000:]
     assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out.stdout
 
 
 def test_dvnet_ingest_refuses_a_folder_without_a_registry(tmp_path, capsys):
-    assert main(["ingest", "--network", str(tmp_path)]) == 2
+    assert main(["ingest", "--network", str(tmp_path), "--as", "coord-ana"]) == 2
     assert "REGISTRY_MISSING" in capsys.readouterr().err
 
 

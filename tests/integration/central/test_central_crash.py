@@ -31,7 +31,7 @@ def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, ins
     assert after != before and not list(reference.inbox.glob("*.dvb"))
 
     home = ck.dagster_home(tmp_path)
-    args = ["ingest", "--network", str(kit.root), "--dagster-home", str(home)]
+    args = ["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)]
     crashed = ck.run_cli(args, env={"DVNET_FAULT_AT": point})
     assert crashed.returncode == 86, crashed.stderr[-2000:]  # killed at the fault point, not finished
     state = ck.snapshot(db)

@@ -11,6 +11,7 @@ from contribution_constants import PERIOD, aggregate_columns
 
 from dvnet.contracts.registry import get_contract
 from dvnet.common import audit
+from dvnet.common.audit_trail import verify_log
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from dvnet.pipelines.contributor import sequence
 
@@ -68,7 +69,8 @@ def test_a_dry_run_seals_nothing_and_reports_what_would_leave(net, capsys):
     assert "client_name" not in record["output_columns"] and "<code>client_name</code>" not in html
 
     lines = _audit_lines(agency)[before:]
-    assert [(e["event"], e["status"], e["sequence"], e["bundle_id"]) for e in lines] == [("contribution", "dry-run", None, None)] * 2
+    assert [(e["action"], e["outcome"], e["details"]["sequence"], e["objects"].get("bundle")) for e in lines] == [("contribution", "dry-run", None, None)] * 2
+    assert {e["actor"] for e in lines} == {"agency:shelter-north"} and all(e["sig"] for e in lines)  # signed with the agency's key
 
 
 def test_every_run_appends_one_audit_line_and_the_chain_verifies(net, capsys):
@@ -85,13 +87,13 @@ def test_every_run_appends_one_audit_line_and_the_chain_verifies(net, capsys):
     ]
     assert codes == [EXIT_OK, EXIT_OK, EXIT_REFUSED, EXIT_REFUSED, EXIT_OK]
     lines = _audit_lines(agency)[before:]
-    assert [e["status"] for e in lines] == ["sealed", "dry-run", "refused", "refused", "sealed"]
-    assert [e["sequence"] for e in lines] == [1, None, None, None, 2]
-    assert lines[3]["refusal"] == "K_ANONYMITY_NOT_MET"
-    for e in lines:  # each line accounts for its records on its own
+    assert [e["outcome"] for e in lines] == ["sealed", "dry-run", "refused", "refused", "sealed"]
+    assert [e["details"]["sequence"] for e in lines] == [1, None, None, None, 2]
+    assert lines[3]["reason"] == "K_ANONYMITY_NOT_MET"
+    for e in (line["details"] for line in lines):  # each line accounts for its records on its own
         assert e["records_read"] == e["rejected"] + e["excluded_consent"] + e["withheld_k"] + e["held_back"] + e["sent"]
-    assert lines[3]["held_back"] > 0 and lines[0]["held_back"] == 0
-    assert audit.verify(agency.audit_log) == before + 5
+    assert lines[3]["details"]["held_back"] > 0 and lines[0]["details"]["held_back"] == 0
+    assert verify_log(agency.audit_log).entries == before + 5
     out = capsys.readouterr().out
     assert out.count("SEALED") == 2 and out.count("REFUSED") == 2
 

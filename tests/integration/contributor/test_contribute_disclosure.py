@@ -130,5 +130,5 @@ def test_a_hashing_worker_that_dies_refuses_the_run_and_holds_every_record_back(
     assert r.bundle_id is None and not list((agency.folder / "outbox").glob("*.dvb"))
     assert (agency.sequence_path.read_text() if agency.sequence_path.exists() else None) == before
     last = json.loads(agency.audit_log.read_text(encoding="utf-8").splitlines()[-1])
-    assert last["refusal"] == "KEYED_HASH_FAILED"
+    assert (last["outcome"], last["reason"]) == ("refused", "KEYED_HASH_FAILED")
     assert _children() == set()

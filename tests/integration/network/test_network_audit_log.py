@@ -1,24 +1,44 @@
-"""The hash-chained audit log: an edited, removed or mangled line is reported by its line number."""
+"""The audit log: every entry has an actor, action, objects, outcome, reason and time; people's
+entries are signed; its head is anchored (head file signed by the keeper, receipts, manifests).
+
+The verifier names the first bad entry for an edited byte, an entry deleted in the middle or at
+the end, a swapped pair, an emptied file and a fully re-chained file.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import pytest
 
-from dvnet.contracts.errors import DvnetError
+from dvnet.bundle import generate_signing_key, key_id
 from dvnet.common import audit
+from dvnet.common.audit import AuditError, KeySigner
+from dvnet.pipelines.cli import main
 
 T0 = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
+KEEPER, ALICE = generate_signing_key(), generate_signing_key()
+KEYS = {key_id(KEEPER.public_key()): ("coordinator:riverside", KEEPER.public_key()), key_id(ALICE.public_key()): ("alice", ALICE.public_key())}
+HEAD_KEYS = {key_id(KEEPER.public_key()): KEEPER.public_key()}
+
+
+def _append(path, action, actor, **kw):
+    return audit.append(path, action, actor=actor, head_key=KEEPER, **kw)
 
 
 @pytest.fixture
 def log(tmp_path):
-    path = tmp_path / "state" / "audit.log"
-    audit.append(path, "network_init", now=T0, network="Riverside")
-    audit.append(path, "agency_registered", now=T0 + dt.timedelta(minutes=1), agency="shelter-north", tier=3)
-    audit.append(path, "bundle_sealed", now=T0 + dt.timedelta(minutes=2), agency="shelter-north", records=120)
+    """Six entries: the keeper's software, a person (signed), a refusal (unsigned)."""
+    path = tmp_path / "coordinator" / "audit.log"
+    service, alice = KeySigner("coordinator:riverside", KEEPER), KeySigner("alice", ALICE)
+    _append(path, "network.init", alice, outcome="granted", objects={"network": "Riverside"}, now=T0)
+    _append(path, "agency_registered", alice, objects={"agency": "shelter-north"}, now=T0 + dt.timedelta(minutes=1), tier=3)
+    _append(path, "publish", "mallory", outcome="refused", reason="ROLE_NOT_ALLOWED", now=T0 + dt.timedelta(minutes=2))
+    _append(path, "bundle_loaded", service, objects={"agency": "shelter-north", "bundle": "ab" * 16}, outcome="loaded", now=T0 + dt.timedelta(hours=1), rows_loaded=120)
+    _append(path, "publish", alice, outcome="granted", now=T0 + dt.timedelta(days=1))
+    _append(path, "release_published", service, objects={"release": "2026-Q3_dv"}, now=T0 + dt.timedelta(days=1), cells=400)
     return path
 
 
@@ -26,82 +46,196 @@ def _lines(path):
     return path.read_bytes().splitlines(keepends=True)
 
 
-def _broken_line(path) -> str:
-    with pytest.raises(DvnetError) as exc:
-        audit.verify(path)
-    assert exc.value.reason == "AUDIT_CHAIN_BROKEN"
-    return exc.value.message
+def _first_bad(path, **kw) -> tuple[str, int, str]:
+    with pytest.raises(AuditError) as exc:
+        audit.verify(path, keys=KEYS, head_keys=HEAD_KEYS, **kw)
+    return exc.value.reason, exc.value.context["entry"], exc.value.message
 
 
-def test_appended_events_read_back_in_order_with_their_details(log):
-    events = audit.read(log)
-    assert [e["event"] for e in events] == ["network_init", "agency_registered", "bundle_sealed"]
-    assert events[1]["agency"] == "shelter-north" and events[1]["tier"] == 3
-    assert events[0]["at"] == "2026-10-01T09:00:00+00:00"
-    assert events[0]["prev"] == audit.GENESIS
+def _rechain(lines: list[bytes]) -> list[bytes]:
+    """What someone without the keys would do to hide an edit: renumber and re-link every entry."""
+    out, prev = [], audit.GENESIS
+    for number, line in enumerate(lines, start=1):
+        record = {**json.loads(line), "n": number, "prev": prev}
+        new = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        prev = hashlib.sha256(new.rstrip(b"\n")).hexdigest()
+        out.append(new)
+    return out
 
 
-def test_an_intact_log_verifies_and_counts_its_events(log):
-    assert audit.verify(log) == 3
-    audit.append(log, "release_published", now=T0 + dt.timedelta(hours=1))
-    assert audit.verify(log) == 4
+def test_every_entry_carries_actor_action_objects_outcome_reason_and_time(log):
+    entries = audit.read(log)
+    assert [e["n"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert [(e["actor"], e["action"], e["outcome"], e["reason"]) for e in entries[:3]] == [
+        ("alice", "network.init", "granted", None),
+        ("alice", "agency_registered", "done", None),
+        ("mallory", "publish", "refused", "ROLE_NOT_ALLOWED"),
+    ]
+    assert entries[3]["objects"] == {"agency": "shelter-north", "bundle": "ab" * 16} and entries[3]["details"] == {"rows_loaded": 120}
+    assert entries[0]["at"] == "2026-10-01T09:00:00+00:00" and entries[0]["prev"] == audit.GENESIS
+    assert entries[0]["sig"]["key_id"] == key_id(ALICE.public_key()) and "sig" not in entries[2]
+
+
+def test_an_intact_log_verifies_with_its_signatures_and_head(log):
+    result = audit.verify(log, keys=KEYS, head_keys=HEAD_KEYS)
+    assert (result.entries, result.signatures, result.anchors, result.head_signed) == (6, 5, 1, True)
+    assert audit.head(log) == audit.Head(6, hashlib.sha256(_lines(log)[-1].rstrip(b"\n")).hexdigest())
 
 
 def test_a_missing_log_verifies_as_empty(tmp_path):
-    assert audit.verify(tmp_path / "none.log") == 0
+    assert audit.verify(tmp_path / "none.log").entries == 0
     assert audit.read(tmp_path / "none.log") == []
 
 
-def test_editing_a_line_breaks_the_chain_at_the_next_line(log):
+@pytest.mark.parametrize("index", [0, 3, 5])
+def test_an_edited_byte_is_caught(log, index):
     lines = _lines(log)
-    record = json.loads(lines[1])
-    record["tier"] = 4
-    lines[1] = json.dumps(record, sort_keys=True).encode() + b"\n"
+    line = lines[index]
+    at = line.index(b'"at":"') + 10  # a digit of the year: the line stays valid JSON
+    lines[index] = line[:at] + bytes([line[at] ^ 0x01]) + line[at + 1 :]
     log.write_bytes(b"".join(lines))
-    assert "line 3" in _broken_line(log)
+    reason, entry, _ = _first_bad(log)
+    assert entry == index + 1
+    assert reason in ("AUDIT_SIGNATURE_INVALID", "AUDIT_CHAIN_BROKEN", "AUDIT_REWRITTEN")
 
 
-def test_editing_a_lines_own_link_is_caught_at_that_line(log):
+def test_an_edited_unsigned_entry_is_caught_by_the_next_link(log):
     lines = _lines(log)
-    record = json.loads(lines[0])
-    record["prev"] = "f" * 64
-    lines[0] = json.dumps(record, sort_keys=True).encode() + b"\n"
+    lines[2] = lines[2].replace(b"ROLE_NOT_ALLOWED", b"ROLE_NOT_ALLOWEE")
     log.write_bytes(b"".join(lines))
-    assert "line 1" in _broken_line(log)
+    assert _first_bad(log)[:2] == ("AUDIT_CHAIN_BROKEN", 3)
 
 
-def test_removing_a_line_is_caught(log):
+def test_a_deleted_entry_in_the_middle_is_caught(log):
     lines = _lines(log)
-    log.write_bytes(lines[0] + lines[2])
-    assert "line 2" in _broken_line(log)
+    log.write_bytes(b"".join(lines[:2] + lines[3:]))
+    reason, entry, message = _first_bad(log)
+    assert (reason, entry) == ("AUDIT_CHAIN_BROKEN", 3) and "entry 3 is missing" in message
 
 
-def test_reordering_lines_is_caught(log):
+def test_a_deleted_entry_at_the_end_is_caught(log):
+    log.write_bytes(b"".join(_lines(log)[:-1]))
+    reason, entry, message = _first_bad(log)
+    assert (reason, entry) == ("AUDIT_TRUNCATED", 6) and "audit.log.head" in message
+
+
+def test_a_swapped_pair_is_caught(log):
     lines = _lines(log)
-    log.write_bytes(lines[1] + lines[0] + lines[2])
-    assert "line 1" in _broken_line(log)
-
-
-def test_a_mangled_line_is_a_broken_chain_not_a_crash(log):
-    lines = _lines(log)
-    lines[1] = lines[1][:20] + b"\n"  # truncated mid-record: no longer JSON
+    lines[1], lines[2] = lines[2], lines[1]
     log.write_bytes(b"".join(lines))
-    message = _broken_line(log)
-    assert "line 2" in message or "line 3" in message
+    assert _first_bad(log)[:2] == ("AUDIT_CHAIN_BROKEN", 2)
 
 
-def test_the_error_names_the_file_and_line_but_no_event_details(log):
+def test_an_emptied_file_is_caught(log):
+    log.write_bytes(b"")
+    assert _first_bad(log)[:2] == ("AUDIT_TRUNCATED", 1)
+
+
+def test_a_fully_rechained_file_is_caught_by_its_signatures(log):
+    lines = _lines(log)
+    log.write_bytes(b"".join(_rechain(lines[:2] + lines[3:])))  # drop the refusal, re-link the rest
+    assert _first_bad(log)[:2] == ("AUDIT_SIGNATURE_INVALID", 3)  # the next signed entry's link changed
+
+
+def test_a_fully_rechained_file_of_unsigned_entries_is_caught_by_the_head(tmp_path):
+    unsigned = tmp_path / "u" / "audit.log"
+    for i in range(4):
+        audit.append(unsigned, "bundle_loaded", actor="coordinator:riverside", head_key=KEEPER, now=T0, rows=i)
+    lines = _lines(unsigned)
+    lines[1] = lines[1].replace(b'"rows":1', b'"rows":7')
+    unsigned.write_bytes(b"".join(_rechain(lines)))  # same number of entries, every link recomputed
+    assert _first_bad(unsigned)[:2] == ("AUDIT_REWRITTEN", 1)
+    # ... and a head rewritten to match is not the keeper's
+    tail = audit.head(unsigned)
+    (unsigned.parent / "audit.log.head").write_text(json.dumps({"format": audit.HEAD_FORMAT, "log": "audit.log", **tail.to_dict()}))
+    assert _first_bad(unsigned)[0] == "AUDIT_HEAD_INVALID"
+
+
+def test_a_rechained_log_with_a_forged_head_is_caught_by_a_receipts_anchor(log):
+    anchor = audit.Anchor("receipt r1", 4, hashlib.sha256(_lines(log)[3].rstrip(b"\n")).hexdigest())
+    lines = _lines(log)
+    log.write_bytes(b"".join(_rechain(lines[:2] + lines[3:])))
+    # Someone holding the keeper's key could re-sign the head, but not every receipt already sent.
+    audit._write_head(log, audit.head(log), KEEPER)
+    reason, entry, message = _first_bad(log, anchors=[anchor])
+    assert reason in ("AUDIT_SIGNATURE_INVALID", "AUDIT_REWRITTEN")
+    assert audit.verify(log, anchors=[]).entries == 5  # without keys or anchors, nothing would show
+    with pytest.raises(AuditError) as exc:
+        audit.verify(log, anchors=[anchor])
+    assert exc.value.reason == "AUDIT_REWRITTEN" and "receipt r1" in exc.value.message
+
+
+def test_a_granted_entry_must_be_signed_by_its_actor(log):
+    lines = _lines(log)
+    record = json.loads(lines[4])
+    del record["sig"]  # a grant nobody signed
+    lines[4] = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    log.write_bytes(b"".join(_rechain(lines)))
+    assert _first_bad(log)[:2] == ("AUDIT_SIGNATURE_INVALID", 5)
+
+
+def test_an_entry_signed_by_someone_else_is_caught(tmp_path):
+    path = tmp_path / "audit.log"
+    audit.append(path, "publish", actor=KeySigner("bob", ALICE), outcome="granted", head_key=KEEPER, now=T0)  # alice's key, says bob
+    assert _first_bad(path)[:2] == ("AUDIT_SIGNATURE_INVALID", 1)
+
+
+def test_a_missing_head_file_is_caught(log):
+    (log.parent / "audit.log.head").unlink()
+    assert _first_bad(log)[0] == "AUDIT_HEAD_MISSING"
+
+
+def test_a_mangled_last_line_does_not_stop_the_next_append_numbering(tmp_path):
+    path = tmp_path / "audit.log"
+    audit.append(path, "a", actor="x", now=T0)
+    path.write_bytes(path.read_bytes() + b"{not json\n")
+    assert audit.append(path, "b", actor="x", now=T0).entries == 3
+
+
+def test_a_long_entry_does_not_break_the_chain(tmp_path):
+    path = tmp_path / "audit.log"
+    audit.append(path, "validation_summary", actor="agency:x", now=T0, columns={f"column_{i:05d}": i for i in range(5000)})
+    audit.append(path, "bundle_sealed", actor="agency:x", now=T0)
+    assert audit.verify(path).entries == 2
+
+
+def test_the_error_names_the_entry_but_no_entry_details(log):
     lines = _lines(log)
     lines[1] = lines[1].replace(b"shelter-north", b"shelter-south")
     log.write_bytes(b"".join(lines))
-    message = _broken_line(log)
-    assert "audit.log" in message
-    assert "shelter" not in message
+    _, _, message = _first_bad(log)
+    assert "audit.log" in message and "shelter" not in message
 
 
-def test_a_long_event_does_not_break_the_chain(tmp_path):
-    # The next line's link must hash the whole previous line, however long it is.
-    path = tmp_path / "audit.log"
-    audit.append(path, "validation_summary", now=T0, columns={f"column_{i:05d}": i for i in range(5000)})
-    audit.append(path, "bundle_sealed", now=T0)
-    assert audit.verify(path) == 2
+# the CLI: dvnet audit verify | show, on a real network ---------------------------------------------
+
+
+def test_audit_verify_and_show_from_the_cli(network_dir, capsys):
+    log = network_dir / "coordinator" / "audit.log"
+    assert main(["audit", "verify", str(log)], {}) == 0
+    out = capsys.readouterr().out
+    assert "audit log intact" in out and "head signed by the keeper" in out
+
+    assert main(["audit", "show", str(log), "--action", "agency_registered", "--object", "valley-health"], {}) == 0
+    out = capsys.readouterr().out
+    assert "1 entries" in out and "agency=valley-health" in out and "coord-ana" in out
+    assert main(["audit", "show", str(log), "--actor", "coord-ana", "--since", "2000-01-01", "--until", "2000-01-02"], {}) == 0
+    assert "0 entries" in capsys.readouterr().out
+    assert main(["audit", "show", str(log), "--since", "yesterday"], {}) == 2
+    assert main(["audit", "show", str(log), "--outcome", "granted", "--action", "network.init"], {}) == 0
+    assert "1 entries" in capsys.readouterr().out
+
+    log.write_bytes(b"".join(_lines(log)[:-2]))  # the last two entries cut
+    assert main(["audit", "verify", str(log)], {}) == 1
+    out = capsys.readouterr().out
+    assert "NOT intact" in out and "AUDIT_TRUNCATED" in out and "first bad entry" in out
+
+
+def test_audit_verify_of_an_agency_log_checks_the_agencys_signatures(network_dir, capsys):
+    log = network_dir / "agencies" / "shelter-north" / "audit.log"
+    assert main(["audit", "verify", str(log)], {}) == 0
+    lines = _lines(log)
+    lines[0] = lines[0].replace(b'"tier":3', b'"tier":4')
+    log.write_bytes(b"".join(lines))
+    assert main(["audit", "verify", str(log)], {}) == 1
+    assert "AUDIT_SIGNATURE_INVALID" in capsys.readouterr().out

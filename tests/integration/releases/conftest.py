@@ -7,29 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from dvnet.assets.warehouse.lib import schema as warehouse
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
-from dvnet.pipelines.demo import deliver, fresh_network, plan, run_contributions
+from dvnet.pipelines.demo import fresh_network, plan
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 
 
 @pytest.fixture(scope="session")
-def loaded_network_template(tmp_path_factory) -> Path:
+def loaded_network_template(tmp_path_factory, contribute_and_ingest) -> Path:
     root = tmp_path_factory.mktemp("release-net") / "net"
-    orgs = fresh_network(root)
+    orgs = fresh_network(root).organisations
     synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5)
-    results = run_contributions(root, plan(orgs, [PERIOD]))
-    assert all(r.status == "sealed" for r in results)
-    deliver(root)
-    ctx = CoordinatorContext.load(root)
-    con = warehouse.connect(ctx.paths.warehouse)
-    try:
-        outcomes = ingest_inbox(ctx, con)
-    finally:
-        con.close()
-    assert {o.outcome for o in outcomes} == {"loaded"}
+    contribute_and_ingest(root, plan(orgs, [PERIOD]))
     return root
 
 

@@ -12,29 +12,19 @@ import duckdb
 
 from dvnet.common import network as store
 from dvnet.assets.releases.lib.release import build_release
-from dvnet.assets.warehouse.lib import schema as warehouse
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
-from dvnet.pipelines.demo import DemoPlanItem, deliver, run_contributions
+from dvnet.pipelines.ceremony import Ceremony
+from dvnet.pipelines.demo import DemoPlanItem
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 
 
-def test_a_release_from_one_agency_publishes_nothing_identifying_and_passes_its_audit(tmp_path):
+def test_a_release_from_one_agency_publishes_nothing_identifying_and_passes_its_audit(tmp_path, contribute_and_ingest):
     root = tmp_path / "net"
-    store.init_network(root, "One-shelter network")
-    store.add_agency(root, store.organisation("harbour-house", "Harbour House", "direct_service", 3, "south-metro"))
+    Ceremony.found(root, "One-shelter network").add_agency("harbour-house", "Harbour House", "direct_service", 3, "south-metro")
     orgs = store.load_network(root).organisations
     synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0)
-    results = run_contributions(root, [DemoPlanItem("harbour-house", c, PERIOD, "aggregate") for c in ("referral", "service_episode")])
-    assert [r.status for r in results] == ["sealed", "sealed"]
-    deliver(root)
-    ctx = CoordinatorContext.load(root)
-    con = warehouse.connect(ctx.paths.warehouse)
-    try:
-        assert {o.outcome for o in ingest_inbox(ctx, con)} == {"loaded"}
-    finally:
-        con.close()
+    contribute_and_ingest(root, [DemoPlanItem("harbour-house", c, PERIOD, "aggregate") for c in ("referral", "service_episode")])
 
     release = build_release(root, "dv-default", [PERIOD])
 

@@ -12,6 +12,7 @@ from dvnet.bundle import BundleError, generate_signing_key, key_id, make_receipt
 from dvnet.bundle.header import canonical_json
 
 RECEIVED = datetime(2026, 10, 1, 12, 5, tzinfo=timezone.utc)
+HEAD = {"entries": 42, "sha256": "ef" * 32}  # the coordinator's audit log as the receipt anchors it
 
 
 @pytest.fixture
@@ -30,6 +31,7 @@ def _loaded(signing_key, **overrides):
         rows_loaded=120,
         received_at=RECEIVED,
         signing_key=signing_key,
+        audit_head=HEAD,
     )
     kwargs.update(overrides)
     return make_receipt(**kwargs)
@@ -57,6 +59,7 @@ def test_loaded_receipt_verifies(coordinator):
         "rows_loaded": 120,
         "received_at": "2026-10-01T12:05:00Z",
         "coordinator_key_id": key_id(coordinator.public_key()),
+        "audit_head": HEAD,
     }
     assert blob == canonical_json(json.loads(blob))
 
@@ -94,6 +97,8 @@ def test_re_encoded_or_edited_receipts_are_refused(coordinator):
     assert _reason(verify_receipt, edited, public) == "RECEIPT_INVALID"
     unsigned = canonical_json({k: v for k, v in receipt.items() if k != "signature"})
     assert _reason(verify_receipt, unsigned, public) == "RECEIPT_INVALID"
+    moved = canonical_json({**receipt, "audit_head": {"entries": 41, "sha256": "ef" * 32}})
+    assert _reason(verify_receipt, moved, public) == "RECEIPT_INVALID"  # the anchor is signed too
     extra = canonical_json({**receipt, "note": "x"})
     assert _reason(verify_receipt, extra, public) == "RECEIPT_INVALID"
     bad_sig = canonical_json({**receipt, "signature": base64.b64encode(b"\x00" * 64).decode()})
@@ -127,6 +132,10 @@ def test_receipt_from_another_key_is_refused(coordinator):
         {"sequence": 0},
         {"bundle_sha256": "AB" * 32},
         {"agency_id": "Shelter"},
+        {"audit_head": None},  # every receipt anchors the log
+        {"audit_head": {"entries": -1, "sha256": "ef" * 32}},
+        {"audit_head": {"entries": 1, "sha256": "EF" * 32}},
+        {"audit_head": {"entries": 1, "sha256": "ef" * 32, "extra": 1}},
     ],
 )
 def test_make_receipt_refuses_inconsistent_fields(coordinator, overrides):

@@ -49,13 +49,14 @@ def test_network_show_on_an_invalid_registry_names_the_field(capsys, network_dir
 
 
 def test_network_init_twice(capsys, network_dir):
-    code, _, err = _run(capsys, "network", "init", str(network_dir), "--name", "Again")
+    founder = network_dir / "people" / "coord-ana"
+    code, _, err = _run(capsys, "network", "init", str(network_dir), "--name", "Again", "--founder", str(founder / "person.yaml"), "--key", str(founder / "signing.key"))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "NETWORK_EXISTS")
 
 
-def test_network_add_agency_twice(capsys, network_dir):
-    argv = ["network", "add-agency", str(network_dir), "--id", "shelter-north", "--name", "X", "--type", "direct_service", "--tier", "2", "--region", "north-coast"]
+def test_network_register_agency_twice(capsys, network_dir, as_coordinator):
+    argv = ["network", "register-agency", str(network_dir), str(network_dir / "agencies" / "shelter-north" / "registration.yaml"), *as_coordinator]
     code, _, err = _run(capsys, *argv)
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "AGENCY_EXISTS")
@@ -78,8 +79,8 @@ def test_an_unknown_command_is_a_usage_error(capsys):
     assert "frobnicate" in err
 
 
-def test_a_bad_option_value_is_a_usage_error(capsys, network_dir):
-    argv = ["network", "add-agency", str(network_dir), "--id", "x1", "--name", "X", "--type", "direct_service", "--tier", "5", "--region", "north-coast"]
+def test_a_bad_option_value_is_a_usage_error(capsys, tmp_path):
+    argv = ["agency", "init", str(tmp_path / "x1"), "--id", "x1", "--name", "X", "--type", "direct_service", "--tier", "5", "--region", "north-coast"]
     code, _, _ = _run(capsys, *argv)
     assert code == EXIT_USAGE
 

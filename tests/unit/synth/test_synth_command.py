@@ -6,20 +6,20 @@ import pandas as pd
 import pytest
 
 from dvnet.pipelines.cli import main
-from dvnet.common.network import add_agency, init_network, organisation
+from dvnet.pipelines.ceremony import Ceremony
 
 
 @pytest.fixture(scope="module")
 def network_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("net") / "network"
-    init_network(root, "Test network")
+    ceremony = Ceremony.found(root, "Test network")
     for id, type, tier, region in (
         ("harbour-house", "direct_service", 4, "south-metro"),
         ("coast-health", "health_social_care", 3, "north-coast"),
         ("hills-legal-aid", "justice_legal", 2, "south-hills"),
         ("northland-lab", "research_evaluation", 1, "north-coast"),
     ):
-        add_agency(root, organisation(id, id.replace("-", " ").title(), type, tier, region))
+        ceremony.add_agency(id, id.replace("-", " ").title(), type, tier, region)
     return root
 
 

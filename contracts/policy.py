@@ -1,0 +1,43 @@
+"""Who may do what: the network's people's roles and the one table of actions they allow.
+
+Every command that changes the network's state or hands out data names an action of ``POLICY``
+and runs as a person (``--as``) whose registered roles must include one the action allows
+(``dvnet.common.authority.authorise``). Read the table as the network's access policy: a change
+to it is a change of governance, reviewed like one (DESIGN §10; concept sheet, Tier 4 "advanced
+role-based access for analytic purposes").
+"""
+
+from __future__ import annotations
+
+#: The roles a person can hold, with what each is for.
+ROLES: dict[str, str] = {
+    "steward": "an agency's data steward: runs the local contributor for one agency",
+    "coordinator": "coalition staff: keeps the registry, ingests bundles, publishes releases",
+    "reviewer": "checks release requests before they are published (output checking)",
+    "evaluator": "reads published releases",
+    "researcher": "named on a data-sharing agreement; receives its research extracts",
+    "auditor": "reads and verifies the audit log",
+    "custodian": "makes and keeps the network linkage key; never the coordinator",
+}
+
+#: Roles no one person may hold together. The custodian keeps the linkage key away from the
+#: coordinator, who holds every token: together they could reverse them (DESIGN §6).
+EXCLUSIVE_ROLES: tuple[frozenset[str], ...] = (frozenset({"coordinator", "custodian"}),)
+
+#: Roles that act for one agency: the person's organisation must be a registered agency.
+AGENCY_ROLES = frozenset({"steward"})
+
+#: action -> the roles allowed to do it. Nothing else is allowed.
+POLICY: dict[str, frozenset[str]] = {
+    "network.register-agency": frozenset({"coordinator"}),
+    "network.add-person": frozenset({"coordinator"}),
+    "network.suspend": frozenset({"coordinator"}),
+    "network.reinstate": frozenset({"coordinator"}),
+    "ingest": frozenset({"coordinator"}),
+    "publish": frozenset({"coordinator"}),
+}
+
+
+def roles_conflict(roles: set[str] | frozenset[str]) -> frozenset[str] | None:
+    """The first set of mutually exclusive roles all present in ``roles``, if any."""
+    return next((pair for pair in EXCLUSIVE_ROLES if pair <= set(roles)), None)
