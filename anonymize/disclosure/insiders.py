@@ -48,7 +48,8 @@ class Insider:
 
     def bounds(self, L: np.ndarray, U: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The outsider's bounds [L, U] narrowed by what this insider knows."""
-        L = np.maximum(L, self.own)
+        # Only where it has a part: a difference between releases may be negative (a correction).
+        L = np.where(self.own > 0, np.maximum(L, self.own), L)
         U = U.copy()
         exact = self.sole & ~np.isnan(truth)
         L[exact] = truth[exact]

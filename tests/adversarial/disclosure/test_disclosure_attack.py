@@ -318,7 +318,7 @@ def _insiders(rel: Seen, P: Programme, cell_var: dict, L: np.ndarray, U: np.ndar
         for q, v in mine.groupby("q")["value"].max().items():
             own[q] = v
             sole[q] = abs(v - T[q]) < 1e-9
-        Lj, Uj = np.maximum(L, own), U.copy()
+        Lj, Uj = np.where(own > 0, np.maximum(L, own), L), U.copy()  # a difference may be negative
         Lj[sole], Uj[sole] = T[sole], T[sole]
         solver = None
         for q, cell in sorted(by_cell.items()):

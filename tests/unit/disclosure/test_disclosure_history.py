@@ -77,3 +77,23 @@ def test_releases_of_other_periods_are_not_joined():
     unrelated = PublishedRelease("r0", other.profile, other_tables, None)  # no record needed
     release = protect([_row([3, 30, 20, 60])], history=[unrelated])
     assert release.audit.earlier_releases == 0
+
+
+def test_a_correction_is_audited_by_every_insider_with_a_negative_difference():
+    # One record moved from 'c' to 'd': c's difference is negative. An insider's own part raises
+    # the lower bounds of this release's cells only, never of a difference (which would make the
+    # programme infeasible and the correction unpublishable).
+    contrib = lambda values: pd.DataFrame(  # noqa: E731
+        [(s, agency, v // 2 if agency == "a1" else v - v // 2) for s, v in zip("abcd", values, strict=True) for agency in ("a1", "a2")],
+        columns=["service", "agency_id", "value"],
+    )
+    before, after = [3, 30, 21, 60], [3, 30, 20, 61]
+    first = protect([_row(before)], contributions=contrib(before)).as_history("r1")
+    release = protect([_row(after)], contributions=contrib(after), history=[first])
+    assert release.audit.passed and release.audit.insiders == 2
+    prep = prepare([_row(after)], contributions=contrib(after), history=[first])
+    c_diff = [q for q in np.nonzero(prep.model.band > 0)[0] if prep.model.truth[q] < 0]
+    assert c_diff
+    for who in prep.problem.attackers():
+        L, U = who.view.bounds(np.ones(prep.model.n, dtype=bool))
+        assert (L[c_diff] < 0).all(), "a negative difference stays possible for every attacker"
