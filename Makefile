@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-packages bench ui clean
+.PHONY: demo test test-packages bench ui wheel clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,5 +33,9 @@ bench: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/dvnet ui --network demo-network
 
+## Build the wheel an agency or the coordinator installs (dist/dvnet-<version>-py3-none-any.whl).
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf demo-network test-output
+	rm -rf demo-network test-output dist

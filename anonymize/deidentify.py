@@ -19,6 +19,7 @@ import pyarrow as pa
 from dvnet.anonymize import generalise, pseudonyms
 from dvnet.contracts.conformance import arrow_text, schema_failures
 from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.roles import Transform
 
@@ -67,12 +68,12 @@ def take_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=frame.columns, copy=False)
 
 
-def _generalised(f, frame: pd.DataFrame) -> pd.Series | None:
+def _generalised(f, frame: pd.DataFrame, geography: Geography) -> pd.Series | None:
     """The column field ``f`` leaves as, for the transforms that need no key; None otherwise."""
     if f.transform is Transform.AGE_BAND:
         return generalise.age_band(frame[f.name], frame[f.at])
     if f.transform is Transform.POSTAL_REGION:
-        return generalise.postal_region(frame[f.name])
+        return generalise.postal_region(frame[f.name], geography)
     if f.transform is Transform.QUARTER:
         return generalise.quarter(frame[f.name])
     if f.transform is Transform.MONTH:
@@ -139,7 +140,7 @@ class KeyedColumns:
             pending.cancel()
 
 
-def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.ndarray | None = None) -> pd.DataFrame:
+def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, geography: Geography, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The contract's quasi-identifier columns exactly as ``deidentify`` makes them, one row per
     row of ``frame`` (or per row in the mask ``rows``): what k-anonymity is measured over, and
     what ``deidentify`` then takes as ``generalised`` instead of making them again."""
@@ -148,7 +149,7 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, rows: np.nda
     needed = [c for c in dict.fromkeys(n for f in fields for n in (f.name, f.at) if n)]
     source = take_rows(frame[needed], rows) if rows is not None else frame[needed].reset_index(drop=True)
     for f in fields:
-        made[f.output or f.name] = _generalised(f, source)
+        made[f.output or f.name] = _generalised(f, source, geography)
     return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()}, copy=False)
 
 
@@ -179,13 +180,14 @@ def _check_output(frame: pd.DataFrame, schema: pandera.DataFrameSchema, contract
 def deidentify(
     frame: pd.DataFrame,
     contract: Contract,
+    geography: Geography,
     *,
     rows: np.ndarray | None = None,
     generalised: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The de-identified columns that need no key (every output-model column but the pseudonyms
     and the linkage token, which ``KeyedColumns`` makes), in output order, checked against the
-    output model, for validated ``frame``.
+    output model, for validated ``frame``. Postal codes become regions of the network's ``geography``.
 
     ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
     withheld for k) are left behind before anything is computed for them. ``generalised``:
@@ -202,7 +204,7 @@ def deidentify(
         if target in ready:
             out[target] = ready[target].reset_index(drop=True)
         elif f.transform in _GENERALISING:
-            out[target] = _generalised(f, source)
+            out[target] = _generalised(f, source, geography)
     if contract.quarter_column not in out:
         out[contract.quarter_column] = generalise.quarter(source[contract.event_date])
     keyed = set(keyed_outputs(contract))

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dvnet.contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
-from dvnet.contracts.geography import POSTAL_PREFIX_REGION
+from dvnet.contracts.geography import PREFIX_LENGTH, Geography
 
 UNKNOWN = "unknown"
 
@@ -108,15 +108,16 @@ def age_band(date_of_birth: pd.Series, at: pd.Series) -> pd.Series:
     return _text(idx, [*AGE_BANDS, UNKNOWN])
 
 
-def postal_region(postal_codes: pd.Series) -> pd.Series:
-    """Region of each postal code's 3-character prefix; ``unknown`` when missing or unlisted."""
+def postal_region(postal_codes: pd.Series, geography: Geography) -> pd.Series:
+    """Region of each postal code's prefix in the network's ``geography``; ``unknown`` when
+    missing or not declared."""
     text = pa.array(postal_codes.astype(pd.StringDtype("pyarrow")).array)
-    prefixes = pc.utf8_slice_codeunits(text, 0, 3)  # first three characters, as str[:3]
+    prefixes = pc.utf8_slice_codeunits(text, 0, PREFIX_LENGTH)  # the first characters, as str[:3]
     distinct = pc.unique(prefixes).drop_null()
-    regions = sorted(set(POSTAL_PREFIX_REGION.values()))
+    regions = sorted(geography.region_ids)
     labels = [*regions, UNKNOWN]
     # str.upper and the mapping run once per distinct prefix (a few thousand), not per row
-    per_prefix = [POSTAL_PREFIX_REGION.get(p.upper()) for p in distinct.to_pylist()]
+    per_prefix = [geography.region_of_prefix.get(p.upper()) for p in distinct.to_pylist()]
     codes = np.asarray([regions.index(r) if r is not None else len(regions) for r in per_prefix] + [len(regions)], dtype=np.int32)
     positions = pc.fill_null(pc.index_in(prefixes, value_set=distinct), len(per_prefix))
     positions = np.asarray(positions.to_numpy() if isinstance(positions, pa.Array) else positions.to_numpy(), dtype=np.int64)

@@ -1,8 +1,8 @@
 """Resources of the central Dagster project: the network folder and its DuckDB warehouse.
 
 Configuration is read when a run (or sensor tick) uses a resource, never at import: the network
-folder comes from the resource's ``root``, else the ``DVNET_NETWORK`` environment variable, else
-``demo-network`` (relative to the directory Dagster was started in). ``dvnet ui`` and
+folder comes from the resource's ``root``, else the ``DVNET_NETWORK`` environment variable; with
+neither, a run stops with ``NETWORK_NOT_SET`` rather than guess a folder. ``dvnet ui`` and
 ``dvnet ingest`` always pass an absolute path.
 
 The warehouse resource *is* dagster-duckdb's ``DuckDBResource`` (assets may annotate it as such),
@@ -28,12 +28,12 @@ from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
 from dvnet.common.network import NetworkPaths
+from dvnet.contracts.errors import RegistryError
 
 NETWORK_ENV = "DVNET_NETWORK"
 #: DuckDB's default memory limit is 80 % of RAM, kept as cache; 2 GB bounds the coordinator's
 #: footprint (larger sorts and joins spill to a temporary folder beside the database).
 WAREHOUSE_CONFIG = {"custom_user_agent": "dvnet", "memory_limit": "2GB"}
-DEFAULT_NETWORK = "demo-network"
 
 
 class NetworkResource(ConfigurableResource):
@@ -41,12 +41,16 @@ class NetworkResource(ConfigurableResource):
 
     root: str = Field(
         default="",
-        description=f"Network folder. Empty: the {NETWORK_ENV} environment variable at run time, else '{DEFAULT_NETWORK}'.",
+        description=f"Network folder. Empty: the {NETWORK_ENV} environment variable at run time.",
     )
 
     @property
     def root_path(self) -> Path:
-        return Path(self.root or EnvVar(NETWORK_ENV).get_value(DEFAULT_NETWORK) or DEFAULT_NETWORK)
+        root = self.root or EnvVar(NETWORK_ENV).get_value()
+        if not root:
+            raise RegistryError("NETWORK_NOT_SET", f"no network folder: set the resource's root or {NETWORK_ENV}",
+                                hint="start the UI with `dvnet ui --network FOLDER`")
+        return Path(root)
 
     @property
     def paths(self) -> NetworkPaths:

@@ -71,7 +71,7 @@ def episode_table(n: int, seed: int):
     import pyarrow as pa
 
     from dvnet.contracts import codes
-    from dvnet.contracts.geography import REGIONS
+    from dvnet.pipelines.demo_network import demo_geography
     from dvnet.contracts.registry import get_contract
 
     rng = np.random.default_rng(seed)
@@ -85,7 +85,7 @@ def episode_table(n: int, seed: int):
         "episode_pseudonym": _hex_strings(rng, n),
         "client_pseudonym": _hex_strings(rng, n),
         "age_band": coded(codes.AGE_BANDS),
-        "region": coded(REGIONS),
+        "region": coded(demo_geography().region_ids),
         "service_type": coded(codes.SERVICE_TYPES),
         "episode_quarter": pa.array([PERIOD], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64))),
         "referral_source_type": coded(codes.REFERRAL_SOURCE_TYPES),
@@ -105,12 +105,12 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     import pyarrow.parquet as pq
 
     from dvnet import bundle
-    from dvnet.contracts.geography import REGIONS
     from dvnet.common import network as store
     from dvnet.pipelines.ceremony import Ceremony
 
     root = work / "net"
     ceremony = Ceremony.found(root, "Benchmark network", custodian=None)
+    regions = store.load_network(root).geography.region_ids
     network_key = bundle.encryption_public_key_from_text(store.load_network(root).coordinator.encryption_public_key)
     (work / "parquet").mkdir()
     inbox = store.NetworkPaths(root).inbox
@@ -119,7 +119,7 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     t0 = time.perf_counter()
     for i in range(agencies):
         agency = f"agency-{i:03d}"
-        cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, REGIONS[i % len(REGIONS)])
+        cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, regions[i % len(regions)])
         table = episode_table(rows, seed=i)
         pq.write_table(table, work / "parquet" / f"{agency}.parquet", compression="zstd")
         payload = (work / "parquet" / f"{agency}.parquet").read_bytes()

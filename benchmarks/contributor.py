@@ -77,7 +77,7 @@ def generate(rows: int, network: Path, out: Path) -> None:
     orgs = load_network(network).organisations
     per_unit = plan_volumes(orgs, seed=SEED, periods=[PERIOD], scale=1.0)[(AGENCY, CONTRACT, PERIOD)]
     scratch = out.parent / "synth"
-    synthesize(orgs, scratch, seed=SEED, periods=[PERIOD], scale=rows * 1.002 / per_unit)
+    synthesize(orgs, scratch, seed=SEED, periods=[PERIOD], scale=rows * 1.002 / per_unit, geography=demo_geography())
     data = (scratch / AGENCY / "extracts" / f"{CONTRACT}_{PERIOD}.csv").read_bytes()
     shutil.rmtree(scratch)
     # synth never quotes a field, so a record is a line: keep the header and ``rows`` records
@@ -105,7 +105,7 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
 
     from dvnet import bundle
     from dvnet.contracts.codes import AGE_BAND_LOWER_BOUNDS, AGE_BANDS
-    from dvnet.contracts.geography import POSTAL_PREFIX_REGION
+    from dvnet.pipelines.demo_network import demo_geography
     from dvnet.contracts.periods import Period
     from dvnet.contracts.registry import get_contract
     from dvnet.contracts.roles import Transform
@@ -165,7 +165,7 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
             bands = pd.cut(years, bins=[*AGE_BAND_LOWER_BOUNDS, 10_000], right=False, labels=list(AGE_BANDS))
             out[target] = bands.astype("string").fillna("unknown")
         elif f.transform is Transform.POSTAL_REGION:
-            out[target] = df[f.name].str.slice(0, 3).str.upper().map(POSTAL_PREFIX_REGION).fillna("unknown").astype("string")
+            out[target] = df[f.name].str.slice(0, 3).str.upper().map(demo_geography().region_of_prefix).fillna("unknown").astype("string")
         elif f.transform is Transform.QUARTER:
             out[target] = df[f.name].dt.to_period("Q").astype(str).str.replace("Q", "-Q").astype("string")
         elif f.transform is Transform.KEEP:

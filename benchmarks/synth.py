@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
-from dvnet.pipelines.demo_network import demo_organisations  # noqa: E402
+from dvnet.pipelines.demo_network import demo_geography, demo_organisations  # noqa: E402
 from dvnet.pipelines.synth import plan_volumes, rates, synthesize  # noqa: E402
 from dvnet.pipelines.synth.writer import CsvFile  # noqa: E402
 
@@ -80,7 +80,7 @@ def main() -> int:
         out = Path(tempfile.mkdtemp(prefix="dvnet-synth-bench-"))
         try:
             t = time.perf_counter()
-            summary = synthesize(NETWORK, out, seed=SEED, periods=[PERIOD], scale=scale)
+            summary = synthesize(NETWORK, out, seed=SEED, periods=[PERIOD], scale=scale, geography=demo_geography())
             wall = time.perf_counter() - t
             size = sum(p.stat().st_size for p in summary.files)
             runs.append({"rows": summary.total_rows, "seconds": round(wall, 3), "files": len(summary.files), "bytes": size})

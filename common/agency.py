@@ -4,7 +4,8 @@
    (Ed25519: bundles, its registration), a pseudonym key (32 random bytes: record keys) and an
    HPKE key (X25519: to receive the network linkage key) — its config, and a **public
    registration file** for the coordinator (names, contacts, public keys; nothing secret).
-2. ``pin_coordinator``: the coordinator's public file, received back, pinned in ``agency.yaml``.
+2. ``pin_coordinator``: the coordinator's public file, received back, pinned in ``agency.yaml``
+   (its keys, and the network's geography the contributor generalises postal codes with).
 3. ``import_linkage`` (Tier 4): the custodian's wrapped linkage key, opened with the agency's key.
 """
 
@@ -25,6 +26,7 @@ from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import AGENCY_DIRS, COORDINATOR_FIELDS, COORDINATOR_FORMAT, AgencyConfig, load_agency, organisation_from_registration
 from dvnet.common.public_files import public_key_fields, read_public, write_public
 from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.network import parse_geography
 
 REGISTRATION_FORMAT = "dvnet-agency-registration/1"
 REGISTRATION_FIELDS = ("agency_id", "name", "type", "tier", "region", "services", "eligibility", "contact", "network",
@@ -118,8 +120,13 @@ def read_registration(path: Path) -> dict:
 
 
 def read_coordinator_public(path: Path) -> dict:
-    """The coordinator's public file (self-signed by the coordinator's signing key)."""
-    return read_public(path, COORDINATOR_FORMAT, COORDINATOR_FIELDS)
+    """The coordinator's public file (self-signed by the coordinator's signing key), its geography checked."""
+    body = read_public(path, COORDINATOR_FORMAT, COORDINATOR_FIELDS)
+    try:
+        parse_geography(body["geography"])
+    except RegistryError as e:
+        raise RegistryError("PUBLIC_FILE_INVALID", f"{Path(path).name}: {e.message}", field=e.context.get("field")) from None
+    return body
 
 
 def pin_coordinator(folder: Path, coordinator_file: Path, *, now: dt.datetime | None = None) -> AgencyConfig:
@@ -136,7 +143,8 @@ def pin_coordinator(folder: Path, coordinator_file: Path, *, now: dt.datetime | 
                             hint="a coordinator key change is agreed with the coordinator and made deliberately")  # fmt: skip
     path = Path(folder) / "agency.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config.update(network=public["network"], coordinator=pinned)
+    # The geography travels with the keys: re-pinning the same keys takes up a changed geography.
+    config.update(network=public["network"], coordinator=pinned, geography=public["geography"])
     atomic_write(path, _dump(config), mode=0o600)
     agency = load_agency(folder)
     _audit(agency, "agency.pin-coordinator", now=now, coordinator_signing_key_id=pinned["signing_key_id"],

@@ -6,7 +6,7 @@ The demo (``make demo``) puts them side by side under ``demo-network/``::
     <network>/coordinator/registry.yaml       organisations and people (public keys only), DSAs
     <network>/coordinator/keys/               the coordinator's own encryption.key (X25519) and signing.key (Ed25519), 0600
     <network>/coordinator/coordinator-public.yaml   the coordinator's public keys, pinned by every agency
-    <network>/coordinator/{inbox,quarantine,warehouse,releases,receipts}/ and audit.log (+ audit.log.head)
+    <network>/coordinator/{inbox,archive,quarantine,warehouse,releases,receipts}/ and audit.log (+ audit.log.head)
     <network>/custodian/                      the custodian's folder: the network linkage key (dvnet custodian init)
     <network>/agencies/<id>/                  an agency's own folder (dvnet agency init): agency.yaml, keys/, registration.yaml
     <network>/people/<id>/                    a person's signing key and public person file (dvnet person init)
@@ -30,10 +30,11 @@ from dvnet.common.audit import KeySigner, Signer
 from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.public_files import public_key_fields, write_public
 from dvnet.contracts.errors import AccessError, RegistryError
-from dvnet.contracts.network import Coordinator, Network, Organisation, Person, parse_organisation
+from dvnet.contracts.geography import Geography
+from dvnet.contracts.network import Coordinator, Network, Organisation, Person, parse_geography, parse_organisation
 
 COORDINATOR_FORMAT = "dvnet-coordinator/1"
-COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_public_key", "key_epoch", "created_at")
+COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_public_key", "key_epoch", "geography", "created_at")
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")
 
@@ -61,6 +62,11 @@ class NetworkPaths:
     @property
     def quarantine(self) -> Path:
         return self.coordinator / "quarantine"
+
+    @property
+    def archive(self) -> Path:
+        """Bundles that were loaded (or were duplicates of a loaded one), kept as received."""
+        return self.coordinator / "archive"
 
     @property
     def warehouse(self) -> Path:
@@ -100,6 +106,8 @@ class AgencyConfig:
     region: str
     coordinator: dict[str, Any] | None
     policy: dict[str, Any] = field(default_factory=dict)
+    drop: dict[str, Any] = field(default_factory=dict)  # where bundles go (read by dvnet.pipelines.delivery.drop)
+    geography: Geography | None = None  # the network's, as the coordinator published it (see agency_geography)
 
     @property
     def signing_key_path(self) -> Path:
@@ -144,6 +152,21 @@ def _dump(data: Any) -> bytes:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
 
 
+def read_geography(path: Path) -> Geography:
+    """A geography file (``regions:`` as in the registry's ``geography:`` section), checked."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RegistryError("GEOGRAPHY_INVALID", f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError:
+        raise RegistryError("GEOGRAPHY_INVALID", f"{path.name} is not valid YAML") from None
+    try:
+        return parse_geography(data)
+    except RegistryError as e:
+        raise RegistryError("GEOGRAPHY_INVALID", f"{path.name}: {e.message}", field=e.context.get("field")) from None
+
+
 def load_network(root: Path) -> Network:
     """Read and validate ``<root>/coordinator/registry.yaml``."""
     path = NetworkPaths(Path(root)).registry
@@ -177,10 +200,11 @@ def _audit(root: Path, action: str, actor: Signer, **kw) -> None:
     audit.append(NetworkPaths(Path(root)).audit_log, action, actor=actor, head_key=coordinator_key(root), **kw)
 
 
-def init_network(root: Path, name: str, founder: dict, founder_key, *, coordinator_id: str = "coordinator",
+def init_network(root: Path, name: str, founder: dict, founder_key, *, geography: Geography, coordinator_id: str = "coordinator",
                  coordinator_name: str | None = None, now: dt.datetime | None = None) -> Network:  # fmt: skip
     """Create a network folder: the coordinator's own key pairs (0600), its public file, and a
-    registry whose first person is ``founder`` (a verified person file) as coordinator.
+    registry declaring the network's ``geography`` whose first person is ``founder`` (a verified
+    person file) as coordinator.
 
     Nothing else: agencies make their keys on their own machines (``dvnet agency init``) and the
     network linkage key is made by the custodian (``dvnet custodian init``). ``founder_key`` (the
@@ -191,8 +215,9 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, coordinat
         raise RegistryError("NETWORK_EXISTS", f"a network already exists at {paths.root}", hint="choose another folder")
     if keys.key_id(founder_key.public_key()) != founder["signing_key_id"]:
         raise AccessError("KEY_MISMATCH", f"the key given is not the one in {founder['id']}'s person file")
-    founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"],
-                            signing_key_id=founder["signing_key_id"], signing_public_key=founder["signing_public_key"])  # fmt: skip
+    founder_person = Person(id=founder["id"], name=founder["name"], org=founder["org"], roles=["coordinator"], signing_key_id=founder["signing_key_id"],
+                            signing_public_key=founder["signing_public_key"], encryption_key_id=founder["encryption_key_id"],
+                            encryption_public_key=founder["encryption_public_key"])  # fmt: skip
     private_folder(paths.coordinator)
     for d in COORDINATOR_DIRS:
         private_folder(paths.coordinator / d)
@@ -207,7 +232,7 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, coordinat
         **public_key_fields("encryption", enc.public_key()),
         **public_key_fields("signing", sig.public_key()),
     )
-    network = Network(name=name, coordinator=coordinator, people=[founder_person])
+    network = Network(name=name, coordinator=coordinator, geography=geography, people=[founder_person])
     save_network(paths.root, network)
     write_coordinator_public(paths.root, network, now=now)
     _audit(paths.root, "network.init", KeySigner(founder_person.id, founder_key), outcome=audit.GRANTED,
@@ -217,7 +242,8 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, coordinat
 
 
 def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime | None = None) -> Path:
-    """The coordinator's public file, for every agency to pin (``dvnet agency pin-coordinator``)."""
+    """The coordinator's public file, for every agency to pin (``dvnet agency pin-coordinator``):
+    its public keys and the network's geography."""
     c = network.coordinator
     body = {
         "format": COORDINATOR_FORMAT,
@@ -227,6 +253,8 @@ def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime |
         "encryption_key_id": c.encryption_key_id,
         "encryption_public_key": c.encryption_public_key,
         "key_epoch": c.key_epoch,
+        # The contributor generalises postal codes to the network's regions before anything leaves.
+        "geography": network.geography.to_dict(),
         "created_at": (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat(),
         "signing_key_id": c.signing_key_id,
         "signing_public_key": c.signing_public_key,
@@ -237,7 +265,8 @@ def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime |
 
 
 def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.datetime | None = None) -> Organisation:
-    """Register an agency from its verified public registration file: public keys only."""
+    """Register an agency from its verified public registration file: public keys only; its region
+    must be one of the network's."""
     paths = NetworkPaths(Path(root))
     network = load_network(paths.root)
     agency_id = registration["agency_id"]
@@ -249,20 +278,24 @@ def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.da
     used = {o.signing_key_id for o in network.organisations} | {o.encryption_key_id for o in network.organisations}
     if used & {registration["signing_key_id"], registration["encryption_key_id"]}:
         raise RegistryError("KEY_REUSED", f"the registration of '{agency_id}' reuses another organisation's key")
-    org = organisation_from_registration(registration)
+    org = organisation_from_registration(registration, network.geography.region_ids)
     org.joined = (now or dt.datetime.now(dt.UTC)).date().isoformat()
     network.organisations.append(org)
     save_network(paths.root, network)
+    # The agency's receipts folder exists from the start: its `dvnet receipts` finds it (empty
+    # until the first ingest) instead of a drop that looks misconfigured.
+    private_folder(paths.receipts / agency_id)
     _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
            signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
     return org
 
 
-def organisation_from_registration(registration: dict) -> Organisation:
-    """The registry entry an agency's registration file describes (validated like the registry)."""
+def organisation_from_registration(registration: dict, regions: tuple[str, ...] | None = None) -> Organisation:
+    """The registry entry an agency's registration file describes (validated like the registry;
+    its region against the network's ``regions`` when known)."""
     fields = ("name", "type", "tier", "region", "services", "eligibility", "contact", "signing_key_id", "signing_public_key",
               "encryption_key_id", "encryption_public_key")  # fmt: skip
-    return parse_organisation({"id": registration["agency_id"], **{k: registration[k] for k in fields}}, "registration")
+    return parse_organisation({"id": registration["agency_id"], **{k: registration[k] for k in fields}}, "registration", regions)
 
 
 def add_person(root: Path, person: dict, roles: list[str], actor: Signer, *, now: dt.datetime | None = None) -> Person:
@@ -274,8 +307,9 @@ def add_person(root: Path, person: dict, roles: list[str], actor: Signer, *, now
     if existing is not None and existing.signing_key_id != person["signing_key_id"]:
         raise RegistryError("PERSON_EXISTS", f"person '{person['id']}' is registered with another key")
     if existing is None:
-        existing = Person(id=person["id"], name=person["name"], org=person["org"], roles=[],
-                          signing_key_id=person["signing_key_id"], signing_public_key=person["signing_public_key"])  # fmt: skip
+        existing = Person(id=person["id"], name=person["name"], org=person["org"], roles=[], signing_key_id=person["signing_key_id"],
+                          signing_public_key=person["signing_public_key"], encryption_key_id=person["encryption_key_id"],
+                          encryption_public_key=person["encryption_public_key"])  # fmt: skip
         network.people.append(existing)
     added = [r for r in roles if r not in existing.roles]
     existing.roles = [*existing.roles, *added]
@@ -302,7 +336,24 @@ def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
     for key in ("encryption_key_id", "encryption_public_key"):
         if data["coordinator"] and key not in data["coordinator"]:
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: coordinator.{key} is required", field=f"coordinator.{key}")
-    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, **{k: data[k] for k in required})
+    geography = None
+    if data.get("geography") is not None:
+        try:
+            geography = parse_geography(data["geography"])
+        except RegistryError as e:
+            raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: {e.message}", field=e.context.get("field")) from None
+    return AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, geography=geography,
+                        **{k: data[k] for k in required})  # fmt: skip
+
+
+def agency_geography(agency: AgencyConfig) -> Geography:
+    """The network's geography as this agency holds it; a configuration error when it holds none."""
+    if agency.geography is None:
+        raise RegistryError(
+            "AGENCY_CONFIG_INVALID", "agency.yaml: geography is required (the network's regions and postal prefixes)", field="geography",
+            hint="pin the coordinator's public file (it carries the geography) with `dvnet agency pin-coordinator`",
+        )
+    return agency.geography
 
 
 def set_status(root: Path, subject_id: str, status: str, actor: Signer, *, now: dt.datetime | None = None) -> None:

@@ -2,7 +2,8 @@
 
 For each contract: what a row is, every field with its type, whether it is required, its role,
 what happens to it before it leaves, and its checks; then the output columns and the standard
-count tables sent in aggregate mode.
+count tables sent in aggregate mode. Given the network's geography, also the regions a postal
+code can become, their parent areas and the postal prefixes of each.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from dvnet.contracts.geography import UNKNOWN, Geography
 from dvnet.contracts.registry import Contract, all_contracts
 from dvnet.contracts.roles import Transform
 
@@ -36,8 +38,20 @@ def _rows(c: Contract) -> list[list[str]]:
     return rows
 
 
-def markdown() -> str:
+GEOGRAPHY_INTRO = (f"A postal code leaves only as the region its first characters lie in, from the network's declared geography; "
+                   f"a code with no declared prefix, or none at all, leaves as `{UNKNOWN}`.")  # fmt: skip
+
+
+def _geography_rows(g: Geography) -> list[list[str]]:
+    return [[r.id, r.name or "", r.parent_area, " ".join(r.postal_prefixes)] for r in g.regions]
+
+
+def markdown(geography: Geography | None = None) -> str:
     out = ["# dvnet data dictionary", "", "Generated from the contracts in `contracts/`. Do not edit by hand.", ""]
+    if geography is not None:
+        out += ["## The network's geography", "", GEOGRAPHY_INTRO, "", "| region | name | parent area | postal prefixes |", "|---|---|---|---|"]
+        out += ["| " + " | ".join(r) + " |" for r in _geography_rows(geography)]
+        out += [""]
     for c in all_contracts():
         out += [f"## `{c.id}` version {c.version}: {c.title}", "", (c.source.__doc__ or "").strip(), ""]
         out += [f"Minimum tier: {c.min_tier}. Modes: {', '.join(c.modes)}. Event date: `{c.event_date}`.", ""]
@@ -51,8 +65,13 @@ def markdown() -> str:
     return "\n".join(out)
 
 
-def html_page() -> str:
+def html_page(geography: Geography | None = None) -> str:
     parts = ["<h1>dvnet data dictionary</h1><p>Generated from the contracts. Do not edit by hand.</p>"]
+    if geography is not None:
+        parts.append(f"<h2>The network's geography</h2><p>{html.escape(GEOGRAPHY_INTRO.replace('`', ''))}</p>"
+                     "<table><tr><th>region</th><th>name</th><th>parent area</th><th>postal prefixes</th></tr>")  # fmt: skip
+        parts += ["<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in _geography_rows(geography)]
+        parts.append("</table>")
     for c in all_contracts():
         parts.append(f"<h2>{html.escape(c.id)} v{c.version}: {html.escape(c.title)}</h2><p>{html.escape((c.source.__doc__ or '').strip())}</p>")
         parts.append(f"<p>Minimum tier {c.min_tier}; modes {html.escape(', '.join(c.modes))}.</p><table><tr><th>field</th><th>type</th><th>required</th><th>role</th><th>leaves as</th><th>description</th></tr>")
@@ -65,10 +84,10 @@ def html_page() -> str:
     return f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>dvnet data dictionary</title><style>{css}</style></head><body>{''.join(parts)}</body></html>"
 
 
-def write_dictionary(folder: Path) -> tuple[Path, Path]:
+def write_dictionary(folder: Path, geography: Geography | None = None) -> tuple[Path, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     md, page = folder / "data-dictionary.md", folder / "data-dictionary.html"
-    md.write_text(markdown(), encoding="utf-8")
-    page.write_text(html_page(), encoding="utf-8")
+    md.write_text(markdown(geography), encoding="utf-8")
+    page.write_text(html_page(geography), encoding="utf-8")
     return md, page

@@ -1,5 +1,6 @@
 """The network registry model: organisations, people and their roles, the coordinator's keys and
-data-sharing agreements.
+the network's geography (regions, their parent areas, postal prefixes). Data-sharing agreements are
+kept apart, versioned: ``contracts.agreements``.
 
 Stored as ``registry.yaml`` in the coordinator's network folder (YAML I/O lives in
 ``dvnet.common.network``; this module only validates plain dicts). Every validation error names the
@@ -15,7 +16,7 @@ from typing import Any
 
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.errors import RegistryError
-from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.geography import AREA_ID_PATTERN, PREFIX_PATTERN, UNKNOWN, Geography, Region
 from dvnet.contracts.policy import AGENCY_ROLES, ROLES, roles_conflict
 from dvnet.contracts.tiers import TIERS
 
@@ -68,36 +69,13 @@ class Person:
     signing_key_id: str
     signing_public_key: str  # base64 raw Ed25519 public key
     status: str = "active"
+    # Their X25519 key: a researcher's extracts are sealed to it.
+    encryption_key_id: str | None = None
+    encryption_public_key: str | None = None
 
     @property
     def active(self) -> bool:
         return self.status == "active"
-
-
-@dataclass
-class Researcher:
-    id: str
-    name: str
-    encryption_public_key: str | None = None  # base64 raw X25519 public key
-
-
-@dataclass
-class Agreement:
-    """A data-sharing agreement (DSA) under which Tier 4 extracts flow to named researchers."""
-
-    id: str
-    purpose: str
-    parties: list[str]
-    contracts: list[str]  # e.g. ["research_extract/v1"]
-    fields: list[str]
-    start: str
-    end: str
-    ethics_approval: str
-    researchers: list[Researcher] = field(default_factory=list)
-    status: str = "active"  # active | revoked
-
-    def in_force(self, on: dt.date) -> bool:
-        return self.status == "active" and dt.date.fromisoformat(self.start) <= on <= dt.date.fromisoformat(self.end)
 
 
 @dataclass
@@ -115,8 +93,8 @@ class Coordinator:
 class Network:
     name: str
     coordinator: Coordinator
+    geography: Geography
     organisations: list[Organisation] = field(default_factory=list)
-    agreements: list[Agreement] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
@@ -126,11 +104,10 @@ class Network:
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
 
-    def agreement(self, dsa_id: str) -> Agreement | None:
-        return next((a for a in self.agreements if a.id == dsa_id), None)
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["geography"] = self.geography.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Network:
@@ -190,8 +167,42 @@ def _date(data: dict, key: str, path: str) -> str:
         raise _fail(f"{path}.{key}", "must be a date (YYYY-MM-DD)") from None
 
 
-def parse_organisation(data: Any, path: str) -> Organisation:
-    """One organisation from a plain dict (a registry entry or a registration file), field paths under ``path``."""
+_AREA_ID = re.compile(AREA_ID_PATTERN)
+_PREFIX = re.compile(PREFIX_PATTERN)
+
+
+def parse_geography(data: Any, path: str = "geography") -> Geography:
+    """A geography section, checked: unique region ids, a parent area each, postal prefixes in
+    the contracts' form and each owned by one region. Errors name the field by its path."""
+    d = _mapping(data, path, ("regions",))
+    if not isinstance(d["regions"], list) or not d["regions"]:
+        raise _fail(f"{path}.regions", "must be a non-empty list")
+    regions: list[Region] = []
+    owner: dict[str, str] = {}
+    for i, item in enumerate(d["regions"]):
+        rp = f"{path}.regions[{i}]"
+        r = _mapping(item, rp, ("id", "parent_area", "postal_prefixes"), ("name",))
+        region_id = _str(r, "id", rp, pattern=_AREA_ID)
+        if region_id == UNKNOWN:
+            raise _fail(f"{rp}.id", f"'{UNKNOWN}' is kept for records whose region is not known")
+        if any(region_id == other.id for other in regions):
+            raise _fail(f"{rp}.id", "is used by another region")
+        prefixes = _str_list(r, "postal_prefixes", rp)
+        for j, prefix in enumerate(prefixes):
+            if not _PREFIX.match(prefix):
+                raise _fail(f"{rp}.postal_prefixes[{j}]", "must be a postal-code prefix like S1A (letter, digit, letter)")
+            if prefix in owner:
+                raise _fail(f"{rp}.postal_prefixes[{j}]", f"is already the prefix of region {owner[prefix]}")
+            owner[prefix] = region_id
+        regions.append(Region(id=region_id, parent_area=_str(r, "parent_area", rp, pattern=_AREA_ID), postal_prefixes=tuple(prefixes),
+                              name=_str(r, "name", rp, empty=True) if "name" in r else ""))  # fmt: skip
+    return Geography(tuple(regions))
+
+
+def parse_organisation(data: Any, path: str, regions: tuple[str, ...] | None = None) -> Organisation:
+    """One organisation from a plain dict (a registry entry or a registration file), field paths under
+    ``path``. ``regions``: the network's (its geography); without them (an agency's own registration,
+    made before it knows the network) the region only has to look like a region id."""
     d = _mapping(
         data,
         path,
@@ -216,7 +227,7 @@ def parse_organisation(data: Any, path: str) -> Organisation:
         name=_str(d, "name", path),
         type=_str(d, "type", path, choices=ORG_TYPES),
         tier=tier,
-        region=_str(d, "region", path, choices=REGIONS),
+        region=_str(d, "region", path, pattern=_AREA_ID, choices=regions),
         services=_str_list(d, "services", path),
         eligibility=_str(d, "eligibility", path, empty=True),
         contact=Contact(**{k: str(v) for k, v in contact.items()}),
@@ -230,7 +241,8 @@ def parse_organisation(data: Any, path: str) -> Organisation:
 
 
 def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
-    d = _mapping(data, path, ("id", "name", "org", "roles", "signing_key_id", "signing_public_key"), ("status",))
+    d = _mapping(data, path, ("id", "name", "org", "roles", "signing_key_id", "signing_public_key"),
+                 ("status", "encryption_key_id", "encryption_public_key"))  # fmt: skip
     roles = _str_list(d, "roles", path)
     if not roles:
         raise _fail(f"{path}.roles", "must name at least one role")
@@ -248,39 +260,12 @@ def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
         signing_key_id=_str(d, "signing_key_id", path, pattern=KEY_ID),
         signing_public_key=_str(d, "signing_public_key", path),
         status=_str(d, "status", path, choices=STATUSES) if "status" in d else "active",
+        encryption_key_id=_str(d, "encryption_key_id", path, pattern=KEY_ID) if d.get("encryption_key_id") else None,
+        encryption_public_key=d.get("encryption_public_key"),
     )
     if AGENCY_ROLES & set(roles) and person.org not in org_ids:
         raise _fail(f"{path}.org", f"a {'/'.join(sorted(AGENCY_ROLES & set(roles)))} acts for one agency: must be a registered organisation")
     return person
-
-
-def _parse_agreement(data: Any, path: str) -> Agreement:
-    d = _mapping(
-        data,
-        path,
-        ("id", "purpose", "parties", "contracts", "fields", "start", "end", "ethics_approval"),
-        ("researchers", "status"),
-    )
-    researchers = []
-    for i, r in enumerate(d.get("researchers") or []):
-        rp = f"{path}.researchers[{i}]"
-        rd = _mapping(r, rp, ("id", "name"), ("encryption_public_key",))
-        researchers.append(Researcher(id=_str(rd, "id", rp), name=_str(rd, "name", rp), encryption_public_key=rd.get("encryption_public_key")))
-    agreement = Agreement(
-        id=_str(d, "id", path),
-        purpose=_str(d, "purpose", path),
-        parties=_str_list(d, "parties", path),
-        contracts=_str_list(d, "contracts", path),
-        fields=_str_list(d, "fields", path),
-        start=_date(d, "start", path),
-        end=_date(d, "end", path),
-        ethics_approval=_str(d, "ethics_approval", path),
-        researchers=researchers,
-        status=_str(d, "status", path, choices=("active", "revoked")) if "status" in d else "active",
-    )
-    if agreement.end < agreement.start:
-        raise _fail(f"{path}.end", "is before start")
-    return agreement
 
 
 def _epoch(value: Any) -> int:
@@ -290,7 +275,7 @@ def _epoch(value: Any) -> int:
 
 
 def _parse_network(data: Any) -> Network:
-    d = _mapping(data, "", ("name", "coordinator"), ("organisations", "agreements", "people", "schema_version"))
+    d = _mapping(data, "", ("name", "coordinator", "geography"), ("organisations", "people", "schema_version"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
     c = _mapping(
@@ -310,24 +295,19 @@ def _parse_network(data: Any) -> Network:
     )
     if not isinstance(d.get("organisations") or [], list):
         raise _fail("organisations", "must be a list")
-    for key in ("agreements", "people"):
-        if not isinstance(d.get(key) or [], list):
-            raise _fail(key, "must be a list")
-    orgs = [parse_organisation(o, f"organisations[{i}]") for i, o in enumerate(d.get("organisations") or [])]
+    if not isinstance(d.get("people") or [], list):
+        raise _fail("people", "must be a list")
+    geography = parse_geography(d["geography"])
+    orgs = [parse_organisation(o, f"organisations[{i}]", geography.region_ids) for i, o in enumerate(d.get("organisations") or [])]
     seen: set[str] = set()
     for i, o in enumerate(orgs):
         if o.id in seen:
             raise _fail(f"organisations[{i}].id", "is used by another organisation")
         seen.add(o.id)
-    agreements = [_parse_agreement(a, f"agreements[{i}]") for i, a in enumerate(d.get("agreements") or [])]
-    for i, a in enumerate(agreements):
-        for j, party in enumerate(a.parties):
-            if party not in seen:
-                raise _fail(f"agreements[{i}].parties[{j}]", "is not a registered organisation")
     people = [_parse_person(p, f"people[{i}]", seen) for i, p in enumerate(d.get("people") or [])]
     person_ids: set[str] = set()
     for i, p in enumerate(people):
         if p.id in person_ids:
             raise _fail(f"people[{i}].id", "is used by another person")
         person_ids.add(p.id)
-    return Network(name=_str(d, "name", ""), coordinator=coordinator, organisations=orgs, agreements=agreements, people=people)
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, geography=geography, organisations=orgs, people=people)

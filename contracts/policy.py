@@ -35,6 +35,17 @@ POLICY: dict[str, frozenset[str]] = {
     "network.reinstate": frozenset({"coordinator"}),
     "ingest": frozenset({"coordinator"}),
     "publish": frozenset({"coordinator"}),
+    # A DSA is signed for the coalition by its staff once the parties and the ethics board have
+    # agreed it on paper; a researcher named on it never changes its terms.
+    "dsa.add": frozenset({"coordinator"}),
+    "dsa.amend": frozenset({"coordinator"}),
+    "dsa.revoke": frozenset({"coordinator"}),
+    "dsa.close": frozenset({"coordinator"}),
+    # The coordinator's software assembles and seals an extract; only the researchers named on the
+    # DSA can open it (it is sealed to their keys), so no one else needs this action.
+    "extract": frozenset({"coordinator"}),
+    # An organisation records its own decisions: a steward for their agency, coalition staff for the coalition.
+    "decision.add": frozenset({"steward", "coordinator"}),
 }
 
 

@@ -3,12 +3,13 @@
 The same steps as the commands a real network runs on separate machines (README), in order::
 
     dvnet person init people/<founder> …              the founding coordinator's own key
-    dvnet network init <net> --founder people/<founder>/person.yaml
-    dvnet person init people/<custodian> …; dvnet network add-person … --role custodian
+    dvnet network init --network <net> --geography <regions.yaml> --founder people/<founder>/person.yaml
+    dvnet person init people/<custodian> …; dvnet network add-person --network <net> … --role custodian
     dvnet custodian init custodian/                    the network linkage key, never the coordinator's
     dvnet agency init agencies/<id> …                  each agency's own keys
-    dvnet network register-agency <net> agencies/<id>/registration.yaml --as <founder>
-    dvnet agency pin-coordinator agencies/<id> <net>/coordinator/coordinator-public.yaml
+    dvnet network register-agency --network <net> agencies/<id>/registration.yaml --as <founder>
+    dvnet agency pin-coordinator agencies/<id> <net>/coordinator/coordinator-public.yaml   (keys + the network's geography)
+    dvnet drop set --agency agencies/<id> --inbox … --receipts … [--sftp …]   where bundles go (the demo: a shared folder)
     dvnet custodian wrap custodian/ agencies/<id>/registration.yaml --out <net>/coordinator/relay/<id>.linkage   (Tier 4)
     dvnet agency import-linkage agencies/<id> <net>/coordinator/relay/<id>.linkage --custodian custodian/custodian-public.yaml
 
@@ -30,6 +31,7 @@ from dvnet.common.people import PersonFolder, init_person, read_person_file
 from dvnet.bundle import key_id, load_signing_key
 from dvnet.bundle.keys import SECRET_PREFIX, load_private_key_file
 from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.geography import Geography
 
 FOUNDER = ("coord-ana", "Ana Coordinator (fictional)", "coalition office")
 CUSTODIAN = ("eli-custodian", "Eli Custodian (fictional)", "regional ethics board")
@@ -69,12 +71,18 @@ class Ceremony:
         return self.registry.organisations
 
     @classmethod
-    def found(cls, root: Path, name: str, founder: tuple[str, str, str] = FOUNDER, custodian: tuple[str, str, str] | None = CUSTODIAN) -> Ceremony:
-        """A new network founded by ``founder`` (id, name, organisation), with a custodian when given."""
+    def found(cls, root: Path, name: str, founder: tuple[str, str, str] = FOUNDER, custodian: tuple[str, str, str] | None = CUSTODIAN,
+              geography: Geography | None = None) -> Ceremony:  # fmt: skip
+        """A new network founded by ``founder`` (id, name, organisation), with a custodian when given,
+        declaring ``geography`` (default: the demo's eight made-up regions)."""
+        if geography is None:
+            from dvnet.pipelines.demo_network import demo_geography  # demo_network runs this ceremony: imported here, not at the top
+
+            geography = demo_geography()
         root = Path(root)
         person_id, person_name, org = founder
         folder = init_person(root / "people" / person_id, person_id, person_name, org)
-        store.init_network(root, name, read_person_file(folder.public_file), load_signing_key(folder.key))
+        store.init_network(root, name, read_person_file(folder.public_file), load_signing_key(folder.key), geography=geography)
         c = cls(root, person_id, {person_id: folder})
         c._note(person_id, "person", "signing (Ed25519)", "dvnet person init", folder.key)
         c._note("coordinator", "coordinator", "encryption (X25519) + signing (Ed25519)", "dvnet network init", c.paths.keys)

@@ -8,6 +8,7 @@ commands never import Dagster.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -26,10 +27,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "agency": ("dvnet.pipelines.commands.agency", "agency", "An agency's own folder and keys (run on the agency's machine)."),
     "custodian": ("dvnet.pipelines.commands.custodian", "custodian", "Make the network linkage key and seal it to Tier 4 agencies."),
     "person": ("dvnet.pipelines.commands.person", "person", "Make a person's signing key and public person file."),
+    "dsa": ("dvnet.pipelines.commands.dsa", "dsa", "Data-sharing agreements: add, show, list, amend, revoke, close (versioned, signed)."),
+    "extract": ("dvnet.pipelines.commands.extract", "extract", "A DSA's research extract: make it sealed to each named researcher, or open yours."),
+    "decision": ("dvnet.pipelines.commands.decision", "decision", "An organisation's decision log: add a signed decision, list those due for review."),
     "contracts": ("dvnet.pipelines.commands.contracts", "contracts", "List the data contracts and write the data dictionary."),
     "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
     "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
     "contribute": ("dvnet.pipelines.commands.contribute", "contribute", "Validate, de-identify and seal an agency extract."),
+    "drop": ("dvnet.pipelines.commands.drop", "drop", "Set or show where the agency's bundles go (shared folder or SFTP, host key pinned)."),
+    "send": ("dvnet.pipelines.commands.send", "send", "Deliver the agency's sealed bundles to the coordinator's drop (folder or SFTP)."),
+    "receipts": ("dvnet.pipelines.commands.receipts", "receipts", "Fetch and verify the coordinator's receipts; show what became of each bundle."),
     "receipt": ("dvnet.pipelines.commands.receipt", "receipt", "Verify a coordinator's signed receipt for a bundle."),
     "ingest": ("dvnet.pipelines.commands.ingest", "ingest", "Verify, quarantine or load the bundles in the coordinator inbox."),
     "publish": ("dvnet.pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
@@ -40,6 +47,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: Commands that run at the coordinator, on the `central` extra (Dagster, the LP solvers, charts).
+CENTRAL_COMMANDS = ("ingest", "publish", "ui", "demo")
+#: The modules only the `central` extra installs; a missing one means the agency-side install.
+CENTRAL_MODULES = ("dagster", "dagster_webserver", "dagster_duckdb", "scipy", "highspy", "matplotlib")
+
+
+def central_missing(name: str) -> DvnetError:
+    return DvnetError(
+        "USAGE_CENTRAL_NOT_INSTALLED",
+        f"`dvnet {name}` runs at the coordinator and needs the coordinator's install; this one is the agency-side install",
+        hint="install the central extra: pip install '.[central]' from the dvnet folder (or pip install 'dvnet-<version>.whl[central]')",
+    )
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -47,6 +68,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
+        if name in CENTRAL_COMMANDS and any(importlib.util.find_spec(m) is None for m in CENTRAL_MODULES):
+            raise central_missing(name)
         module, attr, _ = COMMANDS[name]
         return getattr(importlib.import_module(module), attr)
 
@@ -79,12 +102,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_USAGE
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in CENTRAL_MODULES:
+            raise  # a bug, not the agency-side install
+        return _user_error(central_missing(next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")))
     except DvnetError as e:
-        click.echo(f"error: {e.reason}: {e.message}", err=True)
-        if e.hint:
-            click.echo(f"hint: {e.hint}", err=True)
-        return EXIT_USAGE if isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
+        return _user_error(e)
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _user_error(e: DvnetError) -> int:
+    """Print a user error as one line (and a hint); its exit code."""
+    click.echo(f"error: {e.reason}: {e.message}", err=True)
+    if e.hint:
+        click.echo(f"hint: {e.hint}", err=True)
+    return EXIT_USAGE if isinstance(e, (AccessError, ContractError, RegistryError)) or e.reason.startswith("USAGE") else EXIT_REFUSED
 
 
 def run() -> None:

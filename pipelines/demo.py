@@ -6,8 +6,10 @@
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
    default; the two Tier 4 agencies also send consented records and research extracts);
-4. bundles travel to the coordinator's inbox; the central job verifies and loads them;
-5. the coordinator publishes a disclosure-controlled release for evaluators.
+4. each agency sends its bundles to the coordinator's drop (a shared folder on one machine); the
+   central job verifies and loads them; each agency fetches and verifies its receipts;
+5. the coordinator publishes a disclosure-controlled release for evaluators;
+6. the coordinator makes the DSA's research extract, sealed to its named researcher, who opens it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
 from dvnet.pipelines.ceremony import Ceremony
+from dvnet.pipelines.delivery.drop import drop_of, save_drop
+from dvnet.pipelines.delivery.receipts import fetch
+from dvnet.pipelines.delivery.send import send_outbox
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
@@ -68,35 +74,49 @@ def run_contributions(root: Path, items: list[DemoPlanItem], tick: Callable[[], 
     return results
 
 
-def deliver(root: Path) -> int:
-    """Move every agency's outbox bundles to the coordinator's inbox (SFTP / share / USB in life)."""
+def _agencies_with_drops(root: Path) -> list:
+    """Every agency folder, its drop the coordinator's own folders: on one machine the shared-folder
+    drop is the coordinator's inbox and the agency's receipts folder (SFTP in a real network)."""
     paths = NetworkPaths(root)
-    n = 0
-    for outbox in sorted(paths.agencies.glob("*/outbox")):
-        for f in sorted(outbox.glob("*.dvb")):
-            shutil.move(str(f), paths.inbox / f.name)
-            n += 1
-    return n
+    agencies = []
+    for config in sorted(paths.agencies.glob("*/agency.yaml")):
+        agency = load_agency(config.parent)
+        if not agency.drop:
+            save_drop(agency, {"inbox": str(paths.inbox), "receipts": str(paths.receipts / agency.agency_id)})
+            agency = load_agency(config.parent)
+        agencies.append(agency)
+    return agencies
+
+
+def deliver(root: Path) -> int:
+    """Each agency sends its outbox to the coordinator's drop, as `dvnet send` does."""
+    return sum(len(send_outbox(agency, drop_of(agency))) for agency in _agencies_with_drops(root))
 
 
 def return_receipts(root: Path) -> int:
-    """Copy each signed receipt back to its agency's receipts/ folder."""
-    paths = NetworkPaths(root)
-    n = 0
-    for folder in sorted(paths.receipts.glob("*")):
-        target = paths.agencies / folder.name / "receipts"
-        if target.exists():
-            for r in folder.glob("*.json"):
-                shutil.copy2(r, target / r.name)
-                n += 1
-    return n
+    """Each agency fetches and verifies its receipts, as `dvnet receipts` does; how many it kept."""
+    return sum(fetch(agency, drop_of(agency)).kept for agency in _agencies_with_drops(root))
+
+
+#: Written into the folder `dvnet demo` makes; only a folder holding it is ever deleted by the demo.
+DEMO_MARKER = ".dvnet-demo"
 
 
 def fresh_network(root: Path) -> Ceremony:
-    """The demo network made afresh in ``root`` through the key ceremony; ``.organisations()`` are its agencies."""
+    """The demo network made afresh in ``root`` through the key ceremony; ``.organisations`` are its
+    agencies. A folder the demo did not make (no marker file; an empty folder is fine) is refused
+    untouched: `--out` is deleted whole."""
     root = Path(root)
-    if root.exists():
+    if root.exists() or root.is_symlink():
+        ours = root.is_dir() and not root.is_symlink() and (root / DEMO_MARKER).is_file()
+        if not ours and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+            raise DvnetError(
+                "USAGE_DEMO_OUT_NOT_OURS", f"{root} holds files `dvnet demo` did not make, and the demo deletes its whole folder",
+                hint="choose another --out (a new or empty folder), or empty that one yourself",
+            )
         shutil.rmtree(root)
+    root.mkdir(mode=0o700, parents=True)
+    (root / DEMO_MARKER).write_text("Made by `dvnet demo`: the next `dvnet demo` with this folder as --out deletes it whole.\n")
     return build_demo_network(root)
 
 

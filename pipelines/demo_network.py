@@ -6,11 +6,13 @@ Synthetic only: invented names, fictional regions, example.org contacts.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from pathlib import Path
 
-from dvnet import bundle
-from dvnet.contracts.network import Agreement, Organisation, Researcher
+from dvnet.common import agreements
 from dvnet.common import network as store
+from dvnet.contracts.geography import Geography
+from dvnet.contracts.network import Organisation
 from dvnet.pipelines.ceremony import Ceremony
 
 # id, name, type, tier, region, services, eligibility
@@ -30,6 +32,7 @@ AGENCIES = (
     ("riverside-university-evaluation", "Riverside University Evaluation Unit", "research_evaluation", 1, "south-valley", ("evaluation",), "Network partners"),
 )
 DSA_ID = "dsa-2026-regional-evaluation"
+GEOGRAPHY_FILE = Path(__file__).with_name("demo_geography.yaml")
 PERIODS = ("2026-Q2", "2026-Q3")
 
 
@@ -39,39 +42,48 @@ def demo_organisations() -> list[Organisation]:
     return [Organisation(id=aid, name=aname, type=atype, tier=tier, region=region) for aid, aname, atype, tier, region, *_ in AGENCIES]
 
 
+@cache
+def demo_geography() -> Geography:
+    """The demo network's declared geography: eight made-up regions in two parent areas."""
+    return store.read_geography(GEOGRAPHY_FILE)
+
+
 #: The demo's people besides the founding coordinator, the custodian and one steward per agency.
 PEOPLE = (
     ("ben-reviewer", "Ben Reviewer (fictional)", "coalition office", ["reviewer"]),
     ("chen-reviewer", "Chen Reviewer (fictional)", "riverside-university-evaluation", ["reviewer"]),
     ("dara-auditor", "Dara Auditor (fictional)", "regional privacy office", ["auditor"]),
+    ("ada-researcher", "Dr. Ada Okafor (fictional)", "riverside-university-evaluation", ["researcher"]),
 )
+RESEARCHER = "ada-researcher"
 
 
 def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> Ceremony:
     """Run the key ceremony for every party of the demo (each in its own folder under ``root``),
-    and add the evaluation DSA. Returns the ceremony: its people's key folders and what it made."""
-    ceremony = Ceremony.found(root, name)
+    and add the evaluation DSA as its founding coordinator. Returns the ceremony: its people's key
+    folders and what it made."""
+    ceremony = Ceremony.found(root, name, geography=demo_geography())
     for aid, aname, atype, tier, region, services, elig in AGENCIES:
         slug = aid.split("-")[0]
         contact = {"phone": f"+1-555-01{len(aid):02d}", "email": f"intake@{slug}.example.org", "website": f"https://{slug}.example.org", "intake_hours": "Mon-Fri 9-17"}
         ceremony.add_agency(aid, aname, atype, tier, region, steward=True, network=name, services=services, eligibility=elig, contact=contact)
     for person_id, person_name, org, roles in PEOPLE:
         ceremony.add_person(person_id, person_name, org, roles)
-    network = store.load_network(root)
-    researcher_key = bundle.generate_encryption_key()  # the researcher's own key; only its public half is registered
+    # The DSA goes in the way a coordinator adds one (`dvnet dsa add … --as coord-ana`): signed, audited.
     today = dt.date.today()
-    network.agreements.append(
-        Agreement(
-            id=DSA_ID,
-            purpose="Regional evaluation of coordinated response outcomes (time-limited)",
-            parties=["harbour-house-shelter", "metro-general-hospital", "riverside-university-evaluation"],
-            contracts=["research_extract/v1"],
-            fields=["linkage_token", "age_band", "region", "service_type", "episode_month", "risk_level", "safety_plan_completed"],
-            start=(today - dt.timedelta(days=180)).isoformat(),
-            end=(today + dt.timedelta(days=365)).isoformat(),
-            ethics_approval="REB-2026-0142 (fictional)",
-            researchers=[Researcher(id="r-okafor", name="Dr. A. Okafor (fictional)", encryption_public_key=bundle.public_key_to_text(researcher_key.public_key()))],
-        )
-    )
-    store.save_network(root, network)
+    end = today + dt.timedelta(days=365)
+    agreements.add(root, {
+        "id": DSA_ID,
+        "purpose": "Regional evaluation of coordinated response outcomes (time-limited)",
+        "parties": ["harbour-house-shelter", "metro-general-hospital", "riverside-university-evaluation"],
+        "contracts": ["research_extract/v1"],
+        "fields": ["linkage_token", "age_band", "region", "service_type", "episode_month", "risk_level", "safety_plan_completed"],
+        "periods": list(PERIODS),
+        "start": (today - dt.timedelta(days=180)).isoformat(),
+        "end": end.isoformat(),
+        "ethics_approval": "REB-2026-0142 (fictional)",
+        "researchers": [RESEARCHER],
+        "min_cell_size": 10,
+        "retention_end": (end + dt.timedelta(days=365)).isoformat(),
+    }, ceremony.as_person(ceremony.founder, "dsa.add"))  # fmt: skip
     return ceremony

@@ -16,6 +16,7 @@ import pytest
 
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony
+from dvnet.pipelines.demo_network import demo_geography
 
 NETWORK_NAME = "Riverside DV Response Network"
 
@@ -146,6 +147,54 @@ def as_coordinator(network_dir: Path) -> list[str]:
     return coordinator_argv(network_dir)
 
 
+RESEARCHER = ("ada-researcher", "Dr Ada Okafor (fictional)", "uni-research")
+#: The terms of the ``dsa_network`` fixture's agreement (two Tier 4 parties).
+DSA_TERMS = {
+    "id": "dsa-2026-01",
+    "purpose": "Evaluate warm handoffs between shelters and health care",
+    "parties": ["valley-health", "uni-research"],
+    "contracts": ["research_extract/v1"],
+    "fields": ["linkage_token", "age_band", "region", "episode_month"],
+    "periods": ["2026-Q2", "2026-Q3"],
+    "start": "2026-01-01",
+    "end": "2027-12-31",
+    "ethics_approval": "REB-2025-0420",
+    "researchers": [RESEARCHER[0]],
+    "min_cell_size": 5,
+    "retention_end": "2028-12-31",
+}
+
+
+@pytest.fixture
+def dsa_terms() -> dict:
+    """The terms of the ``dsa_network`` fixture's agreement (a copy: edit freely)."""
+    return copy.deepcopy(DSA_TERMS)
+
+
+@pytest.fixture(scope="session")
+def researcher_and_dsa():
+    """``researcher_and_dsa(root)``: the ``dsa_network`` fixture's researcher and DSA added to the
+    network at ``root`` (for fixtures of a wider scope); returns the ceremony that added them."""
+    from dvnet.common import agreements
+    from dvnet.common.people import PersonFolder
+
+    def add(root: Path) -> Ceremony:
+        ceremony = Ceremony(root, FOUNDER[0], {FOUNDER[0]: PersonFolder(root / "people" / FOUNDER[0])})
+        ceremony.add_person(*RESEARCHER, ["researcher"])
+        agreements.add(root, copy.deepcopy(DSA_TERMS), ceremony.as_person(FOUNDER[0], "dsa.add"))
+        return ceremony
+
+    return add
+
+
+@pytest.fixture
+def dsa_network(network_dir: Path, researcher_and_dsa) -> Path:
+    """``network_dir`` with a researcher (``ada-researcher``, key under ``people/``) and the DSA of
+    ``DSA_TERMS`` (version 1), added by the founding coordinator through ``common.agreements``."""
+    researcher_and_dsa(network_dir)
+    return network_dir
+
+
 @pytest.fixture(scope="session")
 def contribute_and_ingest():
     """``contribute_and_ingest(root, items)``: each planned contribution (``pipelines.demo.plan``
@@ -211,6 +260,7 @@ def _valid_registry() -> dict:
     return {
         "name": NETWORK_NAME,
         "schema_version": 1,
+        "geography": demo_geography().to_dict(),
         "coordinator": {
             "id": "coordinator",
             "name": "Riverside coordinator",
@@ -250,20 +300,6 @@ def _valid_registry() -> dict:
                 "tier": 1,
                 "region": "north-lakes",
             },
-        ],
-        "agreements": [
-            {
-                "id": "dsa-2026-01",
-                "purpose": "Evaluate warm handoffs between shelters and health care",
-                "parties": ["shelter-north", "uni-research"],
-                "contracts": ["research_extract/v1"],
-                "fields": ["age_band", "region", "linkage_token"],
-                "start": "2026-01-01",
-                "end": "2027-12-31",
-                "ethics_approval": "REB-2025-0420",
-                "researchers": [{"id": "r-okafor", "name": "Dr Ada Okafor"}],
-                "status": "active",
-            }
         ],
     }
 

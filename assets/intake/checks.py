@@ -66,12 +66,14 @@ def agencies_contributed_check(network: NetworkResource, warehouse: WarehouseRes
     asset=INTAKE,
     name="loaded_rows_conform",
     description="The rows this run loaded re-validate: staged rows against their contract's output model (every rule, "
-    "by the engine the contributor and ingest use); count rows name a known standard table, its dimensions only, valid codes, n ≥ 1.",
+    "by the engine the contributor and ingest use); count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; "
+    "regions are the network's own (its registry's geography).",
 )
-def loaded_rows_conform_check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+def loaded_rows_conform_check(context: AssetCheckExecutionContext, network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
     bundle_ids = loaded_bundle_ids(context)
+    geography = network.coordinator_context().network.geography
     with warehouse.get_connection() as con:
-        return _result(loaded_rows_conform(con, bundle_ids))
+        return _result(loaded_rows_conform(con, bundle_ids, geography))
 
 
 CHECKS = [bundles_reconcile_check, loaded_rows_conform_check, quarantine_explained_check, agencies_contributed_check]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dvnet.contracts import codes
-from dvnet.contracts.geography import POSTAL_CODE_PATTERN, REGIONS
+from dvnet.contracts.geography import AREA_ID_PATTERN, POSTAL_CODE_PATTERN
 from dvnet.contracts.roles import Role, Transform, field, out_field
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -47,7 +47,8 @@ def postal_code():
         role=Role.QUASI_IDENTIFIER,
         transform=Transform.POSTAL_REGION,
         output="region",
-        description="Client's postal code (e.g. `S1A 2B3`). Leaves only as the region its prefix lies in.",
+        description="Client's postal code (e.g. `S1A 2B3`). Leaves only as the region its prefix lies in, "
+        "in the network's declared geography.",
         nullable=True,
         str_matches=POSTAL_CODE_PATTERN,
     )
@@ -115,8 +116,10 @@ def out_age_band():
 def out_region():
     return out_field(
         role=Role.QUASI_IDENTIFIER,
-        description="Region of the client's postal code; `unknown` when missing.",
-        isin=[*REGIONS, "unknown"],
+        # The network's own regions (its registry's geography), so the contract holds their form
+        # only; the contributor makes no other value and the coordinator checks the list at ingest.
+        description="Region of the client's postal code, one of the network's declared regions; `unknown` when missing or not declared.",
+        str_matches=AREA_ID_PATTERN,
     )
 
 

@@ -1,6 +1,6 @@
 """`--as PERSON` and `--key FILE` for every command that changes the network's state or hands out data.
 
-    @acting_as("publish", network="network_dir")
+    @acting_as("publish")
     def publish(actor, network_dir, ...): ...
 
 authorises the person for the action (``dvnet.common.authority.authorise``: registered, active,
@@ -22,9 +22,11 @@ AS_HELP = "Run as this person (their id in the registry); the command is signed 
 KEY_HELP = "The person's signing key (default: ~/.config/dvnet/people/<id>/signing.key if present, else $DVNET_KEY)."
 
 
-def acting_as(action: str, *, network: str = "network"):
+def acting_as(action: str, *, network: str = "network_dir", agency: str | None = None):
     """Decorate a click command: adds ``--as`` and ``--key``; the command receives ``actor``.
-    ``network`` names the command's parameter holding the network folder."""
+    ``network`` names the command's parameter holding the network folder (``--network``, see
+    options.py); ``agency`` the one naming the agency the action is for, when a role acting for one
+    agency may be granted it."""
 
     def decorate(command):
         @click.option("--as", "person_id", required=True, metavar="PERSON", help=AS_HELP)
@@ -35,7 +37,8 @@ def acting_as(action: str, *, network: str = "network"):
             from dvnet.common.authority import authorise, failed, person_key_path
 
             environ = (ctx.obj or {}).get("environ", os.environ)
-            actor = authorise(Path(kwargs[network]), person_id, person_key_path(person_id, key_option, environ), action)
+            key = person_key_path(person_id, key_option, environ)
+            actor = authorise(Path(kwargs[network]), person_id, key, action, agency=kwargs[agency] if agency else None)
             try:
                 return ctx.invoke(command, actor=actor, **kwargs)
             except DvnetError as e:

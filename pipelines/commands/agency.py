@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from dvnet.contracts.codes import ORG_TYPES
-from dvnet.contracts.geography import REGIONS
 from dvnet.contracts.tiers import TIERS
 from dvnet.pipelines.console import make_console
 
@@ -23,7 +22,7 @@ def agency() -> None:
 @click.option("--name", required=True)
 @click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES))
 @click.option("--tier", required=True, type=click.IntRange(1, 4), help="; ".join(f"{k}: {v}" for k, v in TIERS.items()))
-@click.option("--region", required=True, type=click.Choice(REGIONS))
+@click.option("--region", required=True, help="One of the network's regions (the coordinator tells you; `dvnet network show` lists them). Checked when the coordinator registers the agency.")
 @click.option("--network-name", help="The network it joins (checked against the coordinator's files).")
 @click.option("--service", "services", multiple=True, help="A service offered (repeatable).")
 @click.option("--eligibility", default="", help="Who the agency serves.")
@@ -67,6 +66,9 @@ def pin_coordinator(folder: Path, coordinator_file: Path) -> None:
     console.print(f"{cfg.agency_id} now pins the keys of '{cfg.network}''s coordinator ({c['id']})")
     console.print(f"coordinator encryption key id {c['encryption_key_id']} (bundles are sealed to it)")
     console.print(f"coordinator signing key id    {c['signing_key_id']} (receipts are checked against it)")
+    g = cfg.geography
+    console.print(f"the network's geography: {len(g.region_ids)} regions in {len(g.parent_areas)} parent areas (postal codes are generalised to them)", soft_wrap=True)
+    console.print(f"next: tell dvnet where the coordinator's drop is: dvnet drop set --agency {folder} --inbox ... --receipts ...", soft_wrap=True)
 
 
 @agency.command("import-linkage")

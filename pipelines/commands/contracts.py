@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
+from dvnet.common.network import agency_geography, load_agency, load_network
 from dvnet.contracts.dictionary import write_dictionary
 from dvnet.contracts.registry import all_contracts
 
@@ -30,7 +32,13 @@ def list_() -> None:
 
 @contracts.command("docs")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("data-dictionary"), show_default=True, help="Folder to write into.")
-def docs(out: Path) -> None:
-    """Write the data dictionary as Markdown and HTML (one page covering every contract)."""
-    md, html = write_dictionary(out)
+@network_option(required=False, help="Include this network's geography (its regions and postal prefixes).")
+@click.option("--agency", "agency_dir", type=click.Path(path_type=Path, file_okay=False), help="Include the geography this agency holds (its agency.yaml), instead of --network.")
+def docs(out: Path, network_dir: Path | None, agency_dir: Path | None) -> None:
+    """Write the data dictionary as Markdown and HTML (one page covering every contract, and the
+    network's geography when --network or --agency is given)."""
+    if network_dir and agency_dir:
+        raise click.UsageError("give --network or --agency, not both")
+    geography = load_network(network_dir).geography if network_dir else agency_geography(load_agency(agency_dir)) if agency_dir else None
+    md, html = write_dictionary(out, geography)
     click.echo(f"wrote {md}\nwrote {html}")

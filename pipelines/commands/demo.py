@@ -8,16 +8,17 @@ from collections import Counter
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import PERIODS
+from dvnet.pipelines.demo_network import PERIODS, demo_geography
+from dvnet.pipelines.progress import progress
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network (deleted and re-created).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Folder for the whole network: new, empty, or made by an earlier demo (then deleted and re-created).")
 @click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Multiply every agency's volume.")
 @click.option("--profile", default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
@@ -30,7 +31,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     """
     from dvnet.assets.releases.lib.release import build_release
     from dvnet.assets.runs import dagster_home_for, materialise_groups, run_intake
-    from dvnet.pipelines.commands.ingest import print_outcomes
+    from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.synth import synthesize
     from dvnet.kernels.arrow_memory import use_system_allocator
@@ -50,14 +51,14 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
                   + f"; {len(ceremony.people)} people with roles; one data-sharing agreement")  # fmt: skip
 
     console.rule("[bold]2. Synthetic extracts (each agency's own system)")
-    summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale)
+    with progress(console, "synthesising extracts", unit="rows") as tracker:
+        summary = synthesize(orgs, root / "agencies", seed=seed, periods=list(PERIODS), scale=scale, geography=demo_geography(), progress=tracker.advance)
     console.print(f"{summary.total_rows:,} rows in {len(summary.files)} files for periods {', '.join(PERIODS)}")
 
     console.rule("[bold]3. Each agency contributes (validate → consent → de-identify → disclosure check → seal)")
     items = plan(orgs)
-    with Progress(TextColumn("contribute"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("contribute", total=len(items))
-        results = run_contributions(root, items, tick=lambda: bar.advance(task))
+    with progress(console, "contribute", total=len(items), unit="contributions") as tracker:
+        results = run_contributions(root, items, tick=tracker.advance)
     t = Table(title="What left each agency (no values: counts only)", title_justify="left")
     for h in ("agency", "contract", "period", "mode", "read", "rejected", "excluded (consent)", "withheld (k)", "sent", "status"):
         t.add_column(h, justify="right" if h in ("read", "rejected", "excluded (consent)", "withheld (k)", "sent") else "left")
@@ -71,16 +72,21 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     moved = deliver(root)
     home = dagster_home_for(dagster_home, environ)
     ceremony.as_person(ceremony.founder, "ingest")  # as `dvnet ingest --as <coordinator>` does: granted, signed, audited
-    outcomes = run_intake(root, home)
+    with progress(console, "ingest", total=moved, unit="bundles") as tracker:
+        outcomes = run_intake(root, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
-    console.print(f"{moved} bundles delivered; receipts returned to agencies: {return_receipts(root)}")
-    if not materialise_groups(root, home, ("warehouse",)):
+    print_destinations(NetworkPaths(root), outcomes, console)
+    console.print(f"{moved} bundles delivered with `dvnet send` (shared-folder drop); receipts fetched by the agencies: {return_receipts(root)}")
+    with progress(console, "indicator cubes"):
+        built = materialise_groups(root, home, ("warehouse",))
+    if not built:
         console.print("[red]building the indicator cubes failed[/]")
         return EXIT_REFUSED
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
     ceremony.as_person(ceremony.founder, "publish")
-    release = build_release(root, profile, [PERIODS[-1]])
+    with progress(console, "publish") as tracker:
+        release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
     s = release.stats  # the coordinator's own figures (not in the release folder)
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")

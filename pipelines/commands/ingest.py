@@ -13,19 +13,22 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.acting import acting_as
+from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
+from dvnet.pipelines.progress import progress
+
 
 @click.command("ingest")
-@click.option("--network", "network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (holds coordinator/).")
+@network_option()
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
 @acting_as("ingest")
 @click.pass_context
-def ingest(ctx: click.Context, actor, network: Path, dagster_home: Path | None) -> int:
+def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | None) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox.
 
     Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded
@@ -35,7 +38,7 @@ def ingest(ctx: click.Context, actor, network: Path, dagster_home: Path | None) 
     from dvnet.assets.runs import dagster_home_for, run_intake
 
     environ = (ctx.obj or {}).get("environ", os.environ)
-    network = network.resolve()
+    network = network_dir.resolve()
     coordinator = CoordinatorContext.load(network)  # a missing or invalid registry is a usage error here
     console = make_console()
     pending = len(pending_files(coordinator.paths.inbox))
@@ -43,11 +46,10 @@ def ingest(ctx: click.Context, actor, network: Path, dagster_home: Path | None) 
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(dagster_home, environ)
-    with Progress(SpinnerColumn(), TextColumn("ingest"), BarColumn(), TextColumn("{task.completed}/{task.total} bundles"), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:  # fmt: skip
-        task = bar.add_task("ingest", total=pending)
-        outcomes = run_intake(network, home, progress=lambda n: bar.advance(task, n))
+    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+        outcomes = run_intake(network, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
+    print_destinations(coordinator.paths, outcomes, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) else EXIT_OK
 
 
@@ -65,3 +67,14 @@ def print_outcomes(outcomes: list[dict], console: Console) -> None:
         f"totals: {n['loaded']} loaded, {n['duplicate']} duplicate, {n['quarantined']} quarantined; "
         f"{sum(o['rows_loaded'] for o in outcomes)} rows loaded"
     )
+
+
+def print_destinations(paths: NetworkPaths, outcomes: list[dict], console: Console) -> None:
+    """Where each kind of outcome went, so coalition staff know which folder to open."""
+    kept = sum(1 for o in outcomes if o["outcome"] != "quarantined")
+    quarantined = len(outcomes) - kept
+    agencies = sorted({o["agency"] or "_unknown" for o in outcomes})
+    console.print(f"archive:    {paths.archive}  ({kept} bundle{'s' if kept != 1 else ''} loaded or duplicate, kept as received)")
+    console.print(f"quarantine: {paths.quarantine}  ({quarantined} file{'s' if quarantined != 1 else ''}, each with a .reason.json beside it)")
+    console.print(f"receipts:   {paths.receipts}/<agency>/  ({len(outcomes)} signed, for {len(agencies)} agenc{'ies' if len(agencies) != 1 else 'y'}; "
+                  "agencies fetch theirs with `dvnet receipts`)")  # fmt: skip

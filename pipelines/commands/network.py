@@ -11,9 +11,8 @@ from rich.table import Table
 from dvnet.contracts.policy import ROLES
 from dvnet.common import network as store
 from dvnet.pipelines.commands.acting import KEY_HELP, acting_as
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
-
-NETWORK = click.argument("network", type=click.Path(path_type=Path, file_okay=False, exists=True))
 
 
 @click.group("network")
@@ -22,15 +21,17 @@ def network() -> None:
 
 
 @network.command("init")
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@network_option(new=True, help="The folder to create the network in.")
 @click.option("--name", required=True, help="The network's name, e.g. 'Riverside DV Response Network'.")
+@click.option("--geography", "geography_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="YAML file declaring the network's regions, their parent areas and postal prefixes (the demo's: pipelines/demo_geography.yaml).")
 @click.option("--founder", "founder_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="The founding coordinator's person file (from `dvnet person init`).")  # fmt: skip
 @click.option("--key", "key_option", type=click.Path(path_type=Path, dir_okay=False), help="The founder's signing key. " + KEY_HELP)
 @click.pass_context
-def init(ctx: click.Context, folder: Path, name: str, founder_file: Path, key_option: Path | None) -> None:
-    """Create FOLDER with the coordinator's own key pairs (0600, never printed), its public file and
-    a registry whose first person, the founder, is a coordinator.
+def init(ctx: click.Context, network_dir: Path, name: str, geography_file: Path, founder_file: Path, key_option: Path | None) -> None:
+    """Create the network folder with the coordinator's own key pairs (0600, never printed), its public file and
+    a registry declaring the network's geography whose first person, the founder, is a coordinator.
 
     No agency key and no linkage key is made here: agencies run `dvnet agency init`, the custodian
     `dvnet custodian init`.
@@ -40,20 +41,23 @@ def init(ctx: click.Context, folder: Path, name: str, founder_file: Path, key_op
 
     founder = read_person_file(founder_file)
     key = load_key_for(founder["id"], key_option, (ctx.obj or {}).get("environ", os.environ))
-    net = store.init_network(folder, name, founder, key)
+    folder = network_dir
+    net = store.init_network(folder, name, founder, key, geography=store.read_geography(geography_file))
     console = make_console()
     console.print(f"created network '{net.name}' at {folder}; founding coordinator {founder['id']}")
     console.print(f"coordinator encryption key id {net.coordinator.encryption_key_id} (agencies seal bundles to it)")
     console.print(f"coordinator signing key id    {net.coordinator.signing_key_id} (receipts and the audit head are signed with it)")
+    g = net.geography
+    console.print(f"geography: {len(g.region_ids)} regions in {len(g.parent_areas)} parent areas ({', '.join(g.parent_areas)})", soft_wrap=True)
     console.print(f"public file for every agency: {store.NetworkPaths(folder).coordinator_public}")
-    console.print(f"next: dvnet network register-agency {folder} <registration.yaml> --as {founder['id']}")
+    console.print(f"next: dvnet network register-agency --network {folder} <registration.yaml> --as {founder['id']}")
 
 
 @network.command("register-agency")
-@NETWORK
+@network_option()
 @click.argument("registration_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @acting_as("network.register-agency")
-def register_agency(actor, network: Path, registration_file: Path) -> None:
+def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
     """Register the agency whose public registration file (from `dvnet agency init`) is REGISTRATION_FILE.
 
     Only public keys are registered. Compare the key ids printed with the agency by phone, then
@@ -61,33 +65,33 @@ def register_agency(actor, network: Path, registration_file: Path) -> None:
     """
     from dvnet.common.agency import read_registration
 
-    org = store.register_agency(network, read_registration(registration_file), actor)
+    org = store.register_agency(network_dir, read_registration(registration_file), actor)
     console = make_console()
     console.print(f"registered {org.id} (tier {org.tier}, {org.type}) by {actor.actor}")
     console.print(f"agency signing key id {org.signing_key_id}; encryption key id {org.encryption_key_id}")
-    console.print(f"send back: {store.NetworkPaths(network).coordinator_public}")
+    console.print(f"send back: {store.NetworkPaths(network_dir).coordinator_public}")
 
 
 @network.command("add-person")
-@NETWORK
+@network_option()
 @click.argument("person_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--role", "roles", required=True, multiple=True, type=click.Choice(list(ROLES)), help="A role (repeatable).")
 @acting_as("network.add-person")
-def add_person(actor, network: Path, person_file: Path, roles: tuple[str, ...]) -> None:
+def add_person(actor, network_dir: Path, person_file: Path, roles: tuple[str, ...]) -> None:
     """Register the person of PERSON_FILE (from `dvnet person init`) with one or more roles."""
     from dvnet.common.people import read_person_file
 
-    person = store.add_person(network, read_person_file(person_file), list(roles), actor)
+    person = store.add_person(network_dir, read_person_file(person_file), list(roles), actor)
     make_console().print(f"{person.id} ({person.org}) now holds: {', '.join(person.roles)}; signing key id {person.signing_key_id}")
 
 
 def _status_command(name: str, status: str, verb: str):
     @network.command(name)
-    @NETWORK
+    @network_option()
     @click.argument("subject_id", metavar="ID")
     @acting_as(f"network.{name}")
-    def command(actor, network: Path, subject_id: str) -> None:
-        store.set_status(network, subject_id, status, actor)
+    def command(actor, network_dir: Path, subject_id: str) -> None:
+        store.set_status(network_dir, subject_id, status, actor)
         make_console().print(f"{subject_id} is {status} ({verb} by {actor.actor})")
 
     command.__doc__ = f"Mark the organisation or person ID {status}" + (
@@ -101,10 +105,10 @@ reinstate = _status_command("reinstate", "active", "reinstated")
 
 
 @network.command("show")
-@NETWORK
-def show(network: Path) -> None:
-    """Summarise the registry: organisations, people and roles, agreements, coordinator key ids."""
-    net = store.load_network(network)
+@network_option()
+def show(network_dir: Path) -> None:
+    """Summarise the registry: organisations, people and roles, the geography, coordinator key ids."""
+    net = store.load_network(network_dir)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")
     t = Table(title=f"{len(net.organisations)} organisations", title_justify="left")
@@ -119,10 +123,10 @@ def show(network: Path) -> None:
     for person in net.people:
         p.add_row(person.id, person.name, person.org, ", ".join(person.roles), person.status, person.signing_key_id)
     console.print(p)
-    if net.agreements:
-        a = Table(title=f"{len(net.agreements)} data-sharing agreements", title_justify="left")
-        for h in ("id", "purpose", "parties", "contracts", "from", "to", "ethics", "status"):
-            a.add_column(h)
-        for g in net.agreements:
-            a.add_row(g.id, g.purpose, str(len(g.parties)), ", ".join(g.contracts), g.start, g.end, g.ethics_approval, g.status)
-        console.print(a)
+    geo = Table(title=f"geography: {len(net.geography.region_ids)} regions", title_justify="left")
+    for h in ("region", "parent area", "postal prefixes"):
+        geo.add_column(h)
+    for r in net.geography.regions:
+        geo.add_row(r.id, r.parent_area, " ".join(r.postal_prefixes))
+    console.print(geo)
+    console.print("data-sharing agreements: `dvnet dsa list --network …`")

@@ -20,7 +20,7 @@ def person() -> None:
 @click.option("--name", required=True)
 @click.option("--org", required=True, help="Their organisation (a steward's must be the agency's registry id).")
 def init(folder: Path, person_id: str, name: str, org: str) -> None:
-    """Make FOLDER (0700) with the person's signing key (0600, never printed) and person.yaml,
+    """Make FOLDER (0700) with the person's signing and encryption keys (0600, never printed) and person.yaml,
     the public file the coordinator registers (`dvnet network add-person`)."""
     from dvnet.common.people import init_person, read_person_file
 
@@ -28,4 +28,5 @@ def init(folder: Path, person_id: str, name: str, org: str) -> None:
     public = read_person_file(pf.public_file)
     console = make_console()
     console.print(f"created {person_id}'s signing key in {pf.key} (keep it; commands take it with --key or $DVNET_KEY)")
-    console.print(f"signing key id {public['signing_key_id']}; send {pf.public_file} to the coordinator")
+    console.print(f"signing key id {public['signing_key_id']}; encryption key id {public['encryption_key_id']} (research extracts are sealed to it)")
+    console.print(f"send {pf.public_file} to the coordinator")

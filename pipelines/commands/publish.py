@@ -8,18 +8,20 @@ import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
+from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
+from dvnet.pipelines.progress import progress
 
 
 @click.command("publish")
-@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("demo-network"), show_default=True)
+@network_option()
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control policy.")
 @click.option("--period", "periods", multiple=True, help="Quarter to publish, e.g. 2026-Q3 (repeatable; default: the latest loaded).")
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-p", type=float, help="custom profile: p of the p % rule (default 0.1).")
-@acting_as("publish", network="network_dir")
+@acting_as("publish")
 def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_p) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
@@ -33,8 +35,8 @@ def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], me
         raise click.UsageError("--threshold, --rounding-base and --dominance-p go with --profile custom")
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
-    with console.status(f"protecting and auditing {', '.join(chosen)} under {profile} ..."):
-        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides)
+    with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
+        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
     s = result.stats  # the coordinator's own figures (not in the release folder)
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "

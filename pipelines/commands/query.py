@@ -11,20 +11,23 @@ from rich.table import Table
 
 from dvnet.pipelines.access.query import query_releases
 from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.commands.options import network_option
 
 
 @click.command("query")
 @click.argument("sql")
-@click.option("--network", "network_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("demo-network"), show_default=True, help="Network folder whose coordinator/releases/ are queried.")
+@network_option(required=False, help="The network folder whose coordinator/releases/ are queried (or give --releases).")
 @click.option("--releases", "releases_dir", type=click.Path(path_type=Path, file_okay=False), help="A folder of releases (overrides --network).")
 @click.option("--release", help="Release id to use as the default schema (default: the newest).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
-def query(sql: str, network_dir: Path, releases_dir: Path | None, release: str | None, fmt: str) -> None:
+def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release: str | None, fmt: str) -> None:
     """Run SQL against published releases (read-only; the warehouse is never reachable).
 
-    Example: dvnet query "SELECT * FROM service_episodes_by_region WHERE status = 'published' LIMIT 10"
+    Example: dvnet query --network demo-network "SELECT * FROM service_episodes_by_region WHERE status = 'published' LIMIT 10"
     Every release is also attached as r_<release-id>; list tables with "SHOW ALL TABLES".
     """
+    if (network_dir is None) == (releases_dir is None):
+        raise click.UsageError("give either --network (a network folder) or --releases (a folder of releases)")
     frame = query_releases(releases_dir or NetworkPaths(network_dir).releases, sql, release)
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False)

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 from dvnet.pipelines.console import make_console
 
-from dvnet import bundle
 from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
-from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.delivery.receipts import RECEIPT_NOT_FOR_THIS_AGENCY, check_receipt, pinned_coordinator_key
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.common.network import load_agency
 
@@ -32,27 +32,15 @@ def verify(agency_dir: Path, file: Path) -> int:
     Exit 0 when the receipt is genuine and for this agency's bundle, 1 otherwise.
     """
     agency = load_agency(agency_dir)
-    pinned = (agency.coordinator or {}).get("signing_public_key")
-    if not pinned:
-        raise RegistryError(
-            "AGENCY_CONFIG_INVALID",
-            "agency.yaml: coordinator.signing_public_key is required to verify receipts",
-            hint="copy it from the coordinator's registry (`dvnet network show`) through a trusted channel",
-        )
-    try:
-        key = bundle.signing_public_key_from_text(pinned)
-    except (DvnetError, ValueError):
-        raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: coordinator.signing_public_key is not a valid Ed25519 key") from None
+    key = pinned_coordinator_key(agency)
     console = make_console()
     with file.open("rb") as f:
         blob = f.read(MAX_RECEIPT_SIZE + 1)  # the verifier refuses anything larger; never read more
     try:
-        body = bundle.verify_receipt(blob, key)
+        body = check_receipt(agency, blob, key)
     except DvnetError as e:
-        console.print(f"[red]receipt INVALID[/]: {e.reason}: {e.message}")
-        return EXIT_REFUSED
-    if body["agency_id"] is not None and body["agency_id"] != agency.agency_id:
-        console.print(f"[red]receipt NOT FOR THIS AGENCY[/]: it names agency {body['agency_id']}, this folder is {agency.agency_id}")
+        label = "NOT FOR THIS AGENCY" if e.reason == RECEIPT_NOT_FOR_THIS_AGENCY else "INVALID"
+        console.print(f"[red]receipt {label}[/]: {e.reason}: {e.message}")
         return EXIT_REFUSED
     console.print("[green]receipt valid[/] (signed by the coordinator key pinned in agency.yaml)")
     for label, value in (

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.progress import progress
 from dvnet.pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
 from dvnet.pipelines.synth.common import parse_period
 
@@ -31,7 +33,7 @@ def _faults(ctx: click.Context, param: click.Parameter, value: str) -> frozenset
 
 
 @click.command("synth")
-@click.option("--network", "network_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder (its coordinator/registry.yaml lists the agencies).")
+@network_option()
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Root to write <agency>/extracts/ under (default <network>/agencies).")
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Same seed and network, same bytes.")
 @click.option("--period", "periods", multiple=True, default=(DEFAULT_PERIOD,), show_default=True, callback=_periods, help="Quarter to generate, e.g. 2026-Q3 (repeat for several).")
@@ -45,7 +47,6 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     kept apart in <out>/_ground_truth/ for linkage-accuracy checks, with the planted faults.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from dvnet.common.network import NetworkPaths, load_network
@@ -62,9 +63,8 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     total = sum(plan.values()) + sum(n for (a, c, _), n in plan.items() if c == "service_episode" and a in tier4)
 
     err = Console(stderr=True)
-    with Progress(TextColumn("synthesising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("rows", total=total)
-        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, faults=faults, progress=lambda n: bar.advance(task, n))
+    with progress(err, "synthesising", total=total, unit="rows") as tracker:
+        summary = synthesize(orgs, out, seed=seed, periods=periods, scale=scale, geography=network.geography, faults=faults, progress=tracker.advance)
 
     table = Table(title=f"Synthetic extracts ({', '.join(periods)}, seed {seed}, scale {scale:g})")
     table.add_column("agency", no_wrap=True, min_width=max(len(o.id) for o in agencies))

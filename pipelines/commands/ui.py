@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from dvnet.contracts.errors import RegistryError
+from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.cli import EXIT_OK
-from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.commands.options import network_option
 
 HOST = "127.0.0.1"  # never all interfaces: the UI has no login and shows the network's metadata
 DEFINITIONS_MODULE = "dvnet.assets.definitions"
@@ -38,6 +39,18 @@ def dagster_dev_command(port: int) -> list[str]:
     exe = Path(sys.executable).with_name("dagster")
     head = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster"]
     return [*head, "dev", "-m", DEFINITIONS_MODULE, "-h", HOST, "-p", str(port)]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on HOST:port. SO_REUSEADDR: a socket of a run that just ended
+    (TIME_WAIT) does not count, only a program that is listening there now."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
@@ -66,19 +79,20 @@ def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
 
 
 @click.command("ui")
-@click.option("--network", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The network folder the coordinator runs.")
+@network_option()
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1.")
 @click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
 @click.pass_context
-def ui(ctx: click.Context, network: Path, port: int, dagster_home: Path | None) -> int:
+def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | None) -> int:
     """Start the Dagster UI (lineage, partitions, checks) for the coordinator on 127.0.0.1.
 
     Ctrl-C or SIGTERM stops it and everything it started.
     """
     environ = dict((ctx.obj or {}).get("environ", os.environ))
-    network = network.resolve()
-    if not NetworkPaths(network).registry.exists():
-        raise RegistryError("REGISTRY_MISSING", f"no registry in {network}", hint="create one with `dvnet network init` or `make demo`")
+    network = network_dir.resolve()
+    if not port_is_free(port):  # before Dagster starts: its own message comes late and buried in its log
+        raise DvnetError("USAGE_PORT_IN_USE", f"port {port} on {HOST} is already in use (another `dvnet ui`, or another program)",
+                         hint=f"stop that one, or choose another port: dvnet ui --network {network_dir} --port {port + 1}")
     from dvnet.assets.runs import dagster_home_for
 
     home = dagster_home_for(dagster_home, environ)

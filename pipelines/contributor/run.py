@@ -26,6 +26,7 @@ from dvnet.anonymize.counts import standard_counts
 from dvnet.anonymize.deidentify import KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
@@ -36,7 +37,7 @@ from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
-from dvnet.common.network import AgencyConfig
+from dvnet.common.network import AgencyConfig, agency_geography
 
 STAGES = ("read", "validate", "consent", "de-identify", "disclosure check", "seal")
 #: Rows per Parquet row group of a record payload: the keyed columns join a part at a time.
@@ -174,6 +175,10 @@ class _Run:
     result: ContributionResult
     keyed: KeyedColumns | None = None  # record mode: the pseudonyms being hashed from consent on
 
+    @property
+    def geography(self) -> Geography:
+        return agency_geography(self.agency)
+
 
 @dataclass
 class _Payload:
@@ -214,7 +219,7 @@ def contribute(
             payload = _deidentified_records(run, frame, keep, generalised)
         else:
             step("de-identify")
-            out = deidentify(frame, run.contract)
+            out = deidentify(frame, run.contract, run.geography)
             step("disclosure check")
             payload = _standard_tables(run, out)
             del out
@@ -240,6 +245,7 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
     mode = opts.mode or (preferred if preferred in contract.modes else None) or default_mode(contract)
     period = Period.parse(opts.period)
     check_allowed(agency.tier, contract, mode)
+    agency_geography(agency)  # a configuration error before the extract is opened, not after
     if contract.linkage_inputs and not opts.project:
         raise DvnetError("USAGE_PROJECT_REQUIRED", f"{contract.ref} is sent for a research project: pass --project <DSA id>")
     result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
@@ -312,7 +318,7 @@ def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) ->
     rows that leave. Records in classes below k are withheld up to the agency's share, else the
     run is refused. Returns the rows that leave and their generalised quasi-identifiers."""
     result, k = run.result, run.k
-    generalised = quasi_identifier_frame(frame, run.contract, rows=keep)
+    generalised = quasi_identifier_frame(frame, run.contract, run.geography, rows=keep)
     report = kanonymity.measure(generalised, run.contract.quasi_identifiers(), k)
     result.k_achieved, result.k_summary = report.k_achieved, report.summary()
     if report.passed:
@@ -340,7 +346,7 @@ def _deidentified_records(run: _Run, frame: pd.DataFrame, keep: np.ndarray, gene
     """de-identify (record mode): the rows that leave, in the output model's columns. The keyed
     columns join part by part as the workers finish them, so the first row groups are encoded
     while the last pseudonyms are still being hashed."""
-    out = deidentify(frame, run.contract, rows=keep, generalised=generalised)
+    out = deidentify(frame, run.contract, run.geography, rows=keep, generalised=generalised)
     columns = run.contract.output_columns()
     parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(keep, PART_ROWS), columns)
     run.result.output_columns = columns

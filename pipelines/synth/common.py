@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from dvnet.contracts.errors import DvnetError
-from dvnet.contracts.geography import REGION_PROVINCE, REGIONS
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period as ContractPeriod
 
 
@@ -56,9 +56,9 @@ def rng_for(seed: int, *labels: object) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def region_relation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """0 where regions (indices into ``REGIONS``) are equal, 1 same province, 2 elsewhere."""
-    province = np.array([sorted(set(REGION_PROVINCE.values())).index(REGION_PROVINCE[r]) for r in REGIONS])
+def region_relation(a: np.ndarray, b: np.ndarray, geography: Geography) -> np.ndarray:
+    """0 where regions (indices into ``geography.region_ids``) are equal, 1 same parent area, 2 elsewhere."""
+    province = np.array([geography.parent_areas.index(geography.parent_of[r]) for r in geography.region_ids])
     return np.where(a == b, 0, np.where(province[a] == province[b], 1, 2))
 
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dvnet.common.files import atomic_write
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Organisation
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.synth import rates
@@ -65,7 +66,7 @@ def plan_volumes(orgs: list[Organisation], *, seed: int, periods: list[str], sca
         size = rng_for(seed, "agency-size", org.id).lognormal(0.0, rates.AGENCY_SIZE_SIGMA)
         for label in sorted(set(periods)):
             jitter = rng_for(seed, "period-size", org.id, label).lognormal(0.0, rates.PERIOD_SIZE_SIGMA, 2)
-            base = rates.REGION_SIZE[org.region] * size * scale
+            base = rates.region_size(org.region) * size * scale
             plan[(org.id, REFERRAL, label)] = max(rates.MIN_ROWS, int(round(rates.REFERRALS_PER_QUARTER[org.type] * base * jitter[0])))
             if org.tier >= 3:
                 plan[(org.id, EPISODE, label)] = max(rates.MIN_ROWS, int(round(rates.EPISODES_PER_QUARTER[org.type] * base * jitter[1])))
@@ -86,6 +87,7 @@ def synthesize(
     seed: int,
     periods: list[str],
     scale: float = 1.0,
+    geography: Geography,
     faults: frozenset[str] = frozenset(),
     progress: Callable[[int], None] | None = None,
 ) -> SynthSummary:
@@ -93,7 +95,7 @@ def synthesize(
 
     Tier 2+ agencies get ``referral_<period>.csv``, tier 3+ also ``service_episode_<period>.csv``,
     tier 4 also ``research_extract_<period>.csv``; each clean file satisfies its contract's source
-    model. With ``faults``, a ``<stem>.faulty.csv`` copy of each file carries the planted faults.
+    model, and every postal code lies in a region of the network's ``geography``. With ``faults``, a ``<stem>.faulty.csv`` copy of each file carries the planted faults.
     Who is who across agencies goes to ``out_root/_ground_truth/persons.parquet`` and the
     planted faults to ``faults.json``. Same seed and inputs give byte-identical files.
     ``progress`` is called with the number of rows of each clean file as it is written.
@@ -114,7 +116,7 @@ def synthesize(
     n_ep = np.array([[plan.get((o.id, EPISODE, p.label), 0) for p in parsed] for o in agencies], dtype=np.int64).reshape(shape)
     records = n_ref.sum(axis=1) + n_ep.sum(axis=1)
     if agencies:
-        population, clients = assign_people(rng_for(seed, "people"), agencies, records, parsed[0].start)
+        population, clients = assign_people(rng_for(seed, "people"), agencies, records, parsed[0].start, geography)
     columns = {cid: list(get_contract(cid).source.to_schema().columns) for cid in (REFERRAL, EPISODE, RESEARCH)}
 
     rows: dict[tuple[str, str, str], int] = {}

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dvnet.contracts import codes
-from dvnet.contracts.geography import REGION_POSTAL_PREFIXES, REGIONS
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Organisation
 from dvnet.pipelines.synth import names, rates
 from dvnet.pipelines.synth.common import choice, fixed_width_strings, format_ids, region_relation
@@ -39,7 +39,7 @@ CLIENT_ID_STYLE = {
 class Population:
     """Attributes of every synthetic person (arrays indexed by person number)."""
 
-    region: np.ndarray  # index into REGIONS
+    region: np.ndarray  # index into geography.region_ids
     postal: np.ndarray  # (n, 7) ASCII matrix: "S1A 2B3"
     given: np.ndarray  # index into GIVEN
     family: np.ndarray  # index into names.FAMILY
@@ -48,6 +48,7 @@ class Population:
     indigenous: np.ndarray  # bool
     disability: np.ndarray  # bool
     language: np.ndarray  # index into codes.LANGUAGES
+    geography: Geography  # the network's: where people live and what their postal codes look like
 
     def __len__(self) -> int:
         return len(self.region)
@@ -76,16 +77,20 @@ def _postal_suffix(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-def _postal_prefix(rng: np.random.Generator, region: np.ndarray) -> np.ndarray:
+def _postal_prefix(rng: np.random.Generator, region: np.ndarray, geography: Geography) -> np.ndarray:
     out = np.empty((len(region), 3), dtype=np.uint8)
-    for r, name in enumerate(REGIONS):
+    for r, declared in enumerate(geography.regions):
         rows = np.flatnonzero(region == r)
-        prefixes = np.array([list(p.encode("ascii")) for p in REGION_POSTAL_PREFIXES[name]], dtype=np.uint8)
+        if not len(rows):
+            continue
+        if not declared.postal_prefixes:
+            raise ValueError(f"region {declared.id} has no postal prefixes, so nobody can be placed there")
+        prefixes = np.array([list(p.encode("ascii")) for p in declared.postal_prefixes], dtype=np.uint8)
         out[rows] = prefixes[rng.integers(0, len(prefixes), len(rows))]
     return out
 
 
-def make_population(rng: np.random.Generator, region: np.ndarray, ref_date: np.datetime64) -> Population:
+def make_population(rng: np.random.Generator, region: np.ndarray, ref_date: np.datetime64, geography: Geography) -> Population:
     """Persons living in ``region`` (one entry per person), aged as of ``ref_date``."""
     n = len(region)
     gender = choice(rng, n, list(rates.GENDER_MIX.values()))  # woman, man, non_binary, another_gender
@@ -104,15 +109,15 @@ def make_population(rng: np.random.Generator, region: np.ndarray, ref_date: np.d
     age = np.minimum(age, rates.AGE_MAX)
     dob = ref_date - (age * 365.25).astype(np.int64).astype("timedelta64[D]")
 
-    indigenous = rng.random(n) < np.array([rates.INDIGENOUS_SHARE[r] for r in REGIONS])[region]
+    indigenous = rng.random(n) < np.array([rates.indigenous_share(r) for r in geography.region_ids])[region]
     disability = rng.random(n) < rates.DISABILITY_SHARE
     lang_names = list(rates.LANGUAGE_MIX)
     language = np.array([codes.LANGUAGES.index(x) for x in lang_names])[choice(rng, n, list(rates.LANGUAGE_MIX.values()))]
     indigenous_lang = indigenous & (rng.random(n) < rates.INDIGENOUS_LANGUAGE_SHARE)
     language[indigenous_lang] = codes.LANGUAGES.index("indigenous_language")
 
-    postal = np.concatenate([_postal_prefix(rng, region), _postal_suffix(rng, n)], axis=1)
-    return Population(region, postal, given, family, dob, gender.astype(np.int8), indigenous, disability, language.astype(np.int8))
+    postal = np.concatenate([_postal_prefix(rng, region, geography), _postal_suffix(rng, n)], axis=1)
+    return Population(region, postal, given, family, dob, gender.astype(np.int8), indigenous, disability, language.astype(np.int8), geography)
 
 
 def _agencies_per_person(n_agencies: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,19 +127,20 @@ def _agencies_per_person(n_agencies: int) -> tuple[np.ndarray, np.ndarray]:
     return capped, p / p.sum()
 
 
-def _draw_agency(rng: np.random.Generator, person_region: np.ndarray, agency_region: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+def _draw_agency(rng: np.random.Generator, person_region: np.ndarray, agency_region: np.ndarray, capacity: np.ndarray,
+                 geography: Geography) -> np.ndarray:
     """An agency for each person, favouring big agencies near where the person lives."""
     out = np.empty(len(person_region), dtype=np.int64)
     affinity = np.array(rates.REGION_AFFINITY)
     for r in np.unique(person_region):
         rows = np.flatnonzero(person_region == r)
-        w = capacity * affinity[region_relation(np.full(len(agency_region), r), agency_region)]
+        w = capacity * affinity[region_relation(np.full(len(agency_region), r), agency_region, geography)]
         out[rows] = rng.choice(len(w), size=len(rows), p=w / w.sum())
     return out
 
 
 def assign_people(
-    rng: np.random.Generator, agencies: list[Organisation], records: np.ndarray, ref_date: np.datetime64
+    rng: np.random.Generator, agencies: list[Organisation], records: np.ndarray, ref_date: np.datetime64, geography: Geography
 ) -> tuple[Population, list[np.ndarray]]:
     """The shared population, and for each agency the persons who are its clients.
 
@@ -142,7 +148,7 @@ def assign_people(
     never has more clients than rows, so every client appears in at least one file.
     """
     n_ag = len(agencies)
-    agency_region = np.array([REGIONS.index(o.region) for o in agencies])
+    agency_region = np.array([geography.region_ids.index(o.region) for o in agencies])
     target = np.maximum(1, np.round(records / rates.RECORDS_PER_CLIENT)).astype(np.int64)
     ks, kp = _agencies_per_person(n_ag)
     n_people = max(n_ag, int(round(target.sum() / float((ks * kp).sum()))))
@@ -151,14 +157,14 @@ def assign_people(
     first[:n_ag] = np.arange(n_ag)  # every agency has at least one client, however small
     region = agency_region[first].copy()
     travels = rng.random(n_people) >= rates.HOME_REGION_SHARE
-    size = np.array([rates.REGION_SIZE[r] for r in REGIONS])
-    region[travels] = rng.choice(len(REGIONS), size=int(travels.sum()), p=size / size.sum())
-    population = make_population(rng, region, ref_date)
+    size = np.array([rates.region_size(r) for r in geography.region_ids])
+    region[travels] = rng.choice(len(size), size=int(travels.sum()), p=size / size.sum())
+    population = make_population(rng, region, ref_date, geography)
 
     k = ks[rng.choice(len(ks), size=n_people, p=kp)]
     extra_person = np.repeat(np.arange(n_people), k - 1)
     person = np.concatenate([np.arange(n_people), extra_person])
-    agency = np.concatenate([first, _draw_agency(rng, region[extra_person], agency_region, target.astype(float))])
+    agency = np.concatenate([first, _draw_agency(rng, region[extra_person], agency_region, target.astype(float), geography)])
     # A person is at most one client of an agency: redraw clashing extra agencies a few times,
     # then drop what still clashes (a person the draw keeps sending back to the only local agency).
     for _ in range(4):
@@ -166,7 +172,7 @@ def assign_people(
         dup[np.unique(person * n_ag + agency, return_index=True)[1]] = False
         if not dup.any():
             break
-        agency[dup] = _draw_agency(rng, region[person[dup]], agency_region, target.astype(float))
+        agency[dup] = _draw_agency(rng, region[person[dup]], agency_region, target.astype(float), geography)
     keep = np.zeros(len(person), dtype=bool)
     keep[np.unique(person * n_ag + agency, return_index=True)[1]] = True
     person, agency = person[keep], agency[keep]

@@ -8,10 +8,13 @@ check those shapes, not the exact values.
 
 from __future__ import annotations
 
+from statistics import median
+
 from dvnet.contracts import codes
-from dvnet.contracts.geography import REGIONS
 
 # --- Geography -----------------------------------------------------------------------------------
+# Per-region knobs are keyed by the demo network's regions (pipelines/demo_geography.yaml); a
+# network with regions of its own gets the median for each (``region_size``, ``indigenous_share``).
 # Relative size of each region's community. Multiplies agency volumes, so an agency in a tiny
 # region sees tens of clients a quarter, and weights where people who travel for services live.
 REGION_SIZE = {
@@ -24,7 +27,6 @@ REGION_SIZE = {
     "north-islands": 0.025,
     "north-tundra": 0.02,
 }
-assert set(REGION_SIZE) == set(REGIONS)
 # Share of an agency's clients who live in the agency's own region; the rest live anywhere,
 # weighted by REGION_SIZE (people travel to metro services, or are placed away from an abuser).
 HOME_REGION_SHARE = 0.85
@@ -79,6 +81,14 @@ INDIGENOUS_SHARE = {
     "south-plains": 0.09,
     "south-hills": 0.08,
 }
+
+
+def region_size(region: str) -> float:
+    return REGION_SIZE.get(region, median(REGION_SIZE.values()))
+
+
+def indigenous_share(region: str) -> float:
+    return INDIGENOUS_SHARE.get(region, median(INDIGENOUS_SHARE.values()))
 DISABILITY_SHARE = 0.19
 # Language mix by person: english, french, indigenous_language, other_language. Indigenous
 # language is drawn for Indigenous people only (INDIGENOUS_LANGUAGE_SHARE of them).

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from dvnet.contracts import codes
-from dvnet.contracts.geography import REGIONS
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Organisation
 from dvnet.pipelines.synth import fields, rates
 from dvnet.pipelines.synth.common import Period, choice, coded, dates, event_dates, format_ids, pick, region_relation
@@ -23,7 +23,7 @@ REFERRAL_ID_STYLE = {
 }
 
 
-def receiver_weights(org: Organisation, others: list[Organisation]) -> np.ndarray:
+def receiver_weights(org: Organisation, others: list[Organisation], geography: Geography) -> np.ndarray:
     """How likely ``org`` is to refer to each of ``others``.
 
     First the receiving *type* by the flow between types (hospitals refer to shelters and
@@ -32,8 +32,9 @@ def receiver_weights(org: Organisation, others: list[Organisation]) -> np.ndarra
     """
     flow = np.array(rates.REFERRAL_FLOWS[org.type])
     to_type = np.array([codes.ORG_TYPES.index(o.type) for o in others])
-    size = np.array([rates.REGION_SIZE[o.region] for o in others])
-    relation = region_relation(np.full(len(others), REGIONS.index(org.region)), np.array([REGIONS.index(o.region) for o in others]))
+    size = np.array([rates.region_size(o.region) for o in others])
+    index = geography.region_ids.index
+    relation = region_relation(np.full(len(others), index(org.region)), np.array([index(o.region) for o in others]), geography)
     within = np.sqrt(size) * np.array(rates.RECEIVER_REGION_WEIGHT)[relation]
     type_total = np.bincount(to_type, weights=within, minlength=len(codes.ORG_TYPES))
     w = flow[to_type] * within / type_total[to_type]
@@ -71,7 +72,7 @@ def build_referrals(
     cols["referring_org"] = coded(np.zeros(n), [org.id])
 
     receivers = others or [org]  # a network of one: the only possible receiver is itself
-    receiver = rng.choice(len(receivers), size=n, p=receiver_weights(org, receivers))
+    receiver = rng.choice(len(receivers), size=n, p=receiver_weights(org, receivers, population.geography))
     cols["receiving_org"] = coded(receiver, [o.id for o in receivers])
     receiver_type = np.array([o.type for o in receivers])[receiver]
     reason = np.empty(n, dtype=np.int64)

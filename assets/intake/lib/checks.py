@@ -16,8 +16,9 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.intake.lib.conform import count_violations, record_failures, rule_name
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, rule_name
 from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
+from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Network
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
 
@@ -90,10 +91,10 @@ def bundles_reconcile(con: duckdb.DuckDBPyConnection) -> Finding:
 # --- loaded_rows_conform -------------------------------------------------------------------------
 
 
-def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bundle_ids: list[str]) -> Finding:
+def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bundle_ids: list[str], geography: Geography) -> Finding:
     """The staged rows of ``bundle_ids`` satisfy ``contract``'s output model (every rule of it,
-    evaluated by ``contracts.conformance``), carry their bundle's contract and period, and the
-    staged table has exactly the model's columns."""
+    evaluated by ``contracts.conformance``), name only the network's regions, carry their bundle's
+    contract and period, and the staged table has exactly the model's columns."""
     table = staged_table(contract.id)
     if not bundle_ids or not _exists(con, table):
         return Finding(True, {"rows_checked": 0})
@@ -110,6 +111,9 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
         rows += loaded.num_rows
         for failure in record_failures(loaded, contract):
             violations[rule_name(failure)] += int(failure.mask.sum())
+        off = off_geography_rows(loaded, geography)
+        if off:
+            violations[OFF_GEOGRAPHY] += off
     mismatched = con.execute(
         f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id) "
         f"AND (contract_id <> ? OR {_q(contract.quarter_column)} IS DISTINCT FROM period)",
@@ -120,17 +124,20 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": dict(violations)})
 
 
-def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str]) -> Finding:
+def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography) -> Finding:
     """The count rows of ``bundle_ids`` name a standard table of their contract, use its
-    dimensions only, with valid codes, and n ≥ 1 (``conform.count_violations``)."""
+    dimensions only, with valid codes and the network's regions, and n ≥ 1 (``conform``)."""
     ensure_schema(con)
     where, params = "list_contains(?::VARCHAR[], bundle_id)", [bundle_ids]
     violations = count_violations(con, "contribution_counts", where, params)
-    rows = con.execute(f"SELECT count(*) FROM contribution_counts WHERE {where}", params).fetchone()[0]
+    rows = con.execute(f"SELECT count(*) FROM contribution_counts WHERE {where}", params).fetchall()[0][0]  # all fetched: the connection is free
+    off = off_geography_rows(con.sql(f"SELECT region FROM contribution_counts WHERE {where}", params=params).to_arrow_table(), geography)
+    if off:
+        violations[OFF_GEOGRAPHY] = off
     return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": violations})
 
 
-def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str]) -> Finding:
+def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography) -> Finding:
     """The rows of the bundles ``bundle_ids`` (those one run loaded) conform: staged rows to
     their contract version's output model, count rows to the standard tables."""
     ensure_schema(con)
@@ -142,10 +149,10 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str]) -
         record_bundles.setdefault((contract_id, version), []).append(bundle_id)
     findings: dict[str, Finding] = {}
     for (contract_id, version), ids in sorted(record_bundles.items()):
-        found = staged_rows_conform(con, get_contract(contract_id, version), ids)
+        found = staged_rows_conform(con, get_contract(contract_id, version), ids, geography)
         table = staged_table(contract_id)  # one table holds every version of a contract
         findings[table] = _both(findings[table], found) if table in findings else found
-    findings["contribution_counts"] = counts_conform(con, list(bundle_ids))
+    findings["contribution_counts"] = counts_conform(con, list(bundle_ids), geography)
     return Finding(
         passed=all(f.passed for f in findings.values()),
         metadata={

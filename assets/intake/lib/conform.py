@@ -12,8 +12,10 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dvnet.contracts.conformance import Failure, schema_failures
+from dvnet.contracts.geography import UNKNOWN, Geography
 from dvnet.contracts.registry import Contract, all_contracts
 
 #: Arrow types of a payload or a staged table, as the pandas types the output models declare
@@ -26,6 +28,20 @@ def record_failures(table: pa.Table, contract: Contract) -> list[Failure]:
     """Every (column, rule) of ``contract``'s output model that some rows of ``table`` fail."""
     frame = table.to_pandas(types_mapper=_PANDAS_TYPES.get)
     return schema_failures(frame, contract.output.to_schema())
+
+
+#: The rule a region outside the network's geography breaks, as checks and refusals name it.
+OFF_GEOGRAPHY = "region:in_network_geography"
+
+
+def off_geography_rows(table: pa.Table, geography: Geography) -> int:
+    """Rows whose ``region`` is not one of the network's regions (nor ``unknown``). The contracts
+    hold a region's form only; which regions exist is the network's (its registry's geography)."""
+    if "region" not in table.column_names:
+        return 0
+    region = table["region"].cast(pa.string())
+    off = pc.and_(pc.is_valid(region), pc.invert(pc.is_in(region, value_set=pa.array([*geography.region_ids, UNKNOWN]))))
+    return int(pc.sum(off).as_py() or 0)
 
 
 def rule_name(failure: Failure) -> str:

@@ -25,14 +25,15 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
+from dvnet.contracts.agreements import DSA_ID
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
-from dvnet.common import audit
+from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
-from dvnet.assets.intake.lib.conform import count_violations, record_failures
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
 from dvnet.common.files import atomic_write
@@ -194,8 +195,8 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
     if not contract.linkage_inputs:
         return None
     project = (manifest.get("details") or {}).get("project")
-    dsa = ctx.network.agreement(project) if project else None
-    if dsa is None or header["agency_id"] not in dsa.parties or contract.ref not in dsa.contracts or not dsa.in_force(now.date()):
+    dsa = agreements.current(ctx.paths.root, project, ctx.network) if isinstance(project, str) and DSA_ID.match(project) else None
+    if dsa is None or not dsa.covers(header["agency_id"], contract.ref, str(manifest["period"])) or not dsa.in_force(now):
         raise IngestRefusal("DSA_INVALID", "no data-sharing agreement in force covers this agency, contract and date")
     return project
 
@@ -337,6 +338,9 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
             v.counts = standard_counts(table, contract) if contract.standard_tables else None
         else:
             _validate_counts(table, contract)
+        off = off_geography_rows(table, ctx.network.geography)
+        if off:
+            raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
     except DvnetError as e:
         v.after_replay = e
@@ -406,7 +410,7 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
     """Move the file out of the inbox, write its receipt, and append to the audit log."""
-    dest_dir = ctx.paths.coordinator / "archive" if archive else ctx.paths.quarantine
+    dest_dir = ctx.paths.archive if archive else ctx.paths.quarantine
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / path.name
     if dest.exists():

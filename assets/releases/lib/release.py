@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,8 +150,9 @@ def latest_periods(root: Path) -> list[str]:
 
 
 def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datetime | None = None, method: str = "auto",
-                  release_id: str | None = None, overrides: dict | None = None) -> ReleaseResult:
-    """Publish a release for ``periods`` under ``profile``; refuses (AUDIT_FAILED) rather than leak."""
+                  release_id: str | None = None, overrides: dict | None = None, step: Callable[[str], None] = lambda name: None) -> ReleaseResult:
+    """Publish a release for ``periods`` under ``profile``; refuses (AUDIT_FAILED) rather than leak.
+    ``step(name)`` is told when each stage starts (for progress lines)."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     periods = sorted({str(Period.parse(p)) for p in periods})
     prof = get_profile(profile, **(overrides or {}))
@@ -162,12 +164,14 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
     con = duckdb.connect(str(paths.warehouse))
     try:
+        step("reading the cubes")
         load_organisations(con, network)
         tables, contributions = _tables(con, periods)
         if not tables:
             raise DvnetError("NOTHING_TO_PUBLISH", f"no loaded contributions for {', '.join(periods)}", hint="run `dvnet ingest` first")
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
         history = release_history(paths, con)
+        step("suppression and audit")
         protected = protect(tables, prof, contributions=contributions, history=history, method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
         rate_tables = _rate_tables({k: v[0] for k, v in published.items()}, prof.zeros)
@@ -187,6 +191,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             # rewrite of the log shows against every copy of this manifest.
             "audit_head": audit.head(paths.audit_log).to_dict(),
         }
+        step("writing the release files")
         tmp = paths.releases / f".{release_id}.partial"
         if tmp.exists():
             shutil.rmtree(tmp)

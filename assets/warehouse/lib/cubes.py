@@ -17,11 +17,12 @@ import pandas as pd
 
 from dvnet.anonymize.disclosure.tables import TOTAL
 from dvnet.contracts.codes import RISK_INDICATORS
-from dvnet.contracts.geography import REGION_PROVINCE
 from dvnet.contracts.network import Network
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS, REFERRAL_TABLES, SERVICE_EPISODE_TABLES
 
-_PROVINCE_SQL = "CASE region " + " ".join(f"WHEN '{r}' THEN '{p}'" for r, p in REGION_PROVINCE.items()) + " ELSE 'unknown' END"
+# A region's parent area, from the network's geography (``load_organisations`` loads it); the
+# release tables call it ``province``.
+_PROVINCE_SQL = "coalesce((SELECT g.parent_area FROM regions g WHERE g.region = c.region), 'unknown')"
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,16 @@ RELEASE_TABLES: tuple[ReleaseTableSpec, ...] = tuple(_spec_for(t) for t in (*SER
 
 
 def load_organisations(con: duckdb.DuckDBPyConnection, network: Network) -> None:
-    """The registry's organisations (id, type, tier, region) as a temp table for joins."""
-    frame = pd.DataFrame(
-        [(o.id, o.type, o.tier, o.region) for o in network.organisations], columns=["id", "type", "tier", "region"]
-    )
-    con.register("_orgs", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE organisations AS SELECT * FROM _orgs")
-    con.unregister("_orgs")
+    """The registry's organisations (id, type, tier, region) and geography (region, parent area)
+    as temp tables for joins."""
+    frames = {
+        "organisations": pd.DataFrame([(o.id, o.type, o.tier, o.region) for o in network.organisations], columns=["id", "type", "tier", "region"]),
+        "regions": pd.DataFrame(list(network.geography.parent_of.items()), columns=["region", "parent_area"]),
+    }
+    for name, frame in frames.items():
+        con.register("_frame", frame)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _frame")
+        con.unregister("_frame")
 
 
 def _grouping_sets(dims: tuple[str, ...], nested: dict[str, str]) -> list[tuple[str, ...]]:

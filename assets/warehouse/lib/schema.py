@@ -7,6 +7,9 @@ rows (record mode, counted here with the same definitions). Indicator cubes are 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import duckdb
 
 from dvnet.anonymize.counts import all_dimensions
@@ -62,3 +65,28 @@ def connect(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         ensure_schema(con)
     return con
+
+
+def rewrite_live_rows_only(path: Path) -> None:
+    """Replace the database file with a fresh one holding only its live rows.
+
+    DuckDB marks deleted rows and frees dropped blocks without overwriting them: after a DELETE,
+    a CHECKPOINT, a table rebuilt and dropped or a VACUUM, the bytes of the rows stay in the file
+    (tests/integration/central/test_warehouse_rewrite.py shows it). Destroying data therefore
+    means copying the database into a new file and replacing the old one. Needs no other
+    connection open on ``path``."""
+    path = Path(path)
+    fresh = path.with_name(f".{path.name}.rewrite")
+    fresh.unlink(missing_ok=True)
+    quoted = {name: str(p).replace("'", "''") for name, p in (("src", path), ("dst", fresh))}
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{quoted['src']}' AS src (READ_ONLY)")
+        con.execute(f"ATTACH '{quoted['dst']}' AS dst")
+        con.execute("COPY FROM DATABASE src TO dst")
+        con.execute("DETACH dst")
+        con.execute("DETACH src")
+    finally:
+        con.close()
+    os.chmod(fresh, os.stat(path).st_mode & 0o777)
+    os.replace(fresh, path)

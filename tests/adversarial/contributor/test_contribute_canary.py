@@ -30,6 +30,7 @@ from dvnet.common import network as store
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, main
 from dvnet.pipelines.contributor.read import read_extract
 from dvnet.pipelines.contributor.run import ContributionOptions, contribute
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
@@ -97,7 +98,7 @@ def _broken(rows: list[dict], mark: Markers) -> list[dict]:
 def setup(network_dir, tmp_path):
     orgs = store.load_network(network_dir).organisations
     out = tmp_path / "synth"
-    synthesize([o for o in orgs if o.id in ("shelter-north", "valley-health")], out, seed=11, periods=[PERIOD])
+    synthesize([o for o in orgs if o.id in ("shelter-north", "valley-health")], out, seed=11, periods=[PERIOD], geography=demo_geography())
     mark = Markers()
     files = {}
     for agency, contract in [("shelter-north", "service_episode"), ("valley-health", "research_extract")]:

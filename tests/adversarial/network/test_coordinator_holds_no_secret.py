@@ -33,9 +33,11 @@ import pytest
 from dvnet.anonymize.pseudonyms import normalise_name, project_linkage_key
 from dvnet.bundle import keys
 from dvnet.bundle.wrap import unwrap_secret
+from dvnet.common import agreements
 from dvnet.common.network import NetworkPaths, load_network
 from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
 from dvnet.pipelines.demo import fresh_network, plan
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
@@ -49,7 +51,7 @@ HEX_32 = re.compile(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 def loaded(tmp_path_factory, contribute_and_ingest) -> Path:
     root = tmp_path_factory.mktemp("attack") / "net"
     orgs = fresh_network(root).organisations
-    synthesize(orgs, root / "agencies", seed=31, periods=[PERIOD], scale=0.25)
+    synthesize(orgs, root / "agencies", seed=31, periods=[PERIOD], scale=0.25, geography=demo_geography())
     contribute_and_ingest(root, plan(orgs, [PERIOD]))
     return root
 
@@ -140,7 +142,7 @@ def _projects(root: Path) -> list[str]:
         in_ledger = {p for (p,) in con.execute("SELECT DISTINCT project FROM ledger WHERE project IS NOT NULL").fetchall()}
     finally:
         con.close()
-    return sorted(in_ledger | {a.id for a in load_network(root).agreements})
+    return sorted(in_ledger | {a.id for a in agreements.all_current(root)})
 
 
 def test_a_dictionary_attack_with_everything_the_coordinator_holds_reverses_nothing(loaded, headline):

@@ -29,7 +29,7 @@ from dvnet.bundle.framing import encode_plaintext
 from dvnet.bundle.header import canonical_json
 from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign
 from dvnet.contracts import codes
-from dvnet.contracts.geography import REGIONS
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
 from dvnet.common.network import NetworkPaths
@@ -116,7 +116,7 @@ class Kit:
 def make_network(root: Path) -> Kit:
     ceremony = Ceremony.found(root, "Central test network")
     for i, (agency, org_type, tier) in enumerate(AGENCIES):
-        ceremony.add_agency(agency, agency.replace("-", " ").title(), org_type, tier, REGIONS[i % len(REGIONS)])
+        ceremony.add_agency(agency, agency.replace("-", " ").title(), org_type, tier, demo_geography().region_ids[i % len(demo_geography().region_ids)])
     return Kit(root)
 
 
@@ -153,7 +153,7 @@ def service_episode_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.Dat
             "episode_pseudonym": _hex(rng, n),
             "client_pseudonym": _hex(rng, n),
             "age_band": _pick(rng, codes.AGE_BANDS, n),
-            "region": _pick(rng, REGIONS, n),
+            "region": _pick(rng, demo_geography().region_ids, n),
             "service_type": _pick(rng, codes.SERVICE_TYPES, n),
             "episode_quarter": pd.array([period] * n, dtype="string"),
             "referral_source_type": _pick(rng, codes.REFERRAL_SOURCE_TYPES, n),
@@ -178,7 +178,7 @@ def referral_frame(n: int, period: str = PERIOD, seed: int = 0) -> pd.DataFrame:
             "referral_pseudonym": _hex(rng, n),
             "client_pseudonym": _hex(rng, n),
             "age_band": _pick(rng, codes.AGE_BANDS, n),
-            "region": _pick(rng, REGIONS, n),
+            "region": _pick(rng, demo_geography().region_ids, n),
             "referral_quarter": pd.array([period] * n, dtype="string"),
             "referring_org": _pick(rng, [a for a, _, _ in AGENCIES], n),
             "receiving_org": _pick(rng, [a for a, _, _ in AGENCIES], n),

@@ -9,6 +9,9 @@ import pytest
 from dvnet.assets.intake.lib import checks
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
+from dvnet.pipelines.demo_network import demo_geography
+
+GEOGRAPHY = demo_geography()  # the kit's network declares the demo's regions
 
 
 @pytest.fixture
@@ -35,9 +38,9 @@ def _loaded(con, agency: str | None = None) -> list[str]:
 
 def test_checks_pass_on_a_clean_intake(con, kit):
     assert checks.bundles_reconcile(con).passed
-    assert checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con)).passed
-    assert checks.counts_conform(con, _loaded(con)).passed
-    finding = checks.loaded_rows_conform(con, _loaded(con))
+    assert checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY).passed
+    assert checks.counts_conform(con, _loaded(con), GEOGRAPHY).passed
+    finding = checks.loaded_rows_conform(con, _loaded(con), GEOGRAPHY)
     assert finding.passed and finding.metadata["bundles_checked"] == 3
     staged, counts = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("staged_service_episode", "contribution_counts"))
     assert finding.metadata["rows_checked"] == staged + counts
@@ -55,28 +58,38 @@ def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(con):
 
 def test_loaded_rows_conform_fails_on_a_code_outside_its_list(con):
     con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
-    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con))
+    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY)
     assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
     assert "teleportation" not in repr(finding.metadata)  # counts, never values
     con.execute("UPDATE contribution_counts SET n = 0 WHERE rowid = (SELECT min(rowid) FROM contribution_counts)")
     con.execute("UPDATE contribution_counts SET risk_level = 'extreme' WHERE risk_level = 'high'")
-    finding = checks.counts_conform(con, _loaded(con))
+    finding = checks.counts_conform(con, _loaded(con), GEOGRAPHY)
     assert not finding.passed and set(finding.metadata["violations_by_column_rule"]) == {"n:at_least_1", "risk_level:isin"}
-    assert set(checks.loaded_rows_conform(con, _loaded(con)).metadata["violations_by_table"]) == {"staged_service_episode", "contribution_counts"}
+    assert set(checks.loaded_rows_conform(con, _loaded(con), GEOGRAPHY).metadata["violations_by_table"]) == {"staged_service_episode", "contribution_counts"}
+
+
+def test_loaded_rows_conform_holds_regions_to_the_network_geography(con):
+    con.execute("UPDATE staged_service_episode SET region = 'atlantis' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+    con.execute("UPDATE contribution_counts SET region = 'atlantis' WHERE rowid = (SELECT min(rowid) FROM contribution_counts WHERE region IS NOT NULL)")
+    staged = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY)
+    counts = checks.counts_conform(con, _loaded(con), GEOGRAPHY)
+    assert staged.metadata["violations_by_column_rule"] == {"region:in_network_geography": 1}
+    assert counts.metadata["violations_by_column_rule"] == {"region:in_network_geography": 1}
+    assert "atlantis" not in repr(staged.metadata) + repr(counts.metadata)
 
 
 def test_loaded_rows_conform_applies_every_rule_of_the_output_model(con):
     """Rules the old SQL copy of the model never had (a pseudonym's pattern, a missing value) fail too."""
     con.execute("UPDATE staged_service_episode SET episode_pseudonym = 'not-hex', gender = NULL WHERE rowid IN (SELECT rowid FROM staged_service_episode WHERE agency_id = 'shelter-a' LIMIT 2)")
-    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con, "shelter-a"))
+    finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con, "shelter-a"), GEOGRAPHY)
     assert finding.metadata["violations_by_column_rule"] == {"episode_pseudonym:str_matches": 2, "gender:not_nullable": 2}
     assert "not-hex" not in repr(finding.metadata)
 
 
 def test_loaded_rows_conform_checks_only_the_bundles_it_is_given(con):
     con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE agency_id = 'shelter-a'")
-    assert not checks.loaded_rows_conform(con, _loaded(con, "shelter-a")).passed
-    others = checks.loaded_rows_conform(con, _loaded(con, "health-c"))
+    assert not checks.loaded_rows_conform(con, _loaded(con, "shelter-a"), GEOGRAPHY).passed
+    others = checks.loaded_rows_conform(con, _loaded(con, "health-c"), GEOGRAPHY)
     assert others.passed and others.metadata["bundles_checked"] == 1
     assert others.metadata["rows_checked"] == 8 + con.execute("SELECT count(*) FROM contribution_counts WHERE agency_id = 'health-c'").fetchone()[0]
 
@@ -113,7 +126,7 @@ def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, ki
     assert not alone.asset_materializations_for_node("intake")  # the check ran on its own
     failed = evaluation(alone)
     assert not failed.passed
-    assert failed.metadata["violations_by_table"].value == {"staged_service_episode": {"region:isin": 1}}
+    assert failed.metadata["violations_by_table"].value == {"staged_service_episode": {"region:in_network_geography": 1}}
     assert "atlantis" not in repr(failed.metadata)
 
 

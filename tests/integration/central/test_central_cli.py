@@ -25,6 +25,10 @@ def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_p
     assert "loaded" in lines["b-counts.dvb"] and "referral/v1" in lines["b-counts.dvb"]
     assert "quarantined" in lines["broken.dvb"] and "FRAMING_INVALID" in lines["broken.dvb"]
     assert "totals: 2 loaded, 0 duplicate, 1 quarantined" in out.stdout
+    # Where each outcome went, so coalition staff know which folder to open.
+    assert f"archive:    {kit.paths.archive}  (2 bundles loaded or duplicate" in out.stdout
+    assert f"quarantine: {kit.paths.quarantine}  (1 file, each with a .reason.json" in out.stdout
+    assert f"receipts:   {kit.paths.receipts}/<agency>/  (3 signed" in out.stdout
     assert not list(kit.inbox.glob("*.dvb"))
 
     # The runs are Dagster runs of intake_job in that instance, one per partition, so `dvnet ui` shows them.

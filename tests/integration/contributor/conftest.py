@@ -19,6 +19,7 @@ import pytest
 from dvnet import bundle
 from dvnet.common import network as store
 from dvnet.pipelines.contributor.run import ContributionOptions, ContributionResult, contribute
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 from contribution_constants import PERIOD, PROJECT, SEED
@@ -84,6 +85,6 @@ def net(network_dir: Path) -> Network:
     """``network_dir`` with one quarter of synthetic extracts for every Tier 2+ agency, each
     with a ``.faulty.csv`` copy carrying every kind of planted fault."""
     orgs = store.load_network(network_dir).organisations
-    summary = synthesize(orgs, store.NetworkPaths(network_dir).agencies, seed=SEED, periods=[PERIOD], faults=frozenset(FAULT_KINDS))
+    summary = synthesize(orgs, store.NetworkPaths(network_dir).agencies, seed=SEED, periods=[PERIOD], faults=frozenset(FAULT_KINDS), geography=demo_geography())
     faults = json.loads((summary.ground_truth / "faults.json").read_text())
     return Network(network_dir, faults)

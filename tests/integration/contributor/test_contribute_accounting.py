@@ -13,6 +13,7 @@ import io
 import pytest
 from contribution_constants import PERIOD
 
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 from dvnet.common import network as store
 
@@ -27,7 +28,7 @@ def one_fault(network_dir):
     def make(kind: str):
         orgs = [o for o in store.load_network(network_dir).organisations if o.id == "shelter-north"]
         out = network_dir / "synth" / kind
-        summary = synthesize(orgs, out, seed=7, periods=[PERIOD], faults=frozenset({kind}))
+        summary = synthesize(orgs, out, seed=7, periods=[PERIOD], faults=frozenset({kind}), geography=demo_geography())
         planted = [f for f in summary.faults if "service_episode" in f.file]
         return out / "shelter-north" / "extracts" / f"service_episode_{PERIOD}.faulty.csv", planted
 

@@ -10,6 +10,7 @@ from dvnet.bundle import keys
 from dvnet.common import network as store
 from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
 from dvnet.pipelines.cli import main
+from dvnet.pipelines.demo_network import GEOGRAPHY_FILE
 
 
 def _secrets(root) -> list[bytes]:
@@ -37,14 +38,14 @@ def test_the_key_ceremony_from_the_command_line(tmp_path, capsys, monkeypatch):
         return captured.out
 
     run("person", "init", ana, "--id", "coord-ana", "--name", "Ana", "--org", "coalition office")
-    out = run("network", "init", net, "--name", "Riverside", "--founder", ana / "person.yaml", "--key", ana / "signing.key")
+    out = run("network", "init", "--network", net, "--name", "Riverside", "--geography", GEOGRAPHY_FILE, "--founder", ana / "person.yaml", "--key", ana / "signing.key")
     assert "coordinator encryption key id" in out and "coordinator-public.yaml" in out
     run("person", "init", eli, "--id", "eli-custodian", "--name", "Eli", "--org", "ethics board")
-    run("network", "add-person", net, eli / "person.yaml", "--role", "custodian", *as_ana)  # the file travelled by email
+    run("network", "add-person", "--network", net, eli / "person.yaml", "--role", "custodian", *as_ana)  # the file travelled by email
     run("custodian", "init", custodian / "vault")
     run("agency", "init", uni / "agency", "--id", "uni-research", "--name", "Hills University", "--type", "research_evaluation",
         "--tier", "4", "--region", "south-hills", "--network-name", "Riverside")  # fmt: skip
-    run("network", "register-agency", net, uni / "agency" / "registration.yaml", *as_ana)
+    run("network", "register-agency", "--network", net, uni / "agency" / "registration.yaml", *as_ana)
     run("agency", "pin-coordinator", uni / "agency", net / "coordinator" / "coordinator-public.yaml")
     relay = net / "coordinator" / "relay" / "uni-research.linkage"
     run("custodian", "wrap", custodian / "vault", uni / "agency" / "registration.yaml", "--out", relay)  # the coordinator relays it
@@ -52,9 +53,9 @@ def test_the_key_ceremony_from_the_command_line(tmp_path, capsys, monkeypatch):
     assert "imported the network linkage key" in out
     run("agency", "init", legal / "agency", "--id", "legal-aid", "--name", "Legal Aid", "--type", "justice_legal", "--tier", "2",
         "--region", "south-metro", "--service", "protection orders", "--phone", "555-0102")  # fmt: skip
-    run("network", "register-agency", net, legal / "agency" / "registration.yaml", *as_ana)
+    run("network", "register-agency", "--network", net, legal / "agency" / "registration.yaml", *as_ana)
     run("agency", "pin-coordinator", legal / "agency", net / "coordinator" / "coordinator-public.yaml")
-    out = run("network", "show", net)
+    out = run("network", "show", "--network", net)
     assert "uni-research" in out and "legal-aid" in out and "eli-custodian" in out and "custodian" in out
     out = run("audit", "verify", net / "coordinator" / "audit.log")
     assert "audit log intact" in out

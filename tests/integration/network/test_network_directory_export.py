@@ -9,49 +9,33 @@ import json
 
 import pytest
 
-from dvnet.contracts.network import Agreement, Researcher
+from dvnet.common import agreements
 from dvnet.pipelines.cli import main
 from dvnet.pipelines.directory import PUBLISHED_FIELDS, export_directory
-from dvnet.common.network import load_network, save_network
-
-SECRET_AGREEMENT = Agreement(
-    id="dsa-confidential-77",
-    purpose="Homicide review linkage study",
-    parties=["valley-health", "uni-research"],
-    contracts=["research_extract/v1"],
-    fields=["linkage_token"],
-    start="2026-01-01",
-    end="2027-12-31",
-    ethics_approval="REB-SECRET-0420",
-    researchers=[Researcher(id="r-okafor", name="Dr Ada Okafor")],
-)
-
+from dvnet.common.network import load_network
 
 @pytest.fixture
-def exported(network_dir, tmp_path):
-    net = load_network(network_dir)
-    net.agreements.append(SECRET_AGREEMENT)
-    save_network(network_dir, net)
-    net = load_network(network_dir)
+def exported(dsa_network, tmp_path):
+    net = load_network(dsa_network)
     paths = export_directory(net, tmp_path / "directory")
     texts = {p.suffix.lstrip("."): p.read_text(encoding="utf-8") for p in paths}
     assert set(texts) == {"csv", "json", "html"}
-    return net, texts
+    return net, texts, agreements.all_current(dsa_network)
 
 
-def _forbidden(net) -> list[str]:
+def _forbidden(net, dsas) -> list[str]:
     """Strings that must not appear in any directory file: keys, key ids, agreement details."""
     c = net.coordinator
     out = [c.encryption_key_id, c.encryption_public_key, c.signing_key_id, c.signing_public_key]
     for o in net.organisations:
         out += [x for x in (o.signing_key_id, o.signing_public_key) if x]
-    for a in net.agreements:
-        out += [a.id, a.purpose, a.ethics_approval, *(r.name for r in a.researchers), *(r.id for r in a.researchers)]
+    for a in dsas:
+        out += [a.id, a.purpose, a.ethics_approval, *a.researchers, *(net.person(r).name for r in a.researchers)]
     return out
 
 
 def test_active_organisations_are_listed_in_every_format(exported, agencies):
-    _, texts = exported
+    _, texts, _ = exported
     for spec in agencies:
         if spec.get("status") == "suspended":
             continue
@@ -65,7 +49,7 @@ def test_active_organisations_are_listed_in_every_format(exported, agencies):
 
 
 def test_suspended_organisations_are_absent(exported, agencies):
-    _, texts = exported
+    _, texts, _ = exported
     suspended = [a for a in agencies if a.get("status") == "suspended"]
     assert suspended
     for spec in suspended:
@@ -75,7 +59,7 @@ def test_suspended_organisations_are_absent(exported, agencies):
 
 
 def test_json_entries_hold_only_the_published_fields(exported, agencies):
-    net, texts = exported
+    net, texts, _ = exported
     data = json.loads(texts["json"])
     assert set(data) == {"network", "organisations"}
     assert data["network"] == net.name
@@ -85,20 +69,21 @@ def test_json_entries_hold_only_the_published_fields(exported, agencies):
 
 
 def test_csv_has_the_published_columns_only(exported, agencies):
-    _, texts = exported
+    _, texts, _ = exported
     rows = list(csv.DictReader(io.StringIO(texts["csv"])))
     assert list(rows[0]) == list(PUBLISHED_FIELDS)
     assert sorted(r["name"] for r in rows) == sorted(a["name"] for a in agencies if a.get("status") != "suspended")
 
 
 def test_published_fields_are_the_tier_1_fields():
-    assert set(PUBLISHED_FIELDS) == {"name", "type", "region", "services", "eligibility", "phone", "email", "website", "intake_hours"}
+    assert set(PUBLISHED_FIELDS) == {"name", "type", "region", "services", "eligibility", "phone", "email", "website", "intake_hours", "decisions"}
 
 
 def test_no_keys_tiers_or_agreement_data_anywhere(exported):
-    net, texts = exported
+    net, texts, dsas = exported
+    assert dsas
     for fmt, text in texts.items():
-        for s in _forbidden(net):
+        for s in _forbidden(net, dsas):
             assert s not in text, f"directory.{fmt} contains internal data"
         lowered = text.lower()
         for word in ("tier", "signing", "public_key", "key_id", "suspended", "agreement", "ethics"):
@@ -106,7 +91,7 @@ def test_no_keys_tiers_or_agreement_data_anywhere(exported):
 
 
 def test_html_is_self_contained(exported):
-    _, texts = exported
+    _, texts, _ = exported
     page = texts["html"].lower()
     assert page.startswith("<!doctype html>")
     assert "<script" not in page and "<link" not in page and "src=" not in page

@@ -18,12 +18,14 @@ import yaml
 from dvnet.bundle import BundleError, keys
 from dvnet.bundle.wrap import wrap_secret
 from dvnet.common import network as store
-from dvnet.common.agency import import_linkage, init_agency, pin_coordinator, read_registration
+from dvnet.common.agency import import_linkage, init_agency, pin_coordinator, read_coordinator_public, read_registration
 from dvnet.common.audit_trail import verify_log
 from dvnet.common.custodian import CustodianFolder, read_custodian_public, wrap_for
 from dvnet.common.people import init_person, read_person_file
+from dvnet.common.public_files import write_public
 from dvnet.contracts.errors import AccessError, RegistryError
 from dvnet.pipelines.ceremony import FOUNDER, Ceremony, foreign_key_files
+from dvnet.pipelines.demo_network import demo_geography
 
 
 def _mode(path: Path) -> int:
@@ -68,7 +70,7 @@ def _assert_no_private_material(text: str, material: dict[str, list[str]], where
 def test_init_makes_the_coordinators_own_keys_only_and_a_registry_with_its_founder(tmp_path):
     founder = init_person(tmp_path / "ana", "coord-ana", "Ana", "coalition office")
     root = tmp_path / "net"
-    net = store.init_network(root, "Riverside", read_person_file(founder.public_file), keys.load_signing_key(founder.key))
+    net = store.init_network(root, "Riverside", read_person_file(founder.public_file), keys.load_signing_key(founder.key), geography=demo_geography())
     kdir = root / "coordinator" / "keys"
     assert _mode(kdir / "encryption.key") == _mode(kdir / "signing.key") == 0o600
     assert _mode(root / "coordinator") == _mode(kdir) == 0o700
@@ -80,7 +82,7 @@ def test_init_makes_the_coordinators_own_keys_only_and_a_registry_with_its_found
     assert loaded.coordinator.encryption_key_id == keys.key_id(enc.public_key())
     assert loaded.coordinator.signing_key_id == keys.key_id(sig.public_key())
     assert [(p.id, p.roles) for p in loaded.people] == [("coord-ana", ["coordinator"])]
-    assert loaded.organisations == [] and loaded.agreements == []
+    assert loaded.organisations == []
     for d in store.COORDINATOR_DIRS:
         assert (root / "coordinator" / d).is_dir()
     public = yaml.safe_load((root / "coordinator" / "coordinator-public.yaml").read_text())
@@ -93,7 +95,7 @@ def test_init_refuses_an_existing_network_and_keeps_its_keys(network_dir):
     registry_before = (network_dir / "coordinator" / "registry.yaml").read_bytes()
     founder = network_dir / "people" / FOUNDER[0]
     with pytest.raises(RegistryError) as exc:
-        store.init_network(network_dir, "Another", read_person_file(founder / "person.yaml"), keys.load_signing_key(founder / "signing.key"))
+        store.init_network(network_dir, "Another", read_person_file(founder / "person.yaml"), keys.load_signing_key(founder / "signing.key"), geography=demo_geography())
     assert exc.value.reason == "NETWORK_EXISTS"
     assert {p.name: p.read_bytes() for p in kdir.iterdir()} == before
     assert (network_dir / "coordinator" / "registry.yaml").read_bytes() == registry_before
@@ -102,7 +104,7 @@ def test_init_refuses_an_existing_network_and_keeps_its_keys(network_dir):
 def test_init_refuses_a_founder_key_that_is_not_theirs(tmp_path):
     ana, other = init_person(tmp_path / "ana", "coord-ana", "Ana", "office"), init_person(tmp_path / "bo", "bo", "Bo", "office")
     with pytest.raises(AccessError) as exc:
-        store.init_network(tmp_path / "net", "Riverside", read_person_file(ana.public_file), keys.load_signing_key(other.key))
+        store.init_network(tmp_path / "net", "Riverside", read_person_file(ana.public_file), keys.load_signing_key(other.key), geography=demo_geography())
     assert exc.value.reason == "KEY_MISMATCH"
     assert not (tmp_path / "net" / "coordinator" / "registry.yaml").exists()
 
@@ -199,6 +201,29 @@ def test_pin_coordinator_refuses_another_coordinator_once_pinned(network_dir, tm
     with pytest.raises(RegistryError) as exc:
         pin_coordinator(fresh.folder, store.NetworkPaths(network_dir).coordinator_public)
     assert exc.value.reason == "COORDINATOR_WRONG_NETWORK"
+
+
+def test_pinning_brings_the_networks_geography_and_refuses_a_wrong_one(network_dir, tmp_path):
+    paths = store.NetworkPaths(network_dir)
+    folder = paths.agencies / "shelter-north"
+    assert store.load_agency(folder).geography == store.load_network(network_dir).geography
+    body = read_coordinator_public(paths.coordinator_public)
+    regions = body["geography"]["regions"]
+    regions[1]["postal_prefixes"] = regions[0]["postal_prefixes"]  # signed by the coordinator, still not a geography
+    write_public(tmp_path / "wrong.yaml", body, store.coordinator_key(network_dir))
+    before = (folder / "agency.yaml").read_bytes()
+    with pytest.raises(RegistryError) as exc:
+        pin_coordinator(folder, tmp_path / "wrong.yaml")
+    assert exc.value.reason == "PUBLIC_FILE_INVALID" and exc.value.context["field"] == "geography.regions[1].postal_prefixes[0]"
+    assert (folder / "agency.yaml").read_bytes() == before
+    # The same coordinator's keys with a changed geography: pinning again takes it up, drop: kept.
+    body = read_coordinator_public(paths.coordinator_public)
+    body["geography"]["regions"][0]["name"] = "Renamed ward"
+    write_public(tmp_path / "changed.yaml", body, store.coordinator_key(network_dir))
+    config = yaml.safe_load((folder / "agency.yaml").read_text())
+    (folder / "agency.yaml").write_text(yaml.safe_dump({**config, "drop": {"inbox": "in", "receipts": "r"}}))
+    agency = pin_coordinator(folder, tmp_path / "changed.yaml")
+    assert agency.geography.regions[0].name == "Renamed ward" and agency.drop == {"inbox": "in", "receipts": "r"}
 
 
 # the network linkage key: custodian -> (coordinator relays) -> Tier 4 agency ------------------------

@@ -154,18 +154,18 @@ def test_a_person_is_made_on_their_machine_and_registered_by_a_coordinator(netwo
     code, out, _ = _run(capsys, ["person", "init", str(folder), "--id", "ben-reviewer", "--name", "Ben", "--org", "coalition office"])
     assert code == EXIT_OK and "signing key id" in out
     assert oct(os.stat(folder).st_mode & 0o777) == "0o700" and oct(os.stat(folder / "signing.key").st_mode & 0o777) == "0o600"
-    code, out, err = _run(capsys, ["network", "add-person", str(network_dir), str(folder / "person.yaml"), "--role", "reviewer", *as_coordinator])
+    code, out, err = _run(capsys, ["network", "add-person", "--network", str(network_dir), str(folder / "person.yaml"), "--role", "reviewer", *as_coordinator])
     assert code == EXIT_OK, err
     assert "ben-reviewer" in out and "reviewer" in out
     # The reviewer may not register agencies: refused, exit 2, one clear line, audited and signed.
     registration = network_dir / "agencies" / "shelter-north" / "registration.yaml"
-    code, _, err = _run(capsys, ["network", "register-agency", str(network_dir), str(registration), "--as", "ben-reviewer", "--key", str(folder / "signing.key")])
+    code, _, err = _run(capsys, ["network", "register-agency", "--network", str(network_dir), str(registration), "--as", "ben-reviewer", "--key", str(folder / "signing.key")])
     assert code == EXIT_USAGE and err.startswith("error: ROLE_NOT_ALLOWED: ben-reviewer (reviewer) may not network.register-agency")
     entry = _entries(network_dir)[-1]
     assert (entry["actor"], entry["action"], entry["outcome"]) == ("ben-reviewer", "network.register-agency", "refused")
 
 
-@pytest.mark.parametrize("argv", [["ingest", "--network", "{net}"], ["publish", "--network", "{net}"], ["network", "suspend", "{net}", "shelter-north"]])
+@pytest.mark.parametrize("argv", [["ingest", "--network", "{net}"], ["publish", "--network", "{net}"], ["network", "suspend", "--network", "{net}", "shelter-north"]])
 def test_state_changing_commands_need_a_granted_person(network_dir, capsys, tmp_path, argv):
     argv = [a.format(net=network_dir) for a in argv]
     code, _, err = _run(capsys, argv)
@@ -195,6 +195,6 @@ def test_the_key_is_found_by_option_then_per_user_config_then_environment(networ
     found = person_key_path(FOUNDER[0], None, {"XDG_CONFIG_HOME": str(config), "DVNET_KEY": "/elsewhere"})
     assert found == config / "dvnet" / "people" / FOUNDER[0] / "signing.key"
     assert person_key_path(FOUNDER[0], None, {"HOME": str(tmp_path / "empty-home")}) is None
-    code, out, err = _run(capsys, ["network", "suspend", str(network_dir), "shelter-north", "--as", FOUNDER[0]], {"XDG_CONFIG_HOME": str(config)})
+    code, out, err = _run(capsys, ["network", "suspend", "--network", str(network_dir), "shelter-north", "--as", FOUNDER[0]], {"XDG_CONFIG_HOME": str(config)})
     assert code == EXIT_OK, err
     assert not store.load_network(network_dir).organisation("shelter-north").active

@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from dvnet.common import network as store
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.assets.releases.lib.release import build_release
 from dvnet.pipelines.ceremony import Ceremony
 from dvnet.pipelines.demo import DemoPlanItem
@@ -23,7 +24,7 @@ def test_a_release_from_one_agency_publishes_nothing_identifying_and_passes_its_
     root = tmp_path / "net"
     Ceremony.found(root, "One-shelter network").add_agency("harbour-house", "Harbour House", "direct_service", 3, "south-metro")
     orgs = store.load_network(root).organisations
-    synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0)
+    synthesize(orgs, root / "agencies", seed=5, periods=[PERIOD], scale=1.0, geography=demo_geography())
     contribute_and_ingest(root, [DemoPlanItem("harbour-house", c, PERIOD, "aggregate") for c in ("referral", "service_episode")])
 
     release = build_release(root, "dv-default", [PERIOD])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dvnet.anonymize.generalise import UNKNOWN, age_band, month, postal_region, quarter
-from dvnet.contracts.geography import REGION_POSTAL_PREFIXES
+from dvnet.pipelines.demo_network import demo_geography
 
 
 def _dates(*values):
@@ -84,18 +84,18 @@ def test_quarter_and_month_of_a_missing_date_are_missing():
     ],
 )
 def test_postal_code_generalises_to_its_region(postal, region):
-    assert postal_region(pd.Series([postal], dtype="string")).tolist() == [region]
+    assert postal_region(pd.Series([postal], dtype="string"), demo_geography()).tolist() == [region]
 
 
 def test_every_listed_prefix_maps_to_its_region():
-    codes = [(f"{p} 1A1", r) for r, ps in REGION_POSTAL_PREFIXES.items() for p in ps]
-    got = postal_region(pd.Series([c for c, _ in codes], dtype="string"))
+    codes = [(f"{p} 1A1", r.id) for r in demo_geography().regions for p in r.postal_prefixes]
+    got = postal_region(pd.Series([c for c, _ in codes], dtype="string"), demo_geography())
     assert got.tolist() == [r for _, r in codes]
 
 
 def test_postal_region_output_is_positional_whatever_the_input_index():
     s = pd.Series(["N1A 2B3", "S1A 2B3"], index=[10, 20], dtype="string")
-    assert postal_region(s).tolist() == ["north-coast", "south-metro"]
+    assert postal_region(s, demo_geography()).tolist() == ["north-coast", "south-metro"]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import yaml
 
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.cli import EXIT_REFUSED, EXIT_USAGE, main
+from dvnet.pipelines.demo_network import GEOGRAPHY_FILE
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -25,7 +26,7 @@ def _assert_one_error_line(err: str, reason: str) -> str:
 
 
 def test_network_show_without_a_registry(capsys, tmp_path):
-    code, out, err = _run(capsys, "network", "show", str(tmp_path))
+    code, out, err = _run(capsys, "network", "show", "--network", str(tmp_path))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "REGISTRY_MISSING")
     assert "hint: " in err
@@ -33,7 +34,7 @@ def test_network_show_without_a_registry(capsys, tmp_path):
 
 
 def test_network_show_on_a_missing_folder(capsys, tmp_path):
-    code, _, err = _run(capsys, "network", "show", str(tmp_path / "nowhere"))
+    code, _, err = _run(capsys, "network", "show", "--network", str(tmp_path / "nowhere"))
     assert code == EXIT_USAGE
     assert "does not exist" in err
 
@@ -43,20 +44,20 @@ def test_network_show_on_an_invalid_registry_names_the_field(capsys, network_dir
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["organisations"][1]["tier"] = 9
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    code, _, err = _run(capsys, "network", "show", str(network_dir))
+    code, _, err = _run(capsys, "network", "show", "--network", str(network_dir))
     assert code == EXIT_USAGE
     assert "organisations[1].tier" in _assert_one_error_line(err, "REGISTRY_INVALID")
 
 
 def test_network_init_twice(capsys, network_dir):
     founder = network_dir / "people" / "coord-ana"
-    code, _, err = _run(capsys, "network", "init", str(network_dir), "--name", "Again", "--founder", str(founder / "person.yaml"), "--key", str(founder / "signing.key"))
+    code, _, err = _run(capsys, "network", "init", "--network", str(network_dir), "--name", "Again", "--geography", str(GEOGRAPHY_FILE), "--founder", str(founder / "person.yaml"), "--key", str(founder / "signing.key"))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "NETWORK_EXISTS")
 
 
 def test_network_register_agency_twice(capsys, network_dir, as_coordinator):
-    argv = ["network", "register-agency", str(network_dir), str(network_dir / "agencies" / "shelter-north" / "registration.yaml"), *as_coordinator]
+    argv = ["network", "register-agency", "--network", str(network_dir), str(network_dir / "agencies" / "shelter-north" / "registration.yaml"), *as_coordinator]
     code, _, err = _run(capsys, *argv)
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "AGENCY_EXISTS")
@@ -90,7 +91,7 @@ def test_a_refusal_that_is_not_a_usage_error_exits_1(capsys, network_dir, monkey
         raise DvnetError("AUDIT_CHAIN_BROKEN", "audit.log line 3 does not follow the line before it")
 
     monkeypatch.setattr("dvnet.common.network.load_network", refuse)
-    code, _, err = _run(capsys, "network", "show", str(network_dir))
+    code, _, err = _run(capsys, "network", "show", "--network", str(network_dir))
     assert code == EXIT_REFUSED
     _assert_one_error_line(err, "AUDIT_CHAIN_BROKEN")
 
@@ -100,7 +101,7 @@ def test_a_usage_reason_exits_2(capsys, network_dir, monkeypatch):
         raise DvnetError("USAGE_PERIOD_INVALID", "a period is a calendar quarter written like 2026-Q3")
 
     monkeypatch.setattr("dvnet.common.network.load_network", refuse)
-    code, _, err = _run(capsys, "network", "show", str(network_dir))
+    code, _, err = _run(capsys, "network", "show", "--network", str(network_dir))
     assert code == EXIT_USAGE
     _assert_one_error_line(err, "USAGE_PERIOD_INVALID")
 
@@ -111,4 +112,4 @@ def test_a_bug_still_raises(network_dir, monkeypatch):
 
     monkeypatch.setattr("dvnet.common.network.load_network", broken)
     with pytest.raises(RuntimeError):
-        main(["network", "show", str(network_dir)], {})
+        main(["network", "show", "--network", str(network_dir)], {})

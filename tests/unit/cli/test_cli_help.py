@@ -15,8 +15,8 @@ import pytest
 from dvnet.pipelines.cli import COMMANDS, cli, main
 
 #: Commands whose module exists now. Add the rest here as they land; do not skip them.
-READY = ("network", "agency", "custodian", "person", "contracts", "directory", "contribute", "synth", "receipt", "ingest", "publish",
-         "query", "ui", "audit", "demo")  # fmt: skip
+READY = ("network", "agency", "custodian", "person", "contracts", "directory", "contribute", "synth", "drop", "send", "receipts", "receipt",
+         "ingest", "publish", "query", "ui", "audit", "demo")  # fmt: skip
 
 #: Subcommand names pinned by issue 3 (scripts and docs rely on them).
 PINNED = ("network", "contracts", "directory", "synth", "contribute", "ingest", "publish", "query", "ui")

@@ -11,6 +11,7 @@ import pytest
 from dvnet.contracts.network import Organisation
 from dvnet.pipelines.demo_network import demo_organisations
 from dvnet.contracts.registry import Contract, get_contract
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 SEED = 4242
@@ -66,7 +67,7 @@ def network() -> list[Organisation]:
 def small_run(tmp_path_factory):
     """A clean-and-faulty run at small scale: (out_root, summary)."""
     root = tmp_path_factory.mktemp("synth-small")
-    summary = synthesize(NETWORK, root, seed=SEED, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS))
+    summary = synthesize(NETWORK, root, seed=SEED, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS), geography=demo_geography())
     return root, summary
 
 
@@ -85,5 +86,5 @@ def typed(small_run) -> dict[str, pd.DataFrame]:
 def larger_run(tmp_path_factory):
     """One quarter at a scale where rates and region sizes are measurable: (out_root, summary)."""
     root = tmp_path_factory.mktemp("synth-larger")
-    summary = synthesize(NETWORK, root, seed=SEED + 1, periods=["2026-Q3"], scale=0.5)
+    summary = synthesize(NETWORK, root, seed=SEED + 1, periods=["2026-Q3"], scale=0.5, geography=demo_geography())
     return root, summary

@@ -10,6 +10,7 @@ import pytest
 from dvnet.contracts.codes import ORG_TYPES
 from dvnet.contracts.network import Organisation
 from dvnet.contracts.registry import get_contract
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 from .conftest import NETWORK, PERIODS, SEED, SMALL, clean_files, contract_of, period_of, read_typed
@@ -50,7 +51,7 @@ def test_every_organisation_type_can_send_every_extract(tmp_path):
     """The demo network's funder and research unit are Tier 1 and send nothing; the generator's
     rates for their types are still exercised here, one Tier 4 agency of each type."""
     orgs = [Organisation(id=t.replace("_", "-"), name=t, type=t, tier=4, region="south-metro") for t in ORG_TYPES]
-    summary = synthesize(orgs, tmp_path, seed=SEED, periods=["2026-Q3"], scale=SMALL)
+    summary = synthesize(orgs, tmp_path, seed=SEED, periods=["2026-Q3"], scale=SMALL, geography=demo_geography())
     assert {(a, c) for a, c, _ in summary.rows} == {(o.id, c) for o in orgs for c in ("referral", "service_episode", "research_extract")}
     for path in clean_files(tmp_path):
         contract = contract_of(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 from .conftest import NETWORK, PERIODS, SEED, SMALL
@@ -15,7 +16,7 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 def _run(root: Path, seed: int) -> dict[str, str]:
-    synthesize(NETWORK, root, seed=seed, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS))
+    synthesize(NETWORK, root, seed=seed, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS), geography=demo_geography())
     return _hashes(root)
 
 
@@ -33,7 +34,7 @@ def test_rerunning_into_the_same_folder_rewrites_the_same_bytes(tmp_path):
 
 def test_network_order_does_not_change_the_data(tmp_path):
     a = _run(tmp_path / "a", SEED)
-    synthesize(list(reversed(NETWORK)), tmp_path / "b", seed=SEED, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS))
+    synthesize(list(reversed(NETWORK)), tmp_path / "b", seed=SEED, periods=PERIODS, scale=SMALL, faults=frozenset(FAULT_KINDS), geography=demo_geography())
     assert _hashes(tmp_path / "b") == a
 
 
@@ -47,7 +48,7 @@ def test_another_seed_changes_every_extract(tmp_path):
 
 def test_a_clean_run_removes_an_earlier_runs_faulty_copies(tmp_path):
     _run(tmp_path, SEED)
-    summary = synthesize(NETWORK, tmp_path, seed=SEED, periods=PERIODS, scale=SMALL)
+    summary = synthesize(NETWORK, tmp_path, seed=SEED, periods=PERIODS, scale=SMALL, geography=demo_geography())
     assert not list(tmp_path.rglob("*.faulty.csv"))
     assert summary.faults == []
     assert '"faults": []' in (tmp_path / "_ground_truth" / "faults.json").read_text()

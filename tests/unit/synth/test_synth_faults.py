@@ -9,6 +9,7 @@ import pandera.errors
 import pytest
 
 from dvnet.contracts import codes
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, parse_faults, synthesize
 from dvnet.pipelines.synth.common import parse_period
 
@@ -97,7 +98,7 @@ def test_each_fault_is_present_at_its_record_and_other_records_are_untouched(sma
 
 def test_value_faults_fail_the_contract_itself(tmp_path):
     root = tmp_path
-    synthesize(NETWORK, root, seed=SEED, periods=["2026-Q3"], scale=0.05, faults=frozenset({"unknown_codes", "duplicate_ids"}))
+    synthesize(NETWORK, root, seed=SEED, periods=["2026-Q3"], scale=0.05, faults=frozenset({"unknown_codes", "duplicate_ids"}), geography=demo_geography())
     faulty = sorted(root.glob("*/extracts/*.faulty.csv"))
     checked = 0
     for path in faulty:
@@ -115,7 +116,7 @@ def test_value_faults_fail_the_contract_itself(tmp_path):
 
 
 def test_bad_dates_do_not_parse_as_iso(tmp_path):
-    synthesize(NETWORK, tmp_path, seed=SEED, periods=["2026-Q3"], scale=0.05, faults=frozenset({"bad_dates"}))
+    synthesize(NETWORK, tmp_path, seed=SEED, periods=["2026-Q3"], scale=0.05, faults=frozenset({"bad_dates"}), geography=demo_geography())
     checked = 0
     for path in sorted(tmp_path.glob("*/extracts/*.faulty.csv")):
         if path.read_bytes().count(b"\n") > 3:
@@ -133,4 +134,4 @@ def test_parse_faults_accepts_known_kinds_and_all(tmp_path):
     with pytest.raises(ValueError):
         parse_faults("bad_dates,typos")
     with pytest.raises(ValueError):
-        synthesize(NETWORK, tmp_path, seed=1, periods=["2026-Q3"], faults=frozenset({"typos"}))
+        synthesize(NETWORK, tmp_path, seed=1, periods=["2026-Q3"], faults=frozenset({"typos"}), geography=demo_geography())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dvnet.contracts.geography import POSTAL_PREFIX_REGION
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.synth.common import parse_period
 
@@ -78,8 +78,8 @@ def test_people_are_shared_across_agencies_per_ground_truth(small_run, typed):
 
 def test_small_regions_produce_small_counts(larger):
     ep = larger["service_episode"]
-    region = ep["postal_code"].str[:3].map(POSTAL_PREFIX_REGION)
-    assert region.dropna().isin(POSTAL_PREFIX_REGION.values()).all()
+    region = ep["postal_code"].str[:3].map(demo_geography().region_of_prefix)
+    assert region.dropna().isin(demo_geography().region_ids).all()
     counts = region.value_counts()
     assert counts.idxmax() == "south-metro"
     assert counts["south-metro"] > 0.4 * counts.sum()
@@ -139,7 +139,7 @@ def test_rates_are_plausible_and_risk_indicators_rise_with_risk(larger):
 
 def test_indigenous_identity_over_represented_in_the_north(larger):
     ep = larger["service_episode"]
-    region = ep["postal_code"].str[:3].map(POSTAL_PREFIX_REGION)
+    region = ep["postal_code"].str[:3].map(demo_geography().region_of_prefix)
     yes = (ep["indigenous_identity"] == "yes").groupby(region.str.startswith("north")).mean()
     assert yes[True] > 3 * yes[False]
 

@@ -1,0 +1,135 @@
+"""`dvnet send` / `dvnet receipts` to a drop that is a shared folder, and the drop: section's checks."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+import yaml
+
+from dvnet import bundle
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+from dvnet.bundle.header import parse_time
+from dvnet.common import audit
+from dvnet.common import network as store
+from dvnet.pipelines.cli import main
+from dvnet.pipelines.delivery import folder
+
+
+def _share(agency) -> tuple[store.NetworkPaths, list[str]]:
+    paths = store.NetworkPaths(agency.folder.parent.parent)
+    return paths, ["drop", "set", "--agency", str(agency.folder), "--inbox", str(paths.inbox), "--receipts", str(paths.receipts / agency.agency_id)]
+
+
+def _ingest(paths: store.NetworkPaths) -> list:
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        return ingest_inbox(CoordinatorContext.load(paths.root), con)
+    finally:
+        con.close()
+
+
+def test_a_shared_folder_drop_delivers_and_returns_receipts(steward, capsys):
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert len(list(paths.inbox.glob("*.dvb"))) == 2 and not list(paths.inbox.glob(".*"))
+    assert [o.outcome for o in _ingest(paths)] == ["loaded", "loaded"]
+    capsys.readouterr()
+    assert main(["receipts", "--agency", str(steward.folder)]) == 0
+    out = capsys.readouterr().out
+    assert "fetched 2 new receipts" in out and out.count("│ loaded ") == 2
+    # The receipts it keeps anchor the coordinator's audit log: it names the one to hold the log to.
+    anchor = out.split("--anchor ", 1)[1].split("`", 1)[0]
+    assert anchor.startswith(str(steward.folder / "receipts")) and f"held {len(audit.read(paths.audit_log))} entries" in out
+    assert main(["audit", "verify", str(paths.audit_log), "--anchor", anchor]) == 0
+    # Nothing left to send: a second `send` says so and delivers nothing.
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert "nothing to send (2 bundles sent earlier)" in capsys.readouterr().out
+
+
+def test_a_copy_cut_short_leaves_nothing_under_a_bundle_name(steward, capsys, monkeypatch):
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+
+    def broken_copy(src, dst, length=0):
+        dst.write(src.read(100))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder.shutil, "copyfileobj", broken_copy)
+    assert main(["send", "--agency", str(steward.folder)]) == 1
+    assert "DROP_WRITE_FAILED" in capsys.readouterr().err
+    assert list(paths.inbox.iterdir()) == []  # not the bundle, not even the partial temporary file
+    assert len(list((steward.folder / "outbox").glob("*.dvb"))) == 2
+
+
+def test_a_receipt_that_does_not_verify_is_not_kept(steward, capsys):
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    _ingest(paths)
+    theirs = paths.receipts / steward.agency_id
+    genuine = sorted(theirs.glob("*.receipt.json"))
+    body = json.loads(genuine[0].read_bytes())
+    forged = bundle.make_receipt(**{k: body[k] for k in ("bundle_sha256", "bundle_id", "agency_id", "sequence")}, outcome="quarantined",
+                                 reason="CONTRACT_VIOLATION", rows_loaded=0, received_at=parse_time(body["received_at"]),
+                                 audit_head=body["audit_head"], signing_key=bundle.generate_signing_key())  # fmt: skip
+    genuine[0].write_bytes(forged)  # someone with write access to the share swaps a receipt
+    capsys.readouterr()
+
+    assert main(["receipts", "--agency", str(steward.folder)]) == 1
+    out = capsys.readouterr().out
+    assert "fetched 1 new receipt " in out and "not kept" in out and "RECEIPT_INVALID" in out
+    assert out.count("│ loaded ") == 1 and out.count("│ sent ") == 1  # the forged one is not believed
+
+
+def test_send_without_a_drop_says_how_to_set_one(steward, capsys):
+    assert main(["send", "--agency", str(steward.folder)]) == 2
+    err = capsys.readouterr().err
+    assert "DROP_NOT_CONFIGURED" in err and "hint:" in err
+
+
+@pytest.mark.parametrize(
+    "drop, field",
+    [
+        ({"inbox": "in"}, "drop.receipts"),
+        ({"inbox": "in", "receipts": "r", "colour": "blue"}, "drop.colour"),
+        ({"inbox": "in", "receipts": "r", "sftp": {"host": "h", "user": "u", "host_key": "ssh-ed25519 AAAA", "port": 70000}}, "drop.sftp.port"),
+        ({"inbox": "in", "receipts": "r", "sftp": {"host": "h", "user": "u"}}, "drop.sftp.host_key"),
+        ({"inbox": "in", "receipts": "r", "sftp": {"host": "h", "user": "u", "host_key": "not-a-key"}}, "drop.sftp.host_key"),
+    ],
+)
+def test_a_wrong_drop_section_is_named_by_its_field_path(steward, capsys, drop, field):
+    config = steward.folder / "agency.yaml"
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "drop": drop}))
+    assert main(["send", "--agency", str(steward.folder)]) == 2
+    err = capsys.readouterr().err
+    assert "AGENCY_CONFIG_INVALID" in err and field in err
+
+
+def test_drop_set_never_pins_nothing(steward, capsys):
+    _, set_drop = _share(steward)
+    assert main([*set_drop, "--sftp", "agency@drop.example.org"]) == 2  # no --host-key: refused, nothing learned on first use
+    assert "--host-key" in capsys.readouterr().err
+    assert "drop" not in yaml.safe_load((steward.folder / "agency.yaml").read_text())
+
+
+def test_a_genuine_receipt_about_another_agency_is_not_kept(steward, capsys):
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    _ingest(paths)
+    theirs = paths.receipts / steward.agency_id
+    genuine = sorted(theirs.glob("*.receipt.json"))[0]
+    body = json.loads(genuine.read_bytes())
+    signing_key = bundle.load_signing_key(paths.keys / "signing.key")  # the coordinator's own signature
+    other = bundle.make_receipt(**{k: body[k] for k in ("bundle_sha256", "bundle_id", "sequence", "outcome", "reason", "rows_loaded")},
+                                agency_id="legal-aid-south", received_at=parse_time(body["received_at"]), audit_head=body["audit_head"],
+                                signing_key=signing_key)  # fmt: skip
+    genuine.write_bytes(other)
+    capsys.readouterr()
+    assert main(["receipts", "--agency", str(steward.folder)]) == 1
+    out = capsys.readouterr().out
+    assert "not kept" in out and "RECEIPT_NOT_FOR_THIS_AGENCY" in out
