@@ -52,8 +52,13 @@ def published_release(config: ReleaseConfig, network: NetworkResource) -> Materi
 
 @asset_check(asset=published_release, name="no_exact_or_narrow_ranges", description="Re-run the LP audit over the newest release's published files: every suppressed cell stays protected.")
 def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
+    from dvnet.anonymize.disclosure.errors import DisclosureError
+
     folder = newest_release(network.paths.releases)
-    report = reaudit_release(folder)
+    try:
+        report = reaudit_release(folder)
+    except DisclosureError as e:  # published numbers that contradict each other: fail, never crash
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata={"reason": e.reason})
     return AssetCheckResult(passed=report.passed, severity=AssetCheckSeverity.ERROR, metadata={"audit": report.summary})
 
 

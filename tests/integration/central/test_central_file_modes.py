@@ -19,6 +19,7 @@ from dvnet.common import network as store
 from dvnet.common.files import FileModeWarning
 from dvnet.pipelines.contributor.report import write_report
 from dvnet.pipelines.contributor.run import ContributionOptions, contribute
+from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
 
@@ -46,7 +47,7 @@ def open_to_others(root: Path) -> list[str]:
 def test_a_whole_network_written_under_umask_022_is_owner_only(open_umask, ck, tmp_path):
     kit = ck.make_network(tmp_path / "net")
     orgs = store.load_network(kit.root).organisations
-    synthesize(orgs, kit.paths.agencies, seed=3, periods=[ck.PERIOD], faults=frozenset({"ragged_rows"}))  # extracts, ground truth
+    synthesize(orgs, kit.paths.agencies, seed=3, periods=[ck.PERIOD], faults=frozenset({"ragged_rows"}), geography=demo_geography())  # extracts, ground truth
     shelter = store.load_agency(kit.agency_folder("shelter-a"))
     result = contribute(shelter, ContributionOptions("service_episode", shelter.folder / "extracts" / f"service_episode_{ck.PERIOD}.csv", ck.PERIOD))
     write_report(result, shelter.folder / "reports", "20261001T000000Z")  # outbox, state, report, agency audit log
