@@ -5,30 +5,27 @@ calls ``protect``; evaluators and the release check can re-run ``audit`` over pu
 
     from dvnet.anonymize.disclosure import Table, protect, audit, get_profile
     release = protect([Table("episodes_by_region", frame, ("province", "region"), "episodes")],
-                      "dv-default", contributions=contrib, history=earlier_releases)
-    release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + one public mark
+                      "dv-default", contributions=contrib, earlier=ledger_cells)
+    release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + status
     release.stats.to_dict(); release.audit.summary
 """
 
-from dvnet.anonymize.disclosure.audit import REASONS, AuditReport, audit
+from dvnet.anonymize.disclosure.audit import STATUS_LABELS, AuditReport, audit
 from dvnet.anonymize.disclosure.errors import DisclosureError
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES, Profile, get_profile
 from dvnet.anonymize.disclosure.protect import METHODS, ProtectedRelease, ReleaseStats, protect
 from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.rounding import round_to_base, rounding_interval
-from dvnet.anonymize.disclosure.history import PublishedRelease
-from dvnet.anonymize.disclosure.tables import PUBLISHED, SUPPRESSED, TOTAL, Table
+from dvnet.anonymize.disclosure.tables import TOTAL, EarlierCell, Table
 
 __all__ = [
     "METHODS",
     "PROFILE_NAMES",
-    "REASONS",
+    "STATUS_LABELS",
     "TOTAL",
     "AuditReport",
     "DisclosureError",
-    "PUBLISHED",
-    "PublishedRelease",
-    "SUPPRESSED",
+    "EarlierCell",
     "Profile",
     "ProtectedRelease",
     "ReleaseStats",

@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dvnet.anonymize.disclosure.component import Component, ComponentTargets
 from dvnet.anonymize.disclosure.feasible_points import SearchLimits, search_feasible_points
-from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult, Requirements
+from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.propagation import propagate
 
 
@@ -40,7 +40,7 @@ def attacker_intervals(
     L: np.ndarray,
     U: np.ndarray,
     targets: np.ndarray,
-    required: np.ndarray | Requirements,
+    required: np.ndarray,
     *,
     truth: np.ndarray | None = None,
     exact_limit: int = 400,
@@ -55,7 +55,7 @@ def attacker_intervals(
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
-    ``required``: what each target's range must reach (a plain array: widths only). ``truth`` (the true values) is a
+    ``required[k]`` is the width ``targets[k]`` must reach. ``truth`` (the true values) is a
     feasible point to start from. ``report_exact``: exact ranges for every target of a component
     of at most ``exact_limit`` cells. ``want_duals``: LP duals for every failing target (exact
     when its component has at most ``full_lp_limit`` cells, else from its neighbourhood LP).
@@ -69,13 +69,13 @@ def attacker_intervals(
         return deadline is not None and time.perf_counter() > deadline
 
     targets = np.asarray(targets, dtype=np.int64)
-    required = Requirements.of(required)
+    required = np.asarray(required, dtype=float)
     out = IntervalResult.unchecked(targets)
     if len(targets):
         prog = _Programme.without_published(M, L, U)
         tloc = prog.local[targets]
-        live = _settle_published(out, tloc, L[targets], U[targets], required)
-        sure_fail = required.surely_failing(live, prog.oL[tloc[live]], prog.oU[tloc[live]])
+        live = _settle_published(out, tloc, L[targets], U[targets])
+        sure_fail = prog.oU[tloc[live]] - prog.oL[tloc[live]] < required[live] - TOL
         out.settle(live[sure_fail], prog.oL[tloc[live[sure_fail]]], prog.oU[tloc[live[sure_fail]]], "propagation", required)
         groups = _by_component(prog.A, live, tloc)
         out.n_components = len(groups)
@@ -135,12 +135,15 @@ class _Programme:
         return cls(A, b, Lf, Uf, oL, oU, free_idx, active, local)
 
 
-def _settle_published(out: IntervalResult, tloc: np.ndarray, L: np.ndarray, U: np.ndarray, required: Requirements) -> np.ndarray:
-    """Targets published exactly (elsewhere, or in an earlier release) are known: their value.
-    Returns the positions of the others."""
-    pinned = np.nonzero(tloc < 0)[0]
-    out.settle(pinned, L[pinned], U[pinned], "published value", required)
-    return np.nonzero(tloc >= 0)[0]
+def _settle_published(out: IntervalResult, tloc: np.ndarray, L: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Targets published exactly (elsewhere, or in an earlier release) are known: their value and
+    verdict "exact". Returns the positions of the others."""
+    pinned = tloc < 0
+    out.lower[pinned] = L[pinned]
+    out.upper[pinned] = U[pinned]
+    out.method[pinned] = "published value"
+    out.verdict[pinned] = "exact"
+    return np.nonzero(~pinned)[0]
 
 
 def _by_component(A: sp.csr_matrix, live: np.ndarray, tloc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -173,7 +176,7 @@ class _Run:
 
     prog: _Programme
     out: IntervalResult
-    required: Requirements
+    required: np.ndarray
     tloc: np.ndarray  # each target's column in ``prog`` (-1: published)
     truth_free: np.ndarray | None
     limits: SearchLimits
@@ -204,7 +207,7 @@ class _Run:
     def _probe(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> Component:
         """The component's programme, starting from the true values when they are known."""
         p = self.prog
-        C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * float(np.max(self.required.width[tg])))
+        C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * float(np.max(self.required[tg])))
         if self.truth_free is not None and not np.isnan(self.truth_free[cv]).any():
             C.set_point(self.truth_free[cv])
         return C

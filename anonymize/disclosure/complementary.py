@@ -8,9 +8,8 @@ where a_i is its true value and m_i the number of table cells showing it. The fr
 any pattern's total cost is below 1, so minimising the sum is lexicographic: fewest suppressed
 cells first, then the smallest suppressed total.
 
-Protection: every hidden cell's attacker range (see ``audit.py``) must be at least ``required[p]``
-wide, against the outsider and against every insider (``insiders.py``), and so must every
-difference from an earlier release that could be a small count. This module holds what both methods share:
+Protection: for every sensitive cell p (primary or dominance) the attacker's range (see
+``audit.py``) must be at least ``required[p]`` wide. This module holds what both methods share:
 the problem over one block of linked quantities, its independent blocks, and the protection
 inequality read off the attacker's LP duals. The methods: ``complementary_milp.solve_milp``
 (exact) and ``complementary_heuristic.heuristic`` (fast, for blocks beyond the MILP's reach).
@@ -26,8 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import AttackerView
-from dvnet.anonymize.disclosure.insiders import Insider
-from dvnet.anonymize.disclosure.intervals import IntervalResult, Requirements
+from dvnet.anonymize.disclosure.intervals import IntervalResult
 
 
 @dataclass
@@ -42,16 +40,6 @@ class Problem:
     required: np.ndarray
     cost: np.ndarray
     ids: np.ndarray = field(default=None)  # quantity ids in the parent problem
-    reqs: Requirements | None = None  # what each quantity must reach (default: ``required`` widths)
-    extra_targets: np.ndarray | None = None  # always audited: cells hidden earlier, differences
-    insiders: list[Insider] = field(default_factory=list)
-    attacker: Insider | None = None  # set on an insider's copy (``as_insider``)
-
-    def __post_init__(self) -> None:
-        if self.reqs is None:
-            self.reqs = Requirements.of(self.required)
-        if self.extra_targets is None:
-            self.extra_targets = np.zeros(self.n, dtype=bool)
 
     @property
     def n(self) -> int:
@@ -71,41 +59,7 @@ class Problem:
             required=self.required[q],
             cost=self.cost[q],
             ids=q if self.ids is None else self.ids[q],
-            reqs=self.reqs.take(q),
-            extra_targets=self.extra_targets[q],
-            insiders=[i.restrict(q) for i in self.insiders if (i.own[q] > 0).any()],
         )
-
-    def as_insider(self, insider: Insider) -> Problem:
-        """The same problem seen by ``insider``: its bounds, and its one-sided requirements."""
-        v = self.view
-        pub_lo, pub_hi = insider.bounds(v.pub_lo, v.pub_hi, self.truth)
-        sup_lo, sup_hi = insider.bounds(v.sup_lo, v.sup_hi, self.truth)
-        return Problem(
-            M=self.M,
-            view=AttackerView(pub_lo, pub_hi, sup_lo, sup_hi, v.in_release),
-            truth=self.truth,
-            sensitive=self.sensitive,
-            can_suppress=self.can_suppress,
-            required=self.required,
-            cost=self.cost,
-            ids=self.ids,
-            reqs=insider.requirements(self.reqs),
-            extra_targets=np.zeros(self.n, dtype=bool),
-            attacker=insider,
-        )
-
-    def attackers(self) -> list[Problem]:
-        """The outsider's problem, then each insider's."""
-        return [self, *(self.as_insider(i) for i in self.insiders)]
-
-    def targets(self, suppressed: np.ndarray) -> np.ndarray:
-        """What the audit checks under ``suppressed``: hidden cells of the release (for an insider,
-        those at stake for it: ``Insider.at_stake``), cells hidden earlier, differences."""
-        hidden = suppressed & self.view.in_release
-        if self.attacker is not None:
-            return np.nonzero(hidden & self.attacker.at_stake())[0]
-        return np.nonzero(hidden | self.extra_targets)[0]
 
     def audit(
         self,
@@ -119,13 +73,13 @@ class Problem:
     ) -> IntervalResult:
         L, U = self.view.bounds(suppressed)
         if targets is None:
-            targets = self.targets(suppressed)
+            targets = np.nonzero(self.sensitive)[0]
         return attacker_intervals(
             self.M,
             L,
             U,
             targets,
-            self.reqs.take(targets),
+            self.required[targets],
             truth=self.truth,
             want_duals=want_duals,
             report_exact=report_exact,
@@ -189,8 +143,6 @@ def dual_cut(problem: Problem, suppressed: np.ndarray, p: int, rows: np.ndarray,
     alpha = np.zeros(len(cols))
     beta = np.zeros(len(cols))
     for sign, lam in ((1.0, lam_max), (-1.0, lam_min)):
-        if lam is None:  # that side is unbounded: it is not the one that fails
-            continue
         rc = -(Ms.T @ lam)
         rc[pi] += sign
         rc[np.abs(rc) < 1e-9] = 0.0

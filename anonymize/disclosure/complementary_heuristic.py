@@ -1,13 +1,12 @@
 """Fast complementary suppression, for blocks beyond the MILP's reach.
 
 (A) Row-local rule in vectorised rounds: in every equation, each suppressed cell's range from that
-equation alone must reach its requirement (every hidden cell must, whatever its reason), else add the cheapest published cell of the equation
+equation alone must reach its requirement, else add the cheapest published cell of the equation
 that fixes it (cost plus one per equation the new cell would sit alone in, a look-ahead against
 cascades; SIMPLEHEURISTIC style). (B) Audit the whole pattern; for each cell still exposed (e.g. a
 cell linking two suppression blocks, which every row-local rule misses) add the cheapest cell whose
 dual coefficient in that cell's cut covers the deficit, then (A) again; loop until the audit
-passes, as the outsider and then as each insider (an insider's failures are repaired with its own
-duals). (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
+passes. (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
 a time budget, any complementary cell whose removal still passes the audit.
 """
 
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, dual_cut
-from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL, IntervalResult
 
 
 class _RowState:
@@ -97,7 +96,7 @@ class _RowState:
         cmax = np.bincount(r, nmax, self.m)
         lo, hi = self._interval(a, smin[r] - fmin, cmin[r] - nmin, smax[r] - fmax, cmax[r] - nmax, L[c], U[c])
         target = suppressed[c] & v.in_release[c]
-        need = P.required[c]
+        need = np.where(P.sensitive[c], P.required[c], EXACT_WIDTH)
         return _Round(L, U, fmin, nmin, fmax, nmax, smin, smax, cmin, cmax, hi - lo, need, target)
 
     def _worst_per_row(self, deficit: np.ndarray, rnd: _Round) -> np.ndarray:
@@ -173,20 +172,16 @@ def heuristic(
     rows = _RowState(problem)
     rows.enforce(supp, deadline)
     stalled = 0
-    attackers = problem.attackers()
     while time.perf_counter() < deadline:
         info.iterations += 1
-        for who in attackers:
-            audit = who.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
-            info.lp_solves += audit.n_lp
-            failing = audit.targets[audit.failing]
-            if len(failing):
-                break
+        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
+        info.lp_solves += audit.n_lp
+        failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
         if len(failing) == 0:
             if (audit.verdict == "unchecked").any():
                 info.note = "audit time limit"
             break
-        added = _repair(who, supp, audit, failing)
+        added = _repair(problem, supp, audit, failing)
         if added == 0:
             stalled += 1
             if stalled > 1:
@@ -212,7 +207,7 @@ def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: 
         cols, coefs = cut.cols[free], cut.d[free]
         if len(cols) == 0:
             continue
-        deficit = max(float(problem.required[p]) - width[int(p)], 1.0)
+        deficit = float(problem.required[p]) - width[int(p)]
         cost = problem.cost[cols]
         covers = coefs >= deficit - 1e-9
         if covers.any():
@@ -243,9 +238,8 @@ def cleanup(problem: Problem, suppressed: np.ndarray, *, deadline: float | None,
         if deadline is not None and time.perf_counter() > deadline:
             break
         supp[q] = False
-        for who in problem.attackers():
-            res = who.audit(supp, time_limit=None if deadline is None else max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
-            if not (res.verdict == "protected").all():
-                supp[q] = True
-                break
+        targets = np.nonzero(supp & problem.view.in_release)[0]
+        res = problem.audit(supp, targets=targets, time_limit=None if deadline is None else max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
+        if not (res.verdict == "protected").all():
+            supp[q] = True
     return supp

@@ -62,15 +62,12 @@ def solve_milp(problem: Problem, *, time_limit: float = 20.0) -> tuple[np.ndarra
         suppressed = problem.sensitive.copy()
         suppressed[var[x > 0.5]] = True
         remaining = time_limit - (time.perf_counter() - t0)
-        # The MILP's cuts protect the sensitive cells (and differences, cells hidden earlier) from
-        # the outsider; protect() checks the complementary cells and the insiders after it.
-        targets = np.nonzero(problem.sensitive | problem.extra_targets)[0]
-        audit = problem.audit(suppressed, targets, want_duals=True, time_limit=max(remaining, 0.1))
+        audit = problem.audit(suppressed, want_duals=True, time_limit=max(remaining, 0.1))
         info.lp_solves += audit.n_lp
         if (audit.verdict == "unchecked").any():
             info.note = "time limit"
             break
-        failing = audit.targets[audit.failing]
+        failing = audit.targets[audit.verdict != "protected"]
         if len(failing) == 0:
             info.seconds = time.perf_counter() - t0
             info.cuts = len(pool)
@@ -125,9 +122,7 @@ def _dual_inequality(problem: Problem, suppressed: np.ndarray, audit: IntervalRe
 def _row_cuts(problem: Problem) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Necessary single-equation conditions (unrounded, no ledger): a head start for the MILP."""
     v = problem.view
-    # Ranges from one equation with hidden cells in [0, inf): a listed cell's floor of 1 only narrows
-    # them, so these necessary conditions stay necessary.
-    standard = np.isinf(v.sup_hi) & (v.pub_lo == v.pub_hi) & v.in_release
+    standard = (v.sup_lo == 0) & np.isinf(v.sup_hi) & (v.pub_lo == v.pub_hi) & v.in_release
     cuts = []
     M = problem.M
     for r in range(M.shape[0]):

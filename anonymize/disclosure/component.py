@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from dvnet.anonymize.disclosure.errors import DisclosureError
-from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult, Requirements
+from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.lp import LPResult, WarmLP, solve_lp
 
 
@@ -210,21 +210,16 @@ class ComponentTargets:
     programme (the ids the LP duals are reported under).
     """
 
-    def __init__(self, comp: Component, out: IntervalResult, required: Requirements, tg: np.ndarray, tl: np.ndarray, quantities: np.ndarray, equations: np.ndarray, want_duals: bool):
+    def __init__(self, comp: Component, out: IntervalResult, required: np.ndarray, tg: np.ndarray, tl: np.ndarray, quantities: np.ndarray, equations: np.ndarray, want_duals: bool):
         self.C, self.out, self.required = comp, out, required
         self.tg, self.tl, self.quantities, self.equations = tg, tl, quantities, equations
-        self.req = required.width[tg]
+        self.req = required[tg]
         self.open_ = out.verdict[tg] == "unchecked"
         self.needs_duals = want_duals & (out.verdict[tg] != "protected")
 
-    def certified(self, j=None) -> np.ndarray:
-        """Targets (all, or ``j``) whose feasible points already reach what they must: protected."""
-        j = slice(None) if j is None else j
-        return self.required.certified(self.tg[j], self.C.obs_lo[self.tl[j]], self.C.obs_hi[self.tl[j]])
-
-    def surely_failing(self, j, lo: float, hi: float) -> bool:
-        """Whether outer range [lo, hi] of target ``j`` already fails."""
-        return bool(self.required.surely_failing(np.atleast_1d(self.tg[j]), lo, hi)[0])
+    def certified(self) -> np.ndarray:
+        """Targets whose feasible points already lie their required width apart: protected."""
+        return self.C.obs_hi[self.tl] - self.C.obs_lo[self.tl] >= self.req - TOL
 
     def undecided(self) -> np.ndarray:
         return self.open_ & ~self.certified()

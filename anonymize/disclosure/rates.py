@@ -1,14 +1,9 @@
 """Rates from published counts: numerator / denominator, both as the release shows them.
 
 Rates use the published (for a rounding profile, rounded) counts, as ehrQL does, so a rate never
-carries more information than the counts beside it. A rate whose numerator or denominator is
-suppressed is itself suppressed, with the one public mark: it does not say which part was hidden.
-A zero denominator gives no rate ("undefined: zero denominator").
-
-0 % and 100 %, one rule: they are published like any other rate when both counts are (they say no
-more than those counts), except under a profile that suppresses zeros, where a 0 % rate shows a
-zero count and a 100 % rate a zero complement (nobody in the group without the attribute): both
-are then suppressed.
+carries more information than the counts beside it. A rate whose denominator or numerator is
+suppressed is itself suppressed and marked, never computed from hidden counts; a zero
+denominator gives no rate ("undefined: zero denominator").
 """
 
 from __future__ import annotations
@@ -19,8 +14,11 @@ import numpy as np
 import pandas as pd
 
 from dvnet.anonymize.disclosure.errors import INVALID_RATE_INPUT, DisclosureError
-from dvnet.anonymize.disclosure.tables import PUBLISHED, STATUS_COLUMN, SUPPRESSED, VALUE_COLUMN
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, VALUE_COLUMN
 
+RATE_PUBLISHED = "published"
+RATE_SUPPRESSED_DENOMINATOR = "suppressed: denominator"
+RATE_SUPPRESSED_NUMERATOR = "suppressed: numerator"
 RATE_UNDEFINED = "undefined: zero denominator"
 
 
@@ -30,8 +28,8 @@ def _prepare(frame: pd.DataFrame, on: Sequence[str], role: str) -> pd.DataFrame:
         raise DisclosureError(INVALID_RATE_INPUT, f"{role} table lacks column(s) {', '.join(missing)}", role=role)
     if frame.duplicated(list(on)).any():
         raise DisclosureError(INVALID_RATE_INPUT, f"{role} table has several rows per rate cell; select them first", role=role)
-    status = frame[STATUS_COLUMN].astype(str) if STATUS_COLUMN in frame.columns else pd.Series(PUBLISHED, index=frame.index)
-    hidden = (status != PUBLISHED) | frame[VALUE_COLUMN].isna()
+    status = frame[STATUS_COLUMN].astype(str) if STATUS_COLUMN in frame.columns else pd.Series("published", index=frame.index)
+    hidden = status.str.startswith("suppressed") | frame[VALUE_COLUMN].isna()
     out = frame[list(on)].copy()
     out[role] = pd.array(frame[VALUE_COLUMN], dtype="Int64")
     out.loc[hidden.to_numpy(), role] = pd.NA
@@ -39,11 +37,8 @@ def _prepare(frame: pd.DataFrame, on: Sequence[str], role: str) -> pd.DataFrame:
     return out
 
 
-def rates(numerator: pd.DataFrame, denominator: pd.DataFrame, on: Sequence[str], *, scale: float = 1.0, zeros: str = "publish") -> pd.DataFrame:
-    """One row per cell of ``on``: numerator, denominator, ``rate`` (Float64) and its status.
-
-    ``zeros``: the profile's zero rule ("suppress" hides 0 % and 100 %, see the module notes).
-    """
+def rates(numerator: pd.DataFrame, denominator: pd.DataFrame, on: Sequence[str], *, scale: float = 1.0) -> pd.DataFrame:
+    """One row per cell of ``on``: numerator, denominator, ``rate`` (Float64) and its status."""
     on = list(on)
     num = _prepare(numerator, on, "numerator")
     den = _prepare(denominator, on, "denominator")
@@ -52,14 +47,13 @@ def rates(numerator: pd.DataFrame, denominator: pd.DataFrame, on: Sequence[str],
     num_hidden = out.pop("_numerator_hidden").to_numpy(dtype=bool)
     d = out["denominator"].to_numpy(dtype=float, na_value=np.nan)
     n = out["numerator"].to_numpy(dtype=float, na_value=np.nan)
-    hidden = den_hidden | num_hidden
-    if zeros == "suppress":
-        hidden |= ~hidden & (d > 0) & ((n == 0) | (n == d))
-    zero = ~hidden & (d == 0)
-    status = np.where(hidden, SUPPRESSED, np.where(zero, RATE_UNDEFINED, PUBLISHED))
+    zero = ~den_hidden & (d == 0)
+    status = np.where(
+        den_hidden, RATE_SUPPRESSED_DENOMINATOR, np.where(num_hidden, RATE_SUPPRESSED_NUMERATOR, np.where(zero, RATE_UNDEFINED, RATE_PUBLISHED))
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(status == PUBLISHED, n / np.where(d == 0, 1, d) * scale, np.nan)
+        rate = np.where(status == RATE_PUBLISHED, n / np.where(d == 0, 1, d) * scale, np.nan)
     out["rate"] = pd.array(rate, dtype="Float64")
-    out.loc[status != PUBLISHED, "rate"] = pd.NA
+    out.loc[status != RATE_PUBLISHED, "rate"] = pd.NA
     out[STATUS_COLUMN] = status
     return out

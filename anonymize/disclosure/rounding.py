@@ -1,4 +1,4 @@
-"""Rounding of published counts, and what a published number tells an attacker.
+"""Rounding of published counts, and what a rounded number tells an attacker.
 
 Counts are rounded to the nearest multiple of ``base``, halves up. For base 5 no integer is a half,
 so this equals ehrQL's ``round(value / 5) * 5``. Every cell, margins included, is rounded from its
@@ -9,8 +9,6 @@ value v as the interval of true values that round to it.
 from __future__ import annotations
 
 import numpy as np
-
-from dvnet.anonymize.disclosure.profiles.base import Profile
 
 
 def round_to_base(values: np.ndarray, base: int) -> np.ndarray:
@@ -29,22 +27,3 @@ def rounding_interval(published: np.ndarray, base: int) -> tuple[np.ndarray, np.
     lower = np.maximum(published - base // 2, 0.0)
     upper = published + (base + 1) // 2 - 1
     return lower, upper
-
-
-def published_bounds(published: np.ndarray, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
-    """What a published count tells an attacker who knows the profile's rules: the hull of the
-    true counts the profile would publish as it.
-
-    A rounded value stands for its rounding interval, less the small counts 1..threshold-1 (those
-    are suppressed, never rounded), less 0 when zeros are suppressed. So under OpenSAFELY's rules a
-    published 10 is 8..12 and a published 0 is exactly 0.
-    """
-    lo, hi = rounding_interval(published, profile.rounding_base)
-    small_lo, small_hi = 1.0, float(profile.threshold - 1)
-    if profile.zeros == "suppress":
-        small_lo = 0.0
-    in_band_lo = (lo >= small_lo) & (lo <= small_hi)
-    lo = np.where(in_band_lo, small_hi + 1, lo)
-    in_band_hi = (hi >= small_lo) & (hi <= small_hi)
-    hi = np.where(in_band_hi, np.where(lo < small_lo, lo, small_lo - 1), hi)
-    return lo, hi

@@ -25,16 +25,14 @@ import scipy.sparse as sp
 from dvnet.anonymize.disclosure.errors import (
     INCONSISTENT_SHARED_CELL,
     INVALID_TABLE,
+    LEDGER_CONFLICT,
     DisclosureError,
 )
+from dvnet.anonymize.disclosure.rounding import rounding_interval
 
 TOTAL = "Total"
 STATUS_COLUMN = "status"
 VALUE_COLUMN = "value"
-# The two public marks. Every suppressed cell carries the same one: a reason (small count,
-# dominance, complementary) would tell the attacker a range, so it stays in the coordinator's record.
-PUBLISHED = "published"
-SUPPRESSED = "suppressed"
 
 _MEASURE_SEP = "\x1d"
 _DIM_SEP = "\x1e"
@@ -78,7 +76,7 @@ class Table:
             raise DisclosureError(INVALID_TABLE, f"table {self.name} has {int(missing_values.sum())} non-numeric value(s)", table=self.name)
         frame[VALUE_COLUMN] = values.round().astype("Int64")
         if frame[VALUE_COLUMN].isna().any():
-            if STATUS_COLUMN not in frame.columns or (frame.loc[frame[VALUE_COLUMN].isna(), STATUS_COLUMN].astype(str) == PUBLISHED).any():
+            if STATUS_COLUMN not in frame.columns or (frame.loc[frame[VALUE_COLUMN].isna(), STATUS_COLUMN].astype(str) == "published").any():
                 raise DisclosureError(INVALID_TABLE, f"table {self.name} has missing values not marked suppressed", table=self.name)
         if dims and frame.duplicated(list(dims)).any():
             raise DisclosureError(INVALID_TABLE, f"table {self.name} has {int(frame.duplicated(list(dims)).sum())} duplicated cell(s)", table=self.name)
@@ -89,6 +87,22 @@ class Table:
     @property
     def n_cells(self) -> int:
         return len(self.frame)
+
+
+@dataclass(frozen=True)
+class EarlierCell:
+    """A cell of an earlier release, from the release ledger.
+
+    ``value`` is what was published (``None`` if it was suppressed); ``rounding_base`` > 1 if it was
+    published rounded. ``table`` (e.g. "<release-id>/<table>") lets the audit rebuild that table's
+    margin relations from its cells; pass suppressed cells too (value ``None``) so it is complete.
+    """
+
+    measure: str
+    coords: Mapping[str, str]
+    value: int | None
+    rounding_base: int = 1
+    table: str | None = None
 
 
 def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
@@ -184,15 +198,11 @@ def _dedupe_rows(M: sp.csr_matrix) -> sp.csr_matrix:
 
 @dataclass
 class LinkedModel:
-    """Every quantity of a release and, once ``history.with_history`` has added them, of the earlier
-    releases of the same population it must be audited with.
+    """Every quantity of a release (and of the earlier releases it must be audited with).
 
-    Quantities 0..n_release-1 are this release's cells (one per key); beyond them come earlier
-    versions of a cell whose true count has changed since, and each change itself (``difference``).
-    ``truth`` holds true counts (NaN where unknown, e.g. a suppressed cell of a published table
-    being audited). ``hist_lo``/``hist_hi`` are what earlier releases told the world (or a
-    difference's sign); ``hidden_width`` > 0 marks a quantity an earlier release suppressed, with the
-    width that release promised it; ``band`` > 0 marks a difference, with its small counts 1..band.
+    ``truth`` holds the true value of each quantity shown in this release (NaN where unknown, e.g.
+    a suppressed cell of a published table being audited, or an earlier-only quantity).
+    ``ledger_lo``/``ledger_hi`` are what earlier releases already told the world about it.
     """
 
     keys: np.ndarray
@@ -200,23 +210,10 @@ class LinkedModel:
     truth: np.ndarray
     in_release: np.ndarray
     multiplicity: np.ndarray
-    hist_lo: np.ndarray
-    hist_hi: np.ndarray
+    ledger_lo: np.ndarray
+    ledger_hi: np.ndarray
     tables: list[Table]
     cell_qids: dict[str, np.ndarray] = field(default_factory=dict)
-    hidden_width: np.ndarray | None = None
-    band: np.ndarray | None = None
-    origin: np.ndarray | None = None  # "" for this release's cells, else which release / difference
-    joined: tuple[str, ...] = ()  # the earlier releases audited with this one
-
-    def __post_init__(self) -> None:
-        n = len(self.keys)
-        if self.hidden_width is None:
-            self.hidden_width = np.zeros(n)
-        if self.band is None:
-            self.band = np.zeros(n)
-        if self.origin is None:
-            self.origin = np.full(n, "", dtype=object)
 
     @property
     def n(self) -> int:
@@ -225,11 +222,7 @@ class LinkedModel:
     @property
     def pinned(self) -> np.ndarray:
         """Quantities an earlier release published exactly: suppressing them now hides nothing."""
-        return self.hist_hi - self.hist_lo < 0.5
-
-    @property
-    def hidden_before(self) -> np.ndarray:
-        return self.hidden_width > 0
+        return self.ledger_hi - self.ledger_lo < 0.5
 
     def table_names(self) -> list[list[str]]:
         names: list[list[str]] = [[] for _ in range(self.n)]
@@ -239,18 +232,23 @@ class LinkedModel:
         return names
 
 
-def build_model(tables: Sequence[Table], *, check_additivity: bool = True) -> LinkedModel:
-    """Quantities and additivity constraints of one release's ``tables``."""
+def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None = None, *, check_additivity: bool = True) -> LinkedModel:
+    """Quantities, additivity constraints and ledger knowledge for ``tables`` (+ ``earlier``)."""
     if not tables:
         raise DisclosureError(INVALID_TABLE, "a release needs at least one table")
     names = [t.name for t in tables]
     if len(set(names)) != len(names):
         raise DisclosureError(INVALID_TABLE, "table names in a release must be unique")
-    uniques, cell_qids = _quantity_ids(tables)
+    earlier = list(earlier or [])
+    uniques, cell_qids, earlier_qids = _quantity_ids(tables, earlier)
     n = len(uniques)
     in_release, multiplicity, truth = _release_values(tables, cell_qids, n)
     entries = [additivity_entries(t.frame, t.dims, cell_qids[t.name]) for t in tables]
-    M = constraint_matrix(entries, n, dedupe=len(tables) > 1)
+    ledger_lo, ledger_hi = _ledger_bounds(earlier, earlier_qids, n)
+    if earlier:
+        entries += _earlier_equations(earlier, earlier_qids)
+        _check_ledger(ledger_lo, ledger_hi, truth)
+    M = _constraint_matrix(entries, n, dedupe=len(tables) > 1 or bool(earlier))
     if check_additivity and M.shape[0]:
         _check_additivity(M, truth)
     return LinkedModel(
@@ -259,20 +257,25 @@ def build_model(tables: Sequence[Table], *, check_additivity: bool = True) -> Li
         truth=truth,
         in_release=in_release,
         multiplicity=multiplicity,
-        hist_lo=np.zeros(n),
-        hist_hi=np.full(n, np.inf),
+        ledger_lo=ledger_lo,
+        ledger_hi=ledger_hi,
         tables=list(tables),
         cell_qids=cell_qids,
     )
 
 
-def _quantity_ids(tables: Sequence[Table]) -> tuple[pd.Index, dict[str, np.ndarray]]:
-    """Every distinct quantity (by key), and each table's cells' quantity ids."""
+def _quantity_ids(tables: Sequence[Table], earlier: list[EarlierCell]) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:
+    """Every distinct quantity (by key), each table's cells' quantity ids, each earlier cell's."""
     key_parts = [quantity_keys(t.frame, t.dims, t.measure) for t in tables]
-    codes, uniques = pd.factorize(np.concatenate(key_parts), sort=False)
+    earlier_keys = np.array(
+        [quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0] for c in earlier],
+        dtype=object,
+    )
+    all_keys = np.concatenate([*key_parts, earlier_keys]) if len(earlier_keys) else np.concatenate(key_parts)
+    codes, uniques = pd.factorize(all_keys, sort=False)
     offsets = np.cumsum([0] + [len(k) for k in key_parts])
     cell_qids = {t.name: codes[offsets[i] : offsets[i + 1]].astype(np.int64) for i, t in enumerate(tables)}
-    return uniques, cell_qids
+    return uniques, cell_qids, codes[offsets[-1] :].astype(np.int64)
 
 
 def _release_values(tables: Sequence[Table], cell_qids: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -305,7 +308,51 @@ def _release_values(tables: Sequence[Table], cell_qids: dict[str, np.ndarray], n
     return in_release, multiplicity, truth
 
 
-def constraint_matrix(entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], n: int, *, dedupe: bool) -> sp.csr_matrix:
+def _ledger_bounds(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per quantity, what earlier releases published (a point, or a rounding interval), else [0, inf)."""
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    for i, c in enumerate(earlier):
+        if c.value is not None:
+            v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
+            q = earlier_qids[i]
+            lo[q] = max(lo[q], v_lo[0])
+            hi[q] = min(hi[q], v_hi[0])
+    return lo, hi
+
+
+def _earlier_equations(earlier: list[EarlierCell], earlier_qids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """The additivity entries of each earlier table, rebuilt from its cells."""
+    by_table: dict[str, list[int]] = {}
+    for i, c in enumerate(earlier):
+        if c.table is not None:
+            by_table.setdefault(c.table, []).append(i)
+    entries = []
+    for idx in by_table.values():
+        cells = [earlier[i] for i in idx]
+        dims = sorted({d for c in cells for d in c.coords})
+        frame = pd.DataFrame({d: [str(c.coords.get(d, TOTAL)) for c in cells] for d in dims})
+        keep = ~frame.duplicated(dims).to_numpy() if dims else np.ones(len(cells), dtype=bool)
+        entries.append(additivity_entries(frame[keep].reset_index(drop=True), dims, earlier_qids[np.asarray(idx)][keep]))
+    return entries
+
+
+def _check_ledger(ledger_lo: np.ndarray, ledger_hi: np.ndarray, truth: np.ndarray) -> None:
+    """``LEDGER_CONFLICT`` when earlier releases contradict each other or this release's counts."""
+    if (ledger_lo > ledger_hi + 1e-9).any():
+        raise DisclosureError(LEDGER_CONFLICT, f"{int((ledger_lo > ledger_hi + 1e-9).sum())} earlier cell(s) contradict each other")
+    known = ~np.isnan(truth)
+    conflict = known & ((truth < ledger_lo - 1e-9) | (truth > ledger_hi + 1e-9))
+    if conflict.any():
+        raise DisclosureError(
+            LEDGER_CONFLICT,
+            f"{int(conflict.sum())} cell(s) differ from what an earlier release published for the same quantity",
+            hint="a revised figure needs a new measure name, or the earlier release withdrawn from the ledger",
+            cells=int(conflict.sum()),
+        )
+
+
+def _constraint_matrix(entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]], n: int, *, dedupe: bool) -> sp.csr_matrix:
     """``M`` (one row per equation, ``M y = 0``) from additivity entries (rows, cols, values, count)."""
     rows, cols, vals, n_rows = [], [], [], 0
     for r, c, v, k in entries:

@@ -27,12 +27,12 @@ class ReleaseConfig(Config):
 
 @asset(group_name="releases", deps=WAREHOUSE_DEPS)
 def published_release(config: ReleaseConfig, network: NetworkResource) -> MaterializeResult:
-    """A release: tidy tables with Total margins, every suppressed cell under one mark, audit passed."""
+    """A release: tidy tables with Total margins, suppressed cells marked with their reason, audit passed."""
     from dvnet.assets.releases.lib.release import latest_periods
 
     periods = config.periods or latest_periods(network.root_path)
     result = build_release(network.root_path, config.profile, periods)
-    s = result.stats  # the coordinator's own figures (not in the release folder)
+    s = result.manifest["suppression"]
     return MaterializeResult(
         metadata={
             "release_id": result.release_id,
@@ -43,7 +43,6 @@ def published_release(config: ReleaseConfig, network: NetworkResource) -> Materi
             "suppressed_primary": s["primary"],
             "suppressed_dominance": s["dominance"],
             "suppressed_complementary": s["complementary"],
-            "suppressed_earlier": s["earlier"],
             "audit": result.summary,
             "contributing_agencies": result.manifest["contributing_agencies"],
         }

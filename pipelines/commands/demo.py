@@ -94,7 +94,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     with progress(console, "publish") as tracker:
         release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
     run_checks(root, home, ("published_release",))  # re-verified from its files, as an evaluator could; shown in the UI
-    s = release.stats  # the coordinator's own figures (not in the release folder)
+    s = release.manifest["suppression"]
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(release.summary)
@@ -113,6 +113,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     console.print(f"stewards:  {root / 'agencies' / '<agency>' / 'reports'} (what left each agency, one HTML + JSON per contribution)")
     console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
     console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
+    console.print(f"research:  .venv/bin/dvnet dsa show --network {out} {DSA_ID}   (the agreement; its extract: {opened.parquet})")
     console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
     quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]

@@ -20,9 +20,9 @@ from dvnet.pipelines.progress import progress
 @click.option("--method", type=click.Choice(["auto", "milp", "heuristic"]), default="auto", show_default=True, help="Complementary suppression: exact MILP where it fits, heuristic beyond.")
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
-@click.option("--dominance-p", type=float, help="custom profile: p of the p % rule (default 0.1).")
+@click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
 @acting_as("publish")
-def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_p) -> None:
+def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
@@ -31,19 +31,18 @@ def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], me
     from dvnet.anonymize.disclosure.profiles import get_profile
     from dvnet.assets.releases.lib.release import build_release, latest_periods
 
-    overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_p": dominance_p}.items() if v is not None}
+    overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
     if overrides and profile != "custom":
-        raise click.UsageError("--threshold, --rounding-base and --dominance-p go with --profile custom")
+        raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
     get_profile(profile, **overrides)  # INVALID_PROFILE (exit 2) before anything is read
     console = make_console()
     chosen = list(periods) or latest_periods(network_dir)
     with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
         result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
-    s = result.stats  # the coordinator's own figures (not in the release folder)
+    s = result.manifest["suppression"]
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
-                  f"suppressed {s['suppressed']:,} (primary {s['primary']:,}, dominance {s['dominance']:,}, kept from earlier releases {s['earlier']:,}, "
-                  f"complementary {s['complementary']:,}; reasons stay in the coordinator's record)  ({s['method']})")
+                  f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
     console.print(result.summary)
     console.print(f"contributing agencies: {result.manifest['contributing_agencies']}")
     console.print(f"folder: {result.folder}")

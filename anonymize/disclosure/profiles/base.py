@@ -1,9 +1,8 @@
 """The shape every disclosure-control profile takes.
 
 A profile is the whole policy a release is protected under: which counts are sensitive, whether
-published counts are rounded, when contributors could estimate each other's part of a cell, how
-wide an attacker's range for a suppressed cell must stay, and whether a sensitive cell is
-suppressed or the table refused.
+published counts are rounded, when one agency dominates a cell, how wide an attacker's range for a
+suppressed cell must stay, and whether a sensitive cell is suppressed or the table refused.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ class Profile:
 
     ``threshold`` is the smallest non-zero count that may be published: counts 1..threshold-1 are
     sensitive (and 0 too when ``zeros == "suppress"``). ``rounding_base`` > 1 rounds every
-    published count to that base (half up). ``dominance_p``: the p % rule (``dominance.py``): a
-    cell whose parts other than the two largest sum to less than p times the largest is sensitive,
-    and no contributor may estimate another's part of a hidden cell to within p % of it (``None``
-    switches the rule off). ``protection_width``: the attacker's feasible range for every
-    suppressed cell must be at least this wide.
+    published count to that base (half up). ``dominance_share``: a cell with value > 0 in which
+    one agency contributes more than this share is sensitive (``None`` switches the rule off).
+    ``protection_width``: the attacker's feasible range for a sensitive cell must be at least
+    this wide; a dominance cell must also span ``dominance_protection`` of its own value.
     ``on_sensitive == "refuse"`` refuses a table with any sensitive cell instead of suppressing.
     """
 
@@ -35,7 +33,8 @@ class Profile:
     threshold: int
     zeros: str = "publish"
     rounding_base: int = 1
-    dominance_p: float | None = 0.1
+    dominance_share: float | None = 0.8
+    dominance_protection: float = 0.2
     protection_width: int = 10
     on_sensitive: str = "suppress"
     source: str = ""
@@ -48,8 +47,10 @@ class Profile:
             problems.append(f"zeros must be one of {ZERO_RULES}")
         if not isinstance(self.rounding_base, int) or self.rounding_base < 1:
             problems.append("rounding_base must be an integer >= 1")
-        if self.dominance_p is not None and not (0.0 < float(self.dominance_p) < 1.0):
-            problems.append("dominance_p must be in (0, 1) or None")
+        if self.dominance_share is not None and not (0.0 < float(self.dominance_share) < 1.0):
+            problems.append("dominance_share must be in (0, 1) or None")
+        if not (0.0 <= float(self.dominance_protection) < 1.0):
+            problems.append("dominance_protection must be in [0, 1)")
         if not isinstance(self.protection_width, int) or self.protection_width < 1:
             problems.append("protection_width must be an integer >= 1 (a zero-width range is exact)")
         if self.on_sensitive not in ON_SENSITIVE:

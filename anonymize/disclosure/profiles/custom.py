@@ -1,4 +1,4 @@
-"""A release-specific policy: threshold, rounding base, zero handling and the p % rule's p.
+"""A release-specific policy: threshold, rounding base, zero handling and dominance share.
 
 Defaults are dvnet's (dv_default); any may be set. When ``protection_width`` is not given it is
 derived: ``threshold - 1`` (the width of the suppressed band 1..threshold-1), and for a rounded
@@ -24,7 +24,8 @@ def custom(**settings: object) -> Profile:
         width = max(threshold - 1, 2 * (base // 2), 1)
     fields = {
         "zeros": dv_default.ZEROS,
-        "dominance_p": dv_default.DOMINANCE_P,
+        "dominance_share": dv_default.DOMINANCE_SHARE,
+        "dominance_protection": dv_default.DOMINANCE_PROTECTION,
         "source": SOURCE,
         **settings,
     }

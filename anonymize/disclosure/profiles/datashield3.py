@@ -18,7 +18,7 @@ THRESHOLD = NFILTER_TAB
 ZEROS = "publish"  # nfilter.tab counts non-zero cells only
 ON_SENSITIVE = "refuse"
 PROTECTION_WIDTH = NFILTER_TAB - 1
-DOMINANCE_P = 0.1  # dvnet's p % rule, not DataSHIELD's
+DOMINANCE_SHARE = 0.8  # dvnet's rule, not DataSHIELD's
 SOURCE = "https://rdrr.io/github/datashield/dsBaseClient/man/ds.listDisclosureSettings.html"
 
 PROFILE = Profile(
@@ -26,7 +26,7 @@ PROFILE = Profile(
     threshold=THRESHOLD,
     zeros=ZEROS,
     on_sensitive=ON_SENSITIVE,
-    dominance_p=DOMINANCE_P,
+    dominance_share=DOMINANCE_SHARE,
     protection_width=PROTECTION_WIDTH,
     source=SOURCE,
 )

@@ -11,9 +11,8 @@ from dvnet.anonymize.disclosure.profiles.base import Profile
 NAME = "dv-default"
 THRESHOLD = 11  # counts 1..10 are suppressed
 ZEROS = "publish"  # a true zero says nothing about a survivor
-# p % rule: no agency may estimate another's part of a cell to within 10 % (sdcTable's and
-# tau-ARGUS's usual p); a cell of one or two agencies is always sensitive.
-DOMINANCE_P = 0.1
+DOMINANCE_SHARE = 0.8
+DOMINANCE_PROTECTION = 0.2  # a dominated cell's range must span 20 % of its value (p %-rule style)
 # The attacker's range for a suppressed count must span at least as many values as the band it
 # hides (1..10): otherwise suppression tells more than "small".
 PROTECTION_WIDTH = 10
@@ -23,7 +22,8 @@ PROFILE = Profile(
     name=NAME,
     threshold=THRESHOLD,
     zeros=ZEROS,
-    dominance_p=DOMINANCE_P,
+    dominance_share=DOMINANCE_SHARE,
+    dominance_protection=DOMINANCE_PROTECTION,
     protection_width=PROTECTION_WIDTH,
     source=SOURCE,
 )

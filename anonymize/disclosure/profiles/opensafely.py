@@ -27,7 +27,7 @@ ROUNDING_MULTIPLE = 5
 THRESHOLD = SUPPRESSION_THRESHOLD + 1  # smallest publishable count in Profile terms
 ZEROS = "publish"
 PROTECTION_WIDTH = 2 * (ROUNDING_MULTIPLE // 2)
-DOMINANCE_P = 0.1  # dvnet's p % rule, not OpenSAFELY's
+DOMINANCE_SHARE = 0.8  # dvnet's rule, not OpenSAFELY's
 SOURCE = "https://docs.opensafely.org/releasing-files/ ; ehrql/measures/disclosure_control.py"
 
 PROFILE = Profile(
@@ -35,7 +35,7 @@ PROFILE = Profile(
     threshold=THRESHOLD,
     zeros=ZEROS,
     rounding_base=ROUNDING_MULTIPLE,
-    dominance_p=DOMINANCE_P,
+    dominance_share=DOMINANCE_SHARE,
     protection_width=PROTECTION_WIDTH,
     source=SOURCE,
 )

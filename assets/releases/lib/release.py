@@ -2,12 +2,7 @@
 
 The disclosure gate is enforced here, in code, not only by Dagster checks: ``protect`` raises
 ``AUDIT_FAILED`` unless every suppressed cell's attacker range (given this release, every earlier
-release of the same periods, the profiles' rules, each contributor's own part, non-negativity) is
-wide enough, and ``AUDIT_INCOMPLETE`` when the audit cannot finish; nothing is written before that.
-
-Everything written into the release folder is published: the tables (one mark for every hidden
-cell), rates, the manifest (profile, cell counts, the audit's verdict) and the report. Reasons,
-true counts and information-loss figures go to the coordinator's record (``records.py``).
+release in the ledger, and non-negativity) is wide enough, and nothing is written before that.
 """
 
 from __future__ import annotations
@@ -24,17 +19,15 @@ import pandas as pd
 
 from dvnet.anonymize.disclosure import protect
 from dvnet.anonymize.disclosure.profiles import get_profile
-from dvnet.anonymize.disclosure.rates import rates as rate_of
+from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.tables import TOTAL, Table
 from dvnet.contracts.codes import DAYS_TO_CONTACT_BUCKETS
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
-from dvnet.anonymize.disclosure.tables import PUBLISHED, SUPPRESSED
 from dvnet.assets.releases.lib import ledger
 from dvnet.assets.releases.lib.files import write_release_files
-from dvnet.assets.releases.lib.records import release_history, write_record
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write, make_private, private_dir
@@ -43,14 +36,10 @@ from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 @dataclass
 class ReleaseResult:
-    """A published release: its folder and manifest (public), and the coordinator's own figures
-    (``stats``: cells per reason, information loss; never written into the folder)."""
-
     release_id: str
     folder: Path
     manifest: dict
     summary: str
-    stats: dict
 
 
 def _tables(con: duckdb.DuckDBPyConnection, periods: list[str]) -> tuple[list[Table], dict[str, pd.DataFrame]]:
@@ -69,13 +58,9 @@ def _tables(con: duckdb.DuckDBPyConnection, periods: list[str]) -> tuple[list[Ta
     return tables, contributions
 
 
-def _rate_tables(t: dict[str, pd.DataFrame], zeros: str) -> dict[str, tuple[pd.DataFrame, str]]:
-    """Rates from published (rounded) counts; a rate over a suppressed count is suppressed
-    (``rates``: one mark, and the profile's zero rule for 0 % and 100 %)."""
+def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Rates from published (rounded) counts; a rate over a suppressed count is suppressed."""
     out: dict[str, tuple[pd.DataFrame, str]] = {}
-
-    def rates(num: pd.DataFrame, den: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-        return rate_of(num, den, on, zeros=zeros)
 
     def finish(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
         f = frame[dims].copy()
@@ -125,12 +110,12 @@ def _rate_tables(t: dict[str, pd.DataFrame], zeros: str) -> dict[str, tuple[pd.D
         for (period, handoff), g in f.groupby(["period", "handoff_type"]):
             parts = g[g["days_to_first_contact_bucket"].isin(DAYS_TO_CONTACT_BUCKETS)].set_index("days_to_first_contact_bucket")
             parts = parts.reindex([b for b in DAYS_TO_CONTACT_BUCKETS if b in parts.index])
-            if (parts["status"] != PUBLISHED).any() or parts.empty:
-                rows.append((period, handoff, None, SUPPRESSED))
+            if (parts["status"] != "published").any() or parts.empty:
+                rows.append((period, handoff, None, "suppressed: component"))
                 continue
             cum = parts["value"].astype(int).cumsum()
             half = cum.iloc[-1] / 2
-            rows.append((period, handoff, str(cum[cum >= half].index[0]) if cum.iloc[-1] else None, PUBLISHED if cum.iloc[-1] else "undefined: zero denominator"))
+            rows.append((period, handoff, str(cum[cum >= half].index[0]) if cum.iloc[-1] else None, "published" if cum.iloc[-1] else "undefined: zero denominator"))
         out["median_days_to_first_contact"] = (pd.DataFrame(rows, columns=["period", "handoff_type", "value", "status"]), "Median days to first contact (bucket), among contacted referrals, warm versus standard handoff.")
     return out
 
@@ -174,11 +159,11 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         if not tables:
             raise DvnetError("NOTHING_TO_PUBLISH", f"no loaded contributions for {', '.join(periods)}", hint="run `dvnet ingest` first")
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
-        history = release_history(paths, con)
+        earlier = ledger.earlier_cells(con)
         step("suppression and audit")
-        protected = protect(tables, prof, contributions=contributions, history=history, method=method)
+        protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
-        rate_tables = _rate_tables({k: v[0] for k, v in published.items()}, prof.zeros)
+        rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
         stats = protected.stats.to_dict()
         manifest = {
             "release_id": release_id,
@@ -188,9 +173,9 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "contributing_agencies": int(agencies),
             "tables": {t.name: {"description": t.description, "cells": len(published[t.name][0]), "kind": "count", "measure": t.measure, "dims": list(t.dims)} for t in tables}
             | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
-            "suppression": protected.stats.public(),
-            "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_releases": protected.audit.earlier_releases},
-            "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status ('{PUBLISHED}' or '{SUPPRESSED}')",
+            "suppression": stats,
+            "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
+            "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status",
             # The coordinator's audit log as it stood: a published anchor, so a later cut or
             # rewrite of the log shows against every copy of this manifest.
             "audit_head": audit.head(paths.audit_log).to_dict(),
@@ -203,14 +188,13 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         write_release_files(tmp, {**published, **rate_tables})
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
-        write_record(paths, release_id, protected, {"periods": periods, "published_at": now.isoformat()})
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
         tmp.rename(folder)  # the release appears whole or not at all
-        ledger.record_release(con, release_id, prof, periods, protected.as_tables(), protected.audit.summary, now)
+        ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
     finally:
         con.close()
     coordinator = coordinator_actor(paths.root, network)
     audit.append(paths.audit_log, "release_published", actor=coordinator, head_key=coordinator.key, objects={"release": release_id}, now=now,
                  profile=prof.name, periods=periods, cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"],
                  dominance=stats["dominance"], audit=protected.audit.summary)  # fmt: skip
-    return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)
+    return ReleaseResult(release_id, folder, manifest, protected.audit.summary)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # no display; decided here because reports are written by
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dvnet.anonymize.disclosure.tables import PUBLISHED, SUPPRESSED, TOTAL  # noqa: E402
+from dvnet.anonymize.disclosure.tables import TOTAL  # noqa: E402
 from dvnet.common.files import atomic_write  # noqa: E402
 from dvnet.common.htmlpage import esc, page, table  # noqa: E402
 
@@ -33,10 +33,10 @@ def _bar(frame: pd.DataFrame, label: str, title: str, percent: bool = False) -> 
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(frame) + 1.2))
     values = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     shown = values.fillna(0) * (100 if percent else 1)
-    colors = ["#3366aa" if s == PUBLISHED else "#d0d7de" for s in frame["status"]]
+    colors = ["#3366aa" if s == "published" else "#d0d7de" for s in frame["status"]]
     ax.barh(frame[label].astype(str), shown, color=colors)
     for i, (v, s) in enumerate(zip(values, frame["status"], strict=True)):
-        if s != PUBLISHED:
+        if s != "published":
             ax.text(0, i, "  suppressed", va="center", fontsize=8, color="#555")
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("%" if percent else "count")
@@ -67,6 +67,7 @@ def _charts(tables: dict[str, tuple[pd.DataFrame, str]], period: str) -> list[st
 
 
 def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFrame, str]]) -> None:
+    s = manifest["suppression"]
     parts = [
         '<div class="box">',
         f"<b>Release {esc(manifest['release_id'])}</b>: periods {esc(', '.join(manifest['periods']))}; "
@@ -75,13 +76,18 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
         "</div>",
         "<h2>How to read it</h2>",
         "<p>Every table is tidy: one column per dimension, where <code>Total</code> is the margin over that dimension, then "
-        "<code>value</code> and <code>status</code>. A suppressed cell has no value and the status <code>suppressed</code>, "
-        "whatever the reason it is hidden (saying why would tell how large it is). Rates are computed from published counts; "
+        "<code>value</code> and <code>status</code>. A suppressed cell has no value and says why: <code>suppressed: primary</code> "
+        "(a small count), <code>suppressed: dominance</code> (mostly one agency's caseload), <code>suppressed: complementary</code> "
+        "(hidden so that another suppressed cell cannot be worked out from the totals). Rates are computed from published counts; "
         "a rate over a suppressed count is suppressed.</p>",
         "<p>Open <code>release.duckdb</code> read-only (<code>duckdb -readonly release.duckdb</code>), or the CSV/Parquet files, "
         "or run <code>dvnet query \"SHOW ALL TABLES\"</code>.</p>",
         "<h2>Protection</h2>",
-        table(["cells", "published", "suppressed"], [(manifest["suppression"]["cells"], manifest["suppression"]["published"], manifest["suppression"]["suppressed"])], numeric=(0, 1, 2)),
+        table(
+            ["cells", "published", "primary", "dominance", "complementary", "method"],
+            [(s["cells"], s["published"], s["primary"], s["dominance"], s["complementary"], s["method"])],
+            numeric=(0, 1, 2, 3, 4),
+        ),
         "<h2>Charts</h2>",
     ]
     for period in manifest["periods"]:
@@ -90,6 +96,6 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
     rows = []
     for name, (frame, description) in tables.items():
         status = frame["status"].astype(str)
-        rows.append((name, description, len(frame), int((status == PUBLISHED).sum()), int((status == SUPPRESSED).sum())))
+        rows.append((name, description, len(frame), int((status == "published").sum()), int(status.str.startswith("suppressed").sum())))
     parts.append(table(["table", "description", "cells", "published", "suppressed"], rows, numeric=(2, 3, 4)))
     atomic_write(path, page(f"dvnet release {manifest['release_id']}", "".join(parts), "Published aggregates with small-cell suppression").encode("utf-8"))

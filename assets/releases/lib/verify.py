@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from dvnet.anonymize.disclosure.audit import AuditReport, audit
-from dvnet.anonymize.disclosure.profiles import Profile, get_profile
-from dvnet.anonymize.disclosure.tables import PUBLISHED, Table
+from dvnet.anonymize.disclosure.profiles import get_profile
+from dvnet.anonymize.disclosure.tables import Table
 
 
 def release_tables(folder: Path) -> tuple[dict, list[Table]]:
@@ -32,15 +32,8 @@ def release_tables(folder: Path) -> tuple[dict, list[Table]]:
 def reaudit_release(folder: Path) -> AuditReport:
     """The LP audit over the release's published files alone."""
     manifest, tables = release_tables(folder)
-    return audit(tables, profile_of(manifest))
-
-
-def profile_of(manifest: dict) -> Profile:
-    """The profile a release's manifest names, with every setting it records."""
-    settings = manifest["profile"]
-    if settings["name"] == "custom":
-        return get_profile("custom", **{k: v for k, v in settings.items() if k not in ("name", "source")})
-    return get_profile(settings["name"])
+    profile = get_profile(manifest["profile"]["name"]) if manifest["profile"]["name"] != "custom" else None
+    return audit(tables, profile or get_profile("custom", **{k: v for k, v in manifest["profile"].items() if k not in ("name", "source")}))
 
 
 def small_published_cells(folder: Path) -> int:
@@ -51,5 +44,5 @@ def small_published_cells(folder: Path) -> int:
     for t in tables:
         f = t.frame
         v = pd.to_numeric(f["value"], errors="coerce")
-        n += int(((f["status"] == PUBLISHED) & (v > 0) & (v < threshold)).sum())
+        n += int(((f["status"] == "published") & (v > 0) & (v < threshold)).sum())
     return n

@@ -96,20 +96,10 @@ def release_frame(con: duckdb.DuckDBPyConnection, spec: ReleaseTableSpec, period
 
 
 def contributions_frame(con: duckdb.DuckDBPyConnection, spec: ReleaseTableSpec, periods: list[str]) -> pd.DataFrame:
-    """Who holds each interior cell's records (for the p % rule and the insiders); never published.
-
-    Partition "agency": the reporting agencies. Referral tables by receiving organisation type add
-    partition "receiving organisation": the organisation each referral went to knows the referrals
-    it received, and a type with one organisation shows that organisation's caseload.
-    """
+    """Per-agency contributions to each interior cell (for the dominance rule); never published."""
     dims = ", ".join(spec.dims)
-    sql = f"SELECT period, {dims}, agency_id, 'agency' AS partition, sum(n)::BIGINT AS value FROM ({_base_sql(spec)}) GROUP BY ALL"
-    frame = con.execute(sql, {"table": spec.source, "periods": periods}).df()
-    if "receiving_org_type" in spec.dims:
-        base = _base_sql(spec).replace("SELECT c.period, c.agency_id,", "SELECT c.period, c.receiving_org AS agency_id,")
-        sql = f"SELECT period, {dims}, agency_id, 'receiving organisation' AS partition, sum(n)::BIGINT AS value FROM ({base}) GROUP BY ALL"
-        frame = pd.concat([frame, con.execute(sql, {"table": spec.source, "periods": periods}).df()], ignore_index=True)
-    return frame
+    sql = f"SELECT period, {dims}, agency_id, sum(n)::BIGINT AS value FROM ({_base_sql(spec)}) GROUP BY period, {dims}, agency_id"
+    return con.execute(sql, {"table": spec.source, "periods": periods}).df()
 
 
 def unduplicated_people_frame(con: duckdb.DuckDBPyConnection, periods: list[str]) -> pd.DataFrame:

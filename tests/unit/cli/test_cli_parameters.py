@@ -308,7 +308,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("publish", "method"): [("unknown", lambda w: _publish(w, "--method", "guess"), "USAGE_OPTION_INVALID")],
     ("publish", "threshold"): [("0", lambda w: _publish(w, "--profile", "custom", "--threshold", "0"), "INVALID_PROFILE"), ("without custom", lambda w: _publish(w, "--threshold", "5"), "USAGE_INVALID")],
     ("publish", "rounding_base"): [("0", lambda w: _publish(w, "--profile", "custom", "--rounding-base", "0"), "INVALID_PROFILE")],
-    ("publish", "dominance_p"): [(v, (lambda v: lambda w: _publish(w, "--profile", "custom", "--dominance-p", v))(v), "INVALID_PROFILE") for v in ("nan", "1.5", "0")],
+    ("publish", "dominance_share"): [(v, (lambda v: lambda w: _publish(w, "--profile", "custom", "--dominance-share", v))(v), "INVALID_PROFILE") for v in ("nan", "1.5", "0")],
     ("query", "sql"): [
         ("not SQL", lambda w: ["query", "SELEKT everything", "--releases", str(w.releases)], "QUERY_FAILED"),
         ("a write", lambda w: ["query", "CREATE TABLE t AS SELECT 1", "--releases", str(w.releases)], "QUERY_FAILED"),

@@ -28,7 +28,7 @@ def test_unknown_profile_is_a_typed_error_with_a_hint():
 
 
 def test_overrides_apply_and_bad_ones_are_rejected():
-    assert get_profile("dv-default", dominance_p=0.2).dominance_p == 0.2
+    assert get_profile("dv-default", dominance_share=0.9).dominance_share == 0.9
     with pytest.raises(DisclosureError) as err:
         get_profile("dv-default", treshold=5)
     assert err.value.reason == "INVALID_PROFILE"
@@ -38,8 +38,8 @@ def test_overrides_apply_and_bad_ones_are_rejected():
 
 
 def test_custom_profile_derives_its_protection_width():
-    p = get_profile("custom", threshold=6, rounding_base=10, zeros="suppress", dominance_p=None)
-    assert (p.threshold, p.rounding_base, p.zeros, p.dominance_p) == (6, 10, "suppress", None)
+    p = get_profile("custom", threshold=6, rounding_base=10, zeros="suppress", dominance_share=None)
+    assert (p.threshold, p.rounding_base, p.zeros, p.dominance_share) == (6, 10, "suppress", None)
     assert p.protection_width == 10  # a rounded base-10 value spans 10 counts (v-5 .. v+4)
     assert get_profile("custom", threshold=6).protection_width == 5
     with pytest.raises(DisclosureError) as err:
@@ -69,6 +69,6 @@ def test_datashield_publishes_a_table_whose_non_zero_counts_are_all_three_or_mor
 def test_zero_rule_is_configurable():
     release = protect([_row([0, 30, 40, 50])], get_profile("custom", threshold=11, zeros="suppress"))
     frame = release.tables["by_region"]
-    assert frame.loc[0, "status"] == "suppressed" and release.reasons["by_region"][0] == "primary"
+    assert frame.loc[0, "status"] == "suppressed: primary"
     assert pd.isna(frame.loc[0, "value"])
     assert release.audit.passed

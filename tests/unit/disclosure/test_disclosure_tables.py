@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvnet.anonymize.disclosure import DisclosureError, Table
+from dvnet.anonymize.disclosure import DisclosureError, EarlierCell, Table
 from dvnet.anonymize.disclosure.tables import build_model, describe_key
 
 
@@ -58,3 +58,10 @@ def test_negative_or_fractional_counts_are_refused():
         with pytest.raises(DisclosureError) as err:
             Table("t", frame, ("region",), "episodes")
         assert err.value.reason == "INVALID_TABLE"
+
+
+def test_an_earlier_release_that_contradicts_this_one_is_a_ledger_conflict(grid_table):
+    t = grid_table("t", [[1, 2], [3, 4]], ["A", "B"], ["x", "y"])
+    with pytest.raises(DisclosureError) as err:
+        build_model([t], [EarlierCell("episodes", {"region": "A", "service": "x"}, 5)])
+    assert err.value.reason == "LEDGER_CONFLICT"
