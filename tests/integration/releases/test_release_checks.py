@@ -87,9 +87,6 @@ def test_no_cell_below_threshold_fails_on_a_published_small_count(release_copy):
     checks = _run_checks(root)
     evaluation = checks["no_cell_below_threshold"]
     assert not evaluation.passed and evaluation.metadata["small_published_cells"].value == 1
-    # the 3 also contradicts the table's published margins: the re-audit fails rather than crashing
-    assert not checks["no_exact_or_narrow_ranges"].passed
-    assert checks["no_exact_or_narrow_ranges"].metadata["reason"].value == "INVALID_TABLE"
 
 
 def _pair_to_expose(folder) -> tuple[str, int] | None:
