@@ -161,7 +161,7 @@ PERIOD = "2026-Q3"
 
 def _contribute_and_ingest(root) -> list:
     synthesize([store.load_network(root).organisation("valley-health")], root / "agencies", seed=7, periods=[PERIOD], scale=0.2, geography=store.load_network(root).geography)
-    item = DemoPlanItem("valley-health", "research_extract", PERIOD, "record", {"project": DSA, "max_withheld_share": 0.9, "k": 1})
+    item = DemoPlanItem("valley-health", "research_extract", PERIOD, "record", {"project": DSA, "max_withheld_share": 0.9, "k": 2})
     assert [r.status for r in run_contributions(root, [item])] == ["sealed"]
     deliver(root)
     ctx = CoordinatorContext.load(root)

@@ -129,3 +129,8 @@ def test_the_directory_cites_each_agencys_current_decisions_only(with_steward, c
     assert entry["decisions"] == "stopped Risk tool A (tool, 2026-07-01); adopted Census data feed (tool, 2026-06-01)"
     page = (tmp_path / "d" / "directory.html").read_text()
     assert "Census data feed" in page and "Board of directors" not in page and STEWARD not in page
+
+
+def test_a_date_that_is_not_a_date_is_refused_as_usage(with_steward, capsys):
+    code, _, err = _run(capsys, ["decision", "list", "--network", with_steward, "--due", "--on", "next tuesday"])
+    assert code == 2 and "USAGE_DATE_INVALID" in err

@@ -42,7 +42,7 @@ def _loaded(_network_template, tmp_path_factory, researcher_and_dsa, contribute_
     agreements.add(root, terms, ceremony.as_person(FOUNDER[0], "dsa.add"))
     network = store.load_network(root)
     synthesize([network.organisation(a) for a in PARTIES], root / "agencies", seed=11, periods=list(PERIODS), scale=0.5, geography=network.geography)
-    extra = {"max_withheld_share": 0.95, "k": 1}
+    extra = {"max_withheld_share": 0.95, "k": 2}
     items = [DemoPlanItem(a, "research_extract", p, "record", {**extra, "project": DSA}) for a in PARTIES for p in PERIODS]
     items.append(DemoPlanItem("valley-health", "research_extract", "2026-Q3", "record", {**extra, "project": OTHER}))
     contribute_and_ingest(root, items)
