@@ -38,7 +38,7 @@ def _unchanged(net, before_audit: int) -> None:
     ("damage", "reason"),
     [
         (lambda p: os.chmod(p, 0o644), "KEY_FILE_INSECURE"),
-        (lambda p: p.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n"), "KEY_INVALID"),
+        (lambda p: p.write_bytes(b"-----BEGIN " + b"PRIVATE KEY-----\nnot a key\n"), "KEY_INVALID"),
         (lambda p: p.unlink(), "KEY_INVALID"),
     ],
     ids=["readable-by-others", "corrupt", "missing"],
