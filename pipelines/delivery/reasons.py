@@ -35,6 +35,8 @@ PLAIN: dict[str, str] = {
     "SEQUENCE_ROLLBACK": "its sequence number is not above the last one loaded: it is older than a bundle already loaded",
     "SUPERSEDES_INVALID": "the bundle it says it corrects is not a current bundle of yours for that contract and period; "
     "check the bundle id given to --supersedes",
+    "PERIOD_ALREADY_LOADED": "the coordinator already counts a bundle of yours for this contract and quarter, and this one did not "
+    "say it corrects it; to correct the loaded one, contribute again with --supersedes <its bundle id> (`dvnet receipts` lists it)",
     "UNEXPECTED_ERROR": "the coordinator could not process it; ask the coordinator to look at its quarantine log",
 }
 
