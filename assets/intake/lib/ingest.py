@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
 from dvnet.contracts.agreements import DSA_ID
+from dvnet.contracts.conformance import content
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
@@ -77,6 +78,7 @@ class CoordinatorContext:
     signing_key: object
     max_bundle_bytes: int = bundle.DEFAULT_MAX_BUNDLE_SIZE
     max_clock_skew: dt.timedelta = bundle.DEFAULT_MAX_CLOCK_SKEW
+    max_period_age_years: int = content.MAX_PERIOD_AGE_YEARS  # the reporting window's depth (PERIOD_OUT_OF_WINDOW)
 
     @classmethod
     def load(cls, root: Path) -> CoordinatorContext:
@@ -208,13 +210,29 @@ def _validate_counts(table: arrow.Table, contract: Contract) -> None:
         raise IngestRefusal("CONTRACT_VIOLATION", f"{len(violations)} column/rule failures in {contract.ref}'s count tables: {where}")
 
 
-def _check_period(period: str) -> None:
+def _check_period(period: str, ctx: CoordinatorContext, now: dt.datetime) -> Period:
     """The network reports by calendar quarter: a bundle for a month, a half or a year (which the
-    bundle format allows) is refused."""
+    bundle format allows) is refused, and so is a quarter outside the reporting window around now."""
     try:
-        Period.parse(period)
+        parsed = Period.parse(period)
     except DvnetError:
         raise IngestRefusal("PERIOD_INVALID", "the manifest's period is not a calendar quarter") from None
+    why = content.period_window(parsed, now, ctx.max_period_age_years)
+    if why:
+        raise IngestRefusal(content.PERIOD_OUT_OF_WINDOW, why)
+    return parsed
+
+
+def _check_content(table: arrow.Table, contract: Contract, mode: str, period: Period, manifest: dict, ctx: CoordinatorContext) -> None:
+    """The rules only the bundle's context decides (``contracts.conformance.content``): the first
+    reason found refuses the bundle, its message naming every column, rule and row count."""
+    org_ids = [o.id for o in ctx.network.organisations]
+    if mode == "record":
+        findings = content.record_findings(table, contract, period, org_ids)
+    else:
+        findings = content.count_findings(table, (manifest.get("details") or {}).get("records_sent"), org_ids)
+    if findings:
+        raise IngestRefusal(findings[0].reason, "; ".join(f.describe() for f in findings[:5]))
 
 
 def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:
@@ -382,7 +400,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
-        _check_period(out.period)
+        period = _check_period(out.period, ctx, now)
         v.project = _check_agreement(m, h, ctx, contract, now)
         table = _read_payload(opened.data, m["data_format"])
         del opened
@@ -395,6 +413,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
             v.counts = standard_counts(table, contract) if contract.standard_tables else None
         else:
             _validate_counts(table, contract)
+        _check_content(table, contract, h["mode"], period, m, ctx)
         off = off_geography_rows(table, ctx.network.geography)
         if off:
             raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")

@@ -147,15 +147,15 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
     network = load_network(paths.root)
     release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
     folder = paths.releases / release_id
-    if folder.exists():
-        raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
     if not paths.warehouse.is_file():
         raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(paths.warehouse))
     make_private(paths.warehouse)
     coordinator = coordinator_actor(paths.root, network)
     try:
-        recover.finish_interrupted(paths, con, coordinator)
+        recover.finish_interrupted(paths, con, coordinator)  # first: an interrupted release may hold this id
+        if folder.exists():
+            raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
         step("reading the cubes")
         load_organisations(con, network)
         tables, contributions = _tables(con, periods)

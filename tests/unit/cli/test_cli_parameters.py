@@ -331,6 +331,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
 #: Parameters that have no bad value, and why.
 NO_BAD_VALUE = {
     ("contribute", "dry_run"): "a flag",
+    ("contribute", "resend"): "a flag",
     ("receipts", "no_fetch"): "a flag",
     **{("audit show", name): "a filter: any text matches some entries or none" for name in ("actor", "action", "object_id", "outcome")},
 }
