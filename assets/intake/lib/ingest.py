@@ -301,7 +301,7 @@ def _claim_key(con, key: list[str], bundle_id: str, supersedes: str | None, cont
     that already has a live bundle is refused (PERIOD_ALREADY_LOADED), by this check and, should
     any path get past it, by ``live_contributions``' primary key."""
     where = "agency_id = ? AND contract_id = ? AND period = ? AND project = ?"
-    live = con.execute(f"SELECT bundle_id FROM live_contributions WHERE {where}", key).fetchone()
+    live = next(iter(con.execute(f"SELECT bundle_id FROM live_contributions WHERE {where}", key).fetchall()), None)
     if supersedes:
         if live is None or live[0] != supersedes:
             raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name the current bundle of this agency, contract, period and project")
@@ -457,9 +457,8 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection
 
 def _unfinished(con: duckdb.DuckDBPyConnection, bundle_id: str) -> tuple[str | None] | None:
     """(the bundle it replaced,) when ``bundle_id`` is loaded but its finishing steps are not done."""
-    return con.execute(
-        "SELECT l.supersedes FROM unfinished_loads u JOIN ledger l USING (bundle_id) WHERE u.bundle_id = ?", [bundle_id]
-    ).fetchone()
+    rows = con.execute("SELECT l.supersedes FROM unfinished_loads u JOIN ledger l USING (bundle_id) WHERE u.bundle_id = ?", [bundle_id]).fetchall()
+    return rows[0] if rows else None
 
 
 def _now() -> dt.datetime:

@@ -46,15 +46,15 @@ def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coor
     for tmp in sorted(p for p in paths.releases.iterdir() if p.name.startswith(".") and p.name.endswith(PARTIAL)):
         release_id = tmp.name[1 : -len(PARTIAL)]
         final = paths.releases / release_id
-        recorded = con.execute("SELECT published_at FROM releases WHERE release_id = ?", [release_id]).fetchone()
-        if recorded is None or final.exists():
+        recorded = con.execute("SELECT published_at FROM releases WHERE release_id = ?", [release_id]).fetchall()  # all: no open result
+        if not recorded or final.exists():
             shutil.rmtree(tmp)
             removed.append(release_id)
             continue
         logged = any(e.get("action") == PUBLISHED and (e.get("objects") or {}).get("release") == release_id for e in audit.read(paths.audit_log))
         if not logged:
             manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
-            audit_published(paths, coordinator, manifest, recorded[0])
+            audit_published(paths, coordinator, manifest, recorded[0][0])
         tmp.rename(final)
         finished.append(release_id)
     return finished, removed
