@@ -108,6 +108,11 @@ def _contribute(w: World, **bad: str) -> list[str]:
     return ["contribute", *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
 
 
+def _mapping_check(w: World, **bad: str) -> list[str]:
+    base = {"--agency": str(w.agency), "--contract": "service_episode", "--extract": str(w.extract), "--period": "2026-Q3"}
+    return ["mapping", "check", *[x for k, v in {**base, **bad}.items() for x in (k, v)]]
+
+
 def _init(w: World) -> list[str]:
     return ["network", "init", "--network", str(w.missing), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)]
 
@@ -326,12 +331,20 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("demo", "scale"): [(v, (lambda v: lambda w: ["demo", "--out", str(w.missing), "--scale", v])(v), "USAGE_OPTION_INVALID") for v in ("0", "-2", "nan", "inf")],
     ("demo", "profile"): [("unknown", lambda w: ["demo", "--out", str(w.missing), "--profile", "lenient"], "USAGE_OPTION_INVALID")],
     ("demo", "dagster_home"): [("an existing file", lambda w: ["demo", "--out", str(w.missing), "--dagster-home", str(w.a_file)], "USAGE_OPTION_INVALID")],
+    ("mapping check", "agency_dir"): [("missing", lambda w: _mapping_check(w, **{"--agency": str(w.missing)}), "USAGE_OPTION_INVALID"), ("not an agency", lambda w: _mapping_check(w, **{"--agency": str(w.full)}), "AGENCY_CONFIG_MISSING")],
+    ("mapping check", "contract_id"): [("unknown", lambda w: _mapping_check(w, **{"--contract": "referals"}), "CONTRACT_UNKNOWN")],
+    ("mapping check", "extract"): [("missing", lambda w: _mapping_check(w, **{"--extract": str(w.missing)}), "USAGE_OPTION_INVALID")],
+    ("mapping check", "period"): [(v, (lambda v: lambda w: _mapping_check(w, **{"--period": v}))(v), "USAGE_OPTION_INVALID") for v in ("2026-Q5", "")],
+    ("mapping check", "mode"): [("unknown", lambda w: _mapping_check(w, **{"--mode": "raw"}), "USAGE_OPTION_INVALID")],
+    ("mapping init", "agency_dir"): [("missing", lambda w: ["mapping", "init", "--agency", str(w.missing)], "USAGE_OPTION_INVALID"), ("not an agency", lambda w: ["mapping", "init", "--agency", str(w.full)], "AGENCY_CONFIG_MISSING")],
+    ("mapping init", "contract_ids"): [("unknown", lambda w: ["mapping", "init", "--agency", str(w.agency), "--contract", "referals"], "CONTRACT_UNKNOWN")],
 }
 
 #: Parameters that have no bad value, and why.
 NO_BAD_VALUE = {
     ("contribute", "dry_run"): "a flag",
     ("receipts", "no_fetch"): "a flag",
+    ("mapping init", "replace"): "a flag",
     **{("audit show", name): "a filter: any text matches some entries or none" for name in ("actor", "action", "object_id", "outcome")},
 }
 
