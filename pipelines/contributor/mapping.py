@@ -58,6 +58,11 @@ class Mapping:
         except AttributeError:
             raise ExtractError("MAPPING_INVALID", f"{name}: columns and values must be mappings") from None
 
+    def known_names(self, contract: Contract) -> frozenset[str]:
+        """The header names a message may repeat: the contract's fields and the names the steward
+        wrote in this mapping (any other header text may be a value; see ``read_extract``)."""
+        return frozenset(f.name for f in contract.fields()) | set(self.columns) | set(self.ignore_columns)
+
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.drop(columns=[c for c in self.ignore_columns if c in frame.columns])
         frame = frame.rename(columns=self.columns)

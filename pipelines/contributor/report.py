@@ -39,7 +39,8 @@ _PROBLEM_COLUMNS = ("reason", "line", "record", "byte", "column", "what")
 def _problem_rows(problems: list[dict]) -> list[tuple]:
     """Pre-scan findings as table rows: where and what, never a value from the file."""
     dash = lambda v: "—" if v is None else v  # noqa: E731
-    return [(p["reason"], dash(p["line"]), dash(p["record"]), dash(p["byte_offset"]), dash(p["column"]), p["detail"]) for p in problems]
+    column = lambda p: p["column"] if p["column"] is not None else f"#{p['position']}" if p.get("position") else "—"  # noqa: E731
+    return [(p["reason"], dash(p["line"]), dash(p["record"]), dash(p["byte_offset"]), column(p), p["detail"]) for p in problems]
 
 
 def print_summary(r: ContributionResult, console: Console, report_path: Path | None = None) -> None:
