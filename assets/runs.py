@@ -1,9 +1,11 @@
-"""Dagster runs executed in this process, on a persistent Dagster instance.
+"""Dagster runs executed in this process, on the network's own persistent Dagster instance.
 
-``dvnet ingest`` runs the intake job here, and ``dvnet demo`` materialises the warehouse and
-releases groups, so what they do shows in the UI with its metadata and check results, exactly as
-a run launched there would. The instance is made from the shipped ``dagster.yaml`` template
-(``dvnet.dagster_home``), found through the installed package whatever the install.
+``dvnet ingest`` runs the intake job and rebuilds the warehouse group here, ``dvnet publish``
+materialises ``published_release`` with its checks, and ``dvnet demo`` does all three, so what they
+do shows in the UI with its metadata and check results, exactly as a run launched there would.
+Each network's instance is ``<network>/coordinator/dagster``, made from the shipped
+``dagster.yaml`` template (``dvnet.dagster_home``), found through the installed package whatever
+the install.
 
 Where the instance keeps its runs, event log and schedules is chosen by the environment:
 ``DVNET_DAGSTER_PG_URL`` set (a PostgreSQL URL) means PostgreSQL through ``dagster-postgres``,
