@@ -327,10 +327,11 @@ def _load_keys(run: _Run) -> None:
 
 def _read(run: _Run) -> pd.DataFrame:
     """read: the extract (every problem located, none quoted), in the contract's column names."""
-    raw = read_extract(run.opts.extract, limits=run.opts.limits)
+    mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
+    raw = read_extract(run.opts.extract, limits=run.opts.limits, known_columns=mapping.known_names(run.contract))
     run.result.extract_sha256 = raw.sha256
     run.result.records_read = raw.records
-    return Mapping.load(run.agency.mapping_path(run.contract.id)).apply(raw.frame)
+    return mapping.apply(raw.frame)
 
 
 def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
