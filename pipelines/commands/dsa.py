@@ -113,7 +113,7 @@ def close(actor, network_dir: Path, dsa_id: str, reason: str, wait: float) -> No
     the coordinator, and keep a signed destruction record."""
     from dvnet.assets.research.lib.extract import close as close_project
 
-    with holding_warehouse(network_dir, wait):
+    with holding_warehouse(network_dir, wait, existing=True):
         record = close_project(network_dir, dsa_id, reason, actor)
     make_console().print(f"closed {dsa_id} (version {record['closed_version']}): destroyed {record['staged_rows_destroyed']} research rows of "
                          f"{len(record['bundles'])} bundles, {record['count_rows_destroyed']} count rows and {record['extracts_destroyed']} extracts; "

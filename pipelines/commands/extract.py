@@ -28,7 +28,7 @@ def make(actor, network_dir: Path, dsa_id: str, wait: float) -> None:
     date or revocation."""
     from dvnet.assets.research.lib.extract import make_extract
 
-    with holding_warehouse(network_dir, wait):  # it reads the warehouse: DuckDB admits no reader beside a writer
+    with holding_warehouse(network_dir, wait, existing=True):  # it reads the warehouse: DuckDB admits no reader beside a writer
         made = make_extract(network_dir, dsa_id, actor)
     print_made(made, make_console())
 

@@ -32,12 +32,18 @@ def wait_option():
 
 
 @contextmanager
-def holding_warehouse(network: Path, wait: float) -> Iterator[None]:
-    """The network's warehouse lock, held for the block; waiting is told on stderr."""
+def holding_warehouse(network: Path, wait: float, *, existing: bool = False) -> Iterator[None]:
+    """The network's warehouse lock, held for the block; waiting is told on stderr. ``existing``:
+    only when the warehouse exists (a command that only reads or deletes what is there then
+    writes nothing at all, not even the lock file, when it refuses)."""
     from dvnet.assets.warehouse.lib.lock import warehouse_lock
 
     def notice(waited: float, by: str) -> None:
         click.echo(f"waiting for the warehouse: in use by {by} ({waited:.0f} s of at most {wait:g} s)", err=True)
 
-    with warehouse_lock(NetworkPaths(Path(network)).warehouse, wait=wait, notice=notice):
+    warehouse = NetworkPaths(Path(network)).warehouse
+    if existing and not warehouse.exists():
+        yield
+        return
+    with warehouse_lock(warehouse, wait=wait, notice=notice):
         yield
