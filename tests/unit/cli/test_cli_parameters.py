@@ -178,6 +178,9 @@ def _publish(w: World, *extra: str) -> list[str]:
 
 
 #: (command path, parameter name) -> [(label, argv builder, reason the error line names)].
+#: Bad --wait values: negative, not finite, beyond a day, not a number.
+BAD_WAITS = ("-1", "nan", "inf", "1e9", "soon")
+
 CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("network init", "network_dir"): [("an existing file", lambda w: ["network", "init", "--network", str(w.a_file), "--geography", str(GEOGRAPHY), "--name", "N", "--founder", str(w.key.parent / "person.yaml"), "--key", str(w.key)], "USAGE_OPTION_INVALID")],
     ("network init", "name"): [
@@ -342,7 +345,12 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("receipt verify", "file"): [("missing", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.missing)], "USAGE_OPTION_INVALID"), ("a FIFO", lambda w: ["receipt", "verify", "--agency", str(w.agency), str(w.fifo)], "USAGE_OPTION_INVALID")],
     ("ingest", "network_dir"): [("missing", lambda w: ["ingest", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID"), ("not a network", lambda w: ["ingest", "--network", str(w.full), *w.as_founder], "REGISTRY_MISSING")],
     ("ingest", "dagster_home"): [("an existing file", lambda w: ["ingest", "--network", str(w.net), "--dagster-home", str(w.a_file), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("ingest", "wait"): [(v, (lambda v: lambda w: ["ingest", "--network", str(w.net), "--wait", v, *w.as_founder])(v), "USAGE_OPTION_INVALID") for v in BAD_WAITS],
     ("publish", "network_dir"): [("missing", lambda w: ["publish", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("publish", "dagster_home"): [("an existing file", lambda w: _publish(w, "--dagster-home", str(w.a_file)), "USAGE_OPTION_INVALID")],
+    ("publish", "wait"): [(v, (lambda v: lambda w: _publish(w, "--wait", v))(v), "USAGE_OPTION_INVALID") for v in BAD_WAITS],
+    ("dsa close", "wait"): [(v, (lambda v: lambda w: ["dsa", "close", "dsa-1", "--network", str(w.net), "--reason", "retention end", "--wait", v, *w.as_founder])(v), "USAGE_OPTION_INVALID") for v in BAD_WAITS],
+    ("extract make", "wait"): [(v, (lambda v: lambda w: ["extract", "make", "--network", str(w.net), "--dsa", "dsa-1", "--wait", v, *w.as_founder])(v), "USAGE_OPTION_INVALID") for v in BAD_WAITS],
     ("publish", "profile"): [("unknown", lambda w: _publish(w, "--profile", "lenient"), "USAGE_OPTION_INVALID")],
     ("publish", "periods"): [("year 0000", lambda w: _publish(w, "--period", "0000-Q1"), "USAGE_OPTION_INVALID"), ("a month", lambda w: _publish(w, "--period", "2026-07"), "USAGE_OPTION_INVALID")],
     ("publish", "method"): [("unknown", lambda w: _publish(w, "--method", "guess"), "USAGE_OPTION_INVALID")],
