@@ -167,7 +167,8 @@ def test_no_marker_leaves_through_any_output(setup, capfd, caplog):
     codes = []
     for agency, contract, variant, options, _ in RUNS:
         folder = store.NetworkPaths(network).agencies / agency
-        argv = ["contribute", "--agency", str(folder), "--contract", contract, "--extract", str(files[(agency, variant)]), "--period", PERIOD, *options]
+        argv = ["contribute", "--agency", str(folder), "--contract", contract, "--extract", str(files[(agency, variant)]), "--period", PERIOD, *options,
+                "--resend"]  # one quarter, many times on purpose  # fmt: skip
         codes.append(main(argv))
     assert codes == [expected for *_, expected in RUNS]
 

@@ -78,12 +78,12 @@ def test_every_run_appends_one_audit_line_and_the_chain_verifies(net, capsys):
     before = len(_audit_lines(agency))
     extract = net.extract("shelter-north", "service_episode")
     faulty = net.extract("shelter-north", "service_episode", faulty=True)
-    codes = [
+    codes = [  # one quarter, again and again on purpose: --resend (the first run needs none)
         _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate"),
-        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run"),
-        _run(net, "shelter-north", "service_episode", faulty, "--mode", "aggregate"),  # refused by the reader
-        _run(net, "shelter-north", "service_episode", extract, "--mode", "record"),  # refused for k
-        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate"),
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run", "--resend"),
+        _run(net, "shelter-north", "service_episode", faulty, "--mode", "aggregate", "--resend"),  # refused by the reader
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--resend"),  # refused for k
+        _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--resend"),
     ]
     assert codes == [EXIT_OK, EXIT_OK, EXIT_REFUSED, EXIT_REFUSED, EXIT_OK]
     lines = _audit_lines(agency)[before:]
