@@ -96,6 +96,9 @@ class EarlierCell:
     ``value`` is what was published (``None`` if it was suppressed); ``rounding_base`` > 1 if it was
     published rounded. ``table`` (e.g. "<release-id>/<table>") lets the audit rebuild that table's
     margin relations from its cells; pass suppressed cells too (value ``None``) so it is complete.
+    ``suppressed_floor``: the least count a suppressed cell of that release can hold under its
+    profile's zero rule. ``reason``: why it was suppressed, from the coordinator's internal record
+    (``None`` when the history was rebuilt from release folders alone).
     """
 
     measure: str
@@ -103,6 +106,8 @@ class EarlierCell:
     value: int | None
     rounding_base: int = 1
     table: str | None = None
+    reason: str | None = None
+    suppressed_floor: int = 0
 
 
 def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
@@ -313,11 +318,13 @@ def _ledger_bounds(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int)
     lo = np.zeros(n)
     hi = np.full(n, np.inf)
     for i, c in enumerate(earlier):
+        q = earlier_qids[i]
         if c.value is not None:
             v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
-            q = earlier_qids[i]
             lo[q] = max(lo[q], v_lo[0])
             hi[q] = min(hi[q], v_hi[0])
+        else:
+            lo[q] = max(lo[q], float(c.suppressed_floor))
     return lo, hi
 
 

@@ -94,7 +94,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     with progress(console, "publish") as tracker:
         release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
     run_checks(root, home, ("published_release",))  # re-verified from its files, as an evaluator could; shown in the UI
-    s = release.manifest["suppression"]
+    s = release.internal  # the coordinator's figures (per reason): never in the release folder
     console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(release.summary)

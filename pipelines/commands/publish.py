@@ -39,7 +39,7 @@ def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], me
     chosen = list(periods) or latest_periods(network_dir)
     with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
         result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
-    s = result.manifest["suppression"]
+    s = result.internal  # the coordinator's figures (per reason): never in the release folder
     console.print(f"[bold green]published[/] release {result.release_id}")
     console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
                   f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")

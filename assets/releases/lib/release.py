@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from dvnet.anonymize.disclosure import protect
+from dvnet.anonymize.disclosure import SUPPRESSED_MARK, protect
 from dvnet.anonymize.disclosure.profiles import get_profile
 from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.tables import TOTAL, Table
@@ -28,6 +28,7 @@ from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
 from dvnet.assets.releases.lib import ledger
 from dvnet.assets.releases.lib.files import write_release_files
+from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write, make_private, private_dir
@@ -36,10 +37,14 @@ from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 @dataclass
 class ReleaseResult:
+    """A published release. ``internal``: the coordinator's figures (suppressed cells per reason,
+    information loss), for its own output only: they are in no file of the release folder."""
+
     release_id: str
     folder: Path
     manifest: dict
     summary: str
+    internal: dict
 
 
 def _tables(con: duckdb.DuckDBPyConnection, periods: list[str]) -> tuple[list[Table], dict[str, pd.DataFrame]]:
@@ -111,7 +116,7 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
             parts = g[g["days_to_first_contact_bucket"].isin(DAYS_TO_CONTACT_BUCKETS)].set_index("days_to_first_contact_bucket")
             parts = parts.reindex([b for b in DAYS_TO_CONTACT_BUCKETS if b in parts.index])
             if (parts["status"] != "published").any() or parts.empty:
-                rows.append((period, handoff, None, "suppressed: component"))
+                rows.append((period, handoff, None, SUPPRESSED_MARK))
                 continue
             cum = parts["value"].astype(int).cumsum()
             half = cum.iloc[-1] / 2
@@ -164,7 +169,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
         rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
-        stats = protected.stats.to_dict()
+        stats = protected.stats.to_dict()  # the coordinator's: per reason, information loss
         manifest = {
             "release_id": release_id,
             "published_at": now.isoformat(),
@@ -173,7 +178,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "contributing_agencies": int(agencies),
             "tables": {t.name: {"description": t.description, "cells": len(published[t.name][0]), "kind": "count", "measure": t.measure, "dims": list(t.dims)} for t in tables}
             | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
-            "suppression": stats,
+            "suppression": protected.stats.public(),
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
             "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status",
             # The coordinator's audit log as it stood: a published anchor, so a later cut or
@@ -191,10 +196,11 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
         tmp.rename(folder)  # the release appears whole or not at all
         ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
+        write_internal_record(paths.coordinator, release_id, stats, protected)
     finally:
         con.close()
     coordinator = coordinator_actor(paths.root, network)
     audit.append(paths.audit_log, "release_published", actor=coordinator, head_key=coordinator.key, objects={"release": release_id}, now=now,
                  profile=prof.name, periods=periods, cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"],
                  dominance=stats["dominance"], audit=protected.audit.summary)  # fmt: skip
-    return ReleaseResult(release_id, folder, manifest, protected.audit.summary)
+    return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)
