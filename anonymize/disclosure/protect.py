@@ -19,7 +19,9 @@ import pandas as pd
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
+    DIFFERENCE,
     DOMINANCE,
+    EARLIER,
     PRIMARY,
     PUBLISHED,
     REASONS,
@@ -57,6 +59,7 @@ class ReleaseStats:
     primary: int
     dominance: int
     complementary: int
+    earlier: int
     suppressed_total: int
     complementary_total: int
     method: str
@@ -96,14 +99,15 @@ class ProtectedRelease:
         return [Table(t.name, self.tables[t.name], t.dims, t.measure, t.description) for t in self.sources]
 
     def ledger_cells(self, release_id: str) -> list[EarlierCell]:
-        """Every cell of this release as the ledger should keep it (value None where suppressed,
-        the reason for the coordinator's record)."""
+        """Every cell of this release as the ledger should keep it (value None where suppressed;
+        the reason and the true count for the coordinator's record only)."""
         out = []
         for t in self.sources:
             frame = self.tables[t.name]
             dims = frame[list(t.dims)].astype(str).to_numpy()
             values = frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
-            for coords, v, why in zip(dims, values, self.reasons[t.name], strict=True):
+            truths = t.frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
+            for coords, v, why, true in zip(dims, values, self.reasons[t.name], truths, strict=True):
                 out.append(
                     EarlierCell(
                         measure=t.measure,
@@ -113,6 +117,8 @@ class ProtectedRelease:
                         table=f"{release_id}/{t.name}",
                         reason=str(why),
                         suppressed_floor=self.profile.suppressed_floor,
+                        protection_width=self.profile.protection_width,
+                        truth=None if true is None else int(true),
                     )
                 )
         return out
@@ -157,9 +163,14 @@ def prepare(
         {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
     )
     kinds = np.full(model.n, PUBLISHED, dtype=np.int64)
+    # What earlier releases of the period promised stays promised, whatever this profile says: a
+    # cell they suppressed as sensitive is suppressed again, and a difference between a changed
+    # earlier release and this one that is a small count is protected like a small cell.
+    kinds[model.earlier_required > 1] = EARLIER
+    kinds[model.difference & small_count_mask(np.nan_to_num(truth, nan=-1), profile) & (truth > 0)] = DIFFERENCE
     kinds[small] = PRIMARY
     kinds[dom] = DOMINANCE
-    sensitive = small | dom
+    sensitive = kinds != PUBLISHED
     shown = np.where(released, round_to_base(np.nan_to_num(truth, nan=0).astype(np.int64), profile.rounding_base), np.nan)
     view = attacker_view(model, shown, profile)
     # The attacker knows the zero rule: where zeros are published, no zero is ever suppressed.
@@ -170,7 +181,7 @@ def prepare(
         truth=truth,
         sensitive=sensitive,
         can_suppress=released & ~sensitive & ~model.pinned & nonzero,
-        required=required_widths(kinds, truth, profile),
+        required=np.maximum(required_widths(kinds, truth, profile), np.where(sensitive, model.earlier_required, 0.0)),
         cost=information_cost(truth, model.multiplicity),
     )
     return Prepared(profile, tables, earlier, model, problem, kinds, shown, view)
@@ -217,6 +228,7 @@ def protect(
         primary=counts[PRIMARY],
         dominance=counts[DOMINANCE],
         complementary=counts[COMPLEMENTARY],
+        earlier=counts[EARLIER],
         suppressed_total=supp_total,
         complementary_total=comp_total,
         method=_method_label(method, used),
@@ -250,7 +262,7 @@ def _audit_until_passed(
     for attempt in range(REPAIR_ROUNDS + 1):
         current = kinds.copy()
         current[suppressed & (current == PUBLISHED)] = COMPLEMENTARY
-        targets = np.nonzero(suppressed & model.in_release)[0]
+        targets = np.nonzero((suppressed & model.in_release) | (problem.sensitive & ~model.in_release))[0]
         L, U = prep.view.bounds(suppressed)
         required = problem.required[targets]
         result = attacker_intervals(model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit)
@@ -299,7 +311,7 @@ def _published_tables(
     """Each table as published (value NA where suppressed, status), cells per status code, and the
     true totals of the suppressed and of the complementary cells."""
     out_tables: dict[str, pd.DataFrame] = {}
-    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY), 0)
+    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, EARLIER), 0)
     supp_total = comp_total = 0
     for t in tables:
         q = model.cell_qids[t.name]

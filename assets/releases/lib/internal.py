@@ -23,7 +23,7 @@ def internal_record_path(coordinator: Path, release_id: str) -> Path:
 
 def write_internal_record(coordinator: Path, release_id: str, stats: dict, protected: ProtectedRelease) -> Path:
     """Write the record: the coordinator's stats (per reason, information loss), the audit's
-    figures, and per table each row's reason (in the order of the published table's rows)."""
+    figures, and per table each row's reason and true count (in the published table's row order)."""
     path = internal_record_path(coordinator, release_id)
     private_dir(path.parent)
     record = {
@@ -31,14 +31,22 @@ def write_internal_record(coordinator: Path, release_id: str, stats: dict, prote
         "stats": stats,
         "audit": protected.audit.to_dict(),
         "reasons": {name: [str(r) for r in reasons] for name, reasons in protected.reasons.items()},
+        # The true counts then: a later release of the period is audited against the difference.
+        "truth": {t.name: [int(v) for v in t.frame["value"]] for t in protected.sources},
     }
     atomic_write(path, json.dumps(record, indent=1, default=str).encode())
     return path
 
 
-def read_reasons(coordinator: Path, release_id: str) -> dict[str, list[str]] | None:
-    """Per table, each row's reason, or ``None`` when there is no internal record of the release."""
+def read_record(coordinator: Path, release_id: str) -> dict | None:
+    """The internal record of a release, or ``None`` when there is none."""
     path = internal_record_path(coordinator, release_id)
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))["reasons"]
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_reasons(coordinator: Path, release_id: str) -> dict[str, list[str]] | None:
+    """Per table, each row's reason, or ``None`` when there is no internal record of the release."""
+    record = read_record(coordinator, release_id)
+    return None if record is None else record["reasons"]

@@ -26,7 +26,7 @@ from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
-from dvnet.assets.releases.lib import ledger
+from dvnet.assets.releases.lib import history, ledger
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
@@ -164,7 +164,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         if not tables:
             raise DvnetError("NOTHING_TO_PUBLISH", f"no loaded contributions for {', '.join(periods)}", hint="run `dvnet ingest` first")
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
-        earlier = ledger.earlier_cells(con)
+        earlier = history.earlier_cells(con, paths.releases, paths.coordinator, periods)  # from the folders, cross-checked with the ledger
         step("suppression and audit")
         protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}

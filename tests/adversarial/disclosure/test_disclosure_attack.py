@@ -31,11 +31,12 @@ import duckdb
 import highspy
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, release_frame
-from dvnet.common.network import NetworkPaths
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, load_organisations, release_frame
+from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
 TOTAL = "Total"
@@ -59,6 +60,7 @@ class Seen:
 def truth_now(root: Path) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(NetworkPaths(root).warehouse), read_only=True)
     try:
+        load_organisations(con, load_network(root))
         return {s.name: release_frame(con, s, [PERIOD]) for s in RELEASE_TABLES}
     finally:
         con.close()
@@ -299,3 +301,74 @@ def test_the_release_read_with_everything_in_its_folder_gives_nothing_away(loade
     headline("disclosure attack, one release", findings.line())
     assert findings.suppressed > 0
     assert findings.clean, findings.examples[:10]
+
+
+def _publish(root: Path, profile: str, seen: list[Seen], release_id: str) -> str:
+    """dvnet's own publish step; a refusal publishes nothing (and must say why by its code)."""
+    from dvnet.assets.releases.lib.release import build_release
+    from dvnet.contracts.errors import DvnetError
+
+    truth = truth_now(root)
+    try:
+        r = build_release(root, profile, [PERIOD], release_id=release_id)
+    except DvnetError as err:
+        assert err.reason in ("AUDIT_FAILED", "AUDIT_INCOMPLETE", "TABLE_REFUSED"), err.reason
+        assert not (NetworkPaths(root).releases / release_id).exists()
+        return err.reason
+    seen.append(read_release(r.folder, truth, _reasons(root, release_id)))
+    return "published"
+
+
+SMALL_GROUP_TABLE = "episodes_by_region_service_risk"
+
+
+def _change_records(root: Path, k: int, *, correction: bool = False) -> None:
+    """``k`` late records in one small group (the smallest interior count of the episodes table),
+    or, as a correction, one record moved from that group to the next."""
+    spec = next(s for s in RELEASE_TABLES if s.name == SMALL_GROUP_TABLE)
+    con = duckdb.connect(str(NetworkPaths(root).warehouse))
+    try:
+        rows = con.execute("SELECT rowid, n FROM contribution_counts WHERE table_name = ? AND period = ? AND n > 1 ORDER BY n, rowid LIMIT 2",
+                           [spec.source, PERIOD]).fetchall()  # fmt: skip
+        (small, _), (other, _) = rows
+        if correction:
+            con.execute("UPDATE contribution_counts SET n = n - 1 WHERE rowid = ?", [small])
+            con.execute("UPDATE contribution_counts SET n = n + 1 WHERE rowid = ?", [other])
+        else:
+            con.execute("UPDATE contribution_counts SET n = n + ? WHERE rowid = ?", [k, small])
+    finally:
+        con.close()
+
+
+def _forget_ledger(root: Path) -> None:
+    con = duckdb.connect(str(NetworkPaths(root).warehouse))
+    try:
+        con.execute("DELETE FROM release_cells")
+        con.execute("DELETE FROM releases")
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("ledger", ["with ledger", "without ledger"])
+def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headline, ledger):
+    """The period re-published under each profile, then after 1, 2 and 3 late records in one
+    small group and after a correction; without the ledger the history comes from the folders."""
+    root = loaded_network
+    seen: list[Seen] = []
+    outcomes = {"dv-default": _publish(root, "dv-default", seen, "r1")}
+    assert outcomes["dv-default"] == "published"
+    for profile in ("opensafely", "cms-11", "datashield-3"):
+        outcomes[profile] = _publish(root, profile, seen, f"r-{profile}")
+    for k in (1, 2, 3):
+        _change_records(root, k)
+        if ledger == "without ledger":
+            _forget_ledger(root)
+        outcomes[f"late {k}"] = _publish(root, "dv-default", seen, f"r-late-{k}")
+    _change_records(root, 0, correction=True)
+    outcomes["correction"] = _publish(root, "dv-default", seen, "r-correction")
+    findings = attack(seen)
+    published = sum(1 for o in outcomes.values() if o == "published")
+    headline(f"disclosure attack, re-publication ({ledger})", f"{findings.line()}; {published} of {len(outcomes)} publishes went out")
+    assert findings.clean, findings.examples[:10]
+    # Audited, not refused for differing: the late releases went out (suppressing further).
+    assert all(outcomes[f"late {k}"] == "published" for k in (1, 2, 3)), outcomes

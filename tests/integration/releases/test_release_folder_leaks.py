@@ -17,8 +17,8 @@ import pytest
 
 from dvnet.anonymize.disclosure.tables import quantity_keys
 from dvnet.assets.releases.lib.internal import internal_record_path
-from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, release_frame
-from dvnet.common.network import NetworkPaths
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, load_organisations, release_frame
+from dvnet.common.network import NetworkPaths, load_network
 
 REASON_WORDS = ("primary", "dominance", "complementary", "numerator", "denominator", "component")
 # A published fact, not a suppression reason: the denominator 0 is in the table beside the rate.
@@ -32,6 +32,7 @@ def truth(published):
     root, r = published
     con = duckdb.connect(str(NetworkPaths(root).warehouse), read_only=True)
     try:
+        load_organisations(con, load_network(root))
         out = {}
         for spec in RELEASE_TABLES:
             if spec.name not in r.manifest["tables"]:
