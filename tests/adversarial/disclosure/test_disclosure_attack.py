@@ -319,12 +319,14 @@ def _publish(root: Path, profile: str, seen: list[Seen], release_id: str) -> str
     return "published"
 
 
-SMALL_GROUP_TABLE = "episodes_by_region_service_risk"
+# The one release table whose measure no other table shares: a change to its counts alone is a
+# consistent population (an "episodes" change would have to reach all 22 episode tables).
+SMALL_GROUP_TABLE = "risk_indicators_by_service"
 
 
 def _change_records(root: Path, k: int, *, correction: bool = False) -> None:
-    """``k`` late records in one small group (the smallest interior count of the episodes table),
-    or, as a correction, one record moved from that group to the next."""
+    """``k`` late records in one small group (the smallest interior count of the risk-indicator
+    table), or, as a correction, one record moved from that group to the next."""
     spec = next(s for s in RELEASE_TABLES if s.name == SMALL_GROUP_TABLE)
     con = duckdb.connect(str(NetworkPaths(root).warehouse))
     try:

@@ -39,12 +39,9 @@ def test_re_publishing_under_another_profile_keeps_what_the_first_release_promis
 
 def test_without_the_ledger_the_folders_are_the_history(first):
     root, _ = first
-    con = duckdb.connect(str(NetworkPaths(root).warehouse))
-    try:
-        con.execute("DELETE FROM release_cells")
-        con.execute("DELETE FROM releases")
-    finally:
-        con.close()
+    with duckdb.connect(str(NetworkPaths(root).warehouse)) as con:  # the ledger lost: only the folders remain
+        for table in ("release_cells", "releases"):
+            con.execute(f"DELETE FROM {table}")
     second = build_release(root, "opensafely", [PERIOD], release_id="second")
     assert second.manifest["audit"]["earlier_cells"] > 0
 
