@@ -217,7 +217,7 @@ def protect(
     profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
     suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit)
     solve_seconds = time.perf_counter() - t_start
-    report, suppressed = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used)
+    report, suppressed = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit)
     kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
 
     out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
@@ -249,7 +249,8 @@ REPAIR_ROUNDS = 3
 
 
 def _audit_until_passed(
-    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, method: str, audit_time_limit: float | None, exact_limit: int, used: list[str]
+    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, method: str, audit_time_limit: float | None, exact_limit: int, used: list[str],
+    deadline: float,
 ) -> tuple[AuditReport, np.ndarray]:
     """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
 
@@ -268,15 +269,15 @@ def _audit_until_passed(
         result = attacker_intervals(model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit)
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
         failing = (result.verdict == "exact") | (result.verdict == "narrow")
-        if not failing.any() or attempt == REPAIR_ROUNDS or method == "none":
-            return report, suppressed
+        if not failing.any() or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
+            return report, suppressed  # repairs share protect's time limit: past it, the failing report refuses
         exact_comp = targets[(result.verdict == "exact") & ~problem.sensitive[targets]]
         suppressed[exact_comp] = False
         exposed = targets[failing & problem.sensitive[targets]]
         if len(exposed):
             block = np.unique(np.concatenate([b for b in blocks(problem) if np.isin(exposed, b).any()]))
             sub = problem.restrict(block)
-            more, _ = heuristic(sub, suppressed=suppressed[block], time_limit=max(audit_time_limit or 600.0, 1.0), exact_limit=exact_limit)
+            more, _ = heuristic(sub, suppressed=suppressed[block], time_limit=max(deadline - time.perf_counter(), 1.0), exact_limit=exact_limit)
             suppressed[block] = more
             used.append("heuristic")
     return report, suppressed
