@@ -37,5 +37,8 @@ ui: $(STAMP)
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
+## Delete the demo network (its Dagster instance is inside it) and what earlier versions stored
+## beside the dagster_home/ template (then an instance shared by every network).
 clean:
 	rm -rf demo-network test-output dist
+	find dagster_home -mindepth 1 -maxdepth 1 ! -name dagster.yaml ! -name README.md ! -name __init__.py -exec rm -rf {} +

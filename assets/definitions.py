@@ -22,14 +22,15 @@ from dvnet.assets.resources import build_resources
 GROUP_MODULES = (intake_assets, warehouse_assets, releases_assets)
 
 
-def build_definitions(network_root: str | os.PathLike | None = None) -> Definitions:
-    """The Definitions, with the network folder fixed (``dvnet ingest``) or read at run time (None)."""
+def build_definitions(network_root: str | os.PathLike | None = None, release_steps=None) -> Definitions:
+    """The Definitions, with the network folder fixed (``dvnet ingest``) or read at run time (None);
+    ``release_steps`` is told each stage of a release (``dvnet publish``'s progress line)."""
     return Definitions(
         assets=[a for m in GROUP_MODULES for a in m.ASSETS],
         asset_checks=[*intake_checks.CHECKS, *(c for m in GROUP_MODULES[1:] for c in getattr(m, "CHECKS", []))],
         jobs=JOBS,
         sensors=intake_sensors.SENSORS,
-        resources=build_resources(network_root),
+        resources=build_resources(network_root, release_steps),
     )
 
 

@@ -7,15 +7,15 @@ neither, a run stops with ``NETWORK_NOT_SET`` rather than guess a folder. ``dvne
 
 The warehouse resource *is* dagster-duckdb's ``DuckDBResource`` (assets may annotate it as such),
 pointed at ``<network>/coordinator/warehouse/warehouse.duckdb``. DuckDB allows one writing
-process per file, so every connection it hands out is taken under an exclusive lock on a file
-beside the database: a sensor-launched run, a run launched in the UI and ``dvnet ingest`` in a
-terminal queue for each other instead of failing on DuckDB's own lock. Moving the warehouse to
+process per file, so every connection it hands out is taken under the warehouse lock
+(``assets/warehouse/lib/lock.py``): a sensor-launched run, a run launched in the UI and
+``dvnet ingest`` in a terminal wait for each other (up to ``lock_wait_seconds``, then
+``WAREHOUSE_BUSY``) instead of failing on DuckDB's own lock. Moving the warehouse to
 DuckLake or MotherDuck (DESIGN §11) means setting ``database`` here; the assets do not change.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +27,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
+from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, warehouse_lock
 from dvnet.common.files import make_private, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import RegistryError
@@ -70,10 +71,17 @@ class WarehouseResource(DuckDBResource):
         description="DuckDB database path. Empty: <network>/coordinator/warehouse/warehouse.duckdb.",
     )
     network: NetworkResource = Field(description="The network the warehouse belongs to.")
+    lock_wait_seconds: float = Field(default=DEFAULT_WAIT, description="How long a run waits for another writer before failing with WAREHOUSE_BUSY.")
 
     @property
     def path(self) -> Path:
         return Path(self.database) if self.database else self.network.paths.warehouse
+
+    @contextmanager
+    def locked(self) -> Iterator[Path]:
+        """The warehouse lock, held for the block (for code that opens the file itself); its path."""
+        with warehouse_lock(self.path, wait=self.lock_wait_seconds):
+            yield self.path
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -84,7 +92,7 @@ class WarehouseResource(DuckDBResource):
         """
         path = self.path
         private_dir(path.parent)
-        with writer_lock(path):
+        with self.locked():
             con = duckdb.connect(str(path), read_only=False, config={**WAREHOUSE_CONFIG, **self.connection_config})
             make_private(path)  # DuckDB creates the file with the umask's mode
             try:
@@ -93,20 +101,12 @@ class WarehouseResource(DuckDBResource):
                 con.close()
 
 
-@contextmanager
-def writer_lock(database: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``<database>.lock``; waits for the holder to finish."""
-    lock_path = Path(f"{database}.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def build_resources(network_root: str | os.PathLike | None = None) -> dict[str, ConfigurableResource]:
+def build_resources(network_root: str | os.PathLike | None = None, release_steps=None) -> dict[str, object]:
     """The resource dict of the central Definitions; ``network_root`` None defers to the env var."""
     network = NetworkResource(root=str(Path(network_root).resolve()) if network_root else "")
-    return {"network": network, "warehouse": WarehouseResource(network=network)}
+    return {"network": network, "warehouse": WarehouseResource(network=network), "release_steps": release_steps or no_steps}
+
+
+def no_steps(name: str) -> None:
+    """The release builder's progress callback where nobody watches (the UI, the sensor);
+    ``dvnet publish`` passes its progress line instead (``assets/runs.py: run_publish``)."""

@@ -1,9 +1,11 @@
-"""Dagster runs executed in this process, on a persistent Dagster instance.
+"""Dagster runs executed in this process, on the network's own persistent Dagster instance.
 
-``dvnet ingest`` runs the intake job here, and ``dvnet demo`` materialises the warehouse and
-releases groups, so what they do shows in the UI with its metadata and check results, exactly as
-a run launched there would. The instance is made from the shipped ``dagster.yaml`` template
-(``dvnet.dagster_home``), found through the installed package whatever the install.
+``dvnet ingest`` runs the intake job and rebuilds the warehouse group here, ``dvnet publish``
+materialises ``published_release`` with its checks, and ``dvnet demo`` does all three, so what they
+do shows in the UI with its metadata and check results, exactly as a run launched there would.
+Each network's instance is ``<network>/coordinator/dagster``, made from the shipped
+``dagster.yaml`` template (``dvnet.dagster_home``), found through the installed package whatever
+the install.
 
 Where the instance keeps its runs, event log and schedules is chosen by the environment:
 ``DVNET_DAGSTER_PG_URL`` set (a PostgreSQL URL) means PostgreSQL through ``dagster-postgres``,
@@ -21,12 +23,20 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from dvnet.common.files import private_dir
+from dvnet.common.files import atomic_write, private_dir
+from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: A refused release is the user's error, told in one line by the CLI: no step-failure traceback on
+#: the terminal (the instance's event log keeps it for the UI).
+SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+#: The network's instance, inside its coordinator folder.
+INSTANCE_FOLDER = "dagster"
+#: In a --dagster-home folder: the network folder it serves.
+NETWORK_STAMP = "dvnet-network"
 
 
 #: Set to a PostgreSQL URL (``postgresql+psycopg2://user:password@host:5432/db``), the instance's
@@ -44,16 +54,21 @@ POSTGRES_HEADER = (
 )
 
 
-def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
-    """--dagster-home, else $DAGSTER_HOME, else the template folder; its dagster.yaml made from the
-    template with the storage the environment asks for, and refused if it keeps the other one."""
-    home = Path(option or environ.get("DAGSTER_HOME") or TEMPLATE_HOME).resolve()
+def dagster_home_for(network: Path, option: Path | None, environ: Mapping[str, str]) -> Path:
+    """The network's own instance folder, ``<network>/coordinator/dagster`` (or ``--dagster-home``,
+    which is kept for that one network); its dagster.yaml made from the template with the storage
+    the environment asks for, and refused if it keeps the other one. ``$DAGSTER_HOME`` is not read:
+    a shell-wide variable is exactly what put every network in one instance."""
+    network = Path(network).resolve()
+    home = Path(option).resolve() if option else NetworkPaths(network).coordinator / INSTANCE_FOLDER
     wanted = "postgres" if environ.get(PG_URL_ENV) else "sqlite"
     if wanted == "postgres" and urlsplit(environ[PG_URL_ENV]).scheme != PG_URL_SCHEME:
         raise DvnetError(  # the URL itself is never printed: it holds the password
             "USAGE_DAGSTER_PG_URL_INVALID", f"{PG_URL_ENV} is not a {PG_URL_SCHEME}:// URL",
             hint=f"{PG_URL_ENV}={PG_URL_SCHEME}://USER:PASSWORD@HOST:5432/DATABASE (the driver dagster-postgres installs)",
         )
+    if option:
+        _claim(home, network)
     private_dir(home)  # Dagster's storage (runs, event logs, metadata) is created in it
     config = home / "dagster.yaml"
     if not config.exists():
@@ -64,9 +79,29 @@ def dagster_home_for(option: Path | None, environ: Mapping[str, str]) -> Path:
         raise DvnetError(
             "USAGE_DAGSTER_STORAGE_MISMATCH",
             f"{config} keeps the instance in {found} but {PG_URL_ENV} is {'set' if wanted == 'postgres' else 'not set'}",
-            hint=f"give a PostgreSQL instance its own folder (--dagster-home or $DAGSTER_HOME), or {'unset' if wanted == 'postgres' else 'set'} {PG_URL_ENV}",
+            hint=f"give a PostgreSQL instance its own folder (--dagster-home), or {'unset' if wanted == 'postgres' else 'set'} {PG_URL_ENV}",
         )
     return home
+
+
+def _claim(home: Path, network: Path) -> None:
+    """An instance folder given with --dagster-home serves the network that first used it, only."""
+    stamp = home / NETWORK_STAMP
+    if stamp.is_file():
+        owner = stamp.read_text(encoding="utf-8").strip()
+        if owner != str(network):
+            raise DvnetError(
+                "USAGE_DAGSTER_HOME_OTHER_NETWORK", f"the Dagster instance in {home} belongs to the network in {owner}",
+                hint="one instance per network: leave out --dagster-home (the network's own is <network>/coordinator/dagster), or give another folder",
+            )
+        return
+    if home.is_dir() and any(p.name not in ("dagster.yaml", NETWORK_STAMP) for p in home.iterdir()):
+        raise DvnetError(
+            "USAGE_DAGSTER_HOME_OTHER_NETWORK", f"{home} already holds a Dagster instance not made for this network",
+            hint="give --dagster-home a new or empty folder, or leave it out (the network's own is <network>/coordinator/dagster)",
+        )
+    private_dir(home)
+    atomic_write(stamp, f"{network}\n".encode())
 
 
 def instance_yaml(storage: str) -> str:
@@ -157,12 +192,22 @@ def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_c
     return _execute(network, home, AssetSelection.groups(*groups), "__".join(("materialise", *groups)), run_config)
 
 
-def run_checks(network: Path, home: Path, assets: tuple[str, ...]) -> bool:
-    """Evaluate the checks of ``assets`` alone, without materialising them (the releases' checks
-    after ``build_release`` published outside Dagster), so their results show in the UI."""
-    from dagster import AssetSelection
+def run_publish(network: Path, home: Path, release: dict, step: Callable[[str], None] = lambda name: None) -> tuple[str, dict[str, bool]]:
+    """Materialise ``published_release`` and run its checks in-process, ``release`` its config
+    (profile, periods, method, custom overrides); the release id and each check's result. A
+    refused release raises the error the builder raised (AUDIT_FAILED, NOTHING_TO_PUBLISH, ...)."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
-    return _execute(network, home, AssetSelection.checks_for_assets(*assets), "__".join(("checks", *assets)), None)
+    from dvnet.assets.definitions import build_definitions
+
+    name = "publish_release"
+    defs = Definitions.merge(build_definitions(network, release_steps=step),
+                             Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets("published_release"))]))  # fmt: skip
+    config = {"ops": {"published_release": {"config": release}}, **SILENT_LOGS}
+    with dagster_instance(home) as instance:
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=config, tags={"dvnet/launched_by": "dvnet publish"})
+    (mat,) = [m for m in result.asset_materializations_for_node("published_release") if m.asset_key == AssetKey("published_release")]
+    return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
 def _execute(network: Path, home: Path, selection, job_name: str, run_config: dict | None) -> bool:

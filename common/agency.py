@@ -104,8 +104,25 @@ def init_agency(
     atomic_write(folder / "agency.yaml", _dump(config), mode=0o600)
     write_public(folder / "registration.yaml", body, signing)
     agency = load_agency(folder, pinned=False)
+    write_mapping_scaffolds(agency)
     _audit(agency, "agency.init", now=now, tier=tier, signing_key_id=body["signing_key_id"], encryption_key_id=body["encryption_key_id"])
     return agency
+
+
+def write_mapping_scaffolds(agency: AgencyConfig, contract_ids: list[str] | None = None, *, replace: bool = False) -> list[Path]:
+    """A commented ``mapping/<contract>.yaml`` for each contract the agency's tier may send (or those
+    named); a steward's existing mapping is kept unless ``replace``. The paths written."""
+    from dvnet.contracts.mapping_scaffold import scaffold  # the contracts' models: only when writing
+    from dvnet.contracts.registry import all_contracts, get_contract
+
+    contracts = [get_contract(c) for c in contract_ids] if contract_ids else [c for c in {c.id: c for c in all_contracts()}.values() if agency.tier >= c.min_tier]
+    written = []
+    for contract in contracts:
+        path = agency.mapping_path(contract.id)
+        if replace or not path.exists():
+            atomic_write(path, scaffold(contract).encode("utf-8"), mode=0o600)
+            written.append(path)
+    return written
 
 
 def read_registration(path: Path) -> dict:

@@ -83,9 +83,10 @@ def add(root: Path, org: str, *, change: str, kind: str, subject: str, decided_b
     review = _date(review_date, "review_date")
     if review <= decided_on:
         raise RegistryError("DECISION_INVALID", "review_date: must come after the decision", field="review_date")
+    texts = _text(subject, "subject"), _text(decided_by, "decided_by"), _text(why, "why")  # every check before anything is made
     folder = private_folder(_folder(root, org))
     decision_id = f"{org}-{len(list(folder.glob('*.yaml'))) + 1:03d}"
-    decision = Decision(decision_id, org, change, kind, _text(subject, "subject"), _text(decided_by, "decided_by"), _text(why, "why"), decided_on, review)
+    decision = Decision(decision_id, org, change, kind, *texts, decided_on, review)
     body = {"format": FORMAT, **{k: getattr(decision, k) for k in FIELDS}}
     path = folder / f"{decision_id}.yaml"
     write_signed(path, body, actor, now)
@@ -104,7 +105,7 @@ def load(root: Path, org: str | None = None) -> list[Decision]:
     orgs = [org] if org else sorted(d.name for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
     found = []
     for o in orgs:
-        if not ORG_ID.match(o):
+        if not ORG_ID.match(o) or (network.organisation(o) is None and o != network.coordinator.id):
             raise RegistryError("AGENCY_UNKNOWN", f"no organisation '{o}' in the registry")
         for path in sorted(_folder(root, o).glob("*.yaml")):
             doc = read_signed(path, network)

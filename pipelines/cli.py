@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "directory": ("dvnet.pipelines.commands.directory", "directory", "Export the Tier 1 professional directory (HTML, CSV, JSON)."),
     "synth": ("dvnet.pipelines.commands.synth", "synth", "Generate seeded synthetic extracts for a network's agencies."),
     "contribute": ("dvnet.pipelines.commands.contribute", "contribute", "Validate, de-identify and seal an agency extract."),
+    "mapping": ("dvnet.pipelines.commands.mapping", "mapping", "Map your system's column names and codes onto a contract: make the file, check it."),
     "drop": ("dvnet.pipelines.commands.drop", "drop", "Set or show where the agency's bundles go (shared folder or SFTP, host key pinned)."),
     "send": ("dvnet.pipelines.commands.send", "send", "Deliver the agency's sealed bundles to the coordinator's drop (folder or SFTP)."),
     "receipts": ("dvnet.pipelines.commands.receipts", "receipts", "Fetch and verify the coordinator's receipts; show what became of each bundle."),
@@ -95,7 +96,8 @@ def cli() -> None:
 #: usage error (besides ContractError, RegistryError and every USAGE_ reason).
 CONFIGURATION_REASONS = frozenset(
     {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "QUERY_FAILED",
-     "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN"}  # a wrapped key file given on the command line
+     "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
+     "WAREHOUSE_BUSY"}  # another command holds the warehouse: nothing was checked, run it again later
 )  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
 #: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest

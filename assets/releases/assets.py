@@ -9,14 +9,17 @@ published files, as an evaluator could.
 
 import json
 
-from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, asset, asset_check
+from collections.abc import Callable
+from typing import Optional
+
+from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, ResourceParam, asset, asset_check
 from pydantic import Field
 
 from dvnet.assets.releases.lib.release import build_release
 from dvnet.assets.releases.lib.files import newest_release
 from dvnet.assets.releases.lib.internal import read_reasons
 from dvnet.assets.releases.lib.verify import reaudit_release
-from dvnet.assets.resources import NetworkResource
+from dvnet.assets.resources import NetworkResource, WarehouseResource
 
 WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cubes", "unduplicated_people"]
 
@@ -24,15 +27,23 @@ WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cube
 class ReleaseConfig(Config):
     profile: str = Field(default="dv-default", description="Disclosure-control profile: dv-default, cms-11, opensafely, datashield-3.")
     periods: list[str] = Field(default_factory=list, description="Quarters to publish (default: the latest loaded).")
+    method: str = Field(default="auto", description="Complementary suppression: auto, milp or heuristic.")
+    threshold: Optional[int] = Field(default=None, description="custom profile: smallest count published.")
+    rounding_base: Optional[int] = Field(default=None, description="custom profile: round published counts to this base.")
+    dominance_share: Optional[float] = Field(default=None, description="custom profile: one agency's largest share of a cell.")
 
 
 @asset(group_name="releases", deps=WAREHOUSE_DEPS)
-def published_release(config: ReleaseConfig, network: NetworkResource) -> MaterializeResult:
+def published_release(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
+                      release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
     """A release: tidy tables with Total margins, every suppressed cell with the one mark "suppressed", audit passed."""
     from dvnet.assets.releases.lib.release import latest_periods
 
-    periods = config.periods or latest_periods(network.root_path)
-    result = build_release(network.root_path, config.profile, periods)
+    overrides = {k: v for k in ("threshold", "rounding_base", "dominance_share") if (v := getattr(config, k)) is not None}
+    with warehouse.locked():  # build_release opens the warehouse itself
+        periods = config.periods or latest_periods(network.root_path)
+        result = build_release(network.root_path, config.profile, periods, method=config.method, overrides=overrides,
+                               step=release_steps)  # fmt: skip
     s = result.internal  # the coordinator's figures (per reason): never in the release folder
     return MaterializeResult(
         metadata={

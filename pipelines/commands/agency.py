@@ -48,6 +48,8 @@ def init(folder: Path, agency_id, name, org_type, tier, region, network_name, se
     console.print(f"signing key id    {reg['signing_key_id']}")
     console.print(f"encryption key id {reg['encryption_key_id']}")
     console.print(f"send to the coordinator: {cfg.registration_path} (public keys only); read them these key ids by phone")
+    console.print(f"mapping files to fill in if your system's export names columns or codes differently: {folder / 'mapping'} "
+                  "(commented; check one with `dvnet mapping check`)")
     console.print(f"next: dvnet agency pin-coordinator {folder} <coordinator-public.yaml>")
 
 

@@ -30,8 +30,10 @@ from dvnet.pipelines.progress import stages
 @click.option("--max-withheld-share", type=float, help="Record mode: largest share of records that may be withheld to reach k (default 0: refuse instead).")
 @click.option("--project", help="Research project (DSA id) for research_extract linkage tokens.")
 @click.option("--supersedes", help="Bundle id this contribution corrects (replaces at the coordinator).")
+@click.option("--resend", is_flag=True, help="Send a contract and quarter again whose earlier bundle never reached the coordinator (no receipt says it loaded).")
 def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: str | None, version: int | None, dry_run: bool,
-               k: int | None, max_reject_share: float | None, max_withheld_share: float | None, project: str | None, supersedes: str | None) -> int:
+               k: int | None, max_reject_share: float | None, max_withheld_share: float | None, project: str | None, supersedes: str | None,
+               resend: bool) -> int:
     """Validate, de-identify and seal an agency extract for the coordinator.
 
     Prints what leaves the building and writes an HTML report to the agency's reports/ folder.
@@ -40,7 +42,7 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     agency = load_agency(agency_dir)
     opts = ContributionOptions(
         contract_id=contract_id, extract=extract, period=period, mode=mode, version=version, dry_run=dry_run, k=k,
-        max_reject_share=max_reject_share, max_withheld_share=max_withheld_share, project=project, supersedes=supersedes,
+        max_reject_share=max_reject_share, max_withheld_share=max_withheld_share, project=project, supersedes=supersedes, resend=resend,
     )
     check_options(agency, opts)  # every option, policy value and key: a usage error before anything is read
     # Process-wide, so set here at the command's entry, never inside contribute() (a library

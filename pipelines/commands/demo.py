@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ from rich.table import Table
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
-from dvnet.pipelines.commands.options import FiniteFloatRange
+from dvnet.pipelines.commands.options import FiniteFloatRange, dagster_home_option
 from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, demo_geography
@@ -25,22 +26,17 @@ from dvnet.pipelines.progress import progress
 @click.option("--seed", type=int, default=20261125, show_default=True, help="Seed of the synthetic extracts.")
 @click.option("--scale", type=FiniteFloatRange(min=0, min_open=True, max=MAX_SCALE), default=1.0, show_default=True, help="Multiply every agency's volume.")
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="dv-default", show_default=True, help="Disclosure-control profile of the release.")
-@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the repo's dagster_home/).")
+@dagster_home_option()
 @click.pass_context
 def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, dagster_home: Path | None) -> int:
     """Create a demo network, generate every agency's synthetic extracts, contribute, ingest and publish.
 
     Everything is written under OUT (default demo-network/). Exit 0 when the release is published.
     """
-    from dvnet.assets.releases.lib.release import build_release
-    from dvnet.assets.research.lib.extract import make_extract
-    from dvnet.pipelines.commands.extract import print_made, print_opened
-    from dvnet.pipelines.research import open_extract
-    from dvnet.assets.runs import dagster_home_for, latest_check_results, materialise_groups, run_checks, run_intake
-    from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes
-    from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
-    from dvnet.pipelines.synth import synthesize
+    from dvnet.assets.runs import dagster_home_for
     from dvnet.kernels.arrow_memory import use_system_allocator
+    from dvnet.pipelines.commands.waiting import holding_warehouse
+    from dvnet.pipelines.demo import fresh_network
 
     use_system_allocator()  # process-wide, so here at the entry: the agencies' contributions run on it (see `dvnet contribute`)
     environ = (ctx.obj or {}).get("environ", os.environ)
@@ -49,6 +45,21 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     root = out.resolve()
 
     ceremony = fresh_network(root)  # first: a folder that is not an earlier demo network is refused before anything is printed
+    home = dagster_home_for(root, dagster_home, environ)  # the new network's own instance: it starts clean
+    with holding_warehouse(root, 0):  # a new network: nobody else can be using its warehouse
+        return _run(ceremony, root, out, console, started, seed, scale, profile, home)
+
+
+def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
+    from dvnet.assets.releases.lib.internal import read_record
+    from dvnet.assets.research.lib.extract import make_extract
+    from dvnet.assets.runs import latest_check_results, run_intake, run_publish
+    from dvnet.pipelines.commands.extract import print_made, print_opened
+    from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes, rebuild_cubes
+    from dvnet.pipelines.demo import deliver, plan, return_receipts, run_contributions
+    from dvnet.pipelines.research import open_extract
+    from dvnet.pipelines.synth import synthesize
+
     console.rule("[bold]1. The network: a key ceremony (every party makes its own keys in its own folder)")
     orgs = ceremony.organisations
     print_ceremony(ceremony, console)
@@ -76,28 +87,25 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
     console.rule("[bold]4. Bundles travel to the coordinator; the central Dagster job verifies and loads them")
     moved = deliver(root)
-    home = dagster_home_for(dagster_home, environ)
     ceremony.as_person(ceremony.founder, "ingest")  # as `dvnet ingest --as <coordinator>` does: granted, signed, audited
     with progress(console, "ingest", total=moved, unit="bundles") as tracker:
         outcomes = run_intake(root, home, progress=tracker.advance)
     print_outcomes(outcomes, console)
     print_destinations(NetworkPaths(root), outcomes, console)
     console.print(f"{moved} bundles delivered with `dvnet send` (shared-folder drop); receipts fetched by the agencies: {return_receipts(root)}")
-    with progress(console, "indicator cubes"):
-        built = materialise_groups(root, home, ("warehouse",))
-    if not built:
-        console.print("[red]building the indicator cubes failed[/]")
+    if not rebuild_cubes(root, home, outcomes, console):
         return EXIT_REFUSED
 
     console.rule("[bold]5. A disclosure-controlled release for evaluators")
     ceremony.as_person(ceremony.founder, "publish")
-    with progress(console, "publish") as tracker:
-        release = build_release(root, profile, [PERIODS[-1]], step=tracker.stage)
-    run_checks(root, home, ("published_release",))  # re-verified from its files, as an evaluator could; shown in the UI
-    s = release.internal  # the coordinator's figures (per reason): never in the release folder
-    console.print(f"release {release.release_id}: {len(release.manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
+    with progress(console, "publish") as tracker:  # a Dagster run: the release and its checks show in the UI
+        release_id, _ = run_publish(root, home, {"profile": profile, "periods": [PERIODS[-1]]}, step=tracker.stage)
+    release = NetworkPaths(root).releases / release_id
+    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    s = read_record(NetworkPaths(root).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
+    console.print(f"release {release_id}: {len(manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
-    console.print(release.summary)
+    console.print(manifest["audit"]["summary"])
 
     console.rule("[bold]6. A research extract under the data-sharing agreement, opened by its named researcher")
     made = make_extract(root, DSA_ID, ceremony.as_person(ceremony.founder, "extract"))
@@ -108,11 +116,11 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
     checks = latest_check_results(root, home)
     print_checks(checks, console)
     console.rule("[bold]Done")
-    console.print(f"release:   {release.folder}")
-    console.print(f"report:    {release.folder / 'report.html'}")
+    console.print(f"release:   {release}")
+    console.print(f"report:    {release / 'report.html'}")
     console.print(f"stewards:  {root / 'agencies' / '<agency>' / 'reports'} (what left each agency, one HTML + JSON per contribution)")
     console.print(f"query it:  .venv/bin/dvnet query --network {out} \"SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10\"")
-    console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000)")
+    console.print(f"lineage:   make ui   (Dagster UI on http://127.0.0.1:3000; this network's own instance: {home})")
     console.print(f"research:  .venv/bin/dvnet dsa show --network {out} {DSA_ID}   (the agreement; its extract: {opened.parquet})")
     console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
+
 import click
 from rich.table import Table
 
@@ -104,13 +106,15 @@ def revoke(actor, network_dir: Path, dsa_id: str, reason: str) -> None:
 @NETWORK
 @DSA
 @REASON
+@wait_option()
 @acting_as("dsa.close")
-def close(actor, network_dir: Path, dsa_id: str, reason: str) -> None:
+def close(actor, network_dir: Path, dsa_id: str, reason: str, wait: float) -> None:
     """Close DSA at its retention end: destroy its research rows, their counts and its extracts on
     the coordinator, and keep a signed destruction record."""
     from dvnet.assets.research.lib.extract import close as close_project
 
-    record = close_project(network_dir, dsa_id, reason, actor)
+    with holding_warehouse(network_dir, wait, existing=True):
+        record = close_project(network_dir, dsa_id, reason, actor)
     make_console().print(f"closed {dsa_id} (version {record['closed_version']}): destroyed {record['staged_rows_destroyed']} research rows of "
                          f"{len(record['bundles'])} bundles, {record['count_rows_destroyed']} count rows and {record['extracts_destroyed']} extracts; "
                          f"destruction record signed by {actor.actor}")  # fmt: skip

@@ -8,6 +8,7 @@ import click
 
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console
 
 
@@ -19,14 +20,16 @@ def extract() -> None:
 @extract.command("make")
 @network_option()
 @click.option("--dsa", "dsa_id", required=True, help="The data-sharing agreement (its research project).")
+@wait_option()
 @acting_as("extract")
-def make(actor, network_dir: Path, dsa_id: str) -> None:
+def make(actor, network_dir: Path, dsa_id: str, wait: float) -> None:
     """Assemble the DSA's rows (its parties, periods and listed fields only), withhold cells below
     its minimum size, and seal one copy to each named researcher's key. Refused after its end
     date or revocation."""
     from dvnet.assets.research.lib.extract import make_extract
 
-    made = make_extract(network_dir, dsa_id, actor)
+    with holding_warehouse(network_dir, wait, existing=True):  # it reads the warehouse: DuckDB admits no reader beside a writer
+        made = make_extract(network_dir, dsa_id, actor)
     print_made(made, make_console())
 
 

@@ -1,9 +1,11 @@
 """`dvnet ingest`: the coordinator's intake job, in-process, over every bundle in the inbox.
 
 The same Dagster job the inbox sensor launches (``intake_job``, same assets, checks and
-resources), executed in this process against the Dagster instance in ``DAGSTER_HOME`` (the shipped
-``dagster_home/`` by default), so the runs, partitions and check results show in ``dvnet ui``.
+resources), executed in this process against the network's own Dagster instance
+(``<network>/coordinator/dagster``), so the runs, partitions and check results show in ``dvnet ui``.
 Consecutive bundles of one agency × period share a run; order (agency, then sequence) is kept.
+When anything loaded, the warehouse group (the indicator cubes) is rebuilt in a run of its own,
+so the lineage in the UI is what happened. All of it under the warehouse lock (``--wait``).
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ from rich.table import Table
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.common.network import NetworkPaths
-from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.commands.options import dagster_home_option, network_option
+from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
 
 
 @click.command("ingest")
 @network_option()
-@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
+@dagster_home_option()
+@wait_option()
 @acting_as("ingest")
 @click.pass_context
-def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | None) -> int:
-    """Verify, then load or quarantine, every bundle in the coordinator inbox.
+def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | None, wait: float) -> int:
+    """Verify, then load or quarantine, every bundle in the coordinator inbox; rebuild the cubes.
 
-    Runs the intake job in-process (the runs show in `dvnet ui`). Exit 0 when every bundle loaded
-    or was a duplicate, 1 when any was quarantined.
+    Runs the intake job in-process on the network's own Dagster instance (the runs show in `dvnet
+    ui`). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
+    cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY).
     """
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
     from dvnet.assets.runs import dagster_home_for, run_intake
@@ -45,12 +50,26 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     if not pending:
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
-    home = dagster_home_for(dagster_home, environ)
-    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
-        outcomes = run_intake(network, home, progress=tracker.advance)
-    print_outcomes(outcomes, console)
-    print_destinations(coordinator.paths, outcomes, console)
-    return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) else EXIT_OK
+    home = dagster_home_for(network, dagster_home, environ)
+    with holding_warehouse(network, wait):
+        with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+            outcomes = run_intake(network, home, progress=tracker.advance)
+        print_outcomes(outcomes, console)
+        print_destinations(coordinator.paths, outcomes, console)
+        built = rebuild_cubes(network, home, outcomes, console)
+    return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) or not built else EXIT_OK
+
+
+def rebuild_cubes(network: Path, home: Path, outcomes: list[dict], console: Console) -> bool:
+    """The warehouse group's run when anything loaded (its cubes and their checks); True if it passed."""
+    from dvnet.assets.runs import materialise_groups
+
+    if not any(o["outcome"] == "loaded" for o in outcomes):
+        return True
+    with progress(console, "indicator cubes"):
+        built = materialise_groups(network, home, ("warehouse",))
+    console.print("indicator cubes rebuilt" if built else "[red]rebuilding the indicator cubes failed (see the run in `dvnet ui`)[/]")
+    return built
 
 
 def print_outcomes(outcomes: list[dict], console: Console) -> None:

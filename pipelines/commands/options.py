@@ -37,6 +37,14 @@ def network_option(*, new: bool = False, required: bool = True, help: str = NETW
     )  # fmt: skip
 
 
+def dagster_home_option():
+    """``--dagster-home``: an instance folder other than the network's own (one network only)."""
+    return click.option(
+        "--dagster-home", type=click.Path(path_type=Path, file_okay=False),
+        help="Dagster instance folder for this network only (default: the network's own, <network>/coordinator/dagster).",
+    )  # fmt: skip
+
+
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses NaN and infinities (a NaN passes every comparison)."""
 

@@ -1,14 +1,24 @@
-"""`dvnet publish`: a disclosure-controlled release for evaluators."""
+"""`dvnet publish`: a disclosure-controlled release for evaluators, as a Dagster run.
+
+The run materialises ``published_release`` in-process on the network's own Dagster instance and
+evaluates its checks, so the release, its metadata and the checks' results show in `dvnet ui`.
+A refused release (the disclosure audit, nothing loaded) is one plain line and exit 1, not a
+Dagster traceback. All of it under the warehouse lock (``--wait``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
-from dvnet.pipelines.commands.options import QUARTER, network_option
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.commands.options import QUARTER, dagster_home_option, network_option
+from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
 
@@ -21,29 +31,46 @@ from dvnet.pipelines.progress import progress
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
+@dagster_home_option()
+@wait_option()
 @acting_as("publish")
-def publish(actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base, dominance_share) -> None:
+@click.pass_context
+def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base,
+            dominance_share, dagster_home: Path | None, wait: float) -> int:  # fmt: skip
     """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
 
     Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
-    manifest.json and report.html. Exit 0 published, 1 refused by the audit, 2 usage.
+    manifest.json and report.html, as a Dagster run with the release's checks. Exit 0 published,
+    1 refused by the audit or a check failed, 2 usage or the warehouse stayed busy (WAREHOUSE_BUSY).
     """
+    import json
+
     from dvnet.anonymize.disclosure.profiles import get_profile
-    from dvnet.assets.releases.lib.release import build_release, latest_periods
+    from dvnet.assets.releases.lib.internal import read_record
+    from dvnet.assets.releases.lib.release import latest_periods
+    from dvnet.assets.runs import dagster_home_for, run_publish
+    from dvnet.common.network import NetworkPaths
 
     overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
     if overrides and profile != "custom":
         raise click.UsageError("--threshold, --rounding-base and --dominance-share go with --profile custom")
     get_profile(profile, **overrides)  # INVALID_PROFILE (exit 2) before anything is read
     console = make_console()
-    chosen = list(periods) or latest_periods(network_dir)
-    with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
-        result = build_release(network_dir, profile, chosen, method=method, overrides=overrides, step=tracker.stage)
-    s = result.internal  # the coordinator's figures (per reason): never in the release folder
-    console.print(f"[bold green]published[/] release {result.release_id}")
-    console.print(f"tables {len(result.manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
+    network = network_dir.resolve()
+    home = dagster_home_for(network, dagster_home, (ctx.obj or {}).get("environ", os.environ))
+    with holding_warehouse(network, wait):
+        chosen = list(periods) or latest_periods(network)
+        with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
+            release_id, checks = run_publish(network, home, {"profile": profile, "periods": chosen, "method": method, **overrides}, step=tracker.stage)
+    folder = NetworkPaths(network).releases / release_id
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    s = read_record(NetworkPaths(network).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
+    console.print(f"[bold green]published[/] release {release_id}")
+    console.print(f"tables {len(manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
                   f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
-    console.print(result.summary)
-    console.print(f"contributing agencies: {result.manifest['contributing_agencies']}")
-    console.print(f"folder: {result.folder}")
-    console.print(f"report: {result.folder / 'report.html'}")
+    console.print(manifest["audit"]["summary"])
+    console.print(f"contributing agencies: {manifest['contributing_agencies']}")
+    console.print(f"folder: {folder}")
+    console.print(f"report: {folder / 'report.html'}")
+    console.print("checks: " + ", ".join(f"{name} {'passed' if passed else 'FAILED'}" for name, passed in sorted(checks.items())))
+    return EXIT_OK if all(checks.values()) else EXIT_REFUSED

@@ -1,7 +1,9 @@
 """`dvnet ui`: the Dagster UI for coalition staff, on 127.0.0.1 only, stopped cleanly on Ctrl-C.
 
 Starts ``dagster dev -m dvnet.assets.definitions`` (webserver and daemon, so the inbox sensor
-ticks and queued runs execute) with ``DAGSTER_HOME`` and ``DVNET_NETWORK`` set.
+ticks and queued runs execute) with ``DAGSTER_HOME`` set to the network's own instance
+(``<network>/coordinator/dagster``) and ``DVNET_NETWORK`` to the network: the UI shows that network
+and nothing of another.
 
 Signals: a ``dagster dev`` launched from a shell that ignores SIGINT/SIGTERM (a background job,
 a service manager, CI) inherits the ignored dispositions and can then only be killed. The child
@@ -23,7 +25,7 @@ import click
 
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.cli import EXIT_OK
-from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.commands.options import dagster_home_option, network_option
 
 HOST = "127.0.0.1"  # never all interfaces: the UI has no login and shows the network's metadata
 DEFINITIONS_MODULE = "dvnet.assets.definitions"
@@ -81,7 +83,7 @@ def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
 @click.command("ui")
 @network_option()
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1.")
-@click.option("--dagster-home", type=click.Path(path_type=Path, file_okay=False), help="Dagster instance folder (default: $DAGSTER_HOME, else the shipped template folder).")
+@dagster_home_option()
 @click.pass_context
 def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | None) -> int:
     """Start the Dagster UI (lineage, partitions, checks) for the coordinator on 127.0.0.1.
@@ -95,10 +97,10 @@ def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | No
                          hint=f"stop that one, or choose another port: dvnet ui --network {network_dir} --port {port + 1}")
     from dvnet.assets.runs import dagster_home_for
 
-    home = dagster_home_for(dagster_home, environ)
+    home = dagster_home_for(network, dagster_home, environ)
     env = {**environ, "DAGSTER_HOME": str(home), "DVNET_NETWORK": str(network), "DAGSTER_DISABLE_TELEMETRY": "1"}
     proc = subprocess.Popen(dagster_dev_command(port), cwd=home, env=env, preexec_fn=_reset_signals, process_group=0)
-    click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}")
+    click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}, instance {home}")
     click.echo(f"open http://{HOST}:{port}/asset-groups   (Ctrl-C to stop)")
     stopping: list[int] = []
 

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from rich.table import Table
 
 from dvnet.contracts.errors import ExtractError
+from dvnet.contracts.registry import Contract
 
 
 @dataclass
@@ -32,10 +34,21 @@ class Mapping:
     def load(cls, path: Path) -> Mapping:
         if not Path(path).exists():
             return cls()
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls.load_text(Path(path).read_text(encoding="utf-8"), Path(path).name)
+
+    @classmethod
+    def load_text(cls, text: str, name: str) -> Mapping:
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:  # its message quotes the file: only the line is kept
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ExtractError("MAPPING_INVALID", f"{name}: not valid YAML{where}", hint="compare the line with the scaffold's examples (dvnet mapping init --replace makes a fresh one)") from None
+        if not isinstance(data, dict):
+            raise ExtractError("MAPPING_INVALID", f"{name}: must hold the keys columns, values and ignore_columns")
         unknown = set(data) - {"columns", "values", "ignore_columns"}
         if unknown:
-            raise ExtractError("MAPPING_INVALID", f"{Path(path).name}: unknown key {sorted(unknown)[0]}")
+            raise ExtractError("MAPPING_INVALID", f"{name}: unknown key {sorted(unknown)[0]}")
         try:
             return cls(
                 columns={str(k): str(v) for k, v in (data.get("columns") or {}).items()},
@@ -43,7 +56,12 @@ class Mapping:
                 ignore_columns=[str(c) for c in data.get("ignore_columns") or []],
             )
         except AttributeError:
-            raise ExtractError("MAPPING_INVALID", f"{Path(path).name}: columns and values must be mappings") from None
+            raise ExtractError("MAPPING_INVALID", f"{name}: columns and values must be mappings") from None
+
+    def known_names(self, contract: Contract) -> frozenset[str]:
+        """The header names a message may repeat: the contract's fields and the names the steward
+        wrote in this mapping (any other header text may be a value; see ``read_extract``)."""
+        return frozenset(f.name for f in contract.fields()) | set(self.columns) | set(self.ignore_columns)
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.drop(columns=[c for c in self.ignore_columns if c in frame.columns])
@@ -52,3 +70,65 @@ class Mapping:
             if column in frame.columns and codes:
                 frame[column] = frame[column].replace(codes)
         return frame
+
+
+@dataclass
+class ColumnPlan:
+    """What a mapping makes of an export's header, for ``dvnet mapping check``. A header name is
+    shown only when the steward's mapping or the contract names it: an export without its header
+    row has its first record there, so any other name is given by position."""
+
+    fields: list[tuple[str, bool, list[tuple[int, str]]]]  # contract field, required, [(position, how)]
+    unread: list[int]  # positions of export columns nothing reads
+    ignored: int
+    mapping_notes: list[str]
+
+    def table(self) -> Table:
+        t = Table(title="The contract's fields and the export's columns they come from", title_justify="left")
+        for h in ("contract field", "required", "from the export"):
+            t.add_column(h)
+        for name, required, sources in self.fields:
+            if not sources:
+                found = "[red]missing[/]" if required else "not in the export (optional: left empty)"
+            elif len(sources) > 1:
+                found = "[red]" + " and ".join(f"column {p}" for p, _ in sources) + " both become it: map only one[/]"
+            else:
+                found = f"column {sources[0][0]}, {sources[0][1]}"
+            t.add_row(name, "yes" if required else "no", found)
+        return t
+
+    def notes(self) -> list[str]:
+        out = list(self.mapping_notes)
+        if self.unread:
+            shown = ", ".join(map(str, self.unread[:20])) + (", ..." if len(self.unread) > 20 else "")
+            out.append(f"{len(self.unread)} column(s) of the export that nothing reads, at position(s) {shown}: "
+                       "map each onto a contract field under `columns:`, or list it under `ignore_columns:` (never read, never sent)")
+        if self.ignored:
+            out.append(f"{self.ignored} column(s) listed under ignore_columns: dropped before anything else reads them")
+        return out
+
+    @property
+    def complete(self) -> bool:
+        return not self.unread and all(len(s) == 1 or (not s and not req) for _, req, s in self.fields)
+
+
+def column_plan(mapping: Mapping, contract: Contract, header: list[str]) -> ColumnPlan:
+    """Where each contract field comes from under ``mapping``, given the export's header names."""
+    fields = {f.name: f for f in contract.fields()}
+    ignore = set(mapping.ignore_columns)
+    sources: dict[str, list[tuple[int, str]]] = {name: [] for name in fields}
+    unread, ignored = [], 0
+    for position, name in enumerate(header, start=1):
+        if name in ignore:
+            ignored += 1
+        elif name in mapping.columns and mapping.columns[name] in fields:
+            sources[mapping.columns[name]].append((position, f"'{name}', mapped"))
+        elif name in fields and name not in mapping.columns:
+            sources[name].append((position, "same name"))
+        else:
+            unread.append(position)
+    notes = [f"mapping line '{k}: {v}': '{v}' is not a field of {contract.ref}" for k, v in mapping.columns.items() if v not in fields]
+    notes += [f"mapping line '{k}: ...': the export has no column '{k}'" for k in mapping.columns if k not in header]
+    notes += [f"values for '{c}': not a field of {contract.ref}, so never used" for c in mapping.values if c not in fields]
+    rows = [(name, not f.nullable, sources[name]) for name, f in fields.items()]
+    return ColumnPlan(rows, unread, ignored, notes)

@@ -14,6 +14,7 @@ from rich.table import Table
 from dvnet.pipelines.contributor.run import ContributionResult
 from dvnet.common.files import atomic_write
 from dvnet.common.htmlpage import esc, page, table
+from dvnet.pipelines.contributor.wording import plain_rule
 
 STATUS_TEXT = {
     "sealed": "SEALED: the bundle is in the outbox, ready to send to the coordinator",
@@ -34,12 +35,20 @@ def _accounting(r: ContributionResult) -> list[tuple[str, int]]:
 
 
 _PROBLEM_COLUMNS = ("reason", "line", "record", "byte", "column", "what")
+#: Rows as a spreadsheet shows the extract: the header is row 1, the first record row 2.
+_ISSUE_COLUMNS = ("column", "must be", "reason", "rows", "first rows (header = row 1)")
+ROWS_NOTE = "Rows are numbered as a spreadsheet shows the file: the header is row 1, the first record row 2. No values are shown."
+
+
+def _issue_rows(r: ContributionResult) -> list[tuple]:
+    return [(i.column, plain_rule(i.rule), i.reason, i.rows, ", ".join(str(n + 1) for n in i.first_rows)) for i in r.issues]
 
 
 def _problem_rows(problems: list[dict]) -> list[tuple]:
     """Pre-scan findings as table rows: where and what, never a value from the file."""
     dash = lambda v: "—" if v is None else v  # noqa: E731
-    return [(p["reason"], dash(p["line"]), dash(p["record"]), dash(p["byte_offset"]), dash(p["column"]), p["detail"]) for p in problems]
+    column = lambda p: p["column"] if p["column"] is not None else f"#{p['position']}" if p.get("position") else "—"  # noqa: E731
+    return [(p["reason"], dash(p["line"]), dash(p["record"]), dash(p["byte_offset"]), column(p), p["detail"]) for p in problems]
 
 
 def print_summary(r: ContributionResult, console: Console, report_path: Path | None = None) -> None:
@@ -60,11 +69,11 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         if len(r.read_problems) > 30:
             console.print(f"... and {len(r.read_problems) - 30} more in the HTML report")
     if r.issues:
-        it = Table(title="Problems found (all at once; no values shown)", title_justify="left")
-        for h in ("column", "rule", "reason", "rows", "first rows"):
+        it = Table(title="Problems found (all at once; no values shown)", title_justify="left", caption=ROWS_NOTE, caption_justify="left")
+        for h in _ISSUE_COLUMNS:
             it.add_column(h)
-        for i in r.issues[:30]:
-            it.add_row(i.column, i.rule, i.reason, f"{i.rows:,}", ", ".join(map(str, i.first_rows)))
+        for column, rule, reason, rows, first in _issue_rows(r)[:30]:
+            it.add_row(column, rule, reason, f"{rows:,}", first)
         console.print(it)
         if len(r.issues) > 30:
             console.print(f"... and {len(r.issues) - 30} more in the HTML report")
@@ -74,7 +83,8 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         console.print(r.k_summary)
     if r.cube_tables is not None:
         console.print(f"standard tables: {r.cube_tables} tables, {r.cube_cells:,} cells (counts only leave)")
-    console.print(f"output columns: {', '.join(r.output_columns) if r.output_columns else '(none)'}")
+    if r.status != "refused":
+        console.print(f"output columns: {', '.join(r.output_columns) if r.output_columns else '(none)'}")
     if r.refusal:
         console.print(f"[red]refused: {r.refusal['reason']}: {r.refusal['message']}[/]")
     if r.bundle_id:
@@ -124,18 +134,19 @@ def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
         parts.append("<h2>Problems in the file</h2><p class='muted'>Lines count from 1 (the header is line 1); records count data records. No values are shown.</p>")
         parts.append(table(list(_PROBLEM_COLUMNS), _problem_rows(r.read_problems)))
     if r.issues:
-        parts.append("<h2>Problems found</h2><p class='muted'>Row numbers count data records from 1 (the header is not a record). No values are shown.</p>")
-        parts.append(table(["column", "rule", "reason", "rows", "first rows"], [(i.column, i.rule, i.reason, i.rows, ", ".join(map(str, i.first_rows))) for i in r.issues], numeric=(3,)))
+        parts.append(f"<h2>Problems found</h2><p class='muted'>{ROWS_NOTE}</p>")
+        parts.append(table(list(_ISSUE_COLUMNS), _issue_rows(r), numeric=(3,)))
     if r.excluded_by_reason:
         parts.append("<h2>Excluded for consent</h2>")
         parts.append(table(["reason", "records"], sorted(r.excluded_by_reason.items()), numeric=(1,)))
-    parts.append("<h2>Disclosure check</h2>")
-    if r.k_summary:
-        parts.append(f"<p>{esc(r.k_summary)}</p>")
-    if r.cube_tables is not None:
-        parts.append(f"<p>Standard count tables: {r.cube_tables} tables, {r.cube_cells} cells. Only these counts leave.</p>")
-    parts.append("<h2>Exact columns that leave</h2>")
-    parts.append("<p>" + ", ".join(f"<code>{esc(c)}</code>" for c in r.output_columns) + "</p>")
+    if r.status != "refused":  # a refused run sent nothing: no "what was sent" sections
+        parts.append("<h2>Disclosure check</h2>")
+        if r.k_summary:
+            parts.append(f"<p>{esc(r.k_summary)}</p>")
+        if r.cube_tables is not None:
+            parts.append(f"<p>Standard count tables: {r.cube_tables} tables, {r.cube_cells} cells. Only these counts leave.</p>")
+        parts.append("<h2>Exact columns that leave</h2>")
+        parts.append("<p>" + ", ".join(f"<code>{esc(c)}</code>" for c in r.output_columns) + "</p>")
     if r.refusal:
         parts.append(f"<h2>Why nothing was sent</h2><p class='bad'>{esc(r.refusal['reason'])}: {esc(r.refusal['message'])}</p>")
     html_path = base.with_suffix(".html")

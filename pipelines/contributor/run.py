@@ -32,7 +32,7 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
-from dvnet.pipelines.contributor import sequence
+from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import ReadLimits, read_extract
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
@@ -60,6 +60,7 @@ class ContributionOptions:
     max_withheld_share: float | None = None
     project: str | None = None  # DSA id, for research extracts
     supersedes: str | None = None
+    resend: bool = False  # send again a contract × period this agency sent before (history.check_not_sent)
     now: dt.datetime | None = None
     rng: Callable[[int], bytes] = os.urandom
     limits: ReadLimits = field(default_factory=ReadLimits)
@@ -273,6 +274,8 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
         raise DvnetError("USAGE_PROJECT_INVALID", "--project is a data-sharing agreement id: lowercase letters, digits and dashes")
     if opts.supersedes is not None and not BUNDLE_ID.fullmatch(opts.supersedes):
         raise DvnetError("USAGE_SUPERSEDES_INVALID", "--supersedes is the bundle id of the contribution it corrects: 32 lowercase hex digits")
+    if not opts.dry_run:
+        history.check_not_sent(agency, contract.id, str(period), opts.project, opts.supersedes, opts.resend)
     result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
     result.extract_name = Path(opts.extract).name
     run = _Run(
@@ -327,10 +330,11 @@ def _load_keys(run: _Run) -> None:
 
 def _read(run: _Run) -> pd.DataFrame:
     """read: the extract (every problem located, none quoted), in the contract's column names."""
-    raw = read_extract(run.opts.extract, limits=run.opts.limits)
+    mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
+    raw = read_extract(run.opts.extract, limits=run.opts.limits, known_columns=mapping.known_names(run.contract))
     run.result.extract_sha256 = raw.sha256
     run.result.records_read = raw.records
-    return Mapping.load(run.agency.mapping_path(run.contract.id)).apply(raw.frame)
+    return mapping.apply(raw.frame)
 
 
 def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
@@ -505,4 +509,6 @@ def _audit(run: _Run) -> None:
         held_back=result.held_back,
         sent=result.sent,
         sequence=result.sequence,
+        project=result.project,
+        supersedes=result.supersedes,
     )

@@ -192,7 +192,8 @@ def _structural_check(raw: pd.DataFrame, contract: Contract) -> None:
         raise ExtractError(
             "COLUMNS_MISMATCH",
             f"the extract's columns do not match {contract.ref}: " + "; ".join(parts),
-            hint="map your system's column names in the agency's mapping file, or list extra columns under ignore_columns",
+            hint=f"map your system's column names in mapping/{contract.id}.yaml in the agency's folder (it lists the contract's fields; "
+                 "extra columns go under ignore_columns), then try it with `dvnet mapping check`",
             missing=missing,
             unexpected=unexpected,
         )

@@ -35,6 +35,14 @@ PLAIN: dict[str, str] = {
     "SEQUENCE_ROLLBACK": "its sequence number is not above the last one loaded: it is older than a bundle already loaded",
     "SUPERSEDES_INVALID": "the bundle it says it corrects is not a current bundle of yours for that contract and period; "
     "check the bundle id given to --supersedes",
+    "PERIOD_ALREADY_LOADED": "the coordinator already counts a bundle of yours for this contract and quarter, and this one did not "
+    "say it corrects it; to correct the loaded one, contribute again with --supersedes <its bundle id> (`dvnet receipts` lists it)",
+    "PERIOD_OUT_OF_WINDOW": "its quarter is after the current one or too long ago for the network; check --period",
+    "COUNT_OUT_OF_BOUNDS": "a count in it is larger than the records it says it counted; contribute again (and tell the coordinator)",
+    "ROWS_DUPLICATED": "the same record appears in it more than once; check the extract for repeated rows, then contribute again",
+    "ROW_OUTSIDE_PERIOD": "some records in it are dated outside its quarter; check the extract and --period, then contribute again",
+    "ORG_NOT_REGISTERED": "an organisation column (such as receiving_org) holds something that is not a registered organisation id; "
+    "fix the extract's organisation codes (ask the coordinator for the list), then contribute again",
     "UNEXPECTED_ERROR": "the coordinator could not process it; ask the coordinator to look at its quarantine log",
 }
 

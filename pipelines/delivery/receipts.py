@@ -140,6 +140,15 @@ def _kept_receipts(agency: AgencyConfig, key) -> dict[str, dict]:
     return newest
 
 
+def outcomes_by_bundle(agency: AgencyConfig) -> dict[str, str]:
+    """bundle id -> what the newest genuine receipt kept for it says (loaded or quarantined)."""
+    out: dict[str, str] = {}
+    for body in _kept_receipts(agency, pinned_coordinator_key(agency)).values():
+        if body["bundle_id"] and out.get(body["bundle_id"]) != "loaded":  # loaded once is loaded, whatever a replay got
+            out[body["bundle_id"]] = body["outcome"]
+    return out
+
+
 def newest_anchor(agency: AgencyConfig) -> tuple[Path, dict] | None:
     """The kept receipt anchoring the longest stretch of the coordinator's audit log (its signed
     ``audit_head``), with that head: what the agency can later hold the coordinator's log to

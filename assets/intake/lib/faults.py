@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 
-POINTS = ("after_verify", "after_rows", "before_commit", "after_commit")
+#: Ingest: in the load's transaction, then each finishing step (audit line, receipt, archiving).
+POINTS = ("after_verify", "after_rows", "before_commit", "after_commit", "after_audit", "after_receipt", "after_archive")
+#: Publish: after the release ledger, after the audit line, after the folder's rename.
+RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_rename")
 
 
 def maybe_crash(point: str) -> None:

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
 from dvnet.contracts.agreements import DSA_ID
+from dvnet.contracts.conformance import content
 from dvnet.contracts.errors import ContractError, DvnetError
 from dvnet.contracts.network import Network
 from dvnet.contracts.periods import Period
@@ -77,6 +78,7 @@ class CoordinatorContext:
     signing_key: object
     max_bundle_bytes: int = bundle.DEFAULT_MAX_BUNDLE_SIZE
     max_clock_skew: dt.timedelta = bundle.DEFAULT_MAX_CLOCK_SKEW
+    max_period_age_years: int = content.MAX_PERIOD_AGE_YEARS  # the reporting window's depth (PERIOD_OUT_OF_WINDOW)
 
     @classmethod
     def load(cls, root: Path) -> CoordinatorContext:
@@ -208,13 +210,29 @@ def _validate_counts(table: arrow.Table, contract: Contract) -> None:
         raise IngestRefusal("CONTRACT_VIOLATION", f"{len(violations)} column/rule failures in {contract.ref}'s count tables: {where}")
 
 
-def _check_period(period: str) -> None:
+def _check_period(period: str, ctx: CoordinatorContext, now: dt.datetime) -> Period:
     """The network reports by calendar quarter: a bundle for a month, a half or a year (which the
-    bundle format allows) is refused."""
+    bundle format allows) is refused, and so is a quarter outside the reporting window around now."""
     try:
-        Period.parse(period)
+        parsed = Period.parse(period)
     except DvnetError:
         raise IngestRefusal("PERIOD_INVALID", "the manifest's period is not a calendar quarter") from None
+    why = content.period_window(parsed, now, ctx.max_period_age_years)
+    if why:
+        raise IngestRefusal(content.PERIOD_OUT_OF_WINDOW, why)
+    return parsed
+
+
+def _check_content(table: arrow.Table, contract: Contract, mode: str, period: Period, manifest: dict, ctx: CoordinatorContext) -> None:
+    """The rules only the bundle's context decides (``contracts.conformance.content``): the first
+    reason found refuses the bundle, its message naming every column, rule and row count."""
+    org_ids = [o.id for o in ctx.network.organisations]
+    if mode == "record":
+        findings = content.record_findings(table, contract, period, org_ids)
+    else:
+        findings = content.count_findings(table, (manifest.get("details") or {}).get("records_sent"), org_ids)
+    if findings:
+        raise IngestRefusal(findings[0].reason, "; ".join(f.describe() for f in findings[:5]))
 
 
 def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, contract: Contract, now: dt.datetime) -> str | None:
@@ -239,16 +257,7 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
     supersedes = manifest.get("supersedes")
     con.execute("BEGIN TRANSACTION")
     try:
-        if supersedes:
-            old = con.execute(
-                "SELECT agency_id, contract_id, period, superseded_by FROM ledger WHERE bundle_id = ?", [supersedes]
-            ).fetchone()
-            if old is None or old[0] != agency or old[1] != contract.id or old[2] != period or old[3] is not None:
-                raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name a current bundle of this agency, contract and period")
-            con.execute("DELETE FROM contribution_counts WHERE bundle_id = ?", [supersedes])
-            if _table_exists(con, staged_table(contract.id)):
-                con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
-            con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
+        _claim_key(con, [agency, contract.id, period, project or ""], bundle_id, supersedes, contract)
         con.register("payload", table)
         key_select = "?::VARCHAR AS bundle_id, ?::VARCHAR AS agency_id, ?::VARCHAR AS period, ?::VARCHAR AS contract_id"
         key_args = [bundle_id, agency, period, contract.id]
@@ -272,6 +281,10 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
             [bundle_id, agency, header["sequence"], contract.id, contract.version, header["mode"], period,
              manifest["record_count"], rows, (manifest.get("details") or {}).get("records_sent"), supersedes, project, file_sha, now],
         )
+        # The journal row: this bundle is loaded, its audit line, receipt and archiving are still
+        # to do. Committed with the load, removed once they are done (``_finish``), so a crash in
+        # between is completed by the next run (``_replay_checks``).
+        con.execute("INSERT INTO unfinished_loads VALUES (?)", [bundle_id])
         maybe_crash("before_commit")
         con.execute("COMMIT")
     except BaseException:
@@ -279,6 +292,41 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
         raise
     maybe_crash("after_commit")
     return supersedes
+
+
+def _claim_key(con, key: list[str], bundle_id: str, supersedes: str | None, contract: Contract) -> None:
+    """Make ``bundle_id`` the one live contribution for ``key`` (agency, contract, period, project),
+    inside the load's transaction. A correction names the live bundle it replaces: that bundle's
+    counts and staged rows are deleted and its ledger row marked superseded. Without one, a key
+    that already has a live bundle is refused (PERIOD_ALREADY_LOADED), by this check and, should
+    any path get past it, by ``live_contributions``' primary key."""
+    where = "agency_id = ? AND contract_id = ? AND period = ? AND project = ?"
+    live = next(iter(con.execute(f"SELECT bundle_id FROM live_contributions WHERE {where}", key).fetchall()), None)
+    if supersedes:
+        if live is None or live[0] != supersedes:
+            raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name the current bundle of this agency, contract, period and project")
+        con.execute("DELETE FROM contribution_counts WHERE bundle_id = ?", [supersedes])
+        if _table_exists(con, staged_table(contract.id)):
+            con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
+        con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
+        con.execute(f"UPDATE live_contributions SET bundle_id = ? WHERE {where}", [bundle_id, *key])
+        return
+    if live is not None:
+        raise _already_loaded(key, live[0])
+    try:
+        con.execute("INSERT INTO live_contributions VALUES (?, ?, ?, ?, ?)", [*key, bundle_id])
+    except duckdb.ConstraintException:
+        raise _already_loaded(key, None) from None
+
+
+def _already_loaded(key: list[str], live: str | None) -> IngestRefusal:
+    agency, contract_id, period, project = key
+    what = f"{contract_id} for {period}" + (f" (project {project})" if project else "")
+    return IngestRefusal(
+        "PERIOD_ALREADY_LOADED",
+        f"agency {agency} already has {what} loaded" + (f" from bundle {live}" if live else "") + "; a second one would be counted twice. "
+        f"To correct it, the agency contributes again with `dvnet contribute ... --supersedes {live or '<bundle id of the loaded one>'}`",
+    )
 
 
 def _table_exists(con, name: str) -> bool:
@@ -352,7 +400,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
-        _check_period(out.period)
+        period = _check_period(out.period, ctx, now)
         v.project = _check_agreement(m, h, ctx, contract, now)
         table = _read_payload(opened.data, m["data_format"])
         del opened
@@ -365,6 +413,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
             v.counts = standard_counts(table, contract) if contract.standard_tables else None
         else:
             _validate_counts(table, contract)
+        _check_content(table, contract, h["mode"], period, m, ctx)
         off = off_geography_rows(table, ctx.network.geography)
         if off:
             raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
@@ -385,7 +434,10 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection
         if v.before_replay is not None:
             raise v.before_replay
         loaded_before = _replay_checks(v.header, out.file_sha256, con)
-        if loaded_before is not None:
+        unfinished = loaded_before is not None and _unfinished(con, v.header["bundle_id"])
+        if unfinished:  # loaded by a run that stopped before its audit line, receipt and archiving
+            out.outcome, out.rows_loaded, out.replaced = "loaded", loaded_before, unfinished[0]
+        elif loaded_before is not None:
             out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", loaded_before
             out.message = "this exact bundle was already loaded; nothing changed"
         else:
@@ -399,13 +451,14 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection
     except Exception:  # noqa: BLE001 - a library crash while loading is still a quarantine, never a lost file
         error = _unexpected()
         out.outcome, out.reason, out.message = "quarantined", error.reason, error.message
-    _finish(v.path, out, ctx, now, archive=out.outcome != "quarantined")
-    if out.outcome == "quarantined":
-        con.execute(
-            "INSERT INTO quarantine_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now],
-        )
+    _finish(v.path, out, ctx, con, now)
     return out
+
+
+def _unfinished(con: duckdb.DuckDBPyConnection, bundle_id: str) -> tuple[str | None] | None:
+    """(the bundle it replaced,) when ``bundle_id`` is loaded but its finishing steps are not done."""
+    rows = con.execute("SELECT l.supersedes FROM unfinished_loads u JOIN ledger l USING (bundle_id) WHERE u.bundle_id = ?", [bundle_id]).fetchall()
+    return rows[0] if rows else None
 
 
 def _now() -> dt.datetime:
@@ -436,23 +489,15 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             yield _apply(verified, ctx, con)
 
 
-def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, archive: bool) -> None:
-    """Move the entry out of the inbox, write its receipt, and append to the audit log.
+def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """Record the outcome (audit line, receipt, quarantine log), then move the entry out of the inbox.
 
+    The durable records come first and the move last: until the entry leaves the inbox, a crash is
+    completed by the next run (a load by its ``unfinished_loads`` row, a refusal by refusing it
+    again), so no bundle ends loaded or quarantined without its audit line and receipt. A crash
+    between the records and the move repeats the audit line on the next run, never loses it.
     Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
     was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
-    dest_dir = ctx.paths.archive if archive else ctx.paths.quarantine
-    private_dir(dest_dir)
-    dest = dest_dir / out.file_name
-    if dest.exists() or dest.is_symlink():
-        stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
-        dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
-    if not archive:
-        reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
-        atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
-    move_out(path, dest)
-    if is_regular(dest):
-        os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
     quarantined = out.outcome == "quarantined"
     # The audit entry first: the receipt anchors the log's head including it.
     head = audit.append(
@@ -461,8 +506,33 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, now: dt.dat
         reason=out.reason, head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
         record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced,
     )  # fmt: skip
-    if out.file_sha256 is None:
-        return
+    maybe_crash("after_audit")
+    if out.file_sha256 is not None:
+        _write_receipt(out, ctx, now, head)
+    maybe_crash("after_receipt")
+    dest_dir = ctx.paths.quarantine if quarantined else ctx.paths.archive
+    private_dir(dest_dir)
+    dest = dest_dir / out.file_name
+    if dest.exists() or dest.is_symlink():
+        stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
+        dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
+    if quarantined:
+        con.execute(
+            "INSERT INTO quarantine_log VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now],
+        )
+        reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
+        atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
+    elif out.outcome == "loaded":
+        con.execute("DELETE FROM unfinished_loads WHERE bundle_id = ?", [out.bundle_id])
+    move_out(path, dest)
+    if is_regular(dest):
+        os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
+    maybe_crash("after_archive")
+
+
+def _write_receipt(out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, head: audit.Head) -> None:
+    quarantined = out.outcome == "quarantined"
     # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
     receipt = bundle.make_receipt(
         bundle_sha256=out.file_sha256,

@@ -26,7 +26,8 @@ from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
-from dvnet.assets.releases.lib import history, ledger
+from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
@@ -151,13 +152,15 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
     network = load_network(paths.root)
     release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
     folder = paths.releases / release_id
-    if folder.exists():
-        raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
     if not paths.warehouse.is_file():
         raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(paths.warehouse))
     make_private(paths.warehouse)
+    coordinator = coordinator_actor(paths.root, network)
     try:
+        recover.finish_interrupted(paths, con, coordinator)  # first: an interrupted release may hold this id
+        if folder.exists():
+            raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
         step("reading the cubes")
         load_organisations(con, network)
         tables, contributions = _tables(con, periods)
@@ -186,7 +189,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "audit_head": audit.head(paths.audit_log).to_dict(),
         }
         step("writing the release files")
-        tmp = paths.releases / f".{release_id}.partial"
+        tmp = recover.partial_folder(paths, release_id)
         if tmp.exists():
             shutil.rmtree(tmp)
         private_dir(tmp)
@@ -194,13 +197,16 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
-        tmp.rename(folder)  # the release appears whole or not at all
-        ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
+        # The durable record first, the folder last (``recover``): the coordinator's internal record
+        # (reasons, true counts) and the ledger every later audit reads, then the audit line, then
+        # the rename that makes the release appear whole.
         write_internal_record(paths.coordinator, release_id, stats, protected)
+        ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
+        maybe_crash("after_release_ledger")
+        recover.audit_published(paths, coordinator, manifest, now)
+        maybe_crash("after_release_audit")
+        tmp.rename(folder)
+        maybe_crash("after_release_rename")
     finally:
         con.close()
-    coordinator = coordinator_actor(paths.root, network)
-    audit.append(paths.audit_log, "release_published", actor=coordinator, head_key=coordinator.key, objects={"release": release_id}, now=now,
-                 profile=prof.name, periods=periods, cells=stats["cells"], primary=stats["primary"], complementary=stats["complementary"],
-                 dominance=stats["dominance"], audit=protected.audit.summary)  # fmt: skip
     return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)

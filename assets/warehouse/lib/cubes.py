@@ -104,7 +104,7 @@ def contributions_frame(con: duckdb.DuckDBPyConnection, spec: ReleaseTableSpec, 
 
 def unduplicated_people_frame(con: duckdb.DuckDBPyConnection, periods: list[str]) -> pd.DataFrame:
     """People (distinct linkage tokens, Tier 4 research extracts) by how many agencies saw them."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'staged_research_extract'").fetchone()[0]
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'staged_research_extract'").fetchall()[0][0]  # fetchall: a pending result would block con.register
     if not exists:
         return pd.DataFrame(columns=["period", "agencies_seen", "value"])
     sql = """

@@ -58,6 +58,40 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             contract_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, {dims}, n BIGINT NOT NULL)
         """
     )
+    # Loads committed whose audit line, receipt and archiving are not done yet (ingest's journal).
+    con.execute("CREATE TABLE IF NOT EXISTS unfinished_loads (bundle_id VARCHAR PRIMARY KEY)")
+    _ensure_live_contributions(con)
+
+
+#: The key one live contribution is unique on (DESIGN §8): agency × contract × period × project
+#: ('' for a contract sent for no research project).
+LIVE_KEY = ("agency_id", "contract_id", "period", "project")
+
+
+def _ensure_live_contributions(con: duckdb.DuckDBPyConnection) -> None:
+    """``live_contributions``: the bundle currently counted for each key. Its primary key makes
+    "one live contribution per agency × contract × period (× project)" a property of the
+    warehouse, whatever path writes to it: a second bundle for a key can only replace the first
+    (an UPDATE, in the correction's transaction), never stand beside it. A warehouse made before
+    the table existed gets it filled from the ledger's current bundles; one that already counts
+    a key twice fails here (``ConstraintException``) rather than go on double counting."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'live_contributions'").fetchone()[0]
+    if exists:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE TABLE live_contributions (agency_id VARCHAR NOT NULL, contract_id VARCHAR NOT NULL, period VARCHAR NOT NULL, "
+            "project VARCHAR NOT NULL, bundle_id VARCHAR NOT NULL, PRIMARY KEY (agency_id, contract_id, period, project))"
+        )
+        con.execute(
+            "INSERT INTO live_contributions SELECT agency_id, contract_id, period, coalesce(project, ''), bundle_id "
+            "FROM ledger WHERE superseded_by IS NULL"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def connect(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -22,6 +22,7 @@ from dvnet.pipelines.contributor.read.csv_fast import read_csv
 from dvnet.pipelines.contributor.read.extract import RawExtract
 from dvnet.pipelines.contributor.read.parquet import read_parquet
 from dvnet.pipelines.contributor.read.problems import (
+    only_known_columns,
     FILE_NOT_FOUND,
     FILE_TOO_LARGE,
     FILE_UNREADABLE,
@@ -39,12 +40,14 @@ logger = logging.getLogger(__name__)
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 
-def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimits()) -> RawExtract:
+def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimits(),
+                 known_columns: frozenset[str] = frozenset()) -> RawExtract:
     """Read a CSV (UTF-8, BOM optional), Parquet or .xlsx extract, or raise ``ExtractError``.
 
     The error's ``context["problems"]`` lists every problem found (``ExtractProblem``; the
     first 100 per reason, ``context["counts"]`` has the totals). No message, problem or log
-    line contains a value from the file.
+    line contains a value from the file: a column is named only when ``known_columns`` (the
+    contract's fields and the mapping's names) holds its header, otherwise by position.
     """
     name = os.path.basename(os.fspath(path))
     fmt = FORMATS.get(os.path.splitext(name)[1].lower())
@@ -73,7 +76,13 @@ def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimit
         )
     started = time.perf_counter()
     reader = {"csv": read_csv, "parquet": read_parquet, "xlsx": read_xlsx}[fmt]
-    extract = reader(os.fspath(path), name, info.st_size, limits)
+    refused = None
+    try:
+        extract = reader(os.fspath(path), name, info.st_size, limits)
+    except ExtractError as e:
+        refused = only_known_columns(e, known_columns)
+    if refused is not None:  # raised outside the handler: nothing chained to it
+        raise refused
     logger.info(
         "read %s: %d records, %d columns, %s, %.2f s",
         name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from dvnet.contracts.errors import ExtractError
 
@@ -72,7 +72,10 @@ class ExtractProblem:
 
     ``line`` is the 1-based physical line where the record starts (for xlsx: the sheet row);
     ``record`` the 1-based data record (header excluded; None for the header itself);
-    ``column`` a header name (header names are not extract values) or None.
+    ``column`` a header name, kept only when the contract or the steward's mapping names it (an
+    extract saved without its header row has a client's record where the names should be, so any
+    other name is a value: ``read_extract`` drops it, see ``only_known_columns``); ``position`` the
+    column's 1-based place in the header, always kept.
     """
 
     reason: str
@@ -82,6 +85,7 @@ class ExtractProblem:
     byte_offset: int | None
     column: str | None
     detail: str
+    position: int | None = None
 
     def describe(self) -> str:
         """One line for a terminal or report: reason, file, place, column, wording."""
@@ -94,6 +98,8 @@ class ExtractProblem:
             place.append(f"byte {self.byte_offset}")
         if self.column is not None:
             place.append(f"column {self.column!r}")
+        elif self.position is not None:
+            place.append(f"column {self.position}")
         return f"{self.reason}: {', '.join(place)}: {self.detail}"
 
     def to_dict(self) -> dict[str, object]:
@@ -108,6 +114,7 @@ class ProblemLog:
         self.file = file
         self.problems: list[ExtractProblem] = []
         self.counts: Counter[str] = Counter()
+        self.header: list[str | None] = []  # set by check_header: names a column's position
 
     def __bool__(self) -> bool:
         return bool(self.counts)
@@ -124,8 +131,9 @@ class ProblemLog:
     ) -> None:
         self.counts[reason] += 1
         if self.counts[reason] <= MAX_PROBLEMS_PER_REASON:
+            position = self.header.index(column) + 1 if column in self.header else None
             self.problems.append(
-                ExtractProblem(reason, self.file, line, record, byte_offset, column, detail)
+                ExtractProblem(reason, self.file, line, record, byte_offset, column, detail, position)
             )
 
     def discard(self, reason: str, record: int | None, column: str | None) -> None:
@@ -174,6 +182,16 @@ def problems_error(
     )
 
 
+def only_known_columns(error: ExtractError, known: frozenset[str]) -> ExtractError:
+    """``error`` with every column name the contract or mapping does not name replaced by its
+    position (a header name nobody declared may be a client's value)."""
+    problems = error.context.get("problems")
+    if not problems:
+        return error
+    kept = [p if p.column is None or p.column in known else replace(p, column=None) for p in problems]
+    return problems_error(error.context.get("file", kept[0].file), kept, Counter(error.context.get("counts") or {}))
+
+
 def single_error(reason: str, file: str, detail: str, **where: object) -> ExtractError:
     """An ExtractError for one finding, in the same shape as a multi-problem one."""
     log = ProblemLog(file)
@@ -191,6 +209,7 @@ def check_header(
     names: list[str | None], log: ProblemLog, *, csv_file: bool, line: int | None = 1
 ) -> None:
     """Empty and duplicate header names, reported by position and name as written."""
+    log.header = list(names)
     empty = CSV_EMPTY_HEADER if csv_file else EXTRACT_EMPTY_HEADER
     duplicate = CSV_DUPLICATE_HEADER if csv_file else EXTRACT_DUPLICATE_HEADER
     seen: dict[str, int] = {}
@@ -203,8 +222,7 @@ def check_header(
             first = seen[key]
             log.add(
                 duplicate,
-                f"column {position} has the same header as column {first} "
-                f"({names[first - 1]!r})",
+                f"column {position} has the same header as column {first}",
                 line=line,
                 column=name,
             )

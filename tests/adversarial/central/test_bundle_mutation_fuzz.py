@@ -305,7 +305,7 @@ def test_no_mutant_of_a_bundle_is_accepted_and_none_crashes_the_coordinator(ck, 
         assert {o.outcome for o in _ingest(con, ctx, now)} == {"loaded"}
         named = []
         for i, (label, raw) in enumerate(HOSTILE_NAMES.items()):
-            good = kit.records(AGENCY, n=3, seed=40 + i, sequence=10 + i)
+            good = kit.records(AGENCY, n=3, seed=40 + i, sequence=10 + i, period=f"{2025 - i // 4}-Q{4 - i % 4}")  # a quarter each: one live bundle per quarter
             _deliver(kit.inbox, raw, good.blob)
             [outcome] = _ingest(con, ctx, now)
             named.append((label, outcome))

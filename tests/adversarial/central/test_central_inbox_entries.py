@@ -149,10 +149,9 @@ def test_names_are_plain_or_stand_ins():
 def test_dvnet_ingest_from_the_command_line(ck, kit, tmp_path, hostile_inbox):
     """What the coordinator types: one run quarantines what must be (exit 1, no traceback), and
     every later run goes through (exit 0)."""
-    env = {"DAGSTER_HOME": str(ck.dagster_home(tmp_path))}
-    first = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)], env=env)
+    first = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
     assert first.returncode == 1, first.stderr[-2000:]
     assert "Traceback" not in first.stdout + first.stderr
     assert "\x1b[2J" not in first.stdout and "\x07" not in first.stdout
-    second = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)], env=env)
+    second = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
     assert second.returncode == 0 and "is empty" in second.stdout, second.stdout + second.stderr

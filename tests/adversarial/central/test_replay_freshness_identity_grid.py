@@ -124,6 +124,8 @@ def expected_first(s: dict) -> tuple[str, str | None]:
         return "quarantined", "SEQUENCE_ROLLBACK"
     if s["correction"] == "of another agency's bundle":
         return "quarantined", "SUPERSEDES_INVALID"
+    if s["correction"] == "none" and has_prior(s):  # its earlier bundle is of the same contract and period
+        return "quarantined", "PERIOD_ALREADY_LOADED"
     return "loaded", None
 
 

@@ -60,6 +60,13 @@ def _write(path: Path, rows: list[dict], extra_lines: list[str] = ()) -> Path:
     return path
 
 
+def _headless(path: Path, rows: list[dict]) -> Path:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([list(r.values()) for r in rows])
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
 def _marked(rows: list[dict], mark: Markers) -> list[dict]:
     """Valid rows whose identifying cells are all markers (still valid for the contract)."""
     out = []
@@ -109,6 +116,10 @@ def setup(network_dir, tmp_path):
         ragged = [f"{mark('q')},{mark('q')}\n", f'"{mark("u")}\n']  # a short row, then an unterminated quote
         files[(agency, "ragged")] = _write(tmp_path / f"{agency}_ragged.csv", rows, ragged)
         files[(agency, "control")] = _write(tmp_path / f"{agency}_control.csv", rows, [header.replace("episode_id", f"{mark('z')}\x07") + "\n"])
+        # exported without its header row: the first record (markers in it) stands where the names
+        # should be, and later rows have problems that name their column
+        spoilt = [{k: f"{v}\x07" for k, v in r.items()} for r in rows[1:4]]
+        files[(agency, "headless")] = _headless(tmp_path / f"{agency}_headless.csv", rows[:1] + spoilt + rows[4:])
         folder = store.NetworkPaths(network_dir).agencies / agency
         (folder / "mapping" / f"{contract}.yaml").write_text(yaml.safe_dump({"ignore_columns": ["Notes"]}), encoding="utf-8")
     return network_dir, files
@@ -143,6 +154,7 @@ RUNS = [
     ("shelter-north", "service_episode", "broken", ["--mode", "record", "--k", "2", "--max-withheld-share", "1", "--max-reject-share", "0.5"], EXIT_OK),
     ("shelter-north", "service_episode", "ragged", ["--mode", "aggregate"], EXIT_REFUSED),
     ("shelter-north", "service_episode", "control", ["--mode", "record"], EXIT_REFUSED),
+    ("shelter-north", "service_episode", "headless", ["--mode", "aggregate"], EXIT_REFUSED),
     ("valley-health", "research_extract", "clean", ["--project", "dsa-2026-07", "--k", "2", "--max-withheld-share", "1"], EXIT_OK),
     ("valley-health", "research_extract", "broken", ["--project", "dsa-2026-07"], EXIT_REFUSED),
     ("valley-health", "research_extract", "ragged", ["--project", "dsa-2026-07"], EXIT_REFUSED),
@@ -194,7 +206,7 @@ def test_no_marker_leaves_through_any_output(setup, capfd, caplog):
     assert sealed == sum(1 for *_, o, code in RUNS if code == EXIT_OK and "--dry-run" not in o)
 
 
-@pytest.mark.parametrize("variant", ["ragged", "control", "broken"])
+@pytest.mark.parametrize("variant", ["ragged", "control", "broken", "headless"])
 def test_no_marker_in_exceptions_or_refusals(setup, variant):
     network, files = setup
     path = files[("shelter-north", variant)]

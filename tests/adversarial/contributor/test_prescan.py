@@ -297,9 +297,9 @@ def test_a_field_longer_than_csvs_own_limit_is_reported_with_its_length(tmp_path
     path = tmp_path / "long.csv"
     path.write_text(f'a,b\n1,"{"y" * length}"\n', encoding="utf-8")
     with pytest.raises(ExtractError) as caught:
-        read_extract(path, limits=ReadLimits(max_field_chars=100))
+        read_extract(path, limits=ReadLimits(max_field_chars=100), known_columns=frozenset({"a", "b"}))
     problem = caught.value.context["problems"][0]
-    assert (problem.reason, problem.record, problem.column) == ("CSV_FIELD_TOO_LONG", 1, "b")
+    assert (problem.reason, problem.record, problem.column, problem.position) == ("CSV_FIELD_TOO_LONG", 1, "b", 2)
     assert f"field 2 has {length} characters" in problem.detail
 
 

@@ -22,7 +22,7 @@ def test_a_batch_reports_what_a_sequential_pass_would(ck, kit):
     violating.loc[0, "service_type"] = "not-a-service-type"
     # Claims the loaded bundle's id *and* breaks the contract: the replay check comes first.
     replay = kit.seal("shelter-a", "service_episode", ck.parquet_bytes(violating), 12, rng=lambda k: bytes.fromhex(first.bundle_id))
-    good = kit.records("shelter-a", n=15, seed=3)
+    good = kit.records("shelter-a", n=15, seed=3, period=ck.EARLIER_PERIOD)  # Q3 already has its live bundle (first)
     rollback = kit.records("shelter-a", n=10, seed=4, sequence=good.header["sequence"] - 1)
     batch = [
         kit.drop("first-again", first.blob),  # the same bytes as an already loaded bundle

@@ -150,7 +150,7 @@ def test_a_library_crash_while_loading_rolls_back_and_quarantines(ck, kit, load,
             raise RuntimeError("disk trouble half way through")
 
     monkeypatch.setattr(ingest, "maybe_crash", crash)
-    out = load("crash", kit.records("shelter-a", n=10, seed=13))
+    out = load("crash", kit.records("shelter-a", n=10, seed=13, period=ck.EARLIER_PERIOD))  # Q3 is taken by "good"
     assert (out.outcome, out.reason) == ("quarantined", "UNEXPECTED_ERROR")
     after = ck.snapshot(kit.paths.warehouse)
     assert {k: v for k, v in after.items() if k != "quarantine_log"} == {k: v for k, v in before.items() if k != "quarantine_log"}

@@ -60,6 +60,9 @@ class Network:
         """Run ``contribute`` and check that every record read is accounted for."""
         if contract == "research_extract":
             options.setdefault("project", PROJECT)
+        # These tests send one quarter again on purpose (to compare runs): the refusal of a
+        # quarter already sent has its own tests (test_contribute_period_already_sent.py).
+        options.setdefault("resend", True)
         opts = ContributionOptions(contract_id=contract, extract=extract or self.extract(agency_id, contract), period=PERIOD, **options)
         result = contribute(self.agency(agency_id), opts)
         assert result.reconciles

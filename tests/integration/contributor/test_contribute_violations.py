@@ -127,6 +127,17 @@ def test_a_hand_written_extract_lists_every_problem_with_its_rule(net, tmp_path)
     assert r.rejected == 6
     assert r.records_read == 6 and r.held_back == 0 and r.sent == 0
 
+    # the steward's report: plain words for each rule, rows as a spreadsheet shows them (header =
+    # row 1), and nothing about what was sent, since nothing was
+    from dvnet.pipelines.contributor.report import write_report
+
+    html = write_report(r, tmp_path / "reports", "20261001T000000Z").read_text(encoding="utf-8")
+    assert "one of: woman, man, non_binary, another_gender, not_stated" in html
+    assert "a postal code like A1A 1A1" in html and "the end date is not before the start date" in html
+    assert "isin(" not in html and "str_matches" not in html and "field_uniqueness" not in html
+    assert "<td>5, 7</td>" in html.replace(" class='num'", "")  # the duplicate episode: records 4 and 6
+    assert "Exact columns that leave" not in html and "Disclosure check" not in html
+
 
 # synth fault kind -> the pre-scan's reason code
 READER_REASON = {"ragged_rows": "CSV_RAGGED", "bad_encoding": "CSV_ENCODING", "control_chars": "CSV_CONTROL_CHAR"}

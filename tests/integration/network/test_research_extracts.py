@@ -149,6 +149,16 @@ def test_no_extract_from_the_end_dates_last_second_on_or_after_revocation(loaded
     assert len(list(extracts_folder(loaded, DSA).iterdir())) == before
 
 
+def test_no_extract_for_a_suspended_researcher_and_nothing_written(loaded):
+    before = len(list(extracts_folder(loaded, DSA).iterdir())) if extracts_folder(loaded, DSA).exists() else 0
+    store.set_status(loaded, "ada-researcher", "suspended", _as(loaded, "network.suspend"))
+    with pytest.raises(ExtractRefusal) as exc:
+        make_extract(loaded, DSA, _as(loaded, "extract"))
+    assert exc.value.reason == "RESEARCHER_UNUSABLE" and "ada-researcher" in exc.value.message
+    after = len(list(extracts_folder(loaded, DSA).iterdir())) if extracts_folder(loaded, DSA).exists() else 0
+    assert after == before
+
+
 def _open_at(root, path, now):
     from dvnet import bundle
     from dvnet.common.agency import read_coordinator_public

@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 PROBE = """
-import importlib.util, json, sys
+import importlib.util, json, pathlib, sys, yaml
 import dvnet.assets.definitions, dvnet.pipelines.cli
-from dvnet.assets.runs import TEMPLATE_HOME
+from dvnet.assets.runs import TEMPLATE_HOME, dagster_home_for
+home = dagster_home_for(pathlib.Path("net"), None, {})
 print(json.dumps({
+    "instance": str(home),
+    "instance_telemetry": yaml.safe_load((home / "dagster.yaml").read_text())["telemetry"]["enabled"],
     "dvnet": dvnet.pipelines.cli.__file__,
     "template": str(TEMPLATE_HOME / "dagster.yaml"),
     "template_exists": (TEMPLATE_HOME / "dagster.yaml").is_file(),
@@ -54,5 +57,7 @@ def test_a_wheel_installs_under_one_namespace_and_finds_its_dagster_yaml(tmp_pat
     assert found["dvnet"].startswith(str(site)), found
     assert found["template"].startswith(str(site)) and found["template_exists"], found
     assert found["generic"] == [], f"generic top-level import names installed: {found['generic']}"
+    # A network's instance is made in its own coordinator folder from the packaged template, not in site-packages.
+    assert found["instance"] == str(tmp_path / "net" / "coordinator" / "dagster") and found["instance_telemetry"] is False, found
     help_ = subprocess.run([str(env_dir / "bin" / "dvnet"), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert help_.returncode == 0 and "contribute" in help_.stdout

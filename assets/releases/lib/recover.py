@@ -1,0 +1,63 @@
+"""Finishing a publication a crash interrupted, so every release folder is in the ledger.
+
+``build_release`` writes a release in this order: the files into ``.<id>.partial``, the release
+ledger (one transaction), the audit line, then the rename to ``<id>``. A crash before the ledger
+leaves only a partial folder, which nobody serves: it is removed. A crash after it leaves a
+release the ledger holds (so every later disclosure audit already counts it as published, the
+safe side), whose files are complete: its audit line is written if missing and the folder renamed.
+Run at the start of every publication, before anything else is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from dvnet.common import audit
+from dvnet.common.network import NetworkPaths
+from dvnet.assets.releases.lib import ledger
+from dvnet.assets.releases.lib.internal import read_record
+
+PARTIAL = ".partial"
+PUBLISHED = "release_published"
+
+
+def partial_folder(paths: NetworkPaths, release_id: str) -> Path:
+    return paths.releases / f".{release_id}{PARTIAL}"
+
+
+def audit_published(paths: NetworkPaths, coordinator, manifest: dict, now: dt.datetime) -> None:
+    """The coordinator's audit line for a published release, from its manifest and the
+    coordinator's internal record (the per-reason counts are in no release file)."""
+    record = read_record(paths.coordinator, manifest["release_id"])
+    stats = record["stats"] if record is not None else manifest["suppression"]
+    audit.append(paths.audit_log, PUBLISHED, actor=coordinator, head_key=coordinator.key, objects={"release": manifest["release_id"]}, now=now,
+                 profile=manifest["profile"]["name"], periods=manifest["periods"], cells=stats["cells"], primary=stats.get("primary"),
+                 complementary=stats.get("complementary"), dominance=stats.get("dominance"), audit=manifest["audit"]["summary"])  # fmt: skip
+
+
+def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coordinator) -> tuple[list[str], list[str]]:
+    """Complete or roll back every interrupted publication; returns (finished ids, removed ids)."""
+    finished, removed = [], []
+    if not paths.releases.is_dir():
+        return finished, removed
+    ledger.ensure_ledger(con)
+    for tmp in sorted(p for p in paths.releases.iterdir() if p.name.startswith(".") and p.name.endswith(PARTIAL)):
+        release_id = tmp.name[1 : -len(PARTIAL)]
+        final = paths.releases / release_id
+        recorded = con.execute("SELECT published_at FROM releases WHERE release_id = ?", [release_id]).fetchall()  # all: no open result
+        if not recorded or final.exists():
+            shutil.rmtree(tmp)
+            removed.append(release_id)
+            continue
+        logged = any(e.get("action") == PUBLISHED and (e.get("objects") or {}).get("release") == release_id for e in audit.read(paths.audit_log))
+        if not logged:
+            manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
+            audit_published(paths, coordinator, manifest, recorded[0][0])
+        tmp.rename(final)
+        finished.append(release_id)
+    return finished, removed

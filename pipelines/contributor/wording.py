@@ -1,0 +1,66 @@
+"""The contract's rules in the steward's words: a report says "one of: woman, man, ..." where the
+rule engine says ``isin(['woman', 'man', ...])``. Wording only; the rule names stay in the JSON
+report for tools."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+#: Formats the contracts use, in words (anything else: "in the format the data dictionary gives").
+FORMATS = {
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$": "letters and digits (and . _ : -), at most 64, starting with a letter or digit",
+    r"^[a-z0-9][a-z0-9-]{1,40}$": "a registry id: lowercase letters, digits and dashes",
+    r"^[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9]$": "a postal code like A1A 1A1",
+    r"^\s*\S": "not blank",
+}
+FIXED = {
+    "not_nullable": "required: must not be empty",
+    "unique": "unique in the extract (no two rows with the same value)",
+    "field_uniqueness": "unique in the extract (no two rows with the same value)",
+    "end_not_before_start": "the end date is not before the start date",
+    "date YYYY-MM-DD": "a date written YYYY-MM-DD",
+    "boolean true/false": "true or false (also yes/no, y/n, 1/0)",
+    "whole number": "a whole number",
+}
+_CALL = re.compile(r"^(\w+)\((.*)\)$", re.S)
+
+
+def _args(text: str) -> tuple:
+    try:
+        value = ast.literal_eval(f"({text},)")
+    except (ValueError, SyntaxError):
+        return ()
+    return value if isinstance(value, tuple) else (value,)
+
+
+def plain_rule(rule: str) -> str:
+    """``rule`` (a rule engine's check name with its arguments) as a plain phrase."""
+    if rule in FIXED:
+        return FIXED[rule]
+    if rule.startswith("within "):
+        return f"a date within {rule.removeprefix('within ')}"
+    match = _CALL.match(rule)
+    if not match:
+        return rule.replace("_", " ")
+    name, args = match.group(1), _args(match.group(2))
+    if name == "isin" and args and isinstance(args[0], (list, tuple, set)):
+        return "one of: " + ", ".join(map(str, args[0]))
+    if name == "str_matches" and args:
+        return FORMATS.get(str(args[0]), "in the format the data dictionary gives")
+    if name == "str_length" and len(args) == 2:
+        low, high = args
+        return f"at most {high} characters" if not low else f"{low} to {high} characters" if high else f"at least {low} characters"
+    if name in ("greater_than_or_equal_to", "ge") and args:
+        return f"at least {args[0]}"
+    if name in ("less_than_or_equal_to", "le") and args:
+        return f"at most {args[0]}"
+    if name in ("greater_than", "gt") and args:
+        return f"more than {args[0]}"
+    if name in ("less_than", "lt") and args:
+        return f"less than {args[0]}"
+    if name == "in_range" and len(args) >= 2:
+        return f"from {args[0]} to {args[1]}"
+    if name == "dtype" and args:
+        return f"of type {args[0]}"
+    return name.replace("_", " ")

@@ -1,0 +1,66 @@
+"""Two writers (issue 12, point 7): a command that finds the warehouse in use by another process
+waits for it (saying so, also when piped), up to ``--wait``, then exits 2 with WAREHOUSE_BUSY —
+never DuckDB's lock error and a traceback. Real processes: the holder takes the one lock module
+every writer uses (``assets/warehouse/lib/lock.py``) and keeps the DuckDB file open for writing,
+as an ingest in progress does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HOLDER = """
+import sys, duckdb
+from dvnet.assets.warehouse.lib.lock import warehouse_lock
+with warehouse_lock(sys.argv[1], wait=0):
+    con = duckdb.connect(sys.argv[1])  # as a writer does: DuckDB's own file lock is held too
+    print("held", flush=True)
+    sys.stdin.readline()  # until the test says release
+    con.close()
+"""
+
+
+@pytest.fixture
+def holder(kit):
+    """A process holding the network's warehouse (lock and DuckDB file) until ``.release()``."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(kit.paths.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+
+    def release() -> None:
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+
+    proc.release = release
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_second_writer_gives_up_after_its_wait_with_warehouse_busy(ck, kit, holder):
+    kit.drop("a", kit.records("shelter-a", n=10, seed=1).blob)
+    for argv in (["ingest"], ["publish", "--period", ck.PERIOD]):
+        out = ck.run_cli([*argv, "--network", str(kit.root), "--wait", "1", *ck.as_coordinator(kit.root)])
+        assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+        assert f"waiting for the warehouse: in use by process {holder.pid}" in out.stderr  # piped: said anyway
+        assert "error: WAREHOUSE_BUSY:" in out.stderr and "Traceback" not in out.stderr and "IOException" not in out.stderr
+    assert len(list(kit.inbox.glob("*.dvb"))) == 1, "nothing was ingested"
+    assert not kit.paths.releases.exists() or not any(kit.paths.releases.iterdir())
+
+
+def test_a_second_writer_waits_for_the_first_and_then_does_its_work(ck, kit, holder):
+    kit.drop("a", kit.records("shelter-a", n=10, seed=2).blob)
+    waiting = subprocess.Popen([sys.executable, "-m", "dvnet.pipelines.cli", "ingest", "--network", str(kit.root), "--wait", "600",
+                                *ck.as_coordinator(kit.root)], cwd=ck.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert "waiting for the warehouse: in use by process" in waiting.stderr.readline()
+        holder.release()
+        out, err = waiting.communicate(timeout=600)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, out[-2000:] + err[-2000:]
+    assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out

@@ -1,0 +1,58 @@
+"""A publication killed at each step (for real: ``DVNET_FAULT_AT`` makes `dvnet publish` exit on
+the spot) leaves no release the ledger does not hold: the next publication finishes it (audit line,
+rename) or removes its unfinished folder; every release folder is then in the ledger and logged.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from dvnet.assets.intake.lib.faults import RELEASE_POINTS
+from dvnet.assets.releases.lib.files import published_releases
+from dvnet.common import audit
+from dvnet.pipelines.ceremony import FOUNDER
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
+
+
+def _publish(root, env: dict | None = None) -> subprocess.CompletedProcess:
+    key = root / "people" / FOUNDER[0] / "signing.key"
+    return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "publish", "--network", str(root), "--as", FOUNDER[0], "--key", str(key)],
+                          cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def _ledger(root) -> set[str]:
+    con = duckdb.connect(str(root / "coordinator" / "warehouse" / "warehouse.duckdb"), read_only=True)
+    try:
+        return {r for (r,) in con.execute("SELECT release_id FROM releases").fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["before_release_ledger", *RELEASE_POINTS])
+def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network, point):
+    root = loaded_network
+    releases = root / "coordinator" / "releases"
+    crashed = _publish(root, {"DVNET_FAULT_AT": "after_release_ledger" if point == "before_release_ledger" else point})
+    assert crashed.returncode == 86, crashed.stdout + crashed.stderr[-2000:]
+    if point == "before_release_ledger":  # as if killed while writing the files: a partial folder, no ledger row
+        with duckdb.connect(str(root / "coordinator" / "warehouse" / "warehouse.duckdb")) as con:
+            con.execute("DELETE FROM release_cells")
+            con.execute("DELETE FROM releases")
+    interrupted = {p.name for p in releases.iterdir()}
+    assert point == "after_release_rename" or all(n.startswith(".") for n in interrupted)  # nothing served yet
+
+    rerun = _publish(root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    folders = {p.name for p in published_releases(releases)}
+    assert not [p for p in releases.iterdir() if p.name.startswith(".")]  # nothing left half done
+    assert folders == _ledger(root)  # every release folder is in the ledger, and the ledger names no missing folder
+    logged = [e["objects"]["release"] for e in audit.read(root / "coordinator" / "audit.log") if e["action"] == "release_published"]
+    assert sorted(logged) == sorted(folders)  # each logged once
+    assert len(folders) == (1 if point == "before_release_ledger" else 2)
