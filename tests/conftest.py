@@ -229,6 +229,31 @@ def contribute_and_ingest():
 
 # Headlines: one line per standing suite, printed at the end of `make test` -----------------------
 
+LOADED_PERIOD = "2026-Q3"
+
+
+@pytest.fixture(scope="session")
+def loaded_network_template(tmp_path_factory, contribute_and_ingest) -> Path:
+    """A small network built as the demo builds its own (demo geography, synthetic agencies),
+    contributed and ingested once per session, period 2026-Q3."""
+    from dvnet.pipelines.demo import fresh_network, plan
+    from dvnet.pipelines.synth import synthesize
+
+    root = tmp_path_factory.mktemp("release-net") / "net"
+    orgs = fresh_network(root).organisations
+    synthesize(orgs, root / "agencies", seed=11, periods=[LOADED_PERIOD], scale=0.5, geography=demo_geography())
+    contribute_and_ingest(root, plan(orgs, [LOADED_PERIOD]))
+    return root
+
+
+@pytest.fixture
+def loaded_network(loaded_network_template, tmp_path) -> Path:
+    """A private copy, so a test may publish (and change records) in it."""
+    root = tmp_path / "net"
+    shutil.copytree(loaded_network_template, root)
+    return root
+
+
 HEADLINE = "dvnet-headline"
 
 

@@ -6,11 +6,12 @@ calls ``protect``; evaluators and the release check can re-run ``audit`` over pu
     from dvnet.anonymize.disclosure import Table, protect, audit, get_profile
     release = protect([Table("episodes_by_region", frame, ("province", "region"), "episodes")],
                       "dv-default", contributions=contrib, earlier=ledger_cells)
-    release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + status
+    release.tables["episodes_by_region"]      # value (Int64, NA if suppressed) + status (one mark)
+    release.reasons["episodes_by_region"]     # why each cell is suppressed: the coordinator's record only
     release.stats.to_dict(); release.audit.summary
 """
 
-from dvnet.anonymize.disclosure.audit import STATUS_LABELS, AuditReport, audit
+from dvnet.anonymize.disclosure.audit import PUBLISHED_MARK, REASONS, STATUS_LABELS, SUPPRESSED_MARK, AuditReport, audit
 from dvnet.anonymize.disclosure.errors import DisclosureError
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES, Profile, get_profile
 from dvnet.anonymize.disclosure.protect import METHODS, ProtectedRelease, ReleaseStats, protect
@@ -21,6 +22,9 @@ from dvnet.anonymize.disclosure.tables import TOTAL, EarlierCell, Table
 __all__ = [
     "METHODS",
     "PROFILE_NAMES",
+    "PUBLISHED_MARK",
+    "REASONS",
+    "SUPPRESSED_MARK",
     "STATUS_LABELS",
     "TOTAL",
     "AuditReport",

@@ -2,7 +2,9 @@
 
 The attacker knows every published number of this release, what earlier releases published (the
 ledger), every additivity equation between cells (``tables.py``), that counts are non-negative,
-and for a rounded profile that a published v stands for the interval of counts that round to v.
+and the profile's rules (``attacker_view``): a published rounded v stands for the counts that
+round to v and that the threshold let through, and a suppressed cell is never a zero when zeros
+are published. It does not know why a cell is suppressed: every suppressed cell has one mark.
 For a suppressed cell the attacker's knowledge is the interval [min, max] of the linear programme
 "min/max x_cell subject to all of that" (the tau-ARGUS / sdcTable ``attack`` model).
 
@@ -17,6 +19,7 @@ the time budget runs out are reported ``unchecked`` and fail the audit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,20 +27,23 @@ import pandas as pd
 
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, DisclosureError
-from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, IntervalResult
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL, IntervalResult
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import rounding_interval
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
 
 # Status codes of a quantity (shared by protect/complementary).
-PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY = 0, 1, 2, 3
-STATUS_LABELS = {
-    PUBLISHED: "published",
-    PRIMARY: "suppressed: primary",
-    DOMINANCE: "suppressed: dominance",
-    COMPLEMENTARY: "suppressed: complementary",
-}
-LABEL_STATUS = {v: k for k, v in STATUS_LABELS.items()}
+PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, DIFFERENCE, EARLIER = 0, 1, 2, 3, 4, 5
+# The one public mark of every suppressed cell, whatever the reason: a reason tells the attacker a
+# range (a "primary" cell lies in 1..t-1), so it stays in the coordinator's internal record.
+PUBLISHED_MARK = "published"
+SUPPRESSED_MARK = "suppressed"
+STATUS_LABELS = {PUBLISHED: PUBLISHED_MARK, PRIMARY: SUPPRESSED_MARK, DOMINANCE: SUPPRESSED_MARK, COMPLEMENTARY: SUPPRESSED_MARK, EARLIER: SUPPRESSED_MARK}
+# The reasons, for the coordinator's internal record only (never in a release folder).
+# "earlier": sensitive in an earlier release of the period; "difference": a small count between a
+# changed earlier release and this one (a quantity of no table).
+REASONS = {PUBLISHED: "published", PRIMARY: "primary", DOMINANCE: "dominance", COMPLEMENTARY: "complementary", DIFFERENCE: "difference", EARLIER: "earlier"}
+REASON_CODES = {v: k for k, v in REASONS.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,19 +70,29 @@ class AttackerView:
         return np.where(hidden, self.sup_lo, self.pub_lo), np.where(hidden, self.sup_hi, self.pub_hi)
 
 
-def attacker_view(model: LinkedModel, published_values: np.ndarray, rounding_base: int) -> AttackerView:
-    """Bounds from published values (``published_values``: what the table shows, NaN if hidden)."""
-    lo, hi = rounding_interval(np.nan_to_num(published_values, nan=0.0), rounding_base)
-    if rounding_base > 1:
-        # A published zero is a true zero: counts 1..threshold-1 are redacted, not rounded to 0.
+def attacker_view(model: LinkedModel, published_values: np.ndarray, profile: Profile) -> AttackerView:
+    """Bounds from published values (``published_values``: what the table shows, NaN if hidden).
+
+    The attacker knows the profile's rules, so beyond the numbers themselves:
+    - a published rounded value v is a count in v's rounding interval that the profile let through:
+      0 stays 0 (counts 1..t-1 are suppressed, not rounded to 0), any other v is at least t;
+    - under ``zeros == "publish"`` a suppressed cell of this release is at least 1 (a zero is
+      published, never suppressed, not even as a complementary cell);
+    - nothing about *why* a cell is suppressed: every suppressed cell carries the same mark.
+    """
+    lo, hi = rounding_interval(np.nan_to_num(published_values, nan=0.0), profile.rounding_base)
+    if profile.rounded:
         zero = published_values == 0
         hi = np.where(zero, 0.0, hi)
+        lo = np.where(zero, lo, np.maximum(lo, float(profile.threshold)))
     pub_lo = np.maximum(lo, model.ledger_lo)
     pub_hi = np.minimum(hi, model.ledger_hi)
     unknown = np.isnan(published_values)
     pub_lo = np.where(unknown, model.ledger_lo, pub_lo)
     pub_hi = np.where(unknown, model.ledger_hi, pub_hi)
-    return AttackerView(pub_lo, pub_hi, model.ledger_lo.copy(), model.ledger_hi.copy(), model.in_release.copy())
+    floor = 1.0 if profile.zeros == "publish" else 0.0
+    sup_lo = np.where(model.in_release, np.maximum(model.ledger_lo, floor), model.ledger_lo)
+    return AttackerView(pub_lo, pub_hi, sup_lo, model.ledger_hi.copy(), model.in_release.copy())
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +171,7 @@ class AuditReport:
             raise DisclosureError(
                 AUDIT_INCOMPLETE,
                 f"{self.n_unchecked} suppressed cell(s) could not be checked in the time allowed",
-                hint="raise the audit time limit",
+                hint="nothing was published; publish smaller tables or coarser categories, choose another profile, or raise the audit time limit",
                 unchecked=self.n_unchecked,
             )
 
@@ -173,7 +189,7 @@ def build_report(
             "measure": [p[0] for p in parsed],
             "coordinates": ["; ".join(f"{d}={v}" for d, v in p[1].items()) or TOTAL for p in parsed],
             "tables": [", ".join(names[q]) for q in t],
-            "status": [STATUS_LABELS.get(int(s), "suppressed") for s in kinds],
+            "reason": [REASONS.get(int(s), "unknown") for s in kinds],
             "lower": result.lower,
             "upper": result.upper,
             "width": width,
@@ -201,11 +217,11 @@ def build_report(
 def required_widths(kinds: np.ndarray, values: np.ndarray | None, profile: Profile) -> np.ndarray:
     """Width each suppressed quantity's range must reach, by why it is suppressed.
 
-    Sensitive cells (primary, dominance): ``profile.protection_width``; a dominance cell also
+    Sensitive cells (primary, dominance, earlier, difference): ``profile.protection_width``; a dominance cell also
     ``dominance_protection`` x its value when the value is known. Complementary cells only need
     not be exact (width 1).
     """
-    req = np.where((kinds == PRIMARY) | (kinds == DOMINANCE), float(profile.protection_width), EXACT_WIDTH)
+    req = np.where(np.isin(kinds, (PRIMARY, DOMINANCE, DIFFERENCE, EARLIER)), float(profile.protection_width), EXACT_WIDTH)
     if values is not None:
         rel = np.ceil(profile.dominance_protection * np.nan_to_num(values, nan=0.0))
         req = np.where(kinds == DOMINANCE, np.maximum(req, rel), req)
@@ -217,13 +233,18 @@ def audit(
     profile: str | Profile = "dv-default",
     *,
     earlier: list[EarlierCell] | None = None,
+    reasons: Mapping[str, Sequence[str]] | None = None,
     time_limit: float | None = 300.0,
     exact_limit: int = 400,
 ) -> AuditReport:
-    """Audit published tables (``value`` NA and ``status`` "suppressed: ..." where suppressed).
+    """Audit published tables (``value`` NA and ``status`` "suppressed" where suppressed).
 
-    Uses only what an evaluator sees, plus the earlier releases. Without true values, a dominance
-    cell is held to the profile's absolute protection width only.
+    Uses only what an evaluator sees, plus the earlier releases. ``reasons`` (the coordinator's
+    internal record: per table, one reason per row, see ``REASONS``) says which suppressed cells
+    are sensitive; without it no reason is known, so every suppressed cell must not be exact, and
+    a cell whose whole range lies below the threshold (so it can only be a small count) must span
+    the protection width. A dominance cell is held to the absolute protection width only (its true
+    value is not known here).
     """
     profile = get_profile(profile)
     model = build_model(tables, earlier, check_additivity=not profile.rounded)
@@ -234,18 +255,32 @@ def audit(
     for t in tables:
         q = model.cell_qids[t.name]
         v = t.frame[VALUE_COLUMN].to_numpy(dtype=float, na_value=np.nan)
-        status = t.frame[STATUS_COLUMN].astype(str).to_numpy() if STATUS_COLUMN in t.frame.columns else np.full(len(q), "published")
-        sup = np.char.startswith(status.astype(str), "suppressed")
-        code = np.array([LABEL_STATUS.get(s, COMPLEMENTARY) if s.startswith("suppressed") else PUBLISHED for s in status])
+        status = t.frame[STATUS_COLUMN].astype(str).to_numpy() if STATUS_COLUMN in t.frame.columns else np.full(len(q), PUBLISHED_MARK)
+        sup = status != PUBLISHED_MARK
         hidden[q[sup]] = True
-        np.maximum.at(kinds, q, np.where(code == COMPLEMENTARY, 0, code))
+        if reasons is not None and t.name in reasons:
+            code = np.array([REASON_CODES.get(str(r), COMPLEMENTARY) for r in reasons[t.name]], dtype=np.int64)
+            np.maximum.at(kinds, q, np.where(code == COMPLEMENTARY, 0, code))
         ok = ~sup & ~np.isnan(v)
         shown[q[ok]] = v[ok]
+    known = kinds >= 0
     kinds = np.where(hidden & (kinds <= 0), COMPLEMENTARY, kinds)
-    view = attacker_view(model, shown, profile.rounding_base)
+    view = attacker_view(model, shown, profile)
     suppressed = hidden & np.isnan(shown)
     L, U = view.bounds(suppressed)
     targets = np.nonzero(hidden)[0]
     req = required_widths(kinds[targets], None, profile)
     result = attacker_intervals(model.M, L, U, targets, req, exact_limit=exact_limit, time_limit=time_limit)
-    return build_report(model, kinds[targets], result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))
+    if reasons is None:
+        _small_by_range(result, profile)
+    unknown = hidden[targets] & ~known[targets]
+    report_kinds = np.where(unknown, -1, kinds[targets])
+    return build_report(model, report_kinds, result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))
+
+
+def _small_by_range(result: IntervalResult, profile: Profile) -> None:
+    """Without reasons: a cell whose range lies wholly below the threshold is a small count for
+    sure, so it is judged as one (the protection width)."""
+    settled = (result.verdict == "protected") & np.isin(result.method, ("lp", "bounds"))  # exact ranges only
+    small = settled & (result.upper < profile.threshold - TOL) & (result.upper - result.lower < profile.protection_width - TOL)
+    result.verdict[small] = "narrow"

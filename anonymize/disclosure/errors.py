@@ -18,6 +18,9 @@ AUDIT_FAILED = "AUDIT_FAILED"
 AUDIT_INCOMPLETE = "AUDIT_INCOMPLETE"
 INVALID_CONTRIBUTIONS = "INVALID_CONTRIBUTIONS"
 INVALID_RATE_INPUT = "INVALID_RATE_INPUT"
+HISTORY_INCOMPLETE = "HISTORY_INCOMPLETE"  # an earlier release of the period changed and its true counts are not on record
+HISTORY_MISSING = "HISTORY_MISSING"  # a release folder the ledger names is gone
+HISTORY_ALTERED = "HISTORY_ALTERED"  # a release folder no longer shows what the ledger recorded
 
 
 class DisclosureError(DvnetError):

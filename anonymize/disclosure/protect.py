@@ -19,9 +19,12 @@ import pandas as pd
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
+    DIFFERENCE,
     DOMINANCE,
+    EARLIER,
     PRIMARY,
     PUBLISHED,
+    REASONS,
     STATUS_LABELS,
     AttackerView,
     AuditReport,
@@ -44,7 +47,11 @@ METHODS = ("auto", "milp", "heuristic", "none")
 
 @dataclass
 class ReleaseStats:
-    """What protection cost, counted in table cells (a shared margin counts once per table)."""
+    """What protection cost, counted in table cells (a shared margin counts once per table).
+
+    For the coordinator only: the counts per reason and the totals of the suppressed true values
+    (information loss) go to the internal record, never into a release folder; ``public()`` is
+    what a release may say."""
 
     profile: str
     cells: int
@@ -52,6 +59,7 @@ class ReleaseStats:
     primary: int
     dominance: int
     complementary: int
+    earlier: int
     suppressed_total: int
     complementary_total: int
     method: str
@@ -64,16 +72,24 @@ class ReleaseStats:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def public(self) -> dict[str, object]:
+        """What the release folder may say: no reason, no statistic of suppressed true values."""
+        return {"profile": self.profile, "cells": self.cells, "published": self.published, "suppressed": self.cells - self.published,
+                "method": self.method}
+
 
 @dataclass
 class ProtectedRelease:
-    """Protected tables (``value`` nullable Int64, NA where suppressed; ``status``), stats, audit."""
+    """Protected tables (``value`` nullable Int64, NA where suppressed; ``status`` "published" or
+    "suppressed"), stats, audit. ``reasons``: per table, each row's reason (``REASONS`` labels),
+    for the coordinator's internal record only."""
 
     tables: dict[str, pd.DataFrame]
     profile: Profile
     stats: ReleaseStats
     audit: AuditReport
     sources: list[Table]
+    reasons: dict[str, np.ndarray]
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -83,13 +99,15 @@ class ProtectedRelease:
         return [Table(t.name, self.tables[t.name], t.dims, t.measure, t.description) for t in self.sources]
 
     def ledger_cells(self, release_id: str) -> list[EarlierCell]:
-        """Every cell of this release as the ledger should keep it (value None where suppressed)."""
+        """Every cell of this release as the ledger should keep it (value None where suppressed;
+        the reason and the true count for the coordinator's record only)."""
         out = []
         for t in self.sources:
             frame = self.tables[t.name]
             dims = frame[list(t.dims)].astype(str).to_numpy()
             values = frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
-            for coords, v in zip(dims, values, strict=True):
+            truths = t.frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
+            for coords, v, why, true in zip(dims, values, self.reasons[t.name], truths, strict=True):
                 out.append(
                     EarlierCell(
                         measure=t.measure,
@@ -97,6 +115,10 @@ class ProtectedRelease:
                         value=None if v is None else int(v),
                         rounding_base=self.profile.rounding_base,
                         table=f"{release_id}/{t.name}",
+                        reason=str(why),
+                        suppressed_floor=self.profile.suppressed_floor,
+                        protection_width=self.profile.protection_width,
+                        truth=None if true is None else int(true),
                     )
                 )
         return out
@@ -141,18 +163,25 @@ def prepare(
         {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
     )
     kinds = np.full(model.n, PUBLISHED, dtype=np.int64)
+    # What earlier releases of the period promised stays promised, whatever this profile says: a
+    # cell they suppressed as sensitive is suppressed again, and a difference between a changed
+    # earlier release and this one that is a small count is protected like a small cell.
+    kinds[model.earlier_required > 1] = EARLIER
+    kinds[model.difference & small_count_mask(np.nan_to_num(truth, nan=-1), profile) & (truth > 0)] = DIFFERENCE
     kinds[small] = PRIMARY
     kinds[dom] = DOMINANCE
-    sensitive = small | dom
+    sensitive = kinds != PUBLISHED
     shown = np.where(released, round_to_base(np.nan_to_num(truth, nan=0).astype(np.int64), profile.rounding_base), np.nan)
-    view = attacker_view(model, shown, profile.rounding_base)
+    view = attacker_view(model, shown, profile)
+    # The attacker knows the zero rule: where zeros are published, no zero is ever suppressed.
+    nonzero = np.nan_to_num(truth, nan=0) > 0 if profile.zeros == "publish" else np.ones(model.n, dtype=bool)
     problem = Problem(
         M=model.M,
         view=view,
         truth=truth,
         sensitive=sensitive,
-        can_suppress=released & ~sensitive & ~model.pinned,
-        required=required_widths(kinds, truth, profile),
+        can_suppress=released & ~sensitive & ~model.pinned & nonzero,
+        required=np.maximum(required_widths(kinds, truth, profile), np.where(sensitive, model.earlier_required, 0.0)),
         cost=information_cost(truth, model.multiplicity),
     )
     return Prepared(profile, tables, earlier, model, problem, kinds, shown, view)
@@ -187,15 +216,9 @@ def protect(
     prep = prepare(tables, profile, contributions=contributions, earlier=earlier)
     profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
     suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit)
-    kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
     solve_seconds = time.perf_counter() - t_start
-
-    targets = np.nonzero(suppressed & model.in_release)[0]
-    L, U = prep.view.bounds(suppressed)
-    result = attacker_intervals(
-        model.M, L, U, targets, problem.required[targets], truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit
-    )
-    report = build_report(model, kinds[targets], result, problem.required[targets], profile.rounding_base, sum(c.value is not None for c in prep.earlier))
+    report, suppressed = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit)
+    kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
 
     out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
     stats = ReleaseStats(
@@ -205,6 +228,7 @@ def protect(
         primary=counts[PRIMARY],
         dominance=counts[DOMINANCE],
         complementary=counts[COMPLEMENTARY],
+        earlier=counts[EARLIER],
         suppressed_total=supp_total,
         complementary_total=comp_total,
         method=_method_label(method, used),
@@ -214,10 +238,49 @@ def protect(
         solve_seconds=round(solve_seconds, 3),
         audit_seconds=round(report.seconds, 3),
     )
-    release = ProtectedRelease(out_tables, profile, stats, report, prep.tables)
+    reasons = {t.name: np.array([REASONS[int(k)] for k in kinds[model.cell_qids[t.name]]], dtype=object) for t in prep.tables}
+    release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons)
     if check:
         report.raise_if_failed()
     return release
+
+
+REPAIR_ROUNDS = 3
+
+
+def _audit_until_passed(
+    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, method: str, audit_time_limit: float | None, exact_limit: int, used: list[str],
+    deadline: float,
+) -> tuple[AuditReport, np.ndarray]:
+    """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
+
+    The pattern must pass the very audit that gates publication: a complementary cell the
+    attacker can pin exactly hides nothing, so it is published (what it shows is known anyway);
+    a sensitive cell left exact or narrow gets further complementary cells (the heuristic, seeded
+    with the pattern). If it still fails, ``protect`` refuses (``AUDIT_FAILED``)."""
+    model, problem = prep.model, prep.problem
+    suppressed = suppressed.copy()
+    for attempt in range(REPAIR_ROUNDS + 1):
+        current = kinds.copy()
+        current[suppressed & (current == PUBLISHED)] = COMPLEMENTARY
+        targets = np.nonzero((suppressed & model.in_release) | (problem.sensitive & ~model.in_release))[0]
+        L, U = prep.view.bounds(suppressed)
+        required = problem.required[targets]
+        result = attacker_intervals(model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit)
+        report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
+        failing = (result.verdict == "exact") | (result.verdict == "narrow")
+        if not failing.any() or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
+            return report, suppressed  # repairs share protect's time limit: past it, the failing report refuses
+        exact_comp = targets[(result.verdict == "exact") & ~problem.sensitive[targets]]
+        suppressed[exact_comp] = False
+        exposed = targets[failing & problem.sensitive[targets]]
+        if len(exposed):
+            block = np.unique(np.concatenate([b for b in blocks(problem) if np.isin(exposed, b).any()]))
+            sub = problem.restrict(block)
+            more, _ = heuristic(sub, suppressed=suppressed[block], time_limit=max(deadline - time.perf_counter(), 1.0), exact_limit=exact_limit)
+            suppressed[block] = more
+            used.append("heuristic")
+    return report, suppressed
 
 
 def _complementary_cells(
@@ -249,7 +312,7 @@ def _published_tables(
     """Each table as published (value NA where suppressed, status), cells per status code, and the
     true totals of the suppressed and of the complementary cells."""
     out_tables: dict[str, pd.DataFrame] = {}
-    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY), 0)
+    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, EARLIER), 0)
     supp_total = comp_total = 0
     for t in tables:
         q = model.cell_qids[t.name]

@@ -28,6 +28,7 @@ from dvnet.anonymize.disclosure.errors import (
     LEDGER_CONFLICT,
     DisclosureError,
 )
+from dvnet.anonymize.disclosure.history import Link, current_counts, join_history
 from dvnet.anonymize.disclosure.rounding import rounding_interval
 
 TOTAL = "Total"
@@ -96,6 +97,10 @@ class EarlierCell:
     ``value`` is what was published (``None`` if it was suppressed); ``rounding_base`` > 1 if it was
     published rounded. ``table`` (e.g. "<release-id>/<table>") lets the audit rebuild that table's
     margin relations from its cells; pass suppressed cells too (value ``None``) so it is complete.
+    ``suppressed_floor``: the least count a suppressed cell of that release can hold under its
+    profile's zero rule; ``protection_width``: the width that release promised its sensitive
+    cells; ``truth``: the true count then (coordinator's internal record, never published). ``reason``: why it was suppressed, from the coordinator's internal record
+    (``None`` when the history was rebuilt from release folders alone).
     """
 
     measure: str
@@ -103,6 +108,10 @@ class EarlierCell:
     value: int | None
     rounding_base: int = 1
     table: str | None = None
+    reason: str | None = None
+    suppressed_floor: int = 0
+    protection_width: int = 0
+    truth: int | None = None
 
 
 def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
@@ -214,6 +223,8 @@ class LinkedModel:
     ledger_hi: np.ndarray
     tables: list[Table]
     cell_qids: dict[str, np.ndarray] = field(default_factory=dict)
+    earlier_required: np.ndarray | None = None  # width an earlier release promised (sensitive cells), else 0
+    difference: np.ndarray | None = None  # quantities that are differences between this release and a changed earlier one
 
     @property
     def n(self) -> int:
@@ -240,13 +251,24 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
     if len(set(names)) != len(names):
         raise DisclosureError(INVALID_TABLE, "table names in a release must be unique")
     earlier = list(earlier or [])
-    uniques, cell_qids, earlier_qids = _quantity_ids(tables, earlier)
+    links: list[Link] = []
+    if earlier:
+        current = current_counts([quantity_keys(t.frame, t.dims, t.measure) for t in tables], [t.frame[VALUE_COLUMN] for t in tables])
+        earlier, links = join_history(current, earlier, _earlier_key)
+    uniques, cell_qids, earlier_qids = _quantity_ids(tables, earlier, [_DIFFERENCE + k.old for k in links])
     n = len(uniques)
     in_release, multiplicity, truth = _release_values(tables, cell_qids, n)
     entries = [additivity_entries(t.frame, t.dims, cell_qids[t.name]) for t in tables]
     ledger_lo, ledger_hi = _ledger_bounds(earlier, earlier_qids, n)
+    earlier_required = _earlier_required(earlier, earlier_qids, n)
+    difference = np.zeros(n, dtype=bool)
     if earlier:
+        for c, q in zip(earlier, earlier_qids, strict=True):
+            if c.truth is not None and not in_release[q]:
+                truth[q] = float(c.truth)
         entries += _earlier_equations(earlier, earlier_qids)
+        if links:
+            entries.append(_link_equations(links, uniques, ledger_hi, truth, difference))
         _check_ledger(ledger_lo, ledger_hi, truth)
     M = _constraint_matrix(entries, n, dedupe=len(tables) > 1 or bool(earlier))
     if check_additivity and M.shape[0]:
@@ -261,21 +283,56 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
         ledger_hi=ledger_hi,
         tables=list(tables),
         cell_qids=cell_qids,
+        earlier_required=earlier_required,
+        difference=difference,
     )
 
 
-def _quantity_ids(tables: Sequence[Table], earlier: list[EarlierCell]) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:
-    """Every distinct quantity (by key), each table's cells' quantity ids, each earlier cell's."""
+_DIFFERENCE = "difference of "
+
+
+def _earlier_key(c: EarlierCell) -> str:
+    return quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0]
+
+
+def _link_equations(links: list[Link], uniques: np.ndarray, ledger_hi: np.ndarray, truth: np.ndarray, difference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``new - old - d = 0`` (or ``old - new - d = 0``) per link, d >= 0 (0 where nothing changed)."""
+    index = pd.Index(uniques)
+    new = index.get_indexer([k.new for k in links])
+    old = index.get_indexer([k.old for k in links])
+    d = index.get_indexer([_DIFFERENCE + k.old for k in links])
+    up = np.array([k.up for k in links])
+    size = np.array([k.truth for k in links], dtype=float)
+    truth[d] = size
+    ledger_hi[d[size == 0]] = 0.0
+    difference[d] = True
+    rows = np.repeat(np.arange(len(links)), 3)
+    cols = np.column_stack([new, old, d]).ravel()
+    sign = np.where(up, 1, -1)
+    vals = np.column_stack([sign, -sign, -np.ones(len(links), dtype=int)]).ravel().astype(np.int8)
+    return rows, cols, vals, len(links)
+
+
+def _earlier_required(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int) -> np.ndarray:
+    """Per quantity, the width an earlier release promised it: its protection width where it was
+    suppressed as sensitive (or for a reason not on record), else 0."""
+    req = np.zeros(n)
+    for c, q in zip(earlier, earlier_qids, strict=True):
+        if c.value is None and c.reason != "complementary" and c.protection_width > 1:
+            req[q] = max(req[q], float(c.protection_width))
+    return req
+
+
+def _quantity_ids(tables: Sequence[Table], earlier: list[EarlierCell], extra: Sequence[str] = ()) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:
+    """Every distinct quantity (by key), each table's cells' quantity ids, each earlier cell's
+    (``extra`` keys are quantities of no table, e.g. differences between releases)."""
     key_parts = [quantity_keys(t.frame, t.dims, t.measure) for t in tables]
-    earlier_keys = np.array(
-        [quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0] for c in earlier],
-        dtype=object,
-    )
+    earlier_keys = np.array([_earlier_key(c) for c in earlier] + list(extra), dtype=object)
     all_keys = np.concatenate([*key_parts, earlier_keys]) if len(earlier_keys) else np.concatenate(key_parts)
     codes, uniques = pd.factorize(all_keys, sort=False)
     offsets = np.cumsum([0] + [len(k) for k in key_parts])
     cell_qids = {t.name: codes[offsets[i] : offsets[i + 1]].astype(np.int64) for i, t in enumerate(tables)}
-    return uniques, cell_qids, codes[offsets[-1] :].astype(np.int64)
+    return uniques, cell_qids, codes[offsets[-1] : offsets[-1] + len(earlier)].astype(np.int64)
 
 
 def _release_values(tables: Sequence[Table], cell_qids: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -313,11 +370,13 @@ def _ledger_bounds(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int)
     lo = np.zeros(n)
     hi = np.full(n, np.inf)
     for i, c in enumerate(earlier):
+        q = earlier_qids[i]
         if c.value is not None:
             v_lo, v_hi = rounding_interval(np.array([float(c.value)]), int(c.rounding_base))
-            q = earlier_qids[i]
             lo[q] = max(lo[q], v_lo[0])
             hi[q] = min(hi[q], v_hi[0])
+        else:
+            lo[q] = max(lo[q], float(c.suppressed_floor))
     return lo, hi
 
 

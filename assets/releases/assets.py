@@ -17,6 +17,7 @@ from pydantic import Field
 
 from dvnet.assets.releases.lib.release import build_release
 from dvnet.assets.releases.lib.files import newest_release
+from dvnet.assets.releases.lib.internal import read_reasons
 from dvnet.assets.releases.lib.verify import reaudit_release
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 
@@ -35,7 +36,7 @@ class ReleaseConfig(Config):
 @asset(group_name="releases", deps=WAREHOUSE_DEPS)
 def published_release(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
                       release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
-    """A release: tidy tables with Total margins, suppressed cells marked with their reason, audit passed."""
+    """A release: tidy tables with Total margins, every suppressed cell with the one mark "suppressed", audit passed."""
     from dvnet.assets.releases.lib.release import latest_periods
 
     overrides = {k: v for k in ("threshold", "rounding_base", "dominance_share") if (v := getattr(config, k)) is not None}
@@ -43,7 +44,7 @@ def published_release(config: ReleaseConfig, network: NetworkResource, warehouse
         periods = config.periods or latest_periods(network.root_path)
         result = build_release(network.root_path, config.profile, periods, method=config.method, overrides=overrides,
                                step=release_steps)  # fmt: skip
-    s = result.manifest["suppression"]
+    s = result.internal  # the coordinator's figures (per reason): never in the release folder
     return MaterializeResult(
         metadata={
             "release_id": result.release_id,
@@ -66,7 +67,7 @@ def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
 
     folder = newest_release(network.paths.releases)
     try:
-        report = reaudit_release(folder)
+        report = reaudit_release(folder, read_reasons(network.paths.coordinator, folder.name))  # the coordinator knows why
     except DisclosureError as e:  # published numbers that contradict each other: fail, never crash
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata={"reason": e.reason})
     return AssetCheckResult(passed=report.passed, severity=AssetCheckSeverity.ERROR, metadata={"audit": report.summary})

@@ -51,6 +51,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
 
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
+    from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.assets.runs import latest_check_results, run_intake, run_publish
     from dvnet.pipelines.commands.extract import print_made, print_opened
@@ -101,7 +102,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
         release_id, _ = run_publish(root, home, {"profile": profile, "periods": [PERIODS[-1]]}, step=tracker.stage)
     release = NetworkPaths(root).releases / release_id
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
-    s = manifest["suppression"]
+    s = read_record(NetworkPaths(root).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
     console.print(f"release {release_id}: {len(manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
                   f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
     console.print(manifest["audit"]["summary"])

@@ -46,6 +46,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     import json
 
     from dvnet.anonymize.disclosure.profiles import get_profile
+    from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.releases.lib.release import latest_periods
     from dvnet.assets.runs import dagster_home_for, run_publish
     from dvnet.common.network import NetworkPaths
@@ -63,7 +64,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
             release_id, checks = run_publish(network, home, {"profile": profile, "periods": chosen, "method": method, **overrides}, step=tracker.stage)
     folder = NetworkPaths(network).releases / release_id
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    s = manifest["suppression"]
+    s = read_record(NetworkPaths(network).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
     console.print(f"[bold green]published[/] release {release_id}")
     console.print(f"tables {len(manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
                   f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")

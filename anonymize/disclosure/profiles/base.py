@@ -62,6 +62,12 @@ class Profile:
     def rounded(self) -> bool:
         return self.rounding_base > 1
 
+    @property
+    def suppressed_floor(self) -> int:
+        """The least count a suppressed cell can hold, as anyone knowing the rules can tell: 1 when
+        zeros are published (a zero is never suppressed), else 0."""
+        return 1 if self.zeros == "publish" else 0
+
     def replace(self, **overrides: object) -> Profile:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)

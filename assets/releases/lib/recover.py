@@ -20,6 +20,7 @@ import duckdb
 from dvnet.common import audit
 from dvnet.common.network import NetworkPaths
 from dvnet.assets.releases.lib import ledger
+from dvnet.assets.releases.lib.internal import read_record
 
 PARTIAL = ".partial"
 PUBLISHED = "release_published"
@@ -30,11 +31,13 @@ def partial_folder(paths: NetworkPaths, release_id: str) -> Path:
 
 
 def audit_published(paths: NetworkPaths, coordinator, manifest: dict, now: dt.datetime) -> None:
-    """The coordinator's audit line for a published release, from its manifest."""
-    stats = manifest["suppression"]
+    """The coordinator's audit line for a published release, from its manifest and the
+    coordinator's internal record (the per-reason counts are in no release file)."""
+    record = read_record(paths.coordinator, manifest["release_id"])
+    stats = record["stats"] if record is not None else manifest["suppression"]
     audit.append(paths.audit_log, PUBLISHED, actor=coordinator, head_key=coordinator.key, objects={"release": manifest["release_id"]}, now=now,
-                 profile=manifest["profile"]["name"], periods=manifest["periods"], cells=stats["cells"], primary=stats["primary"],
-                 complementary=stats["complementary"], dominance=stats["dominance"], audit=manifest["audit"]["summary"])  # fmt: skip
+                 profile=manifest["profile"]["name"], periods=manifest["periods"], cells=stats["cells"], primary=stats.get("primary"),
+                 complementary=stats.get("complementary"), dominance=stats.get("dominance"), audit=manifest["audit"]["summary"])  # fmt: skip
 
 
 def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coordinator) -> tuple[list[str], list[str]]:

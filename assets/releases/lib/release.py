@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from dvnet.anonymize.disclosure import protect
+from dvnet.anonymize.disclosure import SUPPRESSED_MARK, protect
 from dvnet.anonymize.disclosure.profiles import get_profile
 from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.tables import TOTAL, Table
@@ -27,8 +27,9 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
 from dvnet.assets.intake.lib.faults import maybe_crash
-from dvnet.assets.releases.lib import ledger, recover
+from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import write_release_files
+from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
 from dvnet.common.files import atomic_write, make_private, private_dir
@@ -37,10 +38,14 @@ from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 @dataclass
 class ReleaseResult:
+    """A published release. ``internal``: the coordinator's figures (suppressed cells per reason,
+    information loss), for its own output only: they are in no file of the release folder."""
+
     release_id: str
     folder: Path
     manifest: dict
     summary: str
+    internal: dict
 
 
 def _tables(con: duckdb.DuckDBPyConnection, periods: list[str]) -> tuple[list[Table], dict[str, pd.DataFrame]]:
@@ -112,7 +117,7 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
             parts = g[g["days_to_first_contact_bucket"].isin(DAYS_TO_CONTACT_BUCKETS)].set_index("days_to_first_contact_bucket")
             parts = parts.reindex([b for b in DAYS_TO_CONTACT_BUCKETS if b in parts.index])
             if (parts["status"] != "published").any() or parts.empty:
-                rows.append((period, handoff, None, "suppressed: component"))
+                rows.append((period, handoff, None, SUPPRESSED_MARK))
                 continue
             cum = parts["value"].astype(int).cumsum()
             half = cum.iloc[-1] / 2
@@ -162,12 +167,12 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         if not tables:
             raise DvnetError("NOTHING_TO_PUBLISH", f"no loaded contributions for {', '.join(periods)}", hint="run `dvnet ingest` first")
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
-        earlier = ledger.earlier_cells(con)
+        earlier = history.earlier_cells(con, paths.releases, paths.coordinator, periods)  # from the folders, cross-checked with the ledger
         step("suppression and audit")
         protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
         rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
-        stats = protected.stats.to_dict()
+        stats = protected.stats.to_dict()  # the coordinator's: per reason, information loss
         manifest = {
             "release_id": release_id,
             "published_at": now.isoformat(),
@@ -176,7 +181,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "contributing_agencies": int(agencies),
             "tables": {t.name: {"description": t.description, "cells": len(published[t.name][0]), "kind": "count", "measure": t.measure, "dims": list(t.dims)} for t in tables}
             | {name: {"description": d, "cells": len(f), "kind": "rate"} for name, (f, d) in rate_tables.items()},
-            "suppression": stats,
+            "suppression": protected.stats.public(),
             "audit": {"summary": protected.audit.summary, "passed": protected.audit.passed, "earlier_cells": protected.audit.earlier_cells},
             "format": f"tidy long: one column per dimension ('{TOTAL}' = margin), then value and status",
             # The coordinator's audit log as it stood: a published anchor, so a later cut or
@@ -192,8 +197,10 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
-        # The durable record first, the folder last (``recover``): the ledger every later audit
-        # reads, then the audit line, then the rename that makes the release appear whole.
+        # The durable record first, the folder last (``recover``): the coordinator's internal record
+        # (reasons, true counts) and the ledger every later audit reads, then the audit line, then
+        # the rename that makes the release appear whole.
+        write_internal_record(paths.coordinator, release_id, stats, protected)
         ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
         maybe_crash("after_release_ledger")
         recover.audit_published(paths, coordinator, manifest, now)
@@ -202,4 +209,4 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
         maybe_crash("after_release_rename")
     finally:
         con.close()
-    return ReleaseResult(release_id, folder, manifest, protected.audit.summary)
+    return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)

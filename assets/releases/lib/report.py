@@ -76,18 +76,15 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
         "</div>",
         "<h2>How to read it</h2>",
         "<p>Every table is tidy: one column per dimension, where <code>Total</code> is the margin over that dimension, then "
-        "<code>value</code> and <code>status</code>. A suppressed cell has no value and says why: <code>suppressed: primary</code> "
-        "(a small count), <code>suppressed: dominance</code> (mostly one agency's caseload), <code>suppressed: complementary</code> "
-        "(hidden so that another suppressed cell cannot be worked out from the totals). Rates are computed from published counts; "
-        "a rate over a suppressed count is suppressed.</p>",
+        "<code>value</code> and <code>status</code>. A suppressed cell has no value and the status <code>suppressed</code>, "
+        "whatever the reason (a small count, a cell mostly from one agency, or a cell hidden so that another cannot be worked out "
+        "from the totals): the reason would tell a range. A zero is published as 0, never suppressed. Rates are computed from "
+        "published counts and published exactly when both counts are (0 % and 100 % included); otherwise the rate is "
+        "<code>suppressed</code>.</p>",
         "<p>Open <code>release.duckdb</code> read-only (<code>duckdb -readonly release.duckdb</code>), or the CSV/Parquet files, "
         "or run <code>dvnet query \"SHOW ALL TABLES\"</code>.</p>",
         "<h2>Protection</h2>",
-        table(
-            ["cells", "published", "primary", "dominance", "complementary", "method"],
-            [(s["cells"], s["published"], s["primary"], s["dominance"], s["complementary"], s["method"])],
-            numeric=(0, 1, 2, 3, 4),
-        ),
+        table(["cells", "published", "suppressed", "method"], [(s["cells"], s["published"], s["suppressed"], s["method"])], numeric=(0, 1, 2)),
         "<h2>Charts</h2>",
     ]
     for period in manifest["periods"]:
@@ -96,6 +93,6 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
     rows = []
     for name, (frame, description) in tables.items():
         status = frame["status"].astype(str)
-        rows.append((name, description, len(frame), int((status == "published").sum()), int(status.str.startswith("suppressed").sum())))
+        rows.append((name, description, len(frame), int((status == "published").sum()), int((status == "suppressed").sum())))
     parts.append(table(["table", "description", "cells", "published", "suppressed"], rows, numeric=(2, 3, 4)))
     atomic_write(path, page(f"dvnet release {manifest['release_id']}", "".join(parts), "Published aggregates with small-cell suppression").encode("utf-8"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dvnet.anonymize.disclosure.audit import AuditReport, audit
-from dvnet.anonymize.disclosure.profiles import get_profile
+from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.tables import Table
 
 
@@ -29,11 +29,18 @@ def release_tables(folder: Path) -> tuple[dict, list[Table]]:
     return manifest, tables
 
 
-def reaudit_release(folder: Path) -> AuditReport:
-    """The LP audit over the release's published files alone."""
+def reaudit_release(folder: Path, reasons: dict[str, list[str]] | None = None) -> AuditReport:
+    """The LP audit over the release's published files alone; ``reasons`` (the coordinator's
+    internal record, ``internal.read_reasons``) says which suppressed cells are sensitive."""
     manifest, tables = release_tables(folder)
-    profile = get_profile(manifest["profile"]["name"]) if manifest["profile"]["name"] != "custom" else None
-    return audit(tables, profile or get_profile("custom", **{k: v for k, v in manifest["profile"].items() if k not in ("name", "source")}))
+    return audit(tables, manifest_profile(manifest), reasons=reasons)
+
+
+def manifest_profile(manifest: dict) -> Profile:
+    """The profile a release was published under, from its manifest."""
+    if manifest["profile"]["name"] != "custom":
+        return get_profile(manifest["profile"]["name"])
+    return get_profile("custom", **{k: v for k, v in manifest["profile"].items() if k not in ("name", "source")})
 
 
 def small_published_cells(folder: Path) -> int:

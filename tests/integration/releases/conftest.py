@@ -1,34 +1,13 @@
-"""A small loaded network, built once per session: agencies contributed, the coordinator ingested."""
+"""The first release of the small loaded network (``loaded_network_template``, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
-from dvnet.pipelines.demo import fresh_network, plan
-from dvnet.pipelines.demo_network import demo_geography
-from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
-
-
-@pytest.fixture(scope="session")
-def loaded_network_template(tmp_path_factory, contribute_and_ingest) -> Path:
-    root = tmp_path_factory.mktemp("release-net") / "net"
-    orgs = fresh_network(root).organisations
-    synthesize(orgs, root / "agencies", seed=11, periods=[PERIOD], scale=0.5, geography=demo_geography())
-    contribute_and_ingest(root, plan(orgs, [PERIOD]))
-    return root
-
-
-@pytest.fixture
-def loaded_network(loaded_network_template, tmp_path) -> Path:
-    """A private copy, so a test may publish into it."""
-    root = tmp_path / "net"
-    shutil.copytree(loaded_network_template, root)
-    return root
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvnet.anonymize.disclosure import DisclosureError, Table, audit, protect
+from dvnet.anonymize.disclosure import DisclosureError, Table, audit, get_profile, protect
 from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.protect import prepare
 
 
-def _suppressed(frame: pd.DataFrame, kind: str = "suppressed: complementary") -> set[tuple[str, ...]]:
+def _suppressed(release, name: str, reason: str = "complementary") -> set[tuple[str, ...]]:
+    """Cells of table ``name`` suppressed for ``reason`` (the coordinator's record; every one of
+    them has the one public mark in the table itself)."""
+    frame = release.tables[name]
     dims = [c for c in frame.columns if c not in ("value", "status")]
-    return {tuple(r) for r in frame.loc[frame["status"] == kind, dims].itertuples(index=False)}
+    why = release.reasons[name]
+    assert (frame.loc[why != "published", "status"] == "suppressed").all() and (frame.loc[why == "published", "status"] == "published").all()
+    return {tuple(r) for r in frame.loc[why == reason, dims].itertuples(index=False)}
 
 
 def _assert_clean_reaudit(release, earlier=None):
-    again = audit(release.as_tables(), release.profile, earlier=earlier)
+    again = audit(release.as_tables(), release.profile, earlier=earlier, reasons=release.reasons)
     assert again.n_exact == 0 and again.n_narrow == 0 and again.n_unchecked == 0
     assert again.passed
 
@@ -27,12 +32,12 @@ def _assert_clean_reaudit(release, earlier=None):
 def test_a_single_suppression_in_a_row_gets_the_cheapest_sufficient_partner(method):
     frame = pd.DataFrame({"service": ["shelter", "outreach", "counselling", "legal", "Total"], "value": [3, 30, 20, 60, 113]})
     release = protect([Table("row", frame, ("service",), "episodes")], method=method)
-    out = release.tables["row"]
-    assert _suppressed(out, "suppressed: primary") == {("shelter",)}
-    # 20 is the smallest partner leaving the attacker a range of at least 10 (0..23).
-    assert _suppressed(out) == {("counselling",)}
+    assert _suppressed(release, "row", "primary") == {("shelter",)}
+    # 20 is the smallest partner leaving the attacker a range of at least 10 (1..22: a suppressed
+    # cell is never a zero, as the attacker knows).
+    assert _suppressed(release, "row") == {("counselling",)}
     row = release.audit.cells.set_index("coordinates").loc["service=shelter"]
-    assert (row["lower"], row["upper"]) == (0, 23)
+    assert (row["lower"], row["upper"]) == (1, 22)
     _assert_clean_reaudit(release)
 
 
@@ -40,7 +45,7 @@ def test_a_single_suppression_in_a_row_gets_the_cheapest_sufficient_partner(meth
 def test_a_grid_cell_is_protected_by_the_cheapest_rectangle(grid_table, method):
     t = grid_table("t", [[3, 40, 25], [30, 20, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])
     release = protect([t], method=method)
-    assert _suppressed(release.tables["t"]) == {("A", "z"), ("C", "x"), ("C", "z")}
+    assert _suppressed(release, "t") == {("A", "z"), ("C", "x"), ("C", "z")}
     assert release.stats.complementary == 3 and release.stats.complementary_total == 25 + 22 + 41
     _assert_clean_reaudit(release)
 
@@ -56,13 +61,13 @@ def _statuses(cells, primary):
     return {c: ("suppressed: primary" if c == primary else "suppressed: complementary") for c in cells}
 
 
-def test_the_audit_catches_a_bridge_cell_that_two_suppressions_per_line_do_not_protect(grid_table):
+def test_the_audit_catches_a_bridge_cell_that_two_suppressions_per_line_do_not_protect(grid_table, hand_audit):
     for r in ROWS:
         assert sum(1 for c in BRIDGE if c[0] == r) >= 2
     for col in COLS:
         assert sum(1 for c in BRIDGE if c[1] == col) >= 2
     hand = grid_table("t", BRIDGE_GRID, ROWS, COLS, statuses=_statuses(BRIDGE, ("r1", "c3")))
-    report = audit([hand])
+    report = hand_audit([hand])
     cells = report.cells.set_index("coordinates")
     bridge = cells.loc["region=r1; service=c3"]
     assert bridge["verdict"] == "exact" and bridge["lower"] == bridge["upper"] == 4
@@ -73,12 +78,13 @@ def test_the_audit_catches_a_bridge_cell_that_two_suppressions_per_line_do_not_p
     assert "4" not in err.value.message.replace(str(report.n_exact), "")
 
 
-def test_exactly_two_suppressions_per_line_can_still_be_pinned_by_non_negativity(grid_table):
+def test_exactly_two_suppressions_per_line_can_still_be_pinned_by_non_negativity(grid_table, hand_audit):
     # An 8-cycle (two per row and column) whose moves are blocked by a zero on each side: a rank
-    # check sees one degree of freedom, the LP with non-negativity sees every cell exactly.
+    # check sees one degree of freedom, the LP with non-negativity sees every cell exactly. (A
+    # profile that suppresses zeros: where zeros are published, a suppressed cell is at least 1.)
     grid = [[3, 25, 12, 30], [14, 20, 0, 17], [26, 13, 0, 22], [18, 27, 31, 16]]
     cycle = {("r1", "c1"), ("r1", "c2"), ("r2", "c2"), ("r2", "c3"), ("r3", "c3"), ("r3", "c4"), ("r4", "c4"), ("r4", "c1")}
-    report = audit([grid_table("t", grid, ROWS, COLS, statuses=_statuses(cycle, ("r1", "c1")))])
+    report = hand_audit([grid_table("t", grid, ROWS, COLS, statuses=_statuses(cycle, ("r1", "c1")))], get_profile("dv-default", zeros="suppress"))
     assert report.n_exact == 8
     assert report.cells.set_index("coordinates").loc["region=r1; service=c1", "upper"] == 3
 
@@ -106,7 +112,7 @@ def test_the_heuristic_repairs_the_bridge_pattern_it_is_given(grid_table):
     assert info.iterations >= 1
 
 
-def test_two_tables_sharing_a_margin_are_protected_jointly(grid_table):
+def test_two_tables_sharing_a_margin_are_protected_jointly(grid_table, hand_audit):
     service = [[4, 5], [20, 30], [33, 27]]
     risk = [[3, 6], [15, 35], [25, 35]]
     regions = ["R1", "R2", "R3"]
@@ -117,9 +123,9 @@ def test_two_tables_sharing_a_margin_are_protected_jointly(grid_table):
     hand_a = grid_table("a", service, regions, ["s1", "s2"], statuses={c: "suppressed: primary" if c in prim_a else "suppressed: complementary" for c in A})
     hand_b = grid_table("b", risk, regions, ["h", "l"], dims=("region", "risk"), statuses={c: "suppressed: primary" if c in prim_b else "suppressed: complementary" for c in B})
     # Each hand-made pattern protects its own table ...
-    assert audit([hand_a]).passed and audit([hand_b]).passed
+    assert hand_audit([hand_a]).passed and hand_audit([hand_b]).passed
     # ... but together A publishes R3's total and B publishes R2's: R1's total = 119 - 50 - 60.
-    joint = audit([hand_a, hand_b])
+    joint = hand_audit([hand_a, hand_b])
     r1 = joint.cells.set_index("coordinates").loc["region=R1"]
     assert r1["verdict"] == "exact" and r1["lower"] == 9
     release = protect([grid_table("a", service, regions, ["s1", "s2"]), grid_table("b", risk, regions, ["h", "l"], dims=("region", "risk"))])
@@ -140,7 +146,7 @@ def test_a_small_region_is_protected_inside_its_province(cube_table, method):
         nested={"region": "province"},
     )
     release = protect([t], method=method)
-    assert _suppressed(release.tables["h"]) == {("P1", "R3")}
+    assert _suppressed(release, "h") == {("P1", "R3")}
     _assert_clean_reaudit(release)
 
 
@@ -153,10 +159,9 @@ def test_a_small_province_is_protected_at_the_province_level(cube_table, method)
         nested={"region": "province"},
     )
     release = protect([t], method=method)
-    out = release.tables["h"]
-    assert _suppressed(out, "suppressed: primary") == {("P2", "Total"), ("P2", "R4"), ("P2", "R5")}
+    assert _suppressed(release, "h", "primary") == {("P2", "Total"), ("P2", "R4"), ("P2", "R5")}
     # One cell suffices: the grand total (the province total of P1 would need a region too).
-    assert _suppressed(out) == {("Total", "Total")}
+    assert _suppressed(release, "h") == {("Total", "Total")}
     _assert_clean_reaudit(release)
 
 
@@ -186,7 +191,7 @@ def test_a_second_release_is_refused_when_differencing_with_the_first_exposes_a_
     ledger = protect([first]).ledger_cells("2026-Q1")
     alone = protect([second], method="milp")
     # Without the ledger the cheapest protection hides Q1's cells ...
-    assert _suppressed(alone.tables["ytd"]) == {("Q1", "A"), ("Q1", "B"), ("Q2", "B")}
+    assert _suppressed(alone, "ytd") == {("Q1", "A"), ("Q1", "B"), ("Q2", "B")}
     # ... which the first release published: Q2/A = Total/A - Q1/A.
     report = audit(alone.as_tables(), earlier=ledger)
     q2a = report.cells.set_index("coordinates").loc["quarter=Q2; region=A"]
@@ -197,16 +202,16 @@ def test_a_second_release_is_refused_when_differencing_with_the_first_exposes_a_
     # Protected with the ledger, the complements avoid what was already published.
     for method in ("milp", "heuristic"):
         release = protect([second], earlier=ledger, method=method)
-        assert _suppressed(release.tables["ytd"]) == {("Q2", "B"), ("Total", "A"), ("Total", "B")}
+        assert _suppressed(release, "ytd") == {("Q2", "B"), ("Total", "A"), ("Total", "B")}
         _assert_clean_reaudit(release, earlier=ledger)
 
 
 def test_cms_requires_a_wider_range_than_the_dv_default():
-    frame = pd.DataFrame({"service": ["a", "b", "c", "d", "Total"], "value": [3, 7, 50, 60, 120]})
+    frame = pd.DataFrame({"service": ["a", "b", "c", "d", "Total"], "value": [3, 9, 50, 60, 122]})
     t = Table("row", frame, ("service",), "episodes")
-    assert protect([t], "dv-default").stats.complementary == 0  # 3 + 7: a range 0..10, width 10
+    assert protect([t], "dv-default").stats.complementary == 0  # 3 + 9 = 12, each at least 1: a range 1..11, width 10
     cms = protect([t], "cms-11")
-    assert _suppressed(cms.tables["row"]) == {("c",)}  # width 10 would show "at most 10"
+    assert _suppressed(cms, "row") == {("c",)}  # width 10 would show "at most 10"
     assert cms.audit.cells["width"].min() >= 11
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvnet.anonymize.disclosure import STATUS_LABELS, DisclosureError, Table, audit, protect, rates
+from dvnet.anonymize.disclosure import DisclosureError, Table, audit, protect, rates
 from dvnet.anonymize.disclosure.complementary import dual_cut
 from dvnet.anonymize.disclosure.protect import prepare
 
@@ -33,13 +33,19 @@ def _contrib_for(grid, dominated):
     return _contributions(rows)
 
 
+def _with_reasons(release, name):
+    """The published table beside the coordinator's reasons (which no release file holds)."""
+    return release.tables[name].assign(reason=release.reasons[name])
+
+
 def test_one_agency_with_90_percent_of_a_cell_of_40_makes_it_sensitive(grid_table, cell):
     t = grid_table("t", GRID, REGIONS, SERVICES)
     contrib = _contrib_for(GRID, {("R1", "shelter"): 0.9, ("R2", "shelter"): 0.7})
     release = protect([t], contributions=contrib)
-    out = release.tables["t"]
-    assert cell(out, region="R1", service="shelter")["status"] == "suppressed: dominance"
-    assert cell(out, region="R2", service="shelter")["status"] != "suppressed: dominance"  # 70 % < 80 %
+    out = _with_reasons(release, "t")
+    assert cell(out, region="R1", service="shelter")["reason"] == "dominance"
+    assert cell(out, region="R1", service="shelter")["status"] == "suppressed"  # the one public mark
+    assert cell(out, region="R2", service="shelter")["reason"] != "dominance"  # 70 % < 80 %
     assert release.stats.dominance == 1 and release.stats.complementary >= 3
     row = release.audit.cells.set_index("coordinates").loc["region=R1; service=shelter"]
     assert row["required"] == 10 and row["width"] >= 10
@@ -57,9 +63,9 @@ def test_a_margin_dominated_through_its_parts_is_caught(grid_table, cell):
             else:
                 rows += [(r, s, "a1", v // 2), (r, s, "a2", v - v // 2)]
     release = protect([t], contributions=_contributions(rows), profile="dv-default")
-    out = release.tables["t"]
-    assert cell(out, region="R3", service="Total")["status"] == "suppressed: dominance"
-    assert cell(out, region="R3", service="shelter")["status"] == "suppressed: dominance"
+    out = _with_reasons(release, "t")
+    assert cell(out, region="R3", service="Total")["reason"] == "dominance"
+    assert cell(out, region="R3", service="shelter")["reason"] == "dominance"
     assert release.audit.passed
 
 
@@ -85,7 +91,7 @@ def test_protected_output_marks_every_suppressed_cell_and_never_shows_a_bare_zer
     out = release.tables["t"]
     assert list(out.columns) == ["region", "service", "value", "status"]
     assert str(out["value"].dtype) == "Int64"
-    assert set(out["status"]) <= set(STATUS_LABELS.values())
+    assert set(out["status"]) <= {"published", "suppressed"}
     hidden = out["status"] != "published"
     assert out.loc[hidden, "value"].isna().all()
     assert out.loc[~hidden, "value"].notna().all()
@@ -93,7 +99,9 @@ def test_protected_output_marks_every_suppressed_cell_and_never_shows_a_bare_zer
     stats = release.stats.to_dict()
     assert stats["cells"] == 16 and stats["primary"] == 1
     assert stats["primary"] + stats["complementary"] + stats["dominance"] + stats["published"] == 16
-    assert stats["suppressed_total"] == int(t.frame.loc[hidden.to_numpy(), "value"].sum())
+    assert stats["suppressed_total"] == int(t.frame.loc[hidden.to_numpy(), "value"].sum())  # the coordinator's figure
+    public = release.stats.public()
+    assert public["suppressed"] == int(hidden.sum()) and not {"primary", "dominance", "complementary", "suppressed_total", "complementary_total"} & set(public)
     assert release.audit.summary.startswith("audit PASSED")
 
 
@@ -111,14 +119,12 @@ def test_rates_with_a_suppressed_denominator_or_numerator_are_suppressed():
     accepted = pd.DataFrame({"region": ["A", "B", "C", "Total"], "value": [4, 30, 12, 46]})
     release = protect([Table("referrals", referrals, ("region",), "referrals"), Table("accepted", accepted, ("region",), "accepted")])
     den, num = release.tables["referrals"], release.tables["accepted"]
-    assert den.loc[0, "status"] == "suppressed: primary"
+    assert den.loc[0, "status"] == "suppressed" and release.reasons["referrals"][0] == "primary"
     out = rates(num, den, ["region"]).set_index("region")
-    assert out.loc["A", "status"] == "suppressed: denominator" and pd.isna(out.loc["A", "rate"])
+    assert out.loc["A", "status"] == "suppressed" and pd.isna(out.loc["A", "rate"])
     for region in ("B", "C", "Total"):
-        if den.set_index("region").loc[region, "status"] != "published":
-            assert out.loc[region, "status"] == "suppressed: denominator"
-        elif num.set_index("region").loc[region, "status"] != "published":
-            assert out.loc[region, "status"] == "suppressed: numerator"
+        if den.set_index("region").loc[region, "status"] != "published" or num.set_index("region").loc[region, "status"] != "published":
+            assert out.loc[region, "status"] == "suppressed" and pd.isna(out.loc[region, "rate"])
         else:
             assert out.loc[region, "rate"] == pytest.approx(num.set_index("region").loc[region, "value"] / den.set_index("region").loc[region, "value"])
     assert (out["status"] != "published").sum() >= 2
@@ -126,13 +132,14 @@ def test_rates_with_a_suppressed_denominator_or_numerator_are_suppressed():
 
 def test_rates_known_answers_including_a_zero_denominator():
     num = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([10, pd.NA, 15, 0], dtype="Int64"),
-                        "status": ["published", "suppressed: primary", "published", "published"]})
+                        "status": ["published", "suppressed", "published", "published"]})
     den = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([40, 20, pd.NA, 0], dtype="Int64"),
-                        "status": ["published", "published", "suppressed: complementary", "published"]})
+                        "status": ["published", "published", "suppressed", "published"]})
     out = rates(num, den, ["region"], scale=100).set_index("region")
     assert out.loc["A", "rate"] == 25.0 and out.loc["A", "status"] == "published"
-    assert out.loc["B", "status"] == "suppressed: numerator"
-    assert out.loc["C", "status"] == "suppressed: denominator" and pd.isna(out.loc["C", "rate"])
+    # One mark whichever part is hidden: the status never says which count was small.
+    assert out.loc["B", "status"] == "suppressed" and pd.isna(out.loc["B", "rate"])
+    assert out.loc["C", "status"] == "suppressed" and pd.isna(out.loc["C", "rate"])
     assert out.loc["D", "status"] == "undefined: zero denominator"
 
 
@@ -183,3 +190,17 @@ def test_rates_refuse_input_they_cannot_read_one_way(numerator):
     with pytest.raises(DisclosureError) as caught:
         rates(numerator, denominator, ["region"])
     assert caught.value.reason == "INVALID_RATE_INPUT"
+
+
+def test_zero_and_hundred_percent_rates_follow_the_one_rule():
+    # Published exactly when both counts are published, whatever the rate; never a hint at which
+    # count was hidden otherwise.
+    num = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([0, 40, pd.NA, 0], dtype="Int64"),
+                        "status": ["published", "published", "suppressed", "published"]})
+    den = pd.DataFrame({"region": ["A", "B", "C", "D"], "value": pd.array([40, 40, 40, pd.NA], dtype="Int64"),
+                        "status": ["published", "published", "published", "suppressed"]})
+    out = rates(num, den, ["region"]).set_index("region")
+    assert out.loc["A", "rate"] == 0.0 and out.loc["A", "status"] == "published"
+    assert out.loc["B", "rate"] == 1.0 and out.loc["B", "status"] == "published"
+    assert out.loc["C", "status"] == out.loc["D", "status"] == "suppressed"
+    assert pd.isna(out.loc["C", "rate"]) and pd.isna(out.loc["D", "rate"])

@@ -69,6 +69,6 @@ def test_datashield_publishes_a_table_whose_non_zero_counts_are_all_three_or_mor
 def test_zero_rule_is_configurable():
     release = protect([_row([0, 30, 40, 50])], get_profile("custom", threshold=11, zeros="suppress"))
     frame = release.tables["by_region"]
-    assert frame.loc[0, "status"] == "suppressed: primary"
+    assert frame.loc[0, "status"] == "suppressed"
     assert pd.isna(frame.loc[0, "value"])
     assert release.audit.passed

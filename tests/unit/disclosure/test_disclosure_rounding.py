@@ -16,7 +16,7 @@ def ehrql_apply_sdc(value: int) -> int:
     return int(opensafely.ROUNDING_MULTIPLE * round(value / opensafely.ROUNDING_MULTIPLE, ndigits=0))
 
 
-# Worked examples: true count -> what dvnet publishes (None = NA marked "suppressed: primary").
+# Worked examples: true count -> what dvnet publishes (None = NA marked "suppressed").
 WORKED = [(0, 0), (1, None), (3, None), (7, None), (8, 10), (12, 10), (13, 15), (17, 15), (18, 20), (22, 20), (23, 25), (1234, 1235)]
 
 
@@ -27,7 +27,7 @@ def test_worked_examples_redact_then_round():
     out = release.tables["t"]
     for i, (_, expected) in enumerate(WORKED):
         if expected is None:
-            assert pd.isna(out.loc[i, "value"]) and out.loc[i, "status"] == "suppressed: primary"
+            assert pd.isna(out.loc[i, "value"]) and out.loc[i, "status"] == "suppressed"
         else:
             assert out.loc[i, "value"] == expected and out.loc[i, "status"] == "published"
     # The margin is rounded from its own true value (1358 -> 1360), not summed from rounded parts.
@@ -53,13 +53,17 @@ def test_a_rounded_value_is_read_as_the_counts_that_round_to_it(published, base,
     assert all(round_to_base(np.array([v]), base)[0] == published for v in range(lo, hi + 1))
 
 
-def test_the_audit_treats_rounded_values_as_intervals():
-    # a = 3 (redacted), b = 8 (shown 10, i.e. 8..12), total 11 (shown 10, i.e. 8..12): a in [0, 4].
+def test_the_audit_treats_rounded_values_as_intervals_and_knows_the_rules():
+    # a = 3 (redacted), b = 8 (shown 10, i.e. 8..12), total 11 (shown 10, i.e. 8..12): a in [0, 4]
+    # from the numbers; an attacker who knows the rules also knows a redacted cell is not a zero
+    # (zeros are published): a in [1, 4], narrower than the width 4 of a rounded value.
     frame = pd.DataFrame({"service": ["a", "b", "Total"], "value": [3, 8, 11]})
-    release = protect([Table("t", frame, ("service",), "episodes")], "opensafely")
-    row = release.audit.cells.iloc[0]
-    assert (row["lower"], row["upper"]) == (0, 4)
-    assert release.audit.passed  # width 4 = the width of a rounded value's interval
+    t = Table("t", frame, ("service",), "episodes")
+    primary_only = protect([t], "opensafely", method="none", check=False)
+    row = primary_only.audit.cells.iloc[0]
+    assert (row["lower"], row["upper"], row["verdict"]) == (1, 4, "narrow")
+    release = protect([t], "opensafely")
+    assert release.stats.complementary == 1 and release.audit.passed
 
 
 def test_rounding_alone_can_leave_a_redacted_cell_too_narrow_and_a_complement_fixes_it(grid_table):

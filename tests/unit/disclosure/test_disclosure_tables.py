@@ -60,8 +60,11 @@ def test_negative_or_fractional_counts_are_refused():
         assert err.value.reason == "INVALID_TABLE"
 
 
-def test_an_earlier_release_that_contradicts_this_one_is_a_ledger_conflict(grid_table):
+def test_an_earlier_release_that_differs_is_another_population_and_one_that_contradicts_itself_a_ledger_conflict(grid_table):
     t = grid_table("t", [[1, 2], [3, 4]], ["A", "B"], ["x", "y"])
+    # Late records or a correction: the earlier cell is a quantity of its own, linked by a difference.
+    model = build_model([t], [EarlierCell("episodes", {"region": "A", "service": "x"}, 5, table="r1/t")])
+    assert model.difference.sum() == 1 and model.truth[model.difference][0] == 4
     with pytest.raises(DisclosureError) as err:
-        build_model([t], [EarlierCell("episodes", {"region": "A", "service": "x"}, 5)])
+        build_model([t], [EarlierCell("episodes", {"region": "A", "service": "x"}, v, table="r1/t") for v in (5, 6)])
     assert err.value.reason == "LEDGER_CONFLICT"

