@@ -109,4 +109,4 @@ def build_resources(network_root: str | os.PathLike | None = None, release_steps
 
 def no_steps(name: str) -> None:
     """The release builder's progress callback where nobody watches (the UI, the sensor);
-    ``dvnet publish`` passes its progress line instead (``assets/runs.py: run_publish``)."""
+    ``dvnet publish`` passes its progress line instead (``assets/runs.py: run_release_step``)."""

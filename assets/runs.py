@@ -192,21 +192,22 @@ def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_c
     return _execute(network, home, AssetSelection.groups(*groups), "__".join(("materialise", *groups)), run_config)
 
 
-def run_publish(network: Path, home: Path, release: dict, step: Callable[[str], None] = lambda name: None) -> tuple[str, dict[str, bool]]:
-    """Materialise ``published_release`` and run its checks in-process, ``release`` its config
-    (profile, periods, method, custom overrides); the release id and each check's result. A
-    refused release raises the error the builder raised (AUDIT_FAILED, NOTHING_TO_PUBLISH, ...)."""
+def run_release_step(network: Path, home: Path, asset: str, config: dict, launched_by: str,
+                     step: Callable[[str], None] = lambda name: None) -> tuple[str, dict[str, bool]]:
+    """Materialise one asset of the ``releases`` group (``release_request`` or ``published_release``)
+    and run its checks in-process with ``config``; the release id and each check's result. A refusal
+    raises the error the step raised (AUDIT_FAILED, NOTHING_TO_PUBLISH, REVIEW_INCOMPLETE, ...)."""
     from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
     from dvnet.assets.definitions import build_definitions
 
-    name = "publish_release"
+    name = f"{asset}_job"
     defs = Definitions.merge(build_definitions(network, release_steps=step),
-                             Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets("published_release"))]))  # fmt: skip
-    config = {"ops": {"published_release": {"config": release}}, **SILENT_LOGS}
+                             Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets(asset))]))  # fmt: skip
+    run_config = {"ops": {asset: {"config": config}}, **SILENT_LOGS}
     with dagster_instance(home) as instance:
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=config, tags={"dvnet/launched_by": "dvnet publish"})
-    (mat,) = [m for m in result.asset_materializations_for_node("published_release") if m.asset_key == AssetKey("published_release")]
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by})
+    (mat,) = [m for m in result.asset_materializations_for_node(asset) if m.asset_key == AssetKey(asset)]
     return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 

@@ -34,7 +34,14 @@ POLICY: dict[str, frozenset[str]] = {
     "network.suspend": frozenset({"coordinator"}),
     "network.reinstate": frozenset({"coordinator"}),
     "ingest": frozenset({"coordinator"}),
+    # Publishing is two steps with two people between them: coalition staff request a release,
+    # two reviewers other than the requester approve it (output checking), staff publish it.
     "publish": frozenset({"coordinator"}),
+    "review.read": frozenset({"reviewer", "coordinator"}),
+    "review.approve": frozenset({"reviewer"}),
+    "review.reject": frozenset({"reviewer"}),
+    "release.publish": frozenset({"coordinator"}),
+    "release.withdraw": frozenset({"coordinator"}),
     # A DSA is signed for the coalition by its staff once the parties and the ethics board have
     # agreed it on paper; a researcher named on it never changes its terms.
     "dsa.add": frozenset({"coordinator"}),

@@ -42,7 +42,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "receipts": ("dvnet.pipelines.commands.receipts", "receipts", "Fetch and verify the coordinator's receipts; show what became of each bundle."),
     "receipt": ("dvnet.pipelines.commands.receipt", "receipt", "Verify a coordinator's signed receipt for a bundle."),
     "ingest": ("dvnet.pipelines.commands.ingest", "ingest", "Verify, quarantine or load the bundles in the coordinator inbox."),
-    "publish": ("dvnet.pipelines.commands.publish", "publish", "Build a disclosure-controlled release for evaluators."),
+    "publish": ("dvnet.pipelines.commands.publish", "publish", "Request a disclosure-controlled release (two reviewers must approve it)."),
+    "review": ("dvnet.pipelines.commands.review", "review", "Release requests: list, show, approve or reject (two-person output check)."),
+    "release": ("dvnet.pipelines.commands.release", "release", "Publish an approved release request, or withdraw a published release."),
     "query": ("dvnet.pipelines.commands.query", "query", "Run read-only SQL against published releases."),
     "ui": ("dvnet.pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
     "audit": ("dvnet.pipelines.commands.audit", "audit", "Verify an audit log against its anchors; show its entries."),
@@ -51,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 #: Commands that run at the coordinator, on the `central` extra (Dagster, the LP solvers, charts).
-CENTRAL_COMMANDS = ("ingest", "publish", "ui", "demo")
+CENTRAL_COMMANDS = ("ingest", "publish", "review", "release", "ui", "demo")
 #: The modules only the `central` extra installs; a missing one means the agency-side install.
 CENTRAL_MODULES = ("dagster", "dagster_webserver", "dagster_duckdb", "scipy", "highspy", "matplotlib")
 
@@ -95,7 +97,7 @@ def cli() -> None:
 #: Reasons about configuration or the command line, not about the input checked: exit 2 like a
 #: usage error (besides ContractError, RegistryError and every USAGE_ reason).
 CONFIGURATION_REASONS = frozenset(
-    {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "QUERY_FAILED",
+    {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "REQUEST_UNKNOWN", "QUERY_FAILED",
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
      "WAREHOUSE_BUSY"}  # another command holds the warehouse: nothing was checked, run it again later
 )  # fmt: skip

@@ -43,3 +43,44 @@ def instance():
 
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+REVIEWERS = ("rev-one", "rev-two")
+
+
+def add_reviewers(root: Path) -> list[tuple[str, Path]]:
+    """Two reviewers (``rev-one``, ``rev-two``, keys under ``people/``) in the network at ``root``,
+    registered once by the founding coordinator; (id, key file) each."""
+    from dvnet.common import network as store
+    from dvnet.common.authority import authorise
+    from dvnet.common.people import init_person, read_person_file
+    from dvnet.pipelines.ceremony import FOUNDER
+
+    out = []
+    for person_id in REVIEWERS:
+        folder = Path(root) / "people" / person_id
+        if store.load_network(root).person(person_id) is None:
+            made = init_person(folder, person_id, f"Reviewer {person_id} (fictional)", "coalition")
+            founder = authorise(root, FOUNDER[0], Path(root) / "people" / FOUNDER[0] / "signing.key", "network.add-person")
+            store.add_person(root, read_person_file(made.public_file), ["reviewer"], founder)
+        out.append((person_id, folder / "signing.key"))
+    return out
+
+
+def publish_reviewed(root: Path, profile: str, periods: list[str], **kw):
+    """Request a release as the founding coordinator, approve it by two reviewers and publish it:
+    the one way a test gets a published release (the product has no other). The request's
+    ``ReleaseResult`` with ``folder`` the published folder."""
+    import dataclasses
+
+    from dvnet.assets.releases.lib.release import build_request
+    from dvnet.assets.releases.lib.review import decide, publish_request
+    from dvnet.common.authority import authorise
+    from dvnet.pipelines.ceremony import FOUNDER
+
+    reviewers = add_reviewers(root)
+    result = build_request(root, profile, periods, FOUNDER[0], **kw)
+    for person_id, key in reviewers:
+        decide(root, result.release_id, authorise(root, person_id, key, "review.approve"), "approve", "checked (test)", now=kw.get("now"))
+    folder = publish_request(root, result.release_id, now=kw.get("now"))
+    return dataclasses.replace(result, folder=folder)

@@ -1,6 +1,7 @@
-"""Releases group: disclosure-controlled releases for evaluators.
+"""Releases group: release requests, and the releases two reviewers let out for evaluators.
 
-The publish step enforces the disclosure gate in its own code (``build_release`` refuses with
+``release_request`` (``dvnet publish``) builds a request for review; ``published_release``
+(``dvnet release publish <id>``) publishes an approved one (``lib/review.py``). The request step enforces the disclosure gate in its own code (``build_release`` refuses with
 ``AUDIT_FAILED`` before writing anything); the checks here re-verify the newest release from its
 published files, as an evaluator could.
 """
@@ -15,7 +16,7 @@ from typing import Optional
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, ResourceParam, asset, asset_check
 from pydantic import Field
 
-from dvnet.assets.releases.lib.release import build_release
+from dvnet.assets.releases.lib.release import build_request
 from dvnet.assets.releases.lib.files import newest_release
 from dvnet.assets.releases.lib.internal import read_reasons
 from dvnet.assets.releases.lib.verify import reaudit_release
@@ -25,6 +26,7 @@ WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cube
 
 
 class ReleaseConfig(Config):
+    author: str = Field(description="The person requesting the release (their id).")
     profile: str = Field(default="dv-default", description="Disclosure-control profile: dv-default, cms-11, opensafely, datashield-3.")
     periods: list[str] = Field(default_factory=list, description="Quarters to publish (default: the latest loaded).")
     method: str = Field(default="auto", description="Complementary suppression: auto, milp or heuristic.")
@@ -34,15 +36,15 @@ class ReleaseConfig(Config):
 
 
 @asset(group_name="releases", deps=WAREHOUSE_DEPS)
-def published_release(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
-                      release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
-    """A release: tidy tables with Total margins, every suppressed cell with the one mark "suppressed", audit passed."""
+def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
+                    release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
+    """A release request awaiting review: tidy tables with Total margins, suppressed cells marked, audit passed."""
     from dvnet.assets.releases.lib.release import latest_periods
 
     overrides = {k: v for k in ("threshold", "rounding_base", "dominance_share") if (v := getattr(config, k)) is not None}
     with warehouse.locked():  # build_release opens the warehouse itself
         periods = config.periods or latest_periods(network.root_path)
-        result = build_release(network.root_path, config.profile, periods, method=config.method, overrides=overrides,
+        result = build_request(network.root_path, config.profile, periods, config.author, method=config.method, overrides=overrides,
                                step=release_steps)  # fmt: skip
     s = result.internal  # the coordinator's figures (per reason): never in the release folder
     return MaterializeResult(
@@ -57,8 +59,26 @@ def published_release(config: ReleaseConfig, network: NetworkResource, warehouse
             "suppressed_complementary": s["complementary"],
             "audit": result.summary,
             "contributing_agencies": result.manifest["contributing_agencies"],
+            "author": config.author,
         }
     )
+
+
+class PublishConfig(Config):
+    request_id: str = Field(description="The approved release request to publish.")
+
+
+@asset(group_name="releases", deps=[release_request])
+def published_release(config: PublishConfig, network: NetworkResource, warehouse: WarehouseResource) -> MaterializeResult:
+    """A published release: a request two reviewers other than its author approved, served by `dvnet query`."""
+    from dvnet.assets.releases.lib.review import publish_request, review_state
+
+    with warehouse.locked():
+        state = review_state(network.root_path, config.request_id)
+        folder = publish_request(network.root_path, config.request_id)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return MaterializeResult(metadata={"release_id": config.request_id, "approved_by": ", ".join(state.approvals),
+                                       "content_sha256": state.content_sha256, "audit": manifest["audit"]["summary"]})  # fmt: skip
 
 
 @asset_check(asset=published_release, name="no_exact_or_narrow_ranges", description="Re-run the LP audit over the newest release's published files: every suppressed cell stays protected.")
@@ -83,5 +103,5 @@ def no_cell_below_threshold(network: NetworkResource) -> AssetCheckResult:
     return AssetCheckResult(passed=small == 0, severity=AssetCheckSeverity.ERROR, metadata={"small_published_cells": small, "profile": profile})
 
 
-ASSETS = [published_release]
+ASSETS = [release_request, published_release]
 CHECKS = [no_exact_or_narrow_ranges, no_cell_below_threshold]

@@ -1,7 +1,8 @@
-"""`dvnet publish`: a disclosure-controlled release for evaluators, as a Dagster run.
+"""`dvnet publish`: a disclosure-controlled release *request* for review, as a Dagster run.
 
-The run materialises ``published_release`` in-process on the network's own Dagster instance and
-evaluates its checks, so the release, its metadata and the checks' results show in `dvnet ui`.
+Nothing is public yet: two reviewers decide (`dvnet review`), then `dvnet release publish <id>`.
+The run materialises ``release_request`` in-process on the network's own Dagster instance, so the
+request and its metadata show in `dvnet ui` (group `releases`).
 A refused release (the disclosure audit, nothing loaded) is one plain line and exit 1, not a
 Dagster traceback. All of it under the warehouse lock (``--wait``).
 """
@@ -16,7 +17,7 @@ import click
 
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
-from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.cli import EXIT_OK
 from dvnet.pipelines.commands.options import QUARTER, dagster_home_option, network_option
 from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console
@@ -37,18 +38,20 @@ from dvnet.pipelines.progress import progress
 @click.pass_context
 def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base,
             dominance_share, dagster_home: Path | None, wait: float) -> int:  # fmt: skip
-    """Build a release: suppress, audit (refuses on any exact or narrow range), write files, record the ledger.
+    """Request a release: suppress, audit (refuses on any exact or narrow range), write files for review.
 
-    Writes <network>/coordinator/releases/<release-id>/ with release.duckdb, csv/, parquet/,
-    manifest.json and report.html, as a Dagster run with the release's checks. Exit 0 published,
-    1 refused by the audit or a check failed, 2 usage or the warehouse stayed busy (WAREHOUSE_BUSY).
+    Writes <network>/coordinator/release-requests/<id>/ (owner-only; not served by `dvnet query`)
+    with release.duckdb, csv/, parquet/, manifest.json, report.html and disclosure.json, as a
+    Dagster run. Two reviewers then decide (`dvnet review`) and `dvnet release publish <id>`
+    publishes it. Exit 0 requested, 1 refused by the audit, 2 usage or the warehouse stayed busy.
     """
     import json
 
     from dvnet.anonymize.disclosure.profiles import get_profile
     from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.releases.lib.release import latest_periods
-    from dvnet.assets.runs import dagster_home_for, run_publish
+    from dvnet.assets.releases.lib.review import requests_root
+    from dvnet.assets.runs import dagster_home_for, run_release_step
     from dvnet.common.network import NetworkPaths
 
     overrides = {k: v for k, v in {"threshold": threshold, "rounding_base": rounding_base, "dominance_share": dominance_share}.items() if v is not None}
@@ -61,16 +64,16 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     with holding_warehouse(network, wait):
         chosen = list(periods) or latest_periods(network)
         with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
-            release_id, checks = run_publish(network, home, {"profile": profile, "periods": chosen, "method": method, **overrides}, step=tracker.stage)
-    folder = NetworkPaths(network).releases / release_id
+            config = {"profile": profile, "periods": chosen, "method": method, "author": actor.actor, **overrides}
+            release_id, _ = run_release_step(network, home, "release_request", config, "dvnet publish", step=tracker.stage)
+    folder = requests_root(NetworkPaths(network)) / release_id
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     s = read_record(NetworkPaths(network).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
-    console.print(f"[bold green]published[/] release {release_id}")
+    console.print(f"[bold green]requested[/] release {release_id}: not public until two reviewers approve it (`dvnet review`)")
     console.print(f"tables {len(manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
                   f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
     console.print(manifest["audit"]["summary"])
     console.print(f"contributing agencies: {manifest['contributing_agencies']}")
     console.print(f"folder: {folder}")
     console.print(f"report: {folder / 'report.html'}")
-    console.print("checks: " + ", ".join(f"{name} {'passed' if passed else 'FAILED'}" for name, passed in sorted(checks.items())))
-    return EXIT_OK if all(checks.values()) else EXIT_REFUSED
+    return EXIT_OK

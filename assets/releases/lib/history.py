@@ -37,7 +37,7 @@ def earlier_cells(con: duckdb.DuckDBPyConnection, releases_root: Path, coordinat
                               releases=missing)  # fmt: skip
     out: list[EarlierCell] = []
     for rid, folder in folders.items():
-        cells = _folder_cells(folder, read_record(coordinator, rid), set(periods))
+        cells = folder_cells(folder, read_record(coordinator, rid), set(periods))
         if rid in recorded:
             _check_against_ledger(rid, cells, recorded[rid])
         out += cells
@@ -58,7 +58,8 @@ def _ledger_releases(con: duckdb.DuckDBPyConnection, periods: list[str]) -> dict
     return out
 
 
-def _folder_cells(folder: Path, record: dict | None, periods: set[str]) -> list[EarlierCell]:
+def folder_cells(folder: Path, record: dict | None, periods: set[str], release_id: str | None = None) -> list[EarlierCell]:
+    """The cells of the release in ``folder`` (``release_id``: its id, when the folder is not yet named so)."""
     try:
         manifest, tables = release_tables(folder)
     except (OSError, KeyError, ValueError, DisclosureError) as err:  # fail closed: a history that cannot be read is no history
@@ -67,7 +68,7 @@ def _folder_cells(folder: Path, record: dict | None, periods: set[str]) -> list[
     if not periods & set(manifest.get("periods", [])):
         return []
     profile = manifest_profile(manifest)
-    rid = folder.name
+    rid = release_id or folder.name
     out = []
     for t in tables:
         reasons = (record or {}).get("reasons", {}).get(t.name)

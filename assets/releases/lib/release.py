@@ -1,4 +1,7 @@
-"""Build a release: cut tables from the cubes, protect them, audit, write files, record the ledger.
+"""Build a release request: cut tables from the cubes, protect them, audit, write its files.
+
+A request is not published: it waits in ``coordinator/release-requests/<id>/`` for two reviewers
+(``review.py``), whose ``publish_request`` records the ledger and moves it into ``releases/``.
 
 The disclosure gate is enforced here, in code, not only by Dagster checks: ``protect`` raises
 ``AUDIT_FAILED`` unless every suppressed cell's attacker range (given this release, every earlier
@@ -26,8 +29,7 @@ from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
-from dvnet.assets.intake.lib.faults import maybe_crash
-from dvnet.assets.releases.lib import history, ledger, recover
+from dvnet.assets.releases.lib import history, recover, review
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
@@ -38,7 +40,7 @@ from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 @dataclass
 class ReleaseResult:
-    """A published release. ``internal``: the coordinator's figures (suppressed cells per reason,
+    """A release request. ``internal``: the coordinator's figures (suppressed cells per reason,
     information loss), for its own output only: they are in no file of the release folder."""
 
     release_id: str
@@ -141,17 +143,17 @@ def latest_periods(root: Path) -> list[str]:
     return [row[0]]
 
 
-def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datetime | None = None, method: str = "auto",
+def build_request(root: Path, profile: str, periods: list[str], author: str, *, now: dt.datetime | None = None, method: str = "auto",
                   release_id: str | None = None, overrides: dict | None = None, step: Callable[[str], None] = lambda name: None) -> ReleaseResult:
-    """Publish a release for ``periods`` under ``profile``; refuses (AUDIT_FAILED) rather than leak.
-    ``step(name)`` is told when each stage starts (for progress lines)."""
+    """Request a release for ``periods`` under ``profile`` (``author``: the person asking);
+    refuses (AUDIT_FAILED) rather than leak. ``step(name)`` is told when each stage starts."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     periods = sorted({str(Period.parse(p)) for p in periods})
     prof = get_profile(profile, **(overrides or {}))
     paths = NetworkPaths(Path(root))
     network = load_network(paths.root)
     release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
-    folder = paths.releases / release_id
+    folder = review.requests_root(paths) / release_id
     if not paths.warehouse.is_file():
         raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
     con = duckdb.connect(str(paths.warehouse))
@@ -159,7 +161,7 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
     coordinator = coordinator_actor(paths.root, network)
     try:
         recover.finish_interrupted(paths, con, coordinator)  # first: an interrupted release may hold this id
-        if folder.exists():
+        if folder.exists() or (paths.releases / release_id).exists():
             raise DvnetError("RELEASE_EXISTS", f"release {release_id} already exists")
         step("reading the cubes")
         load_organisations(con, network)
@@ -189,24 +191,21 @@ def build_release(root: Path, profile: str, periods: list[str], *, now: dt.datet
             "audit_head": audit.head(paths.audit_log).to_dict(),
         }
         step("writing the release files")
-        tmp = recover.partial_folder(paths, release_id)
+        tmp = folder.with_name(f".{release_id}{recover.PARTIAL}")  # a crash leaves only this, removed by the next request of the id
         if tmp.exists():
             shutil.rmtree(tmp)
         private_dir(tmp)
         write_release_files(tmp, {**published, **rate_tables})
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
-        make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode; the coordinator hands releases out
-        # The durable record first, the folder last (``recover``): the coordinator's internal record
-        # (reasons, true counts) and the ledger every later audit reads, then the audit line, then
-        # the rename that makes the release appear whole.
+        review.write_disclosure(tmp, manifest, stats, author, now)
+        make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode
+        # The coordinator's internal record (reasons, true counts) first, then the rename that makes
+        # the request appear whole, then its audit line. The ledger is written at publication.
         write_internal_record(paths.coordinator, release_id, stats, protected)
-        ledger.record_release(con, release_id, prof.name, periods, protected.ledger_cells(release_id), protected.audit.summary, now)
-        maybe_crash("after_release_ledger")
-        recover.audit_published(paths, coordinator, manifest, now)
-        maybe_crash("after_release_audit")
         tmp.rename(folder)
-        maybe_crash("after_release_rename")
+        audit.append(paths.audit_log, review.REQUESTED, actor=coordinator, head_key=coordinator.key, objects={"request": release_id}, now=now,
+                     author=author, profile=prof.name, periods=periods, audit=protected.audit.summary)  # fmt: skip
     finally:
         con.close()
     return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)

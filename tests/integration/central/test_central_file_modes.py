@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
-from dvnet.assets.releases.lib.release import build_release
+from fixtures_central import publish_reviewed as build_release
 from dvnet.assets.resources import build_resources
 from dvnet.common import audit
 from dvnet.common.audit_trail import verify_log

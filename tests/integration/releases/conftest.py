@@ -13,7 +13,7 @@ PERIOD = "2026-Q3"
 @pytest.fixture(scope="session")
 def published(loaded_network_template, tmp_path_factory):
     """(network root, first release) published once in a private copy; tests only read it."""
-    from dvnet.assets.releases.lib.release import build_release
+    from fixtures_central import publish_reviewed as build_release
 
     root = tmp_path_factory.mktemp("published") / "net"
     shutil.copytree(loaded_network_template, root)

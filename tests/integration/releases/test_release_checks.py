@@ -33,7 +33,7 @@ def test_an_audit_that_runs_out_of_time_refuses_publication_and_writes_nothing(l
     events = len(audit.read(paths.audit_log))
     monkeypatch.setattr(release_module, "protect", functools.partial(protect, audit_time_limit=0.0))  # the deadline is already past
     with pytest.raises(DvnetError) as caught:
-        release_module.build_release(loaded_network, "dv-default", [PERIOD])
+        release_module.build_request(loaded_network, "dv-default", [PERIOD], "someone")
     assert caught.value.reason == "AUDIT_INCOMPLETE"
     assert list(paths.releases.iterdir()) == []
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:

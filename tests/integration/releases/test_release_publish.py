@@ -11,7 +11,7 @@ import pytest
 from dvnet.anonymize.disclosure.tables import TOTAL
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.access.query import query_releases
-from dvnet.assets.releases.lib.release import build_release
+from fixtures_central import publish_reviewed as build_release
 from dvnet.assets.releases.lib.verify import reaudit_release, small_published_cells
 from dvnet.common.network import NetworkPaths, load_network
 

@@ -12,7 +12,7 @@ import duckdb
 
 from dvnet.common import network as store
 from dvnet.pipelines.demo_network import demo_geography
-from dvnet.assets.releases.lib.release import build_release
+from fixtures_central import publish_reviewed as build_release
 from dvnet.pipelines.ceremony import Ceremony
 from dvnet.pipelines.demo import DemoPlanItem
 from dvnet.pipelines.synth import synthesize

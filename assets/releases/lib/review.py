@@ -1,0 +1,246 @@
+"""Release review (two-person output check): requests, reviewers' decisions, publication, withdrawal.
+
+``dvnet publish`` leaves a **request** in ``coordinator/release-requests/<id>/`` (owner-only; neither
+``dvnet query`` nor an evaluator reads it): the release's files, and ``disclosure.json`` — profile,
+thresholds, rules applied, audit summary, software version and the request's content hash (the
+SHA-256 of every release file, so any change to the request changes it). Reviewers' decisions are
+signed records in its ``decisions/`` folder, each bound to the hash it saw: a changed request
+leaves them bound to another hash, and they no longer count. ``publish_request`` copies the
+release files into ``releases/`` in the crash-safe order ``recover`` finishes (partial folder,
+ledger, audit line, rename) once two reviewers other than the author approved the current hash,
+nobody rejected it, and no release of its periods was published after it was made.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+from dvnet.common import audit
+from dvnet.common.files import atomic_write, make_private, private_dir
+from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
+from dvnet.contracts.errors import DvnetError
+from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.releases.lib import history, ledger, recover
+from dvnet.assets.releases.lib.files import MANIFEST
+from dvnet.assets.releases.lib.internal import read_record
+
+REQUESTS = "release-requests"
+DISCLOSURE = "disclosure.json"
+DECISIONS = "decisions"
+#: What a request holds that is published with it (the rest stays with the coordinator).
+RELEASE_FILES = ("release.duckdb", "csv", "parquet", MANIFEST, "report.html")
+DECISION_LABEL = b"dvnet-release-decision/1\x00"
+APPROVE, REJECT = "approve", "reject"
+NEEDED = 2
+REQUESTED, DECIDED, WITHDRAWN = "release_requested", "release_review", "release_withdrawn"
+
+
+def requests_root(paths: NetworkPaths) -> Path:
+    return paths.coordinator / REQUESTS
+
+
+def request_folder(paths: NetworkPaths, request_id: str) -> Path:
+    folder = requests_root(paths) / request_id
+    if request_id.startswith(".") or "/" in request_id or not (folder / DISCLOSURE).is_file():
+        raise DvnetError("REQUEST_UNKNOWN", f"no release request named {request_id!r}", hint="see `dvnet review list`")
+    return folder
+
+
+def content_hash(folder: Path) -> str:
+    """SHA-256 over the request's release files (names and bytes), in a fixed order."""
+    h = hashlib.sha256()
+    files = sorted(p for name in RELEASE_FILES for p in ([folder / name] if (folder / name).is_file() else sorted((folder / name).rglob("*"))) if p.is_file())
+    for p in files:
+        h.update(p.relative_to(folder).as_posix().encode() + b"\x00" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def write_disclosure(folder: Path, manifest: dict, stats: dict, author: str, now: dt.datetime) -> dict:
+    """The machine-readable disclosure record of a request (folder's files written already)."""
+    record = {
+        "format": "dvnet-disclosure-record/1",
+        "request_id": manifest["release_id"],
+        "requested_at": now.isoformat(),
+        "author": author,
+        "periods": manifest["periods"],
+        "profile": manifest["profile"],
+        "rules_applied": {"primary": "threshold", "dominance": "one agency's share", "complementary": stats.get("method"),
+                          "joint_audit": "LP attacker ranges over this and every earlier release"},
+        "audit": manifest["audit"],
+        "suppression": manifest["suppression"],
+        "software": {"dvnet": version("dvnet")},
+        "content_sha256": content_hash(folder),
+    }  # fmt: skip
+    atomic_write(folder / DISCLOSURE, json.dumps(record, indent=2, default=str).encode())
+    return record
+
+
+def read_disclosure(folder: Path) -> dict:
+    return json.loads((folder / DISCLOSURE).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    request_id: str
+    author: str
+    content_sha256: str
+    approvals: tuple[str, ...]  # reviewers whose approval counts (current hash, not the author)
+    rejections: tuple[str, ...]
+    by_author: bool  # the author's own approval is among the decisions
+    other_hash: int  # decisions bound to another content hash (the request changed since)
+    published: bool
+
+
+def _decisions(folder: Path, network) -> list[dict]:
+    """Every decision record whose signature checks against its reviewer's registered key."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    out = []
+    for f in sorted((folder / DECISIONS).glob("*.json")) if (folder / DECISIONS).is_dir() else []:
+        record = json.loads(f.read_text(encoding="utf-8"))
+        body = {k: v for k, v in record.items() if k != "sig"}
+        person = network.person(str(body.get("reviewer")))
+        if person is None:
+            continue
+        public = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(person.signing_public_key))
+        if audit._signature_ok(record.get("sig"), DECISION_LABEL, audit._canonical(body), public):
+            out.append(body)
+    return out
+
+
+def review_state(root: Path, request_id: str) -> ReviewState:
+    paths = NetworkPaths(Path(root))
+    folder = request_folder(paths, request_id)
+    record = read_disclosure(folder)
+    now_hash = content_hash(folder)
+    decisions = _decisions(folder, load_network(paths.root))
+    current = [d for d in decisions if d["content_sha256"] == now_hash]
+    author = record["author"]
+    return ReviewState(
+        request_id, author, now_hash,
+        approvals=tuple(sorted({d["reviewer"] for d in current if d["verdict"] == APPROVE and d["reviewer"] != author})),
+        rejections=tuple(sorted({d["reviewer"] for d in decisions if d["verdict"] == REJECT})),
+        by_author=any(d["reviewer"] == author and d["verdict"] == APPROVE for d in current),
+        other_hash=sum(d["content_sha256"] != now_hash for d in decisions),
+        published=(paths.releases / request_id).exists(),
+    )  # fmt: skip
+
+
+def list_requests(root: Path) -> list[ReviewState]:
+    base = requests_root(NetworkPaths(Path(root)))
+    names = sorted(p.name for p in base.iterdir() if (p / DISCLOSURE).is_file() and not p.name.startswith(".")) if base.is_dir() else []
+    return [review_state(root, n) for n in names]
+
+
+def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, now: dt.datetime | None = None) -> ReviewState:
+    """Record a reviewer's signed decision on the request as it is now (its content hash)."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    paths = NetworkPaths(Path(root))
+    state = review_state(root, request_id)
+    if state.published:
+        raise DvnetError("REQUEST_PUBLISHED", f"{request_id} is published already: there is nothing left to review")
+    if actor.actor == state.author:
+        raise DvnetError("REVIEW_BY_AUTHOR", f"{actor.actor} made request {request_id} and cannot review it", hint="two other reviewers decide")
+    if not comment.strip():
+        raise DvnetError("REVIEW_COMMENT_MISSING", "a decision needs a comment (--comment)")
+    body = {"request_id": request_id, "reviewer": actor.actor, "verdict": verdict, "comment": comment, "decided_at": now.isoformat(),
+            "content_sha256": state.content_sha256}  # fmt: skip
+    record = {**body, "sig": audit._sign(actor.key, DECISION_LABEL, audit._canonical(body))}
+    folder = private_dir(request_folder(paths, request_id) / DECISIONS)
+    atomic_write(folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}_{actor.actor}.json", json.dumps(record, indent=1).encode())
+    audit.append(paths.audit_log, DECIDED, actor=actor, objects={"request": request_id}, now=now, verdict=verdict,
+                 content_sha256=state.content_sha256, head_key=coordinator_actor(paths.root, load_network(paths.root)).key)  # fmt: skip
+    return review_state(root, request_id)
+
+
+def refusal(state: ReviewState) -> DvnetError | None:
+    """Why the request may not be published as it stands, or None."""
+    if state.published:
+        return DvnetError("REQUEST_PUBLISHED", f"{state.request_id} is published already")
+    if state.rejections:
+        return DvnetError("REQUEST_REJECTED", f"{state.request_id} was rejected by {', '.join(state.rejections)}", hint="make a new request")
+    if state.by_author:
+        return DvnetError("REVIEW_BY_AUTHOR", f"{state.request_id} carries an approval by its own author {state.author}", hint="two other reviewers decide")
+    if len(state.approvals) < NEEDED and state.other_hash:
+        return DvnetError("REVIEW_STALE", f"{state.request_id} changed after {state.other_hash} decision(s): they no longer count",
+                          hint="reviewers decide again on the request as it is now")  # fmt: skip
+    if len(state.approvals) < NEEDED:
+        return DvnetError("REVIEW_INCOMPLETE", f"{state.request_id} has {len(state.approvals)} of {NEEDED} approvals by reviewers other than its author",
+                          hint="`dvnet review approve` by two reviewers")  # fmt: skip
+    return None
+
+
+def _stale(con: duckdb.DuckDBPyConnection, periods: list[str], requested_at: dt.datetime) -> list[str]:
+    ledger.ensure_ledger(con)
+    rows = con.execute("SELECT release_id FROM releases WHERE len(list_intersect(periods, ?)) > 0 AND published_at > ?",
+                       [periods, requested_at]).fetchall()  # fmt: skip
+    return [r[0] for r in rows]
+
+
+def publish_request(root: Path, request_id: str, *, now: dt.datetime | None = None) -> Path:
+    """Publish an approved request into ``releases/``; refuses (typed) unless review and history allow it."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    paths = NetworkPaths(Path(root))
+    coordinator = coordinator_actor(paths.root, load_network(paths.root))
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        recover.finish_interrupted(paths, con, coordinator)  # an interrupted publication of this request finishes first
+        state = review_state(root, request_id)
+        if (error := refusal(state)) is not None:
+            raise error
+        folder = request_folder(paths, request_id)
+        record = read_disclosure(folder)
+        later = _stale(con, record["periods"], dt.datetime.fromisoformat(record["requested_at"]))
+        if later:
+            raise DvnetError("REQUEST_STALE", f"{len(later)} release(s) of these periods were published after this request was made",
+                             hint="make a new request (`dvnet publish`): its audit must include them")  # fmt: skip
+        tmp = recover.partial_folder(paths, request_id)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        private_dir(tmp)
+        for name in RELEASE_FILES:
+            (shutil.copytree if (folder / name).is_dir() else shutil.copy2)(folder / name, tmp / name)
+        manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
+        manifest |= {"requested_at": manifest["published_at"], "published_at": now.isoformat(),
+                     "review": {"content_sha256": state.content_sha256, "approvals": len(state.approvals)}}  # fmt: skip
+        atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+        make_private(tmp)
+        cells = history.folder_cells(tmp, read_record(paths.coordinator, request_id), set(manifest["periods"]), release_id=request_id)
+        ledger.record_release(con, request_id, manifest["profile"]["name"], manifest["periods"], cells, manifest["audit"]["summary"], now)
+        maybe_crash("after_release_ledger")
+        recover.audit_published(paths, coordinator, manifest, now)
+        maybe_crash("after_release_audit")
+        tmp.rename(paths.releases / request_id)
+        maybe_crash("after_release_rename")
+    finally:
+        con.close()
+    return paths.releases / request_id
+
+
+def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetime | None = None) -> Path:
+    """Mark a published release withdrawn in its manifest; it stays in the folder and the ledger,
+    so every later disclosure audit still counts it as published."""
+    now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    paths = NetworkPaths(Path(root))
+    folder = paths.releases / release_id
+    if release_id.startswith(".") or "/" in release_id or not (folder / MANIFEST).is_file():
+        raise DvnetError("RELEASE_UNKNOWN", f"no published release named {release_id!r}")
+    if not reason.strip():
+        raise DvnetError("WITHDRAW_REASON_MISSING", "a withdrawal needs a reason (--reason)")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    if "withdrawn" in manifest:
+        raise DvnetError("RELEASE_WITHDRAWN", f"{release_id} was withdrawn already on {manifest['withdrawn']['at']}")
+    manifest["withdrawn"] = {"at": now.isoformat(), "reason": reason}
+    atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+    audit.append(paths.audit_log, WITHDRAWN, actor=actor, objects={"release": release_id}, now=now,
+                 head_key=coordinator_actor(paths.root, load_network(paths.root)).key)
+    return folder

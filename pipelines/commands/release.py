@@ -1,0 +1,63 @@
+"""`dvnet release`: publish an approved release request; withdraw a published release."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from dvnet.pipelines.commands.acting import acting_as
+from dvnet.pipelines.commands.options import dagster_home_option, network_option
+from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
+from dvnet.pipelines.console import make_console
+
+NETWORK = network_option()
+RELEASE = click.argument("release_id", metavar="REQUEST")
+
+
+@click.group("release")
+def release() -> None:
+    """Publish an approved release request (`publish`), or withdraw a published release (`withdraw`)."""
+
+
+@release.command("publish")
+@NETWORK
+@RELEASE
+@dagster_home_option()
+@wait_option()
+@acting_as("release.publish")
+@click.pass_context
+def publish(ctx: click.Context, actor, network_dir: Path, release_id: str, dagster_home: Path | None, wait: float) -> int:
+    """Publish a request two reviewers (not its author) approved as it is now, as a Dagster run.
+
+    Refused (exit 1) when it has fewer than two such approvals (REVIEW_INCOMPLETE), its author's
+    own (REVIEW_BY_AUTHOR), approvals of an earlier version (REVIEW_STALE), a rejection
+    (REQUEST_REJECTED), or when a release of its periods was published after it was made
+    (REQUEST_STALE: make a new request). Then `dvnet query` serves it.
+    """
+    from dvnet.assets.runs import dagster_home_for, run_release_step
+    from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+
+    network = network_dir.resolve()
+    home = dagster_home_for(network, dagster_home, (ctx.obj or {}).get("environ", os.environ))
+    with holding_warehouse(network, wait):
+        _, checks = run_release_step(network, home, "published_release", {"request_id": release_id}, "dvnet release publish")
+    console = make_console()
+    console.print(f"[bold green]published[/] release {release_id} as {actor.actor}: `dvnet query` serves it")
+    console.print("checks: " + ", ".join(f"{name} {'passed' if passed else 'FAILED'}" for name, passed in sorted(checks.items())))
+    return EXIT_OK if all(checks.values()) else EXIT_REFUSED
+
+
+@release.command("withdraw")
+@NETWORK
+@RELEASE
+@click.option("--reason", required=True, help="Why it is withdrawn (written into the release's manifest).")
+@acting_as("release.withdraw")
+def withdraw(actor, network_dir: Path, release_id: str, reason: str) -> None:
+    """Mark a published release withdrawn: `dvnet query` and its manifest say so; it still counts
+    as published for every later disclosure audit."""
+    from dvnet.assets.releases.lib.review import withdraw as withdraw_release
+
+    folder = withdraw_release(network_dir, release_id, actor, reason)
+    make_console().print(f"withdrew release {release_id} as {actor.actor}; {folder / 'manifest.json'} says so")
