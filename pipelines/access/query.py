@@ -6,17 +6,28 @@ and the configuration locked, so a query cannot attach the warehouse, read a fil
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dvnet.assets.releases.lib.files import newest_release, published_releases
+from dvnet.assets.releases.lib.files import MANIFEST, newest_release, published_releases
 from dvnet.contracts.errors import DvnetError
 
 
 def alias(release_dir: Path) -> str:
     return "r_" + "".join(c if c.isalnum() else "_" for c in release_dir.name)
+
+
+def withdrawn_releases(releases_root: Path) -> list[tuple[str, str, str]]:
+    """(id, when, reason) of every withdrawn release (its manifest says so; it is still served)."""
+    out = []
+    for d in published_releases(releases_root):
+        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        if "withdrawn" in manifest:
+            out.append((d.name, manifest["withdrawn"]["at"], manifest["withdrawn"]["reason"]))
+    return out
 
 
 def query_releases(releases_root: Path, sql: str, release: str | None = None) -> pd.DataFrame:

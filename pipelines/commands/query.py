@@ -9,7 +9,7 @@ import click
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from dvnet.pipelines.access.query import query_releases
+from dvnet.pipelines.access.query import query_releases, withdrawn_releases
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
 
@@ -28,7 +28,10 @@ def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release
     """
     if (network_dir is None) == (releases_dir is None):
         raise click.UsageError("give either --network (a network folder) or --releases (a folder of releases)")
-    frame = query_releases(releases_dir or NetworkPaths(network_dir).releases, sql, release)
+    root = releases_dir or NetworkPaths(network_dir).releases
+    frame = query_releases(root, sql, release)
+    for rid, when, reason in withdrawn_releases(root):  # on stderr, so `--format csv` output stays clean
+        click.echo(f"warning: RELEASE_WITHDRAWN: release {rid} was withdrawn on {when}: {reason}", err=True)
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False)
         return

@@ -1,6 +1,7 @@
-"""`dvnet publish` as a Dagster run (issue 12, point 5): the network's instance holds a
-materialisation of ``published_release`` naming the release, and its checks' evaluations; a
-refused release is still one line and exit 1, and shows in the instance as a failed run."""
+"""`dvnet publish` and `dvnet release publish` as Dagster runs (issues 12 and 15): the network's
+instance holds a materialisation of ``release_request`` and, after two reviewers approved through
+`dvnet review`, of ``published_release`` with its checks' evaluations; only then does `dvnet query`
+serve it. A refused request is still one line and exit 1, and shows as a failed run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from dvnet.assets.runs import latest_check_results
 from dvnet.pipelines.ceremony import FOUNDER
 from dvnet.pipelines.cli import main
+from fixtures_central import add_reviewers
 
 PERIOD = "2026-Q3"
 
@@ -19,23 +21,46 @@ def _as_founder(root) -> list[str]:
     return ["--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]
 
 
-def test_publish_is_a_dagster_run_whose_materialisation_names_the_release_and_whose_checks_ran(loaded_network, capsys, monkeypatch):
+def _as(root, person_id: str) -> list[str]:
+    return ["--as", person_id, "--key", str(root / "people" / person_id / "signing.key")]
+
+
+def test_request_review_and_publish_are_dagster_runs_and_only_the_published_release_is_served(loaded_network, capsys, monkeypatch):
     root = loaded_network
+    (one, _), (two, _) = add_reviewers(root)
     code = main(["publish", "--network", str(root), *_as_founder(root)], {})
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    release_id = out.split("published release ", 1)[1].split()[0]
-    assert (root / "coordinator" / "releases" / release_id / "manifest.json").is_file()
+    release_id = out.split("requested release ", 1)[1].split(":")[0]
+    request = root / "coordinator" / "release-requests" / release_id
+    assert (request / "manifest.json").is_file() and (request / "disclosure.json").is_file()
+    assert not (root / "coordinator" / "releases" / release_id).exists()
+    assert main(["query", "--network", str(root), "SELECT 1"], {}) == 1  # NO_RELEASES: a request is not served
+    assert "NO_RELEASES" in capsys.readouterr().err
+
+    assert main(["review", "list", "--network", str(root), *_as(root, one)], {}) == 0
+    assert release_id in capsys.readouterr().out
+    assert main(["review", "show", "--network", str(root), release_id, *_as(root, one)], {}) == 0
+    assert "0/2 approvals" in capsys.readouterr().out
+    assert main(["review", "approve", "--network", str(root), release_id, "--comment", "tables checked", *_as(root, one)], {}) == 0
+    assert "now 1/2 approvals" in capsys.readouterr().out
+    assert main(["release", "publish", "--network", str(root), release_id, *_as_founder(root)], {}) == 1
+    assert "error: REVIEW_INCOMPLETE:" in capsys.readouterr().err
+    assert main(["review", "approve", "--network", str(root), release_id, "--comment", "suppression checked", *_as(root, two)], {}) == 0
+    capsys.readouterr()
+    code = main(["release", "publish", "--network", str(root), release_id, *_as_founder(root)], {})
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     assert "checks: no_cell_below_threshold passed, no_exact_or_narrow_ranges passed" in out
-    assert f"folder: {root / 'coordinator' / 'releases' / release_id}" in out
+    assert main(["query", "--network", str(root), "--release", release_id, "SELECT 1 AS one"], {}) == 0  # RELEASE_UNKNOWN (2) if not served
 
     home = root / "coordinator" / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.from_config(str(home)) as instance:
-        (record,) = instance.fetch_materializations(AssetKey("published_release"), limit=10).records
-        metadata = record.asset_materialization.metadata
-        assert metadata["release_id"].value == release_id and metadata["periods"].value == PERIOD
-        (run,) = instance.get_runs(filters=RunsFilter(tags={"dvnet/launched_by": "dvnet publish"}))
+        for asset in ("release_request", "published_release"):
+            (record,) = instance.fetch_materializations(AssetKey(asset), limit=10).records
+            assert record.asset_materialization.metadata["release_id"].value == release_id
+        (run,) = instance.get_runs(filters=RunsFilter(tags={"dvnet/launched_by": "dvnet release publish"}), limit=1)
         assert run.status == DagsterRunStatus.SUCCESS
     checks = {name: result for name, result in latest_check_results(root, home).items() if name.startswith("published_release:")}
     assert checks == {"published_release:no_exact_or_narrow_ranges": (True, "ERROR"), "published_release:no_cell_below_threshold": (True, "ERROR")}
@@ -53,5 +78,5 @@ def test_a_refused_release_is_one_line_and_exit_1_and_a_failed_run_in_the_instan
     with DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs(filters=RunsFilter(tags={"dvnet/launched_by": "dvnet publish"}))
         assert run.status == DagsterRunStatus.FAILURE
-        assert not instance.fetch_materializations(AssetKey("published_release"), limit=10).records
+        assert not instance.fetch_materializations(AssetKey("release_request"), limit=10).records
     assert os.environ.get("DAGSTER_HOME") == str(home)  # the command restored what it found
