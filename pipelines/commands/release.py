@@ -36,10 +36,13 @@ def publish(ctx: click.Context, actor, network_dir: Path, release_id: str, dagst
     (REQUEST_REJECTED), or when a release of its periods was published after it was made
     (REQUEST_STALE: make a new request). Then `dvnet query` serves it.
     """
+    from dvnet.assets.releases.lib.review import request_folder
     from dvnet.assets.runs import dagster_home_for, run_release_step
+    from dvnet.common.network import NetworkPaths
     from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 
     network = network_dir.resolve()
+    request_folder(NetworkPaths(network), release_id)  # REQUEST_UNKNOWN before any run
     home = dagster_home_for(network, dagster_home, (ctx.obj or {}).get("environ", os.environ))
     with holding_warehouse(network, wait):
         _, checks = run_release_step(network, home, "published_release", {"request_id": release_id}, "dvnet release publish")

@@ -145,13 +145,13 @@ def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, no
     """Record a reviewer's signed decision on the request as it is now (its content hash)."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     paths = NetworkPaths(Path(root))
+    if not comment.strip():
+        raise DvnetError("USAGE_COMMENT_MISSING", "a decision needs a comment (--comment)")
     state = review_state(root, request_id)
     if state.published:
         raise DvnetError("REQUEST_PUBLISHED", f"{request_id} is published already: there is nothing left to review")
     if actor.actor == state.author:
         raise DvnetError("REVIEW_BY_AUTHOR", f"{actor.actor} made request {request_id} and cannot review it", hint="two other reviewers decide")
-    if not comment.strip():
-        raise DvnetError("REVIEW_COMMENT_MISSING", "a decision needs a comment (--comment)")
     body = {"request_id": request_id, "reviewer": actor.actor, "verdict": verdict, "comment": comment, "decided_at": now.isoformat(),
             "content_sha256": state.content_sha256}  # fmt: skip
     record = {**body, "sig": audit._sign(actor.key, DECISION_LABEL, audit._canonical(body))}
@@ -232,10 +232,10 @@ def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetim
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     paths = NetworkPaths(Path(root))
     folder = paths.releases / release_id
+    if not reason.strip():
+        raise DvnetError("USAGE_REASON_MISSING", "a withdrawal needs a reason (--reason)")
     if release_id.startswith(".") or "/" in release_id or not (folder / MANIFEST).is_file():
         raise DvnetError("RELEASE_UNKNOWN", f"no published release named {release_id!r}")
-    if not reason.strip():
-        raise DvnetError("WITHDRAW_REASON_MISSING", "a withdrawal needs a reason (--reason)")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     if "withdrawn" in manifest:
         raise DvnetError("RELEASE_WITHDRAWN", f"{release_id} was withdrawn already on {manifest['withdrawn']['at']}")

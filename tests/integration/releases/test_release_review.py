@@ -137,7 +137,7 @@ def test_a_withdrawn_release_says_so_and_still_counts_for_later_audits(net, caps
     assert main(["query", "--network", str(net), "SELECT 1"], {}) == 0
     assert f"RELEASE_WITHDRAWN: release {RID} was withdrawn" in capsys.readouterr().err
     actor = authorise(net, FOUNDER[0], founder, "release.withdraw")
-    for rid, reason, code in ((RID, "again", "RELEASE_WITHDRAWN"), (RID, " ", "WITHDRAW_REASON_MISSING"), ("nope", "x", "RELEASE_UNKNOWN")):
+    for rid, reason, code in ((RID, "again", "RELEASE_WITHDRAWN"), (RID, " ", "USAGE_REASON_MISSING"), ("nope", "x", "RELEASE_UNKNOWN")):
         with pytest.raises(DvnetError) as caught:
             review.withdraw(net, rid, actor, reason)
         assert caught.value.reason == code
@@ -151,4 +151,4 @@ def test_unknown_requests_and_empty_comments_are_refused(net):
     assert caught.value.reason == "REQUEST_UNKNOWN"
     with pytest.raises(DvnetError) as caught:
         _decide(net, "rev-one", comment="  ")
-    assert caught.value.reason == "REVIEW_COMMENT_MISSING"
+    assert caught.value.reason == "USAGE_COMMENT_MISSING"

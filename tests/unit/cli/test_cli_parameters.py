@@ -16,6 +16,8 @@ import click
 import duckdb
 import pytest
 
+from fixtures_central import REVIEWERS, add_reviewers
+
 from dvnet.common.agency import init_agency
 from dvnet.common.people import init_person
 from dvnet.pipelines.ceremony import CUSTODIAN, FOUNDER
@@ -56,6 +58,11 @@ class World:
         return ["--as", FOUNDER[0], "--key", str(self.key)]
 
     @property
+    def as_reviewer(self) -> list[str]:
+        """A registered reviewer (``add_reviewers`` in the world)."""
+        return ["--as", REVIEWERS[0], "--key", str(self.net / "people" / REVIEWERS[0] / "signing.key")]
+
+    @property
     def registration(self) -> Path:
         return self.agency / "registration.yaml"
 
@@ -83,6 +90,7 @@ class World:
 @pytest.fixture
 def world(network_dir: Path, tmp_path: Path, researcher_and_dsa) -> World:
     researcher_and_dsa(network_dir)  # ada-researcher and the agreement DSA_TERMS["id"]
+    add_reviewers(network_dir)
     extract = tmp_path / "extract.csv"
     extract.write_text("x\n1\n", encoding="utf-8")
     a_file = tmp_path / "a-file.txt"
@@ -137,6 +145,12 @@ ACTING = {
     "dsa close": lambda w: ["dsa", "close", "--network", str(w.net), DSA_ID, "--reason", "r"],
     "decision add": lambda w: _decision(w),
     "extract make": lambda w: ["extract", "make", "--network", str(w.net), "--dsa", DSA_ID],
+    "review list": lambda w: ["review", "list", "--network", str(w.net)],
+    "review show": lambda w: ["review", "show", "--network", str(w.net), "req-nothing"],
+    "review approve": lambda w: ["review", "approve", "--network", str(w.net), "req-nothing", "--comment", "ok"],
+    "review reject": lambda w: ["review", "reject", "--network", str(w.net), "req-nothing", "--comment", "no"],
+    "release publish": lambda w: ["release", "publish", "--network", str(w.net), "req-nothing"],
+    "release withdraw": lambda w: ["release", "withdraw", "--network", str(w.net), "req-nothing", "--reason", "r"],
 }
 
 DSA_ID = "dsa-2026-01"  # the agreement of tests/conftest.py DSA_TERMS, added to every world
@@ -448,6 +462,26 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("extract open", "person_folder"): [("missing", lambda w: _open_extract(w, **{"--person": str(w.missing)}), "USAGE_OPTION_INVALID")],
     ("extract open", "coordinator_file"): [("missing", lambda w: _open_extract(w, **{"--coordinator": str(w.missing)}), "USAGE_OPTION_INVALID")],
     ("extract open", "out"): [("an existing file", lambda w: _open_extract(w, **{"--out": str(w.a_file)}), "USAGE_OPTION_INVALID")],
+    ("review list", "network_dir"): [("missing", lambda w: ["review", "list", "--network", str(w.missing), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("review show", "network_dir"): [("missing", lambda w: ["review", "show", "--network", str(w.missing), "req", *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("review show", "request_id"): [("unknown", lambda w: ["review", "show", "--network", str(w.net), "req-nothing", *w.as_founder], "REQUEST_UNKNOWN"),
+                                    ("a path", lambda w: ["review", "show", "--network", str(w.net), "../releases", *w.as_founder], "REQUEST_UNKNOWN")],
+    **{
+        (f"review {verb}", name): cases
+        for verb in ("approve", "reject")
+        for name, cases in {
+            "network_dir": [("missing", (lambda v: lambda w: ["review", v, "--network", str(w.missing), "req", "--comment", "c", *w.as_reviewer])(verb), "USAGE_OPTION_INVALID")],
+            "request_id": [("unknown", (lambda v: lambda w: ["review", v, "--network", str(w.net), "req-nothing", "--comment", "c", *w.as_reviewer])(verb), "REQUEST_UNKNOWN")],
+            "comment": [("empty", (lambda v: lambda w: ["review", v, "--network", str(w.net), "req-nothing", "--comment", " ", *w.as_reviewer])(verb), "USAGE_COMMENT_MISSING")],
+        }.items()
+    },
+    ("release publish", "network_dir"): [("missing", lambda w: ["release", "publish", "--network", str(w.missing), "req", *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("release publish", "release_id"): [("unknown", lambda w: ["release", "publish", "--network", str(w.net), "req-nothing", *w.as_founder], "REQUEST_UNKNOWN")],
+    ("release publish", "dagster_home"): [("an existing file", lambda w: ["release", "publish", "--network", str(w.net), "req", "--dagster-home", str(w.a_file), *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("release publish", "wait"): [(v, (lambda v: lambda w: ["release", "publish", "--network", str(w.net), "req", "--wait", v, *w.as_founder])(v), "USAGE_OPTION_INVALID") for v in BAD_WAITS],
+    ("release withdraw", "network_dir"): [("missing", lambda w: ["release", "withdraw", "--network", str(w.missing), "r", "--reason", "x", *w.as_founder], "USAGE_OPTION_INVALID")],
+    ("release withdraw", "release_id"): [("unknown", lambda w: ["release", "withdraw", "--network", str(w.net), "r-nothing", "--reason", "x", *w.as_founder], "RELEASE_UNKNOWN")],
+    ("release withdraw", "reason"): [("empty", lambda w: ["release", "withdraw", "--network", str(w.net), "r-nothing", "--reason", "", *w.as_founder], "USAGE_REASON_MISSING")],
 }
 
 #: Parameters that have no bad value, and why.
