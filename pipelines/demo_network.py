@@ -56,6 +56,7 @@ PEOPLE = (
     ("ada-researcher", "Dr. Ada Okafor (fictional)", "riverside-university-evaluation", ["researcher"]),
 )
 RESEARCHER = "ada-researcher"
+REVIEWERS = ("ben-reviewer", "chen-reviewer")  # the two-person check of every release request
 
 
 def build_demo_network(root: Path, name: str = "Riverside DV Response Network (demo)") -> Ceremony:

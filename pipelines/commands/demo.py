@@ -17,7 +17,7 @@ from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.options import FiniteFloatRange, dagster_home_option
 from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, demo_geography
+from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, demo_geography
 from dvnet.pipelines.progress import progress
 
 
@@ -53,7 +53,8 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
     from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.research.lib.extract import make_extract
-    from dvnet.assets.runs import latest_check_results, run_intake, run_publish
+    from dvnet.assets.releases.lib.review import decide
+    from dvnet.assets.runs import latest_check_results, run_intake, run_release_step
     from dvnet.pipelines.commands.extract import print_made, print_opened
     from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes, rebuild_cubes
     from dvnet.pipelines.demo import deliver, plan, return_receipts, run_contributions
@@ -96,10 +97,16 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     if not rebuild_cubes(root, home, outcomes, console):
         return EXIT_REFUSED
 
-    console.rule("[bold]5. A disclosure-controlled release for evaluators")
-    ceremony.as_person(ceremony.founder, "publish")
-    with progress(console, "publish") as tracker:  # a Dagster run: the release and its checks show in the UI
-        release_id, _ = run_publish(root, home, {"profile": profile, "periods": [PERIODS[-1]]}, step=tracker.stage)
+    console.rule("[bold]5. A disclosure-controlled release: requested, checked by two reviewers, published")
+    ceremony.as_person(ceremony.founder, "publish")  # as `dvnet publish --as <coordinator>`: a request, not yet public
+    config = {"profile": profile, "periods": [PERIODS[-1]], "author": ceremony.founder}
+    with progress(console, "release request") as tracker:  # Dagster runs: the request and the release show in the UI
+        release_id, _ = run_release_step(root, home, "release_request", config, "dvnet publish", step=tracker.stage)
+    for reviewer in REVIEWERS:  # `dvnet review approve <id> --comment … --as <reviewer>`: signed, bound to the request's hash
+        state = decide(root, release_id, ceremony.as_person(reviewer, "review.approve"), "approve", "tables, suppression and audit checked")
+    console.print(f"request {release_id}: approved by {', '.join(state.approvals)} (content {state.content_sha256[:16]})")
+    ceremony.as_person(ceremony.founder, "release.publish")
+    run_release_step(root, home, "published_release", {"request_id": release_id}, "dvnet release publish")
     release = NetworkPaths(root).releases / release_id
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
     s = read_record(NetworkPaths(root).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder

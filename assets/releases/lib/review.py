@@ -13,7 +13,6 @@ nobody rejected it, and no release of its periods was published after it was mad
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from dvnet.bundle import keys
 from dvnet.common import audit
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
@@ -102,8 +102,6 @@ class ReviewState:
 
 def _decisions(folder: Path, network) -> list[dict]:
     """Every decision record whose signature checks against its reviewer's registered key."""
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     out = []
     for f in sorted((folder / DECISIONS).glob("*.json")) if (folder / DECISIONS).is_dir() else []:
         record = json.loads(f.read_text(encoding="utf-8"))
@@ -111,7 +109,7 @@ def _decisions(folder: Path, network) -> list[dict]:
         person = network.person(str(body.get("reviewer")))
         if person is None:
             continue
-        public = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(person.signing_public_key))
+        public = keys.signing_public_key_from_text(person.signing_public_key)
         if audit._signature_ok(record.get("sig"), DECISION_LABEL, audit._canonical(body), public):
             out.append(body)
     return out
