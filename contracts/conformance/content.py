@@ -3,8 +3,9 @@
 
 Written once here; the coordinator applies them to every bundle before loading it
 (``assets/intake/lib/ingest.py``), beside the contract's own rules (``schema_failures``). The
-contributor already holds its extract to the quarter (validation) and to unique record ids (the
-source model); what it cannot check here is registry membership (it does not hold the registry).
+contributor holds its extract to the same rules before sealing: the quarter (validation), unique
+record ids (the source model) and registry membership (the organisation ids of the coordinator's
+public file it pinned last, ``pipelines.contributor.validate``).
 Each finding names a column, a rule and a count of rows, never a value.
 """
 
@@ -35,6 +36,8 @@ COUNT_OUT_OF_BOUNDS = "COUNT_OUT_OF_BOUNDS"
 ROWS_DUPLICATED = "ROWS_DUPLICATED"
 ROW_OUTSIDE_PERIOD = "ROW_OUTSIDE_PERIOD"
 ORG_NOT_REGISTERED = "ORG_NOT_REGISTERED"
+#: The rule's name in findings and the steward's report.
+REGISTERED_RULE = "registered_organisation"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def _org_findings(table: pa.Table, org_ids: Collection[str]) -> list[Finding]:
             values = table[column].cast(pa.string())
             n = _count(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known))))
             if n:
-                out.append(Finding(ORG_NOT_REGISTERED, column, "registered_organisation", n))
+                out.append(Finding(ORG_NOT_REGISTERED, column, REGISTERED_RULE, n))
     return out
 
 
