@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dvnet.contracts.network import REPORTING_WINDOW_YEARS
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.roles import Transform
 
 #: The reporting window: a quarter after the current one has not happened yet, and one older than
-#: this many years is a typing error (9999-Q4 would become the default published period).
-MAX_PERIOD_AGE_YEARS = 10
+#: this many years is a typing error (9999-Q4 would become the default published period). A
+#: network sets its own depth in its registry (``reporting_window_years``).
+MAX_PERIOD_AGE_YEARS = REPORTING_WINDOW_YEARS
 #: No count above this is a count of people or referrals in one agency's quarter; near 2^62 the
 #: release's sums overflow.
 MAX_COUNT = 10_000_000
