@@ -98,14 +98,22 @@ def _charts(tables: dict[str, tuple[pd.DataFrame, str]], period: str) -> list[Ch
     return [c for c in out if c]
 
 
+def _network_rate(f: pd.DataFrame) -> float | None:
+    """The period's network rate: a published ``Total`` row (every dimension's counts all episodes)."""
+    total = f[(f["group"] == TOTAL) & (f["status"] == "published")]
+    return float(total["value"].iloc[0]) if len(total) else None
+
+
 def equity(frame: pd.DataFrame, period: str, threshold_pp: float = EQUITY_THRESHOLD_PP) -> list[EquityRow]:
-    """Each group's published rate against the network rate (the dimension's ``Total`` row), both
-    published; a suppressed group is "too small to compare", never estimated."""
+    """Each group's published rate against the network rate (the dimension's own ``Total`` row, or
+    for a dimension published without one, such as region, the period's), both published; a
+    suppressed group is "too small to compare", never estimated."""
     rows = []
     f = frame[frame["period"] == period]
+    overall = _network_rate(f)
     for dim, g in f.groupby("dimension", sort=False):
         total = g[g["group"] == TOTAL]
-        network = float(total["value"].iloc[0]) if len(total) and total["status"].iloc[0] == "published" else None
+        network = overall if total.empty else _network_rate(total)
         for _, r in g[g["group"] != TOTAL].iterrows():
             status, rate = r["status"], (float(r["value"]) if r["status"] == "published" else None)
             if status == SUPPRESSED_MARK:
@@ -123,9 +131,9 @@ def equity(frame: pd.DataFrame, period: str, threshold_pp: float = EQUITY_THRESH
     return rows
 
 
-def network_rates(frame: pd.DataFrame, period: str) -> dict[str, str]:
-    f = frame[(frame["period"] == period) & (frame["group"] == TOTAL)]
-    return {d: (_pct(float(v)) if s == "published" else s) for d, v, s in zip(f["dimension"], f["value"], f["status"], strict=True)}
+def network_rate(frame: pd.DataFrame, period: str) -> str:
+    rate = _network_rate(frame[frame["period"] == period])
+    return "not published" if rate is None else _pct(rate)
 
 
 def values_table(name: str, frame: pd.DataFrame, kind: str) -> str:
@@ -168,7 +176,7 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
         statuses=[(s, STATUS_WORDS.get(s, s)) for s in shown_statuses],
         charts={p: _charts(tables, p) for p in periods},
         equity={p: equity(eq, p) for p in periods} if eq is not None else {},
-        network={p: network_rates(eq, p) for p in periods} if eq is not None else {},
+        network={p: network_rate(eq, p) for p in periods} if eq is not None else {},
         threshold=EQUITY_THRESHOLD_PP, disclosure=manifest.get("disclosure"),
     )
     atomic_write(path, html.encode("utf-8"))

@@ -79,7 +79,11 @@ def test_the_equity_section_compares_published_rates_with_the_network_rate(publi
     shown = {(c[0], c[1]): c for c in map(_cells, rows)}
     groups = frame[frame["group"] != TOTAL]
     assert len(shown) == len(groups) and set(groups["dimension"]) >= {"gender", "indigenous_identity", "disability", "language"}
-    network = {d: float(g.loc[g["group"] == TOTAL, "value"].iloc[0]) for d, g in frame.groupby("dimension") if (g.loc[g["group"] == TOTAL, "status"] == "published").all()}
+    totals = frame[frame["group"] == TOTAL].set_index("dimension")
+    overall = float(totals.loc[totals["status"] == "published", "value"].iloc[0])
+    network = {d: overall if d not in totals.index else float(totals.loc[d, "value"]) for d in frame["dimension"].unique()
+               if d not in totals.index or totals.loc[d, "status"] == "published"}
+    assert "region" in network and "region" not in totals.index  # regions are compared with the whole network
     kinds = set()
     for _, g in groups.iterrows():
         cells = shown[(g["dimension"], g["group"])]
@@ -103,3 +107,23 @@ def test_the_release_report_in_headless_chromium(published, tmp_path):
     assert dom.count('class="values-section"') == len(r.manifest["tables"])
     assert '<h2 id="equity">Equity: safety plans across communities</h2>' in dom and 'class="equity"' in dom
     assert "too small to compare" in dom and dom.count('<img alt="Bar chart. ') >= 3
+
+
+def test_equity_flags_beyond_the_threshold_and_never_estimates_a_hidden_group():
+    from dvnet.assets.releases.lib.report import equity
+
+    f = pd.DataFrame({
+        "period": ["Q"] * 9,
+        "dimension": ["gender"] * 6 + ["language"] * 2 + ["region"],
+        "group": [TOTAL, "a", "b", "c", "d", "e", TOTAL, "x", "r"],
+        "value": pd.array([0.5, 0.61, 0.45, None, None, 0.39, None, 0.9, 0.75], dtype="Float64"),
+        "status": ["published", "published", "published", "suppressed", "undefined: zero denominator", "published", "suppressed", "published", "published"],
+    })  # fmt: skip
+    rows = {(e.dimension, e.group): e for e in equity(f, "Q", threshold_pp=10)}
+    assert rows["gender", "a"].flagged and rows["gender", "a"].difference == "+11.0" and "above" in rows["gender", "a"].finding
+    assert not rows["gender", "b"].flagged and rows["gender", "b"].finding == "within the threshold"
+    assert rows["gender", "e"].flagged and "below" in rows["gender", "e"].finding
+    assert rows["gender", "c"].rate == "suppressed" and rows["gender", "c"].finding == "too small to compare (suppressed cell)"
+    assert rows["gender", "d"].finding == "no episodes in this group"
+    assert rows["language", "x"].finding == "the network rate is not published: no comparison" and not rows["language", "x"].flagged
+    assert rows["region", "r"].difference == "+25.0" and rows["region", "r"].flagged  # no Total of its own: the network's
