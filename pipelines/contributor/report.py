@@ -63,7 +63,7 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
     console.print(t)
     whole_file, problems = whole_file_lines(r.read_problems)
     for line in whole_file:
-        console.print(f"[red]{line}[/]", markup=True, highlight=False)
+        console.print(line, style="red", markup=False, highlight=False)
     if problems:
         pt = Table(title="Problems in the file (all at once; no values shown)", title_justify="left")
         for h in _PROBLEM_COLUMNS:
@@ -88,6 +88,8 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         console.print(r.k_summary)
     if r.cube_tables is not None:
         console.print(f"standard tables: {r.cube_tables} tables, {r.cube_cells:,} cells (counts only leave)")
+        if r.counts is not None:
+            console.print("every count that leaves is shown, table by table, in the HTML report")
     if r.status != "refused":
         console.print(f"output columns: {', '.join(r.output_columns) if r.output_columns else '(none)'}")
     if r.refusal:

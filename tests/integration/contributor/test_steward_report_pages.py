@@ -35,6 +35,7 @@ def test_the_aggregate_report_shows_every_count_that_leaves(net, tmp_path):
         shown = [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td></tr>', body)]
         assert shown == counts.loc[counts["table_name"] == name, "n"].tolist(), name
     assert "counts" not in r.to_dict()  # the JSON report stays as it was: the bundle holds the counts
+    assert "every count that leaves is shown, table by table, in the HTML report" in _terminal(r)
 
 
 @pytest.mark.parametrize("reason", sorted(LIFTED_BY))
