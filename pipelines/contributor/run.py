@@ -344,7 +344,7 @@ def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
     """validate: the rows that hold the contract's types and rules; the rest are counted as
     rejected, by reason. Refused when more records were rejected in required fields than the
     agency allows."""
-    checked = validate_extract(mapped, run.contract, run.period)
+    checked = validate_extract(mapped, run.contract, run.period, run.agency.organisations)
     result = run.result
     result.issues = checked.issues
     result.rejected = checked.rejected

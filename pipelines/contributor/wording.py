@@ -22,6 +22,7 @@ FIXED = {
     "date YYYY-MM-DD": "a date written YYYY-MM-DD",
     "boolean true/false": "true or false (also yes/no, y/n, 1/0)",
     "whole number": "a whole number",
+    "registered_organisation": "the id of an organisation registered in the network (as the coordinator's public file you pinned last lists them)",
 }
 _CALL = re.compile(r"^(\w+)\((.*)\)$", re.S)
 
