@@ -22,7 +22,8 @@ from dvnet.bundle.wrap import unwrap_secret
 from dvnet.common import audit
 from dvnet.common.custodian import read_custodian_public
 from dvnet.common.files import atomic_write, private_folder
-from dvnet.common.network import AGENCY_DIRS, COORDINATOR_FIELDS, COORDINATOR_FORMAT, AgencyConfig, agency_actor, load_agency, organisation_from_registration
+from dvnet.common.network import (AGENCY_DIRS, COORDINATOR_FIELDS, COORDINATOR_FORMAT, AgencyConfig, agency_actor, load_agency,
+                                  organisation_from_registration, organisation_ids)  # fmt: skip
 from dvnet.common.public_files import public_key_fields, read_public, write_public
 from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.network import parse_geography, registry_text
@@ -137,6 +138,8 @@ def read_coordinator_public(path: Path) -> dict:
     body = read_public(path, COORDINATOR_FORMAT, COORDINATOR_FIELDS)
     try:
         parse_geography(body["geography"])
+        if organisation_ids(body["organisations"], "organisations", "PUBLIC_FILE_INVALID") is None:
+            raise RegistryError("PUBLIC_FILE_INVALID", "organisations is a list of registry ids", field="organisations")
     except RegistryError as e:
         raise RegistryError("PUBLIC_FILE_INVALID", f"{Path(path).name}: {e.message}", field=e.context.get("field")) from None
     return body
@@ -156,8 +159,9 @@ def pin_coordinator(folder: Path, coordinator_file: Path, *, now: dt.datetime | 
                             hint="a coordinator key change is agreed with the coordinator and made deliberately")  # fmt: skip
     path = Path(folder) / "agency.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    # The geography travels with the keys: re-pinning the same keys takes up a changed geography.
-    config.update(network=public["network"], coordinator=pinned, geography=public["geography"])
+    # The geography and the organisation ids travel with the keys: re-pinning the same keys takes up
+    # a changed geography and the organisations registered since.
+    config.update(network=public["network"], coordinator=pinned, geography=public["geography"], organisations=public["organisations"])
     atomic_write(path, _dump(config), mode=0o600)
     agency = load_agency(folder)
     _audit(agency, "agency.pin-coordinator", now=now, coordinator_signing_key_id=pinned["signing_key_id"],

@@ -32,10 +32,11 @@ from dvnet.common.files import atomic_write, check_private, private_folder
 from dvnet.common.public_files import public_key_fields, write_public
 from dvnet.contracts.errors import AccessError, RegistryError
 from dvnet.contracts.geography import Geography
-from dvnet.contracts.network import Coordinator, Network, Organisation, Person, parse_geography, parse_organisation
+from dvnet.contracts.network import ORG_ID, Coordinator, Network, Organisation, Person, parse_geography, parse_organisation
 
 COORDINATOR_FORMAT = "dvnet-coordinator/1"
-COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_public_key", "key_epoch", "geography", "created_at")
+COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_public_key", "key_epoch", "geography", "organisations",
+                      "created_at")  # fmt: skip
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")
 
@@ -109,6 +110,9 @@ class AgencyConfig:
     policy: dict[str, Any] = field(default_factory=dict)
     drop: dict[str, Any] = field(default_factory=dict)  # where bundles go (read by dvnet.pipelines.delivery.drop)
     geography: Geography | None = None  # the network's, as the coordinator published it (see agency_geography)
+    #: The registry's organisation ids as of the coordinator's public file this agency pinned last
+    #: (None before it pinned one): the ids a code field such as receiving_org may hold.
+    organisations: tuple[str, ...] | None = None
 
     @property
     def signing_key_path(self) -> Path:
@@ -263,7 +267,8 @@ def init_network(root: Path, name: str, founder: dict, founder_key, *, geography
 
 def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime | None = None) -> Path:
     """The coordinator's public file, for every agency to pin (``dvnet agency pin-coordinator``):
-    its public keys and the network's geography."""
+    its public keys, the network's geography and its organisation ids (the Tier 1 directory's ids:
+    public). Rewritten when an organisation registers, so an agency that pins it again knows it."""
     c = network.coordinator
     body = {
         "format": COORDINATOR_FORMAT,
@@ -275,6 +280,8 @@ def write_coordinator_public(root: Path, network: Network, *, now: dt.datetime |
         "key_epoch": c.key_epoch,
         # The contributor generalises postal codes to the network's regions before anything leaves.
         "geography": network.geography.to_dict(),
+        # Organisation-code fields (receiving_org, ...) hold one of these, checked before anything leaves.
+        "organisations": sorted(o.id for o in network.organisations),
         "created_at": (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat(),
         "signing_key_id": c.signing_key_id,
         "signing_public_key": c.signing_public_key,
@@ -302,6 +309,7 @@ def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.da
     org.joined = (now or dt.datetime.now(dt.UTC)).date().isoformat()
     network.organisations.append(org)
     save_network(paths.root, network)
+    write_coordinator_public(paths.root, network, now=now)
     # The agency's receipts folder exists from the start: its `dvnet receipts` finds it (empty
     # until the first ingest) instead of a drop that looks misconfigured.
     private_folder(paths.receipts / agency_id)
@@ -363,9 +371,19 @@ def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
         except RegistryError as e:
             raise RegistryError("AGENCY_CONFIG_INVALID", f"agency.yaml: {e.message}", field=e.context.get("field")) from None
     agency = AgencyConfig(folder=folder, policy=data.get("policy") or {}, drop=data.get("drop") or {}, geography=geography,
+                          organisations=organisation_ids(data.get("organisations"), "agency.yaml: organisations", "AGENCY_CONFIG_INVALID"),
                           **{k: data[k] for k in required})  # fmt: skip
     _check_modes(agency.audit_log, lambda: agency_actor(agency), folder)
     return agency
+
+
+def organisation_ids(value: Any, where: str, reason: str) -> tuple[str, ...] | None:
+    """A list of registry ids (``organisations`` of the coordinator's public file), checked."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and ORG_ID.fullmatch(v) for v in value):
+        raise RegistryError(reason, f"{where} is a list of registry ids", field="organisations")
+    return tuple(value)
 
 
 def agency_geography(agency: AgencyConfig) -> Geography:

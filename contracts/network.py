@@ -90,6 +90,12 @@ class Coordinator:
     key_epoch: int = 1
 
 
+#: The reporting window's default depth: a bundle's quarter more than this many years before the
+#: current one is a typing error (PERIOD_OUT_OF_WINDOW); ``reporting_window_years`` in the registry.
+REPORTING_WINDOW_YEARS = 10
+MAX_REPORTING_WINDOW_YEARS = 100
+
+
 @dataclass
 class Network:
     name: str
@@ -98,6 +104,7 @@ class Network:
     organisations: list[Organisation] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    reporting_window_years: int = REPORTING_WINDOW_YEARS
 
     def organisation(self, org_id: str) -> Organisation | None:
         return next((o for o in self.organisations if o.id == org_id), None)
@@ -296,7 +303,7 @@ def _epoch(value: Any) -> int:
 
 
 def _parse_network(data: Any) -> Network:
-    d = _mapping(data, "", ("name", "coordinator", "geography"), ("organisations", "people", "schema_version"))
+    d = _mapping(data, "", ("name", "coordinator", "geography"), ("organisations", "people", "schema_version", "reporting_window_years"))
     if d.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise _fail("schema_version", f"must be {SCHEMA_VERSION}")
     c = _mapping(
@@ -331,4 +338,8 @@ def _parse_network(data: Any) -> Network:
         if p.id in person_ids:
             raise _fail(f"people[{i}].id", "is used by another person")
         person_ids.add(p.id)
-    return Network(name=_str(d, "name", ""), coordinator=coordinator, geography=geography, organisations=orgs, people=people)
+    window = d.get("reporting_window_years", REPORTING_WINDOW_YEARS)
+    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_REPORTING_WINDOW_YEARS:
+        raise _fail("reporting_window_years", f"must be a whole number of years from 1 to {MAX_REPORTING_WINDOW_YEARS}")
+    return Network(name=_str(d, "name", ""), coordinator=coordinator, geography=geography, organisations=orgs, people=people,
+                   reporting_window_years=window)  # fmt: skip

@@ -8,7 +8,8 @@ The same steps as the commands a real network runs on separate machines (README)
     dvnet custodian init custodian/                    the network linkage key, never the coordinator's
     dvnet agency init agencies/<id> …                  each agency's own keys
     dvnet network register-agency --network <net> agencies/<id>/registration.yaml --as <founder>
-    dvnet agency pin-coordinator agencies/<id> <net>/coordinator/coordinator-public.yaml   (keys + the network's geography)
+    dvnet agency pin-coordinator agencies/<id> <net>/coordinator/coordinator-public.yaml   (keys, geography, organisation ids;
+                                                       every agency pins the file again when another registers)
     dvnet drop set --agency agencies/<id> --inbox … --receipts … [--sftp …]   where bundles go (the demo: a shared folder)
     dvnet custodian wrap custodian/ agencies/<id>/registration.yaml --out <net>/coordinator/relay/<id>.linkage   (Tier 4)
     dvnet agency import-linkage agencies/<id> <net>/coordinator/relay/<id>.linkage --custodian custodian/custodian-public.yaml
@@ -111,6 +112,13 @@ class Ceremony:
         self._note("custodian", "custodian", "network linkage key + signing (Ed25519)", "dvnet custodian init", self.custodian.folder / "keys")
         return self.custodian
 
+    def _share_public_file(self, but: Path) -> None:
+        """The coordinator's public file, rewritten by a registration, reaches every agency, which
+        pins it again (same keys): their contributors then know the new organisation's id."""
+        for other in sorted(self.paths.agencies.iterdir()) if self.paths.agencies.exists() else ():
+            if other != but and (other / "agency.yaml").exists():
+                pin_coordinator(other, self.paths.coordinator_public)
+
     def add_agency(self, agency_id: str, name: str, type: str, tier: int, region: str, *, steward: bool = False, **details) -> AgencyConfig:
         """The agency makes its keys in its own folder; the coordinator registers its public file and
         the agency pins the coordinator's; at Tier 4 the custodian's sealed linkage key is relayed."""
@@ -119,6 +127,7 @@ class Ceremony:
         registration = read_registration(agency.registration_path)
         store.register_agency(self.root, registration, self.as_person(self.founder, "network.register-agency"))
         agency = pin_coordinator(folder, self.paths.coordinator_public)
+        self._share_public_file(but=folder)
         self._note(agency_id, "agency", "signing (Ed25519), pseudonym (HMAC), HPKE (X25519)", "dvnet agency init", folder / "keys")
         if tier >= 4 and self.custodian is not None:
             relayed = self.paths.coordinator / "relay" / f"{agency_id}.linkage"

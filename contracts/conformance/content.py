@@ -3,8 +3,9 @@
 
 Written once here; the coordinator applies them to every bundle before loading it
 (``assets/intake/lib/ingest.py``), beside the contract's own rules (``schema_failures``). The
-contributor already holds its extract to the quarter (validation) and to unique record ids (the
-source model); what it cannot check here is registry membership (it does not hold the registry).
+contributor holds its extract to the same rules before sealing: the quarter (validation), unique
+record ids (the source model) and registry membership (the organisation ids of the coordinator's
+public file it pinned last, ``pipelines.contributor.validate``).
 Each finding names a column, a rule and a count of rows, never a value.
 """
 
@@ -17,13 +18,15 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dvnet.contracts.network import REPORTING_WINDOW_YEARS
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.roles import Transform
 
 #: The reporting window: a quarter after the current one has not happened yet, and one older than
-#: this many years is a typing error (9999-Q4 would become the default published period).
-MAX_PERIOD_AGE_YEARS = 10
+#: this many years is a typing error (9999-Q4 would become the default published period). A
+#: network sets its own depth in its registry (``reporting_window_years``).
+MAX_PERIOD_AGE_YEARS = REPORTING_WINDOW_YEARS
 #: No count above this is a count of people or referrals in one agency's quarter; near 2^62 the
 #: release's sums overflow.
 MAX_COUNT = 10_000_000
@@ -35,6 +38,8 @@ COUNT_OUT_OF_BOUNDS = "COUNT_OUT_OF_BOUNDS"
 ROWS_DUPLICATED = "ROWS_DUPLICATED"
 ROW_OUTSIDE_PERIOD = "ROW_OUTSIDE_PERIOD"
 ORG_NOT_REGISTERED = "ORG_NOT_REGISTERED"
+#: The rule's name in findings and the steward's report.
+REGISTERED_RULE = "registered_organisation"
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def _org_findings(table: pa.Table, org_ids: Collection[str]) -> list[Finding]:
             values = table[column].cast(pa.string())
             n = _count(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known))))
             if n:
-                out.append(Finding(ORG_NOT_REGISTERED, column, "registered_organisation", n))
+                out.append(Finding(ORG_NOT_REGISTERED, column, REGISTERED_RULE, n))
     return out
 
 

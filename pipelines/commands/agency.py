@@ -71,6 +71,8 @@ def pin_coordinator(folder: Path, coordinator_file: Path) -> None:
     console.print(f"coordinator signing key id    {c['signing_key_id']} (receipts are checked against it)")
     g = cfg.geography
     console.print(f"the network's geography: {len(g.region_ids)} regions in {len(g.parent_areas)} parent areas (postal codes are generalised to them)", soft_wrap=True)
+    console.print(f"the network's organisations: {len(cfg.organisations or ())} registered (organisation fields such as receiving_org must name one)",
+                  soft_wrap=True)  # fmt: skip
     console.print(f"next: tell dvnet where the coordinator's drop is: dvnet drop set --agency {folder} --inbox ... --receipts ...", soft_wrap=True)
 
 

@@ -69,7 +69,10 @@ def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
     console = make_console()
     console.print(f"registered {org.id} (tier {org.tier}, {org.type}) by {actor.actor}")
     console.print(f"agency signing key id {org.signing_key_id}; encryption key id {org.encryption_key_id}")
-    console.print(f"send back: {store.NetworkPaths(network_dir).coordinator_public}")
+    public = store.NetworkPaths(network_dir).coordinator_public
+    console.print(f"send back: {public}", soft_wrap=True)
+    console.print(f"and send it to every agency already registered: it now lists {org.id}, and their contributors accept "
+                  "its id in organisation fields once they pin it again (`dvnet agency pin-coordinator`)", soft_wrap=True)  # fmt: skip
 
 
 @network.command("add-person")

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from rich.console import Console
 from rich.table import Table
 
 from dvnet.pipelines.contributor.run import ContributionResult
 from dvnet.common.files import atomic_write
-from dvnet.common.htmlpage import esc, page, table
-from dvnet.pipelines.contributor.wording import plain_rule
+from dvnet.common.templates import render
+from dvnet.pipelines.contributor.wording import LIFTED_BY, plain_rule, whole_file_lines
 
 STATUS_TEXT = {
     "sealed": "SEALED: the bundle is in the outbox, ready to send to the coordinator",
@@ -59,15 +61,18 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
     for label, n in _accounting(r):
         t.add_row(label, f"{n:>10,}")
     console.print(t)
-    if r.read_problems:
+    whole_file, problems = whole_file_lines(r.read_problems)
+    for line in whole_file:
+        console.print(line, style="red", markup=False, highlight=False)
+    if problems:
         pt = Table(title="Problems in the file (all at once; no values shown)", title_justify="left")
         for h in _PROBLEM_COLUMNS:
             pt.add_column(h)
-        for row in _problem_rows(r.read_problems[:30]):
+        for row in _problem_rows(problems[:30]):
             pt.add_row(*map(str, row))
         console.print(pt)
-        if len(r.read_problems) > 30:
-            console.print(f"... and {len(r.read_problems) - 30} more in the HTML report")
+        if len(problems) > 30:
+            console.print(f"... and {len(problems) - 30} more in the HTML report")
     if r.issues:
         it = Table(title="Problems found (all at once; no values shown)", title_justify="left", caption=ROWS_NOTE, caption_justify="left")
         for h in _ISSUE_COLUMNS:
@@ -83,10 +88,14 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         console.print(r.k_summary)
     if r.cube_tables is not None:
         console.print(f"standard tables: {r.cube_tables} tables, {r.cube_cells:,} cells (counts only leave)")
+        if r.counts is not None:
+            console.print("every count that leaves is shown, table by table, in the HTML report")
     if r.status != "refused":
         console.print(f"output columns: {', '.join(r.output_columns) if r.output_columns else '(none)'}")
     if r.refusal:
         console.print(f"[red]refused: {r.refusal['reason']}: {r.refusal['message']}[/]")
+        if r.refusal["reason"] in LIFTED_BY:
+            console.print(LIFTED_BY[r.refusal["reason"]], markup=False, highlight=False)
     if r.bundle_id:
         console.print(f"bundle {r.bundle_id}  sequence {r.sequence}  sha256 {r.bundle_sha256}")
         console.print(f"file: {r.bundle_file} ({r.bundle_bytes:,} bytes)")
@@ -94,9 +103,22 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         console.print(f"report: {report_path}")
 
 
+def count_tables(r: ContributionResult) -> list[tuple[str, list[str], list[tuple]]]:
+    """Aggregate mode: the count tables that leave, as (table, columns, rows) with each table's
+    own dimensions (the payload has one column per dimension of any table, null where not its own)."""
+    if r.counts is None:
+        return []
+    frame = r.counts.to_pandas()
+    out = []
+    for name, g in frame.groupby("table_name", sort=False):
+        dims = [c for c in g.columns if c not in ("table_name", "n") and g[c].notna().any()]
+        out.append((str(name), [*dims, "n"], [tuple("—" if pd.isna(v) else v for v in row) for row in g[[*dims, "n"]].itertuples(index=False)]))
+    return out
+
+
 def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
-    """Write ``<stamp>_<contract>_<period>.html`` and ``.json`` into ``folder`` (``-2``, ``-3``, ...
-    appended when a report of that name exists); return the HTML path."""
+    """Write ``<stamp>_<contract>_<period>.html`` (``templates/steward_report.html.j2``) and ``.json``
+    into ``folder`` (``-2``, ``-3``, ... appended when a report of that name exists); return the HTML path."""
     base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}"
     # Two runs within the same second (a dry run, then the real one) each keep their report.
     n = 1
@@ -104,51 +126,28 @@ def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
         n += 1
         base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}-{n}"
     atomic_write(base.with_suffix(".json"), json.dumps(r.to_dict(), indent=2, default=str).encode())
-    parts = [f'<div class="box"><b>{esc(STATUS_TEXT[r.status])}</b></div>']
-    parts.append("<h2>What was sent</h2>")
-    parts.append(
-        table(
-            ["item", "value"],
-            [
-                ("agency", r.agency_id),
-                ("contract and version", r.contract),
-                ("mode", r.mode + (" (only counts leave)" if r.mode == "aggregate" else " (de-identified rows of consenting clients)")),
-                ("period", r.period),
-                ("extract file", r.extract_name),
-                ("extract SHA-256", r.extract_sha256),
-                ("bundle id", r.bundle_id or "—"),
-                ("sequence", r.sequence or "—"),
-                ("bundle file SHA-256", r.bundle_sha256 or "—"),
-                ("supersedes", r.supersedes or "—"),
-                ("research project (DSA)", r.project or "—"),
-            ],
-        )
+    whole_file, problems = whole_file_lines(r.read_problems)
+    sent = [
+        ("agency", r.agency_id),
+        ("contract and version", r.contract),
+        ("mode", r.mode + (" (only counts leave)" if r.mode == "aggregate" else " (de-identified rows of consenting clients)")),
+        ("period", r.period),
+        ("extract file", r.extract_name),
+        ("extract SHA-256", r.extract_sha256),
+        ("bundle id", r.bundle_id or "—"),
+        ("sequence", r.sequence or "—"),
+        ("bundle file SHA-256", r.bundle_sha256 or "—"),
+        ("supersedes", r.supersedes or "—"),
+        ("research project (DSA)", r.project or "—"),
+    ]
+    html = render(
+        "dvnet.pipelines.contributor", "steward_report.html.j2",
+        title=f"Contribution report — {r.contract} {r.period}", subtitle=f"{r.agency_id}, run {stamp}",
+        r=r, status_text=STATUS_TEXT[r.status], sent=sent, accounting=_accounting(r),
+        whole_file=whole_file, problem_columns=_PROBLEM_COLUMNS, problems=_problem_rows(problems),
+        issue_columns=_ISSUE_COLUMNS, issues=_issue_rows(r), rows_note=ROWS_NOTE,
+        counts=count_tables(r), lift=LIFTED_BY.get(r.refusal["reason"]) if r.refusal else None,
     )
-    parts.append("<h2>Every record accounted for</h2>")
-    parts.append(table(["", "records"], _accounting(r), numeric=(1,)))
-    parts.append(f"<p>Reconciles: <span class='{'ok' if r.reconciles else 'bad'}'>{'yes' if r.reconciles else 'NO'}</span></p>")
-    if r.rejected_by_reason:
-        parts.append("<h2>Rejected records by reason</h2>")
-        parts.append(table(["reason", "records"], sorted(r.rejected_by_reason.items()), numeric=(1,)))
-    if r.read_problems:
-        parts.append("<h2>Problems in the file</h2><p class='muted'>Lines count from 1 (the header is line 1); records count data records. No values are shown.</p>")
-        parts.append(table(list(_PROBLEM_COLUMNS), _problem_rows(r.read_problems)))
-    if r.issues:
-        parts.append(f"<h2>Problems found</h2><p class='muted'>{ROWS_NOTE}</p>")
-        parts.append(table(list(_ISSUE_COLUMNS), _issue_rows(r), numeric=(3,)))
-    if r.excluded_by_reason:
-        parts.append("<h2>Excluded for consent</h2>")
-        parts.append(table(["reason", "records"], sorted(r.excluded_by_reason.items()), numeric=(1,)))
-    if r.status != "refused":  # a refused run sent nothing: no "what was sent" sections
-        parts.append("<h2>Disclosure check</h2>")
-        if r.k_summary:
-            parts.append(f"<p>{esc(r.k_summary)}</p>")
-        if r.cube_tables is not None:
-            parts.append(f"<p>Standard count tables: {r.cube_tables} tables, {r.cube_cells} cells. Only these counts leave.</p>")
-        parts.append("<h2>Exact columns that leave</h2>")
-        parts.append("<p>" + ", ".join(f"<code>{esc(c)}</code>" for c in r.output_columns) + "</p>")
-    if r.refusal:
-        parts.append(f"<h2>Why nothing was sent</h2><p class='bad'>{esc(r.refusal['reason'])}: {esc(r.refusal['message'])}</p>")
     html_path = base.with_suffix(".html")
-    atomic_write(html_path, page(f"Contribution report — {r.contract} {r.period}", "".join(parts), f"{r.agency_id}, run {stamp}").encode())
+    atomic_write(html_path, html.encode())
     return html_path

@@ -91,6 +91,9 @@ class ContributionResult:
     k_achieved: int | None = None
     cube_tables: int | None = None
     cube_cells: int | None = None
+    #: aggregate mode: the count tables that leave (table_name, the dimensions, n), for the
+    #: steward's report; not in the JSON report (the bundle holds them)
+    counts: pa.Table | None = field(default=None, repr=False)
     bundle_id: str | None = None
     bundle_file: str | None = None
     bundle_sha256: str | None = None
@@ -104,7 +107,7 @@ class ContributionResult:
         return self.records_read == self.rejected + self.excluded_consent + self.withheld_k + self.held_back + self.sent
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "issues"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("issues", "counts")}
         d["issues"] = [i.to_dict() for i in self.issues]
         d["reconciles"] = self.reconciles
         return d
@@ -341,7 +344,7 @@ def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
     """validate: the rows that hold the contract's types and rules; the rest are counted as
     rejected, by reason. Refused when more records were rejected in required fields than the
     agency allows."""
-    checked = validate_extract(mapped, run.contract, run.period)
+    checked = validate_extract(mapped, run.contract, run.period, run.agency.organisations)
     result = run.result
     result.issues = checked.issues
     result.rejected = checked.rejected
@@ -424,6 +427,7 @@ def _standard_tables(run: _Run, out: pd.DataFrame) -> _Payload:
     result.output_columns = [c for c in payload.column_names]
     result.cube_tables = len(run.contract.standard_tables)
     result.cube_cells = payload.num_rows
+    result.counts = payload
     result.sent = len(out)
     return _Payload(iter([payload]), record_count=payload.num_rows)
 

@@ -14,14 +14,17 @@ cells holding a few thousand distinct dates cost a few thousand conversions.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
 from dvnet.contracts.codes import code_list
+from dvnet.contracts.conformance.content import ORG_ID_COLUMNS, ORG_NOT_REGISTERED, REGISTERED_RULE
 from dvnet.contracts.errors import ExtractError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
@@ -226,8 +229,22 @@ def _period_check(typed: pd.DataFrame, contract: Contract, period: Period, col: 
     col.add(contract.event_date, f"within {period}", "OUT_OF_PERIOD", True, outside.to_numpy())
 
 
-def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period) -> ValidationResult:
-    """Convert and validate every row; return the accepted rows and a value-free problem list."""
+def _registry_check(typed: pd.DataFrame, registered: Collection[str], col: _Collector) -> None:
+    """Organisation-code fields hold a registered organisation's id (the coordinator checks the
+    same rule, ``contracts.conformance.content``): free text that has an id's form, such as a
+    client's first name, is rejected here before anything leaves."""
+    known = pa.array(sorted(registered), pa.string())
+    for column in ORG_ID_COLUMNS:
+        if column in typed.columns:
+            values = arrow_text(typed[column])
+            unknown = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known)))
+            col.add(column, REGISTERED_RULE, ORG_NOT_REGISTERED, True, bool_mask(unknown, len(typed)) & ~col.bad_in(column))
+
+
+def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, registered: Collection[str] | None = None) -> ValidationResult:
+    """Convert and validate every row; return the accepted rows and a value-free problem list.
+    ``registered``: the network's organisation ids, when the agency holds them (pinned with the
+    coordinator's public file); organisation-code fields must hold one of them."""
     _structural_check(raw, contract)
     n = len(raw)
     raw = raw.reset_index(drop=True)
@@ -235,6 +252,8 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period) -> V
     typed = _convert(raw, contract, col)
     _rule_issues(typed, contract, col)
     _period_check(typed, contract, period, col)
+    if registered is not None:
+        _registry_check(typed, registered, col)
 
     issues, rejected, rejected_required = [], np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     first_reason = np.full(n, -1, dtype=np.int16)

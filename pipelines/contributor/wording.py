@@ -22,6 +22,7 @@ FIXED = {
     "date YYYY-MM-DD": "a date written YYYY-MM-DD",
     "boolean true/false": "true or false (also yes/no, y/n, 1/0)",
     "whole number": "a whole number",
+    "registered_organisation": "the id of an organisation registered in the network (as the coordinator's public file you pinned last lists them)",
 }
 _CALL = re.compile(r"^(\w+)\((.*)\)$", re.S)
 
@@ -64,3 +65,42 @@ def plain_rule(rule: str) -> str:
     if name == "dtype" and args:
         return f"of type {args[0]}"
     return name.replace("_", " ")
+
+
+#: Problems of the whole file, in one line each with what to do (however many places show them).
+WHOLE_FILE = {
+    "CSV_ENCODING": "this file is not UTF-8: re-save it as \"CSV UTF-8\" (in Excel: Save As, CSV UTF-8) and run again",
+    "EXTRACT_ENCODING": "this file holds text that is not UTF-8: export it again from the case system with UTF-8 text",
+    "CSV_EMPTY": "this file is empty or has no header row: export it again with the column names in the first row",
+    "EXTRACT_EMPTY": "this file has no columns or no header row: export it again with the column names in the first row",
+    "EXTRACT_UNREADABLE": "this file cannot be read as the format its name says: export it again",
+    "FORMAT_UNSUPPORTED": "this kind of file is not read: export it as .csv (UTF-8), .xlsx or .parquet",
+    "FILE_TOO_LARGE": "this file is over the size limit: export one period at a time",
+    "FILE_NOT_FOUND": "there is no file at this path: check the name and folder",
+    "FILE_UNREADABLE": "this file cannot be opened: check that it is a file and that you may read it",
+    "TOO_MANY_COLUMNS": "this file has more columns than any contract: export only the columns the mapping names",
+}
+
+#: Refusals a policy value lifts, and how (a command option for one run, or agency.yaml's policy).
+LIFTED_BY = {
+    "REJECTED_ROWS_OVER_LIMIT": "to send the valid records anyway, allow a share of rejected records: --max-reject-share "
+    "for this run, or policy.max_reject_share in agency.yaml for every run",
+    "K_ANONYMITY_NOT_MET": "to send the other records anyway, allow withholding: --max-withheld-share for this run, or "
+    "policy.max_withheld_share in agency.yaml for every run; or send counts instead with --mode aggregate",
+}
+
+
+def whole_file_lines(problems: list[dict]) -> tuple[list[str], list[dict]]:
+    """``problems`` (pre-scan findings) split into one plain line per whole-file problem (with how
+    many places show it and the first line) and the findings left to list one by one."""
+    lines, rest, seen = [], [], {}
+    for p in problems:
+        if p["reason"] in WHOLE_FILE:
+            seen.setdefault(p["reason"], []).append(p)
+        else:
+            rest.append(p)
+    for reason, found in seen.items():
+        first = next((p["line"] for p in found if p["line"] is not None), None)
+        where = f" ({len(found):,} place{'s' if len(found) > 1 else ''} found" + (f", first at line {first}" if first else "") + ")" if len(found) > 1 or first else ""
+        lines.append(f"{WHOLE_FILE[reason]}{where} [{reason}]")
+    return lines, rest

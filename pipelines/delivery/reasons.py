@@ -42,7 +42,7 @@ PLAIN: dict[str, str] = {
     "ROWS_DUPLICATED": "the same record appears in it more than once; check the extract for repeated rows, then contribute again",
     "ROW_OUTSIDE_PERIOD": "some records in it are dated outside its quarter; check the extract and --period, then contribute again",
     "ORG_NOT_REGISTERED": "an organisation column (such as receiving_org) holds something that is not a registered organisation id; "
-    "fix the extract's organisation codes (ask the coordinator for the list), then contribute again",
+    "fix the extract's organisation codes (the coordinator's public file lists them: pin its current one with `dvnet agency pin-coordinator`), then contribute again",
     "UNEXPECTED_ERROR": "the coordinator could not process it; ask the coordinator to look at its quarantine log",
 }
 

@@ -30,7 +30,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "contracts": {"pandas", "pandera", "numpy", "pyarrow", "yaml"},
     "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow", "cryptography"},
     "bundle": {"cryptography"},
-    "common": {"yaml", "cryptography"},
+    "common": {"yaml", "cryptography", "jinja2"},  # jinja2: reports rendered from templates (common/templates.py)
     "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib", "yaml"},
     "pipelines": None,
 }

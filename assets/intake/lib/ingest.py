@@ -83,9 +83,11 @@ class CoordinatorContext:
     @classmethod
     def load(cls, root: Path) -> CoordinatorContext:
         paths = NetworkPaths(Path(root))
+        network = load_network(paths.root)
         return cls(
             paths=paths,
-            network=load_network(paths.root),
+            network=network,
+            max_period_age_years=network.reporting_window_years,
             encryption_key=bundle.load_encryption_key(paths.keys / "encryption.key"),
             signing_key=bundle.load_signing_key(paths.keys / "signing.key"),
         )

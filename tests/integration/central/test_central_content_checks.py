@@ -12,6 +12,7 @@ import pytest
 
 from dvnet.anonymize.counts import standard_counts
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_file
+from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import get_contract
 
@@ -43,6 +44,23 @@ def _next_quarter() -> str:
 def test_a_period_outside_the_window_is_refused(ck, kit, load, period):
     period = _next_quarter() if period == "next quarter" else period
     _refused(ck, kit, load("far", kit.counts("shelter-a", "referral", n=20, period=period).blob), "PERIOD_OUT_OF_WINDOW")
+
+
+def test_the_window_is_the_networks_own_setting(ck, kit, load):
+    """``reporting_window_years`` in the registry: a quarter three years back loads under the default
+    window and not under a network's one-year window; a value out of range is a registry error."""
+    now = dt.datetime.now(dt.UTC)
+    three_years_back = str(Period(now.year - 3, (now.month - 1) // 3 + 1))
+    registry = kit.paths.registry
+    text = registry.read_text(encoding="utf-8")
+    registry.write_text(text + "reporting_window_years: 1\n", encoding="utf-8")
+    _refused(ck, kit, load("old", kit.counts("shelter-a", "referral", n=20, period=three_years_back).blob), "PERIOD_OUT_OF_WINDOW")
+    registry.write_text(text + "reporting_window_years: 0\n", encoding="utf-8")
+    with pytest.raises(RegistryError) as e:
+        CoordinatorContext.load(kit.root)
+    assert (e.value.reason, e.value.context.get("field")) == ("REGISTRY_INVALID", "reporting_window_years")
+    registry.write_text(text, encoding="utf-8")
+    assert load("old again", kit.counts("shelter-a", "referral", n=20, seed=1, period=three_years_back).blob).outcome == "loaded"
 
 
 def test_period_9999_never_loads(ck, kit, load):

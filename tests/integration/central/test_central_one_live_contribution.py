@@ -149,3 +149,25 @@ def test_the_sensor_path_does_not_count_a_period_twice(ck, kit, instance):
     assert len(runs) == 2 and all(r.success for _, r in runs)
     assert sums(ck, kit, ck.PERIOD) == expected(ck, 40, 1, ck.PERIOD)
     assert [r for (r,) in ck.query(kit.paths.warehouse, "SELECT reason FROM quarantine_log")] == ["PERIOD_ALREADY_LOADED"]
+
+
+def test_two_projects_of_one_quarter_are_two_keys_and_each_project_loads_once(ck, kit, load):
+    """Research contributions are keyed by project too: one agency's quarter goes to two evaluation
+    projects once each; the same project again is refused and changes no staged row."""
+    ck.add_agency(kit, "uni-d", 4)
+    for dsa in ("dsa-one", "dsa-two"):
+        ck.add_agreement(kit, dsa, ["uni-d"])
+
+    def research(project: str, seed: int):
+        return kit.records("uni-d", "research_extract", n=12, seed=seed, details={"project": project})
+
+    one, two = research("dsa-one", 1), research("dsa-two", 2)
+    assert (load("one", one).outcome, load("two", two).outcome) == ("loaded", "loaded")
+    staged = "SELECT c.project, count(*) FROM staged_research_extract s JOIN live_contributions c USING (bundle_id) GROUP BY ALL ORDER BY ALL"
+    before = ck.query(kit.paths.warehouse, staged)
+    assert before == [("dsa-one", 12), ("dsa-two", 12)]
+    out = load("one again", research("dsa-one", 3))
+    assert (out.outcome, out.reason) == ("quarantined", "PERIOD_ALREADY_LOADED") and f"--supersedes {one.bundle_id}" in out.message
+    assert ck.query(kit.paths.warehouse, staged) == before
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM staged_research_extract") == [(24,)]
+    assert [(p, b) for *_, p, b in live(ck, kit)] == [("dsa-one", one.bundle_id), ("dsa-two", two.bundle_id)]

@@ -23,21 +23,33 @@ with warehouse_lock(sys.argv[1], wait=0):
 
 
 @pytest.fixture
-def holder(kit):
-    """A process holding the network's warehouse (lock and DuckDB file) until ``.release()``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(kit.paths.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held"
+def holder_of():
+    """``holder_of(kit)``: a process holding the network's warehouse (lock and DuckDB file) until ``.release()``."""
+    procs = []
 
-    def release() -> None:
-        proc.stdin.write("go\n")
-        proc.stdin.close()
-        assert proc.wait(timeout=60) == 0
+    def start(kit):
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(kit.paths.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
 
-    proc.release = release
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        def release() -> None:
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+            assert proc.wait(timeout=60) == 0
+
+        proc.release = release
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def holder(kit, holder_of):
+    return holder_of(kit)
 
 
 def test_a_second_writer_gives_up_after_its_wait_with_warehouse_busy(ck, kit, holder):
@@ -64,3 +76,29 @@ def test_a_second_writer_waits_for_the_first_and_then_does_its_work(ck, kit, hol
             waiting.kill()
     assert waiting.returncode == 0, out[-2000:] + err[-2000:]
     assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out
+
+
+def test_two_publishes_waiting_for_the_same_release_of_the_lock_take_turns(ck, kit, holder_of):
+    """Two coordinator staff press publish while an ingest holds the warehouse; when it lets go both
+    reach for the lock at the same instant: one waits for the other, neither meets DuckDB's lock
+    error, and each ends done or with a typed refusal, never a traceback."""
+    kit.drop("a", kit.counts("shelter-a", n=60, seed=3).blob)
+    assert ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)]).returncode == 0
+    holder = holder_of(kit)
+    argv = [sys.executable, "-m", "dvnet.pipelines.cli", "publish", "--network", str(kit.root), "--period", ck.PERIOD, "--wait", "600",
+            *ck.as_coordinator(kit.root)]  # fmt: skip
+    both = [subprocess.Popen(argv, cwd=ck.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for p in both:
+            assert "waiting for the warehouse: in use by process" in p.stderr.readline()
+        holder.release()
+        results = [(p.wait(timeout=900), *p.communicate()) for p in both]
+    finally:
+        for p in both:
+            if p.poll() is None:
+                p.kill()
+    for code, out, err in results:
+        assert code in (0, 1), out[-2000:] + err[-2000:]
+        assert "Traceback" not in err and "IOException" not in err and "Could not set lock" not in err, err[-2000:]
+        assert code == 0 or "error: " in err, err[-2000:]  # a refusal is one typed line
+    assert any(code == 0 for code, *_ in results)

@@ -10,7 +10,9 @@ import re
 import pytest
 
 from dvnet.contracts.registry import get_contract
-from dvnet.pipelines.contributor.report import write_report
+from rich.console import Console
+
+from dvnet.pipelines.contributor.report import print_summary, write_report
 
 # synth fault kind -> the reason code validation gives it
 REASON = {"bad_dates": "DATE_INVALID", "unknown_codes": "CODE_UNKNOWN", "duplicate_ids": "DUPLICATE_KEY", "out_of_period": "OUT_OF_PERIOD"}
@@ -155,4 +157,15 @@ def test_a_file_the_reader_refuses_lists_every_problem_in_the_result_and_the_rep
     assert {(p["reason"], p["record"]) for p in saved["read_problems"]} == planted
     text = html.read_text()
     assert "Problems in the file" in text
-    assert all(f"<td>{record + 1}</td>" in text for _, record in planted), "each problem's line is listed"
+    by_line = {(p["reason"], p["record"]): p["line"] for p in r.read_problems}
+    listed = {k for k in planted if k[0] != "CSV_ENCODING"}
+    assert listed and all(f"<td>{by_line[k]}</td>" in text for k in listed), "each problem's line is listed"
+    # a problem of the whole file is one line with what to do, not a table of identical lines
+    encoding = sorted(by_line[k] for k in planted if k[0] == "CSV_ENCODING")
+    assert encoding and "<td>CSV_ENCODING</td>" not in text
+    assert text.count("this file is not UTF-8") == 1
+    assert f'this file is not UTF-8: re-save it as &#34;CSV UTF-8&#34; (in Excel: Save As, CSV UTF-8) and run again ({len(encoding)} places found, first at line {encoding[0]})' in text
+    console = Console(record=True, width=300)
+    print_summary(r, console)
+    terminal = console.export_text()
+    assert terminal.count("this file is not UTF-8") == 1 and "│ CSV_ENCODING" not in terminal and "│ CSV_RAGGED" in terminal

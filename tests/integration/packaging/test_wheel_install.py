@@ -1,5 +1,5 @@
 """A normal (non-editable) install: only ``dvnet`` lands in site-packages, and it finds its
-Dagster instance template.
+Dagster instance template and the reports' Jinja2 templates.
 
 The wheel is built from this checkout and installed with ``--no-deps`` into a fresh virtual
 environment that borrows the test environment's dependencies through a plain path entry (so the
@@ -23,6 +23,7 @@ PROBE = """
 import importlib.util, json, pathlib, sys, yaml
 import dvnet.assets.definitions, dvnet.pipelines.cli
 from dvnet.assets.runs import TEMPLATE_HOME, dagster_home_for
+from dvnet.common.templates import _env
 home = dagster_home_for(pathlib.Path("net"), None, {})
 print(json.dumps({
     "instance": str(home),
@@ -30,6 +31,7 @@ print(json.dumps({
     "dvnet": dvnet.pipelines.cli.__file__,
     "template": str(TEMPLATE_HOME / "dagster.yaml"),
     "template_exists": (TEMPLATE_HOME / "dagster.yaml").is_file(),
+    "report_templates": {p: sorted(_env(p).list_templates()) for p in ("dvnet.assets.releases.lib", "dvnet.pipelines.contributor")},
     "generic": [n for n in ("contracts", "anonymize", "bundle", "pipelines", "assets", "common", "kernels", "dagster_home")
                 if importlib.util.find_spec(n) is not None],
 }))
@@ -56,6 +58,10 @@ def test_a_wheel_installs_under_one_namespace_and_finds_its_dagster_yaml(tmp_pat
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found["dvnet"].startswith(str(site)), found
     assert found["template"].startswith(str(site)) and found["template_exists"], found
+    assert found["report_templates"] == {
+        "dvnet.assets.releases.lib": ["page.html.j2", "release_report.html.j2"],
+        "dvnet.pipelines.contributor": ["page.html.j2", "steward_report.html.j2"],
+    }, found  # the reports' Jinja2 templates ship in the wheel
     assert found["generic"] == [], f"generic top-level import names installed: {found['generic']}"
     # A network's instance is made in its own coordinator folder from the packaged template, not in site-packages.
     assert found["instance"] == str(tmp_path / "net" / "coordinator" / "dagster") and found["instance_telemetry"] is False, found
