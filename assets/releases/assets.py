@@ -1,9 +1,10 @@
 """Releases group: release requests, and the releases two reviewers let out for evaluators.
 
 ``release_request`` (``dvnet publish``) builds a request for review; ``published_release``
-(``dvnet release publish <id>``) publishes an approved one (``lib/review.py``). The request step enforces the disclosure gate in its own code (``build_release`` refuses with
-``AUDIT_FAILED`` before writing anything); the checks here re-verify the newest release from its
-published files, as an evaluator could.
+(``dvnet release publish <id>``) publishes an approved one (``lib/review.py``). The request step
+enforces the disclosure gate in its own code (``build_request`` refuses with ``AUDIT_FAILED``
+before writing anything); the checks here re-verify the newest release from its published files,
+as an evaluator could.
 """
 
 # No `from __future__ import annotations`: Dagster reads config and resource types from the signatures.
@@ -42,7 +43,7 @@ def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: 
     from dvnet.assets.releases.lib.release import latest_periods
 
     overrides = {k: v for k in ("threshold", "rounding_base", "dominance_share") if (v := getattr(config, k)) is not None}
-    with warehouse.locked():  # build_release opens the warehouse itself
+    with warehouse.locked():  # build_request opens the warehouse itself
         periods = config.periods or latest_periods(network.root_path)
         result = build_request(network.root_path, config.profile, periods, config.author, method=config.method, overrides=overrides,
                                step=release_steps)  # fmt: skip

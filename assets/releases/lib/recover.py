@@ -1,6 +1,6 @@
 """Finishing a publication a crash interrupted, so every release folder is in the ledger.
 
-``build_release`` writes a release in this order: the files into ``.<id>.partial``, the release
+``review.publish_request`` writes a release in this order: the files into ``.<id>.partial``, the release
 ledger (one transaction), the audit line, then the rename to ``<id>``. A crash before the ledger
 leaves only a partial folder, which nobody serves: it is removed. A crash after it leaves a
 release the ledger holds (so every later disclosure audit already counts it as published, the
