@@ -1,6 +1,7 @@
-"""A publication killed at each step (for real: ``DVNET_FAULT_AT`` makes `dvnet publish` exit on
-the spot) leaves no release the ledger does not hold: the next publication finishes it (audit line,
-rename) or removes its unfinished folder; every release folder is then in the ledger and logged.
+"""A publication killed at each step (for real: ``DVNET_FAULT_AT`` makes `dvnet release publish`
+exit on the spot) leaves no release the ledger does not hold: the next request or publication
+finishes it (audit line, rename) or removes its unfinished folder; every release folder is then in
+the ledger and logged.
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ import duckdb
 import pytest
 
 from dvnet.assets.intake.lib.faults import RELEASE_POINTS
+from fixtures_central import add_reviewers
+
 from dvnet.assets.releases.lib.files import published_releases
+from dvnet.assets.releases.lib.release import build_request
+from dvnet.assets.releases.lib.review import decide
+from dvnet.common.authority import authorise
 from dvnet.common import audit
 from dvnet.pipelines.ceremony import FOUNDER
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[3]
 
 
-def _publish(root, env: dict | None = None) -> subprocess.CompletedProcess:
+def _publish(root, request_id: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Request ``request_id``, approve it by two reviewers (in-process), publish it with the CLI."""
+    build_request(root, "dv-default", ["2026-Q3"], FOUNDER[0], release_id=request_id)
+    for person_id, key in add_reviewers(root):
+        decide(root, request_id, authorise(root, person_id, key, "review.approve"), "approve", "checked (test)")
     key = root / "people" / FOUNDER[0] / "signing.key"
-    return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "publish", "--network", str(root), "--as", FOUNDER[0], "--key", str(key)],
-                          cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "release", "publish", "--network", str(root), request_id, "--as", FOUNDER[0],
+                           "--key", str(key)], cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
 def _ledger(root) -> set[str]:
@@ -39,7 +49,7 @@ def _ledger(root) -> set[str]:
 def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network, point):
     root = loaded_network
     releases = root / "coordinator" / "releases"
-    crashed = _publish(root, {"DVNET_FAULT_AT": "after_release_ledger" if point == "before_release_ledger" else point})
+    crashed = _publish(root, "first", {"DVNET_FAULT_AT": "after_release_ledger" if point == "before_release_ledger" else point})
     assert crashed.returncode == 86, crashed.stdout + crashed.stderr[-2000:]
     if point == "before_release_ledger":  # as if killed while writing the files: a partial folder, no ledger row
         with duckdb.connect(str(root / "coordinator" / "warehouse" / "warehouse.duckdb")) as con:
@@ -48,7 +58,7 @@ def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network,
     interrupted = {p.name for p in releases.iterdir()}
     assert point == "after_release_rename" or all(n.startswith(".") for n in interrupted)  # nothing served yet
 
-    rerun = _publish(root)
+    rerun = _publish(root, "second")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     folders = {p.name for p in published_releases(releases)}
     assert not [p for p in releases.iterdir() if p.name.startswith(".")]  # nothing left half done
