@@ -23,7 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -139,6 +139,34 @@ def _tail_head(f, size: int) -> Head:
     return Head(number, hashlib.sha256(line).hexdigest())
 
 
+def _lines_backwards(f, size: int) -> Iterator[bytes]:
+    """The log's lines, newest first, read back from the end in blocks."""
+    block, end, partial = 65536, size, b""
+    while end > 0:
+        start = max(0, end - block)
+        f.seek(start)
+        parts = (f.read(end - start) + partial).split(b"\n")
+        end, partial = start, parts[0]  # the first part may continue in the block before
+        yield from (line for line in reversed(parts[1:]) if line)
+    if partial:
+        yield partial
+
+
+def _entry_once(f, size: int, once: str, since: dt.datetime | None) -> Head | None:
+    """The head at the entry recording event ``once``, if the log holds one; the search stops at
+    the first entry dated before ``since`` (an event is logged after it happens)."""
+    for line in _lines_backwards(f, size):
+        try:
+            record = json.loads(line)
+            if since is not None and dt.datetime.fromisoformat(record["at"]) < since:
+                return None
+            if record.get("once") == once:
+                return Head(int(record["n"]), hashlib.sha256(line).hexdigest())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a mangled line is for ``verify`` to name
+    return None
+
+
 def head(path: Path) -> Head:
     """The log's current head, read from the log itself."""
     path = Path(path)
@@ -158,18 +186,29 @@ def append(
     reason: str | None = None,
     now: dt.datetime | None = None,
     head_key: ed25519.Ed25519PrivateKey | None = None,
+    once: str | None = None,
+    once_since: dt.datetime | None = None,
     **details: object,
 ) -> Head:
     """Append one entry (signed when ``actor`` is a ``Signer``) and rewrite the head file, signed
     with ``head_key`` (the side's own key) when given. Returns the new head: the anchor a receipt
-    or manifest made now should carry."""
+    or manifest made now should carry.
+
+    ``once`` names the event an entry records, for steps a crash can make a process repeat: when the
+    log already holds an entry with the same ``once`` (searched back to ``once_since``, or to the
+    start), nothing is appended and that entry's head is returned. The check and the append are under
+    the log's lock, so two processes cannot both write it."""
     path = Path(path)
     private_dir(path.parent)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE), "ab") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             with path.open("rb") as r:
-                before = _tail_head(r, os.fstat(f.fileno()).st_size)
+                size = os.fstat(f.fileno()).st_size
+                before = _tail_head(r, size)
+                logged = _entry_once(r, size, once, once_since) if once is not None else None
+            if logged is not None:
+                return logged
             record = {
                 "n": before.entries + 1,
                 "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
@@ -180,6 +219,7 @@ def append(
                 "reason": reason,
                 "details": details,
                 "prev": before.sha256,
+                **({"once": once} if once is not None else {}),
             }
             if not isinstance(actor, str):
                 record["sig"] = _sign(actor.key, ENTRY_LABEL, _canonical(record))

@@ -1,6 +1,9 @@
 """Fault injection for crash-consistency tests: ``DVNET_FAULT_AT=<point>`` kills the process there.
 
-Read at call time (never at import). Points are named where a crash would matter most.
+Read at call time (never at import). Points are named where a crash would matter most. With
+``DVNET_FAULT_ONCE=<file>`` as well, only the first process to reach the point is killed (it
+creates the file first): how a test lets a retried run, which inherits the same environment, go
+through.
 """
 
 from __future__ import annotations
@@ -14,5 +17,12 @@ RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_
 
 
 def maybe_crash(point: str) -> None:
-    if os.environ.get("DVNET_FAULT_AT") == point:
-        os._exit(86)  # no cleanup, no flush: as close to a power cut as a test can get
+    if os.environ.get("DVNET_FAULT_AT") != point:
+        return
+    once = os.environ.get("DVNET_FAULT_ONCE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return  # killed once already
+    os._exit(86)  # no cleanup, no flush: as close to a power cut as a test can get

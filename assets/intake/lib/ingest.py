@@ -497,16 +497,18 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
     The durable records come first and the move last: until the entry leaves the inbox, a crash is
     completed by the next run (a load by its ``unfinished_loads`` row, a refusal by refusing it
     again), so no bundle ends loaded or quarantined without its audit line and receipt. A crash
-    between the records and the move repeats the audit line on the next run, never loses it.
+    between the records and the move neither loses the audit line nor repeats it (``_arrival``).
     Everything is named by ``out.file_name`` (``inbox_name``), never by the raw name. An entry that
     was never read (``file_sha256`` None) gets no receipt: a receipt names the bytes received."""
     quarantined = out.outcome == "quarantined"
-    # The audit entry first: the receipt anchors the log's head including it.
+    # The audit entry first: the receipt anchors the log's head including it. It is logged once per
+    # arrival: a rerun after a crash before the move finds it (``once``) instead of repeating it.
+    once, since = _arrival(path)
     head = audit.append(
         ctx.paths.audit_log, f"bundle_{out.outcome}", actor=KeySigner(f"coordinator:{ctx.network.coordinator.id}", ctx.signing_key),
         objects={"agency": out.agency_id, "bundle": out.bundle_id, "file_sha256": out.file_sha256, "file": out.file_name}, outcome=out.outcome,
         reason=out.reason, head_key=ctx.signing_key, now=now, contract=out.contract, mode=out.mode, period=out.period, sequence=out.sequence,
-        record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced,
+        record_count=out.record_count, rows_loaded=out.rows_loaded, replaced=out.replaced, once=once, once_since=since,
     )  # fmt: skip
     maybe_crash("after_audit")
     if out.file_sha256 is not None:
@@ -531,6 +533,18 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
     if is_regular(dest):
         os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
     maybe_crash("after_archive")
+
+
+def _arrival(path: Path) -> tuple[str | None, dt.datetime | None]:
+    """This inbox entry's arrival, as the audit log's ``once`` key, and the time it arrived (its
+    inode's change time, minus a margin for the log's whole seconds). A new delivery of the same
+    file is a new inode, so it is logged again; nothing touches the entry until it is moved out."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None, None
+    arrived = dt.datetime.fromtimestamp(st.st_ctime_ns / 1e9, dt.UTC) - dt.timedelta(seconds=2)
+    return f"inbox:{st.st_dev}:{st.st_ino}:{st.st_ctime_ns}", arrived
 
 
 def _write_receipt(out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, head: audit.Head) -> None:

@@ -4,7 +4,7 @@
 ledger (one transaction), the audit line, then the rename to ``<id>``. A crash before the ledger
 leaves only a partial folder, which nobody serves: it is removed. A crash after it leaves a
 release the ledger holds (so every later disclosure audit already counts it as published, the
-safe side), whose files are complete: its audit line is written if missing and the folder renamed.
+safe side), whose files are complete: its audit line is written if missing (``once``) and the folder renamed.
 Run at the start of every publication, before anything else is read.
 """
 
@@ -36,6 +36,7 @@ def audit_published(paths: NetworkPaths, coordinator, manifest: dict, now: dt.da
     record = read_record(paths.coordinator, manifest["release_id"])
     stats = record["stats"] if record is not None else manifest["suppression"]
     audit.append(paths.audit_log, PUBLISHED, actor=coordinator, head_key=coordinator.key, objects={"release": manifest["release_id"]}, now=now,
+                 once=f"release:{manifest['release_id']}", once_since=now - dt.timedelta(seconds=2),
                  profile=manifest["profile"]["name"], periods=manifest["periods"], cells=stats["cells"], primary=stats.get("primary"),
                  complementary=stats.get("complementary"), dominance=stats.get("dominance"), audit=manifest["audit"]["summary"])  # fmt: skip
 
@@ -54,10 +55,8 @@ def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coor
             shutil.rmtree(tmp)
             removed.append(release_id)
             continue
-        logged = any(e.get("action") == PUBLISHED and (e.get("objects") or {}).get("release") == release_id for e in audit.read(paths.audit_log))
-        if not logged:
-            manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
-            audit_published(paths, coordinator, manifest, recorded[0][0])
+        manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
+        audit_published(paths, coordinator, manifest, recorded[0][0])  # logged once: skipped if it was
         tmp.rename(final)
         finished.append(release_id)
     return finished, removed

@@ -9,64 +9,21 @@ and to ``test-output/ui/`` at the repo root. The server is always stopped with S
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from dagster_dev import GRAPH_QUERY, free_port, graphql, start, stop, wait_until_up
 
 REPO = Path(__file__).resolve().parents[3]
-STARTUP_LIMIT_SECONDS = 180  # a bound on waiting, not an assertion about speed
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-GRAPH_QUERY = """
-{ assetNodes { assetKey { path } groupName dependencyKeys { path }
-    assetChecksOrError { ... on AssetChecks { checks { name } } } } }
-"""
 PARTITIONS_QUERY = """
 { assetNodeOrError(assetKey: {path: ["intake"]}) { ... on AssetNode {
     partitionKeysByDimension { name partitionKeys } } } }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, data: bytes | None = None) -> bytes:
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read()
-
-
-def _graphql(port: int, query: str) -> dict:
-    return json.loads(_get(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode()))["data"]
-
-
-def _wait_until_up(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"dvnet ui exited early:\n{log.read_text()[-3000:]}"
-        try:
-            _get(f"http://127.0.0.1:{port}/server_info")
-            # The webserver answers before the code location has loaded; wait for the assets too.
-            if any(n["groupName"] == "intake" for n in _graphql(port, GRAPH_QUERY)["assetNodes"]):
-                return
-        except (urllib.error.URLError, ConnectionError, KeyError, TypeError, json.JSONDecodeError):
-            pass
-        time.sleep(1)
-    raise AssertionError(f"the UI did not come up within {STARTUP_LIMIT_SECONDS}s:\n{log.read_text()[-3000:]}")
 
 
 def _screenshot(url: str, out: Path, profile: Path) -> None:
@@ -84,23 +41,6 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def _stop(proc: subprocess.Popen, log: Path) -> None:
-    """SIGTERM to dvnet ui's process group (it forwards to dagster dev), then make sure all is gone."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    found = re.search(r"dagster dev started \(pid (\d+), process group (\d+)\)", log.read_text())
-    if found:  # safety net: nothing of dagster dev may outlive the test
-        try:
-            os.killpg(int(found.group(2)), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.mark.ui
 @pytest.mark.slow
 def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path):
@@ -115,17 +55,13 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
     ingested = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])
     assert ingested.returncode == 1 and "SIGNATURE_INVALID" in ingested.stdout, ingested.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dvnet-ui.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dvnet.pipelines.cli", "ui", "--network", str(kit.root), "--port", str(port), "--dagster-home", str(home)],
-            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    proc = start(kit.root, home, port, log)
     try:
-        _wait_until_up(port, proc, log)
+        wait_until_up(port, proc, log)
 
-        nodes = {"/".join(n["assetKey"]["path"]): n for n in _graphql(port, GRAPH_QUERY)["assetNodes"]}
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(port, GRAPH_QUERY)["assetNodes"]}
         intake = {k: n for k, n in nodes.items() if n["groupName"] == "intake"}
         assert set(intake) == {"intake", "staged_referrals", "staged_service_episodes", "staged_research_extracts", "contribution_counts"}
         deps = {k: {"/".join(d["path"]) for d in n["dependencyKeys"]} for k, n in intake.items()}
@@ -134,7 +70,7 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
         checks = {k: {c["name"] for c in n["assetChecksOrError"]["checks"]} for k, n in intake.items()}
         assert checks["intake"] == {"bundles_reconcile", "loaded_rows_conform", "quarantine_explained", "agencies_contributed_this_period"}
 
-        dims = {d["name"]: set(d["partitionKeys"]) for d in _graphql(port, PARTITIONS_QUERY)["assetNodeOrError"]["partitionKeysByDimension"]}
+        dims = {d["name"]: set(d["partitionKeys"]) for d in graphql(port, PARTITIONS_QUERY)["assetNodeOrError"]["partitionKeysByDimension"]}
         assert dims["agency"] == {"shelter-a", "legal-b", "_unverified"} and dims["period"] == {ck.PERIOD, "_unknown"}
 
         base = f"http://127.0.0.1:{port}"
@@ -152,7 +88,7 @@ def test_dagster_ui_shows_the_intake_lineage_partitions_and_checks(ck, tmp_path)
         for name in shots:
             shutil.copy2(out_dir / name, published / name)
     finally:
-        _stop(proc, log)
+        stop(proc, log)
     assert proc.returncode == 0, log.read_text()[-3000:]  # stopped cleanly by SIGTERM
     assert "dagster dev stopped" in log.read_text()
     with socket.socket() as s:  # nothing listens on the port any more (TIME_WAIT leftovers are fine)

@@ -1,6 +1,6 @@
 """Crash consistency: `dvnet ingest` killed at each named point leaves a state the next run
 completes: the warehouse as it was before the bundle or as it is after it, never between, and in
-the end every bundle loaded once with its audit line and receipt, or quarantined with both.
+the end every bundle loaded once with its audit line (exactly one) and receipt, or quarantined with both.
 
 The process is killed for real (``DVNET_FAULT_AT`` makes it ``os._exit`` mid-ingest, no cleanup),
 in a subprocess, on a correction bundle (the one load that deletes, inserts and updates the
@@ -30,9 +30,10 @@ def _without(snapshot: dict, *tables: str) -> dict:
 
 
 def _recorded(ck, kit, bundle_id: str, action: str, outcome: str) -> None:
-    """The bundle has its audit line and its receipt, and its file has left the inbox."""
+    """The bundle has its audit line (once: a rerun never repeats it) and its receipt, and its
+    file has left the inbox."""
     entries = [e for e in audit.read(kit.paths.audit_log) if e["action"] == action and e["objects"].get("bundle") == bundle_id]
-    assert entries, f"no {action} audit line for the bundle"
+    assert len(entries) == 1, f"{len(entries)} {action} audit lines for the bundle, not one"
     receipts = [r for r in ck.receipts(kit).values() if r["bundle_id"] == bundle_id]
     assert [r["outcome"] for r in receipts] == [outcome]
     assert not list(kit.inbox.glob("*.dvb"))
