@@ -6,12 +6,19 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
 from dvnet.pipelines.access.query import query_releases, withdrawn_releases
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
+
+
+def _cell(value: object) -> str:
+    """A value as the table shows it: a suppressed (null) value is an empty cell whatever its type,
+    as in the release's CSV files, never ``<NA>``, ``nan`` or ``None``."""
+    return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else str(value)
 
 
 @click.command("query")
@@ -39,7 +46,7 @@ def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release
     for c in frame.columns:
         t.add_column(str(c))
     for row in frame.head(200).itertuples(index=False):
-        t.add_row(*("" if v is None else str(v) for v in row))
+        t.add_row(*(_cell(v) for v in row))
     console = make_console()
     console.print(t)
     console.print(f"{len(frame)} rows" + (" (first 200 shown; use --format csv for all)" if len(frame) > 200 else ""))

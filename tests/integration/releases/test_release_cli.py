@@ -53,6 +53,12 @@ def test_request_review_and_publish_are_dagster_runs_and_only_the_published_rele
     assert code == 0, out + err
     assert "checks: no_cell_below_threshold passed, no_exact_or_narrow_ranges passed" in out
     assert main(["query", "--network", str(root), "--release", release_id, "SELECT 1 AS one"], {}) == 0  # RELEASE_UNKNOWN (2) if not served
+    capsys.readouterr()
+    # One way to show a suppressed value, whatever the column's type: an empty cell, as in the CSV.
+    for table in ("referral_flows", "referral_acceptance_rate"):  # an integer count, a rate
+        assert main(["query", "--network", str(root), f"SELECT value, status FROM {table} WHERE status = 'suppressed' LIMIT 3"], {}) == 0
+        shown = capsys.readouterr().out
+        assert "suppressed" in shown and not any(mark in shown for mark in ("<NA>", "nan", "None")), shown
 
     home = root / "coordinator" / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
