@@ -3,57 +3,21 @@ an extract in the agency's own vocabulary contributes exactly what the contract-
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-import yaml
-
-RENAMES = {"episode_id": "EpisodeNo", "client_id": "ClientNo", "gender": "Gender", "risk_level": "RiskRating"}
-LOCAL_GENDER = {"woman": "F", "man": "M", "non_binary": "X", "another_gender": "O", "not_stated": "U"}
-LOCAL_RISK = {"low": "1", "medium": "2", "high": "3", "not_assessed": "9"}
-
-
-def _local_extract(src, dst, *, unmapped_row=None):
-    """The contract-shaped CSV ``src`` rewritten in the agency's own vocabulary, with two extra
-    columns of case notes the mapping tells the contributor to ignore."""
-    rows = list(csv.DictReader(io.StringIO(src.read_text(encoding="utf-8"))))
-    out = []
-    for i, row in enumerate(rows):
-        local = {RENAMES.get(k, k): v for k, v in row.items()}
-        local["Gender"] = LOCAL_GENDER[row["gender"]]
-        local["RiskRating"] = LOCAL_RISK[row["risk_level"]]
-        local["CaseNotes"] = f"note {i}"
-        local["Worker"] = "staff member"
-        if i == unmapped_row:
-            local["Gender"] = "Z"  # a local code the mapping does not know
-        out.append(local)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(out[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(out)
-    dst.write_text(buf.getvalue(), encoding="utf-8")
-
-
-def _write_mapping(agency):
-    mapping = {
-        "columns": {v: k for k, v in RENAMES.items()},
-        "values": {"gender": {v: k for k, v in LOCAL_GENDER.items()}, "risk_level": {v: k for k, v in LOCAL_RISK.items()}},
-        "ignore_columns": ["CaseNotes", "Worker"],
-    }
-    agency.mapping_path("service_episode").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+from case_system_export import local_extract, write_mapping
 
 
 def test_a_mapped_extract_contributes_the_same_as_the_contract_shaped_one(net, tmp_path):
     agency = net.agency("shelter-north")
     src = net.extract("shelter-north", "service_episode")
     local = tmp_path / "from_our_system.csv"
-    _local_extract(src, local)
+    local_extract(src, local)
 
     unmapped = net.contribute("shelter-north", "service_episode", extract=local, mode="aggregate")
     assert unmapped.refusal["reason"] == "COLUMNS_MISMATCH"  # without the mapping file
 
-    _write_mapping(agency)
+    write_mapping(agency)
     for mode in ("aggregate", "record"):
         reference = net.contribute("shelter-north", "service_episode", extract=src, mode=mode, k=2, max_withheld_share=1.0)
         mapped = net.contribute("shelter-north", "service_episode", extract=local, mode=mode, k=2, max_withheld_share=1.0)
@@ -67,9 +31,9 @@ def test_a_mapped_extract_contributes_the_same_as_the_contract_shaped_one(net, t
 
 
 def test_an_unmapped_local_code_is_reported_not_guessed(net, tmp_path):
-    _write_mapping(net.agency("shelter-north"))
+    write_mapping(net.agency("shelter-north"))
     local = tmp_path / "from_our_system.csv"
-    _local_extract(net.extract("shelter-north", "service_episode"), local, unmapped_row=4)
+    local_extract(net.extract("shelter-north", "service_episode"), local, unmapped_row=4)
     r = net.contribute("shelter-north", "service_episode", extract=local, mode="aggregate")
     assert r.refusal["reason"] == "REJECTED_ROWS_OVER_LIMIT"
     assert [(i.column, i.reason, i.first_rows) for i in r.issues] == [("gender", "CODE_UNKNOWN", [5])]

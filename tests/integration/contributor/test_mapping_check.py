@@ -15,7 +15,7 @@ from dvnet.contracts.registry import all_contracts
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from dvnet.pipelines.contributor.mapping import Mapping
 
-from test_contribute_mapping import _local_extract, _write_mapping
+from case_system_export import local_extract, write_mapping
 
 from contribution_constants import PERIOD
 
@@ -48,7 +48,7 @@ def test_agency_init_leaves_a_scaffold_per_contract_its_tier_may_send(net):
 
 def test_check_without_a_mapping_names_unread_columns_by_position_and_refuses(net, tmp_path, capsys):
     local = tmp_path / "case_system_export.csv"
-    _local_extract(net.extract(AGENCY, "service_episode"), local)
+    local_extract(net.extract(AGENCY, "service_episode"), local)
     code, out = _check(net, local, capsys)
     assert code == EXIT_REFUSED
     assert "missing" in out and "COLUMNS_MISMATCH" in out
@@ -62,8 +62,8 @@ def test_check_without_a_mapping_names_unread_columns_by_position_and_refuses(ne
 
 def test_check_with_the_mapping_shows_each_source_and_accepts(net, tmp_path, capsys):
     local = tmp_path / "case_system_export.csv"
-    _local_extract(net.extract(AGENCY, "service_episode"), local)
-    _write_mapping(net.agency(AGENCY))
+    local_extract(net.extract(AGENCY, "service_episode"), local)
+    write_mapping(net.agency(AGENCY))
     code, out = _check(net, local, capsys)
     flat = " ".join(out.split())
     assert code == EXIT_OK, out
@@ -95,7 +95,7 @@ def test_a_mapping_line_for_a_column_the_export_lacks_is_named(net, capsys):
 
 def test_mapping_init_keeps_a_stewards_file_unless_replace(net, capsys):
     agency = net.agency(AGENCY)
-    _write_mapping(agency)
+    write_mapping(agency)
     mine = agency.mapping_path("service_episode").read_text(encoding="utf-8")
     assert main(["mapping", "init", "--agency", str(agency.folder)], {}) == EXIT_OK
     assert agency.mapping_path("service_episode").read_text(encoding="utf-8") == mine

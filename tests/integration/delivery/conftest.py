@@ -115,14 +115,20 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def steward(network_dir: Path) -> store.AgencyConfig:
-    """``shelter-north`` after two real contributions (referral and service_episode, aggregate
-    mode) of a small synthetic quarter: two sealed bundles wait in its outbox."""
+def synthesized(network_dir: Path) -> store.AgencyConfig:
+    """``shelter-north`` with a small synthetic quarter of extracts, nothing contributed yet."""
     network = store.load_network(network_dir)
     org = network.organisation(AGENCY)
     agencies = store.NetworkPaths(network_dir).agencies
     synthesize([org], agencies, seed=7, periods=[PERIOD], scale=0.05, geography=demo_geography())
-    agency = store.load_agency(agencies / AGENCY)
+    return store.load_agency(agencies / AGENCY)
+
+
+@pytest.fixture
+def steward(synthesized: store.AgencyConfig) -> store.AgencyConfig:
+    """``shelter-north`` after two real contributions (referral and service_episode, aggregate
+    mode) of a small synthetic quarter: two sealed bundles wait in its outbox."""
+    agency = synthesized
     for contract in ("referral", "service_episode"):
         result = contribute(agency, ContributionOptions(contract_id=contract, extract=agency.folder / "extracts" / f"{contract}_{PERIOD}.csv", period=PERIOD))
         assert result.status == "sealed", result.to_dict()

@@ -3,6 +3,7 @@ as a steward types them; the coordinator ingests in between."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from dvnet.common.authority import authorise
 from dvnet.pipelines.ceremony import FOUNDER
 from dvnet.pipelines.cli import main
 from dvnet.pipelines.delivery import sftp
+from case_system_export import local_extract, write_mapping
+
+REPO = Path(__file__).resolve().parents[3]
+PERIOD = "2026-Q3"  # the synthesized quarter (conftest)
 
 pytestmark = pytest.mark.slow
 
@@ -187,3 +192,44 @@ def test_a_receipts_folder_the_drop_does_not_have_is_a_read_failure(sshd, stewar
     config.write_text(config.read_text().replace(f"receipts/{steward.agency_id}", "receipts/nobody-here"))
     assert main(["receipts", "--agency", str(steward.folder)]) == 1
     assert "DROP_READ_FAILED" in capsys.readouterr().err
+
+
+def test_a_stewards_walk_through_from_a_mapped_export_to_its_receipt(sshd, synthesized, capsys, tmp_path):
+    """The README's steward sections as one person types them: the case system's own export is
+    refused until the mapping file says what its columns and codes mean; then it is contributed,
+    sent over SFTP, loaded by the coordinator, and its signed receipt read back. The steward's
+    terminal output is kept in ``test-output/steward/walk-through.txt``."""
+    agency = synthesized
+    export = tmp_path / "case_system_export.csv"
+    local_extract(agency.folder / "extracts" / f"service_episode_{PERIOD}.csv", export)
+    transcript: list[str] = []
+
+    def steward_types(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        transcript.append(f"$ dvnet {' '.join(args)}\n{out.out}{out.err}(exit {code})\n")
+        return code, " ".join((out.out + out.err).split())
+
+    check = ["mapping", "check", "--agency", str(agency.folder), "--contract", "service_episode", "--extract", str(export), "--period", PERIOD]
+    code, out = steward_types(*check)
+    assert code == 1 and "COLUMNS_MISMATCH" in out and "nothing reads" in out
+    write_mapping(agency)  # the scaffold's lines, filled in for this export
+    code, out = steward_types(*check)
+    assert code == 0 and "'EpisodeNo', mapped" in out
+    code, out = steward_types("contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract", str(export), "--period", PERIOD)
+    assert code == 0, out
+    _set_drop(agency, sshd)
+    capsys.readouterr()
+    _authorize(agency, sshd)
+    code, out = steward_types("send", "--agency", str(agency.folder))
+    assert code == 0 and "1 delivered" in out
+    assert [o.outcome for o in _ingest(agency)] == ["loaded"]  # the coordinator's side
+    code, out = steward_types("receipts", "--agency", str(agency.folder))
+    assert code == 0 and "fetched 1 new receipt " in out and "loaded: " in out
+    said = "".join(transcript)
+    with export.open(encoding="utf-8") as f:  # no identifying value of the export, nor its case notes
+        private = {row[c] for row in csv.DictReader(f) for c in ("client_name", "date_of_birth", "postal_code", "ClientNo", "CaseNotes") if row[c]}
+    assert private and not [v for v in private if v in said], "a value of the export was shown"
+    kept = REPO / "test-output" / "steward"
+    kept.mkdir(parents=True, exist_ok=True)
+    (kept / "walk-through.txt").write_text("\n".join(transcript), encoding="utf-8")
