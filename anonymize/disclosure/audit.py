@@ -132,7 +132,7 @@ class AuditReport:
         ledger = f", with {self.earlier_cells} earlier published cells" if self.earlier_cells else ""
         rounding = f", published values read as rounding intervals (base {self.rounding_base})" if self.rounding_base > 1 else ""
         return (
-            f"audit {verdict}: {self.n_suppressed} suppressed cells in {self.n_components} components "
+            f"audit {verdict}: {self.n_suppressed} distinct suppressed values in {self.n_components} components "
             f"(largest {self.largest_component}){ledger}{rounding}; {self.n_exact} exact, "
             f"{self.n_narrow} narrower than required, {self.n_unchecked} unchecked; "
             f"{self.n_lp} LPs in {self.seconds:.1f} s"

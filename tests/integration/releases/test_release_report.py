@@ -63,6 +63,9 @@ def test_statuses_totals_disclosure_record_and_alt_text(published):
     record = _section(text, "disclosure-record", "</table>")
     assert all(f"<code>{k}</code> = {html.escape(str(v))}" in record for k, v in r.manifest["profile"].items()), record
     assert html.escape(r.manifest["audit"]["summary"]) in record
+    # The audit counts distinct values, the totals count table cells: the page says so, never two
+    # unexplained numbers for the same thing.
+    assert "distinct suppressed values" in r.manifest["audit"]["summary"] and "counts each hidden value once" in " ".join(text.split())
 
     alts = [html.unescape(a) for a in re.findall(r'<img alt="([^"]*)"', text)]
     assert alts and all(a.startswith("Bar chart. ") and ": " in a.split(". ", 2)[2] for a in alts), alts
