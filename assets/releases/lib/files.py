@@ -32,7 +32,7 @@ def escaped(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype).startswith("string"):
-            out[col] = out[col].map(escape_formula)
+            out[col] = out[col].map(escape_formula).astype(out[col].dtype)  # a text column stays typed as text
     return out
 
 

@@ -124,7 +124,10 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
             cum = parts["value"].astype(int).cumsum()
             half = cum.iloc[-1] / 2
             rows.append((period, handoff, str(cum[cum >= half].index[0]) if cum.iloc[-1] else None, "published" if cum.iloc[-1] else "undefined: zero denominator"))
-        out["median_days_to_first_contact"] = (pd.DataFrame(rows, columns=["period", "handoff_type", "value", "status"]), "Median days to first contact (bucket), among contacted referrals, warm versus standard handoff.")
+        # The bucket's label ("2-3"), typed as text even when every median is suppressed (a column of
+        # nulls alone would be published with no type at all).
+        medians = pd.DataFrame(rows, columns=["period", "handoff_type", "value", "status"]).astype({"value": "string"})
+        out["median_days_to_first_contact"] = (medians, "Median days to first contact (bucket), among contacted referrals, warm versus standard handoff.")
     return out
 
 

@@ -130,3 +130,19 @@ def test_equity_flags_beyond_the_threshold_and_never_estimates_a_hidden_group():
     assert rows["gender", "d"].finding == "no episodes in this group"
     assert rows["language", "x"].finding == "the network rate is not published: no comparison" and not rows["language", "x"].flagged
     assert rows["region", "r"].difference == "+25.0" and rows["region", "r"].flagged  # no Total of its own: the network's
+
+
+def test_every_value_column_has_a_type_in_every_format(published):
+    """A column whose every cell is suppressed still says what it holds: a count is an integer, a
+    rate a decimal, the median's bucket text, in DuckDB and in Parquet, never the null type."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    _, r = published
+    with duckdb.connect(str(r.folder / "release.duckdb"), read_only=True) as con:
+        types = dict(con.execute("SELECT table_name, data_type FROM information_schema.columns WHERE column_name = 'value'").fetchall())
+    assert set(types) == set(r.manifest["tables"])
+    assert '"NULL"' not in types.values() and "NULL" not in types.values(), types
+    for name in r.manifest["tables"]:
+        assert str(pq.read_schema(r.folder / "parquet" / f"{name}.parquet").field("value").type) != "null", name
+    assert types["median_days_to_first_contact"] == "VARCHAR"
