@@ -8,6 +8,8 @@ test module cannot import a helper module by name.
 
 from __future__ import annotations
 
+import json
+
 import copy
 import os
 import shutil
@@ -268,16 +270,55 @@ def headline(record_property):
     return record
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    # The reports the terminal keeps (the workers' too, under xdist) carry each test's properties.
-    lines = {
+TALLY = "dvnet-tally"
+#: Headlines summed over many tests (each adds its counts with the ``tally`` fixture): name -> line.
+TALLIES = {
+    "crash consistency": "{kills} kills, {partial} partial, {duplicate} duplicate, {unrecorded} unrecorded, {rows_lost} rows lost",
+}
+
+
+@pytest.fixture
+def tally(record_property):
+    """``tally(name, **counts)``: counts added up over every test that reports them, printed as
+    one headline (``TALLIES[name]``) at the end of the run, under xdist too."""
+
+    def record(name: str, **counts: int) -> None:
+        assert name in TALLIES, name
+        record_property(TALLY, json.dumps([name, counts]))
+
+    return record
+
+
+def _properties(terminalreporter, wanted: str) -> list:
+    """The properties named ``wanted`` of every test's call report (the workers' too, under xdist)."""
+    return [
         value
         for reports in terminalreporter.stats.values()
         for report in reports
         if getattr(report, "when", None) == "call"
         for key, value in getattr(report, "user_properties", ())
-        if key == HEADLINE
-    }
+        if key == wanted
+    ]
+
+
+def _tallied(terminalreporter) -> set[str]:
+    sums: dict[str, dict[str, int]] = {}
+    for value in _properties(terminalreporter, TALLY):
+        name, counts = json.loads(value)
+        for k, v in counts.items():
+            sums.setdefault(name, {}).setdefault(k, 0)
+            sums[name][k] += int(v)
+    return {f"{name}: " + TALLIES[name].format_map({k: 0 for k in _fields(TALLIES[name])} | got) for name, got in sums.items()}
+
+
+def _fields(template: str) -> list[str]:
+    import string
+
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    lines = set(_properties(terminalreporter, HEADLINE)) | _tallied(terminalreporter)
     if lines:
         terminalreporter.section("headlines")
         for line in sorted(lines):

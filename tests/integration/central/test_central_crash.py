@@ -29,19 +29,24 @@ def _without(snapshot: dict, *tables: str) -> dict:
     return {k: v for k, v in snapshot.items() if k not in tables}
 
 
+def _records(ck, kit, bundle_id: str, action: str) -> tuple[int, list[str]]:
+    """(audit lines of ``action`` for the bundle, outcomes of its receipts)."""
+    entries = [e for e in audit.read(kit.paths.audit_log) if e["action"] == action and e["objects"].get("bundle") == bundle_id]
+    return len(entries), [r["outcome"] for r in ck.receipts(kit).values() if r["bundle_id"] == bundle_id]
+
+
 def _recorded(ck, kit, bundle_id: str, action: str, outcome: str) -> None:
     """The bundle has its audit line (once: a rerun never repeats it) and its receipt, and its
     file has left the inbox."""
-    entries = [e for e in audit.read(kit.paths.audit_log) if e["action"] == action and e["objects"].get("bundle") == bundle_id]
-    assert len(entries) == 1, f"{len(entries)} {action} audit lines for the bundle, not one"
-    receipts = [r for r in ck.receipts(kit).values() if r["bundle_id"] == bundle_id]
-    assert [r["outcome"] for r in receipts] == [outcome]
+    lines, receipts = _records(ck, kit, bundle_id, action)
+    assert lines == 1, f"{lines} {action} audit lines for the bundle, not one"
+    assert receipts == [outcome]
     assert not list(kit.inbox.glob("*.dvb"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)
-def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, instance, tmp_path, point):
+def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, instance, tmp_path, point, tally):
     original = kit.records("shelter-a", n=30, seed=1)
     kit.drop("original", original.blob)
     ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
@@ -69,15 +74,19 @@ def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, ins
         assert state == before
 
     rerun = ck.run_cli(args)
+    final = _no_cubes(ck.snapshot(db))  # the CLI also rebuilt the cubes
+    lines, receipts = _records(ck, kit, correction.bundle_id, "bundle_loaded")
+    tally("crash consistency", kills=1, partial=int(_without(state, "unfinished_loads") not in (_without(before, "unfinished_loads"), _without(after, "unfinished_loads"))),
+          duplicate=int(lines > 1 or len(receipts) > 1), unrecorded=int(lines == 0 or not receipts), rows_lost=int(final != after))  # fmt: skip
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
-    assert {t: rows for t, rows in ck.snapshot(db).items() if not t.startswith("cube_")} == after  # the CLI also rebuilt the cubes
+    assert final == after
     assert not list(kit.inbox.glob("*.dvb"))
     _recorded(ck, kit, correction.bundle_id, "bundle_loaded", "loaded")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", FINISHING[1:])
-def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instance, tmp_path, point):
+def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instance, tmp_path, point, tally):
     kit.drop("first", kit.counts("shelter-a", "referral", n=30, seed=1).blob)
     ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
     second = kit.counts("shelter-a", "referral", n=30, seed=2)  # the same period again: quarantined
@@ -85,7 +94,11 @@ def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instan
     before = ck.snapshot(kit.paths.warehouse)
     args = ["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path)), *ck.as_coordinator(kit.root)]
     assert ck.run_cli(args, env={"DVNET_FAULT_AT": point}).returncode == 86
+    killed = _without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log")
     assert ck.run_cli(args).returncode in (0, 1)  # 1 when the rerun quarantined it again
+    lines, receipts = _records(ck, kit, second.bundle_id, "bundle_quarantined")
+    tally("crash consistency", kills=1, partial=int(killed != _without(_no_cubes(before), "quarantine_log")), duplicate=int(lines > 1 or len(receipts) > 1),
+          unrecorded=int(lines == 0 or not receipts), rows_lost=int(_without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") != _without(_no_cubes(before), "quarantine_log")))  # fmt: skip
     _recorded(ck, kit, second.bundle_id, "bundle_quarantined", "quarantined")
     assert _without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") == _without(_no_cubes(before), "quarantine_log")
     assert list(kit.paths.quarantine.glob("second*.dvb"))

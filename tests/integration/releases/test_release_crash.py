@@ -46,7 +46,7 @@ def _ledger(root) -> set[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["before_release_ledger", *RELEASE_POINTS])
-def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network, point):
+def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network, point, tally):
     root = loaded_network
     releases = root / "coordinator" / "releases"
     crashed = _publish(root, "first", {"DVNET_FAULT_AT": "after_release_ledger" if point == "before_release_ledger" else point})
@@ -59,10 +59,13 @@ def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network,
     assert point == "after_release_rename" or all(n.startswith(".") for n in interrupted)  # nothing served yet
 
     rerun = _publish(root, "second")
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     folders = {p.name for p in published_releases(releases)}
-    assert not [p for p in releases.iterdir() if p.name.startswith(".")]  # nothing left half done
-    assert folders == _ledger(root)  # every release folder is in the ledger, and the ledger names no missing folder
+    half_done = [p for p in releases.iterdir() if p.name.startswith(".")]
     logged = [e["objects"]["release"] for e in audit.read(root / "coordinator" / "audit.log") if e["action"] == "release_published"]
+    tally("crash consistency", kills=1, partial=int(bool(half_done) or folders != _ledger(root)), duplicate=int(len(logged) > len(set(logged))),
+          unrecorded=int(set(logged) != folders), rows_lost=0)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert not half_done  # nothing left half done
+    assert folders == _ledger(root)  # every release folder is in the ledger, and the ledger names no missing folder
     assert sorted(logged) == sorted(folders)  # each logged once
     assert len(folders) == (1 if point == "before_release_ledger" else 2)
