@@ -13,18 +13,23 @@ MiB``. ``DVNET_SUITE_LARGE=1`` adds the expensive files (millions of rows, an xl
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from badextracts import found, write_corpus
+from badextracts import HEAD, TAIL, found, write_corpus
 from dvnet.common import network as store
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import synthesize
 
@@ -125,3 +130,52 @@ def test_no_bad_extract_crashes_leaks_or_loses_a_row(corpus, _network_template, 
     headline("bad extracts", f"{len(cases)} bad inputs, {count('crashed')} crashed, {count('leaked')} leaked, "
                              f"{lost} rows unaccounted, peak RSS <= {peak:.0f} MiB")
     assert not wrong, ascii(wrong)
+
+
+HEADER = ["episode_id", "client_id", "client_name", "date_of_birth", "postal_code", "service_type", "episode_start", "gender"]
+_cell = st.builds(lambda pre, post, n: f"{pre}{HEAD}{n:05d}{TAIL}{post}", st.text(max_size=6), st.text(max_size=6), st.integers(0, 99_999))
+
+
+@st.composite
+def _extracts(draw) -> bytes:
+    """A CSV-like file: header names from the contract or marked, rows of any width whose every cell
+    holds a marker in any text (controls, quotes, separators, any plane), in one of several encodings."""
+    header = draw(st.lists(st.one_of(st.sampled_from(HEADER), _cell), min_size=0, max_size=10))
+    rows = draw(st.lists(st.lists(_cell, max_size=12), max_size=8))
+    sep = draw(st.sampled_from([",", ";", "\t", "|"]))
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    buf = io.StringIO()
+    quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONE]))
+    writer = csv.writer(buf, delimiter=sep, lineterminator=newline, quoting=quoting, escapechar="\\")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buf.getvalue()
+    if draw(st.booleans()):  # cut anywhere: an unterminated quote, half a character
+        text = text[: draw(st.integers(0, len(text)))]
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32", "latin-1", "cp1252"]))
+    return text.encode(encoding, "replace")
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=_extracts())
+def test_no_generated_extract_crashes_or_leaks(data, _network_template, capfd):
+    """Property-based files, in-process through the CLI: exit 0, 1 or 2 with a reason code, no
+    marker on stdout, stderr or in the agency's folder, and a report that reconciles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        agency = Path(tmp) / AGENCY
+        shutil.copytree(store.NetworkPaths(_network_template).agencies / AGENCY, agency, symlinks=True)
+        extract = Path(tmp) / "generated.csv"
+        extract.write_bytes(data)
+        code = main(["contribute", "--agency", str(agency), "--contract", CONTRACT, "--extract", str(extract),
+                     "--period", PERIOD, "--dry-run", "--max-reject-share", "1"])  # fmt: skip
+        said = capfd.readouterr()
+        assert code in (EXIT_OK, EXIT_REFUSED, EXIT_USAGE)
+        typed = code == EXIT_OK or REASON.search(said.out + said.err) is not None
+        assert typed, "a refusal without a reason code"
+        shown = found(said.out) or found(said.err)  # a bool: pytest must not print the output
+        assert not shown, "a marker on stdout or stderr"
+        leaked = [p.name for p in agency.rglob("*") if p.is_file() and found(p.read_bytes())]
+        assert not leaked, ascii(leaked)
+        reports = sorted((agency / "reports").glob("*.json"))
+        assert reports and json.loads(reports[-1].read_text())["reconciles"]
