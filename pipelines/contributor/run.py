@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -112,9 +111,6 @@ class ContributionResult:
         d["issues"] = [i.to_dict() for i in self.issues]
         d["reconciles"] = self.reconciles
         return d
-
-
-OUT_OF_MEMORY = "OUT_OF_MEMORY"  # the run needed more memory than the machine (or its limit) gives
 
 
 class _Refused(Exception):
@@ -244,9 +240,6 @@ def contribute(
         _account_refusal(run.result, r)
     except DeidentificationError as e:  # OUTPUT_MODEL_VIOLATION: a bug, but the steward still gets the report
         _account_refusal(run.result, _Refused(e.reason, e.message))
-    except (MemoryError, duckdb.OutOfMemoryException):  # their messages name sizes, never a value
-        _account_refusal(run.result, _Refused(OUT_OF_MEMORY, "this computer ran out of memory for this extract: close other "
-                                              "programs, or export one period at a time, and run again"))
     finally:
         if run.keyed is not None:
             run.keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
