@@ -200,7 +200,7 @@ def write_corpus(folder: Path, header: list[str], rows: list[dict], *, large: bo
         text("large_blank_lines", lambda: ",".join(header) + "\n" * 2_000_000, None)
         text("large_field_over_limit", lambda: _csv(header, spoil("client_name", lambda k: k * 200_000, count=1)), None)
         text("large_long_line", lambda: ",".join(header) + "\n" + m() * 5_000_000, None)
-        raw("large_xlsx_bomb", lambda: _xlsx_bomb(header, m, rows=400_000), None, suffix=".xlsx")
+        raw("large_xlsx_bomb", lambda: _xlsx_bomb(header, m, rows=100_000), None, suffix=".xlsx")
     for case in cases:
         case_path = folder / f"{case.name}{case.suffix}"
         case.write(case_path)
