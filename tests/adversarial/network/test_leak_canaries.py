@@ -113,17 +113,22 @@ def _plant(agency_folder: Path, canaries: Canaries, people: dict) -> None:
 
 
 class Finder:
-    """Every canary in UTF-8 and UTF-16-LE, as one bytes pattern each."""
+    """Every canary, in UTF-8 and in UTF-16-LE (at either byte alignment): the prefix of the text
+    canaries in any case, and each exact canary found among everything shaped like one."""
+
+    PATTERN = re.compile(rf"{PREFIX}|\d{{4}}-\d\d-\d\d|[A-Z]\d[A-Z] ?\d[A-Z]\d".encode(), re.IGNORECASE)
 
     def __init__(self, canaries: Canaries):
-        words = [PREFIX, *sorted(canaries.exact), *(f"{e[:3]} {e[3:]}" for e in canaries.exact if len(e) == 6)]  # postal codes spaced too
-        self.utf8 = re.compile(b"|".join(re.escape(w.encode("utf-8")) for w in words), re.IGNORECASE)
-        self.utf16 = re.compile(b"|".join(re.escape(w.encode("utf-16-le")) for w in words), re.IGNORECASE)
+        self.exact = canaries.exact
 
     def __call__(self, data: bytes | str) -> list[str]:
         data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        hits = [m for p in (self.utf8, self.utf16) for m in p.finditer(data)]
-        return [ascii(data[max(0, m.start() - 24) : m.end() + 24]) for m in hits]
+        views = [data] + [data[i:].decode("utf-16-le", "replace").encode("utf-8") for i in (0, 1)]
+        return [ascii(view[max(0, m.start() - 24) : m.end() + 24]) for view in views for m in self.PATTERN.finditer(view) if self._canary(m[0])]
+
+    def _canary(self, found: bytes) -> bool:
+        text = found.decode("ascii").upper()
+        return text == PREFIX or text.replace(" ", "") in self.exact
 
 
 def _duckdb_text(path: Path) -> str:
@@ -211,8 +216,11 @@ def test_no_canary_leaves_the_network(tmp_path, capfd, caplog, headline):
         _plant(folder, canaries, people)
     inputs = {p.resolve() for p in NetworkPaths(root).agencies.glob("*/extracts/*.csv")}
 
-    results = run_contributions(root, plan(orgs, [PERIOD]))
-    assert [r.status for r in results] == ["sealed"] * len(results), [(r.agency_id, r.contract, r.status) for r in results]
+    items = plan(orgs, [PERIOD])
+    for item in items:  # the rows whose code cells hold a canary are rejected; the rest still leaves
+        item.extra["max_reject_share"] = 0.5
+    results = run_contributions(root, items)
+    assert [r.status for r in results] == ["sealed"] * len(results), [(r.agency_id, r.contract, r.to_dict().get("refusal") or r.to_dict().get("reason")) for r in results if r.status != "sealed"]
     assert all(r.rejected >= 1 for r in results), "the code-field canaries were read and rejected"
     assert deliver(root) == len(results)
     ceremony.as_person(ceremony.founder, "ingest")
