@@ -194,7 +194,7 @@ def _dagster_events(home: Path) -> str:
     return "\n".join(parts)
 
 
-def test_no_canary_leaves_the_network(tmp_path, capfd, caplog, headline):
+def test_nothing_planted_leaves_the_network(tmp_path, capfd, caplog, headline):
     from dvnet.assets.releases.lib.review import decide
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.assets.runs import dagster_home_for, latest_check_results, run_intake, run_release_step
@@ -231,7 +231,7 @@ def test_no_canary_leaves_the_network(tmp_path, capfd, caplog, headline):
     ceremony.as_person(ceremony.founder, "publish")
     release_id, _ = run_release_step(root, home, "release_request", {"profile": "dv-default", "periods": [PERIOD], "author": ceremony.founder}, "dvnet publish")
     for reviewer in REVIEWERS:
-        decide(root, release_id, ceremony.as_person(reviewer, "review.approve"), "approve", "checked (canary suite)")
+        decide(root, release_id, ceremony.as_person(reviewer, "review.approve"), "approve", "checked (leak suite)")
     ceremony.as_person(ceremony.founder, "release.publish")
     run_release_step(root, home, "published_release", {"request_id": release_id}, "dvnet release publish")
     assert (NetworkPaths(root).releases / release_id / "manifest.json").is_file()
