@@ -5,7 +5,7 @@
    key sealed to each Tier 4 agency) cross between folders; one DSA;
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
-   default; the two Tier 4 agencies also send consented records and research extracts);
+   default; the three Tier 4 agencies also send consented records and research extracts);
 4. each agency sends its bundles to the coordinator's drop (a shared folder on one machine); the
    central job verifies and loads them; each agency fetches and verifies its receipts;
 5. the coordinator publishes a disclosure-controlled release for evaluators;
