@@ -28,6 +28,7 @@ from dvnet.pipelines.delivery.drop import drop_of, save_drop
 from dvnet.pipelines.delivery.receipts import fetch
 from dvnet.pipelines.delivery.send import send_outbox
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
+from dvnet.common import decisions
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
 
@@ -68,7 +69,7 @@ def run_contributions(root: Path, items: list[DemoPlanItem], tick: Callable[[], 
         agency = load_agency(paths.agencies / it.agency)
         extract = agency.folder / "extracts" / f"{it.contract}_{it.period}.csv"
         result = contribute(agency, ContributionOptions(contract_id=it.contract, extract=extract, period=it.period, mode=it.mode, **it.extra))
-        write_report(result, agency.folder / "reports", stamp)
+        write_report(result, agency.folder / "reports", stamp, decisions.in_agency_folder(agency.folder))
         results.append(result)
         tick()
     return results
