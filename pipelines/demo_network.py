@@ -23,9 +23,9 @@ AGENCIES = (
     ("metro-general-hospital", "Metro General Hospital DV Team", "health_social_care", 4, "south-metro", ("medical care", "forensic exams"), "Patients disclosing violence"),
     ("valley-community-health", "Valley Community Health Centre", "health_social_care", 3, "south-valley", ("medical care", "counselling"), "Valley residents"),
     ("lakes-child-protection", "Lakes Child Protection Service", "health_social_care", 2, "north-lakes", ("child protection response",), "Families with children"),
-    ("metro-dv-court", "Metro Specialised DV Court", "justice_legal", 3, "south-metro", ("court support", "protection orders"), "Parties in DV proceedings"),
+    ("metro-dv-court", "Metro Specialised DV Court", "justice_legal", 4, "south-metro", ("court support", "protection orders"), "Parties in DV proceedings"),
     ("plains-legal-aid", "Plains Legal Aid Office", "justice_legal", 2, "south-plains", ("legal advocacy",), "Low-income residents"),
-    ("metro-supportive-housing", "Metro Supportive Housing", "housing_homelessness", 4, "south-metro", ("housing support", "landlord mediation"), "People leaving violence"),
+    ("metro-supportive-housing", "Metro Supportive Housing", "housing_homelessness", 3, "south-metro", ("housing support", "landlord mediation"), "People leaving violence"),
     ("hills-emergency-shelter", "Hills Emergency Shelter", "housing_homelessness", 2, "south-hills", ("emergency shelter",), "Anyone without safe housing"),
     ("ministry-social-services", "Ministry of Social Services", "government_funder", 1, "south-metro", ("funding", "policy"), "Partner agencies"),
     ("tundra-wellness-centre", "Tundra Wellness Centre", "health_social_care", 1, "north-tundra", ("counselling",), "Tundra communities"),
@@ -34,7 +34,7 @@ AGENCIES = (
 DSA_ID = "dsa-2026-regional-evaluation"
 #: The DSA's Tier 4 agencies, whose research contributions its extract links (the evaluation unit
 #: is a party too: it holds the project, not client records).
-TIER4_PARTIES = ("harbour-house-shelter", "metro-general-hospital", "metro-supportive-housing")
+TIER4_PARTIES = ("harbour-house-shelter", "metro-general-hospital", "metro-dv-court")
 GEOGRAPHY_FILE = Path(__file__).with_name("demo_geography.yaml")
 PERIODS = ("2026-Q2", "2026-Q3")
 
