@@ -51,7 +51,7 @@ def plan(orgs, periods=PERIODS) -> list[DemoPlanItem]:
             if o.tier >= 3:
                 # Tier 4 partners send consented de-identified records; others send counts only.
                 if o.tier >= 4:
-                    items.append(DemoPlanItem(o.id, "service_episode", period, "record", {"max_withheld_share": 0.5}))
+                    items.append(DemoPlanItem(o.id, "service_episode", period, "record", {"max_withheld_share": 0.6}))
                 else:
                     items.append(DemoPlanItem(o.id, "service_episode", period, "aggregate"))
             if o.tier >= 4:

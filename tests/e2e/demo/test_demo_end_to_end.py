@@ -66,6 +66,7 @@ def test_demo_runs_contributors_to_release(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
+    assert "refused (see" not in text, "every planned contribution is sealed: " + text[-500:]
     # The key ceremony is shown: who made which key and where it lives; the coordinator holds only its own.
     assert "Key ceremony: who made which key, where it lives" in text
     assert "2 its own (encryption.key, signing.key), 0 of any other party" in text
