@@ -17,6 +17,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from dvnet.common import audit
 from dvnet.common.authority import Actor
 from dvnet.common.files import atomic_write, private_folder
@@ -112,6 +114,22 @@ def load(root: Path, org: str | None = None) -> list[Decision]:
             if doc.get("format") != FORMAT or not set(FIELDS) <= set(doc) or doc["org"] != o or path.stem != doc.get("id"):
                 raise RegistryError("RECORD_TAMPERED", f"{o}/{path.name}: not a decision of {o}")
             found.append(Decision(**{k: str(doc[k]) for k in FIELDS}, signed_by=doc["signed_by"]))
+    return found
+
+
+def in_agency_folder(folder: Path) -> list[Decision]:
+    """The decisions an agency keeps in its own folder (``decisions/``: the copies `dvnet decision
+    add --agency-folder` writes), oldest first. Read on the agency's machine, which holds no copy of
+    the registry's people: the form is checked here, the signatures by `dvnet decision list`."""
+    found = []
+    for path in sorted((Path(folder) / "decisions").glob("*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            doc = None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not set(FIELDS) <= set(doc) or path.stem != doc.get("id"):
+            raise RegistryError("RECORD_TAMPERED", f"decisions/{path.name}: not a decision record")
+        found.append(Decision(**{k: str(doc[k]) for k in FIELDS}, signed_by=str(doc.get("signed_by", ""))))
     return found
 
 

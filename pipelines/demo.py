@@ -5,7 +5,7 @@
    key sealed to each Tier 4 agency) cross between folders; one DSA;
 2. generate each agency's synthetic extracts (seeded);
 3. each contributing agency validates, de-identifies and seals its extracts (aggregate mode by
-   default; the two Tier 4 agencies also send consented records and research extracts);
+   default; the three Tier 4 agencies also send consented records and research extracts);
 4. each agency sends its bundles to the coordinator's drop (a shared folder on one machine); the
    central job verifies and loads them; each agency fetches and verifies its receipts;
 5. the coordinator publishes a disclosure-controlled release for evaluators;
@@ -28,6 +28,7 @@ from dvnet.pipelines.delivery.drop import drop_of, save_drop
 from dvnet.pipelines.delivery.receipts import fetch
 from dvnet.pipelines.delivery.send import send_outbox
 from dvnet.pipelines.demo_network import DSA_ID, PERIODS, build_demo_network
+from dvnet.common import decisions
 from dvnet.common.network import NetworkPaths, load_agency, load_network
 
 
@@ -50,7 +51,7 @@ def plan(orgs, periods=PERIODS) -> list[DemoPlanItem]:
             if o.tier >= 3:
                 # Tier 4 partners send consented de-identified records; others send counts only.
                 if o.tier >= 4:
-                    items.append(DemoPlanItem(o.id, "service_episode", period, "record", {"max_withheld_share": 0.5}))
+                    items.append(DemoPlanItem(o.id, "service_episode", period, "record", {"max_withheld_share": 0.6}))
                 else:
                     items.append(DemoPlanItem(o.id, "service_episode", period, "aggregate"))
             if o.tier >= 4:
@@ -68,7 +69,7 @@ def run_contributions(root: Path, items: list[DemoPlanItem], tick: Callable[[], 
         agency = load_agency(paths.agencies / it.agency)
         extract = agency.folder / "extracts" / f"{it.contract}_{it.period}.csv"
         result = contribute(agency, ContributionOptions(contract_id=it.contract, extract=extract, period=it.period, mode=it.mode, **it.extra))
-        write_report(result, agency.folder / "reports", stamp)
+        write_report(result, agency.folder / "reports", stamp, decisions.in_agency_folder(agency.folder))
         results.append(result)
         tick()
     return results

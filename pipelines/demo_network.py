@@ -23,7 +23,7 @@ AGENCIES = (
     ("metro-general-hospital", "Metro General Hospital DV Team", "health_social_care", 4, "south-metro", ("medical care", "forensic exams"), "Patients disclosing violence"),
     ("valley-community-health", "Valley Community Health Centre", "health_social_care", 3, "south-valley", ("medical care", "counselling"), "Valley residents"),
     ("lakes-child-protection", "Lakes Child Protection Service", "health_social_care", 2, "north-lakes", ("child protection response",), "Families with children"),
-    ("metro-dv-court", "Metro Specialised DV Court", "justice_legal", 3, "south-metro", ("court support", "protection orders"), "Parties in DV proceedings"),
+    ("metro-dv-court", "Metro Specialised DV Court", "justice_legal", 4, "south-metro", ("court support", "protection orders"), "Parties in DV proceedings"),
     ("plains-legal-aid", "Plains Legal Aid Office", "justice_legal", 2, "south-plains", ("legal advocacy",), "Low-income residents"),
     ("metro-supportive-housing", "Metro Supportive Housing", "housing_homelessness", 3, "south-metro", ("housing support", "landlord mediation"), "People leaving violence"),
     ("hills-emergency-shelter", "Hills Emergency Shelter", "housing_homelessness", 2, "south-hills", ("emergency shelter",), "Anyone without safe housing"),
@@ -32,6 +32,9 @@ AGENCIES = (
     ("riverside-university-evaluation", "Riverside University Evaluation Unit", "research_evaluation", 1, "south-valley", ("evaluation",), "Network partners"),
 )
 DSA_ID = "dsa-2026-regional-evaluation"
+#: The DSA's Tier 4 agencies, whose research contributions its extract links (the evaluation unit
+#: is a party too: it holds the project, not client records).
+TIER4_PARTIES = ("harbour-house-shelter", "metro-general-hospital", "metro-dv-court")
 GEOGRAPHY_FILE = Path(__file__).with_name("demo_geography.yaml")
 PERIODS = ("2026-Q2", "2026-Q3")
 
@@ -76,7 +79,7 @@ def build_demo_network(root: Path, name: str = "Riverside DV Response Network (d
     agreements.add(root, {
         "id": DSA_ID,
         "purpose": "Regional evaluation of coordinated response outcomes (time-limited)",
-        "parties": ["harbour-house-shelter", "metro-general-hospital", "riverside-university-evaluation"],
+        "parties": [*TIER4_PARTIES, "riverside-university-evaluation"],
         "contracts": ["research_extract/v1"],
         "fields": ["linkage_token", "age_band", "region", "service_type", "episode_month", "risk_level", "safety_plan_completed"],
         "periods": list(PERIODS),

@@ -12,6 +12,7 @@ from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.options import QUARTER
 from dvnet.pipelines.contributor.report import print_summary, write_report
 from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, check_options, contribute as run_contribution
+from dvnet.common import decisions
 from dvnet.common.network import load_agency
 from dvnet.kernels.arrow_memory import use_system_allocator
 from dvnet.pipelines.progress import stages
@@ -45,6 +46,7 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
         max_reject_share=max_reject_share, max_withheld_share=max_withheld_share, project=project, supersedes=supersedes, resend=resend,
     )
     check_options(agency, opts)  # every option, policy value and key: a usage error before anything is read
+    cited = decisions.in_agency_folder(agency.folder)  # the report cites them: an unreadable log stops the run before anything is sealed
     # Process-wide, so set here at the command's entry, never inside contribute() (a library
     # call must not change its host process): mimalloc's huge pages cost a fifth of the run.
     use_system_allocator()
@@ -52,6 +54,6 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     with stages(console, "contribute", STAGES) as step:
         result = run_contribution(agency, opts, progress=step)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = write_report(result, agency.folder / "reports", stamp)
+    report = write_report(result, agency.folder / "reports", stamp, cited)
     print_summary(result, console, report)
     return EXIT_REFUSED if result.status == "refused" else EXIT_OK

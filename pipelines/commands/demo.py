@@ -17,7 +17,7 @@ from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.options import FiniteFloatRange, dagster_home_option
 from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, demo_geography
+from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, TIER4_PARTIES, demo_geography
 from dvnet.pipelines.progress import progress
 
 
@@ -53,6 +53,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
     from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.research.lib.extract import make_extract
+    from dvnet.common import agreements
     from dvnet.assets.releases.lib.review import decide
     from dvnet.assets.runs import latest_check_results, run_intake, run_release_step
     from dvnet.pipelines.commands.extract import print_made, print_opened
@@ -120,6 +121,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     opened = open_extract(made.files[RESEARCHER], ceremony.people[RESEARCHER].folder, ceremony.paths.coordinator_public,
                           ceremony.people[RESEARCHER].folder / "extracts")  # fmt: skip
     print_opened(opened, console)
+    print_extract_contents(made, opened, agreements.require(root, DSA_ID), console)
     checks = latest_check_results(root, home)
     print_checks(checks, console)
     console.rule("[bold]Done")
@@ -136,6 +138,18 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     if failed:
         console.print(f"[red]asset checks not passing: {', '.join(failed)}[/]")
     return EXIT_REFUSED if quarantined or failed else EXIT_OK
+
+
+def print_extract_contents(made, opened, dsa, console) -> None:
+    """What the researcher's copy holds, in plain words: counts and field names, never a value."""
+    tier4 = [p for p in dsa.parties if p in TIER4_PARTIES]
+    console.print(f"In plain words, {opened.details['researcher']}'s extract holds {opened.table.num_rows:,} rows (one per service episode) "
+                  f"of {len(opened.table.column_names)} fields: {', '.join(opened.table.column_names)}.")  # fmt: skip
+    console.print(f"They are {made.people:,} people, each known only by this project's token (no name; no other project's extract "
+                  f"shares a token); {made.linked_people:,} of them were seen at two or more of the {len(tier4)} Tier 4 agencies "
+                  f"({', '.join(tier4)}) and are linked as one person.")  # fmt: skip
+    console.print(f"{made.withheld:,} rows were withheld: their combination of quasi-identifying fields occurs fewer than {dsa.min_cell_size} times. "
+                  "No value of the extract is printed here.")  # fmt: skip
 
 
 def print_checks(results: dict[str, tuple[bool | None, str | None]], console) -> None:

@@ -5,6 +5,7 @@ Only counts, column names, rule names, reason codes, row numbers, ids and hashes
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dvnet.pipelines.contributor.run import ContributionResult
+from dvnet.common.decisions import Decision, current
 from dvnet.common.files import atomic_write
 from dvnet.common.templates import render
 from dvnet.pipelines.contributor.wording import LIFTED_BY, plain_rule, whole_file_lines
@@ -116,16 +118,25 @@ def count_tables(r: ContributionResult) -> list[tuple[str, list[str], list[tuple
     return out
 
 
-def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
+def decision_rows(decisions: list[Decision], today: dt.date) -> list[dict[str, str]]:
+    """The agency's current decisions as the report cites them: what was adopted or stopped, and
+    when it is reviewed; who decided and why stay in the signed log."""
+    return [{"decision": d.id, "change": d.change, "kind": d.kind, "subject": d.subject, "decided_on": d.decided_on,
+             "review_date": d.review_date + (" (due)" if d.due(today) else "")} for d in current(decisions)]  # fmt: skip
+
+
+def write_report(r: ContributionResult, folder: Path, stamp: str, decisions: list[Decision] = ()) -> Path:
     """Write ``<stamp>_<contract>_<period>.html`` (``templates/steward_report.html.j2``) and ``.json``
-    into ``folder`` (``-2``, ``-3``, ... appended when a report of that name exists); return the HTML path."""
+    into ``folder`` (``-2``, ``-3``, ... appended when a report of that name exists); return the HTML path.
+    ``decisions``: the agency's decision log (``common.decisions.in_agency_folder``); its current ones are cited."""
     base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}"
     # Two runs within the same second (a dry run, then the real one) each keep their report.
     n = 1
     while base.with_suffix(".json").exists() or base.with_suffix(".html").exists():
         n += 1
         base = folder / f"{stamp}_{r.contract.replace('/', '-')}_{r.period}-{n}"
-    atomic_write(base.with_suffix(".json"), json.dumps(r.to_dict(), indent=2, default=str).encode())
+    cited = decision_rows(list(decisions), dt.datetime.now(dt.UTC).date())
+    atomic_write(base.with_suffix(".json"), json.dumps({**r.to_dict(), "decisions": cited}, indent=2, default=str).encode())
     whole_file, problems = whole_file_lines(r.read_problems)
     sent = [
         ("agency", r.agency_id),
@@ -146,7 +157,7 @@ def write_report(r: ContributionResult, folder: Path, stamp: str) -> Path:
         r=r, status_text=STATUS_TEXT[r.status], sent=sent, accounting=_accounting(r),
         whole_file=whole_file, problem_columns=_PROBLEM_COLUMNS, problems=_problem_rows(problems),
         issue_columns=_ISSUE_COLUMNS, issues=_issue_rows(r), rows_note=ROWS_NOTE,
-        counts=count_tables(r), lift=LIFTED_BY.get(r.refusal["reason"]) if r.refusal else None,
+        counts=count_tables(r), decisions=[tuple(d.values()) for d in cited], lift=LIFTED_BY.get(r.refusal["reason"]) if r.refusal else None,
     )
     html_path = base.with_suffix(".html")
     atomic_write(html_path, html.encode())

@@ -49,8 +49,8 @@ class Extract:
     version: int
     rows: int
     withheld: int
-    people: int
-    linked_people: int  # people seen at two or more agencies
+    people: int  # distinct linkage tokens among the rows that leave
+    linked_people: int  # of them, people seen at two or more agencies
     columns: tuple[str, ...]
     files: dict[str, Path]  # researcher id -> sealed file
 
@@ -134,8 +134,8 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
             con.close()
     if rows is None or rows.num_rows == 0:
         raise ExtractRefusal("EXTRACT_EMPTY", f"no research rows of {dsa.id}'s parties and periods have been loaded")
-    people, linked = _people(rows)
     kept, withheld = _protect(rows, dsa)
+    people, linked = _people(kept)  # of the rows that leave: what the researcher's copy holds
     kept = kept.drop_columns(["__agency"])
     if kept.num_rows == 0:
         raise ExtractRefusal("EXTRACT_EMPTY", f"every row of {dsa.id} is in a cell smaller than {dsa.min_cell_size}: nothing may leave")

@@ -174,7 +174,7 @@ def test_the_relayed_linkage_key_does_not_open_with_anything_the_coordinator_hol
     custodian_key = keys.signing_public_key_from_text(read_custodian_public(custodian)["signing_public_key"])
     own = keys.load_encryption_key(NetworkPaths(loaded).keys / "encryption.key")
     relayed = sorted((NetworkPaths(loaded).coordinator / "relay").iterdir())
-    assert len(relayed) == 2  # the demo's two Tier 4 agencies
+    assert len(relayed) == 3  # the demo's three Tier 4 agencies
     for path in relayed:
         agency_id = path.name.split(".")[0]
         with pytest.raises(keys.BundleError):
@@ -195,7 +195,7 @@ def test_no_other_partys_secret_is_anywhere_in_the_coordinators_folder(loaded):
         for line in content.splitlines():
             if line and not line.startswith(b"-----"):
                 secrets[f"{name} (file line)"] = line
-    assert len([n for n in secrets if "(file line)" not in n]) == 13 * 3 + 2 * 1 + 2 + len(list(loaded.glob("people/*")))
+    assert len([n for n in secrets if "(file line)" not in n]) == 13 * 3 + 3 * 1 + 2 + len(list(loaded.glob("people/*")))  # 3 keys per agency, the 3 Tier 4 linkage keys, the custodian's 2, one per person
     blobs = {str(p.relative_to(loaded)): p.read_bytes() for p in _coordinator_files(loaded)}
     blobs |= {f"warehouse {t}.{c}": "\n".join(map(str, v)).encode() for (t, c), v in _warehouse_text(loaded).items()}
     leaks = [(name, where) for name, secret in secrets.items() for s in _spellings(secret) for where, blob in blobs.items() if s in blob]

@@ -18,11 +18,15 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from dvnet.assets.runs import latest_check_results
 from dvnet.common.audit_trail import verify_log
 from dvnet.pipelines.ceremony import foreign_key_files, private_key_files
+from dvnet.common import agreements
+from dvnet.common import network as store
 from dvnet.common.network import NetworkPaths
+from dvnet.pipelines.demo_network import DSA_ID, RESEARCHER
 
 #: Every asset check and the result the demo must leave (passed, severity). The demo network's
 #: Tier 2+ agencies all contribute for the latest period, so the freshness warning passes too.
@@ -62,6 +66,7 @@ def test_demo_runs_contributors_to_release(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
+    assert "refused (see" not in text, "every planned contribution is sealed: " + text[-500:]
     # The key ceremony is shown: who made which key and where it lives; the coordinator holds only its own.
     assert "Key ceremony: who made which key, where it lives" in text
     assert "2 its own (encryption.key, signing.key), 0 of any other party" in text
@@ -110,3 +115,22 @@ def test_demo_runs_contributors_to_release(tmp_path):
     assert not (tmp_path / "elsewhere").exists()
     # Owner-only: the whole network, what Dagster stored included.
     assert _open_to_others(out) == []
+    _research_extract_shown_without_values(out, text)
+
+
+def _research_extract_shown_without_values(out: Path, text: str) -> None:
+    """The named researcher opened the DSA's extract: three Tier 4 agencies' research rows, people
+    linked across them; the output says in plain words what it holds, and shows none of its values."""
+    dsa = agreements.require(out, DSA_ID)
+    tier4 = [p for p in dsa.parties if store.load_network(out).organisation(p).tier == 4]
+    assert len(tier4) >= 3, dsa.parties
+    table = pq.read_table(out / "people" / RESEARCHER / "extracts" / f"{DSA_ID}.parquet")
+    assert tuple(table.column_names) == dsa.fields and table.num_rows > 0
+    flat = " ".join(text.split())  # rich wraps long lines
+    assert f"extract holds {table.num_rows:,} rows (one per service episode) of {len(dsa.fields)} fields: {', '.join(dsa.fields)}." in flat
+    linked = re.search(r"They are ([\d,]+) people, .*?; ([\d,]+) of them were seen at two or more of the (\d+) Tier 4 agencies", flat)
+    assert linked, flat[-3000:]
+    people = len(set(table.column("linkage_token").to_pylist()))
+    assert int(linked.group(1).replace(",", "")) == people and int(linked.group(2).replace(",", "")) > 0 and int(linked.group(3)) == len(tier4)
+    tokens = set(table.column("linkage_token").to_pylist())
+    assert not [t for t in tokens if t in text], "no linkage token is printed"

@@ -5,6 +5,7 @@ option can lift, the option named, on the page and in the terminal."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -67,3 +68,35 @@ def test_the_steward_report_in_headless_chromium(net, tmp_path, mode):
         assert dom.count('class="count-table"') == r.counts.to_pandas()["table_name"].nunique()
     else:
         assert 'id="counts"' not in dom and "Withheld" in dom
+
+
+def test_the_report_cites_the_agencys_current_decisions_never_who_or_why(net, capsys):
+    """`dvnet contribute` reads the agency's decision log (its own copies, `dvnet decision add
+    --agency-folder`) and its HTML and JSON report cite the current decisions: a superseded one
+    and who decided and why stay in the signed log only."""
+    from dvnet.common import network as store
+    from dvnet.common.authority import authorise
+    from dvnet.common.people import init_person, read_person_file
+    from dvnet.pipelines.ceremony import FOUNDER
+    from dvnet.pipelines.cli import EXIT_OK, main
+
+    root, folder = net.root, net.agency(AGENCY).folder
+    person = init_person(root / "people" / "sam-steward", "sam-steward", "Sam (fictional)", AGENCY)
+    store.add_person(root, read_person_file(person.public_file), ["steward"],
+                     authorise(root, FOUNDER[0], root / "people" / FOUNDER[0] / "signing.key", "network.add-person"))  # fmt: skip
+    for subject, change, on in [("Risk tool A", "adopted", "2026-01-10"), ("Census data feed", "adopted", "2026-02-01"), ("Risk tool A", "stopped", "2026-05-01")]:
+        assert main(["decision", "add", "--network", str(root), "--org", AGENCY, "--change", change, "--kind", "tool", "--subject", subject,
+                     "--decided-by", "Board of directors", "--why", "Quietly-Secret-Reason", "--review-date", "2099-06-30", "--decided-on", on,
+                     "--agency-folder", str(folder), "--as", "sam-steward", "--key", str(person.key)], {}) == EXIT_OK  # fmt: skip
+    capsys.readouterr()
+    assert main(["contribute", "--agency", str(folder), "--contract", "service_episode", "--extract", str(net.extract(AGENCY, "service_episode")),
+                 "--period", "2026-Q3", "--dry-run"], {}) == EXIT_OK  # fmt: skip
+    page = sorted((folder / "reports").glob("*.html"))[-1]
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    cited = text.split('id="decisions"', 1)[1]
+    rows = re.findall(r"<tr><td>(\S+-\d{3})</td><td>(\w+)</td><td>tool</td><td>([^<]+)</td>", cited)
+    assert rows == [("shelter-north-002", "adopted", "Census data feed"), ("shelter-north-003", "stopped", "Risk tool A")], ascii(rows)
+    assert "Board of directors" not in text and "Quietly-Secret-Reason" not in text and "sam-steward" not in text
+    report = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [(d["decision"], d["change"], d["subject"], d["review_date"]) for d in report["decisions"]] == [
+        ("shelter-north-002", "adopted", "Census data feed", "2099-06-30"), ("shelter-north-003", "stopped", "Risk tool A", "2099-06-30")]

@@ -18,6 +18,7 @@ from dvnet.bundle.errors import BundleError
 from dvnet.common import agreements, audit
 from dvnet.common import network as store
 from dvnet.common.authority import authorise
+from dvnet.common.custodian import CustodianFolder
 from dvnet.common.signed_records import read_signed
 from dvnet.contracts.errors import RegistryError
 from dvnet.pipelines.ceremony import FOUNDER
@@ -26,17 +27,24 @@ from dvnet.pipelines.demo import DemoPlanItem
 from dvnet.pipelines.synth import synthesize
 
 DSA, OTHER = "dsa-2026-01", "dsa-2026-02"
-PARTIES = ("valley-health", "uni-research")
+#: A third Tier 4 agency beside the template's two, in valley-health's region: the synthetic
+#: population sends many of its people to both (and some to uni-research too).
+SHELTER = ("valley-shelter", "Valley Safe House (fictional)", "direct_service", 4, "south-valley")
+PARTIES = ("valley-health", SHELTER[0], "uni-research")
 PERIODS = ("2026-Q2", "2026-Q3")
 
 
 @pytest.fixture(scope="module")
 def _loaded(_network_template, tmp_path_factory, researcher_and_dsa, contribute_and_ingest):
-    """Both Tier 4 agencies' research rows for two quarters under DSA, and valley-health's same
-    extract for 2026-Q3 under a second project, OTHER (researcher ben-researcher)."""
+    """The three Tier 4 agencies' research rows for two quarters under DSA, and valley-health's and
+    valley-shelter's 2026-Q3 rows under a second project, OTHER (researcher ben-researcher): the
+    same synthetic people, some at two or three agencies, under two projects."""
     root = tmp_path_factory.mktemp("research") / "net"
     shutil.copytree(_network_template, root, symlinks=True)
     ceremony = researcher_and_dsa(root)
+    ceremony.custodian = CustodianFolder(root / "custodian")  # relays the linkage key to the new Tier 4 agency
+    ceremony.add_agency(*SHELTER)
+    agreements.amend(root, DSA, {"parties": list(PARTIES)}, "valley-shelter joins", ceremony.as_person(FOUNDER[0], "dsa.amend"))
     ceremony.add_person("ben-researcher", "Ben (fictional)", "uni-research", ["researcher"])
     terms = {**agreements.require(root, DSA).terms(), "id": OTHER, "researchers": ["ben-researcher"]}
     agreements.add(root, terms, ceremony.as_person(FOUNDER[0], "dsa.add"))
@@ -44,9 +52,17 @@ def _loaded(_network_template, tmp_path_factory, researcher_and_dsa, contribute_
     synthesize([network.organisation(a) for a in PARTIES], root / "agencies", seed=11, periods=list(PERIODS), scale=2.0, geography=network.geography)
     extra = {"max_withheld_share": 1.0, "k": 2}
     items = [DemoPlanItem(a, "research_extract", p, "record", {**extra, "project": DSA}) for a in PARTIES for p in PERIODS]
-    items.append(DemoPlanItem("valley-health", "research_extract", "2026-Q3", "record", {**extra, "project": OTHER}))
+    items += [DemoPlanItem(a, "research_extract", "2026-Q3", "record", {**extra, "project": OTHER}) for a in PARTIES[:2]]
     contribute_and_ingest(root, items)
     return root
+
+
+def _multi_agency_people(root) -> int:
+    """People the synthetic ground truth puts at two or more of the DSA's parties (kept apart from
+    every agency folder; only a test reads it)."""
+    truth = root / "agencies" / "_ground_truth" / "persons.parquet"
+    return duckdb.connect().execute(f"SELECT count(*) FROM (SELECT person_id FROM '{truth}' WHERE agency_id IN (SELECT unnest(?)) "
+                                    "GROUP BY person_id HAVING count(DISTINCT agency_id) >= 2)", [list(PARTIES)]).fetchone()[0]  # fmt: skip
 
 
 @pytest.fixture
@@ -75,12 +91,13 @@ def _warehouse_rows(root, sql: str, params=()):
         con.close()
 
 
-@pytest.mark.xfail(strict=True, reason="since contributions refuse k < 2 (issue 13), this fixture's two parties keep no client in common; the demo shows linkage (121 people at 2+ agencies). Known gap: give the fixture shared clients, then remove this mark.")
 def test_the_named_researcher_opens_an_extract_of_only_the_listed_fields_linked_across_agencies(loaded, headline):
     made = make_extract(loaded, DSA, _as(loaded, "extract"))
     dsa = agreements.require(loaded, DSA)
     assert made.columns == dsa.fields and made.rows > 0
-    assert made.linked_people > 0, "some people are seen at both agencies: the point of Tier 4"
+    truth = _multi_agency_people(loaded)
+    assert truth > 0, "the fixture must put people at two or more agencies"
+    assert 0 < made.linked_people <= truth, f"{made.linked_people} linked, {truth} in truth: people seen at several agencies are linked (the point of Tier 4), and nobody more"
     code, out = _open(loaded, made.files["ada-researcher"], "ada-researcher")
     assert code == EXIT_OK
     table = pq.read_table(out / f"{DSA}.parquet")
@@ -123,6 +140,7 @@ def test_two_projects_extracts_share_no_token(loaded):
     con = duckdb.connect()
     t1 = {t for (t,) in con.execute(f"SELECT linkage_token FROM '{out1 / (DSA + '.parquet')}'").fetchall()}
     t2 = {t for (t,) in con.execute(f"SELECT linkage_token FROM '{out2 / (OTHER + '.parquet')}'").fetchall()}
+    assert second.linked_people > 0, "OTHER holds people seen at two agencies, as DSA does: the same people under both projects"
     assert t1 and t2 and not t1 & t2, "the same people, under two projects' keys, share no token"
 
 
