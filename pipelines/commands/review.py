@@ -31,13 +31,20 @@ def _status(state) -> str:
 
 @review.command("list")
 @NETWORK
+@click.option("--waiting", is_flag=True, help="Only the requests still waiting for decisions (not rejected, not published).")
+@click.option("--ids", is_flag=True, help="Print only the request ids, one per line (for scripts).")
 @acting_as("review.read")
-def list_(actor, network_dir: Path) -> None:
+def list_(actor, network_dir: Path, waiting: bool, ids: bool) -> None:
     """The release requests and where each stands."""
     from dvnet.assets.releases.lib.review import list_requests
 
+    states = [s for s in list_requests(network_dir) if not waiting or not (s.published or s.rejections)]
+    if ids:
+        for state in states:
+            click.echo(state.request_id)
+        return
     table = Table("request", "author", "status", "content sha256")
-    for state in list_requests(network_dir):
+    for state in states:
         table.add_row(state.request_id, state.author, _status(state), state.content_sha256[:16])
     make_console().print(table)
 

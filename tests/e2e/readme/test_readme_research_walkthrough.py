@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[3]
 HEADING = "## Research project"
 
 
+def _audit(path: Path) -> list[dict]:
+    from dvnet.common import audit
+
+    return audit.read(path)
+
+
 def walkthrough_block(readme: str) -> str:
     """The first ```sh block under the walk-through's heading."""
     section = readme.split(f"\n{HEADING}", 1)[1].split("\n## ", 1)[0]
@@ -45,3 +51,11 @@ def test_the_readmes_research_walkthrough_runs_as_written(tmp_path):
     assert linked and int(linked.group(2)) > 0, "the three agencies' people are linked"
     assert int(linked.group(1)) == len(set(table.column("linkage_token").to_pylist()))
     assert "audit log intact" in flat
+    # the review: the first request rejected and never public, the second approved twice and published
+    root = tmp_path / "my-network" / "coordinator"
+    requests = sorted(p.name for p in (root / "release-requests").iterdir())
+    published = sorted(p.name for p in (root / "releases").iterdir() if not p.name.startswith("."))
+    assert len(requests) == 2 and len(published) == 1 and published[0] in requests, (requests, published)
+    decided = [(e["actor"], e["details"].get("verdict"), e["objects"].get("request")) for e in _audit(root / "audit.log") if e["action"] == "release_review"]
+    rejected = [r for _, v, r in decided if v == "reject"]
+    assert rejected and rejected[0] != published[0] and sorted(a for a, v, r in decided if v == "approve" and r == published[0]) == ["ben-reviewer", "chen-reviewer"], decided

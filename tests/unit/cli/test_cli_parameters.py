@@ -491,6 +491,8 @@ NO_BAD_VALUE = {
     ("receipts", "no_fetch"): "a flag",
     ("mapping init", "replace"): "a flag",
     ("decision list", "due"): "a flag",
+    ("review list", "waiting"): "a flag",
+    ("review list", "ids"): "a flag",
     **{("audit show", name): "a filter: any text matches some entries or none" for name in ("actor", "action", "object_id", "outcome")},
 }
 
