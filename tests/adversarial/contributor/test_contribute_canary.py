@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from parquet_text import parquet_text
+
 from dvnet import bundle
 from dvnet.contracts.errors import DvnetError
 from dvnet.common import network as store
@@ -130,19 +132,6 @@ def _find(data: bytes | str) -> list[str]:
     return [data[max(0, m.start() - 20) : m.end() + 20].decode("utf-8", "replace") for m in FIND.finditer(data)]
 
 
-def _payload_text(table, data: bytes) -> str:
-    """Every cell, every column statistic and all metadata of the decrypted Parquet, as text."""
-    parts = [json.dumps(table.to_pylist(), default=str), str(table.schema), repr(table.schema.metadata)]
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
-    parts.append(repr(meta.metadata))
-    for g in range(meta.num_row_groups):
-        for c in range(meta.num_columns):
-            stats = meta.row_group(g).column(c).statistics
-            if stats is not None and stats.has_min_max:
-                parts.append(f"{stats.min!r} {stats.max!r}")
-    return "\n".join(parts)
-
-
 RUNS = [
     # (agency, contract, variant, options, expected exit code)
     ("shelter-north", "service_episode", "clean", ["--mode", "aggregate"], EXIT_OK),
@@ -201,7 +190,7 @@ def test_no_marker_leaves_through_any_output(setup, capfd, caplog):
             assert _find(data) == []
             table = pq.read_table(io.BytesIO(data))
             assert table.num_rows > 0
-            assert _find(_payload_text(table, data)) == []
+            assert _find(parquet_text(data)) == []
             assert _find(json.dumps(opened.manifest) + json.dumps(opened.header)) == []
             sealed += 1
     assert sealed == sum(1 for *_, o, code in RUNS if code == EXIT_OK and "--dry-run" not in o)

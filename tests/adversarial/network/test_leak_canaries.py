@@ -32,6 +32,8 @@ import duckdb
 import pyarrow.parquet as pq
 import yaml
 
+from parquet_text import parquet_text
+
 from dvnet import bundle
 from dvnet.common.network import NetworkPaths, load_network
 from dvnet.contracts.errors import DvnetError
@@ -150,18 +152,6 @@ def _duckdb_text(path: Path) -> str:
     return "\n".join(parts)
 
 
-def _parquet_text(path: Path) -> str:
-    table = pq.read_table(path)
-    parts = [json.dumps(table.to_pylist(), default=str), str(table.schema), repr(table.schema.metadata)]
-    meta = pq.ParquetFile(path).metadata
-    for g in range(meta.num_row_groups):
-        for c in range(meta.num_columns):
-            stats = meta.row_group(g).column(c).statistics
-            if stats is not None and stats.has_min_max:
-                parts.append(f"{stats.min!r} {stats.max!r}")
-    return "\n".join(parts)
-
-
 def _bundle_text(blob: bytes, root: Path) -> str | None:
     """The decrypted bundle's manifest, header and payload cells, with the coordinator's key."""
     keys = NetworkPaths(root).keys
@@ -176,8 +166,7 @@ def _bundle_text(blob: bytes, root: Path) -> str | None:
         except DvnetError:  # another agency's signature: try the next
             continue
         data = bytes(opened.data)
-        table = pq.read_table(io.BytesIO(data))
-        return "\n".join([json.dumps(opened.manifest), json.dumps(opened.header), json.dumps(table.to_pylist(), default=str)]) + data.decode("latin-1")
+        return "\n".join([json.dumps(opened.manifest), json.dumps(opened.header), parquet_text(data)]) + data.decode("latin-1")
     return None
 
 
@@ -266,7 +255,7 @@ def test_nothing_planted_leaves_the_network(tmp_path, capfd, caplog, headline):
             look(f"{rel} (SELECT)", _duckdb_text(path))
         elif data[:4] == b"PAR1":
             searched["parquet"] += 1
-            look(f"{rel} (cells)", _parquet_text(path))
+            look(f"{rel} (cells)", parquet_text(path))
         elif path.suffix == ".dvb" and (text := _bundle_text(data, root)) is not None:
             searched["bundles"] += 1
             look(f"{rel} (decrypted)", text)
