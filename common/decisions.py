@@ -111,10 +111,15 @@ def load(root: Path, org: str | None = None) -> list[Decision]:
             raise RegistryError("AGENCY_UNKNOWN", f"no organisation '{o}' in the registry")
         for path in sorted(_folder(root, o).glob("*.yaml")):
             doc = read_signed(path, network)
-            if doc.get("format") != FORMAT or not set(FIELDS) <= set(doc) or doc["org"] != o or path.stem != doc.get("id"):
-                raise RegistryError("RECORD_TAMPERED", f"{o}/{path.name}: not a decision of {o}")
-            found.append(Decision(**{k: str(doc[k]) for k in FIELDS}, signed_by=doc["signed_by"]))
+            found.append(_decision(doc, path, f"{o}/{path.name}: not a decision of {o}", org=o))
     return found
+
+
+def _decision(doc: object, path: Path, refusal: str, org: str | None = None) -> Decision:
+    """The decision a record file holds, its form checked (and its organisation, when given)."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not set(FIELDS) <= set(doc) or path.stem != doc.get("id") or (org is not None and doc["org"] != org):
+        raise RegistryError("RECORD_TAMPERED", refusal)
+    return Decision(**{k: str(doc[k]) for k in FIELDS}, signed_by=str(doc.get("signed_by", "")))
 
 
 def in_agency_folder(folder: Path) -> list[Decision]:
@@ -127,9 +132,7 @@ def in_agency_folder(folder: Path) -> list[Decision]:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             doc = None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not set(FIELDS) <= set(doc) or path.stem != doc.get("id"):
-            raise RegistryError("RECORD_TAMPERED", f"decisions/{path.name}: not a decision record")
-        found.append(Decision(**{k: str(doc[k]) for k in FIELDS}, signed_by=str(doc.get("signed_by", ""))))
+        found.append(_decision(doc, path, f"decisions/{path.name}: not a decision record"))
     return found
 
 
