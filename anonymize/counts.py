@@ -8,12 +8,12 @@ Dimension values are text (booleans as ``true``/``false``).
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.standard_tables import StandardTable
+from dvnet.kernels.duckdb_memory import connect
 
 
 def all_dimensions(contract: Contract) -> list[str]:
@@ -97,7 +97,7 @@ def standard_counts(frame, contract: Contract) -> pa.Table:
         # As Arrow, DuckDB scans the columns natively (a pandas frame of text is read value by
         # value); Arrow-backed pandas columns convert without a copy.
         frame = pa.Table.from_pandas(frame, preserve_index=False)
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("deidentified", frame)
         return con.sql(counts_sql(contract, "deidentified") + " ORDER BY ALL").to_arrow_table()

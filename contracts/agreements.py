@@ -19,7 +19,6 @@ from typing import Any
 from dvnet.contracts.errors import ContractError, DvnetError, RegistryError
 from dvnet.contracts.network import ORG_ID, Network
 from dvnet.contracts.periods import Period
-from dvnet.contracts.registry import get_contract
 
 DSA_ID = ORG_ID
 CONTRACT_REF = re.compile(r"^([a-z_]+)/v(\d+)$")
@@ -116,6 +115,8 @@ def parse_agreement(data: Any, *, version: int = 1, status: str = "active", note
     dsa_id = _text(data, "id")
     if not DSA_ID.match(dsa_id):
         raise _fail("id", f"must match {DSA_ID.pattern} (lowercase letters, digits, dashes)")
+    from dvnet.contracts.registry import get_contract  # pandera: only when an agreement is read, not for --help
+
     contracts = _names(data, "contracts")
     outputs: set[str] = set()
     for ref in contracts:

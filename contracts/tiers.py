@@ -8,8 +8,12 @@ not leave, even encrypted); record mode is an explicit choice and sends only con
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dvnet.contracts.errors import ContractError
-from dvnet.contracts.registry import Contract
+
+if TYPE_CHECKING:  # the tier table itself is read by every command's --help: no pandera import for it
+    from dvnet.contracts.registry import Contract
 
 TIERS = {
     1: "Directory & contact presence",

@@ -23,9 +23,9 @@ def distinct_count(text: pa.ChunkedArray, *, duckdb_min: int | None = None) -> i
     """How many distinct non-null values ``text`` holds (DuckDB from ``duckdb_min`` values on)."""
     if len(text) < (DUCKDB_DISTINCT_MIN if duckdb_min is None else duckdb_min):
         return len(pc.unique(text).drop_null())
-    import duckdb  # here only: most callers never count millions of values
+    from dvnet.kernels.duckdb_memory import connect  # here only: most callers never count millions of values
 
-    with duckdb.connect() as con:
+    with connect() as con:
         con.register("cells", pa.table({"v": text}))
         return int(con.sql("SELECT count(DISTINCT v) FROM cells").fetchall()[0][0])
 

@@ -18,6 +18,7 @@ import click
 
 from dvnet.common.files import FileModeWarning
 from dvnet.contracts.errors import AccessError, ContractError, DvnetError, RegistryError
+from dvnet.kernels.duckdb_memory import MEMORY_LIMIT_ENV, memory_limit
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the input was checked and refused (rejected rows, failed audit, quarantined bundle)
@@ -139,6 +140,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     os.umask(UMASK)
     warnings.showwarning = _show_warning
     try:
+        memory_limit(environ)  # a bad setting is a usage error before any work, not an error halfway
+    except ValueError as e:
+        return _user_error(DvnetError("USAGE_MEMORY_LIMIT_INVALID", str(e), hint=f"unset {MEMORY_LIMIT_ENV} to use DuckDB's default (80 % of memory)"))
+    try:
         result = cli.main(args=list(argv) if argv is not None else None, prog_name="dvnet", standalone_mode=False, obj={"environ": environ})
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -154,7 +159,26 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _user_error(central_missing(next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")))
     except DvnetError as e:
         return _user_error(e)
+    except Exception as e:
+        if not _out_of_memory(e):
+            raise  # a bug: its traceback is for the developers
+        return _user_error(out_of_memory(argv))
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Python's MemoryError, or DuckDB's (only if DuckDB is loaded: never imported for this)."""
+    duckdb = sys.modules.get("duckdb")
+    return isinstance(e, MemoryError) or (duckdb is not None and isinstance(e, duckdb.OutOfMemoryException))
+
+
+def out_of_memory(argv: Sequence[str] | None) -> DvnetError:
+    command = next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")
+    return DvnetError(
+        "OUT_OF_MEMORY",
+        f"this machine ran out of memory during `dvnet {command}`; nothing it was writing was kept (files are written whole or not at all)",
+        hint=f"close other programs or run it on a machine with more memory; {MEMORY_LIMIT_ENV}, if set, is the limit DuckDB was held to",
+    )
 
 
 def _user_error(e: DvnetError) -> int:

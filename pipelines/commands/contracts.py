@@ -10,8 +10,6 @@ from dvnet.pipelines.console import make_console
 from rich.table import Table
 
 from dvnet.common.network import agency_geography, load_agency, load_network
-from dvnet.contracts.dictionary import write_dictionary
-from dvnet.contracts.registry import all_contracts
 
 
 @click.group("contracts")
@@ -22,6 +20,8 @@ def contracts() -> None:
 @contracts.command("list")
 def list_() -> None:
     """Each contract with its version, minimum tier, modes and field count."""
+    from dvnet.contracts.registry import all_contracts
+
     t = Table()
     for h in ("contract", "version", "title", "min tier", "modes", "fields", "standard tables"):
         t.add_column(h)
@@ -37,6 +37,8 @@ def list_() -> None:
 def docs(out: Path, network_dir: Path | None, agency_dir: Path | None) -> None:
     """Write the data dictionary as Markdown and HTML (one page covering every contract, and the
     network's geography when --network or --agency is given)."""
+    from dvnet.contracts.dictionary import write_dictionary
+
     if network_dir and agency_dir:
         raise click.UsageError("give --network or --agency, not both")
     geography = load_network(network_dir).geography if network_dir else agency_geography(load_agency(agency_dir)) if agency_dir else None

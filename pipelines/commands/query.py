@@ -6,11 +6,9 @@ import sys
 from pathlib import Path
 
 import click
-import pandas as pd
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from dvnet.pipelines.access.query import query_releases, withdrawn_releases
 from dvnet.common.network import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
 
@@ -18,6 +16,8 @@ from dvnet.pipelines.commands.options import network_option
 def _cell(value: object) -> str:
     """A value as the table shows it: a suppressed (null) value is an empty cell whatever its type,
     as in the release's CSV files, never ``<NA>``, ``nan`` or ``None``."""
+    import pandas as pd  # already loaded by the query; here so `dvnet query --help` stays light
+
     return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else str(value)
 
 
@@ -33,6 +33,8 @@ def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release
     Example: dvnet query --network demo-network "SELECT * FROM service_episodes_by_region WHERE status = 'published' LIMIT 10"
     Every release is also attached as r_<release-id>; list tables with "SHOW ALL TABLES".
     """
+    from dvnet.pipelines.access.query import query_releases, withdrawn_releases
+
     if (network_dir is None) == (releases_dir is None):
         raise click.UsageError("give either --network (a network folder) or --releases (a folder of releases)")
     root = releases_dir or NetworkPaths(network_dir).releases

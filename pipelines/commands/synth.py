@@ -8,7 +8,7 @@ import click
 
 from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.progress import progress
-from dvnet.pipelines.synth import FAULT_KINDS, contributors, parse_faults, plan_volumes, synthesize
+from dvnet.pipelines.synth import FAULT_KINDS, parse_faults
 from dvnet.pipelines.commands.options import QUARTER, FiniteFloatRange
 
 DEFAULT_SEED = 20260930
@@ -46,6 +46,7 @@ def synth(network_dir: Path, out: Path | None, seed: int, periods: list[str], sc
     from rich.table import Table
 
     from dvnet.common.network import NetworkPaths, load_network
+    from dvnet.pipelines.synth import contributors, plan_volumes, synthesize
 
     network = load_network(network_dir)
     orgs = network.organisations

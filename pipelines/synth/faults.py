@@ -10,11 +10,12 @@ physical line ``r + 1``. Each record carries at most one fault.
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the fault kinds are read by `dvnet synth --help`
+    import numpy as np
 
-from dvnet.pipelines.synth.common import Period
+    from dvnet.pipelines.synth.common import Period
 
 BAD_DATES = "bad_dates"
 UNKNOWN_CODES = "unknown_codes"

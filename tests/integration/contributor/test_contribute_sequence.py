@@ -96,3 +96,26 @@ def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys,
     monkeypatch.undo()
     code, _ = _contribute(net, capsys, "--mode", "aggregate")
     assert code == EXIT_OK and sequence.current(agency.sequence_path) == 1
+
+
+def test_running_out_of_memory_is_a_typed_refusal_that_keeps_nothing(net, capsys, monkeypatch):
+    """A real DuckDB out-of-memory (the counts held to 1 MB by the owner's limit) ends as one
+    OUT_OF_MEMORY line, exit 1: no traceback, no bundle, no report, no sequence number."""
+    agency = net.agency(AGENCY)
+    monkeypatch.setenv("DVNET_MEMORY_LIMIT", "1MB")
+    argv = ["contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract",
+            str(net.extract(AGENCY, "service_episode")), "--period", PERIOD, "--mode", "aggregate"]  # fmt: skip
+    code = main(argv, os.environ)
+    out = capsys.readouterr()
+    assert code == EXIT_REFUSED and out.err.startswith("error: OUT_OF_MEMORY: "), out.err[-2000:]
+    assert "Traceback" not in out.out + out.err
+    assert sequence.current(agency.sequence_path) == 0
+    assert not list((agency.folder / "outbox").iterdir()) and not list((agency.folder / "reports").iterdir())
+
+    monkeypatch.setenv("DVNET_MEMORY_LIMIT", "lots")
+    assert main(argv, os.environ) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("error: USAGE_MEMORY_LIMIT_INVALID: ")
+
+    monkeypatch.setenv("DVNET_MEMORY_LIMIT", "2GB")  # a limit the work fits in changes nothing
+    assert main(argv, os.environ) == EXIT_OK, capsys.readouterr().err[-2000:]
+    assert sequence.current(agency.sequence_path) == 1
