@@ -155,6 +155,8 @@ def _by_component(A: sp.csr_matrix, live: np.ndarray, tloc: np.ndarray) -> list[
         var_comp, row_comp, n_comp = labels[nr:], labels[:nr], int(labels.max()) + 1
     else:
         var_comp, row_comp, n_comp = np.arange(nf), np.zeros(0, dtype=np.int64), nf
+    if len(live) == 0:  # every target is published exactly somewhere: no programme to solve
+        return []
     tcomp = var_comp[tloc[live]]
     order = np.argsort(tcomp, kind="stable")
     live_sorted, comp_sorted = live[order], tcomp[order]
