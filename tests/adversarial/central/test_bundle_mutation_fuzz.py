@@ -307,7 +307,7 @@ def test_no_mutant_of_a_bundle_is_accepted_and_none_crashes_the_coordinator(ck, 
         for i, (label, raw) in enumerate(HOSTILE_NAMES.items()):
             good = kit.records(AGENCY, n=3, seed=40 + i, sequence=10 + i, period=f"{2025 - i // 4}-Q{4 - i % 4}")  # a quarter each: one live bundle per quarter
             _deliver(kit.inbox, raw, good.blob)
-            [outcome] = _ingest(con, ctx, now)
+            [outcome] = _ingest(con, ctx, dt.datetime.now(dt.UTC))  # sealed just now: after a long FULL run, `now` is minutes old
             named.append((label, outcome))
         misnamed = [(label, o.outcome, o.reason, o.file_name) for label, o in named if o.outcome != "loaded" or not o.file_name.isascii()]
         assert not any(kit.inbox.iterdir()), "nothing is left in the inbox"

@@ -351,10 +351,11 @@ def _forget_ledger(root: Path) -> None:
         con.close()
 
 
-@pytest.mark.skip(reason="known gap (issue 14): re-publishing the demo-sized period under cms-11 after dv-default and opensafely "
-                  "did not finish in 12 minutes on the 2-core machine under load; the history rules themselves are tested in "
-                  "tests/unit/disclosure/test_disclosure_history.py and tests/integration/releases/test_release_history.py. "
-                  "Profile the joint model of several earlier releases, then run this attack again.")
+@pytest.mark.skip(reason="known gap (issue 14), open: run unskipped on 2026-12-03 it finishes (8-10 min per case on the loaded "
+                  "2-core machine) and FAILS. Without the ledger (history rebuilt from the folders) the third late release makes "
+                  "4 suppressed referral cells of the first release exact (province=unknown, risk_level low/not_assessed); with the "
+                  "ledger the late publish crashed (KeyError in the MILP's cuts, now a typed AUDIT_FAILED, so the late release is "
+                  "refused instead of audited). Too slow for CI as it stands.")
 @pytest.mark.parametrize("ledger", ["with ledger", "without ledger"])
 def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headline, ledger):
     """The period re-published under each profile, then after 1, 2 and 3 late records in one
