@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster_dev import free_port, start, stop, wait_until_up
 
-from dvnet.assets.runs import PG_URL_ENV
+from dvnet.assets.runs import MAX_RUNS_ENV, PG_URL_ENV, instance_yaml
+from dvnet.contracts.errors import DvnetError
 
 WAIT_SECONDS = 300  # a bound on waiting for the daemon, not an assertion about speed
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
@@ -83,3 +85,17 @@ def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_
     assert ck.query(embedded / kit.paths.warehouse.relative_to(kit.root), "SELECT reason FROM quarantine_log") == [(quarantined[0][0],)]
     expected = _release_files(embedded)
     assert expected and _release_files(kit.root) == expected
+
+
+def test_the_postgresql_instance_gets_the_run_limits_and_sqlite_keeps_one_run():
+    config = yaml.safe_load(instance_yaml("postgres", {MAX_RUNS_ENV: "6"}))
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 6
+    assert {(t["key"], str(t["value"]), t["limit"]) for t in config["concurrency"]["runs"]["tag_concurrency_limits"]} == {
+        ("dagster/partition", "{'applyLimitPerUniqueValue': True}", 1), ("dvnet/writes", "release", 1)}
+    assert config["run_coordinator"]["config"] == {"dequeue_use_threads": True, "dequeue_num_workers": 6}
+    assert yaml.safe_load(instance_yaml("postgres", {}))["concurrency"]["runs"]["max_concurrent_runs"] == 4
+    assert yaml.safe_load(instance_yaml("sqlite", {MAX_RUNS_ENV: "6"}))["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    for bad in ("0", "four", "-2"):
+        with pytest.raises(DvnetError) as refused:
+            instance_yaml("postgres", {MAX_RUNS_ENV: bad})
+        assert refused.value.reason == "USAGE_MAX_CONCURRENT_RUNS_INVALID"
