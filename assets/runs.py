@@ -48,6 +48,19 @@ PG_URL_ENV = "DVNET_DAGSTER_PG_URL"
 #: dagster-postgres installs psycopg2: a bare URL would fail inside Dagster with a traceback.
 PG_URL_SCHEME = "postgresql+psycopg2"
 POSTGRES_STORAGE = {"postgres": {"postgres_url": {"env": PG_URL_ENV}}}
+#: How many runs a PostgreSQL instance executes at once, read when dvnet writes its dagster.yaml.
+#: SQLite keeps the template's one: its single file answers "database is locked" to overlapping runs.
+MAX_RUNS_ENV = "DVNET_MAX_CONCURRENT_RUNS"
+DEFAULT_MAX_RUNS = 4
+#: Run-queue limits of the PostgreSQL instance. Intake runs of different agency × period partitions
+#: overlap: they verify and decrypt in parallel and queue only for the warehouse lock to load. One
+#: partition's runs go one at a time, in arrival order (a correction after the bundle it replaces);
+#: release runs (tagged ``dvnet/writes: release``) one at a time.
+TAG_LIMITS = [
+    {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+    {"key": "dvnet/writes", "value": "release", "limit": 1},
+]
+RELEASE_TAG = {"dvnet/writes": "release"}
 POSTGRES_HEADER = (
     f"# Made by dvnet from its shipped dagster.yaml because {PG_URL_ENV} was set: runs, event log and\n"
     "# schedules live in PostgreSQL (dagster-postgres); the other blocks are the template's.\n"
@@ -72,7 +85,7 @@ def dagster_home_for(network: Path, option: Path | None, environ: Mapping[str, s
     private_dir(home)  # Dagster's storage (runs, event logs, metadata) is created in it
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(instance_yaml(wanted), encoding="utf-8")
+        config.write_text(instance_yaml(wanted, environ), encoding="utf-8")
     found = storage_kind(config)
     if found != wanted:
         # Never write some runs to one store and some to the other: the UI would show half the history.
@@ -104,12 +117,26 @@ def _claim(home: Path, network: Path) -> None:
     atomic_write(stamp, f"{network}\n".encode())
 
 
-def instance_yaml(storage: str) -> str:
+def instance_yaml(storage: str, environ: Mapping[str, str]) -> str:
     """The shipped dagster.yaml, its storage block swapped for PostgreSQL's when asked."""
     template = (TEMPLATE_HOME / "dagster.yaml").read_text(encoding="utf-8")
     if storage == "sqlite":
         return template
-    return POSTGRES_HEADER + yaml.safe_dump({**yaml.safe_load(template), "storage": POSTGRES_STORAGE}, sort_keys=False)
+    config, limit = yaml.safe_load(template), max_runs(environ)
+    # The daemon launches queued runs in threads: a run's worker takes seconds to load the code, and
+    # launched one after the other, short intake runs would never overlap.
+    config["run_coordinator"]["config"] = {"dequeue_use_threads": True, "dequeue_num_workers": limit}
+    config["concurrency"] = {"runs": {"max_concurrent_runs": limit, "tag_concurrency_limits": TAG_LIMITS}}
+    return POSTGRES_HEADER + yaml.safe_dump({**config, "storage": POSTGRES_STORAGE}, sort_keys=False)
+
+
+def max_runs(environ: Mapping[str, str]) -> int:
+    """``DVNET_MAX_CONCURRENT_RUNS`` (default 4), a whole number from 1."""
+    value = environ.get(MAX_RUNS_ENV, "").strip() or str(DEFAULT_MAX_RUNS)
+    if not value.isdigit() or int(value) < 1:
+        raise DvnetError("USAGE_MAX_CONCURRENT_RUNS_INVALID", f"{MAX_RUNS_ENV} is not a whole number from 1",
+                         hint=f"{MAX_RUNS_ENV}={DEFAULT_MAX_RUNS} (runs executing at once on a PostgreSQL instance)")
+    return int(value)
 
 
 def storage_kind(config: Path) -> str:
@@ -206,7 +233,7 @@ def run_release_step(network: Path, home: Path, asset: str, config: dict, launch
                              Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets(asset))]))  # fmt: skip
     run_config = {"ops": {asset: {"config": config}}, **SILENT_LOGS}
     with dagster_instance(home) as instance:
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by})
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **RELEASE_TAG})
     (mat,) = [m for m in result.asset_materializations_for_node(asset) if m.asset_key == AssetKey(asset)]
     return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 

@@ -1,7 +1,7 @@
 """Intake assets: what the coordinator accepted, per agency × period (group ``intake``).
 
-One op, ``intake``, runs the pure ingest (``lib.ingest.ingest_files``) over the
-partition's bundles and materialises the assets it touched:
+One op, ``intake``, verifies the partition's bundles (``lib.ingest.verify_files``) outside the
+warehouse lock, then loads them under it (``load_verified``), and materialises the assets it touched:
 
 - ``intake`` (always): the bundles received for the partition, loaded, duplicate or quarantined;
 - ``staged_referrals`` / ``staged_service_episodes`` / ``staged_research_extracts``: the
@@ -36,7 +36,7 @@ from pydantic import Field
 from dvnet.assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
 from dvnet.assets.intake.lib.inbox import inbox_name
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, ingest_files, pending_files
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, load_verified, pending_files, verify_files
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.warehouse.lib.schema import staged_table
 
@@ -190,9 +190,15 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
     """Verify, then load or quarantine, this partition's inbox bundles (one DuckDB transaction each)."""
     keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
     ctx = network.coordinator_context()
-    with warehouse.get_connection() as con:  # under the writer lock: no other run takes our files meanwhile
-        files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
-        summary = IntakeSummary(list(ingest_files(files, ctx, con)), skipped)
+    files, skipped = select_files(ctx, keys[AGENCY], keys[PERIOD], list(config.files))
+    # Verification (signature, decryption, re-validation) needs no warehouse: it runs before the
+    # lock, in parallel with other partitions' runs. Only the load waits for the one writer.
+    verified = verify_files(files, ctx)
+    with warehouse.get_connection() as con:
+        outcomes, gone = load_verified(verified, ctx, con)
+        if gone:
+            skipped["not_in_inbox"] += gone
+        summary = IntakeSummary(outcomes, +skipped)
         context.log.info(
             f"{len(files)} bundle(s): {summary.count('loaded')} loaded, {summary.count('duplicate')} duplicate, "
             f"{summary.count('quarantined')} quarantined {summary.rejections_by_reason or ''}"

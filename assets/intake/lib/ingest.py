@@ -491,6 +491,22 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             yield _apply(verified, ctx, con)
 
 
+def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None = None) -> list[_Verified]:
+    """Every check of each file that needs no warehouse (parse, signature, decrypt, re-validate,
+    count), taken OUTSIDE the warehouse lock: intake runs of other partitions verify at the same
+    time and only queue for ``load_verified``. All the files' tables are held until they load."""
+    return [_verify(Path(p), ctx, now or _now()) for p in paths]
+
+
+def load_verified(verified: list[_Verified], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection) -> tuple[list[IngestOutcome], int]:
+    """The warehouse steps (``_apply``) of files ``verify_files`` checked, called under the warehouse
+    lock; and how many were skipped because they had left the inbox meanwhile (another writer
+    processed them while this run verified: each bundle is loaded or quarantined exactly once)."""
+    ensure_schema(con)
+    pending = [v for v in verified if os.path.lexists(v.path)]
+    return [_apply(v, ctx, con) for v in pending], len(verified) - len(pending)
+
+
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
     """Record the outcome (audit line, receipt, quarantine log), then move the entry out of the inbox.
 
@@ -579,4 +595,4 @@ def fault_point_names() -> tuple[str, ...]:
     return POINTS
 
 
-__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "pending_files", "triage"]
+__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "load_verified", "pending_files", "triage", "verify_files"]
