@@ -90,13 +90,12 @@ def contributors(model: LinkedModel, tables: list[Table], contributions: pd.Data
                 kept = [d for d in t.dims if d not in rolled]
                 per_agency = frame.groupby([*kept, AGENCY_COLUMN], sort=False, observed=True)["value"].sum().reset_index()
                 per_agency = per_agency[per_agency["value"] > 0]
-                cells = _top_two(per_agency, kept)
-                rolled_frame = per_agency.assign(**{d: TOTAL for d in rolled})
-                qa = index.get_indexer(quantity_keys(rolled_frame, t.dims, t.measure))
-                entries.append((qa[qa >= 0], agencies.get_indexer(rolled_frame[AGENCY_COLUMN].astype(str).to_numpy())[qa >= 0], rolled_frame["value"].to_numpy(dtype=float)[qa >= 0]))
+                cells, group = _top_two(per_agency, kept)
                 for d in rolled:
                     cells[d] = TOTAL
                 q = index.get_indexer(quantity_keys(cells, t.dims, t.measure))
+                qa = q[group]
+                entries.append((qa[qa >= 0], agencies.get_indexer(per_agency[AGENCY_COLUMN].astype(str).to_numpy())[qa >= 0], per_agency["value"].to_numpy(dtype=float)[qa >= 0]))
                 ok = q >= 0
                 q, cells = q[ok], cells[ok]
                 out.top1[q] = cells["top1"].to_numpy(dtype=float)
@@ -116,19 +115,21 @@ def _one_count_each(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int
     return sp.csr_matrix((frame["v"].to_numpy(), (frame["r"].to_numpy(), frame["c"].to_numpy())), shape=(n, k))
 
 
-def _top_two(per_agency: pd.DataFrame, kept: list[str]) -> pd.DataFrame:
+def _top_two(per_agency: pd.DataFrame, kept: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """Per cell of ``kept`` coordinates: largest and second-largest agency count, total, how many
-    agencies contribute, and the largest agency."""
+    agencies contribute, and the largest agency; and each row of ``per_agency``'s cell (a row
+    number of the first)."""
     frame = per_agency.assign(_k=0) if not kept else per_agency
     keys = kept or ["_k"]
     frame = frame.sort_values("value", ascending=False, kind="stable")
-    rank = frame.groupby(keys, sort=False).cumcount().to_numpy()
     g = frame.groupby(keys, sort=False)
+    rank = g.cumcount().to_numpy()
+    group = pd.Series(g.ngroup().to_numpy(), index=frame.index).reindex(per_agency.index).to_numpy()
     cells = pd.DataFrame({"top1": g["value"].max(), "total": g["value"].sum(), "n": g["value"].size(), "first": g[AGENCY_COLUMN].first()})
     second = frame[rank == 1].set_index(keys)["value"]
     cells["top2"] = second.reindex(cells.index).fillna(0.0).to_numpy(dtype=float)
     cells = cells.reset_index()
-    return cells.drop(columns="_k") if not kept else cells
+    return (cells.drop(columns="_k") if not kept else cells), group
 
 
 def dominance_mask(model: LinkedModel, who: Contributors, share_limit: float | None, p_percent: float | None) -> np.ndarray:

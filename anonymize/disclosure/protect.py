@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from dvnet.anonymize.disclosure.attack import attacker_intervals
+from dvnet.anonymize.disclosure.attack import attacker_intervals, component_labels
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DIFFERENCE,
@@ -330,25 +330,41 @@ def _audit_until_passed(
 def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Dominated suppressed cells whose range, as one agency works it out knowing its own count in
     every cell (and the cells it alone contributes), is narrower than p % of the largest other
-    agency's count; with how much wider it must be."""
+    agency's count; with how much wider it must be.
+
+    Per agency, only the components (suppressed cells linked by equations, as the outsider's
+    audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
+    is the outsider's, which the audit already holds to the cell's required width (solved again
+    too where that width is below the p % one)."""
     p = prep.profile.p_percent
     targets_all = np.nonzero(suppressed & (kinds == DOMINANCE))[0]
     if prep.by_agency is None or p is None or not len(targets_all):
         return np.zeros(0, dtype=np.int64), np.zeros(0)
+    M, truth = prep.model.M, prep.model.truth
     L, U = prep.view.bounds(suppressed)
+    free = np.nonzero(U - L > 1e-9)[0]
+    comp = np.full(len(L), -1)
+    comp[free] = component_labels(M[:, free].tocsr())[0]
+    by_agency = prep.by_agency.tocsc()
     dense = prep.by_agency[targets_all].toarray()
     short: dict[int, float] = {}
     for a in range(dense.shape[1]):
-        own = np.asarray(prep.by_agency[:, a].todense()).ravel()
+        own = by_agency[:, a].toarray().ravel()
         alone = suppressed & (prep.owner == a)
         La, Ua = np.maximum(L, own), U.copy()
         La[alone], Ua[alone] = own[alone], own[alone]
         others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
-        keep = (others > 0) & ~alone[targets_all]
-        targets, need = targets_all[keep], p / 100.0 * others[keep]
+        need = p / 100.0 * others
+        changed = comp[(La > L) | (Ua < U)]
+        looked = np.isin(comp[targets_all], changed[changed >= 0]) | (prep.problem.required[targets_all] < need - 1e-9)
+        keep = (others > 0) & ~alone[targets_all] & looked
+        targets, need = targets_all[keep], need[keep]
         if not len(targets):
             continue
-        res = attacker_intervals(prep.model.M, La, Ua, targets, need, truth=prep.model.truth, exact_limit=exact_limit, time_limit=time_limit)
+        # Components holding no target are left out of the programme (their cells fixed at the truth).
+        rest = ~np.isin(comp, comp[targets]) & np.isfinite(truth)
+        La[rest], Ua[rest] = truth[rest], truth[rest]
+        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, time_limit=time_limit)
         width = res.upper - res.lower
         for q, w, r, v in zip(targets, width, need, res.verdict, strict=True):
             if v != "protected":
