@@ -33,6 +33,7 @@ estimates within p``.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,6 +282,27 @@ class Solver:
     def highest(self, q: int) -> float:
         return self.range(q, (highspy.ObjSense.kMaximize,))[0]
 
+    def lowest(self, q: int) -> float:
+        return self.range(q, (highspy.ObjSense.kMinimize,))[0]
+
+    @contextmanager
+    def bounds(self, lo: np.ndarray, hi: np.ndarray, comps: set[int]):
+        """Bounds ``lo``/``hi`` on the cells of components ``comps`` (an insider's knowledge) for
+        the block, the solver's own after. Each component's model stays warm."""
+        changed = []
+        for c in comps:
+            h, cols = self._model(c)
+            h.changeColsBounds(len(cols), np.arange(len(cols), dtype=np.int32), lo[cols], hi[cols])
+            changed.append((h, cols))
+        saved = self.L, self.U
+        self.L, self.U = np.where(np.isin(self.comp, list(comps)), lo, self.L), np.where(np.isin(self.comp, list(comps)), hi, self.U)
+        try:
+            yield
+        finally:
+            self.L, self.U = saved
+            for h, cols in changed:
+                h.changeColsBounds(len(cols), np.arange(len(cols), dtype=np.int32), self.L[cols], self.U[cols])
+
 
 # ----------------------------------------------------------------------------------------------
 # The attack
@@ -336,11 +358,20 @@ def attack(releases: list[Seen]) -> Findings:
 def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
     """Cells in which some agency, knowing its own count in every cell (and, granted, which cells
     it alone contributes), would know the largest other agency's count to within p % (see the
-    module doc: the p % rule on a published total, the range's width on a suppressed cell)."""
+    module doc: the p % rule on a published total, the range's width on a suppressed cell).
+
+    An agency's knowledge only moves bounds, so it is solved on the outsider's programme of each
+    component its counts narrow, with those bounds swapped in (and back out after)."""
     L, U, T = np.asarray(P.lo, float), np.asarray(P.hi, float), np.asarray(P.truth, float)
     agencies = sorted({a for own in P.own.values() for a in own})
     hit: set[int] = set()
-    outsider_range: dict[int, tuple[float, float]] = {}
+    known: dict[tuple[int, str], float] = {}
+
+    def once(key: tuple[int, str], solve) -> float:
+        if key not in known:
+            known[key] = solve(key[0])
+        return known[key]
+
     for a in agencies:
         own = np.array([P.own.get(q, {}).get(a, 0.0) for q in range(P.n)])
         alone = np.array([bool(P.own.get(q)) and set(P.own[q]) == {a} for q in range(P.n)])
@@ -348,20 +379,25 @@ def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
         lo[alone], hi[alone] = own[alone], own[alone]
         assert (lo <= T + 1e-9).all() and (T <= hi + 1e-9).all(), "the insider's bounds miss the true counts"
         changed = (lo > L + 1e-9) | (hi < U - 1e-9)
-        touched = set(outsider.comp[changed & outsider.free]) - {-1}
-        insider = Solver(P, (lo, hi)) if touched else outsider
-        for q, counts in P.own.items():
-            others = [v for b, v in counts.items() if b != a]
-            if not others or q not in P.p or q in hit:
-                continue
-            if (insider is not outsider and outsider.comp[q] in touched) or alone[q]:
-                low, top = insider.range(q)
-            else:
-                low, top = outsider_range[q] if q in outsider_range else outsider_range.setdefault(q, outsider.range(q))
-            assert low - 1e-6 <= T[q] <= top + 1e-6, f"{P.label[q]}: the insider's range misses the true count"
-            p, largest = P.p[q] / 100.0, max(others)
-            if top - own[q] < (1.0 + p) * largest - 1e-6 and top - low < p * largest - 1e-6:
-                hit.add(q)
+        assert not (changed & ~outsider.free).any(), "an insider narrows a published count"
+        touched = set(outsider.comp[changed]) - {-1}
+        with outsider.bounds(lo, hi, touched):
+            for q, counts in P.own.items():
+                others = [v for b, v in counts.items() if b != a]
+                if not others or q not in P.p or q in hit:
+                    continue
+                p, largest = P.p[q] / 100.0, max(others)
+                if T[q] - own[q] >= (1.0 + p) * largest - 1e-6:
+                    continue  # its highest value is at least the true one: the p % rule holds there already
+                mine = outsider.comp[q] in touched  # else the range is the outsider's, solved once
+                top = outsider.highest(q) if mine else once((q, "max"), outsider.highest)
+                assert T[q] <= top + 1e-6, f"{P.label[q]}: the insider's range misses the true count"
+                if top - own[q] >= (1.0 + p) * largest - 1e-6:
+                    continue  # the p % rule holds whatever the lowest value
+                low = outsider.lowest(q) if mine else once((q, "min"), outsider.lowest)
+                assert low - 1e-6 <= T[q], f"{P.label[q]}: the insider's range misses the true count"
+                if top - low < p * largest - 1e-6:
+                    hit.add(q)
     return sorted(hit)
 
 
