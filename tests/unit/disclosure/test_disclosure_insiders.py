@@ -5,9 +5,13 @@ Each test builds a small table whose only risk is the insider one, so it fails i
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy.optimize import linprog
 
 from dvnet.anonymize.disclosure import TOTAL, get_profile, protect
+from dvnet.anonymize.disclosure.audit import DOMINANCE
+from dvnet.anonymize.disclosure.protect import _insiders_short, prepare
 
 GRID = [[40, 30, 25], [50, 35, 45], [33, 60, 28]]
 REGIONS, SERVICES = ["R1", "R2", "R3"], ["shelter", "counselling", "legal"]
@@ -101,3 +105,62 @@ def test_a_singleton_gets_a_further_suppression_so_its_agency_cannot_pin_the_oth
     assert counts and all(c != 1 for c in counts), counts  # never exactly one cell left to read
     assert release.audit.passed
     assert release.stats.complementary > 3  # more than the rectangle
+
+
+def _insider_range(frame: pd.DataFrame, own: dict[tuple[str, str], int], cell: tuple[str, str], dims=("region", "service")) -> tuple[float, float]:
+    """The test's own LP: the range of ``cell`` over the suppressed cells of a 2-D table with
+    margins, each at least the agency's ``own`` count in it (its own counts, rolled to the margins)."""
+    a, b = dims
+    value = {(r[a], r[b]): r["value"] for r in frame.to_dict("records")}
+    rolled: dict[tuple[str, str], int] = {}
+    for (r, c), n in own.items():
+        for k in ((r, c), (r, TOTAL), (TOTAL, c), (TOTAL, TOTAL)):
+            rolled[k] = rolled.get(k, 0) + n
+    hidden = sorted(k for k, v in value.items() if pd.isna(v))
+    col = {k: i for i, k in enumerate(hidden)}
+    rows_, cols_ = sorted({r for r, _ in value}), sorted({c for _, c in value})
+    A, rhs = [], []
+    for fixed, members in [((r, TOTAL), [(r, c) for c in cols_ if c != TOTAL]) for r in rows_] + [((TOTAL, c), [(r, c) for r in rows_ if r != TOTAL]) for c in cols_]:
+        eq, b_ = np.zeros(len(hidden)), 0.0
+        for k, sign in [(fixed, 1.0)] + [(m, -1.0) for m in members]:
+            if k in col:
+                eq[col[k]] += sign
+            else:
+                b_ -= sign * float(value[k])
+        A.append(eq)
+        rhs.append(b_)
+    bounds = [(rolled.get(k, 0), None) for k in hidden]
+    e = np.zeros(len(hidden))
+    e[col[cell]] = 1.0
+    lo = linprog(e, A_eq=A, b_eq=rhs, bounds=bounds, method="highs")
+    hi = linprog(-e, A_eq=A, b_eq=rhs, bounds=bounds, method="highs")
+    return lo.fun, -hi.fun
+
+
+def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_outsider_cannot(grid_table):
+    # R1/shelter: 80 = 77 (big) + 3 (small), dominated. Hidden in the rectangle with R1/counselling,
+    # R2/shelter, R2/counselling (11 each, 7 of them small's), an outsider's range is 20 wide (at
+    # least the 16 required), but "small", knowing its 7 in each of the other three, narrows it to
+    # 8: less than 20 % of big's 77.
+    grid = [[80, 11, 11], [11, 11, 11], [11, 11, 11]]
+    parts = {(r, c): {"small": 7, f"x{r}{c}": 2, f"y{r}{c}": 2} for r in REGIONS for c in SERVICES}
+    parts[("R1", "shelter")] = {"big": 77, "small": 3}
+    contrib = _contributions(grid, parts)
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    frame = prep.tables[0].frame
+    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
+    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
+    suppressed = np.zeros(prep.model.n, dtype=bool)
+    suppressed[prep.model.cell_qids["t"][hide]] = True
+    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
+    assert prep.kinds[target] == DOMINANCE
+    outsider = prep.problem.audit(suppressed, targets=np.array([target]))
+    assert outsider.verdict[0] == "protected", ascii(outsider.verdict)  # the outsider's audit alone passes it
+    shown = frame.assign(value=frame["value"].astype(object).where(~hide, pd.NA))
+    own = {k: v["small"] for k, v in parts.items()}
+    lo, hi = _insider_range(shown, own, ("R1", "shelter"))
+    assert hi - lo < 0.2 * 77  # the test's own LP: "small" narrows it below p %
+    short, deficit = _insiders_short(prep, suppressed, prep.kinds, 400, None)
+    assert target in short.tolist(), ascii(short.tolist())
+    assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
+
