@@ -159,6 +159,8 @@ def component_labels(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, int]:
 def _by_component(A: sp.csr_matrix, live: np.ndarray, tloc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per connected component of ``A`` holding a ``live`` target: (its targets' positions, its
     columns, its rows), in component order."""
+    if len(live) == 0:  # every target is published exactly somewhere: no programme to solve
+        return []
     var_comp, row_comp, n_comp = component_labels(A)
     tcomp = var_comp[tloc[live]]
     order = np.argsort(tcomp, kind="stable")
@@ -207,7 +209,7 @@ class _Run:
         if not exact_mode and job.open_.any():
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.out_of_time)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
-            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time)
+            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode)
 
     def _probe(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> Component:
         """The component's programme, starting from the true values when they are known."""
@@ -218,13 +220,20 @@ class _Run:
         return C
 
 
-def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool]) -> None:
-    """Two LPs over the whole component per ``todo`` target (and its duals when it fails)."""
+def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True) -> None:
+    """Two LPs over the whole component per ``todo`` target (and its duals when it fails).
+
+    Every LP's optimum is a feasible point for all cells: unless exact ranges are wanted for the
+    report (``exact``), a target that the points seen so far already show its required width apart
+    is protected without LPs of its own (and a protected target needs no duals)."""
     C = job.C
     for j in np.nonzero(todo)[0]:
         if out_of_time():
             break
         p = job.tl[j]
+        if not exact and C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL:
+            job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
+            continue
         if not want_duals and C.obs_hi[p] >= C.oU[p] - TOL and C.obs_lo[p] <= C.oL[p] + TOL:
             job.settle(j, C.oL[p], C.oU[p], "lp")  # both outer bounds are attained by feasible points
             continue

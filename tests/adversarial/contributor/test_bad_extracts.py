@@ -70,6 +70,9 @@ def _check(case, result: dict, agency: Path, out: Path) -> list[str]:
         accounted = sum(r[k] for k in ("rejected", "excluded_consent", "withheld_k", "held_back", "sent"))
         if r["records_read"] != accounted:
             wrong.append(f"unaccounted: {abs(r['records_read'] - accounted)} rows: read {r['records_read']}, accounted for {accounted}")
+        by_reason = sum(r["rejected_by_reason"].values())
+        if by_reason != r["rejected"]:  # every rejected row carries exactly one reason code
+            wrong.append(f"unaccounted: {abs(r['rejected'] - by_reason)} rows: {r['rejected']} rejected, {by_reason} by reason code")
         if r["records_read"] and case.rows is not None and r["records_read"] != case.rows:
             wrong.append(f"unaccounted: {abs(r['records_read'] - case.rows)} rows: read {r['records_read']} of the file's {case.rows}")
     elif case.rows and code == 0:

@@ -60,3 +60,17 @@ def test_a_changed_earlier_release_without_its_true_counts_is_refused():
     with pytest.raises(DisclosureError) as err:
         protect([_row(later)], "dv-default", earlier=cells)
     assert err.value.reason == "HISTORY_INCOMPLETE"
+
+
+@pytest.mark.parametrize("method", ["milp", "heuristic", "auto"])
+def test_a_cell_an_earlier_release_published_exactly_cannot_be_hidden_now_and_the_publish_is_refused(method):
+    """Published as 9 under a threshold of 5, the shelter count is a small count under dv-default:
+    no pattern of the new release can hide what the first one showed. A typed refusal, whichever
+    method (it was an IndexError with every target pinned, and a KeyError in the MILP's cuts)."""
+    from dvnet.anonymize.disclosure import get_profile
+
+    first = protect([_row(ROW)], get_profile("custom", threshold=5))
+    assert _status(first, "shelter") == ("published", "published")
+    with pytest.raises(DisclosureError) as err:
+        protect([_row(ROW)], "dv-default", earlier=first.ledger_cells("r1"), method=method)
+    assert err.value.reason == "AUDIT_FAILED"
