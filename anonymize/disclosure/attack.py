@@ -146,17 +146,22 @@ def _settle_published(out: IntervalResult, tloc: np.ndarray, L: np.ndarray, U: n
     return np.nonzero(~pinned)[0]
 
 
-def _by_component(A: sp.csr_matrix, live: np.ndarray, tloc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per connected component of ``A`` holding a ``live`` target: (its targets' positions, its
-    columns, its rows), in component order."""
+def component_labels(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, int]:
+    """Connected components of the cells (columns) of ``A`` linked by its equations (rows): each
+    column's and each row's component, and how many there are."""
     nr, nf = A.shape
     if nr:
         _, labels = connected_components(sp.bmat([[None, A], [A.T, None]], format="csr"), directed=False)
-        var_comp, row_comp, n_comp = labels[nr:], labels[:nr], int(labels.max()) + 1
-    else:
-        var_comp, row_comp, n_comp = np.arange(nf), np.zeros(0, dtype=np.int64), nf
+        return labels[nr:], labels[:nr], int(labels.max()) + 1
+    return np.arange(nf), np.zeros(0, dtype=np.int64), nf
+
+
+def _by_component(A: sp.csr_matrix, live: np.ndarray, tloc: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per connected component of ``A`` holding a ``live`` target: (its targets' positions, its
+    columns, its rows), in component order."""
     if len(live) == 0:  # every target is published exactly somewhere: no programme to solve
         return []
+    var_comp, row_comp, n_comp = component_labels(A)
     tcomp = var_comp[tloc[live]]
     order = np.argsort(tcomp, kind="stable")
     live_sorted, comp_sorted = live[order], tcomp[order]

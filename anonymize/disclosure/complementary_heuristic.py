@@ -188,7 +188,9 @@ def heuristic(
                 info.note = "no cell left that could protect the exposed cells"
                 break
         rows.enforce(supp, deadline)
-    supp = cleanup(problem, supp, deadline=min(deadline, time.perf_counter() + cleanup_seconds), exact_limit=exact_limit)
+    # A seeded pattern's own cells were cleaned up when it was made: only the cells added here are tried.
+    fresh = None if suppressed is None else supp & ~suppressed
+    supp = cleanup(problem, supp, deadline=min(deadline, time.perf_counter() + cleanup_seconds), exact_limit=exact_limit, candidates=fresh)
     info.seconds = time.perf_counter() - t0
     return supp, info
 
@@ -220,8 +222,11 @@ def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: 
     return added
 
 
-def cleanup(problem: Problem, suppressed: np.ndarray, *, deadline: float | None, exact_limit: int = 400, greedy_limit: int = 3000) -> np.ndarray:
-    """Drop complementary cells that hide nothing: exact ones, then (in budget) redundant ones."""
+def cleanup(
+    problem: Problem, suppressed: np.ndarray, *, deadline: float | None, exact_limit: int = 400, greedy_limit: int = 3000, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """Drop complementary cells that hide nothing: exact ones, then (in budget) redundant ones
+    among ``candidates`` (default: every complementary cell)."""
     supp = suppressed.copy()
     comp = supp & ~problem.sensitive & problem.view.in_release
     if not comp.any():
@@ -232,7 +237,7 @@ def cleanup(problem: Problem, suppressed: np.ndarray, *, deadline: float | None,
     supp[exact] = False  # an exact cell is known to the attacker anyway: publishing it changes nothing
     if problem.n > greedy_limit:
         return supp
-    order = np.nonzero(supp & ~problem.sensitive & problem.view.in_release)[0]
+    order = np.nonzero(supp & ~problem.sensitive & problem.view.in_release & (True if candidates is None else candidates))[0]
     order = order[np.argsort(-problem.cost[order], kind="stable")]
     for q in order:
         if deadline is not None and time.perf_counter() > deadline:

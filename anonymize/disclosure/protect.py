@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from dvnet.anonymize.disclosure.attack import attacker_intervals
+from dvnet.anonymize.disclosure.attack import attacker_intervals, component_labels
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DIFFERENCE,
@@ -35,11 +36,13 @@ from dvnet.anonymize.disclosure.audit import (
 from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, information_cost
 from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
-from dvnet.anonymize.disclosure.dominance import dominance_mask, top_shares
-from dvnet.anonymize.disclosure.errors import INVALID_TABLE, DisclosureError
+from dvnet.anonymize.disclosure.dominance import category_mask, contributors, dominance_mask
+from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, INVALID_TABLE, DisclosureError
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
+from dvnet.anonymize.disclosure.singletons import exposed_rows, protect_singletons
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
 
 METHODS = ("auto", "milp", "heuristic", "none")
@@ -136,6 +139,9 @@ class Prepared:
     kinds: np.ndarray
     shown: np.ndarray
     view: AttackerView
+    owner: np.ndarray  # per quantity, the one agency contributing to it (a singleton), else -1
+    by_agency: sp.csr_matrix | None = None  # quantities x agencies: each agency's own count
+
 
 
 def prepare(
@@ -144,8 +150,12 @@ def prepare(
     *,
     contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     earlier: Sequence[EarlierCell] | None = None,
+    sole_categories: Mapping[str, Sequence[str]] | None = None,
 ) -> Prepared:
-    """Model, sensitive cells (primary, dominance), published values and the attacker's view."""
+    """Model, sensitive cells (primary, dominance), published values and the attacker's view.
+
+    ``sole_categories``: per dimension, its categories with a single member organisation (their
+    cells are that organisation's caseload: dominance 100 %)."""
     profile = get_profile(profile)
     tables = list(tables)
     for t in tables:
@@ -156,9 +166,12 @@ def prepare(
     truth = model.truth
     released = model.in_release
     small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
-    dom = np.zeros(model.n, dtype=bool)
+    dom = category_mask(model, tables, sole_categories or {}) & ~small
+    owner, by_agency = np.full(model.n, -1, dtype=np.int64), None
     if contributions is not None:
-        dom = dominance_mask(model, top_shares(model, tables, contributions), profile.dominance_share) & ~small
+        who = contributors(model, tables, contributions)
+        dom |= dominance_mask(model, who, profile.dominance_share, profile.p_percent) & ~small
+        owner, by_agency = who.owner, who.by_agency
     refuse_tables(
         {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
     )
@@ -184,7 +197,7 @@ def prepare(
         required=np.maximum(required_widths(kinds, truth, profile), np.where(sensitive, model.earlier_required, 0.0)),
         cost=information_cost(truth, model.multiplicity),
     )
-    return Prepared(profile, tables, earlier, model, problem, kinds, shown, view)
+    return Prepared(profile, tables, earlier, model, problem, kinds, shown, view, owner, by_agency)
 
 
 def protect(
@@ -193,6 +206,7 @@ def protect(
     *,
     contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     earlier: Sequence[EarlierCell] | None = None,
+    sole_categories: Mapping[str, Sequence[str]] | None = None,
     method: str = "auto",
     milp_max_cells: int = 1500,
     milp_time_limit: float = 20.0,
@@ -205,7 +219,8 @@ def protect(
 
     ``contributions``: per-agency counts of interior cells for the dominance rule (a frame with a
     ``table`` column, or a mapping by table name). ``earlier``: the ledger's cells of earlier
-    releases. ``method``: "auto" (MILP for blocks of at most ``milp_max_cells`` cells, heuristic
+    releases. ``sole_categories``: per dimension, the categories with one member organisation.
+    ``method``: "auto" (MILP for blocks of at most ``milp_max_cells`` cells, heuristic
     beyond or on MILP time-out), "milp", "heuristic", or "none" (primary suppression only, for
     comparison; it is then only published if it happens to pass). ``check=False`` returns a
     failing release instead of raising ``AUDIT_FAILED`` (benchmarks, diagnostics).
@@ -213,11 +228,13 @@ def protect(
     if method not in METHODS:
         raise DisclosureError(INVALID_TABLE, f"unknown protection method; choose one of {', '.join(METHODS)}")
     t_start = time.perf_counter()
-    prep = prepare(tables, profile, contributions=contributions, earlier=earlier)
+    prep = prepare(tables, profile, contributions=contributions, earlier=earlier, sole_categories=sole_categories)
     profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
     suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit)
+    if method != "none":
+        suppressed = _protect_singletons(prep, suppressed, used, t_start + time_limit, exact_limit)
     solve_seconds = time.perf_counter() - t_start
-    report, suppressed = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit)
+    report, suppressed, insiders = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit)
     kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
 
     out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
@@ -242,7 +259,28 @@ def protect(
     release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons)
     if check:
         report.raise_if_failed()
+        _refuse_exposed_singletons(model.M, suppressed, prep.owner)
+        if insiders:
+            raise DisclosureError(
+                AUDIT_FAILED,
+                f"{insiders} dominated cell(s) an agency, knowing its own counts, could narrow to less than {prep.profile.p_percent:g} % of another agency's count",
+                hint="publish coarser categories, or fewer tables sharing these margins",
+                insider_cells=insiders,
+            )
     return release
+
+
+def _refuse_exposed_singletons(M, suppressed: np.ndarray, owner: np.ndarray) -> None:
+    """``AUDIT_FAILED`` when an agency could still recalculate a suppressed cell from one it alone
+    contributes (no cell was left to add in that equation)."""
+    rows = exposed_rows(M, suppressed, owner)
+    if len(rows):
+        raise DisclosureError(
+            AUDIT_FAILED,
+            f"{len(rows)} margin equation(s) let an agency recalculate a suppressed cell by subtracting a cell it alone contributes",
+            hint="publish coarser categories, or fewer tables sharing these margins",
+            singleton_equations=len(rows),
+        )
 
 
 REPAIR_ROUNDS = 3
@@ -251,8 +289,9 @@ REPAIR_ROUNDS = 3
 def _audit_until_passed(
     prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, method: str, audit_time_limit: float | None, exact_limit: int, used: list[str],
     deadline: float,
-) -> tuple[AuditReport, np.ndarray]:
+) -> tuple[AuditReport, np.ndarray, int]:
     """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
+    Also how many dominated cells an insider still narrows (``_insiders_short``).
 
     The pattern must pass the very audit that gates publication: a complementary cell the
     attacker can pin exactly hides nothing, so it is published (what it shows is known anyway);
@@ -269,18 +308,88 @@ def _audit_until_passed(
         result = attacker_intervals(model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit)
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
         failing = (result.verdict == "exact") | (result.verdict == "narrow")
-        if not failing.any() or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
-            return report, suppressed  # repairs share protect's time limit: past it, the failing report refuses
+        short_q, deficit = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit)
+        if (not failing.any() and not len(short_q)) or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
+            return report, suppressed, len(short_q)  # repairs share protect's time limit: past it, the failing report refuses
+        # An insider's range is the outsider's cut by what the agency knows: widen the outsider's by the shortfall.
+        width = dict(zip(targets, result.upper - result.lower, strict=True))
+        problem.required[short_q] = np.maximum(problem.required[short_q], np.array([width.get(q, 0.0) for q in short_q]) + deficit)
         exact_comp = targets[(result.verdict == "exact") & ~problem.sensitive[targets]]
         suppressed[exact_comp] = False
-        exposed = targets[failing & problem.sensitive[targets]]
+        exposed = np.union1d(targets[failing & problem.sensitive[targets]], short_q)
         if len(exposed):
             block = np.unique(np.concatenate([b for b in blocks(problem) if np.isin(exposed, b).any()]))
             sub = problem.restrict(block)
             more, _ = heuristic(sub, suppressed=suppressed[block], time_limit=max(deadline - time.perf_counter(), 1.0), exact_limit=exact_limit)
             suppressed[block] = more
             used.append("heuristic")
-    return report, suppressed
+        suppressed = _protect_singletons(prep, suppressed, used, deadline, exact_limit)
+    return report, suppressed, 0
+
+
+def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Dominated suppressed cells whose range, as one agency works it out knowing its own count in
+    every cell (and the cells it alone contributes), is narrower than p % of the largest other
+    agency's count; with how much wider it must be.
+
+    Per agency, only the components (suppressed cells linked by equations, as the outsider's
+    audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
+    is the outsider's, which the audit already holds to the cell's required width (solved again
+    too where that width is below the p % one)."""
+    p = prep.profile.p_percent
+    targets_all = np.nonzero(suppressed & (kinds == DOMINANCE))[0]
+    if prep.by_agency is None or p is None or not len(targets_all):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    M, truth = prep.model.M, prep.model.truth
+    L, U = prep.view.bounds(suppressed)
+    free = np.nonzero(U - L > 1e-9)[0]
+    comp = np.full(len(L), -1)
+    comp[free] = component_labels(M[:, free].tocsr())[0]
+    by_agency = prep.by_agency.tocsc()
+    dense = prep.by_agency[targets_all].toarray()
+    short: dict[int, float] = {}
+    for a in range(dense.shape[1]):
+        own = by_agency[:, a].toarray().ravel()
+        alone = suppressed & (prep.owner == a)
+        La, Ua = np.maximum(L, own), U.copy()
+        La[alone], Ua[alone] = own[alone], own[alone]
+        others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
+        need = p / 100.0 * others
+        changed = comp[(La > L) | (Ua < U)]
+        looked = np.isin(comp[targets_all], changed[changed >= 0]) | (prep.problem.required[targets_all] < need - 1e-9)
+        keep = (others > 0) & ~alone[targets_all] & looked
+        targets, need = targets_all[keep], need[keep]
+        if not len(targets):
+            continue
+        # Components holding no target are left out of the programme (their cells fixed at the truth).
+        rest = ~np.isin(comp, comp[targets]) & np.isfinite(truth)
+        La[rest], Ua[rest] = truth[rest], truth[rest]
+        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, time_limit=time_limit)
+        width = res.upper - res.lower
+        for q, w, r, v in zip(targets, width, need, res.verdict, strict=True):
+            if v != "protected":
+                short[int(q)] = max(short.get(int(q), 0.0), float(r - np.nan_to_num(w, nan=0.0)))
+    q = np.array(sorted(short), dtype=np.int64)
+    return q, np.array([short[i] for i in q])
+
+
+def _protect_singletons(prep: Prepared, suppressed: np.ndarray, used: list[str], deadline: float, exact_limit: int) -> np.ndarray:
+    """The singleton rule (``singletons.py``): the cells it adds must themselves not be exact, so
+    they join the sensitive cells (width 1) and the heuristic protects them, seeded with the pattern."""
+    problem = prep.problem
+    for _ in range(REPAIR_ROUNDS):
+        added = protect_singletons(problem.M, suppressed, prep.owner, problem.can_suppress, problem.cost) & ~suppressed
+        if not added.any():
+            break
+        problem.sensitive[added] = True
+        problem.can_suppress[added] = False
+        problem.required[added] = np.maximum(problem.required[added], EXACT_WIDTH)
+        suppressed = suppressed | added
+        block = np.unique(np.concatenate([b for b in blocks(problem) if added[b].any()]))
+        more, _ = heuristic(problem.restrict(block), suppressed=suppressed[block], time_limit=max(deadline - time.perf_counter(), 1.0), exact_limit=exact_limit)
+        suppressed[block] = more
+        used.append("heuristic")
+    return suppressed
 
 
 def _complementary_cells(

@@ -24,6 +24,11 @@ class Profile:
     sensitive (and 0 too when ``zeros == "suppress"``). ``rounding_base`` > 1 rounds every
     published count to that base (half up). ``dominance_share``: a cell with value > 0 in which
     one agency contributes more than this share is sensitive (``None`` switches the rule off).
+    ``p_percent``: the p % rule, a cell with value > 0 is sensitive when what is left beyond its
+    two largest contributing agencies is below ``p_percent`` % of the largest (so the second
+    largest, subtracting its own count, cannot tell the largest's to within p %); every cell with
+    one or two contributing agencies is sensitive (``None`` switches the rule off). Default 20:
+    the same 20 % as ``dominance_protection``, the range the audit then demands of such a cell.
     ``protection_width``: the attacker's feasible range for a sensitive cell must be at least
     this wide; a dominance cell must also span ``dominance_protection`` of its own value.
     ``on_sensitive == "refuse"`` refuses a table with any sensitive cell instead of suppressing.
@@ -35,6 +40,7 @@ class Profile:
     rounding_base: int = 1
     dominance_share: float | None = 0.8
     dominance_protection: float = 0.2
+    p_percent: float | None = 20.0
     protection_width: int = 10
     on_sensitive: str = "suppress"
     source: str = ""
@@ -49,6 +55,8 @@ class Profile:
             problems.append("rounding_base must be an integer >= 1")
         if self.dominance_share is not None and not (0.0 < float(self.dominance_share) < 1.0):
             problems.append("dominance_share must be in (0, 1) or None")
+        if self.p_percent is not None and not (0.0 < float(self.p_percent) <= 100.0):
+            problems.append("p_percent must be in (0, 100] or None")
         if not (0.0 <= float(self.dominance_protection) < 1.0):
             problems.append("dominance_protection must be in [0, 1)")
         if not isinstance(self.protection_width, int) or self.protection_width < 1:

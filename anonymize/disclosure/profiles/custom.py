@@ -26,6 +26,7 @@ def custom(**settings: object) -> Profile:
         "zeros": dv_default.ZEROS,
         "dominance_share": dv_default.DOMINANCE_SHARE,
         "dominance_protection": dv_default.DOMINANCE_PROTECTION,
+        "p_percent": dv_default.P_PERCENT,
         "source": SOURCE,
         **settings,
     }

@@ -33,7 +33,7 @@ from dvnet.assets.releases.lib import history, recover, review
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
-from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, unduplicated_people_frame
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, single_member_categories, unduplicated_people_frame
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
@@ -174,7 +174,7 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
         earlier = history.earlier_cells(con, paths.releases, paths.coordinator, periods)  # from the folders, cross-checked with the ledger
         step("suppression and audit")
-        protected = protect(tables, prof, contributions=contributions, earlier=earlier, method=method)
+        protected = protect(tables, prof, contributions=contributions, earlier=earlier, sole_categories=single_member_categories(network), method=method)
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
         rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
         stats = protected.stats.to_dict()  # the coordinator's: per reason, information loss

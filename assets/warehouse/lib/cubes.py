@@ -69,6 +69,18 @@ def load_organisations(con: duckdb.DuckDBPyConnection, network: Network) -> None
         con.unregister("_frame")
 
 
+def single_member_categories(network: Network) -> dict[str, list[str]]:
+    """Per organisation-type dimension of the release tables, the types with one member: one
+    organisation in the registry, or at most one active one in the public directory. Such a
+    type's cells are that organisation's caseload, published under the type's name."""
+    members: dict[str, list[bool]] = {}
+    for o in network.organisations:
+        members.setdefault(o.type, []).append(o.active)
+    sole = sorted(t for t, active in members.items() if len(active) == 1 or sum(active) <= 1)
+    dims = sorted({d for spec in RELEASE_TABLES for d in spec.derived if d.endswith("_org_type")})
+    return {d: sole for d in dims}
+
+
 def _grouping_sets(dims: tuple[str, ...], nested: dict[str, str]) -> list[tuple[str, ...]]:
     sets = []
     for width in range(len(dims), -1, -1):
@@ -163,4 +175,4 @@ def unduplicated_people_table(con: duckdb.DuckDBPyConnection) -> int:
     return int(frame.loc[frame["agencies_seen"] == TOTAL, "value"].sum()) if len(frame) else 0
 
 
-__all__ = ["CUBE_FAMILIES", "cube_reconciles", "unduplicated_people_table", "RELEASE_TABLES", "EQUITY_DIMENSIONS", "RISK_INDICATORS", "ReleaseTableSpec", "release_frame", "contributions_frame", "rebuild_cubes", "unduplicated_people_frame"]
+__all__ = ["CUBE_FAMILIES", "cube_reconciles", "unduplicated_people_table", "RELEASE_TABLES", "EQUITY_DIMENSIONS", "RISK_INDICATORS", "ReleaseTableSpec", "release_frame", "contributions_frame", "rebuild_cubes", "single_member_categories", "unduplicated_people_frame"]

@@ -12,18 +12,28 @@ with HiGHS (highspy). What it knows:
 - every earlier release of the same period: a cell whose true count did not change is one
   unknown across releases (the attacker is granted knowing which did), a changed one is linked
   by a difference whose sign it knows.
+- as an insider, each contributing agency in turn: its own count in every cell (from the
+  warehouse's counts by agency), so every cell is at least its own count, and (granted, the worst
+  case) which cells it alone contributes, which it then knows exactly.
 Every range it finds is checked to contain the true count (from the warehouse).
 
 Verdicts: a suppressed cell is *exact* (range < 1), *narrow* (a sensitive cell, by the
 coordinator's record or by a true count below the threshold, with a range narrower than the
 profile's protection width), or a *small difference* (a difference between two releases whose
-true value is a small count 1..t-1, pinned narrower than the protection width).
-Headline: ``T tables, S suppressed, R releases: 0 exact, 0 narrow, 0 small differences``.
+true value is a small count 1..t-1, pinned narrower than the protection width), or an *insider
+estimate within p*: a published cell in which an agency, subtracting its own count from the
+total, is left with less than (1 + p/100) x the largest other agency's count (the p % rule), or a
+suppressed cell where the same holds of the highest value the agency works out for it while its
+range is also narrower than p % of that count (dvnet protects a sensitive cell by the width of its
+range, not by a margin above its value: a wide range that lies mostly below the true count passes).
+Headline: ``T tables, S suppressed, R releases: 0 exact, 0 narrow, 0 small differences, 0 insider
+estimates within p``.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +45,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, load_organisations, release_frame
+from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame
 from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
@@ -55,31 +65,60 @@ class Seen:
     release_id: str
     profile: dict
     tables: dict[str, tuple[list[str], str, pd.DataFrame]]  # name -> (dims, measure, frame with truth and reason)
+    own: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> each row's count per agency (row, agency, value)
 
 
-def truth_now(root: Path) -> dict[str, pd.DataFrame]:
+@dataclass
+class Truth:
+    """The true counts of each release table, and each agency's count in each interior cell."""
+
+    counts: dict[str, pd.DataFrame]
+    by_agency: dict[str, pd.DataFrame]
+
+
+def truth_now(root: Path) -> Truth:
     con = duckdb.connect(str(NetworkPaths(root).warehouse), read_only=True)
     try:
         load_organisations(con, load_network(root))
-        return {s.name: release_frame(con, s, [PERIOD]) for s in RELEASE_TABLES}
+        return Truth({s.name: release_frame(con, s, [PERIOD]) for s in RELEASE_TABLES},
+                     {s.name: contributions_frame(con, s, [PERIOD]) for s in RELEASE_TABLES})
     finally:
         con.close()
 
 
-def read_release(folder: Path, truth: dict[str, pd.DataFrame], reasons: dict[str, list[str]] | None) -> Seen:
+def own_counts(frame: pd.DataFrame, dims: list[str], interior: pd.DataFrame) -> pd.DataFrame:
+    """Each agency's count in every row of a published table (a margin's is the sum over the
+    interior cells it covers): the insider's own knowledge. Columns row, agency, value (> 0)."""
+    interior = interior.astype({d: str for d in dims})
+    out = []
+    pattern = frame[dims].eq(TOTAL)
+    for rolled, rows in frame.groupby([pattern[d] for d in dims], sort=False).groups.items():
+        kept = [d for d, r in zip(dims, np.atleast_1d(rolled), strict=True) if not r]
+        sums = interior.groupby([*kept, "agency_id"], as_index=False)["value"].sum()
+        part = frame.loc[rows, kept].reset_index(names="row")
+        out.append(part.merge(sums, on=kept, how="inner")[["row", "agency_id", "value"]] if kept else
+                   part[["row"]].merge(sums, how="cross")[["row", "agency_id", "value"]])
+    own = pd.concat(out, ignore_index=True).rename(columns={"agency_id": "agency"})
+    return own[own["value"] > 0]
+
+
+def read_release(folder: Path, truth: Truth, reasons: dict[str, list[str]] | None) -> Seen:
     manifest = json.loads((folder / "manifest.json").read_text())
-    tables = {}
+    tables, own = {}, {}
     for name, info in manifest["tables"].items():
-        if info["kind"] != "count" or name not in truth:
+        if info["kind"] != "count" or name not in truth.counts:
             continue
         frame = pd.read_parquet(folder / "parquet" / f"{name}.parquet")
         dims = [c for c in frame.columns if c not in ("value", "status")]
         frame["reason"] = reasons[name] if reasons is not None else None
-        t = truth[name].astype({d: str for d in dims}).rename(columns={"value": "truth"})
+        t = truth.counts[name].astype({d: str for d in dims}).rename(columns={"value": "truth"})
         frame = frame.astype({d: str for d in dims}).merge(t, on=dims, how="left", validate="one_to_one")
         assert frame["truth"].notna().all(), f"{name}: the attacker's truth does not cover the release"
         tables[name] = (dims, info["measure"], frame)
-    return Seen(manifest["release_id"], manifest["profile"], tables)
+        own[name] = own_counts(frame, dims, truth.by_agency[name])
+        per_row = own[name].groupby("row")["value"].sum().reindex(frame.index, fill_value=0)
+        assert (per_row.to_numpy() == frame["truth"].to_numpy()).all(), f"{name}: the agencies' counts do not add up to the cells"
+    return Seen(manifest["release_id"], manifest["profile"], tables, own)
 
 
 def published_bounds(v: np.ndarray, profile: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +148,8 @@ class Programme:
     need: list = field(default_factory=list)  # > 0: a hidden cell, the width its range must keep
     band: list = field(default_factory=list)  # > 0: a difference between releases, its small band
     label: list = field(default_factory=list)
+    own: dict = field(default_factory=dict)  # variable -> {agency: its count}
+    p: dict = field(default_factory=dict)  # variable -> the p % of the release that showed it
 
     def var(self, truth: float, lo: float, hi: float, label: str) -> int:
         self.lo.append(lo), self.hi.append(hi), self.truth.append(truth)
@@ -127,11 +168,13 @@ def build(releases: list[Seen]) -> Programme:
     for rel in releases:
         seen_here: dict[str, int] = {}
         t, width = float(rel.profile["threshold"]), float(rel.profile["protection_width"])
-        for dims, measure, frame in rel.tables.values():
+        for name, (dims, measure, frame) in rel.tables.items():
             shown = frame["value"].to_numpy(dtype=float, na_value=np.nan)
             lo, hi = published_bounds(np.nan_to_num(shown), rel.profile)
             qids = []
-            for row, s, a, b in zip(frame.to_dict("records"), shown, lo, hi, strict=True):
+            own = rel.own.get(name, pd.DataFrame(columns=["row", "agency", "value"]))
+            own_by_row = {r: dict(zip(g["agency"], g["value"].astype(float), strict=True)) for r, g in own.groupby("row")}
+            for i, (row, s, a, b) in enumerate(zip(frame.to_dict("records"), shown, lo, hi, strict=True)):
                 k, tv = _key(measure, dims, row), float(row["truth"])
                 if k in seen_here:
                     q = seen_here[k]
@@ -150,6 +193,9 @@ def build(releases: list[Seen]) -> Programme:
                     P.need[q] = max(P.need[q], width if sensitive else 1.0)
                 else:
                     P.lo[q], P.hi[q] = max(P.lo[q], a), min(P.hi[q], b)
+                P.own[q] = own_by_row.get(frame.index[i], {})
+                if rel.profile.get("p_percent") is not None:
+                    P.p[q] = float(rel.profile["p_percent"])
                 qids.append(q)
             _equations(P, frame, dims, np.asarray(qids))
         for k, q in seen_here.items():
@@ -175,14 +221,14 @@ def _equations(P: Programme, frame: pd.DataFrame, dims: list[str], qids: np.ndar
 class Solver:
     """min / max of one variable at a time over ``A y = 0``, [L, U], per connected component."""
 
-    def __init__(self, P: Programme):
+    def __init__(self, P: Programme, bounds: tuple[np.ndarray, np.ndarray] | None = None):
         rows, cols, vals = [], [], []
         for r, (c, v) in enumerate(P.rows):
             rows += [r] * len(c)
             cols += c
             vals += v
         self.A = sp.csr_matrix((vals, (rows, cols)), shape=(len(P.rows), P.n))
-        self.L, self.U = np.asarray(P.lo, float), np.asarray(P.hi, float)
+        self.L, self.U = bounds if bounds is not None else (np.asarray(P.lo, float), np.asarray(P.hi, float))
         self.free = self.U - self.L > 1e-9
         sub = self.A[:, self.free]
         _, labels = connected_components(sp.bmat([[None, sub], [sub.T, None]], format="csr"), directed=False)
@@ -213,13 +259,13 @@ class Solver:
             self.cache[c] = (h, cols)
         return self.cache[c]
 
-    def range(self, q: int) -> tuple[float, float]:
+    def range(self, q: int, senses=(highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize)) -> tuple[float, ...]:
         if not self.free[q]:
-            return self.L[q], self.U[q]
+            return (self.L[q], self.U[q])[-len(senses):]
         h, cols = self._model(self.comp[q])
         j = int(np.searchsorted(cols, q))
         out = []
-        for sense in (highspy.ObjSense.kMinimize, highspy.ObjSense.kMaximize):
+        for sense in senses:
             h.changeObjectiveSense(sense)
             h.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), np.zeros(len(cols)))
             h.changeColCost(j, 1.0)
@@ -231,7 +277,31 @@ class Solver:
                 out.append(-np.inf if sense == highspy.ObjSense.kMinimize else np.inf)
             else:
                 raise AssertionError(f"the attacker's programme is {h.modelStatusToString(status)}")
-        return out[0], out[1]
+        return tuple(out)
+
+    def highest(self, q: int) -> float:
+        return self.range(q, (highspy.ObjSense.kMaximize,))[0]
+
+    def lowest(self, q: int) -> float:
+        return self.range(q, (highspy.ObjSense.kMinimize,))[0]
+
+    @contextmanager
+    def bounds(self, lo: np.ndarray, hi: np.ndarray, comps: set[int]):
+        """Bounds ``lo``/``hi`` on the cells of components ``comps`` (an insider's knowledge) for
+        the block, the solver's own after. Each component's model stays warm."""
+        changed = []
+        for c in comps:
+            h, cols = self._model(c)
+            h.changeColsBounds(len(cols), np.arange(len(cols), dtype=np.int32), lo[cols], hi[cols])
+            changed.append((h, cols))
+        saved = self.L, self.U
+        self.L, self.U = np.where(np.isin(self.comp, list(comps)), lo, self.L), np.where(np.isin(self.comp, list(comps)), hi, self.U)
+        try:
+            yield
+        finally:
+            self.L, self.U = saved
+            for h, cols in changed:
+                h.changeColsBounds(len(cols), np.arange(len(cols), dtype=np.int32), self.L[cols], self.U[cols])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,15 +317,16 @@ class Findings:
     exact: int = 0
     narrow: int = 0
     small_differences: int = 0
+    insider: int = 0
     examples: list = field(default_factory=list)
 
     def line(self) -> str:
         return (f"{self.tables} tables, {self.suppressed} suppressed, {self.releases} releases: {self.exact} exact, "
-                f"{self.narrow} narrow, {self.small_differences} small differences")
+                f"{self.narrow} narrow, {self.small_differences} small differences, {self.insider} insider estimates within p")
 
     @property
     def clean(self) -> bool:
-        return (self.exact, self.narrow, self.small_differences) == (0, 0, 0)
+        return (self.exact, self.narrow, self.small_differences, self.insider) == (0, 0, 0, 0)
 
 
 def attack(releases: list[Seen]) -> Findings:
@@ -278,7 +349,56 @@ def attack(releases: list[Seen]) -> Findings:
         elif w < need[q] - 1e-6:
             f.narrow += 1
             f.examples.append(("narrow", P.label[q]))
+    for q in insider_estimates(P, solver):
+        f.insider += 1
+        f.examples.append(("insider estimate within p", P.label[q]))
     return f
+
+
+def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
+    """Cells in which some agency, knowing its own count in every cell (and, granted, which cells
+    it alone contributes), would know the largest other agency's count to within p % (see the
+    module doc: the p % rule on a published total, the range's width on a suppressed cell).
+
+    An agency's knowledge only moves bounds, so it is solved on the outsider's programme of each
+    component its counts narrow, with those bounds swapped in (and back out after)."""
+    L, U, T = np.asarray(P.lo, float), np.asarray(P.hi, float), np.asarray(P.truth, float)
+    agencies = sorted({a for own in P.own.values() for a in own})
+    hit: set[int] = set()
+    known: dict[tuple[int, str], float] = {}
+
+    def once(key: tuple[int, str], solve) -> float:
+        if key not in known:
+            known[key] = solve(key[0])
+        return known[key]
+
+    for a in agencies:
+        own = np.array([P.own.get(q, {}).get(a, 0.0) for q in range(P.n)])
+        alone = np.array([bool(P.own.get(q)) and set(P.own[q]) == {a} for q in range(P.n)])
+        lo, hi = np.maximum(L, own), U.copy()
+        lo[alone], hi[alone] = own[alone], own[alone]
+        assert (lo <= T + 1e-9).all() and (T <= hi + 1e-9).all(), "the insider's bounds miss the true counts"
+        changed = (lo > L + 1e-9) | (hi < U - 1e-9)
+        assert not (changed & ~outsider.free).any(), "an insider narrows a published count"
+        touched = set(outsider.comp[changed]) - {-1}
+        with outsider.bounds(lo, hi, touched):
+            for q, counts in P.own.items():
+                others = [v for b, v in counts.items() if b != a]
+                if not others or q not in P.p or q in hit:
+                    continue
+                p, largest = P.p[q] / 100.0, max(others)
+                if T[q] - own[q] >= (1.0 + p) * largest - 1e-6:
+                    continue  # its highest value is at least the true one: the p % rule holds there already
+                mine = outsider.comp[q] in touched  # else the range is the outsider's, solved once
+                top = outsider.highest(q) if mine else once((q, "max"), outsider.highest)
+                assert T[q] <= top + 1e-6, f"{P.label[q]}: the insider's range misses the true count"
+                if top - own[q] >= (1.0 + p) * largest - 1e-6:
+                    continue  # the p % rule holds whatever the lowest value
+                low = outsider.lowest(q) if mine else once((q, "min"), outsider.lowest)
+                assert low - 1e-6 <= T[q], f"{P.label[q]}: the insider's range misses the true count"
+                if top - low < p * largest - 1e-6:
+                    hit.add(q)
+    return sorted(hit)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,8 +25,10 @@ def _contrib_for(grid, dominated):
         for j, s in enumerate(SERVICES):
             v = grid[i][j]
             if (r, s) in dominated:
-                share = dominated[(r, s)]
-                rows += [(r, s, "shelter-north", round(v * share)), (r, s, "shelter-south", v - round(v * share))]
+                top = round(v * dominated[(r, s)])  # the rest split over three agencies, so only the share decides
+                rest = v - top
+                rows += [(r, s, "shelter-north", top), (r, s, "shelter-south", rest // 3), (r, s, "shelter-east", rest // 3),
+                         (r, s, "shelter-west", rest - 2 * (rest // 3))]
             else:
                 third = v // 3
                 rows += [(r, s, "a1", third), (r, s, "a2", third), (r, s, "a3", v - 2 * third)]
@@ -74,7 +76,7 @@ def test_dominance_share_is_configurable(grid_table, cell):
     contrib = _contrib_for(GRID, {("R1", "shelter"): 0.9})
     release = protect([t], "dv-default", contributions=contrib)
     assert release.stats.dominance == 1
-    relaxed = protect([t], __import__("dvnet.anonymize.disclosure", fromlist=["get_profile"]).get_profile("dv-default", dominance_share=0.95), contributions=contrib)
+    relaxed = protect([t], __import__("dvnet.anonymize.disclosure", fromlist=["get_profile"]).get_profile("dv-default", dominance_share=0.95, p_percent=None), contributions=contrib)
     assert relaxed.stats.dominance == 0
 
 

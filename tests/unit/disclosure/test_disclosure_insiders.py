@@ -1,0 +1,166 @@
+"""Insiders (issue 14 point 4): the p % rule, single-member categories, singletons.
+
+Each test builds a small table whose only risk is the insider one, so it fails if that rule is off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
+
+from dvnet.anonymize.disclosure import TOTAL, get_profile, protect
+from dvnet.anonymize.disclosure.audit import DOMINANCE
+from dvnet.anonymize.disclosure.protect import _insiders_short, prepare
+
+GRID = [[40, 30, 25], [50, 35, 45], [33, 60, 28]]
+REGIONS, SERVICES = ["R1", "R2", "R3"], ["shelter", "counselling", "legal"]
+
+
+def _contributions(grid, special: dict, dims=("region", "service"), rows=REGIONS, cols=SERVICES) -> pd.DataFrame:
+    """Every cell shared by three agencies (no dominance), except ``special``: cell -> {agency: count}."""
+    out = []
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            v = grid[i][j]
+            parts = special.get((r, c)) or {"a1": v // 3, "a2": v // 3, "a3": v - 2 * (v // 3)}
+            assert sum(parts.values()) == v
+            out += [(r, c, a, n) for a, n in parts.items()]
+    return pd.DataFrame(out, columns=[*dims, "agency_id", "value"])
+
+
+def _reasons(release, name="t") -> pd.DataFrame:
+    return release.tables[name].assign(reason=release.reasons[name])
+
+
+def _cell(frame, **coords):
+    m = pd.Series(True, index=frame.index)
+    for d, v in coords.items():
+        m &= frame[d] == v
+    return frame[m].iloc[0]
+
+
+def test_a_cell_of_two_agencies_is_suppressed_by_the_p_percent_rule(grid_table):
+    # R2/legal: 45 = 30 + 15. One agency holds 67 % (under the 80 % share rule), but each of the
+    # two, subtracting its own count, would read the other's exactly.
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    contrib = _contributions(GRID, {("R2", "legal"): {"a1": 30, "a2": 15}})
+    out = _reasons(protect([t], "dv-default", contributions=contrib))
+    assert _cell(out, region="R2", service="legal")["reason"] == "dominance"
+    assert _cell(out, region="R2", service="legal")["status"] == "suppressed"
+    # The same table with the p % rule switched off: the cell goes out.
+    off = _reasons(protect([t], get_profile("dv-default", p_percent=None), contributions=contrib))
+    assert _cell(off, region="R2", service="legal")["status"] == "published"
+
+
+def test_the_p_percent_rule_reads_the_rest_beyond_the_two_largest(grid_table):
+    # R3/counselling: 60 = 30 + 24 + 6: the rest (6) is 20 % of 30, not below it: not sensitive.
+    # R3/shelter: 33 = 20 + 10 + 3: the rest (3) is below 20 % of 20 (4): sensitive.
+    t = grid_table("t", GRID, REGIONS, SERVICES)
+    contrib = _contributions(GRID, {("R3", "counselling"): {"a1": 30, "a2": 24, "a3": 6}, ("R3", "shelter"): {"a1": 20, "a2": 10, "a3": 3}})
+    out = _reasons(protect([t], "dv-default", contributions=contrib))
+    assert _cell(out, region="R3", service="counselling")["reason"] != "dominance"
+    assert _cell(out, region="R3", service="shelter")["reason"] == "dominance"
+
+
+def test_a_category_with_one_member_organisation_is_that_organisations_caseload(grid_table):
+    # "ministry" has one member in the registry: its cells are its caseload whoever refers to it.
+    grid = [[40, 30, 25], [50, 35, 45]]
+    types, outcomes = ["ministry", "shelter"], ["accepted", "declined", "pending"]
+    t = grid_table("t", grid, types, outcomes, dims=("receiving_org_type", "outcome"), measure="referrals")
+    contrib = _contributions(grid, {}, dims=("receiving_org_type", "outcome"), rows=types, cols=outcomes)
+    sole = {"receiving_org_type": ["ministry"]}
+    out = _reasons(protect([t], "dv-default", contributions=contrib, sole_categories=sole))
+    ministry = out[out["receiving_org_type"] == "ministry"]
+    assert (ministry["status"] == "suppressed").all(), ascii(ministry[["outcome", "reason"]].to_dict("records"))
+    assert (ministry["reason"] == "dominance").all()
+    # Without the registry's categories the same table is published whole.
+    assert (protect([t], "dv-default", contributions=contrib).tables["t"]["status"] == "published").all()
+
+
+def _unknown_to(frame: pd.DataFrame, agency_cells: set[tuple[str, str]], dims=("region", "service")) -> list[int]:
+    """Per margin equation (a row or column with its Total), how many suppressed cells an agency
+    does not know, given it knows the cells in ``agency_cells`` (those it alone contributes)."""
+    a, b = dims
+    hidden = {(r[a], r[b]) for r in frame.to_dict("records") if r["status"] == "suppressed"}
+    counts = []
+    for fixed, free in ((a, b), (b, a)):
+        for v in frame[fixed].unique():
+            cells = [(r[a], r[b]) for r in frame.to_dict("records") if r[fixed] == v]
+            if any(c in agency_cells for c in cells if c in hidden):
+                counts.append(sum(1 for c in cells if c in hidden and c not in agency_cells))
+    return counts
+
+
+def test_a_singleton_gets_a_further_suppression_so_its_agency_cannot_pin_the_other_cell(grid_table):
+    # R1/shelter holds 5 clients of one agency only (a singleton): it knows the cell. With the
+    # usual 2x2 rectangle, it would subtract its 5 from R1's total and read R1's other hidden cell.
+    grid = [[5, 30, 25], [50, 35, 45], [33, 60, 28]]
+    t = grid_table("t", grid, REGIONS, SERVICES)
+    contrib = _contributions(grid, {("R1", "shelter"): {"solo": 5}})
+    release = protect([t], "dv-default", contributions=contrib)
+    out = _reasons(release)
+    assert _cell(out, region="R1", service="shelter")["reason"] == "primary"
+    counts = _unknown_to(out, {("R1", "shelter")})
+    assert counts and all(c != 1 for c in counts), counts  # never exactly one cell left to read
+    assert release.audit.passed
+    assert release.stats.complementary > 3  # more than the rectangle
+
+
+def _insider_range(frame: pd.DataFrame, own: dict[tuple[str, str], int], cell: tuple[str, str], dims=("region", "service")) -> tuple[float, float]:
+    """The test's own LP: the range of ``cell`` over the suppressed cells of a 2-D table with
+    margins, each at least the agency's ``own`` count in it (its own counts, rolled to the margins)."""
+    a, b = dims
+    value = {(r[a], r[b]): r["value"] for r in frame.to_dict("records")}
+    rolled: dict[tuple[str, str], int] = {}
+    for (r, c), n in own.items():
+        for k in ((r, c), (r, TOTAL), (TOTAL, c), (TOTAL, TOTAL)):
+            rolled[k] = rolled.get(k, 0) + n
+    hidden = sorted(k for k, v in value.items() if pd.isna(v))
+    col = {k: i for i, k in enumerate(hidden)}
+    rows_, cols_ = sorted({r for r, _ in value}), sorted({c for _, c in value})
+    A, rhs = [], []
+    for fixed, members in [((r, TOTAL), [(r, c) for c in cols_ if c != TOTAL]) for r in rows_] + [((TOTAL, c), [(r, c) for r in rows_ if r != TOTAL]) for c in cols_]:
+        eq, b_ = np.zeros(len(hidden)), 0.0
+        for k, sign in [(fixed, 1.0)] + [(m, -1.0) for m in members]:
+            if k in col:
+                eq[col[k]] += sign
+            else:
+                b_ -= sign * float(value[k])
+        A.append(eq)
+        rhs.append(b_)
+    bounds = [(rolled.get(k, 0), None) for k in hidden]
+    e = np.zeros(len(hidden))
+    e[col[cell]] = 1.0
+    lo = linprog(e, A_eq=A, b_eq=rhs, bounds=bounds, method="highs")
+    hi = linprog(-e, A_eq=A, b_eq=rhs, bounds=bounds, method="highs")
+    return lo.fun, -hi.fun
+
+
+def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_outsider_cannot(grid_table):
+    # R1/shelter: 80 = 77 (big) + 3 (small), dominated. Hidden in the rectangle with R1/counselling,
+    # R2/shelter, R2/counselling (11 each, 7 of them small's), an outsider's range is 20 wide (at
+    # least the 16 required), but "small", knowing its 7 in each of the other three, narrows it to
+    # 8: less than 20 % of big's 77.
+    grid = [[80, 11, 11], [11, 11, 11], [11, 11, 11]]
+    parts = {(r, c): {"small": 7, f"x{r}{c}": 2, f"y{r}{c}": 2} for r in REGIONS for c in SERVICES}
+    parts[("R1", "shelter")] = {"big": 77, "small": 3}
+    contrib = _contributions(grid, parts)
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    frame = prep.tables[0].frame
+    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
+    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
+    suppressed = np.zeros(prep.model.n, dtype=bool)
+    suppressed[prep.model.cell_qids["t"][hide]] = True
+    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
+    assert prep.kinds[target] == DOMINANCE
+    outsider = prep.problem.audit(suppressed, targets=np.array([target]))
+    assert outsider.verdict[0] == "protected", ascii(outsider.verdict)  # the outsider's audit alone passes it
+    shown = frame.assign(value=frame["value"].astype(object).where(~hide, pd.NA))
+    own = {k: v["small"] for k, v in parts.items()}
+    lo, hi = _insider_range(shown, own, ("R1", "shelter"))
+    assert hi - lo < 0.2 * 77  # the test's own LP: "small" narrows it below p %
+    short, deficit = _insiders_short(prep, suppressed, prep.kinds, 400, None)
+    assert target in short.tolist(), ascii(short.tolist())
+    assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
+
