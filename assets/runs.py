@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from dvnet.assets.instance_storage import ensure_storage
 from dvnet.common.files import atomic_write, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import DvnetError
@@ -85,7 +86,7 @@ def dagster_home_for(network: Path, option: Path | None, environ: Mapping[str, s
     private_dir(home)  # Dagster's storage (runs, event logs, metadata) is created in it
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(instance_yaml(wanted, environ), encoding="utf-8")
+        atomic_write(config, instance_yaml(wanted, environ).encode())  # a kill leaves none or all of it
     found = storage_kind(config)
     if found != wanted:
         # Never write some runs to one store and some to the other: the UI would show half the history.
@@ -94,6 +95,8 @@ def dagster_home_for(network: Path, option: Path | None, environ: Mapping[str, s
             f"{config} keeps the instance in {found} but {PG_URL_ENV} is {'set' if wanted == 'postgres' else 'not set'}",
             hint=f"give a PostgreSQL instance its own folder (--dagster-home), or {'unset' if wanted == 'postgres' else 'set'} {PG_URL_ENV}",
         )
+    if found == "sqlite":
+        ensure_storage(home)  # whole before any run: a killed first start leaves no half-made store
     return home
 
 
