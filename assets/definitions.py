@@ -18,19 +18,21 @@ from dvnet.assets.releases import assets as releases_assets
 from dvnet.assets.warehouse import assets as warehouse_assets
 from dvnet.assets.jobs import JOBS
 from dvnet.assets.resources import build_resources
+from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
 
 GROUP_MODULES = (intake_assets, warehouse_assets, releases_assets)
 
 
-def build_definitions(network_root: str | os.PathLike | None = None, release_steps=None) -> Definitions:
+def build_definitions(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT) -> Definitions:
     """The Definitions, with the network folder fixed (``dvnet ingest``) or read at run time (None);
-    ``release_steps`` is told each stage of a release (``dvnet publish``'s progress line)."""
+    ``release_steps`` is told each stage of a release (``dvnet publish``'s progress line);
+    ``lock_wait`` bounds a run's wait for the warehouse (``--wait``)."""
     return Definitions(
         assets=[a for m in GROUP_MODULES for a in m.ASSETS],
         asset_checks=[*intake_checks.CHECKS, *(c for m in GROUP_MODULES[1:] for c in getattr(m, "CHECKS", []))],
         jobs=JOBS,
         sensors=intake_sensors.SENSORS,
-        resources=build_resources(network_root, release_steps),
+        resources=build_resources(network_root, release_steps, lock_wait),
     )
 
 

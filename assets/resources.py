@@ -27,7 +27,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
-from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, warehouse_lock
+from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, stderr_notice, warehouse_lock
 from dvnet.common.files import make_private, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import RegistryError
@@ -80,7 +80,7 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def locked(self) -> Iterator[Path]:
         """The warehouse lock, held for the block (for code that opens the file itself); its path."""
-        with warehouse_lock(self.path, wait=self.lock_wait_seconds):
+        with warehouse_lock(self.path, wait=self.lock_wait_seconds, notice=stderr_notice(self.lock_wait_seconds)):
             yield self.path
 
     @contextmanager
@@ -101,10 +101,12 @@ class WarehouseResource(DuckDBResource):
                 con.close()
 
 
-def build_resources(network_root: str | os.PathLike | None = None, release_steps=None) -> dict[str, object]:
-    """The resource dict of the central Definitions; ``network_root`` None defers to the env var."""
+def build_resources(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT) -> dict[str, object]:
+    """The resource dict of the central Definitions; ``network_root`` None defers to the env var;
+    ``lock_wait``: how long a run waits for the warehouse (``--wait``)."""
     network = NetworkResource(root=str(Path(network_root).resolve()) if network_root else "")
-    return {"network": network, "warehouse": WarehouseResource(network=network), "release_steps": release_steps or no_steps}
+    warehouse = WarehouseResource(network=network, lock_wait_seconds=lock_wait)
+    return {"network": network, "warehouse": warehouse, "release_steps": release_steps or no_steps}
 
 
 def no_steps(name: str) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dvnet.assets.instance_storage import ensure_storage
+from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
 from dvnet.common.files import atomic_write, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import DvnetError
@@ -181,8 +182,13 @@ def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
     return runs
 
 
-def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Execute ``intake_job`` for every pending bundle; the per-bundle outcomes Dagster recorded."""
+def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None, lock_wait: float = DEFAULT_WAIT) -> list[dict]:
+    """Execute ``intake_job`` for every pending bundle; the per-bundle outcomes Dagster recorded.
+
+    Each run takes the warehouse lock for its loads only (waiting up to ``lock_wait`` seconds):
+    verification runs beside other writers, and a sensor-launched
+    run waits for one run's loads, never for a whole batch. A ``WAREHOUSE_BUSY`` stops the batch
+    (the run raising it has loaded nothing; its bundles stay in the inbox)."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE
     from dvnet.assets.intake.lib.ingest import CoordinatorContext
@@ -193,7 +199,7 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
     runs = plan_runs(ctx)
     if not runs:
         return []
-    job = build_definitions(network).resolve_job_def(INTAKE_JOB)
+    job = build_definitions(network, lock_wait=lock_wait).resolve_job_def(INTAKE_JOB)
     outcomes: list[dict] = []
     with dagster_instance(home) as instance:
         for dim, values in ((AGENCY, {r[0] for r in runs}), (PERIOD, {r[1] for r in runs})):

@@ -5,7 +5,9 @@ resources), executed in this process against the network's own Dagster instance
 (``<network>/coordinator/dagster``), so the runs, partitions and check results show in ``dvnet ui``.
 Consecutive bundles of one agency × period share a run; order (agency, then sequence) is kept.
 When anything loaded, the warehouse group (the indicator cubes) is rebuilt in a run of its own,
-so the lineage in the UI is what happened. All of it under the warehouse lock (``--wait``).
+so the lineage in the UI is what happened. Each run holds the warehouse lock for its loads only
+(a sensor-launched run or a publish waits for one run's loads, not for the batch); the cube rebuild
+holds it for its run. ``--wait`` bounds every wait.
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
-    with holding_warehouse(network, wait):
-        with progress(console, "ingest", total=pending, unit="bundles") as tracker:
-            outcomes = run_intake(network, home, progress=tracker.advance)
-        print_outcomes(outcomes, console)
-        print_destinations(coordinator.paths, outcomes, console)
+    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+        outcomes = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
+    print_outcomes(outcomes, console)
+    print_destinations(coordinator.paths, outcomes, console)
+    with holding_warehouse(network, wait):  # the cubes are all warehouse work: one hold for the run
         built = rebuild_cubes(network, home, outcomes, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) or not built else EXIT_OK
 

@@ -36,14 +36,11 @@ def holding_warehouse(network: Path, wait: float, *, existing: bool = False) -> 
     """The network's warehouse lock, held for the block; waiting is told on stderr. ``existing``:
     only when the warehouse exists (a command that only reads or deletes what is there then
     writes nothing at all, not even the lock file, when it refuses)."""
-    from dvnet.assets.warehouse.lib.lock import warehouse_lock
-
-    def notice(waited: float, by: str) -> None:
-        click.echo(f"waiting for the warehouse: in use by {by} ({waited:.0f} s of at most {wait:g} s)", err=True)
+    from dvnet.assets.warehouse.lib.lock import stderr_notice, warehouse_lock
 
     warehouse = NetworkPaths(Path(network)).warehouse
     if existing and not warehouse.exists():
         yield
         return
-    with warehouse_lock(warehouse, wait=wait, notice=notice):
+    with warehouse_lock(warehouse, wait=wait, notice=stderr_notice(wait)):
         yield

@@ -78,6 +78,15 @@ def warehouse_lock(database: Path, *, wait: float = DEFAULT_WAIT,
         os.close(fd)
 
 
+def stderr_notice(wait: float) -> Callable[[float, str], None]:
+    """The waiter's notice on stderr (a terminal, a pipe, a Dagster run's captured stderr alike)."""
+
+    def notice(waited: float, by: str) -> None:
+        print(f"waiting for the warehouse: in use by {by} ({waited:.0f} s of at most {wait:g} s)", file=sys.stderr, flush=True)
+
+    return notice
+
+
 def _acquire(fd: int, database: Path, wait: float, notice: Callable[[float, str], None]) -> None:
     started = time.monotonic()
     next_notice = 0.0

@@ -102,3 +102,45 @@ def test_two_publishes_waiting_for_the_same_release_of_the_lock_take_turns(ck, k
         assert "Traceback" not in err and "IOException" not in err and "Could not set lock" not in err, err[-2000:]
         assert code == 0 or "error: " in err, err[-2000:]  # a refusal is one typed line
     assert any(code == 0 for code, *_ in results)
+
+
+PROBE = """
+import fcntl, os, sys, time
+from dvnet.assets.warehouse.lib.lock import holder, lock_path
+path, database, events = lock_path(sys.argv[1]), sys.argv[1], []
+while not os.path.exists(sys.argv[2]):  # until the test says the ingest has ended
+    if "dvnet ingest" in holder(database):
+        events.append("I")  # the ingest holds the lock
+    elif os.path.exists(path):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            events.append("P")  # free: another writer could have had it
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+    time.sleep(0.01)
+print("".join(e for i, e in enumerate(events) if i == 0 or e != events[i - 1]) or "-", flush=True)
+"""
+
+
+def test_an_ingest_holds_the_warehouse_for_each_runs_loads_not_for_the_whole_batch(ck, kit, tmp_path):
+    """A sensor-launched run or a publish waits for one run's loads, never for a whole batch: the
+    load suite's sensor runs timed out (WAREHOUSE_BUSY after 600 s) behind a long `dvnet ingest`."""
+    kit.drop("a", kit.records("shelter-a", n=20, seed=1).blob)
+    kit.drop("b", kit.records("legal-b", "referral", n=20, seed=2).blob)
+    kit.drop("c", kit.records("health-c", n=20, seed=3).blob)
+    done = tmp_path / "ingest-done"
+    probe = subprocess.Popen([sys.executable, "-c", PROBE, str(kit.paths.warehouse), str(done)], stdout=subprocess.PIPE, text=True)
+    try:
+        out = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
+    finally:
+        done.touch()
+        events = probe.communicate(timeout=60)[0].strip()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "totals: 3 loaded" in out.stdout
+    # Three runs' loads and the cube rebuild, each a hold of its own, with the lock free between
+    # them (I, P, I, P, I, ...). One hold for the three runs shows at most as I, P, I (runs, cubes).
+    assert "IPIPI" in events, events
