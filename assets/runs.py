@@ -167,14 +167,18 @@ def dagster_instance(home: Path) -> Iterator[object]:
 
 
 def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
-    """(agency, period, file names) per run: consecutive pending bundles of one partition."""
+    """(agency, period, file names) per run: consecutive pending bundles of one partition. A file
+    that leaves the inbox while the plan is made (another writer took it) is not planned."""
     from dvnet.assets.intake.lib.inbox import inbox_name
     from dvnet.assets.intake.lib.ingest import pending_files
     from dvnet.assets.intake.partitions import file_partition
 
     runs: list[tuple[str, str, list[str]]] = []
     for path in pending_files(ctx.paths.inbox):
-        agency, period = file_partition(path, ctx)
+        try:
+            agency, period = file_partition(path, ctx)
+        except FileNotFoundError:
+            continue
         if runs and runs[-1][:2] == (agency, period):
             runs[-1][2].append(inbox_name(path))
         else:

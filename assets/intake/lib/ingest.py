@@ -10,6 +10,7 @@ receipt signed by the coordinator. Pure Python: the Dagster assets are thin wrap
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import json
 import os
@@ -359,6 +360,7 @@ class _Verified:
     table: arrow.Table | None = None
     counts: arrow.Table | None = None
     project: str | None = None
+    gone: bool = False  # left the inbox before it was read: another writer has it; nothing to record
 
 
 def _unexpected() -> IngestRefusal:
@@ -374,6 +376,9 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     v = _Verified(path, out, now)
     try:
         entry = read_entry(path, ctx.max_bundle_bytes)  # never follows a link, never opens a FIFO
+    except FileNotFoundError:  # taken by a concurrent writer between listing and reading: its outcome, not ours
+        v.gone = True
+        return v
     except DvnetError as e:  # not a regular file, or the operating system refused it
         v.before_replay = e
         return v
@@ -468,9 +473,13 @@ def _now() -> dt.datetime:
 
 
 def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> IngestOutcome:
-    """Verify and load (or quarantine) one bundle file; moves the file out of the inbox either way."""
+    """Verify and load (or quarantine) one bundle file; moves the file out of the inbox either way.
+    ``FileNotFoundError`` when the file left the inbox before it was read."""
     ensure_schema(con)
-    return _apply(_verify(Path(path), ctx, now or _now()), ctx, con)
+    verified = _verify(Path(path), ctx, now or _now())
+    if verified.gone:
+        raise FileNotFoundError(errno.ENOENT, "the inbox file is gone", inbox_name(Path(path)))
+    return _apply(verified, ctx, con)
 
 
 def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> Iterator[IngestOutcome]:
@@ -488,7 +497,8 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             verified = ahead.result()
             if nxt is not None:
                 ahead = pool.submit(_verify, nxt, ctx, now or _now())
-            yield _apply(verified, ctx, con)
+            if not verified.gone:  # another writer took it: its outcome is recorded there
+                yield _apply(verified, ctx, con)
 
 
 def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None = None) -> list[_Verified]:
@@ -503,7 +513,7 @@ def load_verified(verified: list[_Verified], ctx: CoordinatorContext, con: duckd
     lock; and how many were skipped because they had left the inbox meanwhile (another writer
     processed them while this run verified: each bundle is loaded or quarantined exactly once)."""
     ensure_schema(con)
-    pending = [v for v in verified if os.path.lexists(v.path)]
+    pending = [v for v in verified if not v.gone and os.path.lexists(v.path)]
     return [_apply(v, ctx, con) for v in pending], len(verified) - len(pending)
 
 

@@ -144,3 +144,48 @@ def test_cursor_survives_a_copy_that_keeps_an_old_mtime(ck, kit, instance):
     shutil.copy2(staged, kit.inbox / "old-mtime.dvb")
     _, runs = ck.tick(kit, instance, first.cursor)
     assert [r.tags["dvnet/bundle_file"] for r, _ in runs] == ["old-mtime.dvb"]
+
+
+def _taken_when_read(monkeypatch, module, kit, names: set[str] | None = None) -> list[str]:
+    """Make ``module.read_entry`` find each inbox file gone, as when another writer (a concurrent
+    ``dvnet ingest`` or a sensor run) moves it out between this writer's listing and its read."""
+    real, taken = module.read_entry, []
+    elsewhere = kit.root / "taken-by-another-writer"
+    elsewhere.mkdir(exist_ok=True)
+
+    def read_entry(path, *args, **kwargs):
+        if path.parent == kit.inbox and path.exists() and (names is None or path.name in names):
+            path.rename(elsewhere / path.name)
+            taken.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(module, "read_entry", read_entry)
+    return taken
+
+
+def test_a_bundle_another_writer_takes_while_this_one_plans_is_not_planned(ck, kit, monkeypatch):
+    from dvnet.assets.intake import partitions
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext
+    from dvnet.assets.runs import plan_runs
+
+    kit.drop("a", kit.records("shelter-a", n=5, seed=21).blob)
+    ctx = CoordinatorContext.load(kit.root)
+    assert [files for *_, files in plan_runs(ctx)] == [["a.dvb"]]
+    taken = _taken_when_read(monkeypatch, partitions, kit)
+    assert plan_runs(ctx) == [] and taken == ["a.dvb"]
+
+
+def test_a_bundle_another_writer_takes_while_this_run_verifies_is_skipped_not_a_crash(ck, kit, instance, monkeypatch):
+    from dvnet.assets.intake.lib import ingest
+
+    kit.drop("a", kit.records("shelter-a", n=5, seed=22).blob)
+    kit.drop("b", kit.records("shelter-a", n=5, seed=23).blob)
+    taken = _taken_when_read(monkeypatch, ingest, kit, {"a.dvb"})
+    res = ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
+    assert res.success and taken == ["a.dvb"]
+    meta = ck.materialization(res, "intake")
+    # "a" is the other writer's to record; "b" loads as usual, once.
+    assert meta["skipped"] == {"not_in_inbox": 1}
+    assert [(b["file"], b["outcome"]) for b in meta["bundles"]] == [("b.dvb", "loaded")]
+    assert len(ck.receipts(kit)) == 1
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM ledger") == [(1,)]
