@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,7 @@ class Contributors:
     total: np.ndarray
     owner: np.ndarray
     by_agency: sp.csr_matrix | None = None  # quantities x agencies: each agency's count (the insider's own knowledge)
+    agencies: list[str] = field(default_factory=list)  # agency id of each code of ``owner`` and column of ``by_agency``
 
     @property
     def share(self) -> np.ndarray:
@@ -106,6 +107,7 @@ def contributors(model: LinkedModel, tables: list[Table], contributions: pd.Data
     if entries:
         rows, cols, vals = (np.concatenate(x) for x in zip(*entries, strict=True))
         out.by_agency = _one_count_each(rows, cols, vals, model.n, len(agencies))
+    out.agencies = list(agencies)
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
-from dvnet.anonymize.disclosure.singletons import exposed_rows, protect_singletons
+from dvnet.anonymize.disclosure.singletons import carry_owners, exposed_rows, protect_singletons
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
 
 METHODS = ("auto", "milp", "heuristic", "none")
@@ -84,8 +84,9 @@ class ReleaseStats:
 @dataclass
 class ProtectedRelease:
     """Protected tables (``value`` nullable Int64, NA where suppressed; ``status`` "published" or
-    "suppressed"), stats, audit. ``reasons``: per table, each row's reason (``REASONS`` labels),
-    for the coordinator's internal record only."""
+    "suppressed"), stats, audit. ``reasons``: per table, each row's reason (``REASONS`` labels);
+    ``owners``: per table, the one agency that contributes each row where one alone does (else
+    None). Both for the coordinator's internal record only."""
 
     tables: dict[str, pd.DataFrame]
     profile: Profile
@@ -93,6 +94,7 @@ class ProtectedRelease:
     audit: AuditReport
     sources: list[Table]
     reasons: dict[str, np.ndarray]
+    owners: dict[str, list[str | None]] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -110,7 +112,8 @@ class ProtectedRelease:
             dims = frame[list(t.dims)].astype(str).to_numpy()
             values = frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
             truths = t.frame[VALUE_COLUMN].to_numpy(dtype=object, na_value=None)
-            for coords, v, why, true in zip(dims, values, self.reasons[t.name], truths, strict=True):
+            owners = self.owners.get(t.name) or [None] * len(truths)
+            for coords, v, why, true, alone in zip(dims, values, self.reasons[t.name], truths, owners, strict=True):
                 out.append(
                     EarlierCell(
                         measure=t.measure,
@@ -122,6 +125,7 @@ class ProtectedRelease:
                         suppressed_floor=self.profile.suppressed_floor,
                         protection_width=self.profile.protection_width,
                         truth=None if true is None else int(true),
+                        owner=alone,
                     )
                 )
         return out
@@ -141,6 +145,12 @@ class Prepared:
     view: AttackerView
     owner: np.ndarray  # per quantity, the one agency contributing to it (a singleton), else -1
     by_agency: sp.csr_matrix | None = None  # quantities x agencies: each agency's own count
+    agencies: list[str] = field(default_factory=list)  # agency id of each code of ``owner``
+
+    @property
+    def unknown(self) -> np.ndarray:
+        """Quantities outside this release that no earlier release published exactly."""
+        return ~self.model.in_release & ~self.model.pinned
 
 
 
@@ -167,11 +177,12 @@ def prepare(
     released = model.in_release
     small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
     dom = category_mask(model, tables, sole_categories or {}) & ~small
-    owner, by_agency = np.full(model.n, -1, dtype=np.int64), None
+    owner, by_agency, agencies = np.full(model.n, -1, dtype=np.int64), None, []
     if contributions is not None:
         who = contributors(model, tables, contributions)
         dom |= dominance_mask(model, who, profile.dominance_share, profile.p_percent) & ~small
-        owner, by_agency = who.owner, who.by_agency
+        owner, by_agency, agencies = who.owner, who.by_agency, who.agencies
+    owner, agencies = carry_owners(owner, agencies, model.earlier_owner, model.link_qids, truth)
     refuse_tables(
         {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
     )
@@ -197,7 +208,7 @@ def prepare(
         required=np.maximum(required_widths(kinds, truth, profile), np.where(sensitive, model.earlier_required, 0.0)),
         cost=information_cost(truth, model.multiplicity),
     )
-    return Prepared(profile, tables, earlier, model, problem, kinds, shown, view, owner, by_agency)
+    return Prepared(profile, tables, earlier, model, problem, kinds, shown, view, owner, by_agency, agencies)
 
 
 def protect(
@@ -256,10 +267,11 @@ def protect(
         audit_seconds=round(report.seconds, 3),
     )
     reasons = {t.name: np.array([REASONS[int(k)] for k in kinds[model.cell_qids[t.name]]], dtype=object) for t in prep.tables}
-    release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons)
+    owners = {t.name: [prep.agencies[o] if o >= 0 else None for o in prep.owner[model.cell_qids[t.name]]] for t in prep.tables}
+    release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons, owners)
     if check:
         report.raise_if_failed()
-        _refuse_exposed_singletons(model.M, suppressed, prep.owner)
+        _refuse_exposed_singletons(model.M, suppressed, prep.owner, prep.unknown)
         if insiders:
             raise DisclosureError(
                 AUDIT_FAILED,
@@ -270,10 +282,10 @@ def protect(
     return release
 
 
-def _refuse_exposed_singletons(M, suppressed: np.ndarray, owner: np.ndarray) -> None:
+def _refuse_exposed_singletons(M, suppressed: np.ndarray, owner: np.ndarray, unknown: np.ndarray) -> None:
     """``AUDIT_FAILED`` when an agency could still recalculate a suppressed cell from one it alone
     contributes (no cell was left to add in that equation)."""
-    rows = exposed_rows(M, suppressed, owner)
+    rows = exposed_rows(M, suppressed, owner, unknown)
     if len(rows):
         raise DisclosureError(
             AUDIT_FAILED,
@@ -350,9 +362,10 @@ def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, e
     short: dict[int, float] = {}
     for a in range(dense.shape[1]):
         own = by_agency[:, a].toarray().ravel()
-        alone = suppressed & (prep.owner == a)
+        # What it alone contributes it knows whole, in this release and (``carry_owners``) earlier ones.
+        alone = (suppressed | prep.unknown) & (prep.owner == a)
         La, Ua = np.maximum(L, own), U.copy()
-        La[alone], Ua[alone] = own[alone], own[alone]
+        La[alone] = Ua[alone] = np.where(np.isfinite(truth[alone]), truth[alone], own[alone])
         others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
         need = p / 100.0 * others
         changed = comp[(La > L) | (Ua < U)]
@@ -378,7 +391,7 @@ def _protect_singletons(prep: Prepared, suppressed: np.ndarray, used: list[str],
     they join the sensitive cells (width 1) and the heuristic protects them, seeded with the pattern."""
     problem = prep.problem
     for _ in range(REPAIR_ROUNDS):
-        added = protect_singletons(problem.M, suppressed, prep.owner, problem.can_suppress, problem.cost) & ~suppressed
+        added = protect_singletons(problem.M, suppressed, prep.owner, problem.can_suppress, problem.cost, prep.unknown) & ~suppressed
         if not added.any():
             break
         problem.sensitive[added] = True

@@ -100,7 +100,9 @@ class EarlierCell:
     ``suppressed_floor``: the least count a suppressed cell of that release can hold under its
     profile's zero rule; ``protection_width``: the width that release promised its sensitive
     cells; ``truth``: the true count then (coordinator's internal record, never published). ``reason``: why it was suppressed, from the coordinator's internal record
-    (``None`` when the history was rebuilt from release folders alone).
+    (``None`` when the history was rebuilt from release folders alone). ``owner``: the one agency
+    that contributed the cell then, where one alone did (internal record; ``None`` otherwise or
+    when unknown, which the singleton rule reads as "no agency knows it").
     """
 
     measure: str
@@ -112,6 +114,7 @@ class EarlierCell:
     suppressed_floor: int = 0
     protection_width: int = 0
     truth: int | None = None
+    owner: str | None = None
 
 
 def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
@@ -225,6 +228,8 @@ class LinkedModel:
     cell_qids: dict[str, np.ndarray] = field(default_factory=dict)
     earlier_required: np.ndarray | None = None  # width an earlier release promised (sensitive cells), else 0
     difference: np.ndarray | None = None  # quantities that are differences between this release and a changed earlier one
+    earlier_owner: np.ndarray | None = None  # per quantity, the one agency an earlier release's internal record names, else None
+    link_qids: np.ndarray | None = None  # (new, old, d) quantity ids of each link between this release and a changed earlier one
 
     @property
     def n(self) -> int:
@@ -262,13 +267,20 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
     ledger_lo, ledger_hi = _ledger_bounds(earlier, earlier_qids, n)
     earlier_required = _earlier_required(earlier, earlier_qids, n)
     difference = np.zeros(n, dtype=bool)
+    earlier_owner = np.full(n, None, dtype=object)
+    link_qids = np.zeros((0, 3), dtype=np.int64)
     if earlier:
+        for c, q in zip(earlier, earlier_qids, strict=True):
+            if c.owner is not None:
+                earlier_owner[q] = c.owner
         for c, q in zip(earlier, earlier_qids, strict=True):
             if c.truth is not None and not in_release[q]:
                 truth[q] = float(c.truth)
         entries += _earlier_equations(earlier, earlier_qids)
         if links:
             entries.append(_link_equations(links, uniques, ledger_hi, truth, difference))
+            index = pd.Index(uniques)
+            link_qids = np.column_stack([index.get_indexer(ks) for ks in ([k.new for k in links], [k.old for k in links], [_DIFFERENCE + k.old for k in links])])
         _check_ledger(ledger_lo, ledger_hi, truth)
     M = _constraint_matrix(entries, n, dedupe=len(tables) > 1 or bool(earlier))
     if check_additivity and M.shape[0]:
@@ -285,6 +297,8 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
         cell_qids=cell_qids,
         earlier_required=earlier_required,
         difference=difference,
+        earlier_owner=earlier_owner,
+        link_qids=link_qids,
     )
 
 

@@ -73,6 +73,7 @@ def folder_cells(folder: Path, record: dict | None, periods: set[str], release_i
     for t in tables:
         reasons = (record or {}).get("reasons", {}).get(t.name)
         truths = (record or {}).get("truth", {}).get(t.name)
+        owners = (record or {}).get("owners", {}).get(t.name) or [None] * len(t.frame)
         frame = t.frame
         values = frame["value"].to_numpy(dtype=object, na_value=None)
         coords = frame[list(t.dims)].astype(str).to_dict("records")
@@ -80,7 +81,7 @@ def folder_cells(folder: Path, record: dict | None, periods: set[str], release_i
             out.append(EarlierCell(
                 measure=t.measure, coords=c, value=None if v is None else int(v), rounding_base=profile.rounding_base, table=f"{rid}/{t.name}",
                 reason=None if reasons is None else str(reasons[i]), suppressed_floor=profile.suppressed_floor,
-                protection_width=profile.protection_width, truth=None if truths is None else int(truths[i]),
+                protection_width=profile.protection_width, truth=None if truths is None else int(truths[i]), owner=owners[i],
             ))  # fmt: skip
     return out
 

@@ -23,7 +23,8 @@ def internal_record_path(coordinator: Path, release_id: str) -> Path:
 
 def write_internal_record(coordinator: Path, release_id: str, stats: dict, protected: ProtectedRelease) -> Path:
     """Write the record: the coordinator's stats (per reason, information loss), the audit's
-    figures, and per table each row's reason and true count (in the published table's row order)."""
+    figures, and per table each row's reason, true count and sole contributing agency (if one
+    alone contributes), in the published table's row order."""
     path = internal_record_path(coordinator, release_id)
     private_dir(path.parent)
     record = {
@@ -33,6 +34,8 @@ def write_internal_record(coordinator: Path, release_id: str, stats: dict, prote
         "reasons": {name: [str(r) for r in reasons] for name, reasons in protected.reasons.items()},
         # The true counts then: a later release of the period is audited against the difference.
         "truth": {t.name: [int(v) for v in t.frame["value"]] for t in protected.sources},
+        # The one agency behind each row where one alone contributes: it knows that count later too.
+        "owners": protected.owners,
     }
     atomic_write(path, json.dumps(record, indent=1, default=str).encode())
     return path

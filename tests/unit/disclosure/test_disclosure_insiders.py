@@ -164,3 +164,51 @@ def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_out
     assert target in short.tolist(), ascii(short.tolist())
     assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
 
+
+
+def test_an_agency_knows_the_earlier_cells_it_alone_contributed_and_no_other():
+    from dvnet.anonymize.disclosure.singletons import carry_owners
+
+    # Quantities: (new, old, d) three times. Agency "a" alone contributes each new cell now.
+    #   link 1: "a" alone contributed the old cell too -> it knows old and the difference;
+    #   link 2: "b" alone contributed the old cell -> "b" knows old, nobody the difference;
+    #   link 3: the old cell was empty (0) -> "a" knows the difference (all of it is its own).
+    owner = np.array([0, -1, -1, 0, -1, -1, 0, -1, -1])
+    earlier_owner = np.array([None, "a", None, None, "b", None, None, None, None], dtype=object)
+    truth = np.array([7, 5, 2, 6, 4, 2, 3, 0, 3], dtype=float)
+    links = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    got, names = carry_owners(owner, ["a"], earlier_owner, links, truth)
+    assert names == ["a", "b"]
+    assert got.tolist() == [0, 0, 0, 0, 1, -1, 0, -1, 0]
+
+
+def test_a_late_release_keeps_the_singleton_rule_without_crediting_an_agency_with_others_cells(grid_table):
+    # R1/shelter is one agency's alone in both releases; a late record lands in R3/legal. The
+    # agency knows its R1/shelter count then and now: that is no disclosure, so the late release
+    # is published (audited with the first), and still no margin leaves it one cell to read.
+    from dvnet.anonymize.disclosure.errors import DisclosureError
+
+    grid = [[5, 30, 25], [50, 35, 45], [33, 60, 28]]
+    solo = {("R1", "shelter"): {"solo": 5}}
+    first = protect([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=_contributions(grid, solo))
+    earlier = first.ledger_cells("r1")
+    assert {c.owner for c in earlier if c.coords == {"region": "R1", "service": "shelter"}} == {"solo"}
+    late = [[5, 30, 25], [50, 35, 45], [33, 60, 29]]
+    t = grid_table("t", late, REGIONS, SERVICES)
+    again = protect([t], "dv-default", contributions=_contributions(late, solo), earlier=earlier)
+    assert again.audit.passed and again.audit.earlier_cells
+    out = _reasons(again)
+    assert _cell(out, region="R1", service="shelter")["status"] == "suppressed"
+    counts = _unknown_to(out, {("R1", "shelter")})
+    assert counts and all(c != 1 for c in counts), counts
+    # Without the record of who contributed then, the agency is credited with nothing earlier: the
+    # rule is read strictly (refused, or protected further), never looser.
+    import dataclasses
+
+    blind = [dataclasses.replace(c, owner=None) for c in earlier]
+    try:
+        strict = protect([t], "dv-default", contributions=_contributions(late, solo), earlier=blind)
+    except DisclosureError as err:
+        assert err.reason == "AUDIT_FAILED"
+    else:
+        assert strict.stats.complementary >= again.stats.complementary
