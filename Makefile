@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-packages bench ui wheel clean
+.PHONY: demo test test-packages bench bench-quick ui wheel clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,26 @@ test: $(STAMP) test-packages
 test-packages:
 	@bash tests/system/require-packages
 
-## Benchmarks (figures printed and written to benchmarks/results/).
+## Benchmarks: every figure beside its reference from the same run, in benchmarks/results/latest.md
+## (about 40 minutes on 2 cores). bench-quick: the same table at small sizes in a few minutes, in
+## benchmarks/results/quick/ (not committed).
+bench: export DVNET_BENCH_RUN := full-$(shell date -u +%Y%m%dT%H%M%SZ)
+bench: export DVNET_BENCH_RESULTS := benchmarks/results
 bench: $(STAMP)
-	$(BIN)/python benchmarks/contributor.py
+	$(BIN)/python benchmarks/contributor.py --rows 1000000 5000000 10000000 --repeats 3
 	$(BIN)/python benchmarks/central.py
-	$(BIN)/python benchmarks/suppression.py
+	$(BIN)/python benchmarks/suppression.py --sizes 100 10000
+	$(BIN)/python benchmarks/sealing.py
+	$(BIN)/python benchmarks/report.py --results $$DVNET_BENCH_RESULTS --variant full
+
+bench-quick: export DVNET_BENCH_RUN := quick-$(shell date -u +%Y%m%dT%H%M%SZ)
+bench-quick: export DVNET_BENCH_RESULTS := benchmarks/results/quick
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/contributor.py --rows 100000 --repeats 3 --max-withheld-share 0.05
+	$(BIN)/python benchmarks/central.py --agencies 5 --rows 20000
+	$(BIN)/python benchmarks/suppression.py --sizes 100
+	$(BIN)/python benchmarks/sealing.py --mib 8
+	$(BIN)/python benchmarks/report.py --results $$DVNET_BENCH_RESULTS --variant quick
 
 ## Start the Dagster UI on 127.0.0.1:3000 for the demo network.
 ui: $(STAMP)

@@ -11,11 +11,17 @@ Measured, each stage in its own child process (peak memory = that child's ru_max
   ledger in one transaction, receipt, audit), into a fresh DuckDB warehouse;
 - ``cubes``: the indicator cubes rebuilt from ``contribution_counts`` (``dvnet.assets.warehouse.lib.cubes``),
   plus the episode cube (quarter × region × service type × risk level) as a GROUP BY over staged rows;
+- ``dagster``: the same bundles (a copy of the network made before ``ingest``) through ``dvnet ingest``
+  as a coordinator runs it: one whole process (imports, Dagster definitions, one run per agency ×
+  period, asset checks, cube rebuild), timed from start to exit on an instance that already exists
+  (a first ``dvnet ingest`` of the empty inbox creates it, untimed). Its reference is ``ingest`` +
+  ``cubes`` of the same run;
 - ``naive``: pandas reads every agency's Parquet, concatenates, groups by the same four dimensions;
 - ``duckdb_parquet``: DuckDB straight over the same Parquet files (the floor: no verification).
 
-Targets (issue 5): ingest + cubes < 30 s, peak < 4 GiB, ≥ 5× the naive cube. Prints a table and
-writes ``benchmarks/results/central.json``. Times are wall-clock on whatever machine runs it.
+Targets (issue 5): ingest + cubes < 30 s, peak < 4 GiB, ≥ 5× the naive cube; (issue 18) through
+Dagster < 1.3× the core. Prints a table and writes ``results/central.json`` (``run_info``) at the
+default size or when ``make bench-quick`` names a results folder. Times are wall-clock.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import datetime as dt
 import io
 import json
 import os
-import platform
 import pstats
 import resource
 import shutil
@@ -39,10 +44,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-RESULTS = REPO / "benchmarks" / "results" / "central.json"
+from run_info import RESULTS_ENV, machine, results_path, run_id  # noqa: E402
+
 PERIOD = "2026-Q3"
 CUBE_DIMS = ("episode_quarter", "region", "service_type", "risk_level")
-TARGET_SECONDS, TARGET_PEAK_GIB, TARGET_SPEEDUP = 30.0, 4.0, 5.0
+TARGET_SECONDS, TARGET_PEAK_GIB, TARGET_SPEEDUP, TARGET_DAGSTER_RATIO = 30.0, 4.0, 5.0, 1.3
 
 
 def _peak_gib() -> float:
@@ -210,6 +216,38 @@ def stage_cubes(work: Path) -> dict:
     }
 
 
+def stage_dagster(work: Path) -> dict:
+    """``dvnet ingest`` over the copy of the inbox, as one whole process on an existing instance."""
+    import duckdb
+
+    from dvnet.common.network import NetworkPaths
+    from dvnet.pipelines.ceremony import FOUNDER
+
+    root = work / "net-dagster"
+    paths = NetworkPaths(root)
+    command = [str(Path(sys.executable).with_name("dvnet")), "ingest", "--network", str(root),
+               "--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]
+    parked = work / "parked-inbox"
+    paths.inbox.rename(parked)
+    paths.inbox.mkdir(mode=0o700)
+    first = subprocess.run(command, capture_output=True, text=True)  # creates the instance: not timed
+    if first.returncode != 0:
+        raise SystemExit(f"dvnet ingest (empty inbox) failed:\n{first.stderr[-3000:]}")
+    paths.inbox.rmdir()
+    parked.rename(paths.inbox)
+    t0 = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t0
+    out, err = child.stdout.read(), child.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"dvnet ingest failed:\n{out[-2000:]}\n{err[-3000:]}")
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    rows = con.execute("SELECT count(*) FROM staged_service_episode").fetchone()[0]
+    con.close()
+    return {"seconds": seconds, "rows": rows, "peak_gib": usage.ru_maxrss / (1024 * 1024)}
+
+
 def stage_naive(work: Path) -> dict:
     import pandas as pd
 
@@ -233,7 +271,8 @@ def stage_duckdb_parquet(work: Path) -> dict:
     return {"seconds": time.perf_counter() - t0, "cube_cells": cells, "peak_gib": _peak_gib()}
 
 
-STAGES = {"setup": stage_setup, "ingest": stage_ingest, "cubes": stage_cubes, "naive": stage_naive, "duckdb_parquet": stage_duckdb_parquet}
+STAGES = {"setup": stage_setup, "ingest": stage_ingest, "cubes": stage_cubes, "dagster": stage_dagster, "naive": stage_naive,
+          "duckdb_parquet": stage_duckdb_parquet}
 
 
 def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
@@ -272,31 +311,36 @@ def main() -> int:
     try:
         print(f"setup: {args.agencies} agencies × {args.rows:,} rows in {work} ...", flush=True)
         setup = run_stage("setup", work, args)
+        shutil.copytree(work / "net", work / "net-dagster", symlinks=True)  # the same bundles, for dvnet ingest
         results = {}
-        for name in ("ingest", "cubes", "naive", "duckdb_parquet"):
+        for name in ("ingest", "cubes", "dagster", "naive", "duckdb_parquet"):
             print(f"{name} ...", flush=True)
             results[name] = run_stage(name, work, args)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    ingest, cubes, naive, direct = results["ingest"], results["cubes"], results["naive"], results["duckdb_parquet"]
+    ingest, cubes, dagster = results["ingest"], results["cubes"], results["dagster"]
+    naive, direct = results["naive"], results["duckdb_parquet"]
     profile = ingest.pop("profile", None)
     total_rows = args.agencies * args.rows
     ours = ingest["seconds"] + cubes["seconds"]
     peak = max(ingest["peak_gib"], cubes["peak_gib"])
-    assert ingest["rows"] == total_rows and cubes["episodes"] == naive["episodes"] == total_rows
+    assert ingest["rows"] == dagster["rows"] == total_rows and cubes["episodes"] == naive["episodes"] == total_rows
     assert cubes["staged_cube_cells"] == naive["cube_cells"] == direct["cube_cells"]
     report = {
         "benchmark": "central",
+        "run": run_id(),
+        "command": "benchmarks/central.py " + " ".join(sys.argv[1:]),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "agencies": args.agencies,
         "rows_per_agency": args.rows,
         "rows_total": total_rows,
         "setup": setup,
         "ingest": ingest,
         "cubes": cubes,
+        "dagster": dagster,
         "naive_pandas": naive,
         "duckdb_over_parquet": direct,
         "summary": {
@@ -305,32 +349,38 @@ def main() -> int:
             "peak_gib": round(peak, 2),
             "speedup_cube_vs_naive": round(naive["seconds"] / cubes["staged_cube_seconds"], 1),
             "speedup_all_cubes_vs_naive": round(naive["seconds"] / cubes["seconds"], 1),
+            "dagster_vs_core": round(dagster["seconds"] / ours, 2),
+            "dagster_overhead_per_bundle_seconds": round((dagster["seconds"] - ours) / args.agencies, 3),
             "targets": {
                 "ingest_plus_cubes_under_30s": ours < TARGET_SECONDS,
                 "peak_under_4gib": peak < TARGET_PEAK_GIB,
                 "at_least_5x_naive": naive["seconds"] / cubes["seconds"] >= TARGET_SPEEDUP,
+                "dagster_under_1_3x_core": dagster["seconds"] / ours < TARGET_DAGSTER_RATIO,
             },
         },
     }
-    if args.agencies == 50 and args.rows == 200_000:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    written = None
+    if (args.agencies == 50 and args.rows == 200_000) or os.environ.get(RESULTS_ENV):
+        written = results_path("central")
+        written.write_text(json.dumps(report, indent=2) + "\n")
     s = report["summary"]
     print(f"\n{'stage':<38}{'seconds':>10}{'peak GiB':>10}")
     for label, r in (
         (f"ingest {total_rows:,} rows ({args.agencies} bundles)", ingest),
         ("cubes: contribution_counts + staged 4-d", cubes),
+        ("dvnet ingest through Dagster (process)", dagster),
         ("naive pandas read+concat+groupby", naive),
         ("duckdb straight over parquet (floor)", direct),
     ):
         print(f"{label:<38}{r['seconds']:>10.2f}{r['peak_gib']:>10.2f}")
     print(f"\ningest + cubes {s['ingest_plus_cubes_seconds']} s ({s['ingest_rows_per_second']:,} rows/s), peak {s['peak_gib']} GiB")
     print(f"cube vs naive: {s['speedup_cube_vs_naive']}× (4-d staged cube), {s['speedup_all_cubes_vs_naive']}× (every cube)")
+    print(f"through Dagster: {s['dagster_vs_core']}× ingest + cubes ({s['dagster_overhead_per_bundle_seconds']} s more per bundle)")
     print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in s["targets"].items()))
     if profile:
         print("\nwhere ingest time goes (cProfile, cumulative):\n" + profile)
-    if args.agencies == 50 and args.rows == 200_000:
-        print(f"written to {RESULTS.relative_to(REPO)}")
+    if written:
+        print(f"written to {written}")
     return 0
 
 

@@ -8,7 +8,7 @@ interior cells are small and many are zero.
     .venv/bin/python benchmarks/suppression.py            # ~100, ~10,000, ~1,000,000 cells
     .venv/bin/python benchmarks/suppression.py --sizes 100 10000
 
-Prints a table and writes ``benchmarks/results/suppression.json``. For each release: (a) primary
+Prints a table and writes ``results/suppression.json`` (the folder from ``run_info``). For each release: (a) primary
 suppression only, (b) complementary suppression ("auto": exact MILP for blocks up to
 ``milp_max_cells`` cells, heuristic beyond), each followed by the LP audit; the MILP and the
 heuristic are also both run on the 100-cell release.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dvnet.anonymize.disclosure import TOTAL, Table, protect  # noqa: E402
+from run_info import machine, results_path, run_id  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "suppression.json"
 
 # target -> (quarters, provinces, regions per province, {table: categories}, measures, log-mean size)
 SHAPES = {
@@ -118,7 +117,7 @@ def run_case(tables: list[Table], method: str, **kw) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SHAPES))
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help="where the JSON goes (default results/suppression.json, folder from run_info)")
     args = parser.parse_args(argv)
     rows = []
     for target in args.sizes:
@@ -141,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"of {a['suppressed']:,} ({'PASSED' if a['passed'] else 'FAILED'}; settled by {a['settled_by']})",
                 flush=True,
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()}, "results": rows}
-    args.out.write_text(json.dumps(payload, indent=2))
-    print(f"\nwritten {args.out}")
+    out = args.out or results_path("suppression")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "suppression", "run": run_id(), "command": "benchmarks/suppression.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "results": rows}
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"\nwritten {out}")
     return 0
 
 

@@ -1,0 +1,66 @@
+"""What every benchmark records about its run: where results go, which run it belongs to, the machine.
+
+``make bench`` and ``make bench-quick`` set ``DVNET_BENCH_RUN`` (one id for the whole run) and
+``DVNET_BENCH_RESULTS`` (the folder: ``benchmarks/results`` for the full run, a git-ignored
+``benchmarks/results/quick`` for the quick one). ``benchmarks/report.py`` puts in one table only
+the results that carry the same run id, so a figure is never shown beside a reference measured at
+another time. Run on its own, a benchmark writes to ``benchmarks/results`` with no run id.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_ENV, RESULTS_ENV = "DVNET_BENCH_RUN", "DVNET_BENCH_RESULTS"
+#: The libraries whose versions decide the figures.
+LIBRARIES = ("pandas", "pyarrow", "numpy", "pandera", "duckdb", "dagster", "cryptography", "highspy", "scipy", "polars")
+
+
+def results_path(name: str) -> Path:
+    """``<results folder>/<name>.json``: the folder from ``DVNET_BENCH_RESULTS``, else benchmarks/results."""
+    folder = Path(os.environ.get(RESULTS_ENV) or ROOT / "benchmarks" / "results")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.json"
+
+
+def run_id() -> str | None:
+    return os.environ.get(RUN_ENV) or None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def machine() -> dict:
+    """The machine and library versions, as every result file records them."""
+    return {"cpu": _cpu_model(), "cpus": os.cpu_count(), "memory_gib": _memory_gib(), "platform": platform.platform(), **versions()}

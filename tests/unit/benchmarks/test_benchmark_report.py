@@ -1,0 +1,54 @@
+"""`benchmarks/report.py`: one table from one run, never a figure beside a reference from another."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPORT = Path(__file__).resolve().parents[3] / "benchmarks" / "report.py"
+
+SEALING = {"benchmark": "sealing", "command": "benchmarks/sealing.py --mib 8", "sizes": [
+    {"mib": 8, "repeats": 5, "seal_seconds": 0.033, "aead_encrypt_seconds": 0.004, "seal_vs_raw_aead": 8.25, "open_seconds": 0.015,
+     "aead_decrypt_seconds": 0.003, "open_vs_raw_aead": 5.0, "sha256_seconds": 0.005}]}
+CONTRIBUTOR = {"benchmark": "contributor", "command": "benchmarks/contributor.py", "sizes": [
+    {"rows": 1_000_000, "repeats": 3, "whole_process": {}, "scenarios": {
+        "dvnet_record": {"median_seconds": 2.0, "rows_per_second_median": 500_000, "peak_rss_mib_max": 1000, "speedup_vs_pandas_median": 6.0}}}]}
+
+
+def _write(folder: Path, name: str, data: dict, run: str) -> None:
+    (folder / f"{name}.json").write_text(json.dumps({**data, "run": run}))
+
+
+def _report(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPORT), "--results", str(folder), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_only_the_named_runs_results_are_reported(tmp_path):
+    _write(tmp_path, "sealing", SEALING, "run-a")
+    _write(tmp_path, "contributor", CONTRIBUTOR, "run-b")  # measured at another time: its figures must not appear
+    result = _report(tmp_path, "--run", "run-a")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "latest.md").read_text()
+    assert "run `run-a`" in text and "| 8 | 0.033 | 0.004 | 8.25× |" in text
+    assert "Contributor (" not in text and "500,000" not in text
+    assert "Not measured in this run, so not reported: contributor, central, suppression" in text
+
+
+def test_targets_are_judged_from_the_runs_own_figures(tmp_path):
+    _write(tmp_path, "contributor", CONTRIBUTOR, "run-b")
+    assert _report(tmp_path, "--run", "run-b").returncode == 0
+    text = (tmp_path / "latest.md").read_text()
+    assert "| contributor ≥ 400,000 rows/s, record mode, 1M rows (in-process) | 500,000 | met |" in text
+    assert "| contributor peak ≤ 400 MiB at any size (record mode) | 1,000 MiB at 1,000,000 | **missed** |" in text
+
+
+def test_a_run_without_results_is_refused_and_no_run_id_is_a_usage_error(tmp_path):
+    _write(tmp_path, "sealing", SEALING, "run-a")
+    missing = _report(tmp_path, "--run", "run-z")
+    assert missing.returncode == 1 and "no results of run run-z" in missing.stderr
+    assert not (tmp_path / "latest.md").exists()
+    unnamed = subprocess.run([sys.executable, str(REPORT), "--results", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin"})
+    assert unnamed.returncode == 2 and "no run id" in unnamed.stderr
