@@ -21,6 +21,7 @@ import yaml
 
 from dvnet.common import audit
 from dvnet.common.authority import Actor
+from dvnet.common.decision_terms import CHANGES, KINDS
 from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
 from dvnet.common.signed_records import read_signed, write_signed
@@ -28,8 +29,6 @@ from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.network import ORG_ID
 
 FORMAT = "dvnet-decision/1"
-CHANGES = ("adopted", "stopped")
-KINDS = ("external-data", "framework", "tool")
 MAX_TEXT = 500
 FIELDS = ("id", "org", "change", "kind", "subject", "decided_by", "why", "decided_on", "review_date")
 

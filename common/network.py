@@ -29,6 +29,7 @@ from dvnet.bundle import keys
 from dvnet.common import audit
 from dvnet.common.audit import KeySigner, Signer
 from dvnet.common.files import atomic_write, check_private, private_folder
+from dvnet.common.paths import NetworkPaths
 from dvnet.common.public_files import public_key_fields, write_public
 from dvnet.contracts.errors import AccessError, RegistryError
 from dvnet.contracts.geography import Geography
@@ -39,60 +40,6 @@ COORDINATOR_FIELDS = ("network", "id", "name", "encryption_key_id", "encryption_
                       "created_at")  # fmt: skip
 COORDINATOR_DIRS = ("inbox", "quarantine", "warehouse", "releases", "receipts")
 AGENCY_DIRS = ("extracts", "outbox", "reports", "state", "mapping", "receipts")
-
-
-@dataclass(frozen=True)
-class NetworkPaths:
-    root: Path
-
-    @property
-    def coordinator(self) -> Path:
-        return self.root / "coordinator"
-
-    @property
-    def registry(self) -> Path:
-        return self.coordinator / "registry.yaml"
-
-    @property
-    def keys(self) -> Path:
-        return self.coordinator / "keys"
-
-    @property
-    def inbox(self) -> Path:
-        return self.coordinator / "inbox"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.coordinator / "quarantine"
-
-    @property
-    def archive(self) -> Path:
-        """Bundles that were loaded (or were duplicates of a loaded one), kept as received."""
-        return self.coordinator / "archive"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.coordinator / "warehouse" / "warehouse.duckdb"
-
-    @property
-    def releases(self) -> Path:
-        return self.coordinator / "releases"
-
-    @property
-    def receipts(self) -> Path:
-        return self.coordinator / "receipts"
-
-    @property
-    def audit_log(self) -> Path:
-        return self.coordinator / "audit.log"
-
-    @property
-    def coordinator_public(self) -> Path:
-        return self.coordinator / "coordinator-public.yaml"
-
-    @property
-    def agencies(self) -> Path:
-        return self.root / "agencies"
 
 
 @dataclass

@@ -9,8 +9,6 @@ from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from dvnet.common.network import agency_geography, load_agency, load_network
-
 
 @click.group("contracts")
 def contracts() -> None:
@@ -37,6 +35,7 @@ def list_() -> None:
 def docs(out: Path, network_dir: Path | None, agency_dir: Path | None) -> None:
     """Write the data dictionary as Markdown and HTML (one page covering every contract, and the
     network's geography when --network or --agency is given)."""
+    from dvnet.common.network import agency_geography, load_agency, load_network
     from dvnet.contracts.dictionary import write_dictionary
 
     if network_dir and agency_dir:

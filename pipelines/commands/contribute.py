@@ -10,8 +10,6 @@ from dvnet.pipelines.console import make_console
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.options import QUARTER
-from dvnet.common import decisions
-from dvnet.common.network import load_agency
 from dvnet.pipelines.progress import stages
 
 
@@ -37,7 +35,9 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     Prints what leaves the building and writes an HTML report to the agency's reports/ folder.
     Exit code 0 when sealed (or dry run passed), 1 when refused, 2 on usage errors.
     """
-    # Here, not at the top: `dvnet contribute --help` must not import pandas, pandera and DuckDB.
+    # Here, not at the top: `dvnet contribute --help` must not import pandas, pandera, DuckDB, yaml or cryptography.
+    from dvnet.common import decisions
+    from dvnet.common.network import load_agency
     from dvnet.pipelines.contributor.report import print_summary, write_report
     from dvnet.kernels.arrow_memory import use_system_allocator
     from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, check_options, contribute as run_contribution

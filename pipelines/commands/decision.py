@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from dvnet.common.decisions import CHANGES, KINDS
+from dvnet.common.decision_terms import CHANGES, KINDS
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.commands.options import network_option
 from dvnet.pipelines.console import make_console

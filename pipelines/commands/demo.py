@@ -11,13 +11,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from dvnet.common.network import NetworkPaths
+from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.options import FiniteFloatRange, dagster_home_option
 from dvnet.pipelines.commands.synth import MAX_SCALE
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, TIER4_PARTIES, demo_geography
 from dvnet.pipelines.progress import progress
 
 
@@ -53,6 +52,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
     from dvnet.assets.releases.lib.internal import read_record
     from dvnet.assets.research.lib.extract import make_extract
+    from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, demo_geography
     from dvnet.common import agreements
     from dvnet.assets.releases.lib.review import decide
     from dvnet.assets.runs import latest_check_results, run_intake, run_release_step
@@ -142,6 +142,8 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
 
 def print_extract_contents(made, opened, dsa, console) -> None:
     """What the researcher's copy holds, in plain words: counts and field names, never a value."""
+    from dvnet.pipelines.demo_network import TIER4_PARTIES
+
     tier4 = [p for p in dsa.parties if p in TIER4_PARTIES]
     console.print(f"In plain words, {opened.details['researcher']}'s extract holds {opened.table.num_rows:,} rows (one per service episode) "
                   f"of {len(opened.table.column_names)} fields: {', '.join(opened.table.column_names)}.")  # fmt: skip

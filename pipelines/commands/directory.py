@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from dvnet.common.network import load_network
 from dvnet.pipelines.commands.options import network_option
 
 
@@ -17,6 +16,7 @@ def directory(network_dir: Path, out: Path | None) -> None:
     """Export the published directory: active organisations' names, types, services, eligibility,
     contacts and the external data, frameworks and tools they decided to adopt or stop (their current decisions) only."""
     from dvnet.common import decisions
+    from dvnet.common.network import load_network
     from dvnet.pipelines.directory import export_directory
 
     paths = export_directory(load_network(network_dir), out or network_dir / "directory", decisions.current(decisions.load(network_dir)))

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from dvnet.common.network import load_agency
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.delivery.drop import DEFAULT_IDENTITY, SSH_PORT, drop_of, save_drop
+from dvnet.pipelines.delivery.defaults import DEFAULT_IDENTITY, SSH_PORT
 
 _SFTP = re.compile(r"^(?P<user>[^@\s]+)@(?P<host>[^:\s]+)(?::(?P<port>\d{1,5}))?$")
 
@@ -34,6 +33,9 @@ def _host_key(value: str) -> str:
 @click.option("--identity", type=click.Path(path_type=Path, dir_okay=False), help=f"With --sftp: this agency's SSH private key (default <agency>/{DEFAULT_IDENTITY}, made if missing).")
 def set_(agency_dir: Path, inbox: str, receipts: str, sftp_target: str | None, host_key: str | None, identity: Path | None) -> None:
     """Write the drop into agency.yaml (checked first; the rest of the file is kept)."""
+    from dvnet.common.network import load_agency  # here: --help stays light
+    from dvnet.pipelines.delivery.drop import save_drop
+
     agency = load_agency(agency_dir)
     section: dict = {"inbox": inbox, "receipts": receipts}
     console = make_console()
@@ -72,6 +74,9 @@ def _show_sftp(console, target) -> None:
 @click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="The agency's folder.")
 def show(agency_dir: Path) -> None:
     """Where bundles go, the pinned server key's fingerprint, and this agency's public SSH key line."""
+    from dvnet.common.network import load_agency
+    from dvnet.pipelines.delivery.drop import drop_of
+
     dropped = drop_of(load_agency(agency_dir))
     console = make_console()
     console.print(f"bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}", soft_wrap=True)

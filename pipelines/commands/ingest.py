@@ -21,7 +21,7 @@ from rich.table import Table
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.acting import acting_as
-from dvnet.common.network import NetworkPaths
+from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.commands.options import dagster_home_option, network_option
 from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console

@@ -9,7 +9,6 @@ import click
 from rich.table import Table
 
 from dvnet.contracts.policy import ROLES
-from dvnet.common import network as store
 from dvnet.pipelines.commands.acting import KEY_HELP, acting_as
 from dvnet.pipelines.commands.options import INPUT_FILE, network_option
 from dvnet.pipelines.console import make_console
@@ -36,6 +35,7 @@ def init(ctx: click.Context, network_dir: Path, name: str, geography_file: Path,
     No agency key and no linkage key is made here: agencies run `dvnet agency init`, the custodian
     `dvnet custodian init`.
     """
+    from dvnet.common import network as store  # here: --help stays light
     from dvnet.common.authority import load_key_for
     from dvnet.common.people import read_person_file
 
@@ -63,6 +63,7 @@ def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
     Only public keys are registered. Compare the key ids printed with the agency by phone, then
     send it the coordinator's public file.
     """
+    from dvnet.common import network as store  # here: --help stays light
     from dvnet.common.agency import read_registration
 
     org = store.register_agency(network_dir, read_registration(registration_file), actor)
@@ -82,6 +83,7 @@ def register_agency(actor, network_dir: Path, registration_file: Path) -> None:
 @acting_as("network.add-person")
 def add_person(actor, network_dir: Path, person_file: Path, roles: tuple[str, ...]) -> None:
     """Register the person of PERSON_FILE (from `dvnet person init`) with one or more roles."""
+    from dvnet.common import network as store  # here: --help stays light
     from dvnet.common.people import read_person_file
 
     person = store.add_person(network_dir, read_person_file(person_file), list(roles), actor)
@@ -94,6 +96,8 @@ def _status_command(name: str, status: str, verb: str):
     @click.argument("subject_id", metavar="ID")
     @acting_as(f"network.{name}")
     def command(actor, network_dir: Path, subject_id: str) -> None:
+        from dvnet.common import network as store  # here: --help stays light
+
         store.set_status(network_dir, subject_id, status, actor)
         make_console().print(f"{subject_id} is {status} ({verb} by {actor.actor})")
 
@@ -111,6 +115,8 @@ reinstate = _status_command("reinstate", "active", "reinstated")
 @network_option()
 def show(network_dir: Path) -> None:
     """Summarise the registry: organisations, people and roles, the geography, coordinator key ids."""
+    from dvnet.common import network as store  # here: --help stays light
+
     net = store.load_network(network_dir)
     console = make_console()
     console.print(f"[bold]{net.name}[/]  coordinator {net.coordinator.id}  encryption key {net.coordinator.encryption_key_id}  epoch {net.coordinator.key_epoch}")

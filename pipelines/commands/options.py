@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import DvnetError, RegistryError
 from dvnet.contracts.periods import Period
 
@@ -23,6 +22,8 @@ NETWORK_HELP = "The network folder (holds coordinator/registry.yaml), e.g. demo-
 
 
 def _registered(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    from dvnet.common.network import NetworkPaths  # yaml and cryptography only once a command runs
+
     if value is not None and not NetworkPaths(value).registry.exists():
         raise RegistryError("REGISTRY_MISSING", f"{value} is not a network folder (no coordinator/registry.yaml)",
                             hint=f"create one with `dvnet network init --network {value} --name ...`, or run `make demo`")

@@ -9,7 +9,7 @@ import click
 from dvnet.pipelines.console import make_console
 from rich.table import Table
 
-from dvnet.common.network import NetworkPaths
+from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.commands.options import network_option
 
 

@@ -12,11 +12,8 @@ import click
 from dvnet.pipelines.commands.options import INPUT_FILE
 from dvnet.pipelines.console import make_console
 
-from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
 from dvnet.contracts.errors import DvnetError
-from dvnet.pipelines.delivery.receipts import RECEIPT_NOT_FOR_THIS_AGENCY, check_receipt, pinned_coordinator_key
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
-from dvnet.common.network import load_agency
 
 
 @click.group("receipt")
@@ -32,6 +29,10 @@ def verify(agency_dir: Path, file: Path) -> int:
 
     Exit 0 when the receipt is genuine and for this agency's bundle, 1 otherwise.
     """
+    from dvnet.bundle.receipt import MAX_RECEIPT_SIZE  # here: --help stays light
+    from dvnet.common.network import load_agency
+    from dvnet.pipelines.delivery.receipts import RECEIPT_NOT_FOR_THIS_AGENCY, check_receipt, pinned_coordinator_key
+
     agency = load_agency(agency_dir)
     key = pinned_coordinator_key(agency)
     console = make_console()

@@ -8,11 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from dvnet.common.network import load_agency
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.delivery.drop import drop_of
-from dvnet.pipelines.delivery.receipts import fetch, newest_anchor, receipts_folder, statuses
 
 STYLE = {"loaded": "green", "quarantined": "red", "sent": "yellow", "not sent": "cyan"}
 
@@ -27,6 +24,10 @@ def receipts(agency_dir: Path, no_fetch: bool) -> int:
     agency.yaml and it is about this agency's bundle. Exit 0 when nothing needs attention, 1 when a
     bundle was quarantined or a receipt did not verify, 2 on configuration errors.
     """
+    from dvnet.common.network import load_agency  # here: --help stays light
+    from dvnet.pipelines.delivery.drop import drop_of
+    from dvnet.pipelines.delivery.receipts import fetch, newest_anchor, receipts_folder, statuses
+
     agency = load_agency(agency_dir)
     console = make_console()
     refused = []

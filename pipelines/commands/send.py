@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
-from dvnet.common.network import load_agency
 from dvnet.pipelines.cli import EXIT_OK
 from dvnet.pipelines.console import make_console
-from dvnet.pipelines.delivery.drop import drop_of
-from dvnet.pipelines.delivery.send import SentBundle, send_outbox, sent_folder, sent_records, waiting
 
 
 def _size(n: int) -> str:
@@ -31,6 +28,10 @@ def send(agency_dir: Path) -> int:
     what is still in the outbox. Exit 0 when everything was delivered (or nothing was waiting),
     1 when the drop could not be reached or trusted (the outbox is kept), 2 on configuration errors.
     """
+    from dvnet.common.network import load_agency  # here: --help stays light
+    from dvnet.pipelines.delivery.drop import drop_of
+    from dvnet.pipelines.delivery.send import SentBundle, send_outbox, sent_folder, sent_records, waiting
+
     agency = load_agency(agency_dir)
     drop = drop_of(agency)
     console = make_console()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from dvnet.common.network import NetworkPaths
+from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.commands.options import FiniteFloatRange
 
 DEFAULT_WAIT = 600.0  # the lock module's default, repeated here so --help does not import it

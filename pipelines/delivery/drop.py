@@ -27,9 +27,8 @@ from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import RegistryError
 from dvnet.pipelines.delivery import folder
+from dvnet.pipelines.delivery.defaults import DEFAULT_IDENTITY, SSH_PORT
 
-DEFAULT_IDENTITY = "keys/drop_ed25519"
-SSH_PORT = 22
 
 
 @dataclass(frozen=True)
