@@ -33,6 +33,7 @@ estimates within p``.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
 TOTAL = "Total"
+FULL = os.environ.get("DVNET_ADVERSARIAL_FULL") == "1"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -374,8 +376,9 @@ def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
 
     for a in agencies:
         own = np.array([P.own.get(q, {}).get(a, 0.0) for q in range(P.n)])
+        counted = np.array([bool(P.own.get(q)) for q in range(P.n)])  # a published cell, not a then-vs-now difference
         alone = np.array([bool(P.own.get(q)) and set(P.own[q]) == {a} for q in range(P.n)])
-        lo, hi = np.maximum(L, own), U.copy()
+        lo, hi = np.where(counted, np.maximum(L, own), L), U.copy()  # a difference may be negative: own counts say nothing of it
         lo[alone], hi[alone] = own[alone], own[alone]
         assert (lo <= T + 1e-9).all() and (T <= hi + 1e-9).all(), "the insider's bounds miss the true counts"
         changed = (lo > L + 1e-9) | (hi < U - 1e-9)
@@ -471,11 +474,10 @@ def _forget_ledger(root: Path) -> None:
         con.close()
 
 
-@pytest.mark.skip(reason="known gap (issue 14), open: run unskipped on 2026-12-04 (without ledger, 14 min) the late releases are now "
-                  "published (before, 417 false singleton equations refused them), and the test's own insider model then fails its "
-                  "consistency check ('the insider's bounds miss the true counts'): it credits each agency with today's counts in "
-                  "the earlier, changed releases too. The attacker must model each release's own per-agency counts before this "
-                  "can run. Too slow for CI as it stands.")
+@pytest.mark.skipif(not FULL, reason="about 12 minutes per variant, so only with DVNET_ADVERSARIAL_FULL=1; and it fails today, a "
+                    "known leak (issue 14, open): on 2026-12-04 the variant without ledger found 5 cells of the first release "
+                    "exact (referrals, referral_reason=legal, risk_level=medium) once the later releases were read with it, "
+                    "6 of 8 publishes out")
 @pytest.mark.parametrize("ledger", ["with ledger", "without ledger"])
 def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headline, ledger):
     """The period re-published under each profile, then after 1, 2 and 3 late records in one
