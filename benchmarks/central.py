@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from run_info import RESULTS_ENV, machine, results_path, run_id  # noqa: E402
+from run_info import RESULTS_ENV, machine, results_path, run_id, whole_process  # noqa: E402
 
 PERIOD = "2026-Q3"
 CUBE_DIMS = ("episode_quarter", "region", "service_type", "risk_level")
@@ -229,19 +229,11 @@ def stage_dagster(work: Path) -> dict:
     command = [str(Path(sys.executable).with_name("dvnet")), "ingest", "--network", str(root),
                "--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]
     dagster_home_for(root, None, os.environ)  # the coordinator's instance already exists: made here, not timed
-    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: nobody reads while the clock runs
-        t0 = time.perf_counter()
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            log.seek(0)
-            raise SystemExit(f"dvnet ingest exited {child.returncode}:\n{log.read()[-4000:]}")
+    timed = whole_process(command, "dvnet ingest")
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     rows = con.execute("SELECT count(*) FROM staged_service_episode").fetchone()[0]
     con.close()
-    return {"seconds": seconds, "rows": rows, "peak_gib": usage.ru_maxrss / (1024 * 1024)}
+    return {"seconds": timed["seconds"], "rows": rows, "peak_gib": timed["peak_rss_bytes"] / 2**30}
 
 
 def stage_naive(work: Path) -> dict:

@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from run_info import machine, results_path, run_id  # noqa: E402
+from run_info import machine, results_path, run_id, whole_process  # noqa: E402
 
 PERIOD = "2026-Q3"
 AGENCY = "metro-shelter"
@@ -342,16 +342,7 @@ def run_process(kind: str, mode: str, network: Path, extract: Path) -> dict:
                    "--max-withheld-share", os.environ.get("DVNET_BENCH_MAX_WITHHELD", str(MAX_WITHHELD)), "--resend"]  # --resend: the same quarter again, every repeat
     else:
         command = [sys.executable, __file__, "--baseline-process", mode, str(network), str(extract)]
-    with tempfile.TemporaryFile("w+") as out:
-        t0 = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            out.seek(0)
-            raise SystemExit(f"{kind} {mode} as a process exited {child.returncode}:\n{out.read()[-3000:]}")
-    return {"seconds": seconds, "peak_rss_bytes": usage.ru_maxrss * 1024}
+    return whole_process(command, f"{kind} {mode} as a process")
 
 
 def touch_cost() -> float:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,3 +67,19 @@ def versions() -> dict[str, str]:
 def machine() -> dict:
     """The machine and library versions, as every result file records them."""
     return {"cpu": _cpu_model(), "cpus": os.cpu_count(), "memory_gib": _memory_gib(), "platform": platform.platform(), **versions()}
+
+
+def whole_process(command: list[str], what: str) -> dict:
+    """``command`` timed from start to exit, as its user experiences it; its peak memory (the
+    child's ``ru_maxrss``). Output goes to a file, never an unread pipe; a non-zero exit stops the
+    benchmark with the output's end."""
+    with tempfile.TemporaryFile("w+") as out:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            out.seek(0)
+            raise SystemExit(f"{what} exited {code}:\n{out.read()[-4000:]}")
+    return {"seconds": seconds, "peak_rss_bytes": usage.ru_maxrss * 1024}
