@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-packages bench bench-quick ui wheel clean
+.PHONY: demo test test-adversarial-full test-packages bench bench-quick ui wheel clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 ## Run the whole test suite (installs, or names, the Debian packages whose programs the tests start).
 test: $(STAMP) test-packages
 	$(BIN)/python -m pytest -n 2 -q
+
+## The attack suites' larger variants (tests/adversarial, DVNET_ADVERSARIAL_FULL=1): the issue-size
+## load, fuzz and grid, the expensive bad extracts, re-publication with the ledger too.
+test-adversarial-full: $(STAMP) test-packages
+	DVNET_ADVERSARIAL_FULL=1 $(BIN)/python -m pytest -n 2 -q tests/adversarial
 
 test-packages:
 	@bash tests/system/require-packages

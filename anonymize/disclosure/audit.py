@@ -33,16 +33,20 @@ from dvnet.anonymize.disclosure.rounding import rounding_interval
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
 
 # Status codes of a quantity (shared by protect/complementary).
-PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, DIFFERENCE, EARLIER = 0, 1, 2, 3, 4, 5
+PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, DIFFERENCE, EARLIER, WITHHELD = 0, 1, 2, 3, 4, 5, 6
 # The one public mark of every suppressed cell, whatever the reason: a reason tells the attacker a
 # range (a "primary" cell lies in 1..t-1), so it stays in the coordinator's internal record.
 PUBLISHED_MARK = "published"
 SUPPRESSED_MARK = "suppressed"
-STATUS_LABELS = {PUBLISHED: PUBLISHED_MARK, PRIMARY: SUPPRESSED_MARK, DOMINANCE: SUPPRESSED_MARK, COMPLEMENTARY: SUPPRESSED_MARK, EARLIER: SUPPRESSED_MARK}
+STATUS_LABELS = {PUBLISHED: PUBLISHED_MARK, PRIMARY: SUPPRESSED_MARK, DOMINANCE: SUPPRESSED_MARK, COMPLEMENTARY: SUPPRESSED_MARK, EARLIER: SUPPRESSED_MARK,
+                 WITHHELD: SUPPRESSED_MARK}
 # The reasons, for the coordinator's internal record only (never in a release folder).
-# "earlier": sensitive in an earlier release of the period; "difference": a small count between a
-# changed earlier release and this one (a quantity of no table).
-REASONS = {PUBLISHED: "published", PRIMARY: "primary", DOMINANCE: "dominance", COMPLEMENTARY: "complementary", DIFFERENCE: "difference", EARLIER: "earlier"}
+# "earlier": sensitive in an earlier release of the period; "withheld": suppressed (not sensitive)
+# by an earlier release of the period, so kept from being pinned: publishing it now would show
+# what that release withheld; "difference": a small count between a changed earlier release and
+# this one (a quantity of no table).
+REASONS = {PUBLISHED: "published", PRIMARY: "primary", DOMINANCE: "dominance", COMPLEMENTARY: "complementary", DIFFERENCE: "difference", EARLIER: "earlier",
+           WITHHELD: "withheld"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
 
 
@@ -218,8 +222,8 @@ def required_widths(kinds: np.ndarray, values: np.ndarray | None, profile: Profi
     """Width each suppressed quantity's range must reach, by why it is suppressed.
 
     Sensitive cells (primary, dominance, earlier, difference): ``profile.protection_width``; a dominance cell also
-    ``dominance_protection`` x its value when the value is known. Complementary cells only need
-    not be exact (width 1).
+    ``dominance_protection`` x its value when the value is known. Complementary and withheld cells
+    only need not be exact (width 1).
     """
     req = np.where(np.isin(kinds, (PRIMARY, DOMINANCE, DIFFERENCE, EARLIER)), float(profile.protection_width), EXACT_WIDTH)
     if values is not None:

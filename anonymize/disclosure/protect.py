@@ -27,6 +27,7 @@ from dvnet.anonymize.disclosure.audit import (
     PUBLISHED,
     REASONS,
     STATUS_LABELS,
+    WITHHELD,
     AttackerView,
     AuditReport,
     attacker_view,
@@ -188,9 +189,14 @@ def prepare(
     )
     kinds = np.full(model.n, PUBLISHED, dtype=np.int64)
     # What earlier releases of the period promised stays promised, whatever this profile says: a
-    # cell they suppressed as sensitive is suppressed again, and a difference between a changed
-    # earlier release and this one that is a small count is protected like a small cell.
-    kinds[model.earlier_required > 1] = EARLIER
+    # cell they suppressed as sensitive is suppressed again, one they withheld to protect others
+    # is not pinned now (unless another release already showed it), and a difference between a
+    # changed earlier release and this one that is a small count is protected like a small cell.
+    withheld = (model.earlier_required > 0) & ~model.pinned
+    if profile.zeros == "publish":  # a suppressed cell is never a zero then: a zero is shown
+        withheld &= np.nan_to_num(truth, nan=1) > 0
+    kinds[withheld] = WITHHELD
+    kinds[model.earlier_required > EXACT_WIDTH] = EARLIER
     kinds[model.difference & small_count_mask(np.nan_to_num(truth, nan=-1), profile) & (truth > 0)] = DIFFERENCE
     kinds[small] = PRIMARY
     kinds[dom] = DOMINANCE
@@ -256,7 +262,7 @@ def protect(
         primary=counts[PRIMARY],
         dominance=counts[DOMINANCE],
         complementary=counts[COMPLEMENTARY],
-        earlier=counts[EARLIER],
+        earlier=counts[EARLIER] + counts[WITHHELD],
         suppressed_total=supp_total,
         complementary_total=comp_total,
         method=_method_label(method, used),
@@ -434,7 +440,7 @@ def _published_tables(
     """Each table as published (value NA where suppressed, status), cells per status code, and the
     true totals of the suppressed and of the complementary cells."""
     out_tables: dict[str, pd.DataFrame] = {}
-    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, EARLIER), 0)
+    counts = dict.fromkeys((PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, EARLIER, WITHHELD), 0)
     supp_total = comp_total = 0
     for t in tables:
         q = model.cell_qids[t.name]

@@ -29,6 +29,7 @@ from dvnet.anonymize.disclosure.errors import (
     DisclosureError,
 )
 from dvnet.anonymize.disclosure.history import Link, current_counts, join_history
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.rounding import rounding_interval
 
 TOTAL = "Total"
@@ -226,7 +227,7 @@ class LinkedModel:
     ledger_hi: np.ndarray
     tables: list[Table]
     cell_qids: dict[str, np.ndarray] = field(default_factory=dict)
-    earlier_required: np.ndarray | None = None  # width an earlier release promised (sensitive cells), else 0
+    earlier_required: np.ndarray | None = None  # width an earlier release promised: its protection width (sensitive), 1 (withheld), else 0
     difference: np.ndarray | None = None  # quantities that are differences between this release and a changed earlier one
     earlier_owner: np.ndarray | None = None  # per quantity, the one agency an earlier release's internal record names, else None
     link_qids: np.ndarray | None = None  # (new, old, d) quantity ids of each link between this release and a changed earlier one
@@ -281,6 +282,7 @@ def build_model(tables: Sequence[Table], earlier: Sequence[EarlierCell] | None =
             entries.append(_link_equations(links, uniques, ledger_hi, truth, difference))
             index = pd.Index(uniques)
             link_qids = np.column_stack([index.get_indexer(ks) for ks in ([k.new for k in links], [k.old for k in links], [_DIFFERENCE + k.old for k in links])])
+            _carry_unchanged(earlier_required, link_qids, truth)
         _check_ledger(ledger_lo, ledger_hi, truth)
     M = _constraint_matrix(entries, n, dedupe=len(tables) > 1 or bool(earlier))
     if check_additivity and M.shape[0]:
@@ -329,12 +331,25 @@ def _link_equations(links: list[Link], uniques: np.ndarray, ledger_hi: np.ndarra
 
 def _earlier_required(earlier: list[EarlierCell], earlier_qids: np.ndarray, n: int) -> np.ndarray:
     """Per quantity, the width an earlier release promised it: its protection width where it was
-    suppressed as sensitive (or for a reason not on record), else 0."""
+    suppressed as sensitive (or for a reason not on record); where it was suppressed to protect
+    others (complementary), not to be pinned (``EXACT_WIDTH``): what a release withheld stays
+    withheld, else a later release shows it. 0 where it was published."""
     req = np.zeros(n)
     for c, q in zip(earlier, earlier_qids, strict=True):
-        if c.value is None and c.reason != "complementary" and c.protection_width > 1:
-            req[q] = max(req[q], float(c.protection_width))
+        if c.value is None:
+            sensitive = c.reason not in ("complementary", "withheld") and c.protection_width > 1
+            req[q] = max(req[q], float(c.protection_width) if sensitive else EXACT_WIDTH)
     return req
+
+
+def _carry_unchanged(earlier_required: np.ndarray, link_qids: np.ndarray, truth: np.ndarray) -> None:
+    """A quantity a changed earlier release showed, and whose count has not changed since (its
+    difference is 0), is this release's quantity: what was promised of it then holds now."""
+    if not len(link_qids):
+        return
+    new, old, d = link_qids.T
+    same = truth[d] == 0
+    np.maximum.at(earlier_required, new[same], earlier_required[old[same]])
 
 
 def _quantity_ids(tables: Sequence[Table], earlier: list[EarlierCell], extra: Sequence[str] = ()) -> tuple[pd.Index, dict[str, np.ndarray], np.ndarray]:

@@ -8,7 +8,7 @@ so a value that escapes is found by ``FIND`` (UTF-8 and UTF-16-LE, either end of
 
 A case knows how many data records it holds when that number is unambiguous (``rows``), for the
 suite to check that a file that was read is accounted for in full. ``large=True`` adds the
-expensive variants (``DVNET_SUITE_LARGE=1``).
+expensive variants (``DVNET_ADVERSARIAL_FULL=1``, the flag of every suite's larger variant).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ prints no traceback, leaves no marker (``badextracts.FIND``) on stdout, stderr o
 the agency's folder (reports, audit log), and its report accounts for every record: read =
 rejected + excluded + withheld + held back + sent, and read = the records the file holds when it
 was read at all. Headline: ``N bad inputs, 0 crashed, 0 leaked, 0 rows unaccounted, peak RSS <= L
-MiB``. ``DVNET_SUITE_LARGE=1`` adds the expensive files (millions of rows, an xlsx bomb).
+MiB``. ``DVNET_ADVERSARIAL_FULL=1`` (every suite's larger variants) adds the expensive files (millions of rows, an xlsx bomb).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dvnet.pipelines.synth import synthesize
 
 PERIOD = "2026-Q3"
 AGENCY, CONTRACT = "shelter-north", "service_episode"
-LARGE = os.environ.get("DVNET_SUITE_LARGE") == "1"
+LARGE = os.environ.get("DVNET_ADVERSARIAL_FULL") == "1"
 MEMORY = 3 * 1024**3  # RLIMIT_AS of each run (address space, not resident memory)
 TIMEOUT = 300 if LARGE else 60
 REASON = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")

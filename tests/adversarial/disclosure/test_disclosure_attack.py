@@ -445,6 +445,7 @@ def _publish(root: Path, profile: str, seen: list[Seen], release_id: str) -> str
 # The one release table whose measure no other table shares: a change to its counts alone is a
 # consistent population (an "episodes" change would have to reach all 22 episode tables).
 SMALL_GROUP_TABLE = "risk_indicators_by_service"
+LATE = (1, 2, 3, 5)  # late records added, one re-publication after each
 
 
 def _change_records(root: Path, k: int, *, correction: bool = False) -> None:
@@ -474,13 +475,13 @@ def _forget_ledger(root: Path) -> None:
         con.close()
 
 
-@pytest.mark.skipif(not FULL, reason="about 12 minutes per variant, so only with DVNET_ADVERSARIAL_FULL=1; and it fails today, a "
-                    "known leak (issue 14, open): on 2026-12-04 the variant without ledger found 5 cells of the first release "
-                    "exact (referrals, referral_reason=legal, risk_level=medium) once the later releases were read with it, "
-                    "6 of 8 publishes out")
-@pytest.mark.parametrize("ledger", ["with ledger", "without ledger"])
+@pytest.mark.parametrize("ledger", [
+    "without ledger",  # the history rebuilt from the release folders alone: the harder case, in every run
+    pytest.param("with ledger", marks=pytest.mark.skipif(not FULL, reason="the same model with the ledger's cross-check beside it; about 5 "
+                                                         "minutes, so only with DVNET_ADVERSARIAL_FULL=1")),
+])
 def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headline, ledger):
-    """The period re-published under each profile, then after 1, 2 and 3 late records in one
+    """The period re-published under each profile, then after 1, 2, 3 and 5 late records in one
     small group and after a correction; without the ledger the history comes from the folders."""
     root = loaded_network
     seen: list[Seen] = []
@@ -488,7 +489,7 @@ def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headlin
     assert outcomes["dv-default"] == "published"
     for profile in ("opensafely", "cms-11", "datashield-3"):
         outcomes[profile] = _publish(root, profile, seen, f"r-{profile}")
-    for k in (1, 2, 3):
+    for k in LATE:
         _change_records(root, k)
         if ledger == "without ledger":
             _forget_ledger(root)
@@ -500,4 +501,4 @@ def test_re_publication_of_the_period_gives_nothing_away(loaded_network, headlin
     headline(f"disclosure attack, re-publication ({ledger})", f"{findings.line()}; {published} of {len(outcomes)} publishes went out")
     assert findings.clean, findings.examples[:10]
     # Audited, not refused for differing: the late releases went out (suppressing further).
-    assert all(outcomes[f"late {k}"] == "published" for k in (1, 2, 3)), outcomes
+    assert all(outcomes[f"late {k}"] == "published" for k in LATE), outcomes

@@ -46,6 +46,24 @@ def test_late_records_are_audited_not_refused_and_a_small_difference_is_protecte
     assert release.audit.passed
 
 
+@pytest.mark.parametrize("method", ["milp", "heuristic"])
+def test_a_cell_an_earlier_release_withheld_to_protect_another_is_not_shown_by_a_later_one(method):
+    """The first release hides counselling (20) to protect the small shelter count. A correction
+    then moves 15 episodes from outreach to legal: outreach (15) is now the cheapest cell to hide
+    beside shelter, and publishing counselling, unchanged, would show what the first release
+    withheld (any reader of both has it exactly). It stays suppressed, as "withheld"."""
+    first = protect([_row(ROW)], "dv-default", method=method)
+    assert _status(first, "counselling") == ("suppressed", "complementary")
+    corrected = dict(ROW, outreach=ROW["outreach"] - 15, legal=ROW["legal"] + 15)
+    alone = protect([_row(corrected)], "dv-default", method=method)
+    assert _status(alone, "counselling") == ("published", "published")  # on its own the choice moves ...
+    again = protect([_row(corrected)], "dv-default", earlier=first.ledger_cells("r1"), method=method)
+    assert _status(again, "counselling") == ("suppressed", "withheld")  # ... with its history it does not
+    assert again.audit.passed
+    kept = again.audit.cells[again.audit.cells["coordinates"] == "service=counselling"]
+    assert len(kept) == 2 and (kept["width"] >= 1).all()  # this release's cell, and the first release's (audited too)
+
+
 def test_an_unchanged_re_publication_links_the_same_cells():
     first = protect([_row(ROW)], "dv-default")
     again = protect([_row(ROW)], "dv-default", earlier=first.ledger_cells("r1"))
