@@ -1,8 +1,8 @@
 """The coordinator's Dagster project: ``dagster dev -m dvnet.assets.definitions``.
 
 Only assembles: assets and checks of the three groups (``intake`` from ``assets.intake``,
-``warehouse`` and ``releases`` from their packages), the intake job, the inbox sensor and the
-resources. Nothing here reads configuration: resources read the network folder at run time.
+``warehouse`` and ``releases`` from their packages), the intake job, the inbox sensor, the sweep
+for runs a killed dvnet command left in progress, and the resources. Nothing here reads configuration: resources read the network folder at run time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dvnet.assets.releases import assets as releases_assets
 from dvnet.assets.warehouse import assets as warehouse_assets
 from dvnet.assets.jobs import JOBS
 from dvnet.assets.resources import build_resources
+from dvnet.assets import run_sensors
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
 
 GROUP_MODULES = (intake_assets, warehouse_assets, releases_assets)
@@ -31,7 +32,7 @@ def build_definitions(network_root: str | os.PathLike | None = None, release_ste
         assets=[a for m in GROUP_MODULES for a in m.ASSETS],
         asset_checks=[*intake_checks.CHECKS, *(c for m in GROUP_MODULES[1:] for c in getattr(m, "CHECKS", []))],
         jobs=JOBS,
-        sensors=intake_sensors.SENSORS,
+        sensors=[*intake_sensors.SENSORS, *run_sensors.SENSORS],
         resources=build_resources(network_root, release_steps, lock_wait),
     )
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dvnet.assets.instance_storage import ensure_storage
+from dvnet.assets.run_owner import fail_abandoned_runs, this_process
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
 from dvnet.common.files import atomic_write, private_dir
 from dvnet.common.network import NetworkPaths
@@ -151,13 +152,15 @@ def storage_kind(config: Path) -> str:
 
 @contextmanager
 def dagster_instance(home: Path) -> Iterator[object]:
-    """The persistent instance in ``home`` (its dagster.yaml resolves paths from DAGSTER_HOME)."""
+    """The persistent instance in ``home`` (its dagster.yaml resolves paths from DAGSTER_HOME), the
+    runs an ended dvnet process left in progress first marked failed (``run_owner``)."""
     from dagster import DagsterInstance
 
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
         with DagsterInstance.get() as instance:
+            fail_abandoned_runs(instance)
             yield instance
     finally:
         if previous is None:
@@ -215,7 +218,7 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
                 run_config={"ops": {"intake": {"config": {"files": names}}}, **QUIET_LOGS},
                 instance=instance,
                 partition_key=str(partition_key(agency, period)),
-                tags={"dvnet/launched_by": "dvnet ingest"},
+                tags={"dvnet/launched_by": "dvnet ingest", **this_process()},
             )
             for mat in result.asset_materializations_for_node("intake"):
                 if mat.asset_key == INTAKE:
@@ -246,7 +249,7 @@ def run_release_step(network: Path, home: Path, asset: str, config: dict, launch
                              Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets(asset))]))  # fmt: skip
     run_config = {"ops": {asset: {"config": config}}, **SILENT_LOGS}
     with dagster_instance(home) as instance:
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **RELEASE_TAG})
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **RELEASE_TAG, **this_process()})
     (mat,) = [m for m in result.asset_materializations_for_node(asset) if m.asset_key == AssetKey(asset)]
     return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
@@ -259,7 +262,7 @@ def _execute(network: Path, home: Path, selection, job_name: str, run_config: di
     defs = Definitions.merge(build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=selection)]))
     job = defs.resolve_job_def(job_name)
     with dagster_instance(home) as instance:
-        result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False, tags=this_process())
     return result.success
 
 

@@ -44,4 +44,6 @@ def test_asset_graph_snapshot():
     assert {f"{c.asset_key.to_user_string()}:{c.name}" for c in job.asset_layer.asset_graph.asset_check_keys} >= EXPECTED_INTAKE_CHECKS
     sensor = defs.resolve_sensor_def("inbox_sensor")
     assert sensor.job_name == "intake_job" and sensor.default_status.value == "RUNNING"
+    assert {s.name for s in defs.sensors} == {"inbox_sensor", "abandoned_runs_sensor"}  # the sweep needs no job, and runs by default
+    assert defs.resolve_sensor_def("abandoned_runs_sensor").default_status.value == "RUNNING"
     assert set(defs.resources) >= {"network", "warehouse"}
