@@ -57,13 +57,15 @@ MAX_RUNS_ENV = "DVNET_MAX_CONCURRENT_RUNS"
 DEFAULT_MAX_RUNS = 4
 #: Run-queue limits of the PostgreSQL instance. Intake runs of different agency × period partitions
 #: overlap: they verify and decrypt in parallel and queue only for the warehouse lock to load. One
-#: partition's runs go one at a time, in arrival order (a correction after the bundle it replaces);
-#: release runs (tagged ``dvnet/writes: release``) one at a time.
+#: partition's runs go one at a time, in arrival order (a correction after the bundle it replaces).
+#: Release runs, however launched (``dvnet publish``, the UI), share one pool of one slot (the
+#: template's ``concurrency: pools``, ``RELEASE_POOL``): a second waits in
+#: the queue, holding no worker, instead of waiting on the warehouse lock inside a run.
 TAG_LIMITS = [
     {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-    {"key": "dvnet/writes", "value": "release", "limit": 1},
 ]
-RELEASE_TAG = {"dvnet/writes": "release"}
+#: The concurrency pool of both release steps; its limit is the instance's ``default_limit``.
+RELEASE_POOL = "dvnet_release"
 POSTGRES_HEADER = (
     f"# Made by dvnet from its shipped dagster.yaml because {PG_URL_ENV} was set: runs, event log and\n"
     "# schedules live in PostgreSQL (dagster-postgres); the other blocks are the template's.\n"
@@ -131,7 +133,7 @@ def instance_yaml(storage: str, environ: Mapping[str, str]) -> str:
     # The daemon launches queued runs in threads: a run's worker takes seconds to load the code, and
     # launched one after the other, short intake runs would never overlap.
     config["run_coordinator"]["config"] = {"dequeue_use_threads": True, "dequeue_num_workers": limit}
-    config["concurrency"] = {"runs": {"max_concurrent_runs": limit, "tag_concurrency_limits": TAG_LIMITS}}
+    config["concurrency"]["runs"] = {"max_concurrent_runs": limit, "tag_concurrency_limits": TAG_LIMITS}
     return POSTGRES_HEADER + yaml.safe_dump({**config, "storage": POSTGRES_STORAGE}, sort_keys=False)
 
 
@@ -161,12 +163,22 @@ def dagster_instance(home: Path) -> Iterator[object]:
     try:
         with DagsterInstance.get() as instance:
             fail_abandoned_runs(instance)
+            _ensure_pool(instance)
             yield instance
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+def _ensure_pool(instance) -> None:
+    """The release pool's limit set in the instance before any run asks for it: the daemon reads
+    the configured pools once per pass, before it sets a new pool to the default, so in the pass
+    that first meets the pool every queued release run would start at once."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits and RELEASE_POOL not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(RELEASE_POOL)
 
 
 def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
@@ -249,7 +261,7 @@ def run_release_step(network: Path, home: Path, asset: str, config: dict, launch
                              Definitions(jobs=[define_asset_job(name, selection=AssetSelection.assets(asset))]))  # fmt: skip
     run_config = {"ops": {asset: {"config": config}}, **SILENT_LOGS}
     with dagster_instance(home) as instance:
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **RELEASE_TAG, **this_process()})
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **this_process()})
     (mat,) = [m for m in result.asset_materializations_for_node(asset) if m.asset_key == AssetKey(asset)]
     return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 

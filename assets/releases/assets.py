@@ -22,6 +22,7 @@ from dvnet.assets.releases.lib.files import newest_release
 from dvnet.assets.releases.lib.internal import read_reasons
 from dvnet.assets.releases.lib.verify import reaudit_release
 from dvnet.assets.resources import NetworkResource, WarehouseResource
+from dvnet.assets.runs import RELEASE_POOL
 
 WAREHOUSE_DEPS = ["service_indicator_cubes", "equity_cubes", "referral_flow_cubes", "unduplicated_people"]
 
@@ -36,7 +37,7 @@ class ReleaseConfig(Config):
     dominance_share: Optional[float] = Field(default=None, description="custom profile: one agency's largest share of a cell.")
 
 
-@asset(group_name="releases", deps=WAREHOUSE_DEPS)
+@asset(group_name="releases", deps=WAREHOUSE_DEPS, pool=RELEASE_POOL)
 def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
                     release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
     """A release request awaiting review: tidy tables with Total margins, suppressed cells marked, audit passed."""
@@ -69,7 +70,7 @@ class PublishConfig(Config):
     request_id: str = Field(description="The approved release request to publish.")
 
 
-@asset(group_name="releases", deps=[release_request])
+@asset(group_name="releases", deps=[release_request], pool=RELEASE_POOL)
 def published_release(config: PublishConfig, network: NetworkResource, warehouse: WarehouseResource) -> MaterializeResult:
     """A published release: a request two reviewers other than its author approved, served by `dvnet query`."""
     from dvnet.assets.releases.lib.review import publish_request, review_state

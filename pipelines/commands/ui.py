@@ -95,9 +95,11 @@ def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | No
     if not port_is_free(port):  # before Dagster starts: its own message comes late and buried in its log
         raise DvnetError("USAGE_PORT_IN_USE", f"port {port} on {HOST} is already in use (another `dvnet ui`, or another program)",
                          hint=f"stop that one, or choose another port: dvnet ui --network {network_dir} --port {port + 1}")
-    from dvnet.assets.runs import dagster_home_for
+    from dvnet.assets.runs import dagster_home_for, dagster_instance
 
     home = dagster_home_for(network, dagster_home, environ)
+    with dagster_instance(home):  # before the daemon: runs a killed command left in progress failed, the release pool set
+        pass
     env = {**environ, "DAGSTER_HOME": str(home), "DVNET_NETWORK": str(network), "DAGSTER_DISABLE_TELEMETRY": "1"}
     proc = subprocess.Popen(dagster_dev_command(port), cwd=home, env=env, preexec_fn=_reset_signals, process_group=0)
     click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}, instance {home}")

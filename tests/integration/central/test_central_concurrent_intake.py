@@ -91,7 +91,8 @@ def test_the_postgresql_instance_gets_the_run_limits_and_sqlite_keeps_one_run():
     config = yaml.safe_load(instance_yaml("postgres", {MAX_RUNS_ENV: "6"}))
     assert config["concurrency"]["runs"]["max_concurrent_runs"] == 6
     assert {(t["key"], str(t["value"]), t["limit"]) for t in config["concurrency"]["runs"]["tag_concurrency_limits"]} == {
-        ("dagster/partition", "{'applyLimitPerUniqueValue': True}", 1), ("dvnet/writes", "release", 1)}
+        ("dagster/partition", "{'applyLimitPerUniqueValue': True}", 1)}
+    assert config["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}  # release runs: one slot, kept from the template
     assert config["run_coordinator"]["config"] == {"dequeue_use_threads": True, "dequeue_num_workers": 6}
     assert yaml.safe_load(instance_yaml("postgres", {}))["concurrency"]["runs"]["max_concurrent_runs"] == 4
     assert yaml.safe_load(instance_yaml("sqlite", {MAX_RUNS_ENV: "6"}))["concurrency"]["runs"]["max_concurrent_runs"] == 1
