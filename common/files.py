@@ -76,10 +76,13 @@ def check_private(*paths: Path) -> list[Path]:
             continue
         entries = [top, *(top.iterdir() if top.is_dir() else ())]
         for path in entries:
-            st = os.lstat(path)
-            if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) or not st.st_mode & 0o077:
+            try:
+                st = os.lstat(path)
+                if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) or not st.st_mode & 0o077:
+                    continue
+                _chmod(path)
+            except FileNotFoundError:  # gone since the listing: another writer's temporary file, renamed or removed
                 continue
-            _chmod(path)
             fixed.append(path)
             warnings.warn(
                 FileModeWarning(f"{path} was readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); it is now owner-only"),

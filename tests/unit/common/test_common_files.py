@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import pyarrow as pa
 import pytest
@@ -67,3 +68,31 @@ def test_check_private_fixes_and_warns_about_what_others_could_read(tmp_path, op
     assert sorted(fixed) == [folder, folder / "audit.log"] and len(caught) == 2
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / "audit.log").stat().st_mode) == 0o600
     assert check_private(folder) == []  # nothing left to fix
+
+
+def test_check_private_survives_another_process_writing_in_the_folder(tmp_path):
+    """Found by the full load suite (two `dvnet ingest` and the sensor's runs at once): a temporary
+    file of another writer's ``atomic_write`` listed by ``iterdir`` and renamed away before its
+    ``lstat`` crashed the check with FileNotFoundError. A writer thread here renames its temporary
+    files into place as fast as it can while the check runs over the folder again and again."""
+    import threading
+
+    folder = tmp_path / "coordinator"
+    private_dir(folder)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            atomic_write(folder / "audit.log.head", str(i).encode(), durable=False)
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            check_private(folder)
+    finally:
+        stop.set()
+        thread.join()
