@@ -92,7 +92,8 @@ def _owner() -> dict:
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
-def _start(folder: Path, bindir: Path) -> Postgres:
+def _start(folder: Path, bindir: Path, fsync: bool = False) -> Postgres:
+    """initdb and start; ``fsync`` off for tests (a throw-away cluster), on for benchmarks."""
     owner = _owner()
     if owner:
         os.chown(folder, owner["user"], owner["group"])
@@ -113,7 +114,7 @@ def _start(folder: Path, bindir: Path) -> Postgres:
         port = _free_port()
         log = (folder / "postgres.log").open("wb")
         proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", "", "-c", "fsync=off"],
+            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", "", "-c", f"fsync={'on' if fsync else 'off'}"],
             cwd=folder, stdout=subprocess.DEVNULL, stderr=log, **owner,
         )  # fmt: skip
         server = Postgres(folder, port, password, proc)
