@@ -18,12 +18,12 @@ demo: $(STAMP)
 
 ## Run the whole test suite (installs, or names, the Debian packages whose programs the tests start).
 test: $(STAMP) test-packages
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=20 -q
 
 ## The attack suites' larger variants (tests/adversarial, DVNET_ADVERSARIAL_FULL=1): the issue-size
 ## load, fuzz and grid, the expensive bad extracts, re-publication with the ledger too.
 test-adversarial-full: $(STAMP) test-packages
-	DVNET_ADVERSARIAL_FULL=1 $(BIN)/python -m pytest -n 2 -q tests/adversarial
+	DVNET_ADVERSARIAL_FULL=1 $(BIN)/python -m pytest -n 2 --dist worksteal -q tests/adversarial
 
 test-packages:
 	@bash tests/system/require-packages

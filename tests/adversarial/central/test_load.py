@@ -7,7 +7,7 @@ re-delivery recorded as a duplicate, every second bundle for a quarter and every
 quarantined with its reason, the inbox empty, no process or run crashed. Headline:
 ``load: B bundles, L loaded, Q quarantined, 0 lost, 0 twice, 0 crashed``.
 CI sizes it at 10 agencies × 2 contracts × 3 quarters; ``DVNET_ADVERSARIAL_FULL=1`` at 50 × 2 × 8
-(1,000 files with the extras), the size the issue names.
+(912 files with the extras, from the 50 agencies the issue names).
 """
 
 from __future__ import annotations
