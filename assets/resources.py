@@ -10,8 +10,11 @@ pointed at ``<network>/coordinator/warehouse/warehouse.duckdb``. DuckDB allows o
 process per file, so every connection it hands out is taken under the warehouse lock
 (``assets/warehouse/lib/lock.py``): a sensor-launched run, a run launched in the UI and
 ``dvnet ingest`` in a terminal wait for each other (up to ``lock_wait_seconds``, then
-``WAREHOUSE_BUSY``) instead of failing on DuckDB's own lock. Moving the warehouse to
-DuckLake or MotherDuck (DESIGN §11) means setting ``database`` here; the assets do not change.
+``WAREHOUSE_BUSY``) instead of failing on DuckDB's own lock.
+
+The scaled profile (``DVNET_WAREHOUSE_PG_URL``) keeps the intake's tables in PostgreSQL: intake
+runs write through ``writer()`` there, side by side, without the lock; ``get_connection()`` still
+hands out the file, brought up to PostgreSQL's state first (``assets/warehouse/lib/analytic_copy.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
+from dvnet.assets.warehouse.lib import schema
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, stderr_notice, warehouse_lock
+from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common.files import make_private, private_dir
 from dvnet.common.network import NetworkPaths
 from dvnet.contracts.errors import RegistryError
@@ -93,12 +98,28 @@ class WarehouseResource(DuckDBResource):
         path = self.path
         private_dir(path.parent)
         with self.locked():
-            con = duckdb.connect(str(path), read_only=False, config={**WAREHOUSE_CONFIG, **self.connection_config})
+            con = schema.connect(path, config={**WAREHOUSE_CONFIG, **self.connection_config})
             make_private(path)  # DuckDB creates the file with the umask's mode
             try:
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection | PgConnection]:
+        """Where intake writes: PostgreSQL in the scaled profile (``DVNET_WAREHOUSE_PG_URL``; no
+        lock, runs write side by side), else the warehouse file as ``get_connection``."""
+        url = configured_url()
+        if url is None:
+            with self.get_connection() as con:
+                yield con
+            return
+        con = PgConnection(url)
+        try:
+            schema.ensure_schema(con)
+            yield con
+        finally:
+            con.close()
 
 
 def build_resources(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT) -> dict[str, object]:

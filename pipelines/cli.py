@@ -100,7 +100,8 @@ def cli() -> None:
 CONFIGURATION_REASONS = frozenset(
     {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "REQUEST_UNKNOWN", "QUERY_FAILED",
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
-     "WAREHOUSE_BUSY"}  # another command holds the warehouse: nothing was checked, run it again later
+     "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
+     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH"}  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
 )  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
 #: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest

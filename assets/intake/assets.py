@@ -194,7 +194,7 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
     # Verification (signature, decryption, re-validation) needs no warehouse: it runs before the
     # lock, in parallel with other partitions' runs. Only the load waits for the one writer.
     verified = verify_files(files, ctx)
-    with warehouse.get_connection() as con:
+    with warehouse.writer() as con:
         outcomes, gone = load_verified(verified, ctx, con)
         if gone:
             skipped["not_in_inbox"] += gone
@@ -225,7 +225,7 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
         counted = [o.bundle_id for o in summary.loaded() if _has_counts(o)]
         if counted:
             rows, tables = con.execute(
-                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE bundle_id IN (SELECT unnest(?::VARCHAR[]))",
+                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE bundle_id = ANY(?::VARCHAR[])",
                 [counted],
             ).fetchone()
             in_partition = con.execute(

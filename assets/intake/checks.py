@@ -42,13 +42,13 @@ def loaded_bundle_ids(context: AssetCheckExecutionContext) -> list[str]:
 
 @asset_check(asset=INTAKE, name="bundles_reconcile", description="Every loaded bundle: records in its manifest = rows loaded = rows held; no orphan rows.")
 def bundles_reconcile_check(warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.get_connection() as con:
+    with warehouse.writer() as con:
         return _result(bundles_reconcile(con))
 
 
 @asset_check(asset=INTAKE, name="quarantine_explained", description="Every quarantined file has a reason file and a quarantine_log row.")
 def quarantine_explained_check(network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.get_connection() as con:
+    with warehouse.writer() as con:
         return _result(quarantine_explained(con, network.paths.quarantine))
 
 
@@ -58,7 +58,7 @@ def quarantine_explained_check(network: NetworkResource, warehouse: WarehouseRes
     description="Freshness: active Tier 2+ agencies without a loaded bundle for the latest period (a warning, not an error).",
 )
 def agencies_contributed_check(network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.get_connection() as con:
+    with warehouse.writer() as con:
         return _result(agencies_contributed(con, network.coordinator_context().network), AssetCheckSeverity.WARN)
 
 
@@ -72,7 +72,7 @@ def agencies_contributed_check(network: NetworkResource, warehouse: WarehouseRes
 def loaded_rows_conform_check(context: AssetCheckExecutionContext, network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
     bundle_ids = loaded_bundle_ids(context)
     geography = network.coordinator_context().network.geography
-    with warehouse.get_connection() as con:
+    with warehouse.writer() as con:
         return _result(loaded_rows_conform(con, bundle_ids, geography))
 
 

@@ -36,10 +36,11 @@ def holding_warehouse(network: Path, wait: float, *, existing: bool = False) -> 
     """The network's warehouse lock, held for the block; waiting is told on stderr. ``existing``:
     only when the warehouse exists (a command that only reads or deletes what is there then
     writes nothing at all, not even the lock file, when it refuses)."""
+    from dvnet.assets.warehouse.lib import schema
     from dvnet.assets.warehouse.lib.lock import stderr_notice, warehouse_lock
 
     warehouse = NetworkPaths(Path(network)).warehouse
-    if existing and not warehouse.exists():
+    if existing and not schema.exists(warehouse):
         yield
         return
     with warehouse_lock(warehouse, wait=wait, notice=stderr_notice(wait)):

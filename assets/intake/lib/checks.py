@@ -1,4 +1,5 @@
-"""The intake checks' predicates: pure functions over a DuckDB connection (and the network folder),
+"""The intake checks' predicates: pure functions over a warehouse connection (DuckDB's, or
+PostgreSQL's in the scaled profile: SQL both read) and the network folder,
 each returning a ``Finding`` with value-free evidence. Dagster-free; ``assets/intake/checks.py``
 wraps them.
 
@@ -41,7 +42,7 @@ def _q(name: str) -> str:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]).fetchone()[0] > 0
 
 
 # --- bundles_reconcile ---------------------------------------------------------------------------
@@ -98,7 +99,9 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     table = staged_table(contract.id)
     if not bundle_ids or not _exists(con, table):
         return Finding(True, {"rows_checked": 0})
-    columns = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", [table]
+    ).fetchall()]
     expected = [*KEY_COLUMNS, *contract.output_columns()]
     if sorted(columns) != sorted(expected):
         return Finding(False, {"rows_checked": 0, "violations_by_column_rule": {"table_columns": len(set(columns) ^ set(expected))}})
@@ -115,7 +118,7 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
         if off:
             violations[OFF_GEOGRAPHY] += off
     mismatched = con.execute(
-        f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id) "
+        f"SELECT count(*) FROM {table} WHERE bundle_id = ANY(?::VARCHAR[]) "
         f"AND (contract_id <> ? OR {_q(contract.quarter_column)} IS DISTINCT FROM period)",
         [bundle_ids, contract.id],
     ).fetchone()[0]
@@ -128,7 +131,7 @@ def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geogra
     """The count rows of ``bundle_ids`` name a standard table of their contract, use its
     dimensions only, with valid codes and the network's regions, and n ≥ 1 (``conform``)."""
     ensure_schema(con)
-    where, params = "list_contains(?::VARCHAR[], bundle_id)", [bundle_ids]
+    where, params = "bundle_id = ANY(?::VARCHAR[])", [bundle_ids]
     violations = count_violations(con, "contribution_counts", where, params)
     rows = con.execute(f"SELECT count(*) FROM contribution_counts WHERE {where}", params).fetchall()[0][0]  # all fetched: the connection is free
     off = off_geography_rows(con.sql(f"SELECT region FROM contribution_counts WHERE {where}", params=params).to_arrow_table(), geography)
@@ -143,7 +146,7 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
     ensure_schema(con)
     record_bundles: dict[tuple[str, int], list[str]] = {}
     for bundle_id, contract_id, version in con.execute(
-        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND list_contains(?::VARCHAR[], bundle_id) ORDER BY bundle_id",
+        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND bundle_id = ANY(?::VARCHAR[]) ORDER BY bundle_id",
         [list(bundle_ids)],
     ).fetchall():
         record_bundles.setdefault((contract_id, version), []).append(bundle_id)

@@ -40,7 +40,9 @@ from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
+from dvnet.assets.warehouse.lib.postgres import is_unique_violation
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
+from dvnet.assets.warehouse.lib.writes import agency_serial, append_rows
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
 
@@ -261,24 +263,17 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
     con.execute("BEGIN TRANSACTION")
     try:
         _claim_key(con, [agency, contract.id, period, project or ""], bundle_id, supersedes, contract)
-        con.register("payload", table)
-        key_select = "?::VARCHAR AS bundle_id, ?::VARCHAR AS agency_id, ?::VARCHAR AS period, ?::VARCHAR AS contract_id"
-        key_args = [bundle_id, agency, period, contract.id]
+        keys = {"bundle_id": bundle_id, "agency_id": agency, "period": period, "contract_id": contract.id}
         if header["mode"] == "record":
-            staged = staged_table(contract.id)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {staged} AS SELECT {key_select}, * FROM payload LIMIT 0", key_args)
-            con.execute(f"INSERT INTO {staged} BY NAME SELECT {key_select}, * FROM payload", key_args)
+            append_rows(con, staged_table(contract.id), keys, table)
             rows = table.num_rows
             maybe_crash("after_rows")
             if counts is not None:
-                con.register("bundle_counts", counts)
-                con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM bundle_counts", key_args)
-                con.unregister("bundle_counts")
+                append_rows(con, "contribution_counts", keys, counts)
         else:
-            con.execute(f"INSERT INTO contribution_counts BY NAME SELECT {key_select}, * FROM payload", key_args)
+            append_rows(con, "contribution_counts", keys, table)
             rows = table.num_rows
             maybe_crash("after_rows")
-        con.unregister("payload")
         con.execute(
             "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
             [bundle_id, agency, header["sequence"], contract.id, contract.version, header["mode"], period,
@@ -318,8 +313,10 @@ def _claim_key(con, key: list[str], bundle_id: str, supersedes: str | None, cont
         raise _already_loaded(key, live[0])
     try:
         con.execute("INSERT INTO live_contributions VALUES (?, ?, ?, ?, ?)", [*key, bundle_id])
-    except duckdb.ConstraintException:
-        raise _already_loaded(key, None) from None
+    except Exception as e:
+        if is_unique_violation(e):
+            raise _already_loaded(key, None) from None
+        raise
 
 
 def _already_loaded(key: list[str], live: str | None) -> IngestRefusal:
@@ -333,7 +330,7 @@ def _already_loaded(key: list[str], live: str | None) -> IngestRefusal:
 
 
 def _table_exists(con, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [name]).fetchone()[0] > 0
 
 
 # --- one file: verify (no warehouse), then apply (the warehouse, in order) -----------------------
@@ -432,10 +429,21 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
     return v
 
 
-def _apply(v: _Verified, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection) -> IngestOutcome:
+def _apply(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome | None:
     """The warehouse steps for a verified file, in DESIGN §7's order: replay ledger, then the
     refusal verification found after it (if any), then the one-transaction load. Moves the file
-    out of the inbox, writes its receipt and audit line."""
+    out of the inbox, writes its receipt and audit line. None when the file left the inbox before
+    this writer's turn (another writer processed it: each bundle is loaded or quarantined once).
+
+    Writers take turns per agency (per file when the agency is not known): on DuckDB the warehouse
+    lock already makes it one writer; on PostgreSQL other agencies' bundles load meanwhile."""
+    with agency_serial(con, v.out.agency_id if v.before_replay is None else f"file:{v.out.file_name}"):
+        if not os.path.lexists(v.path):
+            return None
+        return _apply_in_order(v, ctx, con)
+
+
+def _apply_in_order(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome:
     out, now = v.out, v.now
     try:
         if v.before_replay is not None:
@@ -477,9 +485,10 @@ def ingest_file(path: Path, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnect
     ``FileNotFoundError`` when the file left the inbox before it was read."""
     ensure_schema(con)
     verified = _verify(Path(path), ctx, now or _now())
-    if verified.gone:
+    out = None if verified.gone else _apply(verified, ctx, con)
+    if out is None:
         raise FileNotFoundError(errno.ENOENT, "the inbox file is gone", inbox_name(Path(path)))
-    return _apply(verified, ctx, con)
+    return out
 
 
 def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> Iterator[IngestOutcome]:
@@ -497,8 +506,9 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             verified = ahead.result()
             if nxt is not None:
                 ahead = pool.submit(_verify, nxt, ctx, now or _now())
-            if not verified.gone:  # another writer took it: its outcome is recorded there
-                yield _apply(verified, ctx, con)
+            out = None if verified.gone else _apply(verified, ctx, con)
+            if out is not None:  # None: another writer took it; its outcome is recorded there
+                yield out
 
 
 def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None = None) -> list[_Verified]:
@@ -509,12 +519,11 @@ def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | 
 
 
 def load_verified(verified: list[_Verified], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection) -> tuple[list[IngestOutcome], int]:
-    """The warehouse steps (``_apply``) of files ``verify_files`` checked, called under the warehouse
-    lock; and how many were skipped because they had left the inbox meanwhile (another writer
+    """The warehouse steps (``_apply``) of files ``verify_files`` checked; and how many were skipped because they had left the inbox meanwhile (another writer
     processed them while this run verified: each bundle is loaded or quarantined exactly once)."""
     ensure_schema(con)
-    pending = [v for v in verified if not v.gone and os.path.lexists(v.path)]
-    return [_apply(v, ctx, con) for v in pending], len(verified) - len(pending)
+    outcomes = [out for v in verified if not v.gone and (out := _apply(v, ctx, con)) is not None]
+    return outcomes, len(verified) - len(outcomes)
 
 
 def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:

@@ -34,6 +34,7 @@ from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
 from dvnet.assets.releases.lib.report import write_report
 from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame, load_organisations, release_frame, single_member_categories, unduplicated_people_frame
+from dvnet.assets.warehouse.lib import schema as warehouse_schema
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
@@ -134,9 +135,9 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
     warehouse = NetworkPaths(Path(root)).warehouse
-    if not warehouse.is_file():
+    if not warehouse_schema.exists(warehouse):
         raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = warehouse_schema.connect(warehouse, read_only=True)
     try:
         row = con.execute("SELECT max(period) FROM ledger WHERE superseded_by IS NULL").fetchone()
     finally:
@@ -157,9 +158,9 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
     network = load_network(paths.root)
     release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
     folder = review.requests_root(paths) / release_id
-    if not paths.warehouse.is_file():
+    if not warehouse_schema.exists(paths.warehouse):
         raise DvnetError("NOTHING_TO_PUBLISH", "no loaded contributions yet (no warehouse)", hint="run `dvnet ingest` first")
-    con = duckdb.connect(str(paths.warehouse))
+    con = warehouse_schema.connect(paths.warehouse)
     make_private(paths.warehouse)
     coordinator = coordinator_actor(paths.root, network)
     try:

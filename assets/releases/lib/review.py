@@ -32,6 +32,7 @@ from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import MANIFEST
 from dvnet.assets.releases.lib.internal import read_record
+from dvnet.assets.warehouse.lib import schema as warehouse_schema
 
 REQUESTS = "release-requests"
 DISCLOSURE = "disclosure.json"
@@ -189,7 +190,7 @@ def publish_request(root: Path, request_id: str, *, now: dt.datetime | None = No
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     paths = NetworkPaths(Path(root))
     coordinator = coordinator_actor(paths.root, load_network(paths.root))
-    con = duckdb.connect(str(paths.warehouse))
+    con = warehouse_schema.connect(paths.warehouse)
     try:
         recover.finish_interrupted(paths, con, coordinator)  # an interrupted publication of this request finishes first
         state = review_state(root, request_id)

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.assets.warehouse.lib import schema as warehouse
+from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
 from dvnet.common.audit import Signer
 from dvnet.common.files import private_folder
@@ -63,7 +64,7 @@ def _contracts(dsa: Agreement) -> list[Contract]:
     return [get_contract(m.group(1), int(m.group(2))) for m in map(CONTRACT_REF.match, dsa.contracts)]
 
 
-def _project_bundles(con: duckdb.DuckDBPyConnection, dsa_id: str) -> list[str]:
+def _project_bundles(con, dsa_id: str) -> list[str]:
     return [b for (b,) in con.execute("SELECT bundle_id FROM ledger WHERE project = ? ORDER BY bundle_id", [dsa_id]).fetchall()]
 
 
@@ -126,7 +127,7 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     unusable = [p.id for p in researchers if p is None or not p.active or not p.encryption_public_key or "researcher" not in p.roles]
     if unusable:
         raise ExtractRefusal("RESEARCHER_UNUSABLE", f"{', '.join(unusable)}: not an active researcher with an encryption key")
-    con = warehouse.connect(NetworkPaths(root).warehouse, read_only=True) if NetworkPaths(root).warehouse.exists() else None
+    con = warehouse.connect(NetworkPaths(root).warehouse, read_only=True) if warehouse.exists(NetworkPaths(root).warehouse) else None
     try:
         rows = _rows(con, dsa) if con is not None else None
     finally:
@@ -164,22 +165,47 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
 
 def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     """Delete the project's staged rows and their counts in one transaction, then rewrite the
-    file so their bytes leave it too. Returns (staged rows, count rows, bundle ids)."""
-    con = warehouse.connect(NetworkPaths(root).warehouse)
-    staged = 0
+    file so their bytes leave it too. Returns (staged rows, count rows, bundle ids).
+
+    The scaled profile deletes them in PostgreSQL first and rewrites those tables there
+    (``VACUUM FULL``: a DELETE alone leaves the rows in the table's pages); opening the file then
+    brings the copy to the same state, and the file is rewritten as in the embedded profile."""
+    tables = [warehouse.staged_table(c.id) for c in _contracts(dsa)]
+    url = configured_url()
+    if url:
+        pg = PgConnection(url)
+        try:
+            bundles = _project_bundles(pg, dsa.id)
+            removed = _delete_bundles(pg, [*tables, "contribution_counts"], bundles)
+            for table in removed:
+                pg.execute(f"VACUUM FULL {table}")
+        finally:
+            pg.close()
+    con = warehouse.connect(NetworkPaths(root).warehouse)  # scaled: the copy loses the same rows here
     try:
-        bundles = _project_bundles(con, dsa.id) or [""]  # [""]: an empty list has no type to bind
-        existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        con.execute("BEGIN TRANSACTION")
-        for contract in _contracts(dsa):
-            if warehouse.staged_table(contract.id) in existing:
-                staged += con.execute(f"DELETE FROM {warehouse.staged_table(contract.id)} WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
-        counts = con.execute("DELETE FROM contribution_counts WHERE bundle_id IN (SELECT unnest(?))", [bundles]).fetchone()[0]
-        con.execute("COMMIT")
+        if not url:
+            bundles = _project_bundles(con, dsa.id)
+            removed = _delete_bundles(con, [*tables, "contribution_counts"], bundles)
     finally:
         con.close()
     warehouse.rewrite_live_rows_only(NetworkPaths(root).warehouse)  # a DELETE alone leaves the rows' bytes in the file
-    return staged, counts, bundles
+    return sum(removed.get(t, 0) for t in tables), removed.get("contribution_counts", 0), bundles
+
+
+def _delete_bundles(con, tables: list[str], bundles: list[str]) -> dict[str, int]:
+    """Rows of ``bundles`` deleted from each of ``tables`` that exists, in one transaction."""
+    existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
+    removed: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in (t for t in tables if t in existing):
+            removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [bundles]).fetchone()[0]
+            con.execute(f"DELETE FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [bundles])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return removed
 
 
 def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> dict:
@@ -193,7 +219,7 @@ def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.dateti
         raise RegistryError("AGREEMENT_INVALID", "a reason is required: it is kept with the destruction record", field="reason")
     staged = counts = 0
     bundles: list[str] = []
-    if NetworkPaths(root).warehouse.exists():
+    if warehouse.exists(NetworkPaths(root).warehouse):
         try:
             staged, counts, bundles = _destroy_rows(root, dsa)
         except duckdb.IOException:  # another process holds the warehouse; nothing is lost by running again

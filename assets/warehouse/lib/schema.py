@@ -8,9 +8,14 @@ rows (record mode, counted here with the same definitions). Indicator cubes are 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from dvnet.assets.warehouse.lib import analytic_copy
+from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 
 from dvnet.anonymize.counts import all_dimensions
 from dvnet.contracts.registry import all_contracts
@@ -31,8 +36,13 @@ def staged_table(contract_id: str) -> str:
     return f"staged_{contract_id}"
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the warehouse tables if missing (idempotent)."""
+def ensure_schema(con) -> None:
+    """Create the warehouse tables if missing (idempotent), on DuckDB or PostgreSQL (``PgConnection``)."""
+    with schema_serial(con):
+        _ensure_tables(con)
+
+
+def _ensure_tables(con) -> None:
     dims = ", ".join(f'"{d}" VARCHAR' for d in count_dimensions())
     con.execute(
         """
@@ -61,6 +71,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     # Loads committed whose audit line, receipt and archiving are not done yet (ingest's journal).
     con.execute("CREATE TABLE IF NOT EXISTS unfinished_loads (bundle_id VARCHAR PRIMARY KEY)")
     _ensure_live_contributions(con)
+    if isinstance(con, PgConnection):  # deletes and the analytic copy find a bundle's rows by it
+        con.execute("CREATE INDEX IF NOT EXISTS contribution_counts_bundle ON contribution_counts (bundle_id)")
 
 
 #: The key one live contribution is unique on (DESIGN §8): agency × contract × period × project
@@ -75,7 +87,9 @@ def _ensure_live_contributions(con: duckdb.DuckDBPyConnection) -> None:
     (an UPDATE, in the correction's transaction), never stand beside it. A warehouse made before
     the table existed gets it filled from the ledger's current bundles; one that already counts
     a key twice fails here (``ConstraintException``) rather than go on double counting."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'live_contributions'").fetchone()[0]
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'live_contributions' AND table_schema = current_schema()"
+    ).fetchall()[0][0]  # fetched to the end: DuckDB admits no other call beside an unfinished result
     if exists:
         return
     con.execute("BEGIN TRANSACTION")
@@ -94,11 +108,45 @@ def _ensure_live_contributions(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-def connect(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    if not read_only:
-        ensure_schema(con)
-    return con
+def exists(path) -> bool:
+    """Whether the network has a warehouse yet: the file, or in the scaled profile PostgreSQL's
+    (whose copy the file becomes when it is first opened)."""
+    return configured_url() is not None or Path(path).is_file()
+
+
+def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """The warehouse file, its tables made (read-write) and, in the scaled profile, brought up to
+    PostgreSQL's intake tables first (``analytic_copy``). The caller holds the warehouse lock."""
+    url = configured_url()
+    if not read_only or url:
+        con = duckdb.connect(str(path), config=config or {})
+        try:
+            ensure_schema(con)
+            analytic_copy.check_role(con, scaled=url is not None)
+            if url:
+                pg = PgConnection(url)
+                try:
+                    ensure_schema(pg)
+                    analytic_copy.refresh(con, pg)
+                finally:
+                    pg.close()
+        except BaseException:
+            con.close()
+            raise
+        if not read_only:
+            return con
+        con.close()
+    return duckdb.connect(str(path), read_only=True, config=config or {})
+
+
+@contextmanager
+def schema_serial(con) -> Iterator[None]:
+    """Two first runs making PostgreSQL's tables at once: one waits (DuckDB: the warehouse lock)."""
+    if isinstance(con, PgConnection):
+        with con.serial("schema"):
+            yield
+    else:
+        yield
 
 
 def rewrite_live_rows_only(path: Path) -> None:

@@ -5,7 +5,9 @@ at the same time (proved from the run records' start and end times in PostgreSQL
 and decrypts its bundle outside the warehouse lock and takes the lock only to load. Then a publish.
 Every bundle ends loaded or quarantined exactly once (a tampered one quarantined), and the release
 table files (CSV and Parquet, byte for byte) equal those the embedded default (SQLite instance, ``dvnet ingest``) makes from the same bundles.
-Forcing ``max_concurrent_runs`` to 1 turns the overlap assertion red."""
+Forcing ``max_concurrent_runs`` to 1 turns the overlap assertion red. Run twice: with the warehouse
+file (loads queued on its lock), and with the scaled profile's warehouse in PostgreSQL too
+(``DVNET_WAREHOUSE_PG_URL``: loads side by side, the publish reading the file's copy of it)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import yaml
 from dagster_dev import free_port, start, stop, wait_until_up
 
 from dvnet.assets.runs import MAX_RUNS_ENV, PG_URL_ENV, instance_yaml
+from dvnet.assets.warehouse.lib.postgres import WAREHOUSE_PG_URL_ENV
 from dvnet.contracts.errors import DvnetError
 
 WAIT_SECONDS = 300  # a bound on waiting for the daemon, not an assertion about speed
@@ -38,7 +41,8 @@ def _overlapping(runs: list[tuple[str, float, float]]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_default_publishes(ck, kit, postgres, tmp_path):
+@pytest.mark.parametrize("warehouse", ["file", "postgresql"])
+def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_default_publishes(ck, kit, postgres, tmp_path, warehouse):
     sent = [kit.records("shelter-a", n=30, seed=21), kit.counts("legal-b", "referral", n=40, seed=22),
             kit.counts("health-c", "referral", n=35, seed=23)]  # fmt: skip
     for i, b in enumerate(sent):
@@ -48,9 +52,13 @@ def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_
     shutil.copytree(kit.root, embedded, symlinks=True)  # the same network, keys and bundles, for the default
 
     url = postgres.create_database("dagster")
+    scaled = {PG_URL_ENV: url}
+    if warehouse == "postgresql":  # the scaled profile's warehouse too: loads without the file's lock
+        postgres.create_database("warehouse")
+        scaled[WAREHOUSE_PG_URL_ENV] = postgres.dsn("warehouse")
     home = tmp_path / "pg_home"  # new: dvnet writes the PostgreSQL dagster.yaml with the run limits
     port, log = free_port(), tmp_path / "dvnet-ui.log"
-    proc = start(kit.root, home, port, log, env={PG_URL_ENV: url})
+    proc = start(kit.root, home, port, log, env=scaled)
     try:
         wait_until_up(port, proc, log)
         deadline = time.monotonic() + WAIT_SECONDS
@@ -68,8 +76,11 @@ def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_
     assert overlaps, f"no two intake runs were in progress at the same time: {[(r[1], r[2]) for r in runs]}"
 
     out = ck.run_cli(["publish", "--network", str(kit.root), "--period", ck.PERIOD, "--dagster-home", str(home), *ck.as_coordinator(kit.root)],
-                     env={PG_URL_ENV: url})  # fmt: skip
+                     env=scaled)  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    if warehouse == "postgresql":  # the intake wrote PostgreSQL; the publish read its copy in the file
+        assert sorted(postgres.query("SELECT bundle_id, count(*) FROM dvnet.ledger GROUP BY 1", db="warehouse")) == sorted((b.bundle_id, 1) for b in sent)
+        assert postgres.query("SELECT count(*) FROM dvnet.quarantine_log", db="warehouse") == [(1,)]
 
     # Each bundle once: loaded in the ledger, or quarantined in the log; nothing left in the inbox.
     ledger = ck.query(kit.paths.warehouse, "SELECT bundle_id, count(*) FROM ledger GROUP BY 1 ORDER BY 1")
@@ -80,7 +91,7 @@ def test_sensor_intake_runs_overlap_on_postgresql_and_publish_what_the_embedded_
 
     # The embedded default (SQLite instance, one run at a time) from the same bundles.
     for argv, code in ((["ingest"], 1), (["publish", "--period", ck.PERIOD], 0)):  # ingest: 1, a bundle was refused
-        done = ck.run_cli([*argv, "--network", str(embedded), *ck.as_coordinator(embedded)], env={PG_URL_ENV: ""})
+        done = ck.run_cli([*argv, "--network", str(embedded), *ck.as_coordinator(embedded)], env={PG_URL_ENV: "", WAREHOUSE_PG_URL_ENV: ""})
         assert done.returncode == code, done.stdout[-2000:] + done.stderr[-2000:]
     assert ck.query(embedded / kit.paths.warehouse.relative_to(kit.root), "SELECT reason FROM quarantine_log") == [(quarantined[0][0],)]
     expected = _release_files(embedded)

@@ -1,0 +1,42 @@
+"""The intake's writes on either warehouse engine: the few calls whose SQL differs.
+
+Ingest and the intake checks hold a connection that is either DuckDB's (the embedded warehouse
+file, one writer at a time under the warehouse lock) or ``PgConnection`` (the scaled profile,
+many writers). Everything else they run is SQL both engines read; these are the exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+from dvnet.assets.warehouse.lib.postgres import PgConnection
+
+
+def append_rows(con, table: str, keys: dict[str, str], rows: pa.Table) -> None:
+    """``rows`` into ``table`` by column name, the constant ``keys`` columns in front; the table is
+    made from the rows' types the first time."""
+    if isinstance(con, PgConnection):
+        con.append(table, keys, rows)
+        return
+    select = ", ".join(f"?::VARCHAR AS {k}" for k in keys)
+    con.register("_dvnet_rows", rows)
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {select}, * FROM _dvnet_rows LIMIT 0", list(keys.values()))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT {select}, * FROM _dvnet_rows", list(keys.values()))
+    finally:
+        con.unregister("_dvnet_rows")
+
+
+@contextmanager
+def agency_serial(con, agency_id: str | None) -> Iterator[None]:
+    """One agency's bundles through the replay ledger and the load one at a time (its sequences
+    are checked in order); other agencies' go on. On DuckDB the warehouse lock already admits one
+    writer for everything."""
+    if isinstance(con, PgConnection) and agency_id:
+        with con.serial(f"agency:{agency_id}"):
+            yield
+    else:
+        yield

@@ -1,0 +1,206 @@
+"""The scaled profile's warehouse (issue 17): the intake's tables in a real PostgreSQL server,
+written by several writers at once, and the warehouse file as DuckDB's copy of them.
+
+What each test would catch: rows that change on the way in or out (an empty text read back as
+NULL, a quote or a newline cut); two writers counting one agency × period twice, or a writer
+waiting for another agency; a copy that keeps a superseded or destroyed bundle's rows, or misses
+a new one; a file of one profile opened by the other; a bad configuration reaching the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from fixtures_postgres import _bindir, _start, _stop
+
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_file
+from dvnet.assets.warehouse.lib import schema
+from dvnet.assets.warehouse.lib.postgres import WAREHOUSE_PG_URL_ENV, PgConnection, configured_url
+from dvnet.assets.warehouse.lib.writes import append_rows
+from dvnet.contracts.errors import DvnetError
+
+
+@pytest.fixture(scope="module")
+def server():
+    folder = Path(tempfile.mkdtemp(prefix="dvnet-pg-"))
+    bindir = _bindir()
+    if bindir is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip("no initdb program (Debian package postgresql); `make test` installs it")
+    running = _start(folder, bindir)
+    yield running
+    _stop(running)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(server, request, monkeypatch) -> str:
+    """A new database for the test, set as the warehouse (``DVNET_WAREHOUSE_PG_URL``)."""
+    name = "w_" + request.node.name.lower().translate({ord(c): "_" for c in "[]-. "})[:50]
+    server.create_database(name)
+    url = server.dsn(name)
+    monkeypatch.setenv(WAREHOUSE_PG_URL_ENV, url)
+    return url
+
+
+def _pg_rows(url: str, sql: str, params=None) -> list[tuple]:
+    con = PgConnection(url)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def _ingest(kit, name: str, sealed, url: str):
+    con = PgConnection(url)
+    try:
+        return ingest_file(kit.drop(name, sealed.blob), CoordinatorContext.load(kit.root), con)
+    finally:
+        con.close()
+
+
+def test_rows_come_back_from_postgresql_as_they_went_in(pg_url):
+    rows = pa.table({
+        "text": pa.array(["plain", "", None, 'a "quote", a comma\nand a newline', "é ü 中"]),
+        "flag": pa.array([True, False, None, True, False]),
+        "number": pa.array([1, None, 0, -4, 2**40], pa.int64()),
+        "day": pa.array([dt.date(2026, 1, 1), None, dt.date(2025, 12, 31), dt.date(2026, 3, 31), dt.date(2026, 6, 30)]),
+    })  # fmt: skip
+    con = PgConnection(pg_url)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        append_rows(con, "staged_roundtrip", {"bundle_id": "b1"}, rows)
+        con.execute("COMMIT")
+        back = con.sql("SELECT text, flag, number, day FROM staged_roundtrip WHERE bundle_id = ?", ["b1"]).to_arrow_table()
+    finally:
+        con.close()
+    assert back.schema == rows.schema
+    assert back.to_pylist() == rows.to_pylist()
+
+
+def test_a_type_postgresql_has_no_column_for_is_refused(pg_url):
+    con = PgConnection(pg_url)
+    try:
+        with pytest.raises(DvnetError) as refused:
+            append_rows(con, "staged_lists", {"bundle_id": "b1"}, pa.table({"codes": pa.array([["a"]])}))
+    finally:
+        con.close()
+    assert refused.value.reason == "WAREHOUSE_TYPE_UNSUPPORTED"
+
+
+def test_intake_loads_into_postgresql_and_the_file_copies_it_bundle_by_bundle(ck, kit, pg_url):
+    first = kit.records("shelter-a", n=30, seed=1)
+    other = kit.counts("legal-b", "referral", n=20, seed=2)
+    assert _ingest(kit, "a", first, pg_url).outcome == "loaded"
+    assert _ingest(kit, "b", other, pg_url).outcome == "loaded"
+    assert _ingest(kit, "a-again", first, pg_url).outcome == "duplicate"
+    assert _pg_rows(pg_url, "SELECT count(*) FROM staged_service_episode") == [(30,)]
+    assert not kit.paths.warehouse.exists()  # intake never opened the file
+
+    def copy_matches() -> None:
+        with schema.connect(kit.paths.warehouse) as con:
+            for table in ("ledger", "live_contributions", "quarantine_log", "staged_service_episode", "contribution_counts"):
+                in_pg = _pg_rows(pg_url, f"SELECT count(*) FROM {table}")[0][0]
+                assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(in_pg,)], table
+            pg_ids = sorted(_pg_rows(pg_url, "SELECT DISTINCT bundle_id FROM staged_service_episode"))
+            assert sorted(con.execute("SELECT DISTINCT bundle_id FROM staged_service_episode").fetchall()) == pg_ids
+
+    copy_matches()
+    correction = kit.records("shelter-a", n=12, seed=3, supersedes=first.bundle_id)
+    assert _ingest(kit, "a-fix", correction, pg_url).outcome == "loaded"
+    copy_matches()  # the superseded bundle's rows left the copy, the correction's arrived
+    with schema.connect(kit.paths.warehouse, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT bundle_id FROM staged_service_episode").fetchall() == [(correction.bundle_id,)]
+        assert con.execute("SELECT count(*) FROM staged_service_episode").fetchall() == [(12,)]
+
+
+def test_two_writers_never_count_one_period_twice_and_other_agencies_load_meanwhile(ck, kit, pg_url):
+    a1 = kit.records("shelter-a", n=20, seed=4)
+    a2 = kit.records("shelter-a", n=25, seed=5)  # the same agency × contract × period, no correction
+    b = kit.counts("legal-b", "referral", n=15, seed=6)
+    paths = [kit.drop("a1", a1.blob), kit.drop("a2", a2.blob), kit.drop("b", b.blob)]
+    ctx = CoordinatorContext.load(kit.root)
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(len(paths))
+
+    def write(path: Path) -> None:
+        con = PgConnection(pg_url)
+        try:
+            start.wait()
+            out = ingest_file(path, ctx, con)
+            outcomes[path.stem] = out.reason or out.outcome
+        finally:
+            con.close()
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes["b"] == "loaded"
+    # One of the two loads; the other is refused: by the live key if the lower sequence went
+    # first, else by the replay ledger's sequence order (the agency's writers take turns).
+    assert sorted([outcomes["a1"], outcomes["a2"]]) in (["PERIOD_ALREADY_LOADED", "loaded"], ["SEQUENCE_ROLLBACK", "loaded"])
+    assert _pg_rows(pg_url, "SELECT agency_id, count(*) FROM live_contributions GROUP BY 1 ORDER BY 1") == [("legal-b", 1), ("shelter-a", 1)]
+    assert _pg_rows(pg_url, "SELECT count(*) FROM staged_service_episode") == [(20 if outcomes["a1"] == "loaded" else 25,)]
+
+
+def test_an_agency_waits_for_its_own_load_and_not_for_another_agency(pg_url):
+    holder, other, same = PgConnection(pg_url), PgConnection(pg_url), PgConnection(pg_url)
+    try:
+        with holder.serial("agency:shelter-a"):
+            got_other = threading.Event()
+            got_same = threading.Event()
+
+            def take(con, name, event):
+                with con.serial(name):
+                    event.set()
+
+            t1 = threading.Thread(target=take, args=(other, "agency:legal-b", got_other))
+            t2 = threading.Thread(target=take, args=(same, "agency:shelter-a", got_same))
+            t1.start(), t2.start()
+            assert got_other.wait(30)
+            assert not got_same.wait(1.0)  # held: shelter-a's second writer waits
+        assert got_same.wait(30)  # released: it goes on
+        t1.join(), t2.join()
+    finally:
+        for con in (holder, other, same):
+            con.close()
+
+
+def test_a_file_of_one_profile_is_refused_by_the_other(ck, kit, pg_url, monkeypatch):
+    embedded = kit.paths.warehouse.with_name("embedded.duckdb")
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
+    with duckdb.connect(str(kit.paths.warehouse.parent / "embedded.duckdb")) as con:
+        schema.ensure_schema(con)
+        con.execute("INSERT INTO ledger VALUES ('b', 'shelter-a', 1, 'referral', 1, 'aggregate', '2026Q1', 1, 1, NULL, NULL, NULL, NULL, 'x', now())")
+    monkeypatch.setenv(WAREHOUSE_PG_URL_ENV, pg_url)
+    with pytest.raises(DvnetError) as refused:
+        schema.connect(embedded)
+    assert refused.value.reason == "WAREHOUSE_PROFILE_MISMATCH"  # the refresh would have deleted its contributions
+    schema.connect(kit.paths.warehouse).close()  # a new file becomes the copy
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
+    with pytest.raises(DvnetError) as refused:
+        schema.connect(kit.paths.warehouse)
+    assert refused.value.reason == "WAREHOUSE_PROFILE_MISMATCH"  # writes here would never reach PostgreSQL
+    with duckdb.connect(str(embedded)) as con:
+        assert con.execute("SELECT count(*) FROM ledger").fetchall() == [(1,)]
+
+
+def test_a_bad_warehouse_url_is_a_usage_error_and_says_nothing_of_the_password(server):
+    with pytest.raises(DvnetError) as refused:
+        configured_url({WAREHOUSE_PG_URL_ENV: "mysql://user:s3cret@host/db"})
+    assert refused.value.reason == "USAGE_WAREHOUSE_PG_URL_INVALID" and "s3cret" not in str(refused.value)
+    assert configured_url({WAREHOUSE_PG_URL_ENV: "postgresql+psycopg2://u:p@h/d"}) == "postgresql://u:p@h/d"
+    assert configured_url({}) is None
+    closed = server.dsn("postgres").replace(f":{server.port}/", ":1/")
+    with pytest.raises(DvnetError) as refused:
+        PgConnection(closed)
+    assert refused.value.reason == "WAREHOUSE_UNREACHABLE" and server.password not in str(refused.value)
