@@ -204,3 +204,29 @@ def test_a_bad_warehouse_url_is_a_usage_error_and_says_nothing_of_the_password(s
     with pytest.raises(DvnetError) as refused:
         PgConnection(closed)
     assert refused.value.reason == "WAREHOUSE_UNREACHABLE" and server.password not in str(refused.value)
+
+
+def test_closing_an_agreement_destroys_its_rows_in_postgresql_and_in_the_copy(ck, kit, pg_url, server):
+    from dvnet.assets.research.lib.extract import close
+
+    ck.add_agency(kit, "uni-d", 4)
+    for dsa in ("dsa-one", "dsa-two"):
+        ck.add_agreement(kit, dsa, ["uni-d"])
+    for name, project, seed in (("one", "dsa-one", 1), ("two", "dsa-two", 2)):
+        sealed = kit.records("uni-d", "research_extract", n=12, seed=seed, details={"project": project})
+        assert _ingest(kit, name, sealed, pg_url).outcome == "loaded"
+    schema.connect(kit.paths.warehouse).close()  # the copy holds both projects' rows
+    tokens = "SELECT s.episode_pseudonym FROM staged_research_extract s JOIN ledger l USING (bundle_id) WHERE l.project = ?"
+    destroyed, kept = ([t for (t,) in _pg_rows(pg_url, tokens, [p])] for p in ("dsa-one", "dsa-two"))
+    record = close(kit.root, "dsa-one", "retention end", ck.acting(kit.root, "dsa.close"))
+    assert record["staged_rows_destroyed"] == 12 and len(record["bundles"]) == 1
+    by_project = "SELECT l.project, count(*) FROM staged_research_extract s JOIN ledger l USING (bundle_id) GROUP BY 1 ORDER BY 1"
+    assert _pg_rows(pg_url, by_project) == [("dsa-two", 12)]
+    # The table's file on the server's disk: the kept rows are there as text, the destroyed ones
+    # are not (a DELETE alone leaves them in the pages until VACUUM FULL rewrites the table).
+    _pg_rows(pg_url, "CHECKPOINT; SELECT 1")  # the pages written out to the file
+    (relation,) = _pg_rows(pg_url, "SELECT pg_relation_filepath('staged_research_extract')")[0]
+    pages = (server.folder / "data" / relation).read_bytes()
+    assert all(t.encode() in pages for t in kept) and not any(t.encode() in pages for t in destroyed)
+    with duckdb.connect(str(kit.paths.warehouse), read_only=True) as con:
+        assert con.execute(by_project).fetchall() == [("dsa-two", 12)]
