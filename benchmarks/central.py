@@ -1,7 +1,8 @@
 """Central ingest and cube rebuild at network scale, beside a naive pandas implementation.
 
     .venv/bin/python benchmarks/central.py                      # 50 agencies × 200,000 rows
-    .venv/bin/python benchmarks/central.py --agencies 5 --rows 20000 --profile
+    .venv/bin/python benchmarks/central.py --agencies 5 --rows 20000 --cprofile
+    .venv/bin/python benchmarks/central.py --profile scaled     # through the sensor: embedded vs scaled (central_profiles.py)
 
 Setup (not timed): a network of N Tier 3 agencies, each sealing one record-mode
 ``service_episode`` bundle of R de-identified rows (built with numpy, straight into Arrow).
@@ -266,8 +267,8 @@ STAGES = {"setup": stage_setup, "ingest": stage_ingest, "cubes": stage_cubes, "d
 def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one stage in a fresh interpreter; its JSON result is the last line of its stdout."""
     cmd = [sys.executable, __file__, "--stage", name, "--work", str(work), "--agencies", str(args.agencies), "--rows", str(args.rows)]
-    if args.profile:
-        cmd.append("--profile")
+    if args.cprofile:
+        cmd.append("--cprofile")
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:
         raise SystemExit(f"stage {name} failed:\n{out.stderr[-4000:]}")
@@ -276,25 +277,34 @@ def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agencies", type=int, default=50)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--profile", action="store_true", help="cProfile the ingest and print where its time goes")
+    parser.add_argument("--agencies", type=int, help="agencies, one bundle each (default 50; 200 with --profile scaled)")
+    parser.add_argument("--rows", type=int, help="rows per bundle (default 200,000; 50,000 with --profile scaled)")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile the ingest and print where its time goes")
+    parser.add_argument("--profile", choices=("scaled",), help="scaled: bundles through the inbox sensor, the embedded profile beside "
+                        "the scaled one (PostgreSQL instance and warehouse); benchmarks/central_profiles.py")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    scaled = args.profile == "scaled"
+    args.agencies = args.agencies or (200 if scaled else 50)
+    args.rows = args.rows or (50_000 if scaled else 200_000)
 
     if args.stage:  # child process
         fn = STAGES[args.stage]
         if args.stage == "setup":
             result = fn(args.work, args.agencies, args.rows)
         elif args.stage == "ingest":
-            result = fn(args.work, args.profile)
+            result = fn(args.work, args.cprofile)
         else:
             result = fn(args.work)
         print(json.dumps(result))
         return 0
 
+    if scaled:
+        from central_profiles import run as compare_profiles
+
+        return compare_profiles(args, stage_setup, run_stage)
     work = Path(tempfile.mkdtemp(prefix="dvnet-bench-central-"))
     try:
         print(f"setup: {args.agencies} agencies × {args.rows:,} rows in {work} ...", flush=True)
