@@ -45,7 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from run_info import RESULTS_ENV, machine, results_path, run_id, whole_process  # noqa: E402
+from run_info import RESULTS_ENV, header, results_path, whole_process  # noqa: E402
 
 PERIOD = "2026-Q3"
 CUBE_DIMS = ("episode_quarter", "region", "service_type", "risk_level")
@@ -327,11 +327,7 @@ def main() -> int:
     assert ingest["rows"] == dagster["rows"] == total_rows and cubes["episodes"] == naive["episodes"] == total_rows
     assert cubes["staged_cube_cells"] == naive["cube_cells"] == direct["cube_cells"]
     report = {
-        "benchmark": "central",
-        "run": run_id(),
-        "command": "benchmarks/central.py " + " ".join(sys.argv[1:]),
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **header("central", "benchmarks/central.py"),
         "agencies": args.agencies,
         "rows_per_agency": args.rows,
         "rows_total": total_rows,

@@ -21,7 +21,6 @@ rows in the warehouse, checked equal to what was sent (each bundle once). Writes
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the real dagster dev and PostgreSQL, 
 
 from dagster_dev import free_port, start, stop, wait_until_up  # noqa: E402
 from fixtures_postgres import _bindir, _start, _stop  # noqa: E402
-from run_info import machine, results_path, run_id  # noqa: E402
+from run_info import header, results_path  # noqa: E402
 
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
 #: A bound on waiting for the runs, not a target.
@@ -206,11 +205,7 @@ def run(args, stage_setup, run_stage) -> int:
             shutil.rmtree(work, ignore_errors=True)
     embedded, scaled = results["embedded"], results["scaled"]
     report = {
-        "benchmark": "central_profiles",
-        "run": run_id(),
-        "command": "benchmarks/central.py " + " ".join(sys.argv[1:]),
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        **header("central_profiles", "benchmarks/central.py"),
         "agencies": args.agencies,
         "rows_per_agency": args.rows,
         "setup": setup,

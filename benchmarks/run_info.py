@@ -64,6 +64,15 @@ def versions() -> dict[str, str]:
     return found
 
 
+def header(benchmark: str, script: str) -> dict:
+    """The fields every result file starts with: what, which run, the command, when, the machine."""
+    import datetime as dt
+    import sys
+
+    return {"benchmark": benchmark, "run": run_id(), "command": f"{script} " + " ".join(sys.argv[1:]),
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine()}  # fmt: skip
+
+
 def machine() -> dict:
     """The machine and library versions, as every result file records them."""
     return {"cpu": _cpu_model(), "cpus": os.cpu_count(), "memory_gib": _memory_gib(), "platform": platform.platform(), **versions()}
