@@ -1,9 +1,9 @@
 """Checks beside the intake assets: thin wrappers around the predicates in ``lib/checks.py``.
 
 Each wrapper fetches resources, calls its predicate and turns the value-free ``Finding`` into an
-``AssetCheckResult``. Checks are not partitioned. ``loaded_rows_conform`` re-validates the
-bundles this run's ``intake`` materialisation says it loaded; the other three are statements
-about the whole warehouse (each one scan in DuckDB).
+``AssetCheckResult``. Checks are not partitioned. ``loaded_rows_conform`` and
+``bundles_reconcile`` look at the bundles this run's ``intake`` materialisation says it loaded
+(and those they replaced); the other two read the quarantine and the ledger (one row per bundle).
 
 All four sit on ``intake``, the asset every intake run materialises. On the staged and count
 assets (materialised only when a bundle adds rows to them) every quarantine-only run would record
@@ -40,10 +40,15 @@ def loaded_bundle_ids(context: AssetCheckExecutionContext) -> list[str]:
     ]  # fmt: skip
 
 
-@asset_check(asset=INTAKE, name="bundles_reconcile", description="Every loaded bundle: records in its manifest = rows loaded = rows held; no orphan rows.")
-def bundles_reconcile_check(warehouse: WarehouseResource) -> AssetCheckResult:
+@asset_check(
+    asset=INTAKE,
+    name="bundles_reconcile",
+    description="The bundles this run loaded, and those they replaced: records in the manifest = rows loaded = rows held; no orphan rows.",
+)
+def bundles_reconcile_check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    bundle_ids = loaded_bundle_ids(context)
     with warehouse.writer() as con:
-        return _result(bundles_reconcile(con))
+        return _result(bundles_reconcile(con, bundle_ids))
 
 
 @asset_check(asset=INTAKE, name="quarantine_explained", description="Every quarantined file has a reason file and a quarantine_log row.")

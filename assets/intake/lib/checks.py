@@ -3,9 +3,9 @@ PostgreSQL's in the scaled profile: SQL both read) and the network folder,
 each returning a ``Finding`` with value-free evidence. Dagster-free; ``assets/intake/checks.py``
 wraps them.
 
-``loaded_rows_conform`` looks at the bundles one run loaded, not the whole warehouse: every
-bundle was checked the same way by the run that loaded it, so re-reading all of them each run
-would only make each run slower than the last.
+``loaded_rows_conform`` and ``bundles_reconcile`` look at the bundles one run loaded (and those
+they replaced), not the whole warehouse: every bundle was checked the same way by the run that
+loaded it, so re-reading all of them each run would only make each run slower than the last.
 """
 
 from __future__ import annotations
@@ -48,44 +48,41 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 # --- bundles_reconcile ---------------------------------------------------------------------------
 
 
-def bundles_reconcile(con: duckdb.DuckDBPyConnection) -> Finding:
-    """Every ledger row: record_count = rows_loaded, and the warehouse holds exactly those rows.
+def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
+    """The bundles ``bundle_ids`` (those one run loaded) and the bundles they replaced: each ledger
+    row has record_count = rows_loaded, and the warehouse holds exactly those rows.
 
     Record mode: staged rows of the bundle = rows_loaded (0 once superseded); aggregate mode:
-    count rows of the bundle = rows_loaded. Rows whose bundle is not a current ledger row are
-    orphans (a torn load would leave some).
+    count rows of the bundle = rows_loaded. Rows of these bundles without a current ledger row are
+    orphans (a torn load would leave some). Scoped like ``loaded_rows_conform``: every bundle was
+    reconciled by the run that loaded it, and a run changes no other bundle's rows, so a rescan of
+    the whole warehouse per run would only make each run slower than the last.
     """
     ensure_schema(con)
+    replaced = con.execute("SELECT supersedes FROM ledger WHERE bundle_id = ANY(?::VARCHAR[]) AND supersedes IS NOT NULL", [list(bundle_ids)]).fetchall()
+    scope = sorted(set(bundle_ids) | {r[0] for r in replaced})
+    in_scope = "bundle_id = ANY(?::VARCHAR[])"
     bad: set[str] = set()
-    bad |= {r[0] for r in con.execute("SELECT bundle_id FROM ledger WHERE rows_loaded <> record_count").fetchall()}
+    bad |= {r[0] for r in con.execute(f"SELECT bundle_id FROM ledger WHERE {in_scope} AND rows_loaded <> record_count", [scope]).fetchall()}
     expected = "CASE WHEN l.superseded_by IS NULL THEN l.rows_loaded ELSE 0 END"
-    bad |= {r[0] for r in con.execute(
-        f"""SELECT l.bundle_id FROM ledger l
-            LEFT JOIN (SELECT bundle_id, count(*) AS n FROM contribution_counts GROUP BY bundle_id) c USING (bundle_id)
-            WHERE l.mode = 'aggregate' AND coalesce(c.n, 0) <> {expected}"""
-    ).fetchall()}  # fmt: skip
-    orphans = con.execute(
-        "SELECT count(*) FROM contribution_counts c WHERE NOT EXISTS "
-        "(SELECT 1 FROM ledger l WHERE l.bundle_id = c.bundle_id AND l.superseded_by IS NULL)"
-    ).fetchone()[0]
-    for contract in all_contracts():
-        table = staged_table(contract.id)
-        if not _exists(con, table):
-            continue
+    held = [("contribution_counts", "l.mode = 'aggregate'", [])]
+    held += [(staged_table(c.id), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts() if _exists(con, staged_table(c.id))]
+    orphans = 0
+    for table, which, args in held:
         bad |= {r[0] for r in con.execute(
             f"""SELECT l.bundle_id FROM ledger l
-                LEFT JOIN (SELECT bundle_id, count(*) AS n FROM {table} GROUP BY bundle_id) s USING (bundle_id)
-                WHERE l.mode = 'record' AND l.contract_id = ? AND coalesce(s.n, 0) <> {expected}""",
-            [contract.id],
+                LEFT JOIN (SELECT bundle_id, count(*) AS n FROM {table} WHERE {in_scope} GROUP BY bundle_id) s ON s.bundle_id = l.bundle_id
+                WHERE l.{in_scope} AND {which} AND coalesce(s.n, 0) <> {expected}""",
+            [scope, scope, *args],
         ).fetchall()}  # fmt: skip
         orphans += con.execute(
-            f"SELECT count(*) FROM {table} s WHERE NOT EXISTS "
-            "(SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)"
-        ).fetchone()[0]
-    bundles = con.execute("SELECT count(*) FROM ledger").fetchone()[0]
+            f"SELECT count(*) FROM {table} s WHERE s.{in_scope} AND NOT EXISTS "
+            "(SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)",
+            [scope],
+        ).fetchall()[0][0]
     return Finding(
         passed=not bad and orphans == 0,
-        metadata={"bundles_checked": bundles, "bundles_not_reconciling": len(bad), "bundle_ids": sorted(bad)[:50], "orphan_rows": orphans},
+        metadata={"bundles_checked": len(scope), "bundles_not_reconciling": len(bad), "bundle_ids": sorted(bad)[:50], "orphan_rows": orphans},
     )
 
 

@@ -37,7 +37,7 @@ def _loaded(con, agency: str | None = None) -> list[str]:
 
 
 def test_checks_pass_on_a_clean_intake(con, kit):
-    assert checks.bundles_reconcile(con).passed
+    assert checks.bundles_reconcile(con, _loaded(con)).passed
     assert checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY).passed
     assert checks.counts_conform(con, _loaded(con), GEOGRAPHY).passed
     finding = checks.loaded_rows_conform(con, _loaded(con), GEOGRAPHY)
@@ -49,11 +49,31 @@ def test_checks_pass_on_a_clean_intake(con, kit):
 
 
 def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(con):
+    loaded = _loaded(con)
     con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
-    finding = checks.bundles_reconcile(con)
+    finding = checks.bundles_reconcile(con, loaded)
     assert not finding.passed and finding.metadata["bundles_not_reconciling"] == 1
     con.execute("DELETE FROM ledger WHERE agency_id = 'legal-b'")
-    assert checks.bundles_reconcile(con).metadata["orphan_rows"] > 0
+    assert checks.bundles_reconcile(con, loaded).metadata["orphan_rows"] > 0
+
+
+def test_bundles_reconcile_looks_at_the_runs_bundles_and_those_they_replaced(ck, kit, instance, con):
+    """Scoped: a bundle the run did not load is not read again (its own run reconciled it), but a
+    bundle the run's correction replaced is, so rows a correction failed to remove are caught."""
+    (shelter,), (health,) = _loaded(con, "shelter-a"), _loaded(con, "health-c")
+    con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [health])
+    assert not checks.bundles_reconcile(con, [health]).passed
+    assert checks.bundles_reconcile(con, [shelter]).passed and checks.bundles_reconcile(con, [shelter]).metadata["bundles_checked"] == 1
+    con.close()
+    fix = kit.records("shelter-a", n=7, seed=9, supersedes=shelter)
+    kit.drop("fix", fix.blob)
+    ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
+    with duckdb.connect(str(kit.paths.warehouse)) as again:
+        finding = checks.bundles_reconcile(again, [fix.bundle_id])
+        assert finding.passed and finding.metadata["bundles_checked"] == 2  # the correction and the bundle it replaced
+        again.execute("INSERT INTO staged_service_episode SELECT * REPLACE (? AS bundle_id) FROM staged_service_episode LIMIT 1", [shelter])
+        finding = checks.bundles_reconcile(again, [fix.bundle_id])
+        assert not finding.passed and finding.metadata["bundle_ids"] == [shelter]  # a replaced bundle's row left behind
 
 
 def test_loaded_rows_conform_fails_on_a_code_outside_its_list(con):
