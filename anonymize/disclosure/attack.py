@@ -33,6 +33,7 @@ from dvnet.anonymize.disclosure.component import Component, ComponentTargets
 from dvnet.anonymize.disclosure.feasible_points import SearchLimits, search_feasible_points
 from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.propagation import propagate
+from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 
 
 def attacker_intervals(
@@ -52,6 +53,7 @@ def attacker_intervals(
     full_lp_limit: int = 50000,
     max_sweeps: int = 8,
     block_size: int = 400,
+    seen: SeenRanges | None = None,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -60,7 +62,9 @@ def attacker_intervals(
     of at most ``exact_limit`` cells. ``want_duals``: LP duals for every failing target (exact
     when its component has at most ``full_lp_limit`` cells, else from its neighbourhood LP).
     Components larger than ``block_size`` cells are first searched block by block; whole-component
-    LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them).
+    LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them). ``seen``: the
+    values earlier audits of a smaller programme saw (``seen_ranges.py``), used when they still
+    hold and updated with the points found here.
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -71,6 +75,8 @@ def attacker_intervals(
     targets = np.asarray(targets, dtype=np.int64)
     required = np.asarray(required, dtype=float)
     out = IntervalResult.unchecked(targets)
+    if seen is not None:
+        seen.start(M, L, U)
     if len(targets):
         prog = _Programme.without_published(M, L, U)
         tloc = prog.local[targets]
@@ -90,6 +96,7 @@ def attacker_intervals(
             report_exact=report_exact,
             rng=np.random.default_rng(seed),
             out_of_time=out_of_time,
+            seen=seen,
         )
         for tg, cv, cr in groups:
             if out_of_time():
@@ -191,6 +198,7 @@ class _Run:
     report_exact: bool
     rng: np.random.Generator
     out_of_time: Callable[[], bool]
+    seen: SeenRanges | None = None
     counter: list[int] = field(default_factory=lambda: [0])  # LPs solved
 
     def component(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
@@ -210,6 +218,8 @@ class _Run:
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.out_of_time)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
             _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode)
+        if self.seen is not None:
+            self.seen.record(prog.free_idx[cv], job.C.obs_lo, job.C.obs_hi)
 
     def _probe(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> Component:
         """The component's programme, starting from the true values when they are known."""
@@ -217,6 +227,10 @@ class _Run:
         C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * float(np.max(self.required[tg])))
         if self.truth_free is not None and not np.isnan(self.truth_free[cv]).any():
             C.set_point(self.truth_free[cv])
+        if self.seen is not None:  # points of an earlier, smaller programme: feasible here too
+            lo, hi = self.seen.seen(p.free_idx[cv])
+            np.minimum(C.obs_lo, lo, out=C.obs_lo)
+            np.maximum(C.obs_hi, hi, out=C.obs_hi)
         return C
 
 
