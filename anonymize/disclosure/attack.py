@@ -54,6 +54,7 @@ def attacker_intervals(
     max_sweeps: int = 8,
     block_size: int = 400,
     seen: SeenRanges | None = None,
+    duals_apart: bool = False,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -64,7 +65,10 @@ def attacker_intervals(
     Components larger than ``block_size`` cells are first searched block by block; whole-component
     LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them). ``seen``: the
     values earlier audits of a smaller programme saw (``seen_ranges.py``), used when they still
-    hold and updated with the points found here.
+    hold and updated with the points found here. ``duals_apart`` (with ``want_duals``): a target
+    already known to fail gets its duals only when it shares no equation with a failing target
+    given duals before it; the others stay failing without duals (a heuristic repairs the first
+    and looks at the rest again after, when the repair may have protected them too).
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -97,6 +101,7 @@ def attacker_intervals(
             rng=np.random.default_rng(seed),
             out_of_time=out_of_time,
             seen=seen,
+            duals_apart=duals_apart,
         )
         for tg, cv, cr in groups:
             if out_of_time():
@@ -199,6 +204,7 @@ class _Run:
     rng: np.random.Generator
     out_of_time: Callable[[], bool]
     seen: SeenRanges | None = None
+    duals_apart: bool = False
     counter: list[int] = field(default_factory=lambda: [0])  # LPs solved
 
     def component(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
@@ -217,7 +223,7 @@ class _Run:
         if not exact_mode and job.open_.any():
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.out_of_time)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
-            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode)
+            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode, duals_apart=self.duals_apart)
         if self.seen is not None:
             self.seen.record(prog.free_idx[cv], job.C.obs_lo, job.C.obs_hi)
 
@@ -234,13 +240,17 @@ class _Run:
         return C
 
 
-def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True) -> None:
+def _exact_ranges(
+    job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True, duals_apart: bool = False
+) -> None:
     """Two LPs over the whole component per ``todo`` target (and its duals when it fails).
 
     Every LP's optimum is a feasible point for all cells: unless exact ranges are wanted for the
     report (``exact``), a target that the points seen so far already show its required width apart
-    is protected without LPs of its own (and a protected target needs no duals)."""
+    is protected without LPs of its own (and a protected target needs no duals). ``duals_apart``:
+    see ``attacker_intervals``."""
     C = job.C
+    near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
     for j in np.nonzero(todo)[0]:
         if out_of_time():
             break
@@ -251,7 +261,11 @@ def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out
         if not want_duals and C.obs_hi[p] >= C.oU[p] - TOL and C.obs_lo[p] <= C.oL[p] + TOL:
             job.settle(j, C.oL[p], C.oU[p], "lp")  # both outer bounds are attained by feasible points
             continue
+        rows = C.Acsc.indices[C.Acsc.indptr[p] : C.Acsc.indptr[p + 1]]
+        if duals_apart and job.failing(j) and near_dualled[rows].any():
+            continue
         lo_v, hi_v, lam_max, lam_min = C.full(p)
         job.settle(j, lo_v, hi_v, "lp")
         if want_duals and not job.protected(j):
             job.keep_duals(j, np.arange(len(job.equations)), lam_max, lam_min, np.zeros(0, dtype=np.int64))
+            near_dualled[rows] = True

@@ -72,6 +72,7 @@ class Problem:
         time_limit: float | None = None,
         exact_limit: int = 400,
         seen: SeenRanges | None = None,
+        duals_apart: bool = False,
     ) -> IntervalResult:
         L, U = self.view.bounds(suppressed)
         if targets is None:
@@ -88,6 +89,7 @@ class Problem:
             time_limit=time_limit,
             exact_limit=exact_limit,
             seen=seen,
+            duals_apart=duals_apart,
         )
 
 

@@ -178,7 +178,7 @@ def heuristic(
     stalled = 0
     while time.perf_counter() < deadline:
         info.iterations += 1
-        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen)
+        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen, duals_apart=True)
         info.lp_solves += audit.n_lp
         failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
         if len(failing) == 0:

@@ -273,6 +273,9 @@ class ComponentTargets:
         self.out.settle(self.tg[j], lo, hi, how, self.required)
         self.open_[j] = False
 
+    def failing(self, j: int) -> bool:
+        return self.out.verdict[self.tg[j]] in ("exact", "narrow")
+
     def protected(self, j: int) -> bool:
         return self.out.verdict[self.tg[j]] == "protected"
 
