@@ -264,8 +264,22 @@ def _exact_ranges(
         rows = C.Acsc.indices[C.Acsc.indptr[p] : C.Acsc.indptr[p + 1]]
         if duals_apart and job.failing(j) and near_dualled[rows].any():
             continue
+        if not exact and not job.failing(j) and _one_side_certifies(job, j):
+            job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
+            continue
         lo_v, hi_v, lam_max, lam_min = C.full(p)
         job.settle(j, lo_v, hi_v, "lp")
         if want_duals and not job.protected(j):
             job.keep_duals(j, np.arange(len(job.equations)), lam_max, lam_min, np.zeros(0, dtype=np.int64))
             near_dualled[rows] = True
+
+
+def _one_side_certifies(job: ComponentTargets, j: int) -> bool:
+    """One LP of target ``j`` (its max, or its min when the points seen leave more room below):
+    its optimum may already lie the required width from the points seen. Else the caller solves
+    both sides (warm: the one solved here costs a few pivots again)."""
+    C = job.C
+    p = job.tl[j]
+    room_up, room_down = C.oU[p] - C.obs_hi[p], C.obs_lo[p] - C.oL[p]
+    C.extreme(p, 1.0 if room_up >= room_down else -1.0)
+    return bool(C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL)

@@ -234,15 +234,18 @@ class Component:
             smax = _safe_dot(pos, hi_o) + _safe_dot(neg, lo_o)
         return self.b[rows] - smax, self.b[rows] - smin
 
+    def extreme(self, p: int, sign: float) -> LPResult:
+        """Max (``sign`` 1) or minus the min (-1) of cell ``p`` over the whole component; its optimum
+        widens the seen ranges."""
+        res = self.solve("exact", np.array([p]), np.array([sign]))
+        if res.x is not None:
+            self.observe(res.x)
+        return res
+
     def full(self, p: int) -> tuple[float, float, np.ndarray | None, np.ndarray | None]:
         """Exact range of cell ``p`` over the whole component, with the max and min LPs' duals."""
-        idx = np.array([p])
-        hi = self.solve("exact", idx, np.array([1.0]))
-        if hi.x is not None:
-            self.observe(hi.x)
-        lo = self.solve("exact", idx, np.array([-1.0]))
-        if lo.x is not None:
-            self.observe(lo.x)
+        hi = self.extreme(p, 1.0)
+        lo = self.extreme(p, -1.0)
         return -lo.value, hi.value, hi.lam, lo.lam
 
 
