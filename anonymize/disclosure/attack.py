@@ -13,7 +13,14 @@ Per component, cheapest first:
 3. Larger components: *feasible points* and relaxations (``feasible_points.py``): an inner range
    at least the required width settles a cell as protected, an outer range narrower than required
    as failing.
-4. What is still undecided gets the exact per-cell LPs over the whole component, within budget.
+4. What is still undecided gets the exact per-cell LPs over the whole component, within budget:
+   first the side (max or min) with more room left; a cell its optimum already shows its width
+   apart needs no second LP. Two LPs per cell (``report_exact``) stay the reference path.
+
+Every point that certifies a range is checked against the equations and the attacker's bounds
+(``component.POINT_TOL``), never taken on the solver's word. Points seen by an earlier audit of a
+smaller pattern (``seen_ranges.py``: the heuristic's rounds, protect's final audit) are feasible
+here too when every bound contains the earlier one, and settle cells with no LP at all.
 
 Each settled cell records how ("lp", "propagation", "relaxation", "feasible points", "bounds",
 "published value"); cells left at the deadline are "unchecked".
