@@ -276,10 +276,25 @@ def audit(
     req = required_widths(kinds[targets], None, profile)
     result = attacker_intervals(model.M, L, U, targets, req, exact_limit=exact_limit, time_limit=time_limit)
     if reasons is None:
+        _exact_where_small(result, model.M, L, U, req, profile, time_limit)
         _small_by_range(result, profile)
     unknown = hidden[targets] & ~known[targets]
     report_kinds = np.where(unknown, -1, kinds[targets])
     return build_report(model, report_kinds, result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))
+
+
+def _exact_where_small(result: IntervalResult, M, L: np.ndarray, U: np.ndarray, req: np.ndarray, profile: Profile, time_limit: float | None) -> None:
+    """Exact ranges (two LPs each) for the cells that feasible points showed wide enough to not be
+    exact but that could still lie wholly below the threshold and narrower than the protection
+    width: ``_small_by_range`` judges only exact ranges, so an inner range must not let such a
+    cell pass."""
+    maybe = (result.method == "feasible points") & (result.upper < profile.threshold - TOL) & (result.upper - result.lower < profile.protection_width - TOL)
+    if not maybe.any():
+        return
+    k = np.nonzero(maybe)[0]
+    exact = attacker_intervals(M, L, U, result.targets[k], req[k], report_exact=True, exact_limit=M.shape[1] + 1, time_limit=time_limit)
+    result.lower[k], result.upper[k], result.method[k], result.verdict[k] = exact.lower, exact.upper, exact.method, exact.verdict
+    result.n_lp += exact.n_lp
 
 
 def _small_by_range(result: IntervalResult, profile: Profile) -> None:

@@ -8,6 +8,10 @@ cell linking two suppression blocks, which every row-local rule misses) add the 
 dual coefficient in that cell's cut covers the deficit, then (A) again; loop until the audit
 passes. (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
 a time budget, any complementary cell whose removal still passes the audit.
+
+Each audit of (B) starts from the points the one before saw (the pattern only grows there, see
+``seen_ranges.py``), and gives duals only to failing cells that share no equation with one given
+duals before them; a neighbour the repair already protects then needs no cell of its own.
 """
 
 from __future__ import annotations
@@ -178,7 +182,11 @@ def heuristic(
     stalled = 0
     while time.perf_counter() < deadline:
         info.iterations += 1
-        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen, duals_apart=True)
+        # Duals for failing cells apart from each other (fewer LPs, fewer cells added); once that
+        # adds nothing, for every failing cell, as before.
+        audit = problem.audit(
+            supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen, duals_apart=stalled == 0
+        )
         info.lp_solves += audit.n_lp
         failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
         if len(failing) == 0:

@@ -149,3 +149,19 @@ def test_protect_passes_an_audit_that_carries_nothing_over(cube_table):
     assert release.audit.passed
     again = audit(release.as_tables(), "dv-default", reasons=release.reasons)
     assert again.passed
+
+
+@pytest.mark.parametrize("exact_limit", [400, 0], ids=["exact per-cell LPs", "feasible points first"])
+def test_without_reasons_a_cell_that_can_only_be_a_small_count_is_narrow_whatever_settled_it(grid_table, exact_limit):
+    """The evaluator's audit (no reasons) holds a cell whose whole range lies below the threshold
+    to the protection width. Feasible points that show it is not exact must not let it pass: the
+    2 x 2 rectangle of small counts below (a suppressed cell is at least 1: zeros are published)
+    ranges over [1, 2], [3, 4], [1, 2], [3, 4]: not exact, but surely small."""
+    grid = [[2, 3, 20], [1, 4, 20], [20, 20, 20]]
+    rows, cols = ["R1", "R2", "R3"], ["S1", "S2", "S3"]
+    hidden = {(r, c): "suppressed" for r in rows[:2] for c in cols[:2]}
+    table = grid_table("episodes", grid, rows, cols, statuses=hidden)
+    report = audit([table], "dv-default", exact_limit=exact_limit)
+    assert not report.passed
+    assert (report.cells["verdict"] == "narrow").all()
+    assert (report.cells["upper"] - report.cells["lower"]).round(6).tolist() == [1.0] * 4
