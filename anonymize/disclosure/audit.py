@@ -292,9 +292,24 @@ def _exact_where_small(result: IntervalResult, M, L: np.ndarray, U: np.ndarray, 
     if not maybe.any():
         return
     k = np.nonzero(maybe)[0]
-    exact = attacker_intervals(M, L, U, result.targets[k], req[k], report_exact=True, exact_limit=M.shape[1] + 1, time_limit=time_limit)
-    result.lower[k], result.upper[k], result.method[k], result.verdict[k] = exact.lower, exact.upper, exact.method, exact.verdict
-    result.n_lp += exact.n_lp
+    # First held to the protection width: points that far apart pass whatever the level, and a
+    # cell they do not settle gets its exact range ("lp"). Any other answer (an outer range): two LPs.
+    wide = attacker_intervals(
+        M, L, U, result.targets[k], np.maximum(req[k], float(profile.protection_width)), report_exact=False, exact_limit=0, time_limit=time_limit
+    )
+    settled = np.isin(wide.method, ("feasible points", "lp", "bounds"))
+    rest = k[~settled]
+    k = k[settled]
+    result.lower[k], result.upper[k], result.method[k] = wide.lower[settled], wide.upper[settled], wide.method[settled]
+    width = result.upper[k] - result.lower[k]
+    result.verdict[k] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(width < req[k] - TOL, "narrow", "protected"))
+    result.n_lp += wide.n_lp
+    result.seconds += wide.seconds
+    if len(rest):
+        exact = attacker_intervals(M, L, U, result.targets[rest], req[rest], report_exact=True, exact_limit=M.shape[1] + 1, time_limit=time_limit)
+        result.lower[rest], result.upper[rest], result.method[rest], result.verdict[rest] = exact.lower, exact.upper, exact.method, exact.verdict
+        result.n_lp += exact.n_lp
+        result.seconds += exact.seconds
 
 
 def _small_by_range(result: IntervalResult, profile: Profile) -> None:
