@@ -5,7 +5,7 @@ regions nested in provinces, several tables of one measure sharing their quarter
 several measures). Counts are skewed: area sizes log-normal, category shares uneven, so most
 interior cells are small and many are zero.
 
-    .venv/bin/python benchmarks/suppression.py            # ~100, ~10,000, ~1,000,000 cells
+    .venv/bin/python benchmarks/suppression.py            # ~100, ~10,000, ~100,000, ~1,000,000 cells
     .venv/bin/python benchmarks/suppression.py --sizes 100 10000
 
 Prints a table and writes ``results/suppression.json`` (the folder from ``run_info``). For each release: (a) primary
@@ -35,6 +35,7 @@ from run_info import machine, results_path, run_id  # noqa: E402
 SHAPES = {
     100: (1, 2, 4, {"service": 8}, 1, 3.5),
     10_000: (12, 5, 6, {"service": 10, "risk": 4, "age_band": 7}, 1, 3.0),
+    100_000: (20, 8, 10, {"service": 12, "risk": 4, "age_band": 8}, 2, 3.0),
     1_000_000: (24, 10, 40, {"service": 16, "risk": 4, "age_band": 12}, 3, 2.8),
 }
 

@@ -13,7 +13,14 @@ Per component, cheapest first:
 3. Larger components: *feasible points* and relaxations (``feasible_points.py``): an inner range
    at least the required width settles a cell as protected, an outer range narrower than required
    as failing.
-4. What is still undecided gets the exact per-cell LPs over the whole component, within budget.
+4. What is still undecided gets the exact per-cell LPs over the whole component, within budget:
+   first the side (max or min) with more room left; a cell its optimum already shows its width
+   apart needs no second LP. Two LPs per cell (``report_exact``) stay the reference path.
+
+Every point that certifies a range is checked against the equations and the attacker's bounds
+(``component.POINT_TOL``), never taken on the solver's word. Points seen by an earlier audit of a
+smaller pattern (``seen_ranges.py``: the heuristic's rounds, protect's final audit) are feasible
+here too when every bound contains the earlier one, and settle cells with no LP at all.
 
 Each settled cell records how ("lp", "propagation", "relaxation", "feasible points", "bounds",
 "published value"); cells left at the deadline are "unchecked".
@@ -33,6 +40,7 @@ from dvnet.anonymize.disclosure.component import Component, ComponentTargets
 from dvnet.anonymize.disclosure.feasible_points import SearchLimits, search_feasible_points
 from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.propagation import propagate
+from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 
 
 def attacker_intervals(
@@ -52,6 +60,8 @@ def attacker_intervals(
     full_lp_limit: int = 50000,
     max_sweeps: int = 8,
     block_size: int = 400,
+    seen: SeenRanges | None = None,
+    duals_apart: bool = False,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -60,7 +70,12 @@ def attacker_intervals(
     of at most ``exact_limit`` cells. ``want_duals``: LP duals for every failing target (exact
     when its component has at most ``full_lp_limit`` cells, else from its neighbourhood LP).
     Components larger than ``block_size`` cells are first searched block by block; whole-component
-    LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them).
+    LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them). ``seen``: the
+    values earlier audits of a smaller programme saw (``seen_ranges.py``), used when they still
+    hold and updated with the points found here. ``duals_apart`` (with ``want_duals``): a target
+    already known to fail gets its duals only when it shares no equation with a failing target
+    given duals before it; the others stay failing without duals (a heuristic repairs the first
+    and looks at the rest again after, when the repair may have protected them too).
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -71,6 +86,8 @@ def attacker_intervals(
     targets = np.asarray(targets, dtype=np.int64)
     required = np.asarray(required, dtype=float)
     out = IntervalResult.unchecked(targets)
+    if seen is not None:
+        seen.start(M, L, U)
     if len(targets):
         prog = _Programme.without_published(M, L, U)
         tloc = prog.local[targets]
@@ -90,6 +107,8 @@ def attacker_intervals(
             report_exact=report_exact,
             rng=np.random.default_rng(seed),
             out_of_time=out_of_time,
+            seen=seen,
+            duals_apart=duals_apart,
         )
         for tg, cv, cr in groups:
             if out_of_time():
@@ -191,6 +210,8 @@ class _Run:
     report_exact: bool
     rng: np.random.Generator
     out_of_time: Callable[[], bool]
+    seen: SeenRanges | None = None
+    duals_apart: bool = False
     counter: list[int] = field(default_factory=lambda: [0])  # LPs solved
 
     def component(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
@@ -209,7 +230,9 @@ class _Run:
         if not exact_mode and job.open_.any():
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.out_of_time)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
-            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode)
+            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode, duals_apart=self.duals_apart)
+        if self.seen is not None:
+            self.seen.record(prog.free_idx[cv], job.C.obs_lo, job.C.obs_hi)
 
     def _probe(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> Component:
         """The component's programme, starting from the true values when they are known."""
@@ -217,16 +240,24 @@ class _Run:
         C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * float(np.max(self.required[tg])))
         if self.truth_free is not None and not np.isnan(self.truth_free[cv]).any():
             C.set_point(self.truth_free[cv])
+        if self.seen is not None:  # points of an earlier, smaller programme: feasible here too
+            lo, hi = self.seen.seen(p.free_idx[cv])
+            np.minimum(C.obs_lo, lo, out=C.obs_lo)
+            np.maximum(C.obs_hi, hi, out=C.obs_hi)
         return C
 
 
-def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True) -> None:
+def _exact_ranges(
+    job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True, duals_apart: bool = False
+) -> None:
     """Two LPs over the whole component per ``todo`` target (and its duals when it fails).
 
     Every LP's optimum is a feasible point for all cells: unless exact ranges are wanted for the
     report (``exact``), a target that the points seen so far already show its required width apart
-    is protected without LPs of its own (and a protected target needs no duals)."""
+    is protected without LPs of its own (and a protected target needs no duals). ``duals_apart``:
+    see ``attacker_intervals``."""
     C = job.C
+    near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
     for j in np.nonzero(todo)[0]:
         if out_of_time():
             break
@@ -237,7 +268,25 @@ def _exact_ranges(job: ComponentTargets, todo: np.ndarray, want_duals: bool, out
         if not want_duals and C.obs_hi[p] >= C.oU[p] - TOL and C.obs_lo[p] <= C.oL[p] + TOL:
             job.settle(j, C.oL[p], C.oU[p], "lp")  # both outer bounds are attained by feasible points
             continue
+        rows = C.Acsc.indices[C.Acsc.indptr[p] : C.Acsc.indptr[p + 1]]
+        if duals_apart and job.failing(j) and near_dualled[rows].any():
+            continue
+        if not exact and not job.failing(j) and _one_side_certifies(job, j):
+            job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
+            continue
         lo_v, hi_v, lam_max, lam_min = C.full(p)
         job.settle(j, lo_v, hi_v, "lp")
         if want_duals and not job.protected(j):
             job.keep_duals(j, np.arange(len(job.equations)), lam_max, lam_min, np.zeros(0, dtype=np.int64))
+            near_dualled[rows] = True
+
+
+def _one_side_certifies(job: ComponentTargets, j: int) -> bool:
+    """One LP of target ``j`` (its max, or its min when the points seen leave more room below):
+    its optimum may already lie the required width from the points seen. Else the caller solves
+    both sides (warm: the one solved here costs a few pivots again)."""
+    C = job.C
+    p = job.tl[j]
+    room_up, room_down = C.oU[p] - C.obs_hi[p], C.obs_lo[p] - C.oL[p]
+    C.extreme(p, 1.0 if room_up >= room_down else -1.0)
+    return bool(C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL)

@@ -276,10 +276,40 @@ def audit(
     req = required_widths(kinds[targets], None, profile)
     result = attacker_intervals(model.M, L, U, targets, req, exact_limit=exact_limit, time_limit=time_limit)
     if reasons is None:
+        _exact_where_small(result, model.M, L, U, req, profile, time_limit)
         _small_by_range(result, profile)
     unknown = hidden[targets] & ~known[targets]
     report_kinds = np.where(unknown, -1, kinds[targets])
     return build_report(model, report_kinds, result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))
+
+
+def _exact_where_small(result: IntervalResult, M, L: np.ndarray, U: np.ndarray, req: np.ndarray, profile: Profile, time_limit: float | None) -> None:
+    """Exact ranges (two LPs each) for the cells that feasible points showed wide enough to not be
+    exact but that could still lie wholly below the threshold and narrower than the protection
+    width: ``_small_by_range`` judges only exact ranges, so an inner range must not let such a
+    cell pass."""
+    maybe = (result.method == "feasible points") & (result.upper < profile.threshold - TOL) & (result.upper - result.lower < profile.protection_width - TOL)
+    if not maybe.any():
+        return
+    k = np.nonzero(maybe)[0]
+    # First held to the protection width: points that far apart pass whatever the level, and a
+    # cell they do not settle gets its exact range ("lp"). Any other answer (an outer range): two LPs.
+    wide = attacker_intervals(
+        M, L, U, result.targets[k], np.maximum(req[k], float(profile.protection_width)), report_exact=False, exact_limit=0, time_limit=time_limit
+    )
+    settled = np.isin(wide.method, ("feasible points", "lp", "bounds"))
+    rest = k[~settled]
+    k = k[settled]
+    result.lower[k], result.upper[k], result.method[k] = wide.lower[settled], wide.upper[settled], wide.method[settled]
+    width = result.upper[k] - result.lower[k]
+    result.verdict[k] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(width < req[k] - TOL, "narrow", "protected"))
+    result.n_lp += wide.n_lp
+    result.seconds += wide.seconds
+    if len(rest):
+        exact = attacker_intervals(M, L, U, result.targets[rest], req[rest], report_exact=True, exact_limit=M.shape[1] + 1, time_limit=time_limit)
+        result.lower[rest], result.upper[rest], result.method[rest], result.verdict[rest] = exact.lower, exact.upper, exact.method, exact.verdict
+        result.n_lp += exact.n_lp
+        result.seconds += exact.seconds
 
 
 def _small_by_range(result: IntervalResult, profile: Profile) -> None:

@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 from dvnet.anonymize.disclosure.audit import AttackerView
 from dvnet.anonymize.disclosure.intervals import IntervalResult
+from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 
 
 @dataclass
@@ -70,6 +71,8 @@ class Problem:
         report_exact: bool = False,
         time_limit: float | None = None,
         exact_limit: int = 400,
+        seen: SeenRanges | None = None,
+        duals_apart: bool = False,
     ) -> IntervalResult:
         L, U = self.view.bounds(suppressed)
         if targets is None:
@@ -85,6 +88,8 @@ class Problem:
             report_exact=report_exact,
             time_limit=time_limit,
             exact_limit=exact_limit,
+            seen=seen,
+            duals_apart=duals_apart,
         )
 
 

@@ -8,6 +8,10 @@ cell linking two suppression blocks, which every row-local rule misses) add the 
 dual coefficient in that cell's cut covers the deficit, then (A) again; loop until the audit
 passes. (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
 a time budget, any complementary cell whose removal still passes the audit.
+
+Each audit of (B) starts from the points the one before saw (the pattern only grows there, see
+``seen_ranges.py``), and gives duals only to failing cells that share no equation with one given
+duals before them; a neighbour the repair already protects then needs no cell of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, dual_cut
 from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL, IntervalResult
+from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 
 
 class _RowState:
@@ -163,18 +168,25 @@ def heuristic(
     time_limit: float = 120.0,
     cleanup_seconds: float = 20.0,
     exact_limit: int = 400,
+    seen: SeenRanges | None = None,
 ) -> tuple[np.ndarray, SolveInfo]:
-    """A protecting pattern found fast (see module doc). ``suppressed`` may seed the pattern."""
+    """A protecting pattern found fast (see module doc). ``suppressed`` may seed the pattern.
+    ``seen`` receives the values its audits saw in feasible points (``seen_ranges.py``)."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     info = SolveInfo("heuristic")
     supp = problem.sensitive.copy() if suppressed is None else (suppressed | problem.sensitive).copy()
     rows = _RowState(problem)
     rows.enforce(supp, deadline)
+    seen = SeenRanges() if seen is None else seen  # the pattern grows until the clean-up: each audit starts from the last one's points
     stalled = 0
     while time.perf_counter() < deadline:
         info.iterations += 1
-        audit = problem.audit(supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit)
+        # Duals for failing cells apart from each other (fewer LPs, fewer cells added); once that
+        # adds nothing, for every failing cell, as before.
+        audit = problem.audit(
+            supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen, duals_apart=stalled == 0
+        )
         info.lp_solves += audit.n_lp
         failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
         if len(failing) == 0:
@@ -190,7 +202,7 @@ def heuristic(
         rows.enforce(supp, deadline)
     # A seeded pattern's own cells were cleaned up when it was made: only the cells added here are tried.
     fresh = None if suppressed is None else supp & ~suppressed
-    supp = cleanup(problem, supp, deadline=min(deadline, time.perf_counter() + cleanup_seconds), exact_limit=exact_limit, candidates=fresh)
+    supp = cleanup(problem, supp, deadline=min(deadline, time.perf_counter() + cleanup_seconds), exact_limit=exact_limit, candidates=fresh, seen=seen)
     info.seconds = time.perf_counter() - t0
     return supp, info
 
@@ -223,7 +235,14 @@ def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: 
 
 
 def cleanup(
-    problem: Problem, suppressed: np.ndarray, *, deadline: float | None, exact_limit: int = 400, greedy_limit: int = 3000, candidates: np.ndarray | None = None
+    problem: Problem,
+    suppressed: np.ndarray,
+    *,
+    deadline: float | None,
+    exact_limit: int = 400,
+    greedy_limit: int = 3000,
+    candidates: np.ndarray | None = None,
+    seen: SeenRanges | None = None,
 ) -> np.ndarray:
     """Drop complementary cells that hide nothing: exact ones, then (in budget) redundant ones
     among ``candidates`` (default: every complementary cell)."""
@@ -232,7 +251,7 @@ def cleanup(
     if not comp.any():
         return supp
     remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.1)
-    res = problem.audit(supp, targets=np.nonzero(comp)[0], time_limit=remaining, exact_limit=exact_limit)
+    res = problem.audit(supp, targets=np.nonzero(comp)[0], time_limit=remaining, exact_limit=exact_limit, seen=seen)
     exact = res.targets[res.verdict == "exact"]
     supp[exact] = False  # an exact cell is known to the attacker anyway: publishing it changes nothing
     if problem.n > greedy_limit:

@@ -32,6 +32,21 @@ def cols_of(csr: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
+#: A point found by an LP counts as feasible only if it meets every equation and bound of the
+#: attacker's programme to within this (absolute): HiGHS's primal feasibility tolerance, the one
+#: the exact per-cell LP's own optimum is held to, so a range certified by points is no looser than
+#: the reference LP's. The solver's point is checked here, not trusted; a point that fails is
+#: dropped, which can only cost more LPs.
+POINT_TOL = 1e-7
+
+
+def snapped(x: np.ndarray) -> np.ndarray:
+    """``x`` with values within 1e-6 of an integer set to it: vertices of a table's programme are
+    mostly integral, and a snapped vertex then meets the integral equations exactly."""
+    r = np.round(x)
+    return np.where(np.abs(x - r) < 1e-6, r, x)
+
+
 class Component:
     """One connected component of the attacker's programme, with the feasible points seen so far."""
 
@@ -42,6 +57,7 @@ class Component:
         self.obs_lo = np.full(self.n, np.inf)
         self.obs_hi = np.full(self.n, -np.inf)
         self.point: np.ndarray | None = None
+        self.rejected = 0  # LP points that failed the feasibility check
         self.counter = counter
         self._warm: dict[str, WarmLP] = {}
         self.reach = reach
@@ -75,15 +91,45 @@ class Component:
         self.counter[0] += 1
         return self.warm(which).solve(idx, vals)
 
-    def observe(self, x: np.ndarray, idx: np.ndarray | None = None) -> None:
-        if idx is None:
-            np.minimum(self.obs_lo, x, out=self.obs_lo)
-            np.maximum(self.obs_hi, x, out=self.obs_hi)
-        else:
-            self.obs_lo[idx] = np.minimum(self.obs_lo[idx], x)
-            self.obs_hi[idx] = np.maximum(self.obs_hi[idx], x)
+    def feasible(self, x: np.ndarray) -> bool:
+        """Whether ``x`` (every cell of the component) meets the equations and bounds to ``POINT_TOL``."""
+        if not np.all(np.isfinite(x)):
+            return False
+        if np.any(x < self.L - POINT_TOL) or np.any(x > self.U + POINT_TOL):
+            return False
+        return bool(np.max(np.abs(self.A @ x - self.b), initial=0.0) <= POINT_TOL)
+
+    def observe(self, x: np.ndarray, idx: np.ndarray | None = None) -> bool:
+        """Widen the seen ranges by point ``x`` (over cells ``idx``, the others at the known point)
+        once it is checked feasible; returns whether it was."""
+        full = self.checked(x if idx is None else self._completed(x, idx))
+        if full is None:
+            return False
+        np.minimum(self.obs_lo, full, out=self.obs_lo)
+        np.maximum(self.obs_hi, full, out=self.obs_hi)
+        return True
+
+    def checked(self, x: np.ndarray | None) -> np.ndarray | None:
+        """``x`` snapped to integers where that keeps it feasible, else ``x`` itself if feasible,
+        else None (counted in ``rejected``)."""
+        if x is not None:
+            for candidate in (snapped(x), x):
+                if self.feasible(candidate):
+                    return candidate
+        self.rejected += 1
+        return None
+
+    def _completed(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
+        if self.point is None:
+            return None
+        full = self.point.copy()
+        full[idx] = x
+        return full
 
     def set_point(self, x: np.ndarray) -> None:
+        x = self.checked(x)  # None: e.g. the true values of a release that contradicts itself
+        if x is None:
+            return
         self.point = x.copy()
         # The finite stand-in for an unbounded upper range must hold the known point: with nothing
         # published nearby (one agency: every cell dominance-suppressed) true counts can exceed it,
@@ -103,10 +149,8 @@ class Component:
             res = self.solve("box", idx, w)
         except DisclosureError:
             return
-        if res.x is not None:
-            self.observe(res.x)
-            if self.point is None:
-                self.point = res.x.copy()
+        if res.x is not None and self.observe(res.x) and self.point is None:
+            self.point = self.checked(res.x)
 
     def _restricted(self, V: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """Equations touching V with every other cell held at the current point."""
@@ -190,15 +234,18 @@ class Component:
             smax = _safe_dot(pos, hi_o) + _safe_dot(neg, lo_o)
         return self.b[rows] - smax, self.b[rows] - smin
 
+    def extreme(self, p: int, sign: float) -> LPResult:
+        """Max (``sign`` 1) or minus the min (-1) of cell ``p`` over the whole component; its optimum
+        widens the seen ranges."""
+        res = self.solve("exact", np.array([p]), np.array([sign]))
+        if res.x is not None:
+            self.observe(res.x)
+        return res
+
     def full(self, p: int) -> tuple[float, float, np.ndarray | None, np.ndarray | None]:
         """Exact range of cell ``p`` over the whole component, with the max and min LPs' duals."""
-        idx = np.array([p])
-        hi = self.solve("exact", idx, np.array([1.0]))
-        if hi.x is not None:
-            self.observe(hi.x)
-        lo = self.solve("exact", idx, np.array([-1.0]))
-        if lo.x is not None:
-            self.observe(lo.x)
+        hi = self.extreme(p, 1.0)
+        lo = self.extreme(p, -1.0)
         return -lo.value, hi.value, hi.lam, lo.lam
 
 
@@ -228,6 +275,9 @@ class ComponentTargets:
         """Record the range of target(s) ``j``, which are then no longer open."""
         self.out.settle(self.tg[j], lo, hi, how, self.required)
         self.open_[j] = False
+
+    def failing(self, j: int) -> bool:
+        return self.out.verdict[self.tg[j]] in ("exact", "narrow")
 
     def protected(self, j: int) -> bool:
         return self.out.verdict[self.tg[j]] == "protected"

@@ -43,6 +43,7 @@ from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
+from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 from dvnet.anonymize.disclosure.singletons import carry_owners, exposed_rows, protect_singletons
 from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
 
@@ -247,11 +248,12 @@ def protect(
     t_start = time.perf_counter()
     prep = prepare(tables, profile, contributions=contributions, earlier=earlier, sole_categories=sole_categories)
     profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
-    suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit)
+    seen = SeenRanges.nothing(model.M, model.n)
+    suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit, seen)
     if method != "none":
         suppressed = _protect_singletons(prep, suppressed, used, t_start + time_limit, exact_limit)
     solve_seconds = time.perf_counter() - t_start
-    report, suppressed, insiders = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit)
+    report, suppressed, insiders = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit, seen)
     kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
 
     out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
@@ -306,7 +308,7 @@ REPAIR_ROUNDS = 3
 
 def _audit_until_passed(
     prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, method: str, audit_time_limit: float | None, exact_limit: int, used: list[str],
-    deadline: float,
+    deadline: float, seen: SeenRanges | None = None,
 ) -> tuple[AuditReport, np.ndarray, int]:
     """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
     Also how many dominated cells an insider still narrows (``_insiders_short``).
@@ -314,7 +316,10 @@ def _audit_until_passed(
     The pattern must pass the very audit that gates publication: a complementary cell the
     attacker can pin exactly hides nothing, so it is published (what it shows is known anyway);
     a sensitive cell left exact or narrow gets further complementary cells (the heuristic, seeded
-    with the pattern). If it still fails, ``protect`` refuses (``AUDIT_FAILED``)."""
+    with the pattern). If it still fails, ``protect`` refuses (``AUDIT_FAILED``).
+
+    ``seen``: values the heuristic's audits saw in feasible points; they settle cells here only
+    where every bound of this audit contains the bounds they were found under (``seen_ranges.py``)."""
     model, problem = prep.model, prep.problem
     suppressed = suppressed.copy()
     for attempt in range(REPAIR_ROUNDS + 1):
@@ -323,7 +328,9 @@ def _audit_until_passed(
         targets = np.nonzero((suppressed & model.in_release) | (problem.sensitive & ~model.in_release))[0]
         L, U = prep.view.bounds(suppressed)
         required = problem.required[targets]
-        result = attacker_intervals(model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit)
+        result = attacker_intervals(
+            model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit, seen=seen
+        )
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
         failing = (result.verdict == "exact") | (result.verdict == "narrow")
         short_q, deficit = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit)
@@ -412,9 +419,11 @@ def _protect_singletons(prep: Prepared, suppressed: np.ndarray, used: list[str],
 
 
 def _complementary_cells(
-    problem: Problem, method: str, t_start: float, milp_max_cells: int, milp_time_limit: float, time_limit: float, exact_limit: int
+    problem: Problem, method: str, t_start: float, milp_max_cells: int, milp_time_limit: float, time_limit: float, exact_limit: int,
+    seen: SeenRanges | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """The suppressed mask (sensitive + complementary) and, per block, the method that solved it."""
+    """The suppressed mask (sensitive + complementary) and, per block, the method that solved it.
+    ``seen`` takes in what the heuristic's audits saw, block by block."""
     suppressed = problem.sensitive.copy()
     used: list[str] = []
     if method == "none":
@@ -428,7 +437,10 @@ def _complementary_cells(
             if result is not None:
                 used.append("milp")
         if result is None:
-            result, _ = heuristic(sub, time_limit=max(time_limit - (time.perf_counter() - t_start), 1.0), exact_limit=exact_limit)
+            part = SeenRanges()
+            result, _ = heuristic(sub, time_limit=max(time_limit - (time.perf_counter() - t_start), 1.0), exact_limit=exact_limit, seen=part)
+            if seen is not None:
+                seen.absorb(part, block)
             used.append("heuristic")
         suppressed[block] = result
     return suppressed, used
