@@ -19,6 +19,7 @@ import duckdb
 
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, rule_name
 from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
+from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Network
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
@@ -39,10 +40,6 @@ class Finding:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]).fetchone()[0] > 0
 
 
 # --- bundles_reconcile ---------------------------------------------------------------------------
@@ -66,7 +63,7 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
     bad |= {r[0] for r in con.execute(f"SELECT bundle_id FROM ledger WHERE {in_scope} AND rows_loaded <> record_count", [scope]).fetchall()}
     expected = "CASE WHEN l.superseded_by IS NULL THEN l.rows_loaded ELSE 0 END"
     held = [("contribution_counts", "l.mode = 'aggregate'", [])]
-    held += [(staged_table(c.id), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts() if _exists(con, staged_table(c.id))]
+    held += [(staged_table(c.id), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts() if table_exists(con, staged_table(c.id))]
     orphans = 0
     for table, which, args in held:
         bad |= {r[0] for r in con.execute(
@@ -94,7 +91,7 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     evaluated by ``contracts.conformance``), name only the network's regions, carry their bundle's
     contract and period, and the staged table has exactly the model's columns."""
     table = staged_table(contract.id)
-    if not bundle_ids or not _exists(con, table):
+    if not bundle_ids or not table_exists(con, table):
         return Finding(True, {"rows_checked": 0})
     columns = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", [table]

@@ -42,7 +42,7 @@ from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
 from dvnet.assets.warehouse.lib.postgres import is_unique_violation
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
-from dvnet.assets.warehouse.lib.writes import agency_serial, append_rows
+from dvnet.assets.warehouse.lib.writes import append_rows, serial, table_exists
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
 
@@ -304,7 +304,7 @@ def _claim_key(con, key: list[str], bundle_id: str, supersedes: str | None, cont
         if live is None or live[0] != supersedes:
             raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name the current bundle of this agency, contract, period and project")
         con.execute("DELETE FROM contribution_counts WHERE bundle_id = ?", [supersedes])
-        if _table_exists(con, staged_table(contract.id)):
+        if table_exists(con, staged_table(contract.id)):
             con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
         con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
         con.execute(f"UPDATE live_contributions SET bundle_id = ? WHERE {where}", [bundle_id, *key])
@@ -327,10 +327,6 @@ def _already_loaded(key: list[str], live: str | None) -> IngestRefusal:
         f"agency {agency} already has {what} loaded" + (f" from bundle {live}" if live else "") + "; a second one would be counted twice. "
         f"To correct it, the agency contributes again with `dvnet contribute ... --supersedes {live or '<bundle id of the loaded one>'}`",
     )
-
-
-def _table_exists(con, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [name]).fetchone()[0] > 0
 
 
 # --- one file: verify (no warehouse), then apply (the warehouse, in order) -----------------------
@@ -437,7 +433,7 @@ def _apply(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome | None:
 
     Writers take turns per agency (per file when the agency is not known): on DuckDB the warehouse
     lock already makes it one writer; on PostgreSQL other agencies' bundles load meanwhile."""
-    with agency_serial(con, v.out.agency_id if v.before_replay is None else f"file:{v.out.file_name}"):
+    with serial(con, f"agency:{v.out.agency_id}" if v.before_replay is None else f"file:{v.out.file_name}"):
         if not os.path.lexists(v.path):
             return None
         return _apply_in_order(v, ctx, con)

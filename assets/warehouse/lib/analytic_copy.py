@@ -22,6 +22,7 @@ from __future__ import annotations
 import duckdb
 
 from dvnet.assets.warehouse.lib.postgres import PgConnection, WarehouseConfigError
+from dvnet.assets.warehouse.lib.writes import table_exists
 
 ROLE_TABLE = "warehouse_role"
 COPY_ROLE = "copy of the PostgreSQL warehouse"
@@ -31,15 +32,11 @@ SMALL_TABLES = ("ledger", "live_contributions", "unfinished_loads", "quarantine_
 CHUNK_ROWS = 1_000_000
 
 
-def _exists(con, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]).fetchall()[0][0] > 0
-
-
 def check_role(con: duckdb.DuckDBPyConnection, scaled: bool) -> None:
     """Refuse a warehouse file opened by the profile it does not belong to; mark a new copy."""
-    marked = _exists(con, ROLE_TABLE) and con.execute(f"SELECT count(*) FROM {ROLE_TABLE}").fetchall()[0][0] > 0
+    marked = table_exists(con, ROLE_TABLE) and con.execute(f"SELECT count(*) FROM {ROLE_TABLE}").fetchall()[0][0] > 0
     if scaled and not marked:
-        if _exists(con, "ledger") and con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]:
+        if table_exists(con, "ledger") and con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]:
             raise WarehouseConfigError(
                 "WAREHOUSE_PROFILE_MISMATCH",
                 "the warehouse file holds this network's contributions (the embedded profile), but the warehouse is set to PostgreSQL",
@@ -80,7 +77,7 @@ def refresh(con: duckdb.DuckDBPyConnection, pg: PgConnection) -> dict[str, int]:
 
 def _refresh_bulk(con: duckdb.DuckDBPyConnection, pg: PgConnection, table: str) -> int:
     source = dict(pg.execute(f"SELECT bundle_id, count(*) FROM {table} GROUP BY bundle_id").fetchall())
-    held = dict(con.execute(f"SELECT bundle_id, count(*) FROM {table} GROUP BY bundle_id").fetchall()) if _exists(con, table) else {}
+    held = dict(con.execute(f"SELECT bundle_id, count(*) FROM {table} GROUP BY bundle_id").fetchall()) if table_exists(con, table) else {}
     stale = [b for b, n in held.items() if source.get(b) != n]
     wanted = sorted(b for b, n in source.items() if held.get(b) != n)
     if stale:

@@ -3,7 +3,7 @@
 ``DVNET_WAREHOUSE_PG_URL`` set (a ``postgresql://`` URL; never printed) moves the tables every
 intake run writes (``INTAKE_TABLES``: ledger, live contributions, quarantine log, journal,
 contribution counts, staged rows) into the schema ``dvnet`` of that database. Intake runs then
-load in parallel, each in its own transaction, serialised only per agency (``writes.agency_serial``: the
+load in parallel, each in its own transaction, serialised only per agency (``writes.serial`` on ``agency:<id>``: the
 replay ledger's sequence order is per agency) and per live key (``live_contributions``' primary
 key, as in DuckDB). Cubes, releases and extracts still read DuckDB: ``analytic_copy.py`` brings the
 intake tables into the warehouse file, bundle by bundle, before they read.
@@ -139,7 +139,8 @@ class PgConnection:
         buffer = io.BytesIO()
         pacsv.write_csv(full, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
         buffer.seek(0)
-        self._cur.copy_expert(f"COPY {_q(table)} ({', '.join(map(_q, full.column_names))}) FROM STDIN WITH (FORMAT csv)", buffer)
+        with _value_free(f"rows into {table}"):
+            self._cur.copy_expert(f"COPY {_q(table)} ({', '.join(map(_q, full.column_names))}) FROM STDIN WITH (FORMAT csv)", buffer)
 
     def query_arrow(self, sql: str, params=None) -> pa.Table:
         """A query's rows as Arrow, typed by the columns' PostgreSQL types (``COPY`` out, CSV in)."""
@@ -149,11 +150,13 @@ class PgConnection:
         self._cur.execute(f"SELECT * FROM ({query}) q LIMIT 0")
         types = {d.name: _duckdb_type(d.type_code) for d in self._cur.description}
         buffer = io.BytesIO()
-        self._cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+        with _value_free("rows out of PostgreSQL"):
+            self._cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
         buffer.seek(0)
         con = duckdb.connect()
         try:
-            return con.read_csv(buffer, header=True, columns=types, allow_quoted_nulls=False, auto_detect=False, quotechar='"', escapechar='"').to_arrow_table()
+            with _value_free("rows read into DuckDB"):
+                return con.read_csv(buffer, header=True, columns=types, allow_quoted_nulls=False, auto_detect=False, quotechar='"', escapechar='"').to_arrow_table()
         finally:
             con.close()
 
@@ -166,6 +169,19 @@ class PgConnection:
             yield
         finally:
             self._cur.execute("SELECT pg_advisory_unlock(%s, " + _lock_key(name) + ")", [_LOCK_SPACE])
+
+
+@contextmanager
+def _value_free(what: str) -> Iterator[None]:
+    """A failed bulk copy as ``WAREHOUSE_COPY_FAILED``, named by the error's type only: PostgreSQL's
+    and DuckDB's messages quote the CSV line or the value that failed, and those are rows."""
+    import duckdb
+    import psycopg2
+
+    try:
+        yield
+    except (psycopg2.Error, duckdb.Error) as e:
+        raise DvnetError("WAREHOUSE_COPY_FAILED", f"copying {what} failed ({type(e).__name__}; the database's message is withheld: it quotes rows)") from None
 
 
 def _q(name: str) -> str:

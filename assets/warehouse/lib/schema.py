@@ -8,14 +8,13 @@ rows (record mode, counted here with the same definitions). Indicator cubes are 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from dvnet.assets.warehouse.lib import analytic_copy
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
+from dvnet.assets.warehouse.lib.writes import serial
 
 from dvnet.anonymize.counts import all_dimensions
 from dvnet.contracts.registry import all_contracts
@@ -38,7 +37,7 @@ def staged_table(contract_id: str) -> str:
 
 def ensure_schema(con) -> None:
     """Create the warehouse tables if missing (idempotent), on DuckDB or PostgreSQL (``PgConnection``)."""
-    with schema_serial(con):
+    with serial(con, "schema"):  # two first runs making PostgreSQL's tables: one waits
         _ensure_tables(con)
 
 
@@ -137,16 +136,6 @@ def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb
             return con
         con.close()
     return duckdb.connect(str(path), read_only=True, config=config or {})
-
-
-@contextmanager
-def schema_serial(con) -> Iterator[None]:
-    """Two first runs making PostgreSQL's tables at once: one waits (DuckDB: the warehouse lock)."""
-    if isinstance(con, PgConnection):
-        with con.serial("schema"):
-            yield
-    else:
-        yield
 
 
 def rewrite_live_rows_only(path: Path) -> None:

@@ -31,12 +31,19 @@ def append_rows(con, table: str, keys: dict[str, str], rows: pa.Table) -> None:
 
 
 @contextmanager
-def agency_serial(con, agency_id: str | None) -> Iterator[None]:
-    """One agency's bundles through the replay ledger and the load one at a time (its sequences
-    are checked in order); other agencies' go on. On DuckDB the warehouse lock already admits one
-    writer for everything."""
-    if isinstance(con, PgConnection) and agency_id:
-        with con.serial(f"agency:{agency_id}"):
+def serial(con, name: str) -> Iterator[None]:
+    """One writer at a time through the block for ``name`` (PostgreSQL: a session advisory lock);
+    writers of other names go on. On DuckDB the warehouse lock already admits one writer for
+    everything. Names in use: ``agency:<id>`` (one agency's bundles through the replay ledger and
+    the load: its sequences are checked in order) and ``schema`` (the first runs making tables)."""
+    if isinstance(con, PgConnection):
+        with con.serial(name):
             yield
     else:
         yield
+
+
+def table_exists(con, name: str) -> bool:
+    """Whether ``name`` is a table of the connection's schema (DuckDB's ``main``, or ``dvnet``)."""
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [name])
+    return found.fetchall()[0][0] > 0

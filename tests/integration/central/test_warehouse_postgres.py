@@ -95,6 +95,45 @@ def test_a_type_postgresql_has_no_column_for_is_refused(pg_url):
     assert refused.value.reason == "WAREHOUSE_TYPE_UNSUPPORTED"
 
 
+SECRET = "Jane-Roe-1987"
+
+
+def _traceback_text(error: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(error))
+
+
+def test_a_row_postgresql_rejects_on_the_way_in_is_never_quoted(pg_url):
+    """A staged table whose column type the rows do not fit: PostgreSQL's own message quotes the
+    CSV line it could not read; the error raised names the copy and the error's type only."""
+    con = PgConnection(pg_url)
+    try:
+        con.execute("CREATE TABLE staged_drift (bundle_id VARCHAR, age INTEGER)")
+        with pytest.raises(DvnetError) as refused:
+            append_rows(con, "staged_drift", {"bundle_id": "b1"}, pa.table({"age": pa.array([SECRET])}))
+    finally:
+        con.close()
+    assert refused.value.reason == "WAREHOUSE_COPY_FAILED"
+    assert SECRET not in _traceback_text(refused.value)
+
+
+def test_a_row_duckdb_cannot_read_on_the_way_out_is_never_quoted(pg_url, monkeypatch):
+    """The CSV read typed by a column type that does not fit the text (fault injected in the type
+    map): DuckDB's own message quotes the line; the error raised does not."""
+    import dvnet.assets.warehouse.lib.postgres as postgres
+
+    monkeypatch.setitem(postgres.PG_TO_DUCKDB, 25, "INTEGER")  # text read as INTEGER
+    con = PgConnection(pg_url)
+    try:
+        with pytest.raises(DvnetError) as refused:
+            con.sql("SELECT ?::TEXT AS name", [SECRET]).to_arrow_table()
+    finally:
+        con.close()
+    assert refused.value.reason == "WAREHOUSE_COPY_FAILED"
+    assert SECRET not in _traceback_text(refused.value)
+
+
 def test_intake_loads_into_postgresql_and_the_file_copies_it_bundle_by_bundle(ck, kit, pg_url):
     first = kit.records("shelter-a", n=30, seed=1)
     other = kit.counts("legal-b", "referral", n=20, seed=2)
