@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.assets.instance_storage import ensure_storage
 from dvnet.assets.run_owner import fail_abandoned_runs, this_process
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
@@ -129,7 +130,7 @@ def instance_yaml(storage: str, environ: Mapping[str, str]) -> str:
     template = (TEMPLATE_HOME / "dagster.yaml").read_text(encoding="utf-8")
     if storage == "sqlite":
         return template
-    config, limit = yaml.safe_load(template), max_runs(environ)
+    config, limit = load_yaml(template), max_runs(environ)
     # The daemon launches queued runs in threads: a run's worker takes seconds to load the code, and
     # launched one after the other, short intake runs would never overlap.
     config["run_coordinator"]["config"] = {"dequeue_use_threads": True, "dequeue_num_workers": limit}
@@ -148,7 +149,7 @@ def max_runs(environ: Mapping[str, str]) -> int:
 
 def storage_kind(config: Path) -> str:
     """"postgres" when the instance's storage block is dagster-postgres's, else "sqlite" (Dagster's default)."""
-    storage = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("storage") or {}
+    storage = (load_yaml(config.read_text(encoding="utf-8")) or {}).get("storage") or {}
     return "postgres" if "postgres" in storage else "sqlite"
 
 

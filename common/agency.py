@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.bundle import keys
 from dvnet.bundle.wrap import unwrap_secret
 from dvnet.common import audit
@@ -158,7 +159,7 @@ def pin_coordinator(folder: Path, coordinator_file: Path, *, now: dt.datetime | 
         raise RegistryError("COORDINATOR_ALREADY_PINNED", f"{agency.agency_id} already pins other coordinator keys",
                             hint="a coordinator key change is agreed with the coordinator and made deliberately")  # fmt: skip
     path = Path(folder) / "agency.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = load_yaml(path.read_text(encoding="utf-8"))
     # The geography and the organisation ids travel with the keys: re-pinning the same keys takes up
     # a changed geography and the organisations registered since.
     config.update(network=public["network"], coordinator=pinned, geography=public["geography"], organisations=public["organisations"])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.common import audit
 from dvnet.common.authority import Actor
 from dvnet.common.decision_terms import CHANGES, KINDS
@@ -128,7 +129,7 @@ def in_agency_folder(folder: Path) -> list[Decision]:
     found = []
     for path in sorted((Path(folder) / "decisions").glob("*.yaml")):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = load_yaml(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             doc = None
         found.append(_decision(doc, path, f"decisions/{path.name}: not a decision record"))

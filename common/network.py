@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.bundle import keys
 from dvnet.common import audit
 from dvnet.common.audit import KeySigner, Signer
@@ -108,7 +109,7 @@ def read_geography(path: Path) -> Geography:
     """A geography file (``regions:`` as in the registry's ``geography:`` section), checked."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise RegistryError("GEOGRAPHY_INVALID", f"cannot read {path}: {e.strerror}") from None
     except yaml.YAMLError:
@@ -126,7 +127,7 @@ def load_network(root: Path) -> Network:
     if not path.exists():
         raise RegistryError("REGISTRY_MISSING", f"no registry at {path}", hint="create one with `dvnet network init`")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         raise RegistryError("REGISTRY_INVALID", f"{path.name} is not valid YAML" + (f" (line {line + 1})" if line is not None else "")) from None
@@ -300,7 +301,7 @@ def load_agency(folder: Path, *, pinned: bool = True) -> AgencyConfig:
     path = folder / "agency.yaml"
     if not path.exists():
         raise RegistryError("AGENCY_CONFIG_MISSING", f"no agency.yaml in {folder}", hint="create the agency with `dvnet agency init`")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     required = ("agency_id", "name", "network", "tier", "type", "region", "coordinator")
     for key in required:
         if key not in data:

@@ -18,6 +18,7 @@ import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.bundle import keys
 from dvnet.bundle.header import canonical_json
 from dvnet.common.files import atomic_write
@@ -45,7 +46,7 @@ def read_public(path: Path, fmt: str, fields: tuple[str, ...]) -> dict[str, Any]
     except OSError as e:
         raise RegistryError("PUBLIC_FILE_INVALID", f"{what} cannot be read ({e.strerror})") from None
     try:
-        doc = yaml.safe_load(raw) if len(raw) <= MAX_PUBLIC_FILE_BYTES else None
+        doc = load_yaml(raw) if len(raw) <= MAX_PUBLIC_FILE_BYTES else None
     except yaml.YAMLError:
         doc = None
     if not isinstance(doc, dict) or doc.get("format") != fmt:

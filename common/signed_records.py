@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from cryptography.exceptions import InvalidSignature
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.bundle import keys
 from dvnet.bundle.header import canonical_json
 from dvnet.common.audit import Signer
@@ -50,7 +51,7 @@ def read_signed(path: Path, network: Network) -> dict[str, Any]:
     """A signed record, its signature checked under the registry's key of its signer."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         doc = None
     bad = RegistryError("RECORD_TAMPERED", f"{path.parent.name}/{path.name}: not a record signed by a registered person (altered, or not theirs)")

@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 from rich.table import Table
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.contracts.errors import ExtractError
 from dvnet.contracts.registry import Contract
 
@@ -39,7 +40,7 @@ class Mapping:
     @classmethod
     def load_text(cls, text: str, name: str) -> Mapping:
         try:
-            data = yaml.safe_load(text) or {}
+            data = load_yaml(text) or {}
         except yaml.YAMLError as e:  # its message quotes the file: only the line is kept
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

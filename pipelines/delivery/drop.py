@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dvnet.common.yaml_text import load_yaml
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import RegistryError
@@ -133,7 +134,7 @@ def save_drop(agency: AgencyConfig, section: dict[str, Any]) -> Drop:
 
     drop = drop_of(replace(agency, drop=section))
     path = agency.folder / "agency.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(path.read_text(encoding="utf-8")) or {}
     data["drop"] = section
     atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8"), mode=0o600)
     return drop
