@@ -225,7 +225,7 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
         counted = [o.bundle_id for o in summary.loaded() if _has_counts(o)]
         if counted:
             rows, tables = con.execute(
-                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE bundle_id = ANY(?::VARCHAR[])",
+                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)",
                 [counted],
             ).fetchone()
             in_partition = con.execute(

@@ -56,11 +56,11 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
     the whole warehouse per run would only make each run slower than the last.
     """
     ensure_schema(con)
-    replaced = con.execute("SELECT supersedes FROM ledger WHERE bundle_id = ANY(?::VARCHAR[]) AND supersedes IS NOT NULL", [list(bundle_ids)]).fetchall()
+    replaced = con.execute("SELECT supersedes FROM ledger WHERE list_contains(?::VARCHAR[], bundle_id) AND supersedes IS NOT NULL", [list(bundle_ids)]).fetchall()
     scope = sorted(set(bundle_ids) | {r[0] for r in replaced})
-    in_scope = "bundle_id = ANY(?::VARCHAR[])"
+    in_scope = "list_contains(?::VARCHAR[], {}bundle_id)".format
     bad: set[str] = set()
-    bad |= {r[0] for r in con.execute(f"SELECT bundle_id FROM ledger WHERE {in_scope} AND rows_loaded <> record_count", [scope]).fetchall()}
+    bad |= {r[0] for r in con.execute(f"SELECT bundle_id FROM ledger WHERE {in_scope('')} AND rows_loaded <> record_count", [scope]).fetchall()}
     expected = "CASE WHEN l.superseded_by IS NULL THEN l.rows_loaded ELSE 0 END"
     held = [("contribution_counts", "l.mode = 'aggregate'", [])]
     held += [(staged_table(c.id), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts() if table_exists(con, staged_table(c.id))]
@@ -68,12 +68,12 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
     for table, which, args in held:
         bad |= {r[0] for r in con.execute(
             f"""SELECT l.bundle_id FROM ledger l
-                LEFT JOIN (SELECT bundle_id, count(*) AS n FROM {table} WHERE {in_scope} GROUP BY bundle_id) s ON s.bundle_id = l.bundle_id
-                WHERE l.{in_scope} AND {which} AND coalesce(s.n, 0) <> {expected}""",
+                LEFT JOIN (SELECT bundle_id, count(*) AS n FROM {table} WHERE {in_scope('')} GROUP BY bundle_id) s ON s.bundle_id = l.bundle_id
+                WHERE {in_scope('l.')} AND {which} AND coalesce(s.n, 0) <> {expected}""",
             [scope, scope, *args],
         ).fetchall()}  # fmt: skip
         orphans += con.execute(
-            f"SELECT count(*) FROM {table} s WHERE s.{in_scope} AND NOT EXISTS "
+            f"SELECT count(*) FROM {table} s WHERE {in_scope('s.')} AND NOT EXISTS "
             "(SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)",
             [scope],
         ).fetchall()[0][0]
@@ -112,7 +112,7 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
         if off:
             violations[OFF_GEOGRAPHY] += off
     mismatched = con.execute(
-        f"SELECT count(*) FROM {table} WHERE bundle_id = ANY(?::VARCHAR[]) "
+        f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id) "
         f"AND (contract_id <> ? OR {_q(contract.quarter_column)} IS DISTINCT FROM period)",
         [bundle_ids, contract.id],
     ).fetchone()[0]
@@ -125,7 +125,7 @@ def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geogra
     """The count rows of ``bundle_ids`` name a standard table of their contract, use its
     dimensions only, with valid codes and the network's regions, and n ≥ 1 (``conform``)."""
     ensure_schema(con)
-    where, params = "bundle_id = ANY(?::VARCHAR[])", [bundle_ids]
+    where, params = "list_contains(?::VARCHAR[], bundle_id)", [bundle_ids]
     violations = count_violations(con, "contribution_counts", where, params)
     rows = con.execute(f"SELECT count(*) FROM contribution_counts WHERE {where}", params).fetchall()[0][0]  # all fetched: the connection is free
     off = off_geography_rows(con.sql(f"SELECT region FROM contribution_counts WHERE {where}", params=params).to_arrow_table(), geography)
@@ -140,7 +140,7 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
     ensure_schema(con)
     record_bundles: dict[tuple[str, int], list[str]] = {}
     for bundle_id, contract_id, version in con.execute(
-        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND bundle_id = ANY(?::VARCHAR[]) ORDER BY bundle_id",
+        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND list_contains(?::VARCHAR[], bundle_id) ORDER BY bundle_id",
         [list(bundle_ids)],
     ).fetchall():
         record_bundles.setdefault((contract_id, version), []).append(bundle_id)

@@ -78,13 +78,13 @@ def count_violations(con: duckdb.DuckDBPyConnection, relation: str, where: str =
                     required[d].append(pair)
                 if d in codes:
                     coded.setdefault((d, codes[d]), []).append(pair)
-    pair_in = "(contract_id || '/' || table_name) = ANY(?::VARCHAR[])"
+    pair_in = "list_contains(?::VARCHAR[], (contract_id || '/' || table_name))"
     rules: list[tuple[str, str, list]] = [
         ("n:at_least_1", "n IS NULL OR n < 1", []),
         ("table_name:known", f"NOT {pair_in}", [[f"{c.id}/{t.name}" for c in all_contracts() for t in c.standard_tables]]),
         *((f"{d}:unused_is_null", f"{pair_in} AND {_q(d)} IS NOT NULL", [pairs]) for d, pairs in unused.items() if pairs),
         *((f"{d}:not_null", f"{pair_in} AND {_q(d)} IS NULL", [pairs]) for d, pairs in required.items() if pairs),
-        *((f"{d}:isin", f"{pair_in} AND NOT CAST({_q(d)} AS VARCHAR) = ANY(?::VARCHAR[])", [pairs, list(codes)])
+        *((f"{d}:isin", f"{pair_in} AND NOT list_contains(?::VARCHAR[], CAST({_q(d)} AS VARCHAR))", [pairs, list(codes)])
           for (d, codes), pairs in coded.items()),
     ]  # fmt: skip
     counted = ", ".join(f"count(*) FILTER (WHERE {sql})" for _, sql, _ in rules)  # SQL DuckDB and PostgreSQL both read

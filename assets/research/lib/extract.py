@@ -199,8 +199,8 @@ def _delete_bundles(con, tables: list[str], bundles: list[str]) -> dict[str, int
     con.execute("BEGIN TRANSACTION")
     try:
         for table in (t for t in tables if t in existing):
-            removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [bundles]).fetchone()[0]
-            con.execute(f"DELETE FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [bundles])
+            removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles]).fetchone()[0]
+            con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

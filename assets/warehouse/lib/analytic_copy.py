@@ -81,17 +81,17 @@ def _refresh_bulk(con: duckdb.DuckDBPyConnection, pg: PgConnection, table: str) 
     stale = [b for b, n in held.items() if source.get(b) != n]
     wanted = sorted(b for b, n in source.items() if held.get(b) != n)
     if stale:
-        con.execute(f"DELETE FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [stale])
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [stale])
     chunk: list[str] = []
     rows = 0
     for bundle in wanted:
         chunk.append(bundle)
         rows += source[bundle]
         if rows >= CHUNK_ROWS:
-            _insert(con, table, pg.query_arrow(f"SELECT * FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [chunk]))
+            _insert(con, table, pg.query_arrow(f"SELECT * FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [chunk]))
             chunk, rows = [], 0
     if chunk:
-        _insert(con, table, pg.query_arrow(f"SELECT * FROM {table} WHERE bundle_id = ANY(?::VARCHAR[])", [chunk]))
+        _insert(con, table, pg.query_arrow(f"SELECT * FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [chunk]))
     return len(set(stale) | set(wanted))
 
 

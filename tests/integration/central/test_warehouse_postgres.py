@@ -95,6 +95,22 @@ def test_a_type_postgresql_has_no_column_for_is_refused(pg_url):
     assert refused.value.reason == "WAREHOUSE_TYPE_UNSUPPORTED"
 
 
+def test_list_contains_means_the_same_on_both_engines_and_postgresql_inlines_it(pg_url):
+    """The SQL ingest and the checks share uses DuckDB's ``list_contains``; PostgreSQL's is made by
+    dvnet. Same truth values (NULL for NULL), and inlined to ``= ANY`` so an index still serves it."""
+    query = "SELECT list_contains(?::VARCHAR[], x) FROM (VALUES ('a', 1), ('b', 2), (NULL, 3)) AS t(x, i) ORDER BY i"
+    con = PgConnection(pg_url)
+    try:
+        on_postgresql = [r[0] for r in con.execute(query, [["a", "c"]]).fetchall()]
+        con.execute("CREATE TABLE staged_probe (bundle_id VARCHAR)")
+        plan = "\n".join(r[0] for r in con.execute("EXPLAIN SELECT * FROM staged_probe WHERE list_contains(?::VARCHAR[], bundle_id)", [["b1"]]).fetchall())
+    finally:
+        con.close()
+    on_duckdb = [r[0] for r in duckdb.connect().execute(query, [["a", "c"]]).fetchall()]
+    assert on_postgresql == on_duckdb == [True, False, None]
+    assert "= ANY" in plan and "list_contains" not in plan
+
+
 SECRET = "Jane-Roe-1987"
 
 
