@@ -1,8 +1,10 @@
-"""Checks beside the intake assets: thin wrappers around the predicates in ``lib/checks.py``.
+"""Checks beside the intake assets: one op evaluating the predicates in ``lib/checks.py``.
 
-Each wrapper fetches resources, calls its predicate and turns the value-free ``Finding`` into an
-``AssetCheckResult``. Checks are not partitioned. ``loaded_rows_conform`` and
-``bundles_reconcile`` look at the bundles this run's ``intake`` materialisation says it loaded
+The four checks share one op (``multi_asset_check``): an intake run executes one check step, with
+one warehouse connection, instead of four (each step costs Dagster events, resource set-up and a
+warehouse connection: most of a small bundle's run). Each check can still be executed on its own
+(``can_subset``). Each predicate's value-free ``Finding`` becomes an ``AssetCheckResult``. Checks
+are not partitioned. ``loaded_rows_conform`` and ``bundles_reconcile`` look at the bundles this run's ``intake`` materialisation says it loaded
 (and those they replaced); the other two read the quarantine and the ledger (one row per bundle).
 
 All four sit on ``intake``, the asset every intake run materialises. On the staged and count
@@ -13,16 +15,18 @@ their checks as skipped, and the UI would show them as not passing.
 # No `from __future__ import annotations`: Dagster reads config and resource types from the
 # signatures at definition time.
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, DagsterEventType, MetadataValue, asset_check
+from collections.abc import Iterator
+
+from dagster import AssetCheckExecutionContext, AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterEventType, MetadataValue, multi_asset_check
 
 from dvnet.assets.intake.assets import INTAKE
 from dvnet.assets.intake.lib.checks import Finding, agencies_contributed, bundles_reconcile, loaded_rows_conform, quarantine_explained
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 
 
-def _result(finding: Finding, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
+def _result(name: str, finding: Finding, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
     meta = {k: (MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in finding.metadata.items()}
-    return AssetCheckResult(passed=finding.passed, severity=severity, metadata=meta)
+    return AssetCheckResult(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=meta)
 
 
 def loaded_bundle_ids(context: AssetCheckExecutionContext) -> list[str]:
@@ -40,45 +44,44 @@ def loaded_bundle_ids(context: AssetCheckExecutionContext) -> list[str]:
     ]  # fmt: skip
 
 
-@asset_check(
-    asset=INTAKE,
-    name="bundles_reconcile",
-    description="The bundles this run loaded, and those they replaced: records in the manifest = rows loaded = rows held; no orphan rows.",
-)
-def bundles_reconcile_check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    bundle_ids = loaded_bundle_ids(context)
+BUNDLES_RECONCILE = "bundles_reconcile"
+QUARANTINE_EXPLAINED = "quarantine_explained"
+AGENCIES_CONTRIBUTED = "agencies_contributed_this_period"
+LOADED_ROWS_CONFORM = "loaded_rows_conform"
+SPECS = [
+    AssetCheckSpec(BUNDLES_RECONCILE, asset=INTAKE, description=(
+        "The bundles this run loaded, and those they replaced: records in the manifest = rows loaded = rows held; no orphan rows.")),
+    AssetCheckSpec(QUARANTINE_EXPLAINED, asset=INTAKE, description="Every quarantined file has a reason file and a quarantine_log row."),
+    AssetCheckSpec(AGENCIES_CONTRIBUTED, asset=INTAKE, description=(
+        "Freshness: active Tier 2+ agencies without a loaded bundle for the latest period (a warning, not an error).")),
+    AssetCheckSpec(LOADED_ROWS_CONFORM, asset=INTAKE, description=(
+        "The rows this run loaded re-validate: staged rows against their contract's output model (every rule, "
+        "by the engine the contributor and ingest use); count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; "
+        "regions are the network's own (its registry's geography).")),
+]  # fmt: skip
+
+
+@multi_asset_check(name="intake_checks", specs=SPECS, can_subset=True)
+def intake_checks(context: AssetCheckExecutionContext, network: NetworkResource, warehouse: WarehouseResource) -> Iterator[AssetCheckResult]:
+    """The intake checks selected for this run (all four in an intake run), on one connection."""
+    wanted = {key.name for key in context.selected_asset_check_keys}
+    needs_bundles = wanted & {BUNDLES_RECONCILE, LOADED_ROWS_CONFORM}
+    bundle_ids = loaded_bundle_ids(context) if needs_bundles else []
+    coordinator = network.coordinator_context() if wanted & {AGENCIES_CONTRIBUTED, LOADED_ROWS_CONFORM} else None
     with warehouse.writer() as con:
-        return _result(bundles_reconcile(con, bundle_ids))
+        if BUNDLES_RECONCILE in wanted:
+            yield _result(BUNDLES_RECONCILE, bundles_reconcile(con, bundle_ids))
+        if QUARANTINE_EXPLAINED in wanted:
+            yield _result(QUARANTINE_EXPLAINED, quarantine_explained(con, network.paths.quarantine))
+        if AGENCIES_CONTRIBUTED in wanted:
+            yield _result(AGENCIES_CONTRIBUTED, agencies_contributed(con, coordinator.network), AssetCheckSeverity.WARN)
+        if LOADED_ROWS_CONFORM in wanted:
+            yield _result(LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, coordinator.network.geography))
 
 
-@asset_check(asset=INTAKE, name="quarantine_explained", description="Every quarantined file has a reason file and a quarantine_log row.")
-def quarantine_explained_check(network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.writer() as con:
-        return _result(quarantine_explained(con, network.paths.quarantine))
+def check_key(name: str) -> AssetCheckKey:
+    """The key of the intake check ``name``, to select it alone."""
+    return AssetCheckKey(INTAKE, name)
 
 
-@asset_check(
-    asset=INTAKE,
-    name="agencies_contributed_this_period",
-    description="Freshness: active Tier 2+ agencies without a loaded bundle for the latest period (a warning, not an error).",
-)
-def agencies_contributed_check(network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
-    with warehouse.writer() as con:
-        return _result(agencies_contributed(con, network.coordinator_context().network), AssetCheckSeverity.WARN)
-
-
-@asset_check(
-    asset=INTAKE,
-    name="loaded_rows_conform",
-    description="The rows this run loaded re-validate: staged rows against their contract's output model (every rule, "
-    "by the engine the contributor and ingest use); count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; "
-    "regions are the network's own (its registry's geography).",
-)
-def loaded_rows_conform_check(context: AssetCheckExecutionContext, network: NetworkResource, warehouse: WarehouseResource) -> AssetCheckResult:
-    bundle_ids = loaded_bundle_ids(context)
-    geography = network.coordinator_context().network.geography
-    with warehouse.writer() as con:
-        return _result(loaded_rows_conform(con, bundle_ids, geography))
-
-
-CHECKS = [bundles_reconcile_check, loaded_rows_conform_check, quarantine_explained_check, agencies_contributed_check]
+CHECKS = [intake_checks]

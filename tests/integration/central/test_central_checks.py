@@ -120,7 +120,7 @@ def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, ki
     from dagster import AssetSelection, materialize
 
     from dvnet.assets.intake.assets import intake
-    from dvnet.assets.intake.checks import loaded_rows_conform_check
+    from dvnet.assets.intake.checks import LOADED_ROWS_CONFORM, check_key, intake_checks
     from dvnet.assets.resources import build_resources
 
     kit.drop("a", kit.records("shelter-a", n=20, seed=1).blob)
@@ -141,9 +141,10 @@ def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, ki
     finally:
         con.close()
     alone = materialize(
-        [intake, loaded_rows_conform_check], selection=AssetSelection.checks(loaded_rows_conform_check), instance=instance, resources=build_resources(kit.root)
+        [intake, intake_checks], selection=AssetSelection.checks(check_key(LOADED_ROWS_CONFORM)), instance=instance, resources=build_resources(kit.root)
     )
     assert not alone.asset_materializations_for_node("intake")  # the check ran on its own
+    assert [e.check_name for e in alone.get_asset_check_evaluations()] == [LOADED_ROWS_CONFORM]  # and alone of the four
     failed = evaluation(alone)
     assert not failed.passed
     assert failed.metadata["violations_by_table"].value == {"staged_service_episode": {"region:in_network_geography": 1}}
