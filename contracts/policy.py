@@ -34,6 +34,7 @@ POLICY: dict[str, frozenset[str]] = {
     "network.suspend": frozenset({"coordinator"}),
     "network.reinstate": frozenset({"coordinator"}),
     "ingest": frozenset({"coordinator"}),
+    "warehouse.move": frozenset({"coordinator"}),
     # Publishing is two steps with two people between them: coalition staff request a release,
     # two reviewers other than the requester approve it (output checking), staff publish it.
     "publish": frozenset({"coordinator"}),

@@ -48,15 +48,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "release": ("dvnet.pipelines.commands.release", "release", "Publish an approved release request, or withdraw a published release."),
     "query": ("dvnet.pipelines.commands.query", "query", "Run read-only SQL against published releases."),
     "ui": ("dvnet.pipelines.commands.ui", "ui", "Start the Dagster UI on 127.0.0.1 for the coordinator."),
+    "warehouse": ("dvnet.pipelines.commands.warehouse", "warehouse", "The coordinator's warehouse: move an embedded network's intake tables into PostgreSQL."),
     "audit": ("dvnet.pipelines.commands.audit", "audit", "Verify an audit log against its anchors; show its entries."),
     "demo": ("dvnet.pipelines.commands.demo", "demo", "Run a whole simulated network: agencies -> coordinator -> release."),
 }
 
 
 #: Commands that run at the coordinator, on the `central` extra (Dagster, the LP solvers, charts).
-CENTRAL_COMMANDS = ("ingest", "publish", "review", "release", "ui", "demo")
+CENTRAL_COMMANDS = ("ingest", "publish", "review", "release", "ui", "demo", "warehouse")
 #: The modules only the `central` extra installs; a missing one means the agency-side install.
-CENTRAL_MODULES = ("dagster", "dagster_webserver", "dagster_duckdb", "scipy", "highspy", "matplotlib")
+CENTRAL_MODULES = ("dagster", "dagster_webserver", "dagster_duckdb", "scipy", "highspy", "matplotlib", "psycopg2")
 
 
 def central_missing(name: str) -> DvnetError:
@@ -101,7 +102,7 @@ CONFIGURATION_REASONS = frozenset(
     {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "REQUEST_UNKNOWN", "QUERY_FAILED",
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
-     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH"}  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
+     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY"}  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
 )  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
 #: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest

@@ -32,24 +32,42 @@ SMALL_TABLES = ("ledger", "live_contributions", "unfinished_loads", "quarantine_
 CHUNK_ROWS = 1_000_000
 
 
+def is_copy(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the file is marked as the copy of a PostgreSQL warehouse."""
+    return table_exists(con, ROLE_TABLE) and con.execute(f"SELECT count(*) FROM {ROLE_TABLE}").fetchall()[0][0] > 0
+
+
+def mark_copy(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark the file as the copy of a PostgreSQL warehouse (once)."""
+    if not is_copy(con):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {ROLE_TABLE} (role VARCHAR NOT NULL)")
+        con.execute(f"INSERT INTO {ROLE_TABLE} VALUES (?)", [COPY_ROLE])
+
+
 def check_role(con: duckdb.DuckDBPyConnection, scaled: bool) -> None:
     """Refuse a warehouse file opened by the profile it does not belong to; mark a new copy."""
-    marked = table_exists(con, ROLE_TABLE) and con.execute(f"SELECT count(*) FROM {ROLE_TABLE}").fetchall()[0][0] > 0
+    marked = is_copy(con)
     if scaled and not marked:
         if table_exists(con, "ledger") and con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]:
             raise WarehouseConfigError(
                 "WAREHOUSE_PROFILE_MISMATCH",
                 "the warehouse file holds this network's contributions (the embedded profile), but the warehouse is set to PostgreSQL",
-                hint="unset DVNET_WAREHOUSE_PG_URL, or start the scaled profile in a network whose warehouse is new",
+                hint="move them first (`dvnet warehouse move-to-postgres`), or unset DVNET_WAREHOUSE_PG_URL",
             )
-        con.execute(f"CREATE TABLE IF NOT EXISTS {ROLE_TABLE} (role VARCHAR NOT NULL)")
-        con.execute(f"INSERT INTO {ROLE_TABLE} VALUES (?)", [COPY_ROLE])
+        mark_copy(con)
     elif marked and not scaled:
         raise WarehouseConfigError(
             "WAREHOUSE_PROFILE_MISMATCH",
             "the warehouse file is a copy of the network's PostgreSQL warehouse, but DVNET_WAREHOUSE_PG_URL is not set",
             hint="set DVNET_WAREHOUSE_PG_URL to the warehouse's PostgreSQL database",
         )
+
+
+def bulk_tables(con) -> list[str]:
+    """The intake's bulk tables on either side: contribution counts and every staged table."""
+    return [t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+        "AND (table_name = 'contribution_counts' OR table_name LIKE 'staged\\_%' ESCAPE '\\') ORDER BY 1").fetchall()]  # fmt: skip
 
 
 def refresh(con: duckdb.DuckDBPyConnection, pg: PgConnection) -> dict[str, int]:
@@ -61,10 +79,7 @@ def refresh(con: duckdb.DuckDBPyConnection, pg: PgConnection) -> dict[str, int]:
         for table in SMALL_TABLES:
             con.execute(f"DELETE FROM {table}")
             _insert(con, table, pg.query_arrow(f"SELECT * FROM {table}"))
-        bulk = [t for (t,) in pg.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-            "AND (table_name = 'contribution_counts' OR table_name LIKE 'staged\\_%') ORDER BY 1").fetchall()]  # fmt: skip
-        for table in bulk:
+        for table in bulk_tables(pg):
             changed[table] = _refresh_bulk(con, pg, table)
         con.execute("COMMIT")
     except BaseException:

@@ -14,7 +14,7 @@ import duckdb
 
 from dvnet.assets.warehouse.lib import analytic_copy
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
-from dvnet.assets.warehouse.lib.writes import serial
+from dvnet.assets.warehouse.lib.writes import serial, table_exists
 
 from dvnet.anonymize.counts import all_dimensions
 from dvnet.contracts.registry import all_contracts
@@ -86,10 +86,7 @@ def _ensure_live_contributions(con: duckdb.DuckDBPyConnection) -> None:
     (an UPDATE, in the correction's transaction), never stand beside it. A warehouse made before
     the table existed gets it filled from the ledger's current bundles; one that already counts
     a key twice fails here (``ConstraintException``) rather than go on double counting."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'live_contributions' AND table_schema = current_schema()"
-    ).fetchall()[0][0]  # fetched to the end: DuckDB admits no other call beside an unfinished result
-    if exists:
+    if table_exists(con, "live_contributions"):
         return
     con.execute("BEGIN TRANSACTION")
     try:

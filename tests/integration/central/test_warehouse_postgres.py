@@ -10,6 +10,7 @@ a new one; a file of one profile opened by the other; a bad configuration reachi
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 import threading
@@ -285,3 +286,104 @@ def test_closing_an_agreement_destroys_its_rows_in_postgresql_and_in_the_copy(ck
     assert all(t.encode() in pages for t in kept) and not any(t.encode() in pages for t in destroyed)
     with duckdb.connect(str(kit.paths.warehouse), read_only=True) as con:
         assert con.execute(by_project).fetchall() == [("dsa-two", 12)]
+
+
+# --- an embedded network moved into PostgreSQL (`dvnet warehouse move-to-postgres`) ----------------
+
+
+def _embedded_intake(kit, monkeypatch, *named) -> None:
+    """Bundles ingested into the warehouse file (the embedded profile: no URL set)."""
+    url = os.environ[WAREHOUSE_PG_URL_ENV]
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
+    with schema.connect(kit.paths.warehouse) as con:
+        for name, blob in named:
+            ingest_file(kit.drop(name, blob), CoordinatorContext.load(kit.root), con)
+    monkeypatch.setenv(WAREHOUSE_PG_URL_ENV, url)
+
+
+def _move(ck, kit) -> int:
+    from dvnet.pipelines.cli import main
+
+    return main(["warehouse", "move-to-postgres", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
+
+
+INTAKE_TABLES = ("ledger", "live_contributions", "quarantine_log", "contribution_counts", "staged_service_episode")
+
+
+def test_an_embedded_warehouse_moves_into_postgresql_and_goes_on_as_the_scaled_profile(ck, kit, pg_url, monkeypatch):
+    first = kit.records("shelter-a", n=30, seed=11)
+    _embedded_intake(kit, monkeypatch, ("a", first.blob), ("b", kit.counts("legal-b", "referral", n=20, seed=12).blob),
+                     ("bad", ck.signature_tampered(kit.records("shelter-a", n=5, seed=13).blob)))  # fmt: skip
+    with duckdb.connect(str(kit.paths.warehouse), read_only=True) as con:
+        before = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=str) for t in INTAKE_TABLES}
+    assert before["quarantine_log"] and before["staged_service_episode"]
+
+    assert _move(ck, kit) == 0
+    for table in INTAKE_TABLES:  # every row, as it was in the file (arrival times included)
+        assert sorted(_pg_rows(pg_url, f"SELECT * FROM {table}"), key=str) == before[table], table
+    assert _move(ck, kit) == 0  # again: already moved, nothing changes
+    assert _pg_rows(pg_url, "SELECT count(*) FROM ledger") == [(len(before["ledger"]),)]
+
+    correction = kit.records("shelter-a", n=12, seed=14, supersedes=first.bundle_id)
+    assert _ingest(kit, "a-fix", correction, pg_url).outcome == "loaded"  # intake now writes PostgreSQL
+    with schema.connect(kit.paths.warehouse, read_only=True) as con:  # and the file follows it
+        assert con.execute("SELECT DISTINCT bundle_id FROM staged_service_episode").fetchall() == [(correction.bundle_id,)]
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
+    with pytest.raises(DvnetError) as refused:
+        schema.connect(kit.paths.warehouse)
+    assert refused.value.reason == "WAREHOUSE_PROFILE_MISMATCH"  # the file is the copy now
+
+
+def test_a_move_cut_after_postgresql_committed_is_completed_by_the_next_run(ck, kit, pg_url, monkeypatch):
+    from dvnet.assets.warehouse.lib import analytic_copy
+
+    _embedded_intake(kit, monkeypatch, ("a", kit.records("shelter-a", n=20, seed=21).blob))
+    before = ck.snapshot(kit.paths.warehouse)
+
+    class Killed(Exception):
+        """The process dies between PostgreSQL's commit and marking the file."""
+
+    def crash(con):
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(analytic_copy, "mark_copy", crash)
+        with pytest.raises(Killed):
+            _move(ck, kit)
+    assert _pg_rows(pg_url, "SELECT count(*) FROM staged_service_episode") == [(20,)]  # committed
+    assert _move(ck, kit) == 0  # recognised as this file's own rows: only the mark was missing
+    assert _pg_rows(pg_url, "SELECT count(*) FROM staged_service_episode") == [(20,)]  # not copied twice
+    assert ck.snapshot(kit.paths.warehouse)["staged_service_episode"] == before["staged_service_episode"]
+
+
+def test_moving_into_a_database_that_holds_other_bundles_is_refused_and_changes_nothing(ck, kit, pg_url, monkeypatch, capsys):
+    _embedded_intake(kit, monkeypatch, ("a", kit.records("shelter-a", n=20, seed=31).blob))
+    assert _ingest(kit, "b", kit.counts("legal-b", "referral", n=10, seed=32), pg_url).outcome == "loaded"  # another network's, say
+    before = ck.snapshot(kit.paths.warehouse)
+    assert _move(ck, kit) == 2  # a configuration error
+    assert "WAREHOUSE_TARGET_NOT_EMPTY" in capsys.readouterr().err
+    assert _pg_rows(pg_url, "SELECT agency_id FROM ledger") == [("legal-b",)]  # nothing merged
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
+    assert ck.snapshot(kit.paths.warehouse) == before  # still the embedded warehouse, unmarked
+    schema.connect(kit.paths.warehouse).close()
+
+
+def test_a_move_whose_two_sides_then_differ_is_refused(ck, kit, pg_url, monkeypatch, capsys):
+    """The comparison after the move catches a copy that lost rows (fault injected: a refresh
+    that drops one staged row from the file)."""
+    from dvnet.assets.warehouse.lib import analytic_copy
+
+    _embedded_intake(kit, monkeypatch, ("a", kit.records("shelter-a", n=20, seed=41).blob))
+
+    def faulty_refresh(con, pg):
+        con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+
+    monkeypatch.setattr(analytic_copy, "refresh", faulty_refresh)
+    assert _move(ck, kit) == 1
+    assert "WAREHOUSE_MOVE_INCOMPLETE" in capsys.readouterr().err
+
+
+def test_moving_without_a_postgresql_warehouse_set_is_a_usage_error(ck, kit, monkeypatch, capsys):
+    monkeypatch.delenv(WAREHOUSE_PG_URL_ENV, raising=False)
+    assert _move(ck, kit) == 2
+    assert "USAGE_WAREHOUSE_PG_URL_MISSING" in capsys.readouterr().err
