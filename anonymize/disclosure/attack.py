@@ -62,6 +62,7 @@ def attacker_intervals(
     block_size: int = 400,
     seen: SeenRanges | None = None,
     duals_apart: bool = False,
+    top: np.ndarray | None = None,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -75,7 +76,9 @@ def attacker_intervals(
     hold and updated with the points found here. ``duals_apart`` (with ``want_duals``): a target
     already known to fail gets its duals only when it shares no equation with a failing target
     given duals before it; the others stay failing without duals (a heuristic repairs the first
-    and looks at the rest again after, when the repair may have protected them too).
+    and looks at the rest again after, when the repair may have protected them too). ``top[k]``
+    (optional): the value the range of ``targets[k]`` must also reach upwards (an upper
+    protection level; -inf for none).
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -85,14 +88,15 @@ def attacker_intervals(
 
     targets = np.asarray(targets, dtype=np.int64)
     required = np.asarray(required, dtype=float)
-    out = IntervalResult.unchecked(targets)
+    out = IntervalResult.unchecked(targets, None if top is None else np.asarray(top, dtype=float))
     if seen is not None:
         seen.start(M, L, U)
     if len(targets):
         prog = _Programme.without_published(M, L, U)
         tloc = prog.local[targets]
         live = _settle_published(out, tloc, L[targets], U[targets])
-        sure_fail = prog.oU[tloc[live]] - prog.oL[tloc[live]] < required[live] - TOL
+        oL, oU = prog.oL[tloc[live]], prog.oU[tloc[live]]
+        sure_fail = (oU - oL < required[live] - TOL) | (oU < out.top[live] - TOL)
         out.settle(live[sure_fail], prog.oL[tloc[live[sure_fail]]], prog.oU[tloc[live[sure_fail]]], "propagation", required)
         groups = _by_component(prog.A, live, tloc)
         out.n_components = len(groups)
@@ -237,7 +241,11 @@ class _Run:
     def _probe(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> Component:
         """The component's programme, starting from the true values when they are known."""
         p = self.prog
-        C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * float(np.max(self.required[tg])))
+        reach = float(np.max(self.required[tg]))
+        if self.truth_free is not None:  # a top above the true count: the points must reach that far up too
+            above = self.out.top[tg] - self.truth_free[self.tloc[tg]]
+            reach = max(reach, float(np.max(np.nan_to_num(above, nan=0.0, neginf=0.0, posinf=0.0))))
+        C = Component(p.A[cr][:, cv].tocsr(), p.b[cr], p.L[cv], p.U[cv], p.oL[cv], p.oU[cv], self.counter, reach=2.0 * reach)
         if self.truth_free is not None and not np.isnan(self.truth_free[cv]).any():
             C.set_point(self.truth_free[cv])
         if self.seen is not None:  # points of an earlier, smaller programme: feasible here too
@@ -262,7 +270,7 @@ def _exact_ranges(
         if out_of_time():
             break
         p = job.tl[j]
-        if not exact and C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL:
+        if not exact and job.seen_enough(j):
             job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
             continue
         if not want_duals and C.obs_hi[p] >= C.oU[p] - TOL and C.obs_lo[p] <= C.oL[p] + TOL:
@@ -282,11 +290,12 @@ def _exact_ranges(
 
 
 def _one_side_certifies(job: ComponentTargets, j: int) -> bool:
-    """One LP of target ``j`` (its max, or its min when the points seen leave more room below):
-    its optimum may already lie the required width from the points seen. Else the caller solves
-    both sides (warm: the one solved here costs a few pivots again)."""
+    """One LP of target ``j`` (its max, or its min when the points seen leave more room below and
+    its ``top`` is reached): its optimum may already lie the required width from the points seen.
+    Else the caller solves both sides (warm: the one solved here costs a few pivots again)."""
     C = job.C
     p = job.tl[j]
     room_up, room_down = C.oU[p] - C.obs_hi[p], C.obs_lo[p] - C.oL[p]
-    C.extreme(p, 1.0 if room_up >= room_down else -1.0)
-    return bool(C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL)
+    up = room_up >= room_down or C.obs_hi[p] < job.top[j] - TOL
+    C.extreme(p, 1.0 if up else -1.0)
+    return job.seen_enough(j)

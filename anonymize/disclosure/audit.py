@@ -109,7 +109,8 @@ class AuditReport:
     """The attacker's view of every suppressed cell, and whether the release may be published.
 
     ``cells`` has one row per suppressed quantity (a cell shared by several tables is one row):
-    measure, coordinates, tables, status, lower, upper, width, required, verdict
+    measure, coordinates, tables, status, lower, upper, width, required, top (the value the range
+    must reach upwards, NaN where only the width counts; narrow also when it stops below), verdict
     (protected / exact / narrow / unchecked) and method (how the range was settled: "lp" exact,
     "propagation" an outer range, "feasible points" an inner range, "bounds", "published value").
     """
@@ -198,6 +199,7 @@ def build_report(
             "upper": result.upper,
             "width": width,
             "required": required,
+            "top": np.where(np.isfinite(result.top), result.top, np.nan),
             "verdict": result.verdict,
             "method": result.method,
         }

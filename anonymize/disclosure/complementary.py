@@ -9,7 +9,8 @@ any pattern's total cost is below 1, so minimising the sum is lexicographic: few
 cells first, then the smallest suppressed total.
 
 Protection: for every sensitive cell p (primary or dominance) the attacker's range (see
-``audit.py``) must be at least ``required[p]`` wide. This module holds what both methods share:
+``audit.py``) must be at least ``required[p]`` wide, and reach ``top[p]`` upwards (an upper
+protection level; -inf for most cells). This module holds what both methods share:
 the problem over one block of linked quantities, its independent blocks, and the protection
 inequality read off the attacker's LP duals. The methods: ``complementary_milp.solve_milp``
 (exact) and ``complementary_heuristic.heuristic`` (fast, for blocks beyond the MILP's reach).
@@ -41,6 +42,11 @@ class Problem:
     required: np.ndarray
     cost: np.ndarray
     ids: np.ndarray = field(default=None)  # quantity ids in the parent problem
+    top: np.ndarray = field(default=None)  # the value each range must reach upwards (-inf: width only)
+
+    def __post_init__(self) -> None:
+        if self.top is None:
+            self.top = np.full(self.n, -np.inf)
 
     @property
     def n(self) -> int:
@@ -60,6 +66,7 @@ class Problem:
             required=self.required[q],
             cost=self.cost[q],
             ids=q if self.ids is None else self.ids[q],
+            top=self.top[q],
         )
 
     def audit(
@@ -90,6 +97,7 @@ class Problem:
             exact_limit=exact_limit,
             seen=seen,
             duals_apart=duals_apart,
+            top=self.top[targets],
         )
 
 
@@ -135,8 +143,12 @@ class Cut:
         return self.cols[keep], coefs[keep], rhs
 
 
-def dual_cut(problem: Problem, suppressed: np.ndarray, p: int, rows: np.ndarray, lam_max: np.ndarray, lam_min: np.ndarray, frozen: np.ndarray | None = None) -> Cut:
-    """The protection inequality for sensitive ``p`` from its max/min LP duals at ``suppressed``.
+def dual_cut(
+    problem: Problem, suppressed: np.ndarray, p: int, rows: np.ndarray, lam_max: np.ndarray, lam_min: np.ndarray, frozen: np.ndarray | None = None,
+    *, upper: bool = False,
+) -> Cut:
+    """The protection inequality for sensitive ``p`` from its max/min LP duals at ``suppressed``:
+    a bound on its range's width, or with ``upper`` on its max alone (for ``top[p]``).
 
     ``frozen``: quantities the LP held at fixed values (a neighbourhood LP); the result is then a
     local guide for the heuristic, not a valid cut, and ``K`` is meaningless.
@@ -147,7 +159,7 @@ def dual_cut(problem: Problem, suppressed: np.ndarray, p: int, rows: np.ndarray,
     pi = int(np.searchsorted(cols, p))
     alpha = np.zeros(len(cols))
     beta = np.zeros(len(cols))
-    for sign, lam in ((1.0, lam_max), (-1.0, lam_min)):
+    for sign, lam in ((1.0, lam_max),) if upper else ((1.0, lam_max), (-1.0, lam_min)):
         rc = -(Ms.T @ lam)
         rc[pi] += sign
         rc[np.abs(rc) < 1e-9] = 0.0

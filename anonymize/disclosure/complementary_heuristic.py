@@ -66,7 +66,7 @@ class _RowState:
             if deadline is not None and time.perf_counter() > deadline:
                 break
             rnd = self._ranges(suppressed)
-            deficit = rnd.target & (rnd.width < rnd.need - TOL) & ~stuck[r]
+            deficit = rnd.target & ((rnd.width < rnd.need - TOL) | (rnd.hi < rnd.top - TOL)) & ~stuck[r]
             if not deficit.any():
                 break
             e_p = self._worst_per_row(deficit, rnd)
@@ -102,13 +102,13 @@ class _RowState:
         lo, hi = self._interval(a, smin[r] - fmin, cmin[r] - nmin, smax[r] - fmax, cmax[r] - nmax, L[c], U[c])
         target = suppressed[c] & v.in_release[c]
         need = np.where(P.sensitive[c], P.required[c], EXACT_WIDTH)
-        return _Round(L, U, fmin, nmin, fmax, nmax, smin, smax, cmin, cmax, hi - lo, need, target)
+        return _Round(L, U, fmin, nmin, fmax, nmax, smin, smax, cmin, cmax, hi - lo, need, target, hi, P.top[c])
 
     def _worst_per_row(self, deficit: np.ndarray, rnd: _Round) -> np.ndarray:
         """The worst-off target of each deficient equation (entry positions, by row)."""
         r = self.r
         e_def = np.nonzero(deficit)[0]
-        short = (rnd.need - np.nan_to_num(rnd.width, posinf=1e18))[e_def]
+        short = (rnd.need - np.nan_to_num(rnd.width, posinf=1e18) + np.maximum(rnd.top - np.nan_to_num(rnd.hi, posinf=1e18), 0.0))[e_def]
         o = np.lexsort((-short, r[e_def]))
         e_def = e_def[o]
         first = np.r_[True, r[e_def][1:] != r[e_def][:-1]]
@@ -127,12 +127,12 @@ class _RowState:
         no_max = rnd.cmax[r[cand]] - rnd.nmax[ep] - rnd.nmax[cand] + nmax_s
         nlo, nhi = self._interval(a[ep], fo_min, no_min, fo_max, no_max, rnd.L[c[ep]], rnd.U[c[ep]])
         new_w = nhi - nlo
-        achieves = new_w >= rnd.need[ep] - TOL
+        achieves = (new_w >= rnd.need[ep] - TOL) & (nhi >= rnd.top[ep] - TOL)
         # Look-ahead: each equation the candidate would sit alone in needs another cell.
         nsup_row = np.bincount(r, rnd.target, self.m)
         alone = self.abs_T @ (nsup_row == 0).astype(float)
         eff = P.cost[c[cand]] + alone[c[cand]]
-        gain = np.nan_to_num(new_w - rnd.width[ep], posinf=1e18)
+        gain = np.nan_to_num(new_w - rnd.width[ep], posinf=1e18) + np.nan_to_num(nhi - rnd.hi[ep], nan=0.0, posinf=1e18)
         k2 = np.where(achieves, 0, 1)
         k3 = np.where(achieves, eff, -gain / eff)
         o = np.lexsort((k3, k2, r[cand]))
@@ -144,7 +144,8 @@ class _RowState:
 @dataclass
 class _Round:
     """One round of the row-local rule: per-entry bound terms (finite part, infinite count) and
-    their per-row sums, each entry's range width, required width, and whether it is a target."""
+    their per-row sums, each entry's range width, required width, whether it is a target, and the
+    top of its range with the value that must reach (``Problem.top``)."""
 
     L: np.ndarray
     U: np.ndarray
@@ -159,6 +160,8 @@ class _Round:
     width: np.ndarray
     need: np.ndarray
     target: np.ndarray
+    hi: np.ndarray
+    top: np.ndarray
 
 
 def heuristic(
@@ -209,19 +212,22 @@ def heuristic(
 
 def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: np.ndarray) -> int:
     """For each failing cell, add the cheapest cell whose coefficient in its dual cut covers the
-    deficit (else the best coefficient per cost). Returns how many cells were added."""
+    deficit (else the best coefficient per cost); the cut of its max alone where its range stops
+    below its ``top``. Returns how many cells were added."""
     added = 0
     width = dict(zip(audit.targets.tolist(), (audit.upper - audit.lower).tolist(), strict=True))
+    below = dict(zip(audit.targets.tolist(), (audit.top - audit.upper).tolist(), strict=True))
     for p in failing:
         if int(p) not in audit.duals:
             continue
         rows_, lam_max, lam_min, frozen = audit.duals[int(p)]
-        cut = dual_cut(problem, supp, int(p), rows_, lam_max, lam_min, frozen)
+        upper = below[int(p)] > TOL
+        cut = dual_cut(problem, supp, int(p), rows_, lam_max, lam_min, frozen, upper=upper)
         free = ~supp[cut.cols]
         cols, coefs = cut.cols[free], cut.d[free]
         if len(cols) == 0:
             continue
-        deficit = float(problem.required[p]) - width[int(p)]
+        deficit = below[int(p)] if upper else float(problem.required[p]) - width[int(p)]
         cost = problem.cost[cols]
         covers = coefs >= deficit - 1e-9
         if covers.any():

@@ -5,7 +5,9 @@ pattern with LPs, and for each under-protected cell turn the LP duals (lam, alph
 and min programmes into a linear inequality sum_i d_i x_i >= required_p - K that every protecting
 pattern satisfies (weak duality: for any pattern, max - min <= sum over cells of
 alpha_i U_i(x_i) - beta_i L_i(x_i), and the dual feasible set does not depend on x). Repeat until
-the audit passes: the result is optimal for the attacker model, given solver time.
+the audit passes: the result is optimal for the attacker model, given solver time. A cell with
+an upper protection level (``Problem.top``) also gets the cut of its max programme alone:
+alpha/beta from lam_max only, sum_i d_i x_i >= top_p - K.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def solve_milp(problem: Problem, *, time_limit: float = 20.0) -> tuple[np.ndarra
         # A failing cell without duals is pinned by what is published already (an earlier release):
         # no pattern of this release protects it.
         if any(int(p) not in audit.duals for p in failing) or not all(
-            pool.add(*_dual_inequality(problem, suppressed, audit, int(p))) for p in failing
+            pool.add(*cut) for p in failing for cut in _dual_inequalities(problem, suppressed, audit, int(p))
         ):
             info.note = "infeasible"
             info.seconds = time.perf_counter() - t0
@@ -117,10 +119,14 @@ class _CutPool:
         return sp.csr_matrix((np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))), shape=(len(self.lb), self.n_var))
 
 
-def _dual_inequality(problem: Problem, suppressed: np.ndarray, audit: IntervalResult, p: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The cut the audit's duals give for failing sensitive cell ``p``."""
+def _dual_inequalities(problem: Problem, suppressed: np.ndarray, audit: IntervalResult, p: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The cuts the audit's duals give for failing sensitive cell ``p``: on its range's width, and
+    on its max where that stops below ``top[p]``."""
     rows, lam_max, lam_min, _ = audit.duals[p]
-    return dual_cut(problem, suppressed, p, rows, lam_max, lam_min).inequality(float(problem.required[p]))
+    cuts = [dual_cut(problem, suppressed, p, rows, lam_max, lam_min).inequality(float(problem.required[p]))]
+    if np.isfinite(problem.top[p]):
+        cuts.append(dual_cut(problem, suppressed, p, rows, lam_max, lam_min, upper=True).inequality(float(problem.top[p])))
+    return cuts
 
 
 def _row_cuts(problem: Problem) -> list[tuple[np.ndarray, np.ndarray, float]]:

@@ -261,12 +261,23 @@ class ComponentTargets:
         self.C, self.out, self.required = comp, out, required
         self.tg, self.tl, self.quantities, self.equations = tg, tl, quantities, equations
         self.req = required[tg]
+        self.top = out.top[tg]
         self.open_ = out.verdict[tg] == "unchecked"
         self.needs_duals = want_duals & (out.verdict[tg] != "protected")
 
+    def enough(self, j, lo, hi) -> np.ndarray:
+        """Whether [lo, hi] is wide enough for target(s) ``j`` and reaches their ``top``."""
+        return (hi - lo >= self.req[j] - TOL) & (hi >= self.top[j] - TOL)
+
     def certified(self) -> np.ndarray:
-        """Targets whose feasible points already lie their required width apart: protected."""
-        return self.C.obs_hi[self.tl] - self.C.obs_lo[self.tl] >= self.req - TOL
+        """Targets whose feasible points already lie their required width apart (and reach their
+        ``top``): protected."""
+        return self.enough(slice(None), self.C.obs_lo[self.tl], self.C.obs_hi[self.tl])
+
+    def seen_enough(self, j: int) -> bool:
+        """``certified`` for one target."""
+        p = self.tl[j]
+        return bool(self.enough(j, self.C.obs_lo[p], self.C.obs_hi[p]))
 
     def undecided(self) -> np.ndarray:
         return self.open_ & ~self.certified()

@@ -123,13 +123,13 @@ def _neighbourhood_ranges(job: ComponentTargets, j: int, want_duals: bool) -> No
     C = job.C
     p = job.tl[j]
     for radius, cap in NEIGHBOURHOODS:
-        if job.open_[j] and C.obs_hi[p] - C.obs_lo[p] >= job.req[j] - TOL:
+        if job.open_[j] and job.seen_enough(j):
             break
         V = C.neighbourhood(p, radius, cap)
         if len(V) >= C.n:
             break
         olo, ohi, ihi, ilo, rows = C.sandwich(p, V)
-        if job.open_[j] and ohi - olo < job.req[j] - TOL:
+        if job.open_[j] and not job.enough(j, olo, ohi):
             # Inner and outer ranges meet: the neighbourhood's range is the attacker's, exactly.
             exact = ihi.status == "optimal" and ilo.status == "optimal" and abs(ihi.value - ohi) < TOL and abs(-ilo.value - olo) < TOL
             job.settle(j, olo, ohi, "lp" if exact else "relaxation")

@@ -16,6 +16,9 @@ class IntervalResult:
 
     ``duals[q] = (rows, lam_max, lam_min, frozen)``: LP duals of a failing target over global
     equation ``rows``; ``frozen`` lists quantities held fixed in that LP (empty when exact).
+    ``top``: per target, the value its range must reach upwards (an upper protection level, the
+    p % rule's: a wide range lying below the true count still tells an insider too much); -inf
+    where only the width counts.
     """
 
     targets: np.ndarray
@@ -28,17 +31,26 @@ class IntervalResult:
     largest_component: int = 0
     n_lp: int = 0
     seconds: float = 0.0
+    top: np.ndarray | None = None
 
     @classmethod
-    def unchecked(cls, targets: np.ndarray) -> IntervalResult:
+    def unchecked(cls, targets: np.ndarray, top: np.ndarray | None = None) -> IntervalResult:
         """Every target still open: no range, method and verdict "unchecked"."""
         k = len(targets)
-        return cls(targets, np.full(k, np.nan), np.full(k, np.nan), np.full(k, "unchecked", dtype=object), np.full(k, "unchecked", dtype=object))
+        top = np.full(k, -np.inf) if top is None else np.asarray(top, dtype=float)
+        return cls(targets, np.full(k, np.nan), np.full(k, np.nan), np.full(k, "unchecked", dtype=object), np.full(k, "unchecked", dtype=object), top=top)
 
     def settle(self, idx, lo, hi, how: str, required: np.ndarray) -> None:
-        """Record range [lo, hi] for targets ``idx``, settled by ``how``, judged against ``required``."""
+        """Record range [lo, hi] for targets ``idx``, settled by ``how``, judged against ``required``
+        (and ``top``)."""
         idx = np.atleast_1d(idx)
         self.lower[idx], self.upper[idx] = lo, hi
         self.method[idx] = how
-        width = np.atleast_1d(hi) - np.atleast_1d(lo)
-        self.verdict[idx] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(width < required[idx] - TOL, "narrow", "protected"))
+        hi = np.atleast_1d(hi)
+        width = hi - np.atleast_1d(lo)
+        short = (width < required[idx] - TOL) | (hi < self.top[idx] - TOL)
+        self.verdict[idx] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(short, "narrow", "protected"))
+
+    def short_above(self) -> np.ndarray:
+        """Per target: whether its range stops below its ``top`` (the upper level is what fails)."""
+        return self.upper < self.top - TOL

@@ -37,9 +37,9 @@ from dvnet.anonymize.disclosure.audit import (
 from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks, information_cost
 from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
-from dvnet.anonymize.disclosure.dominance import category_mask, contributors, dominance_mask
+from dvnet.anonymize.disclosure.dominance import Contributors, category_mask, contributors, dominance_mask
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, INVALID_TABLE, DisclosureError
-from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
@@ -179,7 +179,7 @@ def prepare(
     released = model.in_release
     small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
     dom = category_mask(model, tables, sole_categories or {}) & ~small
-    owner, by_agency, agencies = np.full(model.n, -1, dtype=np.int64), None, []
+    owner, by_agency, agencies, who = np.full(model.n, -1, dtype=np.int64), None, [], None
     if contributions is not None:
         who = contributors(model, tables, contributions)
         dom |= dominance_mask(model, who, profile.dominance_share, profile.p_percent) & ~small
@@ -214,8 +214,21 @@ def prepare(
         can_suppress=released & ~sensitive & ~model.pinned & nonzero,
         required=np.maximum(required_widths(kinds, truth, profile), np.where(sensitive, model.earlier_required, 0.0)),
         cost=information_cost(truth, model.multiplicity),
+        # A small count the p % rule also flags keeps both protections (tau-ARGUS: the larger level).
+        top=np.where(np.isin(kinds, (PRIMARY, DOMINANCE)), upper_levels(who, truth, profile.p_percent), -np.inf),
     )
     return Prepared(profile, tables, earlier, model, problem, kinds, shown, view, owner, by_agency, agencies)
+
+
+def upper_levels(who: Contributors | None, truth: np.ndarray, p_percent: float | None) -> np.ndarray:
+    """The value each cell's range must reach upwards under the p % rule (tau-ARGUS's upper
+    protection level, ``p/100 x1 - (total - x1 - x2)`` above the true count): the second-largest
+    agency, subtracting its own count from the highest value it can work out, must not come within
+    p % above the largest one's. -inf where there is no such level (no contributions, no p)."""
+    if who is None or p_percent is None:
+        return np.full(len(truth), -np.inf)
+    upl = p_percent / 100.0 * who.top1 - (who.total - who.top1 - who.top2)
+    return np.where(np.isfinite(upl) & (upl > 0), truth + upl, -np.inf)
 
 
 def protect(
@@ -329,16 +342,21 @@ def _audit_until_passed(
         L, U = prep.view.bounds(suppressed)
         required = problem.required[targets]
         result = attacker_intervals(
-            model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit, seen=seen
+            model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit, seen=seen,
+            top=problem.top[targets],
         )
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
         failing = (result.verdict == "exact") | (result.verdict == "narrow")
-        short_q, deficit = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit)
+        short_q, deficit, deficit_up = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit)
         if (not failing.any() and not len(short_q)) or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
             return report, suppressed, len(short_q)  # repairs share protect's time limit: past it, the failing report refuses
-        # An insider's range is the outsider's cut by what the agency knows: widen the outsider's by the shortfall.
+        # An insider's range is the outsider's cut by what the agency knows: widen the outsider's
+        # by the shortfall, and raise its top by the shortfall above.
         width = dict(zip(targets, result.upper - result.lower, strict=True))
+        upper = dict(zip(targets, result.upper, strict=True))
         problem.required[short_q] = np.maximum(problem.required[short_q], np.array([width.get(q, 0.0) for q in short_q]) + deficit)
+        raised = np.array([upper.get(q, model.truth[q]) for q in short_q]) + deficit_up
+        problem.top[short_q] = np.where(deficit_up > 0, np.maximum(problem.top[short_q], raised), problem.top[short_q])
         exact_comp = targets[(result.verdict == "exact") & ~problem.sensitive[targets]]
         suppressed[exact_comp] = False
         exposed = np.union1d(targets[failing & problem.sensitive[targets]], short_q)
@@ -352,19 +370,23 @@ def _audit_until_passed(
     return report, suppressed, 0
 
 
-def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Dominated suppressed cells whose range, as one agency works it out knowing its own count in
+def _insiders_short(
+    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dominated suppressed cells (small counts the p % rule flags too) whose range, as one agency works it out knowing its own count in
     every cell (and the cells it alone contributes), is narrower than p % of the largest other
-    agency's count; with how much wider it must be.
+    agency's count, or whose highest value, less the agency's own count, comes within p % above
+    that count (the p % rule's upper protection); with how much wider, and how much higher, it
+    must reach.
 
     Per agency, only the components (suppressed cells linked by equations, as the outsider's
     audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
     is the outsider's, which the audit already holds to the cell's required width (solved again
     too where that width is below the p % one)."""
     p = prep.profile.p_percent
-    targets_all = np.nonzero(suppressed & (kinds == DOMINANCE))[0]
+    targets_all = np.nonzero(suppressed & ((kinds == DOMINANCE) | ((kinds == PRIMARY) & np.isfinite(prep.problem.top))))[0]
     if prep.by_agency is None or p is None or not len(targets_all):
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
     M, truth = prep.model.M, prep.model.truth
     L, U = prep.view.bounds(suppressed)
     free = np.nonzero(U - L > 1e-9)[0]
@@ -373,6 +395,7 @@ def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, e
     by_agency = prep.by_agency.tocsc()
     dense = prep.by_agency[targets_all].toarray()
     short: dict[int, float] = {}
+    short_up: dict[int, float] = {}
     for a in range(dense.shape[1]):
         own = by_agency[:, a].toarray().ravel()
         # What it alone contributes it knows whole, in this release and (``carry_owners``) earlier ones.
@@ -380,23 +403,28 @@ def _insiders_short(prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, e
         La, Ua = np.maximum(L, own), U.copy()
         La[alone] = Ua[alone] = np.where(np.isfinite(truth[alone]), truth[alone], own[alone])
         others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
-        need = p / 100.0 * others
+        need = np.maximum(p / 100.0 * others, EXACT_WIDTH)  # and never pinned: that reads the others' part exactly
+        top = own[targets_all] + (1.0 + p / 100.0) * others
         changed = comp[(La > L) | (Ua < U)]
         looked = np.isin(comp[targets_all], changed[changed >= 0]) | (prep.problem.required[targets_all] < need - 1e-9)
+        looked |= prep.problem.top[targets_all] < top - 1e-9
         keep = (others > 0) & ~alone[targets_all] & looked
-        targets, need = targets_all[keep], need[keep]
+        targets, need, top = targets_all[keep], need[keep], top[keep]
         if not len(targets):
             continue
         # Components holding no target are left out of the programme (their cells fixed at the truth).
         rest = ~np.isin(comp, comp[targets]) & np.isfinite(truth)
         La[rest], Ua[rest] = truth[rest], truth[rest]
-        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, time_limit=time_limit)
-        width = res.upper - res.lower
-        for q, w, r, v in zip(targets, width, need, res.verdict, strict=True):
-            if v != "protected":
-                short[int(q)] = max(short.get(int(q), 0.0), float(r - np.nan_to_num(w, nan=0.0)))
+        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, time_limit=time_limit, top=top)
+        # Unchecked (no range) counts as short by the whole requirement.
+        wide = need - np.nan_to_num(res.upper - res.lower, nan=0.0)
+        high = top - np.where(np.isnan(res.upper), truth[targets], res.upper)
+        for q, dw, du in zip(targets, wide, high, strict=True):
+            if dw > TOL or du > TOL:
+                short[int(q)] = max(short.get(int(q), 0.0), float(dw))
+                short_up[int(q)] = max(short_up.get(int(q), 0.0), float(du))
     q = np.array(sorted(short), dtype=np.int64)
-    return q, np.array([short[i] for i in q])
+    return q, np.array([short[i] for i in q]), np.array([short_up[i] for i in q])
 
 
 def _protect_singletons(prep: Prepared, suppressed: np.ndarray, used: list[str], deadline: float, exact_limit: int) -> np.ndarray:

@@ -107,9 +107,12 @@ def test_a_singleton_gets_a_further_suppression_so_its_agency_cannot_pin_the_oth
     assert release.stats.complementary > 3  # more than the rectangle
 
 
-def _insider_range(frame: pd.DataFrame, own: dict[tuple[str, str], int], cell: tuple[str, str], dims=("region", "service")) -> tuple[float, float]:
+def _insider_range(
+    frame: pd.DataFrame, own: dict[tuple[str, str], int], cell: tuple[str, str], dims=("region", "service"), floor: float = 0.0
+) -> tuple[float, float]:
     """The test's own LP: the range of ``cell`` over the suppressed cells of a 2-D table with
-    margins, each at least the agency's ``own`` count in it (its own counts, rolled to the margins)."""
+    margins, each at least the agency's ``own`` count in it (its own counts, rolled to the margins)
+    and at least ``floor`` (1 where zeros are published: a hidden cell is never 0)."""
     a, b = dims
     value = {(r[a], r[b]): r["value"] for r in frame.to_dict("records")}
     rolled: dict[tuple[str, str], int] = {}
@@ -129,7 +132,7 @@ def _insider_range(frame: pd.DataFrame, own: dict[tuple[str, str], int], cell: t
                 b_ -= sign * float(value[k])
         A.append(eq)
         rhs.append(b_)
-    bounds = [(rolled.get(k, 0), None) for k in hidden]
+    bounds = [(max(rolled.get(k, 0), floor), None) for k in hidden]
     e = np.zeros(len(hidden))
     e[col[cell]] = 1.0
     lo = linprog(e, A_eq=A, b_eq=rhs, bounds=bounds, method="highs")
@@ -155,15 +158,66 @@ def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_out
     target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
     assert prep.kinds[target] == DOMINANCE
     outsider = prep.problem.audit(suppressed, targets=np.array([target]))
-    assert outsider.verdict[0] == "protected", ascii(outsider.verdict)  # the outsider's audit alone passes it
+    # The outsider's range is wide enough (its upper level is the next test's subject).
+    assert outsider.upper[0] - outsider.lower[0] >= prep.problem.required[target] - 1e-6, (outsider.lower, outsider.upper)
     shown = frame.assign(value=frame["value"].astype(object).where(~hide, pd.NA))
     own = {k: v["small"] for k, v in parts.items()}
     lo, hi = _insider_range(shown, own, ("R1", "shelter"))
     assert hi - lo < 0.2 * 77  # the test's own LP: "small" narrows it below p %
-    short, deficit = _insiders_short(prep, suppressed, prep.kinds, 400, None)
+    short, deficit, _ = _insiders_short(prep, suppressed, prep.kinds, 400, None)
     assert target in short.tolist(), ascii(short.tolist())
     assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
 
+
+
+def test_a_dominated_cell_s_range_reaches_far_enough_above_its_value_for_every_agency(grid_table):
+    # R1/shelter: 39 = 38 (big) + 1 (small), beside R1/counselling = 2 (a small count). Hidden in the
+    # rectangle with R2, its range is wide (it can go far down) but reaches only 40 upwards: "small",
+    # subtracting its 1, would put big at 39 or less, within 20 % of 38 (the p % rule's upper
+    # protection, which a width alone does not give). Every agency's highest estimate of the
+    # largest other agency must reach (1 + p/100) x its count.
+    grid = [[39, 2, 40], [50, 35, 45], [33, 60, 28]]
+    parts = {("R1", "shelter"): {"big": 38, "small": 1}, ("R1", "counselling"): {"c": 1, "d": 1}}
+    contrib = _contributions(grid, parts)
+    release = protect([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    out = _reasons(release)
+    assert _cell(out, region="R1", service="shelter")["reason"] == "dominance"
+    p = release.profile.p_percent / 100.0
+    per_agency: dict[str, dict[tuple[str, str], int]] = {}
+    for row in contrib.itertuples(index=False):
+        per_agency.setdefault(row.agency_id, {})[(row.region, row.service)] = row.value
+    dominated = [(r["region"], r["service"]) for r in out.to_dict("records") if r["reason"] == "dominance"]
+    checked = 0
+    for cell in dominated:
+        whose = {a: own.get(cell, 0) for a, own in per_agency.items()} if TOTAL not in cell else None
+        if whose is None:
+            continue
+        for a, own in per_agency.items():
+            others = [v for b, v in whose.items() if b != a and v > 0]
+            if not others or whose[a] == sum(whose.values()):
+                continue
+            _, hi = _insider_range(out, own, cell, floor=1.0)
+            assert hi - whose[a] >= (1.0 + p) * max(others) - 1e-6, (cell, a, hi)
+            checked += 1
+    assert checked >= 2
+    assert release.audit.passed
+
+
+def test_the_upper_level_is_what_fails_when_a_wide_range_lies_below_the_value(grid_table):
+    # The same cell hidden in the bare rectangle: the width passes, the top does not.
+    grid = [[39, 2, 40], [50, 35, 45], [33, 60, 28]]
+    parts = {("R1", "shelter"): {"big": 38, "small": 1}, ("R1", "counselling"): {"c": 1, "d": 1}}
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=_contributions(grid, parts))
+    frame = prep.tables[0].frame
+    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
+    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
+    suppressed = np.zeros(prep.model.n, dtype=bool)
+    suppressed[prep.model.cell_qids["t"][hide]] = True
+    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
+    assert prep.problem.top[target] == 39 + 0.2 * 38  # p/100 x1 - (total - x1 - x2) above the value
+    res = prep.problem.audit(suppressed, targets=np.array([target]))
+    assert res.upper[0] - res.lower[0] >= prep.problem.required[target]
+    assert res.upper[0] == 40 and res.verdict[0] == "narrow" and res.short_above()[0]
 
 
 def test_an_agency_knows_the_earlier_cells_it_alone_contributed_and_no_other():
