@@ -33,11 +33,13 @@ class IntervalResult:
     seconds: float = 0.0
     top: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        self.top = np.full(len(self.targets), -np.inf) if self.top is None else np.asarray(self.top, dtype=float)
+
     @classmethod
     def unchecked(cls, targets: np.ndarray, top: np.ndarray | None = None) -> IntervalResult:
         """Every target still open: no range, method and verdict "unchecked"."""
         k = len(targets)
-        top = np.full(k, -np.inf) if top is None else np.asarray(top, dtype=float)
         return cls(targets, np.full(k, np.nan), np.full(k, np.nan), np.full(k, "unchecked", dtype=object), np.full(k, "unchecked", dtype=object), top=top)
 
     def settle(self, idx, lo, hi, how: str, required: np.ndarray) -> None:
