@@ -132,7 +132,7 @@ class _RowState:
         nsup_row = np.bincount(r, rnd.target, self.m)
         alone = self.abs_T @ (nsup_row == 0).astype(float)
         eff = P.cost[c[cand]] + alone[c[cand]]
-        gain = np.nan_to_num(new_w - rnd.width[ep], posinf=1e18) + np.nan_to_num(nhi - rnd.hi[ep], nan=0.0, posinf=1e18)
+        gain = np.nan_to_num(new_w - rnd.width[ep], posinf=1e18) + np.where(np.isfinite(rnd.top[ep]), np.nan_to_num(nhi - rnd.hi[ep], nan=0.0, posinf=1e18), 0.0)
         k2 = np.where(achieves, 0, 1)
         k3 = np.where(achieves, eff, -gain / eff)
         o = np.lexsort((k3, k2, r[cand]))
