@@ -373,11 +373,11 @@ def _audit_until_passed(
 def _insiders_short(
     prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dominated suppressed cells (small counts the p % rule flags too) whose range, as one agency works it out knowing its own count in
-    every cell (and the cells it alone contributes), is narrower than p % of the largest other
-    agency's count, or whose highest value, less the agency's own count, comes within p % above
-    that count (the p % rule's upper protection); with how much wider, and how much higher, it
-    must reach.
+    """Dominated suppressed cells (and small counts the p % rule flags too) whose range, as one
+    agency works it out knowing its own count in every cell (and the cells it alone contributes),
+    is pinned or narrower than p % of the largest other agency's count, or whose highest value,
+    less the agency's own count, comes within p % above that count (the p % rule's upper
+    protection); with how much wider, and how much higher, it must reach.
 
     Per agency, only the components (suppressed cells linked by equations, as the outsider's
     audit splits them) where its own counts narrow a bound are solved again: elsewhere its range

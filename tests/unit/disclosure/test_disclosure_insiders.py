@@ -140,6 +140,18 @@ def _insider_range(
     return lo.fun, -hi.fun
 
 
+def _rectangle_around_r1_shelter(prep) -> tuple[np.ndarray, int, np.ndarray]:
+    """Table "t" with R1/shelter hidden in the rectangle with R1/counselling and R2's two cells:
+    the pattern, R1/shelter's quantity, and which rows of the table are hidden."""
+    frame = prep.tables[0].frame
+    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
+    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
+    suppressed = np.zeros(prep.model.n, dtype=bool)
+    suppressed[prep.model.cell_qids["t"][hide]] = True
+    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
+    return suppressed, target, hide
+
+
 def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_outsider_cannot(grid_table):
     # R1/shelter: 80 = 77 (big) + 3 (small), dominated. Hidden in the rectangle with R1/counselling,
     # R2/shelter, R2/counselling (11 each, 7 of them small's), an outsider's range is 20 wide (at
@@ -150,12 +162,8 @@ def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_out
     parts[("R1", "shelter")] = {"big": 77, "small": 3}
     contrib = _contributions(grid, parts)
     prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    suppressed, target, hide = _rectangle_around_r1_shelter(prep)
     frame = prep.tables[0].frame
-    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
-    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
-    suppressed = np.zeros(prep.model.n, dtype=bool)
-    suppressed[prep.model.cell_qids["t"][hide]] = True
-    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
     assert prep.kinds[target] == DOMINANCE
     outsider = prep.problem.audit(suppressed, targets=np.array([target]))
     # The outsider's range is wide enough (its upper level is the next test's subject).
@@ -208,12 +216,7 @@ def test_the_upper_level_is_what_fails_when_a_wide_range_lies_below_the_value(gr
     grid = [[39, 2, 40], [50, 35, 45], [33, 60, 28]]
     parts = {("R1", "shelter"): {"big": 38, "small": 1}, ("R1", "counselling"): {"c": 1, "d": 1}}
     prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=_contributions(grid, parts))
-    frame = prep.tables[0].frame
-    rectangle = {("R1", "shelter"), ("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")}
-    hide = np.array([(r, c) in rectangle for r, c in zip(frame["region"], frame["service"], strict=True)])
-    suppressed = np.zeros(prep.model.n, dtype=bool)
-    suppressed[prep.model.cell_qids["t"][hide]] = True
-    target = int(prep.model.cell_qids["t"][(frame["region"] == "R1").to_numpy() & (frame["service"] == "shelter").to_numpy()][0])
+    suppressed, target, _ = _rectangle_around_r1_shelter(prep)
     assert prep.problem.top[target] == 39 + 0.2 * 38  # p/100 x1 - (total - x1 - x2) above the value
     res = prep.problem.audit(suppressed, targets=np.array([target]))
     assert res.upper[0] - res.lower[0] >= prep.problem.required[target]
