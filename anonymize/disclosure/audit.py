@@ -302,9 +302,7 @@ def _exact_where_small(result: IntervalResult, M, L: np.ndarray, U: np.ndarray, 
     settled = np.isin(wide.method, ("feasible points", "lp", "bounds"))
     rest = k[~settled]
     k = k[settled]
-    result.lower[k], result.upper[k], result.method[k] = wide.lower[settled], wide.upper[settled], wide.method[settled]
-    width = result.upper[k] - result.lower[k]
-    result.verdict[k] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(width < req[k] - TOL, "narrow", "protected"))
+    result.settle(k, wide.lower[settled], wide.upper[settled], wide.method[settled], req)
     result.n_lp += wide.n_lp
     result.seconds += wide.seconds
     if len(rest):

@@ -42,9 +42,9 @@ class IntervalResult:
         k = len(targets)
         return cls(targets, np.full(k, np.nan), np.full(k, np.nan), np.full(k, "unchecked", dtype=object), np.full(k, "unchecked", dtype=object), top=top)
 
-    def settle(self, idx, lo, hi, how: str, required: np.ndarray) -> None:
-        """Record range [lo, hi] for targets ``idx``, settled by ``how``, judged against ``required``
-        (and ``top``)."""
+    def settle(self, idx, lo, hi, how: str | np.ndarray, required: np.ndarray) -> None:
+        """Record range [lo, hi] for targets ``idx``, settled by ``how`` (one label, or one per
+        target), judged against ``required`` (and ``top``): the one verdict rule."""
         idx = np.atleast_1d(idx)
         self.lower[idx], self.upper[idx] = lo, hi
         self.method[idx] = how
