@@ -1,8 +1,10 @@
 """Jobs of the central Dagster project.
 
 ``intake_job`` materialises the ``intake`` group (and runs its checks) for one agency × period
-partition. The inbox sensor launches it once per new bundle, staff launch it from the UI, and
-``dvnet ingest`` executes the very same job in-process.
+partition: the inbox sensor launches it once per new bundle, and staff launch it from the UI.
+``intake_batch`` (``assets/intake/batch.py``) does the same work for a batch of bundles in one run,
+reporting each agency × period as a materialisation of its partition: ``dvnet ingest`` executes it
+in-process.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from dvnet.assets.intake.assets import GROUP as INTAKE_GROUP
+from dvnet.assets.intake.batch import intake_batch_job
 from dvnet.assets.intake.partitions import intake_partitions
 
 INTAKE_JOB = "intake_job"
@@ -26,4 +29,4 @@ intake_job = define_asset_job(
     tags={"dvnet/writes": "warehouse"},
 )
 
-JOBS = [intake_job]
+JOBS = [intake_job, intake_batch_job]

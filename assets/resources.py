@@ -122,14 +122,20 @@ class WarehouseResource(DuckDBResource):
             con.close()
 
 
-def build_resources(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT) -> dict[str, object]:
+def build_resources(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT,
+                    intake_progress=None) -> dict[str, object]:  # fmt: skip
     """The resource dict of the central Definitions; ``network_root`` None defers to the env var;
-    ``lock_wait``: how long a run waits for the warehouse (``--wait``)."""
+    ``lock_wait``: how long a run waits for the warehouse (``--wait``); ``intake_progress`` is told
+    how many bundles each group of an ``intake_batch`` run processed (``dvnet ingest``'s progress)."""
     network = NetworkResource(root=str(Path(network_root).resolve()) if network_root else "")
     warehouse = WarehouseResource(network=network, lock_wait_seconds=lock_wait)
-    return {"network": network, "warehouse": warehouse, "release_steps": release_steps or no_steps}
+    return {"network": network, "warehouse": warehouse, "release_steps": release_steps or no_steps, "intake_progress": intake_progress or no_progress}
 
 
 def no_steps(name: str) -> None:
     """The release builder's progress callback where nobody watches (the UI, the sensor);
     ``dvnet publish`` passes its progress line instead (``assets/runs.py: run_release_step``)."""
+
+
+def no_progress(bundles: int) -> None:
+    """The batch intake's progress callback where nobody watches (the UI)."""

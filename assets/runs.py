@@ -189,63 +189,25 @@ def _ensure_pool(instance) -> None:
         storage.initialize_concurrency_limit_to_default(RELEASE_POOL)
 
 
-def plan_runs(ctx) -> list[tuple[str, str, list[str]]]:
-    """(agency, period, file names) per run: consecutive pending bundles of one partition. A file
-    that leaves the inbox while the plan is made (another writer took it) is not planned."""
-    from dvnet.assets.intake.lib.inbox import inbox_name
-    from dvnet.assets.intake.lib.ingest import pending_files
-    from dvnet.assets.intake.partitions import file_partition
-
-    runs: list[tuple[str, str, list[str]]] = []
-    for path in pending_files(ctx.paths.inbox):
-        try:
-            agency, period = file_partition(path, ctx)
-        except FileNotFoundError:
-            continue
-        if runs and runs[-1][:2] == (agency, period):
-            runs[-1][2].append(inbox_name(path))
-        else:
-            runs.append((agency, period, [inbox_name(path)]))
-    return runs
-
-
 def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None, lock_wait: float = DEFAULT_WAIT) -> list[dict]:
-    """Execute ``intake_job`` for every pending bundle; the per-bundle outcomes Dagster recorded.
+    """Execute ``intake_batch`` over every pending bundle, one run; the per-bundle outcomes Dagster recorded.
 
-    Each run takes the warehouse lock for its loads only (waiting up to ``lock_wait`` seconds):
-    verification runs beside other writers, and a sensor-launched
-    run waits for one run's loads, never for a whole batch. A ``WAREHOUSE_BUSY`` stops the batch
-    (the run raising it has loaded nothing; its bundles stay in the inbox)."""
+    The run takes the warehouse writer per agency × period group (waiting up to ``lock_wait``
+    seconds each), so a sensor-launched run or a publish waits for one group's loads, never for the
+    batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
+    bundles and the rest stay in the inbox. ``progress`` is told each group's bundle count."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE
-    from dvnet.assets.intake.lib.ingest import CoordinatorContext
-    from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key
-    from dvnet.assets.jobs import INTAKE_JOB
+    from dvnet.assets.intake.batch import INTAKE_BATCH_JOB, LOAD_BATCH
+    from dvnet.assets.intake.lib.ingest import pending_files
+    from dvnet.common.network import NetworkPaths
 
-    ctx = CoordinatorContext.load(network)
-    runs = plan_runs(ctx)
-    if not runs:
+    if not pending_files(NetworkPaths(network).inbox):
         return []
-    job = build_definitions(network, lock_wait=lock_wait).resolve_job_def(INTAKE_JOB)
-    outcomes: list[dict] = []
+    job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:
-        for dim, values in ((AGENCY, {r[0] for r in runs}), (PERIOD, {r[1] for r in runs})):
-            new = sorted(values - set(instance.get_dynamic_partitions(dim)))
-            if new:
-                instance.add_dynamic_partitions(dim, new)
-        for agency, period, names in runs:
-            result = job.execute_in_process(
-                run_config={"ops": {"intake": {"config": {"files": names}}}, **QUIET_LOGS},
-                instance=instance,
-                partition_key=str(partition_key(agency, period)),
-                tags={"dvnet/launched_by": "dvnet ingest", **this_process()},
-            )
-            for mat in result.asset_materializations_for_node("intake"):
-                if mat.asset_key == INTAKE:
-                    outcomes.extend(mat.metadata["bundles"].value)
-            if progress:
-                progress(len(names))
-    return outcomes
+        result = job.execute_in_process(run_config=QUIET_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
+    return [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
 
 
 def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_config: dict | None = None) -> bool:

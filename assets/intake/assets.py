@@ -33,10 +33,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from dvnet.assets.intake.partitions import AGENCY, PERIOD, file_partition, intake_partitions
+from dvnet.assets.intake.partitions import AGENCY, PERIOD, intake_partitions, plan_groups
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
-from dvnet.assets.intake.lib.inbox import inbox_name
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, load_verified, pending_files, verify_files
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, load_verified, verify_files
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.warehouse.lib.schema import staged_table
 
@@ -69,23 +68,10 @@ def select_files(ctx: CoordinatorContext, agency: str, period: str, names: list[
     Named files that are no longer in the inbox were processed by an earlier run: re-running a run
     therefore changes nothing. A file filed under another partition is left for its own run.
     """
-    pending = pending_files(ctx.paths.inbox)
-    skipped: Counter = Counter()
+    groups, skipped = plan_groups(ctx, names)
+    chosen = [path for a, p, files in groups if (a, p) == (agency, period) for path in files]
     if names:
-        wanted = set(names)
-        skipped["not_in_inbox"] = len(wanted - {inbox_name(p) for p in pending})
-        pending = [p for p in pending if inbox_name(p) in wanted]
-    chosen = []
-    for path in pending:
-        try:
-            found = file_partition(path, ctx)
-        except FileNotFoundError:  # taken by a concurrent run between listing and reading
-            skipped["not_in_inbox"] += 1
-            continue
-        if found == (agency, period):
-            chosen.append(path)
-        elif names:
-            skipped["other_partition"] += 1
+        skipped["other_partition"] = sum(len(files) for a, p, files in groups if (a, p) != (agency, period))
     return chosen, +skipped
 
 
@@ -108,6 +94,10 @@ class IntakeSummary:
             o for o in self.outcomes
             if o.outcome == "loaded" and (contract_id is None or (o.contract or "").split("/")[0] == contract_id) and (mode is None or o.mode == mode)
         ]  # fmt: skip
+
+    def headline(self) -> str:
+        return (f"{len(self.outcomes)} bundle(s): {self.count('loaded')} loaded, {self.count('duplicate')} duplicate, "
+                f"{self.count('quarantined')} quarantined {self.rejections_by_reason or ''}")
 
     def intake_metadata(self) -> dict:
         return {
@@ -199,47 +189,41 @@ def intake(context: AssetExecutionContext, config: IntakeConfig, network: Networ
         if gone:
             skipped["not_in_inbox"] += gone
         summary = IntakeSummary(outcomes, +skipped)
-        context.log.info(
-            f"{len(files)} bundle(s): {summary.count('loaded')} loaded, {summary.count('duplicate')} duplicate, "
-            f"{summary.count('quarantined')} quarantined {summary.rejections_by_reason or ''}"
-        )
-        yield MaterializeResult(asset_key=INTAKE, metadata=summary.intake_metadata())
-        for contract_id, key in STAGED.items():
-            loaded = summary.loaded(contract_id, mode="record")
-            if not loaded:
-                continue
-            in_partition = con.execute(
-                f"SELECT count(*) FROM {staged_table(contract_id)} WHERE agency_id = ? AND period = ?", [keys[AGENCY], keys[PERIOD]]
-            ).fetchone()[0]
-            yield MaterializeResult(
-                asset_key=key,
-                metadata={
-                    "rows_loaded": sum(o.rows_loaded for o in loaded),
-                    "bundle_ids": MetadataValue.json([o.bundle_id for o in loaded]),
-                    "replaced_bundle_ids": MetadataValue.json([o.replaced for o in loaded if o.replaced]),
-                    "contract_versions": MetadataValue.json(sorted({o.contract for o in loaded})),
-                    "dagster/partition_row_count": in_partition,
-                },
-            )
-        # contribution_counts depends on the staged assets: Dagster wants it yielded after them.
-        counted = [o.bundle_id for o in summary.loaded() if _has_counts(o)]
-        if counted:
-            rows, tables = con.execute(
-                "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)",
-                [counted],
-            ).fetchone()
-            in_partition = con.execute(
-                "SELECT count(*) FROM contribution_counts WHERE agency_id = ? AND period = ?", [keys[AGENCY], keys[PERIOD]]
-            ).fetchone()[0]
-            yield MaterializeResult(
-                asset_key=CONTRIBUTION_COUNTS,
-                metadata={
-                    "count_rows_loaded": rows,
-                    "standard_tables": tables,
-                    "bundle_ids": MetadataValue.json(counted),
-                    "dagster/partition_row_count": in_partition,
-                },
-            )
+        context.log.info(summary.headline())
+        for key, metadata in partition_materialisations(summary, con, keys[AGENCY], keys[PERIOD]):
+            yield MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def partition_materialisations(summary: IntakeSummary, con, agency: str, period: str) -> Iterator[tuple[AssetKey, dict]]:
+    """What one agency × period's intake materialises, in the order Dagster wants: ``intake``
+    always, each staged asset a record bundle added rows to, then ``contribution_counts`` (which
+    depends on the staged assets) when a bundle added counts. Value-free metadata."""
+    yield INTAKE, summary.intake_metadata()
+    for contract_id, key in STAGED.items():
+        loaded = summary.loaded(contract_id, mode="record")
+        if not loaded:
+            continue
+        in_partition = con.execute(f"SELECT count(*) FROM {staged_table(contract_id)} WHERE agency_id = ? AND period = ?", [agency, period]).fetchone()[0]
+        yield key, {
+            "rows_loaded": sum(o.rows_loaded for o in loaded),
+            "bundle_ids": MetadataValue.json([o.bundle_id for o in loaded]),
+            "replaced_bundle_ids": MetadataValue.json([o.replaced for o in loaded if o.replaced]),
+            "contract_versions": MetadataValue.json(sorted({o.contract for o in loaded})),
+            "dagster/partition_row_count": in_partition,
+        }
+    counted = [o.bundle_id for o in summary.loaded() if _has_counts(o)]
+    if counted:
+        rows, tables = con.execute(
+            "SELECT count(*), count(DISTINCT table_name) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [counted]
+        ).fetchone()
+        in_partition = con.execute("SELECT count(*) FROM contribution_counts WHERE agency_id = ? AND period = ?", [agency, period]).fetchone()[0]
+        yield CONTRIBUTION_COUNTS, {
+            "count_rows_loaded": rows,
+            "standard_tables": tables,
+            "bundle_ids": MetadataValue.json(counted),
+            "dagster/partition_row_count": in_partition,
+        }
+
 
 def _has_counts(outcome: IngestOutcome) -> bool:
     contract_id, _, version = (outcome.contract or "").partition("/v")

@@ -24,11 +24,6 @@ from dvnet.assets.intake.lib.checks import Finding, agencies_contributed, bundle
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 
 
-def _result(name: str, finding: Finding, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
-    meta = {k: (MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in finding.metadata.items()}
-    return AssetCheckResult(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=meta)
-
-
 def loaded_bundle_ids(context: AssetCheckExecutionContext) -> list[str]:
     """The bundles loaded by this run's ``intake`` materialisation (its ``bundles`` metadata).
     A check executed on its own, in a run without one, takes the latest ``intake``
@@ -65,18 +60,29 @@ SPECS = [
 def intake_checks(context: AssetCheckExecutionContext, network: NetworkResource, warehouse: WarehouseResource) -> Iterator[AssetCheckResult]:
     """The intake checks selected for this run (all four in an intake run), on one connection."""
     wanted = {key.name for key in context.selected_asset_check_keys}
-    needs_bundles = wanted & {BUNDLES_RECONCILE, LOADED_ROWS_CONFORM}
-    bundle_ids = loaded_bundle_ids(context) if needs_bundles else []
-    coordinator = network.coordinator_context() if wanted & {AGENCIES_CONTRIBUTED, LOADED_ROWS_CONFORM} else None
+    bundle_ids = loaded_bundle_ids(context) if wanted & {BUNDLES_RECONCILE, LOADED_ROWS_CONFORM} else []
     with warehouse.writer() as con:
-        if BUNDLES_RECONCILE in wanted:
-            yield _result(BUNDLES_RECONCILE, bundles_reconcile(con, bundle_ids))
-        if QUARANTINE_EXPLAINED in wanted:
-            yield _result(QUARANTINE_EXPLAINED, quarantine_explained(con, network.paths.quarantine))
-        if AGENCIES_CONTRIBUTED in wanted:
-            yield _result(AGENCIES_CONTRIBUTED, agencies_contributed(con, coordinator.network), AssetCheckSeverity.WARN)
-        if LOADED_ROWS_CONFORM in wanted:
-            yield _result(LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, coordinator.network.geography))
+        for name, finding, severity in evaluate(wanted, bundle_ids, network, con):
+            yield AssetCheckResult(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
+
+
+def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, con) -> Iterator[tuple[str, Finding, AssetCheckSeverity]]:
+    """(check name, finding, severity) of each intake check in ``wanted``, in ``SPECS`` order;
+    ``bundle_ids``: the bundles the run loaded (what the two scoped checks look at)."""
+    network_now = network.coordinator_context().network if wanted & {AGENCIES_CONTRIBUTED, LOADED_ROWS_CONFORM} else None
+    if BUNDLES_RECONCILE in wanted:
+        yield BUNDLES_RECONCILE, bundles_reconcile(con, bundle_ids), AssetCheckSeverity.ERROR
+    if QUARANTINE_EXPLAINED in wanted:
+        yield QUARANTINE_EXPLAINED, quarantine_explained(con, network.paths.quarantine), AssetCheckSeverity.ERROR
+    if AGENCIES_CONTRIBUTED in wanted:
+        yield AGENCIES_CONTRIBUTED, agencies_contributed(con, network_now), AssetCheckSeverity.WARN
+    if LOADED_ROWS_CONFORM in wanted:
+        yield LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, network_now.geography), AssetCheckSeverity.ERROR
+
+
+def check_metadata(finding: Finding) -> dict:
+    """A finding's value-free evidence as Dagster metadata."""
+    return {k: (MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in finding.metadata.items()}
 
 
 def check_key(name: str) -> AssetCheckKey:

@@ -13,6 +13,7 @@ Unauthenticated bytes therefore never create an agency or period partition.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
@@ -20,8 +21,8 @@ from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartiti
 from dvnet import bundle
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
-from dvnet.assets.intake.lib.inbox import read_entry
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, triage
+from dvnet.assets.intake.lib.inbox import inbox_name, read_entry
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files, triage
 
 AGENCY = "agency"
 PERIOD = "period"
@@ -73,3 +74,27 @@ def file_partition(path: Path, ctx: CoordinatorContext) -> tuple[str, str]:
     except DvnetError:
         blob = None
     return (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if blob is None else bundle_partition(blob, ctx)
+
+
+def plan_groups(ctx: CoordinatorContext, names: list[str] | None = None) -> tuple[list[tuple[str, str, list[Path]]], Counter]:
+    """(agency, period, files) per group: consecutive pending bundles of one partition, in ingest
+    order; and what was skipped. A file that leaves the inbox while the plan is made (another
+    writer took it) is not planned; a named file no longer in the inbox was processed already."""
+    pending = pending_files(ctx.paths.inbox)
+    skipped: Counter = Counter()
+    if names:
+        wanted = set(names)
+        skipped["not_in_inbox"] = len(wanted - {inbox_name(p) for p in pending})
+        pending = [p for p in pending if inbox_name(p) in wanted]
+    groups: list[tuple[str, str, list[Path]]] = []
+    for path in pending:
+        try:
+            agency, period = file_partition(path, ctx)
+        except FileNotFoundError:
+            skipped["not_in_inbox"] += 1
+            continue
+        if groups and groups[-1][:2] == (agency, period):
+            groups[-1][2].append(path)
+        else:
+            groups.append((agency, period, [path]))
+    return groups, +skipped

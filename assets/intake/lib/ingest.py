@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import io
+import itertools
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -493,7 +495,31 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
     warehouse insert with the next bundle's checks. At most two bundles are in memory. Outcomes,
     reasons and the warehouse are exactly those of calling ``ingest_file`` one by one."""
     ensure_schema(con)
-    paths = [Path(p) for p in paths]
+    for verified in _verified_ahead([Path(p) for p in paths], ctx, now):
+        out = None if verified.gone else _apply(verified, ctx, con)
+        if out is not None:  # None: another writer took it; its outcome is recorded there
+            yield out
+
+
+def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Callable[[], AbstractContextManager], now: dt.datetime | None = None) -> Iterator[tuple[list[IngestOutcome], int, object]]:
+    """``ingest_files`` over consecutive groups of files (one agency × period each), each group's
+    loads on its own ``writer()`` connection: another writer waits for one group's loads, never for
+    the whole batch. The look-ahead verification runs across group boundaries, so a batch of one
+    bundle per agency overlaps its loads with verification as one group would. Per group, in
+    order: its outcomes, how many of its files left the inbox before their turn (another writer
+    processed them: each bundle is loaded or quarantined exactly once), and the group's
+    connection, still held (valid until the next group is asked for)."""
+    ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now)
+    for group in groups:
+        with writer() as con:
+            ensure_schema(con)
+            outcomes = [out for v in itertools.islice(ahead, len(group)) if not v.gone and (out := _apply(v, ctx, con)) is not None]
+            yield outcomes, len(group) - len(outcomes), con
+
+
+def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None) -> Iterator[_Verified]:
+    """``_verify`` of each path in order, the next one verified in a thread while the caller works
+    on this one (at most two bundles in memory)."""
     if not paths:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvnet-verify") as pool:
@@ -502,9 +528,7 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             verified = ahead.result()
             if nxt is not None:
                 ahead = pool.submit(_verify, nxt, ctx, now or _now())
-            out = None if verified.gone else _apply(verified, ctx, con)
-            if out is not None:  # None: another writer took it; its outcome is recorded there
-                yield out
+            yield verified
 
 
 def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None = None) -> list[_Verified]:

@@ -10,6 +10,12 @@ releases the lock when its holder exits, however it exits (a killed process leav
 
 Reentrant within one thread of one process: a command holds it for all its work and the Dagster
 runs it executes in-process (whose resources take it again) go straight through.
+
+Turns, not a race: a waiter registers in ``<warehouse>.lock.waiting/`` while it waits, and a holder
+that lets go while someone else waits pauses (``GIVE_WAY`` seconds, longer than a waiter's poll)
+before it can take the lock again. Without it a writer that releases and re-takes the lock
+straight away (``dvnet ingest``'s batch, one hold per agency × period) would never let a polling
+waiter in, and a sensor run or a publish would wait for the whole batch after all.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ DEFAULT_WAIT = 600.0
 #: Seconds between "still waiting" notices.
 NOTICE_EVERY = 10.0
 POLL = 0.2
+#: How long a holder that lets go pauses when another process waits: more than one ``POLL``.
+GIVE_WAY = 1.5 * POLL
 
 _held: dict[tuple[str, int], int] = {}  # (lock path, thread id) -> depth
 
@@ -74,8 +82,34 @@ def warehouse_lock(database: Path, *, wait: float = DEFAULT_WAIT,
             del _held[key]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
+            if _others_waiting(path):
+                time.sleep(GIVE_WAY)  # the waiter's turn: it takes the lock within one poll
     finally:
         os.close(fd)
+
+
+def _waiting_dir(path: Path) -> Path:
+    return Path(f"{path}.waiting")
+
+
+def _others_waiting(path: Path) -> bool:
+    """Whether a live process other than this one is waiting for the lock (a waiter killed while it
+    waited leaves its entry behind: its pid is no longer running, so it is ignored)."""
+    try:
+        names = os.listdir(_waiting_dir(path))
+    except FileNotFoundError:
+        return False
+    for name in names:
+        pid = int(name.split(".")[0]) if name.split(".")[0].isdigit() else 0
+        if pid and pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                return True
+            except ProcessLookupError:
+                continue
+            except PermissionError:
+                return True
+    return False
 
 
 def stderr_notice(wait: float) -> Callable[[float, str], None]:
@@ -88,6 +122,22 @@ def stderr_notice(wait: float) -> Callable[[float, str], None]:
 
 
 def _acquire(fd: int, database: Path, wait: float, notice: Callable[[float, str], None]) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    waiting = _waiting_dir(lock_path(Path(database).resolve()))
+    os.makedirs(waiting, mode=0o700, exist_ok=True)
+    entry = waiting / f"{os.getpid()}.{threading.get_ident()}"
+    entry.touch(mode=0o600)  # seen by the holder when it lets go: it gives this process its turn
+    try:
+        _wait_for(fd, database, wait, notice)
+    finally:
+        entry.unlink(missing_ok=True)
+
+
+def _wait_for(fd: int, database: Path, wait: float, notice: Callable[[float, str], None]) -> None:
     started = time.monotonic()
     next_notice = 0.0
     while True:

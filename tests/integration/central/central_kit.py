@@ -386,3 +386,23 @@ def check_results(result) -> dict[str, tuple[bool, str]]:
     for ev in result.get_asset_check_evaluations():
         out[f"{ev.asset_key.to_user_string()}:{ev.check_name}"] = (ev.passed, ev.severity.value)
     return out
+
+
+def run_batch(kit: Kit, instance, files: list[str] | None = None, raise_on_error: bool = True):
+    """``intake_batch`` (what ``dvnet ingest`` runs) over the pending bundles, or ``files``, in-process."""
+    from dvnet.assets.definitions import build_definitions
+
+    job = build_definitions(kit.root).resolve_job_def("intake_batch")
+    return job.execute_in_process(run_config={"ops": {"load_batch": {"config": {"files": files or []}}}}, instance=instance, raise_on_error=raise_on_error)
+
+
+def partition_reports(instance, asset: str) -> dict[str, list]:
+    """partition -> every bundle entry (or, without ``bundles`` metadata, every metadata dict) the
+    instance's materialisations of ``asset`` reported for it, oldest first."""
+    from dagster import AssetKey
+
+    out: dict[str, list] = {}
+    for record in reversed(instance.fetch_materializations(AssetKey(asset), limit=1000).records):
+        meta = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        out.setdefault(record.partition_key, []).extend(meta.pop("bundles", None) or [meta])
+    return out

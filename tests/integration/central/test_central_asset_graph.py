@@ -47,3 +47,12 @@ def test_asset_graph_snapshot():
     assert {s.name for s in defs.sensors} == {"inbox_sensor", "abandoned_runs_sensor"}  # the sweep needs no job, and runs by default
     assert defs.resolve_sensor_def("abandoned_runs_sensor").default_status.value == "RUNNING"
     assert set(defs.resources) >= {"network", "warehouse"}
+    batch = defs.resolve_job_def("intake_batch")  # dvnet ingest's one run: an op job, reporting intake partitions at run time
+    assert [n.name for n in batch.nodes] == ["load_batch"]
+
+
+def test_the_definitions_load_as_dagster_dev_loads_them():
+    """Names Dagster wants unique across the repository (an op named as its job took the UI down)."""
+    from dagster import Definitions
+
+    Definitions.validate_loadable(build_definitions("/nonexistent-network"))

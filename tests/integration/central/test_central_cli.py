@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from dagster import DagsterInstance, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 
 from dvnet.pipelines.cli import main
 
 
-def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_path, monkeypatch):
+def test_dvnet_ingest_runs_one_intake_batch_and_prints_each_outcome(ck, kit, tmp_path, monkeypatch):
     good = kit.records("shelter-a", n=25, seed=1)
     referrals = kit.counts("legal-b", "referral", n=30, seed=2)
     kit.drop("a-episodes", good.blob)
@@ -31,13 +31,23 @@ def test_dvnet_ingest_runs_the_intake_job_and_prints_each_outcome(ck, kit, tmp_p
     assert f"receipts:   {kit.paths.receipts}/<agency>/  (3 signed" in out.stdout
     assert not list(kit.inbox.glob("*.dvb"))
 
-    # The runs are Dagster runs of intake_job in that instance, one per partition, so `dvnet ui` shows them.
+    # One Dagster run of intake_batch in that instance, which `dvnet ui` shows; each agency × period
+    # is a materialisation of its intake partition, and the intake checks ran once over the batch.
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # its dagster.yaml resolves storage from it
     with DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(filters=RunsFilter(job_name="intake_job"))
-        assert sorted(r.tags["dagster/partition"] for r in runs) == sorted([f"shelter-a|{ck.PERIOD}", f"legal-b|{ck.PERIOD}", "_unverified|_unknown"])
-        assert all(r.is_success for r in runs)
+        (run,) = instance.get_runs(filters=RunsFilter(job_name="intake_batch"))
+        assert run.is_success and run.tags["dvnet/launched_by"] == "dvnet ingest"
+        assert not instance.get_runs(filters=RunsFilter(job_name="intake_job"))
+        intake = instance.fetch_materializations(AssetKey("intake"), limit=10).records
+        assert {r.run_id for r in intake} == {run.run_id}
+        assert sorted(r.partition_key for r in intake) == sorted([f"shelter-a|{ck.PERIOD}", f"legal-b|{ck.PERIOD}", "_unverified|_unknown"])
         assert set(instance.get_dynamic_partitions("agency")) == {"shelter-a", "legal-b", "_unverified"}
+        staged = instance.fetch_materializations(AssetKey("staged_service_episodes"), limit=10).records
+        assert [(r.partition_key, r.asset_materialization.metadata["dagster/partition_row_count"].value) for r in staged] == [(f"shelter-a|{ck.PERIOD}", 25)]
+        checks = {e.asset_check_evaluation.check_name: e.asset_check_evaluation.passed
+                  for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)}  # fmt: skip
+        assert checks == {"bundles_reconcile": True, "quarantine_explained": True, "loaded_rows_conform": True,
+                          "agencies_contributed_this_period": False}  # health-c sent nothing: a warning  # fmt: skip
 
     # An empty inbox: nothing to do, exit 0.
     again = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])

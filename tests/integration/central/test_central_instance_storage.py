@@ -26,7 +26,7 @@ def _ingest(ck, kit):
 def _runs(home, monkeypatch) -> int:
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.from_config(str(home)) as instance:
-        return len(instance.get_runs(filters=RunsFilter(job_name="intake_job")))
+        return len(instance.get_runs(filters=RunsFilter(job_name="intake_batch")))
 
 
 def test_a_store_cut_short_by_a_kill_is_set_aside_and_the_next_ingest_completes(ck, tmp_path, monkeypatch):

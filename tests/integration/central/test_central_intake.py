@@ -166,13 +166,13 @@ def _taken_when_read(monkeypatch, module, kit, names: set[str] | None = None) ->
 def test_a_bundle_another_writer_takes_while_this_one_plans_is_not_planned(ck, kit, monkeypatch):
     from dvnet.assets.intake import partitions
     from dvnet.assets.intake.lib.ingest import CoordinatorContext
-    from dvnet.assets.runs import plan_runs
+    from dvnet.assets.intake.partitions import plan_groups
 
     kit.drop("a", kit.records("shelter-a", n=5, seed=21).blob)
     ctx = CoordinatorContext.load(kit.root)
-    assert [files for *_, files in plan_runs(ctx)] == [["a.dvb"]]
+    assert [[p.name for p in files] for *_, files in plan_groups(ctx)[0]] == [["a.dvb"]]
     taken = _taken_when_read(monkeypatch, partitions, kit)
-    assert plan_runs(ctx) == [] and taken == ["a.dvb"]
+    assert plan_groups(ctx) == ([], {"not_in_inbox": 1}) and taken == ["a.dvb"]
 
 
 def test_a_bundle_another_writer_takes_while_this_run_verifies_is_skipped_not_a_crash(ck, kit, instance, monkeypatch):

@@ -1,0 +1,93 @@
+"""``intake_batch``: a batch of inbox bundles in one run, reported per agency × period (issue 18).
+
+``intake_job`` runs one partition per run, which suits the inbox sensor (a bundle arrives, a run
+starts) and a partition re-run from the UI. A coordinator clearing the inbox with ``dvnet
+ingest`` would pay a run's orchestration per agency × period (run creation, resources, some forty
+event-log writes, a check step): 1.3 s a bundle on this machine, more than a 200k-row bundle's own
+work. This op job does the same work for the whole batch in one run:
+
+- the files are filed under their partitions (``file_partition``, the sensor's rule) and grouped
+  as consecutive bundles of one partition, in ingest order (agency, then sequence);
+- ``ingest_groups`` verifies the next bundle in a thread while this one loads, across partitions,
+  and takes the warehouse writer per group, so another writer waits for one partition's loads;
+- each group is reported as it finishes, as the per-partition run reports it: an
+  ``AssetMaterialization`` of ``intake`` (and of the staged and count assets it added to) *for
+  that partition*, with the same metadata (``partition_materialisations``). The UI's partition
+  view, the asset's history and ``dagster/partition_row_count`` read exactly as after
+  per-partition runs; the run page shows one run that materialised many partitions;
+- the four intake checks are evaluated once, over every bundle the batch loaded (what the
+  per-partition runs' checks would have seen together), and recorded as the checks of ``intake``
+  (``AssetCheckEvaluation``).
+
+A group whose writer cannot be had (``WAREHOUSE_BUSY``) stops the batch: the groups before it stay
+loaded and reported, its bundles and those after it stay in the inbox for the next run.
+"""
+
+# No `from __future__ import annotations`: Dagster reads config and resource types from the
+# signatures at definition time.
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from dagster import AssetCheckEvaluation, AssetMaterialization, Config, OpExecutionContext, ResourceParam, in_process_executor, job, op
+from pydantic import Field
+
+from dvnet.assets.intake.assets import INTAKE, IntakeSummary, partition_materialisations
+from dvnet.assets.intake.checks import SPECS, check_metadata, evaluate
+from dvnet.assets.intake.lib.ingest import ingest_groups
+from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key, plan_groups
+from dvnet.assets.resources import NetworkResource, WarehouseResource
+
+INTAKE_BATCH_JOB = "intake_batch"
+#: Its one op (Dagster wants op and job names apart).
+LOAD_BATCH = "load_batch"
+
+
+class IntakeBatchConfig(Config):
+    """Which inbox files the batch processes."""
+
+    files: list[str] = Field(default=[], description="Inbox entries by their safe name (inbox_name). Empty: every pending arrival.")
+
+
+def _add_partitions(instance, groups: list[tuple[str, str, list[Path]]]) -> None:
+    for dim, values in ((AGENCY, {g[0] for g in groups}), (PERIOD, {g[1] for g in groups})):
+        new = sorted(values - set(instance.get_dynamic_partitions(dim)))
+        if new:
+            instance.add_dynamic_partitions(dim, new)
+
+
+@op(name=LOAD_BATCH, out={}, tags={"dvnet/writes": "warehouse"})
+def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: NetworkResource, warehouse: WarehouseResource,
+                 intake_progress: ResourceParam[Callable[[int], None]]) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:  # fmt: skip
+    """Verify, then load or quarantine, a batch of inbox bundles; report each agency × period as it finishes."""
+    ctx = network.coordinator_context()
+    groups, skipped = plan_groups(ctx, list(config.files))
+    if skipped:
+        context.log.info(f"skipped: {dict(skipped)}")
+    if not groups:
+        return
+    _add_partitions(context.instance, groups)
+    loaded: list[str] = []
+    for (agency, period, files), (outcomes, gone, con) in zip(groups, ingest_groups([g[2] for g in groups], ctx, warehouse.writer)):
+        summary = IntakeSummary(outcomes, Counter({"not_in_inbox": gone}) if gone else Counter())
+        context.log.info(f"{agency}|{period}: {summary.headline()}")
+        partition = str(partition_key(agency, period))
+        for key, metadata in partition_materialisations(summary, con, agency, period):
+            yield AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
+        loaded += [o.bundle_id for o in outcomes if o.outcome == "loaded"]
+        intake_progress(len(files))
+    with warehouse.writer() as con:
+        for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con):
+            yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
+
+
+# In-process, as intake_job: the one op writes the one warehouse.
+@job(name=INTAKE_BATCH_JOB, executor_def=in_process_executor, tags={"dvnet/writes": "warehouse"},
+     description="Verify, then load or quarantine, a batch of inbox bundles in one run (`dvnet ingest`); each agency × period "
+                 "is reported as a materialisation of its intake partition, and the intake checks run once over the batch.")  # fmt: skip
+def intake_batch_job():
+    load_batch()
+
+
+JOBS = [intake_batch_job]
