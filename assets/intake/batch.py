@@ -59,7 +59,7 @@ def _add_partitions(instance, groups: list[tuple[str, str, list[Path]]]) -> None
 
 @op(name=LOAD_BATCH, out={}, tags={"dvnet/writes": "warehouse"})
 def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: NetworkResource, warehouse: WarehouseResource,
-                 intake_progress: ResourceParam[Callable[[int], None]]) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:  # fmt: skip
+               intake_progress: ResourceParam[Callable[[int], None]]) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:  # fmt: skip
     """Verify, then load or quarantine, a batch of inbox bundles; report each agency × period as it finishes."""
     ctx = network.coordinator_context()
     groups, skipped = plan_groups(ctx, list(config.files))

@@ -1,13 +1,14 @@
-"""`dvnet ingest`: the coordinator's intake job, in-process, over every bundle in the inbox.
+"""`dvnet ingest`: the coordinator's intake, in-process, over every bundle in the inbox.
 
-The same Dagster job the inbox sensor launches (``intake_job``, same assets, checks and
-resources), executed in this process against the network's own Dagster instance
-(``<network>/coordinator/dagster``), so the runs, partitions and check results show in ``dvnet ui``.
-Consecutive bundles of one agency × period share a run; order (agency, then sequence) is kept.
-When anything loaded, the warehouse group (the indicator cubes) is rebuilt in a run of its own,
-so the lineage in the UI is what happened. Each run holds the warehouse lock for its loads only
-(a sensor-launched run or a publish waits for one run's loads, not for the batch); the cube rebuild
-holds it for its run. ``--wait`` bounds every wait.
+One Dagster run of ``intake_batch`` (``assets/intake/batch.py``: the same verification, loads,
+metadata and checks as the sensor's ``intake_job``, for the whole inbox), executed in this process
+against the network's own Dagster instance (``<network>/coordinator/dagster``), so the run, each
+agency × period's materialisation and the check results show in ``dvnet ui``. Consecutive bundles
+of one agency × period form a group; order (agency, then sequence) is kept. When anything loaded,
+the warehouse group (the indicator cubes) is rebuilt in a run of its own, so the lineage in the UI
+is what happened. The run holds the warehouse lock for one group's loads at a time (a
+sensor-launched run or a publish waiting for it gets its turn between groups, not after the
+batch); the cube rebuild holds it for its run. ``--wait`` bounds every wait.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from dvnet.pipelines.progress import progress
 def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | None, wait: float) -> int:
     """Verify, then load or quarantine, every bundle in the coordinator inbox; rebuild the cubes.
 
-    Runs the intake job in-process on the network's own Dagster instance (the runs show in `dvnet
-    ui`). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
+    One run of the intake job, in-process, on the network's own Dagster instance (the run shows in
+    `dvnet ui`, each agency × period as its own partition). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
     cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY).
     """
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
