@@ -20,8 +20,8 @@ hands out the file, brought up to PostgreSQL's state first (``assets/warehouse/l
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -31,7 +31,7 @@ from pydantic import Field
 
 from dvnet.assets.intake.lib.ingest import CoordinatorContext
 from dvnet.assets.warehouse.lib import schema
-from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, stderr_notice, warehouse_lock
+from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT, others_waiting, stderr_notice, warehouse_lock
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common.files import make_private, private_dir
 from dvnet.common.network import NetworkPaths
@@ -120,6 +120,43 @@ class WarehouseResource(DuckDBResource):
             yield con
         finally:
             con.close()
+
+
+    @contextmanager
+    def writer_turns(self) -> Iterator[Callable[[], AbstractContextManager]]:
+        """``writer()`` for a series of writes (a batch's groups): ``turn()`` gives each one the
+        connection, which is kept, lock and all, from one turn to the next while no other process
+        waits for the warehouse. When one does, the connection is closed and the lock let go
+        between turns (the lock's give-way pause lets the waiter in), and the next turn opens
+        anew. A turn that raises closes the connection (a caller that stops reading a generator
+        mid-turn ends the turn normally). Closed at the end of the block."""
+        held: list[tuple[ExitStack, duckdb.DuckDBPyConnection | PgConnection]] = []  # the open writer, if any
+        waiting = (lambda: False) if configured_url() else (lambda: others_waiting(self.path))  # PostgreSQL: no lock
+
+        def let_go() -> None:
+            if held:
+                held.pop()[0].close()
+
+        @contextmanager
+        def turn() -> Iterator[duckdb.DuckDBPyConnection | PgConnection]:
+            if held and waiting():
+                let_go()
+            if not held:
+                with ExitStack() as stack:  # a failure to open leaves nothing open
+                    con = stack.enter_context(self.writer())
+                    held.append((stack.pop_all(), con))  # kept open past this block: ``let_go`` closes it
+            try:
+                yield held[0][1]
+            except GeneratorExit:  # the body was a generator its caller stopped reading: the turn ends as any other
+                raise
+            except BaseException:
+                let_go()
+                raise
+
+        try:
+            yield turn
+        finally:
+            let_go()
 
 
 def build_resources(network_root: str | os.PathLike | None = None, release_steps=None, lock_wait: float = DEFAULT_WAIT,

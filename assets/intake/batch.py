@@ -9,7 +9,9 @@ work. This op job does the same work for the whole batch in one run:
 - the files are filed under their partitions (``file_partition``, the sensor's rule) and grouped
   as consecutive bundles of one partition, in ingest order (agency, then sequence);
 - ``ingest_groups`` verifies the next bundle in a thread while this one loads, across partitions,
-  and takes the warehouse writer per group, so another writer waits for one partition's loads;
+  each group's loads in a turn of the warehouse writer (``writer_turns``: the connection is kept
+  while nobody waits, let go between groups once another process does), so another writer waits
+  for one partition's loads;
 - each group is reported as it finishes, as the per-partition run reports it: an
   ``AssetMaterialization`` of ``intake`` (and of the staged and count assets it added to) *for
   that partition*, with the same metadata (``partition_materialisations``). The UI's partition
@@ -17,7 +19,8 @@ work. This op job does the same work for the whole batch in one run:
   per-partition runs; the run page shows one run that materialised many partitions;
 - the four intake checks are evaluated once, over every bundle the batch loaded (what the
   per-partition runs' checks would have seen together), and recorded as the checks of ``intake``
-  (``AssetCheckEvaluation``).
+  (``AssetCheckEvaluation``); ``loaded_rows_conform`` is handed the digests of the rows ingest
+  validated, so rows stored exactly as validated are not validated a second time.
 
 A group whose writer cannot be had (``WAREHOUSE_BUSY``) stops the batch: the groups before it stay
 loaded and reported, its bundles and those after it stay in the inbox for the next run.
@@ -68,18 +71,23 @@ def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: 
     if not groups:
         return
     _add_partitions(context.instance, groups)
-    loaded: list[str] = []
-    for (agency, period, files), (outcomes, gone, con) in zip(groups, ingest_groups([g[2] for g in groups], ctx, warehouse.writer)):
-        summary = IntakeSummary(outcomes, Counter({"not_in_inbox": gone}) if gone else Counter())
-        context.log.info(f"{agency}|{period}: {summary.headline()}")
-        partition = str(partition_key(agency, period))
-        for key, metadata in partition_materialisations(summary, con, agency, period):
-            yield AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
-        loaded += [o.bundle_id for o in outcomes if o.outcome == "loaded"]
-        intake_progress(len(files))
-    with warehouse.writer() as con:
-        for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con):
-            yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
+    everything, validated = [], {}
+    with warehouse.writer_turns() as turn:
+        for (agency, period, files), (outcomes, gone, con, digests) in zip(groups, ingest_groups([g[2] for g in groups], ctx, turn)):
+            summary = IntakeSummary(outcomes, Counter({"not_in_inbox": gone}) if gone else Counter())
+            everything += outcomes
+            validated |= digests
+            partition = str(partition_key(agency, period))
+            for key, metadata in partition_materialisations(summary, con, agency, period):
+                yield AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
+            intake_progress(len(files))
+        # One log line for the batch (each partition's is its materialisation's metadata): an event
+        # per group would cost the run as much as its materialisation does.
+        context.log.info(f"{len(groups)} agency × period group(s): {IntakeSummary(everything).headline()}")
+        loaded = [o.bundle_id for o in everything if o.outcome == "loaded"]
+        with turn() as con:
+            for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con, validated):
+                yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
 
 
 # In-process, as intake_job: the one op writes the one warehouse.

@@ -50,9 +50,9 @@ SPECS = [
     AssetCheckSpec(AGENCIES_CONTRIBUTED, asset=INTAKE, description=(
         "Freshness: active Tier 2+ agencies without a loaded bundle for the latest period (a warning, not an error).")),
     AssetCheckSpec(LOADED_ROWS_CONFORM, asset=INTAKE, description=(
-        "The rows this run loaded re-validate: staged rows against their contract's output model (every rule, "
-        "by the engine the contributor and ingest use); count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; "
-        "regions are the network's own (its registry's geography).")),
+        "The rows this run loaded conform: staged rows to their contract's output model (every rule, by the engine the contributor "
+        "and ingest use: re-validated, unless `dvnet ingest` holds the digest of the rows it validated and the stored rows match it); "
+        "count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; regions are the network's own (its registry's geography).")),
 ]  # fmt: skip
 
 
@@ -66,9 +66,11 @@ def intake_checks(context: AssetCheckExecutionContext, network: NetworkResource,
             yield AssetCheckResult(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
 
 
-def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, con) -> Iterator[tuple[str, Finding, AssetCheckSeverity]]:
+def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, con,
+             validated: dict[str, str] | None = None) -> Iterator[tuple[str, Finding, AssetCheckSeverity]]:  # fmt: skip
     """(check name, finding, severity) of each intake check in ``wanted``, in ``SPECS`` order;
-    ``bundle_ids``: the bundles the run loaded (what the two scoped checks look at)."""
+    ``bundle_ids``: the bundles the run loaded (what the two scoped checks look at); ``validated``:
+    digests of the rows ingest validated, when this process loaded them (``loaded_rows_conform``)."""
     network_now = network.coordinator_context().network if wanted & {AGENCIES_CONTRIBUTED, LOADED_ROWS_CONFORM} else None
     if BUNDLES_RECONCILE in wanted:
         yield BUNDLES_RECONCILE, bundles_reconcile(con, bundle_ids), AssetCheckSeverity.ERROR
@@ -77,7 +79,7 @@ def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, 
     if AGENCIES_CONTRIBUTED in wanted:
         yield AGENCIES_CONTRIBUTED, agencies_contributed(con, network_now), AssetCheckSeverity.WARN
     if LOADED_ROWS_CONFORM in wanted:
-        yield LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, network_now.geography), AssetCheckSeverity.ERROR
+        yield LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, network_now.geography, validated), AssetCheckSeverity.ERROR
 
 
 def check_metadata(finding: Finding) -> dict:

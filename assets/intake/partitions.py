@@ -14,6 +14,8 @@ Unauthenticated bytes therefore never create an agency or period partition.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
@@ -87,14 +89,27 @@ def plan_groups(ctx: CoordinatorContext, names: list[str] | None = None) -> tupl
         skipped["not_in_inbox"] = len(wanted - {inbox_name(p) for p in pending})
         pending = [p for p in pending if inbox_name(p) in wanted]
     groups: list[tuple[str, str, list[Path]]] = []
-    for path in pending:
-        try:
-            agency, period = file_partition(path, ctx)
-        except FileNotFoundError:
+    for path, filed in zip(pending, _filed(pending, ctx)):
+        if filed is None:
             skipped["not_in_inbox"] += 1
             continue
+        agency, period = filed
         if groups and groups[-1][:2] == (agency, period):
             groups[-1][2].append(path)
         else:
             groups.append((agency, period, [path]))
     return groups, +skipped
+
+
+def _filed(paths: list[Path], ctx: CoordinatorContext) -> Iterator[tuple[str, str] | None]:
+    """``file_partition`` of each path, in order (None: it left the inbox), two at a time: reading,
+    the signature and the decryption release the GIL, so the machine's two cores share the work."""
+
+    def one(path: Path) -> tuple[str, str] | None:
+        try:
+            return file_partition(path, ctx)
+        except FileNotFoundError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dvnet-file") as pool:
+        yield from pool.map(one, paths)

@@ -17,10 +17,9 @@ from typing import Optional
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, ResourceParam, asset, asset_check
 from pydantic import Field
 
-from dvnet.assets.releases.lib.release import build_request
-from dvnet.assets.releases.lib.files import newest_release
-from dvnet.assets.releases.lib.internal import read_reasons
-from dvnet.assets.releases.lib.verify import reaudit_release
+# The release machinery (suppression, the LP audit, the report's charts) is imported in the steps
+# that use it: every process that loads these definitions (`dvnet ingest`, each sensor run) would
+# otherwise pay a second of imports for steps it never runs.
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.runs import RELEASE_POOL
 
@@ -41,7 +40,7 @@ class ReleaseConfig(Config):
 def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: WarehouseResource,
                     release_steps: ResourceParam[Callable[[str], None]]) -> MaterializeResult:  # fmt: skip
     """A release request awaiting review: tidy tables with Total margins, suppressed cells marked, audit passed."""
-    from dvnet.assets.releases.lib.release import latest_periods
+    from dvnet.assets.releases.lib.release import build_request, latest_periods
 
     overrides = {k: v for k in ("threshold", "rounding_base", "dominance_share") if (v := getattr(config, k)) is not None}
     with warehouse.locked():  # build_request opens the warehouse itself
@@ -86,6 +85,9 @@ def published_release(config: PublishConfig, network: NetworkResource, warehouse
 @asset_check(asset=published_release, name="no_exact_or_narrow_ranges", description="Re-run the LP audit over the newest release's published files: every suppressed cell stays protected.")
 def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
     from dvnet.anonymize.disclosure.errors import DisclosureError
+    from dvnet.assets.releases.lib.files import newest_release
+    from dvnet.assets.releases.lib.internal import read_reasons
+    from dvnet.assets.releases.lib.verify import reaudit_release
 
     folder = newest_release(network.paths.releases)
     try:
@@ -97,8 +99,10 @@ def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
 
 @asset_check(asset=published_release, name="no_cell_below_threshold", description="No published count lies between 1 and the profile's threshold.")
 def no_cell_below_threshold(network: NetworkResource) -> AssetCheckResult:
-    folder = newest_release(network.paths.releases)
+    from dvnet.assets.releases.lib.files import newest_release
     from dvnet.assets.releases.lib.verify import small_published_cells
+
+    folder = newest_release(network.paths.releases)
 
     small = small_published_cells(folder)
     profile = json.loads((folder / "manifest.json").read_text())["profile"]["name"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, rule_name
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, digest_sql, off_geography_rows, record_failures, rule_name
 from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
 from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.contracts.geography import Geography
@@ -86,10 +86,16 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
 # --- loaded_rows_conform -------------------------------------------------------------------------
 
 
-def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bundle_ids: list[str], geography: Geography) -> Finding:
+def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bundle_ids: list[str], geography: Geography,
+                        validated: dict[str, str] | None = None) -> Finding:  # fmt: skip
     """The staged rows of ``bundle_ids`` satisfy ``contract``'s output model (every rule of it,
     evaluated by ``contracts.conformance``), name only the network's regions, carry their bundle's
-    contract and period, and the staged table has exactly the model's columns."""
+    contract and period, and the staged table has exactly the model's columns.
+
+    ``validated``: the digest (``conform.table_digest``) of the rows ingest validated, per bundle,
+    when the caller loaded them in this process. A bundle whose stored rows have that digest holds
+    exactly the rows that passed these rules at ingest, so it is not validated again; every other
+    bundle is (the rules name what broke). Without digests every bundle is re-validated."""
     table = staged_table(contract.id)
     if not bundle_ids or not table_exists(con, table):
         return Finding(True, {"rows_checked": 0})
@@ -99,9 +105,10 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     expected = [*KEY_COLUMNS, *contract.output_columns()]
     if sorted(columns) != sorted(expected):
         return Finding(False, {"rows_checked": 0, "violations_by_column_rule": {"table_columns": len(set(columns) ^ set(expected))}})
+    as_validated = _as_validated(con, table, contract, bundle_ids, validated or {})
     violations: Counter = Counter()
-    rows = 0
-    for bundle_id in bundle_ids:  # a bundle at a time: memory stays one bundle's rows
+    rows = sum(as_validated.values())
+    for bundle_id in (b for b in bundle_ids if b not in as_validated):  # a bundle at a time: memory stays one bundle's rows
         loaded = con.sql(
             f"SELECT {', '.join(map(_q, contract.output_columns()))} FROM {table} WHERE bundle_id = ?", params=[bundle_id]
         ).to_arrow_table()
@@ -118,7 +125,21 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     ).fetchone()[0]
     if mismatched:
         violations["period:matches_bundle"] = mismatched
-    return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": dict(violations)})
+    metadata = {"rows_checked": rows, "rows_as_validated": sum(as_validated.values()), "violations_by_column_rule": dict(violations)}
+    return Finding(not violations, metadata)
+
+
+def _as_validated(con, table: str, contract: Contract, bundle_ids: list[str], validated: dict[str, str]) -> dict[str, int]:
+    """Rows per bundle of ``bundle_ids`` whose stored rows have the digest ingest took of the rows
+    it validated (``validated``). DuckDB only: PostgreSQL's hash is not DuckDB's."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return {}
+    found: dict[str, int] = {}
+    for bundle_id in (b for b in bundle_ids if b in validated):
+        stored = con.execute(f"SELECT {digest_sql(contract.output_columns())} FROM {table} WHERE bundle_id = ?", [bundle_id]).fetchall()[0][0]
+        if stored == validated[bundle_id]:
+            found[bundle_id] = int(stored.split(":")[0])
+    return found
 
 
 def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography) -> Finding:
@@ -134,9 +155,10 @@ def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geogra
     return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": violations})
 
 
-def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography) -> Finding:
+def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography, validated: dict[str, str] | None = None) -> Finding:
     """The rows of the bundles ``bundle_ids`` (those one run loaded) conform: staged rows to
-    their contract version's output model, count rows to the standard tables."""
+    their contract version's output model (``validated``: see ``staged_rows_conform``), count rows
+    to the standard tables."""
     ensure_schema(con)
     record_bundles: dict[tuple[str, int], list[str]] = {}
     for bundle_id, contract_id, version in con.execute(
@@ -146,7 +168,7 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
         record_bundles.setdefault((contract_id, version), []).append(bundle_id)
     findings: dict[str, Finding] = {}
     for (contract_id, version), ids in sorted(record_bundles.items()):
-        found = staged_rows_conform(con, get_contract(contract_id, version), ids, geography)
+        found = staged_rows_conform(con, get_contract(contract_id, version), ids, geography, validated)
         table = staged_table(contract_id)  # one table holds every version of a contract
         findings[table] = _both(findings[table], found) if table in findings else found
     findings["contribution_counts"] = counts_conform(con, list(bundle_ids), geography)
@@ -155,6 +177,7 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
         metadata={
             "bundles_checked": len(bundle_ids),
             "rows_checked": sum(f.metadata["rows_checked"] for f in findings.values()),
+            "staged_rows_as_validated": sum(f.metadata.get("rows_as_validated", 0) for f in findings.values()),
             "violations_by_table": {t: f.metadata.get("violations_by_column_rule", {}) for t, f in findings.items() if not f.passed},
         },
     )
@@ -162,7 +185,8 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
 
 def _both(a: Finding, b: Finding) -> Finding:
     violations = Counter(a.metadata.get("violations_by_column_rule", {})) + Counter(b.metadata.get("violations_by_column_rule", {}))
-    return Finding(a.passed and b.passed, {"rows_checked": a.metadata["rows_checked"] + b.metadata["rows_checked"], "violations_by_column_rule": dict(violations)})
+    summed = {k: a.metadata.get(k, 0) + b.metadata.get(k, 0) for k in ("rows_checked", "rows_as_validated")}
+    return Finding(a.passed and b.passed, {**summed, "violations_by_column_rule": dict(violations)})
 
 
 # --- quarantine_explained ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
-from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, table_digest
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
@@ -356,6 +356,7 @@ class _Verified:
     counts: arrow.Table | None = None
     project: str | None = None
     gone: bool = False  # left the inbox before it was read: another writer has it; nothing to record
+    digest: str | None = None  # a record bundle's validated rows (``conform.table_digest``), when asked for
 
 
 def _unexpected() -> IngestRefusal:
@@ -363,9 +364,10 @@ def _unexpected() -> IngestRefusal:
     return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
-def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
+def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, digest: bool = False) -> _Verified:
     """Every check of one bundle file that does not need the warehouse. Never raises for the file's
-    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR)."""
+    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR). ``digest``:
+    also take the digest of a record bundle's rows once they passed (for ``loaded_rows_conform``)."""
     path = Path(path)
     out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
     v = _Verified(path, out, now)
@@ -420,11 +422,22 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         if off:
             raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
+        if digest and h["mode"] == "record":
+            v.digest = _digest(table, contract)
     except DvnetError as e:
         v.after_replay = e
     except Exception:  # noqa: BLE001
         v.after_replay = _unexpected()
     return v
+
+
+def _digest(table: arrow.Table, contract: Contract) -> str | None:
+    """``table_digest`` of rows that passed; None if it cannot be taken (the check then validates
+    the stored rows again: a missing digest costs time, never a bundle)."""
+    try:
+        return table_digest(table, contract.output_columns())
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _apply(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome | None:
@@ -501,33 +514,37 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             yield out
 
 
-def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Callable[[], AbstractContextManager], now: dt.datetime | None = None) -> Iterator[tuple[list[IngestOutcome], int, object]]:
+def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Callable[[], AbstractContextManager],
+                  now: dt.datetime | None = None) -> Iterator[tuple[list[IngestOutcome], int, object, dict[str, str]]]:  # fmt: skip
     """``ingest_files`` over consecutive groups of files (one agency × period each), each group's
-    loads on its own ``writer()`` connection: another writer waits for one group's loads, never for
-    the whole batch. The look-ahead verification runs across group boundaries, so a batch of one
+    loads in its own ``writer()`` turn: another writer waits for one group's loads, never for the
+    whole batch. The look-ahead verification runs across group boundaries, so a batch of one
     bundle per agency overlaps its loads with verification as one group would. Per group, in
     order: its outcomes, how many of its files left the inbox before their turn (another writer
-    processed them: each bundle is loaded or quarantined exactly once), and the group's
-    connection, still held (valid until the next group is asked for)."""
-    ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now)
+    processed them: each bundle is loaded or quarantined exactly once), the group's connection,
+    still held (valid until the next group is asked for), and the digest of each loaded record
+    bundle's validated rows (for ``loaded_rows_conform``; held in memory only: it is computed from
+    the rows' values)."""
+    ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now, digest=True)
     for group in groups:
         with writer() as con:
             ensure_schema(con)
-            outcomes = [out for v in itertools.islice(ahead, len(group)) if not v.gone and (out := _apply(v, ctx, con)) is not None]
-            yield outcomes, len(group) - len(outcomes), con
+            applied = [(v, out) for v in itertools.islice(ahead, len(group)) if not v.gone and (out := _apply(v, ctx, con)) is not None]
+            digests = {out.bundle_id: v.digest for v, out in applied if out.outcome == "loaded" and v.digest is not None}
+            yield [out for _, out in applied], len(group) - len(applied), con, digests
 
 
-def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None) -> Iterator[_Verified]:
+def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None, digest: bool = False) -> Iterator[_Verified]:
     """``_verify`` of each path in order, the next one verified in a thread while the caller works
     on this one (at most two bundles in memory)."""
     if not paths:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvnet-verify") as pool:
-        ahead = pool.submit(_verify, paths[0], ctx, now or _now())
+        ahead = pool.submit(_verify, paths[0], ctx, now or _now(), digest)
         for nxt in [*paths[1:], None]:
             verified = ahead.result()
             if nxt is not None:
-                ahead = pool.submit(_verify, nxt, ctx, now or _now())
+                ahead = pool.submit(_verify, nxt, ctx, now or _now(), digest)
             yield verified
 
 

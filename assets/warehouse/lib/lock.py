@@ -82,7 +82,7 @@ def warehouse_lock(database: Path, *, wait: float = DEFAULT_WAIT,
             del _held[key]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
-            if _others_waiting(path):
+            if others_waiting(database):
                 time.sleep(GIVE_WAY)  # the waiter's turn: it takes the lock within one poll
     finally:
         os.close(fd)
@@ -92,11 +92,11 @@ def _waiting_dir(path: Path) -> Path:
     return Path(f"{path}.waiting")
 
 
-def _others_waiting(path: Path) -> bool:
-    """Whether a live process other than this one is waiting for the lock (a waiter killed while it
-    waited leaves its entry behind: its pid is no longer running, so it is ignored)."""
+def others_waiting(database: Path) -> bool:
+    """Whether a live process other than this one is waiting for the lock of ``database`` (a waiter
+    killed while it waited leaves its entry behind: its pid is no longer running, so it is ignored)."""
     try:
-        names = os.listdir(_waiting_dir(path))
+        names = os.listdir(_waiting_dir(lock_path(Path(database).resolve())))
     except FileNotFoundError:
         return False
     for name in names:

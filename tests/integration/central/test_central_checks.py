@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dvnet.assets.intake.lib import checks
+from dvnet.assets.intake.lib import checks, conform
 from dvnet.contracts.registry import get_contract
 from dvnet.common import network as store
 from dvnet.pipelines.demo_network import demo_geography
@@ -112,6 +112,25 @@ def test_loaded_rows_conform_checks_only_the_bundles_it_is_given(con):
     others = checks.loaded_rows_conform(con, _loaded(con, "health-c"), GEOGRAPHY)
     assert others.passed and others.metadata["bundles_checked"] == 1
     assert others.metadata["rows_checked"] == 8 + con.execute("SELECT count(*) FROM contribution_counts WHERE agency_id = 'health-c'").fetchone()[0]
+
+
+def test_rows_with_the_digest_ingest_took_are_not_validated_again_and_changed_ones_are(con):
+    """``dvnet ingest`` hands the check the digest of the rows it validated: a bundle whose stored
+    rows match it is proven without validating again; a changed row makes its bundle re-validated,
+    and the rule it breaks is named as before."""
+    contract, ids = get_contract("service_episode"), _loaded(con)
+    staged = dict(con.execute("SELECT bundle_id, count(*) FROM staged_service_episode GROUP BY ALL").fetchall())
+    validated = {b: conform.table_digest(con.sql("SELECT * FROM staged_service_episode WHERE bundle_id = ?", params=[b]).to_arrow_table(),
+                                         contract.output_columns()) for b in staged}  # fmt: skip
+    finding = checks.staged_rows_conform(con, contract, ids, GEOGRAPHY, validated)
+    assert finding.passed and finding.metadata["rows_as_validated"] == finding.metadata["rows_checked"] == sum(staged.values())
+    (shelter,) = _loaded(con, "shelter-a")
+    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [shelter])
+    finding = checks.staged_rows_conform(con, contract, ids, GEOGRAPHY, validated)
+    assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
+    assert finding.metadata["rows_as_validated"] == sum(staged.values()) - staged[shelter]  # shelter-a's rows validated again
+    assert finding.metadata["rows_checked"] == sum(staged.values())
+    assert checks.staged_rows_conform(con, contract, ids, GEOGRAPHY).metadata["rows_as_validated"] == 0  # no digests: every row validated
 
 
 def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, kit, instance):
