@@ -155,12 +155,20 @@ def storage_kind(config: Path) -> str:
     return "postgres" if "postgres" in storage else "sqlite"
 
 
+_opened: dict[Path, object] = {}  # instances open in this process, by home
+
+
 @contextmanager
 def dagster_instance(home: Path) -> Iterator[object]:
     """The persistent instance in ``home`` (its dagster.yaml resolves paths from DAGSTER_HOME), the
-    runs an ended dvnet process left in progress first marked failed (``run_owner``)."""
+    runs an ended dvnet process left in progress first marked failed (``run_owner``). Inside
+    another block of the same home the instance already open is handed out again (opening one
+    costs about half a second here: a command that runs two jobs opens it once around both)."""
     from dagster import DagsterInstance
 
+    if Path(home).resolve() in _opened:
+        yield _opened[Path(home).resolve()]
+        return
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
@@ -172,7 +180,11 @@ def dagster_instance(home: Path) -> Iterator[object]:
                 instance.optimize_for_webserver(statement_timeout=PG_STATEMENT_TIMEOUT_MS, pool_recycle=3600, max_overflow=4)
             fail_abandoned_runs(instance)
             _ensure_pool(instance)
-            yield instance
+            _opened[Path(home).resolve()] = instance
+            try:
+                yield instance
+            finally:
+                del _opened[Path(home).resolve()]
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME", None)

@@ -43,7 +43,7 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY).
     """
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
-    from dvnet.assets.runs import dagster_home_for, run_intake
+    from dvnet.assets.runs import dagster_home_for, dagster_instance, run_intake
 
     environ = (ctx.obj or {}).get("environ", os.environ)
     network = network_dir.resolve()
@@ -54,12 +54,13 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
-    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
-        outcomes = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
-    print_outcomes(outcomes, console)
-    print_destinations(coordinator.paths, outcomes, console)
-    with holding_warehouse(network, wait):  # the cubes are all warehouse work: one hold for the run
-        built = rebuild_cubes(network, home, outcomes, console)
+    with dagster_instance(home):  # opened once for both runs
+        with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+            outcomes = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
+        print_outcomes(outcomes, console)
+        print_destinations(coordinator.paths, outcomes, console)
+        with holding_warehouse(network, wait):  # the cubes are all warehouse work: one hold for the run
+            built = rebuild_cubes(network, home, outcomes, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) or not built else EXIT_OK
 
 

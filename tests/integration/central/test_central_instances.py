@@ -69,3 +69,30 @@ def test_an_instance_folder_given_for_one_network_is_refused_for_another(ck, tmp
     north.drop("n2", north.records("shelter-a", n=5, seed=5).blob)
     again = ingest(north, home)
     assert again.returncode == 2 and "USAGE_DAGSTER_HOME_OTHER_NETWORK" in again.stderr and str(south.root) in again.stderr
+
+
+def test_a_command_opens_its_networks_instance_once_for_all_its_runs(ck, tmp_path, monkeypatch, capsys):
+    """``dagster_instance`` inside another block of the same home hands out the open instance:
+    ``dvnet ingest`` runs the intake batch and the cube rebuild on one (opening one costs about half
+    a second), and a block of another network's home still opens that network's own."""
+    from dvnet.assets import runs
+
+    north, south = ck.make_network(tmp_path / "north"), ck.make_network(tmp_path / "south")
+    homes = [runs.dagster_home_for(kit.root, None, {}) for kit in (north, south)]
+    with runs.dagster_instance(homes[0]) as outer:
+        with runs.dagster_instance(homes[0]) as inner, runs.dagster_instance(homes[1]) as other:
+            assert inner is outer and other is not outer
+        with runs.dagster_instance(homes[0]) as again:
+            assert again is outer
+    with runs.dagster_instance(homes[0]) as later:
+        assert later is not outer  # closed with the outermost block
+
+    opened = []
+    real = DagsterInstance.get
+    monkeypatch.setattr(DagsterInstance, "get", staticmethod(lambda: opened.append(1) or real()))
+    north.drop("n", north.records("shelter-a", n=15, seed=1).blob)
+    from dvnet.pipelines.cli import main
+
+    assert main(["ingest", "--network", str(north.root), *ck.as_coordinator(north.root)]) == 0
+    assert "indicator cubes rebuilt" in capsys.readouterr().out
+    assert len(opened) == 1  # the batch run and the cube run on one instance
