@@ -364,10 +364,11 @@ def _unexpected() -> IngestRefusal:
     return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
-def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, digest: bool = False) -> _Verified:
+def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, digester: duckdb.DuckDBPyConnection | None = None) -> _Verified:
     """Every check of one bundle file that does not need the warehouse. Never raises for the file's
-    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR). ``digest``:
-    also take the digest of a record bundle's rows once they passed (for ``loaded_rows_conform``)."""
+    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR). With a
+    ``digester`` (an in-memory DuckDB), also the digest of a record bundle's rows once they passed
+    (for ``loaded_rows_conform``)."""
     path = Path(path)
     out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
     v = _Verified(path, out, now)
@@ -422,8 +423,8 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, digest: bool 
         if off:
             raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
-        if digest and h["mode"] == "record":
-            v.digest = _digest(table, contract)
+        if digester is not None and h["mode"] == "record":
+            v.digest = _digest(table, contract, digester)
     except DvnetError as e:
         v.after_replay = e
     except Exception:  # noqa: BLE001
@@ -431,11 +432,11 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, digest: bool 
     return v
 
 
-def _digest(table: arrow.Table, contract: Contract) -> str | None:
+def _digest(table: arrow.Table, contract: Contract, digester: duckdb.DuckDBPyConnection) -> str | None:
     """``table_digest`` of rows that passed; None if it cannot be taken (the check then validates
     the stored rows again: a missing digest costs time, never a bundle)."""
     try:
-        return table_digest(table, contract.output_columns())
+        return table_digest(table, contract.output_columns(), digester)
     except Exception:  # noqa: BLE001
         return None
 
@@ -526,9 +527,12 @@ def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Cal
     bundle's validated rows (for ``loaded_rows_conform``; held in memory only: it is computed from
     the rows' values)."""
     ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now, digest=True)
+    schema_made = None
     for group in groups:
         with writer() as con:
-            ensure_schema(con)
+            if con is not schema_made:  # once per connection: a turn may keep the last one
+                ensure_schema(con)
+                schema_made = con
             applied = [(v, out) for v in itertools.islice(ahead, len(group)) if not v.gone and (out := _apply(v, ctx, con)) is not None]
             digests = {out.bundle_id: v.digest for v, out in applied if out.outcome == "loaded" and v.digest is not None}
             yield [out for _, out in applied], len(group) - len(applied), con, digests
@@ -539,13 +543,18 @@ def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime
     on this one (at most two bundles in memory)."""
     if not paths:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvnet-verify") as pool:
-        ahead = pool.submit(_verify, paths[0], ctx, now or _now(), digest)
-        for nxt in [*paths[1:], None]:
-            verified = ahead.result()
-            if nxt is not None:
-                ahead = pool.submit(_verify, nxt, ctx, now or _now(), digest)
-            yield verified
+    digester = duckdb.connect() if digest else None  # used by the one verifying thread, a bundle at a time
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvnet-verify") as pool:
+            ahead = pool.submit(_verify, paths[0], ctx, now or _now(), digester)
+            for nxt in [*paths[1:], None]:
+                verified = ahead.result()
+                if nxt is not None:
+                    ahead = pool.submit(_verify, nxt, ctx, now or _now(), digester)
+                yield verified
+    finally:
+        if digester is not None:
+            digester.close()
 
 
 def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None = None) -> list[_Verified]:
