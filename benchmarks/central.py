@@ -264,6 +264,13 @@ STAGES = {"setup": stage_setup, "ingest": stage_ingest, "cubes": stage_cubes, "d
           "duckdb_parquet": stage_duckdb_parquet}
 
 
+def _median_round(rounds: list[dict], name: str) -> dict:
+    """Stage ``name``'s result in the round of median time, with every round's seconds and the
+    largest peak."""
+    runs = sorted((r[name] for r in rounds), key=lambda x: x["seconds"])
+    return {**runs[len(runs) // 2], "seconds_per_round": [round(x["seconds"], 2) for x in runs], "peak_gib": max(x["peak_gib"] for x in runs)}
+
+
 def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one stage in a fresh interpreter; its JSON result is the last line of its stdout."""
     cmd = [sys.executable, __file__, "--stage", name, "--work", str(work), "--agencies", str(args.agencies), "--rows", str(args.rows)]
@@ -282,6 +289,7 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true", help="cProfile the ingest and print where its time goes")
     parser.add_argument("--profile", choices=("scaled",), help="scaled: bundles through the inbox sensor, the embedded profile beside "
                         "the scaled one (PostgreSQL instance and warehouse); benchmarks/central_profiles.py")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of core, cubes and dvnet ingest, round-robin on fresh copies (default 3); medians reported")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -306,19 +314,29 @@ def main() -> int:
 
         return compare_profiles(args, stage_setup, run_stage)
     work = Path(tempfile.mkdtemp(prefix="dvnet-bench-central-"))
+    rounds: list[dict] = []
     try:
         print(f"setup: {args.agencies} agencies × {args.rows:,} rows in {work} ...", flush=True)
         setup = run_stage("setup", work, args)
-        shutil.copytree(work / "net", work / "net-dagster", symlinks=True)  # the same bundles, for dvnet ingest
+        shutil.copytree(work / "net", work / "pristine", symlinks=True)  # the bundles as delivered, for every round
+        for r in range(args.repeats):  # round-robin: core, cubes, Dagster on fresh copies of the same bundles
+            for copy in ("net", "net-dagster"):
+                shutil.rmtree(work / copy, ignore_errors=True)
+                shutil.copytree(work / "pristine", work / copy, symlinks=True)
+            rounds.append({})
+            for name in ("ingest", "cubes", "dagster"):
+                print(f"round {r + 1}/{args.repeats}: {name} ...", flush=True)
+                rounds[-1][name] = run_stage(name, work, args)
         results = {}
-        for name in ("ingest", "cubes", "dagster", "naive", "duckdb_parquet"):
+        for name in ("naive", "duckdb_parquet"):
             print(f"{name} ...", flush=True)
             results[name] = run_stage(name, work, args)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    ingest, cubes, dagster = results["ingest"], results["cubes"], results["dagster"]
+    ingest, cubes, dagster = (_median_round(rounds, name) for name in ("ingest", "cubes", "dagster"))
+    paired = sorted(round(r["dagster"]["seconds"] / (r["ingest"]["seconds"] + r["cubes"]["seconds"]), 3) for r in rounds)
     naive, direct = results["naive"], results["duckdb_parquet"]
     profile = ingest.pop("profile", None)
     total_rows = args.agencies * args.rows
@@ -344,6 +362,8 @@ def main() -> int:
             "speedup_cube_vs_naive": round(naive["seconds"] / cubes["staged_cube_seconds"], 1),
             "speedup_all_cubes_vs_naive": round(naive["seconds"] / cubes["seconds"], 1),
             "dagster_vs_core": round(dagster["seconds"] / ours, 2),
+            "rounds": len(rounds),
+            "dagster_vs_core_per_round": paired,
             "dagster_overhead_per_bundle_seconds": round((dagster["seconds"] - ours) / args.agencies, 3),
             "targets": {
                 "ingest_plus_cubes_under_30s": ours < TARGET_SECONDS,
@@ -369,7 +389,8 @@ def main() -> int:
         print(f"{label:<38}{r['seconds']:>10.2f}{r['peak_gib']:>10.2f}")
     print(f"\ningest + cubes {s['ingest_plus_cubes_seconds']} s ({s['ingest_rows_per_second']:,} rows/s), peak {s['peak_gib']} GiB")
     print(f"cube vs naive: {s['speedup_cube_vs_naive']}× (4-d staged cube), {s['speedup_all_cubes_vs_naive']}× (every cube)")
-    print(f"through Dagster: {s['dagster_vs_core']}× ingest + cubes ({s['dagster_overhead_per_bundle_seconds']} s more per bundle)")
+    print(f"through Dagster: {s['dagster_vs_core']}× ingest + cubes, medians of {len(rounds)} rounds (each round: {paired}); "
+          f"{s['dagster_overhead_per_bundle_seconds']} s more per bundle")
     print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in s["targets"].items()))
     if profile:
         print("\nwhere ingest time goes (cProfile, cumulative):\n" + profile)

@@ -97,7 +97,8 @@ def central(data: dict, targets: list[list]) -> list[str]:
         [f"ingest core ({data['agencies']} bundles, {data['rows_total']:,} rows)", f"{ingest['seconds']:.2f}", f"{ingest['peak_gib']:.2f}", "the core of the next row"],
         ["cubes rebuilt (every count cube + staged 4-d)", f"{cubes['seconds']:.2f}", f"{cubes['peak_gib']:.2f}", ""],
         ["`dvnet ingest` through Dagster, whole process", f"{dagster['seconds']:.2f}", f"{dagster['peak_gib']:.2f}",
-         f"{s['dagster_vs_core']}× core + cubes; {s['dagster_overhead_per_bundle_seconds']} s more per bundle (start-up included)"],
+         f"{s['dagster_vs_core']}× core + cubes (medians of {s.get('rounds', 1)} round-robin rounds; per round "
+         f"{', '.join(f'{x}×' for x in s.get('dagster_vs_core_per_round', []))}); {s['dagster_overhead_per_bundle_seconds']} s more per bundle (start-up included)"],
         ["staged 4-d cube alone", f"{cubes['staged_cube_seconds']:.2f}", "", f"{s['speedup_cube_vs_naive']}× faster than naive pandas"],
         ["naive pandas read + concat + groupby (reference)", f"{data['naive_pandas']['seconds']:.2f}", f"{data['naive_pandas']['peak_gib']:.2f}", ""],
         ["DuckDB straight over the Parquet (floor, no verification)", f"{data['duckdb_over_parquet']['seconds']:.2f}",

@@ -119,8 +119,8 @@ def test_the_batch_keeps_its_warehouse_connection_between_groups_while_nobody_wa
 
 def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validated(ck, kit, instance, monkeypatch):
     """The batch's ``loaded_rows_conform`` takes the rows ingest validated as proven when the
-    stored rows have their digest; a load that stored something else is caught (its rows are
-    validated again and the broken rule named)."""
+    stored rows have their digest; a load that stored something else has its rows validated again,
+    so a value the rules refuse is caught and its rule named."""
     import pyarrow as pa
 
     from dvnet.assets.intake.lib import ingest
