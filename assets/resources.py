@@ -121,7 +121,6 @@ class WarehouseResource(DuckDBResource):
         finally:
             con.close()
 
-
     @contextmanager
     def writer_turns(self) -> Iterator[Callable[[], AbstractContextManager]]:
         """``writer()`` for a series of writes (a batch's groups): ``turn()`` gives each one the
