@@ -166,8 +166,9 @@ def dagster_instance(home: Path) -> Iterator[object]:
     costs about half a second here: a command that runs two jobs opens it once around both)."""
     from dagster import DagsterInstance
 
-    if Path(home).resolve() in _opened:
-        yield _opened[Path(home).resolve()]
+    key = Path(home).resolve()
+    if key in _opened:
+        yield _opened[key]
         return
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
@@ -180,11 +181,11 @@ def dagster_instance(home: Path) -> Iterator[object]:
                 instance.optimize_for_webserver(statement_timeout=PG_STATEMENT_TIMEOUT_MS, pool_recycle=3600, max_overflow=4)
             fail_abandoned_runs(instance)
             _ensure_pool(instance)
-            _opened[Path(home).resolve()] = instance
+            _opened[key] = instance
             try:
                 yield instance
             finally:
-                del _opened[Path(home).resolve()]
+                del _opened[key]
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME", None)
@@ -204,9 +205,9 @@ def _ensure_pool(instance) -> None:
 def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None, lock_wait: float = DEFAULT_WAIT) -> list[dict]:
     """Execute ``intake_batch`` over every pending bundle, one run; the per-bundle outcomes Dagster recorded.
 
-    The run takes the warehouse writer per agency × period group (waiting up to ``lock_wait``
-    seconds each), so a sensor-launched run or a publish waits for one group's loads, never for the
-    batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
+    The run takes the warehouse writer in turns, one per agency × period group (waiting up to
+    ``lock_wait`` seconds each; kept between groups while nobody waits), so a sensor-launched run
+    or a publish waits for one group's loads, never for the batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
     bundles and the rest stay in the inbox. ``progress`` is told each group's bundle count."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE

@@ -14,7 +14,7 @@ runs it executes in-process (whose resources take it again) go straight through.
 Turns, not a race: a waiter registers in ``<warehouse>.lock.waiting/`` while it waits, and a holder
 that lets go while someone else waits pauses (``GIVE_WAY`` seconds, longer than a waiter's poll)
 before it can take the lock again. Without it a writer that releases and re-takes the lock
-straight away (``dvnet ingest``'s batch, one hold per agency × period) would never let a polling
+straight away (``dvnet ingest``'s batch, which lets go between agency × period groups once someone waits) would never let a polling
 waiter in, and a sensor run or a publish would wait for the whole batch after all.
 """
 
