@@ -1,4 +1,4 @@
-"""Standard count tables from de-identified rows, with DuckDB.
+"""Standard count tables from de-identified rows: by integer codes, or with DuckDB.
 
 One implementation for both sides: the contributor counts its de-identified frame in aggregate
 mode, the coordinator counts staged rows in record mode. The result is one long frame: a row per
@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.standard_tables import StandardTable
+from dvnet.kernels.coded_counts import Count, coded_counts
 from dvnet.kernels.duckdb_memory import connect
 
 
@@ -91,12 +92,36 @@ def counts_sql(contract: Contract, relation: str) -> str:
     return " UNION ALL ".join(parts)
 
 
+def coded(contract: Contract) -> list[Count] | None:
+    """The contract's standard tables as ``kernels.coded_counts`` counts (the same rows as
+    ``counts_sql``), or None when one derives a dimension by SQL (only SQL evaluates those)."""
+    if any(t.derived or not t.dims for t in contract.standard_tables):
+        return None
+    out = []
+    for t in contract.standard_tables:
+        if t.unpivot:
+            other = tuple(d for d in t.dims if d != "indicator")
+            out += [Count(t.name, other, col, (("indicator", col.removeprefix("risk_")),)) for col in t.unpivot]
+        else:
+            out.append(Count(t.name, tuple(t.dims)))
+    return out
+
+
 def standard_counts(frame, contract: Contract) -> pa.Table:
-    """The contract's standard tables over a de-identified pandas/arrow frame, as an arrow table."""
+    """The contract's standard tables over a de-identified pandas/arrow frame, as an arrow table:
+    by integer codes (``kernels.coded_counts``) where it applies, else by ``sql_counts``, the
+    reference the fast path is tested against."""
     if isinstance(frame, pd.DataFrame):
         # As Arrow, DuckDB scans the columns natively (a pandas frame of text is read value by
         # value); Arrow-backed pandas columns convert without a copy.
         frame = pa.Table.from_pandas(frame, preserve_index=False)
+    counts = coded(contract)
+    fast = None if counts is None else coded_counts(frame, counts, all_dimensions(contract))
+    return fast if fast is not None else sql_counts(frame, contract)
+
+
+def sql_counts(frame: pa.Table, contract: Contract) -> pa.Table:
+    """``counts_sql`` over an Arrow table, sorted ``ORDER BY ALL``: the reference."""
     con = connect()
     try:
         con.register("deidentified", frame)

@@ -22,12 +22,25 @@ def append_rows(con, table: str, keys: dict[str, str], rows: pa.Table) -> None:
         con.append(table, keys, rows)
         return
     select = ", ".join(f"?::VARCHAR AS {k}" for k in keys)
-    con.register("_dvnet_rows", rows)
+    con.register("_dvnet_rows", _in_row_groups(rows))
     try:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {select}, * FROM _dvnet_rows LIMIT 0", list(keys.values()))
         con.execute(f"INSERT INTO {table} BY NAME SELECT {select}, * FROM _dvnet_rows", list(keys.values()))
     finally:
         con.unregister("_dvnet_rows")
+
+
+#: Rows in one of DuckDB's row groups (its default ``row_group_size``).
+ROW_GROUP = 122_880
+
+
+def _in_row_groups(rows: pa.Table) -> pa.Table:
+    """``rows`` as chunks of one DuckDB row group each (slices, no copy): DuckDB inserts the chunks
+    in parallel, each filling a row group of its own. Measured on 50 x 200,000 service episodes
+    (``ingest_files``, this machine): 21.0 s against 22.4 s for one chunk per bundle, the same CPU
+    time. Chunks that split row groups would instead leave partly filled ones for every later
+    CHECKPOINT to rewrite (``ingest._read_payload``)."""
+    return pa.Table.from_batches(rows.to_batches(max_chunksize=ROW_GROUP), rows.schema)
 
 
 @contextmanager
