@@ -1,7 +1,8 @@
 """Group counts by integer codes: the fast path of the standard count tables.
 
 The reference is SQL (``anonymize.counts.counts_sql``: DuckDB, GROUPING SETS, ``ORDER BY ALL``).
-Here each column is coded once (text by its distinct values, a boolean as 0/1), a count's codes
+Here each column is coded once (text by its distinct values, a dictionary column by its own
+codes, a boolean as 0/1), a count's codes
 are combined into one integer per row, and ``numpy.bincount`` counts them. On 200,000 service
 episodes (23 tables over 11 columns) that is about half the time and CPU of the SQL, on one core.
 
@@ -10,7 +11,7 @@ values present), text columns (``None`` for a column the count does not use, and
 value), ``n`` as int64, sorted as ``ORDER BY ALL`` sorts (every column ascending, text by its
 bytes, NULL last). A count grouped by nothing gives its one row even when it counts 0, as SQL's
 aggregate without ``GROUP BY`` does. It returns None for what it does not handle (a column that is
-neither text nor boolean, or missing): the caller then runs the SQL, which also names the error.
+neither text, a dictionary of text nor boolean, or missing): the caller then runs the SQL, which also names the error.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def coded_counts(table: pa.Table, counts: Sequence[Count], columns: Sequence[str
     if not needed <= set(table.column_names):
         return None
     if any(not _is_text(table.schema.field(c).type) and not pa.types.is_boolean(table.schema.field(c).type) for c in needed):
-        return None
+        return None  # a dictionary of text counts as text
     if any(not pa.types.is_boolean(table.schema.field(k.where).type) for k in counts if k.where):
         return None
     coded: dict[str, _Coded] = {}
@@ -89,21 +90,32 @@ def coded_counts(table: pa.Table, counts: Sequence[Count], columns: Sequence[str
 
 
 def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # a pandas categorical: its codes are already there
+        return _is_text(t.value_type)
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _code(column: pa.ChunkedArray) -> _Coded:
-    """Codes of ``column``'s values: text by its dictionary (distinct values, first seen first), a boolean
-    as 0 (false) and 1 (true); NULL the last code."""
+    """Codes of ``column``'s values: text by its distinct values (first seen first), a dictionary
+    column by its own codes (when its dictionary holds distinct values only), a boolean as 0
+    (false) and 1 (true); NULL the last code."""
     if pa.types.is_boolean(column.type):
         codes = np.asarray(pc.fill_null(pc.cast(column, pa.int8()), 2), dtype=np.int64)
         return _Coded(codes, pa.array(["false", "true", None], pa.string()))
-    encoded = pc.dictionary_encode(column).unify_dictionaries()  # one pass; one dictionary for every chunk
-    values = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], column.type)
+    if pa.types.is_dictionary(column.type):
+        column = column.unify_dictionaries()
+        if column.num_chunks and not _distinct(column.chunk(0).dictionary):  # one value under two codes: code the text
+            column = pc.cast(column, column.type.value_type)
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column).unify_dictionaries()
+    values = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
     indices = [chunk.indices for chunk in encoded.chunks]
-    index = pc.fill_null(pa.chunked_array(indices, pa.int32()), len(values))
+    index = pc.fill_null(pc.cast(pa.chunked_array(indices, encoded.type.index_type), pa.int64()), len(values))
     labels = pa.concat_arrays([pc.cast(values, pa.string()), pa.nulls(1, pa.string())])
     return _Coded(np.asarray(index, dtype=np.int64), labels)
+
+
+def _distinct(values: pa.Array) -> bool:
+    return values.null_count == 0 and len(pc.unique(values)) == len(values)
 
 
 def _true(column: pa.ChunkedArray) -> np.ndarray:

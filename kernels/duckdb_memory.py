@@ -1,7 +1,9 @@
 """DuckDB connections for the agency-side work, under the memory limit the machine's owner set.
 
-``DVNET_MEMORY_LIMIT`` (for example ``2GB``, ``512MiB``) caps what DuckDB may use for the counts
-and distinct values on an office PC shared with other programs; unset, DuckDB's own default holds
+``DVNET_MEMORY_LIMIT`` (for example ``2GB``, ``512MiB``) caps what DuckDB may use for distinct
+values (``distinct.py``, millions of them) and the standard counts it makes (a contract that
+derives a dimension by SQL; the others are counted by ``coded_counts.py``) on an office PC shared
+with other programs; unset, DuckDB's own default holds
 (80 % of the machine's memory). Beyond the limit DuckDB raises ``duckdb.OutOfMemoryException``,
 which the command line reports as ``OUT_OF_MEMORY`` (``pipelines/cli.py``) like a ``MemoryError``.
 """

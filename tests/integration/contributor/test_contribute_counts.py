@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -87,3 +88,18 @@ def test_a_derived_dimension_is_counted_by_the_sql():
     frame = _frame("referral", seed=7)
     assert standard_counts(frame, contract).equals(sql_counts(frame, contract))
 
+
+
+def test_a_frame_of_categoricals_is_counted_by_its_codes_as_the_sql_counts_it():
+    """The contributor's aggregate mode hands over pandas categoricals of the code lists (unused
+    codes included) and nullable booleans: the fast path reads their codes, with the SQL's rows."""
+    contract = get_contract("service_episode")
+    frame = _frame("service_episode", seed=8).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    for name in frame.columns:
+        listed = code_list(contract.output.to_schema().columns[name])
+        if listed and frame[name].dtype == object:
+            frame[name] = pd.Categorical(frame[name], categories=listed.values)
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    assert pa.types.is_dictionary(arrow.schema.field("service_type").type)
+    assert coded_counts_module.coded_counts(arrow, coded(contract), all_dimensions(contract)) is not None  # no fallback
+    assert standard_counts(frame, contract).equals(sql_counts(arrow, contract))

@@ -53,12 +53,27 @@ COUNTS = [Count("by_a_b", ("a", "b")), Count("by_flag_a", ("flag", "a")), Count(
           Count("all", ()), Count("all_where_flag", (), "flag")]
 
 
+def _as_dictionary(column: pa.Array, duplicated: bool) -> pa.DictionaryArray:
+    """``column`` as a pandas categorical arrives: int8 codes into its values, here with an unused
+    one; or (``duplicated``) with every value listed twice, codes split between the two."""
+    values = sorted(v for v in set(column.to_pylist()) if v is not None) + ["unused"]
+    dictionary = values * 2 if duplicated else values
+    codes = [None if v is None else values.index(v) + (len(values) * (i % 2) if duplicated else 0) for i, v in enumerate(column.to_pylist())]
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(dictionary, pa.string()))
+
+
 @pytest.mark.parametrize(("n", "seed"), [(0, 0), (1, 1), (500, 2), (4000, 3)])
 @pytest.mark.parametrize("dense_limit", [kernel.DENSE_LIMIT, 2])
-def test_counts_equal_the_obvious_count(n, seed, dense_limit, monkeypatch):
+@pytest.mark.parametrize("text", ["plain", "dictionary", "duplicated dictionary"])
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_counts_equal_the_obvious_count(n, seed, dense_limit, text, pieces, monkeypatch):
     monkeypatch.setattr(kernel, "DENSE_LIMIT", dense_limit)  # 2: every count by sorting
     table = _table(n, seed)
-    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=max(1, n // 3)) or table.to_batches(), table.schema)
+    typed = table
+    if text != "plain":
+        for name in ("a", "b"):
+            typed = typed.set_column(typed.schema.get_field_index(name), name, _as_dictionary(table[name].combine_chunks(), text.startswith("duplicated")))
+    chunked = pa.Table.from_batches(typed.to_batches(max_chunksize=max(1, -(-n // pieces))) or typed.to_batches(), typed.schema)
     got = coded_counts(chunked, COUNTS, COLUMNS)
     assert got.to_pylist() == _plain(table, COUNTS)
     assert got.schema.field("n").type == pa.int64()
