@@ -42,8 +42,14 @@ class Count:
 
 @dataclass(frozen=True)
 class _Coded:
-    codes: np.ndarray  # int64 per row; a NULL has the last code
+    codes: np.ndarray  # per row, in the narrowest unsigned type that holds them; a NULL has the last code
     labels: pa.Array  # text of each code; the last one is null
+
+
+def _narrow(codes: pa.ChunkedArray | pa.Array, labels: pa.Array) -> _Coded:
+    """Codes kept a byte a row where they fit (every column's are held until the last count):
+    on 10M rows, 11 columns take 110 MB instead of 880 MB as int64."""
+    return _Coded(np.asarray(codes).astype(np.min_scalar_type(len(labels) - 1), copy=False), labels)
 
 
 def coded_counts(table: pa.Table, counts: Sequence[Count], columns: Sequence[str], name_column: str = "table_name") -> pa.Table | None:
@@ -100,8 +106,7 @@ def _code(column: pa.ChunkedArray) -> _Coded:
     column by its own codes (when its dictionary holds distinct values only), a boolean as 0
     (false) and 1 (true); NULL the last code."""
     if pa.types.is_boolean(column.type):
-        codes = np.asarray(pc.fill_null(pc.cast(column, pa.int8()), 2), dtype=np.int64)
-        return _Coded(codes, pa.array(["false", "true", None], pa.string()))
+        return _narrow(pc.fill_null(pc.cast(column, pa.uint8()), 2), pa.array(["false", "true", None], pa.string()))
     if pa.types.is_dictionary(column.type):
         column = column.unify_dictionaries()
         if column.num_chunks and not _distinct(column.chunk(0).dictionary):  # one value under two codes: code the text
@@ -110,8 +115,7 @@ def _code(column: pa.ChunkedArray) -> _Coded:
     values = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
     indices = [chunk.indices for chunk in encoded.chunks]
     index = pc.fill_null(pc.cast(pa.chunked_array(indices, encoded.type.index_type), pa.int64()), len(values))
-    labels = pa.concat_arrays([pc.cast(values, pa.string()), pa.nulls(1, pa.string())])
-    return _Coded(np.asarray(index, dtype=np.int64), labels)
+    return _narrow(index, pa.concat_arrays([pc.cast(values, pa.string()), pa.nulls(1, pa.string())]))
 
 
 def _distinct(values: pa.Array) -> bool:
@@ -132,7 +136,8 @@ def _grouped(by: list[_Coded], where: np.ndarray | None, rows: int) -> tuple[lis
         return None
     key = np.zeros(rows, dtype=np.int64)
     for c, size in zip(by, sizes, strict=True):
-        key = key * size + c.codes
+        key *= size
+        key += c.codes
     if where is not None:
         key = key[where]
     combos = int(np.prod(sizes, dtype=np.int64))
