@@ -4,7 +4,8 @@ The reference is SQL (``anonymize.counts.counts_sql``: DuckDB, GROUPING SETS, ``
 Here each column is coded once (text by its distinct values, a dictionary column by its own
 codes, a boolean as 0/1), a count's codes
 are combined into one integer per row, and ``numpy.bincount`` counts them. On 200,000 service
-episodes (23 tables over 11 columns) that is about half the time and CPU of the SQL, on one core.
+episodes (23 tables over 11 columns) that is 0.06 s on one core against the SQL's 0.19-0.20 s
+(0.22 s CPU); on the contributor's 1M-row aggregate frame of categoricals 0.13-0.17 s against 0.46 s.
 
 ``coded_counts`` returns exactly the reference's result: one row per (count, combination of
 values present), text columns (``None`` for a column the count does not use, and for a NULL
