@@ -27,6 +27,11 @@ def all_dimensions(contract: Contract) -> list[str]:
     return seen
 
 
+def indicator_label(column: str) -> str:
+    """The ``indicator`` value under which an unpivoted boolean column is counted."""
+    return column.removeprefix("risk_")
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -41,7 +46,7 @@ def table_sql(table: StandardTable, relation: str, dims: list[str]) -> str:
         other = [d for d in table.dims if d != "indicator"]
         parts = []
         for col in table.unpivot:
-            label = col.removeprefix("risk_")
+            label = indicator_label(col)
             select = [f"'{table.name}' AS table_name"]
             select += [f"CAST({expr(d)} AS VARCHAR) AS {_quote(d)}" if d in other else (f"'{label}' AS {_quote(d)}" if d == "indicator" else f"NULL::VARCHAR AS {_quote(d)}") for d in dims]
             group = [expr(d) for d in other]
@@ -101,7 +106,7 @@ def coded(contract: Contract) -> list[Count] | None:
     for t in contract.standard_tables:
         if t.unpivot:
             other = tuple(d for d in t.dims if d != "indicator")
-            out += [Count(t.name, other, col, (("indicator", col.removeprefix("risk_")),)) for col in t.unpivot]
+            out += [Count(t.name, other, col, (("indicator", indicator_label(col)),)) for col in t.unpivot]
         else:
             out.append(Count(t.name, tuple(t.dims)))
     return out

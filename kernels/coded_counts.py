@@ -2,17 +2,18 @@
 
 The reference is SQL (``anonymize.counts.counts_sql``: DuckDB, GROUPING SETS, ``ORDER BY ALL``).
 Here each column is coded once (text by its distinct values, a dictionary column by its own
-codes, a boolean as 0/1), a count's codes
-are combined into one integer per row, and ``numpy.bincount`` counts them. On 200,000 service
-episodes (23 tables over 11 columns) that is 0.06 s on one core against the SQL's 0.19-0.20 s
-(0.22 s CPU); on the contributor's 1M-row aggregate frame of categoricals 0.13-0.17 s against 0.46 s.
+codes, a boolean as 0/1), a count's codes are combined into one integer per row, and
+``numpy.bincount`` counts them. On 200,000 service episodes (23 tables over 11 columns) that is
+0.06 s on one core against the SQL's 0.19-0.20 s (0.22 s CPU); on the contributor's 1M-row
+aggregate frame of categoricals 0.13-0.17 s against 0.46 s.
 
 ``coded_counts`` returns exactly the reference's result: one row per (count, combination of
 values present), text columns (``None`` for a column the count does not use, and for a NULL
 value), ``n`` as int64, sorted as ``ORDER BY ALL`` sorts (every column ascending, text by its
 bytes, NULL last). A count grouped by nothing gives its one row even when it counts 0, as SQL's
 aggregate without ``GROUP BY`` does. It returns None for what it does not handle (a column that is
-neither text, a dictionary of text nor boolean, or missing): the caller then runs the SQL, which also names the error.
+neither text, a dictionary of text nor boolean, or missing): the caller then runs the SQL, which
+also names the error.
 """
 
 from __future__ import annotations
