@@ -72,9 +72,11 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
                 WHERE {in_scope('l.')} AND {which} AND coalesce(s.n, 0) <> {expected}""",
             [scope, scope, *args],
         ).fetchall()}  # fmt: skip
+        # Counted per bundle first: correlated to each row, the anti-join read every column of a
+        # staged view's files (2.98 s against 0.07 s on 50 x 200,000 rows).
         orphans += con.execute(
-            f"SELECT count(*) FROM {table} s WHERE {in_scope('s.')} AND NOT EXISTS "
-            "(SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)",
+            f"SELECT CAST(coalesce(sum(s.n), 0) AS BIGINT) FROM (SELECT bundle_id, count(*) AS n FROM {table} WHERE {in_scope('')} GROUP BY bundle_id) s "
+            "WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.bundle_id = s.bundle_id AND l.superseded_by IS NULL)",
             [scope],
         ).fetchall()[0][0]
     return Finding(

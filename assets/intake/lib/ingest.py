@@ -42,8 +42,8 @@ from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, i
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
 from dvnet.assets.warehouse.lib.postgres import is_unique_violation
-from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema, staged_table
-from dvnet.assets.warehouse.lib.writes import append_rows, serial, table_exists
+from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema
+from dvnet.assets.warehouse.lib.writes import append_rows, discard_unlisted, serial, stage_rows, unstage
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.common.network import NetworkPaths, load_network
 
@@ -174,7 +174,8 @@ def _read_payload(data: memoryview, data_format: str) -> arrow.Table:
     """The payload as one Arrow chunk per column, read in place. Parquet hands back a chunk per
     read batch, and DuckDB inserts chunks in parallel into partly filled row groups that every later
     CHECKPOINT rewrites: measured at 10 x 200,000 rows, 2.2 s of checkpoint with two chunks, 0.01 s
-    with one (the load then cuts it at DuckDB's row groups: ``writes.append_rows``).
+    with one (a load into a DuckDB table, as the counts' and PostgreSQL's copy, is then cut at
+    DuckDB's row groups: ``writes.append_rows``; the staged file is written in such row groups).
     Parquet is the only format read: a manifest naming another is refused, not read as Parquet."""
     if data_format != PAYLOAD_FORMAT:
         raise IngestRefusal("PAYLOAD_INVALID", f"the manifest's data_format is not {PAYLOAD_FORMAT}, the only format the coordinator reads")
@@ -267,7 +268,7 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
         _claim_key(con, [agency, contract.id, period, project or ""], bundle_id, supersedes, contract)
         keys = {"bundle_id": bundle_id, "agency_id": agency, "period": period, "contract_id": contract.id}
         if header["mode"] == "record":
-            append_rows(con, staged_table(contract.id), keys, table)
+            stage_rows(con, contract.id, keys, table)
             rows = table.num_rows
             maybe_crash("after_rows")
             if counts is not None:
@@ -289,8 +290,11 @@ def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Ta
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        discard_unlisted(con)  # the file of rows this load wrote
         raise
     maybe_crash("after_commit")
+    if supersedes:
+        discard_unlisted(con)  # the replaced bundle's file
     return supersedes
 
 
@@ -306,8 +310,7 @@ def _claim_key(con, key: list[str], bundle_id: str, supersedes: str | None, cont
         if live is None or live[0] != supersedes:
             raise IngestRefusal("SUPERSEDES_INVALID", "supersedes does not name the current bundle of this agency, contract, period and project")
         con.execute("DELETE FROM contribution_counts WHERE bundle_id = ?", [supersedes])
-        if table_exists(con, staged_table(contract.id)):
-            con.execute(f"DELETE FROM {staged_table(contract.id)} WHERE bundle_id = ?", [supersedes])
+        unstage(con, contract.id, [supersedes])
         con.execute("UPDATE ledger SET superseded_by = ? WHERE bundle_id = ?", [bundle_id, supersedes])
         con.execute(f"UPDATE live_contributions SET bundle_id = ? WHERE {where}", [bundle_id, *key])
         return

@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.assets.warehouse.lib import schema as warehouse
+from dvnet.assets.warehouse.lib import writes
+from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
 from dvnet.common.audit import Signer
@@ -170,42 +172,43 @@ def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     The scaled profile deletes them in PostgreSQL first and rewrites those tables there
     (``VACUUM FULL``: a DELETE alone leaves the rows in the table's pages); opening the file then
     brings the copy to the same state, and the file is rewritten as in the embedded profile."""
-    tables = [warehouse.staged_table(c.id) for c in _contracts(dsa)]
+    contract_ids = [c.id for c in _contracts(dsa)]
     url = configured_url()
     if url:
         pg = PgConnection(url)
         try:
             bundles = _project_bundles(pg, dsa.id)
-            removed = _delete_bundles(pg, [*tables, "contribution_counts"], bundles)
-            for table in removed:
-                pg.execute(f"VACUUM FULL {table}")
+            staged, counts = _delete_bundles(pg, contract_ids, bundles)
+            for table in [*map(warehouse.staged_table, contract_ids), "contribution_counts"]:
+                if table_exists(pg, table):
+                    pg.execute(f"VACUUM FULL {table}")
         finally:
             pg.close()
     con = warehouse.connect(NetworkPaths(root).warehouse)  # scaled: the copy loses the same rows here
     try:
         if not url:
             bundles = _project_bundles(con, dsa.id)
-            removed = _delete_bundles(con, [*tables, "contribution_counts"], bundles)
+            staged, counts = _delete_bundles(con, contract_ids, bundles)
     finally:
         con.close()
     warehouse.rewrite_live_rows_only(NetworkPaths(root).warehouse)  # a DELETE alone leaves the rows' bytes in the file
-    return sum(removed.get(t, 0) for t in tables), removed.get("contribution_counts", 0), bundles
+    return staged, counts, bundles
 
 
-def _delete_bundles(con, tables: list[str], bundles: list[str]) -> dict[str, int]:
-    """Rows of ``bundles`` deleted from each of ``tables`` that exists, in one transaction."""
-    existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
-    removed: dict[str, int] = {}
+def _delete_bundles(con, contract_ids: list[str], bundles: list[str]) -> tuple[int, int]:
+    """The staged rows and count rows of ``bundles`` deleted in one transaction (the embedded
+    warehouse's staged files removed once it commits); how many of each."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in (t for t in tables if t in existing):
-            removed[table] = con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles]).fetchone()[0]
-            con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles])
+        staged = sum(writes.unstage(con, c, bundles) for c in contract_ids)
+        counts = con.execute("SELECT count(*) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles]).fetchall()[0][0]
+        con.execute("DELETE FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return removed
+    writes.discard_unlisted(con)
+    return staged, counts
 
 
 def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> dict:

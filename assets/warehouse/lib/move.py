@@ -20,7 +20,7 @@ from collections.abc import Callable
 import duckdb
 import pyarrow as pa
 
-from dvnet.assets.warehouse.lib import analytic_copy
+from dvnet.assets.warehouse.lib import analytic_copy, staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection, WarehouseConfigError
 from dvnet.assets.warehouse.lib.writes import table_exists
 
@@ -61,6 +61,7 @@ def move_to_postgres(con: duckdb.DuckDBPyConnection, pg: PgConnection, tick: Cal
         except BaseException:
             pg.execute("ROLLBACK")
             raise
+    staged_files.to_tables(con)  # the copy holds its staged rows as tables, as ``refresh`` keeps them
     analytic_copy.mark_copy(con)
     analytic_copy.refresh(con, pg)
     held = _rows(con, intake_tables(con))

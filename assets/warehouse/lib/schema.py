@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.warehouse.lib import analytic_copy
+from dvnet.assets.warehouse.lib import analytic_copy, staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.assets.warehouse.lib.writes import serial, table_exists
 
@@ -31,8 +31,7 @@ def count_dimensions() -> list[str]:
     return dims
 
 
-def staged_table(contract_id: str) -> str:
-    return f"staged_{contract_id}"
+staged_table = staged_files.table_name
 
 
 def ensure_schema(con) -> None:
@@ -72,6 +71,8 @@ def _ensure_tables(con) -> None:
     _ensure_live_contributions(con)
     if isinstance(con, PgConnection):  # deletes and the analytic copy find a bundle's rows by it
         con.execute("CREATE INDEX IF NOT EXISTS contribution_counts_bundle ON contribution_counts (bundle_id)")
+    else:
+        staged_files.ensure_registry(con)
 
 
 #: The key one live contribution is unique on (DESIGN §8): agency × contract × period × project
@@ -119,6 +120,8 @@ def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb
         try:
             ensure_schema(con)
             analytic_copy.check_role(con, scaled=url is not None)
+            if not read_only and not analytic_copy.is_copy(con):
+                staged_files.settle(con, [c.id for c in all_contracts()])
             if url:
                 pg = PgConnection(url)
                 try:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 
+from dvnet.assets.warehouse.lib import staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection
 
 
@@ -28,6 +29,36 @@ def append_rows(con, table: str, keys: dict[str, str], rows: pa.Table) -> None:
         con.execute(f"INSERT INTO {table} BY NAME SELECT {select}, * FROM _dvnet_rows", list(keys.values()))
     finally:
         con.unregister("_dvnet_rows")
+
+
+def stage_rows(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
+    """A record bundle's verified rows into its contract's staged table, in the caller's
+    transaction: PostgreSQL's table, or the embedded warehouse's file of the bundle
+    (``staged_files``)."""
+    if isinstance(con, PgConnection):
+        con.append(staged_files.table_name(contract_id), keys, rows)
+    else:
+        staged_files.write(con, contract_id, keys, rows)
+
+
+def unstage(con, contract_id: str, bundle_ids: list[str]) -> int:
+    """The bundles' staged rows removed in the caller's transaction; how many. On the embedded
+    warehouse their files go with ``discard_unlisted`` after the commit."""
+    table = staged_files.table_name(contract_id)
+    if isinstance(con, PgConnection):
+        if not table_exists(con, table):
+            return 0
+        (rows,) = con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundle_ids]).fetchall()[0]
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], bundle_id)", [bundle_ids])
+        return rows
+    return staged_files.forget(con, contract_id, bundle_ids)
+
+
+def discard_unlisted(con) -> None:
+    """After a commit or rollback that changed which bundles have staged files: the files no
+    bundle lists any more removed (embedded warehouse; nothing to do on PostgreSQL)."""
+    if not isinstance(con, PgConnection):
+        staged_files.sweep(con)
 
 
 #: Rows in one of DuckDB's row groups (its default ``row_group_size``).

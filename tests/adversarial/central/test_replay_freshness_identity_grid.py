@@ -190,6 +190,9 @@ class Grid:
         path, ids = self.made[key]
         copy = self.templates / f"scenario-{len(os.listdir(self.templates))}.duckdb"
         shutil.copyfile(path, copy)
+        staged = path.with_name(f"{path.name}.staged")  # the warehouse's staged rows: a file per bundle beside it
+        if staged.is_dir():
+            shutil.copytree(staged, copy.with_name(f"{copy.name}.staged"))
         return copy, ids
 
     def _load(self, con, name: str, agency: str, contract: str, mode: str) -> str:

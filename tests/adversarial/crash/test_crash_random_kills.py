@@ -31,6 +31,7 @@ import duckdb
 import pytest
 
 from dvnet import bundle
+from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.common import audit
 from dvnet.common import network as store
 from dvnet.pipelines.demo_network import demo_geography
@@ -146,12 +147,14 @@ def test_kills_at_random_moments_of_an_ingest(ck, tmp_path, tally):
     # The check itself sees a partial load: some rows of one bundle gone, or one bundle's ledger entry.
     broken = tmp_path / "broken.duckdb"
     shutil.copy(reference.paths.warehouse, broken)
+    shutil.copytree(reference.paths.warehouse.with_name(f"{reference.paths.warehouse.name}.staged"), tmp_path / "broken.duckdb.staged")
+    warehouse.connect(broken).close()  # its views rebased onto its own files
     with duckdb.connect(str(broken)) as con:
-        con.execute("DELETE FROM staged_service_episode WHERE rowid % 2 = 0 AND bundle_id = ?", [bundles["a-episodes"]])
+        ck.alter_staged(con, "service_episode", "DELETE FROM staged_service_episode WHERE rowid % 2 = 0 AND bundle_id = ?", [bundles["a-episodes"]])
         con.execute("DELETE FROM ledger WHERE bundle_id = ?", [bundles["b-referrals"]])
     assert _partial_bundles(broken, whole) == 2
 
-    totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
+    totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0, stray_files=0)
     for i, moment in enumerate(_moments(duration, seed=2026)):
         kit = ck.Kit(tmp_path / f"kill-{i}" / "net")
         if not _kill_during(ingest_args(kit), moment, lambda i=i: copy(f"kill-{i}")):
@@ -164,9 +167,11 @@ def test_kills_at_random_moments_of_an_ingest(ck, tmp_path, tally):
         totals["unrecorded"] += missing + len(list(kit.inbox.glob("*.dvb")))
         totals["duplicate"] += duplicate
         totals["rows_lost"] += int(final != after)
+        on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
+        totals["stray_files"] += len(on_disk ^ listed)
     tally("crash consistency", **totals)
     assert totals["kills"] >= KILLS - 1, totals  # the moments fell inside the run
-    assert totals == {**totals, "partial": 0, "duplicate": 0, "unrecorded": 0, "rows_lost": 0}, totals
+    assert totals == {**totals, "partial": 0, "duplicate": 0, "unrecorded": 0, "rows_lost": 0, "stray_files": 0}, totals
 
 
 def test_kills_at_random_moments_of_a_contribution(network_dir, tally):
@@ -184,7 +189,7 @@ def test_kills_at_random_moments_of_a_contribution(network_dir, tally):
     code, duration = _run(args(reference))
     assert code == 0
 
-    totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
+    totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0, stray_files=0)
     for i, moment in enumerate(_moments(duration, seed=2027)):
         folder = template.with_name(f"kill-{i}")
         if not _kill_during(args(folder), moment, lambda folder=folder: _fresh_copy(template, folder)):

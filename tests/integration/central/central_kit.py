@@ -307,6 +307,40 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def staged_files_on_disk(db: Path) -> tuple[set[str], set[str]]:
+    """The files under the warehouse's staged folder, and those its ``record_files`` lists
+    (relative paths): equal when nothing is left over from a load that never committed."""
+    from dvnet.assets.warehouse.lib import staged_files
+
+    base = Path(db).with_name(f"{Path(db).name}.staged")
+    on_disk = {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.is_dir() else set()
+    return on_disk, {f for (f,) in query(db, f"SELECT file FROM {staged_files.REGISTRY}")}
+
+
+def alter_staged(con, contract: str, sql: str, params: list | None = None) -> None:
+    """Change ``contract``'s staged rows the way someone editing the warehouse's files would:
+    ``sql`` runs on a table named like the staged view (``staged_<contract>``, with a ``rowid`` in
+    file order) holding every listed file's rows, and each file is written back with what is left
+    of its rows (a row whose bundle id changed stays in its file)."""
+    from dvnet.assets.warehouse.lib import staged_files
+
+    base = staged_files.folder(con)
+    files = [f for (f,) in con.execute(f"SELECT file FROM {staged_files.REGISTRY} WHERE contract_id = ? ORDER BY bundle_id", [contract]).fetchall()]
+    table = staged_files.table_name(contract)
+    edit = duckdb.connect()
+    try:
+        parts = " UNION ALL BY NAME ".join(f"SELECT *, {i} AS __file FROM read_parquet('{base / f}')" for i, f in enumerate(files))
+        edit.execute(f"CREATE TABLE {table} AS {parts}")
+        edit.execute(sql, params or [])
+        for i, f in enumerate(files):
+            tmp = base / f"{f}.edit"
+            edit.execute(f"COPY (SELECT * EXCLUDE (__file) FROM {table} WHERE __file = {i} ORDER BY rowid) TO '{tmp}' (FORMAT parquet)")
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, base / f)
+    finally:
+        edit.close()
+
+
 # --- running Dagster -----------------------------------------------------------------------------
 
 

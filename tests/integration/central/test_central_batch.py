@@ -131,15 +131,14 @@ def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validat
     (conform,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "loaded_rows_conform"]
     assert conform.passed and conform.metadata["staged_rows_as_validated"].value == 19
 
-    real = ingest.append_rows
+    real = ingest.stage_rows
 
-    def altering(con, table, keys, rows):  # a load that stores a value other than the one validated
-        if table.startswith("staged_"):
-            column = rows.column("service_type").to_pylist()
-            rows = rows.set_column(rows.column_names.index("service_type"), "service_type", pa.array(["teleportation", *column[1:]]))
-        return real(con, table, keys, rows)
+    def altering(con, contract_id, keys, rows):  # a load that stores a value other than the one validated
+        column = rows.column("service_type").to_pylist()
+        rows = rows.set_column(rows.column_names.index("service_type"), "service_type", pa.array(["teleportation", *column[1:]]))
+        return real(con, contract_id, keys, rows)
 
-    monkeypatch.setattr(ingest, "append_rows", altering)
+    monkeypatch.setattr(ingest, "stage_rows", altering)
     kit.drop("b", kit.records("shelter-a", n=9, seed=3, period=ck.EARLIER_PERIOD).blob)
     result = ck.run_batch(kit, instance, raise_on_error=False)
     (conform,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "loaded_rows_conform"]

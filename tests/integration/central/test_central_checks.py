@@ -48,9 +48,9 @@ def test_checks_pass_on_a_clean_intake(con, kit):
     assert checks.agencies_contributed(con, store.load_network(kit.root)).passed
 
 
-def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(con):
+def test_bundles_reconcile_fails_on_a_missing_or_orphan_row(ck, con):
     loaded = _loaded(con)
-    con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+    ck.alter_staged(con, "service_episode", "DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
     finding = checks.bundles_reconcile(con, loaded)
     assert not finding.passed and finding.metadata["bundles_not_reconciling"] == 1
     con.execute("DELETE FROM ledger WHERE agency_id = 'legal-b'")
@@ -61,7 +61,7 @@ def test_bundles_reconcile_looks_at_the_runs_bundles_and_those_they_replaced(ck,
     """Scoped: a bundle the run did not load is not read again (its own run reconciled it), but a
     bundle the run's correction replaced is, so rows a correction failed to remove are caught."""
     (shelter,), (health,) = _loaded(con, "shelter-a"), _loaded(con, "health-c")
-    con.execute("DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [health])
+    ck.alter_staged(con, "service_episode", "DELETE FROM staged_service_episode WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [health])
     assert not checks.bundles_reconcile(con, [health]).passed
     assert checks.bundles_reconcile(con, [shelter]).passed and checks.bundles_reconcile(con, [shelter]).metadata["bundles_checked"] == 1
     con.close()
@@ -71,13 +71,13 @@ def test_bundles_reconcile_looks_at_the_runs_bundles_and_those_they_replaced(ck,
     with duckdb.connect(str(kit.paths.warehouse)) as again:
         finding = checks.bundles_reconcile(again, [fix.bundle_id])
         assert finding.passed and finding.metadata["bundles_checked"] == 2  # the correction and the bundle it replaced
-        again.execute("INSERT INTO staged_service_episode SELECT * REPLACE (? AS bundle_id) FROM staged_service_episode LIMIT 1", [shelter])
+        ck.alter_staged(again, "service_episode", "INSERT INTO staged_service_episode SELECT * REPLACE (? AS bundle_id) FROM staged_service_episode LIMIT 1", [shelter])
         finding = checks.bundles_reconcile(again, [fix.bundle_id])
         assert not finding.passed and finding.metadata["bundle_ids"] == [shelter]  # a replaced bundle's row left behind
 
 
-def test_loaded_rows_conform_fails_on_a_code_outside_its_list(con):
-    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+def test_loaded_rows_conform_fails_on_a_code_outside_its_list(ck, con):
+    ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
     finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY)
     assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
     assert "teleportation" not in repr(finding.metadata)  # counts, never values
@@ -88,8 +88,8 @@ def test_loaded_rows_conform_fails_on_a_code_outside_its_list(con):
     assert set(checks.loaded_rows_conform(con, _loaded(con), GEOGRAPHY).metadata["violations_by_table"]) == {"staged_service_episode", "contribution_counts"}
 
 
-def test_loaded_rows_conform_holds_regions_to_the_network_geography(con):
-    con.execute("UPDATE staged_service_episode SET region = 'atlantis' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
+def test_loaded_rows_conform_holds_regions_to_the_network_geography(ck, con):
+    ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET region = 'atlantis' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode)")
     con.execute("UPDATE contribution_counts SET region = 'atlantis' WHERE rowid = (SELECT min(rowid) FROM contribution_counts WHERE region IS NOT NULL)")
     staged = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con), GEOGRAPHY)
     counts = checks.counts_conform(con, _loaded(con), GEOGRAPHY)
@@ -98,23 +98,23 @@ def test_loaded_rows_conform_holds_regions_to_the_network_geography(con):
     assert "atlantis" not in repr(staged.metadata) + repr(counts.metadata)
 
 
-def test_loaded_rows_conform_applies_every_rule_of_the_output_model(con):
+def test_loaded_rows_conform_applies_every_rule_of_the_output_model(ck, con):
     """Rules the old SQL copy of the model never had (a pseudonym's pattern, a missing value) fail too."""
-    con.execute("UPDATE staged_service_episode SET episode_pseudonym = 'not-hex', gender = NULL WHERE rowid IN (SELECT rowid FROM staged_service_episode WHERE agency_id = 'shelter-a' LIMIT 2)")
+    ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET episode_pseudonym = 'not-hex', gender = NULL WHERE rowid IN (SELECT rowid FROM staged_service_episode WHERE agency_id = 'shelter-a' LIMIT 2)")
     finding = checks.staged_rows_conform(con, get_contract("service_episode"), _loaded(con, "shelter-a"), GEOGRAPHY)
     assert finding.metadata["violations_by_column_rule"] == {"episode_pseudonym:str_matches": 2, "gender:not_nullable": 2}
     assert "not-hex" not in repr(finding.metadata)
 
 
-def test_loaded_rows_conform_checks_only_the_bundles_it_is_given(con):
-    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE agency_id = 'shelter-a'")
+def test_loaded_rows_conform_checks_only_the_bundles_it_is_given(ck, con):
+    ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET service_type = 'teleportation' WHERE agency_id = 'shelter-a'")
     assert not checks.loaded_rows_conform(con, _loaded(con, "shelter-a"), GEOGRAPHY).passed
     others = checks.loaded_rows_conform(con, _loaded(con, "health-c"), GEOGRAPHY)
     assert others.passed and others.metadata["bundles_checked"] == 1
     assert others.metadata["rows_checked"] == 8 + con.execute("SELECT count(*) FROM contribution_counts WHERE agency_id = 'health-c'").fetchone()[0]
 
 
-def test_rows_with_the_digest_ingest_took_are_not_validated_again_and_changed_ones_are(con):
+def test_rows_with_the_digest_ingest_took_are_not_validated_again_and_changed_ones_are(ck, con):
     """``dvnet ingest`` hands the check the digest of the rows it validated: a bundle whose stored
     rows match it is proven without validating again; a changed row makes its bundle re-validated,
     and the rule it breaks is named as before."""
@@ -125,7 +125,7 @@ def test_rows_with_the_digest_ingest_took_are_not_validated_again_and_changed_on
     finding = checks.staged_rows_conform(con, contract, ids, GEOGRAPHY, validated)
     assert finding.passed and finding.metadata["rows_as_validated"] == finding.metadata["rows_checked"] == sum(staged.values())
     (shelter,) = _loaded(con, "shelter-a")
-    con.execute("UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [shelter])
+    ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET service_type = 'teleportation' WHERE rowid = (SELECT min(rowid) FROM staged_service_episode WHERE bundle_id = ?)", [shelter])
     finding = checks.staged_rows_conform(con, contract, ids, GEOGRAPHY, validated)
     assert not finding.passed and finding.metadata["violations_by_column_rule"] == {"service_type:isin": 1}
     assert finding.metadata["rows_as_validated"] == sum(staged.values()) - staged[shelter]  # shelter-a's rows validated again
@@ -156,7 +156,7 @@ def test_the_check_sees_the_rows_its_run_loaded_and_fails_on_a_broken_one(ck, ki
 
     con = duckdb.connect(str(kit.paths.warehouse))
     try:
-        con.execute("UPDATE staged_service_episode SET region = 'atlantis' WHERE agency_id = 'health-c' AND rowid = (SELECT min(rowid) FROM staged_service_episode WHERE agency_id = 'health-c')")
+        ck.alter_staged(con, "service_episode", "UPDATE staged_service_episode SET region = 'atlantis' WHERE agency_id = 'health-c' AND rowid = (SELECT min(rowid) FROM staged_service_episode WHERE agency_id = 'health-c')")
     finally:
         con.close()
     alone = materialize(

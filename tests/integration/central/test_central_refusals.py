@@ -62,10 +62,12 @@ def test_a_correction_of_anything_but_a_current_own_bundle_is_refused(ck, kit, l
         "an already superseded bundle": a.bundle_id,
     }[target]
     before = ck.snapshot(kit.paths.warehouse)
+    files_before = ck.staged_files_on_disk(kit.paths.warehouse)[1]
     out = load("correction", kit.records("shelter-a", n=15, seed=7, supersedes=victim))
     assert (out.outcome, out.reason) == ("quarantined", "SUPERSEDES_INVALID")
     after = ck.snapshot(kit.paths.warehouse)
     assert {k: v for k, v in after.items() if k != "quarantine_log"} == {k: v for k, v in before.items() if k != "quarantine_log"}
+    assert ck.staged_files_on_disk(kit.paths.warehouse) == (files_before, files_before)  # no file left of the refused load
     assert _rows(ck, kit, h.bundle_id) == 20  # the other agency's rows are untouched
 
 
@@ -144,6 +146,7 @@ def test_a_library_crash_while_verifying_is_a_quarantine_not_a_crash(ck, kit, lo
 def test_a_library_crash_while_loading_rolls_back_and_quarantines(ck, kit, load, monkeypatch):
     assert load("good", kit.records("shelter-a", n=10, seed=12)).outcome == "loaded"
     before = ck.snapshot(kit.paths.warehouse)
+    files_before = ck.staged_files_on_disk(kit.paths.warehouse)[1]
 
     def crash(point):
         if point == "after_rows":
@@ -154,3 +157,4 @@ def test_a_library_crash_while_loading_rolls_back_and_quarantines(ck, kit, load,
     assert (out.outcome, out.reason) == ("quarantined", "UNEXPECTED_ERROR")
     after = ck.snapshot(kit.paths.warehouse)
     assert {k: v for k, v in after.items() if k != "quarantine_log"} == {k: v for k, v in before.items() if k != "quarantine_log"}
+    assert ck.staged_files_on_disk(kit.paths.warehouse) == (files_before, files_before)  # the failed load's file of rows is gone

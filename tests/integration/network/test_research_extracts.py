@@ -206,6 +206,9 @@ def test_closing_a_dsa_leaves_no_project_rows_and_keeps_a_signed_destruction_rec
     for table in ("staged_research_extract", "contribution_counts"):
         assert _warehouse_rows(loaded, f"SELECT count(*) FROM {table} WHERE bundle_id IN (SELECT unnest(?))", [bundles])[0][0] == 0
     assert _warehouse_rows(loaded, "SELECT count(*) FROM staged_research_extract s JOIN ledger USING (bundle_id) WHERE project = ?", [OTHER])[0][0] == other_rows
+    warehouse = store.NetworkPaths(loaded).warehouse
+    left = {p.stem for p in warehouse.with_name(f"{warehouse.name}.staged").rglob("*") if p.is_file()}
+    assert left and not left & set(bundles)  # the project's files of staged rows are gone, the other project's stay
     assert list(extracts_folder(loaded, DSA).iterdir()) == []
     record = read_signed(agreements.folder(loaded, DSA) / "destruction.yaml", store.load_network(loaded))
     assert record["signed_by"] == FOUNDER[0] and sorted(record["bundles"]) == sorted(bundles) and record["staged_rows_destroyed"] > 0

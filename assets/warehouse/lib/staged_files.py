@@ -1,0 +1,183 @@
+"""Staged record rows of the embedded warehouse: one owner-only Parquet file per bundle, read
+through a view.
+
+A record bundle's verified rows are written once, as ``<warehouse file>.staged/<contract>/<bundle
+id>.parquet`` (zstd, the key columns in front), and only ever removed whole: a correction
+replaces the bundle, ``dvnet dsa close`` destroys it. The table ``record_files`` (bundle,
+contract, file, rows) says which files hold staged rows; it changes in the same transaction as
+the ledger, and ``staged_<contract>`` is rebuilt there as a view over exactly those files. So a
+load that never committed leaves at most a file nobody lists, which the next writer removes
+(``sweep``), and a removed bundle's file goes after its transaction commits, its bytes leaving
+with it (rows deleted from a DuckDB table stay in the file's free blocks until it is rewritten).
+
+Why files and not rows in the warehouse file: DuckDB compressing and writing 200,000 rows of 26
+columns costs ≈ 0.34 s of CPU a bundle, more than verifying the bundle; a zstd Parquet file of
+the same rows is a fraction of it (measured in ``docs/architecture.md``, "Central core"). The
+scaled profile keeps its staged rows in PostgreSQL tables (``writes``), where many writers need them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dvnet.assets.warehouse.lib.postgres import WarehouseConfigError
+from dvnet.bundle.header import BUNDLE_ID_RE
+from dvnet.common.files import atomic_write
+
+CONTRACT_ID = re.compile(r"[a-z][a-z0-9_]*")
+
+#: The registry of staged files. Not named ``staged_*``: those are the staged tables themselves.
+REGISTRY = "record_files"
+
+#: Rows in one of the file's row groups: DuckDB's own, so a view scan is split the same way.
+ROW_GROUP = 122_880
+
+
+def folder(con) -> Path:
+    """``<warehouse file>.staged`` beside the database file ``con`` is connected to."""
+    (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0]
+    path = Path(path).resolve()
+    return path.with_name(f"{path.name}.staged")
+
+
+def ensure_registry(con) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {REGISTRY} (bundle_id VARCHAR PRIMARY KEY, contract_id VARCHAR NOT NULL, "
+                "file VARCHAR NOT NULL, row_count BIGINT NOT NULL)")  # fmt: skip
+
+
+def write(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
+    """``rows``, the constant ``keys`` columns in front, as the bundle's file (durable and
+    owner-only before this returns), registered in the caller's transaction and the contract's
+    view rebuilt to include it. Nothing reads the file before the transaction commits."""
+    bundle_id = keys["bundle_id"]
+    if not (BUNDLE_ID_RE.fullmatch(bundle_id) and CONTRACT_ID.fullmatch(contract_id)):  # checked on the way in; the path depends on it
+        raise ValueError("a staged file's contract and bundle id must be plain names")
+    relative = Path(contract_id) / f"{bundle_id}.parquet"
+    n = rows.num_rows
+    codes = pa.array(np.zeros(n, np.int8))
+    constant = {k: pa.DictionaryArray.from_arrays(codes, pa.array([v], pa.string())) for k, v in keys.items()}
+    full = pa.table({**constant, **dict(zip(rows.column_names, rows.columns))})
+    sink = pa.BufferOutputStream()
+    # Statistics for the key columns only (a scan for some bundles skips the others' row groups):
+    # min and max of every text column cost a fifth of the write.
+    pq.write_table(full, sink, compression="zstd", row_group_size=ROW_GROUP, store_schema=False, write_statistics=list(keys))
+    atomic_write(folder(con) / relative, sink.getvalue())
+    con.execute(f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?)", [bundle_id, contract_id, str(relative), n])
+    refresh_view(con, contract_id)
+
+
+def forget(con, contract_id: str, bundle_ids: list[str]) -> int:
+    """Unlist the bundles' files in the caller's transaction and rebuild the view; the rows they
+    held. The files themselves go with the next ``sweep``, once the transaction has committed."""
+    (rows,) = con.execute(f"SELECT coalesce(sum(row_count), 0) FROM {REGISTRY} WHERE list_contains(?::VARCHAR[], bundle_id) AND contract_id = ?",
+                          [bundle_ids, contract_id]).fetchall()[0]  # fmt: skip
+    con.execute(f"DELETE FROM {REGISTRY} WHERE list_contains(?::VARCHAR[], bundle_id) AND contract_id = ?", [bundle_ids, contract_id])
+    refresh_view(con, contract_id)
+    return int(rows)
+
+
+def refresh_view(con, contract_id: str) -> None:
+    """The contract's staged table as the view over its listed files (by absolute path: any
+    reader of the warehouse file finds them), or no such table while none is listed."""
+    table = table_name(contract_id)
+    files = [f for (f,) in con.execute(f"SELECT file FROM {REGISTRY} WHERE contract_id = ? ORDER BY bundle_id", [contract_id]).fetchall()]
+    if not files:
+        con.execute(f"DROP VIEW IF EXISTS {table}")
+        return
+    base = folder(con)
+    missing = [f for f in files if not (base / f).is_file()]
+    if missing:
+        raise WarehouseConfigError(
+            "WAREHOUSE_FILES_MISSING",
+            f"{len(missing)} of the {len(files)} staged file(s) of {contract_id} that the warehouse lists are not in {base.name}: "
+            "the warehouse file was copied or restored without its folder",
+            hint=f"restore {base.name} beside {base.name.removesuffix('.staged')} from the same copy or backup",
+        )
+    paths = ", ".join("'" + str(base / f).replace("'", "''") + "'" for f in files)
+    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{paths}], union_by_name = true)")
+
+
+def views_current(con, contract_id: str) -> bool:
+    """Whether ``table``'s view reads the files where they are now (a warehouse copied or moved
+    with its folder keeps its views pointing at the old place until a writer opens it)."""
+    found = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = current_schema()", [table_name(contract_id)]).fetchall()
+    if not found:
+        return not con.execute(f"SELECT count(*) FROM {REGISTRY} WHERE contract_id = ?", [contract_id]).fetchall()[0][0]
+    return str(folder(con)) + os.sep in found[0][0]
+
+
+def table_name(contract_id: str) -> str:
+    """The staged table (here a view) of a contract: every version's rows."""
+    return f"staged_{contract_id}"
+
+
+def settle(con, contract_ids: list[str]) -> None:
+    """On opening the embedded warehouse for writing: staged tables of a warehouse made before
+    the files become files, views pointing at the folder's old place are rebuilt, and unlisted
+    files are removed."""
+    ensure_registry(con)
+    for contract_id in contract_ids:
+        table = table_name(contract_id)
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]).fetchall()
+        if kind and kind[0][0] == "BASE TABLE":
+            _table_to_files(con, table, contract_id)
+        elif not views_current(con, contract_id):
+            refresh_view(con, contract_id)
+    sweep(con)
+
+
+def _table_to_files(con, table: str, contract_id: str) -> None:
+    keys = ("bundle_id", "agency_id", "period", "contract_id")
+    bundles = con.execute(f"SELECT DISTINCT {', '.join(keys)} FROM {table} ORDER BY ALL").fetchall()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}__rows")
+        for values in bundles:
+            rows = con.sql(f"SELECT * EXCLUDE ({', '.join(keys)}) FROM {table}__rows WHERE bundle_id = ?", params=[values[0]]).to_arrow_table()
+            write(con, contract_id, dict(zip(keys, values)), rows)
+        con.execute(f"DROP TABLE {table}__rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def to_tables(con) -> None:
+    """Every staged view made a table of the warehouse file and the files unlisted, then
+    removed: the file becomes the scaled profile's copy, whose staged rows are tables."""
+    contract_ids = [c for (c,) in con.execute(f"SELECT DISTINCT contract_id FROM {REGISTRY} ORDER BY 1").fetchall()]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for contract_id in contract_ids:
+            table = table_name(contract_id)
+            con.execute(f"CREATE TABLE {table}__rows AS SELECT * FROM {table}")
+            con.execute(f"DROP VIEW {table}")
+            con.execute(f"ALTER TABLE {table}__rows RENAME TO {table}")
+        con.execute(f"DELETE FROM {REGISTRY}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    sweep(con)
+
+
+def sweep(con) -> int:
+    """Remove the files under the folder that ``record_files`` does not list (a load that never
+    committed, a bundle replaced or destroyed); how many. Run by the one writer, after commit."""
+    base = folder(con)
+    if not base.is_dir():
+        return 0
+    listed = {f for (f,) in con.execute(f"SELECT file FROM {REGISTRY}").fetchall()}
+    removed = 0
+    for path in base.rglob("*"):
+        if path.is_file() and str(path.relative_to(base)) not in listed:
+            path.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,107 @@
+"""The embedded warehouse's staged rows as one Parquet file per bundle (``staged_files``): owner-only,
+listed by ``record_files``, read through the view, removed with their bundle, and a warehouse
+copied, restored without its folder or made before the files handled on its next writable open."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+
+import duckdb
+import pytest
+
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_file
+from dvnet.assets.warehouse.lib import schema as warehouse
+from dvnet.assets.warehouse.lib import staged_files
+from dvnet.assets.warehouse.lib.postgres import WarehouseConfigError
+
+
+@pytest.fixture
+def load(kit):
+    def _load(name: str, sealed, db=None):
+        with duckdb.connect(str(db or kit.paths.warehouse)) as con:
+            out = ingest_file(kit.drop(name, sealed.blob), CoordinatorContext.load(kit.root), con)
+        assert out.outcome == "loaded", out.reason
+        return out
+
+    return _load
+
+
+def _folder(db):
+    return db.with_name(f"{db.name}.staged")
+
+
+def _rows(ck, db) -> list[tuple]:
+    return ck.query(db, "SELECT * FROM staged_service_episode ORDER BY ALL")
+
+
+def test_each_bundle_is_one_owner_only_file_the_view_reads(ck, kit, load):
+    a = load("a", kit.records("shelter-a", n=12, seed=1))
+    c = load("c", kit.records("health-c", n=7, seed=2))
+    folder = _folder(kit.paths.warehouse)
+    on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
+    assert on_disk == listed == {f"service_episode/{a.bundle_id}.parquet", f"service_episode/{c.bundle_id}.parquet"}
+    for path in [folder, folder / "service_episode", *(folder / f for f in listed)]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+    assert dict(ck.query(kit.paths.warehouse, "SELECT bundle_id, count(*) FROM staged_service_episode GROUP BY ALL")) == {a.bundle_id: 12, c.bundle_id: 7}
+    assert ck.query(kit.paths.warehouse, f"SELECT sum(row_count) FROM {staged_files.REGISTRY}") == [(19,)]
+
+
+def test_a_correction_removes_the_replaced_bundles_file(ck, kit, load):
+    first = load("a", kit.records("shelter-a", n=12, seed=1))
+    fix = load("fix", kit.records("shelter-a", n=5, seed=3, supersedes=first.bundle_id))
+    assert ck.staged_files_on_disk(kit.paths.warehouse) == ({f"service_episode/{fix.bundle_id}.parquet"},) * 2
+    assert ck.query(kit.paths.warehouse, "SELECT bundle_id, count(*) FROM staged_service_episode GROUP BY ALL") == [(fix.bundle_id, 5)]
+
+
+def test_a_file_nobody_lists_is_removed_on_the_next_writable_open(ck, kit, load):
+    load("a", kit.records("shelter-a", n=12, seed=1))
+    stray = _folder(kit.paths.warehouse) / "service_episode" / f"{'e' * 32}.parquet"  # a load killed before its commit
+    shutil.copyfile(next(_folder(kit.paths.warehouse).rglob("*.parquet")), stray)
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM staged_service_episode") == [(12,)]  # never read: not listed
+    warehouse.connect(kit.paths.warehouse).close()
+    assert not stray.exists()
+    on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
+    assert on_disk == listed and len(listed) == 1
+
+
+def test_a_copy_with_its_folder_reads_its_own_files_after_its_first_writable_open(ck, kit, load, tmp_path):
+    load("a", kit.records("shelter-a", n=12, seed=1))
+    before = _rows(ck, kit.paths.warehouse)
+    copy = tmp_path / "elsewhere" / "warehouse.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(kit.paths.warehouse, copy)
+    shutil.copytree(_folder(kit.paths.warehouse), _folder(copy))
+    warehouse.connect(copy).close()
+    shutil.rmtree(_folder(kit.paths.warehouse))  # the original's files gone: the copy must not need them
+    assert _rows(ck, copy) == before
+    load("c", kit.records("health-c", n=7, seed=2), db=copy)  # and it loads into its own folder
+    assert ck.query(copy, "SELECT count(*) FROM staged_service_episode") == [(19,)]
+    assert ck.staged_files_on_disk(copy)[0] == ck.staged_files_on_disk(copy)[1]
+
+
+def test_a_warehouse_without_its_files_is_refused_on_open_naming_the_folder(ck, kit, load, tmp_path):
+    load("a", kit.records("shelter-a", n=12, seed=1))
+    copy = tmp_path / "restored.duckdb"
+    shutil.copyfile(kit.paths.warehouse, copy)  # a backup of the file alone
+    with pytest.raises(WarehouseConfigError) as refused:
+        warehouse.connect(copy)
+    assert refused.value.reason == "WAREHOUSE_FILES_MISSING" and "restored.duckdb.staged" in refused.value.hint
+
+
+def test_a_warehouse_made_before_the_files_has_its_staged_table_written_out(ck, kit, load):
+    load("a", kit.records("shelter-a", n=12, seed=1))
+    load("c", kit.records("health-c", n=7, seed=2))
+    before = _rows(ck, kit.paths.warehouse)
+    with duckdb.connect(str(kit.paths.warehouse)) as con:  # the staged table as a warehouse made before kept it
+        con.execute("CREATE TABLE staged_old AS SELECT * FROM staged_service_episode")
+        con.execute("DROP VIEW staged_service_episode")
+        con.execute("ALTER TABLE staged_old RENAME TO staged_service_episode")
+        con.execute(f"DELETE FROM {staged_files.REGISTRY}")
+    shutil.rmtree(_folder(kit.paths.warehouse))
+    warehouse.connect(kit.paths.warehouse).close()
+    assert _rows(ck, kit.paths.warehouse) == before
+    kinds = ck.query(kit.paths.warehouse, "SELECT table_type FROM information_schema.tables WHERE table_name = 'staged_service_episode'")
+    assert kinds == [("VIEW",)]
+    on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
+    assert on_disk == listed and len(listed) == 2
