@@ -38,6 +38,7 @@ from dvnet.contracts.registry import Contract, all_contracts, get_contract
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, IngestOutcome, load_verified, verify_files
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.warehouse.lib.schema import staged_table
+from dvnet.assets.warehouse.lib.writes import staged_rows_of
 
 GROUP = "intake"
 INTAKE = AssetKey("intake")
@@ -203,7 +204,7 @@ def partition_materialisations(summary: IntakeSummary, con, agency: str, period:
         loaded = summary.loaded(contract_id, mode="record")
         if not loaded:
             continue
-        in_partition = con.execute(f"SELECT count(*) FROM {staged_table(contract_id)} WHERE agency_id = ? AND period = ?", [agency, period]).fetchone()[0]
+        in_partition = staged_rows_of(con, contract_id, agency, period)
         yield key, {
             "rows_loaded": sum(o.rows_loaded for o in loaded),
             "bundle_ids": MetadataValue.json([o.bundle_id for o in loaded]),

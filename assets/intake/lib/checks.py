@@ -19,7 +19,7 @@ import duckdb
 
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, digest_sql, off_geography_rows, record_failures, rule_name
 from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
-from dvnet.assets.warehouse.lib.writes import table_exists
+from dvnet.assets.warehouse.lib.writes import NO_ROWS, staged_source
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.network import Network
 from dvnet.contracts.registry import Contract, all_contracts, get_contract
@@ -63,7 +63,7 @@ def bundles_reconcile(con, bundle_ids: list[str]) -> Finding:
     bad |= {r[0] for r in con.execute(f"SELECT bundle_id FROM ledger WHERE {in_scope('')} AND rows_loaded <> record_count", [scope]).fetchall()}
     expected = "CASE WHEN l.superseded_by IS NULL THEN l.rows_loaded ELSE 0 END"
     held = [("contribution_counts", "l.mode = 'aggregate'", [])]
-    held += [(staged_table(c.id), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts() if table_exists(con, staged_table(c.id))]
+    held += [(staged_source(con, c.id, scope), "l.mode = 'record' AND l.contract_id = ?", [c.id]) for c in all_contracts()]
     orphans = 0
     for table, which, args in held:
         bad |= {r[0] for r in con.execute(
@@ -98,12 +98,12 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     when the caller loaded them in this process. A bundle whose stored rows have that digest holds
     exactly the rows that passed these rules at ingest, so it is not validated again; every other
     bundle is (the rules name what broke). Without digests every bundle is re-validated."""
-    table = staged_table(contract.id)
-    if not bundle_ids or not table_exists(con, table):
+    table = staged_source(con, contract.id, bundle_ids)
+    if not bundle_ids or table == NO_ROWS:
         return Finding(True, {"rows_checked": 0})
-    columns = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", [table]
-    ).fetchall()]
+    described = con.execute(f"SELECT * FROM {table} LIMIT 0")
+    columns = [d[0] for d in described.description]
+    described.fetchall()  # the connection is free again
     expected = [*KEY_COLUMNS, *contract.output_columns()]
     if sorted(columns) != sorted(expected):
         return Finding(False, {"rows_checked": 0, "violations_by_column_rule": {"table_columns": len(set(columns) ^ set(expected))}})

@@ -18,9 +18,9 @@ scaled profile keeps its staged rows in PostgreSQL tables (``writes``), where ma
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import os
 import re
 
 import numpy as np
@@ -54,11 +54,13 @@ def ensure_registry(con) -> None:
 
 def write(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
     """``rows``, the constant ``keys`` columns in front, as the bundle's file (durable and
-    owner-only before this returns), registered in the caller's transaction and the contract's
-    view rebuilt to include it. Nothing reads the file before the transaction commits."""
+    owner-only before this returns), listed in the caller's transaction. Nothing reads the file
+    before the transaction commits: the view reads listed bundles only."""
     bundle_id = keys["bundle_id"]
     if not (BUNDLE_ID_RE.fullmatch(bundle_id) and CONTRACT_ID.fullmatch(contract_id)):  # checked on the way in; the path depends on it
         raise ValueError("a staged file's contract and bundle id must be plain names")
+    if con.execute(f"SELECT count(*) FROM {REGISTRY} WHERE bundle_id = ?", [bundle_id]).fetchall()[0][0]:
+        raise ValueError("the bundle's staged file is listed already")  # never overwrite a loaded bundle's rows (a guard: ingest refuses a replay first)
     relative = Path(contract_id) / f"{bundle_id}.parquet"
     n = rows.num_rows
     codes = pa.array(np.zeros(n, np.int8))
@@ -70,26 +72,67 @@ def write(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
     pq.write_table(full, sink, compression="zstd", row_group_size=ROW_GROUP, store_schema=False, write_statistics=list(keys))
     atomic_write(folder(con) / relative, sink.getvalue())
     con.execute(f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?)", [bundle_id, contract_id, str(relative), n])
-    refresh_view(con, contract_id)
+    if not _view_sql(con, contract_id):
+        _make_view(con, contract_id)
 
 
 def forget(con, contract_id: str, bundle_ids: list[str]) -> int:
-    """Unlist the bundles' files in the caller's transaction and rebuild the view; the rows they
-    held. The files themselves go with the next ``sweep``, once the transaction has committed."""
+    """Unlist the bundles' files in the caller's transaction (the view stops reading them); the
+    rows they held. The files themselves go with the next ``sweep``, once it has committed."""
     (rows,) = con.execute(f"SELECT coalesce(sum(row_count), 0) FROM {REGISTRY} WHERE list_contains(?::VARCHAR[], bundle_id) AND contract_id = ?",
                           [bundle_ids, contract_id]).fetchall()[0]  # fmt: skip
     con.execute(f"DELETE FROM {REGISTRY} WHERE list_contains(?::VARCHAR[], bundle_id) AND contract_id = ?", [bundle_ids, contract_id])
-    refresh_view(con, contract_id)
+    if not _listed(con, contract_id):
+        con.execute(f"DROP VIEW IF EXISTS {table_name(contract_id)}")  # a view over no file cannot be read
     return int(rows)
 
 
-def refresh_view(con, contract_id: str) -> None:
-    """The contract's staged table as the view over its listed files (by absolute path: any
-    reader of the warehouse file finds them), or no such table while none is listed."""
-    table = table_name(contract_id)
-    files = [f for (f,) in con.execute(f"SELECT file FROM {REGISTRY} WHERE contract_id = ? ORDER BY bundle_id", [contract_id]).fetchall()]
+def scoped(con, contract_id: str, bundle_ids: list[str]) -> str | None:
+    """A relation (``read_parquet`` of their listed files) holding the staged rows of
+    ``bundle_ids``, for a check that looks at some bundles: reading the view would open every
+    file of the warehouse. None when none of them has a file."""
+    files = _listed(con, contract_id, bundle_ids)
     if not files:
-        con.execute(f"DROP VIEW IF EXISTS {table}")
+        return None
+    base = folder(con)
+    return "read_parquet([" + ", ".join(_quoted(base / f) for f in files) + "], union_by_name = true)"
+
+
+def _listed(con, contract_id: str, bundle_ids: list[str] | None = None) -> list[str]:
+    sql, params = f"SELECT file FROM {REGISTRY} WHERE contract_id = ?", [contract_id]
+    if bundle_ids is not None:
+        sql, params = sql + " AND list_contains(?::VARCHAR[], bundle_id)", [*params, list(bundle_ids)]
+    return [f for (f,) in con.execute(sql + " ORDER BY bundle_id", params).fetchall()]
+
+
+def _quoted(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _make_view(con, contract_id: str) -> None:
+    """The contract's staged table as the view over the files of its folder that ``record_files``
+    lists, by file name (absolute path: any reader of the warehouse file finds them; a file
+    nobody lists, or a copy of a listed one under another name, is never read). Made once: a load adds a
+    file and a listing, never a new view (binding a view opens every file it names)."""
+    base = folder(con)
+    pattern, prefix = _quoted(base / contract_id / "*.parquet"), _quoted(f"{base}{os.sep}")
+    con.execute(f"CREATE OR REPLACE VIEW {table_name(contract_id)} AS SELECT * EXCLUDE (filename) "
+                f"FROM read_parquet({pattern}, union_by_name = true, filename = true) "
+                f"WHERE filename IN (SELECT {prefix} || file FROM {REGISTRY})")  # fmt: skip
+
+
+def _view_sql(con, contract_id: str) -> str | None:
+    found = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = current_schema()", [table_name(contract_id)]).fetchall()
+    return found[0][0] if found else None
+
+
+def _settle_view(con, contract_id: str) -> None:
+    """The contract's view made, rebased onto the folder where it is now (a warehouse copied or
+    moved with its folder), or dropped while no file is listed; refused when listed files are
+    missing (the warehouse file restored without its folder)."""
+    files = _listed(con, contract_id)
+    if not files:
+        con.execute(f"DROP VIEW IF EXISTS {table_name(contract_id)}")
         return
     base = folder(con)
     missing = [f for f in files if not (base / f).is_file()]
@@ -100,17 +143,9 @@ def refresh_view(con, contract_id: str) -> None:
             "the warehouse file was copied or restored without its folder",
             hint=f"restore {base.name} beside {base.name.removesuffix('.staged')} from the same copy or backup",
         )
-    paths = ", ".join("'" + str(base / f).replace("'", "''") + "'" for f in files)
-    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet([{paths}], union_by_name = true)")
-
-
-def views_current(con, contract_id: str) -> bool:
-    """Whether ``table``'s view reads the files where they are now (a warehouse copied or moved
-    with its folder keeps its views pointing at the old place until a writer opens it)."""
-    found = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ? AND schema_name = current_schema()", [table_name(contract_id)]).fetchall()
-    if not found:
-        return not con.execute(f"SELECT count(*) FROM {REGISTRY} WHERE contract_id = ?", [contract_id]).fetchall()[0][0]
-    return str(folder(con)) + os.sep in found[0][0]
+    sql = _view_sql(con, contract_id)
+    if sql is None or _quoted(base / contract_id / "*.parquet") not in sql:
+        _make_view(con, contract_id)
 
 
 def table_name(contract_id: str) -> str:
@@ -128,8 +163,7 @@ def settle(con, contract_ids: list[str]) -> None:
         kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()", [table]).fetchall()
         if kind and kind[0][0] == "BASE TABLE":
             _table_to_files(con, table, contract_id)
-        elif not views_current(con, contract_id):
-            refresh_view(con, contract_id)
+        _settle_view(con, contract_id)
     sweep(con)
 
 

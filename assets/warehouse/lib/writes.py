@@ -54,6 +54,32 @@ def unstage(con, contract_id: str, bundle_ids: list[str]) -> int:
     return staged_files.forget(con, contract_id, bundle_ids)
 
 
+def staged_source(con, contract_id: str, bundle_ids: list[str]) -> str:
+    """What a check that looks at some bundles reads their staged rows from: PostgreSQL's table,
+    or on the embedded warehouse those bundles' files only (``staged_files.scoped``: the view
+    would open every file, a cost that grows with the warehouse). A relation without rows (and
+    with ``bundle_id`` only) when there are none."""
+    table = staged_files.table_name(contract_id)
+    if isinstance(con, PgConnection):
+        return table if table_exists(con, table) else NO_ROWS
+    return staged_files.scoped(con, contract_id, bundle_ids) or NO_ROWS
+
+
+#: ``staged_source`` of bundles that have no staged rows.
+NO_ROWS = "(SELECT CAST(NULL AS VARCHAR) AS bundle_id WHERE false)"
+
+
+def staged_rows_of(con, contract_id: str, agency_id: str, period: str) -> int:
+    """Staged rows of the live bundles of one agency × period (the partition's row count)."""
+    if isinstance(con, PgConnection):
+        table = staged_files.table_name(contract_id)
+        if not table_exists(con, table):
+            return 0
+        return con.execute(f"SELECT count(*) FROM {table} WHERE agency_id = ? AND period = ?", [agency_id, period]).fetchall()[0][0]
+    return con.execute(f"SELECT CAST(coalesce(sum(f.row_count), 0) AS BIGINT) FROM {staged_files.REGISTRY} f JOIN ledger l USING (bundle_id) "
+                       "WHERE f.contract_id = ? AND l.agency_id = ? AND l.period = ?", [contract_id, agency_id, period]).fetchall()[0][0]  # fmt: skip
+
+
 def discard_unlisted(con) -> None:
     """After a commit or rollback that changed which bundles have staged files: the files no
     bundle lists any more removed (embedded warehouse; nothing to do on PostgreSQL)."""

@@ -105,3 +105,29 @@ def test_a_warehouse_made_before_the_files_has_its_staged_table_written_out(ck, 
     assert kinds == [("VIEW",)]
     on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
     assert on_disk == listed and len(listed) == 2
+
+
+def test_a_check_of_some_bundles_reads_their_files_only(ck, kit, load):
+    """Scoped checks read the files of their bundles, not the view (which opens every file: a
+    cost that would grow with the warehouse on every run)."""
+    from dvnet.assets.warehouse.lib.writes import NO_ROWS, staged_source
+
+    a = load("a", kit.records("shelter-a", n=12, seed=1))
+    c = load("c", kit.records("health-c", n=7, seed=2))
+    with duckdb.connect(str(kit.paths.warehouse)) as con:
+        source = staged_source(con, "service_episode", [a.bundle_id])
+        assert a.bundle_id in source and c.bundle_id not in source
+        assert con.execute(f"SELECT bundle_id, count(*) FROM {source} GROUP BY ALL").fetchall() == [(a.bundle_id, 12)]
+        assert staged_source(con, "service_episode", ["f" * 32]) == NO_ROWS
+
+
+def test_a_listed_bundles_file_is_never_written_over(ck, kit, load):
+    import pyarrow as pa
+
+    a = load("a", kit.records("shelter-a", n=12, seed=1))
+    path = _folder(kit.paths.warehouse) / "service_episode" / f"{a.bundle_id}.parquet"
+    before = path.read_bytes()
+    with duckdb.connect(str(kit.paths.warehouse)) as con, pytest.raises(ValueError):
+        keys = {"bundle_id": a.bundle_id, "agency_id": "shelter-a", "period": "2026-Q3", "contract_id": "service_episode"}
+        staged_files.write(con, "service_episode", keys, pa.table({"x": ["other content"]}))
+    assert path.read_bytes() == before
