@@ -5,10 +5,11 @@ A record bundle's verified rows are written once, as ``<warehouse file>.staged/<
 id>.parquet`` (zstd, the key columns in front), and only ever removed whole: a correction
 replaces the bundle, ``dvnet dsa close`` destroys it. The table ``record_files`` (bundle,
 contract, file, rows) says which files hold staged rows; it changes in the same transaction as
-the ledger, and ``staged_<contract>`` is rebuilt there as a view over exactly those files. So a
-load that never committed leaves at most a file nobody lists, which the next writer removes
-(``sweep``), and a removed bundle's file goes after its transaction commits, its bytes leaving
-with it (rows deleted from a DuckDB table stay in the file's free blocks until it is rewritten).
+the ledger, and ``staged_<contract>`` is a view over the listed files of the contract's folder.
+So a load that never committed leaves at most a file nobody lists, never read and removed by the
+next writer (``sweep``), and a removed bundle's file goes after its transaction commits, its
+bytes leaving with it (rows deleted from a DuckDB table stay in the file's free blocks until it
+is rewritten).
 
 Why files and not rows in the warehouse file: DuckDB compressing and writing 200,000 rows of 26
 columns costs ≈ 0.34 s of CPU a bundle, more than verifying the bundle; a zstd Parquet file of

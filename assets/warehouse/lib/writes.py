@@ -66,7 +66,7 @@ def staged_source(con, contract_id: str, bundle_ids: list[str]) -> str:
 
 
 #: ``staged_source`` of bundles that have no staged rows.
-NO_ROWS = "(SELECT CAST(NULL AS VARCHAR) AS bundle_id WHERE false)"
+NO_ROWS = "(SELECT CAST(NULL AS VARCHAR) AS bundle_id WHERE false) AS no_rows"
 
 
 def staged_rows_of(con, contract_id: str, agency_id: str, period: str) -> int:

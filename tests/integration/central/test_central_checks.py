@@ -71,7 +71,9 @@ def test_bundles_reconcile_looks_at_the_runs_bundles_and_those_they_replaced(ck,
     with duckdb.connect(str(kit.paths.warehouse)) as again:
         finding = checks.bundles_reconcile(again, [fix.bundle_id])
         assert finding.passed and finding.metadata["bundles_checked"] == 2  # the correction and the bundle it replaced
-        ck.alter_staged(again, "service_episode", "INSERT INTO staged_service_episode SELECT * REPLACE (? AS bundle_id) FROM staged_service_episode LIMIT 1", [shelter])
+        # a row of the replaced bundle among the correction's rows (the files the run's check reads)
+        ck.alter_staged(again, "service_episode", "INSERT INTO staged_service_episode SELECT * REPLACE (? AS bundle_id) FROM staged_service_episode "
+                        "WHERE bundle_id = ? LIMIT 1", [shelter, fix.bundle_id])
         finding = checks.bundles_reconcile(again, [fix.bundle_id])
         assert not finding.passed and finding.metadata["bundle_ids"] == [shelter]  # a replaced bundle's row left behind
 
