@@ -19,10 +19,9 @@ scaled profile keeps its staged rows in PostgreSQL tables (``writes``), where ma
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -113,8 +112,8 @@ def _quoted(path: Path | str) -> str:
 def _make_view(con, contract_id: str) -> None:
     """The contract's staged table as the view over the files of its folder that ``record_files``
     lists, by file name (absolute path: any reader of the warehouse file finds them; a file
-    nobody lists, or a copy of a listed one under another name, is never read). Made once: a load adds a
-    file and a listing, never a new view (binding a view opens every file it names)."""
+    nobody lists, or a copy of a listed one under another name, is never read). Made once: a
+    load adds a file and a listing, never a new view (binding a view opens every file it names)."""
     base = folder(con)
     pattern, prefix = _quoted(base / contract_id / "*.parquet"), _quoted(f"{base}{os.sep}")
     con.execute(f"CREATE OR REPLACE VIEW {table_name(contract_id)} AS SELECT * EXCLUDE (filename) "
@@ -157,7 +156,8 @@ def table_name(contract_id: str) -> str:
 def settle(con, contract_ids: list[str]) -> None:
     """On opening the embedded warehouse for writing: staged tables of a warehouse made before
     the files become files, views pointing at the folder's old place are rebuilt, and unlisted
-    files are removed."""
+    files are removed. Costs a stat per listed file and a walk of the folder, once per writing
+    connection."""
     ensure_registry(con)
     for contract_id in contract_ids:
         table = table_name(contract_id)
