@@ -149,11 +149,10 @@ def rewrite_live_rows_only(path: Path) -> None:
     path = Path(path)
     fresh = path.with_name(f".{path.name}.rewrite")
     fresh.unlink(missing_ok=True)
-    quoted = {name: str(p).replace("'", "''") for name, p in (("src", path), ("dst", fresh))}
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH '{quoted['src']}' AS src (READ_ONLY)")
-        con.execute(f"ATTACH '{quoted['dst']}' AS dst")
+        con.execute(f"ATTACH {staged_files.sql_string(path)} AS src (READ_ONLY)")
+        con.execute(f"ATTACH {staged_files.sql_string(fresh)} AS dst")
         con.execute("COPY FROM DATABASE src TO dst")
         con.execute("DETACH dst")
         con.execute("DETACH src")

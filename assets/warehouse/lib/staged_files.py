@@ -95,7 +95,7 @@ def scoped(con, contract_id: str, bundle_ids: list[str]) -> str | None:
     if not files:
         return None
     base = folder(con)
-    return "read_parquet([" + ", ".join(_quoted(base / f) for f in files) + "], union_by_name = true)"
+    return "read_parquet([" + ", ".join(sql_string(base / f) for f in files) + "], union_by_name = true)"
 
 
 def _listed(con, contract_id: str, bundle_ids: list[str] | None = None) -> list[str]:
@@ -105,8 +105,9 @@ def _listed(con, contract_id: str, bundle_ids: list[str] | None = None) -> list[
     return [f for (f,) in con.execute(sql + " ORDER BY bundle_id", params).fetchall()]
 
 
-def _quoted(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def sql_string(text: Path | str) -> str:
+    """``text`` (a path) as an SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _make_view(con, contract_id: str) -> None:
@@ -115,7 +116,7 @@ def _make_view(con, contract_id: str) -> None:
     nobody lists, or a copy of a listed one under another name, is never read). Made once: a
     load adds a file and a listing, never a new view (binding a view opens every file it names)."""
     base = folder(con)
-    pattern, prefix = _quoted(base / contract_id / "*.parquet"), _quoted(f"{base}{os.sep}")
+    pattern, prefix = sql_string(base / contract_id / "*.parquet"), sql_string(f"{base}{os.sep}")
     con.execute(f"CREATE OR REPLACE VIEW {table_name(contract_id)} AS SELECT * EXCLUDE (filename) "
                 f"FROM read_parquet({pattern}, union_by_name = true, filename = true) "
                 f"WHERE filename IN (SELECT {prefix} || file FROM {REGISTRY})")  # fmt: skip
@@ -144,7 +145,7 @@ def _settle_view(con, contract_id: str) -> None:
             hint=f"restore {base.name} beside {base.name.removesuffix('.staged')} from the same copy or backup",
         )
     sql = _view_sql(con, contract_id)
-    if sql is None or _quoted(base / contract_id / "*.parquet") not in sql:
+    if sql is None or sql_string(base / contract_id / "*.parquet") not in sql:
         _make_view(con, contract_id)
 
 
