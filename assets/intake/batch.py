@@ -19,8 +19,10 @@ work. This op job does the same work for the whole batch in one run:
   per-partition runs; the run page shows one run that materialised many partitions;
 - the four intake checks are evaluated once, over every bundle the batch loaded (what the
   per-partition runs' checks would have seen together), and recorded as the checks of ``intake``
-  (``AssetCheckEvaluation``); ``loaded_rows_conform`` is handed the digests of the rows ingest
-  validated, so rows stored exactly as validated are not validated a second time.
+  (``AssetCheckEvaluation``). The staged rows of ``loaded_rows_conform`` are checked group by
+  group, each group's once its loads have committed (while the next bundle verifies), against the
+  digests of the rows ingest validated, so rows stored exactly as validated are not validated a
+  second time; the finding is reported with the others at the end.
 
 A group whose writer cannot be had (``WAREHOUSE_BUSY``) stops the batch: the groups before it stay
 loaded and reported, its bundles and those after it stay in the inbox for the next run.
@@ -38,6 +40,7 @@ from pydantic import Field
 
 from dvnet.assets.intake.assets import INTAKE, IntakeSummary, partition_materialisations
 from dvnet.assets.intake.checks import SPECS, check_metadata, evaluate
+from dvnet.assets.intake.lib.checks import staged_findings
 from dvnet.assets.intake.lib.ingest import ingest_groups
 from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key, plan_groups
 from dvnet.assets.resources import NetworkResource, WarehouseResource
@@ -71,12 +74,14 @@ def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: 
     if not groups:
         return
     _add_partitions(context.instance, groups)
-    everything, validated = [], {}
+    everything, staged = [], {}
     with warehouse.writer_turns() as turn:
         for (agency, period, files), (outcomes, gone, con, digests) in zip(groups, ingest_groups([g[2] for g in groups], ctx, turn)):
             summary = IntakeSummary(outcomes, Counter({"not_in_inbox": gone}) if gone else Counter())
             everything += outcomes
-            validated |= digests
+            # The group's stored rows checked now, its loads committed, while the next bundle
+            # verifies (the loading thread has the time); the check reports them with the batch's.
+            staged = staged_findings(con, [o.bundle_id for o in outcomes if o.outcome == "loaded"], ctx.network.geography, digests, into=staged)
             partition = str(partition_key(agency, period))
             for key, metadata in partition_materialisations(summary, con, agency, period):
                 yield AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
@@ -86,7 +91,7 @@ def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: 
         context.log.info(f"{len(groups)} agency × period group(s): {IntakeSummary(everything).headline()}")
         loaded = [o.bundle_id for o in everything if o.outcome == "loaded"]
         with turn() as con:
-            for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con, validated):
+            for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con, staged):
                 yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
 
 

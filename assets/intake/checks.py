@@ -67,10 +67,10 @@ def intake_checks(context: AssetCheckExecutionContext, network: NetworkResource,
 
 
 def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, con,
-             validated: dict[str, str] | None = None) -> Iterator[tuple[str, Finding, AssetCheckSeverity]]:  # fmt: skip
+             staged: dict[str, Finding] | None = None) -> Iterator[tuple[str, Finding, AssetCheckSeverity]]:  # fmt: skip
     """(check name, finding, severity) of each intake check in ``wanted``, in ``SPECS`` order;
-    ``bundle_ids``: the bundles the run loaded (what the two scoped checks look at); ``validated``:
-    digests of the rows ingest validated, when this process loaded them (``loaded_rows_conform``)."""
+    ``bundle_ids``: the bundles the run loaded (what the two scoped checks look at); ``staged``:
+    the findings on their staged rows, when the caller took them as it loaded (``loaded_rows_conform``)."""
     network_now = network.coordinator_context().network if wanted & {AGENCIES_CONTRIBUTED, LOADED_ROWS_CONFORM} else None
     if BUNDLES_RECONCILE in wanted:
         yield BUNDLES_RECONCILE, bundles_reconcile(con, bundle_ids), AssetCheckSeverity.ERROR
@@ -79,7 +79,7 @@ def evaluate(wanted: set[str], bundle_ids: list[str], network: NetworkResource, 
     if AGENCIES_CONTRIBUTED in wanted:
         yield AGENCIES_CONTRIBUTED, agencies_contributed(con, network_now), AssetCheckSeverity.WARN
     if LOADED_ROWS_CONFORM in wanted:
-        yield LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, network_now.geography, validated), AssetCheckSeverity.ERROR
+        yield LOADED_ROWS_CONFORM, loaded_rows_conform(con, bundle_ids, network_now.geography, staged=staged), AssetCheckSeverity.ERROR
 
 
 def check_metadata(finding: Finding) -> dict:

@@ -157,22 +157,12 @@ def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geogra
     return Finding(not violations, {"rows_checked": rows, "violations_by_column_rule": violations})
 
 
-def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography, validated: dict[str, str] | None = None) -> Finding:
+def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography, validated: dict[str, str] | None = None,
+                        staged: dict[str, Finding] | None = None) -> Finding:  # fmt: skip
     """The rows of the bundles ``bundle_ids`` (those one run loaded) conform: staged rows to
-    their contract version's output model (``validated``: see ``staged_rows_conform``), count rows
-    to the standard tables."""
-    ensure_schema(con)
-    record_bundles: dict[tuple[str, int], list[str]] = {}
-    for bundle_id, contract_id, version in con.execute(
-        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND list_contains(?::VARCHAR[], bundle_id) ORDER BY bundle_id",
-        [list(bundle_ids)],
-    ).fetchall():
-        record_bundles.setdefault((contract_id, version), []).append(bundle_id)
-    findings: dict[str, Finding] = {}
-    for (contract_id, version), ids in sorted(record_bundles.items()):
-        found = staged_rows_conform(con, get_contract(contract_id, version), ids, geography, validated)
-        table = staged_table(contract_id)  # one table holds every version of a contract
-        findings[table] = _both(findings[table], found) if table in findings else found
+    their contract version's output model (``staged_findings``, or ``staged`` when the caller took
+    them already: the batch does, group by group), count rows to the standard tables."""
+    findings = dict(staged) if staged is not None else staged_findings(con, bundle_ids, geography, validated)
     findings["contribution_counts"] = counts_conform(con, list(bundle_ids), geography)
     return Finding(
         passed=all(f.passed for f in findings.values()),
@@ -183,6 +173,25 @@ def loaded_rows_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], g
             "violations_by_table": {t: f.metadata.get("violations_by_column_rule", {}) for t, f in findings.items() if not f.passed},
         },
     )
+
+
+def staged_findings(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography, validated: dict[str, str] | None = None,
+                    into: dict[str, Finding] | None = None) -> dict[str, Finding]:  # fmt: skip
+    """``staged_rows_conform`` of the record bundles among ``bundle_ids``, per staged table (one
+    table holds every version of a contract), added to the findings ``into`` when given."""
+    ensure_schema(con)
+    record_bundles: dict[tuple[str, int], list[str]] = {}
+    for bundle_id, contract_id, version in con.execute(
+        "SELECT bundle_id, contract_id, contract_version FROM ledger WHERE mode = 'record' AND list_contains(?::VARCHAR[], bundle_id) ORDER BY bundle_id",
+        [list(bundle_ids)],
+    ).fetchall():
+        record_bundles.setdefault((contract_id, version), []).append(bundle_id)
+    findings = dict(into or {})
+    for (contract_id, version), ids in sorted(record_bundles.items()):
+        found = staged_rows_conform(con, get_contract(contract_id, version), ids, geography, validated)
+        table = staged_table(contract_id)
+        findings[table] = _both(findings[table], found) if table in findings else found
+    return findings
 
 
 def _both(a: Finding, b: Finding) -> Finding:
