@@ -117,13 +117,19 @@ def test_the_batch_keeps_its_warehouse_connection_between_groups_while_nobody_wa
     assert opened_per_batch(True) == 4  # each group and the checks on their own
 
 
-def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validated(ck, kit, instance, monkeypatch):
+@pytest.mark.parametrize("every", [1, None], ids=["checked-as-groups-commit", "checked-at-the-end"])
+def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validated(ck, kit, instance, monkeypatch, every):
     """The batch's ``loaded_rows_conform`` takes the rows ingest validated as proven when the
     stored rows have their digest; a load that stored something else has its rows validated again,
-    so a value the rules refuse is caught and its rule named."""
+    so a value the rules refuse is caught and its rule named: whether the batch checks the rows
+    as its groups commit (``CHECK_EVERY_ROWS`` reached) or all at the end."""
     import pyarrow as pa
 
+    from dvnet.assets.intake import batch
     from dvnet.assets.intake.lib import ingest
+
+    if every is not None:
+        monkeypatch.setattr(batch, "CHECK_EVERY_ROWS", every)
 
     kit.drop("a", kit.records("shelter-a", n=12, seed=1).blob)
     kit.drop("c", kit.records("health-c", n=7, seed=2).blob)
