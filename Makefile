@@ -35,6 +35,7 @@ test-packages:
 bench: export DVNET_BENCH_RUN := full-$(shell date -u +%Y%m%dT%H%M%SZ)
 bench: export DVNET_BENCH_RESULTS := benchmarks/results
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[central,dev,bench]'
 	$(BIN)/python benchmarks/contributor.py --rows 1000000 5000000 10000000 --repeats 3
 	$(BIN)/python benchmarks/central.py
 	$(BIN)/python benchmarks/suppression.py --sizes 100 10000
@@ -44,6 +45,7 @@ bench: $(STAMP)
 bench-quick: export DVNET_BENCH_RUN := quick-$(shell date -u +%Y%m%dT%H%M%SZ)
 bench-quick: export DVNET_BENCH_RESULTS := benchmarks/results/quick
 bench-quick: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[central,dev,bench]'
 	$(BIN)/python benchmarks/contributor.py --rows 100000 --repeats 3 --max-withheld-share 0.05
 	$(BIN)/python benchmarks/central.py --agencies 5 --rows 20000
 	$(BIN)/python benchmarks/suppression.py --sizes 100

@@ -1,7 +1,7 @@
 """Benchmark: one contribution of a 1,000,000-row ``service_episode`` extract, end to end.
 
     .venv/bin/python benchmarks/contributor.py                       # 1M rows, 3 round-robin repeats
-    .venv/bin/python benchmarks/contributor.py --rows 1000000 5000000   # and 5M (pandas_* only up to 1M)
+    .venv/bin/python benchmarks/contributor.py --rows 1000000 5000000   # and 5M (the baselines only up to 1M)
     .venv/bin/python benchmarks/contributor.py --rows 1000000 --profile dvnet_record   # cProfile summary
 
 ``contribute()`` runs read -> validate -> consent -> de-identify -> k-anonymity (record mode) or
@@ -9,7 +9,10 @@ standard count tables (aggregate mode) -> seal, exactly as ``dvnet contribute`` 
 the same run, ``pandas_*`` is the straightforward version of the same steps a careful analyst
 would write: ``pd.read_csv``, type conversion, the contract's pandera model, the consent rule,
 ``hmac.new`` per row, pandas generalisation, ``groupby`` for k-anonymity or the count tables,
-``to_parquet`` and the same ``bundle.seal``. Both must agree on what they send (checked).
+``to_parquet`` and the same ``bundle.seal``; ``polars_*`` the same steps the straightforward polars
+way (``polars_baseline.py``, the ``bench`` extra; skipped, and said so, when polars is missing).
+All must agree on what they send (checked). Issue 18 measures dvnet against polars as whole
+processes (imports included).
 
 Every measurement runs in a fresh child process (round-robin, so the machine's drift hits every
 scenario alike; each starts ``SETTLE_SECONDS`` after the previous child exited) and reports its own peak memory: ``VmHWM`` and ``ru_maxrss`` of that child, and
@@ -56,7 +59,9 @@ K = 5
 # allows withholding up to 1 % so that record mode seals (a refusal would skip the seal step).
 # Smaller trial runs need more (--max-withheld-share); the children read it from the environment.
 MAX_WITHHELD = float(os.environ.get("DVNET_BENCH_MAX_WITHHELD", "0.01"))
-SCENARIOS = ["dvnet_record", "dvnet_aggregate", "pandas_record", "pandas_aggregate"]
+SCENARIOS = ["dvnet_record", "dvnet_aggregate", "pandas_record", "pandas_aggregate", "polars_record", "polars_aggregate"]
+#: The straightforward versions dvnet is measured against (each skipped when its library is missing).
+BASELINES = ("pandas", "polars")
 # Each measured child starts this long after the previous one exited: this VM releases a large
 # exited process's memory in the background, and the run right after a 1.3 GB pandas child was up
 # to ~0.3 s slower (hog-then-run probes: 2.64/2.65/2.41 s at once, 2.39/2.44/2.50 s after 3 s).
@@ -100,7 +105,6 @@ def generate(rows: int, network: Path, out: Path) -> None:
 
 def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
     """The same steps as ``contribute()``, written the plain pandas way."""
-    import datetime as dt
     import hashlib
     import hmac
     import io
@@ -115,8 +119,6 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
     from dvnet.contracts.periods import Period
     from dvnet.contracts.registry import get_contract
     from dvnet.contracts.roles import Transform
-    from dvnet.pipelines.contributor import sequence
-    from dvnet.common.files import atomic_write
     from dvnet.common.network import NetworkPaths, load_agency
 
     agency = load_agency(NetworkPaths(network).agencies / AGENCY)
@@ -214,23 +216,35 @@ def pandas_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
     mark("seal")
     sink = io.BytesIO()
     payload.to_parquet(sink, compression="zstd", index=False)
+    seal_baseline(agency, contract, mode, sink.getvalue(), len(payload), "pandas")
+    return {"records_read": read, "rejected": int(bad.sum()), "excluded_consent": excluded, "withheld_k": withheld,
+            "sent": len(out), "payload_rows": len(payload), "status": "sealed"}
+
+
+def seal_baseline(agency, contract, mode: str, parquet: bytes, rows: int, name: str) -> None:
+    """A baseline's payload sealed with dvnet's own ``bundle.seal`` into the agency's outbox (as
+    ``<name>_<sequence>.dvb``): sealing is the same library call for every version measured."""
+    import datetime as dt
+
+    from dvnet import bundle
+    from dvnet.common.files import atomic_write
+    from dvnet.pipelines.contributor import sequence
+
     with sequence.reserve(agency.sequence_path) as seq:
         sealed = bundle.seal(
-            sink.getvalue(),
+            parquet,
             agency_id=AGENCY,
             contract_id=contract.id,
             contract_version=contract.version,
             mode=mode,
             sequence=seq,
             period=PERIOD,
-            record_count=len(payload),
+            record_count=rows,
             signing_key=bundle.load_signing_key(agency.signing_key_path),
             recipient_public_key=bundle.encryption_public_key_from_text(agency.coordinator["encryption_public_key"]),
             now=dt.datetime.now(dt.UTC).replace(microsecond=0),
         )
-    atomic_write(agency.folder / "outbox" / f"pandas_{seq:06d}.dvb", sealed.blob)
-    return {"records_read": read, "rejected": int(bad.sum()), "excluded_consent": excluded, "withheld_k": withheld,
-            "sent": len(out), "payload_rows": len(payload), "status": "sealed"}
+    atomic_write(agency.folder / "outbox" / f"{name}_{seq:06d}.dvb", sealed.blob)
 
 
 # --- one measurement ------------------------------------------------------------------------------
@@ -299,6 +313,11 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
             return {"records_read": r.records_read, "rejected": r.rejected, "excluded_consent": r.excluded_consent,
                     "withheld_k": r.withheld_k, "sent": r.sent, "payload_rows": r.sent if mode == "record" else r.cube_cells,
                     "status": r.status, "bundle_bytes": r.bundle_bytes}
+    elif kind == "polars":
+        import polars  # noqa: F401  (imports are not part of the measurement, as for dvnet)
+
+        def work() -> dict:
+            return _polars(Path(network), Path(extract), mode, mark)
     else:
         import pandas  # noqa: F401  (imports are not part of the measurement, as for dvnet)
         import pandera.pandas  # noqa: F401
@@ -335,13 +354,13 @@ def child(scenario: str, network: str, extract: str, profile: str | None) -> Non
 
 def run_process(kind: str, mode: str, network: Path, extract: Path) -> dict:
     """One contribution as a whole process, the way its user runs it, timed from start to exit:
-    ``dvnet contribute`` (imports, options, report and all), or the pandas version as a script."""
+    ``dvnet contribute`` (imports, options, report and all), or a baseline (pandas, polars) as a script."""
     if kind == "dvnet":
         command = [str(Path(sys.executable).with_name("dvnet")), "contribute", "--agency", str(network / "agencies" / AGENCY),
                    "--contract", CONTRACT, "--extract", str(extract), "--period", PERIOD, "--mode", mode, "--k", str(K),
                    "--max-withheld-share", os.environ.get("DVNET_BENCH_MAX_WITHHELD", str(MAX_WITHHELD)), "--resend"]  # --resend: the same quarter again, every repeat
     else:
-        command = [sys.executable, __file__, "--baseline-process", mode, str(network), str(extract)]
+        command = [sys.executable, __file__, "--baseline-process", f"{kind}_{mode}", str(network), str(extract)]
     return whole_process(command, f"{kind} {mode} as a process")
 
 
@@ -428,20 +447,14 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None, 
             "outcome": {k: best[k] for k in ("records_read", "rejected", "excluded_consent", "withheld_k", "sent", "payload_rows")},
             "runs_seconds": [round(s, 3) for s in seconds],
         }
-    for mode in ("record", "aggregate"):
-        a, b = summary.get(f"dvnet_{mode}"), summary.get(f"pandas_{mode}")
-        if a and b:
-            a["speedup_vs_pandas_median"] = round(b["median_seconds"] / a["median_seconds"], 2)
+    _speedups(summary)
     whole_process = {}
     for scenario, results in processes.items():
         median = statistics.median(r["seconds"] for r in results)
         whole_process[scenario] = {"median_seconds": round(median, 3), "rows_per_second_median": round(rows / median),
                                    "peak_rss_mib_max": round(max(r["peak_rss_bytes"] for r in results) / 2**20),
                                    "runs_seconds": [round(r["seconds"], 3) for r in results]}
-    for mode in ("record", "aggregate"):
-        a, b = whole_process.get(f"dvnet_{mode}"), whole_process.get(f"pandas_{mode}")
-        if a and b:
-            a["speedup_vs_pandas_median"] = round(b["median_seconds"] / a["median_seconds"], 2)
+    _speedups(whole_process)
     return {
         "rows": rows,
         "extract_bytes": size,
@@ -454,13 +467,35 @@ def measure(rows: int, scenarios: list[str], repeats: int, profile: str | None, 
     }
 
 
+def _speedups(scenarios: dict) -> None:
+    """``speedup_vs_<baseline>_median`` on each dvnet scenario whose baseline ran beside it."""
+    for mode in ("record", "aggregate"):
+        for baseline in BASELINES:
+            a, b = scenarios.get(f"dvnet_{mode}"), scenarios.get(f"{baseline}_{mode}")
+            if a and b:
+                a[f"speedup_vs_{baseline}_median"] = round(b["median_seconds"] / a["median_seconds"], 2)
+
+
+def _polars(network: Path, extract: Path, mode: str, mark) -> dict:
+    from polars_baseline import polars_contribution
+
+    return polars_contribution(network, extract, mode, mark, agency_id=AGENCY, contract_id=CONTRACT, period_text=PERIOD, k=K,
+                               max_withheld=MAX_WITHHELD)  # fmt: skip
+
+
+def _installed(baseline: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(baseline) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS)
-    parser.add_argument("--no-baseline", action="store_true", help="skip the pandas_* scenarios")
-    parser.add_argument("--baseline-max-rows", type=int, default=1_000_000, help="skip pandas_* above this many rows (default 1,000,000)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the pandas_* and polars_* scenarios")
+    parser.add_argument("--baseline-max-rows", type=int, default=1_000_000, help="skip pandas_* and polars_* above this many rows (default 1,000,000)")
     parser.add_argument("--profile", choices=SCENARIOS, help="run one scenario once under cProfile and print where the time goes")
     parser.add_argument("--max-withheld-share", type=float, default=MAX_WITHHELD, help="record mode (default 0.01)")
     parser.add_argument("--no-whole-process", action="store_true", help="skip timing each scenario as a whole process (command start to exit)")
@@ -478,13 +513,17 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child, args.profile_to)
         return 0
     if args.baseline_process:
-        mode, network, extract = args.baseline_process
-        pandas_contribution(Path(network), Path(extract), mode, lambda stage: None)
+        scenario, network, extract = args.baseline_process
+        kind, mode = scenario.split("_")
+        (_polars if kind == "polars" else pandas_contribution)(Path(network), Path(extract), mode, lambda stage: None)
         return 0
+    missing = [b for b in BASELINES if not _installed(b)]
+    if missing:
+        print(f"not installed, so not measured: {', '.join(missing)} (pip install -e '.[bench]')", flush=True)
     sizes = []
     for rows in args.rows:
         baseline = not args.no_baseline and rows <= args.baseline_max_rows
-        scenarios = [s for s in args.scenarios if baseline or not s.startswith("pandas")]
+        scenarios = [s for s in args.scenarios if s.split("_")[0] not in missing and (baseline or s.startswith("dvnet"))]
         result = measure(rows, scenarios, args.repeats, args.profile, whole=not args.no_whole_process)
         if result:
             sizes.append(result)
@@ -494,12 +533,12 @@ def main(argv: list[str] | None = None) -> int:
     for kind, title in (("scenarios", "in-process (imports excluded)"), ("whole_process", "as whole processes (command start to exit, imports included)")):
         if not any(s[kind] for s in sizes):
             continue
-        print(f"\n{title}\n{'rows':>10s} {'scenario':17s} {'median s':>9s} {'rows/s':>10s} {'peak MiB':>9s} {'vs pandas':>9s}")
+        print(f"\n{title}\n{'rows':>10s} {'scenario':17s} {'median s':>9s} {'rows/s':>10s} {'peak MiB':>9s} {'vs pandas':>9s} {'vs polars':>9s}")
         for s in sizes:
             for scenario, r in s[kind].items():
-                ratio = r.get("speedup_vs_pandas_median")
+                ratios = [r.get(f"speedup_vs_{b}_median") for b in BASELINES]
                 print(f"{s['rows']:>10,d} {scenario:17s} {r['median_seconds']:9.2f} {r['rows_per_second_median']:>10,d} "
-                      f"{r['peak_rss_mib_max']:>9,d} {f'{ratio:.2f}x' if ratio else '':>9s}")
+                      f"{r['peak_rss_mib_max']:>9,d} " + " ".join(f"{f'{x:.2f}x' if x else '':>9s}" for x in ratios))
     if len(sizes) > 1:
         base = sizes[0]
         for s in sizes[1:]:
@@ -515,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         "contract": CONTRACT,
         "k": K,
         "max_withheld_share": args.max_withheld_share,
-        "targets": {"rows_per_second": 400_000, "peak_rss_mib": 1536, "speedup_vs_pandas": 3.0},
+        "targets": {"rows_per_second": 400_000, "peak_rss_mib": 1536, "speedup_vs_pandas": 3.0, "speedup_vs_polars_whole_process": 2.0},
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
         "sizes": sizes,

@@ -52,3 +52,22 @@ def test_a_run_without_results_is_refused_and_no_run_id_is_a_usage_error(tmp_pat
     unnamed = subprocess.run([sys.executable, str(REPORT), "--results", str(tmp_path)], capture_output=True, text=True, timeout=60,
                              env={"PATH": "/usr/bin:/bin"})
     assert unnamed.returncode == 2 and "no run id" in unnamed.stderr
+
+
+def test_the_polars_baseline_is_judged_as_whole_processes_and_named_when_it_did_not_run(tmp_path):
+    with_polars = json.loads(json.dumps(CONTRIBUTOR))
+    with_polars["sizes"][0]["scenarios"]["polars_record"] = {"median_seconds": 3.0, "rows_per_second_median": 333_333, "peak_rss_mib_max": 900}
+    with_polars["sizes"][0]["whole_process"] = {
+        "dvnet_record": {"median_seconds": 3.0, "rows_per_second_median": 333_333, "peak_rss_mib_max": 1000, "speedup_vs_polars_median": 1.5},
+        "polars_record": {"median_seconds": 4.5, "rows_per_second_median": 222_222, "peak_rss_mib_max": 900}}
+    _write(tmp_path, "contributor", with_polars, "run-p")
+    assert _report(tmp_path, "--run", "run-p").returncode == 0
+    text = (tmp_path / "latest.md").read_text()
+    assert "| contributor ≥ 2× the polars baseline, record mode, 1M rows (whole process) | 1.50× | **missed** |" in text
+    assert "| 1,000,000 | dvnet_record | 3.00 | 333,333 | 1,000 | — | 1.50× |" in text
+    assert "polars baseline of the contributor (not installed" not in text
+
+    _write(tmp_path, "contributor", CONTRIBUTOR, "run-q")  # dvnet and pandas only
+    assert _report(tmp_path, "--run", "run-q").returncode == 0
+    text = (tmp_path / "latest.md").read_text()
+    assert "the polars baseline of the contributor (not installed" in text and "2× the polars baseline" not in text
