@@ -479,8 +479,7 @@ def _speedups(scenarios: dict) -> None:
 def _polars(network: Path, extract: Path, mode: str, mark) -> dict:
     from polars_baseline import polars_contribution
 
-    return polars_contribution(network, extract, mode, mark, agency_id=AGENCY, contract_id=CONTRACT, period_text=PERIOD, k=K,
-                               max_withheld=MAX_WITHHELD)  # fmt: skip
+    return polars_contribution(network, extract, mode, mark)
 
 
 def _installed(baseline: str) -> bool:

@@ -58,11 +58,11 @@ def _broken(pl, schema) -> object:
     return pl.any_horizontal(rules)
 
 
-def polars_contribution(network: Path, extract: Path, mode: str, mark, *, agency_id: str, contract_id: str, period_text: str,
-                        k: int, max_withheld: float) -> dict:  # fmt: skip
-    """The same steps as ``contribute()``, written the plain polars way."""
+def polars_contribution(network: Path, extract: Path, mode: str, mark) -> dict:
+    """The same steps as ``contribute()``, written the plain polars way (the agency, contract,
+    period, k and withholding limit of ``contributor.py``, as its pandas version)."""
     import polars as pl
-    from contributor import seal_baseline
+    from contributor import AGENCY, CONTRACT, K, MAX_WITHHELD, PERIOD, seal_baseline
 
     from dvnet import bundle
     from dvnet.common.network import NetworkPaths, load_agency
@@ -72,9 +72,9 @@ def polars_contribution(network: Path, extract: Path, mode: str, mark, *, agency
     from dvnet.contracts.roles import Transform
     from dvnet.pipelines.demo_network import demo_geography
 
-    agency = load_agency(NetworkPaths(network).agencies / agency_id)
-    contract = get_contract(contract_id)
-    period = Period.parse(period_text)
+    agency = load_agency(NetworkPaths(network).agencies / AGENCY)
+    contract = get_contract(CONTRACT)
+    period = Period.parse(PERIOD)
     schema = contract.source.to_schema()
 
     mark("read")
@@ -136,9 +136,9 @@ def polars_contribution(network: Path, extract: Path, mode: str, mark, *, agency
     withheld = 0
     if mode == "record":
         qis = contract.quasi_identifiers()
-        small = out.select(pl.len().over(qis) < k).to_series()
+        small = out.select(pl.len().over(qis) < K).to_series()
         withheld = int(small.sum())
-        if withheld / max(out.height, 1) > max_withheld:
+        if withheld / max(out.height, 1) > MAX_WITHHELD:
             raise SystemExit("k-anonymity refused")
         payload = out = out.filter(~small)
     else:
