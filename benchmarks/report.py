@@ -52,7 +52,8 @@ def _verdict(ok: bool) -> str:
 def contributor(data: dict, targets: list[list]) -> list[str]:
     lines = ["## Contributor (`dvnet contribute`, service_episode)", "", f"`{data['command']}`. Medians of {data['sizes'][0]['repeats']} fresh "
              "processes per scenario, round-robin. *In-process*: the work inside one process, imports excluded (the stages). "
-             "*Whole process*: the command the way its user runs it, start to exit, imports and report included. The references "
+             "*Whole process*: the command the way its user runs it, start to exit, imports and report included (the checkout's "
+             "sources byte-compiled first, as an install leaves them). The references "
              "are the straightforward pandas and polars versions of the same steps (`benchmarks/contributor.py`, "
              "`benchmarks/polars_baseline.py`), in the same run, checked to send what dvnet sends; they run only up to their row "
              "limit.", ""]

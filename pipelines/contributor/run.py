@@ -34,7 +34,7 @@ from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
 from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
-from dvnet.pipelines.contributor.read import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits
 from dvnet.pipelines.contributor.validate import Issue, validate_extract
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
@@ -64,6 +64,7 @@ class ContributionOptions:
     now: dt.datetime | None = None
     rng: Callable[[int], bytes] = os.urandom
     limits: ReadLimits = field(default_factory=ReadLimits)
+    read_ahead: ExtractRead | None = None  # the reading of ``extract`` under ``limits``, started early (ExtractRead.ahead)
 
 
 @dataclass
@@ -334,7 +335,10 @@ def _load_keys(run: _Run) -> None:
 def _read(run: _Run) -> pd.DataFrame:
     """read: the extract (every problem located, none quoted), in the contract's column names."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
-    raw = read_extract(run.opts.extract, limits=run.opts.limits, known_columns=mapping.known_names(run.contract))
+    reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
+    if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
+        raise ValueError("read_ahead reads another file or under other limits than the options name")
+    raw = reading.result(known_columns=mapping.known_names(run.contract))
     run.result.extract_sha256 = raw.sha256
     run.result.records_read = raw.records
     return mapping.apply(raw.frame)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 import time
 
 from dvnet.contracts.errors import ExtractError
@@ -33,7 +34,7 @@ from dvnet.pipelines.contributor.read.problems import (
 )
 from dvnet.pipelines.contributor.read.xlsx import read_xlsx
 
-__all__ = ["ExtractError", "ExtractProblem", "RawExtract", "ReadLimits", "read_extract"]
+__all__ = ["ExtractError", "ExtractProblem", "ExtractRead", "RawExtract", "ReadLimits", "read_extract"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,58 @@ def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimit
     line contains a value from the file: a column is named only when ``known_columns`` (the
     contract's fields and the mapping's names) holds its header, otherwise by position.
     """
+    return ExtractRead(path, limits).result(known_columns)
+
+
+class ExtractRead:
+    """One reading of an extract: ``result`` reads it then and there (``read_extract``), or
+    collects what ``ahead`` started in a thread of its own before the caller knew the column
+    names. The reading is the same either way; the names only decide, at ``result``, which
+    header names a refusal may show. The thread is not a daemon: a process that stops early
+    (a usage error) waits for it rather than leave Arrow's threads running at exit."""
+
+    def __init__(self, path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()) -> None:
+        self.path, self.limits = path, limits
+        self._extract: RawExtract | None = None
+        self._failure: BaseException | None = None
+        self._reader_refused = False  # the failure came from a reader: its columns are still to be named
+        self._thread: threading.Thread | None = None
+
+    def ahead(self) -> ExtractRead:
+        self._thread = threading.Thread(target=self._read, name="extract-read-ahead")
+        self._thread.start()
+        return self
+
+    def result(self, known_columns: frozenset[str] = frozenset()) -> RawExtract:
+        if self._thread is None:
+            self._read()
+        else:
+            self._thread.join()
+        if self._failure is not None:
+            if self._reader_refused:
+                raise only_known_columns(self._failure, known_columns)  # type: ignore[arg-type]
+            raise self._failure
+        assert self._extract is not None
+        return self._extract
+
+    def _read(self) -> None:
+        try:
+            self._extract = _read(self.path, self.limits)
+        except _ReaderRefused as refused:
+            self._failure, self._reader_refused = refused.error, True
+        except BaseException as failure:  # noqa: BLE001  (handed to the caller's thread by result)
+            self._failure = failure
+
+
+class _ReaderRefused(Exception):
+    """A reader's ExtractError, its columns not yet named (carried out of ``_read``)."""
+
+    def __init__(self, error: ExtractError) -> None:
+        super().__init__()
+        self.error = error
+
+
+def _read(path: str | os.PathLike[str], limits: ReadLimits) -> RawExtract:
     name = os.path.basename(os.fspath(path))
     fmt = FORMATS.get(os.path.splitext(name)[1].lower())
     if fmt is None:
@@ -76,18 +129,19 @@ def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimit
         )
     started = time.perf_counter()
     reader = {"csv": read_csv, "parquet": read_parquet, "xlsx": read_xlsx}[fmt]
-    refused = None
     try:
         extract = reader(os.fspath(path), name, info.st_size, limits)
     except ExtractError as e:
-        refused = only_known_columns(e, known_columns)
+        refused = _ReaderRefused(e)
+    else:
+        refused = None
     if refused is not None:  # raised outside the handler: nothing chained to it
         raise refused
     logger.info(
         "read %s: %d records, %d columns, %s, %.2f s",
         name,
         extract.records,
-        extract.frame.shape[1],
+        len(extract.names),
         fmt,
         time.perf_counter() - started,
     )

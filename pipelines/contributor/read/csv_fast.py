@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dvnet.pipelines.contributor.read.csv_exact import csv_parser, diagnose_csv
-from dvnet.pipelines.contributor.read.extract import STRING, RawExtract, offset_type, to_frame
+from dvnet.pipelines.contributor.read.extract import STRING, RawExtract, offset_type
 from dvnet.pipelines.contributor.read.problems import (
     CSV_EMPTY,
     CSV_ENCODING,
@@ -133,8 +133,8 @@ def read_csv(path: str, name: str, size: int, limits: ReadLimits) -> RawExtract:
         names, data = exact.header, exact.table
         _refuse_if_changed(path, name, before)
     return RawExtract(
-        frame=to_frame(data, names),
-        records=data.num_rows,
+        table=data,
+        names=names,
         source_format="csv",
         sha256=scan.sha256,
         byte_size=size,

@@ -1,39 +1,52 @@
-"""What every reader hands back: the extract as a frame of text, one column per header name."""
+"""What every reader hands back: the extract as text, one column per header name.
+
+Reading needs no pandas (``ExtractRead`` runs it while the contributor's other imports load); the
+frame is made when it is first asked for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 STRING = pa.large_string()  # what pandas' string[pyarrow] stores: no conversion on to_pandas
-PANDAS_STRING = pd.StringDtype("pyarrow")
 
 
 @dataclass
 class RawExtract:
-    """An extract as read: ``frame`` holds one row per data record and one column per header
-    name as written, every column pandas ``string[pyarrow]`` with empty cells as NA.
-    ``sha256`` and ``byte_size`` describe the file's bytes, so a report can name exactly
-    which export was read."""
+    """An extract as read: ``table`` holds one row per data record and one large-string column
+    per header name in ``names`` (as written; they may repeat or be empty, the header checks
+    decide about them), empty cells null. ``sha256`` and ``byte_size`` describe the file's
+    bytes, so a report can name exactly which export was read."""
 
-    frame: pd.DataFrame
-    records: int
+    table: pa.Table
+    names: list[str]
     source_format: str
     sha256: str
     byte_size: int
 
+    @property
+    def records(self) -> int:
+        return self.table.num_rows
 
-def to_frame(table: pa.Table, names: list[str]) -> pd.DataFrame:
-    """A table of large strings as a frame of pandas ``string[pyarrow]`` columns (no copy of the
-    text) named ``names``, which may repeat or be empty (the header checks decide about them)."""
-    frame = table.rename_columns([f"f{i}" for i in range(table.num_columns)]).to_pandas(
-        types_mapper=lambda t: PANDAS_STRING if t == STRING else None
-    )
-    frame.columns = pd.Index(list(names), dtype=object)
-    return frame
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The table as a frame of pandas ``string[pyarrow]`` columns named ``names``, empty
+        cells NA (no copy of the text)."""
+        import pandas as pd
+
+        as_pandas = pd.StringDtype("pyarrow")
+        frame = self.table.rename_columns([f"f{i}" for i in range(self.table.num_columns)]).to_pandas(
+            types_mapper=lambda t: as_pandas if t == STRING else None
+        )
+        frame.columns = pd.Index(list(self.names), dtype=object)
+        return frame
 
 
 def offset_type(chunk: pa.Array) -> type:

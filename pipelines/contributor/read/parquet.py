@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dvnet.pipelines.contributor.read.extract import STRING, RawExtract, to_frame
+from dvnet.pipelines.contributor.read.extract import STRING, RawExtract
 from dvnet.pipelines.contributor.read.problems import (
     EXTRACT_EMPTY,
     EXTRACT_ENCODING,
@@ -78,8 +78,8 @@ def read_parquet(path: str, name: str, size: int, limits: ReadLimits) -> RawExtr
     if log:
         raise log.error()
     return RawExtract(
-        frame=to_frame(text, names),
-        records=text.num_rows,
+        table=text,
+        names=names,
         source_format="parquet",
         sha256=sha,
         byte_size=size,

@@ -10,7 +10,7 @@ import zipfile
 import pyarrow as pa
 
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.read.extract import STRING, RawExtract, to_frame
+from dvnet.pipelines.contributor.read.extract import STRING, RawExtract
 from dvnet.pipelines.contributor.read.problems import (
     EXTRACT_EMPTY,
     EXTRACT_UNREADABLE,
@@ -85,8 +85,8 @@ def read_xlsx(path: str, name: str, size: int, limits: ReadLimits) -> RawExtract
     if log:
         raise log.error()
     return RawExtract(
-        frame=to_frame(text, names),
-        records=len(rows),
+        table=text,
+        names=names,
         source_format="xlsx",
         sha256=sha,
         byte_size=size,

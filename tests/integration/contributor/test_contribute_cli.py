@@ -14,6 +14,7 @@ from dvnet.common import audit
 from dvnet.common.audit_trail import verify_log
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from dvnet.pipelines.contributor import sequence
+from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits
 
 
 def _run(net, agency_id, contract, extract, *extra):
@@ -121,10 +122,14 @@ def test_dvnet_contribute_runs_arrow_on_the_system_allocator_unless_the_operator
         monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
     else:
         monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    pools = []  # the pool the extract was read on: the command reads it ahead, so the choice must come first
+    reading = ExtractRead._read
+    monkeypatch.setattr(ExtractRead, "_read", lambda self: (pools.append(pa.default_memory_pool().backend_name), reading(self)))
     extract = net.extract("shelter-north", "service_episode")
     code = _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "2", "--max-withheld-share", "0.5")
     assert code == EXIT_OK, capsys.readouterr()
     assert pa.default_memory_pool().backend_name == ("mimalloc" if chosen else "system")
+    assert pools == ["mimalloc" if chosen else "system"]
 
 
 def test_contribute_called_as_a_library_leaves_its_hosts_allocator_alone(net, monkeypatch, arrow_pool):
@@ -134,3 +139,21 @@ def test_contribute_called_as_a_library_leaves_its_hosts_allocator_alone(net, mo
     r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=0.5)
     assert r.status == "sealed"
     assert pa.default_memory_pool().backend_name == "mimalloc"
+
+
+def test_contribute_refuses_a_read_ahead_of_another_file_or_under_other_limits(net, tmp_path):
+    """The command hands contribute() the reading it started: it must be of the extract the options name."""
+    extract = net.extract("shelter-north", "service_episode")
+    for reading in (ExtractRead(net.extract("shelter-north", "referral")), ExtractRead(extract, ReadLimits(max_columns=30))):
+        with pytest.raises(ValueError, match="read_ahead"):
+            net.contribute("shelter-north", "service_episode", extract, read_ahead=reading)
+    assert net.contribute("shelter-north", "service_episode", extract, read_ahead=ExtractRead(extract).ahead()).status == "sealed"
+
+
+def test_a_usage_error_found_while_the_extract_is_read_ahead_still_exits_2_with_nothing_sent(net, capsys):
+    agency = net.agency("shelter-north")
+    code = _run(net, "shelter-north", "service_episode", net.extract("shelter-north", "service_episode"), "--mode", "record", "--k", "0")
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "USAGE_K_INVALID" in err
+    assert not list((agency.folder / "outbox").iterdir())
