@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from dvnet.pipelines.console import make_console
 
-from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, imports_settled
 from dvnet.pipelines.commands.options import QUARTER
 from dvnet.pipelines.progress import stages
 
@@ -51,6 +51,8 @@ def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, m
     from dvnet.common.network import load_agency
     from dvnet.pipelines.contributor.report import print_summary, write_report
     from dvnet.pipelines.contributor.run import STAGES, ContributionOptions, check_options, contribute as run_contribution
+
+    imports_settled()
 
     agency = load_agency(agency_dir)
     opts = ContributionOptions(

@@ -157,3 +157,32 @@ def test_a_usage_error_found_while_the_extract_is_read_ahead_still_exits_2_with_
     err = capsys.readouterr().err
     assert "Traceback" not in err and "USAGE_K_INVALID" in err
     assert not list((agency.folder / "outbox").iterdir())
+
+
+def test_the_command_in_its_own_process_freezes_its_imports_and_leaves_a_host_alone(net, monkeypatch, capsys):
+    """``imports_settled``: in the console script's own process the imported objects leave the
+    collector's sight (gc.freeze); a host calling ``main`` (this test process) keeps its collector."""
+    import gc
+
+    from dvnet.pipelines import cli
+
+    extract = net.extract("shelter-north", "service_episode")
+    gc.unfreeze()
+    assert _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run") == EXIT_OK, capsys.readouterr()
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(cli, "_OWN_PROCESS", True)
+    try:
+        assert _run(net, "shelter-north", "service_episode", extract, "--mode", "aggregate", "--dry-run") == EXIT_OK, capsys.readouterr()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_the_console_script_entry_marks_the_process_as_the_commands_own():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom dvnet.pipelines import cli\nsys.argv = ['dvnet', '--help']\n"
+            "try:\n    cli.run()\nexcept SystemExit:\n    pass\nprint('OWN', cli._OWN_PROCESS)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "OWN True" in out
