@@ -70,7 +70,7 @@ def check(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: 
     check_options(agency, opts)
     path = agency.mapping_path(contract.id)
     mapped = Mapping.load(path)
-    plan = column_plan(mapped, contract, list(read_extract(extract, known_columns=mapped.known_names(contract)).frame.columns))
+    plan = column_plan(mapped, contract, read_extract(extract, known_columns=mapped.known_names(contract)).names)
     console = make_console()
     console.print(f"mapping {path}{'' if path.exists() else ' (none: the export must use the contract’s names)'}")
     console.print(plan.table())
