@@ -19,19 +19,22 @@ from dvnet.kernels.distinct import distinct_count, distinct_positions
 from dvnet.kernels.masks import bool_mask
 
 
-def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema) -> list[Failure]:
+def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeated: dict[str, pa.Array] | None = None) -> list[Failure]:
     """Every (column, rule) of ``schema`` that some rows of ``frame`` fail, with the rows.
 
     Covers presence, type, nullability, uniqueness, each column check and each dataframe-level
     check; rules with no failing row are left out. Order: columns in schema order (type,
     nullability, uniqueness, then the checks as declared), then dataframe-level checks.
-    Unexpected columns are not reported (callers check the column set first).
+    Unexpected columns are not reported (callers check the column set first). ``repeated``, for a
+    frame that is one block of a larger extract: uniqueness is not decided within the frame but
+    by the values of each unique column known to occur more than once in the whole (a column
+    not named holds none).
 
     Columns are checked in a small thread pool: the Arrow kernels release the GIL, so on a
     million rows the columns of a contract overlap on the machine's cores.
     """
     n = len(frame)
-    per_column = run_per_column(lambda item: _column_failures(frame, schema, *item), list(schema.columns.items()), n)
+    per_column = run_per_column(lambda item: _column_failures(frame, schema, *item, repeated), list(schema.columns.items()), n)
     out = [f for failures in per_column for f in failures]
     for check in schema.checks:
         mask = pandera_check(check, frame, n)
@@ -40,7 +43,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema) -> lis
     return out
 
 
-def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column) -> list[Failure]:
+def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column, repeated: dict[str, pa.Array] | None = None) -> list[Failure]:
     """The failures of one column of ``schema``, in the order ``schema_failures`` documents."""
     n = len(frame)
     required = not column.nullable
@@ -62,7 +65,7 @@ def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name:
     if required and not present.all():
         out.append(Failure(name, "not_nullable", ~present, True))
     if column.unique:
-        dup = _duplicated(s, text, present)
+        dup = _duplicated(s, text, present) if repeated is None else _one_of(s, text, repeated.get(name))
         if dup.any():
             out.append(Failure(name, "field_uniqueness", dup, required))
     for check in column.checks:
@@ -85,6 +88,15 @@ def _dtype_ok(s: pd.Series, declared: str) -> bool | None:
     if declared == "datetime64[ns]":
         return str(s.dtype) == "datetime64[ns]"
     return None
+
+
+def _one_of(s: pd.Series, text: pa.ChunkedArray | None, values: pa.Array | None) -> np.ndarray:
+    """The rows holding one of ``values``."""
+    if values is None or not len(values):
+        return np.zeros(len(s), dtype=bool)
+    if text is not None:
+        return bool_mask(pc.is_in(text, value_set=values), len(s))
+    return s.isin(values.to_pylist()).to_numpy(dtype=bool)
 
 
 def _duplicated(s: pd.Series, text: pa.ChunkedArray | None, present: np.ndarray) -> np.ndarray:

@@ -32,10 +32,11 @@ from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
+from dvnet.kernels.arrow_memory import give_back_freed_memory
 from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
-from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits
-from dvnet.pipelines.contributor.validate import Issue, validate_extract
+from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
+from dvnet.pipelines.contributor.validate import BlockValidation, Issue, validate_extract
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
@@ -215,10 +216,7 @@ def contribute(
     try:
         try:
             step("read")
-            mapped = _read(run)
-            step("validate")
-            frame = _validate(run, mapped)
-            del mapped
+            frame = _read_and_validate(run, step)
         except ExtractError as e:
             run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
             raise _Refused(e.reason, e.message) from None
@@ -332,24 +330,26 @@ def _load_keys(run: _Run) -> None:
         run.key_epoch = epoch
 
 
-def _read(run: _Run) -> pd.DataFrame:
-    """read: the extract (every problem located, none quoted), in the contract's column names."""
+def _read_and_validate(run: _Run, step: Callable[[str], None]) -> pd.DataFrame:
+    """read and validate, a block of the extract at a time (every problem located, none quoted;
+    the contract's column names): the rows that hold the contract's types and rules; the rest
+    are counted as rejected, by reason. Refused when more records were rejected in required
+    fields than the agency allows. A unique field's repeated values are known once every block was
+    read: an extract that has any is then read and validated again knowing them."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
         raise ValueError("read_ahead reads another file or under other limits than the options name")
-    raw = reading.result(known_columns=mapping.known_names(run.contract))
-    run.result.extract_sha256 = raw.sha256
-    run.result.records_read = raw.records
-    return mapping.apply(raw.frame)
-
-
-def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
-    """validate: the rows that hold the contract's types and rules; the rest are counted as
-    rejected, by reason. Refused when more records were rejected in required fields than the
-    agency allows."""
-    checked = validate_extract(mapped, run.contract, run.period, run.agency.organisations)
+    known = mapping.known_names(run.contract)
+    checked = _validate_blocks(run, mapping, reading, known, None, step)
+    if checked.repeated_across_blocks:
+        again = ExtractRead(run.opts.extract, run.opts.limits)
+        checked = _validate_blocks(run, mapping, again, known, checked.repeated_across_blocks, lambda _stage: None)
+        if again.sha256 != reading.sha256:
+            raise ExtractError("FILE_UNREADABLE", f"{run.result.extract_name}: the file changed while it was being read; read it again")
     result = run.result
+    result.extract_sha256 = reading.sha256
+    result.records_read = checked.records
     result.issues = checked.issues
     result.rejected = checked.rejected
     result.rejected_by_reason = checked.rejected_by_reason
@@ -360,6 +360,35 @@ def _validate(run: _Run, mapped: pd.DataFrame) -> pd.DataFrame:
             f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {run.max_reject:.1%}",
         )
     return checked.frame
+
+
+def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
+                     repeated: dict | None, step: Callable[[str], None]):
+    validation = BlockValidation(repeated)
+    blocks = reading.blocks(known)
+    for block in blocks:
+        if block is RESTART:
+            validation = BlockValidation(repeated)
+            continue
+        if not validation.results:
+            step("validate")
+        try:
+            checked = validate_extract(mapping.apply(block.frame), run.contract, run.period, run.agency.organisations,
+                                       first_row=block.first_record, repeated=validation.repeated)
+        except ExtractError:  # the extract as a whole is refused (its columns): its records are still counted
+            run.result.records_read = _count_the_rest(blocks, block.first_record + block.records)
+            raise
+        validation.add(checked)
+        del block, checked
+        give_back_freed_memory(64 << 20)
+    return validation.finish()
+
+
+def _count_the_rest(blocks: Iterator, so_far: int) -> int:
+    """The records of an extract whose reading stopped being validated after ``so_far`` records."""
+    for block in blocks:
+        so_far = 0 if block is RESTART else so_far + block.records
+    return so_far
 
 
 def _consent(run: _Run, frame: pd.DataFrame) -> np.ndarray:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dvnet.kernels.distinct import distinct_count
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
 from dvnet.contracts.codes import code_list
 from dvnet.contracts.conformance.content import ORG_ID_COLUMNS, ORG_NOT_REGISTERED, REGISTERED_RULE
@@ -71,6 +72,11 @@ class ValidationResult:
     rejected: int = 0
     rejected_required: int = 0  # rejected rows with at least one problem in a required field
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # each rejected row counted once, first reason
+    #: per unique column, its present values (a block's, to find those repeated across blocks)
+    unique_values: dict[str, pa.ChunkedArray] = field(default_factory=dict, repr=False)
+    #: after ``BlockValidation.finish``: per unique column, the values held more than once (the
+    #: blocks must be validated again with them as ``repeated``); empty when there are none
+    repeated_across_blocks: dict[str, pa.Array] = field(default_factory=dict, repr=False)
 
 
 class _Collector:
@@ -209,13 +215,13 @@ def _reason_for(check: str) -> str:
     return "RULE_FAILED"
 
 
-def _rule_issues(typed: pd.DataFrame, contract: Contract, col: _Collector) -> None:
+def _rule_issues(typed: pd.DataFrame, contract: Contract, col: _Collector, repeated: dict[str, pa.Array] | None = None) -> None:
     """The contract's rules over the converted frame. A cell that could not be converted is
     already reported (and is NA now): its column's rules do not report it again, and a rule
     over several columns (such as episode_end not before episode_start) skips its row, since
     comparing with a date that could not be read says nothing."""
     unconverted = col.any_bad()
-    for failure in schema_failures(typed, contract.source.to_schema()):
+    for failure in schema_failures(typed, contract.source.to_schema(), repeated):
         if failure.column == ROW_COLUMN:
             mask = failure.mask & ~unconverted
         else:
@@ -241,16 +247,20 @@ def _registry_check(typed: pd.DataFrame, registered: Collection[str], col: _Coll
             col.add(column, REGISTERED_RULE, ORG_NOT_REGISTERED, True, bool_mask(unknown, len(typed)) & ~col.bad_in(column))
 
 
-def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, registered: Collection[str] | None = None) -> ValidationResult:
+def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, registered: Collection[str] | None = None, *,
+                     first_row: int = 0, repeated: dict[str, pa.Array] | None = None) -> ValidationResult:
     """Convert and validate every row; return the accepted rows and a value-free problem list.
     ``registered``: the network's organisation ids, when the agency holds them (pinned with the
-    coordinator's public file); organisation-code fields must hold one of them."""
+    coordinator's public file); organisation-code fields must hold one of them. For one block of
+    a larger extract: ``first_row``, the records before it (row numbers in issues count them);
+    ``repeated``, the unique columns' values the whole extract holds more than once
+    (``BlockValidation``; ``{}`` before they are known), instead of uniqueness within the block."""
     _structural_check(raw, contract)
     n = len(raw)
     raw = raw.reset_index(drop=True)
     col = _Collector(n)
     typed = _convert(raw, contract, col)
-    _rule_issues(typed, contract, col)
+    _rule_issues(typed, contract, col, repeated)
     _period_check(typed, contract, period, col)
     if registered is not None:
         _registry_check(typed, registered, col)
@@ -260,7 +270,7 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
     reasons: list[str] = []
     for (column, rule, reason, required), mask in col.masks.items():
         rows = np.flatnonzero(mask)
-        issues.append(Issue(column, rule, reason, int(len(rows)), [int(r) + 1 for r in rows[:FIRST_ROWS]], required))
+        issues.append(Issue(column, rule, reason, int(len(rows)), [first_row + int(r) + 1 for r in rows[:FIRST_ROWS]], required))
         if reason not in reasons:
             reasons.append(reason)
         first_reason[mask & (first_reason < 0)] = reasons.index(reason)
@@ -268,8 +278,10 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
         if required:
             rejected_required |= mask
     counts = np.bincount(first_reason[rejected], minlength=len(reasons)) if rejected.any() else np.zeros(0, np.int64)
-    by_reason = {reasons[i]: int(c) for i, c in sorted(enumerate(counts), key=lambda ic: -ic[1]) if c}
-    issues.sort(key=lambda i: (-i.rows, i.column, i.rule))
+    by_reason = _by_count({reasons[i]: int(c) for i, c in enumerate(counts) if c})
+    issues.sort(key=_issue_order)
+    unique = {name: arrow_text(typed[name]).drop_null() if isinstance(typed[name].dtype, pd.StringDtype) else pa.chunked_array([pa.array(typed[name].dropna().to_numpy())])
+              for name, column in contract.source.to_schema().columns.items() if column.unique and name in typed.columns}
     return ValidationResult(
         frame=typed.loc[~rejected].reset_index(drop=True) if rejected.any() else typed,
         records=n,
@@ -277,4 +289,73 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
         rejected=int(rejected.sum()),
         rejected_required=int(rejected_required.sum()),
         rejected_by_reason=by_reason,
+        unique_values=unique,
     )
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    """Reasons by count, most first; ties by name (so the order does not depend on the blocks)."""
+    return dict(sorted(counts.items(), key=lambda rc: (-rc[1], rc[0])))
+
+
+def _issue_order(issue: Issue) -> tuple:
+    return (-issue.rows, issue.column, issue.rule)
+
+
+class BlockValidation:
+    """The validation of an extract read in blocks, each block validated on its own
+    (``validate_extract`` with ``repeated``) and added in order: ``finish`` gives what one
+    validation of the whole extract gives, except for uniqueness. That needs every block's values
+    first: the first reading validates with ``repeated={}`` (nothing known twice yet), ``finish``
+    reports the values held more than once (``repeated_across_blocks``), and only then, for an
+    extract that breaks the rule, the caller reads and validates the blocks again with them —
+    the only rule that needs a second reading. Deciding uniqueness once over the whole (not per
+    block and again across) keeps it one hash of the keys, as in one validation of the whole."""
+
+    def __init__(self, repeated: dict[str, pa.Array] | None = None) -> None:
+        self.repeated = {} if repeated is None else repeated  # what the blocks are validated with
+        self.results: list[ValidationResult] = []
+
+    def add(self, block: ValidationResult) -> None:
+        self.results.append(block)
+
+    def finish(self) -> ValidationResult:
+        results = self.results
+        merged: dict[tuple, Issue] = {}
+        for r in results:
+            for i in r.issues:
+                key = (i.column, i.rule, i.reason, i.required)
+                if key in merged:
+                    m = merged[key]
+                    m.rows += i.rows
+                    m.first_rows = (m.first_rows + i.first_rows)[:FIRST_ROWS]
+                else:
+                    merged[key] = Issue(i.column, i.rule, i.reason, i.rows, list(i.first_rows), i.required)
+        by_reason: dict[str, int] = {}
+        for r in results:
+            for reason, n in r.rejected_by_reason.items():
+                by_reason[reason] = by_reason.get(reason, 0) + n
+        frames = [r.frame for r in results]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return ValidationResult(
+            frame=frame,
+            records=sum(r.records for r in results),
+            issues=sorted(merged.values(), key=_issue_order),
+            rejected=sum(r.rejected for r in results),
+            rejected_required=sum(r.rejected_required for r in results),
+            rejected_by_reason=_by_count(by_reason),
+            repeated_across_blocks=self._repeated() if not self.repeated else {},
+        )
+
+    def _repeated(self) -> dict[str, pa.Array]:
+        out = {}
+        for name in self.results[0].unique_values:
+            per_block = [r.unique_values[name] for r in self.results]
+            values = pa.chunked_array([c for v in per_block for c in v.chunks], type=per_block[0].type)
+            if distinct_count(values) == len(values):
+                continue  # the usual case: no value twice anywhere
+            counts = pc.value_counts(values)
+            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+            if len(repeated):
+                out[name] = repeated
+        return out

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import stat
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.read.csv_fast import read_csv
+from dvnet.pipelines.contributor.read.csv_fast import RESTART, CsvBlocks
 from dvnet.pipelines.contributor.read.extract import RawExtract
 from dvnet.pipelines.contributor.read.parquet import read_parquet
 from dvnet.pipelines.contributor.read.problems import (
@@ -34,7 +41,10 @@ from dvnet.pipelines.contributor.read.problems import (
 )
 from dvnet.pipelines.contributor.read.xlsx import read_xlsx
 
-__all__ = ["ExtractError", "ExtractProblem", "ExtractRead", "RawExtract", "ReadLimits", "read_extract"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RESTART", "Block", "ExtractError", "ExtractProblem", "ExtractRead", "RawExtract", "ReadLimits", "read_extract"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +53,7 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimits(),
                  known_columns: frozenset[str] = frozenset()) -> RawExtract:
-    """Read a CSV (UTF-8, BOM optional), Parquet or .xlsx extract, or raise ``ExtractError``.
+    """Read a CSV (UTF-8, BOM optional), Parquet or .xlsx extract whole, or raise ``ExtractError``.
 
     The error's ``context["problems"]`` lists every problem found (``ExtractProblem``; the
     first 100 per reason, ``context["counts"]`` has the totals). No message, problem or log
@@ -53,56 +63,203 @@ def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimit
     return ExtractRead(path, limits).result(known_columns)
 
 
+@dataclass
+class Block:
+    """A run of consecutive data records of an extract: ``table`` as in ``RawExtract`` (one
+    large-string column per header name in ``names``), its first record the extract's record
+    ``first_record`` + 1 (records are numbered from 1, the header is not one)."""
+
+    table: pa.Table
+    names: list[str]
+    first_record: int
+
+    @property
+    def records(self) -> int:
+        return self.table.num_rows
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return RawExtract(self.table, self.names, "", "", 0).frame
+
+
 class ExtractRead:
-    """One reading of an extract: ``result`` reads it then and there (``read_extract``), or
-    collects what ``ahead`` started in a thread of its own before the caller knew the column
-    names. The reading is the same either way; the names only decide, at ``result``, which
-    header names a refusal may show. The thread is not a daemon: a process that stops early
-    (a usage error) waits for it rather than leave Arrow's threads running at exit."""
+    """One reading of an extract, a block of ``limits.block_records`` records at a time (the last
+    one shorter; one block, possibly empty, at the least): ``blocks`` hands them out in order, or
+    ``RESTART`` when the reading starts again (every block before it is void; this happens when
+    a CSV's whole-file checks send it to the exact path after its blocks were read). When the
+    blocks have all been handed out, ``sha256``, ``records``, ``source_format`` and
+    ``byte_size`` describe what was read. ``result`` joins the blocks into one ``RawExtract``.
+
+    ``ahead`` starts the reading in a thread of its own before the caller knows the column names;
+    it stays at most ``_AHEAD`` blocks in front of the caller, so the extract is never held whole.
+    The names only decide, when a refusal reaches the caller, which header names it may show.
+    The thread is not a daemon: ``close`` (or the end of ``blocks``) stops it and waits for it,
+    rather than leave Arrow's threads running at exit, and it stops by itself once the main thread
+    has ended (a command that stopped on a usage error without collecting it)."""
 
     def __init__(self, path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()) -> None:
         self.path, self.limits = path, limits
-        self._extract: RawExtract | None = None
-        self._failure: BaseException | None = None
-        self._reader_refused = False  # the failure came from a reader: its columns are still to be named
+        self.sha256 = ""
+        self.records = 0
+        self.source_format = ""
+        self.byte_size = 0
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
 
     def ahead(self) -> ExtractRead:
-        self._thread = threading.Thread(target=self._read, name="extract-read-ahead")
+        self._queue = queue.Queue(maxsize=_AHEAD)
+        self._thread = threading.Thread(target=self._produce, name="extract-read-ahead")
         self._thread.start()
         return self
 
-    def result(self, known_columns: frozenset[str] = frozenset()) -> RawExtract:
-        if self._thread is None:
-            self._read()
-        else:
-            self._thread.join()
-        if self._failure is not None:
-            if self._reader_refused:
-                raise only_known_columns(self._failure, known_columns)  # type: ignore[arg-type]
-            raise self._failure
-        assert self._extract is not None
-        return self._extract
-
-    def _read(self) -> None:
+    def blocks(self, known_columns: frozenset[str] = frozenset()) -> Iterator[Block | object]:
+        """The blocks (and ``RESTART``s) in order; a reader's refusal raised as ``ExtractError``
+        with only ``known_columns`` named. A reading is handed out once."""
+        if self._started:
+            raise RuntimeError("an extract reading hands its blocks out once; read the file again with a new ExtractRead")
+        self._started = True
         try:
-            self._extract = _read(self.path, self.limits)
-        except _ReaderRefused as refused:
-            self._failure, self._reader_refused = refused.error, True
-        except BaseException as failure:  # noqa: BLE001  (handed to the caller's thread by result)
-            self._failure = failure
+            items = self._consume() if self._thread is not None else _blocks(self.path, self.limits, self)
+            try:
+                yield from items
+            except _ReaderRefused as refused:
+                error = refused.error
+            else:
+                return
+            raise only_known_columns(error, known_columns)
+        finally:
+            self.close()
+
+    def result(self, known_columns: frozenset[str] = frozenset()) -> RawExtract:
+        """The whole extract as one ``RawExtract`` (the blocks joined)."""
+        tables: list[pa.Table] = []
+        names: list[str] = []
+        for block in self.blocks(known_columns):
+            if block is RESTART:
+                tables = []
+                continue
+            tables.append(block.table)
+            names = block.names
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        return RawExtract(table=table, names=names, source_format=self.source_format, sha256=self.sha256, byte_size=self.byte_size)
+
+    def close(self) -> None:
+        """Stop a reading ahead and wait for its thread (nothing to do for one that ended)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblock a thread waiting for room
+            except queue.Empty:
+                pass
+        self._thread.join()
+        while not self._queue.empty():  # the blocks nobody will take
+            self._queue.get_nowait()
+
+    def _produce(self) -> None:
+        try:
+            for item in _blocks(self.path, self.limits, self):
+                if not self._put(item):
+                    return
+        except BaseException as failure:  # noqa: BLE001  (handed to the caller's thread by blocks)
+            self._put(_Failed(failure))
+        else:
+            self._put(_DONE)
+
+    def _put(self, item: object) -> bool:
+        # A caller that never collects (it stopped on a usage error without ``close``) must not
+        # keep the process alive: the reading ends with the main thread.
+        while not self._stop.is_set() and threading.main_thread().is_alive():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _consume(self) -> Iterator[Block | object]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.failure
+            yield item
+
+
+_AHEAD = 2  # blocks a reading ahead keeps ready
+
+
+class _Failed:
+    def __init__(self, failure: BaseException) -> None:
+        self.failure = failure
+
+
+_DONE = object()
 
 
 class _ReaderRefused(Exception):
-    """A reader's ExtractError, its columns not yet named (carried out of ``_read``)."""
+    """A reader's ExtractError, its columns not yet named (carried out of ``_blocks``)."""
 
     def __init__(self, error: ExtractError) -> None:
         super().__init__()
         self.error = error
 
 
-def _read(path: str | os.PathLike[str], limits: ReadLimits) -> RawExtract:
+def _blocks(path: str | os.PathLike[str], limits: ReadLimits, into: ExtractRead) -> Iterator[Block | object]:
+    """The reading itself: the format's pieces cut into blocks of ``limits.block_records``
+    records; what describes the whole file is set on ``into`` once the pieces are all read."""
     name = os.path.basename(os.fspath(path))
+    started = time.perf_counter()
+    size_records = limits.block_records
+    held: list[pa.Table] = []  # the records read but not yet handed out, fewer than a block
+    held_rows = first = 0
+    handed_out = False
+    try:
+        pieces, fmt, size = _open(path, name, limits)
+        for piece in pieces:
+            if piece is RESTART:
+                held, held_rows, first, handed_out = [], 0, 0, False
+                yield RESTART
+                continue
+            held.append(piece)
+            held_rows += piece.num_rows
+            while held_rows >= size_records:
+                table = pa.concat_tables(held) if len(held) > 1 else held[0]
+                yield Block(table.slice(0, size_records), pieces.names, first)
+                handed_out = True
+                first += size_records
+                held = [table.slice(size_records)]
+                held_rows -= size_records
+    except ExtractError as e:
+        raise _ReaderRefused(e) from None
+    if held_rows or not handed_out:
+        table = pa.concat_tables(held) if len(held) > 1 else held[0]
+        yield Block(table, pieces.names, first)
+    into.records, into.sha256, into.source_format, into.byte_size = first + held_rows, pieces.sha256, fmt, size
+    logger.info("read %s: %d records, %d columns, %s, %.2f s", name, into.records, len(pieces.names), fmt, time.perf_counter() - started)
+
+
+class _Whole:
+    """A format read whole (Parquet, Excel) as one piece."""
+
+    def __init__(self, reader, path: str, name: str, size: int, limits: ReadLimits) -> None:
+        self.reader, self.args = reader, (path, name, size, limits)
+        self.names: list[str] = []
+        self.sha256 = ""
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        extract = self.reader(*self.args)
+        self.names, self.sha256 = extract.names, extract.sha256
+        yield extract.table
+
+
+def _open(path: str | os.PathLike[str], name: str, limits: ReadLimits):
+    """The format's pieces (an iterable with ``names`` and ``sha256``), its format and byte size,
+    or a refusal about the file itself (type, existence, size)."""
     fmt = FORMATS.get(os.path.splitext(name)[1].lower())
     if fmt is None:
         raise single_error(
@@ -127,22 +284,7 @@ def _read(path: str | os.PathLike[str], limits: ReadLimits) -> RawExtract:
             name,
             f"the file has {info.st_size} bytes; the limit is {limits.max_bytes}",
         )
-    started = time.perf_counter()
-    reader = {"csv": read_csv, "parquet": read_parquet, "xlsx": read_xlsx}[fmt]
-    try:
-        extract = reader(os.fspath(path), name, info.st_size, limits)
-    except ExtractError as e:
-        refused = _ReaderRefused(e)
-    else:
-        refused = None
-    if refused is not None:  # raised outside the handler: nothing chained to it
-        raise refused
-    logger.info(
-        "read %s: %d records, %d columns, %s, %.2f s",
-        name,
-        extract.records,
-        len(extract.names),
-        fmt,
-        time.perf_counter() - started,
-    )
-    return extract
+    if fmt == "csv":
+        return CsvBlocks(os.fspath(path), name, info.st_size, limits), fmt, info.st_size
+    reader = {"parquet": read_parquet, "xlsx": read_xlsx}[fmt]
+    return _Whole(reader, os.fspath(path), name, info.st_size, limits), fmt, info.st_size

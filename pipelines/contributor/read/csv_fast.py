@@ -28,6 +28,7 @@ import logging
 import mmap
 import os
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dvnet.pipelines.contributor.read.csv_exact import csv_parser, diagnose_csv
-from dvnet.pipelines.contributor.read.extract import STRING, RawExtract, offset_type
+from dvnet.pipelines.contributor.read.extract import STRING, offset_type
 from dvnet.pipelines.contributor.read.problems import (
     CSV_EMPTY,
     CSV_ENCODING,
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 # 1-4 MiB blocks parse a 250 MB file fastest on 2 cores; 64 MiB blocks are 50 % slower).
 _MIN_BLOCK = 1 << 20
 _TARGET_BLOCKS = 256
+_PIECE_BLOCKS = 16  # blocks per piece handed on: a piece's checks cost per column, not per row
+_TARGET_RANGE_BLOCKS = 16  # pyarrow blocks per range of a file without quotes (its threads share them)
 _BLOCK_TRIES = 8
 _SCAN_CHUNK = 1 << 18  # bytes per step of the hash + control-character pass (fits L2)
 _HEAD_BYTES = 1 << 20  # how much of the file the header-width check reads
@@ -68,6 +71,7 @@ class _ByteScan:
         self.controls = 0
         self.carriage_returns = 0
         self.failed = False
+        self.finished = False  # set once the counts above hold for the whole file
 
     def run(self) -> None:
         try:
@@ -91,54 +95,143 @@ class _ByteScan:
             self.sha256 = digest.hexdigest()
             self.controls = int(controls)
             self.carriage_returns = int(crs)
+            self.finished = True
         except OSError:
             self.failed = True
 
 
-def read_csv(path: str, name: str, size: int, limits: ReadLimits) -> RawExtract:
-    if size == 0:
-        raise single_error(CSV_EMPTY, name, "the file is empty (0 bytes)")
-    with open(path, "rb") as handle:
-        wrong_format = sniff_wrong_format(handle.read(8))
-    if wrong_format is not None:
-        raise single_error(CSV_ENCODING, name, wrong_format, line=1, byte_offset=0)
-    _refuse_wide_header(path, name, limits)
-    # The hash and the parse read the file separately: both must have seen the same bytes.
-    before = os.stat(path)
-    scan = _ByteScan(path)
-    worker = threading.Thread(target=scan.run, name="extract-byte-scan")
-    worker.start()
-    table: pa.Table | None = None
-    try:
-        table = _arrow_csv(path, size, limits)
-    except (pa.ArrowException, ValueError, OSError):
-        # The message may quote a row of the file: it is dropped, not logged.
-        table = None
-    worker.join()
-    if scan.failed:
-        raise single_error(FILE_UNREADABLE, name, "the file could not be read to the end")
-    _refuse_if_changed(path, name, before)
+class CsvBlocks:
+    """A CSV extract read a piece at a time: iterating yields tables of data records (every
+    column a large string, the header row excluded), and ``RESTART`` when the exact path takes
+    over after pieces were already handed out (everything before it is void: the exact path's
+    table follows in full). ``names`` (the header as written) is set before the first table,
+    ``sha256`` once the iteration has ended. Refusals are raised as ``ExtractError``.
 
-    suspicion = "parser" if table is None else _suspicion(path, table, scan, limits)
-    if suspicion is None:
-        names = [table.column(i)[0].as_py() for i in range(table.num_columns)]
-        data = table.slice(1)
-    else:
+    The fast path's cheap checks run on each piece as pyarrow hands it over (width, header,
+    field length, carriage returns) and on the whole file at the end (control characters, an
+    unterminated quote, a file that changed): pieces are never kept, so a whole-file doubt can
+    only be settled by starting again on the exact path."""
+
+    def __init__(self, path: str, name: str, size: int, limits: ReadLimits) -> None:
+        self.path, self.name, self.size, self.limits = path, name, size, limits
+        self.names: list[str] | None = None
+        self.sha256 = ""
+
+    def __iter__(self) -> Iterator[pa.Table | object]:
+        path, name, limits = self.path, self.name, self.limits
+        if self.size == 0:
+            raise single_error(CSV_EMPTY, name, "the file is empty (0 bytes)")
+        with open(path, "rb") as handle:
+            wrong_format = sniff_wrong_format(handle.read(8))
+        if wrong_format is not None:
+            raise single_error(CSV_ENCODING, name, wrong_format, line=1, byte_offset=0)
+        _refuse_wide_header(path, name, limits)
+        # The hash and the parse read the file separately: both must have seen the same bytes.
+        before = os.stat(path)
+        scan = _ByteScan(path)
+        worker = threading.Thread(target=scan.run, name="extract-byte-scan")
+        worker.start()
+        handed_out = False
+        try:
+            suspicion = None
+            last_cell = None  # the file's last cell as parsed (the header's, for a file of only a header)
+            try:
+                for table in _fast_pieces(path, self.size, limits, scan):
+                    if isinstance(table, list):  # the header
+                        self.names, last_cell = table, table[-1]
+                        continue
+                    if table.num_rows:
+                        last_cell = table.column(table.num_columns - 1)[-1].as_py()
+                    handed_out = True
+                    yield table
+            except _Suspect as s:
+                suspicion = s.reason
+            except (pa.ArrowException, ValueError, OSError):
+                # The message may quote a row of the file: it is dropped, not logged.
+                suspicion = "parser"
+        finally:
+            worker.join()
+        if scan.failed:
+            raise single_error(FILE_UNREADABLE, name, "the file could not be read to the end")
+        _refuse_if_changed(path, name, before)
+        self.sha256 = scan.sha256
+        if suspicion is None:
+            suspicion = _final_suspicion(path, last_cell, scan)
+        if suspicion is None:
+            return
         logger.info("%s: fast CSV path flagged %s; running the exact pre-scan", name, suspicion)
-        table = None  # release pyarrow's copy before the exact path builds its own
+        if handed_out:
+            yield RESTART
         exact = diagnose_csv(path, limits, build_table=True)
         if exact.log:
             raise exact.log.error()
         assert exact.table is not None and exact.header is not None
-        names, data = exact.header, exact.table
         _refuse_if_changed(path, name, before)
-    return RawExtract(
-        table=data,
-        names=names,
-        source_format="csv",
-        sha256=scan.sha256,
-        byte_size=size,
-    )
+        self.names = exact.header
+        yield exact.table
+
+
+#: Handed out by a piecewise reading when everything it handed out before is void (it starts again).
+RESTART = object()
+
+
+class _Suspect(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _fast_pieces(path: str, size: int, limits: ReadLimits, scan: _ByteScan) -> Iterator[pa.Table | list[str]]:
+    """pyarrow's pieces of the file: the header's names first (a list), then each piece of data
+    records that passed the per-piece checks (``_suspicion``), or ``_Suspect``."""
+    with open(path, "rb") as handle:
+        block = _block_size(handle, size)
+        quoted = _has_quote(handle)
+    pieces = _quoted_pieces(path, block, limits) if quoted else _line_ranges(path, size, block, limits)
+    width = None
+    for table in pieces:
+        suspicion = _suspicion(table, scan, limits)  # the header row included
+        if suspicion is not None:
+            raise _Suspect(suspicion)
+        if width is None:
+            width = table.num_columns
+            names = [table.column(i)[0].as_py() for i in range(width)]
+            keys = [normalise_header(n) if n is not None else "" for n in names]
+            if "" in keys or len(set(keys)) != width:
+                raise _Suspect("header")
+            yield names
+            table = table.slice(1)
+        elif table.num_columns != width:  # a piece of records all of another width: one parse would refuse them
+            raise _Suspect("parser")
+        yield table
+
+
+def _line_ranges(path: str, size: int, block: int, limits: ReadLimits) -> Iterator[pa.Table]:
+    """A file without a quote character has no line break inside a value, so it splits exactly
+    at line ends: ranges of about ``_PIECE_BLOCKS`` blocks, each parsed by ``read_csv`` (on the
+    machine's cores, as the whole file would be), the first one holding the header."""
+    span = block * _PIECE_BLOCKS
+    with pa.memory_map(path) as mapped, open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        start = 0
+        while start < size:
+            cut = view.find(b"\n", start + span) if size - start > span + span // 2 else -1
+            end = size if cut < 0 else cut + 1
+            yield _arrow_csv(pa.BufferReader(mapped.read_at(end - start, start)), end - start, limits, quoted=False)
+            start = end
+
+
+def _quoted_pieces(path: str, block: int, limits: ReadLimits) -> Iterator[pa.Table]:
+    """A file with quotes, through pyarrow's streaming reader (quote-aware, one block after the
+    other), its batches joined into pieces of about ``_PIECE_BLOCKS`` blocks."""
+    held: list[pa.RecordBatch] = []
+    with _arrow_stream(path, block, limits) as reader:
+        for batch in reader:
+            held.append(batch)
+            if len(held) >= _PIECE_BLOCKS:
+                yield pa.Table.from_batches(held)
+                held = []
+    if held:
+        yield pa.Table.from_batches(held)
 
 
 def _refuse_if_changed(path: str, name: str, before: os.stat_result) -> None:
@@ -167,18 +260,14 @@ def _refuse_wide_header(path: str, name: str, limits: ReadLimits) -> None:
         )
 
 
-def _arrow_csv(path: str, size: int, limits: ReadLimits) -> pa.Table:
-    """All rows, header included as row 0, every column a large string; only empty cells are
+def _csv_options(block: int, limits: ReadLimits, quoted: bool) -> dict:
+    """Every row, header included as row 0, every column a large string; only empty cells are
     null. Strict column counts (pyarrow refuses short and long rows).
 
     A file without a single quote character cannot hold a line break inside a value, so pyarrow's
     plain line splitter is exact for it (and a quarter faster on two cores than the quote-aware
     one, which every file with a quote gets)."""
-    with open(path, "rb") as handle:
-        block = _block_size(handle, size)
-        quoted = _has_quote(handle)
-    return pacsv.read_csv(
-        path,
+    return dict(
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=block),
         parse_options=pacsv.ParseOptions(newlines_in_values=quoted),
         convert_options=pacsv.ConvertOptions(
@@ -190,6 +279,16 @@ def _arrow_csv(path: str, size: int, limits: ReadLimits) -> pa.Table:
             null_values=[""],
         ),
     )
+
+
+def _arrow_csv(source, size: int, limits: ReadLimits, quoted: bool) -> pa.Table:
+    """One range of a file parsed whole (``_csv_options``)."""
+    return pacsv.read_csv(source, **_csv_options(max(_MIN_BLOCK, size // _TARGET_RANGE_BLOCKS), limits, quoted))
+
+
+def _arrow_stream(path: str, block: int, limits: ReadLimits) -> pacsv.CSVStreamingReader:
+    """A quoted file's streaming reader (``_csv_options``)."""
+    return pacsv.open_csv(path, **_csv_options(block, limits, quoted=True))
 
 
 def _has_quote(handle: io.BufferedReader) -> bool:
@@ -217,38 +316,39 @@ def _block_size(handle: io.BufferedReader, size: int) -> int:
     return base
 
 
-def _suspicion(path: str, table: pa.Table, scan: _ByteScan, limits: ReadLimits) -> str | None:
-    """The first cheap reason to distrust pyarrow's result, or None when it is sound."""
-    ncols = table.num_columns
-    if ncols > limits.max_columns:
+def _suspicion(table: pa.Table, scan: _ByteScan, limits: ReadLimits) -> str | None:
+    """The first cheap reason to distrust a piece pyarrow parsed, or None when it is sound."""
+    if table.num_columns > limits.max_columns:
         return "columns"
-    if scan.controls:
-        return "control characters"
-    names = [table.column(i)[0].as_py() for i in range(ncols)]
-    keys = [normalise_header(n) if n is not None else "" for n in names]
-    if "" in keys or len(set(keys)) != ncols:
-        return "header"
     for column in table.columns:
         # Bytes >= characters: only a column over the limit in bytes needs counting chars.
         longest = pc.max(pc.binary_length(column)).as_py() or 0
         if longest > limits.max_field_chars:
             if (pc.max(pc.utf8_length(column)).as_py() or 0) > limits.max_field_chars:
                 return "field length"
-    if _may_end_in_open_quote(path, table):
-        return "quote"
-    if scan.carriage_returns and _values_have_bare_cr(table):
+    # The byte scan runs ahead of the parse: once it has passed the whole file without a CR, no
+    # piece needs looking at; until then, or if it found one, each piece is looked at.
+    if (not scan.finished or scan.carriage_returns) and _values_have_bare_cr(table):
         return "carriage return"
     return None
 
 
-def _may_end_in_open_quote(path: str, table: pa.Table) -> bool:
+def _final_suspicion(path: str, last_cell: str | None, scan: _ByteScan) -> str | None:
+    """The whole-file reasons to distrust pyarrow's pieces, once they have all been read."""
+    if scan.controls:
+        return "control characters"
+    if _may_end_in_open_quote(path, last_cell):
+        return "quote"
+    return None
+
+
+def _may_end_in_open_quote(path: str, last_cell: str | None) -> bool:
     """True when pyarrow ended inside a quoted field that never closed. It then puts
     everything from the quote to the end of the file into the last cell (a short last record
     would fail the column count instead), so the file ends with that opening quote, at the
     start of a field, followed by the cell re-escaped. A closed field can only look like that
     when its "opening" quote is preceded by another quote, so the check is exact."""
-    last = table.column(table.num_columns - 1)[-1].as_py()
-    tail = b'"' + (last or "").encode("utf-8").replace(b'"', b'""')
+    tail = b'"' + (last_cell or "").encode("utf-8").replace(b'"', b'""')
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         start = handle.tell() - len(tail)

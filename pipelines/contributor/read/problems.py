@@ -64,6 +64,9 @@ class ReadLimits:
     max_bytes: int = 2 * 1024**3
     max_columns: int = 500
     max_field_chars: int = 10_000
+    #: Not a cap but the unit of work: records per block a reading hands out (``ExtractRead``),
+    #: so a contribution holds a block of the extract at a time, not the whole file.
+    block_records: int = 1 << 17
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pytest
 
 from dvnet.pipelines.contributor.read import csv_fast
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.read import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits, read_extract
 
 MARK = "CANARY-7f3a"
 
@@ -230,11 +230,26 @@ def test_fast_and_exact_paths_match_pythons_csv_at_every_block_boundary(tmp_path
         data = random_csv(rng)
         path.write_bytes(data)
         header, rows = oracle(data)
-        extract = read_extract(path)
+        extract = read_extract(path, limits=ReadLimits(block_records=rng.choice([1, 2, 5, 10**6])))  # blocks joined
         frame = extract.frame.astype(object).where(extract.frame.notna(), None)
         assert list(extract.frame.columns) == header, data
         assert frame.values.tolist() == rows, data
         assert extract.records == len(rows)
+
+
+def test_a_whole_file_doubt_after_blocks_were_handed_out_starts_the_reading_again(tmp_path, monkeypatch):
+    """The blocks handed out before the doubt are void (RESTART); the exact path's follow, the same."""
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"id,note\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(20)))
+    fast = read_extract(path)
+    monkeypatch.setattr(csv_fast, "_final_suspicion", lambda *args: "forced")
+    items = list(ExtractRead(path, ReadLimits(block_records=3)).blocks())
+    restart = items.index(RESTART)
+    assert restart == 20 // 3 and RESTART not in items[restart + 1:]  # the full blocks; the last, short one was still held
+    again = items[restart + 1:]
+    assert [b.first_record for b in again] == list(range(0, 20, 3))
+    assert pa.concat_tables([b.table for b in again]).equals(fast.table)
+    assert read_extract(path, limits=ReadLimits(block_records=3)).table.equals(fast.table)
 
 
 def test_exact_path_gives_the_same_frame_as_the_fast_path(tmp_path, monkeypatch):

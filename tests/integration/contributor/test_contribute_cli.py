@@ -13,7 +13,7 @@ from dvnet.contracts.registry import get_contract
 from dvnet.common import audit
 from dvnet.common.audit_trail import verify_log
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
-from dvnet.pipelines.contributor import sequence
+from dvnet.pipelines.contributor import read, sequence
 from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits
 
 
@@ -123,8 +123,8 @@ def test_dvnet_contribute_runs_arrow_on_the_system_allocator_unless_the_operator
     else:
         monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
     pools = []  # the pool the extract was read on: the command reads it ahead, so the choice must come first
-    reading = ExtractRead._read
-    monkeypatch.setattr(ExtractRead, "_read", lambda self: (pools.append(pa.default_memory_pool().backend_name), reading(self)))
+    opening = read._open
+    monkeypatch.setattr(read, "_open", lambda *args: (pools.append(pa.default_memory_pool().backend_name), opening(*args))[1])
     extract = net.extract("shelter-north", "service_episode")
     code = _run(net, "shelter-north", "service_episode", extract, "--mode", "record", "--k", "2", "--max-withheld-share", "0.5")
     assert code == EXIT_OK, capsys.readouterr()

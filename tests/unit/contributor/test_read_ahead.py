@@ -1,5 +1,6 @@
 """ExtractRead: an extract read ahead, in a thread of its own before the column names are known,
-ends exactly as ``read_extract`` would have (the table, or the refusal and the names it may show).
+ends exactly as ``read_extract`` would have (the table, or the refusal and the names it may show),
+and stays a few blocks in front of its reader, never holding the file whole.
 
 ``dvnet contribute`` starts the read at its entry, so Arrow parses the file while the rest of the
 contributor imports; these tests hold the two ways of reading to one outcome."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,13 +79,13 @@ def test_ahead_reads_in_another_thread_and_result_reads_in_the_callers(tmp_path,
     path = tmp_path / "clean.csv"
     path.write_bytes(CLEAN)
     threads = []
-    real = read.read_csv
+    real = read._open
 
     def spy(*args):
         threads.append(threading.current_thread())
         return real(*args)
 
-    monkeypatch.setattr(read, "read_csv", spy)
+    monkeypatch.setattr(read, "_open", spy)
     ExtractRead(path).ahead().result()
     ExtractRead(path).result()
     assert threads[0] is not threading.main_thread() and threads[1] is threading.main_thread()
@@ -96,7 +98,7 @@ def test_a_failure_that_is_not_a_refusal_reaches_the_caller_as_it_was(tmp_path, 
     def broken(*_args):
         raise MemoryError
 
-    monkeypatch.setattr(read, "read_csv", broken)
+    monkeypatch.setattr(read, "_open", broken)
     with pytest.raises(MemoryError):
         ExtractRead(path).ahead().result()
 
@@ -116,3 +118,50 @@ def test_reading_imports_no_pandas_until_the_frame_is_asked_for(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["False", "True"]
 
+
+
+def _rows_csv(tmp_path, rows: int):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"Client ID,age\n" + b"".join(b"C%d,%d\n" % (i, i % 90) for i in range(rows)))
+    return path
+
+
+def test_a_read_ahead_stays_at_most_two_blocks_in_front_of_its_reader(tmp_path, monkeypatch):
+    """The reading thread waits for room: a slow reader of a long extract never has it all in memory."""
+    made = []
+    real = read.Block
+
+    def counting(*args):
+        made.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(read, "Block", counting)
+    reading = ExtractRead(_rows_csv(tmp_path, 200), read.ReadLimits(block_records=10)).ahead()
+    blocks = reading.blocks()
+    first = next(blocks)
+    deadline = time.monotonic() + 5
+    while len(made) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # time enough to run away, were it not held
+    assert first.first_record == 0 and 2 <= len(made) <= 4  # the one handed out, two queued, one waiting for room
+    assert sum(b.records for b in blocks) == 190  # the rest still comes, in order
+    assert len(made) == 20
+
+
+def test_closing_a_reading_ahead_stops_its_thread_without_reading_on(tmp_path):
+    reading = ExtractRead(_rows_csv(tmp_path, 200), read.ReadLimits(block_records=10)).ahead()
+    next(reading.blocks())
+    reading.close()
+    assert not reading._thread.is_alive()
+
+
+def test_a_reading_ahead_nobody_collects_does_not_keep_the_process_alive(tmp_path):
+    """A command that stops on a usage error after starting the reading exits all the same."""
+    path = _rows_csv(tmp_path, 200)
+    code = (
+        "from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits\n"
+        f"ExtractRead({str(path)!r}, ReadLimits(block_records=10)).ahead()\n"
+        "print('done')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.split() == ["done"]

@@ -1,0 +1,94 @@
+"""A block boundary never changes a contribution.
+
+``contribute`` reads and validates the extract a block of records at a time
+(``ReadLimits.block_records``). Whatever the block size, from one record to the whole file, and
+wherever pyarrow's own read blocks end (inside a quoted field too), the run must come out the
+same: the counts by reason, every issue with its first row numbers, the k-anonymity decisions,
+the report, and the payload's bytes. The extracts carry every row fault synth plants, plus keys
+repeated far apart (first and last record, second and middle), so uniqueness must be decided
+across blocks."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from contribution_constants import PERIOD
+
+from dvnet.common import network as store
+from dvnet.pipelines.contributor.read import ReadLimits, csv_fast
+from dvnet.pipelines.demo_network import demo_geography
+from dvnet.pipelines.synth import FAULT_KINDS, synthesize
+
+ROW_FAULTS = frozenset(FAULT_KINDS) - {"ragged_rows", "bad_encoding", "control_chars"}
+#: Fields that differ between two seals of the same contribution (each seal takes a new number).
+PER_SEAL = {"bundle_id", "bundle_file", "bundle_sha256", "sequence"}
+
+
+@pytest.fixture
+def faulty(network_dir, tmp_path):
+    """``(rows, quoted)`` -> an extract of shelter-north with every row fault, keys repeated
+    across the file, optionally some names quoted around a comma and a line break."""
+    orgs = [o for o in store.load_network(network_dir).organisations if o.id == "shelter-north"]
+    out = network_dir / "synth" / "row-faults"
+    synthesize(orgs, out, seed=11, periods=[PERIOD], faults=ROW_FAULTS, geography=demo_geography())
+    source = out / "shelter-north" / "extracts" / f"service_episode_{PERIOD}.faulty.csv"
+
+    def make(rows: int | None, quoted: bool):
+        with open(source, newline="", encoding="utf-8") as handle:
+            header, *body = list(csv.reader(handle))
+        body = body[:rows] if rows else body
+        key, name = header.index("episode_id"), header.index("client_name")
+        body[-1][key] = body[0][key]
+        body[len(body) // 2][key] = body[1][key]
+        if quoted:
+            for row in body[::5]:
+                row[name] = f"{row[name]},\nsecond line"
+        path = tmp_path / f"extract-{rows}-{quoted}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, lineterminator="\r\n" if quoted else "\n").writerows([header, *body])
+        return path
+
+    return make
+
+
+def _run(net, path, mode, block_records):
+    r = net.contribute("shelter-north", "service_episode", extract=path, mode=mode, k=2, max_reject_share=0.5,
+                       max_withheld_share=1.0, limits=ReadLimits(block_records=block_records))
+    assert r.status == "sealed", r.refusal
+    summary = {k: v for k, v in r.to_dict().items() if k not in PER_SEAL}
+    return summary, net.open("shelter-north", r).data
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+@pytest.mark.parametrize("rows, quoted, blocks", [(60, False, [1, 2, 7]), (60, True, [1, 3]), (None, False, [64, 500]), (None, True, [97])],
+                         ids=["small", "small-quoted", "whole", "whole-quoted"])
+def test_every_block_size_gives_the_same_contribution(net, faulty, monkeypatch, mode, rows, quoted, blocks):
+    path = faulty(rows, quoted)
+    if quoted:  # pyarrow's read blocks of a few dozen bytes end inside quoted fields, CRLFs and escapes
+        monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
+        monkeypatch.setattr(csv_fast, "_MIN_BLOCK", 48)
+    whole, payload = _run(net, path, mode, ReadLimits().block_records)
+    duplicates = [i for i in whole["issues"] if i["reason"] == "DUPLICATE_KEY"]
+    assert duplicates and duplicates[0]["rows"] >= 4 and 1 in duplicates[0]["first_rows"]
+    assert whole["rejected"] > 4 and whole["sent"] > 0
+    if mode == "record":
+        assert whole["excluded_consent"] > 0
+    for size in blocks:
+        assert _run(net, path, mode, size) == (whole, payload), f"block of {size} records"
+
+
+def test_a_quote_free_file_is_parsed_in_line_ranges_that_end_where_lines_end(net, faulty, monkeypatch):
+    """Ranges of a few hundred bytes (two or three records): each one parsed on its own, none may
+    split a record."""
+    path = faulty(60, False)
+    whole = _run(net, path, "record", ReadLimits().block_records)
+    monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
+    monkeypatch.setattr(csv_fast, "_MIN_BLOCK", 512)  # longer than a record: pyarrow needs a record within a block
+    monkeypatch.setattr(csv_fast, "_PIECE_BLOCKS", 1)
+    monkeypatch.setattr(csv_fast, "diagnose_csv", lambda *args, **kw: pytest.fail("the fast path doubted a clean file"))
+    ranges = []
+    parse = csv_fast._arrow_csv
+    monkeypatch.setattr(csv_fast, "_arrow_csv", lambda *args, **kw: ranges.append(args[1]) or parse(*args, **kw))
+    assert _run(net, path, "record", 5) == whole
+    assert len(ranges) > 20
