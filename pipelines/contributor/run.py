@@ -24,7 +24,7 @@ from dvnet import bundle
 from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import standard_counts
-from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, take_rows
+from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
@@ -228,9 +228,12 @@ def contribute(
             keep, generalised = _withhold_small_classes(run, frame, keep)
             step("de-identify")
             payload = _deidentified_records(run, frame, keep, generalised)
+            del frame, keep, generalised  # what leaves is in the payload's parts: the extract's rows go before sealing
+            give_back_freed_memory(64 << 20)
         else:
             step("de-identify")
             out = deidentify(frame, run.contract, run.geography)
+            del frame
             step("disclosure check")
             payload = _standard_tables(run, out)
             del out
@@ -364,11 +367,12 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> pd.DataFrame:
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
                      repeated: dict | None, step: Callable[[str], None]):
-    validation = BlockValidation(repeated)
+    kept = read_after_validation(run.contract)
+    validation = BlockValidation(repeated, kept)
     blocks = reading.blocks(known)
     for block in blocks:
         if block is RESTART:
-            validation = BlockValidation(repeated)
+            validation = BlockValidation(repeated, kept)
             continue
         if not validation.results:
             step("validate")

@@ -293,6 +293,25 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
     )
 
 
+def _joined(results: list[ValidationResult]) -> pd.DataFrame:
+    """The blocks' accepted rows as one frame, joined a column at a time, each block's frame let
+    go as it is taken (``pd.concat`` of the frames would hold every row twice at its peak)."""
+    if len(results) == 1:
+        return results[0].frame
+    names = list(results[0].frame.columns)
+    pieces = {name: [] for name in names}
+    for r in results:
+        for name in names:
+            pieces[name].append(r.frame[name].array)
+        r.frame = None  # the block's columns live on in ``pieces`` only, until joined
+    columns = {}
+    for name in names:
+        arrays = pieces.pop(name)
+        columns[name] = pd.Series(type(arrays[0])._concat_same_type(arrays), copy=False)
+        del arrays
+    return pd.DataFrame(columns, columns=names, copy=False)
+
+
 def _by_count(counts: dict[str, int]) -> dict[str, int]:
     """Reasons by count, most first; ties by name (so the order does not depend on the blocks)."""
     return dict(sorted(counts.items(), key=lambda rc: (-rc[1], rc[0])))
@@ -312,11 +331,14 @@ class BlockValidation:
     the only rule that needs a second reading. Deciding uniqueness once over the whole (not per
     block and again across) keeps it one hash of the keys, as in one validation of the whole."""
 
-    def __init__(self, repeated: dict[str, pa.Array] | None = None) -> None:
+    def __init__(self, repeated: dict[str, pa.Array] | None = None, columns: list[str] | None = None) -> None:
         self.repeated = {} if repeated is None else repeated  # what the blocks are validated with
+        self.columns = columns  # the accepted rows' columns kept (None: all)
         self.results: list[ValidationResult] = []
 
     def add(self, block: ValidationResult) -> None:
+        if self.columns is not None:
+            block.frame = pd.DataFrame({c: block.frame[c] for c in self.columns if c in block.frame.columns}, copy=False)
         self.results.append(block)
 
     def finish(self) -> ValidationResult:
@@ -335,8 +357,7 @@ class BlockValidation:
         for r in results:
             for reason, n in r.rejected_by_reason.items():
                 by_reason[reason] = by_reason.get(reason, 0) + n
-        frames = [r.frame for r in results]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        frame = _joined(results)
         return ValidationResult(
             frame=frame,
             records=sum(r.records for r in results),

@@ -50,10 +50,10 @@ from dvnet.pipelines.contributor.read.problems import (
 
 logger = logging.getLogger(__name__)
 
-# pyarrow reads in blocks; at most about this many per file, at least 1 MiB each (measured:
-# 1-4 MiB blocks parse a 250 MB file fastest on 2 cores; 64 MiB blocks are 50 % slower).
-_MIN_BLOCK = 1 << 20
-_TARGET_BLOCKS = 256
+#: pyarrow's read block, whatever the file's size (measured: 1-4 MiB blocks parse a 250 MB file
+#: fastest on 2 cores; 64 MiB blocks are 50 % slower). Fixed, so that what is parsed at once stays
+#: the same from 1M rows to 10M: a 256th of the file, as before, made a 10M-row range 130 MB.
+_BLOCK = 1 << 20
 _PIECE_BLOCKS = 16  # blocks per piece handed on: a piece's checks cost per column, not per row
 _TARGET_RANGE_BLOCKS = 16  # pyarrow blocks per range of a file without quotes (its threads share them)
 _BLOCK_TRIES = 8
@@ -209,14 +209,16 @@ def _fast_pieces(path: str, size: int, limits: ReadLimits, scan: _ByteScan) -> I
 def _line_ranges(path: str, size: int, block: int, limits: ReadLimits) -> Iterator[pa.Table]:
     """A file without a quote character has no line break inside a value, so it splits exactly
     at line ends: ranges of about ``_PIECE_BLOCKS`` blocks, each parsed by ``read_csv`` (on the
-    machine's cores, as the whole file would be), the first one holding the header."""
+    machine's cores, as the whole file would be), the first one holding the header.
+    Each range is read into a buffer of its own, freed once parsed (a map of the file would keep
+    every page read in the process's memory until the end)."""
     span = block * _PIECE_BLOCKS
-    with pa.memory_map(path) as mapped, open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+    with pa.OSFile(path) as source, open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
         start = 0
         while start < size:
             cut = view.find(b"\n", start + span) if size - start > span + span // 2 else -1
             end = size if cut < 0 else cut + 1
-            yield _arrow_csv(pa.BufferReader(mapped.read_at(end - start, start)), end - start, limits, quoted=False)
+            yield _arrow_csv(pa.BufferReader(source.read_at(end - start, start)), end - start, limits, quoted=False)
             start = end
 
 
@@ -283,7 +285,7 @@ def _csv_options(block: int, limits: ReadLimits, quoted: bool) -> dict:
 
 def _arrow_csv(source, size: int, limits: ReadLimits, quoted: bool) -> pa.Table:
     """One range of a file parsed whole (``_csv_options``)."""
-    return pacsv.read_csv(source, **_csv_options(max(_MIN_BLOCK, size // _TARGET_RANGE_BLOCKS), limits, quoted))
+    return pacsv.read_csv(source, **_csv_options(max(_BLOCK, size // _TARGET_RANGE_BLOCKS), limits, quoted))
 
 
 def _arrow_stream(path: str, block: int, limits: ReadLimits) -> pacsv.CSVStreamingReader:
@@ -292,17 +294,22 @@ def _arrow_stream(path: str, block: int, limits: ReadLimits) -> pacsv.CSVStreami
 
 
 def _has_quote(handle: io.BufferedReader) -> bool:
-    """Whether the file holds a double quote anywhere (memchr over a read-only map: ~25 ms for
-    200 MB in the page cache)."""
-    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return view.find(b"\"") >= 0
+    """Whether the file holds a double quote anywhere (memchr over chunks read into one buffer,
+    not over a map of the file: a map's pages count in the process's memory until it closes, so
+    the peak would grow with the file)."""
+    buffer = bytearray(_SCAN_CHUNK)
+    handle.seek(0)
+    while n := handle.readinto(buffer):
+        if buffer.find(b"\"", 0, n) >= 0:
+            return True
+    return False
 
 
 def _block_size(handle: io.BufferedReader, size: int) -> int:
     """A block size for which no block boundary splits a CR from its LF (pyarrow drops the LF
     of a quoted CRLF split that way). A few tries; if every one collides, the post-parse
     carriage-return check sends the file to the exact path instead."""
-    base = max(_MIN_BLOCK, size // _TARGET_BLOCKS)
+    base = _BLOCK
     for attempt in range(_BLOCK_TRIES):
         block = base + attempt * 4099
         collides = False

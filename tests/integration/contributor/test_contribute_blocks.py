@@ -66,8 +66,7 @@ def _run(net, path, mode, block_records):
 def test_every_block_size_gives_the_same_contribution(net, faulty, monkeypatch, mode, rows, quoted, blocks):
     path = faulty(rows, quoted)
     if quoted:  # pyarrow's read blocks of a few dozen bytes end inside quoted fields, CRLFs and escapes
-        monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
-        monkeypatch.setattr(csv_fast, "_MIN_BLOCK", 48)
+        monkeypatch.setattr(csv_fast, "_BLOCK", 48)
     whole, payload = _run(net, path, mode, ReadLimits().block_records)
     duplicates = [i for i in whole["issues"] if i["reason"] == "DUPLICATE_KEY"]
     assert duplicates and duplicates[0]["rows"] >= 4 and 1 in duplicates[0]["first_rows"]
@@ -83,8 +82,7 @@ def test_a_quote_free_file_is_parsed_in_line_ranges_that_end_where_lines_end(net
     split a record."""
     path = faulty(60, False)
     whole = _run(net, path, "record", ReadLimits().block_records)
-    monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
-    monkeypatch.setattr(csv_fast, "_MIN_BLOCK", 512)  # longer than a record: pyarrow needs a record within a block
+    monkeypatch.setattr(csv_fast, "_BLOCK", 512)  # longer than a record: pyarrow needs a record within a block
     monkeypatch.setattr(csv_fast, "_PIECE_BLOCKS", 1)
     monkeypatch.setattr(csv_fast, "diagnose_csv", lambda *args, **kw: pytest.fail("the fast path doubted a clean file"))
     ranges = []

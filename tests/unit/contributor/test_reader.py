@@ -355,8 +355,7 @@ def crlf_across_block(block: int) -> tuple[bytes, int]:
 @pytest.mark.parametrize("tries", [0, 8])
 def test_quoted_crlf_across_a_pyarrow_block_boundary_is_kept(tmp_path, monkeypatch, tries):
     block = 4096
-    monkeypatch.setattr(csv_fast, "_MIN_BLOCK", block)
-    monkeypatch.setattr(csv_fast, "_TARGET_BLOCKS", 10**9)
+    monkeypatch.setattr(csv_fast, "_BLOCK", block)
     monkeypatch.setattr(csv_fast, "_BLOCK_TRIES", tries)  # 0: no avoidance, the CR check acts
     data, row = crlf_across_block(block)
     extract = read_extract(write(tmp_path, "crlf.csv", data))
@@ -551,3 +550,15 @@ def test_a_csv_that_changes_while_being_read_is_refused(tmp_path, monkeypatch):
 
     monkeypatch.setattr(csv_fast, "_arrow_csv", parse_while_the_export_is_still_being_written)
     assert only_problem(refused(path)).reason == "FILE_UNREADABLE"
+
+
+@pytest.mark.parametrize("where", [None, 0, csv_fast._SCAN_CHUNK - 1, csv_fast._SCAN_CHUNK, 3 * csv_fast._SCAN_CHUNK + 6])
+def test_a_quote_anywhere_in_the_file_sends_it_to_the_quote_aware_reader(tmp_path, where):
+    data = bytearray(b"a,b\n" + b"x,y\n" * (csv_fast._SCAN_CHUNK - 1))
+    if where is not None:
+        data[where] = ord('"')
+    path = tmp_path / "q.csv"
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as handle:
+        handle.read(3)  # wherever the handle stands
+        assert csv_fast._has_quote(handle) is (where is not None)
