@@ -37,3 +37,29 @@ def test_run_per_column_uses_threads_only_for_large_frames():
 
     assert not any(run_per_column(where, ["a", "b"], PARALLEL_MIN_ROWS - 1))
     assert all(run_per_column(where, ["a", "b"], PARALLEL_MIN_ROWS))
+
+
+def test_run_per_column_keeps_its_threads_from_one_call_to_the_next():
+    import threading
+    import time
+
+    def thread(_c):
+        time.sleep(0.01)  # long enough that both workers take a column
+        return threading.current_thread()
+
+    first = set(run_per_column(thread, list(range(8)), PARALLEL_MIN_ROWS))
+    second = set(run_per_column(thread, list(range(8)), PARALLEL_MIN_ROWS))
+    assert second <= first, "the second call started threads of its own"
+
+
+def test_run_per_column_inside_its_own_work_finishes():
+    import threading
+
+    def inner(c):
+        return run_per_column(lambda x: x * 2, [c, c + 1], PARALLEL_MIN_ROWS)
+
+    done = []
+    worker = threading.Thread(target=lambda: done.append(run_per_column(inner, list(range(6)), PARALLEL_MIN_ROWS)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert done == [[[2 * c, 2 * c + 2] for c in range(6)]], "work per column waited on its own pool"
