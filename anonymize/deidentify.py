@@ -48,14 +48,16 @@ def _source_columns(contract: Contract, made: set[str] | frozenset[str] = frozen
     return [f.name for f in contract.fields() if f.name in needed]
 
 
-def read_after_validation(contract: Contract) -> list[str]:
+def read_after_validation(contract: Contract, *, records: bool) -> list[str]:
     """The extract columns a contribution reads once the extract is validated: the sources of
-    the unkeyed output columns (``_source_columns``), the keyed inputs (pseudonymised fields and
-    the linkage inputs) and the consent fields. Everything else (names, helper dates) is read by
+    the unkeyed output columns (``_source_columns``), and for one that sends records (not counts)
+    the keyed inputs (pseudonymised fields and the linkage inputs) and the consent fields.
+    Everything else (names, helper dates; in aggregate mode keys and consent too) is read by
     nothing after validation, so the validated rows are kept without it."""
     needed = set(_source_columns(contract))
-    needed.update(f.name for f in contract.fields() if f.transform in (Transform.PSEUDONYM, Transform.LINKAGE_INPUT, Transform.CONSENT))
-    needed.update(contract.linkage_inputs)
+    if records:
+        needed.update(f.name for f in contract.fields() if f.transform in (Transform.PSEUDONYM, Transform.LINKAGE_INPUT, Transform.CONSENT))
+        needed.update(contract.linkage_inputs)
     return [f.name for f in contract.fields() if f.name in needed]
 
 

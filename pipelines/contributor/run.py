@@ -367,7 +367,7 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> pd.DataFrame:
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
                      repeated: dict | None, step: Callable[[str], None]):
-    kept = read_after_validation(run.contract)
+    kept = read_after_validation(run.contract, records=run.mode == "record")
     validation = BlockValidation(repeated, kept)
     blocks = reading.blocks(known)
     for block in blocks:
