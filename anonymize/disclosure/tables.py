@@ -128,6 +128,11 @@ def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.
     return key.to_numpy(dtype=object)
 
 
+def quantity_key(measure: str, coords: Mapping[str, object]) -> str:
+    """One quantity's key from its coordinates: what ``quantity_keys`` gives a row holding them."""
+    return measure + _MEASURE_SEP + "".join(d + _DIM_SEP + str(v) + _PAIR_SEP for d, v in sorted(coords.items()) if str(v) != TOTAL)
+
+
 def parse_key(key: str) -> tuple[str, dict[str, str]]:
     """(measure, {dim: value}) of a quantity key; dims absent from the dict are Total."""
     measure, rest = key.split(_MEASURE_SEP, 1)
@@ -308,7 +313,7 @@ _DIFFERENCE = "difference of "
 
 
 def _earlier_key(c: EarlierCell) -> str:
-    return quantity_keys(pd.DataFrame({d: [str(v)] for d, v in c.coords.items()}), list(c.coords), c.measure)[0]
+    return quantity_key(c.measure, c.coords)
 
 
 def _link_equations(links: list[Link], uniques: np.ndarray, ledger_hi: np.ndarray, truth: np.ndarray, difference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

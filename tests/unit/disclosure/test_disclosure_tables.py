@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from dvnet.anonymize.disclosure import DisclosureError, EarlierCell, Table
-from dvnet.anonymize.disclosure.tables import build_model, describe_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dvnet.anonymize.disclosure.tables import TOTAL, build_model, describe_key, quantity_key, quantity_keys
 
 
 def test_a_grid_with_totals_gives_one_equation_per_row_and_column(grid_table):
@@ -15,6 +18,17 @@ def test_a_grid_with_totals_gives_one_equation_per_row_and_column(grid_table):
     assert model.n == 9
     assert model.M.shape[0] == 6  # 3 rows (A, B, Total) + 3 columns (x, y, Total)
     assert np.allclose(model.M @ model.truth, 0)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["region", "age", "service", "period"]),
+                                 st.one_of(st.just(TOTAL), st.text(max_size=4), st.integers(0, 99)), min_size=4, max_size=4), min_size=1, max_size=8),
+       st.sampled_from(["episodes", "referrals"]))
+def test_one_cells_key_is_the_key_of_its_row(rows, measure):
+    """An earlier cell is keyed one at a time (``quantity_key``), a table a column at a time
+    (``quantity_keys``): the same quantity must get the same key, or a history links nothing."""
+    frame = pd.DataFrame(rows)
+    dims = list(frame.columns)
+    assert [quantity_key(measure, row) for row in rows] == list(quantity_keys(frame, dims, measure))
 
 
 def test_nested_dimensions_give_the_hierarchy(cube_table):
