@@ -63,6 +63,7 @@ def attacker_intervals(
     seen: SeenRanges | None = None,
     duals_apart: bool = False,
     top: np.ndarray | None = None,
+    stop_at_failure: bool = False,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -78,13 +79,16 @@ def attacker_intervals(
     given duals before it; the others stay failing without duals (a heuristic repairs the first
     and looks at the rest again after, when the repair may have protected them too). ``top[k]``
     (optional): the value the range of ``targets[k]`` must also reach upwards (an upper
-    protection level; -inf for none).
+    protection level; -inf for none). ``stop_at_failure``: for a caller that only asks whether
+    every target is protected; the audit stops at the first target found exact or narrow (targets
+    are looked at in the order given, so put the likeliest to fail first) and leaves the rest
+    unchecked.
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
 
-    def out_of_time() -> bool:
-        return deadline is not None and time.perf_counter() > deadline
+    def stop() -> bool:
+        return (deadline is not None and time.perf_counter() > deadline) or (stop_at_failure and out.failed().any())
 
     targets = np.asarray(targets, dtype=np.int64)
     required = np.asarray(required, dtype=float)
@@ -110,12 +114,12 @@ def attacker_intervals(
             exact_limit=exact_limit,
             report_exact=report_exact,
             rng=np.random.default_rng(seed),
-            out_of_time=out_of_time,
+            stop=stop,
             seen=seen,
             duals_apart=duals_apart,
         )
         for tg, cv, cr in groups:
-            if out_of_time():
+            if stop():
                 break
             run.component(tg, cv, cr)
         out.n_lp = run.counter[0]
@@ -213,7 +217,7 @@ class _Run:
     exact_limit: int
     report_exact: bool
     rng: np.random.Generator
-    out_of_time: Callable[[], bool]
+    stop: Callable[[], bool]  # past the deadline, or (stop_at_failure) a target failed
     seen: SeenRanges | None = None
     duals_apart: bool = False
     counter: list[int] = field(default_factory=lambda: [0])  # LPs solved
@@ -232,9 +236,9 @@ class _Run:
         exact_mode = self.report_exact and len(cv) <= self.exact_limit
         todo = np.ones(len(tg), dtype=bool) if exact_mode else (job.open_ | job.needs_duals)
         if not exact_mode and job.open_.any():
-            todo = search_feasible_points(job, todo, self.limits, self.rng, self.out_of_time)
+            todo = search_feasible_points(job, todo, self.limits, self.rng, self.stop)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
-            _exact_ranges(job, todo, self.limits.want_duals, self.out_of_time, exact=exact_mode, duals_apart=self.duals_apart)
+            _exact_ranges(job, todo, self.limits.want_duals, self.stop, exact=exact_mode, duals_apart=self.duals_apart)
         if self.seen is not None:
             self.seen.record(prog.free_idx[cv], job.C.obs_lo, job.C.obs_hi)
 
@@ -256,7 +260,7 @@ class _Run:
 
 
 def _exact_ranges(
-    job: ComponentTargets, todo: np.ndarray, want_duals: bool, out_of_time: Callable[[], bool], *, exact: bool = True, duals_apart: bool = False
+    job: ComponentTargets, todo: np.ndarray, want_duals: bool, stop: Callable[[], bool], *, exact: bool = True, duals_apart: bool = False
 ) -> None:
     """Two LPs over the whole component per ``todo`` target (and its duals when it fails).
 
@@ -267,7 +271,7 @@ def _exact_ranges(
     C = job.C
     near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
     for j in np.nonzero(todo)[0]:
-        if out_of_time():
+        if stop():
             break
         p = job.tl[j]
         if not exact and job.seen_enough(j):

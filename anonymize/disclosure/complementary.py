@@ -80,6 +80,7 @@ class Problem:
         exact_limit: int = 400,
         seen: SeenRanges | None = None,
         duals_apart: bool = False,
+        stop_at_failure: bool = False,
     ) -> IntervalResult:
         L, U = self.view.bounds(suppressed)
         if targets is None:
@@ -98,6 +99,7 @@ class Problem:
             seen=seen,
             duals_apart=duals_apart,
             top=self.top[targets],
+            stop_at_failure=stop_at_failure,
         )
 
 

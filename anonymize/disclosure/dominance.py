@@ -86,24 +86,24 @@ def contributors(model: LinkedModel, tables: list[Table], contributions: pd.Data
         if values.isna().any() or (values < 0).any():
             raise DisclosureError(INVALID_CONTRIBUTIONS, f"contributions for table {name} have values that are not non-negative numbers", table=name)
         frame["value"] = values.astype(float)
+        codes = [pd.factorize(frame[d], sort=False) for d in t.dims]
+        who = agencies.get_indexer(frame[AGENCY_COLUMN].astype(str).to_numpy())
+        value = frame["value"].to_numpy()
         for r in range(len(t.dims) + 1):
-            for rolled in itertools.combinations(t.dims, r):
-                kept = [d for d in t.dims if d not in rolled]
-                per_agency = frame.groupby([*kept, AGENCY_COLUMN], sort=False, observed=True)["value"].sum().reset_index()
-                per_agency = per_agency[per_agency["value"] > 0]
-                cells, group = _top_two(per_agency, kept)
-                for d in rolled:
-                    cells[d] = TOTAL
-                q = index.get_indexer(quantity_keys(cells, t.dims, t.measure))
-                qa = q[group]
-                entries.append((qa[qa >= 0], agencies.get_indexer(per_agency[AGENCY_COLUMN].astype(str).to_numpy())[qa >= 0], per_agency["value"].to_numpy(dtype=float)[qa >= 0]))
+            for rolled in itertools.combinations(range(len(t.dims)), r):
+                kept = [i for i in range(len(t.dims)) if i not in rolled]
+                cell = _combine([codes[i][0] for i in kept], len(frame))
+                row, agency, amount, top = _top_two(cell, who, value, len(agencies))
+                coords = {t.dims[i]: (codes[i][1][codes[i][0][row[top.first]]] if i in kept else TOTAL) for i in range(len(t.dims))}
+                q = index.get_indexer(quantity_keys(pd.DataFrame(coords, index=range(len(top.first))), t.dims, t.measure))
+                qa = q[top.group]
+                entries.append((qa[qa >= 0], agency[qa >= 0], amount[qa >= 0]))
                 ok = q >= 0
-                q, cells = q[ok], cells[ok]
-                out.top1[q] = cells["top1"].to_numpy(dtype=float)
-                out.top2[q] = cells["top2"].to_numpy(dtype=float)
-                out.total[q] = cells["total"].to_numpy(dtype=float)
-                single = cells["n"].to_numpy() == 1
-                out.owner[q[single]] = agencies.get_indexer(cells["first"].astype(str).to_numpy()[single])
+                out.top1[q[ok]] = top.top1[ok]
+                out.top2[q[ok]] = top.top2[ok]
+                out.total[q[ok]] = top.total[ok]
+                single = ok & (top.n == 1)
+                out.owner[q[single]] = agency[top.first[single]]
     if entries:
         rows, cols, vals = (np.concatenate(x) for x in zip(*entries, strict=True))
         out.by_agency = _one_count_each(rows, cols, vals, model.n, len(agencies))
@@ -117,21 +117,42 @@ def _one_count_each(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int
     return sp.csr_matrix((frame["v"].to_numpy(), (frame["r"].to_numpy(), frame["c"].to_numpy())), shape=(n, k))
 
 
-def _top_two(per_agency: pd.DataFrame, kept: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per cell of ``kept`` coordinates: largest and second-largest agency count, total, how many
-    agencies contribute, and the largest agency; and each row of ``per_agency``'s cell (a row
-    number of the first)."""
-    frame = per_agency.assign(_k=0) if not kept else per_agency
-    keys = kept or ["_k"]
-    frame = frame.sort_values("value", ascending=False, kind="stable")
-    g = frame.groupby(keys, sort=False)
-    rank = g.cumcount().to_numpy()
-    group = pd.Series(g.ngroup().to_numpy(), index=frame.index).reindex(per_agency.index).to_numpy()
-    cells = pd.DataFrame({"top1": g["value"].max(), "total": g["value"].sum(), "n": g["value"].size(), "first": g[AGENCY_COLUMN].first()})
-    second = frame[rank == 1].set_index(keys)["value"]
-    cells["top2"] = second.reindex(cells.index).fillna(0.0).to_numpy(dtype=float)
-    cells = cells.reset_index()
-    return (cells.drop(columns="_k") if not kept else cells), group
+def _combine(codes: list[np.ndarray], n: int) -> np.ndarray:
+    """One code per combination of the given codes, at most ``n`` of them (0 for every row when
+    there are no codes)."""
+    cell = np.zeros(n, dtype=np.int64)
+    for c in codes:
+        cell = pd.factorize(cell * (int(c.max(initial=0)) + 1) + c, sort=False)[0].astype(np.int64)
+    return cell
+
+
+@dataclass
+class _TopTwo:
+    """Per cell: the position of its first per-agency row (the largest agency's), the two largest
+    agency counts, their total and how many agencies; per per-agency row, its cell (``group``)."""
+
+    first: np.ndarray
+    group: np.ndarray
+    top1: np.ndarray
+    top2: np.ndarray
+    total: np.ndarray
+    n: np.ndarray
+
+
+def _top_two(cell: np.ndarray, agency: np.ndarray, value: np.ndarray, n_agencies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, _TopTwo]:
+    """Each agency's count per cell, the rows with a count > 0 grouped by cell, largest first:
+    a source row of its cell, the agency, the count; and each cell's ``_TopTwo``."""
+    pair, row, at = np.unique(cell * n_agencies + agency, return_index=True, return_inverse=True)
+    amount = np.bincount(at.ravel(), weights=value, minlength=len(pair))
+    pair, row, amount = pair[amount > 0], row[amount > 0], amount[amount > 0]
+    cell_of, agency = pair // n_agencies, pair % n_agencies
+    order = np.lexsort((-amount, cell_of))
+    cell_of, row, agency, amount = cell_of[order], row[order], agency[order], amount[order]
+    first = np.r_[0, np.nonzero(np.diff(cell_of))[0] + 1] if len(cell_of) else np.zeros(0, dtype=np.int64)
+    n = np.diff(np.r_[first, len(cell_of)])
+    group = np.repeat(np.arange(len(first)), n)
+    second = np.where(n > 1, amount[np.minimum(first + 1, len(amount) - 1)] if len(amount) else 0.0, 0.0)
+    return row, agency, amount, _TopTwo(first, group, amount[first], second, np.add.reduceat(amount, first) if len(first) else np.zeros(0), n)
 
 
 def dominance_mask(model: LinkedModel, who: Contributors, share_limit: float | None, p_percent: float | None) -> np.ndarray:

@@ -37,7 +37,7 @@ class SearchLimits:
 
 
 def search_feasible_points(
-    job: ComponentTargets, todo: np.ndarray, limits: SearchLimits, rng: np.random.Generator, out_of_time: Callable[[], bool]
+    job: ComponentTargets, todo: np.ndarray, limits: SearchLimits, rng: np.random.Generator, stop: Callable[[], bool]
 ) -> np.ndarray:
     """Settle what the search can in ``job``; return ``todo`` narrowed to what still needs exact LPs."""
     C = job.C
@@ -46,15 +46,15 @@ def search_feasible_points(
     undecided = job.undecided()
     # Block sweeps first: small LPs, and protection is mostly local.
     if undecided.any() and C.n > limits.block_size and C.point is not None:
-        undecided = _block_sweeps(job, undecided, limits.block_size, rng, out_of_time)
+        undecided = _block_sweeps(job, undecided, limits.block_size, rng, stop)
     if C.n <= limits.sweep_limit:
-        undecided = _component_sweeps(job, undecided, limits.max_sweeps, rng, out_of_time)
+        undecided = _component_sweeps(job, undecided, limits.max_sweeps, rng, stop)
     # Neighbourhoods in a component too big for whole-component LPs (there also the duals of the
     # cells already known to fail).
     visit = (undecided | (job.needs_duals & ~job.open_)) & (C.n > limits.full_lp_limit)
     if visit.any() and C.point is not None:
         for j in np.nonzero(visit)[0]:
-            if out_of_time():
+            if stop():
                 break
             _neighbourhood_ranges(job, j, limits.want_duals)
     done = job.open_ & job.certified()
@@ -83,18 +83,18 @@ def _blocks(graph: sp.csr_matrix, nb: int, root_cell: int, block_size: int, shif
         yield np.sort(cells[start:stop])
 
 
-def _block_sweeps(job: ComponentTargets, undecided: np.ndarray, block_size: int, rng: np.random.Generator, out_of_time: Callable[[], bool]) -> np.ndarray:
+def _block_sweeps(job: ComponentTargets, undecided: np.ndarray, block_size: int, rng: np.random.Generator, stop: Callable[[], bool]) -> np.ndarray:
     """Each block's cells free, the rest at the point; twice, the second partition shifted by half a block."""
     C = job.C
     nb = C.A.shape[0]
     graph = sp.bmat([[None, C.A], [C.A.T, None]], format="csr")
     for shift in (0, block_size // 2):
-        if not undecided.any() or out_of_time():
+        if not undecided.any() or stop():
             break
         want = np.zeros(C.n, dtype=bool)
         want[job.tl[undecided]] = True
         for V in _blocks(graph, nb, int(job.tl[np.nonzero(undecided)[0][0]]), block_size, shift):
-            if out_of_time():
+            if stop():
                 break
             if not want[V].any():
                 continue
@@ -104,10 +104,10 @@ def _block_sweeps(job: ComponentTargets, undecided: np.ndarray, block_size: int,
     return undecided
 
 
-def _component_sweeps(job: ComponentTargets, undecided: np.ndarray, max_sweeps: int, rng: np.random.Generator, out_of_time: Callable[[], bool]) -> np.ndarray:
+def _component_sweeps(job: ComponentTargets, undecided: np.ndarray, max_sweeps: int, rng: np.random.Generator, stop: Callable[[], bool]) -> np.ndarray:
     """Warm-started LPs over the whole component, until a sweep settles under a tenth of the rest."""
     for s in range(max_sweeps):
-        if not undecided.any() or out_of_time():
+        if not undecided.any() or stop():
             break
         idx = job.tl[undecided]
         before = int(undecided.sum())

@@ -53,6 +53,10 @@ class IntervalResult:
         short = (width < required[idx] - TOL) | (hi < self.top[idx] - TOL)
         self.verdict[idx] = np.where(width < EXACT_WIDTH - TOL, "exact", np.where(short, "narrow", "protected"))
 
+    def failed(self) -> np.ndarray:
+        """Per target: whether its verdict is "exact" or "narrow"."""
+        return (self.verdict == "exact") | (self.verdict == "narrow")
+
     def short_above(self) -> np.ndarray:
         """Per target: whether its range stops below its ``top`` (the upper level is what fails)."""
         return self.upper < self.top - TOL

@@ -120,17 +120,21 @@ class EarlierCell:
 
 def quantity_keys(frame: pd.DataFrame, dims: Sequence[str], measure: str) -> np.ndarray:
     """The quantity key of every row: the measure and its non-Total coordinates, dims sorted."""
-    key = pd.Series(measure + _MEASURE_SEP, index=frame.index, dtype=object)
-    for d in sorted(dims):
-        col = frame[d].astype(str)
-        part = (d + _DIM_SEP + col + _PAIR_SEP).where(col != TOTAL, "")
-        key = key + part
-    return key.to_numpy(dtype=object)
+    names = sorted(dims)
+    columns = [frame[d].astype(str).tolist() for d in names]
+    keys = np.empty(len(frame), dtype=object)
+    keys[:] = [_key(measure, zip(names, values)) for values in zip(*columns)] if names else [_key(measure, ())] * len(frame)
+    return keys
 
 
 def quantity_key(measure: str, coords: Mapping[str, object]) -> str:
     """One quantity's key from its coordinates: what ``quantity_keys`` gives a row holding them."""
-    return measure + _MEASURE_SEP + "".join(d + _DIM_SEP + str(v) + _PAIR_SEP for d, v in sorted(coords.items()) if str(v) != TOTAL)
+    return _key(measure, ((d, str(v)) for d, v in sorted(coords.items())))
+
+
+def _key(measure: str, pairs) -> str:
+    """``pairs``: (dimension, value as text), dimensions sorted."""
+    return measure + _MEASURE_SEP + "".join(d + _DIM_SEP + v + _PAIR_SEP for d, v in pairs if v != TOTAL)
 
 
 def parse_key(key: str) -> tuple[str, dict[str, str]]:

@@ -165,3 +165,34 @@ def test_without_reasons_a_cell_that_can_only_be_a_small_count_is_narrow_whateve
     assert not report.passed
     assert (report.cells["verdict"] == "narrow").all()
     assert (report.cells["upper"] - report.cells["lower"]).round(6).tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_audit_that_stops_at_the_first_failure_says_what_the_full_one_says(seed):
+    """``stop_at_failure`` (the clean-up's question: does every cell stay protected?): on a
+    pattern that fails, it reports a failure the full audit reports too, with fewer LPs, and
+    leaves the rest unchecked; on a pattern that passes, every verdict is the full audit's."""
+    rng = np.random.default_rng(200 + seed)
+    shape = (5, 6) if seed % 2 else (3, 4, 3)
+    M, truth = _equations(shape), _table(shape, rng)
+    primary = (truth > 0) & (truth < 3)
+    required = np.where(primary, PRIMARY_WIDTH, 1.0)
+    for density in np.linspace(0.2, 0.9, 15):  # a pattern with cells of both kinds
+        hidden = primary | (rng.random(len(truth)) < density)
+        hidden[-1] = False
+        full = _fast(M, truth, hidden, required, None)
+        if full.failed().any() and not full.failed().all():
+            break
+    failing = full.targets[full.failed()]
+    order = np.r_[failing[:1], np.setdiff1d(full.targets, failing[:1])]  # the likeliest to fail first, as the clean-up orders them
+    L, U = _bounds(truth, hidden)
+    stopped = attacker_intervals(M, L, U, order, required[order], truth=truth, stop_at_failure=True, **FAST)
+    checked = stopped.verdict != "unchecked"
+    by_target = dict(zip(full.targets.tolist(), full.verdict.tolist(), strict=True))
+    assert stopped.failed().any() and not checked.all()
+    assert all(v == by_target[q] for q, v in zip(stopped.targets[checked].tolist(), stopped.verdict[checked].tolist(), strict=True))
+    assert stopped.n_lp <= full.n_lp
+    everything = np.arange(len(truth)) != len(truth) - 1  # all but the grand total: nothing can be worked out
+    whole = _fast(M, truth, everything, required, None)
+    assert not whole.failed().any()
+    assert _fast(M, truth, everything, required, None, stop_at_failure=True).verdict.tolist() == whole.verdict.tolist()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dvnet.anonymize.disclosure import DisclosureError, Table, audit, get_profile, protect
-from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
+from dvnet.anonymize.disclosure.complementary_heuristic import cleanup, heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.protect import prepare
 
@@ -245,3 +245,63 @@ def test_primary_only_is_reported_as_failing_and_protect_refuses_it(grid_table):
     assert err.value.reason == "AUDIT_FAILED"
     release = protect([t], method="none", check=False)
     assert release.audit.n_exact == 1 and not release.audit.passed
+
+
+def _cleanup_by_full_audits(problem, suppressed):
+    """The clean-up as first written: after each drop, audit every suppressed cell."""
+    supp = suppressed.copy()
+    comp = supp & ~problem.sensitive & problem.view.in_release
+    res = problem.audit(supp, targets=np.nonzero(comp)[0])
+    supp[res.targets[res.verdict == "exact"]] = False
+    order = np.nonzero(supp & ~problem.sensitive & problem.view.in_release)[0]
+    for q in order[np.argsort(-problem.cost[order], kind="stable")]:
+        supp[q] = False
+        if not (problem.audit(supp, targets=np.nonzero(supp & problem.view.in_release)[0]).verdict == "protected").all():
+            supp[q] = True
+    return supp
+
+
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_the_clean_up_drops_what_a_full_audit_after_each_drop_would_drop(grid_table, cube_table, seed):
+    """The clean-up audits only the cells a drop can reach (its component), neighbours first, and
+    stops at the first failure; the pattern it leaves is the one full audits would leave
+    (2-D grids, and 3-D cubes where a drop also reaches cells it shares no equation with)."""
+    if seed <= 5:
+        (grid,) = _random_grid(seed)
+        table = grid_table("t", grid, [f"r{i}" for i in range(5)], [f"c{j}" for j in range(6)])
+    else:
+        cells = np.random.default_rng(seed).choice([0, 1, 2, 5, 9, 14, 30], size=(3, 3, 4))
+        table = cube_table("t", {(f"a{i}", f"b{j}", f"c{k}"): int(v) for (i, j, k), v in np.ndenumerate(cells)}, ("a", "b", "c"))
+    prep = prepare([table])
+    problem = prep.problem
+    rng = np.random.default_rng(seed)
+    pattern, _ = heuristic(problem, cleanup_seconds=0.0)
+    padded = pattern | (problem.can_suppress & (rng.random(problem.n) < 0.4))  # more than needed: still protecting
+    for _ in range(10):  # less any added cell left exact (it hides nothing, and would fail every drop)
+        res = problem.audit(padded, targets=np.nonzero(padded & problem.view.in_release)[0])
+        padded[res.targets[res.verdict == "exact"]] = False
+    assert (problem.audit(padded, targets=np.nonzero(padded & problem.view.in_release)[0]).verdict == "protected").all()
+    kept = cleanup(problem, padded, deadline=None)
+    assert kept.tolist() == _cleanup_by_full_audits(problem, padded).tolist()
+    assert kept.sum() < padded.sum()
+
+
+def test_a_drop_reaches_its_whole_component_and_nothing_else(grid_table):
+    """Two suppressed rectangles: publishing a corner of one can expose the corner opposite
+    (which shares no equation with it), never a cell of the other rectangle."""
+    from dvnet.anonymize.disclosure.complementary_heuristic import _affected
+
+    grid = [[20, 21, 22, 23], [24, 25, 26, 27], [28, 29, 30, 31], [32, 33, 34, 35]]
+    rows, cols = [f"r{i}" for i in range(4)], [f"c{j}" for j in range(4)]
+    prep = prepare([grid_table("t", grid, rows, cols)])
+    keys = list(prep.model.keys)
+
+    def q(r, c):
+        return keys.index(f"episodes\x1dregion\x1er{r}\x1fservice\x1ec{c}\x1f")
+
+    supp = np.zeros(prep.problem.n, dtype=bool)
+    for r, c in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3)]:
+        supp[q(r, c)] = True
+    reached = _affected(prep.problem, supp, q(0, 0)).tolist()
+    assert sorted(reached) == sorted([q(0, 1), q(1, 0), q(1, 1)])
+    assert reached[-1] == q(1, 1)  # the cells sharing an equation with the drop come first

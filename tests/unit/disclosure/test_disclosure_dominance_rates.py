@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,3 +208,52 @@ def test_zero_and_hundred_percent_rates_follow_the_one_rule():
     assert out.loc["B", "rate"] == 1.0 and out.loc["B", "status"] == "published"
     assert out.loc["C", "status"] == out.loc["D", "status"] == "suppressed"
     assert pd.isna(out.loc["C", "rate"]) and pd.isna(out.loc["D", "rate"])
+
+
+def _contributors_by_hand(model, tables, contributions):
+    """The reference: for every quantity of the model, its contributions summed per agency by
+    filtering the rows its coordinates cover, one quantity at a time."""
+    from dvnet.anonymize.disclosure.tables import TOTAL, quantity_keys
+
+    out = {}
+    for t in tables:
+        for key, row in zip(quantity_keys(t.frame, t.dims, t.measure), t.frame.to_dict("records"), strict=True):
+            rows = contributions
+            for d in t.dims:
+                if row[d] != TOTAL:
+                    rows = rows[rows[d].astype(str) == str(row[d])]
+            per = rows.groupby("agency_id")["value"].sum()
+            out[key] = per[per > 0].sort_values(ascending=False)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_what_each_cells_agencies_add_up_to_matches_a_hand_count(cube_table, seed):
+    """top1, top2, total, the sole agency and each agency's count, per quantity (margins
+    included, zeros and agencies absent from some cells among them), as counted by hand."""
+    from dvnet.anonymize.disclosure.dominance import contributors
+    from dvnet.anonymize.disclosure.tables import build_model
+
+    rng = np.random.default_rng(seed)
+    dims = ("region", "service", "risk")[: 1 + seed % 3]
+    levels = {d: [f"{d[0]}{i}" for i in range(rng.integers(1, 4))] for d in dims}
+    agencies = [f"agency-{i}" for i in range(rng.integers(1, 5))]
+    rows = [(*coords, a, int(rng.choice([0, 0, 1, 2, 7, 30])))
+            for coords in itertools.product(*levels.values()) for a in agencies if rng.random() < 0.7]
+    contributions = pd.DataFrame(rows, columns=[*dims, "agency_id", "value"])
+    interior = contributions.groupby(list(dims))["value"].sum().to_dict()
+    t = cube_table("t", {(k if isinstance(k, tuple) else (k,)): v for k, v in interior.items()}, dims)
+    model = build_model([t])
+    who = contributors(model, [t], {"t": contributions})
+    expected = _contributors_by_hand(model, [t], contributions)
+    index = {k: q for q, k in enumerate(model.keys)}
+    by_agency = who.by_agency.toarray()
+    for key, per in expected.items():
+        q = index[key]
+        if per.empty:
+            assert np.isnan(who.total[q]) and who.owner[q] == -1, key
+            continue
+        assert who.top1[q] == per.iloc[0] and who.total[q] == per.sum(), key
+        assert who.top2[q] == (per.iloc[1] if len(per) > 1 else 0.0), key
+        assert who.owner[q] == (who.agencies.index(per.index[0]) if len(per) == 1 else -1), key
+        assert {who.agencies[a]: v for a, v in enumerate(by_agency[q]) if v > 0} == per.to_dict(), key
