@@ -371,7 +371,7 @@ def _audit_until_passed(
 
 
 def _insiders_short(
-    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None
+    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None, *, report_exact: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dominated suppressed cells (and small counts the p % rule flags too) whose range, as one
     agency works it out knowing its own count in every cell (and the cells it alone contributes),
@@ -382,7 +382,9 @@ def _insiders_short(
     Per agency, only the components (suppressed cells linked by equations, as the outsider's
     audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
     is the outsider's, which the audit already holds to the cell's required width (solved again
-    too where that width is below the p % one)."""
+    too where that width is below the p % one). A cell the points seen show protected needs no
+    exact range (``report_exact`` gives every cell one: the slow reference, the same answer); a
+    short one gets its exact range, so what it lacks is exact."""
     p = prep.profile.p_percent
     targets_all = np.nonzero(suppressed & ((kinds == DOMINANCE) | ((kinds == PRIMARY) & np.isfinite(prep.problem.top))))[0]
     if prep.by_agency is None or p is None or not len(targets_all):
@@ -415,7 +417,7 @@ def _insiders_short(
         # Components holding no target are left out of the programme (their cells fixed at the truth).
         rest = ~np.isin(comp, comp[targets]) & np.isfinite(truth)
         La[rest], Ua[rest] = truth[rest], truth[rest]
-        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, time_limit=time_limit, top=top)
+        res = attacker_intervals(M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, report_exact=report_exact, time_limit=time_limit, top=top)
         # Unchecked (no range) counts as short by the whole requirement.
         wide = need - np.nan_to_num(res.upper - res.lower, nan=0.0)
         high = top - np.where(np.isnan(res.upper), truth[targets], res.upper)

@@ -132,6 +132,9 @@ def test_the_fast_path_agrees_with_the_exact_per_cell_lps_on_random_small_releas
         reference = _reference(M, truth, hidden, required)
         assert not (fast.verdict == "unchecked").any()
         assert fast.verdict.tolist() == reference.verdict.tolist()
+        # A failing cell's range is exact too: what it lacks (the repair's deficit) is exact.
+        short = fast.verdict != "protected"
+        assert np.allclose(fast.lower[short], reference.lower[short]) and np.allclose(fast.upper[short], reference.upper[short])
         failing = set(fast.targets[fast.verdict != "protected"].tolist())
         assert set(fast.duals) <= failing and (not failing or fast.duals)
         # The cells given duals share no equation with each other.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.optimize import linprog
 
 from dvnet.anonymize.disclosure import TOTAL, get_profile, protect
@@ -269,3 +270,27 @@ def test_a_late_release_keeps_the_singleton_rule_without_crediting_an_agency_wit
         assert err.reason == "AUDIT_FAILED"
     else:
         assert strict.stats.complementary >= again.stats.complementary
+
+
+@pytest.mark.parametrize("big, small", [(77, 7), (60, 5), (90, 3), (40, 9)])
+def test_the_insiders_shortfalls_are_those_of_exact_ranges(grid_table, big, small):
+    """The insider check settles cells the points seen show protected without exact LPs; what a
+    short cell lacks (wider, higher) must be what exact ranges for every cell give. The first
+    test's set-up (an agency narrows a dominated cell in a rectangle), with other counts, in the
+    rectangle and in the pattern the heuristic protects it with (that the fast path's short
+    ranges are exact on larger releases: test_disclosure_certified_by_points)."""
+    from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
+
+    grid = [[big + 3, 11, 11], [11, 11, 11], [11, 11, 11]]
+    parts = {(r, c): {"small": small, f"x{r}{c}": (11 - small) // 2, f"y{r}{c}": 11 - small - (11 - small) // 2} for r in REGIONS for c in SERVICES}
+    parts[("R1", "shelter")] = {"big": big, "small": 3}
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=_contributions(grid, parts))
+    rectangle, _, _ = _rectangle_around_r1_shelter(prep)
+    found = 0
+    for hidden in (rectangle, heuristic(prep.problem, suppressed=rectangle, cleanup_seconds=0.0)[0]):
+        fast = _insiders_short(prep, hidden, prep.kinds, 400, None)
+        exact = _insiders_short(prep, hidden, prep.kinds, 400, None, report_exact=True)
+        assert fast[0].tolist() == exact[0].tolist()
+        assert np.allclose(fast[1], exact[1]) and np.allclose(fast[2], exact[2])
+        found += len(fast[0])
+    assert found  # something an insider narrows, so the comparison is of numbers
