@@ -157,12 +157,12 @@ def dual_cut(
     """
     Mr = problem.M[rows]
     cols = np.union1d(np.unique(Mr.indices), [p])
-    Ms = Mr[:, cols].tocsc()
+    MrT = Mr.T  # cells x rows: the reduced costs of every cell in one product, then those of ``cols``
     pi = int(np.searchsorted(cols, p))
     alpha = np.zeros(len(cols))
     beta = np.zeros(len(cols))
     for sign, lam in ((1.0, lam_max),) if upper else ((1.0, lam_max), (-1.0, lam_min)):
-        rc = -(Ms.T @ lam)
+        rc = -(MrT @ lam)[cols]
         rc[pi] += sign
         rc[np.abs(rc) < 1e-9] = 0.0
         alpha += np.maximum(rc, 0.0)
