@@ -44,9 +44,23 @@ class Problem:
     ids: np.ndarray = field(default=None)  # quantity ids in the parent problem
     top: np.ndarray = field(default=None)  # the value each range must reach upwards (-inf: width only)
 
+    _equations: dict = field(default_factory=dict, repr=False)  # rows -> (their transpose, the cells they touch)
+
     def __post_init__(self) -> None:
         if self.top is None:
             self.top = np.full(self.n, -np.inf)
+
+    def equations(self, rows: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+        """Equations ``rows`` transposed (cells x rows: every cell's reduced cost in one product)
+        and the cells they touch, sorted. The cuts of one audit mostly share their rows (a
+        component's equations), so they are kept per set of rows."""
+        key = rows.tobytes()
+        if key not in self._equations:
+            if len(self._equations) >= 64:  # neighbourhood LPs each have rows of their own: keep only the recent
+                self._equations.clear()
+            Mr = self.M[rows]
+            self._equations[key] = (Mr.T.tocsc(), np.unique(Mr.indices))
+        return self._equations[key]
 
     @property
     def n(self) -> int:
@@ -155,10 +169,9 @@ def dual_cut(
     ``frozen``: quantities the LP held at fixed values (a neighbourhood LP); the result is then a
     local guide for the heuristic, not a valid cut, and ``K`` is meaningless.
     """
-    Mr = problem.M[rows]
-    cols = np.union1d(np.unique(Mr.indices), [p])
-    MrT = Mr.T  # cells x rows: the reduced costs of every cell in one product, then those of ``cols``
-    pi = int(np.searchsorted(cols, p))
+    MrT, touched = problem.equations(rows)
+    pi = int(np.searchsorted(touched, p))
+    cols = touched if pi < len(touched) and touched[pi] == p else np.insert(touched, pi, p)
     alpha = np.zeros(len(cols))
     beta = np.zeros(len(cols))
     for sign, lam in ((1.0, lam_max),) if upper else ((1.0, lam_max), (-1.0, lam_min)):
