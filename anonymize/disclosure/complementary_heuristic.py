@@ -192,7 +192,7 @@ def heuristic(
             supp, want_duals=True, time_limit=max(deadline - time.perf_counter(), 0.1), exact_limit=exact_limit, seen=seen, duals_apart=stalled == 0
         )
         info.lp_solves += audit.n_lp
-        failing = audit.targets[(audit.verdict == "exact") | (audit.verdict == "narrow")]
+        failing = audit.targets[audit.failed()]
         if len(failing) == 0:
             if (audit.verdict == "unchecked").any():
                 info.note = "audit time limit"

@@ -346,7 +346,7 @@ def _audit_until_passed(
             top=problem.top[targets],
         )
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
-        failing = (result.verdict == "exact") | (result.verdict == "narrow")
+        failing = result.failed()
         short_q, deficit, deficit_up = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit)
         if (not failing.any() and not len(short_q)) or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
             return report, suppressed, len(short_q)  # repairs share protect's time limit: past it, the failing report refuses
