@@ -64,6 +64,7 @@ def attacker_intervals(
     duals_apart: bool = False,
     top: np.ndarray | None = None,
     stop_at_failure: bool = False,
+    memo: ComponentMemo | None = None,
 ) -> IntervalResult:
     """Attacker's range for every quantity in ``targets`` given ``M y = 0`` and bounds [L, U].
 
@@ -83,6 +84,9 @@ def attacker_intervals(
     every target is protected; the audit stops at the first target found exact or narrow (targets
     are looked at in the order given, so put the likeliest to fail first) and leaves the rest
     unchecked.
+    ``memo``: components settled by earlier calls with the same memo; a component whose programme
+    and targets are the same again takes their answer without solving (``ComponentMemo``). Not
+    with ``want_duals``, ``seen`` or ``stop_at_failure``, whose answers depend on more than that.
     """
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -117,6 +121,7 @@ def attacker_intervals(
             stop=stop,
             seen=seen,
             duals_apart=duals_apart,
+            memo=None if want_duals or seen is not None or stop_at_failure else memo,
         )
         for tg, cv, cr in groups:
             if stop():
@@ -221,9 +226,18 @@ class _Run:
     seen: SeenRanges | None = None
     duals_apart: bool = False
     counter: list[int] = field(default_factory=lambda: [0])  # LPs solved
+    memo: ComponentMemo | None = None
 
     def component(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
-        """Settle targets ``tg`` of the component with columns ``cv`` and rows ``cr``."""
+        """Settle targets ``tg`` of the component with columns ``cv`` and rows ``cr`` (from the
+        memo when it holds the same component)."""
+        if self.memo is None:
+            self._solve_component(tg, cv, cr)
+        elif not self.memo.recall(self, tg, cv, cr):
+            self._solve_component(tg, cv, cr)
+            self.memo.keep(self, tg, cv, cr)
+
+    def _solve_component(self, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
         prog, out = self.prog, self.out
         out.largest_component = max(out.largest_component, len(cv))
         pos = np.full(prog.A.shape[1], -1, dtype=np.int64)
@@ -257,6 +271,41 @@ class _Run:
             np.minimum(C.obs_lo, lo, out=C.obs_lo)
             np.maximum(C.obs_hi, hi, out=C.obs_hi)
         return C
+
+
+class ComponentMemo:
+    """Components already settled, by everything their answer depends on: the equations and cells,
+    the constants the published cells put into the equations, the cells' bounds, the targets with
+    their widths and tops, and whether exact ranges were asked for. The same component asked
+    again (one agency's programme between repair rounds, where the repair changed other
+    components) gets the same ranges, methods and verdicts without an LP. Within one ``protect``
+    call the true values, and so the starting point, do not change. ``hits``, ``misses``: counts."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple, tuple[np.ndarray, ...]] = {}
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def _key(run: _Run, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> tuple:
+        p = run.prog
+        arrays = (p.free_idx[cv], p.active[cr], p.b[cr], p.L[cv], p.U[cv], p.free_idx[run.tloc[tg]], run.required[tg], run.out.top[tg])
+        return (*(a.tobytes() for a in arrays), run.report_exact, run.exact_limit)
+
+    def recall(self, run: _Run, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> bool:
+        answer = self.answers.get(self._key(run, tg, cv, cr))
+        if answer is None:
+            self.misses += 1
+            return False
+        self.hits += 1
+        out = run.out
+        out.lower[tg], out.upper[tg], out.method[tg], out.verdict[tg] = answer
+        out.largest_component = max(out.largest_component, len(cv))
+        return True
+
+    def keep(self, run: _Run, tg: np.ndarray, cv: np.ndarray, cr: np.ndarray) -> None:
+        out = run.out
+        if not (out.verdict[tg] == "unchecked").any():  # cut short by the clock: nothing to keep
+            self.answers[self._key(run, tg, cv, cr)] = (out.lower[tg].copy(), out.upper[tg].copy(), out.method[tg].copy(), out.verdict[tg].copy())
 
 
 def _exact_ranges(

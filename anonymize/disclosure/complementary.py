@@ -213,4 +213,6 @@ class SolveInfo:
     lp_solves: int = 0
     optimal: bool = False
     note: str = ""
+    #: The MILP's last pattern: its result, or where it stopped short (the heuristic's seed).
+    pattern: np.ndarray | None = None
 

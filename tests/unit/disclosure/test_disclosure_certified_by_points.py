@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from dvnet.anonymize.disclosure import protect
-from dvnet.anonymize.disclosure.attack import attacker_intervals
+from dvnet.anonymize.disclosure.attack import ComponentMemo, attacker_intervals
 from dvnet.anonymize.disclosure.audit import audit
 from dvnet.anonymize.disclosure.component import Component
 from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
@@ -199,3 +199,44 @@ def test_an_audit_that_stops_at_the_first_failure_says_what_the_full_one_says(se
     whole = _fast(M, truth, everything, required, None)
     assert not whole.failed().any()
     assert _fast(M, truth, everything, required, None, stop_at_failure=True).verdict.tolist() == whole.verdict.tolist()
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_component_asked_again_is_recalled_without_lps_and_a_changed_one_is_solved_again(exact):
+    """``ComponentMemo`` (the insider check between repair rounds): the same programme asked
+    again is answered from the memo with no LP and the same verdicts and ranges; a component whose
+    bounds changed is solved again, and its answer is what a call without the memo gives."""
+    rng = np.random.default_rng(7)
+    shape = (4, 5)
+    one, truth_one = _equations(shape), _table(shape, rng)
+    M = sp.block_diag([one, one]).tocsr()  # two tables sharing nothing: two components
+    truth = np.r_[truth_one, _table(shape, rng)]
+    n = len(truth_one)
+    hidden = (rng.random(len(truth)) < 0.45) | ((truth > 0) & (truth < 3))
+    hidden[[n - 1, 2 * n - 1]] = False  # grand totals published
+    required = np.where((truth > 0) & (truth < 3), PRIMARY_WIDTH, 1.0)
+    L, U = _bounds(truth, hidden)
+    targets = np.nonzero(hidden)[0]
+    kw = dict(truth=truth, report_exact=exact, exact_limit=10**9 if exact else 0, block_size=8, sweep_limit=10_000, full_lp_limit=10_000)
+
+    def ask(L, U, memo=None):
+        return attacker_intervals(M, L, U, targets, required[targets], memo=memo, **kw)
+
+    memo = ComponentMemo()
+    first = ask(L, U, memo)
+    assert first.n_lp > 0 and memo.misses == first.n_components == 2 and memo.hits == 0
+    again = ask(L, U, memo)
+    assert again.n_lp == 0 and memo.hits == 2
+    for field in ("lower", "upper"):
+        assert np.array_equal(getattr(again, field), getattr(first, field), equal_nan=True)
+    assert again.verdict.tolist() == first.verdict.tolist() and again.method.tolist() == first.method.tolist()
+
+    moved = targets[targets >= n][0]  # a bound of the second table's component moves (the truth still inside)
+    L2, U2 = L.copy(), U.copy()
+    U2[moved] = truth[moved] + 50
+    changed = ask(L2, U2, memo)
+    assert memo.hits == 3 and memo.misses == 3  # the first table's component recalled, the second's solved
+    plain = ask(L2, U2)
+    assert changed.verdict.tolist() == plain.verdict.tolist()
+    if exact:
+        assert np.allclose(changed.lower, plain.lower) and np.allclose(changed.upper, plain.upper)

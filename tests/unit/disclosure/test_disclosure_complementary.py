@@ -238,6 +238,45 @@ def test_milp_and_heuristic_both_pass_and_the_milp_suppresses_no_more(grid_table
     assert info.optimal and pattern is not None
 
 
+def test_a_milp_out_of_rounds_hands_its_last_pattern_to_the_heuristic(grid_table, monkeypatch):
+    import importlib
+
+    from dvnet.anonymize.disclosure import complementary_milp
+
+    protect_module = importlib.import_module("dvnet.anonymize.disclosure.protect")  # the package exports the function under that name
+
+    (grid,) = _random_grid(4)  # its MILP needs more than two rounds of cuts (the first has no cuts to meet)
+    t = grid_table("t", grid, [f"r{i}" for i in range(5)], [f"c{j}" for j in range(6)])
+    problem = prepare([t]).problem
+    pattern, info = solve_milp(problem, rounds=2)
+    assert pattern is None and info.note == "rounds" and info.iterations == 2
+    seed = info.pattern
+    assert (seed >= problem.sensitive).all() and (seed & ~problem.sensitive).any()  # the MILP's complementary cells
+    assert problem.audit(seed).failed().any()  # short of protecting: that is why it is a seed
+    done, _ = heuristic(problem, suppressed=seed)
+    assert (done >= seed).all() and not problem.audit(done).failed().any()  # kept, completed
+
+    seeds = []
+    real = protect_module.heuristic
+
+    def spy(sub, **kw):
+        seeds.append(kw.get("suppressed"))
+        return real(sub, **kw)
+
+    monkeypatch.setattr(protect_module, "heuristic", spy)
+    monkeypatch.setattr(complementary_milp, "MILP_ROUNDS", 2)
+    monkeypatch.setattr(complementary_milp, "MILP_CELL_ROUNDS", 1)
+    release = protect([t])
+    assert release.audit.passed and release.stats.heuristic_blocks >= 1
+    assert seeds and seeds[0] is not None and np.array_equal(seeds[0], seed)  # protect seeds the heuristic with the MILP's pattern
+
+
+def test_small_blocks_get_more_rounds_of_cuts_than_large_ones():
+    from dvnet.anonymize.disclosure.complementary_milp import MILP_ROUNDS, milp_rounds
+
+    assert milp_rounds(42) > 100 and milp_rounds(849) == milp_rounds(5_000) == MILP_ROUNDS
+
+
 def test_primary_only_is_reported_as_failing_and_protect_refuses_it(grid_table):
     t = grid_table("t", [[3, 40, 25], [30, 20, 50], [22, 35, 41]], ["A", "B", "C"], ["x", "y", "z"])
     with pytest.raises(DisclosureError) as err:
