@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds.append(time.perf_counter() - t0)
         s = release.stats
         print(f"run {i + 1}/{args.repeat}: {seconds[-1]:.1f} s; {len(tables)} tables, {s.cells:,} cells; suppressed {s.primary} primary, "
-              f"{s.dominance} dominance, {s.complementary} complementary (their total {s.complementary_total:,}); method {s.method}; audit {'passed' if release.audit.passed else 'FAILED'}", flush=True)
+              f"{s.dominance} dominance, {s.complementary} complementary; method {s.method}; audit {'passed' if release.audit.passed else 'FAILED'}", flush=True)
     print(f"{', '.join(periods)} under {profile.name}: median {statistics.median(seconds):.1f} s over {args.repeat} run(s)")
     return 0
 
