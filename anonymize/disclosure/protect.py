@@ -253,7 +253,7 @@ def protect(
     ``table`` column, or a mapping by table name). ``earlier``: the ledger's cells of earlier
     releases. ``sole_categories``: per dimension, the categories with one member organisation.
     ``method``: "auto" (MILP for blocks of at most ``milp_max_cells`` cells, heuristic
-    beyond; a block whose MILP has not converged in ``MILP_ROUNDS`` rounds of cuts is completed by
+    beyond; a block whose MILP has not converged in its rounds of cuts (``milp_rounds``) is completed by
     the heuristic from the MILP's last pattern), "milp" (rounds until converged or
     ``time_limit``), "heuristic", or "none" (primary suppression only, for
     comparison; it is then only published if it happens to pass). ``check=False`` returns a
@@ -474,10 +474,8 @@ def _complementary_cells(
         remaining = max(time_limit - (time.perf_counter() - t_start), 1.0)
         result = seed = None
         if method == "milp" or (method == "auto" and int(sub.view.in_release.sum()) <= milp_max_cells):
-            if method == "auto":
-                result, info = solve_milp(sub, time_limit=min(milp_time_limit, remaining))
-            else:
-                result, info = solve_milp(sub, time_limit=remaining, rounds=sys.maxsize)
+            auto = method == "auto"  # "milp" rounds until converged, within protect's whole time limit
+            result, info = solve_milp(sub, time_limit=min(milp_time_limit, remaining) if auto else remaining, rounds=None if auto else sys.maxsize)
             if result is not None:
                 used.append("milp")
             elif info.note in ("rounds", "time limit"):
