@@ -197,7 +197,7 @@ def heuristic(
             if (audit.verdict == "unchecked").any():
                 info.note = "audit time limit"
             break
-        added = _repair(problem, supp, audit, failing)
+        added = add_cut_cells(problem, supp, audit, failing)
         if added == 0:
             stalled += 1
             if stalled > 1:
@@ -211,7 +211,7 @@ def heuristic(
     return supp, info
 
 
-def _repair(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: np.ndarray) -> int:
+def add_cut_cells(problem: Problem, supp: np.ndarray, audit: IntervalResult, failing: np.ndarray) -> int:
     """For each failing cell, add the cheapest cell whose coefficient in its dual cut covers the
     deficit (else the best coefficient per cost); the cut of its max alone where its range stops
     below its ``top``. Returns how many cells were added."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from dvnet.anonymize.disclosure.attack import ComponentMemo, attacker_intervals, component_labels
+from dvnet.anonymize.disclosure.attack import ComponentMemo, attacker_intervals
 from dvnet.anonymize.disclosure.audit import (
     COMPLEMENTARY,
     DIFFERENCE,
@@ -40,7 +40,8 @@ from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.dominance import Contributors, category_mask, contributors, dominance_mask
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, INVALID_TABLE, DisclosureError
-from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL
+from dvnet.anonymize.disclosure.insiders import insiders_short, repair_insiders
+from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
@@ -319,9 +320,10 @@ def _refuse_exposed_singletons(M, suppressed: np.ndarray, owner: np.ndarray, unk
         )
 
 
-#: Rounds of repair after the final audit. Each insider repair usually leaves a few cells short
-#: that the next round fixes (on the demo network's periods 35, 9, 2, 0 and 23, 2, 0 short cells);
-#: a round costs an audit and an insider check, and only a pattern that needs it pays for it.
+#: Rounds of repair after the final audit. An insider's shortfall closes in one (its own dual cuts,
+#: ``insiders.repair_insiders``: 34, 0 short cells on the demo period); cells added there can leave a
+#: complementary cell exact, or a singleton exposed, for the next round. A round costs an audit and an
+#: insider check, and only a pattern that needs it pays for it.
 REPAIR_ROUNDS = 6
 
 
@@ -330,7 +332,7 @@ def _audit_until_passed(
     deadline: float, seen: SeenRanges | None = None,
 ) -> tuple[AuditReport, np.ndarray, int]:
     """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
-    Also how many dominated cells an insider still narrows (``_insiders_short``).
+    Also how many dominated cells an insider still narrows (``insiders.insiders_short``).
 
     The pattern must pass the very audit that gates publication: a complementary cell the
     attacker can pin exactly hides nothing, so it is published (what it shows is known anyway);
@@ -354,19 +356,16 @@ def _audit_until_passed(
         )
         report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
         failing = result.failed()
-        short_q, deficit, deficit_up = _insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit, memo=memo)
-        if (not failing.any() and not len(short_q)) or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
-            return report, suppressed, len(short_q)  # repairs share protect's time limit: past it, the failing report refuses
-        # An insider's range is the outsider's cut by what the agency knows: widen the outsider's
-        # by the shortfall, and raise its top by the shortfall above.
-        width = dict(zip(targets, result.upper - result.lower, strict=True))
-        upper = dict(zip(targets, result.upper, strict=True))
-        problem.required[short_q] = np.maximum(problem.required[short_q], np.array([width.get(q, 0.0) for q in short_q]) + deficit)
-        raised = np.array([upper.get(q, model.truth[q]) for q in short_q]) + deficit_up
-        problem.top[short_q] = np.where(deficit_up > 0, np.maximum(problem.top[short_q], raised), problem.top[short_q])
+        insiders = insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit, memo=memo)
+        short = len(insiders.cells)
+        if (not failing.any() and not short) or attempt == REPAIR_ROUNDS or method == "none" or time.perf_counter() > deadline:
+            return report, suppressed, short  # repairs share protect's time limit: past it, the failing report refuses
         exact_comp = targets[(result.verdict == "exact") & ~problem.sensitive[targets]]
         suppressed[exact_comp] = False
-        exposed = np.union1d(targets[failing & problem.sensitive[targets]], short_q)
+        # An agency's shortfall is closed in its own programme (its dual cuts), not guessed from the outsider's.
+        if short:
+            repair_insiders(prep, suppressed, insiders, exact_limit, audit_time_limit)
+        exposed = targets[failing & problem.sensitive[targets]]
         if len(exposed):
             block = np.unique(np.concatenate([b for b in blocks(problem) if np.isin(exposed, b).any()]))
             sub = problem.restrict(block)
@@ -375,69 +374,6 @@ def _audit_until_passed(
             used.append("heuristic")
         suppressed = _protect_singletons(prep, suppressed, used, deadline, exact_limit)
     return report, suppressed, 0
-
-
-def _insiders_short(
-    prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None, *, report_exact: bool = False,
-    memo: ComponentMemo | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dominated suppressed cells (and small counts the p % rule flags too) whose range, as one
-    agency works it out knowing its own count in every cell (and the cells it alone contributes),
-    is pinned or narrower than p % of the largest other agency's count, or whose highest value,
-    less the agency's own count, comes within p % above that count (the p % rule's upper
-    protection); with how much wider, and how much higher, it must reach.
-
-    Per agency, only the components (suppressed cells linked by equations, as the outsider's
-    audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
-    is the outsider's, which the audit already holds to the cell's required width (solved again
-    too where that width is below the p % one). A cell the points seen show protected needs no
-    exact range (``report_exact`` gives every cell one: the slow reference, the same answer); a
-    short one gets its exact range, so what it lacks is exact. ``memo``: components settled by
-    earlier rounds (``attack.ComponentMemo``)."""
-    p = prep.profile.p_percent
-    targets_all = np.nonzero(suppressed & ((kinds == DOMINANCE) | ((kinds == PRIMARY) & np.isfinite(prep.problem.top))))[0]
-    if prep.by_agency is None or p is None or not len(targets_all):
-        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
-    M, truth = prep.model.M, prep.model.truth
-    L, U = prep.view.bounds(suppressed)
-    free = np.nonzero(U - L > 1e-9)[0]
-    comp = np.full(len(L), -1)
-    comp[free] = component_labels(M[:, free].tocsr())[0]
-    by_agency = prep.by_agency.tocsc()
-    dense = prep.by_agency[targets_all].toarray()
-    short: dict[int, float] = {}
-    short_up: dict[int, float] = {}
-    for a in range(dense.shape[1]):
-        own = by_agency[:, a].toarray().ravel()
-        # What it alone contributes it knows whole, in this release and (``carry_owners``) earlier ones.
-        alone = (suppressed | prep.unknown) & (prep.owner == a)
-        La, Ua = np.maximum(L, own), U.copy()
-        La[alone] = Ua[alone] = np.where(np.isfinite(truth[alone]), truth[alone], own[alone])
-        others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
-        need = np.maximum(p / 100.0 * others, EXACT_WIDTH)  # and never pinned: that reads the others' part exactly
-        top = own[targets_all] + (1.0 + p / 100.0) * others
-        changed = comp[(La > L) | (Ua < U)]
-        looked = np.isin(comp[targets_all], changed[changed >= 0]) | (prep.problem.required[targets_all] < need - 1e-9)
-        looked |= prep.problem.top[targets_all] < top - 1e-9
-        keep = (others > 0) & ~alone[targets_all] & looked
-        targets, need, top = targets_all[keep], need[keep], top[keep]
-        if not len(targets):
-            continue
-        # Components holding no target are left out of the programme (their cells fixed at the truth).
-        rest = ~np.isin(comp, comp[targets]) & np.isfinite(truth)
-        La[rest], Ua[rest] = truth[rest], truth[rest]
-        res = attacker_intervals(
-            M, La, Ua, targets, need, truth=truth, exact_limit=exact_limit, report_exact=report_exact, time_limit=time_limit, top=top, memo=memo
-        )
-        # Unchecked (no range) counts as short by the whole requirement.
-        wide = need - np.nan_to_num(res.upper - res.lower, nan=0.0)
-        high = top - np.where(np.isnan(res.upper), truth[targets], res.upper)
-        for q, dw, du in zip(targets, wide, high, strict=True):
-            if dw > TOL or du > TOL:
-                short[int(q)] = max(short.get(int(q), 0.0), float(dw))
-                short_up[int(q)] = max(short_up.get(int(q), 0.0), float(du))
-    q = np.array(sorted(short), dtype=np.int64)
-    return q, np.array([short[i] for i in q]), np.array([short_up[i] for i in q])
 
 
 def _protect_singletons(prep: Prepared, suppressed: np.ndarray, used: list[str], deadline: float, exact_limit: int) -> np.ndarray:

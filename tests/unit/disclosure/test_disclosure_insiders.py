@@ -12,7 +12,8 @@ from scipy.optimize import linprog
 
 from dvnet.anonymize.disclosure import TOTAL, get_profile, protect
 from dvnet.anonymize.disclosure.audit import DOMINANCE
-from dvnet.anonymize.disclosure.protect import _insiders_short, prepare
+from dvnet.anonymize.disclosure.insiders import insiders_short
+from dvnet.anonymize.disclosure.protect import prepare
 
 GRID = [[40, 30, 25], [50, 35, 45], [33, 60, 28]]
 REGIONS, SERVICES = ["R1", "R2", "R3"], ["shelter", "counselling", "legal"]
@@ -173,7 +174,8 @@ def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_out
     own = {k: v["small"] for k, v in parts.items()}
     lo, hi = _insider_range(shown, own, ("R1", "shelter"))
     assert hi - lo < 0.2 * 77  # the test's own LP: "small" narrows it below p %
-    short, deficit, _ = _insiders_short(prep, suppressed, prep.kinds, 400, None)
+    check = insiders_short(prep, suppressed, prep.kinds, 400, None)
+    short, deficit = check.cells, check.wider()
     assert target in short.tolist(), ascii(short.tolist())
     assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
 
@@ -288,9 +290,59 @@ def test_the_insiders_shortfalls_are_those_of_exact_ranges(grid_table, big, smal
     rectangle, _, _ = _rectangle_around_r1_shelter(prep)
     found = 0
     for hidden in (rectangle, heuristic(prep.problem, suppressed=rectangle, cleanup_seconds=0.0)[0]):
-        fast = _insiders_short(prep, hidden, prep.kinds, 400, None)
-        exact = _insiders_short(prep, hidden, prep.kinds, 400, None, report_exact=True)
-        assert fast[0].tolist() == exact[0].tolist()
-        assert np.allclose(fast[1], exact[1]) and np.allclose(fast[2], exact[2])
-        found += len(fast[0])
+        fast = insiders_short(prep, hidden, prep.kinds, 400, None)
+        exact = insiders_short(prep, hidden, prep.kinds, 400, None, report_exact=True)
+        assert fast.cells.tolist() == exact.cells.tolist()
+        assert np.allclose(fast.wider(), exact.wider()) and np.allclose(fast.higher(), exact.higher())
+        found += len(fast.cells)
     assert found  # something an insider narrows, so the comparison is of numbers
+
+
+# R1/shelter: 80 = 77 (big) + 3 (small), in the rectangle with R1/counselling and R2's 20 and 11. An
+# outsider's range is [69, 100]; small, with 7 of R2/shelter and 10 of R2/counselling, reads [79, 93]:
+# 14 wide, less than 20 % of 77.
+WIDE_SHORT = (
+    [[80, 20, 11], [20, 11, 11], [11, 11, 11]],
+    {("R1", "shelter"): {"big": 77, "small": 3}, ("R2", "counselling"): {"small": 10, "z": 1}},
+    "wider",
+)
+# R1/shelter: 39 = 38 (big) + 1 (small); small holds 7 of R1/counselling's 12. An outsider's highest
+# value is 51 (R1's total less legal's 40), past the p % level 46.6; small's is 51 - 7 = 44.
+HIGH_SHORT = ([[39, 12, 40], [50, 35, 45], [33, 60, 28]], {("R1", "shelter"): {"big": 38, "small": 1}, ("R1", "counselling"): {"small": 7, "c": 5}}, "higher")
+
+
+@pytest.mark.parametrize("grid, special, lacks", [WIDE_SHORT, HIGH_SHORT], ids=["too narrow", "too low"])
+def test_an_insiders_shortfall_is_closed_in_its_own_programme_in_one_repair(grid_table, grid, special, lacks):
+    """The repair reads the short agency's own dual cuts (its counts as bounds), so one repair
+    closes what the outsider's audit cannot even see: the outsider's range of the cell passes,
+    the agency's does not, and after ``repair_insiders`` the agency's range (the test's own LP)
+    is wide and high enough."""
+    from dvnet.anonymize.disclosure.insiders import repair_insiders
+
+    parts = {(r, c): {"small": 7, f"x{r}{c}": 2, f"y{r}{c}": v - 9} for (r, c), v in _cells(grid).items() if v >= 11}
+    parts.update(special)
+    contrib = _contributions(grid, parts)
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    suppressed, target, _ = _rectangle_around_r1_shelter(prep)
+    assert prep.kinds[target] == DOMINANCE
+    assert prep.problem.audit(suppressed, targets=np.array([target])).verdict[0] == "protected"  # the outsider sees nothing wrong
+    check = insiders_short(prep, suppressed, prep.kinds, 400, None)
+    assert target in check.cells.tolist()
+    assert getattr(check, lacks)()[check.cells.tolist().index(target)] > 0
+    before = suppressed.copy()
+    added = repair_insiders(prep, suppressed, check, 400, None)
+    assert added == int((suppressed & ~before).sum()) > 0
+    assert not len(insiders_short(prep, suppressed, prep.kinds, 400, None).cells)
+    # The test's own LP, as "small" (its counts in every cell as lower bounds), agrees.
+    frame = prep.tables[0].frame
+    hide = np.isin(prep.model.cell_qids["t"], np.nonzero(suppressed)[0])
+    shown = frame.assign(value=frame["value"].astype(object).where(~hide, pd.NA))
+    own = {k: v["small"] for k, v in parts.items() if "small" in v}
+    lo, hi = _insider_range(shown, own, ("R1", "shelter"))
+    big = special[("R1", "shelter")]["big"]
+    assert hi - lo >= 0.2 * big - 1e-6
+    assert hi - own[("R1", "shelter")] >= 1.2 * big - 1e-6
+
+
+def _cells(grid) -> dict[tuple[str, str], int]:
+    return {(r, c): grid[i][j] for i, r in enumerate(REGIONS) for j, c in enumerate(SERVICES)}
