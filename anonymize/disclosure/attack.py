@@ -75,10 +75,14 @@ def attacker_intervals(
     Components larger than ``block_size`` cells are first searched block by block; whole-component
     LPs are solved up to ``sweep_limit`` cells (at most ``max_sweeps`` of them). ``seen``: the
     values earlier audits of a smaller programme saw (``seen_ranges.py``), used when they still
-    hold and updated with the points found here. ``duals_apart`` (with ``want_duals``): a target
-    already known to fail gets its duals only when it shares no equation with a failing target
-    given duals before it; the others stay failing without duals (a heuristic repairs the first
-    and looks at the rest again after, when the repair may have protected them too). ``top[k]``
+    hold and updated with the points found here. ``duals_apart`` (with ``want_duals``): for a
+    heuristic between repairs. A target known to fail gets its duals only when it shares no
+    equation with a failing target given duals before it; the others stay failing without duals
+    (the heuristic repairs the first and looks at the rest again after, when the repair may have
+    protected them too). In a component where some target is known to fail (propagation, the
+    points seen), the targets not known to fail get no LPs of their own and stay "unchecked"
+    until after the repair, as do those sharing an equation with a target given duals; a call
+    in which nothing fails decides every target. ``top[k]``
     (optional): the value the range of ``targets[k]`` must also reach upwards (an upper
     protection level; -inf for none). ``stop_at_failure``: for a caller that only asks whether
     every target is protected; the audit stops at the first target found exact or narrow (targets
@@ -319,7 +323,12 @@ def _exact_ranges(
     see ``attacker_intervals``."""
     C = job.C
     near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
-    for j in np.nonzero(todo)[0]:
+    order = np.nonzero(todo)[0]
+    if duals_apart:
+        known = np.isin(job.out.verdict[job.tg[order]], ("exact", "narrow"))
+        if known.any():  # a repair is coming: only the cells known to fail are looked at now (their duals)
+            order = order[known]
+    for j in order:
         if stop():
             break
         p = job.tl[j]
@@ -330,7 +339,7 @@ def _exact_ranges(
             job.settle(j, C.oL[p], C.oU[p], "lp")  # both outer bounds are attained by feasible points
             continue
         rows = C.Acsc.indices[C.Acsc.indptr[p] : C.Acsc.indptr[p + 1]]
-        if duals_apart and job.failing(j) and near_dualled[rows].any():
+        if duals_apart and near_dualled[rows].any():  # looked at again after that repair
             continue
         if not exact and not job.failing(j) and _one_side_certifies(job, j):
             job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
