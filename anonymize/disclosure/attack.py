@@ -253,7 +253,10 @@ class _Run:
         job = ComponentTargets(self._probe(tg, cv, cr), out, self.required, tg, tl, prog.free_idx[cv], prog.active[cr], self.limits.want_duals)
         exact_mode = self.report_exact and len(cv) <= self.exact_limit
         todo = np.ones(len(tg), dtype=bool) if exact_mode else (job.open_ | job.needs_duals)
-        if not exact_mode and job.open_.any():
+        # Between repairs (``duals_apart``) a component with a target known to fail gets only
+        # that target's duals (``_exact_ranges``): a search for points would settle nothing used now.
+        repair_coming = self.duals_apart and len(cv) <= self.limits.full_lp_limit and np.isin(out.verdict[tg], ("exact", "narrow")).any()
+        if not exact_mode and job.open_.any() and not repair_coming:
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.stop)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
             _exact_ranges(job, todo, self.limits.want_duals, self.stop, exact=exact_mode, duals_apart=self.duals_apart)
