@@ -71,7 +71,7 @@ def insider_view(prep: Prepared, agency: int) -> AttackerView:
     """The outsider's bounds with the agency's own count as every lower bound, and the cells it
     alone contributes (in this release and, ``carry_owners``, earlier ones) fixed at their value."""
     v, truth = prep.view, prep.model.truth
-    own = prep.by_agency[:, agency].toarray().ravel()
+    own = prep.by_agency_cols[:, agency].toarray().ravel()
     pub_lo, pub_hi, sup_lo, sup_hi = np.maximum(v.pub_lo, own), v.pub_hi.copy(), np.maximum(v.sup_lo, own), v.sup_hi.copy()
     alone = prep.owner == agency
     value = np.where(np.isfinite(truth), truth, own)[alone]

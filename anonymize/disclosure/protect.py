@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,11 @@ class Prepared:
     owner: np.ndarray  # per quantity, the one agency contributing to it (a singleton), else -1
     by_agency: sp.csr_matrix | None = None  # quantities x agencies: each agency's own count
     agencies: list[str] = field(default_factory=list)  # agency id of each code of ``owner``
+
+    @cached_property
+    def by_agency_cols(self) -> sp.csc_matrix | None:
+        """``by_agency`` by column: each agency's own counts at hand (``insiders.insider_view``)."""
+        return None if self.by_agency is None else self.by_agency.tocsc()
 
     @property
     def unknown(self) -> np.ndarray:
