@@ -11,7 +11,9 @@ a time budget, any complementary cell whose removal still passes the audit.
 
 Each audit of (B) starts from the points the one before saw (the pattern only grows there, see
 ``seen_ranges.py``), and gives duals only to failing cells that share no equation with one given
-duals before them; a neighbour the repair already protects then needs no cell of its own.
+duals before them; a neighbour the repair already protects then needs no cell of its own. While
+some cell is known to fail, it spends no LP on proving the others safe (they are looked at after
+the repair); the audit that ends the loop, with nothing failing, decides every cell.
 """
 
 from __future__ import annotations
