@@ -255,7 +255,7 @@ class _Run:
         todo = np.ones(len(tg), dtype=bool) if exact_mode else (job.open_ | job.needs_duals)
         # Between repairs (``duals_apart``) a component with a target known to fail gets only
         # that target's duals (``_exact_ranges``): a search for points would settle nothing used now.
-        repair_coming = self.duals_apart and len(cv) <= self.limits.full_lp_limit and np.isin(out.verdict[tg], ("exact", "narrow")).any()
+        repair_coming = self.duals_apart and len(cv) <= self.limits.full_lp_limit and job.known_failing().any()
         if not exact_mode and job.open_.any() and not repair_coming:
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.stop)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
@@ -328,7 +328,7 @@ def _exact_ranges(
     near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
     order = np.nonzero(todo)[0]
     if duals_apart:
-        known = np.isin(job.out.verdict[job.tg[order]], ("exact", "narrow"))
+        known = job.known_failing()[order]
         if known.any():  # a repair is coming: only the cells known to fail are looked at now (their duals)
             order = order[known]
     for j in order:

@@ -290,6 +290,10 @@ class ComponentTargets:
     def failing(self, j: int) -> bool:
         return self.out.verdict[self.tg[j]] in ("exact", "narrow")
 
+    def known_failing(self) -> np.ndarray:
+        """Per target: whether it is already known to fail (``failing``, for every target)."""
+        return (self.out.verdict[self.tg] == "exact") | (self.out.verdict[self.tg] == "narrow")
+
     def protected(self, j: int) -> bool:
         return self.out.verdict[self.tg[j]] == "protected"
 
