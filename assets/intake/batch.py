@@ -22,9 +22,9 @@ work. This op job does the same work for the whole batch in one run:
   (``AssetCheckEvaluation``). The staged rows of ``loaded_rows_conform`` are checked as the
   batch goes, after the groups that loaded them committed, each time ``CHECK_EVERY_ROWS`` rows are
   waiting (the loading thread has the time while the next bundle verifies; a check per small group
-  would cost more than it saves), against the digests of the rows ingest validated, so rows
-  stored exactly as validated are not validated a second time; the finding is reported with the
-  others at the end.
+  would cost more than it saves), against the SHA-256 of each staged file as ingest encoded it
+  from the rows it validated, so rows stored exactly as validated are not validated a second
+  time; the finding is reported with the others at the end.
 
 A group whose writer cannot be had (``WAREHOUSE_BUSY``) stops the batch: the groups before it stay
 loaded and reported, its bundles and those after it stay in the inbox for the next run.
@@ -62,7 +62,7 @@ CHECK_EVERY_ROWS = 100_000
 
 @dataclass
 class _Unchecked:
-    """Loaded bundles whose staged rows the batch has not checked yet, with their rows and digests."""
+    """Loaded bundles whose staged rows the batch has not checked yet, with their rows and their files' SHA-256 as encoded."""
 
     bundle_ids: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, digest_sql, off_geography_rows, record_failures, rule_name
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, rule_name
+from dvnet.assets.warehouse.lib import staged_files
 from dvnet.assets.warehouse.lib.schema import ensure_schema, staged_table
 from dvnet.assets.warehouse.lib.writes import NO_ROWS, staged_source
 from dvnet.contracts.geography import Geography
@@ -94,10 +95,11 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     evaluated by ``contracts.conformance``), name only the network's regions, carry their bundle's
     contract and period, and the staged table has exactly the model's columns.
 
-    ``validated``: the digest (``conform.table_digest``) of the rows ingest validated, per bundle,
-    when the caller loaded them in this process. A bundle whose stored rows have that digest holds
-    exactly the rows that passed these rules at ingest, so it is not validated again; every other
-    bundle is (the rules name what broke). Without digests every bundle is re-validated."""
+    ``validated``: per bundle, the SHA-256 of the staged file ingest encoded from the rows that
+    passed these rules (``staged_files.Encoded``), when the caller loaded them in this process. A
+    bundle whose stored file has those bytes holds exactly those rows, so it is not validated
+    again; every other bundle is (the rules name what broke). Without them every bundle is
+    re-validated."""
     table = staged_source(con, contract.id, bundle_ids)
     if not bundle_ids or table == NO_ROWS:
         return Finding(True, {"rows_checked": 0})
@@ -107,7 +109,7 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     expected = [*KEY_COLUMNS, *contract.output_columns()]
     if sorted(columns) != sorted(expected):
         return Finding(False, {"rows_checked": 0, "violations_by_column_rule": {"table_columns": len(set(columns) ^ set(expected))}})
-    as_validated = _as_validated(con, table, contract, bundle_ids, validated or {})
+    as_validated = _as_validated(con, contract, bundle_ids, validated or {})
     violations: Counter = Counter()
     rows = sum(as_validated.values())
     for bundle_id in (b for b in bundle_ids if b not in as_validated):  # a bundle at a time: memory stays one bundle's rows
@@ -131,17 +133,15 @@ def staged_rows_conform(con: duckdb.DuckDBPyConnection, contract: Contract, bund
     return Finding(not violations, metadata)
 
 
-def _as_validated(con, table: str, contract: Contract, bundle_ids: list[str], validated: dict[str, str]) -> dict[str, int]:
-    """Rows per bundle of ``bundle_ids`` whose stored rows have the digest ingest took of the rows
-    it validated (``validated``). DuckDB only: PostgreSQL's hash is not DuckDB's."""
+def _as_validated(con, contract: Contract, bundle_ids: list[str], validated: dict[str, str]) -> dict[str, int]:
+    """Rows per bundle of ``bundle_ids`` whose stored staged file has the bytes ingest encoded
+    from the rows it validated (``validated``: their SHA-256). The embedded warehouse only: on
+    PostgreSQL the rows are table rows, not a file."""
     if not isinstance(con, duckdb.DuckDBPyConnection):
         return {}
-    found: dict[str, int] = {}
-    for bundle_id in (b for b in bundle_ids if b in validated):
-        stored = con.execute(f"SELECT {digest_sql(contract.output_columns())} FROM {table} WHERE bundle_id = ?", [bundle_id]).fetchall()[0][0]
-        if stored == validated[bundle_id]:
-            found[bundle_id] = int(stored.split(":")[0])
-    return found
+    wanted = [b for b in bundle_ids if b in validated]
+    stored = staged_files.stored(con, contract.id, wanted) if wanted else {}
+    return {b: rows for b, (sha256, rows) in stored.items() if sha256 == validated[b]}
 
 
 def counts_conform(con: duckdb.DuckDBPyConnection, bundle_ids: list[str], geography: Geography) -> Finding:

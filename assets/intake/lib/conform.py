@@ -53,29 +53,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def digest_sql(columns: list[str]) -> str:
-    """SQL (DuckDB's) of a set of rows' digest over ``columns``: ``<rows>:<sum of each row's hash>``.
-    Order-free; two sets with the same digest hold the same rows but for a 64-bit hash collision
-    that also keeps the sum. Never leaves the process: it is computed from the rows' values."""
-    return f"count(*)::VARCHAR || ':' || coalesce(sum(hash({', '.join(map(_q, columns))}))::VARCHAR, '0')"
-
-
-def table_digest(table: pa.Table, columns: list[str], con: duckdb.DuckDBPyConnection | None = None) -> str:
-    """``digest_sql`` of an Arrow table's rows (the rows ingest validated), on ``con``, an
-    in-memory DuckDB of the caller's (opening one costs about 15 ms), or a fresh one."""
-    own = con is None
-    con = duckdb.connect() if own else con
-    try:
-        con.register("_dvnet_rows", table)
-        try:
-            return con.execute(f"SELECT {digest_sql(columns)} FROM _dvnet_rows").fetchall()[0][0]
-        finally:
-            con.unregister("_dvnet_rows")
-    finally:
-        if own:
-            con.close()
-
-
 def count_violations(con: duckdb.DuckDBPyConnection, relation: str, where: str = "TRUE", params: list | None = None) -> dict[str, int]:
     """``column:rule`` -> rows of ``relation`` (count rows: ``contract_id``, ``table_name``,
     dimension columns, ``n``) that break it, over the rows matching ``where`` (trusted SQL with

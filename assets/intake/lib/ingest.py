@@ -17,7 +17,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,12 +36,13 @@ from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
-from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures, table_digest
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
-from dvnet.assets.warehouse.lib.postgres import is_unique_violation
+from dvnet.assets.warehouse.lib import staged_files
+from dvnet.assets.warehouse.lib.postgres import configured_url, is_unique_violation
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema
 from dvnet.assets.warehouse.lib.writes import append_rows, discard_unlisted, serial, stage_rows, unstage
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
@@ -256,19 +257,37 @@ def _check_agreement(manifest: dict, header: dict, ctx: CoordinatorContext, cont
 # --- load ----------------------------------------------------------------------------------------
 
 
-def _load(con, header: dict, manifest: dict, contract: Contract, table: arrow.Table, counts: arrow.Table | None,
-          file_sha: str, now: dt.datetime, project: str | None) -> str | None:
-    """Rows, counts and the ledger row in one transaction; returns the bundle id replaced, if any.
+def _staged_keys(header: dict, manifest: dict, contract: Contract) -> dict[str, str]:
+    """The constant columns a bundle's rows are stored with."""
+    return {"bundle_id": header["bundle_id"], "agency_id": header["agency_id"], "period": str(manifest["period"]), "contract_id": contract.id}
 
-    ``counts``: a record bundle's standard tables, counted from its rows during verification."""
+
+def _encoded(v: _Verified) -> staged_files.Encoded | None:
+    """The staged file of a verified record bundle on the embedded warehouse, made once from the
+    rows that passed: the load stores these bytes, and ``loaded_rows_conform`` proves the stored
+    file by their SHA-256. None for an aggregate bundle and on PostgreSQL (rows go to a table).
+    Made in the verifying thread when verification runs apart from the loads (``verify_files``,
+    outside the warehouse lock), else in the loading one (in the look-ahead of ``ingest_files``
+    the verifying thread given the encoding too was the slower by far: the 50 × 200k-row bench's
+    core took 5 s longer)."""
+    if v.staged is None and v.header["mode"] == "record" and configured_url() is None:
+        v.staged = staged_files.encode(_staged_keys(v.header, v.manifest, v.contract), v.table)
+    return v.staged
+
+
+def _load(con, v: _Verified, file_sha: str, now: dt.datetime) -> str | None:
+    """Rows, counts and the ledger row of a verified bundle in one transaction; returns the bundle
+    id replaced, if any. A record bundle's counts (its standard tables) and staged file were made
+    from its rows during verification."""
+    header, manifest, contract, table, counts, project = v.header, v.manifest, v.contract, v.table, v.counts, v.project
     agency, period, bundle_id = header["agency_id"], str(manifest["period"]), header["bundle_id"]
     supersedes = manifest.get("supersedes")
     con.execute("BEGIN TRANSACTION")
     try:
         _claim_key(con, [agency, contract.id, period, project or ""], bundle_id, supersedes, contract)
-        keys = {"bundle_id": bundle_id, "agency_id": agency, "period": period, "contract_id": contract.id}
+        keys = _staged_keys(header, manifest, contract)
         if header["mode"] == "record":
-            stage_rows(con, contract.id, keys, table)
+            stage_rows(con, contract.id, keys, table, _encoded(v))
             rows = table.num_rows
             maybe_crash("after_rows")
             if counts is not None:
@@ -357,6 +376,7 @@ class _Verified:
     contract: Contract | None = None
     table: arrow.Table | None = None
     counts: arrow.Table | None = None
+    staged: staged_files.Encoded | None = None  # a record bundle's staged file, encoded from the rows that passed
     project: str | None = None
     gone: bool = False  # left the inbox before it was read: another writer has it; nothing to record
 
@@ -366,9 +386,10 @@ def _unexpected() -> IngestRefusal:
     return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
-def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
+def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode: bool = False) -> _Verified:
     """Every check of one bundle file that does not need the warehouse. Never raises for the file's
-    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR)."""
+    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR). ``encode``:
+    a record bundle's staged file is made here too (``_encoded``), not by the load."""
     path = Path(path)
     out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
     v = _Verified(path, out, now)
@@ -423,20 +444,13 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime) -> _Verified:
         if off:
             raise IngestRefusal("CONTRACT_VIOLATION", f"region (not a region of the network's geography; {OFF_GEOGRAPHY}): {off} rows")
         v.manifest, v.table = m, table
+        if encode:
+            _encoded(v)
     except DvnetError as e:
         v.after_replay = e
     except Exception:  # noqa: BLE001
         v.after_replay = _unexpected()
     return v
-
-
-def _digest(table: arrow.Table, contract: Contract, digester: duckdb.DuckDBPyConnection) -> str | None:
-    """``table_digest`` of rows that passed; None if it cannot be taken (the check then validates
-    the stored rows again: a missing digest costs time, never a bundle)."""
-    try:
-        return table_digest(table, contract.output_columns(), digester)
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def _apply(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome | None:
@@ -469,7 +483,7 @@ def _apply_in_order(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome
             if v.after_replay is not None:
                 raise v.after_replay
             maybe_crash("after_verify")
-            out.replaced = _load(con, v.header, v.manifest, v.contract, v.table, v.counts, out.file_sha256, now, v.project)
+            out.replaced = _load(con, v, out.file_sha256, now)
             out.outcome, out.rows_loaded = "loaded", v.table.num_rows
     except DvnetError as e:
         out.outcome, out.reason, out.message = "quarantined", e.reason, e.message
@@ -521,27 +535,24 @@ def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Cal
     bundle per agency overlaps its loads with verification as one group would. Per group, in
     order: its outcomes, how many of its files left the inbox before their turn (another writer
     processed them: each bundle is loaded or quarantined exactly once), the group's connection,
-    still held (valid until the next group is asked for), and the digest of each loaded record
-    bundle's validated rows (for ``loaded_rows_conform``; held in memory only: it is computed from
-    the rows' values). The digest is taken here, after each load, not in the verifying thread:
-    verification is the slower half of the pipeline, so this thread has the time while it waits
-    (issue 18: ``ingest_groups`` over the bench's 50 × 200k-row bundles, 14.5–15.2 s → 13.0–13.3 s)."""
+    still held (valid until the next group is asked for), and the SHA-256 of each loaded record
+    bundle's staged file as verification encoded it from the rows that passed (for
+    ``loaded_rows_conform``: a stored file with these bytes holds exactly those rows)."""
     ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now)
     schema_made = None
-    with closing(duckdb.connect()) as digester:
-        for group in groups:
-            with writer() as con:
-                if con is not schema_made:  # once per connection: a turn may keep the last one
-                    ensure_schema(con)
-                    schema_made = con
-                applied, digests = [], {}
-                for v in itertools.islice(ahead, len(group)):
-                    if v.gone or (out := _apply(v, ctx, con)) is None:
-                        continue
-                    applied.append(out)
-                    if out.outcome == "loaded" and out.mode == "record" and (d := _digest(v.table, v.contract, digester)) is not None:
-                        digests[out.bundle_id] = d
-                yield applied, len(group) - len(applied), con, digests
+    for group in groups:
+        with writer() as con:
+            if con is not schema_made:  # once per connection: a turn may keep the last one
+                ensure_schema(con)
+                schema_made = con
+            applied, digests = [], {}
+            for v in itertools.islice(ahead, len(group)):
+                if v.gone or (out := _apply(v, ctx, con)) is None:
+                    continue
+                applied.append(out)
+                if out.outcome == "loaded" and v.staged is not None:
+                    digests[out.bundle_id] = v.staged.sha256
+            yield applied, len(group) - len(applied), con, digests
 
 
 def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None) -> Iterator[_Verified]:
@@ -562,7 +573,7 @@ def verify_files(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | 
     """Every check of each file that needs no warehouse (parse, signature, decrypt, re-validate,
     count), taken OUTSIDE the warehouse lock: intake runs of other partitions verify at the same
     time and only queue for ``load_verified``. All the files' tables are held until they load."""
-    return [_verify(Path(p), ctx, now or _now()) for p in paths]
+    return [_verify(Path(p), ctx, now or _now(), encode=True) for p in paths]
 
 
 def load_verified(verified: list[_Verified], ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection) -> tuple[list[IngestOutcome], int]:

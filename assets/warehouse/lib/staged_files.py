@@ -1,8 +1,9 @@
 """Staged record rows of the embedded warehouse: one owner-only Parquet file per bundle, read
 through a view.
 
-A record bundle's verified rows are written once, as ``<warehouse file>.staged/<contract>/<bundle
-id>.parquet`` (zstd, the key columns in front), and only ever removed whole: a correction
+A record bundle's verified rows are encoded once (``encode``, as its verification ends) and
+written once, as ``<warehouse file>.staged/<contract>/<bundle id>.parquet`` (zstd, the key
+columns in front), and only ever removed whole: a correction
 replaces the bundle, ``dvnet dsa close`` destroys it. The table ``record_files`` (bundle,
 contract, file, rows) says which files hold staged rows; it changes in the same transaction as
 the ledger, and ``staged_<contract>`` is a view over the listed files of the contract's folder.
@@ -19,8 +20,10 @@ scaled profile keeps its staged rows in PostgreSQL tables (``writes``), where ma
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +55,23 @@ def ensure_registry(con) -> None:
                 "file VARCHAR NOT NULL, row_count BIGINT NOT NULL)")  # fmt: skip
 
 
-def write(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
-    """``rows``, the constant ``keys`` columns in front, as the bundle's file (durable and
-    owner-only before this returns), listed in the caller's transaction. Nothing reads the file
-    before the transaction commits: the view reads listed bundles only."""
+@dataclass(frozen=True)
+class Encoded:
+    """A record bundle's staged file as bytes (``encode``), before anything stores them: their
+    row count and SHA-256, which the stored file must still have (``stored``)."""
+
+    bundle_id: str
+    data: bytes
+    rows: int
+    sha256: str
+
+
+def encode(keys: dict[str, str], rows: pa.Table) -> Encoded:
+    """The bytes of the staged file of ``rows``: the constant ``keys`` columns (``bundle_id``,
+    ``agency_id``, ``period``, ``contract_id``) in front, zstd Parquet. Nothing else is stored."""
     bundle_id = keys["bundle_id"]
-    if not (BUNDLE_ID_RE.fullmatch(bundle_id) and CONTRACT_ID.fullmatch(contract_id)):  # checked on the way in; the path depends on it
-        raise ValueError("a staged file's contract and bundle id must be plain names")
-    if con.execute(f"SELECT count(*) FROM {REGISTRY} WHERE bundle_id = ?", [bundle_id]).fetchall()[0][0]:
-        raise ValueError("the bundle's staged file is listed already")  # never overwrite a loaded bundle's rows (a guard: ingest refuses a replay first)
-    relative = Path(contract_id) / f"{bundle_id}.parquet"
+    if not BUNDLE_ID_RE.fullmatch(bundle_id):  # checked on the way in; the file's path depends on it
+        raise ValueError("a staged file's bundle id must be a plain name")
     n = rows.num_rows
     codes = pa.array(np.zeros(n, np.int8))
     constant = {k: pa.DictionaryArray.from_arrays(codes, pa.array([v], pa.string())) for k, v in keys.items()}
@@ -70,10 +80,38 @@ def write(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
     # Statistics for the key columns only (a scan for some bundles skips the others' row groups):
     # min and max of every text column cost a fifth of the write.
     pq.write_table(full, sink, compression="zstd", row_group_size=ROW_GROUP, store_schema=False, write_statistics=list(keys))
-    atomic_write(folder(con) / relative, sink.getvalue())
-    con.execute(f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?)", [bundle_id, contract_id, str(relative), n])
+    data = sink.getvalue().to_pybytes()
+    return Encoded(bundle_id, data, n, hashlib.sha256(data).hexdigest())
+
+
+def write(con, contract_id: str, encoded: Encoded) -> None:
+    """``encoded`` as the bundle's file (durable and owner-only before this returns), listed in
+    the caller's transaction. Nothing reads the file before the transaction commits: the view
+    reads listed bundles only."""
+    bundle_id = encoded.bundle_id
+    if not (BUNDLE_ID_RE.fullmatch(bundle_id) and CONTRACT_ID.fullmatch(contract_id)):  # checked on the way in; the path depends on it
+        raise ValueError("a staged file's contract and bundle id must be plain names")
+    if con.execute(f"SELECT count(*) FROM {REGISTRY} WHERE bundle_id = ?", [bundle_id]).fetchall()[0][0]:
+        raise ValueError("the bundle's staged file is listed already")  # never overwrite a loaded bundle's rows (a guard: ingest refuses a replay first)
+    relative = Path(contract_id) / f"{bundle_id}.parquet"
+    atomic_write(folder(con) / relative, encoded.data)
+    con.execute(f"INSERT INTO {REGISTRY} VALUES (?, ?, ?, ?)", [bundle_id, contract_id, str(relative), encoded.rows])
     if not _view_sql(con, contract_id):
         _make_view(con, contract_id)
+
+
+def stored(con, contract_id: str, bundle_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """(SHA-256, rows) of the staged file each of ``bundle_ids`` has listed, read from the file as
+    it is now (the rows from the bytes hashed, not from the listing)."""
+    base, found = folder(con), {}
+    sql = f"SELECT bundle_id, file FROM {REGISTRY} WHERE contract_id = ? AND list_contains(?::VARCHAR[], bundle_id)"
+    for bundle_id, file in con.execute(sql, [contract_id, list(bundle_ids)]).fetchall():
+        try:
+            data = (base / file).read_bytes()
+            found[bundle_id] = (hashlib.sha256(data).hexdigest(), pq.read_metadata(pa.BufferReader(data)).num_rows)
+        except (OSError, pa.ArrowException):  # missing or not Parquet: not as encoded; the rules read what is there
+            continue
+    return found
 
 
 def forget(con, contract_id: str, bundle_ids: list[str]) -> int:
@@ -177,7 +215,7 @@ def _table_to_files(con, table: str, contract_id: str) -> None:
         con.execute(f"ALTER TABLE {table} RENAME TO {table}__rows")
         for values in bundles:
             rows = con.sql(f"SELECT * EXCLUDE ({', '.join(keys)}) FROM {table}__rows WHERE bundle_id = ?", params=[values[0]]).to_arrow_table()
-            write(con, contract_id, dict(zip(keys, values)), rows)
+            write(con, contract_id, encode(dict(zip(keys, values)), rows))
         con.execute(f"DROP TABLE {table}__rows")
         con.execute("COMMIT")
     except BaseException:

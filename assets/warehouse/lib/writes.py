@@ -31,14 +31,14 @@ def append_rows(con, table: str, keys: dict[str, str], rows: pa.Table) -> None:
         con.unregister("_dvnet_rows")
 
 
-def stage_rows(con, contract_id: str, keys: dict[str, str], rows: pa.Table) -> None:
+def stage_rows(con, contract_id: str, keys: dict[str, str], rows: pa.Table, encoded: staged_files.Encoded | None = None) -> None:
     """A record bundle's verified rows into its contract's staged table, in the caller's
     transaction: PostgreSQL's table, or the embedded warehouse's file of the bundle
-    (``staged_files``)."""
+    (``staged_files``; ``encoded``, the file's bytes when verification made them, else encoded here)."""
     if isinstance(con, PgConnection):
         con.append(staged_files.table_name(contract_id), keys, rows)
     else:
-        staged_files.write(con, contract_id, keys, rows)
+        staged_files.write(con, contract_id, encoded or staged_files.encode(keys, rows))
 
 
 def unstage(con, contract_id: str, bundle_ids: list[str]) -> int:

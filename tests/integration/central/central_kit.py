@@ -321,7 +321,8 @@ def alter_staged(con, contract: str, sql: str, params: list | None = None) -> No
     """Change ``contract``'s staged rows the way someone editing the warehouse's files would:
     ``sql`` runs on a table named like the staged view (``staged_<contract>``, with a ``rowid`` in
     file order) holding every listed file's rows, and each file is written back with what is left
-    of its rows (a row whose bundle id changed stays in its file)."""
+    of its rows (a row whose bundle id changed stays in its file). Files whose rows the edit left
+    as they were are not touched."""
     from dvnet.assets.warehouse.lib import staged_files
 
     base = staged_files.folder(con)
@@ -331,8 +332,15 @@ def alter_staged(con, contract: str, sql: str, params: list | None = None) -> No
     try:
         parts = " UNION ALL BY NAME ".join(f"SELECT *, {i} AS __file FROM read_parquet('{base / f}')" for i, f in enumerate(files))
         edit.execute(f"CREATE TABLE {table} AS {parts}")
+
+        def rows(i: int) -> list[tuple]:
+            return edit.execute(f"SELECT * EXCLUDE (__file) FROM {table} WHERE __file = {i} ORDER BY rowid").fetchall()
+
+        before = [rows(i) for i in range(len(files))]
         edit.execute(sql, params or [])
         for i, f in enumerate(files):
+            if rows(i) == before[i]:
+                continue
             tmp = base / f"{f}.edit"
             edit.execute(f"COPY (SELECT * EXCLUDE (__file) FROM {table} WHERE __file = {i} ORDER BY rowid) TO '{tmp}' (FORMAT parquet)")
             os.chmod(tmp, 0o600)

@@ -118,7 +118,7 @@ def test_the_batch_keeps_its_warehouse_connection_between_groups_while_nobody_wa
 
 
 @pytest.mark.parametrize("every", [1, None], ids=["checked-as-groups-commit", "checked-at-the-end"])
-def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validated(ck, kit, instance, monkeypatch, every):
+def test_the_batch_check_proves_loaded_rows_by_the_file_ingest_encoded_from_what_it_validated(ck, kit, instance, monkeypatch, every):
     """The batch's ``loaded_rows_conform`` takes the rows ingest validated as proven when the
     stored rows have their digest; a load that stored something else has its rows validated again,
     so a value the rules refuse is caught and its rule named: whether the batch checks the rows
@@ -139,10 +139,10 @@ def test_the_batch_check_proves_loaded_rows_by_the_digest_of_what_ingest_validat
 
     real = ingest.stage_rows
 
-    def altering(con, contract_id, keys, rows):  # a load that stores a value other than the one validated
+    def altering(con, contract_id, keys, rows, encoded=None):  # a load that stores a value other than the one validated
         column = rows.column("service_type").to_pylist()
         rows = rows.set_column(rows.column_names.index("service_type"), "service_type", pa.array(["teleportation", *column[1:]]))
-        return real(con, contract_id, keys, rows)
+        return real(con, contract_id, keys, rows)  # encoded from the altered rows, not verification's bytes
 
     monkeypatch.setattr(ingest, "stage_rows", altering)
     kit.drop("b", kit.records("shelter-a", n=9, seed=3, period=ck.EARLIER_PERIOD).blob)

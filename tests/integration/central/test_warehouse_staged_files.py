@@ -129,5 +129,51 @@ def test_a_listed_bundles_file_is_never_written_over(ck, kit, load):
     before = path.read_bytes()
     with duckdb.connect(str(kit.paths.warehouse)) as con, pytest.raises(ValueError):
         keys = {"bundle_id": a.bundle_id, "agency_id": "shelter-a", "period": "2026-Q3", "contract_id": "service_episode"}
-        staged_files.write(con, "service_episode", keys, pa.table({"x": ["other content"]}))
+        staged_files.write(con, "service_episode", staged_files.encode(keys, pa.table({"x": ["other content"]})))
     assert path.read_bytes() == before
+
+
+def _read_back(encoded: staged_files.Encoded, tmp_path) -> list[dict]:
+    path = tmp_path / f"{encoded.bundle_id}.parquet"
+    path.write_bytes(encoded.data)
+    with duckdb.connect() as con:
+        cursor = con.execute(f"SELECT * FROM read_parquet('{path}')")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+KEYS = {"bundle_id": "e" * 32, "agency_id": "shelter-a", "period": "2026-Q3", "contract_id": "service_episode"}
+
+
+@pytest.mark.parametrize("contract_id", ["service_episode", "referral"])
+def test_the_staged_file_verification_encodes_holds_exactly_the_rows_it_validated(kit, contract_id, tmp_path):
+    """``loaded_rows_conform`` takes a stored file with the bytes verification encoded as the rows
+    verification validated, so the encoding must be faithful: what DuckDB reads from those bytes
+    is the validated table, value for value under each column's name, the bundle's keys in front;
+    and the SHA-256 handed on is that of the bytes."""
+    import hashlib
+
+    from dvnet.assets.intake.lib import ingest
+
+    path = kit.drop("a", kit.records("shelter-a", contract_id, n=60, seed=4).blob)
+    v = ingest._verify(path, CoordinatorContext.load(kit.root), ingest._now(), encode=True)
+    assert v.before_replay is None and v.after_replay is None and v.staged is not None
+    assert v.staged.sha256 == hashlib.sha256(v.staged.data).hexdigest() and v.staged.rows == v.table.num_rows == 60
+    keys = {"bundle_id": v.header["bundle_id"], "agency_id": "shelter-a", "period": str(v.manifest["period"]), "contract_id": contract_id}
+    assert _read_back(v.staged, tmp_path) == [{**keys, **row} for row in v.table.to_pylist()]
+
+
+def test_every_type_a_payload_column_can_have_survives_the_staged_encoding(tmp_path):
+    """The payload's columns as a contributor may write them (plain, large and dictionary text,
+    booleans, 64-bit integers), nulls and awkward values included, read back as they went in."""
+    import pyarrow as pa
+
+    text = ["", "ü ñ 中文 🙂", "quote \" and ' and ,", "x" * 5000, None]
+    rows = pa.table({
+        "plain": pa.array(text, pa.string()),
+        "large": pa.array(text, pa.large_string()),
+        "coded": pa.array(text, pa.string()).dictionary_encode(),
+        "flag": pa.array([True, False, None, True, False], pa.bool_()),
+        "number": pa.array([0, -1, 2**63 - 1, -(2**63), None], pa.int64()),
+    })  # fmt: skip
+    assert _read_back(staged_files.encode(KEYS, rows), tmp_path) == [{**KEYS, **row} for row in rows.to_pylist()]
