@@ -1,7 +1,7 @@
 """Dagster runs executed in this process, on the network's own persistent Dagster instance.
 
-``dvnet ingest`` runs the intake job and rebuilds the warehouse group here, ``dvnet publish``
-materialises ``published_release`` with its checks, and ``dvnet demo`` does all three, so what they
+``dvnet ingest`` runs the intake batch (which rebuilds the warehouse group in its last turn) here,
+``dvnet publish`` materialises ``published_release`` with its checks, and ``dvnet demo`` does both, so what they
 do shows in the UI with its metadata and check results, exactly as a run launched there would.
 Each network's instance is ``<network>/coordinator/dagster``, made from the shipped
 ``dagster.yaml`` template (``dvnet.dagster_home``), found through the installed package whatever
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -202,32 +203,44 @@ def _ensure_pool(instance) -> None:
         storage.initialize_concurrency_limit_to_default(RELEASE_POOL)
 
 
-def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None, lock_wait: float = DEFAULT_WAIT) -> list[dict]:
-    """Execute ``intake_batch`` over every pending bundle, one run; the per-bundle outcomes Dagster recorded.
+@dataclass(frozen=True)
+class IntakeRun:
+    """What a ``dvnet ingest`` run recorded: each bundle's outcome, and each check of the
+    ``warehouse`` group it rebuilt (none when nothing loaded) by name, passed or not."""
+
+    outcomes: list[dict]
+    cube_checks: dict[str, bool]
+
+    @property
+    def cubes_rebuilt(self) -> bool | None:
+        """None when nothing loaded (no rebuild), else whether every cube family rebuilt and reconciled."""
+        return all(self.cube_checks.values()) if self.cube_checks else None
+
+
+def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None = None, lock_wait: float = DEFAULT_WAIT) -> IntakeRun:
+    """Execute ``intake_batch`` over every pending bundle, one run: the per-bundle outcomes and the
+    cube checks Dagster recorded.
 
     The run takes the warehouse writer in turns, one per agency × period group (waiting up to
     ``lock_wait`` seconds each; kept between groups while nobody waits), so a sensor-launched run
     or a publish waits for one group's loads, never for the batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
-    bundles and the rest stay in the inbox. ``progress`` is told each group's bundle count."""
+    bundles and the rest stay in the inbox. When anything loaded, the run's last turn rebuilds the
+    ``warehouse`` group (the indicator cubes). ``progress`` is told each group's bundle count."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE
     from dvnet.assets.intake.batch import INTAKE_BATCH_JOB, LOAD_BATCH
     from dvnet.assets.intake.lib.ingest import pending_files
+    from dvnet.assets.warehouse.assets import CUBE_FAMILIES, reconcile_check_name
     from dvnet.common.network import NetworkPaths
 
     if not pending_files(NetworkPaths(network).inbox):
-        return []
+        return IntakeRun([], {})
     job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:
         result = job.execute_in_process(run_config=QUIET_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
-    return [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
-
-
-def materialise_groups(network: Path, home: Path, groups: tuple[str, ...], run_config: dict | None = None) -> bool:
-    """Run every asset (and its checks) of ``groups``; True when the run succeeded."""
-    from dagster import AssetSelection
-
-    return _execute(network, home, AssetSelection.groups(*groups), "__".join(("materialise", *groups)), run_config)
+    outcomes = [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
+    cube_checks = {reconcile_check_name(f) for f in CUBE_FAMILIES}
+    return IntakeRun(outcomes, {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.check_name in cube_checks})
 
 
 def run_release_step(network: Path, home: Path, asset: str, config: dict, launched_by: str,
@@ -247,18 +260,6 @@ def run_release_step(network: Path, home: Path, asset: str, config: dict, launch
         result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=run_config, tags={"dvnet/launched_by": launched_by, **this_process()})
     (mat,) = [m for m in result.asset_materializations_for_node(asset) if m.asset_key == AssetKey(asset)]
     return mat.metadata["release_id"].value, {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-
-
-def _execute(network: Path, home: Path, selection, job_name: str, run_config: dict | None) -> bool:
-    from dagster import Definitions, define_asset_job
-
-    from dvnet.assets.definitions import build_definitions
-
-    defs = Definitions.merge(build_definitions(network), Definitions(jobs=[define_asset_job(job_name, selection=selection)]))
-    job = defs.resolve_job_def(job_name)
-    with dagster_instance(home) as instance:
-        result = job.execute_in_process(instance=instance, run_config={**(run_config or {}), **QUIET_LOGS}, raise_on_error=False, tags=this_process())
-    return result.success
 
 
 def latest_check_results(network: Path, home: Path) -> dict[str, tuple[bool | None, str | None]]:

@@ -57,7 +57,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     from dvnet.assets.releases.lib.review import decide
     from dvnet.assets.runs import latest_check_results, run_intake, run_release_step
     from dvnet.pipelines.commands.extract import print_made, print_opened
-    from dvnet.pipelines.commands.ingest import print_destinations, print_outcomes, rebuild_cubes
+    from dvnet.pipelines.commands.ingest import print_cubes, print_destinations, print_outcomes
     from dvnet.pipelines.demo import deliver, plan, return_receipts, run_contributions
     from dvnet.pipelines.research import open_extract
     from dvnet.pipelines.synth import synthesize
@@ -91,11 +91,11 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     moved = deliver(root)
     ceremony.as_person(ceremony.founder, "ingest")  # as `dvnet ingest --as <coordinator>` does: granted, signed, audited
     with progress(console, "ingest", total=moved, unit="bundles") as tracker:
-        outcomes = run_intake(root, home, progress=tracker.advance)
-    print_outcomes(outcomes, console)
-    print_destinations(NetworkPaths(root), outcomes, console)
+        run = run_intake(root, home, progress=tracker.advance)
+    print_outcomes(run.outcomes, console)
+    print_destinations(NetworkPaths(root), run.outcomes, console)
     console.print(f"{moved} bundles delivered with `dvnet send` (shared-folder drop); receipts fetched by the agencies: {return_receipts(root)}")
-    if not rebuild_cubes(root, home, outcomes, console):
+    if not print_cubes(run, console):
         return EXIT_REFUSED
 
     console.rule("[bold]5. A disclosure-controlled release: requested, checked by two reviewers, published")
@@ -133,7 +133,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     console.print(f"research:  .venv/bin/dvnet dsa show --network {out} {DSA_ID}   (the agreement; its extract: {opened.parquet})")
     console.print(f"audit:     .venv/bin/dvnet audit verify {out}/coordinator/audit.log   (chain, signatures, head and every receipt's anchor)")
     console.print(f"finished in {time.perf_counter() - started:.0f} s" + (f"; {len(refused)} contribution{'s' if len(refused) != 1 else ''} refused (see {'their reports' if len(refused) != 1 else 'its report'})" if refused else ""))
-    quarantined = [o for o in outcomes if o["outcome"] == "quarantined"]
+    quarantined = [o for o in run.outcomes if o["outcome"] == "quarantined"]
     failed = sorted(name for name, (passed, severity) in checks.items() if passed is not True and severity != "WARN")
     if failed:
         console.print(f"[red]asset checks not passing: {', '.join(failed)}[/]")

@@ -5,16 +5,17 @@ metadata and checks as the sensor's ``intake_job``, for the whole inbox), execut
 against the network's own Dagster instance (``<network>/coordinator/dagster``), so the run, each
 agency × period's materialisation and the check results show in ``dvnet ui``. Consecutive bundles
 of one agency × period form a group; order (agency, then sequence) is kept. When anything loaded,
-the warehouse group (the indicator cubes) is rebuilt in a run of its own, so the lineage in the UI
-is what happened. The run holds the warehouse lock for one group's loads at a time (a
+the run's last turn rebuilds the warehouse group (the indicator cubes), reported as those assets
+and their checks. The run holds the warehouse lock for one group's loads at a time (a
 sensor-launched run or a publish waiting for it gets its turn between groups, not after the
-batch); the cube rebuild holds it for its run. ``--wait`` bounds every wait.
+batch). ``--wait`` bounds every wait.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -24,9 +25,12 @@ from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.commands.options import dagster_home_option, network_option
-from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
+from dvnet.pipelines.commands.waiting import wait_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
+
+if TYPE_CHECKING:
+    from dvnet.assets.runs import IntakeRun
 
 
 @click.command("ingest")
@@ -43,7 +47,7 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY).
     """
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
-    from dvnet.assets.runs import dagster_home_for, dagster_instance, run_intake
+    from dvnet.assets.runs import dagster_home_for, run_intake
 
     environ = (ctx.obj or {}).get("environ", os.environ)
     network = network_dir.resolve()
@@ -54,26 +58,20 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
-    with dagster_instance(home):  # opened once for both runs
-        with progress(console, "ingest", total=pending, unit="bundles") as tracker:
-            outcomes = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
-        print_outcomes(outcomes, console)
-        print_destinations(coordinator.paths, outcomes, console)
-        with holding_warehouse(network, wait):  # the cubes are all warehouse work: one hold for the run
-            built = rebuild_cubes(network, home, outcomes, console)
-    return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in outcomes) or not built else EXIT_OK
+    with progress(console, "ingest", total=pending, unit="bundles") as tracker:
+        run = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
+    print_outcomes(run.outcomes, console)
+    print_destinations(coordinator.paths, run.outcomes, console)
+    built = print_cubes(run, console)
+    return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in run.outcomes) or not built else EXIT_OK
 
 
-def rebuild_cubes(network: Path, home: Path, outcomes: list[dict], console: Console) -> bool:
-    """The warehouse group's run when anything loaded (its cubes and their checks); True if it passed."""
-    from dvnet.assets.runs import materialise_groups
-
-    if not any(o["outcome"] == "loaded" for o in outcomes):
+def print_cubes(run: IntakeRun, console: Console) -> bool:
+    """Whether the run's cube rebuild (when anything loaded) passed, said in a line; True if nothing needed it."""
+    if run.cubes_rebuilt is None:
         return True
-    with progress(console, "indicator cubes"):
-        built = materialise_groups(network, home, ("warehouse",))
-    console.print("indicator cubes rebuilt" if built else "[red]rebuilding the indicator cubes failed (see the run in `dvnet ui`)[/]")
-    return built
+    console.print("indicator cubes rebuilt" if run.cubes_rebuilt else "[red]rebuilding the indicator cubes failed (see the run in `dvnet ui`)[/]")
+    return run.cubes_rebuilt
 
 
 def print_outcomes(outcomes: list[dict], console: Console) -> None:

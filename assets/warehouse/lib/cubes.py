@@ -154,14 +154,14 @@ def rebuild_cubes(con: duckdb.DuckDBPyConnection, network: Network, family: str 
             f"GROUP BY period, {dims}",
             [spec.source],
         )
-        sizes[spec.name] = con.execute(f"SELECT count(*) FROM cube_{spec.name}").fetchone()[0]
+        sizes[spec.name] = con.execute(f"SELECT count(*) FROM cube_{spec.name}").fetchall()[0][0]
     return sizes
 
 
 def cube_reconciles(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
     """(sum in cube_<name>, sum in contribution_counts for that table): equal when the cube is whole."""
-    cube = con.execute(f"SELECT coalesce(sum(n), 0) FROM cube_{name}").fetchone()[0]
-    source = con.execute("SELECT coalesce(sum(n), 0) FROM contribution_counts WHERE table_name = ?", [name]).fetchone()[0]
+    cube = con.execute(f"SELECT coalesce(sum(n), 0) FROM cube_{name}").fetchall()[0][0]
+    source = con.execute("SELECT coalesce(sum(n), 0) FROM contribution_counts WHERE table_name = ?", [name]).fetchall()[0][0]
     return int(cube), int(source)
 
 

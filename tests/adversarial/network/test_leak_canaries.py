@@ -187,8 +187,6 @@ def test_nothing_planted_leaves_the_network(tmp_path, capfd, caplog, headline):
     from dvnet.assets.releases.lib.review import decide
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.assets.runs import dagster_home_for, latest_check_results, run_intake, run_release_step
-    from dvnet.pipelines.commands.ingest import rebuild_cubes
-    from dvnet.pipelines.console import make_console
     from dvnet.pipelines.demo import deliver, fresh_network, plan, return_receipts, run_contributions
     from dvnet.pipelines.demo_network import DSA_ID, RESEARCHER, REVIEWERS
     from dvnet.pipelines.research import open_extract
@@ -213,9 +211,9 @@ def test_nothing_planted_leaves_the_network(tmp_path, capfd, caplog, headline):
     assert all(r.rejected >= 1 for r in results), "the code-field canaries were read and rejected"
     assert deliver(root) == len(results)
     ceremony.as_person(ceremony.founder, "ingest")
-    outcomes = run_intake(root, home)
-    assert {o["outcome"] for o in outcomes} == {"loaded"}
-    assert rebuild_cubes(root, home, outcomes, make_console())
+    run = run_intake(root, home)
+    assert {o["outcome"] for o in run.outcomes} == {"loaded"}
+    assert run.cubes_rebuilt
     assert return_receipts(root) == len(results)
     ceremony.as_person(ceremony.founder, "publish")
     release_id, _ = run_release_step(root, home, "release_request", {"profile": "dv-default", "periods": [PERIOD], "author": ceremony.founder}, "dvnet publish")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import shutil
 
+import duckdb
 import pytest
 from dagster import DagsterInstance
 
+from dvnet.assets.warehouse.assets import CUBE_FAMILIES, cube_metadata, people_metadata
+from dvnet.common.network import load_network
 from dvnet.contracts.errors import DvnetError
 
 
@@ -43,6 +46,10 @@ def test_a_batch_leaves_what_one_run_per_partition_leaves(ck, kit, tmp_path):
             assert got == expected, asset
         outcomes = sorted(b["outcome"] for bundles in ck.partition_reports(batched, "intake").values() for b in bundles)
     assert outcomes == ["duplicate", "loaded", "loaded", "loaded", "loaded", "quarantined"]
+    with duckdb.connect(str(twin.paths.warehouse)) as con:  # the batch rebuilt the cubes too: the twin's, as the warehouse assets build them
+        for family in CUBE_FAMILIES:
+            cube_metadata(con, load_network(twin.root), family)
+        people_metadata(con)
     assert ck.snapshot(kit.paths.warehouse) == ck.snapshot(twin.paths.warehouse)
     assert sorted(p.relative_to(kit.paths.receipts).parent for p in kit.paths.receipts.rglob("*.receipt.json")) == sorted(
         p.relative_to(twin.paths.receipts).parent for p in twin.paths.receipts.rglob("*.receipt.json"))
@@ -61,6 +68,10 @@ def test_the_intake_checks_run_once_over_the_batch_and_fail_there(ck, kit, insta
         "intake:quarantine_explained": (False, "ERROR"),
         "intake:agencies_contributed_this_period": (False, "WARN"),  # health-c sent nothing
         "intake:loaded_rows_conform": (True, "ERROR"),
+        # something loaded: the run's last turn rebuilt the cubes and checked them
+        "service_indicator_cubes:service_indicator_cubes_reconcile": (True, "ERROR"),
+        "equity_cubes:equity_cubes_reconcile": (True, "ERROR"),
+        "referral_flow_cubes:referral_flow_cubes_reconcile": (True, "ERROR"),
     }
     reconciled = next(e for e in result.get_asset_check_evaluations() if e.check_name == "bundles_reconcile")
     assert reconciled.metadata["bundles_checked"].value == 2
@@ -150,3 +161,32 @@ def test_the_batch_check_proves_loaded_rows_by_the_file_ingest_encoded_from_what
     (conform,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "loaded_rows_conform"]
     assert not conform.passed and conform.metadata["staged_rows_as_validated"].value == 0
     assert conform.metadata["violations_by_table"].value == {"staged_service_episode": {"service_type:isin": 1}}
+
+
+def test_a_cube_rebuild_that_fails_is_reported_as_failed_checks_and_the_loads_stand(ck, kit, instance, monkeypatch, caplog):
+    """The batch's last turn rebuilds the cubes; when that fails, each family it did not finish
+    has a failed reconcile check naming the error's type (never its message, which may quote a
+    value), the loads stay loaded and recorded, and nothing says the cubes were built."""
+    from dvnet.assets.intake import batch
+
+    real = batch.cube_metadata
+
+    def failing(con, network, family):
+        if family == "equity_cubes":
+            raise RuntimeError("a message quoting 'canary-value-7731'")
+        return real(con, network, family)
+
+    monkeypatch.setattr(batch, "cube_metadata", failing)
+    kit.drop("a", kit.records("shelter-a", n=10, seed=5).blob)
+    result = ck.run_batch(kit, instance)
+    assert result.success
+    checks = ck.check_results(result)
+    assert checks["service_indicator_cubes:service_indicator_cubes_reconcile"] == (True, "ERROR")  # built before the failure
+    assert checks["equity_cubes:equity_cubes_reconcile"] == checks["referral_flow_cubes:referral_flow_cubes_reconcile"] == (False, "ERROR")
+    failed = next(e for e in result.get_asset_check_evaluations() if e.check_name == "equity_cubes_reconcile")
+    assert failed.metadata["rebuild_failed"].value == "RuntimeError"
+    built = {m.asset_key.to_user_string() for m in result.asset_materializations_for_node("load_batch")}
+    assert "service_indicator_cubes" in built and not built & {"equity_cubes", "referral_flow_cubes", "unduplicated_people"}
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM staged_service_episode") == [(10,)]
+    logs = "".join(str(e.message) for e in instance.all_logs(result.run_id)) + caplog.text
+    assert "canary-value-7731" not in logs and "RuntimeError" in logs

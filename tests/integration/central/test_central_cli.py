@@ -47,7 +47,11 @@ def test_dvnet_ingest_runs_one_intake_batch_and_prints_each_outcome(ck, kit, tmp
         checks = {e.asset_check_evaluation.check_name: e.asset_check_evaluation.passed
                   for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)}  # fmt: skip
         assert checks == {"bundles_reconcile": True, "quarantine_explained": True, "loaded_rows_conform": True,
-                          "agencies_contributed_this_period": False}  # health-c sent nothing: a warning  # fmt: skip
+                          "agencies_contributed_this_period": False,  # health-c sent nothing: a warning
+                          # the same run rebuilt the cubes and checked them
+                          "service_indicator_cubes_reconcile": True, "equity_cubes_reconcile": True, "referral_flow_cubes_reconcile": True}  # fmt: skip
+        cubes = instance.fetch_materializations(AssetKey("service_indicator_cubes"), limit=10).records
+        assert [r.run_id for r in cubes] == [run.run_id] and cubes[0].asset_materialization.metadata["contributing_agencies"].value == 2
 
     # An empty inbox: nothing to do, exit 0.
     again = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(home), *ck.as_coordinator(kit.root)])

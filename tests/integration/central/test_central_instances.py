@@ -46,8 +46,8 @@ def test_two_networks_each_have_their_own_instance_and_neither_sees_the_other(ck
         partition = f"{agency}|{ck.PERIOD}"
         assert seen[name]["intake_partitions"] == [partition], seen
         assert seen[name]["agencies"] == {agency}, seen
-        # Its own intake run and its own cube run (materialisations of the cubes), nothing else.
-        assert seen[name]["jobs"] == ["intake_batch", "materialise__warehouse"] and seen[name]["cubes"] == 1, seen
+        # Its own intake run (which rebuilt its cubes: their materialisations), nothing else.
+        assert seen[name]["jobs"] == ["intake_batch"] and seen[name]["cubes"] == 1, seen
 
 
 def test_an_instance_folder_given_for_one_network_is_refused_for_another(ck, tmp_path):
@@ -73,8 +73,8 @@ def test_an_instance_folder_given_for_one_network_is_refused_for_another(ck, tmp
 
 def test_a_command_opens_its_networks_instance_once_for_all_its_runs(ck, tmp_path, monkeypatch, capsys):
     """``dagster_instance`` inside another block of the same home hands out the open instance:
-    ``dvnet ingest`` runs the intake batch and the cube rebuild on one (opening one costs about half
-    a second), and a block of another network's home still opens that network's own."""
+    a command running several runs opens it once (opening one costs about half a second), and a
+    block of another network's home still opens that network's own."""
     from dvnet.assets import runs
 
     north, south = ck.make_network(tmp_path / "north"), ck.make_network(tmp_path / "south")
@@ -95,4 +95,4 @@ def test_a_command_opens_its_networks_instance_once_for_all_its_runs(ck, tmp_pat
 
     assert main(["ingest", "--network", str(north.root), *ck.as_coordinator(north.root)]) == 0
     assert "indicator cubes rebuilt" in capsys.readouterr().out
-    assert len(opened) == 1  # the batch run and the cube run on one instance
+    assert len(opened) == 1  # the batch run (its cube rebuild included) on one instance
