@@ -2,13 +2,8 @@
 
 Dagster 1.13 accepts two named ``DynamicPartitionsDefinition``s as the dimensions of a
 ``MultiPartitionsDefinition``; a key reads ``<agency>|<period>`` (dimensions in name order).
-
-A bundle is filed under its partition only when it authenticates to a registered agency: the
-header's agency is in the registry and the bundle's signature verifies under that agency's key,
-and the manifest inside names a valid quarter. Anything else (bad framing, a tampered byte, a
-wrong recipient, an unknown agency, a forged sender) is filed under the sentinel partition
-``_unverified|_unknown``, where its run quarantines it with the reason the ordered checks find.
-Unauthenticated bytes therefore never create an agency or period partition.
+Which partition a bundle is filed under is ``lib/filing.py``'s rule (unauthenticated bytes go to
+the sentinel ``_unverified|_unknown`` and never create an agency or period partition).
 """
 
 from __future__ import annotations
@@ -20,17 +15,13 @@ from pathlib import Path
 
 from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
-from dvnet import bundle
 from dvnet.contracts.errors import DvnetError
-from dvnet.contracts.periods import Period
+from dvnet.assets.intake.lib.filing import SENTINEL, UNKNOWN_PERIOD, UNVERIFIED_AGENCY, partition_of
 from dvnet.assets.intake.lib.inbox import inbox_name, read_entry
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files, triage
+from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
 
 AGENCY = "agency"
 PERIOD = "period"
-#: Sentinel dimension values for bundles that do not authenticate to a registered agency.
-UNVERIFIED_AGENCY = "_unverified"
-UNKNOWN_PERIOD = "_unknown"
 
 agency_partitions = DynamicPartitionsDefinition(name=AGENCY)
 period_partitions = DynamicPartitionsDefinition(name=PERIOD)
@@ -45,27 +36,8 @@ SENTINEL_KEY = partition_key(UNVERIFIED_AGENCY, UNKNOWN_PERIOD)
 
 
 def bundle_partition(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str]:
-    """(agency, period) a bundle is filed under; the sentinel pair when it does not authenticate.
-
-    Not a verification: the run checks everything again, in DESIGN §7's order.
-    """
-    try:
-        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
-        org = ctx.network.organisation(parsed.header["agency_id"])
-        if org is None or not org.signing_public_key:
-            return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
-        bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
-    except DvnetError:
-        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
-    found = triage(blob, ctx)
-    if found is None:
-        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
-    agency, period = found
-    try:
-        Period.parse(period)
-    except DvnetError:
-        return UNVERIFIED_AGENCY, UNKNOWN_PERIOD
-    return agency, period
+    """(agency, period) a bundle is filed under (``filing.partition_of``); the sentinel pair when it does not authenticate."""
+    return partition_of(blob, ctx)
 
 
 def file_partition(path: Path, ctx: CoordinatorContext) -> tuple[str, str]:
@@ -75,19 +47,26 @@ def file_partition(path: Path, ctx: CoordinatorContext) -> tuple[str, str]:
         blob = read_entry(Path(path), ctx.max_bundle_bytes, hash_oversize=False).blob
     except DvnetError:
         blob = None
-    return (UNVERIFIED_AGENCY, UNKNOWN_PERIOD) if blob is None else bundle_partition(blob, ctx)
+    return SENTINEL if blob is None else partition_of(blob, ctx)
 
 
-def plan_groups(ctx: CoordinatorContext, names: list[str] | None = None) -> tuple[list[tuple[str, str, list[Path]]], Counter]:
-    """(agency, period, files) per group: consecutive pending bundles of one partition, in ingest
-    order; and what was skipped. A file that leaves the inbox while the plan is made (another
-    writer took it) is not planned; a named file no longer in the inbox was processed already."""
+def pending_selection(ctx: CoordinatorContext, names: list[str] | None = None) -> tuple[list[Path], Counter]:
+    """The pending inbox files in ingest order (agency, then sequence), or those of them ``names``
+    lists; and how many named files are no longer in the inbox (processed already)."""
     pending = pending_files(ctx.paths.inbox)
     skipped: Counter = Counter()
     if names:
         wanted = set(names)
         skipped["not_in_inbox"] = len(wanted - {inbox_name(p) for p in pending})
         pending = [p for p in pending if inbox_name(p) in wanted]
+    return pending, skipped
+
+
+def plan_groups(ctx: CoordinatorContext, names: list[str] | None = None) -> tuple[list[tuple[str, str, list[Path]]], Counter]:
+    """(agency, period, files) per group: consecutive pending bundles of one partition, in ingest
+    order; and what was skipped. A file that leaves the inbox while the plan is made (another
+    writer took it) is not planned; a named file no longer in the inbox was processed already."""
+    pending, skipped = pending_selection(ctx, names)
     groups: list[tuple[str, str, list[Path]]] = []
     for path, filed in zip(pending, _filed(pending, ctx)):
         if filed is None:

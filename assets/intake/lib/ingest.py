@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import itertools
 import json
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -38,6 +38,7 @@ from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.assets.intake.lib.filing import SENTINEL, partition_of
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
@@ -117,19 +118,6 @@ def pending_files(inbox: Path) -> list[Path]:
         return (h["agency_id"], h["sequence"], p.name) if h else ("~", 0, p.name)
 
     return sorted(arrivals(inbox), key=order)
-
-
-def triage(blob: bytes, ctx: CoordinatorContext) -> tuple[str, str] | None:
-    """(agency, period) of a bundle that opens, for the sensor's partition key; None otherwise.
-
-    Not a verification: the run that ingests the bundle checks everything in order.
-    """
-    try:
-        parsed = bundle.parse(blob, ctx.max_bundle_bytes)
-        opened = bundle.decrypt(parsed, ctx.encryption_key)
-        return parsed.header["agency_id"], str(opened.manifest["period"])
-    except DvnetError:
-        return None
 
 
 # --- the checks, in order ------------------------------------------------------------------------
@@ -379,6 +367,7 @@ class _Verified:
     staged: staged_files.Encoded | None = None  # a record bundle's staged file, encoded from the rows that passed
     project: str | None = None
     gone: bool = False  # left the inbox before it was read: another writer has it; nothing to record
+    partition: tuple[str, str] | None = None  # (agency, period) it is filed under; None when gone
 
 
 def _unexpected() -> IngestRefusal:
@@ -386,11 +375,33 @@ def _unexpected() -> IngestRefusal:
     return IngestRefusal("UNEXPECTED_ERROR", "the bundle could not be processed")
 
 
+@dataclass
+class _Found:
+    """What verifying a file found that filing it needs (``filing.partition_of``)."""
+
+    blob: bytes | None = None
+    parsed: bundle.ParsedBundle | None = None
+    signed: bool | None = None  # None: the signature was not reached
+    period: str | None = None  # the decrypted manifest's
+
+
 def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode: bool = False) -> _Verified:
-    """Every check of one bundle file that does not need the warehouse. Never raises for the file's
-    content: a parser or library crash on hostile bytes is a refusal (UNEXPECTED_ERROR). ``encode``:
-    a record bundle's staged file is made here too (``_encoded``), not by the load."""
-    path = Path(path)
+    """Every check of one bundle file that does not need the warehouse, and the partition it is
+    filed under (``filing.partition_of``, from what the checks found; what they did not reach is
+    found there). Never raises for the file's content: a parser or library crash on hostile bytes
+    is a refusal (UNEXPECTED_ERROR), and filed under the sentinel. ``encode``: a record bundle's
+    staged file is made here too (``_encoded``), not by the load."""
+    found = _Found()
+    v = _verify_steps(Path(path), ctx, now, encode, found)
+    if not v.gone:
+        try:
+            v.partition = partition_of(found.blob, ctx, found.parsed, found.signed, found.period)
+        except Exception:  # noqa: BLE001 - a crash on hostile bytes files them with the unverified
+            v.partition = SENTINEL
+    return v
+
+
+def _verify_steps(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode: bool, found: _Found) -> _Verified:
     out = IngestOutcome(file_name=inbox_name(path), file_sha256=None, outcome="quarantined")
     v = _Verified(path, out, now)
     try:
@@ -405,12 +416,15 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode: bool 
     try:
         if entry.blob is None:  # over the cap: hashed as a stream, never read whole
             raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
-        parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
+        found.blob = entry.blob
+        parsed = found.parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
         h = parsed.header
         out.agency_id, out.bundle_id, out.sequence = h["agency_id"], h["bundle_id"], h["sequence"]
         out.contract, out.mode = f"{h['contract_id']}/v{h['contract_version']}", h["mode"]
         org, contract = _registry_checks(h, ctx, now)
+        found.signed = False
         bundle.verify_signature(parsed, bundle.signing_public_key_from_text(org.signing_public_key))
+        found.signed = True
         bundle.check_recipient(parsed, ctx.network.coordinator.encryption_key_id, ctx.network.coordinator.key_epoch)
         bundle.check_freshness(parsed, now, ctx.max_clock_skew)
         _check_lifetime(h)
@@ -423,6 +437,7 @@ def _verify(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode: bool 
     v.header, v.contract = h, contract
     try:
         opened = bundle.decrypt(parsed, ctx.encryption_key)
+        found.period = str(opened.manifest["period"])
         bundle.check_manifest(h, opened.manifest)
         m = opened.manifest
         out.period, out.record_count = str(m["period"]), int(m["record_count"])
@@ -527,32 +542,64 @@ def ingest_files(paths: list[Path], ctx: CoordinatorContext, con: duckdb.DuckDBP
             yield out
 
 
-def ingest_groups(groups: list[list[Path]], ctx: CoordinatorContext, writer: Callable[[], AbstractContextManager],
-                  now: dt.datetime | None = None) -> Iterator[tuple[list[IngestOutcome], int, object, dict[str, str]]]:  # fmt: skip
-    """``ingest_files`` over consecutive groups of files (one agency × period each), each group's
-    loads in its own ``writer()`` turn: another writer waits for one group's loads, never for the
-    whole batch. The look-ahead verification runs across group boundaries, so a batch of one
-    bundle per agency overlaps its loads with verification as one group would. Per group, in
-    order: its outcomes, how many of its files left the inbox before their turn (another writer
-    processed them: each bundle is loaded or quarantined exactly once), the group's connection,
-    still held (valid until the next group is asked for), and the SHA-256 of each loaded record
-    bundle's staged file as verification encoded it from the rows that passed (for
-    ``loaded_rows_conform``: a stored file with these bytes holds exactly those rows)."""
-    ahead = _verified_ahead([Path(p) for group in groups for p in group], ctx, now)
+@dataclass
+class BatchGroup:
+    """One agency × period of a batch (``ingest_batch``): its outcomes, how many of its files left
+    the inbox before their load turn (another writer processed them: each bundle is loaded or
+    quarantined exactly once), its writer connection (held until the next group is asked for),
+    and the SHA-256 of each loaded record bundle's staged file as encoded from the rows that passed
+    (for ``loaded_rows_conform``: a stored file with these bytes holds exactly those rows)."""
+
+    agency: str
+    period: str
+    con: object
+    outcomes: list[IngestOutcome] = field(default_factory=list)
+    gone: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def files(self) -> int:
+        return len(self.outcomes) + self.gone
+
+    def add(self, v: _Verified, out: IngestOutcome | None) -> None:
+        if out is None:
+            self.gone += 1
+            return
+        self.outcomes.append(out)
+        if out.outcome == "loaded" and v.staged is not None:
+            self.digests[out.bundle_id] = v.staged.sha256
+
+
+def ingest_batch(paths: list[Path], ctx: CoordinatorContext, writer: Callable[[], AbstractContextManager], unread: Counter,
+                 now: dt.datetime | None = None) -> Iterator[BatchGroup]:  # fmt: skip
+    """``ingest_files`` over a batch in ingest order, reported per group: consecutive bundles filed
+    under one agency × period (``_Verified.partition``, found as each bundle verifies: no pass
+    over the inbox beforehand), each group's loads in its own ``writer()`` turn, so another writer
+    waits for one group's loads, never for the whole batch. The look-ahead verification runs
+    across group boundaries. Files that left the inbox before they were read (another writer
+    has them) belong to no group: ``unread["not_in_inbox"]`` counts them."""
+    ahead = _still_there(_verified_ahead([Path(p) for p in paths], ctx, now), unread)
     schema_made = None
-    for group in groups:
+    pending = next(ahead, None)
+    while pending is not None:
+        agency, period = pending.partition
         with writer() as con:
             if con is not schema_made:  # once per connection: a turn may keep the last one
                 ensure_schema(con)
                 schema_made = con
-            applied, digests = [], {}
-            for v in itertools.islice(ahead, len(group)):
-                if v.gone or (out := _apply(v, ctx, con)) is None:
-                    continue
-                applied.append(out)
-                if out.outcome == "loaded" and v.staged is not None:
-                    digests[out.bundle_id] = v.staged.sha256
-            yield applied, len(group) - len(applied), con, digests
+            group = BatchGroup(agency, period, con)
+            while pending is not None and pending.partition == (agency, period):
+                group.add(pending, _apply(pending, ctx, con))
+                pending = next(ahead, None)  # the group ends where the next bundle is filed elsewhere
+            yield group
+
+
+def _still_there(verified: Iterator[_Verified], unread: Counter) -> Iterator[_Verified]:
+    for v in verified:
+        if v.gone:
+            unread["not_in_inbox"] += 1
+        else:
+            yield v
 
 
 def _verified_ahead(paths: list[Path], ctx: CoordinatorContext, now: dt.datetime | None) -> Iterator[_Verified]:
@@ -672,4 +719,4 @@ def fault_point_names() -> tuple[str, ...]:
     return POINTS
 
 
-__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "load_verified", "pending_files", "triage", "verify_files"]
+__all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "load_verified", "pending_files", "verify_files"]

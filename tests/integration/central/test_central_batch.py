@@ -3,12 +3,14 @@ per agency × period exactly as one run per partition reports it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import duckdb
 import pytest
 from dagster import DagsterInstance
 
+from dvnet.bundle.keys import generate_encryption_key
 from dvnet.assets.warehouse.assets import CUBE_FAMILIES, cube_metadata, people_metadata
 from dvnet.common.network import load_network
 from dvnet.contracts.errors import DvnetError
@@ -16,7 +18,10 @@ from dvnet.contracts.errors import DvnetError
 
 def _inbox(ck, kit):
     """Two agencies, two periods, a correction, a duplicate and a broken file: shelter-a's sequence
-    interleaves its periods (Q3, Q2, Q3), so the batch has two groups of one partition."""
+    interleaves its periods (Q3, Q2, Q3), so the batch has two groups of one partition. And three
+    refused before decryption, which the batch files as the sensor does although its verification
+    stops before the manifest: a stale bundle (filed under its agency × period), a forged sender
+    and a bundle sealed for another coordinator (both under the sentinel)."""
     original = kit.records("shelter-a", n=30, seed=1)
     kit.drop("a1", original.blob)
     kit.drop("a2", kit.records("shelter-a", n=12, seed=2, period=ck.EARLIER_PERIOD).blob)
@@ -25,6 +30,9 @@ def _inbox(ck, kit):
     kit.drop("b1", counts.blob)
     kit.drop("b1-again", counts.blob)
     kit.drop("broken", original.blob[:-1])
+    kit.drop("stale", kit.records("health-c", n=8, seed=7, now=dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=60)).blob)
+    kit.drop("forged", kit.records("shelter-a", n=8, seed=8, signing_key=kit.signing_key("legal-b")).blob)
+    kit.drop("misaddressed", kit.records("health-c", n=8, seed=9, recipient=generate_encryption_key().public_key()).blob)
 
 
 def test_a_batch_leaves_what_one_run_per_partition_leaves(ck, kit, tmp_path):
@@ -45,7 +53,9 @@ def test_a_batch_leaves_what_one_run_per_partition_leaves(ck, kit, tmp_path):
                 got = {p: [m["dagster/partition_row_count"] for m in ms][-1:] for p, ms in got.items()}
             assert got == expected, asset
         outcomes = sorted(b["outcome"] for bundles in ck.partition_reports(batched, "intake").values() for b in bundles)
-    assert outcomes == ["duplicate", "loaded", "loaded", "loaded", "loaded", "quarantined"]
+        filed = {p: sorted(b["file"] for b in bundles) for p, bundles in ck.partition_reports(batched, "intake").items()}
+    assert outcomes == ["duplicate", "loaded", "loaded", "loaded", "loaded", "quarantined", "quarantined", "quarantined", "quarantined"]
+    assert filed[f"health-c|{ck.PERIOD}"] == ["stale.dvb"] and filed["_unverified|_unknown"] == ["broken.dvb", "forged.dvb", "misaddressed.dvb"]
     with duckdb.connect(str(twin.paths.warehouse)) as con:  # the batch rebuilt the cubes too: the twin's, as the warehouse assets build them
         for family in CUBE_FAMILIES:
             cube_metadata(con, load_network(twin.root), family)

@@ -175,6 +175,23 @@ def test_a_bundle_another_writer_takes_while_this_one_plans_is_not_planned(ck, k
     assert plan_groups(ctx) == ([], {"not_in_inbox": 1}) and taken == ["a.dvb"]
 
 
+def test_a_bundle_another_writer_takes_while_the_batch_verifies_is_counted_not_a_crash(ck, kit, instance, monkeypatch):
+    """The batch files each bundle as it verifies it: one another writer takes before it is read
+    belongs to no partition; it is counted and logged, and the others load once."""
+    from dvnet.assets.intake.lib import ingest
+
+    kit.drop("a", kit.records("shelter-a", n=5, seed=22).blob)
+    kit.drop("b", kit.records("shelter-a", n=5, seed=23).blob)
+    taken = _taken_when_read(monkeypatch, ingest, kit, {"a.dvb"})
+    res = ck.run_batch(kit, instance)
+    assert res.success and taken == ["a.dvb"]
+    reports = ck.partition_reports(instance, "intake")
+    assert {p: [(b["file"], b["outcome"]) for b in bundles] for p, bundles in reports.items()} == {f"shelter-a|{ck.PERIOD}": [("b.dvb", "loaded")]}
+    assert "skipped: {'not_in_inbox': 1}" in " ".join(str(e.message) for e in instance.all_logs(res.run_id))
+    assert len(ck.receipts(kit)) == 1
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM ledger") == [(1,)]
+
+
 def test_a_bundle_another_writer_takes_while_this_run_verifies_is_skipped_not_a_crash(ck, kit, instance, monkeypatch):
     from dvnet.assets.intake.lib import ingest
 
