@@ -51,7 +51,7 @@ SPECS = [
         "Freshness: active Tier 2+ agencies without a loaded bundle for the latest period (a warning, not an error).")),
     AssetCheckSpec(LOADED_ROWS_CONFORM, asset=INTAKE, description=(
         "The rows this run loaded conform: staged rows to their contract's output model (every rule, by the engine the contributor "
-        "and ingest use: re-validated, unless `dvnet ingest` holds the digest of the rows it validated and the stored rows match it); "
+        "and ingest use: re-validated, unless `dvnet ingest` encoded the bundle's staged file from the rows it validated and the stored file still has those bytes); "
         "count rows name a known standard table, its dimensions only, valid codes, n ≥ 1; regions are the network's own (its registry's geography).")),
 ]  # fmt: skip
 
