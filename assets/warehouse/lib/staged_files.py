@@ -61,7 +61,7 @@ class Encoded:
     row count and SHA-256, which the stored file must still have (``stored``)."""
 
     bundle_id: str
-    data: bytes
+    data: pa.Buffer  # the file's bytes, as the writer left them (no copy)
     rows: int
     sha256: str
 
@@ -80,7 +80,7 @@ def encode(keys: dict[str, str], rows: pa.Table) -> Encoded:
     # Statistics for the key columns only (a scan for some bundles skips the others' row groups):
     # min and max of every text column cost a fifth of the write.
     pq.write_table(full, sink, compression="zstd", row_group_size=ROW_GROUP, store_schema=False, write_statistics=list(keys))
-    data = sink.getvalue().to_pybytes()
+    data = sink.getvalue()
     return Encoded(bundle_id, data, n, hashlib.sha256(data).hexdigest())
 
 
@@ -102,13 +102,15 @@ def write(con, contract_id: str, encoded: Encoded) -> None:
 
 def stored(con, contract_id: str, bundle_ids: list[str]) -> dict[str, tuple[str, int]]:
     """(SHA-256, rows) of the staged file each of ``bundle_ids`` has listed, read from the file as
-    it is now (the rows from the bytes hashed, not from the listing)."""
+    it is now (hashed as a stream; the rows from the same open file, not from the listing)."""
     base, found = folder(con), {}
     sql = f"SELECT bundle_id, file FROM {REGISTRY} WHERE contract_id = ? AND list_contains(?::VARCHAR[], bundle_id)"
     for bundle_id, file in con.execute(sql, [contract_id, list(bundle_ids)]).fetchall():
         try:
-            data = (base / file).read_bytes()
-            found[bundle_id] = (hashlib.sha256(data).hexdigest(), pq.read_metadata(pa.BufferReader(data)).num_rows)
+            with open(base / file, "rb") as f:
+                sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+                f.seek(0)
+                found[bundle_id] = (sha256, pq.read_metadata(f).num_rows)
         except (OSError, pa.ArrowException):  # missing or not Parquet: not as encoded; the rules read what is there
             continue
     return found
