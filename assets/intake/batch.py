@@ -123,7 +123,7 @@ def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: 
             for key, metadata in partition_materialisations(summary, group.con, group.agency, group.period):
                 yield AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
             intake_progress(group.files)
-        if skipped:
+        if +skipped:
             context.log.info(f"skipped: {dict(+skipped)}")
         if not groups:
             return

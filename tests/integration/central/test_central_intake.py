@@ -192,6 +192,18 @@ def test_a_bundle_another_writer_takes_while_the_batch_verifies_is_counted_not_a
     assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM ledger") == [(1,)]
 
 
+def test_a_batch_of_named_files_loads_only_those_and_logs_nothing_skipped_when_all_are_pending(ck, kit, instance):
+    """``dvnet ingest FILE`` runs the batch over the files it names: the others stay pending, and
+    a batch whose named files are all in the inbox has nothing skipped to log."""
+    kit.drop("a", kit.records("shelter-a", n=5, seed=24).blob)
+    kit.drop("b", kit.records("legal-b", n=5, seed=25).blob)
+    res = ck.run_batch(kit, instance, files=["a.dvb"])
+    assert res.success
+    assert list(ck.partition_reports(instance, "intake")) == [f"shelter-a|{ck.PERIOD}"]
+    assert (kit.paths.inbox / "b.dvb").exists() and not (kit.paths.inbox / "a.dvb").exists()
+    assert not [e for e in instance.all_logs(res.run_id) if str(e.message).startswith("skipped")]
+
+
 def test_a_bundle_another_writer_takes_while_this_run_verifies_is_skipped_not_a_crash(ck, kit, instance, monkeypatch):
     from dvnet.assets.intake.lib import ingest
 
