@@ -75,6 +75,11 @@ class Contract:
                 out[name] = BOOLEAN_CODES
         return out
 
+    def coded_columns(self) -> list[str]:
+        """Output text columns whose values come from a code list: the coordinator reads a
+        payload's as Arrow dictionaries (each distinct value once, rows as codes into it)."""
+        return [name for name, col in self.output.to_schema().columns.items() if code_list(col) is not None]
+
     def quasi_identifiers(self) -> list[str]:
         """Output columns that are quasi-identifiers: the columns k-anonymity is measured over."""
         schema = self.output.to_schema()
