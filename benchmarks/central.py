@@ -17,11 +17,14 @@ Measured, each stage in its own child process (peak memory = that child's ru_max
   period, asset checks, cube rebuild), timed from start to exit on an instance that already exists
   (made before the clock starts, as ``dvnet ingest`` makes it). Its reference is ``ingest`` +
   ``cubes`` of the same run;
+- ``small bundles``: the per-bundle cost of orchestration where it shows, on many small bundles
+  (``--small-agencies`` × ``--small-rows``, default 100 × 1,000): ``ingest`` + ``cubes`` and ``dagster``
+  again, round-robin, on their own copy; (Dagster − core − cubes) ÷ bundles, start-up included;
 - ``naive``: pandas reads every agency's Parquet, concatenates, groups by the same four dimensions;
 - ``duckdb_parquet``: DuckDB straight over the same Parquet files (the floor: no verification).
 
 Targets (issue 5): ingest + cubes < 30 s, peak < 4 GiB, ≥ 5× the naive cube; (issue 18) through
-Dagster < 1.3× the core. Prints a table and writes ``results/central.json`` (``run_info``) at the
+Dagster < 1.3× the core, < 0.2 s of orchestration a bundle on small bundles. Prints a table and writes ``results/central.json`` (``run_info``) at the
 default size or when ``make bench-quick`` names a results folder. Times are wall-clock.
 """
 
@@ -49,7 +52,7 @@ from run_info import RESULTS_ENV, header, results_path, whole_process  # noqa: E
 
 PERIOD = "2026-Q3"
 CUBE_DIMS = ("episode_quarter", "region", "service_type", "risk_level")
-TARGET_SECONDS, TARGET_PEAK_GIB, TARGET_SPEEDUP, TARGET_DAGSTER_RATIO = 30.0, 4.0, 5.0, 1.3
+TARGET_SECONDS, TARGET_PEAK_GIB, TARGET_SPEEDUP, TARGET_DAGSTER_RATIO, TARGET_OVERHEAD_SECONDS = 30.0, 4.0, 5.0, 1.3, 0.2
 
 
 def _peak_gib() -> float:
@@ -271,6 +274,43 @@ def _median_round(rounds: list[dict], name: str) -> dict:
     return {**runs[len(runs) // 2], "seconds_per_round": [round(x["seconds"], 2) for x in runs], "peak_gib": max(x["peak_gib"] for x in runs)}
 
 
+def _rounds(work: Path, args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """Set up ``args.agencies`` bundles of ``args.rows`` rows in ``work``; then ``args.repeats``
+    rounds of core, cubes and Dagster, round-robin, each on fresh copies of the same bundles."""
+    work.mkdir()
+    setup = run_stage("setup", work, args)
+    shutil.copytree(work / "net", work / "pristine", symlinks=True)  # the bundles as delivered, for every round
+    rounds: list[dict] = []
+    for r in range(args.repeats):
+        for copy in ("net", "net-dagster"):
+            shutil.rmtree(work / copy, ignore_errors=True)
+            shutil.copytree(work / "pristine", work / copy, symlinks=True)
+        rounds.append({})
+        for name in ("ingest", "cubes", "dagster"):
+            print(f"round {r + 1}/{args.repeats}: {name} ({args.agencies} × {args.rows:,} rows) ...", flush=True)
+            rounds[-1][name] = run_stage(name, work, args)
+    return setup, rounds
+
+
+def _small_bundles(work: Path, args: argparse.Namespace) -> dict:
+    """The orchestration a bundle costs where bundles are small (issue 18: < 0.2 s), measured as
+    the large run is: medians of round-robin rounds, Dagster against core + cubes."""
+    small = argparse.Namespace(**{**vars(args), "agencies": args.small_agencies, "rows": args.small_rows, "cprofile": False})
+    _, rounds = _rounds(work, small)
+    ingest, cubes, dagster = (_median_round(rounds, name) for name in ("ingest", "cubes", "dagster"))
+    core = ingest["seconds"] + cubes["seconds"]
+    per_round = sorted(round((r["dagster"]["seconds"] - r["ingest"]["seconds"] - r["cubes"]["seconds"]) / small.agencies, 3) for r in rounds)
+    return {
+        "agencies": small.agencies,
+        "rows_per_agency": small.rows,
+        "core_plus_cubes_seconds": round(core, 2),
+        "dagster_seconds": round(dagster["seconds"], 2),
+        "overhead_per_bundle_seconds": round((dagster["seconds"] - core) / small.agencies, 3),
+        "overhead_per_bundle_per_round": per_round,
+        "core_seconds_per_bundle": round(ingest["seconds"] / small.agencies, 3),
+    }
+
+
 def run_stage(name: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one stage in a fresh interpreter; its JSON result is the last line of its stdout."""
     cmd = [sys.executable, __file__, "--stage", name, "--work", str(work), "--agencies", str(args.agencies), "--rows", str(args.rows)]
@@ -290,6 +330,8 @@ def main() -> int:
     parser.add_argument("--profile", choices=("scaled",), help="scaled: bundles through the inbox sensor, the embedded profile beside "
                         "the scaled one (PostgreSQL instance and warehouse); benchmarks/central_profiles.py")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of core, cubes and dvnet ingest, round-robin on fresh copies (default 3); medians reported")
+    parser.add_argument("--small-agencies", type=int, default=100, help="small-bundle run: bundles (default 100; 0 skips it)")
+    parser.add_argument("--small-rows", type=int, default=1000, help="small-bundle run: rows per bundle (default 1,000)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -314,23 +356,17 @@ def main() -> int:
 
         return compare_profiles(args, stage_setup, run_stage)
     work = Path(tempfile.mkdtemp(prefix="dvnet-bench-central-"))
-    rounds: list[dict] = []
+    small = None
     try:
         print(f"setup: {args.agencies} agencies × {args.rows:,} rows in {work} ...", flush=True)
-        setup = run_stage("setup", work, args)
-        shutil.copytree(work / "net", work / "pristine", symlinks=True)  # the bundles as delivered, for every round
-        for r in range(args.repeats):  # round-robin: core, cubes, Dagster on fresh copies of the same bundles
-            for copy in ("net", "net-dagster"):
-                shutil.rmtree(work / copy, ignore_errors=True)
-                shutil.copytree(work / "pristine", work / copy, symlinks=True)
-            rounds.append({})
-            for name in ("ingest", "cubes", "dagster"):
-                print(f"round {r + 1}/{args.repeats}: {name} ...", flush=True)
-                rounds[-1][name] = run_stage(name, work, args)
+        setup, rounds = _rounds(work / "large", args)
         results = {}
         for name in ("naive", "duckdb_parquet"):
             print(f"{name} ...", flush=True)
-            results[name] = run_stage(name, work, args)
+            results[name] = run_stage(name, work / "large", args)
+        if args.small_agencies:
+            print(f"small bundles: {args.small_agencies} agencies × {args.small_rows:,} rows ...", flush=True)
+            small = _small_bundles(work / "small", args)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -365,11 +401,13 @@ def main() -> int:
             "rounds": len(rounds),
             "dagster_vs_core_per_round": paired,
             "dagster_overhead_per_bundle_seconds": round((dagster["seconds"] - ours) / args.agencies, 3),
+            "small_bundles": small,
             "targets": {
                 "ingest_plus_cubes_under_30s": ours < TARGET_SECONDS,
                 "peak_under_4gib": peak < TARGET_PEAK_GIB,
                 "at_least_5x_naive": naive["seconds"] / cubes["seconds"] >= TARGET_SPEEDUP,
                 "dagster_under_1_3x_core": dagster["seconds"] / ours < TARGET_DAGSTER_RATIO,
+                **({"small_bundle_overhead_under_0_2s": small["overhead_per_bundle_seconds"] < TARGET_OVERHEAD_SECONDS} if small else {}),
             },
         },
     }
@@ -391,6 +429,10 @@ def main() -> int:
     print(f"cube vs naive: {s['speedup_cube_vs_naive']}× (4-d staged cube), {s['speedup_all_cubes_vs_naive']}× (every cube)")
     print(f"through Dagster: {s['dagster_vs_core']}× ingest + cubes, medians of {len(rounds)} rounds (each round: {paired}); "
           f"{s['dagster_overhead_per_bundle_seconds']} s more per bundle")
+    if small:
+        print(f"small bundles ({small['agencies']} × {small['rows_per_agency']:,} rows): {small['dagster_seconds']} s through Dagster against "
+              f"{small['core_plus_cubes_seconds']} s core + cubes, {small['overhead_per_bundle_seconds']} s of orchestration a bundle "
+              f"(per round {small['overhead_per_bundle_per_round']})")
     print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in s["targets"].items()))
     if profile:
         print("\nwhere ingest time goes (cProfile, cumulative):\n" + profile)

@@ -114,8 +114,18 @@ def central(data: dict, targets: list[list]) -> list[str]:
     ]
     targets.append([f"through Dagster < 1.3× the ingest core ({data['agencies']} × {data['rows_per_agency']:,} rows)",
                     f"{s['dagster_vs_core']}×", _verdict(s["dagster_vs_core"] < 1.3)])
-    targets.append(["per-bundle orchestration overhead < 0.2 s", f"{s['dagster_overhead_per_bundle_seconds']} s",
-                    _verdict(s["dagster_overhead_per_bundle_seconds"] < 0.2)])
+    small = s.get("small_bundles")
+    if small:  # the target is about small bundles, where orchestration is most of a bundle's cost
+        rows.insert(3, [f"small bundles: core + cubes ({small['agencies']} bundles × {small['rows_per_agency']:,} rows)",
+                        f"{small['core_plus_cubes_seconds']:.2f}", "", "the core of the next row"])
+        rows.insert(4, ["small bundles: `dvnet ingest` through Dagster, whole process", f"{small['dagster_seconds']:.2f}", "",
+                        f"{small['overhead_per_bundle_seconds']} s more per bundle, start-up included (medians of "
+                        f"{s.get('rounds', 1)} round-robin rounds; per round {', '.join(f'{x} s' for x in small['overhead_per_bundle_per_round'])})"])
+        targets.append([f"per-bundle orchestration overhead < 0.2 s ({small['agencies']} bundles × {small['rows_per_agency']:,} rows)",
+                        f"{small['overhead_per_bundle_seconds']} s", _verdict(small["overhead_per_bundle_seconds"] < 0.2)])
+    else:
+        targets.append(["per-bundle orchestration overhead < 0.2 s", f"{s['dagster_overhead_per_bundle_seconds']} s",
+                        _verdict(s["dagster_overhead_per_bundle_seconds"] < 0.2)])
     if data["agencies"] == 50 and data["rows_per_agency"] == 200_000:
         targets.append(["central core (ingest + cubes) < 15 s, 50 × 200k rows", f"{core:.1f} s", _verdict(core < 15)])
         targets.append(["central core peak < 1 GiB", f"{s['peak_gib']} GiB", _verdict(s["peak_gib"] < 1)])
