@@ -168,23 +168,28 @@ def _read_payload(data: memoryview, data_format: str, coded: list[str] | tuple[s
     The ``coded`` columns (the contract's code-list text) are read as dictionaries, as Parquet
     stores them: each distinct value once and the rows as codes, so validation decides a rule
     once per value, the counts group codes and the staged file is written from the dictionary
-    (``_codes_inside_dictionaries``). Parquet is the only format read: a manifest naming another is
+    (``_refuse_codes_outside_dictionaries``). Parquet is the only format read: a manifest naming another is
     refused, not read as Parquet."""
     if data_format != PAYLOAD_FORMAT:
         raise IngestRefusal("PAYLOAD_INVALID", f"the manifest's data_format is not {PAYLOAD_FORMAT}, the only format the coordinator reads")
+    unreadable = IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table")
     try:
         source = arrow.BufferReader(arrow.py_buffer(data))  # read in place, no copy of the bytes
         names = set(pq.read_schema(source).names)
-        table = pq.ParquetFile(source, read_dictionary=[c for c in coded if c in names]).read().combine_chunks()
+        table = pq.ParquetFile(source, read_dictionary=[c for c in coded if c in names]).read()
     except Exception:  # noqa: BLE001 - any parse failure of agency bytes is a refusal, never a crash
-        raise IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table") from None
-    # The sender's schema metadata (pandas' dtypes among it) never steers how values are read here.
-    return _codes_inside_dictionaries(table.replace_schema_metadata())
+        raise unreadable from None
+    _refuse_codes_outside_dictionaries(table)  # before the chunks are joined: joining maps every code through its dictionary
+    try:
+        # The sender's schema metadata (pandas' dtypes among it) never steers how values are read here.
+        return table.combine_chunks().replace_schema_metadata()
+    except Exception:  # noqa: BLE001
+        raise unreadable from None
 
 
-def _codes_inside_dictionaries(table: arrow.Table) -> arrow.Table:
-    """``table`` once every dictionary column is checked whole: a dictionary whose codes point
-    outside it is refused. Arrow's reader makes one from a file whose dictionary page repeats a
+def _refuse_codes_outside_dictionaries(table: arrow.Table) -> None:
+    """Every dictionary column checked whole, chunk by chunk: one whose codes point outside its
+    dictionary is refused. Arrow's reader makes one from a file whose dictionary page repeats a
     value (it keeps the value once and the codes as they were), and no kernel may read it."""
     for i, column in enumerate(table.columns):
         if arrow.types.is_dictionary(column.type):
@@ -192,7 +197,6 @@ def _codes_inside_dictionaries(table: arrow.Table) -> arrow.Table:
                 column.validate(full=True)
             except arrow.ArrowException:
                 raise IngestRefusal("PAYLOAD_INVALID", f"column {i + 1} is stored as codes into a dictionary that does not hold them") from None
-    return table
 
 
 def _validate_records(table: arrow.Table, contract: Contract) -> None:

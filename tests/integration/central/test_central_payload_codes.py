@@ -75,21 +75,25 @@ def test_reading_the_code_list_columns_as_dictionaries_never_changes_a_verdict_o
         assert got[2].equals(want[2]), name
 
 
-def _repeating_dictionary(declared: bool) -> bytes:
+def _repeating_dictionary(declared: bool, row_groups: int = 1) -> bytes:
     """A payload whose ``gender`` dictionary page holds one value twice: Arrow's reader then makes
     a dictionary of one value with codes 0 and 1, an array no kernel may read. ``declared``: the
-    file itself says the column is a dictionary (read so whatever the coordinator asks)."""
-    gender = pa.array(["woman", "wom4n", "woman"])
-    table = pa.table({"gender": gender.dictionary_encode() if declared else gender, "n": pa.array([1, 2, 3])})
-    payload = _bytes(table, compression="none", store_schema=declared)
+    file itself says the column is a dictionary (read so whatever the coordinator asks).
+    ``row_groups`` > 1: the broken dictionary is in a later row group, so joining the chunks
+    (which maps every code through its dictionary) would read past it before any check."""
+    values = ["woman", "man"] * (row_groups - 1) + ["woman", "wom4n", "woman"]
+    gender = pa.array(values)
+    table = pa.table({"gender": gender.dictionary_encode() if declared else gender, "n": pa.array(range(len(values)))})
+    payload = _bytes(table, compression="none", store_schema=declared, row_group_size=2 if row_groups > 1 else None)
     assert payload.count(b"wom4n") > 0
     return payload.replace(b"wom4n", b"woman")
 
 
 @pytest.mark.parametrize("declared, coded", [(False, ["gender"]), (True, [])], ids=["read as codes", "declared by the file"])
-def test_a_dictionary_whose_codes_point_outside_it_is_refused_by_position(ck, declared, coded):
+@pytest.mark.parametrize("row_groups", [1, 3], ids=["one row group", "in a later row group"])
+def test_a_dictionary_whose_codes_point_outside_it_is_refused_by_position(ck, declared, coded, row_groups):
     with pytest.raises(ingest.IngestRefusal) as refused:
-        ingest._read_payload(memoryview(_repeating_dictionary(declared)), "parquet", coded)
+        ingest._read_payload(memoryview(_repeating_dictionary(declared, row_groups)), "parquet", coded)
     assert refused.value.reason == "PAYLOAD_INVALID" and "column 1 " in str(refused.value) and "gender" not in str(refused.value)
 
 
