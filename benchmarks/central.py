@@ -112,11 +112,14 @@ def episode_table(n: int, seed: int):
 
 
 def stage_setup(work: Path, agencies: int, rows: int) -> dict:
-    import pyarrow.parquet as pq
-
     from dvnet import bundle
+    from dvnet.anonymize.deidentify import keyed_outputs
     from dvnet.common import network as store
+    from dvnet.contracts.registry import get_contract
     from dvnet.pipelines.ceremony import Ceremony
+    from dvnet.pipelines.contributor.run import _parquet_bytes
+
+    contract = get_contract("service_episode")
 
     root = work / "net"
     ceremony = Ceremony.found(root, "Benchmark network", custodian=None)
@@ -131,7 +134,8 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
         agency = f"agency-{i:03d}"
         cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, regions[i % len(regions)])
         table = episode_table(rows, seed=i)
-        pq.write_table(table, work / "parquet" / f"{agency}.parquet", compression="zstd")
+        # Written as `dvnet contribute` writes a payload (pseudonyms without a dictionary, no statistics).
+        (work / "parquet" / f"{agency}.parquet").write_bytes(_parquet_bytes([table], frozenset(keyed_outputs(contract))).to_pybytes())
         payload = (work / "parquet" / f"{agency}.parquet").read_bytes()
         sealed = bundle.seal(
             payload, agency_id=agency, contract_id="service_episode", contract_version=1, mode="record", sequence=1,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as arrow
+import pyarrow.compute  # noqa: F401 - arrow.compute below
 import pyarrow.parquet as pq
 
 from dvnet import bundle
@@ -165,26 +166,78 @@ def _read_payload(data: memoryview, data_format: str, coded: list[str] | tuple[s
     CHECKPOINT rewrites: measured at 10 x 200,000 rows, 2.2 s of checkpoint with two chunks, 0.01 s
     with one (a load into a DuckDB table, as the counts' and PostgreSQL's copy, is then cut at
     DuckDB's row groups: ``writes.append_rows``; the staged file is written in such row groups).
-    The ``coded`` columns (the contract's code-list text) are read as dictionaries, as Parquet
-    stores them: each distinct value once and the rows as codes, so validation decides a rule
-    once per value, the counts group codes and the staged file is written from the dictionary
-    (``_refuse_codes_outside_dictionaries``). Parquet is the only format read: a manifest naming another is
-    refused, not read as Parquet."""
+    The ``coded`` columns (the contract's code-list text) are read as dictionaries: each distinct
+    value once and the rows as codes, so validation decides a rule once per value, the counts
+    group codes and the staged file is written from the dictionary. Any other column the file
+    stores through a dictionary is read as one to be measured, then decoded (dvnet's contributor
+    writes pseudonyms and tokens without one: a file that does costs the reader a hash of every
+    value). A dictionary whose codes point outside it is refused
+    (``_refuse_codes_outside_dictionaries``). A payload that would unpack to more than
+    ``MAX_EXPANSION`` times its size is refused before it is unpacked: by what its metadata declares
+    (its pages and rows), then by the lengths of its dictionaries' values times the rows that use
+    them. Parquet is the only format read: a manifest naming another is refused, not read as
+    Parquet."""
     if data_format != PAYLOAD_FORMAT:
         raise IngestRefusal("PAYLOAD_INVALID", f"the manifest's data_format is not {PAYLOAD_FORMAT}, the only format the coordinator reads")
     unreadable = IngestRefusal("PAYLOAD_INVALID", "the bundle's data is not a readable Parquet table")
+    budget = MAX_EXPANSION * len(data) + EXPANSION_ALLOWANCE
     try:
         source = arrow.BufferReader(arrow.py_buffer(data))  # read in place, no copy of the bytes
+        meta = pq.read_metadata(source)
+        chunks = [meta.row_group(g).column(c) for g in range(meta.num_row_groups) for c in range(meta.num_columns)]
         names = set(pq.read_schema(source).names)
-        table = pq.ParquetFile(source, read_dictionary=[c for c in coded if c in names]).read()
+        # Every column the file stores through a dictionary is read as one too: a value stored
+        # once may stand for every row, and its decoded size shows only once it is decoded.
+        stored_coded = {chunk.path_in_schema for chunk in chunks if chunk.has_dictionary_page}
+        as_dictionary = [c for c in names if c in set(coded) | stored_coded]
     except Exception:  # noqa: BLE001 - any parse failure of agency bytes is a refusal, never a crash
         raise unreadable from None
-    _refuse_codes_outside_dictionaries(table)  # before the chunks are joined: joining maps every code through its dictionary
+    declared = sum(chunk.total_uncompressed_size for chunk in chunks) + 8 * meta.num_rows * meta.num_columns
+    if declared > budget:
+        raise _unpacks_too_far(budget, len(data))
     try:
+        table = pq.ParquetFile(source, read_dictionary=as_dictionary).read()
+    except Exception:  # noqa: BLE001
+        raise unreadable from None
+    _refuse_codes_outside_dictionaries(table)  # before the chunks are joined: joining maps every code through its dictionary
+    # As a later step may decode a dictionary column (the content checks compare text), what the
+    # payload may take is counted with every one of them decoded.
+    if table.nbytes + sum(_plain_bytes(c) for c in table.columns if arrow.types.is_dictionary(c.type)) > budget:
+        raise _unpacks_too_far(budget, len(data))
+    try:
+        for i, name in enumerate(table.column_names):  # read as dictionaries to be measured; judged as the plain columns they stand for
+            if name not in coded and arrow.types.is_dictionary(table.field(i).type):
+                table = table.set_column(i, name, table.column(i).cast(table.field(i).type.value_type))
         # The sender's schema metadata (pandas' dtypes among it) never steers how values are read here.
         return table.combine_chunks().replace_schema_metadata()
     except Exception:  # noqa: BLE001
         raise unreadable from None
+
+
+#: A payload may unpack to at most this many times its size (plus the allowance): a 200k-row
+#: service-episode bundle unpacks to about 7.5 times its 8 MB, read plain; a small file can
+#: stand for gigabytes (one long value stored once, every row pointing at it), which would stop
+#: the coordinator on every retry instead of being refused once.
+MAX_EXPANSION = 64
+EXPANSION_ALLOWANCE = 64 * 2**20
+
+
+def _unpacks_too_far(budget: int, size: int) -> IngestRefusal:
+    return IngestRefusal("PAYLOAD_INVALID", f"the bundle's data would unpack to more than {budget:,} bytes from {size:,} "
+                                            f"({MAX_EXPANSION} times its size and {EXPANSION_ALLOWANCE // 2**20} MiB): not read")
+
+
+def _plain_bytes(column: arrow.ChunkedArray) -> int:
+    """The bytes a (checked) dictionary column's values take once decoded: each row's value's
+    length for text and bytes, at most 8 a row for a fixed-width type."""
+    total = 0
+    for chunk in column.chunks:
+        values = chunk.dictionary
+        if arrow.types.is_string(values.type) or arrow.types.is_large_string(values.type) or arrow.types.is_binary(values.type) or arrow.types.is_large_binary(values.type):
+            total += int(arrow.compute.sum(arrow.compute.take(arrow.compute.binary_length(values), chunk.indices)).as_py() or 0)
+        else:
+            total += 8 * len(chunk)
+    return total
 
 
 def _refuse_codes_outside_dictionaries(table: arrow.Table) -> None:

@@ -2,7 +2,10 @@
 (``ingest._read_payload``): each distinct value once, the rows as codes. That is a way of reading,
 never a different verdict: whatever dictionaries the sender's file holds or declares, the rules,
 the counts and the content checks see what they see in the same payload decoded, and a
-dictionary whose codes point outside it (a hostile file) is refused before anything reads it."""
+dictionary whose codes point outside it (a hostile file) is refused before anything reads it. A
+payload that would unpack to far more than its size (one long value stored once for every row,
+or rows without end) is refused before it is unpacked, not left to stop the coordinator on every
+retry."""
 
 from __future__ import annotations
 
@@ -109,3 +112,57 @@ def test_a_bundle_whose_payload_has_a_broken_dictionary_is_quarantined_and_loads
         out = ingest_file(kit.drop("broken", kit.seal("shelter-a", "service_episode", payload, 3).blob), CoordinatorContext.load(kit.root), con)
     assert (out.outcome, out.reason) == ("quarantined", "PAYLOAD_INVALID")
     assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+def _bomb(kind: str) -> bytes:
+    rows = 100_000
+    if kind == "plain":  # one long value, written out for every row: the metadata says how large
+        return _bytes(pa.table({"region": pa.array(["x" * 1000] * rows)}), compression="zstd", use_dictionary=False)
+    if kind == "dictionary":  # stored once, every row pointing at it: nothing in the metadata says how large
+        return _bytes(pa.table({"region": pa.array(["x" * 1000] * rows)}), compression="zstd")
+    return _bytes(pa.table({"n": pa.array(np.zeros(10_000_000, np.int8))}), compression="zstd")  # rows without end
+
+
+@pytest.mark.parametrize("kind", ["plain", "dictionary", "rows"])
+def test_a_payload_that_would_unpack_far_beyond_its_size_is_refused_before_it_is_unpacked(ck, kind):
+    payload = _bomb(kind)
+    assert len(payload) < 200_000
+    with pytest.raises(ingest.IngestRefusal) as refused:
+        ingest._read_payload(memoryview(payload), "parquet", get_contract("service_episode").coded_columns())
+    assert refused.value.reason == "PAYLOAD_INVALID" and "would unpack to more than" in str(refused.value)
+
+
+def test_a_bundle_that_would_unpack_far_beyond_its_size_is_quarantined_and_loads_nothing(ck, kit):
+    import duckdb
+
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_file
+
+    payload = _bomb("dictionary")
+    with duckdb.connect(str(kit.paths.warehouse)) as con:
+        out = ingest_file(kit.drop("bomb", kit.seal("shelter-a", "service_episode", payload, 100_000).blob), CoordinatorContext.load(kit.root), con)
+    assert (out.outcome, out.reason) == ("quarantined", "PAYLOAD_INVALID")
+    assert ck.query(kit.paths.warehouse, "SELECT count(*) FROM ledger") == [(0,)]
+
+
+@pytest.mark.parametrize("kind", ["plain", "dictionary", "rows"])
+def test_refusing_a_payload_that_would_unpack_far_beyond_its_size_never_unpacks_it(ck, kind, tmp_path):
+    """What makes the refusal worth having: Arrow's allocations while it is refused stay far below
+    what the payload unpacks to (100 MB of text, 10M rows). In a process of its own, so the
+    memory pool's peak is this read's."""
+    import subprocess
+    import sys
+
+    (tmp_path / "payload").write_bytes(_bomb(kind))
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from dvnet.assets.intake.lib import ingest\n"
+        "from dvnet.contracts.registry import get_contract\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "try:\n"
+        "    ingest._read_payload(memoryview(data), 'parquet', get_contract('service_episode').coded_columns())\n"
+        "except ingest.IngestRefusal as e:\n"
+        "    print(e.reason, pa.default_memory_pool().max_memory())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "payload")], capture_output=True, text=True, timeout=120)
+    reason, peak = out.stdout.split()
+    assert reason == "PAYLOAD_INVALID" and int(peak) < 20 * 2**20, out.stderr
