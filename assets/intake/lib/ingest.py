@@ -183,9 +183,9 @@ def _read_payload(data: memoryview, data_format: str, coded: list[str] | tuple[s
     budget = MAX_EXPANSION * len(data) + EXPANSION_ALLOWANCE
     try:
         source = arrow.BufferReader(arrow.py_buffer(data))  # read in place, no copy of the bytes
-        meta = pq.read_metadata(source)
+        meta = pq.read_metadata(source)  # the footer, parsed once for the checks and the read
         chunks = [meta.row_group(g).column(c) for g in range(meta.num_row_groups) for c in range(meta.num_columns)]
-        names = set(pq.read_schema(source).names)
+        names = set(meta.schema.to_arrow_schema().names)
         # Every column the file stores through a dictionary is read as one too: a value stored
         # once may stand for every row, and its decoded size shows only once it is decoded.
         stored_coded = {chunk.path_in_schema for chunk in chunks if chunk.has_dictionary_page}
@@ -196,7 +196,7 @@ def _read_payload(data: memoryview, data_format: str, coded: list[str] | tuple[s
     if declared > budget:
         raise _unpacks_too_far(budget, len(data))
     try:
-        table = pq.ParquetFile(source, read_dictionary=as_dictionary).read()
+        table = pq.ParquetFile(source, metadata=meta, read_dictionary=as_dictionary).read()
     except Exception:  # noqa: BLE001
         raise unreadable from None
     _refuse_codes_outside_dictionaries(table)  # before the chunks are joined: joining maps every code through its dictionary
