@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as arrow
-import pyarrow.compute  # noqa: F401 - arrow.compute below
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dvnet import bundle
@@ -234,7 +234,7 @@ def _plain_bytes(column: arrow.ChunkedArray) -> int:
     for chunk in column.chunks:
         values = chunk.dictionary
         if arrow.types.is_string(values.type) or arrow.types.is_large_string(values.type) or arrow.types.is_binary(values.type) or arrow.types.is_large_binary(values.type):
-            total += int(arrow.compute.sum(arrow.compute.take(arrow.compute.binary_length(values), chunk.indices)).as_py() or 0)
+            total += int(pc.sum(pc.take(pc.binary_length(values), chunk.indices)).as_py() or 0)
         else:
             total += 8 * len(chunk)
     return total
