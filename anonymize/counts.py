@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.standard_tables import StandardTable
@@ -123,6 +124,22 @@ def standard_counts(frame, contract: Contract) -> pa.Table:
     counts = coded(contract)
     fast = None if counts is None else coded_counts(frame, counts, all_dimensions(contract))
     return fast if fast is not None else sql_counts(frame, contract)
+
+
+def merge_counts(parts: list[pa.Table]) -> pa.Table:
+    """Several ``standard_counts`` results (of disjoint sets of rows: blocks of one extract) as
+    the one ``standard_counts`` gives for all their rows together: the counts of each (table,
+    dimension values) summed, the rows sorted as ``ORDER BY ALL`` sorts them (NULL last).
+    Only combinations counted somewhere are listed, as for the whole."""
+    if not parts:
+        raise ValueError("merging needs at least one block's counts (an empty one for no rows)")
+    if len(parts) == 1:
+        return parts[0]
+    table = pa.concat_tables(parts, promote_options="permissive")
+    keys = [c for c in table.column_names if c != "n"]
+    grouped = table.group_by(keys, use_threads=False).aggregate([("n", "sum")])
+    summed = pa.table({**{c: grouped.column(c) for c in keys}, "n": grouped.column("n_sum")}).cast(table.schema)
+    return summed.take(pc.sort_indices(summed, sort_keys=[(c, "ascending", "at_end") for c in summed.column_names]))
 
 
 def sql_counts(frame: pa.Table, contract: Contract) -> pa.Table:

@@ -1,4 +1,6 @@
-"""One contribution, end to end: read → validate → consent → de-identify → disclosure check → seal.
+"""One contribution, end to end: read → validate → consent → de-identify → disclosure check → seal
+(aggregate mode: each block de-identified and counted as it is validated, then the counts
+checked and sealed).
 
 Every record read is accounted for: ``read = rejected + excluded (consent) + withheld (k) + sent``
 (in aggregate mode, "sent" means counted into the standard tables). The function returns a
@@ -23,7 +25,7 @@ import pyarrow.parquet as pq
 from dvnet import bundle
 from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
-from dvnet.anonymize.counts import standard_counts
+from dvnet.anonymize.counts import merge_counts, standard_counts
 from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
@@ -36,7 +38,7 @@ from dvnet.kernels.arrow_memory import give_back_freed_memory
 from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
-from dvnet.pipelines.contributor.validate import BlockValidation, Issue, validate_extract
+from dvnet.pipelines.contributor.validate import BlockValidation, Issue, ValidationResult, validate_extract
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
@@ -209,20 +211,21 @@ def contribute(
 ) -> ContributionResult:
     """Run one contribution for ``agency``; always returns a result (refusals included).
 
-    The steps are ``STAGES``; record mode checks disclosure (k-anonymity) before it de-identifies,
-    aggregate mode counts the de-identified rows into its standard tables as its disclosure check."""
+    The steps are ``STAGES``; record mode checks disclosure (k-anonymity) before it de-identifies;
+    aggregate mode de-identifies and counts each block as it is validated (``_BlockCounts``: no
+    consent step, every row is counted), and its disclosure check is the standard tables."""
     step = progress or (lambda _stage: None)
     run = _settle(agency, opts)
     try:
         try:
             step("read")
-            frame = _read_and_validate(run, step)
+            frame, counted = _read_and_validate(run, step)
         except ExtractError as e:
             run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
             raise _Refused(e.reason, e.message) from None
-        step("consent")
-        keep = _consent(run, frame)
         if run.mode == "record":
+            step("consent")
+            keep = _consent(run, frame)
             run.keyed = _start_keyed_hashing(run, frame, keep)
             step("disclosure check")
             keep, generalised = _withhold_small_classes(run, frame, keep)
@@ -231,12 +234,8 @@ def contribute(
             del frame, keep, generalised  # what leaves is in the payload's parts: the extract's rows go before sealing
             give_back_freed_memory(64 << 20)
         else:
-            step("de-identify")
-            out = deidentify(frame, run.contract, run.geography)
-            del frame
             step("disclosure check")
-            payload = _standard_tables(run, out)
-            del out
+            payload = _standard_tables(run, counted)
         _seal(run, payload, step)
     except _Refused as r:
         _account_refusal(run.result, r)
@@ -333,21 +332,23 @@ def _load_keys(run: _Run) -> None:
         run.key_epoch = epoch
 
 
-def _read_and_validate(run: _Run, step: Callable[[str], None]) -> pd.DataFrame:
+def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataFrame, _BlockCounts | None]:
     """read and validate, a block of the extract at a time (every problem located, none quoted;
     the contract's column names): the rows that hold the contract's types and rules; the rest
     are counted as rejected, by reason. Refused when more records were rejected in required
     fields than the agency allows. A unique field's repeated values are known once every block was
-    read: an extract that has any is then read and validated again knowing them."""
+    read: an extract that has any is then read and validated again knowing them.
+    Record mode: the accepted rows, in the columns it reads next. Aggregate mode: no rows (an
+    empty frame), and the accepted rows' standard counts, made block by block."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
         raise ValueError("read_ahead reads another file or under other limits than the options name")
     known = mapping.known_names(run.contract)
-    checked = _validate_blocks(run, mapping, reading, known, None, step)
+    checked, counted = _validate_blocks(run, mapping, reading, known, None, step)
     if checked.repeated_across_blocks:
         again = ExtractRead(run.opts.extract, run.opts.limits)
-        checked = _validate_blocks(run, mapping, again, known, checked.repeated_across_blocks, lambda _stage: None)
+        checked, counted = _validate_blocks(run, mapping, again, known, checked.repeated_across_blocks, lambda _stage: None)
         if again.sha256 != reading.sha256:
             raise ExtractError("FILE_UNREADABLE", f"{run.result.extract_name}: the file changed while it was being read; read it again")
     result = run.result
@@ -362,17 +363,21 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> pd.DataFrame:
             "REJECTED_ROWS_OVER_LIMIT",
             f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {run.max_reject:.1%}",
         )
-    return checked.frame
+    return checked.frame, counted
 
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
-                     repeated: dict | None, step: Callable[[str], None]):
-    kept = read_after_validation(run.contract, records=run.mode == "record")
-    validation = BlockValidation(repeated, kept)
+                     repeated: dict | None, step: Callable[[str], None]) -> tuple[ValidationResult, _BlockCounts | None]:
+    """One reading's blocks validated (with ``repeated``, the values known to repeat): what
+    ``BlockValidation.finish`` gives, and in aggregate mode the counts of its accepted rows. A
+    reading that starts again (``RESTART``) starts both again."""
+    counting = run.mode == "aggregate"
+    kept = [] if counting else read_after_validation(run.contract, records=True)
+    validation, counts = BlockValidation(repeated, kept), _BlockCounts(run) if counting else None
     blocks = reading.blocks(known)
     for block in blocks:
         if block is RESTART:
-            validation = BlockValidation(repeated, kept)
+            validation, counts = BlockValidation(repeated, kept), _BlockCounts(run) if counting else None
             continue
         if not validation.results:
             step("validate")
@@ -382,10 +387,48 @@ def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: f
         except ExtractError:  # the extract as a whole is refused (its columns): its records are still counted
             run.result.records_read = _count_the_rest(blocks, block.first_record + block.records)
             raise
+        if counts is not None:
+            counts.add(checked.frame)
         validation.add(checked)
         del block, checked
         give_back_freed_memory(64 << 20)
-    return validation.finish()
+    return validation.finish(), counts
+
+
+class _BlockCounts:
+    """aggregate mode, a block at a time: each block's accepted rows de-identified and counted
+    into the contract's standard tables as soon as the block is validated, so the extract's rows
+    are never held together; the blocks' counts summed (``merge_counts``: the table counting
+    every row at once gives). A block the de-identification refuses stops the counting; the
+    refusal is raised once every block is validated, so the report still accounts for every record."""
+
+    #: Blocks' count tables held before they are summed into one.
+    HELD = 64
+
+    def __init__(self, run: _Run) -> None:
+        self.contract, self.geography = run.contract, run.geography
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.failure: DeidentificationError | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if self.failure is not None:
+            return
+        try:
+            out = deidentify(frame, self.contract, self.geography)
+        except DeidentificationError as e:
+            self.failure = e
+            return
+        self.tables.append(standard_counts(out, self.contract))
+        self.rows += len(out)
+        if len(self.tables) >= self.HELD:
+            self.tables = [merge_counts(self.tables)]
+
+    def finish(self) -> tuple[pa.Table, int]:
+        """The standard counts of every block's accepted rows, and how many rows they count."""
+        if self.failure is not None:
+            raise self.failure
+        return merge_counts(self.tables), self.rows
 
 
 def _count_the_rest(blocks: Iterator, so_far: int) -> int:
@@ -456,16 +499,16 @@ def _deidentified_records(run: _Run, frame: pd.DataFrame, keep: np.ndarray, gene
     return _Payload(parts, record_count=len(out))
 
 
-def _standard_tables(run: _Run, out: pd.DataFrame) -> _Payload:
+def _standard_tables(run: _Run, counted: _BlockCounts) -> _Payload:
     """disclosure check (aggregate mode): the de-identified rows counted into the contract's
     standard tables; only counts leave, none by client or episode (no pseudonym is made)."""
-    payload = standard_counts(out, run.contract)
+    payload, rows = counted.finish()
     result = run.result
     result.output_columns = [c for c in payload.column_names]
     result.cube_tables = len(run.contract.standard_tables)
     result.cube_cells = payload.num_rows
     result.counts = payload
-    result.sent = len(out)
+    result.sent = rows
     return _Payload(iter([payload]), record_count=payload.num_rows)
 
 

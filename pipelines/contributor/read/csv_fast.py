@@ -25,7 +25,6 @@ import csv
 import hashlib
 import io
 import logging
-import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -60,6 +59,7 @@ _BLOCK = 1 << 20
 _PIECE_BLOCKS = 8
 _TARGET_RANGE_BLOCKS = 16  # pyarrow blocks per range of a file without quotes (its threads share them)
 _BLOCK_TRIES = 8
+_SEARCH_WINDOW = 1 << 16  # bytes read at a time looking for a range's line end
 _SCAN_CHUNK = 1 << 18  # bytes per step of the hash + control-character pass (fits L2)
 _HEAD_BYTES = 1 << 20  # how much of the file the header-width check reads
 
@@ -214,15 +214,28 @@ def _line_ranges(path: str, size: int, block: int, limits: ReadLimits) -> Iterat
     at line ends: ranges of about ``_PIECE_BLOCKS`` blocks, each parsed by ``read_csv`` (on the
     machine's cores, as the whole file would be), the first one holding the header.
     Each range is read into a buffer of its own, freed once parsed (a map of the file would keep
-    every page read in the process's memory until the end)."""
+    every page read in the process's memory until the end: so do the pages a search of a map
+    touches, which is why each range's end is found by reading a little past it)."""
     span = block * _PIECE_BLOCKS
-    with pa.OSFile(path) as source, open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+    with pa.OSFile(path) as source:
         start = 0
         while start < size:
-            cut = view.find(b"\n", start + span) if size - start > span + span // 2 else -1
+            cut = _line_end(source, start + span, size) if size - start > span + span // 2 else -1
             end = size if cut < 0 else cut + 1
             yield _arrow_csv(pa.BufferReader(source.read_at(end - start, start)), end - start, limits, quoted=False)
             start = end
+
+
+def _line_end(source: pa.NativeFile, offset: int, size: int) -> int:
+    """The position of the first line feed at or after ``offset``, or -1: the file read a window
+    of ``_SEARCH_WINDOW`` bytes at a time from there."""
+    while offset < size:
+        window = source.read_at(min(_SEARCH_WINDOW, size - offset), offset)
+        found = window.find(b"\n")
+        if found >= 0:
+            return offset + found
+        offset += len(window)
+    return -1
 
 
 def _quoted_pieces(path: str, block: int, limits: ReadLimits) -> Iterator[pa.Table]:

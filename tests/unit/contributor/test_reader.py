@@ -562,3 +562,29 @@ def test_a_quote_anywhere_in_the_file_sends_it_to_the_quote_aware_reader(tmp_pat
     with open(path, "rb") as handle:
         handle.read(3)  # wherever the handle stands
         assert csv_fast._has_quote(handle) is (where is not None)
+
+
+@pytest.mark.parametrize("window", [1 << 16, 3])
+def test_line_ranges_end_at_line_ends_and_never_map_the_file(tmp_path, monkeypatch, window):
+    """A quote-free file is cut into ranges that each end where a line ends (found by reading a
+    window past the range: 3 bytes makes the search cross windows), and nothing maps the file
+    while it is read: pages of a map count in the process's memory until it closes, so a search
+    of a map grew the peak with the file (100 MiB of a 1 GB extract by the end of its reading)."""
+    rows = [f"{i},{'x' * (i % 17)},{i * 7}\n" for i in range(20_000)]
+    path = write(tmp_path, "ranges.csv", ("a,b,c\n" + "".join(rows)).encode())
+    monkeypatch.setattr(csv_fast, "_BLOCK", 4096)
+    monkeypatch.setattr(csv_fast, "_PIECE_BLOCKS", 2)
+    monkeypatch.setattr(csv_fast, "_SEARCH_WINDOW", window)
+    mapped, ranges, parse = [], [], csv_fast._arrow_csv
+
+    def parse_and_look(source, size, *args, **kwargs):
+        ranges.append(size)
+        mapped.append(str(path) in open("/proc/self/maps").read())
+        return parse(source, size, *args, **kwargs)
+
+    monkeypatch.setattr(csv_fast, "_arrow_csv", parse_and_look)
+    table = read_extract(path, known_columns=KNOWN).table
+    assert len(ranges) > 20 and not any(mapped)
+    assert table.num_rows == 20_000
+    assert table.column(0).to_pylist() == [str(i) for i in range(20_000)]
+    assert table.column(2).to_pylist()[-1] == str(19_999 * 7)

@@ -1,5 +1,5 @@
-"""``kernels.coded_counts`` against the obvious version: a ``Counter`` over the rows' tuples,
-sorted as SQL's ``ORDER BY ALL`` sorts (NULL last)."""
+"""``kernels.coded_counts`` (and ``anonymize.counts.merge_counts`` of blocks counted apart) against
+the obvious version: a ``Counter`` over the rows' tuples, sorted as SQL's ``ORDER BY ALL`` sorts (NULL last)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from dvnet.anonymize.counts import merge_counts
 from dvnet.kernels import coded_counts as kernel
 from dvnet.kernels.coded_counts import Count, coded_counts
 
@@ -85,3 +86,25 @@ def test_a_missing_column_or_one_neither_text_nor_boolean_is_left_to_the_caller(
     assert coded_counts(table, [Count("t", ("code",), "missing")], ["code"]) is None
     assert coded_counts(table, [Count("t", ("number",))], ["number"]) is None
     assert coded_counts(table, [Count("t", ("code",), "code")], ["code"]) is None  # a filter must be boolean
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1, 4), (500, 5), (4000, 6)])
+@pytest.mark.parametrize("blocks", [1, 2, 7, 64])
+def test_blocks_counted_apart_and_merged_equal_the_count_of_all_rows(n, seed, blocks):
+    """``merge_counts`` (aggregate mode counts each block of an extract on its own): cut the rows
+    anywhere, count each piece, merge the pieces' counts in any grouping (merges of merges too, as
+    ``_BlockCounts`` does when it holds too many), and the result is the count of all the rows."""
+    table = _table(n, seed)
+    rng = np.random.default_rng(seed)
+    cuts = sorted(set(rng.integers(0, n + 1, blocks - 1).tolist()) | {0, n})
+    pieces = [coded_counts(table.slice(a, b - a), COUNTS, COLUMNS) for a, b in zip(cuts, cuts[1:], strict=False)]
+    if len(pieces) > 2:  # some of them merged first
+        pieces = [merge_counts(pieces[:2]), *pieces[2:]]
+    merged = merge_counts(pieces)
+    assert merged.to_pylist() == _plain(table, COUNTS)
+    assert merged.schema == coded_counts(table, COUNTS, COLUMNS).schema
+
+
+def test_merging_nothing_is_a_mistake():
+    with pytest.raises(ValueError, match="at least one"):
+        merge_counts([])
