@@ -17,9 +17,14 @@ from dvnet.contracts.conformance.text import arrow_text, text_check
 from dvnet.kernels.column_pool import run_per_column
 from dvnet.kernels.distinct import distinct_count, distinct_positions
 from dvnet.kernels.masks import bool_mask
+from dvnet.kernels.value_hashes import HashSet, text_hashes
+
+#: What a block is told of a unique column's values repeated in the whole extract: the values,
+#: or (before they are compared) the hashes of the values that may be (``HashSet``).
+Repeated = pa.Array | pa.ChunkedArray | HashSet
 
 
-def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeated: dict[str, pa.Array] | None = None) -> list[Failure]:
+def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
     """Every (column, rule) of ``schema`` that some rows of ``frame`` fail, with the rows.
 
     Covers presence, type, nullability, uniqueness, each column check and each dataframe-level
@@ -28,7 +33,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeat
     Unexpected columns are not reported (callers check the column set first). ``repeated``, for a
     frame that is one block of a larger extract: uniqueness is not decided within the frame but
     by the values of each unique column known to occur more than once in the whole (a column
-    not named holds none).
+    not named holds none), or by their hashes (every row whose value hashes alike is marked).
 
     Columns are checked in a small thread pool: the Arrow kernels release the GIL, so on a
     million rows the columns of a contract overlap on the machine's cores.
@@ -43,7 +48,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeat
     return out
 
 
-def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column, repeated: dict[str, pa.Array] | None = None) -> list[Failure]:
+def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
     """The failures of one column of ``schema``, in the order ``schema_failures`` documents."""
     n = len(frame)
     required = not column.nullable
@@ -65,7 +70,7 @@ def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name:
     if required and not present.all():
         out.append(Failure(name, "not_nullable", ~present, True))
     if column.unique:
-        dup = _duplicated(s, text, present) if repeated is None else _one_of(s, text, repeated.get(name))
+        dup = _duplicated(s, text, present) if repeated is None else _one_of(s, text, present, repeated.get(name))
         if dup.any():
             out.append(Failure(name, "field_uniqueness", dup, required))
     for check in column.checks:
@@ -90,10 +95,20 @@ def _dtype_ok(s: pd.Series, declared: str) -> bool | None:
     return None
 
 
-def _one_of(s: pd.Series, text: pa.ChunkedArray | None, values: pa.Array | None) -> np.ndarray:
-    """The rows holding one of ``values``."""
+def row_hashes(s: pd.Series) -> np.ndarray:
+    """One 64-bit hash per row of ``s`` (a null's is unspecified): text by ``text_hashes``,
+    anything else by pandas' own hash of the values."""
+    if isinstance(s.dtype, pd.StringDtype):
+        return text_hashes(arrow_text(s))
+    return pd.util.hash_pandas_object(s, index=False).to_numpy(dtype=np.uint64)
+
+
+def _one_of(s: pd.Series, text: pa.ChunkedArray | None, present: np.ndarray, values: Repeated | None) -> np.ndarray:
+    """The rows holding one of ``values`` (of a ``HashSet``: whose value hashes as one of them)."""
     if values is None or not len(values):
         return np.zeros(len(s), dtype=bool)
+    if isinstance(values, HashSet):
+        return present & values.may_hold(row_hashes(s))
     if text is not None:
         return bool_mask(pc.is_in(text, value_set=values), len(s))
     return s.isin(values.to_pylist()).to_numpy(dtype=bool)

@@ -337,8 +337,8 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
     the contract's column names): the rows that hold the contract's types and rules; the rest
     are counted as rejected, by reason. Refused when more records were rejected in required
     fields than the agency allows. A unique field's repeated values are known once every block was
-    read: an extract that has any is then read and validated again knowing them.
-    Record mode: the accepted rows, in the columns it reads next. Aggregate mode: no rows (an
+    read (by their hashes): an extract that has any is then read and validated again knowing
+    them (``BlockValidation``). Record mode: the accepted rows, in the columns it reads next. Aggregate mode: no rows (an
     empty frame), and the accepted rows' standard counts, made block by block."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
@@ -346,7 +346,7 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
         raise ValueError("read_ahead reads another file or under other limits than the options name")
     known = mapping.known_names(run.contract)
     checked, counted = _validate_blocks(run, mapping, reading, known, None, step)
-    if checked.repeated_across_blocks:
+    while checked.repeated_across_blocks:  # at most twice: told the hashes, then (rarely) the values
         again = ExtractRead(run.opts.extract, run.opts.limits)
         checked, counted = _validate_blocks(run, mapping, again, known, checked.repeated_across_blocks, lambda _stage: None)
         if again.sha256 != reading.sha256:
@@ -392,7 +392,9 @@ def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: f
         validation.add(checked)
         del block, checked
         give_back_freed_memory(64 << 20)
-    return validation.finish(), counts
+    finished = validation.finish()
+    give_back_freed_memory(64 << 20)  # what joining the blocks' rows freed (else the later steps' peak sits on top of it)
+    return finished, counts
 
 
 class _BlockCounts:

@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dvnet.kernels.distinct import distinct_count
+from dvnet.kernels.value_hashes import HashSet, repeated_hashes
+from dvnet.contracts.conformance.schema import Repeated, row_hashes
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
 from dvnet.contracts.codes import code_list
 from dvnet.contracts.conformance.content import ORG_ID_COLUMNS, ORG_NOT_REGISTERED, REGISTERED_RULE
@@ -72,11 +73,13 @@ class ValidationResult:
     rejected: int = 0
     rejected_required: int = 0  # rejected rows with at least one problem in a required field
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # each rejected row counted once, first reason
-    #: per unique column, its present values (a block's, to find those repeated across blocks)
-    unique_values: dict[str, pa.ChunkedArray] = field(default_factory=dict, repr=False)
-    #: after ``BlockValidation.finish``: per unique column, the values held more than once (the
-    #: blocks must be validated again with them as ``repeated``); empty when there are none
-    repeated_across_blocks: dict[str, pa.Array] = field(default_factory=dict, repr=False)
+    #: per unique column, what ``BlockValidation`` needs of a block to find the values repeated
+    #: across blocks (``_uniqueness_evidence``): hashes of the present values, or the values to compare
+    unique_values: dict[str, np.ndarray | pa.ChunkedArray] = field(default_factory=dict, repr=False)
+    #: after ``BlockValidation.finish``: per unique column, the values held more than once, or
+    #: the hashes of those that may be (the blocks must be validated again with them as
+    #: ``repeated``); empty when there are none
+    repeated_across_blocks: dict[str, Repeated] = field(default_factory=dict, repr=False)
 
 
 class _Collector:
@@ -215,7 +218,7 @@ def _reason_for(check: str) -> str:
     return "RULE_FAILED"
 
 
-def _rule_issues(typed: pd.DataFrame, contract: Contract, col: _Collector, repeated: dict[str, pa.Array] | None = None) -> None:
+def _rule_issues(typed: pd.DataFrame, contract: Contract, col: _Collector, repeated: dict[str, Repeated] | None = None) -> None:
     """The contract's rules over the converted frame. A cell that could not be converted is
     already reported (and is NA now): its column's rules do not report it again, and a rule
     over several columns (such as episode_end not before episode_start) skips its row, since
@@ -248,13 +251,14 @@ def _registry_check(typed: pd.DataFrame, registered: Collection[str], col: _Coll
 
 
 def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, registered: Collection[str] | None = None, *,
-                     first_row: int = 0, repeated: dict[str, pa.Array] | None = None) -> ValidationResult:
+                     first_row: int = 0, repeated: dict[str, Repeated] | None = None) -> ValidationResult:
     """Convert and validate every row; return the accepted rows and a value-free problem list.
     ``registered``: the network's organisation ids, when the agency holds them (pinned with the
     coordinator's public file); organisation-code fields must hold one of them. For one block of
     a larger extract: ``first_row``, the records before it (row numbers in issues count them);
-    ``repeated``, the unique columns' values the whole extract holds more than once
-    (``BlockValidation``; ``{}`` before they are known), instead of uniqueness within the block."""
+    ``repeated``, the unique columns' values the whole extract holds more than once, or their
+    hashes (``BlockValidation``; ``{}`` before anything is known), instead of uniqueness within
+    the block."""
     _structural_check(raw, contract)
     n = len(raw)
     raw = raw.reset_index(drop=True)
@@ -280,8 +284,7 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
     counts = np.bincount(first_reason[rejected], minlength=len(reasons)) if rejected.any() else np.zeros(0, np.int64)
     by_reason = _by_count({reasons[i]: int(c) for i, c in enumerate(counts) if c})
     issues.sort(key=_issue_order)
-    unique = {name: arrow_text(typed[name]).drop_null() if isinstance(typed[name].dtype, pd.StringDtype) else pa.chunked_array([pa.array(typed[name].dropna().to_numpy())])
-              for name, column in contract.source.to_schema().columns.items() if column.unique and name in typed.columns}
+    unique = {} if repeated is None else _uniqueness_evidence(typed, contract, repeated)
     return ValidationResult(
         frame=typed.loc[~rejected].reset_index(drop=True) if rejected.any() else typed,
         records=n,
@@ -291,6 +294,28 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
         rejected_by_reason=by_reason,
         unique_values=unique,
     )
+
+
+def _uniqueness_evidence(typed: pd.DataFrame, contract: Contract, repeated: dict[str, Repeated]) -> dict[str, np.ndarray | pa.ChunkedArray]:
+    """What ``BlockValidation`` keeps of a block's unique columns: on the first reading
+    (``repeated`` empty), the 64-bit hashes of the present values (8 bytes a row, whatever the
+    values); on a reading told the hashes of values that may repeat (``HashSet``), the values
+    that hash as one of them, to be compared; of a column told its repeated values, nothing."""
+    out: dict[str, np.ndarray | pa.ChunkedArray] = {}
+    for name, column in contract.source.to_schema().columns.items():
+        if not column.unique or name not in typed.columns:
+            continue
+        s, known = typed[name], repeated.get(name)
+        if repeated and not isinstance(known, HashSet):
+            continue
+        present = s.notna().to_numpy(dtype=bool)
+        hashes = row_hashes(s)
+        if not repeated:
+            out[name] = hashes[present]
+            continue
+        rows = present & known.may_hold(hashes)
+        out[name] = arrow_text(s).filter(pa.array(rows)) if isinstance(s.dtype, pd.StringDtype) else pa.chunked_array([pa.array(s[rows].to_numpy())])
+    return out
 
 
 def _joined(results: list[ValidationResult]) -> pd.DataFrame:
@@ -325,13 +350,17 @@ class BlockValidation:
     """The validation of an extract read in blocks, each block validated on its own
     (``validate_extract`` with ``repeated``) and added in order: ``finish`` gives what one
     validation of the whole extract gives, except for uniqueness. That needs every block's values
-    first: the first reading validates with ``repeated={}`` (nothing known twice yet), ``finish``
-    reports the values held more than once (``repeated_across_blocks``), and only then, for an
-    extract that breaks the rule, the caller reads and validates the blocks again with them —
-    the only rule that needs a second reading. Deciding uniqueness once over the whole (not per
-    block and again across) keeps it one hash of the keys, as in one validation of the whole."""
+    first: the first reading validates with ``repeated={}`` (nothing known twice yet) and keeps
+    of each block only a 64-bit hash per key; ``finish`` reports the hashes held more than once
+    (``repeated_across_blocks``, a ``HashSet`` per column). Only for an extract that has some, the
+    caller reads and validates the blocks again with them: every row whose key hashes as one of
+    them is marked, and its value kept; that reading's ``finish`` compares the values so kept,
+    and in the rare case that two different keys only hashed alike, reports the exact repeated
+    values for a third reading. Uniqueness is the only rule that needs another reading; the
+    extract's keys are never all held (8 bytes a row instead of the values, and no hash table of
+    them all at the end)."""
 
-    def __init__(self, repeated: dict[str, pa.Array] | None = None, columns: list[str] | None = None) -> None:
+    def __init__(self, repeated: dict[str, Repeated] | None = None, columns: list[str] | None = None) -> None:
         self.repeated = {} if repeated is None else repeated  # what the blocks are validated with
         self.columns = columns  # the accepted rows' columns kept (None: all)
         self.results: list[ValidationResult] = []
@@ -365,18 +394,32 @@ class BlockValidation:
             rejected=sum(r.rejected for r in results),
             rejected_required=sum(r.rejected_required for r in results),
             rejected_by_reason=_by_count(by_reason),
-            repeated_across_blocks=self._repeated() if not self.repeated else {},
+            repeated_across_blocks=self._may_repeat() if not self.repeated else self._compared(),
         )
 
-    def _repeated(self) -> dict[str, pa.Array]:
+    def _may_repeat(self) -> dict[str, Repeated]:
+        """After the first reading: per unique column, the hashes held more than once (none, in
+        the usual case: then no value is repeated, since equal values hash alike)."""
         out = {}
         for name in self.results[0].unique_values:
+            twice = repeated_hashes([r.unique_values[name] for r in self.results])
+            if len(twice):
+                out[name] = HashSet(twice)
+        return out
+
+    def _compared(self) -> dict[str, Repeated]:
+        """After a reading told hashes: the values that hashed alike, compared. Every value held
+        twice was among them (with every row holding it), so when each one is held twice the
+        reading decided exactly; when one is not (two values that only hash alike, once in
+        billions of extracts), the exact repeated values, for a reading again with them."""
+        hashed = {name for name, known in self.repeated.items() if isinstance(known, HashSet)}
+        exact, decided = {}, True
+        for name in hashed:
             per_block = [r.unique_values[name] for r in self.results]
             values = pa.chunked_array([c for v in per_block for c in v.chunks], type=per_block[0].type)
-            if distinct_count(values) == len(values):
-                continue  # the usual case: no value twice anywhere
             counts = pc.value_counts(values)
-            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-            if len(repeated):
-                out[name] = repeated
-        return out
+            exact[name] = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+            decided = decided and len(exact[name]) == len(counts)
+        if decided:
+            return {}
+        return {**{n: v for n, v in self.repeated.items() if n not in hashed}, **exact}

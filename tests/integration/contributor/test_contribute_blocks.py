@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
+import pyarrow.compute as pc
 import pytest
 from contribution_constants import PERIOD
 
 from dvnet.common import network as store
+from dvnet.contracts.conformance import schema
+from dvnet.pipelines.contributor import run as contributor_run
 from dvnet.pipelines.contributor.read import ReadLimits, csv_fast
 from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
@@ -90,3 +94,47 @@ def test_a_quote_free_file_is_parsed_in_line_ranges_that_end_where_lines_end(net
     monkeypatch.setattr(csv_fast, "_arrow_csv", lambda *args, **kw: ranges.append(args[1]) or parse(*args, **kw))
     assert _run(net, path, "record", 5) == whole
     assert len(ranges) > 20
+
+
+class _Readings:
+    """Counts the readings of the extract a contribution starts."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        real = contributor_run.ExtractRead
+
+        def reading(*args, **kwargs):
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(contributor_run, "ExtractRead", reading)
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+def test_keys_that_only_hash_alike_are_compared_before_any_is_refused(net, faulty, monkeypatch, mode):
+    """Uniqueness across blocks keeps a 64-bit hash per key, not the keys. With a hash so weak
+    that every key of one length hashes alike, the second reading marks every such key; comparing
+    the values it kept finds most held once, and a third reading, told the exact repeated values,
+    gives the contribution the real hash gives: nobody is refused for a hash."""
+    path = faulty(60, False)
+    readings = _Readings(monkeypatch)
+    expected = _run(net, path, mode, 7)
+    assert readings.count == 2  # the file repeats keys: read again, told their hashes
+    monkeypatch.setattr(schema, "text_hashes", lambda text: pc.fill_null(pc.utf8_length(text), 0).to_numpy().astype(np.uint64))
+    readings.count = 0
+    assert _run(net, path, mode, 7) == expected
+    assert readings.count == 3
+
+
+def test_an_extract_without_repeated_keys_is_read_once(net, faulty, monkeypatch):
+    path = faulty(60, False)
+    rows = path.read_text().splitlines()
+    key = rows[0].split(",").index("episode_id")
+    body = [r.split(",") for r in rows[1:]]
+    for i, r in enumerate(body):
+        r[key] = f"EP{9_000_000 + i}"
+    path.write_text("\n".join([rows[0], *(",".join(r) for r in body)]) + "\n")
+    readings = _Readings(monkeypatch)
+    summary, _ = _run(net, path, "record", 7)
+    assert readings.count == 1
+    assert not [i for i in summary["issues"] if i["reason"] == "DUPLICATE_KEY"]

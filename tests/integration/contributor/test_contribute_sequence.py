@@ -11,7 +11,7 @@ from contribution_constants import PERIOD
 
 from dvnet import bundle
 from dvnet.common import audit
-from dvnet.kernels import distinct
+from dvnet.anonymize import counts
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from dvnet.pipelines.contributor import run, sequence
 
@@ -100,10 +100,10 @@ def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys,
 
 
 def test_running_out_of_memory_is_a_typed_refusal_that_keeps_nothing(net, capsys, monkeypatch):
-    """A real DuckDB out-of-memory (its distinct counts held to 1 MB by the owner's limit) ends as
+    """A real DuckDB out-of-memory (its standard counts held to 1 MB by the owner's limit) ends as
     one OUT_OF_MEMORY line, exit 1: no traceback, no bundle, no report, no sequence number."""
     agency = net.agency(AGENCY)
-    monkeypatch.setattr(distinct, "DUCKDB_DISTINCT_MIN", 0)  # the uniqueness rules count in DuckDB, as from 2M rows
+    monkeypatch.setattr(counts, "coded", lambda contract: None)  # counted in DuckDB, as a contract deriving a dimension is
     monkeypatch.setenv("DVNET_MEMORY_LIMIT", "1MB")
     argv = ["contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract",
             str(net.extract(AGENCY, "service_episode")), "--period", PERIOD, "--mode", "aggregate"]  # fmt: skip
