@@ -31,7 +31,7 @@ def _accounting(r: ContributionResult) -> list[tuple[str, int]]:
     rows = [("records read", r.records_read), ("rejected (contract)", r.rejected)]
     if r.mode == "record":
         rows.append(("excluded (no consent / expired)", r.excluded_consent))
-        rows.append((f"withheld (k-anonymity)", r.withheld_k))
+        rows.append(("withheld (k-anonymity)", r.withheld_k))
     if r.held_back:
         rows.append(("held back (run refused)", r.held_back))
     rows.append(("sent" if r.mode == "record" else "counted into tables", r.sent))

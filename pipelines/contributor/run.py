@@ -227,6 +227,7 @@ def contribute(
             step("consent")
             keep = _consent(run, frame)
             run.keyed = _start_keyed_hashing(run, frame, keep)
+            _let_go_of_keys_and_consent(run, frame)
             step("disclosure check")
             keep, generalised = _withhold_small_classes(run, frame, keep)
             step("de-identify")
@@ -458,6 +459,16 @@ def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> Ke
     this process from here on while k-anonymity is measured; rejected and non-consenting records
     are never pseudonymised, and the pseudonyms of records withheld for k are dropped unsent."""
     return KeyedColumns(frame, run.contract, keep, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
+
+
+def _let_go_of_keys_and_consent(run: _Run, frame: pd.DataFrame) -> None:
+    """Once consent is settled and the keyed hashing has taken its inputs, the columns only those
+    two read (ids, linkage inputs, consent fields) leave the frame, in place: what is left is what
+    aggregate mode keeps (``read_after_validation(records=False)``), all that the disclosure check
+    and the de-identification read."""
+    later = set(read_after_validation(run.contract, records=False))
+    for name in [c for c in frame.columns if c not in later]:
+        del frame[name]
 
 
 def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:

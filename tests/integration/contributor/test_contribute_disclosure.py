@@ -8,6 +8,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from dvnet.anonymize.deidentify import read_after_validation
 from dvnet.kernels import keyed_hashes
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.contributor import run
@@ -132,3 +133,16 @@ def test_a_hashing_worker_that_dies_refuses_the_run_and_holds_every_record_back(
     last = json.loads(agency.audit_log.read_text(encoding="utf-8").splitlines()[-1])
     assert (last["outcome"], last["reason"]) == ("refused", "KEYED_HASH_FAILED")
     assert _children() == set()
+
+
+def test_ids_and_consent_leave_the_rows_once_hashing_and_consent_have_them(net, monkeypatch):
+    """Record mode: from the disclosure check on, the validated rows hold only what it and the
+    de-identification read (the columns aggregate mode keeps): no client or episode id, no consent field."""
+    seen = []
+    real = run._withhold_small_classes
+    monkeypatch.setattr(run, "_withhold_small_classes", lambda r, frame, keep: seen.append(list(frame.columns)) or real(r, frame, keep))
+    r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0)
+    assert r.status == "sealed" and r.sent > 0
+    contract = get_contract("service_episode")
+    assert seen == [read_after_validation(contract, records=False)]
+    assert not {"client_id", "episode_id", "consent_to_share", "consent_expiry"} & set(seen[0])
