@@ -129,10 +129,14 @@ def _finalise(z: np.ndarray) -> np.ndarray:
 
 
 def repeated_hashes(parts: list[np.ndarray]) -> np.ndarray:
-    """The hashes that occur more than once across ``parts``, sorted."""
+    """The hashes that occur more than once across ``parts``, sorted. The list is emptied as
+    they are joined (the caller's other references aside, each part can go before the sort),
+    and the joined array is sorted in place: twice the hashes at the peak, not three times."""
     if not parts:
         return np.zeros(0, dtype=np.uint64)
-    every = np.sort(np.concatenate(parts))
+    every = np.concatenate(parts)
+    parts.clear()
+    every.sort()
     twice = every[1:][every[1:] == every[:-1]]
     return np.unique(twice)
 

@@ -401,8 +401,8 @@ class BlockValidation:
         """After the first reading: per unique column, the hashes held more than once (none, in
         the usual case: then no value is repeated, since equal values hash alike)."""
         out = {}
-        for name in self.results[0].unique_values:
-            twice = repeated_hashes([r.unique_values[name] for r in self.results])
+        for name in list(self.results[0].unique_values):
+            twice = repeated_hashes([r.unique_values.pop(name) for r in self.results])  # taken: the blocks keep none
             if len(twice):
                 out[name] = HashSet(twice)
         return out
