@@ -4,6 +4,7 @@ what leaves, the agency's audit log, and the process-wide settings made at the c
 from __future__ import annotations
 
 import json
+import threading
 
 import pyarrow as pa
 import pytest
@@ -150,13 +151,22 @@ def test_contribute_refuses_a_read_ahead_of_another_file_or_under_other_limits(n
     assert net.contribute("shelter-north", "service_episode", extract, read_ahead=ExtractRead(extract).ahead()).status == "sealed"
 
 
-def test_a_usage_error_found_while_the_extract_is_read_ahead_still_exits_2_with_nothing_sent(net, capsys):
+def test_a_usage_error_found_while_the_extract_is_read_ahead_still_exits_2_with_nothing_sent(net, capsys, monkeypatch):
     agency = net.agency("shelter-north")
+
+    class SmallBlocks(ExtractRead):  # blocks of 10 records: the reading is still waiting for room when the error comes
+        def __init__(self, path, limits=None):
+            super().__init__(path, ReadLimits(block_records=10))
+
+    monkeypatch.setattr(read, "ExtractRead", SmallBlocks)
     code = _run(net, "shelter-north", "service_episode", net.extract("shelter-north", "service_episode"), "--mode", "record", "--k", "0")
     assert code == EXIT_USAGE
     err = capsys.readouterr().err
     assert "Traceback" not in err and "USAGE_K_INVALID" in err
     assert not list((agency.folder / "outbox").iterdir())
+    # the reading started ahead was stopped and joined before the command returned (left to the
+    # interpreter's exit, it races Arrow's thread-pool teardown: see test_read_ahead)
+    assert not [t for t in threading.enumerate() if t.name == "extract-read-ahead"]
 
 
 def test_the_command_in_its_own_process_freezes_its_imports_and_leaves_a_host_alone(net, monkeypatch, capsys):

@@ -7,6 +7,7 @@ contributor imports; these tests hold the two ways of reading to one outcome."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -163,5 +164,14 @@ def test_a_reading_ahead_nobody_collects_does_not_keep_the_process_alive(tmp_pat
         f"ExtractRead({str(path)!r}, ReadLimits(block_records=10)).ahead()\n"
         "print('done')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
-    assert out.split() == ["done"]
+    for _attempt in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        # Arrow's race at exit (its thread pool torn down with a worker still alive,
+        # apache/arrow#34314): when the reading thread stops only because the interpreter is
+        # exiting, about 1 run in 300-600 on a loaded machine aborts. `dvnet contribute` closes
+        # its reading on every path (test_contribute_cli), so only a caller that forgets meets
+        # this fallback; what this test is about is that the process ends, and on time.
+        if not (done.returncode == -signal.SIGABRT and "terminate called without an active exception" in done.stderr):
+            break
+    assert done.returncode == 0, done.stderr[-3000:]  # what the interpreter said on its way out, if it died
+    assert done.stdout.split() == ["done"]
