@@ -227,12 +227,12 @@ def contribute(
             step("consent")
             keep = _consent(run, frame)
             run.keyed = _start_keyed_hashing(run, frame, keep)
-            _let_go_of_keys_and_consent(run, frame)
+            frame = _consenting_rows(run, frame, keep)
             step("disclosure check")
-            keep, generalised = _withhold_small_classes(run, frame, keep)
+            sent, generalised = _withhold_small_classes(run, frame)
             step("de-identify")
-            payload = _deidentified_records(run, frame, keep, generalised)
-            del frame, keep, generalised  # what leaves is in the payload's parts: the extract's rows go before sealing
+            payload = _deidentified_records(run, frame, sent, generalised, keep)
+            del frame, keep, sent, generalised  # what leaves is in the payload's parts: the extract's rows go before sealing
             give_back_freed_memory(64 << 20)
         else:
             step("disclosure check")
@@ -461,52 +461,56 @@ def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> Ke
     return KeyedColumns(frame, run.contract, keep, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
 
 
-def _let_go_of_keys_and_consent(run: _Run, frame: pd.DataFrame) -> None:
-    """Once consent is settled and the keyed hashing has taken its inputs, the columns only those
-    two read (ids, linkage inputs, consent fields) leave the frame, in place: what is left is what
-    aggregate mode keeps (``read_after_validation(records=False)``), all that the disclosure check
-    and the de-identification read."""
+def _consenting_rows(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """Once consent is settled and the keyed hashing has taken its inputs (record mode): only the
+    consenting rows, and only the columns the disclosure check and the de-identification read
+    (what aggregate mode keeps, ``read_after_validation(records=False)``): no id, linkage input
+    or consent field. The columns are let go before the rows are taken, so the copy is of what
+    stays; the validated frame goes with the caller's reference."""
     later = set(read_after_validation(run.contract, records=False))
     for name in [c for c in frame.columns if c not in later]:
         del frame[name]
+    return take_rows(frame, keep)
 
 
-def _withhold_small_classes(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+def _withhold_small_classes(run: _Run, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """disclosure check (record mode): k-anonymity of the generalised quasi-identifiers of the
-    rows that leave. Records in classes below k are withheld up to the agency's share, else the
-    run is refused. Returns the rows that leave and their generalised quasi-identifiers."""
+    consenting rows ``frame``. Records in classes below k are withheld up to the agency's share,
+    else the run is refused. Returns which rows of ``frame`` are sent, and their generalised
+    quasi-identifiers."""
     result, k = run.result, run.k
-    generalised = quasi_identifier_frame(frame, run.contract, run.geography, rows=keep)
+    generalised = quasi_identifier_frame(frame, run.contract, run.geography)
     report = kanonymity.measure(generalised, run.contract.quasi_identifiers(), k)
     result.k_achieved, result.k_summary = report.k_achieved, report.summary()
     if report.passed:
-        return keep, generalised
-    withheld = report.records_in_small_classes
-    share = withheld / max(int(keep.sum()), 1)
+        return np.ones(len(frame), dtype=bool), generalised
+    withheld, consenting = report.records_in_small_classes, len(frame)
+    share = withheld / max(consenting, 1)
     if share > run.max_withheld:
         needed = math.ceil(share * 100) / 100
         raise _Refused(
             "K_ANONYMITY_NOT_MET",
-            f"{withheld:,} of {int(keep.sum()):,} consenting records ({share:.0%}) sit in classes below k={k}, more than "
+            f"{withheld:,} of {consenting:,} consenting records ({share:.0%}) sit in classes below k={k}, more than "
             f"the {run.max_withheld:.0%} this agency allows to withhold. Send counts instead (--mode aggregate), or allow "
             f"withholding those records with --max-withheld-share {needed:.2f}.",
         )
-    small = np.zeros(len(frame), dtype=bool)
-    small[np.flatnonzero(keep)[report.small_class_mask]] = True
-    keep = keep & ~small
+    sent = ~report.small_class_mask
     result.withheld_k = withheld
     result.k_achieved = report.k_without_small_classes
-    result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {int(keep.sum())} sent have k={result.k_achieved}."
-    return keep, take_rows(generalised, ~report.small_class_mask)
+    result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {consenting - withheld} sent have k={result.k_achieved}."
+    return sent, take_rows(generalised, sent)
 
 
-def _deidentified_records(run: _Run, frame: pd.DataFrame, keep: np.ndarray, generalised: pd.DataFrame) -> _Payload:
-    """de-identify (record mode): the rows that leave, in the output model's columns. The keyed
-    columns join part by part as the workers finish them, so the first row groups are encoded
-    while the last pseudonyms are still being hashed."""
-    out = deidentify(frame, run.contract, run.geography, rows=keep, generalised=generalised)
+def _deidentified_records(run: _Run, frame: pd.DataFrame, sent: np.ndarray, generalised: pd.DataFrame, consenting: np.ndarray) -> _Payload:
+    """de-identify (record mode): the rows ``sent`` of the consenting rows ``frame``, in the
+    output model's columns. The keyed columns (hashed for the rows ``consenting`` of the
+    validated extract) join part by part as the workers finish them, so the first row groups
+    are encoded while the last pseudonyms are still being hashed."""
+    out = deidentify(frame, run.contract, run.geography, rows=sent, generalised=generalised)
+    leaving = consenting.copy()
+    leaving[consenting] = sent
     columns = run.contract.output_columns()
-    parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(keep, PART_ROWS), columns)
+    parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(leaving, PART_ROWS), columns)
     run.result.output_columns = columns
     run.result.sent = len(out)
     return _Payload(parts, record_count=len(out))
