@@ -339,8 +339,9 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
     are counted as rejected, by reason. Refused when more records were rejected in required
     fields than the agency allows. A unique field's repeated values are known once every block was
     read (by their hashes): an extract that has any is then read and validated again knowing
-    them (``BlockValidation``). Record mode: the accepted rows, in the columns it reads next. Aggregate mode: no rows (an
-    empty frame), and the accepted rows' standard counts, made block by block."""
+    them (``BlockValidation``). Record mode: the accepted rows, in the columns it reads next.
+    Aggregate mode: no rows (an empty frame), and the accepted rows' standard counts, made block
+    by block."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
@@ -442,16 +443,13 @@ def _count_the_rest(blocks: Iterator, so_far: int) -> int:
 
 
 def _consent(run: _Run, frame: pd.DataFrame) -> np.ndarray:
-    """consent: the rows that may leave (record mode: consent to share, present and unexpired at
-    the period's end; aggregate mode: every row is counted). Excluded rows counted by reason."""
-    keep = np.ones(len(frame), dtype=bool)
-    if run.mode == "record":
-        absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], run.period.end)
-        counts = {consent_rules.NO_CONSENT: int(absent.sum()), consent_rules.EXPIRED: int(expired.sum())}
-        run.result.excluded_consent = sum(counts.values())
-        run.result.excluded_by_reason = {reason: n for reason, n in sorted(counts.items(), key=lambda rn: -rn[1]) if n}
-        keep = ~(absent | expired)
-    return keep
+    """consent (record mode; aggregate mode counts every row): the rows that may leave, with
+    consent to share, present and unexpired at the period's end. Excluded rows counted by reason."""
+    absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], run.period.end)
+    counts = {consent_rules.NO_CONSENT: int(absent.sum()), consent_rules.EXPIRED: int(expired.sum())}
+    run.result.excluded_consent = sum(counts.values())
+    run.result.excluded_by_reason = {reason: n for reason, n in sorted(counts.items(), key=lambda rn: -rn[1]) if n}
+    return ~(absent | expired)
 
 
 def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> KeyedColumns:
