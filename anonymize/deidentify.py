@@ -61,25 +61,35 @@ def read_after_validation(contract: Contract, *, records: bool) -> list[str]:
     return [f.name for f in contract.fields() if f.name in needed]
 
 
-def take_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+def take_rows(frame: pd.DataFrame, keep: np.ndarray, *, consume: bool = False) -> pd.DataFrame:
     """The rows of ``frame`` where ``keep`` holds, with a fresh RangeIndex (no copy if all).
 
     Arrow-backed text is filtered with Arrow's ``filter``; other columns take the kept positions
     (``take`` with positions found once costs a fifth of pandas' boolean indexing per column).
-    The frame is assembled without pandas' copy and block consolidation (``copy=False``)."""
+    The frame is assembled without pandas' copy and block consolidation (``copy=False``).
+    ``consume``: ``frame`` is the caller's to give up: each column is deleted from it once taken,
+    so the rows are never held twice whole (``frame`` is left without columns)."""
     keep = np.asarray(keep, dtype=bool)
+    names = list(frame.columns)
     if keep.all():
-        return frame.reset_index(drop=True)
+        out = frame.reset_index(drop=True)
+        if consume:
+            out = pd.DataFrame({name: out[name] for name in names}, columns=names, copy=False)
+            for name in names:
+                del frame[name]
+        return out
     mask = pa.array(keep)
     positions = np.flatnonzero(keep)
     columns = {}
-    for name in frame.columns:
+    for name in names:
         s = frame[name]
         if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
             columns[name] = pd.arrays.ArrowStringArray(pa.array(s.array).filter(mask))
         else:
             columns[name] = s.array.take(positions)
-    return pd.DataFrame(columns, columns=frame.columns, copy=False)
+        if consume:
+            del s, frame[name]
+    return pd.DataFrame(columns, columns=names, copy=False)
 
 
 def _generalised(f, frame: pd.DataFrame, geography: Geography) -> pd.Series | None:
@@ -207,6 +217,7 @@ def deidentify(
     *,
     rows: np.ndarray | None = None,
     generalised: pd.DataFrame | None = None,
+    consume: bool = False,
 ) -> pd.DataFrame:
     """The de-identified columns that need no key (every output-model column but the pseudonyms
     and the linkage token, which ``KeyedColumns`` makes), in output order, checked against the
@@ -215,12 +226,19 @@ def deidentify(
     ``rows`` (a boolean mask) de-identifies only those rows: the others (excluded for consent,
     withheld for k) are left behind before anything is computed for them. ``generalised``:
     columns already made by ``quasi_identifier_frame`` for exactly those rows, used as they are.
+    ``consume``: ``frame`` is the caller's to give up (``take_rows``): its columns go as they are
+    taken, and the columns nothing reads first.
     """
     rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     ready = dict(generalised.items()) if generalised is not None else {}
     # Only the columns still to be read are copied (names, consent and helper dates stay behind).
     needed = [c for c in _source_columns(contract, made=set(ready)) if c in frame.columns]
-    source = take_rows(frame[needed], rows)
+    if consume:
+        for name in [c for c in frame.columns if c not in needed]:
+            del frame[name]
+        source = take_rows(frame, rows, consume=True)
+    else:
+        source = take_rows(frame[needed], rows)
     out: dict[str, pd.Series] = {}
     for f in contract.fields():
         target = f.output or f.name

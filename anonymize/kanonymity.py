@@ -55,9 +55,20 @@ class KAnonymityReport:
 
 def _codes(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
     """Per row a small integer for the column's value (0: missing, its own class), and the count
-    of codes. Factorised once per column; every combination reuses it."""
-    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-    return codes.astype(np.int64) + 1, len(uniques) + 1
+    of codes, in the narrowest integer type that holds them (a byte a row for the usual coded
+    column: the codes of every quasi-identifier are held at once). Factorised once per column;
+    every combination reuses it. A categorical column's own codes are used as they are (equal
+    values have one code; unused categories make no class)."""
+    s = frame[column]
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, width = s.cat.codes.to_numpy(), len(s.cat.categories) + 1
+    else:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        width = len(uniques) + 1
+    small = np.min_scalar_type(width)
+    out = codes.astype(small)  # -1 (missing) wraps to the type's top value: moved to 0 below
+    out += 1
+    return out, width
 
 
 # Below this many possible combinations a class is counted with bincount (one pass, no sort).
@@ -72,8 +83,10 @@ def _class_keys(codes: list[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray
     for c, width in codes:
         if space * width >= _DENSE_LIMIT:  # too sparse for a table: renumber what exists
             _, combined = np.unique(combined, return_inverse=True)
+            combined = combined.astype(np.int64, copy=False)
             space = int(combined.max()) + 1 if n else 1
-        combined = combined * width + c
+        combined *= width  # in place: one array of keys a row, however many columns
+        combined += c
         space *= width
     return combined, space
 

@@ -34,7 +34,7 @@ from dvnet.bundle.opening import (
     verify_signature,
 )
 from dvnet.bundle.receipt import make_receipt, verify_receipt
-from dvnet.bundle.seal import SealedBundle, seal
+from dvnet.bundle.seal import Handover, SealedBundle, seal
 
 __all__ = [
     "DEFAULT_MAX_BUNDLE_SIZE",
@@ -44,6 +44,7 @@ __all__ = [
     "REASONS",
     "SUITE",
     "BundleError",
+    "Handover",
     "OpenedBundle",
     "ParsedBundle",
     "SealedBundle",

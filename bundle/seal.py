@@ -52,6 +52,21 @@ def ciphertext_length(plaintext_length: int) -> int:
     return ENC_SIZE + plaintext_length + TAG_SIZE
 
 
+class Handover:
+    """Data given to ``seal`` for it to let go of: ``seal`` takes the only reference and frees
+    the data as soon as it is copied into the plaintext (a payload can be as large as the bundle
+    cap, and three copies of it at once were the contributor's peak). Taken once."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._data = data
+
+    def take(self) -> bytes | bytearray | memoryview:
+        data, self._data = self._data, None
+        if data is None:
+            raise ValueError("this data was already handed over")
+        return data
+
+
 @dataclass(frozen=True)
 class SealedBundle:
     """A sealed bundle file and what the agency keeps about it for its report and receipts."""
@@ -76,7 +91,7 @@ def encrypt_and_sign(
 
 
 def seal(
-    data: bytes | bytearray | memoryview,
+    data: bytes | bytearray | memoryview | Handover,
     *,
     agency_id: str,
     contract_id: str,
@@ -100,9 +115,13 @@ def seal(
 
     Refuses with ``BundleError`` (HEADER_INVALID, MANIFEST_INVALID, TOO_LARGE) anything the
     coordinator would refuse for the same reason, so an agency finds out before it sends.
-    Peak memory is about three times the data: caller's data, plaintext, ciphertext, then the
-    file once the plaintext is freed.
+    Peak memory is about twice the data, one copy giving way to the next (data, plaintext,
+    ciphertext, file), when the caller hands the data over (``Handover``, keeping no reference of
+    its own): it is let go here once copied into the plaintext. Otherwise the caller's data stays
+    and the peak is three times the data.
     """
+    if isinstance(data, Handover):
+        data = data.take()
     if not isinstance(signing_key, ed25519.Ed25519PrivateKey):
         raise TypeError("signing_key must be an Ed25519 private key")
     if not isinstance(recipient_public_key, x25519.X25519PublicKey):
@@ -150,6 +169,8 @@ def seal(
         raise BundleError(TOO_LARGE, f"bundle would be {size} bytes; the cap is {max_size}", size=size, cap=max_size)
 
     plaintext = encode_plaintext(manifest_bytes, data_view)
+    data_view.release()
+    del data_view, data  # the data lives on in the plaintext only (unless the caller kept it)
     ciphertext = HPKE_SUITE.encrypt(plaintext, recipient_public_key, info=hpke_info(header_bytes))
     del plaintext  # free it before the file copy: peak memory is wall time on these machines
     if len(ciphertext) != header["ciphertext_length"]:

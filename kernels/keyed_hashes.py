@@ -175,6 +175,9 @@ class KeyedHashJob:
         self._finalizer = weakref.finalize(self, _stop, self._process)
         header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
         request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]
+        # The messages are the worker's from here on: only the writing thread holds them, until
+        # they are written (12-25 bytes a message for the rest of the contribution otherwise).
+        self._offsets, self._data = None, None
         self._writer = threading.Thread(target=_send, args=(self._process.stdin, request, self._inbox), name="dvnet-keyed-hash-send", daemon=True)
         # The answer is drained as it comes: a full pipe would stop the worker until collected.
         self._reader = threading.Thread(target=_receive, args=(self._process.stdout, self._inbox), name="dvnet-keyed-hash-receive", daemon=True)
@@ -192,6 +195,7 @@ class KeyedHashJob:
         if self._process is None:
             if not self._finished:
                 inbox.digests = bytearray(worker.hmac_digests(self._inner, self._outer, self._offsets.tolist(), self._data, self._digest_bytes))
+                self._offsets, self._data = None, None
                 self._finished = True
             return
         need = count * self._digest_bytes
@@ -210,7 +214,6 @@ class KeyedHashJob:
         status = self._process.wait()
         self._finalizer.detach()
         self._finished = True
-        self._data = memoryview(b"")  # the job no longer holds the messages
         if status != 0 or self._inbox.write_failed or len(self._inbox.digests) != self._n * self._digest_bytes:
             raise WorkerFailed(status)
 

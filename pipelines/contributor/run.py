@@ -463,12 +463,12 @@ def _consenting_rows(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> pd.Dat
     """Once consent is settled and the keyed hashing has taken its inputs (record mode): only the
     consenting rows, and only the columns the disclosure check and the de-identification read
     (what aggregate mode keeps, ``read_after_validation(records=False)``): no id, linkage input
-    or consent field. The columns are let go before the rows are taken, so the copy is of what
-    stays; the validated frame goes with the caller's reference."""
+    or consent field. The columns are let go before the rows are taken, and each taken column
+    leaves the validated frame at once, so the rows are never held twice."""
     later = set(read_after_validation(run.contract, records=False))
     for name in [c for c in frame.columns if c not in later]:
         del frame[name]
-    return take_rows(frame, keep)
+    return take_rows(frame, keep, consume=True)
 
 
 def _withhold_small_classes(run: _Run, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -504,7 +504,7 @@ def _deidentified_records(run: _Run, frame: pd.DataFrame, sent: np.ndarray, gene
     output model's columns. The keyed columns (hashed for the rows ``consenting`` of the
     validated extract) join part by part as the workers finish them, so the first row groups
     are encoded while the last pseudonyms are still being hashed."""
-    out = deidentify(frame, run.contract, run.geography, rows=sent, generalised=generalised)
+    out = deidentify(frame, run.contract, run.geography, rows=sent, generalised=generalised, consume=True)
     leaving = consenting.copy()
     leaving[consenting] = sent
     columns = run.contract.output_columns()
@@ -537,18 +537,21 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
                 pass
         else:
             step("seal")
-            data = _parquet_bytes(payload.parts, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset())
+            data = bundle.Handover(_parquet_bytes(payload.parts, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset()))
     except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
         raise _Refused(e.reason, e.message) from None
     if opts.dry_run:
         result.status = "dry-run"
         return
+    # What the payload was made from goes before the payload is sealed: the parts' sources, and
+    # the keyed digests (16 bytes a pseudonym; every part was taken, so no hashing is left).
+    payload.parts, run.keyed = iter(()), None
     # The number is taken only by a bundle that seals: it is persisted when sealing succeeded,
     # before the file is written (a crash in between leaves a gap, never a repeat).
     try:
         with sequence.reserve(agency.sequence_path) as seq:
             sealed = bundle.seal(
-                data,
+                data,  # handed over: sealing lets the payload go once it is in the plaintext
                 agency_id=agency.agency_id,
                 contract_id=run.contract.id,
                 contract_version=run.contract.version,

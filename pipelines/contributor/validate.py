@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dvnet.kernels.arrow_memory import give_back_freed_memory
 from dvnet.kernels.value_hashes import HashSet, repeated_hashes
 from dvnet.contracts.conformance.schema import Repeated, row_hashes
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
@@ -320,7 +321,11 @@ def _uniqueness_evidence(typed: pd.DataFrame, contract: Contract, repeated: dict
 
 def _joined(results: list[ValidationResult]) -> pd.DataFrame:
     """The blocks' accepted rows as one frame, joined a column at a time, each block's frame let
-    go as it is taken (``pd.concat`` of the frames would hold every row twice at its peak)."""
+    go as it is taken (``pd.concat`` of the frames would hold every row twice at its peak), and
+    what a joined column's blocks freed given back before the next is joined: the allocator
+    keeps the blocks' small buffers and the joined column is new memory, so otherwise every
+    copied column (dates, flags, codes; text is joined without a copy) is held twice until the
+    end (5M rows: 727 -> 968 MiB)."""
     if len(results) == 1:
         return results[0].frame
     names = list(results[0].frame.columns)
@@ -334,6 +339,7 @@ def _joined(results: list[ValidationResult]) -> pd.DataFrame:
         arrays = pieces.pop(name)
         columns[name] = pd.Series(type(arrays[0])._concat_same_type(arrays), copy=False)
         del arrays
+        give_back_freed_memory(16 << 20)
     return pd.DataFrame(columns, columns=names, copy=False)
 
 

@@ -104,3 +104,26 @@ def test_offending_combinations_equal_a_groupby_over_every_row():
 def _skewed(m: int) -> np.ndarray:
     weights = 1.0 / np.arange(1, m + 1) ** 2
     return weights / weights.sum()
+
+
+def test_class_sizes_equal_a_groupby_for_every_kind_of_column():
+    """The codes are taken in the narrowest type that holds them, a categorical's own codes as
+    they are: categorical (unused categories, missing values), text with more distinct values
+    than a byte holds, numbers and flags with missing values: each row's class and the classes
+    below k are those of grouping every row."""
+    rng = np.random.default_rng(11)
+    n = 5_000
+    categories = [f"cat{i}" for i in range(9)]
+    frame = pd.DataFrame({
+        "coded": pd.Categorical(rng.choice(categories[:3] + categories[6:] + [None], n), categories=categories),  # 3 unused, the last used
+        "many": pd.array([None if v % 97 == 0 else f"v{v}" for v in rng.integers(0, 700, n)], dtype="string"),  # > 255 codes
+        "number": pd.array(rng.choice([1, 2, 3, None], n), dtype="Int64"),
+        "flag": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+    })
+    columns = ["number", "coded", "many", "flag"]  # the categorical not first: its width spaces the next codes
+    sizes = frame.groupby(columns, dropna=False, observed=True)[columns[0]].transform("size")
+    for k in (2, 5, 40):
+        r = measure(frame, columns, k)
+        assert np.array_equal(r.small_class_mask, (sizes < k).to_numpy())
+        assert r.classes == len(frame.drop_duplicates())
+        assert r.k_achieved == sizes.min()

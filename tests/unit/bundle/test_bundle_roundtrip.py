@@ -166,3 +166,36 @@ def test_seal_caller_bugs_raise_plain_errors(make_bundle, seal_kwargs, data, coo
         seal(data, **seal_kwargs(signing_key=coordinator_key))
     with pytest.raises(TypeError):
         seal(data, **seal_kwargs(recipient_public_key=coordinator_key))
+
+
+def test_data_handed_over_is_let_go_before_encryption(monkeypatch, seal_kwargs, open_default):
+    """Data handed over (a contribution's payload: up to the bundle cap) is freed once it is in
+    the plaintext, so sealing holds two copies of it at most, not
+    three; a caller that keeps its reference keeps its data."""
+    import importlib
+    import weakref
+
+    import numpy as np
+
+    seal_module = importlib.import_module("dvnet.bundle.seal")  # the module (``dvnet.bundle.seal`` is also the function)
+
+    payload = np.frombuffer(b"rows of a payload\n" * 1000, dtype=np.uint8).copy()
+    want = payload.tobytes()
+    alive_at_encryption = []
+    real = seal_module.HPKE_SUITE
+
+    class Watching:  # the real suite, told nothing but asked whether the data still lives
+        def encrypt(self, plaintext, *args, **kwargs):
+            alive_at_encryption.append(held() is not None)
+            return real.encrypt(plaintext, *args, **kwargs)
+
+    monkeypatch.setattr(seal_module, "HPKE_SUITE", Watching())
+    held = weakref.ref(payload)
+    handed = bundle.Handover(payload)
+    del payload
+    sealed = seal(handed, **seal_kwargs())
+    kept = np.frombuffer(want, dtype=np.uint8).copy()
+    held = weakref.ref(kept)
+    seal(kept, **seal_kwargs())
+    assert alive_at_encryption == [False, True]
+    assert bytes(open_default(sealed.blob).data) == want

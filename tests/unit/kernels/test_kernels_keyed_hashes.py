@@ -126,3 +126,17 @@ def test_where_priorities_cannot_be_set_the_hashing_still_happens(monkeypatch):
     monkeypatch.delattr(os, "setpriority")
     job = KeyedHashJob(KEY, b"p", pa.array(MESSAGES), 32, worker_min_messages=1)
     assert job.result().to_pylist() == _want(KEY, b"p", MESSAGES, 32)
+
+
+def test_once_the_worker_has_the_messages_the_job_no_longer_holds_them():
+    """A contribution keeps its jobs until the payload is written; the messages (the agency's
+    record keys) are the worker's once sent, so the job must not keep its copy of them that long."""
+    pool = pa.system_memory_pool()
+    values = [f"EP-{i:07d}" for i in range(200_000)]
+    messages = pa.array(values, pa.string(), memory_pool=pool)
+    before = pool.bytes_allocated()
+    job = KeyedHashJob(KEY, b"e\x00", messages, 32, worker_min_messages=1)
+    del messages
+    job._writer.join(timeout=30)  # everything handed to the worker
+    assert pool.bytes_allocated() < before - 200_000 * 10  # the messages' bytes are gone...
+    assert job.result().to_pylist() == _want(KEY, b"e\x00", values, 32)  # ...and the digests are theirs
