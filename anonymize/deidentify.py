@@ -112,41 +112,68 @@ LINKAGE_TOKEN = "linkage_token"
 
 class KeyedColumns:
     """The keyed output columns (pseudonyms, and the linkage token of a research extract) of the
-    rows ``rows`` of ``frame``, computed beside the caller from construction on: a contribution
-    starts them as soon as consent is settled and measures k-anonymity meanwhile."""
+    rows ``rows`` of each block of validated rows given (``add``, in order), computed beside the
+    caller from the moment the block is given: a contribution gives each block as soon as it is
+    validated and its consent settled, so the hashing runs while the next blocks are read.
+    ``close`` once every block is given."""
 
-    def __init__(self, frame: pd.DataFrame, contract: Contract, rows: np.ndarray, *,
-                 pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
-        self.rows = np.array(rows, dtype=bool)  # a copy: callers narrow their own mask later
+    def __init__(self, contract: Contract, *, pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
         self._contract = contract
         self._schema = _output_schema(contract, keyed=True)
-        mask = None if self.rows.all() else pa.array(self.rows)
+        self._blocks: list[np.ndarray] = []
+        self._rows: np.ndarray | None = None
+        self._pending: dict[str, pseudonyms.PendingHexes] = {}
+        self._fields = [f for f in contract.fields() if f.transform is Transform.PSEUDONYM]
+        for f in self._fields:
+            if pseudonym_key is None:
+                raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
+            self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(None, key=pseudonym_key, field=f.name, more=True)
+        if contract.linkage_inputs:
+            if project_key is None:
+                raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
+            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(None, None, project_key=project_key, more=True)
+
+    def add(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
+        """The next block of validated rows: the keyed columns of its rows ``rows`` (a boolean
+        mask) start being hashed; the other rows are never hashed."""
+        rows = np.array(rows, dtype=bool)  # a copy: callers narrow their own mask later
+        self._blocks.append(rows)
+        self._rows = None
+        mask = None if rows.all() else pa.array(rows)
 
         def text(name: str) -> pa.ChunkedArray:
             column = arrow_text(frame[name])
             return column if mask is None else column.filter(mask)
 
-        self._pending: dict[str, pseudonyms.PendingHexes] = {}
-        for f in contract.fields():
-            if f.transform is Transform.PSEUDONYM:
-                if pseudonym_key is None:
-                    raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-                self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(text(f.name), key=pseudonym_key, field=f.name)
-        if contract.linkage_inputs:
-            if project_key is None:
-                raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
-            name_col, dob_col = contract.linkage_inputs
-            names = frame[name_col][self.rows].fillna("").tolist()
-            dobs = frame[dob_col][self.rows].dt.strftime("%Y-%m-%d").fillna("").tolist()
-            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(names, dobs, project_key=project_key)
+        for f in self._fields:
+            self._pending[f.output or f.name].add(text(f.name))
+        if self._contract.linkage_inputs:
+            name_col, dob_col = self._contract.linkage_inputs
+            names = frame[name_col][rows].fillna("").tolist()
+            dobs = frame[dob_col][rows].dt.strftime("%Y-%m-%d").fillna("").tolist()
+            self._pending[LINKAGE_TOKEN].add(pseudonyms.linkage_messages(names, dobs))
+
+    def close(self) -> None:
+        """Every block was given."""
+        for pending in self._pending.values():
+            pending.close()
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Which validated rows, over every block given, the keyed columns are made for."""
+        if self._rows is None:
+            self._rows = np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=bool)
+            self._blocks = [self._rows]
+        return self._rows
 
     def parts(self, rows: np.ndarray, size: int) -> Iterator[tuple[int, dict[str, pd.Series]]]:
         """The keyed columns of the rows ``rows`` of the frame (a subset of the rows they were
         started for), ``size`` rows at a time, as (rows in the part, columns), each part checked
         against the output model. A part is ready as soon as the workers have hashed that far,
         so the caller can write the first parts while the last are still being hashed."""
+        self.close()
         rows = np.asarray(rows, dtype=bool)
-        if (rows & ~self.rows).any():
+        if len(rows) != len(self.rows) or (rows & ~self.rows).any():
             raise ValueError("keyed columns were not computed for some of these rows")
         within = rows[self.rows]
         positions = np.flatnonzero(within)

@@ -59,28 +59,58 @@ def project_linkage_key(network_linkage_key: bytes, project_id: str) -> bytes:
 
 class PendingHexes:
     """Keyed hex digests of a text column, being computed beside the caller (see
-    ``kernels.keyed_hashes``) from construction on; NA stays NA. ``result()`` collects them;
-    a hashing process that died is ``KeyedHashError``."""
+    ``kernels.keyed_hashes``) from the moment each part of it is given; NA stays NA. The column
+    is given whole, or (``more=True``) a block at a time with ``add`` until ``close``.
+    ``result()`` collects the digests; a hashing process that died is ``KeyedHashError``."""
 
-    def __init__(self, values: pa.Array | pa.ChunkedArray, *, key: bytes, prefix: bytes, hex_chars: int) -> None:
+    def __init__(self, values: pa.Array | pa.ChunkedArray | None, *, key: bytes, prefix: bytes, hex_chars: int, more: bool = False) -> None:
+        self._n = 0
+        self._blocks: list[np.ndarray | int] = []  # per block: which rows are present, or its length if all are
+        self._valid: np.ndarray | None = None
+        self._job = KeyedHashJob(key, prefix, None, hex_chars, more=True)
+        if values is not None:
+            self.add(values)
+        if not more:
+            self.close()
+
+    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """The next rows of the column, hashed from now on."""
         values = values.cast(pa.large_string())
         # Every row is hashed, repeats included: finding the distinct values first costs about as
         # much as hashing the repeats (client numbers in a quarter are mostly distinct), and the
         # hashing runs beside the caller while the search for repeats would not.
-        self._n = len(values)
-        self._valid = None if values.null_count == 0 else bool_mask(pc.is_valid(values), len(values))
-        self._job = KeyedHashJob(key, prefix, values.drop_null() if self._valid is not None else values, hex_chars)
+        if values.null_count:
+            self._blocks.append(bool_mask(pc.is_valid(values), len(values)))
+            values = values.drop_null()
+        else:
+            self._blocks.append(len(values))
+        self._n += len(self._blocks[-1]) if isinstance(self._blocks[-1], np.ndarray) else self._blocks[-1]
+        self._valid = None
+        self._job.add(values)
+
+    def close(self) -> None:
+        """No more rows."""
+        self._job.close()
 
     def cancel(self) -> None:
         self._job.cancel()
 
+    def _present(self) -> np.ndarray | None:
+        """Which rows are present (None: every one), over every block given so far."""
+        if all(isinstance(b, int) for b in self._blocks):
+            return None
+        if self._valid is None:
+            self._valid = np.concatenate([b if isinstance(b, np.ndarray) else np.ones(b, dtype=bool) for b in self._blocks])
+        return self._valid
+
     def rows(self, start: int, stop: int) -> pa.Array:
         """The digests of rows ``start`` to ``stop`` of the column (NA where it is NA); waits only
         for those rows."""
-        if self._valid is None:
+        present = self._present()
+        if present is None:
             return self._hexes(start, stop)
-        valid = self._valid[start:stop]
-        first = int(np.count_nonzero(self._valid[:start]))
+        valid = present[start:stop]
+        first = int(np.count_nonzero(present[:start]))
         hexed = self._hexes(first, first + int(np.count_nonzero(valid)))
         return hexed.take(pa.array(np.cumsum(valid) - 1, mask=~valid))
 
@@ -94,10 +124,11 @@ class PendingHexes:
         return pa.chunked_array([self.rows(0, self._n)])
 
 
-def pending_pseudonyms(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: str) -> PendingHexes:
+def pending_pseudonyms(values: pa.Array | pa.ChunkedArray | None, *, key: bytes, field: str, more: bool = False) -> PendingHexes:
     """Agency-scoped pseudonyms (32 hex chars) of a text column, started now: HMAC-SHA256 under
-    the agency key of ``field`` ‖ NUL ‖ value, truncated."""
-    return PendingHexes(values, key=key, prefix=field.encode("utf-8") + b"\x00", hex_chars=PSEUDONYM_HEX_CHARS)
+    the agency key of ``field`` ‖ NUL ‖ value, truncated. ``more``: the column's next blocks follow
+    (``PendingHexes.add``)."""
+    return PendingHexes(values, key=key, prefix=field.encode("utf-8") + b"\x00", hex_chars=PSEUDONYM_HEX_CHARS, more=more)
 
 
 def pseudonym_array(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: str) -> pa.ChunkedArray:
@@ -119,10 +150,16 @@ def normalise_name(name: str) -> str:
     return " ".join(sorted(letters.casefold().split()))
 
 
-def pending_linkage_tokens(names: Iterable[str], dates_of_birth: Iterable[str], *, project_key: bytes) -> PendingHexes:
-    """Linkage tokens (64 hex chars) from names and ISO dates of birth under a project key, started now."""
-    messages = pa.array([f"{normalise_name(n)}|{d}" for n, d in zip(names, dates_of_birth)], pa.large_string())
-    return PendingHexes(messages, key=project_key, prefix=b"", hex_chars=64)
+def linkage_messages(names: Iterable[str], dates_of_birth: Iterable[str]) -> pa.Array:
+    """What a linkage token is the keyed hash of: the normalised name and the ISO date of birth."""
+    return pa.array([f"{normalise_name(n)}|{d}" for n, d in zip(names, dates_of_birth)], pa.large_string())
+
+
+def pending_linkage_tokens(names: Iterable[str] | None, dates_of_birth: Iterable[str] | None, *, project_key: bytes, more: bool = False) -> PendingHexes:
+    """Linkage tokens (64 hex chars) from names and ISO dates of birth under a project key, started
+    now (``more``: the next blocks follow, as ``linkage_messages`` given to ``PendingHexes.add``)."""
+    messages = None if names is None else linkage_messages(names, dates_of_birth)
+    return PendingHexes(messages, key=project_key, prefix=b"", hex_chars=64, more=more)
 
 
 def linkage_tokens(names: Iterable[str], dates_of_birth: Iterable[str], *, project_key: bytes) -> list[str]:

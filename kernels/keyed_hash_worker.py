@@ -6,15 +6,18 @@ CPU has them) on its own core, while the contributor's interpreter carries on wi
 Python's ``hashlib`` holds the interpreter lock for short messages, so threads cannot do this.
 
 Pipe protocol (binary, native byte order; parent and worker are the same Python on the same
-machine): the parent writes
+machine): the parent writes once
 
-    n (u64) | digest_bytes (u64) | len(inner) (u64) | inner | outer (64 bytes)
-    | offsets ((n + 1) x i64) | data (offsets[n] - offsets[0] bytes)
+    digest_bytes (u64) | len(inner) (u64) | inner | outer (64 bytes)
 
 where ``inner`` is the key's inner pad followed by the message prefix and ``outer`` the outer pad
-(RFC 2104), and closes its end; the worker answers with ``n x digest_bytes`` bytes: the first
-``digest_bytes`` bytes of HMAC-SHA256(key, prefix ‖ message) of each message, in order, flushed
-every ``ANSWER_BLOCK`` messages. Key
+(RFC 2104), then any number of requests, one per block of messages,
+
+    n (u64) | offsets ((n + 1) x i64) | data (offsets[n] - offsets[0] bytes)
+
+and closes its end when it has no more. The worker answers each request, in order, with
+``n x digest_bytes`` bytes: the first ``digest_bytes`` bytes of HMAC-SHA256(key, prefix ‖ message)
+of each message, flushed every ``ANSWER_BLOCK`` messages; it exits when the pipe closes. Key
 material crosses only this private pipe, never an argument, an environment variable or a file.
 """
 
@@ -24,7 +27,8 @@ import hashlib
 import struct
 import sys
 
-HEADER = struct.Struct("=QQQ")
+HEADER = struct.Struct("=QQ")
+REQUEST = struct.Struct("=Q")
 OUTER_PAD_BYTES = 64
 #: Digests are written back this many at a time, so the parent can use the first ones early.
 ANSWER_BLOCK = 1 << 15
@@ -65,16 +69,22 @@ def _read_exactly(stream, size: int) -> bytes:
 
 
 def _serve(stdin, stdout) -> None:
-    n, digest_bytes, inner_len = HEADER.unpack(_read_exactly(stdin, HEADER.size))
+    digest_bytes, inner_len = HEADER.unpack(_read_exactly(stdin, HEADER.size))
     inner = _read_exactly(stdin, inner_len)
     outer = _read_exactly(stdin, OUTER_PAD_BYTES)
-    offsets = memoryview(_read_exactly(stdin, 8 * (n + 1))).cast("q")
-    data = memoryview(_read_exactly(stdin, offsets[n] - offsets[0]))
-    for low in range(0, n, ANSWER_BLOCK):
-        high = min(n, low + ANSWER_BLOCK)
-        block = data[offsets[low] - offsets[0] : offsets[high] - offsets[0]]
-        stdout.write(hmac_digests(inner, outer, offsets[low : high + 1], block, digest_bytes))
-        stdout.flush()
+    while count := stdin.read(REQUEST.size):  # one request a block of messages, until the pipe closes
+        if len(count) < REQUEST.size:
+            raise EOFError("the parent closed the pipe inside a request")
+        (n,) = REQUEST.unpack(count)
+        offsets = memoryview(_read_exactly(stdin, 8 * (n + 1))).cast("q")
+        data = memoryview(_read_exactly(stdin, offsets[n] - offsets[0]))
+        block = None
+        for low in range(0, n, ANSWER_BLOCK):
+            high = min(n, low + ANSWER_BLOCK)
+            block = data[offsets[low] - offsets[0] : offsets[high] - offsets[0]]
+            stdout.write(hmac_digests(inner, outer, offsets[low : high + 1], block, digest_bytes))
+            stdout.flush()
+        del block, offsets, data
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -85,10 +86,17 @@ def _hex_array(digests: bytes, n: int, hex_chars: int) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text.encode("ascii")))
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, requests: queue.Queue) -> None:
+    """Kill and reap the worker, and let its writing thread go (what was queued is dropped)."""
     if process.poll() is None:
         process.kill()
         process.wait()
+    while True:
+        try:
+            requests.get_nowait()
+        except queue.Empty:
+            break
+    requests.put_nowait(None)
 
 
 class _Inbox:
@@ -103,17 +111,23 @@ class _Inbox:
         self.write_failed = False
 
 
-def _send(stdin, chunks: list, inbox: _Inbox) -> None:
+def _send(stdin, requests: queue.Queue, inbox: _Inbox) -> None:
+    """Write each request (a list of byte chunks) as it is queued, until ``None``; then close the
+    pipe. A broken pipe (the worker died) is noted and the rest of the queue taken unwritten, so
+    a caller waiting to queue more is never stuck."""
+    broken = False
+    while (chunks := requests.get()) is not None:
+        if not broken:
+            try:
+                for chunk in chunks:
+                    stdin.write(chunk)
+            except (BrokenPipeError, OSError, ValueError):
+                broken = inbox.write_failed = True
+        del chunks  # the messages are the worker's now
     try:
-        for chunk in chunks:
-            stdin.write(chunk)
-    except (BrokenPipeError, OSError):
+        stdin.close()
+    except OSError:
         inbox.write_failed = True
-    finally:
-        try:
-            stdin.close()
-        except OSError:
-            inbox.write_failed = True
 
 
 def _receive(stdout, inbox: _Inbox) -> None:
@@ -131,34 +145,68 @@ def _receive(stdout, inbox: _Inbox) -> None:
 
 
 class KeyedHashJob:
-    """HMAC-SHA256(key, prefix ‖ m), as ``hex_chars`` hex characters, for every ``m`` in
-    ``messages`` (text or binary, no nulls), started at construction. The worker answers in
-    order, a block at a time, so ``hexes(start, stop)`` returns as soon as those are done and a
-    caller can use the first digests while the last are still being computed.
+    """HMAC-SHA256(key, prefix ‖ m), as ``hex_chars`` hex characters, for every ``m`` in the
+    messages (text or binary, no nulls), given at construction and then a block at a time
+    (``add``) until ``close``: each is started as it is given. The worker answers in order, a
+    block at a time, so ``hexes(start, stop)`` returns as soon as those are done and a caller can
+    use the first digests while the last are still being computed (or given).
 
-    A job that is never collected is stopped when it is garbage-collected."""
+    Small blocks are hashed here, at once, until one of at least ``worker_min_messages`` starts
+    the worker; from then every block goes to it (its answers follow, so the order holds). A
+    job that is never collected is stopped when it is garbage-collected."""
 
-    def __init__(self, key: bytes, prefix: bytes, messages: pa.Array | pa.ChunkedArray, hex_chars: int, *,
-                 worker_min_messages: int | None = None) -> None:
+    #: Blocks queued for the worker before ``add`` waits for it (their messages are held until
+    #: written: a worker that falls behind slows the caller instead of holding the extract).
+    QUEUED = 4
+
+    def __init__(self, key: bytes, prefix: bytes, messages: pa.Array | pa.ChunkedArray | None, hex_chars: int, *,
+                 worker_min_messages: int | None = None, more: bool = False) -> None:
         if hex_chars not in range(2, 65, 2):
             raise ValueError("hex_chars must be even, 2..64")
         self._hex_chars, self._digest_bytes = hex_chars, hex_chars // 2
         inner, outer = hmac_pads(key)
         self._inner, self._outer = inner + prefix, outer
-        self._offsets, self._data = _buffers(messages)
-        self._n = len(self._offsets) - 1
+        self._min = WORKER_MIN_MESSAGES if worker_min_messages is None else worker_min_messages
+        self._n = 0
         self._inbox = _Inbox()
-        self._finished = False
+        self._closed = self._finished = False
         self._process: subprocess.Popen | None = None
-        if self._n >= (WORKER_MIN_MESSAGES if worker_min_messages is None else worker_min_messages):
-            self._start_worker()
+        if messages is not None:
+            self.add(messages)
+        if not more:
+            self.close()
 
     def __len__(self) -> int:
         return self._n
 
+    def add(self, messages: pa.Array | pa.ChunkedArray) -> None:
+        """Start hashing the next block of messages (their digests follow the earlier ones)."""
+        if self._closed:
+            raise ValueError("this job was closed: no more messages")
+        offsets, data = _buffers(messages)
+        n = len(offsets) - 1
+        if n == 0:
+            return
+        if self._process is None and n >= self._min:
+            self._start_worker()
+        self._n += n
+        if self._process is None:  # small, or no process can be started here: hashed now, in order
+            self._inbox.digests += worker.hmac_digests(self._inner, self._outer, offsets.tolist(), data, self._digest_bytes)
+            return
+        # The messages are the worker's from here on: only the queue and the writing thread hold
+        # them, until they are written.
+        self._requests.put([worker.REQUEST.pack(n), memoryview(offsets).cast("B"), data])
+
+    def close(self) -> None:
+        """No more messages: the worker finishes what it was given and exits."""
+        if not self._closed:
+            self._closed = True
+            if self._process is not None:
+                self._requests.put(None)
+
     def _start_worker(self) -> None:
         try:
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(_WORKER)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -166,48 +214,49 @@ class KeyedHashJob:
             )
         except OSError:  # no process can be started here (limits, a sandbox): hash in this one
             logger.info("keyed hashes: no worker process could be started; hashing in this process")
+            self._min = float("inf")
             return
+        self._process = process
         if hasattr(os, "setpriority"):  # Unix; elsewhere the workers keep the contributor's priority
             try:
-                os.setpriority(os.PRIO_PROCESS, self._process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+                os.setpriority(os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
             except OSError:  # it has already finished, or this system does not allow it: no matter
                 pass
-        self._finalizer = weakref.finalize(self, _stop, self._process)
-        header = worker.HEADER.pack(self._n, self._digest_bytes, len(self._inner))
-        request = [header, self._inner, self._outer, memoryview(self._offsets).cast("B"), self._data]
-        # The messages are the worker's from here on: only the writing thread holds them, until
-        # they are written (12-25 bytes a message for the rest of the contribution otherwise).
-        self._offsets, self._data = None, None
-        self._writer = threading.Thread(target=_send, args=(self._process.stdin, request, self._inbox), name="dvnet-keyed-hash-send", daemon=True)
+        self._requests: queue.Queue = queue.Queue(self.QUEUED)
+        self._finalizer = weakref.finalize(self, _stop, process, self._requests)
+        self._requests.put([worker.HEADER.pack(self._digest_bytes, len(self._inner)), self._inner, self._outer])
+        self._writer = threading.Thread(target=_send, args=(process.stdin, self._requests, self._inbox), name="dvnet-keyed-hash-send", daemon=True)
         # The answer is drained as it comes: a full pipe would stop the worker until collected.
-        self._reader = threading.Thread(target=_receive, args=(self._process.stdout, self._inbox), name="dvnet-keyed-hash-receive", daemon=True)
+        self._reader = threading.Thread(target=_receive, args=(process.stdout, self._inbox), name="dvnet-keyed-hash-receive", daemon=True)
         self._writer.start()
         self._reader.start()
 
     def cancel(self) -> None:
         """Stop the worker if it is still running; collecting afterwards raises ``WorkerFailed``."""
+        self._closed = True
         if self._process is not None and not self._finished:
-            self._finalizer()  # kills and reaps the worker, once
+            self._finalizer()  # kills and reaps the worker, and lets its writing thread go, once
 
     def _collect(self, count: int) -> None:
-        """Have at least the first ``count`` digests (all of them: the worker is finished and checked)."""
+        """Have at least the first ``count`` digests (all of them, once closed: the worker is
+        finished and checked)."""
+        if count > self._n:
+            raise ValueError("more digests asked for than messages given")
         inbox = self._inbox
         if self._process is None:
-            if not self._finished:
-                inbox.digests = bytearray(worker.hmac_digests(self._inner, self._outer, self._offsets.tolist(), self._data, self._digest_bytes))
-                self._offsets, self._data = None, None
-                self._finished = True
+            self._finished = self._closed
             return
         need = count * self._digest_bytes
         with inbox.arrived:
             inbox.arrived.wait_for(lambda: len(inbox.digests) >= need or inbox.eof)
             short = len(inbox.digests) < need
-        if short or count == self._n:
+        if short or (self._closed and count == self._n):
             self._finish()
 
     def _finish(self) -> None:
         if self._finished:
             return
+        self.close()
         self._reader.join()
         self._process.stdout.close()
         self._writer.join()

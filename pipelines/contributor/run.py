@@ -184,7 +184,7 @@ class _Run:
     max_reject: float
     max_withheld: float
     result: ContributionResult
-    keyed: KeyedColumns | None = None  # record mode: the pseudonyms being hashed from consent on
+    keyed: KeyedColumns | None = None  # record mode: the pseudonyms, hashed block by block from validation on
     pseudonym_key: bytes | None = None  # record mode
     project_key: bytes | None = None  # record mode, contracts with a linkage token
     signing_key: object | None = None  # unless a dry run
@@ -211,9 +211,11 @@ def contribute(
 ) -> ContributionResult:
     """Run one contribution for ``agency``; always returns a result (refusals included).
 
-    The steps are ``STAGES``; record mode checks disclosure (k-anonymity) before it de-identifies;
-    aggregate mode de-identifies and counts each block as it is validated (``_BlockCounts``: no
-    consent step, every row is counted), and its disclosure check is the standard tables."""
+    The steps are ``STAGES``; record mode settles each block's consent and starts hashing its
+    keyed columns as the block is validated (``_BlockConsent``), then checks disclosure
+    (k-anonymity) before it de-identifies; aggregate mode de-identifies and counts each block as
+    it is validated (``_BlockCounts``: no consent step, every row is counted), and its disclosure
+    check is the standard tables."""
     step = progress or (lambda _stage: None)
     run = _settle(agency, opts)
     try:
@@ -225,9 +227,8 @@ def contribute(
             raise _Refused(e.reason, e.message) from None
         if run.mode == "record":
             step("consent")
-            keep = _consent(run, frame)
-            run.keyed = _start_keyed_hashing(run, frame, keep)
-            frame = _consenting_rows(run, frame, keep)
+            keep = counted.finish(run.result)
+            frame = take_rows(frame, keep, consume=True)  # the consenting rows, each column let go as it is taken
             step("disclosure check")
             sent, generalised = _withhold_small_classes(run, frame)
             step("de-identify")
@@ -333,15 +334,16 @@ def _load_keys(run: _Run) -> None:
         run.key_epoch = epoch
 
 
-def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataFrame, _BlockCounts | None]:
+def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataFrame, _BlockCounts | _BlockConsent]:
     """read and validate, a block of the extract at a time (every problem located, none quoted;
     the contract's column names): the rows that hold the contract's types and rules; the rest
     are counted as rejected, by reason. Refused when more records were rejected in required
     fields than the agency allows. A unique field's repeated values are known once every block was
     read (by their hashes): an extract that has any is then read and validated again knowing
-    them (``BlockValidation``). Record mode: the accepted rows, in the columns it reads next.
-    Aggregate mode: no rows (an empty frame), and the accepted rows' standard counts, made block
-    by block."""
+    them (``BlockValidation``). Record mode: the accepted rows, in the columns the disclosure
+    check and the de-identification read, and their consent (``_BlockConsent``: the keyed columns
+    of the consenting rows being hashed). Aggregate mode: no rows (an empty frame), and the
+    accepted rows' standard counts, made block by block."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
@@ -369,17 +371,22 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
 
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
-                     repeated: dict | None, step: Callable[[str], None]) -> tuple[ValidationResult, _BlockCounts | None]:
+                     repeated: dict | None, step: Callable[[str], None]) -> tuple[ValidationResult, _BlockCounts | _BlockConsent]:
     """One reading's blocks validated (with ``repeated``, the values known to repeat): what
-    ``BlockValidation.finish`` gives, and in aggregate mode the counts of its accepted rows. A
-    reading that starts again (``RESTART``) starts both again."""
+    ``BlockValidation.finish`` gives, and its accepted rows' counts (aggregate mode) or consent
+    and keyed hashing (record mode), block by block. A reading that starts again (``RESTART``)
+    starts them all again."""
     counting = run.mode == "aggregate"
-    kept = [] if counting else read_after_validation(run.contract, records=True)
-    validation, counts = BlockValidation(repeated, kept), _BlockCounts(run) if counting else None
+    kept = [] if counting else read_after_validation(run.contract, records=False)
+
+    def start() -> tuple[BlockValidation, _BlockCounts | _BlockConsent]:
+        return BlockValidation(repeated, kept), _BlockCounts(run) if counting else _BlockConsent(run)
+
+    validation, counts = start()
     blocks = reading.blocks(known)
     for block in blocks:
         if block is RESTART:
-            validation, counts = BlockValidation(repeated, kept), _BlockCounts(run) if counting else None
+            validation, counts = start()
             continue
         if not validation.results:
             step("validate")
@@ -389,8 +396,7 @@ def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: f
         except ExtractError:  # the extract as a whole is refused (its columns): its records are still counted
             run.result.records_read = _count_the_rest(blocks, block.first_record + block.records)
             raise
-        if counts is not None:
-            counts.add(checked.frame)
+        counts.add(checked.frame)
         validation.add(checked)
         del block, checked
         give_back_freed_memory(64 << 20)
@@ -442,33 +448,41 @@ def _count_the_rest(blocks: Iterator, so_far: int) -> int:
     return so_far
 
 
-def _consent(run: _Run, frame: pd.DataFrame) -> np.ndarray:
-    """consent (record mode; aggregate mode counts every row): the rows that may leave, with
-    consent to share, present and unexpired at the period's end. Excluded rows counted by reason."""
-    absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], run.period.end)
-    counts = {consent_rules.NO_CONSENT: int(absent.sum()), consent_rules.EXPIRED: int(expired.sum())}
-    run.result.excluded_consent = sum(counts.values())
-    run.result.excluded_by_reason = {reason: n for reason, n in sorted(counts.items(), key=lambda rn: -rn[1]) if n}
-    return ~(absent | expired)
+class _BlockConsent:
+    """consent (record mode; aggregate mode counts every row), a block at a time: each block's
+    accepted rows that may leave (consent to share, present and unexpired at the period's end),
+    their keyed columns started hashing at once (``KeyedColumns``: rejected and non-consenting
+    rows are never pseudonymised), and the block's keys and consent fields let go before the
+    block is kept. A block of the first reading of an extract whose keys turn out to repeat
+    across blocks is hashed and then dropped unsent with the whole reading (``RESTART`` or a
+    second reading starts again, and the hashing started is stopped). Excluded rows counted by
+    reason."""
 
+    def __init__(self, run: _Run) -> None:
+        if run.keyed is not None:
+            run.keyed.cancel()  # a reading that starts again: what the last one started is stopped
+        self.period_end = run.period.end
+        self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
+        self.later = set(read_after_validation(run.contract, records=False))
+        self.masks: list[np.ndarray] = []
+        self.excluded = {consent_rules.NO_CONSENT: 0, consent_rules.EXPIRED: 0}
 
-def _start_keyed_hashing(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> KeyedColumns:
-    """The keyed columns (pseudonyms, linkage tokens) of the consenting records, hashed beside
-    this process from here on while k-anonymity is measured; rejected and non-consenting records
-    are never pseudonymised, and the pseudonyms of records withheld for k are dropped unsent."""
-    return KeyedColumns(frame, run.contract, keep, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
+    def add(self, frame: pd.DataFrame) -> None:
+        absent, expired = consent_rules.consent_masks(frame["consent_to_share"], frame["consent_expiry"], self.period_end)
+        self.excluded[consent_rules.NO_CONSENT] += int(absent.sum())
+        self.excluded[consent_rules.EXPIRED] += int(expired.sum())
+        keep = ~(absent | expired)
+        self.keyed.add(frame, keep)
+        self.masks.append(keep)
+        for name in [c for c in frame.columns if c not in self.later]:
+            del frame[name]  # ids, linkage inputs, consent: hashed or settled now
 
-
-def _consenting_rows(run: _Run, frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """Once consent is settled and the keyed hashing has taken its inputs (record mode): only the
-    consenting rows, and only the columns the disclosure check and the de-identification read
-    (what aggregate mode keeps, ``read_after_validation(records=False)``): no id, linkage input
-    or consent field. The columns are let go before the rows are taken, and each taken column
-    leaves the validated frame at once, so the rows are never held twice."""
-    later = set(read_after_validation(run.contract, records=False))
-    for name in [c for c in frame.columns if c not in later]:
-        del frame[name]
-    return take_rows(frame, keep, consume=True)
+    def finish(self, result: ContributionResult) -> np.ndarray:
+        """Which accepted rows consent; the exclusions counted into ``result``."""
+        self.keyed.close()
+        result.excluded_consent = sum(self.excluded.values())
+        result.excluded_by_reason = {reason: n for reason, n in sorted(self.excluded.items(), key=lambda rn: -rn[1]) if n}
+        return np.concatenate(self.masks) if self.masks else np.zeros(0, dtype=bool)
 
 
 def _withhold_small_classes(run: _Run, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:

@@ -23,7 +23,9 @@ FRAME = pd.DataFrame(
 
 
 def _keyed(contract: str, **keys) -> KeyedColumns:
-    return KeyedColumns(FRAME, get_contract(contract), np.ones(len(FRAME), dtype=bool), **keys)
+    keyed = KeyedColumns(get_contract(contract), **keys)
+    keyed.add(FRAME, np.ones(len(FRAME), dtype=bool))
+    return keyed
 
 
 def test_pseudonyms_need_the_pseudonym_key():
@@ -42,3 +44,31 @@ def test_with_both_keys_the_columns_are_made():
     keyed = _keyed("research_extract", pseudonym_key=b"k" * 32, project_key=b"p" * 32)
     ((rows, part),) = list(keyed.parts(np.ones(len(FRAME), dtype=bool), 10))
     assert rows == 2 and set(part) == {"episode_pseudonym", "client_pseudonym", "linkage_token"}
+
+
+def test_blocks_given_one_at_a_time_make_the_columns_of_the_whole():
+    """A contribution gives the keyed columns a block at a time (each block's consenting rows);
+    the columns are those of hashing the rows of every block together: in order, rows outside
+    the masks never hashed, and any subset of the rows given can be taken."""
+    from dvnet.anonymize.pseudonyms import pseudonymise
+
+    rng = np.random.default_rng(5)
+    n = 40
+    frame = pd.DataFrame({
+        "episode_id": pd.array([f"E{i}" for i in range(n)], dtype="string[pyarrow]"),
+        "client_id": pd.array([f"C{i % 13}" for i in range(n)], dtype="string[pyarrow]"),
+    })
+    consenting = rng.random(n) < 0.7
+    sent = consenting & (rng.random(n) < 0.9)
+    key = b"k" * 32
+    keyed = KeyedColumns(get_contract("service_episode"), pseudonym_key=key)
+    for low, high in ((0, 1), (1, 17), (17, 17), (17, 40)):
+        keyed.add(frame.iloc[low:high].reset_index(drop=True), consenting[low:high])
+    got = {name: [] for name in ("episode_pseudonym", "client_pseudonym")}
+    for _, part in keyed.parts(sent, 7):
+        for name, column in part.items():
+            got[name] += column.tolist()
+    for name, source in (("episode_pseudonym", "episode_id"), ("client_pseudonym", "client_id")):
+        assert got[name] == list(pseudonymise(frame[source][sent].tolist(), key=key, field=source))
+    with pytest.raises(ValueError, match="not computed"):
+        list(keyed.parts(~consenting & (np.arange(n) < 40), 7))

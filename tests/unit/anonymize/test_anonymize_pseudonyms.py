@@ -112,6 +112,22 @@ def test_missing_values_stay_missing_and_the_others_keep_their_rows():
     assert got == [one, None, two, None, one]
 
 
+@pytest.mark.parametrize("in_worker", [True, False], ids=["worker process", "in this process"])
+def test_a_column_given_in_blocks_equals_the_column_given_whole(monkeypatch, in_worker):
+    """Blocks (some with missing values, one empty, one without any) give the digests of the
+    whole column, NA where NA, and any rows can be taken across the blocks' boundaries."""
+    monkeypatch.setattr(keyed_hashes, "WORKER_MIN_MESSAGES", 1 if in_worker else 10**9)
+    values = [None if i % 5 == 2 else f"C-{i % 17}" for i in range(300)]
+    whole = pseudonym_array(pa.array(values, pa.large_string()), key=KEY_A, field="client_id").to_pylist()
+    pending = pseudonyms.pending_pseudonyms(None, key=KEY_A, field="client_id", more=True)
+    for low, high in ((0, 3), (3, 3), (3, 120), (120, 121), (121, 300)):
+        pending.add(pa.array(values[low:high], pa.string()))
+    pending.close()
+    assert pending.rows(0, 300).to_pylist() == whole
+    assert pending.rows(100, 130).to_pylist() == whole[100:130]
+    assert pending.result().to_pylist() == whole
+
+
 def test_a_hashing_process_that_dies_is_keyed_hash_failed(monkeypatch, tmp_path):
     """The kernel's worker failure reaches the contributor as its reason code, no value in it."""
     dying = tmp_path / "dying_worker.py"
