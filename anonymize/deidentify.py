@@ -48,17 +48,40 @@ def _source_columns(contract: Contract, made: set[str] | frozenset[str] = frozen
     return [f.name for f in contract.fields() if f.name in needed]
 
 
-def read_after_validation(contract: Contract, *, records: bool) -> list[str]:
+def read_after_validation(contract: Contract, *, records: bool, generalised: bool = False) -> list[str]:
     """The extract columns a contribution reads once the extract is validated: the sources of
     the unkeyed output columns (``_source_columns``), and for one that sends records (not counts)
     the keyed inputs (pseudonymised fields and the linkage inputs) and the consent fields.
     Everything else (names, helper dates; in aggregate mode keys and consent too) is read by
-    nothing after validation, so the validated rows are kept without it."""
-    needed = set(_source_columns(contract))
+    nothing after validation, so the validated rows are kept without it. ``generalised``: the
+    rows went through ``generalise_early``: its output columns instead of the sources only they
+    read."""
+    made = set(_early_outputs(contract)) if generalised else set()
+    needed = set(_source_columns(contract, made))
     if records:
         needed.update(f.name for f in contract.fields() if f.transform in (Transform.PSEUDONYM, Transform.LINKAGE_INPUT, Transform.CONSENT))
         needed.update(contract.linkage_inputs)
-    return [f.name for f in contract.fields() if f.name in needed]
+    return [f.name for f in contract.fields() if f.name in needed] + [c for c in _early_outputs(contract) if c in made]
+
+
+#: Generalisations whose labels do not depend on the rows (every age band, every region of the
+#: network), so a block's column is the same as the whole extract's rows of that block; and whose
+#: sources (postal codes as text, birth dates) are far larger than the codes they become.
+_EARLY = (Transform.AGE_BAND, Transform.POSTAL_REGION)
+
+
+def _early_outputs(contract: Contract) -> list[str]:
+    return [f.output or f.name for f in contract.fields() if f.transform in _EARLY]
+
+
+def generalise_early(frame: pd.DataFrame, contract: Contract, geography: Geography) -> None:
+    """Add to ``frame`` (a block of validated rows, in place) the output columns of the
+    generalisations whose labels do not depend on the rows (``_EARLY``: age bands, regions),
+    so the block can be kept without their sources (``read_after_validation(generalised=True)``);
+    ``quasi_identifier_frame`` and ``deidentify`` then take them as they are."""
+    for f in contract.fields():
+        if f.transform in _EARLY:
+            frame[f.output or f.name] = _generalised(f, frame, geography).array  # by position, whatever the index
 
 
 def take_rows(frame: pd.DataFrame, keep: np.ndarray, *, consume: bool = False) -> pd.DataFrame:
@@ -197,8 +220,12 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, geography: G
     what ``deidentify`` then takes as ``generalised`` instead of making them again."""
     made = {}
     fields = [f for f in contract.fields() if (f.output or f.name) in contract.quasi_identifiers()]
-    needed = [c for c in dict.fromkeys(n for f in fields for n in (f.name, f.at) if n)]
+    ready = [f for f in fields if f.transform in _EARLY and (f.output or f.name) in frame.columns]  # generalise_early made them
+    fields = [f for f in fields if f not in ready]
+    needed = [c for c in dict.fromkeys([*(n for f in fields for n in (f.name, f.at) if n), *(f.output or f.name for f in ready)])]
     source = take_rows(frame[needed], rows) if rows is not None else frame[needed].reset_index(drop=True)
+    for f in ready:
+        made[f.output or f.name] = source[f.output or f.name]
     for f in fields:
         made[f.output or f.name] = _generalised(f, source, geography)
     return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()}, copy=False)
@@ -258,14 +285,16 @@ def deidentify(
     """
     rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     ready = dict(generalised.items()) if generalised is not None else {}
+    early = [c for c in _early_outputs(contract) if c in frame.columns and c not in ready]  # generalise_early made them
     # Only the columns still to be read are copied (names, consent and helper dates stay behind).
-    needed = [c for c in _source_columns(contract, made=set(ready)) if c in frame.columns]
+    needed = [c for c in _source_columns(contract, made={*ready, *early}) if c in frame.columns] + early
     if consume:
         for name in [c for c in frame.columns if c not in needed]:
             del frame[name]
         source = take_rows(frame, rows, consume=True)
     else:
         source = take_rows(frame[needed], rows)
+    ready.update({c: source[c] for c in early})
     out: dict[str, pd.Series] = {}
     for f in contract.fields():
         target = f.output or f.name

@@ -26,7 +26,7 @@ from dvnet import bundle
 from dvnet.anonymize import consent as consent_rules
 from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import merge_counts, standard_counts
-from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
+from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, generalise_early, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
@@ -377,7 +377,7 @@ def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: f
     and keyed hashing (record mode), block by block. A reading that starts again (``RESTART``)
     starts them all again."""
     counting = run.mode == "aggregate"
-    kept = [] if counting else read_after_validation(run.contract, records=False)
+    kept = [] if counting else read_after_validation(run.contract, records=False, generalised=True)
 
     def start() -> tuple[BlockValidation, _BlockCounts | _BlockConsent]:
         return BlockValidation(repeated, kept), _BlockCounts(run) if counting else _BlockConsent(run)
@@ -452,8 +452,8 @@ class _BlockConsent:
     """consent (record mode; aggregate mode counts every row), a block at a time: each block's
     accepted rows that may leave (consent to share, present and unexpired at the period's end),
     their keyed columns started hashing at once (``KeyedColumns``: rejected and non-consenting
-    rows are never pseudonymised), and the block's keys and consent fields let go before the
-    block is kept. A block of the first reading of an extract whose keys turn out to repeat
+    rows are never pseudonymised), the block's age bands and regions made (``generalise_early``),
+    and its keys, consent fields, postal codes and birth dates let go before the block is kept. A block of the first reading of an extract whose keys turn out to repeat
     across blocks is hashed and then dropped unsent with the whole reading (``RESTART`` or a
     second reading starts again, and the hashing started is stopped). Excluded rows counted by
     reason."""
@@ -461,9 +461,9 @@ class _BlockConsent:
     def __init__(self, run: _Run) -> None:
         if run.keyed is not None:
             run.keyed.cancel()  # a reading that starts again: what the last one started is stopped
-        self.period_end = run.period.end
+        self.period_end, self.contract, self.geography = run.period.end, run.contract, run.geography
         self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
-        self.later = set(read_after_validation(run.contract, records=False))
+        self.later = set(read_after_validation(run.contract, records=False, generalised=True))
         self.masks: list[np.ndarray] = []
         self.excluded = {consent_rules.NO_CONSENT: 0, consent_rules.EXPIRED: 0}
 
@@ -474,8 +474,9 @@ class _BlockConsent:
         keep = ~(absent | expired)
         self.keyed.add(frame, keep)
         self.masks.append(keep)
+        generalise_early(frame, self.contract, self.geography)
         for name in [c for c in frame.columns if c not in self.later]:
-            del frame[name]  # ids, linkage inputs, consent: hashed or settled now
+            del frame[name]  # ids, linkage inputs, consent, what generalise_early read: hashed, settled or made now
 
     def finish(self, result: ContributionResult) -> np.ndarray:
         """Which accepted rows consent; the exclusions counted into ``result``."""

@@ -138,3 +138,19 @@ def test_an_extract_without_repeated_keys_is_read_once(net, faulty, monkeypatch)
     summary, _ = _run(net, path, "record", 7)
     assert readings.count == 1
     assert not [i for i in summary["issues"] if i["reason"] == "DUPLICATE_KEY"]
+
+
+def test_a_research_extract_in_blocks_sends_what_it_sends_whole(net):
+    """A research extract (Tier 4): linkage tokens made a block at a time, months as labels of
+    the rows present, age bands and regions made per block: the same payload bytes and report
+    whatever the block size."""
+    def run(block_records):
+        r = net.contribute("valley-health", "research_extract", mode="record", k=2, max_withheld_share=0.5,
+                           limits=ReadLimits(block_records=block_records))
+        assert r.status == "sealed", r.refusal
+        return {k: v for k, v in r.to_dict().items() if k not in PER_SEAL}, net.open("valley-health", r).data
+
+    whole = run(ReadLimits().block_records)
+    assert whole[0]["sent"] > 0 and whole[0]["excluded_consent"] > 0
+    for size in (1, 6):
+        assert run(size) == whole, f"block of {size} records"

@@ -137,13 +137,14 @@ def test_a_hashing_worker_that_dies_refuses_the_run_and_holds_every_record_back(
 
 def test_ids_consent_and_non_consenting_rows_leave_once_hashing_and_consent_have_them(net, monkeypatch):
     """Record mode: from the disclosure check on, the validated rows are only the consenting ones,
-    holding only what the check and the de-identification read (the columns aggregate mode
-    keeps): no client or episode id, no consent field."""
+    holding only what the check and the de-identification read: no client or episode id, no
+    consent field, and age bands and regions instead of birth dates and postal codes."""
     seen = []
     real = run._withhold_small_classes
     monkeypatch.setattr(run, "_withhold_small_classes", lambda r, frame: seen.append((list(frame.columns), len(frame))) or real(r, frame))
     r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0)
     assert r.status == "sealed" and r.sent > 0 and r.excluded_consent > 0 and r.withheld_k > 0
     contract = get_contract("service_episode")
-    assert seen == [(read_after_validation(contract, records=False), r.records_read - r.rejected - r.excluded_consent)]
-    assert not {"client_id", "episode_id", "consent_to_share", "consent_expiry"} & set(seen[0][0])
+    assert seen == [(read_after_validation(contract, records=False, generalised=True), r.records_read - r.rejected - r.excluded_consent)]
+    assert not {"client_id", "episode_id", "consent_to_share", "consent_expiry", "postal_code", "date_of_birth"} & set(seen[0][0])
+    assert {"age_band", "region"} <= set(seen[0][0])  # made a block at a time
