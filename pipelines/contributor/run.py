@@ -227,7 +227,7 @@ def contribute(
             raise _Refused(e.reason, e.message) from None
         if run.mode == "record":
             step("consent")
-            keep = counted.finish(run.result)
+            keep, counted = counted.finish(run.result), None  # the keyed columns live on in run.keyed only
             frame = take_rows(frame, keep, consume=True)  # the consenting rows, each column let go as it is taken
             step("disclosure check")
             sent, generalised = _withhold_small_classes(run, frame)

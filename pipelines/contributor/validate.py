@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dvnet.kernels.arrow_memory import give_back_freed_memory
-from dvnet.kernels.value_hashes import HashSet, repeated_hashes
+from dvnet.kernels.value_hashes import HashSet
 from dvnet.contracts.conformance.schema import Repeated, row_hashes
 from dvnet.contracts.conformance import ROW_COLUMN, arrow_text, as_text, bool_mask, code_column, distinct_values, run_per_column, schema_failures, spread
 from dvnet.contracts.codes import code_list
@@ -31,6 +31,7 @@ from dvnet.contracts.conformance.content import ORG_ID_COLUMNS, ORG_NOT_REGISTER
 from dvnet.contracts.errors import ExtractError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
+from dvnet.pipelines.contributor.hash_spill import HashStore
 
 FIRST_ROWS = 10
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
@@ -370,10 +371,16 @@ class BlockValidation:
         self.repeated = {} if repeated is None else repeated  # what the blocks are validated with
         self.columns = columns  # the accepted rows' columns kept (None: all)
         self.results: list[ValidationResult] = []
+        self.hashes: dict[str, HashStore] = {}  # first reading: each unique column's key hashes (on disk past a size)
 
     def add(self, block: ValidationResult) -> None:
         if self.columns is not None:
             block.frame = pd.DataFrame({c: block.frame[c] for c in self.columns if c in block.frame.columns}, copy=False)
+        if not self.repeated:
+            for name in list(block.unique_values):
+                if name not in self.hashes:
+                    self.hashes[name] = HashStore()
+                self.hashes[name].add(block.unique_values.pop(name))
         self.results.append(block)
 
     def finish(self) -> ValidationResult:
@@ -407,10 +414,11 @@ class BlockValidation:
         """After the first reading: per unique column, the hashes held more than once (none, in
         the usual case: then no value is repeated, since equal values hash alike)."""
         out = {}
-        for name in list(self.results[0].unique_values):
-            twice = repeated_hashes([r.unique_values.pop(name) for r in self.results])  # taken: the blocks keep none
+        for name, store in self.hashes.items():
+            twice = store.repeated()
             if len(twice):
                 out[name] = HashSet(twice)
+        self.hashes = {}
         return out
 
     def _compared(self) -> dict[str, Repeated]:

@@ -154,3 +154,20 @@ def test_a_research_extract_in_blocks_sends_what_it_sends_whole(net):
     assert whole[0]["sent"] > 0 and whole[0]["excluded_consent"] > 0
     for size in (1, 6):
         assert run(size) == whole, f"block of {size} records"
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+def test_keys_hashed_to_disk_find_the_same_repeats(net, faulty, monkeypatch, mode):
+    """Past a size the key hashes go to disk (``HashStore``); keys repeated far apart across
+    blocks are found there as in memory: the same contribution, for any block size."""
+    from dvnet.pipelines.contributor.hash_spill import HashStore
+
+    path = faulty(60, False)
+    whole = _run(net, path, mode, ReadLimits().block_records)
+    stores = []
+    real = HashStore.__init__
+    monkeypatch.setattr(HashStore, "MEMORY", 0)
+    monkeypatch.setattr(HashStore, "__init__", lambda self: stores.append(self) or real(self))
+    for size in (1, 7):
+        assert _run(net, path, mode, size) == whole, f"block of {size} records"
+    assert stores and all(s.spilled for s in stores)
