@@ -1,4 +1,4 @@
-"""Keyed hashes (HMAC-SHA256) of a whole column, off this interpreter's lock.
+"""Keyed hashes (HMAC-SHA256) of a column, off this interpreter's lock.
 
 Reference: ``hmac.new(key, prefix + m, hashlib.sha256).hexdigest()[:hex_chars]`` per message
 (tests/unit/kernels/test_kernels_keyed_hashes.py).
@@ -6,12 +6,13 @@ Reference: ``hmac.new(key, prefix + m, hashlib.sha256).hexdigest()[:hex_chars]``
 A record-mode contribution of a million episodes needs a million and a half HMACs. Python's
 ``hashlib`` is the fastest SHA-256 on this machine (OpenSSL with the CPU's SHA extensions: about
 0.9 µs per HMAC including Python's loop), but it holds the interpreter lock for short messages, so
-in a thread it stalls everything else. ``KeyedHashJob`` therefore hands a large column to a worker
+in a thread it stalls everything else. ``KeyedHashJob`` therefore hands a column to a worker
 process (``kernels/keyed_hash_worker.py``, standard library only, started with ``python -I -S``
-in a few milliseconds) and returns at once; the caller carries on (k-anonymity, generalisation)
-on the other core and collects the digests with ``hexes(start, stop)`` as they arrive (the worker
-answers in order, a block at a time) or ``result()``. A small column (below
-``WORKER_MIN_MESSAGES``) is hashed here, by the same function.
+in a few milliseconds), whole or a block at a time as the caller reads it (``add``, ``close``),
+and returns at once; the caller carries on (reading, validation, k-anonymity) on the other core
+and collects the digests with ``hexes(start, stop)`` as they arrive (the worker answers in
+order, a block at a time) or ``result()``. Small blocks (below ``WORKER_MIN_MESSAGES``) are
+hashed here, by the same function, until one is large enough to start the worker.
 
 Measured on this 2-core machine for 650,000 episode numbers: DuckDB's ``sha256`` (software, both
 cores) 0.49 s wall and about 1 s of CPU; ``hashlib`` 0.57 s on one core. Key material reaches the
