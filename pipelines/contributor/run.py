@@ -1,6 +1,7 @@
 """One contribution, end to end: read → validate → consent → de-identify → disclosure check → seal
 (aggregate mode: each block de-identified and counted as it is validated, then the counts
-checked and sealed).
+checked and sealed; record mode: each block's consent settled and its keys hashed as it is
+validated, then the consenting rows checked, de-identified and sealed).
 
 Every record read is accounted for: ``read = rejected + excluded (consent) + withheld (k) + sent``
 (in aggregate mode, "sent" means counted into the standard tables). The function returns a
@@ -221,13 +222,13 @@ def contribute(
     try:
         try:
             step("read")
-            frame, counted = _read_and_validate(run, step)
+            frame, per_block = _read_and_validate(run, step)
         except ExtractError as e:
             run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
             raise _Refused(e.reason, e.message) from None
         if run.mode == "record":
             step("consent")
-            keep, counted = counted.finish(run.result), None  # the keyed columns live on in run.keyed only
+            keep, per_block = per_block.finish(run.result), None  # the keyed columns live on in run.keyed only
             frame = take_rows(frame, keep, consume=True)  # the consenting rows, each column let go as it is taken
             step("disclosure check")
             sent, generalised = _withhold_small_classes(run, frame)
@@ -237,7 +238,7 @@ def contribute(
             give_back_freed_memory(64 << 20)
         else:
             step("disclosure check")
-            payload = _standard_tables(run, counted)
+            payload = _standard_tables(run, per_block)
         _seal(run, payload, step)
     except _Refused as r:
         _account_refusal(run.result, r)
@@ -453,10 +454,10 @@ class _BlockConsent:
     accepted rows that may leave (consent to share, present and unexpired at the period's end),
     their keyed columns started hashing at once (``KeyedColumns``: rejected and non-consenting
     rows are never pseudonymised), the block's age bands and regions made (``generalise_early``),
-    and its keys, consent fields, postal codes and birth dates let go before the block is kept. A block of the first reading of an extract whose keys turn out to repeat
-    across blocks is hashed and then dropped unsent with the whole reading (``RESTART`` or a
-    second reading starts again, and the hashing started is stopped). Excluded rows counted by
-    reason."""
+    and its keys, consent fields, postal codes and birth dates let go before the block is kept.
+    A block of the first reading of an extract whose keys turn out to repeat across blocks is
+    hashed and then dropped unsent with the whole reading (``RESTART`` or a second reading starts
+    again, and the hashing started is stopped). Excluded rows counted by reason."""
 
     def __init__(self, run: _Run) -> None:
         if run.keyed is not None:
