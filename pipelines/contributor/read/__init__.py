@@ -90,9 +90,13 @@ class ExtractRead:
     blocks have all been handed out, ``sha256``, ``records``, ``source_format`` and
     ``byte_size`` describe what was read. ``result`` joins the blocks into one ``RawExtract``.
 
-    ``ahead`` starts the reading in a thread of its own before the caller knows the column names;
-    it stays at most ``_AHEAD`` blocks in front of the caller, so the extract is never held whole.
-    The names only decide, when a refusal reaches the caller, which header names it may show.
+    ``ahead`` starts the reading in a thread of its own before the caller knows the column names
+    (a command reads while it imports); it stays at most ``_AHEAD`` blocks in front of the caller,
+    so the extract is never held whole, and once the caller asks for the blocks it hands the
+    reading over and stops: the caller reads the rest itself, a block when it needs one. (Read
+    ahead to the end, the blocks waiting and the one being parsed sat on top of the one being
+    validated: 478 against 371 MiB at 1M rows for 0.1-0.3 s.) The names only decide, when a
+    refusal reaches the caller, which header names it may show.
     The thread is not a daemon: ``close`` (or the end of ``blocks``) stops it and waits for it,
     rather than leave Arrow's threads running at exit, and it stops by itself once the main thread
     has ended (a command that stopped on a usage error without collecting it)."""
@@ -106,10 +110,13 @@ class ExtractRead:
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handover = threading.Event()
+        self._items: Iterator[Block | object] | None = None  # a reading ahead's blocks, until handed over
         self._started = False
 
     def ahead(self) -> ExtractRead:
         self._queue = queue.Queue(maxsize=_AHEAD)
+        self._items = _blocks(self.path, self.limits, self)
         self._thread = threading.Thread(target=self._produce, name="extract-read-ahead")
         self._thread.start()
         return self
@@ -158,11 +165,16 @@ class ExtractRead:
         self._thread.join()
         while not self._queue.empty():  # the blocks nobody will take
             self._queue.get_nowait()
+        if self._items is not None:
+            self._items.close()  # the reading's file, wherever it stopped
 
     def _produce(self) -> None:
         try:
-            for item in _blocks(self.path, self.limits, self):
+            for item in self._items:
                 if not self._put(item):
+                    return
+                if self._handover.is_set():  # the caller reads the rest itself
+                    self._put(_HANDED_OVER)
                     return
         except BaseException as failure:  # noqa: BLE001  (handed to the caller's thread by blocks)
             self._put(_Failed(failure))
@@ -181,9 +193,14 @@ class ExtractRead:
         return False
 
     def _consume(self) -> Iterator[Block | object]:
+        self._handover.set()
         while True:
             item = self._queue.get()
             if item is _DONE:
+                return
+            if item is _HANDED_OVER:
+                self._thread.join()
+                yield from self._items
                 return
             if isinstance(item, _Failed):
                 raise item.failure
@@ -199,6 +216,7 @@ class _Failed:
 
 
 _DONE = object()
+_HANDED_OVER = object()  # the reading thread stopped: the caller goes on with the blocks itself
 
 
 class _ReaderRefused(Exception):

@@ -138,15 +138,40 @@ def test_a_read_ahead_stays_at_most_two_blocks_in_front_of_its_reader(tmp_path, 
 
     monkeypatch.setattr(read, "Block", counting)
     reading = ExtractRead(_rows_csv(tmp_path, 200), read.ReadLimits(block_records=10)).ahead()
-    blocks = reading.blocks()
-    first = next(blocks)
     deadline = time.monotonic() + 5
-    while len(made) < 4 and time.monotonic() < deadline:
+    while len(made) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)  # time enough to run away, were it not held
-    assert first.first_record == 0 and 2 <= len(made) <= 4  # the one handed out, two queued, one waiting for room
+    assert 2 <= len(made) <= 3  # two queued, one waiting for room
+    blocks = reading.blocks()
+    first = next(blocks)
+    time.sleep(0.2)
+    assert first.first_record == 0 and len(made) <= 4  # handed over: nothing more is read until asked for
     assert sum(b.records for b in blocks) == 190  # the rest still comes, in order
     assert len(made) == 20
+
+
+def test_a_read_ahead_hands_the_reading_over_once_its_reader_starts(tmp_path, monkeypatch):
+    """Read ahead while the command imports; from the first block the reader takes, the reading
+    thread stops after the blocks it holds and the reader reads on itself, a block when it needs
+    one (blocks waiting ahead of the one being validated cost memory for no time saved)."""
+    made = []
+    real = read.Block
+
+    def where(*args):
+        made.append((args[2], threading.current_thread()))
+        return real(*args)
+
+    monkeypatch.setattr(read, "Block", where)
+    reading = ExtractRead(_rows_csv(tmp_path, 200), read.ReadLimits(block_records=10)).ahead()
+    deadline = time.monotonic() + 5
+    while len(made) < 2 and time.monotonic() < deadline:  # the reading thread fills its queue
+        time.sleep(0.01)
+    firsts = [b.first_record for b in reading.blocks()]
+    assert firsts == list(range(0, 200, 10))  # every block, in order
+    by_thread = [thread is threading.main_thread() for _, thread in made]
+    assert by_thread[:2] == [False, False] and by_thread.count(False) <= 4 and all(by_thread[by_thread.index(True):])
+    assert not reading._thread.is_alive()
 
 
 def test_closing_a_reading_ahead_stops_its_thread_without_reading_on(tmp_path):
