@@ -10,11 +10,13 @@ memory, read back 1.25 MB at a time.
 The hashes are unkeyed functions of the agency's record keys (anyone who can list candidate keys
 can recompute them), so the files are encrypted (ChaCha20, one stream per file) under a key that
 only this process holds and never writes: owner-only files in an owner-only folder, deleted when
-the store is closed or collected, and unreadable if a killed run leaves them behind.
+the store is closed or collected, and unreadable if a killed run leaves them behind. Where no
+such folder can be made, the hashes stay in memory (the same answer, more memory).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +26,8 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from dvnet.kernels.value_hashes import repeated_hashes
+
+logger = logging.getLogger(__name__)
 
 #: Ranges of hash values a spilled store is written in (a power of two: the top bits choose).
 PARTITIONS = 64
@@ -41,6 +45,7 @@ class HashStore:
         self._held: list[np.ndarray] = []
         self._bytes = 0
         self._spill: _Spill | None = None
+        self._in_memory = False  # the disk could not be used: every hash stays in memory
 
     @property
     def spilled(self) -> bool:
@@ -52,8 +57,13 @@ class HashStore:
             return
         self._held.append(hashes)
         self._bytes += hashes.nbytes
-        if self._bytes >= self.MEMORY:
-            self._spill = _Spill()
+        if self._bytes >= self.MEMORY and not self._in_memory:
+            try:
+                self._spill = _Spill()
+            except OSError:  # no private folder can be made here (no temporary folder, no room): hold them
+                logger.info("key hashes: no temporary folder could be made; holding them in memory")
+                self._in_memory = True
+                return
             while self._held:
                 self._spill.write(self._held.pop(0))
 

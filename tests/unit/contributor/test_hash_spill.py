@@ -65,3 +65,16 @@ def test_a_store_let_go_unread_deletes_its_files(monkeypatch):
     del store
     gc.collect()
     assert not os.path.exists(folder)
+
+
+def test_where_no_temporary_folder_can_be_made_the_hashes_stay_in_memory(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no room")
+
+    monkeypatch.setattr(HashStore, "MEMORY", 0)
+    monkeypatch.setattr(hash_spill.tempfile, "mkdtemp", refuse)
+    store = HashStore()
+    for block in _blocks():
+        store.add(block.copy())
+    assert not store.spilled
+    assert np.array_equal(store.repeated(), repeated_hashes([b.copy() for b in _blocks()]))
