@@ -18,6 +18,7 @@ import pandera.pandas as pandera
 import pyarrow as pa
 
 from dvnet.anonymize import generalise, pseudonyms
+from dvnet.anonymize.scratch import SpillingBuffer
 from dvnet.contracts.conformance import arrow_text, schema_failures
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.geography import Geography
@@ -133,12 +134,19 @@ def _generalised(f, frame: pd.DataFrame, geography: Geography) -> pd.Series | No
 LINKAGE_TOKEN = "linkage_token"
 
 
+def _digests() -> SpillingBuffer:
+    """Where a keyed column's digests wait for the payload: past 16 MiB (a million pseudonyms),
+    in an encrypted scratch file, so they do not grow the contributor's memory with the extract."""
+    return SpillingBuffer(prefix="dvnet-keyed-digests-")
+
+
 class KeyedColumns:
     """The keyed output columns (pseudonyms, and the linkage token of a research extract) of the
     rows ``rows`` of each block of validated rows given (``add``, in order), computed beside the
     caller from the moment the block is given: a contribution gives each block as soon as it is
     validated and its consent settled, so the hashing runs while the next blocks are read.
-    ``close`` once every block is given."""
+    ``close`` once every block is given. The digests wait in memory up to 16 MiB a column, then
+    in an encrypted scratch file (``anonymize.scratch``) until ``parts`` takes them."""
 
     def __init__(self, contract: Contract, *, pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
         self._contract = contract
@@ -150,11 +158,11 @@ class KeyedColumns:
         for f in self._fields:
             if pseudonym_key is None:
                 raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-            self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(None, key=pseudonym_key, field=f.name, more=True)
+            self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(None, key=pseudonym_key, field=f.name, more=True, digests=_digests())
         if contract.linkage_inputs:
             if project_key is None:
                 raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
-            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(None, None, project_key=project_key, more=True)
+            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(None, None, project_key=project_key, more=True, digests=_digests())
 
     def add(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
         """The next block of validated rows: the keyed columns of its rows ``rows`` (a boolean
@@ -207,6 +215,8 @@ class KeyedColumns:
             part = {name: pd.Series(pd.arrays.ArrowStringArray(pending.rows(low, high).filter(keep))) for name, pending in self._pending.items()}
             _check_output(pd.DataFrame(part, copy=False), self._schema, self._contract)
             yield stop - start, part
+        for pending in self._pending.values():  # every digest was taken: their scratch files go now
+            pending.release()
 
     def cancel(self) -> None:
         """Stop whatever hashing is still running (nothing to do once the columns were taken)."""

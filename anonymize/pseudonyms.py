@@ -42,7 +42,7 @@ class KeyedHashError(DvnetError):
         super().__init__(
             "KEYED_HASH_FAILED",
             f"the process computing pseudonyms stopped before it finished (exit status {status}); nothing was sealed",
-            hint="run the contribution again; if it fails again, check the machine's free memory",
+            hint="run the contribution again; if it fails again, check the machine's free memory and free space in its temporary folder",
         )
 
 
@@ -61,13 +61,15 @@ class PendingHexes:
     """Keyed hex digests of a text column, being computed beside the caller (see
     ``kernels.keyed_hashes``) from the moment each part of it is given; NA stays NA. The column
     is given whole, or (``more=True``) a block at a time with ``add`` until ``close``.
-    ``result()`` collects the digests; a hashing process that died is ``KeyedHashError``."""
+    ``result()`` collects the digests; a hashing process that died is ``KeyedHashError``.
+    ``digests``: where the digests wait until taken (``KeyedHashJob``; default in memory)."""
 
-    def __init__(self, values: pa.Array | pa.ChunkedArray | None, *, key: bytes, prefix: bytes, hex_chars: int, more: bool = False) -> None:
+    def __init__(self, values: pa.Array | pa.ChunkedArray | None, *, key: bytes, prefix: bytes, hex_chars: int, more: bool = False,
+                 digests=None) -> None:
         self._n = 0
         self._blocks: list[np.ndarray | int] = []  # per block: which rows are present, or its length if all are
         self._valid: np.ndarray | None = None
-        self._job = KeyedHashJob(key, prefix, None, hex_chars, more=True)
+        self._job = KeyedHashJob(key, prefix, None, hex_chars, more=True, digests=digests)
         if values is not None:
             self.add(values)
         if not more:
@@ -94,6 +96,13 @@ class PendingHexes:
 
     def cancel(self) -> None:
         self._job.cancel()
+
+    def release(self) -> None:
+        """Let go of the digests once every one was taken."""
+        try:
+            self._job.release()
+        except WorkerFailed as e:
+            raise KeyedHashError(e.status) from None
 
     def _present(self) -> np.ndarray | None:
         """Which rows are present (None: every one), over every block given so far."""
@@ -124,11 +133,11 @@ class PendingHexes:
         return pa.chunked_array([self.rows(0, self._n)])
 
 
-def pending_pseudonyms(values: pa.Array | pa.ChunkedArray | None, *, key: bytes, field: str, more: bool = False) -> PendingHexes:
+def pending_pseudonyms(values: pa.Array | pa.ChunkedArray | None, *, key: bytes, field: str, more: bool = False, digests=None) -> PendingHexes:
     """Agency-scoped pseudonyms (32 hex chars) of a text column, started now: HMAC-SHA256 under
     the agency key of ``field`` ‖ NUL ‖ value, truncated. ``more``: the column's next blocks follow
     (``PendingHexes.add``)."""
-    return PendingHexes(values, key=key, prefix=field.encode("utf-8") + b"\x00", hex_chars=PSEUDONYM_HEX_CHARS, more=more)
+    return PendingHexes(values, key=key, prefix=field.encode("utf-8") + b"\x00", hex_chars=PSEUDONYM_HEX_CHARS, more=more, digests=digests)
 
 
 def pseudonym_array(values: pa.Array | pa.ChunkedArray, *, key: bytes, field: str) -> pa.ChunkedArray:
@@ -155,11 +164,12 @@ def linkage_messages(names: Iterable[str], dates_of_birth: Iterable[str]) -> pa.
     return pa.array([f"{normalise_name(n)}|{d}" for n, d in zip(names, dates_of_birth)], pa.large_string())
 
 
-def pending_linkage_tokens(names: Iterable[str] | None, dates_of_birth: Iterable[str] | None, *, project_key: bytes, more: bool = False) -> PendingHexes:
+def pending_linkage_tokens(names: Iterable[str] | None, dates_of_birth: Iterable[str] | None, *, project_key: bytes, more: bool = False,
+                           digests=None) -> PendingHexes:
     """Linkage tokens (64 hex chars) from names and ISO dates of birth under a project key, started
     now (``more``: the next blocks follow, as ``linkage_messages`` given to ``PendingHexes.add``)."""
     messages = None if names is None else linkage_messages(names, dates_of_birth)
-    return PendingHexes(messages, key=project_key, prefix=b"", hex_chars=64, more=more)
+    return PendingHexes(messages, key=project_key, prefix=b"", hex_chars=64, more=more, digests=digests)
 
 
 def linkage_tokens(names: Iterable[str], dates_of_birth: Iterable[str], *, project_key: bytes) -> list[str]:

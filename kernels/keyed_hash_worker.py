@@ -29,13 +29,12 @@ material crosses only this private pipe, never an argument, an environment varia
 
 from __future__ import annotations
 
+import importlib
 import struct
 import sys
 
-try:  # Python's own SHA-256 (HACL* from 3.12, ``_sha256`` before)
-    from _sha2 import sha256 as _sha256
-except ImportError:
-    from _sha256 import sha256 as _sha256
+# Python's own SHA-256: ``_sha256`` up to 3.11, ``_sha2`` (HACL*) from 3.12.
+_sha256 = importlib.import_module("_sha2" if sys.version_info >= (3, 12) else "_sha256").sha256
 
 HEADER = struct.Struct("=QQ")
 REQUEST = struct.Struct("=Q")

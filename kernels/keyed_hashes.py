@@ -100,13 +100,25 @@ def _stop(process: subprocess.Popen, requests: queue.Queue) -> None:
     requests.put_nowait(None)
 
 
+class DigestBuffer(bytearray):
+    """Where a job keeps its digests unless it is given another place: in memory. Any object
+    with ``extend``, ``len``, ``read(start, stop)`` and ``close`` will do (the contributor's
+    moves to an encrypted file past a few megabytes: ``anonymize.scratch.SpillingBuffer``)."""
+
+    def read(self, start: int, stop: int) -> bytes:
+        return bytes(self[start:stop])
+
+    def close(self) -> None:
+        self.clear()
+
+
 class _Inbox:
     """The digests received so far from a worker. The threads that feed and drain the worker
     hold this and the pipes, never the job, so an abandoned job is still garbage-collected (and
     its worker stopped)."""
 
-    def __init__(self) -> None:
-        self.digests = bytearray()
+    def __init__(self, digests) -> None:
+        self.digests = digests
         self.arrived = threading.Condition()
         self.eof = False
         self.write_failed = False
@@ -135,7 +147,7 @@ def _receive(stdout, inbox: _Inbox) -> None:
     try:
         while more := stdout.read1(1 << 20):
             with inbox.arrived:
-                inbox.digests += more
+                inbox.digests.extend(more)
                 inbox.arrived.notify_all()
     except (OSError, ValueError):
         pass
@@ -154,14 +166,15 @@ class KeyedHashJob:
 
     Small blocks are hashed here, at once, until one of at least ``worker_min_messages`` starts
     the worker; from then every block goes to it (its answers follow, so the order holds). A
-    job that is never collected is stopped when it is garbage-collected."""
+    job that is never collected is stopped when it is garbage-collected. ``digests``: where the
+    digests are kept until taken (default ``DigestBuffer``, in memory)."""
 
     #: Blocks queued for the worker before ``add`` waits for it (their messages are held until
     #: written: a worker that falls behind slows the caller instead of holding the extract).
     QUEUED = 4
 
     def __init__(self, key: bytes, prefix: bytes, messages: pa.Array | pa.ChunkedArray | None, hex_chars: int, *,
-                 worker_min_messages: int | None = None, more: bool = False) -> None:
+                 worker_min_messages: int | None = None, more: bool = False, digests=None) -> None:
         if hex_chars not in range(2, 65, 2):
             raise ValueError("hex_chars must be even, 2..64")
         self._hex_chars, self._digest_bytes = hex_chars, hex_chars // 2
@@ -169,7 +182,7 @@ class KeyedHashJob:
         self._inner, self._outer = inner + prefix, outer
         self._min = WORKER_MIN_MESSAGES if worker_min_messages is None else worker_min_messages
         self._n = 0
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(DigestBuffer() if digests is None else digests)
         self._closed = self._finished = False
         self._process: subprocess.Popen | None = None
         if messages is not None:
@@ -192,7 +205,7 @@ class KeyedHashJob:
             self._start_worker()
         self._n += n
         if self._process is None:  # small, or no process can be started here: hashed now, in order
-            self._inbox.digests += worker.hmac_digests(self._inner, self._outer, offsets.tolist(), data, self._digest_bytes)
+            self._inbox.digests.extend(worker.hmac_digests(self._inner, self._outer, offsets.tolist(), data, self._digest_bytes))
             return
         # The messages are the worker's from here on: only the queue and the writing thread hold
         # them, until they are written.
@@ -238,6 +251,11 @@ class KeyedHashJob:
         if self._process is not None and not self._finished:
             self._finalizer()  # kills and reaps the worker, and lets its writing thread go, once
 
+    def release(self) -> None:
+        """Let go of the digests once every one was taken (their scratch file, if any, is deleted)."""
+        self._collect(self._n)
+        self._inbox.digests.close()
+
     def _collect(self, count: int) -> None:
         """Have at least the first ``count`` digests (all of them, once closed: the worker is
         finished and checked)."""
@@ -274,7 +292,7 @@ class KeyedHashJob:
         self._collect(stop)
         size = self._digest_bytes
         with self._inbox.arrived:  # a copy under the lock: the receiving thread may be growing the buffer
-            digests = bytes(self._inbox.digests[start * size : stop * size])
+            digests = self._inbox.digests.read(start * size, stop * size)
         return _hex_array(digests, stop - start, self._hex_chars)
 
     def result(self) -> pa.Array:

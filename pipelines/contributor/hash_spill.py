@@ -8,23 +8,20 @@ so each file is checked on its own. At ten million keys that is 80 MB on disk in
 memory, read back 1.25 MB at a time.
 
 The hashes are unkeyed functions of the agency's record keys (anyone who can list candidate keys
-can recompute them), so the files are encrypted (ChaCha20, one stream per file) under a key that
-only this process holds and never writes: owner-only files in an owner-only folder, deleted when
-the store is closed or collected, and unreadable if a killed run leaves them behind. Where no
-such folder can be made, the hashes stay in memory (the same answer, more memory).
+can recompute them), so the files are ``anonymize.scratch`` files: encrypted under a key that only
+this process holds and never writes, owner-only in an owner-only folder, deleted when the store
+is closed or collected, and unreadable if a killed run leaves them behind. Where no such folder
+can be made, or the disk fills up while they are written, the hashes stay in (or come back to)
+memory: the same answer, more memory.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
-import weakref
 
 import numpy as np
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
+from dvnet.anonymize.scratch import ScratchFolder
 from dvnet.kernels.value_hashes import repeated_hashes
 
 logger = logging.getLogger(__name__)
@@ -52,20 +49,29 @@ class HashStore:
         return self._spill is not None
 
     def add(self, hashes: np.ndarray) -> None:
-        if self._spill is not None:
-            self._spill.write(hashes)
-            return
-        self._held.append(hashes)
-        self._bytes += hashes.nbytes
-        if self._bytes >= self.MEMORY and not self._in_memory:
+        if self._spill is None:
+            self._held.append(hashes)
+            self._bytes += hashes.nbytes
+            if self._bytes < self.MEMORY or self._in_memory:
+                return
             try:
                 self._spill = _Spill()
             except OSError:  # no private folder can be made here (no temporary folder, no room): hold them
                 logger.info("key hashes: no temporary folder could be made; holding them in memory")
                 self._in_memory = True
                 return
-            while self._held:
-                self._spill.write(self._held.pop(0))
+            pending, self._held = self._held, []
+        else:
+            pending = [hashes]
+        for i, part in enumerate(pending):
+            try:
+                self._spill.write(part)
+            except _DiskFull as full:  # what is on disk comes back, and every hash stays in memory from now
+                logger.info("key hashes: the temporary folder is full; holding them in memory")
+                self._held = [*self._spill.partitions(), full.rest, *pending[i + 1 :]]
+                self._spill.close()
+                self._spill, self._in_memory = None, True
+                return
 
     def repeated(self) -> np.ndarray:
         """The hashes held more than once, sorted (files are read back one at a time)."""
@@ -84,44 +90,43 @@ class HashStore:
             self._spill.close()
 
 
+class _DiskFull(Exception):
+    def __init__(self, rest: np.ndarray) -> None:
+        super().__init__("the temporary folder is full")
+        self.rest = rest
+
+
 class _Spill:
-    """``PARTITIONS`` encrypted files in a private temporary folder."""
+    """``PARTITIONS`` encrypted files in a private temporary folder (``anonymize.scratch``)."""
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="dvnet-key-hashes-")  # 0700
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-        self._key = os.urandom(32)
-        self._files = []
-        self._ciphers = []
-        for p in range(PARTITIONS):
-            fd = os.open(os.path.join(self.folder, f"{p:03d}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            self._files.append(os.fdopen(fd, "wb"))
-            self._ciphers.append(Cipher(algorithms.ChaCha20(self._key, _nonce(p)), mode=None).encryptor())
+        self._scratch = ScratchFolder("dvnet-key-hashes-")
+        self.folder = self._scratch.path
+        try:
+            self._files = [self._scratch.file() for _ in range(PARTITIONS)]
+        except OSError:
+            self._scratch.close()
+            raise
 
     def write(self, hashes: np.ndarray) -> None:
+        """Each hash into its range's file; ``_DiskFull`` with the hashes not written when the
+        disk fills up (each file's append is whole or nothing)."""
         ordered = np.sort(hashes)
         bounds = np.searchsorted(ordered >> _SHIFT, np.arange(PARTITIONS + 1, dtype=np.uint64))
         for p in range(PARTITIONS):
             piece = ordered[bounds[p] : bounds[p + 1]]
             if len(piece):
-                self._files[p].write(self._ciphers[p].update(piece.tobytes()))
+                try:
+                    self._files[p].append(piece.tobytes())
+                except OSError:
+                    raise _DiskFull(ordered[bounds[p] :]) from None
 
     def partitions(self):
         """Each file's hashes, in order of their range."""
         for f in self._files:
-            f.close()
-        for p in range(PARTITIONS):
-            with open(os.path.join(self.folder, f"{p:03d}"), "rb") as f:
-                data = Cipher(algorithms.ChaCha20(self._key, _nonce(p)), mode=None).decryptor().update(f.read())
-            yield np.frombuffer(data, dtype=np.uint64).copy()
+            yield np.frombuffer(f.read(), dtype=np.uint64).copy()
 
     def close(self) -> None:
         for f in self._files:
             f.close()
-        self._cleanup()
-
-
-def _nonce(partition: int) -> bytes:
-    """ChaCha20's 16 bytes for one file: the block counter from 0 (4 bytes), then the partition
-    as the nonce (12), so no two files share any of the key's stream."""
-    return (0).to_bytes(4, "little") + partition.to_bytes(12, "little")
+        self._scratch.close()

@@ -11,11 +11,13 @@ across blocks."""
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 from contribution_constants import PERIOD
+from full_disk import FullDisk
 
 from dvnet.common import network as store
 from dvnet.contracts.conformance import schema
@@ -171,3 +173,52 @@ def test_keys_hashed_to_disk_find_the_same_repeats(net, faulty, monkeypatch, mod
     for size in (1, 7):
         assert _run(net, path, mode, size) == whole, f"block of {size} records"
     assert stores and all(s.spilled for s in stores)
+
+
+@pytest.mark.parametrize("contract", ["service_episode", "research_extract"])
+def test_pseudonyms_and_tokens_kept_on_disk_send_the_same_payload(net, faulty, monkeypatch, contract):
+    """Past a size a keyed column's digests wait for the payload in an encrypted scratch file
+    (``anonymize.scratch.SpillingBuffer``): the payload and report are the ones sent with them in
+    memory, for any block size, and the files are gone once the contribution is sealed."""
+    from dvnet.anonymize import scratch
+    from dvnet.anonymize.scratch import SpillingBuffer
+
+    if contract == "research_extract":
+        def run(block_records):
+            r = net.contribute("valley-health", contract, mode="record", k=2, max_withheld_share=0.5,
+                               limits=ReadLimits(block_records=block_records))
+            assert r.status == "sealed", r.refusal
+            return {k: v for k, v in r.to_dict().items() if k not in PER_SEAL}, net.open("valley-health", r).data
+    else:
+        path = faulty(60, False)
+
+        def run(block_records):
+            return _run(net, path, "record", block_records)
+
+    whole = run(ReadLimits().block_records)
+    folders = []
+    real = scratch.ScratchFolder.__init__
+    monkeypatch.setattr(SpillingBuffer, "MEMORY", 0)
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append((prefix, self.path)))
+    for size in (1, 7, ReadLimits().block_records):
+        before = len(folders)
+        assert run(size) == whole, f"block of {size} records"
+        made = [path for prefix, path in folders[before:] if prefix == "dvnet-keyed-digests-"]
+        assert len(made) >= 2  # every keyed column went to disk
+        assert not any(os.path.exists(path) for path in made)  # and was deleted once taken
+
+
+@pytest.mark.parametrize("room", [0, 2_000], ids=["disk full at once", "disk full soon"])
+def test_a_disk_that_fills_up_changes_nothing_sent(net, faulty, monkeypatch, room):
+    """The key hashes and the keyed digests go to disk past a size; a disk that fills up while
+    they are written sends them back to memory: the same contribution, nothing refused."""
+    from dvnet.anonymize import scratch
+    from dvnet.pipelines.contributor.hash_spill import HashStore
+
+    path = faulty(60, False)
+    whole = _run(net, path, "record", ReadLimits().block_records)
+    monkeypatch.setattr(HashStore, "MEMORY", 0)
+    monkeypatch.setattr(scratch.SpillingBuffer, "MEMORY", 0)
+    for size in (1, 7):
+        monkeypatch.setattr(scratch, "_pwrite", FullDisk(room))
+        assert _run(net, path, "record", size) == whole, f"block of {size} records"

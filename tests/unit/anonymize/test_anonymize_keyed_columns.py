@@ -72,3 +72,23 @@ def test_blocks_given_one_at_a_time_make_the_columns_of_the_whole():
         assert got[name] == list(pseudonymise(frame[source][sent].tolist(), key=key, field=source))
     with pytest.raises(ValueError, match="not computed"):
         list(keyed.parts(~consenting & (np.arange(n) < 40), 7))
+
+
+def test_the_digests_scratch_files_go_once_every_part_is_taken(monkeypatch):
+    """Past a size the digests wait in encrypted scratch files; once the last part is taken
+    they are deleted, while the columns object is still held (not left for the collector)."""
+    import os
+
+    from dvnet.anonymize import scratch
+
+    folders = []
+    real = scratch.ScratchFolder.__init__
+    monkeypatch.setattr(scratch.SpillingBuffer, "MEMORY", 0)
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append(self.path))
+    keyed = _keyed("research_extract", pseudonym_key=b"k" * 32, project_key=b"p" * 32)
+    parts = keyed.parts(np.ones(len(FRAME), dtype=bool), 1)
+    next(parts)
+    assert len(folders) == 3 and all(os.path.exists(f) for f in folders)  # one a keyed column, still needed
+    rest = list(parts)
+    assert len(rest) == 1 and not any(os.path.exists(f) for f in folders)
+    assert keyed is not None

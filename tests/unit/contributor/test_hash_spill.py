@@ -10,7 +10,9 @@ import stat
 
 import numpy as np
 import pytest
+from full_disk import FullDisk
 
+from dvnet.anonymize import scratch
 from dvnet.kernels.value_hashes import repeated_hashes
 from dvnet.pipelines.contributor import hash_spill
 from dvnet.pipelines.contributor.hash_spill import HashStore
@@ -46,8 +48,6 @@ def test_what_is_on_disk_is_private_encrypted_and_deleted(monkeypatch):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     names = sorted(os.listdir(folder))
     assert len(names) == hash_spill.PARTITIONS
-    for f in store._spill._files:
-        f.flush()
     on_disk = b"".join(open(os.path.join(folder, n), "rb").read() for n in names)
     assert len(on_disk) == sum(b.nbytes for b in blocks)
     assert all(stat.S_IMODE(os.stat(os.path.join(folder, n)).st_mode) == 0o600 for n in names)
@@ -72,9 +72,33 @@ def test_where_no_temporary_folder_can_be_made_the_hashes_stay_in_memory(monkeyp
         raise OSError("no room")
 
     monkeypatch.setattr(HashStore, "MEMORY", 0)
-    monkeypatch.setattr(hash_spill.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(scratch.tempfile, "mkdtemp", refuse)
     store = HashStore()
     for block in _blocks():
         store.add(block.copy())
     assert not store.spilled
+    assert np.array_equal(store.repeated(), repeated_hashes([b.copy() for b in _blocks()]))
+
+
+@pytest.mark.parametrize("memory", [0, 20_000], ids=["spilled at once", "spilled after four blocks"])
+@pytest.mark.parametrize("room", [0, 3_000, 60_000], ids=["full at once", "full soon", "full late"])
+def test_when_the_disk_fills_up_the_hashes_come_back_to_memory(monkeypatch, room, memory):
+    written = {"bytes": 0}
+
+    def pwrite(fd, data, offset):
+        if written["bytes"] + len(data) > room:
+            raise OSError(28, "No space left on device")
+        written["bytes"] += len(data)
+        return os.pwrite(fd, data, offset)
+
+    monkeypatch.setattr(HashStore, "MEMORY", memory)
+    monkeypatch.setattr(scratch, "_pwrite", FullDisk(room))
+    folders = []
+    real = scratch.ScratchFolder.__init__
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append(self.path))
+    store = HashStore()
+    for block in _blocks():
+        store.add(block.copy())
+    assert not store.spilled and len(folders) == 1  # it went to disk, and came back
+    assert not any(os.path.exists(f) for f in folders)
     assert np.array_equal(store.repeated(), repeated_hashes([b.copy() for b in _blocks()]))
