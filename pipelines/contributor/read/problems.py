@@ -68,6 +68,12 @@ class ReadLimits:
     #: so a contribution holds a block of the extract at a time, not the whole file.
     block_records: int = 1 << 17
 
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_columns", "max_field_chars", "block_records"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ReadLimits.{name} must be a whole number of at least 1 (a block of 0 records would never end)")
+
 
 @dataclass
 class ExtractProblem:

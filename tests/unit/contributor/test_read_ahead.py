@@ -19,7 +19,7 @@ import pytest
 
 from dvnet.contracts.errors import ExtractError
 from dvnet.pipelines.contributor import read
-from dvnet.pipelines.contributor.read import ExtractRead, read_extract
+from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract
 
 CLEAN = b"Client ID,age\nC1,30\nC2,\n"
 #: Each file, and the header names a contract would know for it.
@@ -179,3 +179,11 @@ def test_a_reading_ahead_nobody_collects_does_not_keep_the_process_alive(tmp_pat
             break
     assert done.returncode == 0, done.stderr[-3000:]  # what the interpreter said on its way out, if it died
     assert done.stdout.split() == ["done"]
+
+
+@pytest.mark.parametrize("limit", ["block_records", "max_columns", "max_field_chars", "max_bytes"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_limits_that_would_never_end_a_block_or_let_nothing_in_are_refused(limit, value):
+    """A block of 0 records would be handed out forever; such limits are a usage error at once."""
+    with pytest.raises(ValueError, match=limit):
+        ReadLimits(**{limit: value})
