@@ -92,6 +92,7 @@ class EncryptedFile:
 
     def close(self) -> None:
         self._closer()
+        self._fd = -1  # a read or append after this fails (EBADF) instead of reaching a reused descriptor
 
 
 class SpillingBuffer:
@@ -110,6 +111,7 @@ class SpillingBuffer:
         self._folder: ScratchFolder | None = None
         self._file: EncryptedFile | None = None
         self._in_memory = False  # the disk could not be used
+        self._closed = False
 
     @property
     def spilled(self) -> bool:
@@ -119,6 +121,7 @@ class SpillingBuffer:
         return self._file.size if self._file is not None else len(self._held)
 
     def extend(self, data: bytes | bytearray | memoryview) -> None:
+        self._check_open()
         if self._file is not None:
             try:
                 self._file.append(data)
@@ -144,13 +147,21 @@ class SpillingBuffer:
             self.extend(held)
 
     def read(self, start: int, stop: int) -> bytes:
+        self._check_open()
         if self._file is not None:
             return self._file.read(start, stop)
         return bytes(self._held[start:stop])
 
     def close(self) -> None:
-        """Let go of the bytes (and delete the file, if any)."""
+        """Let go of the bytes (and delete the file, if any); nothing can be read or added after."""
         self._held = bytearray()
+        self._in_memory = True
         if self._folder is not None:
             self._file.close()
             self._folder.close()
+            self._folder = None
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("this buffer was closed")

@@ -143,3 +143,36 @@ def test_when_the_disk_fills_up_the_bytes_come_back_to_memory(monkeypatch, room)
     assert not buffer.spilled and buffer._folder is None
     assert not glob.glob(os.path.join(tempfile.gettempdir(), "dvnet-test-full-*"))  # its folder went
     assert len(buffer) == len(whole) and buffer.read(0, len(whole)) == whole
+
+
+@pytest.mark.parametrize("memory", [0, 1 << 30], ids=["on disk", "in memory"])
+def test_a_closed_buffer_can_be_neither_read_nor_added_to(memory):
+    """Its file's descriptor may already belong to another file: a late read must fail, never
+    return that file's bytes."""
+    buffer = SpillingBuffer("dvnet-test-", memory=memory)
+    buffer.extend(b"x" * 100)
+    buffer.close()
+    with pytest.raises(ValueError):
+        buffer.read(0, 10)
+    with pytest.raises(ValueError):
+        buffer.extend(b"y")
+
+
+def test_a_closed_file_fails_instead_of_reading_another(tmp_path):
+    folder = ScratchFolder("dvnet-test-")
+    f = folder.file()
+    f.append(b"z" * 100)
+    number = f._fd
+    f.close()
+    other = os.open(tmp_path / "other", os.O_CREAT | os.O_RDWR, 0o600)  # the lowest free number: the closed one
+    try:
+        os.write(other, b"w" * 100)
+        assert other == number
+        with pytest.raises(OSError):
+            f.read(0, 10)
+        with pytest.raises(OSError):
+            f.append(b"v")
+        assert os.pread(other, 200, 0) == b"w" * 100
+    finally:
+        os.close(other)
+        folder.close()
