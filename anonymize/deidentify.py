@@ -134,10 +134,11 @@ def _generalised(f, frame: pd.DataFrame, geography: Geography) -> pd.Series | No
 LINKAGE_TOKEN = "linkage_token"
 
 
-def _digests() -> SpillingBuffer:
+def _digests(scratch: str | None) -> SpillingBuffer:
     """Where a keyed column's digests wait for the payload: past 16 MiB (a million pseudonyms),
-    in an encrypted scratch file, so they do not grow the contributor's memory with the extract."""
-    return SpillingBuffer(prefix="dvnet-keyed-digests-")
+    in an encrypted scratch file (in ``scratch``, default the temporary folder), so they do not
+    grow the contributor's memory with the extract."""
+    return SpillingBuffer(prefix="dvnet-keyed-digests-", parent=scratch)
 
 
 class KeyedColumns:
@@ -148,7 +149,8 @@ class KeyedColumns:
     ``close`` once every block is given. The digests wait in memory up to 16 MiB a column, then
     in an encrypted scratch file (``anonymize.scratch``) until ``parts`` takes them."""
 
-    def __init__(self, contract: Contract, *, pseudonym_key: bytes | None, project_key: bytes | None = None) -> None:
+    def __init__(self, contract: Contract, *, pseudonym_key: bytes | None, project_key: bytes | None = None,
+                 scratch: str | None = None) -> None:
         self._contract = contract
         self._schema = _output_schema(contract, keyed=True)
         self._blocks: list[np.ndarray] = []
@@ -158,11 +160,11 @@ class KeyedColumns:
         for f in self._fields:
             if pseudonym_key is None:
                 raise DvnetError("PSEUDONYM_KEY_MISSING", f"{contract.ref} needs the agency's pseudonym key")
-            self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(None, key=pseudonym_key, field=f.name, more=True, digests=_digests())
+            self._pending[f.output or f.name] = pseudonyms.pending_pseudonyms(None, key=pseudonym_key, field=f.name, more=True, digests=_digests(scratch))
         if contract.linkage_inputs:
             if project_key is None:
                 raise DvnetError("LINKAGE_KEY_MISSING", f"{contract.ref} needs a project linkage key (Tier 4, under a DSA)")
-            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(None, None, project_key=project_key, more=True, digests=_digests())
+            self._pending[LINKAGE_TOKEN] = pseudonyms.pending_linkage_tokens(None, None, project_key=project_key, more=True, digests=_digests(scratch))
 
     def add(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
         """The next block of validated rows: the keyed columns of its rows ``rows`` (a boolean

@@ -25,13 +25,50 @@ _CHACHA_BLOCK = 64
 _pwrite = os.pwrite  # where a test fills the disk
 
 
-class ScratchFolder:
-    """A private temporary folder whose files are encrypted under one key of this process.
-    Making one raises ``OSError`` where no such folder can be made (callers then keep things in
-    memory)."""
+def memory_backed(path: str, mountinfo: str | None = None) -> bool:
+    """Whether ``path`` lies on a file system held in memory (tmpfs, ramfs: ``/tmp`` on Debian 13
+    and Fedora), from ``/proc/self/mountinfo`` (Linux; elsewhere, or unreadable: False)."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+                mountinfo = f.read()
+        except OSError:
+            return False
+    path = os.path.realpath(path)
+    best, kind = "", ""
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, right.split()[0]
+    return kind in ("tmpfs", "ramfs")
 
-    def __init__(self, prefix: str) -> None:
-        self.path = tempfile.mkdtemp(prefix=prefix)  # 0700
+
+def scratch_parent(on_disk: str) -> str | None:
+    """Where scratch folders go: the system's temporary folder (None) unless it is held in memory,
+    then ``on_disk`` (a folder on the disk, made owner-only), so what leaves memory is not kept in
+    memory elsewhere."""
+    if not memory_backed(tempfile.gettempdir()):
+        return None
+    try:
+        os.makedirs(on_disk, mode=0o700, exist_ok=True)
+        os.chmod(on_disk, 0o700)
+    except OSError:  # no room for it there (read-only, not ours): the temporary folder after all
+        return None
+    return on_disk
+
+
+class ScratchFolder:
+    """A private temporary folder whose files are encrypted under one key of this process, in
+    ``parent`` (default: the system's temporary folder). Making one raises ``OSError`` where no
+    such folder can be made (callers then keep things in memory)."""
+
+    def __init__(self, prefix: str, parent: str | None = None) -> None:
+        self.path = tempfile.mkdtemp(prefix=prefix, dir=parent)  # 0700
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
         self._key = os.urandom(32)
         self._files = 0
@@ -104,8 +141,8 @@ class SpillingBuffer:
     #: Bytes held in memory before the buffer goes to disk.
     MEMORY = 16 << 20
 
-    def __init__(self, prefix: str, memory: int | None = None) -> None:
-        self._prefix = prefix
+    def __init__(self, prefix: str, memory: int | None = None, parent: str | None = None) -> None:
+        self._prefix, self._parent = prefix, parent
         self._memory = self.MEMORY if memory is None else memory
         self._held = bytearray()
         self._folder: ScratchFolder | None = None
@@ -136,7 +173,7 @@ class SpillingBuffer:
         self._held += data
         if len(self._held) >= self._memory and not self._in_memory:
             try:
-                self._folder = ScratchFolder(self._prefix)
+                self._folder = ScratchFolder(self._prefix, self._parent)
                 self._file = self._folder.file()
             except OSError:  # no private folder can be made here (no temporary folder, no room): hold them
                 if self._folder is not None:

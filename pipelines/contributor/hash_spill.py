@@ -38,7 +38,8 @@ class HashStore:
     #: Bytes of hashes held in memory before the store goes to disk.
     MEMORY = 16 << 20
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: str | None = None) -> None:
+        self._scratch = scratch  # where its files go (default: the temporary folder)
         self._held: list[np.ndarray] = []
         self._bytes = 0
         self._spill: _Spill | None = None
@@ -55,7 +56,7 @@ class HashStore:
             if self._bytes < self.MEMORY or self._in_memory:
                 return
             try:
-                self._spill = _Spill()
+                self._spill = _Spill(self._scratch)
             except OSError:  # no private folder can be made here (no temporary folder, no room): hold them
                 logger.info("key hashes: no temporary folder could be made; holding them in memory")
                 self._in_memory = True
@@ -99,8 +100,8 @@ class _DiskFull(Exception):
 class _Spill:
     """``PARTITIONS`` encrypted files in a private temporary folder (``anonymize.scratch``)."""
 
-    def __init__(self) -> None:
-        self._scratch = ScratchFolder("dvnet-key-hashes-")
+    def __init__(self, parent: str | None = None) -> None:
+        self._scratch = ScratchFolder("dvnet-key-hashes-", parent)
         self.folder = self._scratch.path
         try:
             self._files = [self._scratch.file() for _ in range(PARTITIONS)]

@@ -29,6 +29,7 @@ from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import merge_counts, standard_counts
 from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, generalise_early, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
+from dvnet.anonymize.scratch import scratch_parent
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
@@ -191,6 +192,7 @@ class _Run:
     signing_key: object | None = None  # unless a dry run
     recipient_key: object | None = None  # unless a dry run: the coordinator's pinned key
     key_epoch: int = 1
+    scratch: str | None = None  # where long runs' encrypted scratch files go (None: the temporary folder)
 
     @property
     def geography(self) -> Geography:
@@ -293,6 +295,7 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
         result=result,
     )
     _load_keys(run)
+    run.scratch = scratch_parent(str(agency.folder / "scratch"))  # on disk even where /tmp is held in memory
     return run
 
 
@@ -381,7 +384,7 @@ def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: f
     kept = [] if counting else read_after_validation(run.contract, records=False, generalised=True)
 
     def start() -> tuple[BlockValidation, _BlockCounts | _BlockConsent]:
-        return BlockValidation(repeated, kept), _BlockCounts(run) if counting else _BlockConsent(run)
+        return BlockValidation(repeated, kept, run.scratch), _BlockCounts(run) if counting else _BlockConsent(run)
 
     validation, counts = start()
     blocks = reading.blocks(known)
@@ -463,7 +466,7 @@ class _BlockConsent:
         if run.keyed is not None:
             run.keyed.cancel()  # a reading that starts again: what the last one started is stopped
         self.period_end, self.contract, self.geography = run.period.end, run.contract, run.geography
-        self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key)
+        self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key, scratch=run.scratch)
         self.later = set(read_after_validation(run.contract, records=False, generalised=True))
         self.masks: list[np.ndarray] = []
         self.excluded = {consent_rules.NO_CONSENT: 0, consent_rules.EXPIRED: 0}

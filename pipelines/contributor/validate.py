@@ -367,11 +367,13 @@ class BlockValidation:
     extract's keys are never all held (8 bytes a row instead of the values, and no hash table of
     them all at the end)."""
 
-    def __init__(self, repeated: dict[str, Repeated] | None = None, columns: list[str] | None = None) -> None:
+    def __init__(self, repeated: dict[str, Repeated] | None = None, columns: list[str] | None = None,
+                 scratch: str | None = None) -> None:
         self.repeated = {} if repeated is None else repeated  # what the blocks are validated with
         self.columns = columns  # the accepted rows' columns kept (None: all)
         self.results: list[ValidationResult] = []
         self.hashes: dict[str, HashStore] = {}  # first reading: each unique column's key hashes (on disk past a size)
+        self.scratch = scratch  # where those files go (default: the temporary folder)
 
     def add(self, block: ValidationResult) -> None:
         if self.columns is not None:
@@ -379,7 +381,7 @@ class BlockValidation:
         if not self.repeated:
             for name in list(block.unique_values):
                 if name not in self.hashes:
-                    self.hashes[name] = HashStore()
+                    self.hashes[name] = HashStore(self.scratch)
                 self.hashes[name].add(block.unique_values.pop(name))
         self.results.append(block)
 

@@ -169,7 +169,7 @@ def test_keys_hashed_to_disk_find_the_same_repeats(net, faulty, monkeypatch, mod
     stores = []
     real = HashStore.__init__
     monkeypatch.setattr(HashStore, "MEMORY", 0)
-    monkeypatch.setattr(HashStore, "__init__", lambda self: stores.append(self) or real(self))
+    monkeypatch.setattr(HashStore, "__init__", lambda self, *a: stores.append(self) or real(self, *a))
     for size in (1, 7):
         assert _run(net, path, mode, size) == whole, f"block of {size} records"
     assert stores and all(s.spilled for s in stores)
@@ -199,7 +199,7 @@ def test_pseudonyms_and_tokens_kept_on_disk_send_the_same_payload(net, faulty, m
     folders = []
     real = scratch.ScratchFolder.__init__
     monkeypatch.setattr(SpillingBuffer, "MEMORY", 0)
-    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append((prefix, self.path)))
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix, parent=None: real(self, prefix, parent) or folders.append((prefix, self.path)))
     for size in (1, 7, ReadLimits().block_records):
         before = len(folders)
         assert run(size) == whole, f"block of {size} records"
@@ -222,3 +222,23 @@ def test_a_disk_that_fills_up_changes_nothing_sent(net, faulty, monkeypatch, roo
     for size in (1, 7):
         monkeypatch.setattr(scratch, "_pwrite", FullDisk(room))
         assert _run(net, path, "record", size) == whole, f"block of {size} records"
+
+
+def test_where_the_temporary_folder_is_held_in_memory_the_scratch_files_go_to_the_agency_folder(net, faulty, monkeypatch):
+    """A tmpfs ``/tmp`` would keep in memory what the scratch files take out of it: the run puts
+    them in the agency's own folder instead (owner-only), and they are gone when it ends."""
+    from dvnet.anonymize import scratch
+    from dvnet.pipelines.contributor.hash_spill import HashStore
+
+    path = faulty(60, False)
+    whole = _run(net, path, "record", ReadLimits().block_records)
+    folders = []
+    real = scratch.ScratchFolder.__init__
+    monkeypatch.setattr(scratch, "memory_backed", lambda path, mountinfo=None: True)
+    monkeypatch.setattr(HashStore, "MEMORY", 0)
+    monkeypatch.setattr(scratch.SpillingBuffer, "MEMORY", 0)
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix, parent=None: real(self, prefix, parent) or folders.append(self.path))
+    assert _run(net, path, "record", 7) == whole
+    inside = net.agency("shelter-north").folder / "scratch"
+    assert len(folders) >= 3 and all(os.path.dirname(f) == str(inside) for f in folders)  # key hashes and both keyed columns
+    assert not any(os.path.exists(f) for f in folders) and os.stat(inside).st_mode & 0o777 == 0o700

@@ -84,7 +84,7 @@ def test_the_digests_scratch_files_go_once_every_part_is_taken(monkeypatch):
     folders = []
     real = scratch.ScratchFolder.__init__
     monkeypatch.setattr(scratch.SpillingBuffer, "MEMORY", 0)
-    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append(self.path))
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix, parent=None: real(self, prefix, parent) or folders.append(self.path))
     keyed = _keyed("research_extract", pseudonym_key=b"k" * 32, project_key=b"p" * 32)
     parts = keyed.parts(np.ones(len(FRAME), dtype=bool), 1)
     next(parts)

@@ -95,7 +95,7 @@ def test_when_the_disk_fills_up_the_hashes_come_back_to_memory(monkeypatch, room
     monkeypatch.setattr(scratch, "_pwrite", FullDisk(room))
     folders = []
     real = scratch.ScratchFolder.__init__
-    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix: real(self, prefix) or folders.append(self.path))
+    monkeypatch.setattr(scratch.ScratchFolder, "__init__", lambda self, prefix, parent=None: real(self, prefix, parent) or folders.append(self.path))
     store = HashStore()
     for block in _blocks():
         store.add(block.copy())
