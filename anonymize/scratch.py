@@ -48,20 +48,6 @@ def memory_backed(path: str, mountinfo: str | None = None) -> bool:
     return kind in ("tmpfs", "ramfs")
 
 
-def scratch_parent(on_disk: str) -> str | None:
-    """Where scratch folders go: the system's temporary folder (None) unless it is held in memory,
-    then ``on_disk`` (a folder on the disk, made owner-only), so what leaves memory is not kept in
-    memory elsewhere."""
-    if not memory_backed(tempfile.gettempdir()):
-        return None
-    try:
-        os.makedirs(on_disk, mode=0o700, exist_ok=True)
-        os.chmod(on_disk, 0o700)
-    except OSError:  # no room for it there (read-only, not ours): the temporary folder after all
-        return None
-    return on_disk
-
-
 class ScratchFolder:
     """A private temporary folder whose files are encrypted under one key of this process, in
     ``parent`` (default: the system's temporary folder). Making one raises ``OSError`` where no

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from dvnet.anonymize import kanonymity
 from dvnet.anonymize.counts import merge_counts, standard_counts
 from dvnet.anonymize.deidentify import DeidentificationError, KeyedColumns, deidentify, generalise_early, keyed_outputs, quasi_identifier_frame, read_after_validation, take_rows
 from dvnet.anonymize.pseudonyms import KeyedHashError, project_linkage_key
-from dvnet.anonymize.scratch import scratch_parent
+from dvnet.anonymize import scratch
 from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
@@ -41,7 +42,7 @@ from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
 from dvnet.pipelines.contributor.validate import BlockValidation, Issue, ValidationResult, validate_extract
-from dvnet.common.files import atomic_write
+from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
 #: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
@@ -295,8 +296,21 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
         result=result,
     )
     _load_keys(run)
-    run.scratch = scratch_parent(str(agency.folder / "scratch"))  # on disk even where /tmp is held in memory
+    run.scratch = scratch_folder(agency.folder / "scratch")  # on disk even where /tmp is held in memory
     return run
+
+
+def scratch_folder(on_disk: Path) -> str | None:
+    """Where a run's scratch files go (``anonymize.scratch``): the system's temporary folder
+    (None) unless it is held in memory, then ``on_disk`` (made owner-only), so what leaves the
+    process's memory is not kept in memory elsewhere; the temporary folder again where ``on_disk``
+    cannot be made (read-only, not ours)."""
+    if not scratch.memory_backed(tempfile.gettempdir()):
+        return None
+    try:
+        return str(private_folder(on_disk))
+    except OSError:
+        return None
 
 
 def _share(value: object) -> float:

@@ -193,24 +193,3 @@ MOUNTINFO = "\n".join([
 ])
 def test_a_temporary_folder_held_in_memory_is_recognised(path, held_in_memory):
     assert scratch.memory_backed(path, MOUNTINFO) is held_in_memory
-
-
-def test_where_the_temporary_folder_is_held_in_memory_scratch_goes_to_disk(monkeypatch, tmp_path):
-    on_disk = tmp_path / "agency" / "scratch"
-    monkeypatch.setattr(scratch, "memory_backed", lambda path, mountinfo=None: False)
-    assert scratch.scratch_parent(str(on_disk)) is None and not on_disk.exists()
-    monkeypatch.setattr(scratch, "memory_backed", lambda path, mountinfo=None: True)
-    assert scratch.scratch_parent(str(on_disk)) == str(on_disk)
-    assert stat.S_IMODE(os.stat(on_disk).st_mode) == 0o700
-    buffer = SpillingBuffer("dvnet-test-", memory=0, parent=str(on_disk))
-    buffer.extend(b"q" * 100)
-    assert buffer.spilled and os.path.dirname(buffer._folder.path) == str(on_disk)
-    buffer.close()
-    assert os.listdir(on_disk) == []
-
-
-def test_where_no_folder_can_be_made_on_disk_the_temporary_folder_serves(monkeypatch, tmp_path):
-    blocked = tmp_path / "a-file"
-    blocked.write_bytes(b"")
-    monkeypatch.setattr(scratch, "memory_backed", lambda path, mountinfo=None: True)
-    assert scratch.scratch_parent(str(blocked / "scratch")) is None
