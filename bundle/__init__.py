@@ -34,7 +34,7 @@ from dvnet.bundle.opening import (
     verify_signature,
 )
 from dvnet.bundle.receipt import make_receipt, verify_receipt
-from dvnet.bundle.seal import Handover, SealedBundle, seal
+from dvnet.bundle.seal import BundleWriter, Handover, SealedBundle, SealedStream, seal
 
 __all__ = [
     "DEFAULT_MAX_BUNDLE_SIZE",
@@ -44,10 +44,12 @@ __all__ = [
     "REASONS",
     "SUITE",
     "BundleError",
+    "BundleWriter",
     "Handover",
     "OpenedBundle",
     "ParsedBundle",
     "SealedBundle",
+    "SealedStream",
     "check_freshness",
     "check_manifest",
     "check_recipient",

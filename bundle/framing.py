@@ -40,12 +40,16 @@ class Frame:
     ciphertext: memoryview
 
 
-def encode_frame(header_bytes: bytes, signature: bytes, ciphertext: bytes | memoryview) -> bytes:
-    """Lay out a bundle file. The one copy of the ciphertext is the output itself."""
+def encode_prefix(header_bytes: bytes, signature: bytes, ciphertext_length: int) -> bytes:
+    """Everything of a bundle file before its ciphertext."""
     if len(signature) != SIGNATURE_SIZE:
         raise ValueError("an Ed25519 signature is 64 bytes")
-    prefix = _PREFIX.pack(MAGIC, FRAME_VERSION, len(header_bytes))
-    return b"".join((prefix, header_bytes, signature, _CT_LENGTH.pack(len(ciphertext)), ciphertext))
+    return b"".join((_PREFIX.pack(MAGIC, FRAME_VERSION, len(header_bytes)), header_bytes, signature, _CT_LENGTH.pack(ciphertext_length)))
+
+
+def encode_frame(header_bytes: bytes, signature: bytes, ciphertext: bytes | memoryview) -> bytes:
+    """Lay out a bundle file. The one copy of the ciphertext is the output itself."""
+    return b"".join((encode_prefix(header_bytes, signature, len(ciphertext)), ciphertext))
 
 
 def _byte_view(blob: bytes | bytearray | memoryview) -> memoryview:

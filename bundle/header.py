@@ -21,7 +21,13 @@ from dvnet.bundle.errors import (
     BundleError,
 )
 
-FORMAT = "dvnet-bundle/1"
+#: Format 1: the data and its manifest in one HPKE message (SPEC §1–§4); still opened.
+FORMAT_WHOLE = "dvnet-bundle/1"
+#: Format 2: the data in ChaCha20-Poly1305 segments under a key the HPKE message carries with the
+#: manifest (SPEC §10), so neither side holds the data twice; what agencies seal.
+FORMAT_STREAMED = "dvnet-bundle/2"
+FORMATS = (FORMAT_WHOLE, FORMAT_STREAMED)
+FORMAT = FORMAT_STREAMED  # what is sealed
 SUITE = "hpke-base-x25519-hkdf-sha256-chacha20poly1305+ed25519"
 MODES = ("aggregate", "record")
 MAX_JSON_INT = 2**53 - 1
@@ -140,8 +146,8 @@ def _field_set_error(doc: dict[str, Any], expected: frozenset[str], reason: str,
 def validate_header(header: dict[str, Any]) -> None:
     """Check a header dict against SPEC §3, in the order the spec's table gives."""
     fmt = header.get("format")
-    if "format" in header and fmt != FORMAT:
-        raise BundleError(FORMAT_UNSUPPORTED, "header format is not dvnet-bundle/1")
+    if "format" in header and fmt not in FORMATS:
+        raise BundleError(FORMAT_UNSUPPORTED, f"header format is none of {', '.join(FORMATS)}")
     _field_set_error(header, HEADER_FIELDS, HEADER_INVALID, "header")
     if header["suite"] != SUITE:
         raise BundleError(SUITE_UNSUPPORTED, "header names a suite other than the one allowed")

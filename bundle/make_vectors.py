@@ -24,11 +24,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from dvnet.bundle.errors import BundleError
+from dvnet.bundle import streamed
 from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, decode_frame, encode_frame, encode_plaintext
-from dvnet.bundle.header import canonical_json, format_time, parse_time
+from dvnet.bundle.header import FORMAT_WHOLE, canonical_json, format_time, parse_time
 from dvnet.bundle.keys import public_key_to_text
 from dvnet.bundle.opening import DEFAULT_MAX_CLOCK_SKEW, open_bundle
-from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, seal, signed_message
+from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, encrypt_and_sign_streamed, seal, signed_message
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 TEST_KEY_WARNING = "TEST KEYS ONLY, derived from public seeds in bundle/make_vectors.py. Never use them for real data."
@@ -78,11 +79,28 @@ def _crafted(header_edit: Callable[[dict], dict] | None = None, manifest_edit: C
              header_encoder: Callable[[dict], bytes] = canonical_json) -> bytes:  # fmt: skip
     """A bundle signed by the real agency key whose header or manifest breaks a rule on purpose."""
     good = _base("crafted")
-    manifest = (manifest_edit or (lambda m: m))(dict(good.manifest))
-    plaintext = encode_plaintext(canonical_json(manifest), DATA)
-    header = dict(good.header, ciphertext_length=ciphertext_length(len(plaintext)))
+    manifest = canonical_json((manifest_edit or (lambda m: m))(dict(good.manifest)))
+    header = dict(good.header, ciphertext_length=streamed.ciphertext_length(len(DATA), len(manifest)))
     header = (header_edit or (lambda h: h))(header)
-    return encrypt_and_sign(header_encoder(header), plaintext, AGENCY_KEY, COORDINATOR_KEY.public_key())
+    return encrypt_and_sign_streamed(header_encoder(header), manifest, DATA, AGENCY_KEY, COORDINATOR_KEY.public_key())
+
+
+def _format_1(manifest_edit: Callable[[dict], dict] | None = None) -> bytes:
+    """A format-1 bundle (one HPKE message), as agencies sealed before format 2: still opened."""
+    good = _base("format-1")
+    plaintext = encode_plaintext(canonical_json((manifest_edit or (lambda m: m))(dict(good.manifest))), DATA)
+    header = dict(good.header, format=FORMAT_WHOLE, ciphertext_length=ciphertext_length(len(plaintext)))
+    return encrypt_and_sign(canonical_json(header), plaintext, AGENCY_KEY, COORDINATOR_KEY.public_key())
+
+
+def _resigned(blob: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """``blob`` with its ciphertext edited and signed again by the real agency key (and its header's
+    ciphertext_length kept true): only what comes after the signature can notice."""
+    frame = decode_frame(blob)
+    ciphertext = edit(bytes(frame.ciphertext))
+    header = json.loads(frame.header_bytes)
+    header_bytes = canonical_json({**header, "ciphertext_length": len(ciphertext)})
+    return encode_frame(header_bytes, AGENCY_KEY.sign(signed_message(header_bytes, ciphertext)), ciphertext)
 
 
 def _flip(blob: bytes, index: int) -> bytes:
@@ -130,8 +148,8 @@ def _scenarios() -> dict[str, tuple[str, str, Callable[[], bytes], dict[str, Any
                                  lambda: _crafted(lambda h: {**h, "period": "2026-Q3"}), {}),  # fmt: skip
         "header_missing_field": ("HEADER_INVALID", "Signed header without key_epoch.",
                                  lambda: _crafted(lambda h: {k: v for k, v in h.items() if k != "key_epoch"}), {}),
-        "format_unsupported": ("FORMAT_UNSUPPORTED", "Signed header with format dvnet-bundle/2.",
-                               lambda: _crafted(lambda h: {**h, "format": "dvnet-bundle/2"}), {}),  # fmt: skip
+        "format_unsupported": ("FORMAT_UNSUPPORTED", "Signed header with format dvnet-bundle/3.",
+                               lambda: _crafted(lambda h: {**h, "format": "dvnet-bundle/3"}), {}),  # fmt: skip
         "suite_unsupported": ("SUITE_UNSUPPORTED", "Signed header naming an AES-256-GCM suite.", lambda: _crafted(
             lambda h: {**h, "suite": "hpke-base-x25519-hkdf-sha256-aes256gcm+ed25519"}), {}),
         "header_tampered": ("SIGNATURE_INVALID", "One hex digit of bundle_id changed; header still valid.",
@@ -152,6 +170,19 @@ def _scenarios() -> dict[str, tuple[str, str, Callable[[], bytes], dict[str, Any
                                lambda: _crafted(manifest_edit=lambda m: {**m, "data_sha256": "0" * 64}), {}),
         "manifest_mismatch": ("MANIFEST_MISMATCH", "Signed by the real key; inner agency_id differs.",
                               lambda: _crafted(manifest_edit=lambda m: {**m, "agency_id": "other-agency"}), {}),
+        "envelope_length_invalid": ("FRAMING_INVALID", "Format 2: the envelope's length E one more than the ciphertext holds, re-signed.",
+                                lambda: _resigned(base, lambda c: c[:-4] + (len(c) - 3).to_bytes(4, "big")), {}),  # fmt: skip
+        "segments_cut": ("FRAMING_INVALID", "Format 2: the segments cut to 10 bytes (shorter than a tag), re-signed.",
+                         lambda: _resigned(base, lambda c: c[:10] + c[len(DATA) + 16 :]), {}),  # fmt: skip
+        "segment_cut": ("DECRYPT_FAILED", "Format 2: the last byte of the data's segment removed, re-signed.",
+                        lambda: _resigned(base, lambda c: c[: len(DATA) + 15] + c[len(DATA) + 16 :]), {}),  # fmt: skip
+        "segment_tampered": ("DECRYPT_FAILED", "Format 2: one bit of the data's segment flipped, re-signed.",
+                             lambda: _resigned(base, lambda c: _flip(c, 3)), {}),  # fmt: skip
+        "envelope_tampered": ("DECRYPT_FAILED", "Format 2: one bit of the envelope (key and manifest) flipped, re-signed.",
+                          lambda: _resigned(base, lambda c: _flip(c, len(c) - 20)), {}),  # fmt: skip
+        "success_format_1": ("success", "Format 1 (the data in the one HPKE message), still opened.", _format_1, {}),
+        "data_hash_mismatch_format_1": ("DATA_HASH_MISMATCH", "Format 1, signed; the manifest's data_sha256 is of other data.",
+                                        lambda: _format_1(lambda m: {**m, "data_sha256": "0" * 64}), {}),  # fmt: skip
     }
 
 

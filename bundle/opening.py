@@ -30,8 +30,9 @@ from dvnet.bundle.errors import (
     WRONG_RECIPIENT,
     BundleError,
 )
+from dvnet.bundle import streamed
 from dvnet.bundle.framing import DEFAULT_MAX_BUNDLE_SIZE, DEFAULT_MAX_HEADER_SIZE, decode_frame, peek_header_bytes, split_plaintext
-from dvnet.bundle.header import SHARED_FIELDS, parse_header, parse_manifest, parse_time
+from dvnet.bundle.header import FORMAT_STREAMED, SHARED_FIELDS, parse_header, parse_manifest, parse_time
 from dvnet.bundle.keys import key_id
 from dvnet.bundle.seal import HPKE_SUITE, hpke_info, signed_message
 
@@ -55,7 +56,8 @@ class ParsedBundle:
 
 @dataclass(frozen=True)
 class OpenedBundle:
-    """A decrypted bundle. ``data`` is a view into the plaintext; ``bytes(data)`` copies it."""
+    """A decrypted bundle. ``data`` is a view into the plaintext (format 1) or into the buffer the
+    segments were decrypted into (format 2); ``bytes(data)`` copies it."""
 
     header: dict[str, Any]
     manifest: dict[str, Any]
@@ -121,6 +123,9 @@ def check_freshness(
 
 def decrypt(parsed: ParsedBundle, recipient_private_key: x25519.X25519PrivateKey) -> OpenedBundle:
     """HPKE-open under this header, then check the plaintext layout, manifest and data hash (step 7).
+    Format 2: the ciphertext's layout (the envelope's length E and the segments' fit it:
+    FRAMING_INVALID, read only now that the signature has covered them), the envelope (its key and
+    the manifest), then the segments one by one.
 
     A header swapped onto another bundle's ciphertext fails here even if it was re-signed,
     because the HPKE ``info`` binds SHA-256 of the exact header bytes.
@@ -129,15 +134,25 @@ def decrypt(parsed: ParsedBundle, recipient_private_key: x25519.X25519PrivateKey
         raise TypeError("recipient_private_key must be an X25519 private key")
     if key_id(recipient_private_key.public_key()) != parsed.header["recipient_key_id"]:
         raise BundleError(WRONG_RECIPIENT, "the supplied private key is not the recipient the header names")
-    try:
-        plaintext = HPKE_SUITE.decrypt(parsed.ciphertext, recipient_private_key, info=hpke_info(parsed.header_bytes))
-    except InvalidTag:
-        raise BundleError(DECRYPT_FAILED, "ciphertext does not open under this header and key") from None
-    manifest_bytes, data = split_plaintext(plaintext)
+    fmt = parsed.header["format"]
+    if fmt == FORMAT_STREAMED:
+        segments, envelope = streamed.split_ciphertext(parsed.ciphertext)
+        key, manifest_bytes = streamed.split_envelope_plaintext(_hpke_open(envelope, recipient_private_key, parsed.header_bytes, fmt))
+        manifest = parse_manifest(manifest_bytes)
+        data = streamed.decrypt_segments(key, segments, manifest["data_sha256"])
+        return OpenedBundle(parsed.header, manifest, memoryview(data))
+    manifest_bytes, data = split_plaintext(_hpke_open(parsed.ciphertext, recipient_private_key, parsed.header_bytes, fmt))
     manifest = parse_manifest(manifest_bytes)
     if not hmac.compare_digest(hashlib.sha256(data).hexdigest(), manifest["data_sha256"]):
         raise BundleError(DATA_HASH_MISMATCH, "SHA-256 of the data differs from the manifest's data_sha256")
     return OpenedBundle(parsed.header, manifest, data)
+
+
+def _hpke_open(ciphertext: memoryview, recipient_private_key: x25519.X25519PrivateKey, header_bytes: bytes, fmt: str) -> bytes:
+    try:
+        return HPKE_SUITE.decrypt(ciphertext, recipient_private_key, info=hpke_info(header_bytes, fmt))
+    except InvalidTag:
+        raise BundleError(DECRYPT_FAILED, "ciphertext does not open under this header and key") from None
 
 
 def check_manifest(header: dict[str, Any], manifest: dict[str, Any]) -> None:

@@ -19,7 +19,11 @@ import os
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+T = TypeVar("T")
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -93,9 +97,20 @@ def check_private(*paths: Path) -> list[Path]:
 
 def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = PRIVATE_FILE, durable: bool = True) -> None:
     """Replace ``path`` with ``parts`` (bytes, or anything with the buffer protocol such as an
-    Arrow buffer, written one after another) through a temporary file beside it, so a reader
-    never sees half a file. The file is owner-only unless ``mode`` says otherwise (mkstemp
-    creates it 0600 from the start), and a missing folder is created owner-only.
+    Arrow buffer, written one after another): ``atomic_write_with``."""
+
+    def write(f: BinaryIO) -> None:
+        for part in parts:
+            f.write(memoryview(part))
+
+    atomic_write_with(path, write, mode=mode, durable=durable)
+
+
+def atomic_write_with(path: Path, write: Callable[[BinaryIO], T], *, mode: int = PRIVATE_FILE, durable: bool = True) -> T:
+    """Replace ``path`` with what ``write`` writes to the binary file it is given (returning what
+    ``write`` returns), through a temporary file beside it, so a reader never sees half a file.
+    The file is owner-only unless ``mode`` says otherwise (mkstemp creates it 0600 from the
+    start), and a missing folder is created owner-only.
 
     ``durable``: fsync the file and its folder, so the new content survives a power cut too.
     Files that are regenerated at will (synthetic extracts) skip it: syncing a gigabyte costs
@@ -105,8 +120,7 @@ def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = PRIVATE_FIL
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(memoryview(part))
+            result = write(f)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -121,6 +135,7 @@ def atomic_write(path: Path, *parts: bytes | memoryview, mode: int = PRIVATE_FIL
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    return result
 
 
 def private_folder(path: Path) -> Path:

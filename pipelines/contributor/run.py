@@ -42,7 +42,7 @@ from dvnet.pipelines.contributor import history, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
 from dvnet.pipelines.contributor.validate import BlockValidation, Issue, ValidationResult, validate_extract
-from dvnet.common.files import atomic_write, private_folder
+from dvnet.common.files import atomic_write_with, private_folder
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
 #: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
@@ -125,8 +125,9 @@ class _Refused(Exception):
         self.reason, self.message = reason, message
 
 
-def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = frozenset()) -> pa.Buffer:
-    """Parquet (zstd) bytes of ``tables`` (one row group each, all of one schema).
+def _write_payload(tables: Iterable[pa.Table], sink, unique_columns: frozenset[str] = frozenset()) -> None:
+    """Parquet (zstd) of ``tables`` (one row group each, all of one schema) into ``sink`` (a
+    ``bundle.BundleWriter``, which encrypts it as it comes, or an Arrow output stream).
     ``unique_columns`` (pseudonyms, tokens: one value per row) skip dictionary encoding, which
     for them is a hash table built only to be thrown away, and are written DELTA_LENGTH_BYTE_ARRAY
     (the lengths apart from the bytes): for 650,000 pairs of 32-hex-character pseudonyms 88 ms and
@@ -134,9 +135,7 @@ def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = 
     reads every row of a payload, so min/max would only cost time (a fifth of the write) and put
     two pseudonyms per column in the footer. No stored Arrow or pandas schema either: a reader
     gets text as plain Arrow ``string`` whichever string type the pipeline held (large or not:
-    Parquet stores both alike), and no software versions. Written to an Arrow buffer (no Python
-    file object taking the interpreter lock for every page, no copy at the end)."""
-    sink = pa.BufferOutputStream()
+    Parquet stores both alike), and no software versions."""
     writer = None
     for table in tables:
         if writer is None:
@@ -149,7 +148,13 @@ def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = 
     if writer is None:
         raise ValueError("a payload needs at least one table (an empty one for no rows)")
     writer.close()
-    return sink.getvalue()  # a pa.Buffer: bundle.seal reads it through the buffer protocol
+
+
+def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = frozenset()) -> pa.Buffer:
+    """The payload's Parquet in memory (``_write_payload`` into an Arrow buffer)."""
+    sink = pa.BufferOutputStream()
+    _write_payload(tables, sink, unique_columns)
+    return sink.getvalue()
 
 
 def _record_parts(unkeyed: pa.Table, keyed_parts: Iterator[tuple[int, dict[str, pd.Series]]], columns: list[str]) -> Iterator[pa.Table]:
@@ -570,21 +575,23 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
                 pass
         else:
             step("seal")
-            data = bundle.Handover(_parquet_bytes(payload.parts, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset()))
+            # Encrypted as it is written (format 2): the payload is never whole in memory; its
+            # segments wait in an unnamed file on the scratch disk until the header is made.
+            writer = bundle.BundleWriter(tempfile.TemporaryFile(dir=run.scratch))
+            _write_payload(payload.parts, writer, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset())
     except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
         raise _Refused(e.reason, e.message) from None
     if opts.dry_run:
         result.status = "dry-run"
         return
-    # What the payload was made from goes before the payload is sealed: the parts' sources, and
+    # What the payload was made from goes before the bundle is written: the parts' sources, and
     # the keyed digests (16 bytes a pseudonym; every part was taken, so no hashing is left).
     payload.parts, run.keyed = iter(()), None
     # The number is taken only by a bundle that seals: it is persisted when sealing succeeded,
     # before the file is written (a crash in between leaves a gap, never a repeat).
     try:
         with sequence.reserve(agency.sequence_path) as seq:
-            sealed = bundle.seal(
-                data,  # handed over: sealing lets the payload go once it is in the plaintext
+            sealed = writer.seal(
                 agency_id=agency.agency_id,
                 contract_id=run.contract.id,
                 contract_version=run.contract.version,
@@ -603,10 +610,10 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
     except bundle.BundleError as e:  # a bundle the coordinator would refuse (e.g. over its size cap) is not sent
         raise _Refused(e.reason, e.message) from None
     path = agency.folder / "outbox" / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}.dvb"
-    atomic_write(path, sealed.blob)
+    sha256 = atomic_write_with(path, sealed.write_to)
     result.status = "sealed"
     result.bundle_id, result.sequence = sealed.bundle_id, seq
-    result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sealed.sha256, len(sealed.blob)
+    result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sha256, sealed.size
 
 
 def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:

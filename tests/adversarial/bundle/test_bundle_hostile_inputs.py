@@ -10,22 +10,29 @@ import pytest
 
 from dvnet.bundle import BundleError, check_freshness, check_manifest, generate_encryption_key, parse
 from dvnet.bundle.framing import MAGIC, decode_frame, encode_frame, encode_plaintext
-from dvnet.bundle.header import SHARED_FIELDS, canonical_json
-from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, signed_message
+from dvnet.bundle import streamed
+from dvnet.bundle.header import FORMAT_STREAMED, FORMAT_WHOLE, SHARED_FIELDS, canonical_json
+from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, encrypt_and_sign_streamed, signed_message
 
 
-@pytest.fixture
-def craft(make_bundle, agency_key, coordinator_key, data):
-    """craft(header_edit, manifest_bytes_edit, data, recipient) -> a bundle signed by the real agency key."""
+@pytest.fixture(params=[FORMAT_STREAMED, FORMAT_WHOLE])
+def craft(request, make_bundle, agency_key, coordinator_key, data):
+    """craft(header_edit, manifest_bytes_edit, data, recipient) -> a bundle signed by the real agency
+    key, in format 2 (what agencies seal) and in format 1 (still opened)."""
+    fmt = request.param
 
     def _craft(header_edit=None, manifest_edit=None, payload=data, recipient=None, manifest_bytes=None):
         good = make_bundle(payload)
         manifest = (manifest_edit or (lambda m: m))(dict(good.manifest))
         raw_manifest = canonical_json(manifest) if manifest_bytes is None else manifest_bytes
-        plaintext = encode_plaintext(raw_manifest, payload)
-        header = dict(good.header, ciphertext_length=ciphertext_length(len(plaintext)))
-        header = (header_edit or (lambda h: h))(header)
         public = (recipient or coordinator_key).public_key()
+        if fmt == FORMAT_STREAMED:
+            header = dict(good.header, ciphertext_length=streamed.ciphertext_length(len(payload), len(raw_manifest)))
+            header = (header_edit or (lambda h: h))(header)
+            return encrypt_and_sign_streamed(canonical_json(header), raw_manifest, payload, agency_key, public)
+        plaintext = encode_plaintext(raw_manifest, payload)
+        header = dict(good.header, format=FORMAT_WHOLE, ciphertext_length=ciphertext_length(len(plaintext)))
+        header = (header_edit or (lambda h: h))(header)
         return encrypt_and_sign(canonical_json(header), plaintext, agency_key, public)
 
     return _craft

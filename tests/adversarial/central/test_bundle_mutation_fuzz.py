@@ -37,9 +37,10 @@ import pytest
 from dvnet import bundle
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
 from dvnet.assets.warehouse.lib import schema as warehouse
-from dvnet.bundle.framing import PREFIX_SIZE, decode_frame, encode_frame, encode_plaintext
+from dvnet.bundle import streamed
+from dvnet.bundle.framing import PREFIX_SIZE, decode_frame, encode_frame
 from dvnet.bundle.header import canonical_json
-from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign, signed_message
+from dvnet.bundle.seal import encrypt_and_sign_streamed, signed_message
 
 FULL = os.environ.get("DVNET_ADVERSARIAL_FULL") == "1"
 CODE = re.compile(r"[A-Z][A-Z0-9_]{1,63}")  # a typed reason (SPEC §6)
@@ -119,9 +120,8 @@ class Forger:
 
     def sealed_anew(self, header: dict, manifest_bytes: bytes, spell: Callable[[dict], bytes] = canonical_json,
                     signer: str = AGENCY, recipient=None) -> bytes:  # fmt: skip
-        plaintext = encode_plaintext(manifest_bytes, self.data)
-        header = {**header, "ciphertext_length": ciphertext_length(len(plaintext))}
-        return encrypt_and_sign(spell(header), plaintext, self.kit.signing_key(signer), recipient or self.kit.coordinator_public_key())
+        header = {**header, "ciphertext_length": streamed.ciphertext_length(len(self.data), len(manifest_bytes))}
+        return encrypt_and_sign_streamed(spell(header), manifest_bytes, self.data, self.kit.signing_key(signer), recipient or self.kit.coordinator_public_key())
 
 
 def _duplicate_key(field: str, value: object) -> Callable[[dict], bytes]:
@@ -153,7 +153,8 @@ SPELLINGS: dict[str, Callable[[dict], bytes]] = {
 
 HEADER_VALUES: dict[str, dict] = {
     "old format name": {"format": "dvnet-bundle/0"},
-    "newer format name": {"format": "dvnet-bundle/2"},
+    "newer format name": {"format": "dvnet-bundle/3"},
+    "the other format's name": {"format": "dvnet-bundle/1"},
     "another suite": {"suite": "hpke-base-p256-hkdf-sha256-aes128gcm+ed25519"},
     "no suite": {"suite": ""},
     "an unknown field": {"x_comment": "hello"},

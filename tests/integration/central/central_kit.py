@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 
 from dvnet import bundle
 from dvnet.anonymize.counts import standard_counts
-from dvnet.bundle.framing import encode_plaintext
+from dvnet.bundle import streamed
 from dvnet.bundle.header import canonical_json
-from dvnet.bundle.seal import ciphertext_length, encrypt_and_sign
+from dvnet.bundle.seal import encrypt_and_sign_streamed
 from dvnet.contracts import codes
 from dvnet.pipelines.demo_network import demo_geography
 from dvnet.contracts.registry import get_contract
@@ -272,10 +272,9 @@ def manifest_mismatch(kit: Kit, agency: str, n: int = 10) -> bytes:
     """Signed by the real agency key and sealed to the coordinator; the inner manifest names another agency."""
     good = kit.records(agency, n=n, seed=99)
     data = parquet_bytes(service_episode_frame(n, PERIOD, 99))
-    manifest = dict(good.manifest, agency_id="legal-b")
-    plaintext = encode_plaintext(canonical_json(manifest), data)
-    header = dict(good.header, ciphertext_length=ciphertext_length(len(plaintext)))
-    return encrypt_and_sign(canonical_json(header), plaintext, kit.signing_key(agency), kit.coordinator_public_key())
+    manifest = canonical_json(dict(good.manifest, agency_id="legal-b", data_sha256=hashlib.sha256(data).hexdigest()))
+    header = dict(good.header, ciphertext_length=streamed.ciphertext_length(len(data), len(manifest)))
+    return encrypt_and_sign_streamed(canonical_json(header), manifest, data, kit.signing_key(agency), kit.coordinator_public_key())
 
 
 # --- warehouse snapshots -------------------------------------------------------------------------

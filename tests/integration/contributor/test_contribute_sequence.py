@@ -86,7 +86,7 @@ def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys,
     def too_large(*args, **kwargs):
         raise bundle.BundleError("TOO_LARGE", "bundle would be 300 MB; the cap is 256 MB")
 
-    monkeypatch.setattr(run.bundle, "seal", too_large)
+    monkeypatch.setattr(run.bundle.BundleWriter, "seal", too_large)
     code, _ = _contribute(net, capsys, "--mode", "aggregate")
     agency = net.agency(AGENCY)
     assert code == EXIT_REFUSED

@@ -79,14 +79,14 @@ def test_unknown_field_is_header_invalid(header):
     assert _reason(canonical_json({**header, "record_count": 8})) == "HEADER_INVALID"
 
 
-@pytest.mark.parametrize("fmt", ["dvnet-bundle/2", "dvnet-bundle/1 ", "", 1, None])
+@pytest.mark.parametrize("fmt", ["dvnet-bundle/3", "dvnet-bundle/1 ", "dvnet-bundle/2 ", "", 1, None])
 def test_other_formats_are_unsupported(header, fmt):
     assert _reason(canonical_json({**header, "format": fmt})) == "FORMAT_UNSUPPORTED"
 
 
 def test_other_format_wins_over_field_set(header):
     """A future format may carry other fields; it is reported as unsupported, not as malformed."""
-    assert _reason(canonical_json({"format": "dvnet-bundle/2", "anything": 1})) == "FORMAT_UNSUPPORTED"
+    assert _reason(canonical_json({"format": "dvnet-bundle/3", "anything": 1})) == "FORMAT_UNSUPPORTED"
 
 
 @pytest.mark.parametrize(
