@@ -11,6 +11,7 @@ value-free result for the steward's report; it never prints.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import math
 import os
 import re
@@ -581,6 +582,8 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
             _write_payload(payload.parts, writer, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset())
     except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
         raise _Refused(e.reason, e.message) from None
+    except OSError as e:
+        raise _disk_full(e, run.scratch or tempfile.gettempdir(), "before the bundle was made: no sequence number was taken") from None
     if opts.dry_run:
         result.status = "dry-run"
         return
@@ -609,11 +612,25 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
             )
     except bundle.BundleError as e:  # a bundle the coordinator would refuse (e.g. over its size cap) is not sent
         raise _Refused(e.reason, e.message) from None
+    except OSError as e:  # the last segment's write: the number is not kept
+        raise _disk_full(e, run.scratch or tempfile.gettempdir(), "before the bundle was made: no sequence number was taken") from None
     path = agency.folder / "outbox" / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}.dvb"
-    sha256 = atomic_write_with(path, sealed.write_to)
+    try:
+        sha256 = atomic_write_with(path, sealed.write_to)
+    except OSError as e:  # nothing of the file is left (written whole or not at all); the number stays taken
+        raise _disk_full(e, path.parent, f"while the bundle was written: none was, and its sequence number {seq} is skipped") from None
     result.status = "sealed"
     result.bundle_id, result.sequence = sealed.bundle_id, seq
     result.bundle_file, result.bundle_sha256, result.bundle_bytes = str(path), sha256, sealed.size
+
+
+def _disk_full(e: OSError, where: str | Path, when: str) -> _Refused:
+    """A full disk (or quota) while the payload or the bundle is written, as a refusal the steward
+    can act on; any other OSError is re-raised as it is (a bug or a broken disk)."""
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise e
+    return _Refused("DISK_FULL", f"the disk holding {where} ran out of space {when}. Free about twice the bundle's size there "
+                                 "(a record-mode bundle is about a tenth of its extract) and run again.")
 
 
 def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:

@@ -3,7 +3,10 @@ key uses one up, and a steward always learns why (a one-line error, or a report)
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import tempfile
 
 import pytest
 import yaml
@@ -97,6 +100,79 @@ def test_a_seal_that_fails_takes_no_number_and_the_next_one_takes_1(net, capsys,
     monkeypatch.undo()
     code, _ = _contribute(net, capsys, "--mode", "aggregate")
     assert code == EXIT_OK and sequence.current(agency.sequence_path) == 1
+
+
+class _TemporaryFilesOn:
+    """``run``'s view of the ``tempfile`` module with ``TemporaryFile`` replaced (only ``run``'s)."""
+
+    def __init__(self, make) -> None:
+        self.TemporaryFile = make
+
+    def __getattr__(self, name):
+        return getattr(tempfile, name)
+
+
+class _FillingFile:
+    """A real temporary file on a disk with ``room`` bytes left: a write that does not fit fails
+    with ENOSPC, as a full disk's does."""
+
+    def __init__(self, room: int, **kwargs) -> None:
+        self._file, self.room = tempfile.TemporaryFile(**kwargs), room  # noqa: SIM115 (closed with the run)
+
+    def write(self, data) -> int:
+        n = memoryview(data).nbytes
+        if n > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= n
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+def test_a_disk_that_fills_up_while_the_payload_is_encrypted_refuses_and_takes_no_number(net, capsys, monkeypatch, mode):
+    agency = net.agency(AGENCY)
+    monkeypatch.setattr(run, "tempfile", _TemporaryFilesOn(lambda **kw: _FillingFile(4096, **kw)))
+    code, err = _contribute(net, capsys, "--mode", mode, "--max-withheld-share", "1.0")
+    assert code == EXIT_REFUSED, err
+    assert sequence.current(agency.sequence_path) == 0 and not list((agency.folder / "outbox").iterdir())
+    (report,) = (agency.folder / "reports").glob("*.json")
+    assert '"DISK_FULL"' in report.read_text()
+    assert audit.read(agency.audit_log)[-1]["reason"] == "DISK_FULL"
+    monkeypatch.undo()
+    code, err = _contribute(net, capsys, "--mode", mode, "--max-withheld-share", "1.0")
+    assert code == EXIT_OK and sequence.current(agency.sequence_path) == 1, err
+
+
+def test_a_disk_that_fills_up_while_the_bundle_is_written_leaves_no_file_and_skips_its_number(net, capsys, monkeypatch):
+    agency = net.agency(AGENCY)
+    real = bundle.SealedStream.write_to
+
+    def fills_up(self, out):
+        out.write(b"\x89DVB half a bundle")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(bundle.SealedStream, "write_to", fills_up)
+    code, err = _contribute(net, capsys, "--mode", "aggregate")
+    assert code == EXIT_REFUSED, err
+    (report,) = (agency.folder / "reports").glob("*.json")
+    refusal = json.loads(report.read_text())["refusal"]
+    assert refusal["reason"] == "DISK_FULL" and "sequence number 1 is skipped" in refusal["message"], refusal
+    assert not list((agency.folder / "outbox").iterdir())  # no half file, no temporary file
+    assert sequence.current(agency.sequence_path) == 1  # a gap, never a repeat
+    monkeypatch.setattr(bundle.SealedStream, "write_to", real)
+    code, err = _contribute(net, capsys, "--mode", "aggregate")
+    assert code == EXIT_OK and sequence.current(agency.sequence_path) == 2, err
+    (sealed,) = (agency.folder / "outbox").iterdir()
+    assert sealed.name.endswith("_000002.dvb")
+
+
+def test_another_error_while_sealing_is_not_taken_for_a_full_disk(net, capsys, monkeypatch):
+    monkeypatch.setattr(run, "tempfile", _TemporaryFilesOn(lambda **kw: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied"))))
+    with pytest.raises(PermissionError):
+        main(["contribute", "--agency", str(net.agency(AGENCY).folder), "--contract", "service_episode", "--extract",
+              str(net.extract(AGENCY, "service_episode")), "--period", PERIOD, "--mode", "aggregate"], {})  # fmt: skip
 
 
 def test_running_out_of_memory_is_a_typed_refusal_that_keeps_nothing(net, capsys, monkeypatch):
