@@ -122,40 +122,101 @@ def _weighted_class_sizes(codes: list[tuple[np.ndarray, int]], weights: np.ndarr
 
 
 def measure(frame: pd.DataFrame, quasi_identifiers: list[str], k: int = DEFAULT_K) -> KAnonymityReport:
-    """Equivalence classes over ``quasi_identifiers`` and, when k fails, which column subsets cause it."""
+    """Equivalence classes over ``quasi_identifiers`` and, when k fails, which column subsets cause
+    it, over every row of ``frame`` at once (with the per-row mask): the reference ``ClassCounts``,
+    which a contribution counts a block at a time, is tested against."""
     check_k(k)
     if len(frame) == 0:
         return KAnonymityReport(k, quasi_identifiers, 0, 0, 0, 0, [], np.zeros(0, dtype=bool))
     n = len(frame)
     codes = {c: _codes(frame, c) for c in quasi_identifiers}
-    sizes, class_sizes = _class_sizes([codes[c] for c in quasi_identifiers], n)
+    sizes, _ = _class_sizes([codes[c] for c in quasi_identifiers], n)
+    # One row per class stands for it, weighted by the class's size (``_report``).
+    first = _one_row_per_class(codes, quasi_identifiers, n)
+    report = _report({c: (codes[c][0][first], codes[c][1]) for c in quasi_identifiers}, sizes[first], quasi_identifiers, k)
+    report.small_class_mask = sizes < k
+    return report
+
+
+def _report(codes: dict[str, tuple[np.ndarray, int]], sizes: np.ndarray, quasi_identifiers: list[str], k: int) -> KAnonymityReport:
+    """The report over classes given one entry each (``codes``: per column the entry's code and
+    the count of codes) and their sizes (every size at least 1)."""
     small = sizes < k
-    n_small_classes = int((class_sizes < k).sum())
-    classes = len(class_sizes)
     offending: list[dict] = []
     if small.any():
-        # Column subsets are counted over one representative row per class of all the
-        # quasi-identifiers, weighted by the class size: the same counts as over every row.
-        first = _one_row_per_class(codes, quasi_identifiers, n)
-        weights = sizes[first]
+        # Column subsets are counted over the classes weighted by their sizes: the same counts as
+        # over every row.
         for width in (1, 2):
             for cols in combinations(quasi_identifiers, width):
-                per_class = _weighted_class_sizes([(codes[c][0][first], codes[c][1]) for c in cols], weights)
+                per_class = _weighted_class_sizes([codes[c] for c in cols], sizes)
                 below = int((per_class < k).sum())
                 if below:
                     offending.append({"columns": list(cols), "small_classes": below})
             if offending:
                 break
         if not offending:
-            offending.append({"columns": list(quasi_identifiers), "small_classes": n_small_classes})
+            offending.append({"columns": list(quasi_identifiers), "small_classes": int(small.sum())})
     return KAnonymityReport(
         k_required=k,
         quasi_identifiers=list(quasi_identifiers),
-        k_achieved=int(sizes.min()),
-        classes=classes,
-        small_classes=n_small_classes,
-        records_in_small_classes=int(small.sum()),
+        k_achieved=int(sizes.min()) if len(sizes) else 0,
+        classes=len(sizes),
+        small_classes=int(small.sum()),
+        records_in_small_classes=int(sizes[small].sum()),
         offending_combinations=offending,
-        small_class_mask=small,
         k_without_small_classes=int(sizes[~small].min()) if (~small).any() else 0,
     )
+
+
+class ClassCounts:
+    """k-anonymity's classes counted a block of rows at a time: ``add`` gives each row of a block
+    the number of its class (the same number for the same values in every block: classes are
+    named by their values, so blocks whose categoricals list other categories agree), ``report``
+    gives what ``measure`` over every row at once gives (without the per-row mask: ``small``
+    tells which class numbers are below k). Holds one entry per class, never the rows."""
+
+    def __init__(self, quasi_identifiers: list[str]) -> None:
+        self.quasi_identifiers = list(quasi_identifiers)
+        self._number: dict[tuple, int] = {}  # a class's values -> its number
+        self.sizes = np.zeros(0, dtype=np.int64)  # per class number: its rows so far
+
+    def add(self, frame: pd.DataFrame) -> np.ndarray:
+        """The class number of each row of ``frame`` (a block's quasi-identifier columns), counted."""
+        n = len(frame)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        codes = [_codes(frame, c) for c in self.quasi_identifiers]
+        combined, _ = _class_keys(codes, n)
+        keys, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        columns = [_values_at(frame[c], first) for c in self.quasi_identifiers]
+        numbers = np.empty(len(keys), dtype=np.int64)
+        for i, values in enumerate(zip(*columns)) if columns else enumerate([()] * len(keys)):
+            numbers[i] = self._number.setdefault(values, len(self._number))
+        if len(self._number) > len(self.sizes):
+            self.sizes = np.concatenate([self.sizes, np.zeros(len(self._number) - len(self.sizes), dtype=np.int64)])
+        rows = numbers[inverse.reshape(-1)]
+        self.sizes[numbers] += np.bincount(inverse.reshape(-1), minlength=len(keys))  # a block names each class once
+        return rows
+
+    def small(self, k: int) -> np.ndarray:
+        """Per class number: whether the class is below k."""
+        return self.sizes < k
+
+    def report(self, k: int) -> KAnonymityReport:
+        check_k(k)
+        if not len(self.sizes):
+            return KAnonymityReport(k, self.quasi_identifiers, 0, 0, 0, 0, [])
+        classes = list(self._number)  # in number order (dicts keep insertion order)
+        codes = {}
+        for j, column in enumerate(self.quasi_identifiers):
+            values = pd.Series([c[j] for c in classes], dtype=object)
+            found, uniques = pd.factorize(values, use_na_sentinel=True)
+            codes[column] = ((found + 1).astype(np.int64), len(uniques) + 1)
+        return _report(codes, self.sizes, self.quasi_identifiers, k)
+
+
+def _values_at(s: pd.Series, positions: np.ndarray) -> list:
+    """The values of ``s`` at ``positions`` as plain Python values (None for a missing one), the
+    same for a categorical and a plain column."""
+    taken = s.iloc[positions]
+    return [None if pd.isna(v) else v for v in taken.astype(object).tolist()]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dvnet import bundle
@@ -36,6 +37,7 @@ from dvnet.contracts.errors import DvnetError, ExtractError, RegistryError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract, get_contract
+from dvnet.contracts.roles import Transform
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
 from dvnet.kernels.arrow_memory import give_back_freed_memory
@@ -158,24 +160,87 @@ def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = 
     return sink.getvalue()
 
 
-def _record_parts(unkeyed: pa.Table, keyed_parts: Iterator[tuple[int, dict[str, pd.Series]]], columns: list[str]) -> Iterator[pa.Table]:
+def _record_parts(unkeyed: Iterator[pa.Table], keyed_parts: Iterator[tuple[int, dict[str, pd.Series]]], columns: list[str],
+                  labelled: frozenset[str] = frozenset()) -> Iterator[pa.Table]:  # fmt: skip
     """The record payload part by part: each keyed part joined to the same rows of the unkeyed
-    columns, in output order (one empty table when no record is sent)."""
-    offset = 0
+    columns (``unkeyed``: tables of consecutive rows, cut anywhere), in output order (one empty
+    table when no record is sent). Each part is one chunk per column, and its ``labelled``
+    columns (dictionaries of labels made from the rows: quarters, months) hold the labels its
+    rows use, in order, so that a part's bytes do not depend on where the blocks were cut."""
+    rows_of = _Rows(unkeyed)
+    sent = 0
     for rows, part in keyed_parts:
-        piece = unkeyed.slice(offset, rows)
+        piece = _canonical(rows_of.take(rows), labelled)
         for name, series in part.items():
             piece = piece.append_column(name, pa.chunked_array([pa.array(series.array)]).cast(pa.large_string()))
-        offset += rows
+        sent += rows
         yield piece.select(columns)
-    if offset != unkeyed.num_rows:
+    if rows_of.take(None).num_rows:
         raise AssertionError("the keyed parts do not cover the records sent")
-    if offset == 0:  # nothing is sent: an empty payload with the same columns
-        empty = unkeyed.slice(0, 0)
+    if sent == 0:  # nothing is sent: an empty payload with the same columns
+        empty = rows_of.empty
         for name in columns:
             if name not in empty.column_names:
                 empty = empty.append_column(name, pa.array([], pa.large_string()))
-        yield empty.select(columns)
+        yield _canonical(empty, labelled).select(columns)
+
+
+class _Rows:
+    """The rows of a stream of tables taken ``n`` at a time, across the tables' ends."""
+
+    def __init__(self, tables: Iterator[pa.Table]) -> None:
+        self._tables, self._held = iter(tables), []
+        self.empty: pa.Table | None = None
+
+    def take(self, n: int | None) -> pa.Table:
+        """The next ``n`` rows (None: all that are left) as one table."""
+        pieces, wanted = [], n
+        while wanted is None or wanted > 0:
+            if not self._held:
+                table = next(self._tables, None)
+                if table is None:
+                    break
+                if self.empty is None:
+                    self.empty = table.slice(0, 0)
+                self._held.append(table)
+                continue
+            table = self._held.pop(0)
+            if wanted is not None and table.num_rows > wanted:
+                self._held.insert(0, table.slice(wanted))
+                table = table.slice(0, wanted)
+            pieces.append(table)
+            wanted = None if wanted is None else wanted - table.num_rows
+        if wanted:
+            raise AssertionError("the keyed parts ask for more records than are sent")
+        if not pieces:
+            if self.empty is None:
+                raise AssertionError("no block was de-identified")
+            return self.empty
+        return pa.concat_tables(pieces).combine_chunks()
+
+
+def _canonical(table: pa.Table, labelled: frozenset[str]) -> pa.Table:
+    """``table`` with each ``labelled`` dictionary column holding only the labels its rows use, sorted
+    (labels of quarters and months sort as their dates do)."""
+    for name in labelled & set(table.column_names):
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_dictionary(column.type):
+            continue
+        used = pc.unique(column.indices).drop_null().to_numpy()
+        labels = column.dictionary.take(pa.array(used, pa.int64())).to_pylist()
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+        remap = np.zeros(len(column.dictionary), dtype=np.int64)
+        remap[used[order]] = np.arange(len(order))
+        indices = pc.take(pa.array(remap), column.indices).cast(column.type.index_type)
+        relabelled = pa.DictionaryArray.from_arrays(indices, pa.array([labels[i] for i in order], column.type.value_type))
+        table = table.set_column(table.column_names.index(name), name, relabelled)
+    return table
+
+
+def _label_columns(contract: Contract) -> frozenset[str]:
+    """The output columns whose labels ``generalise`` makes from the rows (quarters, months)."""
+    made = {f.output or f.name for f in contract.fields() if f.transform in (Transform.QUARTER, Transform.MONTH)}
+    return frozenset(made | {contract.quarter_column})
 
 
 @dataclass
@@ -235,16 +300,14 @@ def contribute(
         except ExtractError as e:
             run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
             raise _Refused(e.reason, e.message) from None
+        del frame  # record mode keeps no rows (``_BlockRecords``), aggregate mode counts (``_BlockCounts``)
         if run.mode == "record":
             step("consent")
-            keep, per_block = per_block.finish(run.result), None  # the keyed columns live on in run.keyed only
-            frame = take_rows(frame, keep, consume=True)  # the consenting rows, each column let go as it is taken
+            per_block.finish(run.result)
             step("disclosure check")
-            sent, generalised = _withhold_small_classes(run, frame)
+            small = _withhold_small_classes(run, per_block.classes)
             step("de-identify")
-            payload = _deidentified_records(run, frame, sent, generalised, keep)
-            del frame, keep, sent, generalised  # what leaves is in the payload's parts: the extract's rows go before sealing
-            give_back_freed_memory(64 << 20)
+            payload, per_block = per_block.payload(run, small), None  # the blocks' tables live on in the payload's parts only
         else:
             step("disclosure check")
             payload = _standard_tables(run, per_block)
@@ -358,16 +421,15 @@ def _load_keys(run: _Run) -> None:
         run.key_epoch = epoch
 
 
-def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataFrame, _BlockCounts | _BlockConsent]:
+def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataFrame, _BlockCounts | _BlockRecords]:
     """read and validate, a block of the extract at a time (every problem located, none quoted;
     the contract's column names): the rows that hold the contract's types and rules; the rest
     are counted as rejected, by reason. Refused when more records were rejected in required
     fields than the agency allows. A unique field's repeated values are known once every block was
     read (by their hashes): an extract that has any is then read and validated again knowing
-    them (``BlockValidation``). Record mode: the accepted rows, in the columns the disclosure
-    check and the de-identification read, and their consent (``_BlockConsent``: the keyed columns
-    of the consenting rows being hashed). Aggregate mode: no rows (an empty frame), and the
-    accepted rows' standard counts, made block by block."""
+    them (``BlockValidation``). No rows are kept (an empty frame): record mode's consenting rows
+    are de-identified and their classes counted block by block (``_BlockRecords``), aggregate
+    mode's accepted rows counted into the standard tables (``_BlockCounts``)."""
     mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
@@ -395,16 +457,15 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
 
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
-                     repeated: dict | None, step: Callable[[str], None]) -> tuple[ValidationResult, _BlockCounts | _BlockConsent]:
+                     repeated: dict | None, step: Callable[[str], None]) -> tuple[ValidationResult, _BlockCounts | _BlockRecords]:
     """One reading's blocks validated (with ``repeated``, the values known to repeat): what
     ``BlockValidation.finish`` gives, and its accepted rows' counts (aggregate mode) or consent
     and keyed hashing (record mode), block by block. A reading that starts again (``RESTART``)
     starts them all again."""
     counting = run.mode == "aggregate"
-    kept = [] if counting else read_after_validation(run.contract, records=False, generalised=True)
 
-    def start() -> tuple[BlockValidation, _BlockCounts | _BlockConsent]:
-        return BlockValidation(repeated, kept, run.scratch), _BlockCounts(run) if counting else _BlockConsent(run)
+    def start() -> tuple[BlockValidation, _BlockCounts | _BlockRecords]:
+        return BlockValidation(repeated, [], run.scratch), _BlockCounts(run) if counting else _BlockRecords(run)
 
     validation, counts = start()
     blocks = reading.blocks(known)
@@ -510,18 +571,88 @@ class _BlockConsent:
         return np.concatenate(self.masks) if self.masks else np.zeros(0, dtype=bool)
 
 
-def _withhold_small_classes(run: _Run, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+class _BlockRecords(_BlockConsent):
+    """record mode, a block at a time: consent and the keyed hashing (``_BlockConsent``), then the
+    block's consenting rows' quasi-identifiers counted into their classes (``ClassCounts``) and
+    their unkeyed output columns made (``deidentify``); the block's de-identified table (Arrow
+    IPC) and its rows' class numbers wait in scratch buffers (``anonymize/scratch.py``: in memory
+    up to 16 MiB, then in encrypted files under a key only the process holds), and the rows go.
+    ``payload`` reads them back a block at a time, leaves out the classes k withholds and joins
+    the keyed columns part by part. A block the de-identification refuses stops the work; the
+    refusal is raised after the disclosure check, as for one block of the whole extract."""
+
+    def __init__(self, run: _Run) -> None:
+        super().__init__(run)
+        self.classes = kanonymity.ClassCounts(run.contract.quasi_identifiers())
+        self.tables = scratch.SpillingBuffer("dvnet-record-blocks-", parent=run.scratch)
+        self.numbers = scratch.SpillingBuffer("dvnet-record-classes-", parent=run.scratch)
+        self.blocks: list[tuple[int, int, int]] = []  # per block: where its table ends, its rows, where its numbers end
+        self.failure: DeidentificationError | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        super().add(frame)
+        rows = take_rows(frame, self.masks[-1], consume=True)  # the consenting rows, each column let go as it is taken
+        generalised = quasi_identifier_frame(rows, self.contract, self.geography)
+        self.numbers.extend(self.classes.add(generalised).astype(np.int32).tobytes())
+        if self.failure is None:
+            try:
+                out = deidentify(rows, self.contract, self.geography, generalised=generalised, consume=True)
+            except DeidentificationError as e:
+                self.failure = e
+            else:
+                self.tables.extend(_ipc_bytes(pa.Table.from_pandas(out, preserve_index=False)))
+        self.blocks.append((len(self.tables), len(rows), len(self.numbers)))
+
+    def payload(self, run: _Run, small: np.ndarray | None) -> _Payload:
+        """The records sent: every consenting row but those of the ``small`` classes, block by
+        block, the keyed columns joined part by part as the workers finish them."""
+        if self.failure is not None:
+            raise self.failure
+        sent, at = [], 0
+        for _, rows, end in self.blocks:
+            numbers = np.frombuffer(self.numbers.read(at, end), dtype=np.int32)
+            sent.append(np.ones(rows, dtype=bool) if small is None else ~small[numbers])
+            at = end
+        self.numbers.close()
+        leaving = np.concatenate(self.masks) if self.masks else np.zeros(0, dtype=bool)
+        leaving[leaving] = np.concatenate(sent) if sent else np.zeros(0, dtype=bool)
+        count = int(leaving.sum())
+        columns = run.contract.output_columns()
+        parts = _record_parts(self._sent_rows(sent), run.keyed.parts(leaving, PART_ROWS), columns, _label_columns(run.contract))
+        run.result.output_columns = columns
+        run.result.sent = count
+        return _Payload(parts, record_count=count)
+
+    def _sent_rows(self, sent: list[np.ndarray]) -> Iterator[pa.Table]:
+        """Each block's table read back with only its sent rows; the buffer goes after the last."""
+        at = 0
+        for (end, _, _), keep in zip(self.blocks, sent):
+            table = pa.ipc.open_stream(self.tables.read(at, end)).read_all()
+            at = end
+            yield table if keep.all() else table.filter(pa.array(keep))
+        self.tables.close()
+
+
+def _ipc_bytes(table: pa.Table) -> memoryview:
+    """``table`` as an Arrow IPC stream: a view of Arrow's buffer as unsigned bytes (Arrow's own
+    view is of signed chars, which the scratch files' cipher does not take)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return memoryview(sink.getvalue()).cast("B")
+
+
+def _withhold_small_classes(run: _Run, classes: kanonymity.ClassCounts) -> np.ndarray | None:
     """disclosure check (record mode): k-anonymity of the generalised quasi-identifiers of the
-    consenting rows ``frame``. Records in classes below k are withheld up to the agency's share,
-    else the run is refused. Returns which rows of ``frame`` are sent, and their generalised
-    quasi-identifiers."""
+    consenting rows, counted by class (``_BlockRecords``). Records in classes below k are withheld
+    up to the agency's share, else the run is refused. Returns which classes are withheld (None:
+    none)."""
     result, k = run.result, run.k
-    generalised = quasi_identifier_frame(frame, run.contract, run.geography)
-    report = kanonymity.measure(generalised, run.contract.quasi_identifiers(), k)
+    report = classes.report(k)
     result.k_achieved, result.k_summary = report.k_achieved, report.summary()
     if report.passed:
-        return np.ones(len(frame), dtype=bool), generalised
-    withheld, consenting = report.records_in_small_classes, len(frame)
+        return None
+    withheld, consenting = report.records_in_small_classes, int(classes.sizes.sum())
     share = withheld / max(consenting, 1)
     if share > run.max_withheld:
         needed = math.ceil(share * 100) / 100
@@ -531,26 +662,10 @@ def _withhold_small_classes(run: _Run, frame: pd.DataFrame) -> tuple[np.ndarray,
             f"the {run.max_withheld:.0%} this agency allows to withhold. Send counts instead (--mode aggregate), or allow "
             f"withholding those records with --max-withheld-share {needed:.2f}.",
         )
-    sent = ~report.small_class_mask
     result.withheld_k = withheld
     result.k_achieved = report.k_without_small_classes
     result.k_summary = f"{result.k_summary.rstrip('. ')}. Withheld {withheld} records in those classes; the {consenting - withheld} sent have k={result.k_achieved}."
-    return sent, take_rows(generalised, sent)
-
-
-def _deidentified_records(run: _Run, frame: pd.DataFrame, sent: np.ndarray, generalised: pd.DataFrame, consenting: np.ndarray) -> _Payload:
-    """de-identify (record mode): the rows ``sent`` of the consenting rows ``frame``, in the
-    output model's columns. The keyed columns (hashed for the rows ``consenting`` of the
-    validated extract) join part by part as the workers finish them, so the first row groups
-    are encoded while the last pseudonyms are still being hashed."""
-    out = deidentify(frame, run.contract, run.geography, rows=sent, generalised=generalised, consume=True)
-    leaving = consenting.copy()
-    leaving[consenting] = sent
-    columns = run.contract.output_columns()
-    parts = _record_parts(pa.Table.from_pandas(out, preserve_index=False), run.keyed.parts(leaving, PART_ROWS), columns)
-    run.result.output_columns = columns
-    run.result.sent = len(out)
-    return _Payload(parts, record_count=len(out))
+    return classes.small(k)
 
 
 def _standard_tables(run: _Run, counted: _BlockCounts) -> _Payload:

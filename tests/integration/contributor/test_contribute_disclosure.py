@@ -12,6 +12,7 @@ from dvnet.anonymize.deidentify import read_after_validation
 from dvnet.kernels import keyed_hashes
 from dvnet.contracts.registry import get_contract
 from dvnet.pipelines.contributor import run
+from dvnet.pipelines.contributor.read import ReadLimits
 
 QIS = get_contract("service_episode").quasi_identifiers()
 
@@ -136,15 +137,20 @@ def test_a_hashing_worker_that_dies_refuses_the_run_and_holds_every_record_back(
 
 
 def test_ids_consent_and_non_consenting_rows_leave_once_hashing_and_consent_have_them(net, monkeypatch):
-    """Record mode: from the disclosure check on, the validated rows are only the consenting ones,
-    holding only what the check and the de-identification read: no client or episode id, no
-    consent field, and age bands and regions instead of birth dates and postal codes."""
-    seen = []
-    real = run._withhold_small_classes
-    monkeypatch.setattr(run, "_withhold_small_classes", lambda r, frame: seen.append((list(frame.columns), len(frame))) or real(r, frame))
-    r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0)
+    """Record mode: each block's rows reach the de-identification only once consent is settled
+    and their keys are hashing: only the consenting ones, holding only what the de-identification
+    reads (no client or episode id, no consent field; age bands and regions instead of birth dates
+    and postal codes), and the disclosure check sees class counts, never rows."""
+    seen, counted = [], []
+    real_deidentify, real_check = run.deidentify, run._withhold_small_classes
+    monkeypatch.setattr(run, "deidentify", lambda frame, *a, **kw: seen.append((list(frame.columns), len(frame))) or real_deidentify(frame, *a, **kw))
+    monkeypatch.setattr(run, "_withhold_small_classes", lambda r, classes: counted.append(int(classes.sizes.sum())) or real_check(r, classes))
+    r = net.contribute("shelter-north", "service_episode", mode="record", k=2, max_withheld_share=1.0, limits=ReadLimits(block_records=7))
     assert r.status == "sealed" and r.sent > 0 and r.excluded_consent > 0 and r.withheld_k > 0
     contract = get_contract("service_episode")
-    assert seen == [(read_after_validation(contract, records=False, generalised=True), r.records_read - r.rejected - r.excluded_consent)]
-    assert not {"client_id", "episode_id", "consent_to_share", "consent_expiry", "postal_code", "date_of_birth"} & set(seen[0][0])
-    assert {"age_band", "region"} <= set(seen[0][0])  # made a block at a time
+    consenting = r.records_read - r.rejected - r.excluded_consent
+    assert len(seen) > 3 and sum(n for _, n in seen) == consenting and counted == [consenting]
+    for columns, _ in seen:
+        assert set(columns) <= set(read_after_validation(contract, records=False, generalised=True))
+        assert not {"client_id", "episode_id", "consent_to_share", "consent_expiry", "postal_code", "date_of_birth"} & set(columns)
+        assert {"age_band", "region"} <= set(columns)  # made a block at a time

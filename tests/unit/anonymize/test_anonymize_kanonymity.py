@@ -7,8 +7,9 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from dvnet.anonymize.kanonymity import measure
+from dvnet.anonymize.kanonymity import ClassCounts, measure
 
 QIS = ["gender", "age_band", "region"]
 
@@ -127,3 +128,50 @@ def test_class_sizes_equal_a_groupby_for_every_kind_of_column():
         assert np.array_equal(r.small_class_mask, (sizes < k).to_numpy())
         assert r.classes == len(frame.drop_duplicates())
         assert r.k_achieved == sizes.min()
+
+
+def _random_classes(rng, n):
+    """Quasi-identifiers of ``n`` rows: categoricals (each block listing other categories), plain
+    text, missing values, and a column whose values only some blocks hold."""
+    frame = pd.DataFrame(
+        {
+            "gender": pd.Categorical(rng.choice(["woman", "man", "another", None], n, p=[0.5, 0.4, 0.05, 0.05])),
+            "age_band": pd.Series(rng.choice(["18-24", "25-34", "35-44", "45+"], n)).astype("string"),
+            "region": pd.Categorical(rng.choice(["north", "south", "east"], n), categories=["south", "east", "north", "west"]),
+        }
+    )
+    frame.loc[rng.random(n) < 0.03, "age_band"] = pd.NA
+    return frame
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_class_counts_over_any_blocks_report_what_measure_over_every_row_reports(seed):
+    """``ClassCounts``, fed a block at a time (blocks of one row, uneven blocks, each block's
+    categoricals listing only its own values), gives ``measure``'s report over the whole, and its
+    per-class verdicts mark exactly the rows ``measure`` marks."""
+    rng = np.random.default_rng(seed)
+    whole = _random_classes(rng, int(rng.integers(1, 400)))
+    for k in (2, 3, 5):
+        expected = measure(whole, QIS, k=k)
+        cuts = sorted(set(rng.integers(0, len(whole), int(rng.integers(0, 12))).tolist()) | {0, len(whole)})
+        if seed == 0:
+            cuts = list(range(len(whole) + 1))  # a block per row
+        counts, numbers = ClassCounts(QIS), []
+        for start, stop in zip(cuts, cuts[1:]):
+            block = whole.iloc[start:stop].reset_index(drop=True)
+            block["gender"] = block["gender"].cat.remove_unused_categories()
+            numbers.append(counts.add(block))
+        got = counts.report(k)
+        for name in ("k_required", "quasi_identifiers", "k_achieved", "classes", "small_classes", "records_in_small_classes",
+                     "offending_combinations", "k_without_small_classes"):  # fmt: skip
+            assert getattr(got, name) == getattr(expected, name), (name, k)
+        assert got.summary() == expected.summary()
+        assert (counts.small(k)[np.concatenate(numbers)] == expected.small_class_mask).all()
+        assert int(counts.sizes.sum()) == len(whole)
+
+
+def test_class_counts_of_nothing_report_zero():
+    counts = ClassCounts(QIS)
+    assert len(counts.add(_frame([]))) == 0
+    r = counts.report(5)
+    assert r.passed and (r.k_achieved, r.classes) == (0, 0)
