@@ -219,4 +219,6 @@ def _values_at(s: pd.Series, positions: np.ndarray) -> list:
     """The values of ``s`` at ``positions`` as plain Python values (None for a missing one), the
     same for a categorical and a plain column."""
     taken = s.iloc[positions]
-    return [None if pd.isna(v) else v for v in taken.astype(object).tolist()]
+    values = taken.astype(object).to_numpy()
+    values[taken.isna().to_numpy()] = None
+    return values.tolist()
