@@ -117,7 +117,7 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
     from dvnet.common import network as store
     from dvnet.contracts.registry import get_contract
     from dvnet.pipelines.ceremony import Ceremony
-    from dvnet.pipelines.contributor.run import _parquet_bytes
+    from dvnet.pipelines.contributor.run import _write_payload
 
     contract = get_contract("service_episode")
 
@@ -135,7 +135,7 @@ def stage_setup(work: Path, agencies: int, rows: int) -> dict:
         cfg = ceremony.add_agency(agency, f"Agency {i}", "direct_service", 3, regions[i % len(regions)])
         table = episode_table(rows, seed=i)
         # Written as `dvnet contribute` writes a payload (pseudonyms without a dictionary, no statistics).
-        (work / "parquet" / f"{agency}.parquet").write_bytes(_parquet_bytes([table], frozenset(keyed_outputs(contract))).to_pybytes())
+        _write_payload([table], str(work / "parquet" / f"{agency}.parquet"), frozenset(keyed_outputs(contract)))
         payload = (work / "parquet" / f"{agency}.parquet").read_bytes()
         sealed = bundle.seal(
             payload, agency_id=agency, contract_id="service_episode", contract_version=1, mode="record", sequence=1,

@@ -130,7 +130,7 @@ class _Refused(Exception):
 
 def _write_payload(tables: Iterable[pa.Table], sink, unique_columns: frozenset[str] = frozenset()) -> None:
     """Parquet (zstd) of ``tables`` (one row group each, all of one schema) into ``sink`` (a
-    ``bundle.BundleWriter``, which encrypts it as it comes, or an Arrow output stream).
+    ``bundle.BundleWriter``, which encrypts it as it comes; or a path, for the benchmarks).
     ``unique_columns`` (pseudonyms, tokens: one value per row) skip dictionary encoding, which
     for them is a hash table built only to be thrown away, and are written DELTA_LENGTH_BYTE_ARRAY
     (the lengths apart from the bytes): for 650,000 pairs of 32-hex-character pseudonyms 88 ms and
@@ -151,13 +151,6 @@ def _write_payload(tables: Iterable[pa.Table], sink, unique_columns: frozenset[s
     if writer is None:
         raise ValueError("a payload needs at least one table (an empty one for no rows)")
     writer.close()
-
-
-def _parquet_bytes(tables: Iterable[pa.Table], unique_columns: frozenset[str] = frozenset()) -> pa.Buffer:
-    """The payload's Parquet in memory (``_write_payload`` into an Arrow buffer)."""
-    sink = pa.BufferOutputStream()
-    _write_payload(tables, sink, unique_columns)
-    return sink.getvalue()
 
 
 def _record_parts(unkeyed: Iterator[pa.Table], keyed_parts: Iterator[tuple[int, dict[str, pd.Series]]], columns: list[str],
