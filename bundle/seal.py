@@ -50,9 +50,11 @@ def hpke_info(header_bytes: bytes, fmt: str = FORMAT_WHOLE) -> bytes:
     return fmt.encode("ascii") + b"\x00" + hashlib.sha256(header_bytes).digest()
 
 
-def signed_message(header_bytes: bytes, ciphertext: bytes | memoryview) -> bytes:
-    """The 64 bytes the agency signs: SHA-256(header) ‖ SHA-256(ciphertext)."""
-    return hashlib.sha256(header_bytes).digest() + hashlib.sha256(ciphertext).digest()
+def signed_message(header_bytes: bytes, ciphertext: bytes | memoryview | None = None, *, ciphertext_sha256: bytes | None = None) -> bytes:
+    """The 64 bytes the agency signs: SHA-256(header) ‖ SHA-256(ciphertext) (or the ciphertext's
+    digest, taken as it was written)."""
+    digest = hashlib.sha256(ciphertext).digest() if ciphertext_sha256 is None else ciphertext_sha256
+    return hashlib.sha256(header_bytes).digest() + digest
 
 
 def ciphertext_length(plaintext_length: int) -> int:
@@ -201,7 +203,7 @@ def _envelope_and_sign(header_bytes: bytes, key: bytes, manifest_bytes: bytes, s
     tail = envelope + len(envelope).to_bytes(streamed.E_SIZE, "big")
     ciphertext_sha = segments.segments_sha256.copy()
     ciphertext_sha.update(tail)
-    return tail, signing_key.sign(hashlib.sha256(header_bytes).digest() + ciphertext_sha.digest())
+    return tail, signing_key.sign(signed_message(header_bytes, ciphertext_sha256=ciphertext_sha.digest()))
 
 
 def encrypt_and_sign_streamed(

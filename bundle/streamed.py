@@ -60,7 +60,7 @@ def envelope_plaintext(key: bytes, manifest_bytes: bytes) -> bytes:
 
 
 class SegmentWriter:
-    """The data's segments, encrypted as the data is written (a file-like ``write``), into
+    """The data's segments, encrypted as the data is written (``write``), into
     ``spool`` (by default an unnamed temporary file, gone with the process). Holds at most one
     segment of data; the last segment is written by ``close``, which returns K."""
 
@@ -76,9 +76,6 @@ class SegmentWriter:
         self.data_length = 0
         self.segments_length = 0
         self.closed = False
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self.closed:
@@ -99,9 +96,6 @@ class SegmentWriter:
             self._pending += view[:take]
             view = view[take:]
         return n
-
-    def flush(self) -> None:
-        pass
 
     def _emit(self, plain: bytes | bytearray | memoryview, last: bool) -> None:
         out = memoryview(self._out)[: len(plain) + SEGMENT_OVERHEAD]
