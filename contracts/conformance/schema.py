@@ -1,6 +1,6 @@
 """Every rule of a schema over a frame, column by column: presence, type, nullability,
 uniqueness, then each check by the fastest exact way there is for it (Arrow text kernels, coded
-text, or pandera itself)."""
+text, a dataframe-level check's own function, or pandera itself)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from dvnet.contracts.conformance.coded import coded_failures, is_coded_text
 from dvnet.contracts.conformance.failure import ROW_COLUMN, Failure
 from dvnet.contracts.conformance.fallback import pandera_check, pandera_column
+from dvnet.contracts.conformance.frame import frame_check
 from dvnet.contracts.conformance.text import arrow_text, text_check
 from dvnet.kernels.column_pool import run_per_column
 from dvnet.kernels.distinct import distinct_count, distinct_positions
@@ -42,7 +43,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeat
     per_column = run_per_column(lambda item: _column_failures(frame, schema, *item, repeated), list(schema.columns.items()), n)
     out = [f for failures in per_column for f in failures]
     for check in schema.checks:
-        mask = pandera_check(check, frame, n)
+        mask = frame_check(check, frame, n)
         if mask.any():
             out.append(Failure(ROW_COLUMN, check.error or check.name, mask, True))
     return out
