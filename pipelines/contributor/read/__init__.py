@@ -28,7 +28,7 @@ import pyarrow as pa
 from dvnet.contracts.errors import ExtractError
 from dvnet.pipelines.contributor.read.csv_fast import RESTART, CsvBlocks
 from dvnet.pipelines.contributor.read.extract import RawExtract
-from dvnet.pipelines.contributor.read.parquet import read_parquet
+from dvnet.pipelines.contributor.read.parquet import ParquetPieces
 from dvnet.pipelines.contributor.read.problems import (
     only_known_columns,
     FILE_NOT_FOUND,
@@ -257,7 +257,7 @@ def _blocks(path: str | os.PathLike[str], limits: ReadLimits, into: ExtractRead)
 
 
 class _Whole:
-    """A format read whole (Parquet, Excel) as one piece."""
+    """A format read whole (Excel: a workbook holds at most 1,048,576 rows) as one piece."""
 
     def __init__(self, reader, path: str, name: str, size: int, limits: ReadLimits) -> None:
         self.reader, self.args = reader, (path, name, size, limits)
@@ -299,5 +299,6 @@ def _open(path: str | os.PathLike[str], name: str, limits: ReadLimits):
         )
     if fmt == "csv":
         return CsvBlocks(os.fspath(path), name, info.st_size, limits), fmt, info.st_size
-    reader = {"parquet": read_parquet, "xlsx": read_xlsx}[fmt]
-    return _Whole(reader, os.fspath(path), name, info.st_size, limits), fmt, info.st_size
+    if fmt == "parquet":
+        return ParquetPieces(os.fspath(path), name, info.st_size, limits), fmt, info.st_size
+    return _Whole(read_xlsx, os.fspath(path), name, info.st_size, limits), fmt, info.st_size

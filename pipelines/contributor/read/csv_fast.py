@@ -43,6 +43,7 @@ from dvnet.pipelines.contributor.read.problems import (
     TOO_MANY_COLUMNS,
     ReadLimits,
     normalise_header,
+    refuse_if_changed,
     single_error,
     sniff_wrong_format,
 )
@@ -156,7 +157,7 @@ class CsvBlocks:
             worker.join()
         if scan.failed:
             raise single_error(FILE_UNREADABLE, name, "the file could not be read to the end")
-        _refuse_if_changed(path, name, before)
+        refuse_if_changed(path, name, before)
         self.sha256 = scan.sha256
         if suspicion is None:
             suspicion = _final_suspicion(path, last_cell, scan)
@@ -169,7 +170,7 @@ class CsvBlocks:
         if exact.log:
             raise exact.log.error()
         assert exact.table is not None and exact.header is not None
-        _refuse_if_changed(path, name, before)
+        refuse_if_changed(path, name, before)
         self.names = exact.header
         yield exact.table
 
@@ -250,14 +251,6 @@ def _quoted_pieces(path: str, block: int, limits: ReadLimits) -> Iterator[pa.Tab
                 held = []
     if held:
         yield pa.Table.from_batches(held)
-
-
-def _refuse_if_changed(path: str, name: str, before: os.stat_result) -> None:
-    after = os.stat(path)
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise single_error(
-            FILE_UNREADABLE, name, "the file changed while it was being read; read it again"
-        )
 
 
 def _refuse_wide_header(path: str, name: str, limits: ReadLimits) -> None:

@@ -9,6 +9,7 @@ reports outside the agency's case system, and a leaked value can put a survivor 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -206,6 +207,16 @@ def single_error(reason: str, file: str, detail: str, **where: object) -> Extrac
     log = ProblemLog(file)
     log.add(reason, detail, **where)  # type: ignore[arg-type]
     return log.error()
+
+
+def refuse_if_changed(path: str, name: str, before: os.stat_result) -> None:
+    """Refuse a file whose size or modification time is not what it was when its reading began
+    (readers that hash and parse in separate passes must have seen the same bytes)."""
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise single_error(
+            FILE_UNREADABLE, name, "the file changed while it was being read; read it again"
+        )
 
 
 def normalise_header(name: str) -> str:

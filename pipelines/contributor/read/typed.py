@@ -1,5 +1,5 @@
-"""What the readers of typed files (Parquet, .xlsx) share: the file read whole with its hash,
-and the checks on their cells once those are text."""
+"""What the readers of typed files (Parquet, .xlsx) share: the file's hash (read whole with
+it, or in a pass of its own), and the checks on their cells once those are text."""
 
 from __future__ import annotations
 
@@ -34,15 +34,39 @@ def read_capped(path: str, name: str, size: int) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+class FileDigest:
+    """The SHA-256 of a file, taken in a pass of its own (``run``, in a thread beside the
+    parse); ``failed`` when the file could not be read to the end."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sha256 = ""
+        self.failed = False
+
+    def run(self) -> None:
+        try:
+            digest = hashlib.sha256()
+            buffer = bytearray(1 << 20)
+            view = memoryview(buffer)
+            with open(self.path, "rb", buffering=0) as handle:
+                while n := handle.readinto(buffer):
+                    digest.update(view[:n])
+            self.sha256 = digest.hexdigest()
+        except OSError:
+            self.failed = True
+
+
 def value_problems(
     table: pa.Table,
     names: list[str],
     log: ProblemLog,
     limits: ReadLimits,
     lines: list[int] | None,
+    *,
+    first_record: int = 0,
 ) -> None:
     """Control characters and over-long cells in an already-typed table (Parquet, xlsx),
-    located by record number (and sheet row)."""
+    located by record number (the table's first record is ``first_record`` + 1) and sheet row."""
     for name, column in zip(names, table.columns):
         if len(column) == 0:
             continue
@@ -69,7 +93,7 @@ def value_problems(
                     reason,
                     detail,
                     line=lines[index] if lines is not None else None,
-                    record=index + 1,
+                    record=first_record + index + 1,
                     column=name,
                 )
 

@@ -14,7 +14,10 @@ import csv
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from contribution_constants import PERIOD
 from full_disk import FullDisk
@@ -23,12 +26,15 @@ from dvnet.common import network as store
 from dvnet.contracts.conformance import schema
 from dvnet.pipelines.contributor import run as contributor_run
 from dvnet.pipelines.contributor.read import ReadLimits, csv_fast
+from dvnet.pipelines.contributor.read import parquet as parquet_reader
 from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
 
 ROW_FAULTS = frozenset(FAULT_KINDS) - {"ragged_rows", "bad_encoding", "control_chars"}
 #: Fields that differ between two seals of the same contribution (each seal takes a new number).
 PER_SEAL = {"bundle_id", "bundle_file", "bundle_sha256", "sequence"}
+#: Fields that describe the file rather than what was read from it.
+FORMAT_FIELDS = {"extract_name", "extract_sha256"}
 
 
 @pytest.fixture
@@ -242,3 +248,23 @@ def test_where_the_temporary_folder_is_held_in_memory_the_scratch_files_go_to_th
     inside = net.agency("shelter-north").folder / "scratch"
     assert len(folders) >= 3 and all(os.path.dirname(f) == str(inside) for f in folders)  # key hashes and both keyed columns
     assert not any(os.path.exists(f) for f in folders) and os.stat(inside).st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+def test_a_parquet_extract_read_in_batches_contributes_what_its_csv_does(net, faulty, monkeypatch, tmp_path, mode):
+    """A Parquet extract is read a batch at a time too (never whole): batches of 3 records in row
+    groups of 5, joined into blocks of every size, send the CSV's payload and report its counts,
+    issues and first rows."""
+    source = faulty(60, False)
+    with open(source, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in header}))
+    path = tmp_path / "extract.parquet"
+    pq.write_table(table, path, row_group_size=5)
+    monkeypatch.setattr(parquet_reader, "_BATCH_RECORDS", 3)
+    as_csv, payload = _run(net, source, mode, ReadLimits().block_records)
+    for size in [1, 2, 7, ReadLimits().block_records]:
+        summary, sent = _run(net, path, mode, size)
+        assert sent == payload, f"block of {size} records"
+        assert {k: v for k, v in summary.items() if k not in FORMAT_FIELDS} == {k: v for k, v in as_csv.items() if k not in FORMAT_FIELDS}
+        assert summary["extract_name"] == "extract.parquet"

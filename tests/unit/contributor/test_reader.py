@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 
 import openpyxl
 import pandas as pd
@@ -17,7 +18,8 @@ import pytest
 
 from dvnet.pipelines.contributor.read import csv_fast
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.read import ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import parquet as parquet_reader
 
 STRING = pd.StringDtype("pyarrow")
 
@@ -437,6 +439,73 @@ def test_parquet_problems_are_located_by_record_and_column(tmp_path):
     pq.write_table(table.select(["ok", "note"]), path)
     problem = only_problem(refused(path))
     assert (problem.reason, problem.record, problem.column) == ("EXTRACT_CONTROL_CHAR", 3, "note")
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Parquet decoded 2 records at a time, as a large file is decoded a batch at a time."""
+    monkeypatch.setattr(parquet_reader, "_BATCH_RECORDS", 2)
+
+
+def test_parquet_read_in_batches_is_read_as_a_whole(tmp_path, small_batches):
+    day = [dt.date(2026, 7, 1) + dt.timedelta(days=i) for i in range(9)]
+    table = pa.table({"a": [str(i) if i % 3 else "" for i in range(9)], "day": day, "flag": [i % 2 == 0 for i in range(9)]})
+    path = tmp_path / "batches.parquet"
+    pq.write_table(table, path, row_group_size=4)
+    extract = read_extract(path)
+    assert extract.records == 9
+    assert cells(extract.frame) == [[str(i) if i % 3 else None, day[i].isoformat(), "true" if i % 2 == 0 else "false"] for i in range(9)]
+    assert extract.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    reading = ExtractRead(path, ReadLimits(block_records=4))
+    assert [b.records for b in reading.blocks()] == [4, 4, 1] and reading.records == 9
+
+
+def test_parquet_problems_in_later_batches_name_the_files_records_and_each_column_once(tmp_path, small_batches):
+    table = pa.table(
+        {
+            "blob": pa.array([b"ok"] * 6 + [b"\xff", b"ok", b"\xfe"], pa.binary()),
+            "nested": pa.array([[i] for i in range(9)]),
+            "note": ["x"] * 8 + ["bell\x07"],
+        }
+    )
+    path = tmp_path / "bad.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    found = sorted((p.reason, p.record or 0, p.column) for p in refused(path).context["problems"])
+    assert found == [("EXTRACT_ENCODING", 7, "blob"), ("EXTRACT_ENCODING", 9, "blob"), ("EXTRACT_UNSUPPORTED_TYPE", 0, "nested")]
+    pq.write_table(table.select(["note"]), path, row_group_size=3)  # the cell checks count once nothing else is wrong
+    problem = only_problem(refused(path))
+    assert (problem.reason, problem.record, problem.column) == ("EXTRACT_CONTROL_CHAR", 9, "note")
+
+
+def test_parquet_is_handed_out_before_it_is_all_decoded(tmp_path, small_batches, monkeypatch):
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"a": [str(i) for i in range(40)]}), path, row_group_size=8)
+    decoded = []
+    batches = parquet_reader._batches
+
+    def counted(*args):
+        for batch in batches(*args):
+            decoded.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(parquet_reader, "_batches", counted)
+    reading = ExtractRead(path, ReadLimits(block_records=4))
+    blocks = reading.blocks()
+    assert next(blocks).records == 4 and sum(decoded) <= 6  # the first block, and no more than a batch past it
+    assert sum(b.records for b in blocks) == 36 and sum(decoded) == 40
+    assert reading.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_parquet_file_that_changes_while_it_is_read_is_refused(tmp_path, small_batches):
+    path = tmp_path / "moving.parquet"
+    pq.write_table(pa.table({"a": [str(i) for i in range(10)]}), path, row_group_size=2)
+    blocks = ExtractRead(path, ReadLimits(block_records=2)).blocks()
+    next(blocks)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(ExtractError) as caught:
+        list(blocks)
+    assert only_problem(caught.value).reason == "FILE_UNREADABLE"
 
 
 def test_not_a_parquet_file(tmp_path):
