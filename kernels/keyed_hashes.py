@@ -11,8 +11,9 @@ process (``kernels/keyed_hash_worker.py``, standard library only, started with `
 in a few milliseconds), whole or a block at a time as the caller reads it (``add``, ``close``),
 and returns at once; the caller carries on (reading, validation, k-anonymity) on the other core
 and collects the digests with ``hexes(start, stop)`` as they arrive (the worker answers in
-order, a block at a time) or ``result()``. Small blocks (below ``WORKER_MIN_MESSAGES``) are
-hashed here, by the same function, until one is large enough to start the worker.
+order, a block at a time) or ``result()``. The first messages of a job are hashed here, by the
+same function, until the job has been given ``WORKER_MIN_MESSAGES`` (counted over its blocks,
+not per block: blocks of 16,384 records each stayed below and never started the worker).
 
 Measured on this 2-core machine for 650,000 episode numbers: DuckDB's ``sha256`` (software, both
 cores) 0.49 s wall and about 1 s of CPU; ``hashlib`` 0.57 s on one core. Key material reaches the
@@ -201,7 +202,7 @@ class KeyedHashJob:
         n = len(offsets) - 1
         if n == 0:
             return
-        if self._process is None and n >= self._min:
+        if self._process is None and self._n + n >= self._min:
             self._start_worker()
         self._n += n
         if self._process is None:  # small, or no process can be started here: hashed now, in order
