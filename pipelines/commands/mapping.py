@@ -59,7 +59,7 @@ def check(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: 
     Exit 0 when the export would be accepted as mapped, 1 when it would be refused."""
     from dvnet.common.network import load_agency
     from dvnet.pipelines.contributor.mapping import Mapping, column_plan
-    from dvnet.pipelines.contributor.read import read_extract
+    from dvnet.pipelines.contributor.read import read_header
     from dvnet.pipelines.contributor.report import print_summary
     from dvnet.pipelines.contributor.run import ContributionOptions, check_options, contribute
     from dvnet.contracts.registry import get_contract
@@ -70,7 +70,7 @@ def check(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: 
     check_options(agency, opts)
     path = agency.mapping_path(contract.id)
     mapped = Mapping.load(path)
-    plan = column_plan(mapped, contract, read_extract(extract, known_columns=mapped.known_names(contract)).names)
+    plan = column_plan(mapped, contract, read_header(extract, known_columns=mapped.known_names(contract)))
     console = make_console()
     console.print(f"mapping {path}{'' if path.exists() else ' (none: the export must use the contract’s names)'}")
     console.print(plan.table())

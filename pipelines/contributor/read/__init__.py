@@ -44,7 +44,7 @@ from dvnet.pipelines.contributor.read.xlsx import read_xlsx
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RESTART", "Block", "ExtractError", "ExtractProblem", "ExtractRead", "RawExtract", "ReadLimits", "read_extract"]
+__all__ = ["RESTART", "Block", "ExtractError", "ExtractProblem", "ExtractRead", "RawExtract", "ReadLimits", "read_extract", "read_header"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,18 @@ def read_extract(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimit
     contract's fields and the mapping's names) holds its header, otherwise by position.
     """
     return ExtractRead(path, limits).result(known_columns)
+
+
+def read_header(path: str | os.PathLike[str], *, limits: ReadLimits = ReadLimits(),
+                known_columns: frozenset[str] = frozenset()) -> list[str]:
+    """The extract's header names as written, from its first block; the rest of the file is not
+    parsed (``dvnet mapping check`` plans the columns with them, then its dry run reads the whole
+    file once). Refusals as ``read_extract``'s, for what the first block meets."""
+    blocks = ExtractRead(path, limits).blocks(known_columns)
+    try:
+        return next(b for b in blocks if b is not RESTART).names
+    finally:
+        blocks.close()
 
 
 @dataclass

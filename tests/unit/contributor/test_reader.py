@@ -18,7 +18,7 @@ import pytest
 
 from dvnet.pipelines.contributor.read import csv_fast
 from dvnet.contracts.errors import ExtractError
-from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract
+from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract, read_header
 from dvnet.pipelines.contributor.read import parquet as parquet_reader
 
 STRING = pd.StringDtype("pyarrow")
@@ -657,3 +657,19 @@ def test_line_ranges_end_at_line_ends_and_never_map_the_file(tmp_path, monkeypat
     assert table.num_rows == 20_000
     assert table.column(0).to_pylist() == [str(i) for i in range(20_000)]
     assert table.column(2).to_pylist()[-1] == str(19_999 * 7)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_the_header_is_read_from_the_first_block_alone(tmp_path, suffix, small_batches):
+    rows = [["1", "x"], ["2", "y"], ["3", "z"], ["4", "bell\x07"]]  # the last record's problem lies past the first block
+    path = tmp_path / f"late.{suffix}"
+    if suffix == "csv":
+        path.write_text("a,note\n" + "".join(",".join(r) + "\n" for r in rows), encoding="utf-8")
+    else:
+        pq.write_table(pa.table({"a": [r[0] for r in rows], "note": [r[1] for r in rows]}), path)
+    limits = ReadLimits(block_records=2)
+    assert read_header(path, limits=limits) == ["a", "note"]
+    assert only_problem(refused(path, limits=limits)).reason.endswith("_CONTROL_CHAR")  # the whole file is still refused
+    assert only_problem(refused(write(tmp_path, "x.parquet", b"a,b\n"), limits=limits)).reason == "EXTRACT_UNREADABLE"
+    with pytest.raises(ExtractError):
+        read_header(tmp_path / "x.parquet", limits=limits)
