@@ -95,7 +95,8 @@ class Block:
 
 
 class ExtractRead:
-    """One reading of an extract, a block of ``limits.block_records`` records at a time (the last
+    """One reading of an extract, a block of ``limits.block_records`` records at a time (fewer
+    when that many would hold more than ``limits.block_bytes``; the last
     one shorter; one block, possibly empty, at the least): ``blocks`` hands them out in order, or
     ``RESTART`` when the reading starts again (every block before it is void; this happens when
     a CSV's whole-file checks send it to the exact path after its blocks were read). When the
@@ -236,28 +237,32 @@ class _ReaderRefused(Exception):
 
 def _blocks(path: str | os.PathLike[str], limits: ReadLimits, into: ExtractRead) -> Iterator[Block | object]:
     """The reading itself: the format's pieces cut into blocks of ``limits.block_records``
-    records; what describes the whole file is set on ``into`` once the pieces are all read."""
+    records, or fewer where that many would hold more than ``limits.block_bytes`` (by the held
+    records' average size); what describes the whole file is set on ``into`` once the pieces are
+    all read."""
     name = os.path.basename(os.fspath(path))
     started = time.perf_counter()
-    size_records = limits.block_records
     held: list[pa.Table] = []  # the records read but not yet handed out, fewer than a block
     held_rows = first = 0
+    held_bytes = 0.0
     handed_out = False
     try:
         pieces, fmt, size = _open(path, name, limits)
         for piece in pieces:
             if piece is RESTART:
-                held, held_rows, first, handed_out = [], 0, 0, False
+                held, held_rows, held_bytes, first, handed_out = [], 0, 0.0, 0, False
                 yield RESTART
                 continue
             held.append(piece)
             held_rows += piece.num_rows
-            while held_rows >= size_records:
+            held_bytes += piece.nbytes
+            while held_rows and held_rows >= (size_records := _block_size(limits, held_bytes / held_rows)):
                 table = pa.concat_tables(held) if len(held) > 1 else held[0]
                 yield Block(table.slice(0, size_records), pieces.names, first)
                 handed_out = True
                 first += size_records
                 held = [table.slice(size_records)]
+                held_bytes -= held_bytes / held_rows * size_records
                 held_rows -= size_records
     except ExtractError as e:
         raise _ReaderRefused(e) from None
@@ -266,6 +271,14 @@ def _blocks(path: str | os.PathLike[str], limits: ReadLimits, into: ExtractRead)
         yield Block(table, pieces.names, first)
     into.records, into.sha256, into.source_format, into.byte_size = first + held_rows, pieces.sha256, fmt, size
     logger.info("read %s: %d records, %d columns, %s, %.2f s", name, into.records, len(pieces.names), fmt, time.perf_counter() - started)
+
+
+def _block_size(limits: ReadLimits, record_bytes: float) -> int:
+    """Records a block holds: ``block_records``, or as many of ``record_bytes`` as fit in
+    ``block_bytes`` (one at the least)."""
+    if record_bytes * limits.block_records <= limits.block_bytes:
+        return limits.block_records
+    return max(1, int(limits.block_bytes // record_bytes))
 
 
 class _Whole:

@@ -68,9 +68,15 @@ class ReadLimits:
     #: Not a cap but the unit of work: records per block a reading hands out (``ExtractRead``),
     #: so a contribution holds a block of the extract at a time, not the whole file.
     block_records: int = 1 << 17
+    #: And the most a block holds, in Arrow bytes (the text and its offsets), so a wide export (a
+    #: notes column the mapping ignores, hundreds of columns) holds fewer records a block rather
+    #: than more memory: 131,072 records of the benchmark's 26 columns take 48 MiB, so this changes
+    #: nothing for them; a million records with a 1,000-character notes column peaked at
+    #: 1,065 MiB before it. A record larger than this is a block of its own.
+    block_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_columns", "max_field_chars", "block_records"):
+        for name in ("max_bytes", "max_columns", "max_field_chars", "block_records", "block_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ReadLimits.{name} must be a whole number of at least 1 (a block of 0 records would never end)")

@@ -64,9 +64,9 @@ def faulty(network_dir, tmp_path):
     return make
 
 
-def _run(net, path, mode, block_records):
+def _run(net, path, mode, block_records, block_bytes=ReadLimits().block_bytes):
     r = net.contribute("shelter-north", "service_episode", extract=path, mode=mode, k=2, max_reject_share=0.5,
-                       max_withheld_share=1.0, limits=ReadLimits(block_records=block_records))
+                       max_withheld_share=1.0, limits=ReadLimits(block_records=block_records, block_bytes=block_bytes))
     assert r.status == "sealed", r.refusal
     summary = {k: v for k, v in r.to_dict().items() if k not in PER_SEAL}
     return summary, net.open("shelter-north", r).data
@@ -87,6 +87,16 @@ def test_every_block_size_gives_the_same_contribution(net, faulty, monkeypatch, 
         assert whole["excluded_consent"] > 0
     for size in blocks:
         assert _run(net, path, mode, size) == (whole, payload), f"block of {size} records"
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "record"])
+def test_blocks_cut_by_their_bytes_give_the_same_contribution(net, faulty, mode):
+    """A wide export holds fewer records a block (``ReadLimits.block_bytes``), never more memory:
+    blocks of a few kilobytes, and of one record each, send what one block sends."""
+    path = faulty(None, False)
+    whole = _run(net, path, mode, ReadLimits().block_records)
+    for block_bytes in (4_096, 1):
+        assert _run(net, path, mode, ReadLimits().block_records, block_bytes) == whole, f"blocks of {block_bytes} bytes"
 
 
 def test_a_quote_free_file_is_parsed_in_line_ranges_that_end_where_lines_end(net, faulty, monkeypatch):

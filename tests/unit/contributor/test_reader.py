@@ -673,3 +673,23 @@ def test_the_header_is_read_from_the_first_block_alone(tmp_path, suffix, small_b
     assert only_problem(refused(write(tmp_path, "x.parquet", b"a,b\n"), limits=limits)).reason == "EXTRACT_UNREADABLE"
     with pytest.raises(ExtractError):
         read_header(tmp_path / "x.parquet", limits=limits)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_block_holds_at_most_block_bytes_unless_one_record_is_larger(tmp_path, suffix, small_batches):
+    notes = ["n" * (10 + 97 * (i % 7)) for i in range(300)]  # records of 10 to 600 characters
+    ids = [str(i) for i in range(300)]
+    path = tmp_path / f"wide.{suffix}"
+    if suffix == "csv":
+        path.write_text("id,notes\n" + "".join(f"{i},{n}\n" for i, n in zip(ids, notes)), encoding="utf-8")
+    else:
+        pq.write_table(pa.table({"id": ids, "notes": notes}), path, row_group_size=7)
+    for block_bytes, most in ((8_192, 8_192 * 2), (1, None)):  # cut by the held records' average size
+        blocks = list(ExtractRead(path, ReadLimits(block_records=1_000, block_bytes=block_bytes)).blocks())
+        assert [r for b in blocks for r in b.table.column(0).to_pylist()] == ids  # every record once, in order
+        assert [b.first_record for b in blocks] == [sum(b.records for b in blocks[:i]) for i in range(len(blocks))]
+        if most is None:
+            assert {b.records for b in blocks} == {1}
+        else:
+            assert len(blocks) > 10 and all(b.table.nbytes <= most for b in blocks)
+    assert len(list(ExtractRead(path, ReadLimits(block_records=1_000)).blocks())) == 1  # the default: 300 records in one block
