@@ -14,7 +14,6 @@ import io
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +40,7 @@ _BAD_BYTE_RE = re.compile("[\udc80-\udcff]")
 _SUSPICIOUS_RE = re.compile(f"[{CONTROL_CHARS}\udc80-\udcff]")
 _FIELD_END_RE = re.compile(r"[,\r\n]")
 
-_BATCH_ROWS = 65_536  # records per Arrow chunk when the exact path builds the table
+_BATCH_ROWS = 16_384  # records per table the exact path hands out (its Python strings held meanwhile)
 
 
 def csv_parser(field_limit: int):
@@ -122,130 +121,128 @@ def _open_quote_at_end(raw: str) -> tuple[int, int] | None:
     return None
 
 
-@dataclass
-class ExactResult:
-    """What the exact pass learnt: the findings, the header, the record count, and (when the
-    file is clean and a table was asked for) the data as an Arrow table of large strings."""
-
-    log: ProblemLog
-    header: list[str] | None
-    records: int
-    table: pa.Table | None
-
-
-def diagnose_csv(
-    path: str | os.PathLike[str], limits: ReadLimits, *, build_table: bool
-) -> ExactResult:
+class ExactCsv:
     """Read the whole CSV with Python's ``csv`` module and report every problem with its
     physical line, record number, byte offset and column. Streaming: memory stays bounded.
+
+    Iterating yields the records as Arrow tables of large strings (``_BATCH_ROWS`` at a time)
+    for as long as no problem has been found, the rest once the file is read if none was; once
+    the iteration has ended, ``log`` holds the whole file's findings, ``header`` its header and
+    ``records`` its record count. A caller takes the tables as valid only when ``log`` is empty
+    at the end (a problem late in the file voids what came before, as a refusal).
 
     Blank lines are skipped (not records), as pyarrow and pandas do. Stray quotes inside an
     unquoted field and text after a closing quote are kept literally, as pyarrow does; they
     are not reported.
     """
-    file = os.path.basename(os.fspath(path))
-    log = ProblemLog(file)
-    limit = limits.max_field_chars
-    header: list[str] | None = None
-    ncols = 0
-    records = 0
-    batch: list[str] = []
-    batch_cells = 0
-    chunks: list[pa.RecordBatch] = []
-    building = build_table
-    last: tuple[str, int, int, int | None] | None = None  # raw text, line, byte, record
 
-    # Ragged records are reported one step late: if the last record holds an unterminated
-    # quote, its wrong field count is only a consequence and is not reported twice.
-    held_ragged: tuple[int, int, int, int] | None = None
+    def __init__(self, path: str | os.PathLike[str], limits: ReadLimits) -> None:
+        self.path, self.limits = path, limits
+        self.log = ProblemLog(os.path.basename(os.fspath(path)))
+        self.header: list[str] | None = None
+        self.records = 0
 
-    # No field can be longer than the file; ours (limits.max_field_chars) is checked below with
-    # a better message than ``csv``'s.
-    parser = csv_parser(os.path.getsize(path) + 1)
-    with open(path, "rb") as raw_file:
-        wrong = sniff_wrong_format(raw_file.read(8))
-        raw_file.seek(0)
-        text = io.TextIOWrapper(
-            raw_file, encoding="utf-8", errors="surrogateescape", newline=""
-        )
-        lines = _Lines(text)
-        reader = parser.reader(lines, dialect=csv.excel, strict=False)
-        prev_line, prev_byte = 0, 0
-        for row in reader:
-            rec_lines = lines.pending
-            lines.pending = []
-            start_line = prev_line + 1
-            start_byte = prev_byte + (lines.bom if prev_line == 0 else 0)
-            prev_line, prev_byte = lines.lines, lines.bytes
-            if not row:  # a blank line
-                continue
-            raw = rec_lines[0] if len(rec_lines) == 1 else "".join(rec_lines)
-            record = None if header is None else records + 1
-            last = (raw, start_line, start_byte, record)
-            if _SUSPICIOUS_RE.search(raw) is not None or max(map(len, row)) > limit:
-                _field_problems(
-                    log, row, raw, header or row, start_line, start_byte, record, limit, wrong
-                )
-            if header is None:
-                header = row
-                ncols = len(row)
-                batch_cells = _BATCH_ROWS * ncols
-                if ncols > limits.max_columns:
-                    log.add(
-                        TOO_MANY_COLUMNS,
-                        f"the header has {ncols} columns; the limit is {limits.max_columns}",
-                        line=start_line,
-                    )
-                check_header(list(row), log, csv_file=True, line=start_line)
-                continue
-            records += 1
-            if len(row) != ncols:
-                if held_ragged is not None:
-                    _report_ragged(log, held_ragged, ncols)
-                held_ragged = (start_line, start_byte, records, len(row))
-            if building:
-                batch.extend(row)  # row-major; split into columns per batch
-                if len(batch) >= batch_cells:
-                    if log or held_ragged is not None:
-                        building = False  # the file will be rejected; stop spending memory
-                        batch, chunks = [], []
-                    else:
-                        chunks.append(_to_batch(batch, ncols))
-                        batch = []
+    def __iter__(self) -> Iterator[pa.Table]:
+        path, limits, log = self.path, self.limits, self.log
+        limit = limits.max_field_chars
+        header: list[str] | None = None
+        ncols = 0
+        records = 0
+        batch: list[str] = []
+        batch_cells = 0
+        building = True
+        handed_out = False
+        last: tuple[str, int, int, int | None] | None = None  # raw text, line, byte, record
 
-    unterminated_record: int | None = -1
-    if last is not None:
-        raw, start_line, start_byte, record = last
-        opened = _open_quote_at_end(raw)
-        if opened is not None:
-            at, field = opened
-            names = header or []
-            column = _column(names, field, record)
-            # The swallowed field is long and the record short of fields only because of
-            # the open quote: one finding, not three.
-            log.discard(CSV_FIELD_TOO_LONG, record, column)
-            log.add(
-                CSV_UNTERMINATED_QUOTE,
-                "a quoted field opens here and is never closed; everything after it to the "
-                "end of the file was swallowed into that field",
-                line=start_line,
-                record=record,
-                byte_offset=start_byte + _utf8_len(raw[:at]),
-                column=column,
+        # Ragged records are reported one step late: if the last record holds an unterminated
+        # quote, its wrong field count is only a consequence and is not reported twice.
+        held_ragged: tuple[int, int, int, int] | None = None
+
+        # No field can be longer than the file; ours (limits.max_field_chars) is checked below with
+        # a better message than ``csv``'s.
+        parser = csv_parser(os.path.getsize(path) + 1)
+        with open(path, "rb") as raw_file:
+            wrong = sniff_wrong_format(raw_file.read(8))
+            raw_file.seek(0)
+            text = io.TextIOWrapper(
+                raw_file, encoding="utf-8", errors="surrogateescape", newline=""
             )
-            unterminated_record = record
-    if held_ragged is not None and held_ragged[2] != unterminated_record:
-        _report_ragged(log, held_ragged, ncols)
+            lines = _Lines(text)
+            reader = parser.reader(lines, dialect=csv.excel, strict=False)
+            prev_line, prev_byte = 0, 0
+            for row in reader:
+                rec_lines = lines.pending
+                lines.pending = []
+                start_line = prev_line + 1
+                start_byte = prev_byte + (lines.bom if prev_line == 0 else 0)
+                prev_line, prev_byte = lines.lines, lines.bytes
+                if not row:  # a blank line
+                    continue
+                raw = rec_lines[0] if len(rec_lines) == 1 else "".join(rec_lines)
+                record = None if header is None else records + 1
+                last = (raw, start_line, start_byte, record)
+                if _SUSPICIOUS_RE.search(raw) is not None or max(map(len, row)) > limit:
+                    _field_problems(
+                        log, row, raw, header or row, start_line, start_byte, record, limit, wrong
+                    )
+                if header is None:
+                    header = self.header = row
+                    ncols = len(row)
+                    batch_cells = _BATCH_ROWS * ncols
+                    if ncols > limits.max_columns:
+                        log.add(
+                            TOO_MANY_COLUMNS,
+                            f"the header has {ncols} columns; the limit is {limits.max_columns}",
+                            line=start_line,
+                        )
+                    check_header(list(row), log, csv_file=True, line=start_line)
+                    continue
+                records += 1
+                if len(row) != ncols:
+                    if held_ragged is not None:
+                        _report_ragged(log, held_ragged, ncols)
+                    held_ragged = (start_line, start_byte, records, len(row))
+                if building:
+                    batch.extend(row)  # row-major; split into columns per batch
+                    if len(batch) >= batch_cells:
+                        if log or held_ragged is not None:
+                            building = False  # the file will be rejected; stop spending memory
+                            batch = []
+                        else:
+                            table, batch = pa.Table.from_batches([_to_batch(batch, ncols)]), []
+                            handed_out = True
+                            yield table
 
-    if header is None:
-        detail = wrong or "the file has no header row (it is empty or holds only blank lines)"
-        log.add(CSV_EMPTY, detail)
-    table = None
-    if building and not log and header is not None:
-        if batch or not chunks:
-            chunks.append(_to_batch(batch, ncols))
-        table = pa.Table.from_batches(chunks)
-    return ExactResult(log, header, records, table)
+        unterminated_record: int | None = -1
+        if last is not None:
+            raw, start_line, start_byte, record = last
+            opened = _open_quote_at_end(raw)
+            if opened is not None:
+                at, field = opened
+                names = header or []
+                column = _column(names, field, record)
+                # The swallowed field is long and the record short of fields only because of
+                # the open quote: one finding, not three.
+                log.discard(CSV_FIELD_TOO_LONG, record, column)
+                log.add(
+                    CSV_UNTERMINATED_QUOTE,
+                    "a quoted field opens here and is never closed; everything after it to the "
+                    "end of the file was swallowed into that field",
+                    line=start_line,
+                    record=record,
+                    byte_offset=start_byte + _utf8_len(raw[:at]),
+                    column=column,
+                )
+                unterminated_record = record
+        if held_ragged is not None and held_ragged[2] != unterminated_record:
+            _report_ragged(log, held_ragged, ncols)
+
+        if header is None:
+            detail = wrong or "the file has no header row (it is empty or holds only blank lines)"
+            log.add(CSV_EMPTY, detail)
+        self.records = records
+        if building and not log and header is not None and (batch or not handed_out):
+            yield pa.Table.from_batches([_to_batch(batch, ncols)])
 
 
 def _report_ragged(log: ProblemLog, ragged: tuple[int, int, int, int], ncols: int) -> None:

@@ -2,9 +2,9 @@
 
 The fast path (pyarrow's multi-threaded parser plus one pass over the bytes for the SHA-256 and
 control characters) serves the clean files a case system usually exports. Whenever pyarrow fails
-or any cheap check looks wrong, the exact path (``csv_exact.diagnose_csv``, Python's ``csv``
+or any cheap check looks wrong, the exact path (``csv_exact.ExactCsv``, Python's ``csv``
 module) reads the file again and decides: it lists every problem, or, if there is none, supplies
-the table itself. So pyarrow's quirks (below) can cost time but never change what is accepted or
+the records itself, a table at a time. So pyarrow's quirks (below) can cost time but never change what is accepted or
 what the frame holds.
 
 pyarrow 26 behaviours this module works around (probed; see the tests):
@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from dvnet.pipelines.contributor.read.csv_exact import csv_parser, diagnose_csv
+from dvnet.pipelines.contributor.read.csv_exact import ExactCsv, csv_parser
 from dvnet.pipelines.contributor.read.extract import STRING, offset_type
 from dvnet.pipelines.contributor.read.problems import (
     CSV_EMPTY,
@@ -166,13 +166,13 @@ class CsvBlocks:
         logger.info("%s: fast CSV path flagged %s; running the exact pre-scan", name, suspicion)
         if handed_out:
             yield RESTART
-        exact = diagnose_csv(path, limits, build_table=True)
+        exact = ExactCsv(path, limits)
+        for table in exact:  # handed out while nothing is wrong yet; a later problem refuses them all
+            self.names = exact.header
+            yield table
         if exact.log:
             raise exact.log.error()
-        assert exact.table is not None and exact.header is not None
         refuse_if_changed(path, name, before)
-        self.names = exact.header
-        yield exact.table
 
 
 #: Handed out by a piecewise reading when everything it handed out before is void (it starts again).

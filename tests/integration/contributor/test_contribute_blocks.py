@@ -106,7 +106,7 @@ def test_a_quote_free_file_is_parsed_in_line_ranges_that_end_where_lines_end(net
     whole = _run(net, path, "record", ReadLimits().block_records)
     monkeypatch.setattr(csv_fast, "_BLOCK", 512)  # longer than a record: pyarrow needs a record within a block
     monkeypatch.setattr(csv_fast, "_PIECE_BLOCKS", 1)
-    monkeypatch.setattr(csv_fast, "diagnose_csv", lambda *args, **kw: pytest.fail("the fast path doubted a clean file"))
+    monkeypatch.setattr(csv_fast, "ExactCsv", lambda *args, **kw: pytest.fail("the fast path doubted a clean file"))
     ranges = []
     parse = csv_fast._arrow_csv
     monkeypatch.setattr(csv_fast, "_arrow_csv", lambda *args, **kw: ranges.append(args[1]) or parse(*args, **kw))

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dvnet.pipelines.contributor.read import csv_fast
+from dvnet.pipelines.contributor.read import csv_exact, csv_fast
 from dvnet.contracts.errors import ExtractError
 from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract, read_header
 from dvnet.pipelines.contributor.read import parquet as parquet_reader
@@ -693,3 +693,21 @@ def test_a_block_holds_at_most_block_bytes_unless_one_record_is_larger(tmp_path,
         else:
             assert len(blocks) > 10 and all(b.table.nbytes <= most for b in blocks)
     assert len(list(ExtractRead(path, ReadLimits(block_records=1_000)).blocks())) == 1  # the default: 300 records in one block
+
+
+def test_the_exact_path_hands_out_records_as_it_reads_them(tmp_path, monkeypatch):
+    """A file the fast path doubts (a bare CR inside a quoted value sends it to Python's csv
+    module) is read a table at a time there too, never whole; a problem late in the file still
+    refuses it all."""
+    monkeypatch.setattr(csv_exact, "_BATCH_ROWS", 2)
+    built = []
+    to_batch = csv_exact._to_batch
+    monkeypatch.setattr(csv_exact, "_to_batch", lambda cells, ncols: built.append(len(cells) // ncols) or to_batch(cells, ncols))
+    rows = [f'{i},"line\ronly {i}"\n' for i in range(20)]
+    path = write(tmp_path, "cr.csv", ("id,note\n" + "".join(rows)).encode())
+    blocks = ExtractRead(path, ReadLimits(block_records=2)).blocks()
+    assert next(blocks).table.column(1).to_pylist() == ["line\ronly 0", "line\ronly 1"]
+    assert sum(built) <= 4  # the first block, and no more than a table past it
+    assert sum(b.records for b in blocks) == 18 and sum(built) == 20  # read by the exact path
+    late = write(tmp_path, "late.csv", ("id,note\n" + "".join(rows) + '20,"bell\x07"\n').encode())
+    assert only_problem(refused(late, limits=ReadLimits(block_records=2))).reason == "CSV_CONTROL_CHAR"
