@@ -30,8 +30,9 @@ from dvnet.bundle.header import MAX_MANIFEST_SIZE
 
 SEGMENT_SIZE = 64 * 1024  # data bytes per segment but the last
 KEY_SIZE = 32
-_W = struct.Struct(">I")
-E_SIZE = _W.size
+#: E, the envelope's length, at the ciphertext's end (SPEC §10).
+_E = struct.Struct(">I")
+E_SIZE = _E.size
 SEGMENT_OVERHEAD = TAG_SIZE
 #: The shortest envelope: the HPKE suite's encapsulated key and tag around K and a manifest of one byte.
 MIN_ENVELOPE_SIZE = ENC_SIZE + KEY_SIZE + 1 + TAG_SIZE
@@ -126,7 +127,7 @@ def split_ciphertext(ciphertext: memoryview) -> tuple[memoryview, memoryview]:
     size = ciphertext.nbytes
     if size < E_SIZE + MIN_ENVELOPE_SIZE + SEGMENT_OVERHEAD:
         raise BundleError(FRAMING_INVALID, f"ciphertext of {size} bytes is too short for format 2")
-    (w,) = _W.unpack_from(ciphertext, size - E_SIZE)
+    (w,) = _E.unpack_from(ciphertext, size - E_SIZE)
     segments = size - E_SIZE - w
     if w < MIN_ENVELOPE_SIZE or segments < SEGMENT_OVERHEAD:
         raise BundleError(FRAMING_INVALID, f"envelope length {w} does not fit a ciphertext of {size} bytes")
