@@ -200,7 +200,7 @@ def _envelope_and_sign(header_bytes: bytes, key: bytes, manifest_bytes: bytes, s
                        signing_key: ed25519.Ed25519PrivateKey, recipient_public_key: x25519.X25519PublicKey) -> tuple[bytes, bytes]:  # fmt: skip
     """Format 2's envelope ‖ E, and the signature over the header and the whole ciphertext."""
     envelope = HPKE_SUITE.encrypt(streamed.envelope_plaintext(key, manifest_bytes), recipient_public_key, info=hpke_info(header_bytes, FORMAT_STREAMED))
-    tail = envelope + len(envelope).to_bytes(streamed.E_SIZE, "big")
+    tail = streamed.envelope_and_length(envelope)
     ciphertext_sha = segments.segments_sha256.copy()
     ciphertext_sha.update(tail)
     return tail, signing_key.sign(signed_message(header_bytes, ciphertext_sha256=ciphertext_sha.digest()))

@@ -38,6 +38,11 @@ SEGMENT_OVERHEAD = TAG_SIZE
 MIN_ENVELOPE_SIZE = ENC_SIZE + KEY_SIZE + 1 + TAG_SIZE
 
 
+def envelope_and_length(envelope: bytes) -> bytes:
+    """The ciphertext's tail: the envelope, then E (its length)."""
+    return envelope + _E.pack(len(envelope))
+
+
 def segment_nonce(index: int, last: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
