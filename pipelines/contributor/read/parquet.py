@@ -122,8 +122,11 @@ def _opened(path: str, name: str, limits: ReadLimits):
 
 def _batches(parquet, name: str, size: int) -> Iterator[pa.RecordBatch]:
     """The file's records in batches of at most ``size``, or a refusal if its data cannot be
-    decoded (pyarrow's message, which may quote the data, is dropped)."""
-    batches = parquet.iter_batches(batch_size=size)
+    decoded (pyarrow's message, which may quote the data, is dropped). A row group at a time:
+    one ``iter_batches`` over the whole file keeps Arrow memory for every row group it has read
+    (5M records in 996 row groups: 43 -> 173 MiB allocated by the end, 318 MiB peak, against a
+    flat 2 MiB and 101 MiB a group at a time)."""
+    batches = (b for group in range(parquet.num_row_groups) for b in parquet.iter_batches(batch_size=size, row_groups=[group]))
     while True:
         failed = False
         try:
