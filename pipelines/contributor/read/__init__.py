@@ -39,7 +39,7 @@ from dvnet.pipelines.contributor.read.problems import (
     ReadLimits,
     single_error,
 )
-from dvnet.pipelines.contributor.read.xlsx import read_xlsx
+from dvnet.pipelines.contributor.read.xlsx import XlsxPieces
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -281,20 +281,6 @@ def _block_size(limits: ReadLimits, record_bytes: float) -> int:
     return max(1, int(limits.block_bytes // record_bytes))
 
 
-class _Whole:
-    """A format read whole (Excel: a workbook holds at most 1,048,576 rows) as one piece."""
-
-    def __init__(self, reader, path: str, name: str, size: int, limits: ReadLimits) -> None:
-        self.reader, self.args = reader, (path, name, size, limits)
-        self.names: list[str] = []
-        self.sha256 = ""
-
-    def __iter__(self) -> Iterator[pa.Table]:
-        extract = self.reader(*self.args)
-        self.names, self.sha256 = extract.names, extract.sha256
-        yield extract.table
-
-
 def _open(path: str | os.PathLike[str], name: str, limits: ReadLimits):
     """The format's pieces (an iterable with ``names`` and ``sha256``), its format and byte size,
     or a refusal about the file itself (type, existence, size)."""
@@ -324,6 +310,5 @@ def _open(path: str | os.PathLike[str], name: str, limits: ReadLimits):
         )
     if fmt == "csv":
         return CsvBlocks(os.fspath(path), name, info.st_size, limits), fmt, info.st_size
-    if fmt == "parquet":
-        return ParquetPieces(os.fspath(path), name, info.st_size, limits), fmt, info.st_size
-    return _Whole(read_xlsx, os.fspath(path), name, info.st_size, limits), fmt, info.st_size
+    pieces = ParquetPieces if fmt == "parquet" else XlsxPieces
+    return pieces(os.fspath(path), name, info.st_size, limits), fmt, info.st_size

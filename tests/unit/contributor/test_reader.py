@@ -20,6 +20,7 @@ from dvnet.pipelines.contributor.read import csv_exact, csv_fast
 from dvnet.contracts.errors import ExtractError
 from dvnet.pipelines.contributor.read import ExtractRead, ReadLimits, read_extract, read_header
 from dvnet.pipelines.contributor.read import parquet as parquet_reader
+from dvnet.pipelines.contributor.read import xlsx as xlsx_reader
 
 STRING = pd.StringDtype("pyarrow")
 
@@ -557,6 +558,13 @@ def test_xlsx_header_problems_name_the_sheet_row(tmp_path):
     assert found == {("EXTRACT_DUPLICATE_HEADER", 1, "ID"), ("EXTRACT_EMPTY_HEADER", 1, None)}
 
 
+def test_xlsx_header_problems_refuse_a_sheet_no_wider_than_its_header(tmp_path):
+    path = tmp_path / "dup.xlsx"
+    write_xlsx(path, [["id", "ID"], ["1", "2"], ["3", "4"]])
+    problem = only_problem(refused(path))
+    assert (problem.reason, problem.line, problem.column) == ("EXTRACT_DUPLICATE_HEADER", 1, "ID")
+
+
 def test_xlsx_field_too_long_names_the_sheet_row(tmp_path):
     path = tmp_path / "long.xlsx"
     write_xlsx(path, [["id", "note"], ["1", "ok"], [None, None], ["2", "x" * 30]])
@@ -581,6 +589,25 @@ def test_xlsx_that_unpacks_beyond_the_cap_is_refused(tmp_path):
     size = path.stat().st_size
     problem = only_problem(refused(path, limits=ReadLimits(max_bytes=size + 1)))
     assert problem.reason == "FILE_TOO_LARGE"
+
+
+def test_xlsx_is_read_a_table_at_a_time_with_the_sheets_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(xlsx_reader, "_BATCH_ROWS", 2)
+    rows = [[f"C{i}", i] for i in range(9)]
+    path = tmp_path / "rows.xlsx"
+    write_xlsx(path, [["name", "note"], *rows[:4], [None, None], *rows[4:]])  # a blank sheet row after record 4
+    read = []
+    sheet_rows = xlsx_reader._xlsx_rows
+    monkeypatch.setattr(xlsx_reader, "_xlsx_rows", lambda *a: (read.append(r[0]) or r for r in sheet_rows(*a)))
+    reading = ExtractRead(path, ReadLimits(block_records=4))
+    blocks = reading.blocks()
+    first = next(blocks)
+    assert first.table.column(0).to_pylist() == ["C0", "C1", "C2", "C3"] and len(read) <= 7  # not the whole sheet
+    assert [b.records for b in blocks] == [4, 1] and reading.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert cells(read_extract(path).frame) == [[f"C{i}", str(i)] for i in range(9)]
+    write_xlsx(path, [["name", "note"], *rows[:4], [None, None], *rows[4:7], ["C7", "x" * 30], ["C8", 8, "beyond"]])
+    found = sorted((p.reason, p.line, p.record or 0, p.column or "") for p in refused(path, limits=ReadLimits(max_field_chars=20)).context["problems"])
+    assert found == [("EXTRACT_EMPTY_HEADER", 1, 0, ""), ("EXTRACT_FIELD_TOO_LONG", 10, 8, "note")]  # sheet row 10 is record 8
 
 
 # --- any format --------------------------------------------------------------------------------
