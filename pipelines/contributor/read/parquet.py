@@ -205,12 +205,10 @@ def _parquet_column_as_text(
     if _is(kind, _TEXT):
         column = column.cast(STRING)
         bad = _invalid_utf8_rows(column, first)
-    elif _is(kind, _BYTES):
+    else:  # bytes: any other type was set aside by the schema (``_unsupported``)
         bad = _invalid_utf8_rows(column, first)
         if not bad:
             column = column.cast(pa.large_binary()).cast(STRING)
-    else:  # not reached: ``_unsupported`` sets such columns aside by the schema
-        return pa.chunked_array([pa.nulls(len(column), STRING)])
     for record in bad:
         log.add(EXTRACT_ENCODING, "bytes that are not valid UTF-8", record=record, column=name)
     if bad:
