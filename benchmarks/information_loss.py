@@ -1,6 +1,6 @@
 """Information loss beside published suppression patterns: dvnet's protect on the public example
-tables of Statistics Norway's GaussSuppression, each run under the rules that produced the
-published pattern, and the two results side by side.
+tables of Statistics Norway's GaussSuppression and of sdcTable, each run under the rules that
+produced the published pattern, and the two results side by side.
 
     .venv/bin/python benchmarks/information_loss.py            # prints the table, writes results
     .venv/bin/python benchmarks/information_loss.py --check    # exit 1 if dvnet suppresses more anywhere
@@ -19,9 +19,16 @@ run at its weakest width (1: not exact) for the like-for-like figure, and at the
 profile derives for threshold 4 (3, the width of the band 1..3) to show what the stronger
 guarantee costs. Information loss is the number of suppressed cells and the sum of their values.
 
-Not carried over: sdcTable's own test problems live in R data files of S4 objects
-(``problemWithSupps.RData``) or mark primaries by hand (``change_cellstatus``) rather than by a
-rule dvnet's profiles can express.
+sdcTable: the table of its test ``test-simpleheuristic.R`` (a 4 x 4 table; margins computed from
+the interior, as ``makeProblem`` does from the rows it is given: the test's own margin rows for
+columns a and c do not add up and are not used), nine primaries marked by hand
+(``change_cellstatus(rule = "u")``, dvnet's ``protect(primary=...)``), and the one secondary
+cell its comment names (x|b) and its ``expect_equal`` counts for ``SIMPLEHEURISTIC`` with the
+attacker problems solved. sdcTable's attacker takes suppressed cells as at least 0, dvnet's
+``zeros="suppress"``; it asks only that no primary be exact (width 1). Not carried over: its
+other tests' tables live in R data files (``microdata1``), link the same regions under two
+hierarchies (dvnet keys a cell by its coordinates, so a region under "county-1" and under "small"
+are two cells), or name only how many secondary cells a run adds, not which.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ class Case:
     values: tuple[int, ...]  # row-major
     zeros: str  # dvnet's rule matching the published run's zero handling
     published: frozenset[tuple[str, str]]  # (row, col) of every suppressed cell in the published output
+    package: str = "GaussSuppression"
+    marked: frozenset[tuple[str, str]] = frozenset()  # primaries set by hand, whatever their count
 
     def frame(self) -> pd.DataFrame:
         """The interior cells and every margin (``Total``), one row per cell."""
@@ -80,6 +89,8 @@ Z1_BY_COLUMN = {  # SSBtoolsData("z1"): count by region within each hovedint
     "soshjelp": (55, 29, 35, 17, 63, 24, 22, 38),
     "trygd": (36, 18, 25, 13, 52, 22, 8, 15),
 }
+SDC_VALUES = (30, 47, 64, 89, 90, 124, 5, 31, 92, 100, 59, 85, 800, 991, 651, 685)  # test-simpleheuristic.R: v1 w..z x v2 a..d
+SDC_MARKED = frozenset({("w", "a"), ("w", "b"), ("w", "c"), ("x", "a"), ("x", "c"), ("y", "b"), ("y", "d"), ("z", "b"), ("z", "d")})
 DF_VALUES = (1, 1, 1, 5, 5, 9, 9, 9, 9, 9, 0, 0, 0, 7, 7)  # the manual's `df`: var1 1..3 x var2 A..E
 Z_VALUES = (0, 2, 5, 0, 0, 6, 7, 8, 9)  # the manual's `z`: row 1..3 x col 1..3
 
@@ -96,6 +107,8 @@ CASES = (
     Case("z, zeros as singletons", "GaussSuppressionFromData(z, 1:2, 3)",
          ("1", "2", "3"), ("1", "2", "3"), Z_VALUES, "suppress",
          frozenset({("1", "1"), ("1", "2"), ("1", "3"), ("2", "1"), ("2", "2"), ("2", "3"), ("3", "1"), ("3", "2")})),
+    Case("sdcTable 4 x 4, primaries by hand", 'protectTable(sdc, method = "SIMPLEHEURISTIC") in test-simpleheuristic.R',
+         tuple("wxyz"), tuple("abcd"), SDC_VALUES, "suppress", SDC_MARKED | {("x", "b")}, package="sdcTable", marked=SDC_MARKED),
 )  # fmt: skip
 
 
@@ -112,20 +125,28 @@ def dvnet_pattern(case: Case, width: int, method: str) -> set[tuple[str, str]]:
     """The cells dvnet suppresses (its release has passed dvnet's own LP audit)."""
     profile = _profile(case, width)
     frame = case.frame()
-    release = protect([Table(case.name, frame, ("row", "col"), "n")], profile, method=method)
+    marked = {case.name: [(r, c) in case.marked for r, c in frame[["row", "col"]].itertuples(index=False)]} if case.marked else None
+    release = protect([Table(case.name, frame, ("row", "col"), "n")], profile, method=method, primary=marked)
     out = release.tables[case.name]
     return {(r, c) for r, c, s in out[["row", "col", "status"]].itertuples(index=False) if s != "published"}
 
 
 def their_pattern_audited(case: Case, width: int) -> str:
     """The published pattern under dvnet's audit at ``width``: "passes", or what an attacker pins."""
+    report = audit_pattern(case, case.published, width)
+    return "passes" if report.passed else f"{report.n_exact} exact, {report.n_narrow} narrow"
+
+
+def audit_pattern(case: Case, published: frozenset[tuple[str, str]], width: int):
+    """dvnet's audit (``AuditReport``) of ``case``'s table with the cells ``published`` suppressed."""
     frame = case.frame()
-    hidden = [(r, c) in case.published for r, c in frame[["row", "col"]].itertuples(index=False)]
-    sensitive = [h and (v < THRESHOLD and (v > 0 or case.zeros == "suppress")) for h, v in zip(hidden, frame["value"])]
+    hidden = [(r, c) in published for r, c in frame[["row", "col"]].itertuples(index=False)]
+    cells = list(frame[["row", "col"]].itertuples(index=False, name=None))
+    small = [v < THRESHOLD and (v > 0 or case.zeros == "suppress") for v in frame["value"]]
+    sensitive = [h and (s or c in case.marked) for h, s, c in zip(hidden, small, cells)]
     public = frame.assign(value=frame["value"].where(~pd.Series(hidden)), status=[SUPPRESSED_MARK if h else "published" for h in hidden])
     reasons = ["primary" if s else "complementary" if h else "published" for h, s in zip(hidden, sensitive)]
-    report = audit([Table(case.name, public, ("row", "col"), "n")], _profile(case, width), reasons={case.name: reasons})
-    return "passes" if report.passed else f"{report.n_exact} exact, {report.n_narrow} narrow"
+    return audit([Table(case.name, public, ("row", "col"), "n")], _profile(case, width), reasons={case.name: reasons})
 
 
 def compare() -> list[dict]:
@@ -137,8 +158,8 @@ def compare() -> list[dict]:
             verdict = their_pattern_audited(case, width)
             for method in ("auto", "heuristic"):
                 ours = _loss(frame, dvnet_pattern(case, width, method))
-                rows.append({"case": case.name, "source": case.source, "zeros": case.zeros, "width": width, "method": method,
-                             "gauss_cells": theirs["cells"], "gauss_total": theirs["total"], "gauss_under_dvnet_audit": verdict,
+                rows.append({"case": case.name, "package": case.package, "source": case.source, "zeros": case.zeros, "width": width, "method": method,
+                             "published_cells": theirs["cells"], "published_total": theirs["total"], "published_under_dvnet_audit": verdict,
                              "dvnet_cells": ours["cells"], "dvnet_total": ours["total"]})  # fmt: skip
     return rows
 
@@ -149,14 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if, at width 1 with the default method, dvnet suppresses more cells or a larger total")
     args = parser.parse_args(argv)
     rows = compare()
-    print(f"{'case':24s} {'width':>5s} {'method':>9s}   {'GaussSuppression':>18s} {'(under dvnet audit)':>20s}   {'dvnet':>14s}")
+    print(f"{'case':34s} {'width':>5s} {'method':>9s}   {'published pattern':>18s} {'(under dvnet audit)':>20s}   {'dvnet':>14s}")
     for r in rows:
-        print(f"{r['case']:24s} {r['width']:>5d} {r['method']:>9s}   {r['gauss_cells']:>6d} cells {r['gauss_total']:>5d} {r['gauss_under_dvnet_audit']:>20s}   "
+        print(f"{r['case']:34s} {r['width']:>5d} {r['method']:>9s}   {r['published_cells']:>6d} cells {r['published_total']:>5d} {r['published_under_dvnet_audit']:>20s}   "
               f"{r['dvnet_cells']:>4d} cells {r['dvnet_total']:>4d}", flush=True)  # fmt: skip
     like_for_like = [r for r in rows if r["width"] == 1 and r["method"] == "auto"]
-    worse = [r["case"] for r in like_for_like if r["dvnet_cells"] > r["gauss_cells"] or r["dvnet_total"] > r["gauss_total"]]
-    headline = (f"information loss: {len(like_for_like)} published patterns, dvnet worse on {len(worse)}; "
-                f"suppressed total {sum(r['dvnet_total'] for r in like_for_like)} vs {sum(r['gauss_total'] for r in like_for_like)}")  # fmt: skip
+    worse = [r["case"] for r in like_for_like if r["dvnet_cells"] > r["published_cells"] or r["dvnet_total"] > r["published_total"]]
+    packages = ", ".join(f"{p} {sum(r['package'] == p for r in like_for_like)}" for p in sorted({r["package"] for r in like_for_like}))
+    headline = (f"information loss: {len(like_for_like)} published patterns ({packages}), dvnet worse on {len(worse)}; "
+                f"suppressed total {sum(r['dvnet_total'] for r in like_for_like)} vs {sum(r['published_total'] for r in like_for_like)}")  # fmt: skip
     print(headline)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"python": platform.python_version()}, "command": "benchmarks/information_loss.py",

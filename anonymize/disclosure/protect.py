@@ -171,11 +171,14 @@ def prepare(
     contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     earlier: Sequence[EarlierCell] | None = None,
     sole_categories: Mapping[str, Sequence[str]] | None = None,
+    primary: Mapping[str, Sequence[bool]] | None = None,
 ) -> Prepared:
     """Model, sensitive cells (primary, dominance), published values and the attacker's view.
 
     ``sole_categories``: per dimension, its categories with a single member organisation (their
-    cells are that organisation's caseload: dominance 100 %)."""
+    cells are that organisation's caseload: dominance 100 %). ``primary``: per table, one flag per
+    row of its frame: cells sensitive whatever their count (cells a policy never publishes;
+    tau-ARGUS's a-priori unsafe cells, sdcTable's status "u"), protected like small counts."""
     profile = get_profile(profile)
     tables = list(tables)
     for t in tables:
@@ -185,7 +188,10 @@ def prepare(
     model = build_model(tables, earlier)
     truth = model.truth
     released = model.in_release
-    small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
+    marked = _marked(model, tables, primary or {})
+    if profile.zeros == "publish" and (marked & (np.nan_to_num(truth, nan=1) == 0)).any():
+        raise DisclosureError(INVALID_TABLE, f"cells marked primary hold a zero, which profile {profile.name} publishes (every suppressed cell is at least 1)")
+    small = released & (small_count_mask(np.nan_to_num(truth, nan=-1), profile) | marked)
     dom = category_mask(model, tables, sole_categories or {}) & ~small
     owner, by_agency, agencies, who = np.full(model.n, -1, dtype=np.int64), None, [], None
     if contributions is not None:
@@ -228,6 +234,20 @@ def prepare(
     return Prepared(profile, tables, earlier, model, problem, kinds, shown, view, owner, by_agency, agencies)
 
 
+def _marked(model: LinkedModel, tables: list[Table], primary: Mapping[str, Sequence[bool]]) -> np.ndarray:
+    """The quantities of the cells ``primary`` flags (``prepare``)."""
+    names = {t.name: t for t in tables}
+    out = np.zeros(model.n, dtype=bool)
+    for name, flags in primary.items():
+        if name not in names:
+            raise DisclosureError(INVALID_TABLE, f"cells marked primary in a table not in the release: {name}", table=name)
+        flags = np.asarray(flags, dtype=bool)
+        if flags.shape != (names[name].n_cells,):
+            raise DisclosureError(INVALID_TABLE, f"table {name}: {len(flags)} primary flag(s) for {names[name].n_cells} cells", table=name)
+        out[model.cell_qids[name][flags]] = True
+    return out
+
+
 def upper_levels(who: Contributors | None, truth: np.ndarray, p_percent: float | None) -> np.ndarray:
     """The value each cell's range must reach upwards under the p % rule (tau-ARGUS's upper
     protection level, ``p/100 x1 - (total - x1 - x2)`` above the true count): the second-largest
@@ -246,6 +266,7 @@ def protect(
     contributions: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     earlier: Sequence[EarlierCell] | None = None,
     sole_categories: Mapping[str, Sequence[str]] | None = None,
+    primary: Mapping[str, Sequence[bool]] | None = None,
     method: str = "auto",
     milp_max_cells: int = 1500,
     milp_time_limit: float = 20.0,
@@ -259,6 +280,7 @@ def protect(
     ``contributions``: per-agency counts of interior cells for the dominance rule (a frame with a
     ``table`` column, or a mapping by table name). ``earlier``: the ledger's cells of earlier
     releases. ``sole_categories``: per dimension, the categories with one member organisation.
+    ``primary``: per table, one flag per row: cells protected as primary whatever their count.
     ``method``: "auto" (MILP for blocks of at most ``milp_max_cells`` cells, heuristic
     beyond; a block whose MILP has not converged in its rounds of cuts (``milp_rounds``) is completed by
     the heuristic from the MILP's last pattern), "milp" (rounds until converged or
@@ -269,7 +291,7 @@ def protect(
     if method not in METHODS:
         raise DisclosureError(INVALID_TABLE, f"unknown protection method; choose one of {', '.join(METHODS)}")
     t_start = time.perf_counter()
-    prep = prepare(tables, profile, contributions=contributions, earlier=earlier, sole_categories=sole_categories)
+    prep = prepare(tables, profile, contributions=contributions, earlier=earlier, sole_categories=sole_categories, primary=primary)
     profile, model, problem, kinds = prep.profile, prep.model, prep.problem, prep.kinds
     seen = SeenRanges.nothing(model.M, model.n)
     suppressed, used = _complementary_cells(problem, method, t_start, milp_max_cells, milp_time_limit, time_limit, exact_limit, seen)
