@@ -48,6 +48,8 @@ STATUS_LABELS = {PUBLISHED: PUBLISHED_MARK, PRIMARY: SUPPRESSED_MARK, DOMINANCE:
 REASONS = {PUBLISHED: "published", PRIMARY: "primary", DOMINANCE: "dominance", COMPLEMENTARY: "complementary", DIFFERENCE: "difference", EARLIER: "earlier",
            WITHHELD: "withheld"}
 REASON_CODES = {v: k for k, v in REASONS.items()}
+#: What to do when protection or its audit did not finish in the time allowed.
+MORE_TIME_HINT = "nothing was published; publish smaller tables or coarser categories, choose another profile, or allow more time (dvnet publish --time-limit)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ class AuditReport:
             raise DisclosureError(
                 AUDIT_INCOMPLETE,
                 f"{self.n_unchecked} suppressed cell(s) could not be checked in the time allowed",
-                hint="nothing was published; publish smaller tables or coarser categories, choose another profile, or raise the audit time limit",
+                hint=MORE_TIME_HINT,
                 unchecked=self.n_unchecked,
             )
 

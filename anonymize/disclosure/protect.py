@@ -25,6 +25,7 @@ from dvnet.anonymize.disclosure.audit import (
     DIFFERENCE,
     DOMINANCE,
     EARLIER,
+    MORE_TIME_HINT,
     PRIMARY,
     PUBLISHED,
     REASONS,
@@ -40,7 +41,7 @@ from dvnet.anonymize.disclosure.complementary import Problem, SolveInfo, blocks,
 from dvnet.anonymize.disclosure.complementary_heuristic import heuristic
 from dvnet.anonymize.disclosure.complementary_milp import solve_milp
 from dvnet.anonymize.disclosure.dominance import Contributors, category_mask, contributors, dominance_mask
-from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, INVALID_TABLE, DisclosureError
+from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, INVALID_TABLE, DisclosureError
 from dvnet.anonymize.disclosure.insiders import insiders_short, repair_insiders
 from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
@@ -299,6 +300,7 @@ def protect(
         suppressed = _protect_singletons(prep, suppressed, used, t_start + time_limit, exact_limit)
     solve_seconds = time.perf_counter() - t_start
     report, suppressed, insiders = _audit_until_passed(prep, suppressed, kinds, method, audit_time_limit, exact_limit, used, t_start + time_limit, seen)
+    out_of_time = method != "none" and time.perf_counter() > t_start + time_limit
     kinds[suppressed & (kinds == PUBLISHED)] = COMPLEMENTARY
 
     out_tables, counts, supp_total, comp_total = _published_tables(prep.tables, model, kinds, prep.shown)
@@ -323,6 +325,13 @@ def protect(
     owners = {t.name: [prep.agencies[o] if o >= 0 else None for o in prep.owner[model.cell_qids[t.name]]] for t in prep.tables}
     release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons, owners)
     if check:
+        if out_of_time and not report.passed:  # still failing when the time ran out: time is what to change
+            raise DisclosureError(
+                AUDIT_INCOMPLETE,
+                f"protection did not finish in the time allowed: {report.n_exact + report.n_narrow + report.n_unchecked} suppressed cell(s) not yet proven safe",
+                hint=MORE_TIME_HINT,
+                unproven=report.n_exact + report.n_narrow + report.n_unchecked,
+            )
         report.raise_if_failed()
         _refuse_exposed_singletons(model.M, suppressed, prep.owner, prep.unknown)
         if insiders:

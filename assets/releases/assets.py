@@ -34,6 +34,7 @@ class ReleaseConfig(Config):
     threshold: Optional[int] = Field(default=None, description="custom profile: smallest count published.")
     rounding_base: Optional[int] = Field(default=None, description="custom profile: round published counts to this base.")
     dominance_share: Optional[float] = Field(default=None, description="custom profile: one agency's largest share of a cell.")
+    time_limit_minutes: float = Field(default=10.0, gt=0, description="What suppression, and each audit, may take; a release not proven safe by then is refused (AUDIT_INCOMPLETE).")
 
 
 @asset(group_name="releases", deps=WAREHOUSE_DEPS, pool=RELEASE_POOL)
@@ -46,7 +47,7 @@ def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: 
     with warehouse.locked():  # build_request opens the warehouse itself
         periods = config.periods or latest_periods(network.root_path)
         result = build_request(network.root_path, config.profile, periods, config.author, method=config.method, overrides=overrides,
-                               step=release_steps)  # fmt: skip
+                               step=release_steps, time_limit=60.0 * config.time_limit_minutes)  # fmt: skip
     s = result.internal  # the coordinator's figures (per reason): never in the release folder
     return MaterializeResult(
         metadata={

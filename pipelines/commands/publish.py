@@ -18,7 +18,7 @@ import click
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.cli import EXIT_OK
-from dvnet.pipelines.commands.options import QUARTER, dagster_home_option, network_option
+from dvnet.pipelines.commands.options import QUARTER, FiniteFloatRange, dagster_home_option, network_option
 from dvnet.pipelines.commands.waiting import holding_warehouse, wait_option
 from dvnet.pipelines.console import make_console
 from dvnet.pipelines.progress import progress
@@ -32,12 +32,14 @@ from dvnet.pipelines.progress import progress
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
+@click.option("--time-limit", "time_limit", type=FiniteFloatRange(min=0, min_open=True, max=7 * 24 * 60), default=10.0, show_default=True, metavar="MINUTES",
+              help="What suppression, and each audit, may take; a release not proven safe by then is refused (nothing is written).")
 @dagster_home_option()
 @wait_option()
 @acting_as("publish")
 @click.pass_context
 def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods: tuple[str, ...], method: str, threshold, rounding_base,
-            dominance_share, dagster_home: Path | None, wait: float) -> int:  # fmt: skip
+            dominance_share, time_limit: float, dagster_home: Path | None, wait: float) -> int:  # fmt: skip
     """Request a release: suppress, audit (refuses on any exact or narrow range), write files for review.
 
     Writes <network>/coordinator/release-requests/<id>/ (owner-only; not served by `dvnet query`)
@@ -64,7 +66,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     with holding_warehouse(network, wait):
         chosen = list(periods) or latest_periods(network)
         with progress(console, f"publish {', '.join(chosen)} under {profile}") as tracker:
-            config = {"profile": profile, "periods": chosen, "method": method, "author": actor.actor, **overrides}
+            config = {"profile": profile, "periods": chosen, "method": method, "author": actor.actor, "time_limit_minutes": time_limit, **overrides}
             release_id, _ = run_release_step(network, home, "release_request", config, "dvnet publish", step=tracker.stage)
     folder = requests_root(NetworkPaths(network)) / release_id
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

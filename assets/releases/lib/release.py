@@ -39,6 +39,10 @@ from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 
 
+#: Seconds suppression, and each audit, may take before a request is refused (``dvnet publish --time-limit``).
+DEFAULT_TIME_LIMIT = 600.0
+
+
 @dataclass
 class ReleaseResult:
     """A release request. ``internal``: the coordinator's figures (suppressed cells per reason,
@@ -148,9 +152,12 @@ def latest_periods(root: Path) -> list[str]:
 
 
 def build_request(root: Path, profile: str, periods: list[str], author: str, *, now: dt.datetime | None = None, method: str = "auto",
-                  release_id: str | None = None, overrides: dict | None = None, step: Callable[[str], None] = lambda name: None) -> ReleaseResult:
+                  release_id: str | None = None, overrides: dict | None = None, step: Callable[[str], None] = lambda name: None,
+                  time_limit: float = DEFAULT_TIME_LIMIT) -> ReleaseResult:  # fmt: skip
     """Request a release for ``periods`` under ``profile`` (``author``: the person asking);
-    refuses (AUDIT_FAILED) rather than leak. ``step(name)`` is told when each stage starts."""
+    refuses (AUDIT_FAILED) rather than leak. ``step(name)`` is told when each stage starts.
+    ``time_limit`` (seconds): what suppression, and each audit, may take; a release not proven
+    safe by then is refused (AUDIT_INCOMPLETE)."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     periods = sorted({str(Period.parse(p)) for p in periods})
     prof = get_profile(profile, **(overrides or {}))
@@ -175,7 +182,8 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
         agencies = con.execute("SELECT count(DISTINCT agency_id) FROM ledger WHERE superseded_by IS NULL AND list_contains(?, period)", [periods]).fetchone()[0]
         earlier = history.earlier_cells(con, paths.releases, paths.coordinator, periods)  # from the folders, cross-checked with the ledger
         step("suppression and audit")
-        protected = protect(tables, prof, contributions=contributions, earlier=earlier, sole_categories=single_member_categories(network), method=method)
+        protected = protect(tables, prof, contributions=contributions, earlier=earlier, sole_categories=single_member_categories(network), method=method,
+                            time_limit=time_limit, audit_time_limit=time_limit)  # fmt: skip
         published = {t.name: (protected.tables[t.name], t.description) for t in tables}
         rate_tables = _rate_tables({k: v[0] for k, v in published.items()})
         stats = protected.stats.to_dict()  # the coordinator's: per reason, information loss

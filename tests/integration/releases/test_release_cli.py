@@ -86,3 +86,15 @@ def test_a_refused_release_is_one_line_and_exit_1_and_a_failed_run_in_the_instan
         assert run.status == DagsterRunStatus.FAILURE
         assert not instance.fetch_materializations(AssetKey("release_request"), limit=10).records
     assert os.environ.get("DAGSTER_HOME") == str(home)  # the command restored what it found
+
+
+def test_a_request_that_cannot_be_proven_safe_in_its_time_limit_is_refused_and_says_how_to_proceed(loaded_network, capsys):
+    # `--time-limit` reaches suppression and the audit: a limit no audit meets refuses the request
+    # (the same network publishes under the default limit, in the test above), writing nothing.
+    root = loaded_network
+    code = main(["publish", "--network", str(root), "--time-limit", "0.000001", *_as_founder(root)], {})
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "error: AUDIT_INCOMPLETE:" in err and "--time-limit" in err and "Traceback" not in out + err, err
+    assert not list((root / "coordinator" / "releases").glob("*"))
+    assert not list((root / "coordinator" / "release-requests").glob("*/manifest.json"))

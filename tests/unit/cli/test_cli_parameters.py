@@ -373,6 +373,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("publish", "method"): [("unknown", lambda w: _publish(w, "--method", "guess"), "USAGE_OPTION_INVALID")],
     ("publish", "threshold"): [("0", lambda w: _publish(w, "--profile", "custom", "--threshold", "0"), "INVALID_PROFILE"), ("without custom", lambda w: _publish(w, "--threshold", "5"), "USAGE_INVALID")],
     ("publish", "rounding_base"): [("0", lambda w: _publish(w, "--profile", "custom", "--rounding-base", "0"), "INVALID_PROFILE")],
+    ("publish", "time_limit"): [(v, (lambda v: lambda w: _publish(w, "--time-limit", v))(v), "USAGE_OPTION_INVALID") for v in ("0", "-1", "nan", "inf", "1e9", "soon")],
     ("publish", "dominance_share"): [(v, (lambda v: lambda w: _publish(w, "--profile", "custom", "--dominance-share", v))(v), "INVALID_PROFILE") for v in ("nan", "1.5", "0")],
     ("query", "sql"): [
         ("not SQL", lambda w: ["query", "SELEKT everything", "--releases", str(w.releases)], "QUERY_FAILED"),
