@@ -44,6 +44,7 @@ from dvnet.anonymize.disclosure.dominance import Contributors, category_mask, co
 from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, INVALID_TABLE, DisclosureError
 from dvnet.anonymize.disclosure.insiders import insiders_short, repair_insiders
 from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH
+from dvnet.anonymize.disclosure.limits import TIME_LIMIT_SECONDS
 from dvnet.anonymize.disclosure.primary import refuse_tables, small_count_mask
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
@@ -271,8 +272,8 @@ def protect(
     method: str = "auto",
     milp_max_cells: int = 1500,
     milp_time_limit: float = 20.0,
-    time_limit: float = 600.0,
-    audit_time_limit: float | None = 600.0,
+    time_limit: float = TIME_LIMIT_SECONDS,
+    audit_time_limit: float | None = TIME_LIMIT_SECONDS,
     exact_limit: int = 400,
     check: bool = True,
 ) -> ProtectedRelease:

@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from dvnet.anonymize.disclosure import SUPPRESSED_MARK, protect
+from dvnet.anonymize.disclosure.limits import TIME_LIMIT_SECONDS
 from dvnet.anonymize.disclosure.profiles import get_profile
 from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.tables import TOTAL, Table
@@ -37,10 +38,6 @@ from dvnet.assets.warehouse.lib.cubes import RELEASE_TABLES, contributions_frame
 from dvnet.assets.warehouse.lib import schema as warehouse_schema
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
-
-
-#: Seconds suppression, and each audit, may take before a request is refused (``dvnet publish --time-limit``).
-DEFAULT_TIME_LIMIT = 600.0
 
 
 @dataclass
@@ -153,7 +150,7 @@ def latest_periods(root: Path) -> list[str]:
 
 def build_request(root: Path, profile: str, periods: list[str], author: str, *, now: dt.datetime | None = None, method: str = "auto",
                   release_id: str | None = None, overrides: dict | None = None, step: Callable[[str], None] = lambda name: None,
-                  time_limit: float = DEFAULT_TIME_LIMIT) -> ReleaseResult:  # fmt: skip
+                  time_limit: float = TIME_LIMIT_SECONDS) -> ReleaseResult:  # fmt: skip
     """Request a release for ``periods`` under ``profile`` (``author``: the person asking);
     refuses (AUDIT_FAILED) rather than leak. ``step(name)`` is told when each stage starts.
     ``time_limit`` (seconds): what suppression, and each audit, may take; a release not proven

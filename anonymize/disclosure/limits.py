@@ -1,0 +1,8 @@
+"""How long protection may take: the one default, read by the library, the release step and
+``dvnet publish --time-limit`` (a module of its own so that a command's ``--help`` imports nothing
+heavy to show it)."""
+
+#: Minutes suppression, and each audit of it, may take before a release is refused as not proven
+#: safe in time (``AUDIT_INCOMPLETE``).
+TIME_LIMIT_MINUTES = 10.0
+TIME_LIMIT_SECONDS = 60.0 * TIME_LIMIT_MINUTES
