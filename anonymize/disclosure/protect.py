@@ -193,7 +193,7 @@ def prepare(
     marked = _marked(model, tables, primary or {})
     if profile.zeros == "publish" and (marked & (np.nan_to_num(truth, nan=1) == 0)).any():
         raise DisclosureError(INVALID_TABLE, f"cells marked primary hold a zero, which profile {profile.name} publishes (every suppressed cell is at least 1)")
-    small = released & (small_count_mask(np.nan_to_num(truth, nan=-1), profile) | marked)
+    small = released & small_count_mask(np.nan_to_num(truth, nan=-1), profile)
     dom = category_mask(model, tables, sole_categories or {}) & ~small
     owner, by_agency, agencies, who = np.full(model.n, -1, dtype=np.int64), None, [], None
     if contributions is not None:
@@ -201,6 +201,7 @@ def prepare(
         dom |= dominance_mask(model, who, profile.dominance_share, profile.p_percent) & ~small
         owner, by_agency, agencies = who.owner, who.by_agency, who.agencies
     owner, agencies = carry_owners(owner, agencies, model.earlier_owner, model.link_qids, truth)
+    small |= released & marked & ~dom  # a marked cell an agency dominates keeps the dominance width
     refuse_tables(
         {t.name: (int(small[model.cell_qids[t.name]].sum()), int(dom[model.cell_qids[t.name]].sum())) for t in tables}, profile
     )

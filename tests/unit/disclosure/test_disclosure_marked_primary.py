@@ -4,6 +4,7 @@ the coordinator's record only, and a marking that cannot be applied is refused, 
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from dvnet.anonymize.disclosure import DisclosureError, protect
@@ -55,3 +56,24 @@ def test_a_marked_zero_under_a_profile_that_publishes_zeros_is_refused(grid_tabl
         protect([table], "dv-default", primary={"t": _flags(table, ("r1", "s1"))})
     assert err.value.reason == "INVALID_TABLE"
     assert "hold a zero" in str(err.value)
+
+
+def test_a_marked_cell_one_agency_dominates_keeps_its_dominance_protection(grid_table):
+    # Marking a cell must not weaken it: one agency's whole caseload is a dominance cell (its width,
+    # its upper level, the insiders' audit), whether or not it is also marked.
+    table = grid_table("t", GRID, ["r1", "r2", "r3"], ["s1", "s2", "s3"])
+    rows = []
+    for (r, c), v in zip(table.frame[["region", "service"]].itertuples(index=False, name=None), table.frame["value"]):
+        if "Total" in (r, c):
+            continue
+        if (r, c) == ("r2", "s2"):
+            rows.append((r, c, "solo", int(v)))
+        else:  # three agencies with a third each: neither the share rule nor the p % rule flags it
+            rows += [(r, c, f"a{k}", int(v) // 3 + (1 if k < int(v) % 3 else 0)) for k in range(3)]
+    contributions = {"t": pd.DataFrame(rows, columns=["region", "service", "agency_id", "value"])}
+    marked = protect([table], "dv-default", contributions=contributions, primary={"t": _flags(table, ("r2", "s2"))})
+    unmarked = protect([table], "dv-default", contributions=contributions)
+    for release in (marked, unmarked):
+        reasons = dict(zip(table.frame[["region", "service"]].itertuples(index=False, name=None), release.reasons["t"], strict=True))
+        assert reasons[("r2", "s2")] == "dominance"
+        assert release.audit.passed
