@@ -6,3 +6,5 @@ heavy to show it)."""
 #: safe in time (``AUDIT_INCOMPLETE``).
 TIME_LIMIT_MINUTES = 10.0
 TIME_LIMIT_SECONDS = 60.0 * TIME_LIMIT_MINUTES
+#: The most a coordinator may allow (a week): a finite limit, so a release still fails closed.
+TIME_LIMIT_MAX_MINUTES = 7 * 24 * 60.0

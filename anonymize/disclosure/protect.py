@@ -328,11 +328,10 @@ def protect(
     release = ProtectedRelease(out_tables, profile, stats, report, prep.tables, reasons, owners)
     if check:
         if out_of_time and not report.passed:  # still failing when the time ran out: time is what to change
+            unproven = report.n_exact + report.n_narrow + report.n_unchecked
             raise DisclosureError(
-                AUDIT_INCOMPLETE,
-                f"protection did not finish in the time allowed: {report.n_exact + report.n_narrow + report.n_unchecked} suppressed cell(s) not yet proven safe",
-                hint=MORE_TIME_HINT,
-                unproven=report.n_exact + report.n_narrow + report.n_unchecked,
+                AUDIT_INCOMPLETE, f"protection did not finish in the time allowed: {unproven} suppressed cell(s) not yet proven safe", hint=MORE_TIME_HINT,
+                unproven=unproven,
             )
         report.raise_if_failed()
         _refuse_exposed_singletons(model.M, suppressed, prep.owner, prep.unknown)

@@ -20,7 +20,7 @@ from pydantic import Field
 # The release machinery (suppression, the LP audit, the report's charts) is imported in the steps
 # that use it: every process that loads these definitions (`dvnet ingest`, each sensor run) would
 # otherwise pay a second of imports for steps it never runs.
-from dvnet.anonymize.disclosure.limits import TIME_LIMIT_MINUTES
+from dvnet.anonymize.disclosure.limits import TIME_LIMIT_MAX_MINUTES, TIME_LIMIT_MINUTES
 from dvnet.assets.resources import NetworkResource, WarehouseResource
 from dvnet.assets.runs import RELEASE_POOL
 
@@ -35,7 +35,7 @@ class ReleaseConfig(Config):
     threshold: Optional[int] = Field(default=None, description="custom profile: smallest count published.")
     rounding_base: Optional[int] = Field(default=None, description="custom profile: round published counts to this base.")
     dominance_share: Optional[float] = Field(default=None, description="custom profile: one agency's largest share of a cell.")
-    time_limit_minutes: float = Field(default=TIME_LIMIT_MINUTES, gt=0, description="What suppression, and each audit, may take; a release not proven safe by then is refused (AUDIT_INCOMPLETE).")
+    time_limit_minutes: float = Field(default=TIME_LIMIT_MINUTES, gt=0, le=TIME_LIMIT_MAX_MINUTES, description="What suppression, and each audit, may take; a release not proven safe by then is refused (AUDIT_INCOMPLETE).")
 
 
 @asset(group_name="releases", deps=WAREHOUSE_DEPS, pool=RELEASE_POOL)

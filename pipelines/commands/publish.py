@@ -15,7 +15,7 @@ import os
 
 import click
 
-from dvnet.anonymize.disclosure.limits import TIME_LIMIT_MINUTES
+from dvnet.anonymize.disclosure.limits import TIME_LIMIT_MAX_MINUTES, TIME_LIMIT_MINUTES
 from dvnet.anonymize.disclosure.profiles import PROFILE_NAMES
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.pipelines.cli import EXIT_OK
@@ -33,7 +33,7 @@ from dvnet.pipelines.progress import progress
 @click.option("--threshold", type=int, help="custom profile: smallest count published.")
 @click.option("--rounding-base", type=int, help="custom profile: round published counts to this base.")
 @click.option("--dominance-share", type=float, help="custom profile: one agency's largest share of a cell (default 0.8).")
-@click.option("--time-limit", "time_limit", type=FiniteFloatRange(min=0, min_open=True, max=7 * 24 * 60), default=TIME_LIMIT_MINUTES, show_default=True, metavar="MINUTES",
+@click.option("--time-limit", "time_limit", type=FiniteFloatRange(min=0, min_open=True, max=TIME_LIMIT_MAX_MINUTES), default=TIME_LIMIT_MINUTES, show_default=True, metavar="MINUTES",
               help="What suppression, and each audit, may take; a release not proven safe by then is refused (nothing is written).")
 @dagster_home_option()
 @wait_option()
