@@ -20,6 +20,7 @@ import pyarrow as pa
 from dvnet.anonymize import generalise, pseudonyms
 from dvnet.anonymize.scratch import SpillingBuffer
 from dvnet.contracts.conformance import arrow_text, schema_failures
+from dvnet.kernels.masks import RowFlags
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.registry import Contract
@@ -135,8 +136,8 @@ LINKAGE_TOKEN = "linkage_token"
 
 
 def _digests(scratch: str | None) -> SpillingBuffer:
-    """Where a keyed column's digests wait for the payload: past 16 MiB (a million pseudonyms),
-    in an encrypted scratch file (in ``scratch``, default the temporary folder), so they do not
+    """Where a keyed column's digests wait for the payload: past 4 MiB (a quarter of a million
+    pseudonyms, ``SpillingBuffer.MEMORY``), in an encrypted scratch file (in ``scratch``, default the temporary folder), so they do not
     grow the contributor's memory with the extract."""
     return SpillingBuffer(prefix="dvnet-keyed-digests-", parent=scratch)
 
@@ -146,14 +147,15 @@ class KeyedColumns:
     rows ``rows`` of each block of validated rows given (``add``, in order), computed beside the
     caller from the moment the block is given: a contribution gives each block as soon as it is
     validated and its consent settled, so the hashing runs while the next blocks are read.
-    ``close`` once every block is given. The digests wait in memory up to 16 MiB a column, then
-    in an encrypted scratch file (``anonymize.scratch``) until ``parts`` takes them."""
+    ``close`` once every block is given. The digests wait in memory up to 4 MiB a column, then
+    in an encrypted scratch file (``anonymize.scratch``) until ``parts`` takes them; which rows
+    they are made for, a bit a row (``RowFlags``)."""
 
     def __init__(self, contract: Contract, *, pseudonym_key: bytes | None, project_key: bytes | None = None,
                  scratch: str | None = None) -> None:
         self._contract = contract
         self._schema = _output_schema(contract, keyed=True)
-        self._blocks: list[np.ndarray] = []
+        self._blocks = RowFlags()
         self._rows: np.ndarray | None = None
         self._pending: dict[str, pseudonyms.PendingHexes] = {}
         self._fields = [f for f in contract.fields() if f.transform is Transform.PSEUDONYM]
@@ -195,8 +197,7 @@ class KeyedColumns:
     def rows(self) -> np.ndarray:
         """Which validated rows, over every block given, the keyed columns are made for."""
         if self._rows is None:
-            self._rows = np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=bool)
-            self._blocks = [self._rows]
+            self._rows = self._blocks.joined()
         return self._rows
 
     def parts(self, rows: np.ndarray, size: int) -> Iterator[tuple[int, dict[str, pd.Series]]]:

@@ -542,7 +542,6 @@ class _BlockConsent:
         self.period_end, self.contract, self.geography = run.period.end, run.contract, run.geography
         self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key, scratch=run.scratch)
         self.later = set(read_after_validation(run.contract, records=False, generalised=True))
-        self.masks: list[np.ndarray] = []
         self.excluded = {consent_rules.NO_CONSENT: 0, consent_rules.EXPIRED: 0}
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -551,7 +550,7 @@ class _BlockConsent:
         self.excluded[consent_rules.EXPIRED] += int(expired.sum())
         keep = ~(absent | expired)
         self.keyed.add(frame, keep)
-        self.masks.append(keep)
+        self.consenting = keep  # this block's
         generalise_early(frame, self.contract, self.geography)
         for name in [c for c in frame.columns if c not in self.later]:
             del frame[name]  # ids, linkage inputs, consent, what generalise_early read: hashed, settled or made now
@@ -561,7 +560,7 @@ class _BlockConsent:
         self.keyed.close()
         result.excluded_consent = sum(self.excluded.values())
         result.excluded_by_reason = {reason: n for reason, n in sorted(self.excluded.items(), key=lambda rn: -rn[1]) if n}
-        return np.concatenate(self.masks) if self.masks else np.zeros(0, dtype=bool)
+        return self.keyed.rows.copy()
 
 
 class _BlockRecords(_BlockConsent):
@@ -569,7 +568,7 @@ class _BlockRecords(_BlockConsent):
     block's consenting rows' quasi-identifiers counted into their classes (``ClassCounts``) and
     their unkeyed output columns made (``deidentify``); the block's de-identified table (Arrow
     IPC) and its rows' class numbers wait in scratch buffers (``anonymize/scratch.py``: in memory
-    up to 16 MiB, then in encrypted files under a key only the process holds), and the rows go.
+    up to 4 MiB, then in encrypted files under a key only the process holds), and the rows go.
     ``payload`` reads them back a block at a time, leaves out the classes k withholds and joins
     the keyed columns part by part. A block the de-identification refuses stops the work; the
     refusal is raised after the disclosure check, as for one block of the whole extract."""
@@ -584,7 +583,7 @@ class _BlockRecords(_BlockConsent):
 
     def add(self, frame: pd.DataFrame) -> None:
         super().add(frame)
-        rows = take_rows(frame, self.masks[-1], consume=True)  # the consenting rows, each column let go as it is taken
+        rows = take_rows(frame, self.consenting, consume=True)  # the consenting rows, each column let go as it is taken
         generalised = quasi_identifier_frame(rows, self.contract, self.geography)
         self.numbers.extend(self.classes.add(generalised).astype(np.int32).tobytes())
         if self.failure is None:
@@ -607,7 +606,7 @@ class _BlockRecords(_BlockConsent):
             sent.append(np.ones(rows, dtype=bool) if small is None else ~small[numbers])
             at = end
         self.numbers.close()
-        leaving = np.concatenate(self.masks) if self.masks else np.zeros(0, dtype=bool)
+        leaving = self.keyed.rows.copy()
         leaving[leaving] = np.concatenate(sent) if sent else np.zeros(0, dtype=bool)
         count = int(leaving.sum())
         columns = run.contract.output_columns()

@@ -1,13 +1,14 @@
 """kernels.masks and kernels.column_pool against their references: a Python list of booleans
-(null as False) and a plain loop over the columns."""
+(null as False), the blocks' bool arrays joined, and a plain loop over the columns."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from dvnet.kernels.column_pool import PARALLEL_MIN_ROWS, run_per_column
-from dvnet.kernels.masks import bool_mask
+from dvnet.kernels.masks import RowFlags, bool_mask
 
 
 @pytest.mark.parametrize("values", [[], [None], [True, None, False], [False] * 3 + [None, True] * 5])
@@ -21,6 +22,24 @@ def test_bool_mask_equals_a_python_list_with_null_as_false(values, chunked):
 
 def test_bool_mask_of_a_chunked_array_without_chunks_has_n_false_rows():
     assert bool_mask(pa.chunked_array([], pa.bool_()), 0).tolist() == []
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [1], [7, 0, 9], [8, 16, 3], [1000, 1, 13]])
+def test_row_flags_hold_the_blocks_joined(sizes):
+    rng = np.random.default_rng(sum(sizes) + len(sizes))
+    blocks = [rng.random(n) < 0.5 for n in sizes]
+    flags = RowFlags()
+    for b in blocks:
+        flags.append(b)
+    joined = flags.joined()
+    assert len(flags) == sum(sizes)
+    assert joined.dtype == bool and joined.tolist() == (np.concatenate(blocks).tolist() if blocks else [])
+
+
+def test_row_flags_hold_a_bit_a_row():
+    flags = RowFlags()
+    flags.append(np.ones(80_000, dtype=bool))
+    assert sum(p.nbytes for p in flags._packed) == 10_000
 
 
 @pytest.mark.parametrize("rows", [10, PARALLEL_MIN_ROWS])
