@@ -20,11 +20,11 @@ import pyarrow as pa
 from dvnet.anonymize import generalise, pseudonyms
 from dvnet.anonymize.scratch import SpillingBuffer
 from dvnet.contracts.conformance import arrow_text, schema_failures
-from dvnet.kernels.masks import RowFlags
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.geography import Geography
 from dvnet.contracts.registry import Contract
 from dvnet.contracts.roles import Transform
+from dvnet.kernels.masks import RowFlags
 
 
 #: Transforms that need no key (``_generalised``); KEEP passes the column through.
@@ -137,8 +137,8 @@ LINKAGE_TOKEN = "linkage_token"
 
 def _digests(scratch: str | None) -> SpillingBuffer:
     """Where a keyed column's digests wait for the payload: past 4 MiB (a quarter of a million
-    pseudonyms, ``SpillingBuffer.MEMORY``), in an encrypted scratch file (in ``scratch``, default the temporary folder), so they do not
-    grow the contributor's memory with the extract."""
+    pseudonyms, ``SpillingBuffer.MEMORY``), in an encrypted scratch file (in ``scratch``, default
+    the temporary folder), so they do not grow the contributor's memory with the extract."""
     return SpillingBuffer(prefix="dvnet-keyed-digests-", parent=scratch)
 
 

@@ -1,7 +1,7 @@
-"""numpy masks from Arrow boolean results.
+"""numpy masks from Arrow boolean results, and flags kept a bit a row.
 
-Reference: ``[bool(v) if v is not None else False for v in values]``
-(tests/unit/kernels/test_kernels_masks.py).
+References: ``[bool(v) if v is not None else False for v in values]``; the blocks' bool arrays
+joined (tests/unit/kernels/test_kernels_masks_pool.py).
 """
 
 from __future__ import annotations

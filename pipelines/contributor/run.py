@@ -542,6 +542,7 @@ class _BlockConsent:
         self.period_end, self.contract, self.geography = run.period.end, run.contract, run.geography
         self.keyed = run.keyed = KeyedColumns(run.contract, pseudonym_key=run.pseudonym_key, project_key=run.project_key, scratch=run.scratch)
         self.later = set(read_after_validation(run.contract, records=False, generalised=True))
+        self.consenting = np.zeros(0, dtype=bool)  # the last block's consenting rows (every block's: ``keyed.rows``)
         self.excluded = {consent_rules.NO_CONSENT: 0, consent_rules.EXPIRED: 0}
 
     def add(self, frame: pd.DataFrame) -> None:
@@ -550,7 +551,7 @@ class _BlockConsent:
         self.excluded[consent_rules.EXPIRED] += int(expired.sum())
         keep = ~(absent | expired)
         self.keyed.add(frame, keep)
-        self.consenting = keep  # this block's
+        self.consenting = keep
         generalise_early(frame, self.contract, self.geography)
         for name in [c for c in frame.columns if c not in self.later]:
             del frame[name]  # ids, linkage inputs, consent, what generalise_early read: hashed, settled or made now
