@@ -155,6 +155,7 @@ def test_kills_at_random_moments_of_an_ingest(ck, tmp_path, tally):
     assert _partial_bundles(broken, whole) == 2
 
     totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0, stray_files=0)
+    differing: list[str] = []  # which tables a restart left unlike the uninterrupted run's (names and counts)
     for i, moment in enumerate(_moments(duration, seed=2026)):
         kit = ck.Kit(tmp_path / f"kill-{i}" / "net")
         if not _kill_during(ingest_args(kit), moment, lambda i=i: copy(f"kill-{i}")):
@@ -167,11 +168,12 @@ def test_kills_at_random_moments_of_an_ingest(ck, tmp_path, tally):
         totals["unrecorded"] += missing + len(list(kit.inbox.glob("*.dvb")))
         totals["duplicate"] += duplicate
         totals["rows_lost"] += int(final != after)
+        differing += [f"kill {i} at {moment:.1f} s: {t} has {len(final.get(t, []))} rows against {len(after.get(t, []))}" for t in sorted(set(final) | set(after)) if final.get(t) != after.get(t)]
         on_disk, listed = ck.staged_files_on_disk(kit.paths.warehouse)
         totals["stray_files"] += len(on_disk ^ listed)
     tally("crash consistency", **totals)
     assert totals["kills"] >= KILLS - 1, totals  # the moments fell inside the run
-    assert totals == {**totals, "partial": 0, "duplicate": 0, "unrecorded": 0, "rows_lost": 0, "stray_files": 0}, totals
+    assert totals == {**totals, "partial": 0, "duplicate": 0, "unrecorded": 0, "rows_lost": 0, "stray_files": 0}, (totals, differing)
 
 
 def test_kills_at_random_moments_of_a_contribution(network_dir, tally):
