@@ -739,12 +739,16 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
         stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
         dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
     if quarantined:
+        # Once per arrival, like the audit line: a rerun after a crash before the move finds the
+        # row this arrival already wrote (same name and bytes, logged since it arrived).
         con.execute(
-            "INSERT INTO quarantine_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now],
+            "INSERT INTO quarantine_log SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM quarantine_log"
+            " WHERE file_name = ? AND file_sha256 IS NOT DISTINCT FROM ? AND quarantined_at >= ?)",
+            [out.file_name, out.file_sha256, out.reason, out.message, out.agency_id, out.bundle_id, now, out.file_name, out.file_sha256, since or now],
         )
         reason = {k: v for k, v in out.to_dict().items() if k in ("file_name", "file_sha256", "reason", "message", "agency_id", "bundle_id", "sequence")}
         atomic_write(dest.with_name(dest.name + ".reason.json"), json.dumps({**reason, "at": now.isoformat()}, indent=2).encode())
+        maybe_crash("after_quarantine_log")
     elif out.outcome == "loaded":
         con.execute("DELETE FROM unfinished_loads WHERE bundle_id = ?", [out.bundle_id])
     move_out(path, dest)

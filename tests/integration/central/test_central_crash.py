@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from dvnet.assets.intake.lib.faults import POINTS
+from dvnet.assets.intake.lib.faults import POINTS, QUARANTINE_POINTS
 from dvnet.common import audit
 
 FINISHING = POINTS[POINTS.index("after_commit") :]
@@ -85,7 +85,7 @@ def test_a_crash_leaves_the_warehouse_before_or_after_never_between(ck, kit, ins
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", FINISHING[1:])
+@pytest.mark.parametrize("point", FINISHING[1:] + QUARANTINE_POINTS)
 def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instance, tmp_path, point, tally):
     kit.drop("first", kit.counts("shelter-a", "referral", n=30, seed=1).blob)
     ck.run_partition(kit, instance, "shelter-a", ck.PERIOD)
@@ -97,8 +97,10 @@ def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instan
     killed = _without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log")
     assert ck.run_cli(args).returncode in (0, 1)  # 1 when the rerun quarantined it again
     lines, receipts = _records(ck, kit, second.bundle_id, "bundle_quarantined")
-    tally("crash consistency", kills=1, partial=int(killed != _without(_no_cubes(before), "quarantine_log")), duplicate=int(lines > 1 or len(receipts) > 1),
-          unrecorded=int(lines == 0 or not receipts), rows_lost=int(_without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") != _without(_no_cubes(before), "quarantine_log")))  # fmt: skip
+    logged = ck.query(kit.paths.warehouse, "SELECT count(*) FROM quarantine_log WHERE bundle_id = ?", [second.bundle_id])[0][0]
+    tally("crash consistency", kills=1, partial=int(killed != _without(_no_cubes(before), "quarantine_log")), duplicate=int(lines > 1 or len(receipts) > 1 or logged > 1),
+          unrecorded=int(lines == 0 or not receipts or logged == 0), rows_lost=int(_without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") != _without(_no_cubes(before), "quarantine_log")))  # fmt: skip
     _recorded(ck, kit, second.bundle_id, "bundle_quarantined", "quarantined")
+    assert logged == 1, f"{logged} quarantine log rows for the bundle, not one"
     assert _without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") == _without(_no_cubes(before), "quarantine_log")
     assert list(kit.paths.quarantine.glob("second*.dvb"))
