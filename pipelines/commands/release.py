@@ -62,5 +62,8 @@ def withdraw(actor, network_dir: Path, release_id: str, reason: str) -> None:
     as published for every later disclosure audit."""
     from dvnet.assets.releases.lib.review import withdraw as withdraw_release
 
-    folder = withdraw_release(network_dir, release_id, actor, reason)
-    make_console().print(f"withdrew release {release_id} as {actor.actor}; {folder / 'manifest.json'} says so")
+    folder, finished = withdraw_release(network_dir, release_id, actor, reason)
+    if finished:
+        make_console().print(f"release {release_id} was withdrawn already by an interrupted run; its audit line is written now (the reason in {folder / 'manifest.json'} stands)")
+    else:
+        make_console().print(f"withdrew release {release_id} as {actor.actor}; {folder / 'manifest.json'} says so")

@@ -16,6 +16,8 @@ POINTS = ("after_verify", "after_rows", "before_commit", "after_commit", "after_
 QUARANTINE_POINTS = ("after_quarantine_log",)
 #: Publish: after the release ledger, after the audit line, after the folder's rename.
 RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_rename")
+#: Withdrawal: the manifest marked withdrawn, its audit line not yet written.
+WITHDRAW_POINTS = ("after_withdrawn_manifest",)
 
 
 def maybe_crash(point: str) -> None:

@@ -225,9 +225,12 @@ def publish_request(root: Path, request_id: str, *, now: dt.datetime | None = No
     return paths.releases / request_id
 
 
-def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetime | None = None) -> Path:
-    """Mark a published release withdrawn in its manifest; it stays in the folder and the ledger,
-    so every later disclosure audit still counts it as published."""
+def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetime | None = None) -> tuple[Path, bool]:
+    """Mark a published release withdrawn in its manifest, then log it; it stays in the folder and
+    the ledger, so every later disclosure audit still counts it as published. Returns the folder and
+    whether this call only finished an earlier withdrawal (killed after its manifest, before its
+    audit line: the line is written now, once, with the manifest's time and reason); a release
+    withdrawn and logged already is refused."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     paths = NetworkPaths(Path(root))
     folder = paths.releases / release_id
@@ -236,10 +239,15 @@ def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetim
     if release_id.startswith(".") or "/" in release_id or not (folder / MANIFEST).is_file():
         raise DvnetError("RELEASE_UNKNOWN", f"no published release named {release_id!r}")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if "withdrawn" in manifest:
-        raise DvnetError("RELEASE_WITHDRAWN", f"{release_id} was withdrawn already on {manifest['withdrawn']['at']}")
-    manifest["withdrawn"] = {"at": now.isoformat(), "reason": reason}
-    atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
-    audit.append(paths.audit_log, WITHDRAWN, actor=actor, objects={"release": release_id}, now=now,
-                 head_key=coordinator_actor(paths.root, load_network(paths.root)).key)
-    return folder
+    earlier = manifest.get("withdrawn")
+    if earlier is None:
+        manifest["withdrawn"] = {"at": now.isoformat(), "reason": reason}
+        atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
+        maybe_crash("after_withdrawn_manifest")
+    withdrawn = manifest["withdrawn"]
+    if earlier is not None and any(e["action"] == WITHDRAWN and e["objects"].get("release") == release_id for e in audit.read(paths.audit_log)):
+        raise DvnetError("RELEASE_WITHDRAWN", f"{release_id} was withdrawn already on {withdrawn['at']}")
+    audit.append(paths.audit_log, WITHDRAWN, actor=actor, objects={"release": release_id}, reason=withdrawn["reason"], now=now,
+                 once=f"{WITHDRAWN}:{release_id}:{withdrawn['at']}", once_since=dt.datetime.fromisoformat(withdrawn["at"]),
+                 head_key=coordinator_actor(paths.root, load_network(paths.root)).key)  # fmt: skip
+    return folder, earlier is not None

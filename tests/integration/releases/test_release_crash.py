@@ -13,7 +13,7 @@ import sys
 import duckdb
 import pytest
 
-from dvnet.assets.intake.lib.faults import RELEASE_POINTS
+from dvnet.assets.intake.lib.faults import RELEASE_POINTS, WITHDRAW_POINTS
 from fixtures_central import add_reviewers
 
 from dvnet.assets.releases.lib.files import published_releases
@@ -34,6 +34,12 @@ def _publish(root, request_id: str, env: dict | None = None) -> subprocess.Compl
     key = root / "people" / FOUNDER[0] / "signing.key"
     return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "release", "publish", "--network", str(root), request_id, "--as", FOUNDER[0],
                            "--key", str(key)], cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def _cli(root, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    key = root / "people" / FOUNDER[0] / "signing.key"
+    return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", *args, "--network", str(root), "--as", FOUNDER[0], "--key", str(key)],
+                          cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
 def _ledger(root) -> set[str]:
@@ -69,3 +75,29 @@ def test_a_killed_publication_is_finished_or_removed_by_the_next(loaded_network,
     assert folders == _ledger(root)  # every release folder is in the ledger, and the ledger names no missing folder
     assert sorted(logged) == sorted(folders)  # each logged once
     assert len(folders) == (1 if point == "before_release_ledger" else 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", WITHDRAW_POINTS)
+def test_a_killed_withdrawal_is_finished_by_the_next(loaded_network, point, tally):
+    """Killed after the manifest says withdrawn and before its audit line: running the withdrawal
+    again writes the line (once) and says so, instead of refusing a release already withdrawn."""
+    root = loaded_network
+    assert _publish(root, "first").returncode == 0
+    crashed = _cli(root, "release", "withdraw", "first", "--reason", "a coding error", env={"DVNET_FAULT_AT": point})
+    assert crashed.returncode == 86, crashed.stdout + crashed.stderr[-2000:]
+    manifest = __import__("json").loads((root / "coordinator" / "releases" / "first" / "manifest.json").read_text())
+    assert manifest["withdrawn"]["reason"] == "a coding error"  # killed after the manifest, before the line
+
+    def lines() -> list[dict]:
+        return [e for e in audit.read(root / "coordinator" / "audit.log") if e["action"] == "release_withdrawn" and e["objects"].get("release") == "first"]
+
+    unlogged = not lines()
+    rerun = _cli(root, "release", "withdraw", "first", "--reason", "again")
+    again = _cli(root, "release", "withdraw", "first", "--reason", "once more")
+    tally("crash consistency", kills=1, partial=0, duplicate=int(len(lines()) > 1), unrecorded=int(not lines()), rows_lost=0)
+    assert unlogged
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert "audit line" in rerun.stdout
+    assert [e["reason"] for e in lines()] == ["a coding error"]  # the manifest's reason, logged once
+    assert again.returncode == 1 and "RELEASE_WITHDRAWN" in again.stdout + again.stderr
