@@ -16,8 +16,12 @@ POINTS = ("after_verify", "after_rows", "before_commit", "after_commit", "after_
 QUARANTINE_POINTS = ("after_quarantine_log",)
 #: Publish: after the release ledger, after the audit line, after the folder's rename.
 RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_rename")
+#: Release request: its audit line written, its folder not yet renamed into place.
+REQUEST_POINTS = ("after_request_audit",)
 #: Withdrawal: the manifest marked withdrawn, its audit line not yet written.
 WITHDRAW_POINTS = ("after_withdrawn_manifest",)
+#: Research extract: its audit line written, the sealed file not yet in the extracts folder.
+EXTRACT_POINTS = ("after_extract_audit",)
 
 
 def maybe_crash(point: str) -> None:

@@ -30,6 +30,7 @@ from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
+from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.releases.lib import history, recover, review
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record
@@ -200,21 +201,26 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
             "audit_head": audit.head(paths.audit_log).to_dict(),
         }
         step("writing the release files")
-        tmp = folder.with_name(f".{release_id}{recover.PARTIAL}")  # a crash leaves only this, removed by the next request of the id
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        # A killed request leaves only its unfinished folder: requests are made one at a time (the
+        # warehouse lock), so every one found now is such a leftover, whatever its id.
+        for leftover in folder.parent.glob(f".*{recover.PARTIAL}") if folder.parent.is_dir() else ():
+            shutil.rmtree(leftover)
+        tmp = folder.with_name(f".{release_id}{recover.PARTIAL}")
         private_dir(tmp)
         write_release_files(tmp, {**published, **rate_tables})
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
         review.write_disclosure(tmp, manifest, stats, author, now)
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode
-        # The coordinator's internal record (reasons, true counts) first, then the rename that makes
-        # the request appear whole, then its audit line. The ledger is written at publication.
+        # The coordinator's internal record (reasons, true counts) and the request's audit line
+        # first, then the rename that makes the request appear whole: a kill in between leaves a
+        # logged attempt and no request, never a request nobody logged. The ledger is written at
+        # publication.
         write_internal_record(paths.coordinator, release_id, stats, protected)
-        tmp.rename(folder)
         audit.append(paths.audit_log, review.REQUESTED, actor=coordinator, head_key=coordinator.key, objects={"request": release_id}, now=now,
                      author=author, profile=prof.name, periods=periods, audit=protected.audit.summary)  # fmt: skip
+        maybe_crash("after_request_audit")
+        tmp.rename(folder)
     finally:
         con.close()
     return ReleaseResult(release_id, folder, manifest, protected.audit.summary, stats)

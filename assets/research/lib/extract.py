@@ -25,13 +25,14 @@ import pyarrow as arrow
 import pyarrow.parquet as pq
 
 from dvnet import bundle
+from dvnet.assets.intake.lib.faults import maybe_crash
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
 from dvnet.common.audit import Signer
-from dvnet.common.files import private_folder
+from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
 from dvnet.common.signed_records import write_signed
 from dvnet.contracts.agreements import CONTRACT_REF, Agreement
@@ -157,11 +158,13 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
             details={"project": dsa.id, "dsa_version": dsa.version, "researcher": person.id, "periods": list(dsa.periods), "fields": list(dsa.fields)},
         )  # fmt: skip
         path = folder / f"{dsa.id}-{person.id}-{sealed.bundle_id[:12]}{EXTRACT_SUFFIX}"
-        path.write_bytes(sealed.blob)
-        path.chmod(0o600)
-        files[person.id] = path
+        # The audit line first, then the file, whole and owner-only: a kill in between leaves a
+        # logged extract that never left, never a file that left unlogged.
         audit.append(NetworkPaths(root).audit_log, "extract_sealed", actor=actor, objects={"dsa": dsa.id, "version": dsa.version, "researcher": person.id,
                      "bundle": sealed.bundle_id}, head_key=signing, now=now, rows=kept.num_rows, withheld=withheld)  # fmt: skip
+        maybe_crash("after_extract_audit")
+        atomic_write(path, sealed.blob)
+        files[person.id] = path
     return Extract(dsa.id, dsa.version, kept.num_rows, withheld, people, linked, tuple(kept.column_names), files)
 
 

@@ -6,13 +6,18 @@ end date or revocation, and closing the DSA leaves no project rows behind."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from dvnet.assets.intake.lib.faults import EXTRACT_POINTS
 from dvnet.assets.research.lib.extract import ExtractRefusal, close, extracts_folder, make_extract
 from dvnet.bundle.errors import BundleError
 from dvnet.common import agreements, audit
@@ -226,3 +231,29 @@ def test_a_destruction_record_edited_afterwards_is_noticed(loaded):
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(RegistryError):
         read_signed(path, store.load_network(loaded))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", EXTRACT_POINTS)
+def test_no_extract_file_is_ever_without_its_audit_line_even_when_killed(loaded, point, tally):
+    """`dvnet extract make` killed between the audit line and the file (for real: ``DVNET_FAULT_AT``)
+    leaves a logged extract that never left, never a file that left unlogged; a new run makes its
+    own file, logged once. The file appears whole under its name or not at all."""
+    key = loaded / "people" / FOUNDER[0] / "signing.key"
+    args = [sys.executable, "-m", "dvnet.pipelines.cli", "extract", "make", "--network", str(loaded), "--dsa", DSA, "--as", FOUNDER[0], "--key", str(key)]
+    repo = Path(__file__).resolve().parents[3]
+    killed = subprocess.run(args, cwd=repo, env={**os.environ, "DVNET_FAULT_AT": point}, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+
+    def unlogged() -> list[str]:
+        sealed = {e["objects"]["bundle"][:12] for e in audit.read(store.NetworkPaths(loaded).audit_log) if e["action"] == "extract_sealed"}
+        folder = extracts_folder(loaded, DSA)
+        return [p.name for p in folder.iterdir() if p.name.rsplit("-", 1)[-1].split(".")[0] not in sealed] if folder.exists() else []
+
+    after_kill = unlogged()
+    rerun = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=600)
+    files = [p for p in extracts_folder(loaded, DSA).iterdir() if not p.name.startswith(".")]
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=len(after_kill) + len(unlogged()), rows_lost=0)
+    assert after_kill == []  # nothing left the coordinator unlogged
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert unlogged() == [] and len(files) == 1  # the rerun's own file (one researcher), logged

@@ -13,7 +13,7 @@ import sys
 import duckdb
 import pytest
 
-from dvnet.assets.intake.lib.faults import RELEASE_POINTS, WITHDRAW_POINTS
+from dvnet.assets.intake.lib.faults import RELEASE_POINTS, REQUEST_POINTS, WITHDRAW_POINTS
 from fixtures_central import add_reviewers
 
 from dvnet.assets.releases.lib.files import published_releases
@@ -101,3 +101,27 @@ def test_a_killed_withdrawal_is_finished_by_the_next(loaded_network, point, tall
     assert "audit line" in rerun.stdout
     assert [e["reason"] for e in lines()] == ["a coding error"]  # the manifest's reason, logged once
     assert again.returncode == 1 and "RELEASE_WITHDRAWN" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", REQUEST_POINTS)
+def test_no_release_request_is_ever_without_its_audit_line_even_when_killed(loaded_network, tmp_path, point, tally):
+    """`dvnet publish` killed between the request's audit line and the rename that makes the
+    request appear leaves a logged attempt and no request, never a request nobody logged (which
+    reviewers could approve and publish); the next request removes the attempt's unfinished folder."""
+    root = loaded_network
+    requests = root / "coordinator" / "release-requests"
+    args = ("publish", "--period", "2026-Q3", "--dagster-home", str(tmp_path / "dagster_home"))
+    killed = _cli(root, *args, env={"DVNET_FAULT_AT": point})
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+
+    def unlogged() -> list[str]:
+        logged = {e["objects"]["request"] for e in audit.read(root / "coordinator" / "audit.log") if e["action"] == "release_requested"}
+        return [p.name for p in requests.iterdir() if not p.name.startswith(".") and p.name not in logged]
+
+    after_kill, leftovers = unlogged(), [p.name for p in requests.iterdir() if p.name.startswith(".")]
+    rerun = _cli(root, *args)
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=len(after_kill) + len(unlogged()), rows_lost=0)
+    assert after_kill == [] and leftovers  # killed before the rename: an unfinished folder, no request
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert unlogged() == [] and len([p for p in requests.iterdir()]) == 1  # the rerun's request, logged; the leftover gone
