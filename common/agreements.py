@@ -76,9 +76,11 @@ def _write(root: Path, agreement: Agreement, actor: Signer, event: str, now: dt.
     network = load_network(root)
     check_against(agreement, network)
     where = private_folder(folder(root, agreement.id))
-    write_signed(where / f"v{agreement.version:03d}.yaml", {"format": FORMAT, **agreement.to_dict()}, actor, now)
+    # Logged before it is made (as every audited change): a kill in between leaves a logged
+    # attempt, never a version in force that nobody logged.
     audit.append(NetworkPaths(Path(root)).audit_log, event, actor=actor, objects={"dsa": agreement.id, "version": agreement.version},
                  head_key=coordinator_key(root), now=now, status=agreement.status)  # fmt: skip
+    write_signed(where / f"v{agreement.version:03d}.yaml", {"format": FORMAT, **agreement.to_dict()}, actor, now)
     return agreement
 
 

@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from dvnet.bundle.keys import key_id
+from dvnet.common.faults import AFTER_AUDIT, maybe_crash
 from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
 from dvnet.contracts.errors import DvnetError
 
@@ -231,6 +232,7 @@ def append(
             _write_head(path, new_head, head_key)
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+    maybe_crash(AFTER_AUDIT + action)
     return new_head
 
 

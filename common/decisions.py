@@ -91,11 +91,11 @@ def add(root: Path, org: str, *, change: str, kind: str, subject: str, decided_b
     decision = Decision(decision_id, org, change, kind, *texts, decided_on, review)
     body = {"format": FORMAT, **{k: getattr(decision, k) for k in FIELDS}}
     path = folder / f"{decision_id}.yaml"
+    audit.append(NetworkPaths(Path(root)).audit_log, "decision_added", actor=actor, objects={"decision": decision_id, "agency": org},
+                 head_key=coordinator_key(root), now=now, change=change, kind=kind)  # fmt: skip (logged before it is made)
     write_signed(path, body, actor, now)
     if agency_folder is not None:
         atomic_write(private_folder(Path(agency_folder) / "decisions") / path.name, path.read_bytes(), mode=0o600)
-    audit.append(NetworkPaths(Path(root)).audit_log, "decision_added", actor=actor, objects={"decision": decision_id, "agency": org},
-                 head_key=coordinator_key(root), now=now, change=change, kind=kind)  # fmt: skip
     return decision
 
 

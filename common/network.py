@@ -136,8 +136,13 @@ def load_network(root: Path) -> Network:
     return network
 
 
+def check_registry(network: Network) -> None:
+    """Refuse, as loading it would, a registry that would not load: before a change is logged."""
+    Network.from_dict(network.to_dict())
+
+
 def save_network(root: Path, network: Network) -> None:
-    Network.from_dict(network.to_dict())  # never write a registry that would not load
+    check_registry(network)  # never write a registry that would not load
     atomic_write(NetworkPaths(Path(root)).registry, _dump(network.to_dict()))
 
 
@@ -168,6 +173,8 @@ def _check_modes(audit_log: Path, keeper: Callable[[], KeySigner], *folders: Pat
 
 
 def _audit(root: Path, action: str, actor: Signer, **kw) -> None:
+    """The coordinator's line for a registry change, written before the change is saved (a kill in
+    between leaves a logged attempt, never a change nobody logged)."""
     audit.append(NetworkPaths(Path(root)).audit_log, action, actor=actor, head_key=coordinator_key(root), **kw)
 
 
@@ -256,13 +263,14 @@ def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.da
     org = organisation_from_registration(registration, network.geography.region_ids)
     org.joined = (now or dt.datetime.now(dt.UTC)).date().isoformat()
     network.organisations.append(org)
+    check_registry(network)
+    _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
+           signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
     save_network(paths.root, network)
     write_coordinator_public(paths.root, network, now=now)
     # The agency's receipts folder exists from the start: its `dvnet receipts` finds it (empty
     # until the first ingest) instead of a drop that looks misconfigured.
     private_folder(paths.receipts / agency_id)
-    _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
-           signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
     return org
 
 
@@ -289,8 +297,9 @@ def add_person(root: Path, person: dict, roles: list[str], actor: Signer, *, now
         network.people.append(existing)
     added = [r for r in roles if r not in existing.roles]
     existing.roles = [*existing.roles, *added]
-    save_network(paths.root, network)  # validates: role names, exclusive roles, a steward's agency
+    check_registry(network)  # role names, exclusive roles, a steward's agency: before the line
     _audit(paths.root, "person_added", actor, objects={"person": existing.id}, now=now, roles=added, signing_key_id=existing.signing_key_id)
+    save_network(paths.root, network)
     return existing
 
 
@@ -355,9 +364,10 @@ def set_status(root: Path, subject_id: str, status: str, actor: Signer, *, now: 
     if status != "active" and coordinators == [subject]:
         raise RegistryError("LAST_COORDINATOR", f"{subject_id} is the network's only active coordinator", hint="register another coordinator first")
     subject.status = status
-    save_network(root, network)
+    check_registry(network)
     kind = "agency" if network.organisation(subject_id) else "person"
     _audit(root, f"{kind}_status", actor, objects={kind: subject_id}, now=now, status=status)
+    save_network(root, network)
 
 
 def is_private_key_mode_ok(path: Path) -> bool:

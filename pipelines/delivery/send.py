@@ -83,10 +83,12 @@ def send_outbox(agency: AgencyConfig, drop: Drop, on_sent: Callable[[SentBundle]
 
     def delivered(path: Path) -> None:
         item = SentBundle(file=path.name, sha256=hashes[path], size=path.stat().st_size)
-        os.replace(path, done_folder / path.name)
         actor = agency_actor(agency)
+        # Logged, then moved to sent/: a kill in between leaves it logged and waiting, so the next
+        # `dvnet send` delivers it again (the coordinator files the same bytes once) and logs that.
         audit.append(agency.audit_log, SENT_EVENT, actor=actor, head_key=actor.key, objects={"agency": agency.agency_id, "file": item.file},
                      bundle_sha256=item.sha256, mode=modes[path], drop=drop.describe())  # fmt: skip
+        os.replace(path, done_folder / path.name)
         sent.append(item)
         on_sent(item)
 

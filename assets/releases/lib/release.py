@@ -30,7 +30,7 @@ from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.standard_tables import EQUITY_DIMENSIONS
 from dvnet.common import audit
-from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.common.faults import maybe_crash
 from dvnet.assets.releases.lib import history, recover, review
 from dvnet.assets.releases.lib.files import write_release_files
 from dvnet.assets.releases.lib.internal import write_internal_record

@@ -28,7 +28,7 @@ from dvnet.common import audit
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 from dvnet.contracts.errors import DvnetError
-from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.common.faults import maybe_crash
 from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import MANIFEST
 from dvnet.assets.releases.lib.internal import read_record

@@ -25,7 +25,7 @@ import pyarrow as arrow
 import pyarrow.parquet as pq
 
 from dvnet import bundle
-from dvnet.assets.intake.lib.faults import maybe_crash
+from dvnet.common.faults import maybe_crash
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from dvnet.assets.intake.lib.faults import POINTS, QUARANTINE_POINTS
+from dvnet.common.faults import POINTS, QUARANTINE_POINTS
 from dvnet.common import audit
 
 FINISHING = POINTS[POINTS.index("after_commit") :]

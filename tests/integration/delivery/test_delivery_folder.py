@@ -133,3 +133,31 @@ def test_a_genuine_receipt_about_another_agency_is_not_kept(steward, capsys):
     assert main(["receipts", "--agency", str(steward.folder)]) == 1
     out = capsys.readouterr().out
     assert "not kept" in out and "RECEIPT_NOT_FOR_THIS_AGENCY" in out
+
+
+def test_a_send_killed_after_its_audit_line_delivers_again_and_logs_it(steward):
+    """`dvnet send` logs a delivery before it moves the bundle to sent/: killed in between (for
+    real, ``DVNET_FAULT_AT=after_audit:bundle_sent``), the bundle is logged and still waiting, and
+    the next `send` delivers it again (the same name in the inbox: one copy) and logs that too;
+    never a bundle moved to sent/ without its line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dvnet.common.faults import AFTER_AUDIT
+
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    send = [sys.executable, "-m", "dvnet.pipelines.cli", "send", "--agency", str(steward.folder)]
+    repo = Path(__file__).resolve().parents[3]
+    killed = subprocess.run(send, cwd=repo, env={**os.environ, "DVNET_FAULT_AT": AFTER_AUDIT + "bundle_sent"}, capture_output=True, text=True)
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+    logged = [e["objects"]["file"] for e in audit.read(steward.audit_log) if e["action"] == "bundle_sent"]
+    moved = [p.name for p in (steward.folder / "sent").glob("*.dvb")]
+    assert len(logged) == 1 and moved == []  # logged, not yet moved
+    assert subprocess.run(send, cwd=repo, capture_output=True).returncode == 0
+    moved = sorted(p.name for p in (steward.folder / "sent").glob("*.dvb"))
+    logged = [e["objects"]["file"] for e in audit.read(steward.audit_log) if e["action"] == "bundle_sent"]
+    assert len(moved) == 2 and set(logged) == set(moved) and len(logged) == 3  # the first bundle logged twice: sent twice
+    assert len(list(paths.inbox.glob("*.dvb"))) == 2

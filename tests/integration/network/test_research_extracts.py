@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from dvnet.assets.intake.lib.faults import EXTRACT_POINTS
+from dvnet.common.faults import EXTRACT_POINTS
 from dvnet.assets.research.lib.extract import ExtractRefusal, close, extracts_folder, make_extract
 from dvnet.bundle.errors import BundleError
 from dvnet.common import agreements, audit

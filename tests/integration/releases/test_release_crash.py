@@ -13,7 +13,7 @@ import sys
 import duckdb
 import pytest
 
-from dvnet.assets.intake.lib.faults import RELEASE_POINTS, REQUEST_POINTS, WITHDRAW_POINTS
+from dvnet.common.faults import RELEASE_POINTS, REQUEST_POINTS, WITHDRAW_POINTS
 from fixtures_central import add_reviewers
 
 from dvnet.assets.releases.lib.files import published_releases

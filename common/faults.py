@@ -16,6 +16,10 @@ POINTS = ("after_verify", "after_rows", "before_commit", "after_commit", "after_
 QUARANTINE_POINTS = ("after_quarantine_log",)
 #: Publish: after the release ledger, after the audit line, after the folder's rename.
 RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_rename")
+#: Every audited change: ``after_audit:<action>`` kills right after the line for ``action`` is
+#: written (``audit.append``). A change is logged before it is made, so killed there, the change
+#: has not happened yet (``tests/integration/network/test_audit_before_change.py``).
+AFTER_AUDIT = "after_audit:"
 #: Release request: its audit line written, its folder not yet renamed into place.
 REQUEST_POINTS = ("after_request_audit",)
 #: Withdrawal: the manifest marked withdrawn, its audit line not yet written.

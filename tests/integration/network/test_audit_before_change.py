@@ -1,0 +1,84 @@
+"""Every audited change of the network's governance is logged before it is made: a command killed
+right after its audit line (for real: ``DVNET_FAULT_AT=after_audit:<action>`` makes `audit.append`
+exit there) has not made its change yet, so what a kill can leave is a logged attempt, never a
+change nobody logged; run again, the command makes the change (and logs it).
+
+The other audited steps have their own crash tests: ingest (``central/test_central_crash.py``),
+release requests, publication and withdrawal (``releases/test_release_crash.py``), research extracts
+(``network/test_research_extracts.py``), `dvnet send` (``delivery/test_delivery_folder.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dvnet.common import agreements, audit
+from dvnet.common import network as store
+from dvnet.common.faults import AFTER_AUDIT
+from dvnet.pipelines.ceremony import FOUNDER
+
+REPO = Path(__file__).resolve().parents[3]
+DSA = "dsa-2026-01"  # the researcher_and_dsa fixture's agreement
+DECISION = ["--org", "shelter-north", "--change", "adopted", "--kind", "tool", "--subject", "Danger Assessment", "--decided-by", "Board",
+            "--why", "a shared risk tool", "--review-date", "2027-06-30"]  # fmt: skip
+
+
+def _suspended(root: Path) -> bool:
+    return store.load_network(root).organisation("shelter-north").status == "suspended"
+
+
+def _revoked(root: Path) -> bool:
+    return agreements.require(root, DSA).status == "revoked"
+
+
+def _decided(root: Path) -> bool:
+    return any((store.NetworkPaths(root).coordinator / "decisions").rglob("shelter-north-*.yaml"))
+
+
+def _registered(root: Path) -> bool:
+    return store.load_network(root).person("eve-reviewer") is not None
+
+
+#: action -> (the command's arguments after `dvnet`, whether its change is made)
+CASES: dict[str, tuple[list[str], Callable[[Path], bool]]] = {
+    "agency_status": (["network", "suspend", "shelter-north"], _suspended),
+    "dsa_revoked": (["dsa", "revoke", DSA, "--reason", "ethics approval lapsed"], _revoked),
+    "decision_added": (["decision", "add", *DECISION], _decided),
+    "person_added": (["network", "add-person", "{person_file}", "--role", "reviewer"], _registered),
+}
+
+
+def _dvnet(root: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "dvnet.pipelines.cli", *args, "--network", str(root), "--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]
+    return subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("action", sorted(CASES))
+def test_a_change_is_logged_before_it_is_made(network_dir, researcher_and_dsa, action, tally):
+    root = network_dir
+    researcher_and_dsa(root)
+    args, made = CASES[action]
+    person = root.parent / "eve"  # the person file `network add-person` registers
+    assert "{person_file}" not in args or subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "person", "init", str(person), "--id", "eve-reviewer", "--name", "Eve (fictional)",
+                           "--org", "shelter-north"], cwd=REPO, capture_output=True).returncode == 0  # fmt: skip
+    args = [a.format(person_file=person / "person.yaml") for a in args]
+    assert not made(root)
+    before = sum(e["action"] == action for e in audit.read(store.NetworkPaths(root).audit_log))
+    killed = _dvnet(root, args, env={"DVNET_FAULT_AT": AFTER_AUDIT + action})
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]  # killed right after the line
+
+    def lines() -> int:
+        return sum(e["action"] == action for e in audit.read(store.NetworkPaths(root).audit_log)) - before
+
+    logged_first, made_after_kill = lines(), made(root)
+    rerun = _dvnet(root, args)
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=int(made_after_kill and not logged_first), rows_lost=0)
+    assert logged_first == 1 and not made_after_kill  # the line is there; the change is not, yet
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert made(root) and lines() == 2  # made now; the killed attempt's line and this one
