@@ -26,6 +26,8 @@ REQUEST_POINTS = ("after_request_audit",)
 WITHDRAW_POINTS = ("after_withdrawn_manifest",)
 #: Research extract: its audit line written, the sealed file not yet in the extracts folder.
 EXTRACT_POINTS = ("after_extract_audit",)
+#: Closing a DSA: its destruction record written, nothing destroyed yet.
+CLOSE_POINTS = ("after_destruction_record",)
 
 
 def maybe_crash(point: str) -> None:

@@ -34,7 +34,7 @@ from dvnet.common import agreements, audit
 from dvnet.common.audit import Signer
 from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
-from dvnet.common.signed_records import write_signed
+from dvnet.common.signed_records import read_signed, write_signed
 from dvnet.contracts.agreements import CONTRACT_REF, Agreement
 from dvnet.contracts.errors import DvnetError, RegistryError
 from dvnet.contracts.registry import Contract, get_contract
@@ -168,6 +168,22 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     return Extract(dsa.id, dsa.version, kept.num_rows, withheld, people, linked, tuple(kept.column_names), files)
 
 
+def _project_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
+    """What closing the project destroys in the warehouse (read under the warehouse lock the
+    close holds, so nothing is loaded in between): (staged rows, count rows, bundle ids)."""
+    contract_ids = [c.id for c in _contracts(dsa)]
+    url = configured_url()
+    con = PgConnection(url) if url else warehouse.connect(NetworkPaths(root).warehouse, read_only=True)
+    try:
+        bundles = _project_bundles(con, dsa.id)
+        staged = sum(con.execute(f"SELECT count(*) FROM {writes.staged_source(con, c, bundles)} WHERE list_contains(?::VARCHAR[], bundle_id)",
+                                 [bundles]).fetchall()[0][0] for c in contract_ids)  # fmt: skip
+        counts = con.execute("SELECT count(*) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles]).fetchall()[0][0]
+    finally:
+        con.close()
+    return int(staged), int(counts), bundles
+
+
 def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     """Delete the project's staged rows and their counts in one transaction, then rewrite the
     file so their bytes leave it too. Returns (staged rows, count rows, bundle ids).
@@ -215,27 +231,49 @@ def _delete_bundles(con, contract_ids: list[str], bundles: list[str]) -> tuple[i
 
 
 def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> dict:
-    """Destroy the DSA's staged rows, their counts and its extracts on the coordinator; write the
-    signed destruction record and the DSA's closing version. Returns the record."""
+    """Write the signed destruction record (what this close destroys, counted first), destroy the
+    DSA's staged rows, their counts and its extracts on the coordinator, then write the DSA's
+    closing version and its audit line. Returns the record.
+
+    A close killed after its record finishes when run again: the record an interrupted close of
+    this version wrote stands (the rows it counts may be gone already), the rest is destroyed and
+    the DSA closed."""
     root = Path(root)
     dsa = agreements.require(root, dsa_id)
     if dsa.status == "closed":
         raise RegistryError("AGREEMENT_NOT_ACTIVE", f"{dsa.id} is closed already")
     if not reason.strip():
         raise RegistryError("AGREEMENT_INVALID", "a reason is required: it is kept with the destruction record", field="reason")
-    staged = counts = 0
-    bundles: list[str] = []
-    if warehouse.exists(NetworkPaths(root).warehouse):
-        try:
-            staged, counts, bundles = _destroy_rows(root, dsa)
-        except duckdb.IOException:  # another process holds the warehouse; nothing is lost by running again
-            raise ExtractRefusal("WAREHOUSE_BUSY", "another process has the warehouse open", hint="stop `dvnet ui` or the running job, then close again") from None
+    stored = agreements.folder(root, dsa.id) / "destruction.yaml"
     folder = extracts_folder(root, dsa.id)
     extracts = sorted(folder.glob(f"*{EXTRACT_SUFFIX}")) if folder.is_dir() else []
+    has_rows = warehouse.exists(NetworkPaths(root).warehouse)
+    try:
+        record = _interrupted_close(root, stored, dsa)
+        if record is None:
+            staged, counts, bundles = _project_rows(root, dsa) if has_rows else (0, 0, [])
+            record = {"format": DESTRUCTION_FORMAT, "dsa": dsa.id, "closed_version": dsa.version + 1, "reason": reason.strip(), "bundles": [b for b in bundles if b],
+                      "staged_rows_destroyed": staged, "count_rows_destroyed": counts, "extracts_destroyed": len(extracts)}  # fmt: skip
+            write_signed(stored, record, actor, now)
+            maybe_crash("after_destruction_record")
+        if has_rows:
+            _destroy_rows(root, dsa)
+    except duckdb.IOException:  # another process holds the warehouse; nothing is lost by running again
+        raise ExtractRefusal("WAREHOUSE_BUSY", "another process has the warehouse open", hint="stop `dvnet ui` or the running job, then close again") from None
     for path in extracts:
         path.unlink()
-    record = {"format": DESTRUCTION_FORMAT, "dsa": dsa.id, "closed_version": dsa.version + 1, "reason": reason.strip(), "bundles": [b for b in bundles if b],
-              "staged_rows_destroyed": int(staged), "count_rows_destroyed": int(counts), "extracts_destroyed": len(extracts)}  # fmt: skip
-    write_signed(agreements.folder(root, dsa.id) / "destruction.yaml", record, actor, now)
     agreements.close(root, dsa, reason, actor, now=now)
-    return record
+    return {k: v for k, v in record.items() if k in DESTRUCTION_FIELDS}
+
+
+#: What a destruction record says (the signature's fields besides).
+DESTRUCTION_FIELDS = ("format", "dsa", "closed_version", "reason", "bundles", "staged_rows_destroyed", "count_rows_destroyed", "extracts_destroyed")
+
+
+def _interrupted_close(root: Path, stored: Path, dsa: Agreement) -> dict | None:
+    """The destruction record a close wrote before it was killed, if any (a DSA closes once: a
+    record beside one not closed yet is such a close's)."""
+    if not stored.exists():
+        return None
+    record = read_signed(stored, load_network(root))
+    return record if record.get("dsa") == dsa.id else None

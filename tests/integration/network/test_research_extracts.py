@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from dvnet.common.faults import EXTRACT_POINTS
+from dvnet.common.faults import AFTER_AUDIT, CLOSE_POINTS, EXTRACT_POINTS
 from dvnet.assets.research.lib.extract import ExtractRefusal, close, extracts_folder, make_extract
 from dvnet.bundle.errors import BundleError
 from dvnet.common import agreements, audit
@@ -257,3 +257,27 @@ def test_no_extract_file_is_ever_without_its_audit_line_even_when_killed(loaded,
     assert after_kill == []  # nothing left the coordinator unlogged
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     assert unlogged() == [] and len(files) == 1  # the rerun's own file (one researcher), logged
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", [*CLOSE_POINTS, AFTER_AUDIT + "dsa_closed"])
+def test_a_close_killed_midway_is_finished_by_the_next_with_its_first_record(loaded, point, tally):
+    """`dvnet dsa close` killed after its destruction record (nothing destroyed yet) or after the
+    closing version's audit line: run again, it destroys what is left and closes the DSA, and the
+    record still says what the close destroyed (counted before anything went)."""
+    make_extract(loaded, DSA, _as(loaded, "extract"))
+    key = loaded / "people" / FOUNDER[0] / "signing.key"
+    args = [sys.executable, "-m", "dvnet.pipelines.cli", "dsa", "close", "--network", str(loaded), DSA, "--reason", "retention end reached",
+            "--as", FOUNDER[0], "--key", str(key)]  # fmt: skip
+    repo = Path(__file__).resolve().parents[3]
+    staged = _warehouse_rows(loaded, "SELECT count(*) FROM staged_research_extract s JOIN ledger USING (bundle_id) WHERE project = ?", [DSA])[0][0]
+    killed = subprocess.run(args, cwd=repo, env={**os.environ, "DVNET_FAULT_AT": point}, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+    assert agreements.require(loaded, DSA).status == "active"
+    rerun = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=600)
+    record = read_signed(agreements.folder(loaded, DSA) / "destruction.yaml", store.load_network(loaded))
+    left = _warehouse_rows(loaded, "SELECT count(*) FROM staged_research_extract s JOIN ledger USING (bundle_id) WHERE project = ?", [DSA])[0][0]
+    tally("crash consistency", kills=1, partial=int(left > 0), duplicate=0, unrecorded=int(record["staged_rows_destroyed"] != staged), rows_lost=0)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert agreements.require(loaded, DSA).status == "closed" and left == 0 and list(extracts_folder(loaded, DSA).iterdir()) == []
+    assert record["staged_rows_destroyed"] == staged > 0 and record["extracts_destroyed"] == 1
