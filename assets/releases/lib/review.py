@@ -155,9 +155,11 @@ def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, no
             "content_sha256": state.content_sha256}  # fmt: skip
     record = {**body, "sig": audit._sign(actor.key, DECISION_LABEL, audit._canonical(body))}
     folder = private_dir(request_folder(paths, request_id) / DECISIONS)
-    atomic_write(folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}_{actor.actor}.json", json.dumps(record, indent=1).encode())
+    # Logged before it counts: a kill in between leaves a logged decision that never counted (the
+    # reviewer decides again), never an approval nobody logged.
     audit.append(paths.audit_log, DECIDED, actor=actor, objects={"request": request_id}, now=now, verdict=verdict,
                  content_sha256=state.content_sha256, head_key=coordinator_actor(paths.root, load_network(paths.root)).key)  # fmt: skip
+    atomic_write(folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}_{actor.actor}.json", json.dumps(record, indent=1).encode())
     return review_state(root, request_id)
 
 

@@ -18,7 +18,7 @@ from fixtures_central import add_reviewers
 
 from dvnet.assets.releases.lib.files import published_releases
 from dvnet.assets.releases.lib.release import build_request
-from dvnet.assets.releases.lib.review import decide
+from dvnet.assets.releases.lib.review import decide, review_state
 from dvnet.common.authority import authorise
 from dvnet.common import audit
 from dvnet.pipelines.ceremony import FOUNDER
@@ -125,3 +125,23 @@ def test_no_release_request_is_ever_without_its_audit_line_even_when_killed(load
     assert after_kill == [] and leftovers  # killed before the rename: an unfinished folder, no request
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     assert unlogged() == [] and len([p for p in requests.iterdir()]) == 1  # the rerun's request, logged; the leftover gone
+
+
+@pytest.mark.slow
+def test_an_approval_killed_after_its_audit_line_has_not_counted(loaded_network, tally):
+    """`dvnet review approve` killed right after its audit line (``after_audit:release_review``)
+    leaves no decision that counts; the reviewer's next approval counts (and is logged too)."""
+    root = loaded_network
+    build_request(root, "dv-default", ["2026-Q3"], FOUNDER[0], release_id="first")
+    (reviewer, key), _ = add_reviewers(root)
+    approve = [sys.executable, "-m", "dvnet.pipelines.cli", "review", "approve", "first", "--network", str(root), "--comment", "checked (test)",
+               "--as", reviewer, "--key", str(key)]  # fmt: skip
+    killed = subprocess.run(approve, cwd=REPO, env={**os.environ, "DVNET_FAULT_AT": "after_audit:release_review"}, capture_output=True, text=True)
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+    counted = len(review_state(root, "first").approvals)
+    rerun = subprocess.run(approve, cwd=REPO, capture_output=True, text=True)
+    logged = sum(e["action"] == "release_review" for e in audit.read(root / "coordinator" / "audit.log"))
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=int(counted > 0 and logged == 0), rows_lost=0)
+    assert counted == 0  # logged, not counted
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert len(review_state(root, "first").approvals) == 1 and logged == 2
