@@ -1,4 +1,5 @@
-"""Suite 4, crash consistency: SIGKILL at random moments of `dvnet ingest` and `dvnet contribute`.
+"""Suite 4, crash consistency: SIGKILL at random moments of `dvnet ingest`, `dvnet contribute` and
+`dvnet publish`.
 
 The named fault points are killed in ``tests/integration/central/test_central_crash.py`` (ingest)
 and ``tests/integration/releases/test_release_crash.py`` (publish); this adds kills at moments
@@ -10,7 +11,9 @@ checked before the restart:
   run made (no *rows lost*, nothing *duplicate*), and every bundle has exactly one audit line and
   one receipt (nothing *unrecorded*);
 - contribute: every ``*.dvb`` in the outbox is a whole bundle; after the restart exactly one bundle
-  for the quarter exists, its sealing is in the agency's audit log, and the log verifies.
+  for the quarter exists, its sealing is in the agency's audit log, and the log verifies;
+- publish (a release request): no request folder exists that the coordinator's log does not name;
+  after the restart no unfinished folder is left and the log verifies.
 
 All kills here and at the named points add to one headline (the ``tally`` fixture):
 ``crash consistency: K kills, 0 partial, 0 duplicate, 0 unrecorded, 0 rows lost``.
@@ -209,6 +212,53 @@ def test_kills_at_random_moments_of_a_contribution(network_dir, tally):
     tally("crash consistency", **totals)
     assert totals["kills"] >= KILLS - 1, totals
     assert totals == {**totals, "partial": 0, "duplicate": 0, "unrecorded": 0}, totals
+
+
+def test_kills_at_random_moments_of_a_release_request(loaded_network_template, tmp_path, tally):
+    """`dvnet publish` (suppression, audit, the request's files, its Dagster run) killed at random
+    moments: after each kill no request exists that nobody logged, and the rerun makes its request,
+    leaves no unfinished folder and a log that verifies."""
+    from dvnet.pipelines.ceremony import FOUNDER
+
+    template = tmp_path / "template" / "net"
+    shutil.copytree(loaded_network_template, template, symlinks=True)
+
+    def args(root: Path) -> list[str]:
+        return ["publish", "--network", str(root), "--period", "2026-Q3", "--dagster-home", str(root.parent / "dagster_home"),
+                "--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]  # fmt: skip
+
+    def requests(root: Path) -> tuple[list[str], list[str]]:
+        """(request folders nobody logged, unfinished folders)."""
+        folder = store.NetworkPaths(root).coordinator / "release-requests"
+        logged = {e["objects"].get("request") for e in audit.read(store.NetworkPaths(root).audit_log) if e["action"] == "release_requested"}
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        return [n for n in names if not n.startswith(".") and n not in logged], [n for n in names if n.startswith(".")]
+
+    reference = tmp_path / "reference" / "net"
+    shutil.copytree(template, reference, symlinks=True)
+    code, duration = _run(args(reference))
+    assert code == 0
+
+    totals = dict(kills=0, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
+    for i, moment in enumerate(_moments(duration, seed=2028)):
+        root = tmp_path / f"kill-{i}" / "net"
+
+        def fresh(root: Path = root) -> None:
+            shutil.rmtree(root.parent, ignore_errors=True)
+            shutil.copytree(template, root, symlinks=True)
+
+        if not _kill_during(args(root), moment, fresh):
+            continue
+        totals["kills"] += 1
+        totals["unrecorded"] += len(requests(root)[0])
+        assert _run(args(root))[0] == 0
+        unlogged, unfinished = requests(root)
+        totals["unrecorded"] += len(unlogged)
+        totals["partial"] += len(unfinished)
+        audit.verify(store.NetworkPaths(root).audit_log)
+    tally("crash consistency", **totals)
+    assert totals["kills"] >= KILLS - 1, totals
+    assert totals == {**totals, "partial": 0, "unrecorded": 0}, totals
 
 
 def _fresh_copy(src: Path, dst: Path) -> None:
