@@ -115,9 +115,22 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], T], *, mode: int =
     ``durable``: fsync the file and its folder, so the new content survives a power cut too.
     Files that are regenerated at will (synthetic extracts) skip it: syncing a gigabyte costs
     seconds."""
+    tmp, result = write_hidden(path, write, mode=mode, durable=durable)
+    reveal(tmp, path, durable=durable)
+    return result
+
+
+#: The name ``write_hidden`` gives a file while it is not in place: ``.<name>.<random>.tmp``.
+HIDDEN_SUFFIX = ".tmp"
+
+
+def write_hidden(path: Path, write: Callable[[BinaryIO], T], *, mode: int = PRIVATE_FILE, durable: bool = True) -> tuple[Path, T]:
+    """The first half of ``atomic_write_with``: what ``write`` writes, under a hidden temporary
+    name beside ``path`` (removed if writing fails); that name, and what ``write`` returned.
+    ``reveal`` puts it in place: a step that must happen in between (an audit line) goes there."""
     path = Path(path)
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=HIDDEN_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             result = write(f)
@@ -125,17 +138,26 @@ def atomic_write_with(path: Path, write: Callable[[BinaryIO], T], *, mode: int =
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp), result
+
+
+def hidden_name_of(tmp: Path) -> str:
+    """The name a ``write_hidden`` file takes when revealed (``.<name>.<random>.tmp`` -> ``<name>``)."""
+    return tmp.name[1:].rsplit(".", 2)[0]
+
+
+def reveal(tmp: Path, path: Path, *, durable: bool = True) -> None:
+    """Rename ``write_hidden``'s file to ``path`` (replacing what is there), durably."""
+    os.replace(tmp, path)
     if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(Path(path).parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    return result
 
 
 def private_folder(path: Path) -> Path:

@@ -41,11 +41,12 @@ from dvnet.contracts.roles import Transform
 from dvnet.contracts.tiers import check_allowed, default_mode
 from dvnet.common import audit
 from dvnet.kernels.arrow_memory import give_back_freed_memory
-from dvnet.pipelines.contributor import history, sequence
+from dvnet.pipelines.contributor import history, outbox, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
 from dvnet.pipelines.contributor.validate import BlockValidation, Issue, ValidationResult, validate_extract
-from dvnet.common.files import atomic_write_with, private_folder
+from dvnet.common.faults import maybe_crash
+from dvnet.common.files import private_folder, reveal, write_hidden
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
 
 #: What --project and --supersedes name: a registry id (a DSA's), a bundle id (SPEC §3).
@@ -258,6 +259,7 @@ class _Run:
     recipient_key: object | None = None  # unless a dry run: the coordinator's pinned key
     key_epoch: int = 1
     scratch: str | None = None  # where long runs' encrypted scratch files go (None: the temporary folder)
+    unnamed: tuple[Path, Path] | None = None  # the sealed bundle's hidden file and its name, until it is logged
 
     @property
     def geography(self) -> Geography:
@@ -315,6 +317,9 @@ def contribute(
     if not run.result.reconciles:
         raise AssertionError("records read do not reconcile with rejected + excluded + withheld + held back + sent")
     _audit(run)
+    if run.unnamed is not None:  # logged: now it may wait to be sent
+        maybe_crash("after_contribution_audit")
+        reveal(*run.unnamed)
     return run.result
 
 
@@ -347,6 +352,7 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
     if opts.supersedes is not None and not BUNDLE_ID.fullmatch(opts.supersedes):
         raise DvnetError("USAGE_SUPERSEDES_INVALID", "--supersedes is the bundle id of the contribution it corrects: 32 lowercase hex digits")
     if not opts.dry_run:
+        outbox.finish_interrupted(agency)  # a bundle an earlier run logged but was killed before naming
         history.check_not_sent(agency, contract.id, str(period), opts.project, opts.supersedes, opts.resend)
     result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
     result.extract_name = Path(opts.extract).name
@@ -722,9 +728,11 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
         raise _Refused(e.reason, e.message) from None
     except OSError as e:  # the last segment's write: the number is not kept
         raise _disk_full(e, run.scratch or tempfile.gettempdir(), "before the bundle was made: no sequence number was taken") from None
-    path = agency.folder / "outbox" / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}.dvb"
+    path = outbox.folder(agency) / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}{outbox.BUNDLE_SUFFIX}"
     try:
-        sha256 = atomic_write_with(path, sealed.write_to)
+        # Named only once the audit log holds its line (``contribute``): see ``outbox``.
+        hidden, sha256 = write_hidden(path, sealed.write_to)
+        run.unnamed = (hidden, path)
     except OSError as e:  # nothing of the file is left (written whole or not at all); the number stays taken
         raise _disk_full(e, path.parent, f"while the bundle was written: none was, and its sequence number {seq} is skipped") from None
     result.status = "sealed"

@@ -22,9 +22,10 @@ from dvnet.common import audit
 from dvnet.common.agency import agency_actor
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError
+from dvnet.pipelines.contributor.outbox import BUNDLE_SUFFIX, finish_interrupted
+from dvnet.pipelines.contributor.outbox import folder as outbox
 from dvnet.pipelines.delivery.drop import Drop
 
-BUNDLE_SUFFIX = ".dvb"
 SENT_EVENT = "bundle_sent"
 
 
@@ -33,10 +34,6 @@ class SentBundle:
     file: str
     sha256: str
     size: int
-
-
-def outbox(agency: AgencyConfig) -> Path:
-    return agency.folder / "outbox"
 
 
 def sent_folder(agency: AgencyConfig) -> Path:
@@ -50,7 +47,10 @@ def _sequence(path: Path) -> tuple[int, str]:
 
 def waiting(agency: AgencyConfig) -> list[Path]:
     """Sealed bundles not yet delivered, oldest sequence first (the contributor's file names end
-    in the sequence number), so the coordinator meets them in the order they were sealed."""
+    in the sequence number), so the coordinator meets them in the order they were sealed. A
+    contribution's bundle left unnamed by a kill after its log line is named first
+    (``outbox.finish_interrupted``)."""
+    finish_interrupted(agency)
     folder = outbox(agency)
     if not folder.is_dir():
         return []
