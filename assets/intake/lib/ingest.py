@@ -37,8 +37,8 @@ from dvnet.contracts.registry import Contract, get_contract
 from dvnet.contracts.tiers import check_allowed
 from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
-from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.common.faults import maybe_crash
+from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.filing import SENTINEL, partition_of
 from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE

@@ -25,10 +25,10 @@ import duckdb
 
 from dvnet.bundle import keys
 from dvnet.common import audit
+from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 from dvnet.contracts.errors import DvnetError
-from dvnet.common.faults import maybe_crash
 from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import MANIFEST
 from dvnet.assets.releases.lib.internal import read_record

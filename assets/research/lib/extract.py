@@ -25,13 +25,13 @@ import pyarrow as arrow
 import pyarrow.parquet as pq
 
 from dvnet import bundle
-from dvnet.common.faults import maybe_crash
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
 from dvnet.common.audit import Signer
+from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
 from dvnet.common.signed_records import read_signed, write_signed
@@ -235,9 +235,8 @@ def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.dateti
     DSA's staged rows, their counts and its extracts on the coordinator, then write the DSA's
     closing version and its audit line. Returns the record.
 
-    A close killed after its record finishes when run again: the record an interrupted close of
-    this version wrote stands (the rows it counts may be gone already), the rest is destroyed and
-    the DSA closed."""
+    A close killed after its record finishes when run again: the interrupted close's record stands
+    (the rows it counts may be gone already), the rest is destroyed and the DSA closed."""
     root = Path(root)
     dsa = agreements.require(root, dsa_id)
     if dsa.status == "closed":
