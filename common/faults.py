@@ -20,6 +20,9 @@ RELEASE_POINTS = ("after_release_ledger", "after_release_audit", "after_release_
 #: written (``audit.append``). A change is logged before it is made, so killed there, the change
 #: has not happened yet (``tests/integration/network/test_audit_before_change.py``).
 AFTER_AUDIT = "after_audit:"
+#: Registering an agency: its receipts folder and the coordinator's public file written, the
+#: registry (what makes it registered) not yet.
+REGISTER_POINTS = ("before_agency_saved",)
 #: Release request: its audit line written, its folder not yet renamed into place.
 REQUEST_POINTS = ("after_request_audit",)
 #: Withdrawal: the manifest marked withdrawn, its audit line not yet written.

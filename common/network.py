@@ -29,6 +29,7 @@ from dvnet.common.yaml_text import load_yaml
 from dvnet.bundle import keys
 from dvnet.common import audit
 from dvnet.common.audit import KeySigner, Signer
+from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, check_private, private_folder
 from dvnet.common.paths import NetworkPaths
 from dvnet.common.public_files import public_key_fields, write_public
@@ -266,11 +267,14 @@ def register_agency(root: Path, registration: dict, actor: Signer, *, now: dt.da
     check_registry(network)
     _audit(paths.root, "agency_registered", actor, objects={"agency": agency_id}, now=now, tier=org.tier,
            signing_key_id=org.signing_key_id, encryption_key_id=org.encryption_key_id)  # fmt: skip
-    save_network(paths.root, network)
-    write_coordinator_public(paths.root, network, now=now)
-    # The agency's receipts folder exists from the start: its `dvnet receipts` finds it (empty
-    # until the first ingest) instead of a drop that looks misconfigured.
+    # What the registration brings with it before the registry itself, which is what makes it
+    # done: a kill in between leaves the agency unregistered, and registering it again redoes all.
+    # Its receipts folder exists from the start: its `dvnet receipts` finds it (empty until the
+    # first ingest) instead of a drop that looks misconfigured.
     private_folder(paths.receipts / agency_id)
+    write_coordinator_public(paths.root, network, now=now)
+    maybe_crash("before_agency_saved")
+    save_network(paths.root, network)
     return org
 
 

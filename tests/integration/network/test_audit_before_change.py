@@ -20,7 +20,7 @@ import pytest
 
 from dvnet.common import agreements, audit
 from dvnet.common import network as store
-from dvnet.common.faults import AFTER_AUDIT
+from dvnet.common.faults import AFTER_AUDIT, REGISTER_POINTS
 from dvnet.pipelines.ceremony import FOUNDER
 
 REPO = Path(__file__).resolve().parents[3]
@@ -45,13 +45,28 @@ def _registered(root: Path) -> bool:
     return store.load_network(root).person("eve-reviewer") is not None
 
 
+def _agency_registered(root: Path) -> bool:
+    """In the registry, and so with all that comes with it: the coordinator's public file names it
+    (the agencies pin it from there) and its receipts folder exists."""
+    paths = store.NetworkPaths(root)
+    if store.load_network(root).organisation("east-clinic") is None:
+        return False
+    assert "east-clinic" in paths.coordinator_public.read_text() and (paths.receipts / "east-clinic").is_dir()
+    return True
+
+
 #: action -> (the command's arguments after `dvnet`, whether its change is made)
 CASES: dict[str, tuple[list[str], Callable[[Path], bool]]] = {
     "agency_status": (["network", "suspend", "shelter-north"], _suspended),
     "dsa_revoked": (["dsa", "revoke", DSA, "--reason", "ethics approval lapsed"], _revoked),
     "decision_added": (["decision", "add", *DECISION], _decided),
-    "person_added": (["network", "add-person", "{person_file}", "--role", "reviewer"], _registered),
+    "person_added": (["network", "add-person", "{folder}/eve/person.yaml", "--role", "reviewer"], _registered),
+    "agency_registered": (["network", "register-agency", "{folder}/east/registration.yaml"], _agency_registered),
 }
+#: What the commands above register, made by their own parties' commands first.
+PARTIES = (["person", "init", "{folder}/eve", "--id", "eve-reviewer", "--name", "Eve (fictional)", "--org", "shelter-north"],
+           ["agency", "init", "{folder}/east", "--id", "east-clinic", "--name", "East Clinic (fictional)", "--type", "health_social_care", "--tier", "3",
+            "--region", "south-metro"])  # fmt: skip
 
 
 def _dvnet(root: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -64,10 +79,10 @@ def test_a_change_is_logged_before_it_is_made(network_dir, researcher_and_dsa, a
     root = network_dir
     researcher_and_dsa(root)
     args, made = CASES[action]
-    person = root.parent / "eve"  # the person file `network add-person` registers
-    assert "{person_file}" not in args or subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", "person", "init", str(person), "--id", "eve-reviewer", "--name", "Eve (fictional)",
-                           "--org", "shelter-north"], cwd=REPO, capture_output=True).returncode == 0  # fmt: skip
-    args = [a.format(person_file=person / "person.yaml") for a in args]
+    for party in PARTIES:
+        made_party = subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", *(a.format(folder=root.parent) for a in party)], cwd=REPO, capture_output=True, text=True)
+        assert made_party.returncode == 0, made_party.stderr[-2000:]
+    args = [a.format(folder=root.parent) for a in args]
     assert not made(root)
     before = sum(e["action"] == action for e in audit.read(store.NetworkPaths(root).audit_log))
     killed = _dvnet(root, args, env={"DVNET_FAULT_AT": AFTER_AUDIT + action})
@@ -82,3 +97,22 @@ def test_a_change_is_logged_before_it_is_made(network_dir, researcher_and_dsa, a
     assert logged_first == 1 and not made_after_kill  # the line is there; the change is not, yet
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     assert made(root) and lines() == 2  # made now; the killed attempt's line and this one
+
+
+def test_an_agency_registration_killed_before_the_registry_is_redone_whole(network_dir, tally):
+    """Killed after the coordinator's public file and the receipts folder, before the registry
+    (``before_agency_saved``): not registered, and registering again finishes everything (never a
+    registered agency missing from the public file agencies pin, which the rerun could not mend:
+    it would be refused as AGENCY_EXISTS)."""
+    root = network_dir
+    made_party = subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", *(a.format(folder=root.parent) for a in PARTIES[1])], cwd=REPO, capture_output=True, text=True)
+    assert made_party.returncode == 0, made_party.stderr[-2000:]
+    args = [a.format(folder=root.parent) for a in CASES["agency_registered"][0]]
+    killed = _dvnet(root, args, env={"DVNET_FAULT_AT": REGISTER_POINTS[0]})
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+    registered_when_killed = _agency_registered(root)
+    rerun = _dvnet(root, args)
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
+    assert not registered_when_killed
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert _agency_registered(root)
