@@ -11,6 +11,7 @@ another run): it is never sent, and is removed once it is a day old.
 from __future__ import annotations
 
 import datetime as dt
+import stat
 import time
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def folder(agency: AgencyConfig) -> Path:
 def finish_interrupted(agency: AgencyConfig, *, now: float | None = None) -> list[str]:
     """Give each logged bundle left under its hidden name its name; remove unlogged ones older than
     ``UNLOGGED_KEPT``. The names given."""
-    hidden = sorted(folder(agency).glob(f".*{BUNDLE_SUFFIX}.*{HIDDEN_SUFFIX}")) if folder(agency).is_dir() else []
+    pattern = f".*{BUNDLE_SUFFIX}.*{HIDDEN_SUFFIX}"
+    hidden = sorted(p for p in folder(agency).glob(pattern) if stat.S_ISREG(p.lstat().st_mode)) if folder(agency).is_dir() else []  # never a link or a folder
     if not hidden:
         return []
     logged = {(e.get("objects") or {}).get("bundle") for e in audit.read(agency.audit_log) if e.get("action") == "contribution" and e.get("outcome") == "sealed"}

@@ -60,6 +60,8 @@ def test_send_names_a_logged_bundle_and_never_sends_an_unlogged_one(synthesized,
     assert _contribute(agency, {"DVNET_FAULT_AT": "after_contribution_audit"}).returncode == 86
     stray = outbox.folder(agency) / f".{agency.agency_id}_referral_2026-Q2_000009.dvb.abcdefgh.tmp"  # a seal that died before its line
     stray.write_bytes(next(outbox.folder(agency).glob(".*")).read_bytes()[:100])  # cut short where the kill fell
+    odd = outbox.folder(agency) / f".{agency.agency_id}_referral_2026-Q1_000008.dvb.zzzzzzzz.tmp"
+    odd.mkdir()  # a folder named like one: left alone
     paths = store.NetworkPaths(agency.folder.parent.parent)
     inbox = paths.inbox
     assert main(["drop", "set", "--agency", str(agency.folder), "--inbox", str(inbox), "--receipts", str(paths.receipts / agency.agency_id)]) == 0
@@ -68,3 +70,4 @@ def test_send_names_a_logged_bundle_and_never_sends_an_unlogged_one(synthesized,
     tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=int(len(delivered) != 1), rows_lost=0)
     assert delivered == [f"{agency.agency_id}_referral_{PERIOD}_000001.dvb"] and stray.exists()  # the logged one sent; the stray kept a day
     assert outbox.finish_interrupted(agency, now=time.time() + outbox.UNLOGGED_KEPT.total_seconds() + 60) == [] and not stray.exists()
+    assert odd.is_dir()
