@@ -23,6 +23,7 @@ from dvnet.common.yaml_text import load_yaml
 from dvnet.common import audit
 from dvnet.common.authority import Actor
 from dvnet.common.decision_terms import CHANGES, KINDS
+from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, private_folder
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
 from dvnet.common.signed_records import read_signed, write_signed
@@ -87,6 +88,11 @@ def add(root: Path, org: str, *, change: str, kind: str, subject: str, decided_b
         raise RegistryError("DECISION_INVALID", "review_date: must come after the decision", field="review_date")
     texts = _text(subject, "subject"), _text(decided_by, "decided_by"), _text(why, "why")  # every check before anything is made
     folder = private_folder(_folder(root, org))
+    copies = private_folder(Path(agency_folder) / "decisions") if agency_folder is not None else None
+    if copies is not None:  # a copy an earlier add was killed before making
+        for signed in folder.glob("*.yaml"):
+            if not (copies / signed.name).exists():
+                atomic_write(copies / signed.name, signed.read_bytes(), mode=0o600)
     decision_id = f"{org}-{len(list(folder.glob('*.yaml'))) + 1:03d}"
     decision = Decision(decision_id, org, change, kind, *texts, decided_on, review)
     body = {"format": FORMAT, **{k: getattr(decision, k) for k in FIELDS}}
@@ -94,8 +100,9 @@ def add(root: Path, org: str, *, change: str, kind: str, subject: str, decided_b
     audit.append(NetworkPaths(Path(root)).audit_log, "decision_added", actor=actor, objects={"decision": decision_id, "agency": org},
                  head_key=coordinator_key(root), now=now, change=change, kind=kind)  # fmt: skip (logged before it is made)
     write_signed(path, body, actor, now)
-    if agency_folder is not None:
-        atomic_write(private_folder(Path(agency_folder) / "decisions") / path.name, path.read_bytes(), mode=0o600)
+    if copies is not None:
+        maybe_crash("after_decision_signed")
+        atomic_write(copies / path.name, path.read_bytes(), mode=0o600)
     return decision
 
 

@@ -23,6 +23,8 @@ AFTER_AUDIT = "after_audit:"
 #: Registering an agency: its receipts folder and the coordinator's public file written, the
 #: registry (what makes it registered) not yet.
 REGISTER_POINTS = ("before_agency_saved",)
+#: A decision: the coordinator's signed file written, the agency's copy not yet.
+DECISION_POINTS = ("after_decision_signed",)
 #: Release request: its audit line written, its folder not yet renamed into place.
 REQUEST_POINTS = ("after_request_audit",)
 #: Withdrawal: the manifest marked withdrawn, its audit line not yet written.

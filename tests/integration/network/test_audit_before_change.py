@@ -20,7 +20,7 @@ import pytest
 
 from dvnet.common import agreements, audit
 from dvnet.common import network as store
-from dvnet.common.faults import AFTER_AUDIT, REGISTER_POINTS
+from dvnet.common.faults import AFTER_AUDIT, DECISION_POINTS, REGISTER_POINTS
 from dvnet.pipelines.ceremony import FOUNDER
 
 REPO = Path(__file__).resolve().parents[3]
@@ -116,3 +116,21 @@ def test_an_agency_registration_killed_before_the_registry_is_redone_whole(netwo
     assert not registered_when_killed
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
     assert _agency_registered(root)
+
+
+def test_a_decision_killed_before_the_agencys_copy_gets_it_from_the_next(network_dir, tally):
+    """Killed after the coordinator's signed decision, before the agency's byte copy
+    (``after_decision_signed``): the next `decision add` for the organisation makes the missing copy
+    first, so the agency's folder holds every decision the coordinator holds."""
+    root = network_dir
+    coordinator = store.NetworkPaths(root).coordinator / "decisions" / "shelter-north"
+    copies = root / "agencies" / "shelter-north" / "decisions"
+    killed = _dvnet(root, CASES["decision_added"][0], env={"DVNET_FAULT_AT": DECISION_POINTS[0]})
+    assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
+    missing_when_killed = {p.name for p in coordinator.glob("*.yaml")} - {p.name for p in copies.glob("*.yaml")}
+    rerun = _dvnet(root, CASES["decision_added"][0])
+    held = {p.name: p.read_bytes() for p in coordinator.glob("*.yaml")}
+    tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
+    assert missing_when_killed == {"shelter-north-001.yaml"}
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-2000:]
+    assert len(held) == 2 and {p.name: p.read_bytes() for p in copies.glob("*.yaml")} == held
