@@ -97,8 +97,9 @@ def add(root: Path, org: str, *, change: str, kind: str, subject: str, decided_b
     decision = Decision(decision_id, org, change, kind, *texts, decided_on, review)
     body = {"format": FORMAT, **{k: getattr(decision, k) for k in FIELDS}}
     path = folder / f"{decision_id}.yaml"
+    # Logged before it is made (as every audited change).
     audit.append(NetworkPaths(Path(root)).audit_log, "decision_added", actor=actor, objects={"decision": decision_id, "agency": org},
-                 head_key=coordinator_key(root), now=now, change=change, kind=kind)  # fmt: skip (logged before it is made)
+                 head_key=coordinator_key(root), now=now, change=change, kind=kind)  # fmt: skip
     write_signed(path, body, actor, now)
     if copies is not None:
         maybe_crash("after_decision_signed")
