@@ -17,10 +17,9 @@ from __future__ import annotations
 from dvnet.common import audit
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.pipelines.contributor.outbox import CONTRIBUTION
 from dvnet.pipelines.delivery.receipts import outcomes_by_bundle
 
-#: The agency audit action of a contribution run (``run._audit``).
-CONTRIBUTION = "contribution"
 ALREADY_SENT = "USAGE_PERIOD_ALREADY_SENT"
 
 

@@ -24,6 +24,8 @@ from dvnet.contracts.errors import DvnetError
 
 #: The contributor's file names end so (``run._seal``); ``dvnet send`` sends only these.
 BUNDLE_SUFFIX = ".dvb"
+#: The agency audit action of a contribution run (``run._audit``); a sealed one names its bundle.
+CONTRIBUTION = "contribution"
 #: A hidden bundle nobody logged is left this long (a seal never takes so long), then removed.
 UNLOGGED_KEPT = dt.timedelta(days=1)
 #: Enough of a bundle's first bytes to hold its header.
@@ -41,7 +43,7 @@ def finish_interrupted(agency: AgencyConfig, *, now: float | None = None) -> lis
     hidden = sorted(p for p in folder(agency).glob(pattern) if stat.S_ISREG(p.lstat().st_mode)) if folder(agency).is_dir() else []  # never a link or a folder
     if not hidden:
         return []
-    logged = {(e.get("objects") or {}).get("bundle") for e in audit.read(agency.audit_log) if e.get("action") == "contribution" and e.get("outcome") == "sealed"}
+    logged = {(e.get("objects") or {}).get("bundle") for e in audit.read(agency.audit_log) if e.get("action") == CONTRIBUTION and e.get("outcome") == "sealed"}
     revealed = []
     for tmp in hidden:
         if _bundle_id(tmp) in logged:

@@ -766,7 +766,7 @@ def _audit(run: _Run) -> None:
         actor = None
     audit.append(
         run.agency.audit_log,
-        "contribution",
+        outbox.CONTRIBUTION,
         actor=actor or f"agency:{run.agency.agency_id}",
         head_key=actor.key if actor else None,
         objects={"agency": run.agency.agency_id, "bundle": result.bundle_id},
