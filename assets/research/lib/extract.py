@@ -184,9 +184,9 @@ def _project_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     return int(staged), int(counts), bundles
 
 
-def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
+def _destroy_rows(root: Path, dsa: Agreement) -> None:
     """Delete the project's staged rows and their counts in one transaction, then rewrite the
-    file so their bytes leave it too. Returns (staged rows, count rows, bundle ids).
+    file so their bytes leave it too (``_project_rows`` counted them for the record first).
 
     The scaled profile deletes them in PostgreSQL first and rewrites those tables there
     (``VACUUM FULL``: a DELETE alone leaves the rows in the table's pages); opening the file then
@@ -196,8 +196,7 @@ def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     if url:
         pg = PgConnection(url)
         try:
-            bundles = _project_bundles(pg, dsa.id)
-            staged, counts = _delete_bundles(pg, contract_ids, bundles)
+            _delete_bundles(pg, contract_ids, _project_bundles(pg, dsa.id))
             for table in [*map(warehouse.staged_table, contract_ids), "contribution_counts"]:
                 if table_exists(pg, table):
                     pg.execute(f"VACUUM FULL {table}")
@@ -206,28 +205,25 @@ def _destroy_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     con = warehouse.connect(NetworkPaths(root).warehouse)  # scaled: the copy loses the same rows here
     try:
         if not url:
-            bundles = _project_bundles(con, dsa.id)
-            staged, counts = _delete_bundles(con, contract_ids, bundles)
+            _delete_bundles(con, contract_ids, _project_bundles(con, dsa.id))
     finally:
         con.close()
     warehouse.rewrite_live_rows_only(NetworkPaths(root).warehouse)  # a DELETE alone leaves the rows' bytes in the file
-    return staged, counts, bundles
 
 
-def _delete_bundles(con, contract_ids: list[str], bundles: list[str]) -> tuple[int, int]:
+def _delete_bundles(con, contract_ids: list[str], bundles: list[str]) -> None:
     """The staged rows and count rows of ``bundles`` deleted in one transaction (the embedded
-    warehouse's staged files removed once it commits); how many of each."""
+    warehouse's staged files removed once it commits)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        staged = sum(writes.unstage(con, c, bundles) for c in contract_ids)
-        counts = con.execute("SELECT count(*) FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles]).fetchall()[0][0]
+        for c in contract_ids:
+            writes.unstage(con, c, bundles)
         con.execute("DELETE FROM contribution_counts WHERE list_contains(?::VARCHAR[], bundle_id)", [bundles])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     writes.discard_unlisted(con)
-    return staged, counts
 
 
 def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.datetime | None = None) -> dict:
