@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from dvnet.anonymize.disclosure.component import Component, ComponentTargets
+from dvnet.anonymize.disclosure.exact_ranges import exact_ranges
 from dvnet.anonymize.disclosure.feasible_points import SearchLimits, search_feasible_points
 from dvnet.anonymize.disclosure.intervals import TOL, IntervalResult
 from dvnet.anonymize.disclosure.propagation import propagate
@@ -254,12 +255,12 @@ class _Run:
         exact_mode = self.report_exact and len(cv) <= self.exact_limit
         todo = np.ones(len(tg), dtype=bool) if exact_mode else (job.open_ | job.needs_duals)
         # Between repairs (``duals_apart``) a component with a target known to fail gets only
-        # that target's duals (``_exact_ranges``): a search for points would settle nothing used now.
+        # that target's duals (``exact_ranges``): a search for points would settle nothing used now.
         repair_coming = self.duals_apart and len(cv) <= self.limits.full_lp_limit and job.known_failing().any()
         if not exact_mode and job.open_.any() and not repair_coming:
             todo = search_feasible_points(job, todo, self.limits, self.rng, self.stop)
         if exact_mode or len(cv) <= self.limits.full_lp_limit:
-            _exact_ranges(job, todo, self.limits.want_duals, self.stop, exact=exact_mode, duals_apart=self.duals_apart)
+            exact_ranges(job, todo, self.limits.want_duals, self.stop, exact=exact_mode, duals_apart=self.duals_apart)
         if self.seen is not None:
             self.seen.record(prog.free_idx[cv], job.C.obs_lo, job.C.obs_hi)
 
@@ -313,54 +314,3 @@ class ComponentMemo:
         out = run.out
         if not (out.verdict[tg] == "unchecked").any():  # cut short by the clock: nothing to keep
             self.answers[self._key(run, tg, cv, cr)] = (out.lower[tg].copy(), out.upper[tg].copy(), out.method[tg].copy(), out.verdict[tg].copy())
-
-
-def _exact_ranges(
-    job: ComponentTargets, todo: np.ndarray, want_duals: bool, stop: Callable[[], bool], *, exact: bool = True, duals_apart: bool = False
-) -> None:
-    """Two LPs over the whole component per ``todo`` target (and its duals when it fails).
-
-    Every LP's optimum is a feasible point for all cells: unless exact ranges are wanted for the
-    report (``exact``), a target that the points seen so far already show its required width apart
-    is protected without LPs of its own (and a protected target needs no duals). ``duals_apart``:
-    see ``attacker_intervals``."""
-    C = job.C
-    near_dualled = np.zeros(C.A.shape[0], dtype=bool)  # equations of a failing target given duals
-    order = np.nonzero(todo)[0]
-    if duals_apart:
-        known = job.known_failing()[order]
-        if known.any():  # a repair is coming: only the cells known to fail are looked at now (their duals)
-            order = order[known]
-    for j in order:
-        if stop():
-            break
-        p = job.tl[j]
-        if not exact and job.seen_enough(j):
-            job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
-            continue
-        if not want_duals and C.obs_hi[p] >= C.oU[p] - TOL and C.obs_lo[p] <= C.oL[p] + TOL:
-            job.settle(j, C.oL[p], C.oU[p], "lp")  # both outer bounds are attained by feasible points
-            continue
-        rows = C.Acsc.indices[C.Acsc.indptr[p] : C.Acsc.indptr[p + 1]]
-        if duals_apart and near_dualled[rows].any():  # looked at again after that repair
-            continue
-        if not exact and not job.failing(j) and _one_side_certifies(job, j):
-            job.settle(j, C.obs_lo[p], C.obs_hi[p], "feasible points")
-            continue
-        lo_v, hi_v, lam_max, lam_min = C.full(p)
-        job.settle(j, lo_v, hi_v, "lp")
-        if want_duals and not job.protected(j):
-            job.keep_duals(j, np.arange(len(job.equations)), lam_max, lam_min, np.zeros(0, dtype=np.int64))
-            near_dualled[rows] = True
-
-
-def _one_side_certifies(job: ComponentTargets, j: int) -> bool:
-    """One LP of target ``j`` (its max, or its min when the points seen leave more room below and
-    its ``top`` is reached): its optimum may already lie the required width from the points seen.
-    Else the caller solves both sides (warm: the one solved here costs a few pivots again)."""
-    C = job.C
-    p = job.tl[j]
-    room_up, room_down = C.oU[p] - C.obs_hi[p], C.obs_lo[p] - C.oL[p]
-    up = room_up >= room_down or C.obs_hi[p] < job.top[j] - TOL
-    C.extreme(p, 1.0 if up else -1.0)
-    return job.seen_enough(j)

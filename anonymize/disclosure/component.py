@@ -59,7 +59,7 @@ class Component:
         self.point: np.ndarray | None = None
         self.rejected = 0  # LP points that failed the feasibility check
         self.counter = counter
-        self._warm: dict[str, WarmLP] = {}
+        self._warm: dict[tuple[str, int], WarmLP] = {}
         self.reach = reach
         finite = np.where(np.isfinite(oU), oU, np.nan)
         big = float(np.nanmax(np.r_[finite, oL, np.abs(b), 0.0])) * 4 + 1000.0
@@ -71,11 +71,13 @@ class Component:
         self.counter[0] += 1
         return solve_lp(*args, **kw)
 
-    def warm(self, which: str) -> WarmLP:
-        if which not in self._warm:
+    def warm(self, which: str, worker: int = 0) -> WarmLP:
+        """The programme kept loaded for ``which`` ("exact" or "box"); each LP worker thread
+        (``lp.in_parallel``) has its own copy, so its warm starts are its own."""
+        if (which, worker) not in self._warm:
             L, U = (self.L, self.U) if which == "exact" else self.box()
-            self._warm[which] = WarmLP(self.A, self.b, L, U)
-        return self._warm[which]
+            self._warm[which, worker] = WarmLP(self.A, self.b, L, U)
+        return self._warm[which, worker]
 
     def box(self) -> tuple[np.ndarray, np.ndarray]:
         """Where to look for feasible points: near the known point, inside the outer ranges.
@@ -234,10 +236,16 @@ class Component:
             smax = _safe_dot(pos, hi_o) + _safe_dot(neg, lo_o)
         return self.b[rows] - smax, self.b[rows] - smin
 
+    def optimum(self, p: int, sign: float, worker: int = 0) -> LPResult:
+        """Max (``sign`` 1) or minus the min (-1) of cell ``p`` over the whole component, on
+        ``worker``'s copy of the programme. Reads the component and changes nothing of it (no
+        point seen, no LP counted): safe in an LP worker thread."""
+        return self.warm("exact", worker).solve(np.array([p]), np.array([sign]))
+
     def extreme(self, p: int, sign: float) -> LPResult:
-        """Max (``sign`` 1) or minus the min (-1) of cell ``p`` over the whole component; its optimum
-        widens the seen ranges."""
-        res = self.solve("exact", np.array([p]), np.array([sign]))
+        """``optimum``, counted, its optimum widening the seen ranges."""
+        self.counter[0] += 1
+        res = self.optimum(p, sign)
         if res.x is not None:
             self.observe(res.x)
         return res

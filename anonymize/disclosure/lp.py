@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import highspy
@@ -84,6 +86,12 @@ def _silent_highs() -> highspy.Highs:
                 os.close(saved)
                 os.close(null)
             _banner_written = True
+            h.silent()
+            # HiGHS sets up its process-wide task scheduler on a first solve: done here, under the
+            # lock, so that LP worker threads (``in_parallel``) never race to do it.
+            h.addVar(0.0, 1.0)
+            h.run()
+            h.clearModel()
     h.silent()
     return h
 
@@ -153,3 +161,37 @@ class WarmLP:
         c = np.zeros(self.n)
         c[idx] = vals
         return solve_lp(c, self.A, self.b, self.L, self.U)
+
+
+#: LPs solved at once, each in a thread with its own HiGHS instance (HiGHS releases Python's lock
+#: while it solves: two threads solve two LPs in the time of one on this 2-core machine).
+LP_THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def in_parallel(task: Callable[[int, int], object], items: Sequence[int]) -> list[object]:
+    """``task(item, worker)`` for each of ``items`` (at most ``LP_THREADS``), the first in the
+    calling thread, the others in the pool's threads, worker ``k`` for the ``k``-th; the results in
+    the order of ``items``. An exception in any task is raised here, after every task has ended."""
+    global _pool, _pool_size
+    if len(items) > LP_THREADS:
+        raise ValueError(f"at most {LP_THREADS} tasks at once")
+    futures = []
+    if len(items) > 1:
+        with _pool_lock:
+            if _pool_size < len(items) - 1:  # first use (or LP_THREADS raised since)
+                if _pool is not None:
+                    _pool.shutdown(wait=False)
+                _pool_size = LP_THREADS - 1
+                _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="dvnet-lp")
+            futures = [_pool.submit(task, item, k) for k, item in enumerate(items[1:], start=1)]
+    try:
+        first = [task(items[0], 0)] if len(items) else []
+    finally:
+        rest = [f.exception() for f in futures]  # waits for every one
+    failed = next((e for e in rest if e is not None), None)
+    if failed is not None:
+        raise failed
+    return first + [f.result() for f in futures]

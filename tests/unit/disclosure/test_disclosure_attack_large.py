@@ -8,12 +8,15 @@ so a 336-cell table takes those paths. The reference is two LPs per suppressed c
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from dvnet.anonymize.disclosure import feasible_points
+from dvnet.anonymize.disclosure import exact_ranges, feasible_points, lp
 from dvnet.anonymize.disclosure.attack import attacker_intervals
 
 SHAPE = (5, 6, 7)  # interior sizes of a 3-D table; with every margin 6 x 7 x 8 = 336 cells
@@ -179,3 +182,99 @@ def test_each_lps_optimum_settles_the_cells_it_already_shows_wide_enough(case, w
     assert from_points > 0 and result.n_lp <= 2 * (len(targets) - from_points) + from_points < 2 * len(targets), (from_points, result.n_lp)
     if want_duals:
         assert set(result.duals) == _failing(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Two cells' LPs at a time (``exact_ranges``, ``lp.in_parallel``)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """The per-cell LPs two at a time even on this small component (and on a 1-core machine)."""
+    monkeypatch.setattr(lp, "LP_THREADS", 2)
+    monkeypatch.setattr(exact_ranges, "LP_THREADS", 2)
+    monkeypatch.setattr(exact_ranges, "PARALLEL_MIN_CELLS", 0)
+
+
+def test_in_parallel_runs_the_tasks_at_once_in_their_own_threads(monkeypatch):
+    monkeypatch.setattr(lp, "LP_THREADS", 2)
+    meet = threading.Barrier(2, timeout=10)  # broken unless both tasks wait at the same time
+
+    def task(item, worker):
+        meet.wait()
+        return item * 10, worker, threading.current_thread().name
+
+    (a, b) = lp.in_parallel(task, [4, 5])
+    assert a == (40, 0, threading.main_thread().name)
+    assert b[:2] == (50, 1) and b[2].startswith("dvnet-lp")
+
+
+def test_in_parallel_raises_a_workers_failure_after_every_task_ended(monkeypatch):
+    monkeypatch.setattr(lp, "LP_THREADS", 2)
+    ended = []
+
+    def task(item, worker):
+        if worker == 1:
+            raise ValueError("the worker's LP failed")
+        time.sleep(0.2)
+        ended.append(item)
+
+    with pytest.raises(ValueError, match="the worker's LP failed"):
+        lp.in_parallel(task, [1, 2])
+    assert ended == [1]
+
+
+@pytest.mark.parametrize("want_duals", [False, True], ids=["ranges", "with duals"])
+def test_exact_lps_two_at_a_time_give_the_exact_ranges_and_the_same_answer_every_time(case, two_threads, want_duals):
+    """The exact-LP path with two worker threads: every range still what its method promises,
+    the duals of every failing cell, and the same ranges, methods, verdicts and duals on every run
+    (what the threads find is applied in the cells' order, whatever their timing)."""
+    M, L, U, truth, targets, required, exact = case
+    only_exact_lps = dict(exact_limit=0, block_size=10**9, sweep_limit=0, full_lp_limit=10_000, max_sweeps=0)
+    runs = [attacker_intervals(M, L, U, targets, required, truth=truth, want_duals=want_duals, **only_exact_lps) for _ in range(3)]
+    result = runs[0]
+    _check_against_exact(result, required, exact)
+    assert not (result.method == "unchecked").any()
+    assert (result.method == "feasible points").any() and (result.method == "lp").any()
+    if want_duals:
+        assert set(result.duals) == _failing(result)
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.lower, result.lower)
+        np.testing.assert_array_equal(other.upper, result.upper)
+        np.testing.assert_array_equal(other.method, result.method)
+        np.testing.assert_array_equal(other.verdict, result.verdict)
+        assert other.duals.keys() == result.duals.keys()
+        for key, (rows, lam_max, lam_min, frozen) in result.duals.items():
+            np.testing.assert_array_equal(other.duals[key][1], lam_max)
+            np.testing.assert_array_equal(other.duals[key][2], lam_min)
+
+
+def test_exact_ranges_two_at_a_time_for_the_report(case, two_threads):
+    """A component within ``exact_limit``: both LPs of every cell, two cells at a time, exact."""
+    M, L, U, truth, targets, required, exact = case
+    result = attacker_intervals(M, L, U, targets, required, truth=truth, exact_limit=10_000)
+    assert set(result.method) == {"lp"} or set(result.method) <= {"lp", "propagation"}
+    lp_cells = result.method == "lp"
+    np.testing.assert_allclose(result.lower[lp_cells], exact[lp_cells, 0], atol=TOL)
+    np.testing.assert_allclose(result.upper[lp_cells], exact[lp_cells, 1], atol=TOL)
+    _check_against_exact(result, required, exact)
+
+
+def test_duals_apart_two_at_a_time_gives_duals_to_the_same_cells_as_one_at_a_time(case, monkeypatch):
+    """Between repairs, failing cells sharing an equation with one given duals wait for the repair:
+    taking two cells at a time must not change which cells get duals."""
+    M, L, U, truth, targets, required, exact = case
+    only_exact_lps = dict(exact_limit=0, block_size=10**9, sweep_limit=0, full_lp_limit=10_000, max_sweeps=0)
+
+    def dualled() -> set[int]:
+        r = attacker_intervals(M, L, U, targets, required, truth=truth, want_duals=True, duals_apart=True, **only_exact_lps)
+        return set(r.duals)
+
+    one_at_a_time = dualled()
+    monkeypatch.setattr(lp, "LP_THREADS", 2)
+    monkeypatch.setattr(exact_ranges, "LP_THREADS", 2)
+    monkeypatch.setattr(exact_ranges, "PARALLEL_MIN_CELLS", 0)
+    two_at_a_time = dualled()
+    assert one_at_a_time and two_at_a_time == one_at_a_time
+    assert len(one_at_a_time) < len(_failing(attacker_intervals(M, L, U, targets, required, truth=truth, **only_exact_lps)))
