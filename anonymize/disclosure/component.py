@@ -250,12 +250,6 @@ class Component:
             self.observe(res.x)
         return res
 
-    def full(self, p: int) -> tuple[float, float, np.ndarray | None, np.ndarray | None]:
-        """Exact range of cell ``p`` over the whole component, with the max and min LPs' duals."""
-        hi = self.extreme(p, 1.0)
-        lo = self.extreme(p, -1.0)
-        return -lo.value, hi.value, hi.lam, lo.lam
-
 
 class ComponentTargets:
     """The targets lying in one component, and what is still open about them.
