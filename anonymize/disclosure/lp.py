@@ -124,9 +124,15 @@ class WarmLP:
     Only the objective changes between solves, so the previous basis stays primal feasible and
     primal simplex restarts from it: a few pivots instead of a solve from scratch (50-100x faster
     on a component of thousands of cells). A programme without equations goes to ``linprog``.
+
+    ``interior``: HiGHS's interior-point solver without crossover instead, from scratch each time,
+    for LPs whose optimum is wanted only as a feasible point (checked by the caller), not as a
+    vertex or for its duals: on a 24,534-cell component 0.95 s against 20.1 s for primal simplex
+    from scratch (the search's sweeps over a large component change the whole objective, so warm
+    starts there save little).
     """
 
-    def __init__(self, A: sp.csr_matrix, b: np.ndarray, L: np.ndarray, U: np.ndarray):
+    def __init__(self, A: sp.csr_matrix, b: np.ndarray, L: np.ndarray, U: np.ndarray, *, interior: bool = False):
         self.A, self.b, self.L, self.U = A, b, L, U
         self.n = A.shape[1]
         self.h = None
@@ -134,7 +140,11 @@ class WarmLP:
         if A.shape[0] == 0:
             return
         h = _silent_highs()
-        h.setOptionValue("simplex_strategy", 4)  # primal simplex: warm starts survive a new objective
+        if interior:
+            h.setOptionValue("solver", "ipm")
+            h.setOptionValue("run_crossover", "off")
+        else:
+            h.setOptionValue("simplex_strategy", 4)  # primal simplex: warm starts survive a new objective
         h.passModel(_highs_lp(A, b, L, U))
         self.h = h
 

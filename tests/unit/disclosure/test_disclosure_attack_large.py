@@ -16,8 +16,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from dvnet.anonymize.disclosure import exact_ranges, feasible_points, lp
-from dvnet.anonymize.disclosure.attack import attacker_intervals
+from dvnet.anonymize.disclosure import component, exact_ranges, feasible_points, lp
+from dvnet.anonymize.disclosure.attack import _Programme, attacker_intervals
+from dvnet.anonymize.disclosure.component import Component
 
 SHAPE = (5, 6, 7)  # interior sizes of a 3-D table; with every margin 6 x 7 x 8 = 336 cells
 PRIMARY_WIDTH = 8.0  # a small count's range must be at least this wide
@@ -278,3 +279,41 @@ def test_duals_apart_two_at_a_time_gives_duals_to_the_same_cells_as_one_at_a_tim
     two_at_a_time = dualled()
     assert one_at_a_time and two_at_a_time == one_at_a_time
     assert len(one_at_a_time) < len(_failing(attacker_intervals(M, L, U, targets, required, truth=truth, **only_exact_lps)))
+
+
+# --------------------------------------------------------------------------------------------
+# The search's whole-component LPs by the interior-point method (``component.INTERIOR_MIN_CELLS``)
+# --------------------------------------------------------------------------------------------
+
+
+def _component(case) -> tuple[Component, np.ndarray]:
+    M, L, U, truth, *_ = case
+    prog = _Programme.without_published(M, L, U)
+    C = Component(prog.A, prog.b, prog.L, prog.U, prog.oL, prog.oU, [0])
+    C.set_point(truth[prog.free_idx])
+    return C, prog.free_idx
+
+
+@pytest.mark.parametrize("interior", [True, False], ids=["interior point", "primal simplex"])
+def test_the_searchs_sweeps_give_checked_points_by_either_solver(case, monkeypatch, interior):
+    """A sweep's optimum is only a point to widen the seen ranges: by the interior-point method
+    (not a vertex) it must still pass the feasibility check and widen them, and it is used from
+    the component size the limit names."""
+    monkeypatch.setattr(component, "INTERIOR_MIN_CELLS", 0 if interior else 10**9)
+    C, _ = _component(case)
+    assert C.warm("box").h.getOptionValue("solver")[1] == ("ipm" if interior else "choose")
+    point = C.point.copy()
+    for sign in (1.0, -1.0):
+        C.sweep(np.arange(C.n), np.full(C.n, sign))
+    assert C.rejected == 0
+    assert (C.obs_hi > point + 1.0).sum() >= 10 and (C.obs_lo < point - 1.0).sum() >= 10
+
+
+def test_sweeps_by_the_interior_point_method_then_exact_lps_give_the_exact_ranges(case, monkeypatch):
+    monkeypatch.setattr(component, "INTERIOR_MIN_CELLS", 0)
+    M, L, U, truth, targets, required, exact = case
+    result = attacker_intervals(M, L, U, targets, required, truth=truth, want_duals=True, **SWEEPS)
+    _check_against_exact(result, required, exact)
+    assert not (result.method == "unchecked").any()
+    assert "feasible points" in set(result.method)
+    assert set(result.duals) == _failing(result)
