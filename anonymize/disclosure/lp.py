@@ -86,7 +86,7 @@ def _silent_highs() -> highspy.Highs:
                 os.close(saved)
                 os.close(null)
             _banner_written = True
-            h.silent()
+            h.silent()  # (again below, for every instance)
             # HiGHS sets up its process-wide task scheduler on a first solve: done here, under the
             # lock, so that LP worker threads (``in_parallel``) never race to do it.
             h.addVar(0.0, 1.0)
@@ -175,7 +175,7 @@ class WarmLP:
 
 #: LPs solved at once, each in a thread with its own HiGHS instance (HiGHS releases Python's lock
 #: while it solves: two threads solve two LPs in the time of one on this 2-core machine).
-LP_THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+LP_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
