@@ -59,7 +59,7 @@ def attacker_intervals(
     seed: int = 0,
     sweep_limit: int = 50000,
     full_lp_limit: int = 50000,
-    max_sweeps: int = 8,
+    max_sweeps: int = 100,
     block_size: int = 400,
     seen: SeenRanges | None = None,
     duals_apart: bool = False,

@@ -81,10 +81,16 @@ class Component:
         """The programme kept loaded for ``which`` ("exact" or "box"); each LP worker thread
         (``lp.in_parallel``) has its own copy, so its warm starts are its own. The search's
         programme ("box": points only) of a component of ``INTERIOR_MIN_CELLS`` or more is solved
-        by the interior-point method."""
+        by the interior-point method; the others start from the known point, if any (the box holds
+        it too), or from worker 0's basis. Not thread-safe (``WarmLP``): build the copies before
+        their threads solve."""
         if (which, worker) not in self._warm:
             L, U = (self.L, self.U) if which == "exact" else self.box()
-            self._warm[which, worker] = WarmLP(self.A, self.b, L, U, interior=which == "box" and self.n >= INTERIOR_MIN_CELLS)
+            first = self._warm.get((which, 0)) if worker else None
+            basis = first.basis() if first is not None else None
+            self._warm[which, worker] = WarmLP(
+                self.A, self.b, L, U, interior=which == "box" and self.n >= INTERIOR_MIN_CELLS, start=self.point, basis=basis
+            )
         return self._warm[which, worker]
 
     def box(self) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,8 @@ def exact_ranges(
         if known.any():  # a repair is coming: only the cells known to fail are looked at now (their duals)
             order = _apart(job, order[known])
     width = LP_THREADS if C.n >= PARALLEL_MIN_CELLS else 1
+    for worker in range(width):  # every copy built here, before any of them solves (``WarmLP``)
+        C.warm("exact", worker)
     pending = [int(j) for j in order]
     while pending and not stop():
         batch = _next_batch(job, pending, width, exact, want_duals, duals_apart, near_dualled)

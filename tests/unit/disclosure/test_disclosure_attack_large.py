@@ -317,3 +317,83 @@ def test_sweeps_by_the_interior_point_method_then_exact_lps_give_the_exact_range
     assert not (result.method == "unchecked").any()
     assert "feasible points" in set(result.method)
     assert set(result.duals) == _failing(result)
+
+
+# --------------------------------------------------------------------------------------------
+# The exact per-cell LPs start from the known point's vertex (``WarmLP(start=...)``)
+# --------------------------------------------------------------------------------------------
+
+
+def _optima(W: lp.WarmLP, cells: np.ndarray) -> tuple[list[float], int]:
+    """Max and min of each of ``cells``, and the simplex iterations the first LP took."""
+    values, first = [], None
+    for p in cells:
+        for sign in (1.0, -1.0):
+            res = W.solve(np.array([p]), np.array([sign]))
+            values.append(res.value)
+            first = W.h.getInfo().simplex_iteration_count if first is None else first
+    return values, first
+
+
+def test_the_exact_programme_starts_from_the_vertex_crossover_reaches_from_the_known_point(case):
+    """Before any solve, the component's programme already holds a basis (from the true values),
+    so its first LP is a few pivots, not a solve from scratch; the optima are the cold start's."""
+    C, _ = _component(case)
+    cells = np.arange(0, C.n, max(C.n // 12, 1))
+    cold = lp.WarmLP(C.A, C.b, C.L, C.U)
+    assert not cold.h.getBasis().valid
+    warm = C.warm("exact")
+    assert warm.h.getBasis().valid
+    (cold_values, cold_first), (warm_values, warm_first) = _optima(cold, cells), _optima(warm, cells)
+    np.testing.assert_allclose(warm_values, cold_values, atol=TOL)
+    assert warm_first < cold_first / 2
+
+
+def test_a_second_workers_copy_starts_from_the_first_copys_basis(case):
+    C, _ = _component(case)
+    first = C.warm("exact", 0)
+    first.solve(np.array([3]), np.array([1.0]))
+    C.point = None  # no point to cross over from: only the first copy's basis can start it
+    second = C.warm("exact", 1)
+    assert second.h.getBasis().valid
+    cells = np.arange(1, C.n, max(C.n // 8, 1))
+    np.testing.assert_allclose(_optima(second, cells)[0], _optima(lp.WarmLP(C.A, C.b, C.L, C.U), cells)[0], atol=TOL)
+
+
+def test_a_point_crossover_cannot_use_leaves_the_programme_to_start_from_scratch(case):
+    C, _ = _component(case)
+    W = lp.WarmLP(C.A, C.b, C.L, C.U, start=np.zeros(3))  # not a point of this programme
+    assert not W.h.getBasis().valid
+    cells = np.arange(2, C.n, max(C.n // 8, 1))
+    np.testing.assert_allclose(_optima(W, cells)[0], _optima(lp.WarmLP(C.A, C.b, C.L, C.U), cells)[0], atol=TOL)
+
+
+class _SweptJob:
+    """A component whose n-th sweep settles ``shares[n]`` of the cells still undecided."""
+
+    def __init__(self, cells: int, shares: list[float]):
+        self.open = np.ones(cells, dtype=bool)
+        self.tl = np.arange(cells)
+        self.shares = list(shares)
+        self.swept = 0
+        self.C = self
+
+    def sweep(self, idx, w) -> None:
+        assert len(idx) == self.open.sum() and set(np.unique(w)) <= {-1.0, 1.0}
+        settle = int(round(self.shares[self.swept] * len(idx)))
+        self.open[idx[:settle]] = False
+        self.swept += 1
+
+    def undecided(self) -> np.ndarray:
+        return self.open.copy()
+
+
+def test_whole_component_sweeps_go_on_while_each_settles_its_share_of_the_rest():
+    shares = [0.30, 0.10, 0.05, 0.02, 0.015, 0.012, 0.005, 0.5, 0.5]
+    job = _SweptJob(10_000, shares)
+    left = feasible_points._component_sweeps(job, job.undecided(), 100, np.random.default_rng(0), lambda: False)
+    assert job.swept == 7  # the seventh settled under 1 % of the rest: no eighth
+    assert left.sum() == job.open.sum() < 10_000 * 0.7 * 0.9 * 0.95 * 0.98
+    capped = _SweptJob(10_000, shares)
+    feasible_points._component_sweeps(capped, capped.undecided(), 3, np.random.default_rng(0), lambda: False)
+    assert capped.swept == 3
