@@ -3,7 +3,9 @@
 (A) Row-local rule in vectorised rounds: in every equation, each suppressed cell's range from that
 equation alone must reach its requirement, else add the cheapest published cell of the equation
 that fixes it (cost plus one per equation the new cell would sit alone in, a look-ahead against
-cascades; SIMPLEHEURISTIC style). (B) Audit the whole pattern; for each cell still exposed (e.g. a
+cascades; SIMPLEHEURISTIC style). (A') On large blocks (``PROPAGATION_RULE_MIN_CELLS``), the same
+with each equation's other cells at their propagated bounds, for cells propagation shows failing.
+(B) Audit the whole pattern; for each cell still exposed (e.g. a
 cell linking two suppression blocks, which every row-local rule misses) add the cheapest cell whose
 dual coefficient in that cell's cut covers the deficit, then (A) again; loop until the audit
 passes. (C) Drop complementary cells the audit shows to be exact (they hide nothing), then, within
@@ -150,7 +152,8 @@ class _RowState:
         target = suppressed[c] & v.in_release[c]
         need = np.where(P.sensitive[c], P.required[c], EXACT_WIDTH)
         fails = (oU[c] - oL[c] < need - TOL) | (oU[c] < P.top[c] - TOL)
-        bounding = (lo >= oL[c] - TOL) | (hi <= oU[c] + TOL)
+        # The equation gives the cell its propagated bound on a side its own bounds do not.
+        bounding = ((lo >= oL[c] - TOL) & (oL[c] > L[c] + TOL)) | ((hi <= oU[c] + TOL) & (oU[c] < U[c] - TOL))
         return _Round(L, U, fmin, nmin, fmax, nmax, smin, smax, cmin, cmax, hi - lo, need, target, hi, P.top[c], fails, bounding)
 
     def _worst_per_row(self, deficit: np.ndarray, rnd: _Round) -> np.ndarray:
