@@ -158,13 +158,13 @@ class WarmLP:
             h.setOptionValue("simplex_strategy", 4)  # primal simplex: warm starts survive a new objective
         lp = _highs_lp(A, b, L, U)
         h.passModel(lp)
-        if interior:
-            pass
-        elif basis is not None:
-            if h.setBasis(basis) != highspy.HighsStatus.kOk:
-                h.passModel(lp)
-        elif start is not None and not _crossed_over(h, start):
-            h.passModel(lp)  # no basis from the point: begin from scratch as before
+        if not interior:
+            if basis is not None:
+                started = h.setBasis(basis) == highspy.HighsStatus.kOk
+            else:
+                started = start is None or _crossed_over(h, start)
+            if not started:
+                h.passModel(lp)  # no basis to begin from: from scratch, as without one
         self.h = h
 
     def basis(self) -> highspy.HighsBasis | None:
