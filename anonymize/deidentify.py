@@ -9,16 +9,15 @@ worker processes, part by part); each half is checked against the contract's out
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 
 from dvnet.anonymize import generalise, pseudonyms
 from dvnet.anonymize.scratch import SpillingBuffer
+from dvnet.contracts.compiled import Schema
 from dvnet.contracts.conformance import arrow_text, schema_failures
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.geography import Geography
@@ -244,23 +243,14 @@ def quasi_identifier_frame(frame: pd.DataFrame, contract: Contract, geography: G
     return pd.DataFrame({q: made[q] for q in contract.quasi_identifiers()}, copy=False)
 
 
-def _output_schema(contract: Contract, *, keyed: bool) -> pandera.DataFrameSchema:
+def _output_schema(contract: Contract, *, keyed: bool) -> Schema:
     """The output model's keyed columns (pseudonyms, linkage token), or all the others. Every
     output rule is about one column (a test in tests/unit/contracts checks there is no rule over
     several columns and no uniqueness), so the two halves can be checked apart, and keyed parts
-    alone. Made once per contract object (pandera copies the whole schema to remove columns:
-    19 ms, for every block of a contribution read in blocks)."""
-    cached = _OUTPUT_SCHEMAS.get((id(contract), keyed))
-    if cached is not None and cached[0]() is contract:
-        return cached[1]
-    schema = contract.output.to_schema()
+    alone."""
+    schema = contract.output_schema
     made_with_key = set(keyed_outputs(contract))
-    half = schema.remove_columns([c for c in schema.columns if (c in made_with_key) != keyed])
-    _OUTPUT_SCHEMAS[(id(contract), keyed)] = (weakref.ref(contract), half)
-    return half
-
-
-_OUTPUT_SCHEMAS: dict[tuple[int, bool], tuple[weakref.ref, pandera.DataFrameSchema]] = {}
+    return schema.remove_columns([c for c in schema.columns if (c in made_with_key) != keyed])
 
 
 def keyed_outputs(contract: Contract) -> list[str]:
@@ -269,7 +259,7 @@ def keyed_outputs(contract: Contract) -> list[str]:
     return names + ([LINKAGE_TOKEN] if contract.linkage_inputs else [])
 
 
-def _check_output(frame: pd.DataFrame, schema: pandera.DataFrameSchema, contract: Contract) -> None:
+def _check_output(frame: pd.DataFrame, schema: Schema, contract: Contract) -> None:
     failed = sorted({f.column for f in schema_failures(frame, schema)})
     if failed:
         raise DeidentificationError(

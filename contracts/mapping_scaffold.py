@@ -19,7 +19,7 @@ SHOWN_CODES = 24
 
 
 def _codes(contract: Contract) -> dict[str, tuple[str, ...]]:
-    return {name: listed.values for name, col in contract.source.to_schema().columns.items()
+    return {name: listed.values for name, col in contract.source_schema.columns.items()
             if (listed := code_list(col)) is not None}  # fmt: skip
 
 

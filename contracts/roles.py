@@ -12,8 +12,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-import pandera.pandas as pa
-
 
 class Role(StrEnum):
     DIRECT_IDENTIFIER = "direct_identifier"
@@ -61,10 +59,14 @@ def field(
     """
     if transform not in ALLOWED_TRANSFORMS[role]:
         raise ValueError(f"transform {transform} is not allowed for role {role}")
+    import pandera.pandas as pa  # the models import it anyway; the compiled contracts do not
+
     metadata = {"role": str(role), "transform": str(transform), "output": output, "at": at}
     return pa.Field(description=description, metadata=metadata, **checks)
 
 
 def out_field(*, role: Role, description: str, **checks: Any) -> Any:
     """A pandera ``Field`` for a de-identified output model (role only, nothing more to do)."""
+    import pandera.pandas as pa
+
     return pa.Field(description=description, metadata={"role": str(role)}, **checks)

@@ -17,18 +17,27 @@ compares every verdict with ``pandera_check``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import pandera.pandas as pandera
+from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from dvnet.contracts import compiled
 from dvnet.contracts.conformance.fallback import pandera_check
 
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
 
-def frame_check(check: pandera.Check, frame: pd.DataFrame, n: int) -> np.ndarray:
-    """The rows of ``frame`` failing the dataframe-level ``check``: pandera's verdicts."""
-    function = getattr(check, "_check_fn", None)
+
+def frame_check(check: pandera.Check | compiled.FrameRule, frame: pd.DataFrame, n: int) -> np.ndarray:
+    """The rows of ``frame`` failing the dataframe-level ``check``: pandera's verdicts. A
+    compiled contract's rule runs its function of ``contracts.rules``, as its model does."""
+    if isinstance(check, compiled.FrameRule):
+        function, kwargs = check.function, {}
+    else:
+        function, kwargs = getattr(check, "_check_fn", None), getattr(check, "_check_kwargs", {})
     if function is None or check.groupby is not None or check.element_wise:
         return pandera_check(check, frame, n)
-    output = function(frame, **getattr(check, "_check_kwargs", {}))
+    output = function(frame, **kwargs)
     if not isinstance(output, pd.Series) or not output.index.equals(frame.index):
         return pandera_check(check, frame, n)
     passed = output.fillna(True) if check.ignore_na else output.fillna(False)

@@ -1,12 +1,13 @@
 """Every rule of a schema over a frame, column by column: presence, type, nullability,
 uniqueness, then each check by the fastest exact way there is for it (Arrow text kernels, coded
-text, a dataframe-level check's own function, or pandera itself)."""
+text, numpy comparisons, a dataframe-level check's own function, or pandera itself)."""
 
 from __future__ import annotations
 
 import numpy as np
+from typing import TYPE_CHECKING
+
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,18 +15,24 @@ from dvnet.contracts.conformance.coded import coded_failures, is_coded_text
 from dvnet.contracts.conformance.failure import ROW_COLUMN, Failure
 from dvnet.contracts.conformance.fallback import pandera_check, pandera_column
 from dvnet.contracts.conformance.frame import frame_check
+from dvnet.contracts.conformance.numbers import number_check
 from dvnet.contracts.conformance.text import arrow_text, text_check
 from dvnet.kernels.column_pool import run_per_column
 from dvnet.kernels.distinct import distinct_count, distinct_positions
 from dvnet.kernels.masks import bool_mask
 from dvnet.kernels.value_hashes import HashSet, text_hashes
 
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
+
+    from dvnet.contracts.compiled import Schema
+
 #: What a block is told of a unique column's values repeated in the whole extract: the values,
 #: or (before they are compared) the hashes of the values that may be (``HashSet``).
 Repeated = pa.Array | pa.ChunkedArray | HashSet
 
 
-def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
+def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema | Schema, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
     """Every (column, rule) of ``schema`` that some rows of ``frame`` fail, with the rows.
 
     Covers presence, type, nullability, uniqueness, each column check and each dataframe-level
@@ -49,7 +56,7 @@ def schema_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, repeat
     return out
 
 
-def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name: str, column, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
+def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema | Schema, name: str, column, repeated: dict[str, Repeated] | None = None) -> list[Failure]:
     """The failures of one column of ``schema``, in the order ``schema_failures`` documents."""
     n = len(frame)
     required = not column.nullable
@@ -75,7 +82,7 @@ def _column_failures(frame: pd.DataFrame, schema: pandera.DataFrameSchema, name:
         if dup.any():
             out.append(Failure(name, "field_uniqueness", dup, required))
     for check in column.checks:
-        mask = text_check(check, text, n) if is_text else None
+        mask = text_check(check, text, n) if is_text else number_check(check, s, n)
         if mask is None:
             mask = pandera_check(check, s, n)
         if mask.any():

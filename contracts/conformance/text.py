@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 import numpy as np
+from typing import TYPE_CHECKING
+
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dvnet.kernels.distinct import distinct_positions
 from dvnet.kernels.masks import bool_mask
 from dvnet.kernels.text_match import match_mask
+
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
+
+    from dvnet.contracts.compiled import Rule
 
 TEXT = pd.StringDtype("pyarrow")
 LARGE_STRING = pa.large_string()
@@ -39,7 +45,7 @@ def distinct_values(col: pa.ChunkedArray) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(pd.array(uniques.to_pylist(), dtype="string")), positions
 
 
-def text_check(check: pandera.Check, text: pa.ChunkedArray, n: int) -> np.ndarray | None:
+def text_check(check: pandera.Check | Rule, text: pa.ChunkedArray, n: int) -> np.ndarray | None:
     """Failing rows of a built-in text check, or None when it has no fast path here.
     ``str_matches`` keeps Python ``re.match`` semantics exactly (``kernels.text_match``)."""
     stats = check.statistics or {}

@@ -11,7 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from dvnet.contracts import codes
+from dvnet.contracts import codes, rules
 from dvnet.contracts.roles import Role, Transform, field
 from dvnet.contracts.v1 import common as f
 
@@ -94,7 +94,7 @@ class ServiceEpisode(pa.DataFrameModel):
 
     @pa.dataframe_check(description="episode_end is not before episode_start")
     def end_not_before_start(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["episode_end"].isna() | (df["episode_end"] >= df["episode_start"])
+        return rules.end_not_before_start(df)
 
 
 class ServiceEpisodeOut(pa.DataFrameModel):

@@ -4,7 +4,8 @@ The steward gets every problem at once: per column and rule, a reason code, the 
 and the first row numbers. Values never appear: only the column, the rule and row positions are
 kept. Rows are numbered as data records, 1-based (the header is not a record).
 
-The contract's pandera model is the single source of truth for types and rules. The rules run
+The contract's pandera model is the single source of truth for types and rules, read here in its
+compiled form (``Contract.source_schema``: ``contracts.compiled``, no pandera import). The rules run
 column-wise through ``contracts.conformance.schema_failures`` (Arrow kernels, not pandera's
 per-cell Python; see there), and the type conversions (dates, booleans, whole numbers) run the
 original pandas code once per *distinct* value and spread the answer to the rows: a million
@@ -164,7 +165,7 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
 
     Columns convert in the same small thread pool as the rules (``run_per_column``): the work is
     Arrow and numpy kernels that release Python's lock."""
-    columns = list(contract.source.to_schema().columns.items())
+    columns = list(contract.source_schema.columns.items())
 
     def convert(item):
         name, column = item
@@ -191,7 +192,7 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
 
 
 def _structural_check(raw: pd.DataFrame, contract: Contract) -> None:
-    expected = list(contract.source.to_schema().columns)
+    expected = list(contract.source_schema.columns)
     missing = [c for c in expected if c not in raw.columns]
     # Unexpected columns by position, not name: a file exported without its header has the first
     # record where the names should be, and those values must not reach a report.
@@ -226,7 +227,7 @@ def _rule_issues(typed: pd.DataFrame, contract: Contract, col: _Collector, repea
     over several columns (such as episode_end not before episode_start) skips its row, since
     comparing with a date that could not be read says nothing."""
     unconverted = col.any_bad()
-    for failure in schema_failures(typed, contract.source.to_schema(), repeated):
+    for failure in schema_failures(typed, contract.source_schema, repeated):
         if failure.column == ROW_COLUMN:
             mask = failure.mask & ~unconverted
         else:
@@ -304,7 +305,7 @@ def _uniqueness_evidence(typed: pd.DataFrame, contract: Contract, repeated: dict
     values); on a reading told the hashes of values that may repeat (``HashSet``), the values
     that hash as one of them, to be compared; of a column told its repeated values, nothing."""
     out: dict[str, np.ndarray | pa.ChunkedArray] = {}
-    for name, column in contract.source.to_schema().columns.items():
+    for name, column in contract.source_schema.columns.items():
         if not column.unique or name not in typed.columns:
             continue
         s, known = typed[name], repeated.get(name)

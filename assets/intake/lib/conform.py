@@ -27,7 +27,7 @@ _PANDAS_TYPES = {pa.string(): _TEXT, pa.large_string(): _TEXT, pa.bool_(): pd.Bo
 def record_failures(table: pa.Table, contract: Contract) -> list[Failure]:
     """Every (column, rule) of ``contract``'s output model that some rows of ``table`` fail."""
     frame = table.to_pandas(types_mapper=_PANDAS_TYPES.get)
-    return schema_failures(frame, contract.output.to_schema())
+    return schema_failures(frame, contract.output_schema)
 
 
 #: The rule a region outside the network's geography breaks, as checks and refusals name it.
@@ -67,7 +67,7 @@ def count_violations(con: duckdb.DuckDBPyConnection, relation: str, where: str =
     coded: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for contract in all_contracts():
         codes = contract.dimension_codes()
-        nullable = {name for name, col in contract.output.to_schema().columns.items() if col.nullable}
+        nullable = {name for name, col in contract.output_schema.columns.items() if col.nullable}
         for t in contract.standard_tables:
             pair = f"{contract.id}/{t.name}"
             for d in dims:

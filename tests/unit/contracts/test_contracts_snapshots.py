@@ -124,8 +124,8 @@ MUTATIONS = {
     "min tier lowered": lambda c: replace(c, min_tier=1),
     "mode dropped": lambda c: replace(c, modes=("record",)),
     "event date moved": lambda c: replace(c, event_date="date_of_birth"),
-    "check loosened": lambda c: replace(c, source=_ReferralLooserDays),
-    "transform changed": lambda c: replace(c, source=_ReferralNameKept),
+    "check loosened": lambda c: replace(c, source_model=_ReferralLooserDays),
+    "transform changed": lambda c: replace(c, source_model=_ReferralNameKept),
     "standard table dims changed": _first_table_with_extra_dim,
     "standard table removed": lambda c: replace(c, standard_tables=c.standard_tables[:-1]),
 }
@@ -144,7 +144,7 @@ def test_description_wording_is_not_part_of_the_promise():
             coerce = False
             description = "Reworded for stewards."
 
-    assert _check(replace(get_contract("referral", 1), source=Reworded)) == []
+    assert _check(replace(get_contract("referral", 1), source_model=Reworded)) == []
 
 
 def test_update_script_refuses_to_overwrite_a_changed_release_without_force(tmp_path, monkeypatch, capsys):

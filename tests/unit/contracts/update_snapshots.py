@@ -10,6 +10,9 @@ Run it **on purpose** only, when a new contract version is released::
     .venv/bin/python tests/unit/contracts/update_snapshots.py            # writes missing snapshots
     .venv/bin/python tests/unit/contracts/update_snapshots.py --force    # also rewrites changed ones
 
+A new version also needs its compiled form, which the contributor reads instead of the model
+(``.venv/bin/python -m dvnet.contracts.compiled``; ``tests/unit/contracts/test_contracts_compiled.py``).
+
 ``--force`` rewrites a released contract's snapshot. Do that only when a mistake was released
 and nobody has sent data under it yet; otherwise make a new version with a converter.
 """
