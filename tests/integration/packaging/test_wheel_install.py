@@ -24,6 +24,7 @@ import importlib.util, json, pathlib, sys, yaml
 import dvnet.assets.definitions, dvnet.pipelines.cli
 from dvnet.assets.runs import TEMPLATE_HOME, dagster_home_for
 from dvnet.common.templates import _env
+from dvnet.contracts.registry import all_contracts
 home = dagster_home_for(pathlib.Path("net"), None, {})
 print(json.dumps({
     "instance": str(home),
@@ -32,6 +33,7 @@ print(json.dumps({
     "template": str(TEMPLATE_HOME / "dagster.yaml"),
     "template_exists": (TEMPLATE_HOME / "dagster.yaml").is_file(),
     "report_templates": {p: sorted(_env(p).list_templates()) for p in ("dvnet.assets.releases.lib", "dvnet.pipelines.contributor")},
+    "compiled": [c.ref for c in all_contracts() if c.source_schema.columns and c.output_schema.columns],
     "generic": [n for n in ("contracts", "anonymize", "bundle", "pipelines", "assets", "common", "kernels", "dagster_home")
                 if importlib.util.find_spec(n) is not None],
 }))
@@ -62,6 +64,7 @@ def test_a_wheel_installs_under_one_namespace_and_finds_its_dagster_yaml(tmp_pat
         "dvnet.assets.releases.lib": ["page.html.j2", "release_report.html.j2"],
         "dvnet.pipelines.contributor": ["page.html.j2", "steward_report.html.j2"],
     }, found  # the reports' Jinja2 templates ship in the wheel
+    assert found["compiled"] == ["referral/v1", "research_extract/v1", "service_episode/v1"], found  # the contracts' compiled forms ship
     assert found["generic"] == [], f"generic top-level import names installed: {found['generic']}"
     # A network's instance is made in its own coordinator folder from the packaged template, not in site-packages.
     assert found["instance"] == str(tmp_path / "net" / "coordinator" / "dagster") and found["instance_telemetry"] is False, found
