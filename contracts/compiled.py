@@ -28,15 +28,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-#: Types the conformance fast paths read; a compiled column of another type goes to pandera.
-STRING = "string"
-
-
-def _dtype(dtype: Any) -> str:
-    # pandas names its string dtype after the storage in use ("string[python]" or
-    # "string[pyarrow]"), a runtime setting, not part of the contract.
+def dtype_name(dtype: Any) -> str:
+    """A column type as a contract states it: pandas names its string dtype after the storage in
+    use ("string[python]" or "string[pyarrow]"), a runtime setting, not part of the contract."""
     text = str(dtype)
-    return STRING if text.startswith("string") else text
+    return "string" if text.startswith("string") else text
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def compile_model(model: Any) -> Schema:
             if rebuilt is None or check.element_wise or (rebuilt.name, _plain(rebuilt.statistics), rebuilt.error) != (check.name, rule.statistics, check.error):
                 raise CompileError(f"column {name}: rule {check.name} is not a built-in check the compiled contract can rebuild")
             rules.append(rule)
-        columns[name] = Column(name, _dtype(col.dtype), bool(col.nullable), bool(col.unique), tuple(rules), _plain(dict(col.metadata or {})), col.description or "")
+        columns[name] = Column(name, dtype_name(col.dtype), bool(col.nullable), bool(col.unique), tuple(rules), _plain(dict(col.metadata or {})), col.description or "")
     frame_rules = []
     for check in schema.checks:
         if check.name not in FRAME_RULES or check.groupby is not None or check.element_wise:

@@ -25,18 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dvnet.contracts.compiled import dtype_name
+
 SNAPSHOT_DIR = Path(__file__).resolve().parent / "snapshots"
 
 
 def _checks(checks: Any) -> list[dict[str, Any]]:
     return [{"name": c.name, "statistics": dict(c.statistics or {})} for c in checks]
-
-
-def _dtype(dtype: Any) -> str:
-    # pandas spells its string dtype after the storage backend in use ("string[python]" or
-    # "string[pyarrow]"); the backend is a runtime setting, not part of the contract.
-    text = str(dtype)
-    return "string" if text.startswith("string") else text
 
 
 def _model(model: Any, *, source: bool) -> dict[str, Any]:
@@ -46,7 +41,7 @@ def _model(model: Any, *, source: bool) -> dict[str, Any]:
         meta = dict(col.metadata or {})
         entry: dict[str, Any] = {
             "name": name,
-            "dtype": _dtype(col.dtype),
+            "dtype": dtype_name(col.dtype),
             "nullable": bool(col.nullable),
             "unique": bool(col.unique),
             "role": meta.get("role"),
