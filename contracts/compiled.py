@@ -28,6 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from dvnet.contracts.errors import ContractError
+
 def dtype_name(dtype: Any) -> str:
     """A column type as a contract states it: pandas names its string dtype after the storage in
     use ("string[python]" or "string[pyarrow]"), a runtime setting, not part of the contract."""
@@ -179,9 +181,19 @@ def compiled_path(contract_id: str, version: int) -> Path:
 
 @lru_cache(maxsize=None)
 def load(contract_id: str, version: int) -> dict[str, Schema]:
-    """The compiled ``source`` and ``output`` models of a released contract."""
-    data = json.loads(compiled_path(contract_id, version).read_text(encoding="utf-8"))
-    return {side: Schema.from_json(data[side]) for side in ("source", "output")}
+    """The compiled ``source`` and ``output`` models of a released contract. A file missing or
+    unreadable (an installation that lost it, or an edit by hand) is ``CONTRACT_COMPILED_UNREADABLE``,
+    a configuration error: nothing is validated without the contract."""
+    path = compiled_path(contract_id, version)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {side: Schema.from_json(data[side]) for side in ("source", "output")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ContractError(
+            "CONTRACT_COMPILED_UNREADABLE",
+            f"the compiled form of contract {contract_id}/v{version} cannot be read ({type(e).__name__}): {path}",
+            hint="reinstall dvnet; in a checkout, `python -m dvnet.contracts.compiled` writes it again from the model",
+        ) from None
 
 
 def model(ref: str) -> Any:

@@ -15,6 +15,7 @@ from pandera.typing import Series
 
 from dvnet.contracts import compiled
 from dvnet.contracts.conformance import schema_failures
+from dvnet.contracts.errors import ContractError
 from dvnet.contracts.registry import all_contracts, get_contract
 from dvnet.contracts.roles import Role, Transform, field
 from dvnet.contracts.v1.referral import Referral
@@ -142,3 +143,20 @@ def test_every_verdict_on_a_broken_extract_is_the_models(contract, broken):
         assert {"greater_than_or_equal_to(0)", "less_than_or_equal_to(3650)"} <= rules
     if contract.id != "referral":
         assert "end_not_before_start" in rules
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"source": {"columns": []}}', '{"source": {"columns": [{"name": "x"}], "frame_checks": []}, "output": {}}'],
+                         ids=["missing", "not JSON", "no output", "a column without its fields"])
+def test_a_compiled_file_missing_or_unreadable_is_a_typed_configuration_error(tmp_path, monkeypatch, content):
+    path = tmp_path / "service_episode.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    monkeypatch.setattr(compiled, "compiled_path", lambda cid, v: path)
+    compiled.load.cache_clear()
+    try:
+        contract = replace(get_contract("service_episode", 1))  # a fresh object: nothing compiled cached
+        with pytest.raises(ContractError) as e:
+            contract.fields()
+        assert e.value.reason == "CONTRACT_COMPILED_UNREADABLE" and str(path) in str(e.value) and e.value.hint
+    finally:
+        compiled.load.cache_clear()
