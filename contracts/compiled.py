@@ -30,6 +30,7 @@ from typing import Any
 
 from dvnet.contracts.errors import ContractError
 
+
 def dtype_name(dtype: Any) -> str:
     """A column type as a contract states it: pandas names its string dtype after the storage in
     use ("string[python]" or "string[pyarrow]"), a runtime setting, not part of the contract."""
