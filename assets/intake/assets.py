@@ -125,7 +125,7 @@ def output_schema(contract: Contract) -> TableSchema:
     keys = [TableColumn(k, "VARCHAR", description=d) for k, d in (
         ("bundle_id", "Bundle the row arrived in."), ("agency_id", "Contributing agency."),
         ("period", "Reporting quarter of the bundle."), ("contract_id", "Contract of the bundle."))]  # fmt: skip
-    cols = [TableColumn(n, str(c.dtype), description=c.description or "") for n, c in contract.output.to_schema().columns.items()]
+    cols = [TableColumn(n, str(c.dtype), description=c.description or "") for n, c in contract.output_schema.columns.items()]
     return TableSchema(columns=keys + cols)
 
 

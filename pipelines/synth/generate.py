@@ -117,7 +117,7 @@ def synthesize(
     records = n_ref.sum(axis=1) + n_ep.sum(axis=1)
     if agencies:
         population, clients = assign_people(rng_for(seed, "people"), agencies, records, parsed[0].start, geography)
-    columns = {cid: list(get_contract(cid).source.to_schema().columns) for cid in (REFERRAL, EPISODE, RESEARCH)}
+    columns = {cid: list(get_contract(cid).source_schema.columns) for cid in (REFERRAL, EPISODE, RESEARCH)}
 
     rows: dict[tuple[str, str, str], int] = {}
     files: list[Path] = []

@@ -65,6 +65,23 @@ def test_dvnet_ingest_exits_0_when_everything_loaded(ck, kit, tmp_path):
     assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out.stdout
 
 
+def test_dvnet_ingest_reads_the_contracts_compiled_and_never_imports_pandera(ck, kit, tmp_path):
+    """The coordinator re-validates with the compiled contracts (``contracts.compiled``), and the
+    definitions describe the staged tables' columns from them too: importing pandera cost every
+    central command about 0.1 s of its start for nothing."""
+    import subprocess
+    import sys
+
+    kit.drop("a", kit.records("shelter-a", n=10, seed=3).blob)
+    kit.drop("b", kit.counts("legal-b", "referral", n=12, seed=4).blob)
+    argv = ["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path)), *ck.as_coordinator(kit.root)]
+    code = (f"import sys\nfrom dvnet.pipelines.cli import main\nrc = main({argv!r})\n"
+            "print('RC', rc, 'PANDERA', sorted({m.split('.')[0] for m in sys.modules} & {'pandera', 'typeguard'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "RC 0 PANDERA []" in out.stdout, (out.stdout + out.stderr)[-3000:]
+    assert "totals: 2 loaded" in out.stdout
+
+
 def test_dvnet_ingest_refuses_a_folder_without_a_registry(tmp_path, capsys):
     assert main(["ingest", "--network", str(tmp_path), "--as", "coord-ana"]) == 2
     assert "REGISTRY_MISSING" in capsys.readouterr().err
