@@ -210,10 +210,17 @@ def _user_error(e: DvnetError) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Once the command has returned, everything still alive is moved
+    out of the cyclic collector's sight (``gc.freeze``): an interpreter's exit ends with full
+    collections that walk every live object (Dagster's, DuckDB's, pandas' and the command's own),
+    for nothing, since a command closes what it writes itself and leaves nothing to a collector.
+    `dvnet ingest` of 50 bundles spent 0.83-0.85 s between its last atexit handler and the end of
+    its process, 0.07 s frozen (docs/architecture.md)."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
-    sys.exit(main())
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -198,6 +198,18 @@ def test_the_console_script_entry_marks_the_process_as_the_commands_own():
     assert "OWN True" in out
 
 
+def test_a_command_in_its_own_process_leaves_its_objects_out_of_the_exits_collections():
+    """``run`` freezes what is alive once the command has returned, so the interpreter's exit does
+    not walk it (0.8 s of a `dvnet ingest`): seen from the last atexit handler, which runs after it."""
+    import subprocess
+    import sys
+
+    code = ("import atexit, gc, sys\natexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 0))\n"
+            "from dvnet.pipelines import cli\nsys.argv = ['dvnet', 'contracts', 'list']\ncli.run()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "FROZEN True" in out.stdout, (out.stdout + out.stderr)[-2000:]
+
+
 @pytest.mark.parametrize("contract", ["service_episode", "referral"])
 @pytest.mark.parametrize("mode", ["record", "aggregate"])
 def test_a_contribution_reads_its_contract_compiled_and_never_imports_pandera(net, contract, mode):
