@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, imports_settled
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.common.paths import NetworkPaths
 from dvnet.pipelines.commands.options import dagster_home_option, network_option
@@ -58,6 +58,9 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
+    import dvnet.assets.definitions  # noqa: F401 - Dagster and the definitions' modules, imported now to be frozen
+
+    imports_settled()
     with progress(console, "ingest", total=pending, unit="bundles") as tracker:
         run = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
     print_outcomes(run.outcomes, console)
