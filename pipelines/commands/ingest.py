@@ -13,6 +13,7 @@ batch). ``--wait`` bounds every wait.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,8 +59,7 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
         console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
-    import dvnet.assets.definitions  # noqa: F401 - Dagster and the definitions' modules, imported now to be frozen
-
+    importlib.import_module("dvnet.assets.definitions")  # Dagster and the definitions' modules, imported now to be frozen
     imports_settled()
     with progress(console, "ingest", total=pending, unit="bundles") as tracker:
         run = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
