@@ -43,6 +43,8 @@ PERIOD = "2026-Q3"
 PREFIX = "CANARY"
 ORG_FIELDS = ("referring_org", "receiving_org")
 CODE_FIELDS = ("service_type", "language")  # a code cell holding a marker: the row is rejected
+#: The letters a Canadian postal code uses in its fifth place, less the hex digits (``Canaries.postal``).
+POSTAL_LETTERS = "GHJKLMNPRSTVWXYZ"
 
 
 class Canaries:
@@ -62,8 +64,12 @@ class Canaries:
         return marker
 
     def postal(self, prefix: str) -> str:
-        while True:  # a unique rest after a declared prefix: valid, and still a marker
-            rest = f"{self._rng.randint(0, 9)}{self._rng.choice('ABCEGHJKLMNPRSTVWXYZ')}{self._rng.randint(0, 9)}"
+        # A unique rest after a declared prefix: valid, and still a marker. Its letter is never a hex
+        # digit: a region prefix ending a word ("ranges" + "1a...") followed by a random UUID or
+        # digest (Dagster's check keys are a check's name and a run id) could otherwise spell a
+        # planted code by chance (a CI run found "S1A6E1" in Dagster's index that way).
+        while True:
+            rest = f"{self._rng.randint(0, 9)}{self._rng.choice(POSTAL_LETTERS)}{self._rng.randint(0, 9)}"
             if f"{prefix}{rest}" not in self.exact:
                 self.exact.add(f"{prefix}{rest}")
                 return f"{prefix} {rest}"
@@ -263,3 +269,17 @@ def test_nothing_planted_leaves_the_network(tmp_path, capfd, caplog, headline):
     headline("leak canaries", f"{canaries.count} canaries, {len(found)} found ({searched['files']} files, {searched['duckdb']} DuckDB, "
                               f"{searched['parquet']} Parquet, {searched['bundles']} bundles decrypted)")  # fmt: skip
     assert found == {}, found
+
+
+def test_a_random_run_id_beside_a_word_never_spells_a_planted_postal_code():
+    """The finder's postal-code shape ignores word boundaries on purpose (a leaked code may sit
+    next to any byte in a binary file), so the planted codes must be ones no hex run can complete:
+    Dagster's index holds check names joined to run ids ("…ranges" + "1a6e183f-…")."""
+    canaries = Canaries()
+    codes = [canaries.postal("S1A").replace(" ", "") for _ in range(300)]
+    assert all(code[4] in POSTAL_LETTERS for code in codes)
+    find = Finder(canaries)
+    hex_digits = "0123456789abcdef"  # every run id that could follow "ranges" + "1a" and spell a code
+    noise = "".join(f"no_exact_or_narrow_ranges1a{a}{h}{b}83f-f8c9-456e\n" for a in range(10) for h in hex_digits for b in range(10))
+    assert find(noise) == []
+    assert find(f"ranges{codes[0]}") != []  # a planted code is still found wherever it sits
