@@ -67,12 +67,12 @@ _OWN_PROCESS = False
 
 def imports_settled() -> None:
     """A command calls this once its heavy imports are done. In its own process (``run``), their
-    objects (pandas', pandera's and the rest: hundreds of thousands, alive until exit) are moved
+    objects (pandas', DuckDB's, Dagster's and the rest: hundreds of thousands, alive until exit) are moved
     out of the cyclic collector's sight (``gc.freeze``), so its full passes during the work and
     the last one at exit no longer walk them; what the command creates afterwards is collected as
     usual. A host calling ``main`` in its own process (a test, a notebook) is left alone: the
-    freeze would keep whatever garbage it holds at that moment. Measured on ``dvnet contribute``
-    at 1M rows (docs/architecture.md)."""
+    freeze would keep whatever garbage it holds at that moment. Called by ``dvnet contribute`` and
+    ``dvnet ingest``; measured on both (docs/architecture.md)."""
     if _OWN_PROCESS:
         gc.freeze()
 
