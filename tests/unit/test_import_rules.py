@@ -31,8 +31,10 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "anonymize": {"numpy", "pandas", "pandera", "scipy", "highspy", "duckdb", "pyarrow", "cryptography"},
     "bundle": {"cryptography"},
     "common": {"yaml", "cryptography", "jinja2"},  # jinja2: reports rendered from templates (common/templates.py)
-    # psycopg2: the scaled profile's warehouse in PostgreSQL (assets/warehouse/lib/postgres.py)
-    "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib", "yaml", "psycopg2"},
+    # psycopg2: the scaled profile's warehouse in PostgreSQL (assets/warehouse/lib/postgres.py);
+    # sqlalchemy: the engines of Dagster's SQLite event log (assets/sqlite_storage.py)
+    "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib", "yaml", "psycopg2",
+               "sqlalchemy"},
     "pipelines": None,
 }
 #: dvnet modules a package may use although the layer rule alone would allow more.
