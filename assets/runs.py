@@ -104,8 +104,26 @@ def dagster_home_for(network: Path, option: Path | None, environ: Mapping[str, s
             hint=f"give a PostgreSQL instance its own folder (--dagster-home), or {'unset' if wanted == 'postgres' else 'set'} {PG_URL_ENV}",
         )
     if found == "sqlite":
+        _current_sqlite_block(config)
         ensure_storage(home)  # whole before any run: a killed first start leaves no half-made store
     return home
+
+
+#: The storage block of the dagster.yaml dvnet wrote until 2026-12-07 (Dagster's plain SQLite
+#: storage). An instance whose file still holds it, as written, gets the template's current block:
+#: the same files, its event log keeping its connections (``assets/sqlite_storage.py``). A block
+#: someone changed is theirs and stays.
+EARLIER_SQLITE_BLOCK = "\nstorage:\n  sqlite:\n    base_dir:\n      env: DAGSTER_HOME\n"
+
+
+def _current_sqlite_block(config: Path) -> None:
+    text = config.read_text(encoding="utf-8")
+    if text.count(EARLIER_SQLITE_BLOCK) != 1:
+        return
+    template = (TEMPLATE_HOME / "dagster.yaml").read_text(encoding="utf-8")
+    start = template.index("\nstorage:\n")
+    block = template[start: template.index("\n\n", start) + 1]
+    atomic_write(config, text.replace(EARLIER_SQLITE_BLOCK, block).encode())
 
 
 def _claim(home: Path, network: Path) -> None:

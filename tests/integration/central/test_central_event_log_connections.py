@@ -15,12 +15,12 @@ from dagster import AssetKey, AssetMaterialization, DagsterInstance, job, op
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from dvnet.assets.runs import instance_yaml
+from dvnet.assets.runs import dagster_home_for, instance_yaml
 from dvnet.assets.sqlite_storage import KEPT_RUN_SHARDS, KeptConnectionsEventLogStorage
 from dvnet.common.files import private_dir
 
 EVENTS = 60
-PLAIN_SQLITE = "storage:\n  sqlite:\n    base_dir:\n      env: DAGSTER_HOME\n"
+PLAIN_SQLITE = "storage:\n  sqlite:\n    base_dir:\n      env: DAGSTER_HOME\n"  # as dvnet wrote it until 2026-12-07
 
 
 @op
@@ -145,3 +145,32 @@ def test_a_forked_child_opens_its_own_connections(tmp_path, monkeypatch):
         assert os.waitstatus_to_exitcode(status) == 0
         assert many_events.execute_in_process(instance=instance).success  # the parent's connections still work
         assert len(instance.get_runs()) == 3
+
+
+def test_an_instance_made_before_gets_the_kept_connections_and_keeps_its_history(tmp_path, monkeypatch):
+    network = tmp_path / "net"
+    home = _home(network / "coordinator", instance_yaml("sqlite", {}).replace(_template_block(), "\n" + PLAIN_SQLITE))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:  # as dvnet wrote it before: Dagster's own storage
+        assert not isinstance(instance.event_log_storage, KeptConnectionsEventLogStorage)
+        first = many_events.execute_in_process(instance=instance).run_id
+
+    assert dagster_home_for(network, None, {}) == home
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == instance_yaml("sqlite", {})
+    with DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, KeptConnectionsEventLogStorage)
+        assert len(instance.all_logs(first)) > EVENTS
+
+
+def test_a_storage_block_someone_changed_is_left_as_it_is(tmp_path):
+    network = tmp_path / "net"  # Dagster's plain storage kept on purpose, written another way
+    changed = instance_yaml("sqlite", {}).replace(_template_block(), "\nstorage:\n  sqlite: {base_dir: {env: DAGSTER_HOME}}\n")
+    home = _home(network / "coordinator", changed)
+    dagster_home_for(network, None, {})
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == changed
+
+
+def _template_block() -> str:
+    text = instance_yaml("sqlite", {})
+    start = text.index("\nstorage:\n")
+    return text[start: text.index("\n\n", start) + 1]
