@@ -5,7 +5,7 @@ connection and closes both for every statement it runs: storing one asset materi
 four times (the run's file, then the cross-run index: the event, its tags, the asset's row), and
 each new engine starts with an empty cache of compiled statements, so every insert is compiled
 again. Measured on the benchmark's 50 bundles (``dvnet ingest``, 171 events): 13.6 ms an event,
-2.3 s of the run (docs/architecture.md, "The event log's connections").
+2.3 s of the run (docs/architecture.md, "The event log keeps its connections").
 
 ``NetworkSqliteStorage`` is Dagster's own SQLite storage (the same files, tables and schema
 stamps: an instance made by either opens with the other) with one change: its event log keeps one
