@@ -28,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dagster._config import StringSource
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -60,10 +59,6 @@ class KeptConnectionsEventLogStorage(SqliteEventLogStorage):
         self._tables_found: set[str] = set()
         super().__init__(base_dir, inst_data)
         _storages.add(self)
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(inst_data=inst_data, **config_value)
 
     def kept_files(self) -> list[str]:
         """The shards whose engines are kept, the least recently used first (the index included)."""
@@ -154,9 +149,5 @@ class NetworkSqliteStorage(DagsterSqliteStorage):
         DagsterStorage.__init__(self)
 
     @classmethod
-    def config_type(cls):
-        return {"base_dir": StringSource}
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
+    def from_config_value(cls, inst_data, config_value):  # Dagster's names its own class
         return cls.from_local(inst_data=inst_data, **config_value)
