@@ -112,11 +112,11 @@ def _start(folder: Path, bindir: Path, fsync: bool = False) -> Postgres:
     last = ""
     for _ in range(3):  # another process may take the free port between probe and bind
         port = _free_port()
-        log = (folder / "postgres.log").open("wb")
-        proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", "", "-c", f"fsync={'on' if fsync else 'off'}"],
-            cwd=folder, stdout=subprocess.DEVNULL, stderr=log, **owner,
-        )  # fmt: skip
+        with (folder / "postgres.log").open("wb") as log:  # the server keeps its own descriptor
+            proc = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", "", "-c", f"fsync={'on' if fsync else 'off'}"],
+                cwd=folder, stdout=subprocess.DEVNULL, stderr=log, **owner,
+            )  # fmt: skip
         server = Postgres(folder, port, password, proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_only_a_process_known_to_have_ended_is_taken_for_gone():
     mine = this_process()[PROCESS_TAG]
     assert mine == f"{host}:{pid}:{_start_ticks(pid)}" and not has_ended(mine)  # alive
     assert has_ended(f"{host}:{pid}:1")  # the pid now belongs to a later process than the run's
-    unused = max(int(open("/proc/sys/kernel/pid_max").read()) - 1, 2)
+    unused = max(int(Path("/proc/sys/kernel/pid_max").read_text()) - 1, 2)
     while True:  # a pid no process holds
         try:
             os.kill(unused, 0)

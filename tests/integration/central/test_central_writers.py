@@ -44,7 +44,8 @@ def holder_of():
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        with proc:  # closes its pipes and waits
+            pass
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -52,7 +53,7 @@ def test_files_are_private_encrypted_apart_and_deleted():
     assert stat.S_IMODE(os.stat(folder.path).st_mode) == 0o700
     names = sorted(os.listdir(folder.path))
     assert len(names) == 2 and all(stat.S_IMODE(os.stat(os.path.join(folder.path, n)).st_mode) == 0o600 for n in names)
-    on_disk = [open(os.path.join(folder.path, n), "rb").read() for n in names]
+    on_disk = [Path(folder.path, n).read_bytes() for n in names]
     assert all(len(d) == len(secret) and b"C0562590" not in d for d in on_disk)
     assert on_disk[0] != on_disk[1]  # each file its own keystream
     path = folder.path

@@ -183,6 +183,9 @@ def test_the_writer_holds_one_segment_not_the_data(seal_kwargs):
     assert peak < 4 * SEG + (1 << 20), peak
     sealed = writer.seal(**seal_kwargs())
     assert sealed.size > 64 << 20
+    with open(os.devnull, "wb") as out:
+        sealed.write_to(out)  # and lets go of its spool
+    assert sealed.segments.spool.closed
 
 
 def test_a_bundle_over_the_cap_is_refused_and_its_spool_closed(seal_kwargs):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_what_is_on_disk_is_private_encrypted_and_deleted(monkeypatch):
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     names = sorted(os.listdir(folder))
     assert len(names) == hash_spill.PARTITIONS
-    on_disk = b"".join(open(os.path.join(folder, n), "rb").read() for n in names)
+    on_disk = b"".join(Path(folder, n).read_bytes() for n in names)
     assert len(on_disk) == sum(b.nbytes for b in blocks)
     assert all(stat.S_IMODE(os.stat(os.path.join(folder, n)).st_mode) == 0o600 for n in names)
     for h in blocks[4][:50]:  # no hash is written as it is

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -675,7 +676,7 @@ def test_line_ranges_end_at_line_ends_and_never_map_the_file(tmp_path, monkeypat
 
     def parse_and_look(source, size, *args, **kwargs):
         ranges.append(size)
-        mapped.append(str(path) in open("/proc/self/maps").read())
+        mapped.append(str(path) in Path("/proc/self/maps").read_text())
         return parse(source, size, *args, **kwargs)
 
     monkeypatch.setattr(csv_fast, "_arrow_csv", parse_and_look)
