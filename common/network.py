@@ -17,7 +17,6 @@ The coordinator's folder never holds an agency's key or the linkage key; a test 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,7 +371,3 @@ def set_status(root: Path, subject_id: str, status: str, actor: Signer, *, now: 
     kind = "agency" if network.organisation(subject_id) else "person"
     _audit(root, f"{kind}_status", actor, objects={kind: subject_id}, now=now, status=status)
     save_network(root, network)
-
-
-def is_private_key_mode_ok(path: Path) -> bool:
-    return (os.stat(path).st_mode & 0o777) == 0o600

@@ -795,10 +795,4 @@ def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files:
     return list(ingest_files(files if files is not None else pending_files(ctx.paths.inbox), ctx, con, now))
 
 
-def fault_point_names() -> tuple[str, ...]:
-    from dvnet.common.faults import POINTS
-
-    return POINTS
-
-
 __all__ = ["CoordinatorContext", "IngestOutcome", "IngestRefusal", "ingest_file", "ingest_files", "ingest_inbox", "load_verified", "pending_files", "verify_files"]
