@@ -16,6 +16,18 @@ process (the webserver) keeps at most ``KEPT_RUN_SHARDS`` + 1 files open however
 reads. A process forked from one holding connections drops them in the child (SQLite connections
 must not cross a fork), and ``wipe`` lets go of the files before it deletes them.
 
+Its commits wait for the disk once a run, not once a statement: every event-log file is in WAL mode
+(Dagster makes it so), and on each kept connection to a file in WAL mode SQLite's ``synchronous`` is
+``NORMAL``, SQLite's own advice for WAL: a commit is written to the WAL without waiting for the disk,
+and the database stays consistent through a power loss. When a run ends (its success, failure or
+cancellation stored), its file's WAL and the index's are flushed to the disk (``_flush``), so what
+a power loss can take back is the latest events of a run still in progress, whose run Dagster's run
+storage (untouched, every commit synced) keeps as started and the next dvnet command marks failed
+(``run_owner``); a crash of the process itself loses nothing whatever the setting. The network's own
+record (warehouse, receipts, quarantine, audit log) is synced by dvnet as before. Two commits of
+each asset event (the run's file, the index) had waited about 1-2 ms each for the disk: on a
+50-bundle ingest, 422 commits took 0.98 s against 0.17 s (cProfile of one `dvnet ingest`).
+
 The network's dagster.yaml names it (``storage: custom``); PostgreSQL instances do not use it.
 """
 
@@ -28,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from dagster._core.events import DagsterEventType
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -46,6 +59,8 @@ from sqlalchemy import create_engine
 
 #: Runs' event files kept open besides the index (the run being written and the ones read beside it).
 KEPT_RUN_SHARDS = 4
+#: The events after which a run's file and the index are flushed to the disk (``_flush``).
+RUN_ENDS = frozenset({DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED})
 
 _storages: weakref.WeakSet = weakref.WeakSet()  # every kept-connections event log in this process
 
@@ -89,8 +104,33 @@ class KeptConnectionsEventLogStorage(SqliteEventLogStorage):
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            with engine.connect() as conn:
+                _commit_without_waiting(conn)
+                with conn.begin():
+                    yield conn
+
+    def store_event(self, event) -> None:
+        super().store_event(event)
+        if event.is_dagster_event and event.dagster_event_type in RUN_ENDS:
+            self._flush(event.run_id)
+
+    def _flush(self, run_id: str) -> None:
+        """The run's file's and the index's committed events onto the disk (their WALs, and the
+        folder that names them)."""
+        for shard in (run_id, INDEX_SHARD_NAME):
+            try:
+                fd = os.open(self.path_for_shard(shard) + "-wal", os.O_RDONLY)
+            except FileNotFoundError:  # nothing written since the last checkpoint
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(self._base_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def run_connection(self, run_id: str | None = None):
         return self._kept_connection(run_id)
@@ -126,6 +166,20 @@ class KeptConnectionsEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self.forget_connections()
+
+
+def _commit_without_waiting(conn) -> None:
+    """``synchronous=NORMAL`` on a connection to a file in WAL mode, once (in the rollback-journal
+    mode NORMAL could corrupt a file on a power loss, so such a file keeps FULL). Asked again until
+    it is WAL: a connection opened while Dagster made the file sees the file's WAL mode only from
+    its first transaction on."""
+    info = conn.connection.info
+    if info.get("dvnet_synchronous") == "NORMAL":
+        return
+    raw = conn.connection.dbapi_connection
+    if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        raw.execute("PRAGMA synchronous=NORMAL")
+        info["dvnet_synchronous"] = "NORMAL"
 
 
 def _forget_in_child() -> None:

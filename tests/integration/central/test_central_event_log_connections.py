@@ -174,3 +174,57 @@ def _template_block() -> str:
     text = instance_yaml("sqlite", {})
     start = text.index("\nstorage:\n")
     return text[start: text.index("\n\n", start) + 1]
+
+
+def _synchronous(engine) -> int:
+    with engine.connect() as conn:  # the kept connection (one a file)
+        return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+
+def test_commits_do_not_wait_for_the_disk_and_a_run_ends_on_it(tmp_path, monkeypatch):
+    """Every kept connection to an event-log file (in WAL mode) commits with synchronous=NORMAL
+    (1: no wait for the disk a statement); when the run ends, its file's WAL, the index's WAL and
+    their folder are flushed to the disk."""
+    from dvnet.assets import sqlite_storage
+
+    monkeypatch.setenv("DAGSTER_HOME", str(_home(tmp_path, instance_yaml("sqlite", {}))))
+    flushed: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(sqlite_storage.os, "fsync", recording_fsync)
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        run_id = many_events.execute_in_process(instance=instance).run_id
+        assert _materialised(instance) == EVENTS
+        events_dir = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
+        for shard in (run_id, "index"):
+            engine = storage._engines[shard]
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert _synchronous(engine) == 1, shard
+        # once, at the run's end (not a flush an event): the two WALs, then the folder naming them
+        assert flushed == [os.path.join(events_dir, f"{run_id}.db-wal"), os.path.join(events_dir, "index.db-wal"), events_dir]
+
+
+def test_a_file_not_in_wal_mode_keeps_waiting_for_the_disk(tmp_path):
+    """NORMAL is safe only in WAL mode: a rollback-journal file keeps FULL (2)."""
+    from sqlalchemy import create_engine
+
+    from dvnet.assets.sqlite_storage import _commit_without_waiting
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}", pool_size=1)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        _commit_without_waiting(conn)
+    assert _synchronous(engine) == 2
+    engine.dispose()
+    wal = create_engine(f"sqlite:///{tmp_path / 'wal.db'}", pool_size=1)
+    with wal.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        _commit_without_waiting(conn)
+    assert _synchronous(wal) == 1
+    wal.dispose()
