@@ -210,21 +210,16 @@ def test_commits_do_not_wait_for_the_disk_and_a_run_ends_on_it(tmp_path, monkeyp
         assert flushed == [os.path.join(events_dir, f"{run_id}.db-wal"), os.path.join(events_dir, "index.db-wal"), events_dir]
 
 
-def test_a_file_not_in_wal_mode_keeps_waiting_for_the_disk(tmp_path):
-    """NORMAL is safe only in WAL mode: a rollback-journal file keeps FULL (2)."""
+@pytest.mark.parametrize(("journal", "expected"), [("DELETE", 2), ("WAL", 1)])
+def test_a_file_not_in_wal_mode_keeps_waiting_for_the_disk(journal, expected, tmp_path):
+    """NORMAL is safe only in WAL mode: a rollback-journal file keeps FULL (2), a WAL file gets NORMAL (1)."""
     from sqlalchemy import create_engine
 
     from dvnet.assets.sqlite_storage import _commit_without_waiting
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}", pool_size=1)
+    engine = create_engine(f"sqlite:///{tmp_path / 'events.db'}", pool_size=1)
     with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        conn.exec_driver_sql(f"PRAGMA journal_mode={journal}")
         _commit_without_waiting(conn)
-    assert _synchronous(engine) == 2
+    assert _synchronous(engine) == expected
     engine.dispose()
-    wal = create_engine(f"sqlite:///{tmp_path / 'wal.db'}", pool_size=1)
-    with wal.connect() as conn:
-        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        _commit_without_waiting(conn)
-    assert _synchronous(wal) == 1
-    wal.dispose()
