@@ -118,6 +118,7 @@ def cli() -> None:
 CONFIGURATION_REASONS = frozenset(
     {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "REQUEST_UNKNOWN", "QUERY_FAILED",
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
+     "MAPPING_INVALID",  # the agency's mapping file (its configuration for a contract), checked before the extract is read
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
      "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY"}  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
 )  # fmt: skip

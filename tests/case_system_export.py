@@ -27,11 +27,17 @@ def local_extract(src, dst, *, unmapped_row=None):
         if i == unmapped_row:
             local["Gender"] = "Z"  # a local code the mapping does not know
         out.append(local)
+    write_rows(out, dst)
+
+
+def write_rows(rows: list[dict], path):
+    """``rows`` (dicts of one set of keys) as a CSV file with their keys as the header; ``path``."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(out[0]), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(out)
-    dst.write_text(buf.getvalue(), encoding="utf-8")
+    writer.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
 
 
 def write_mapping(agency):

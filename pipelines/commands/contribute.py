@@ -16,7 +16,7 @@ from dvnet.pipelines.progress import stages
 @click.command("contribute")
 @click.option("--agency", "agency_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True), help="The agency's folder (holds agency.yaml and its keys).")
 @click.option("--contract", "contract_id", required=True, help="Contract id: referral, service_episode or research_extract.")
-@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True), help="The extract file: CSV (UTF-8), Parquet or Excel .xlsx.")
+@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True), help="The extract file: CSV (UTF-8, comma-separated, the column names in the first row), Parquet or Excel .xlsx (its first sheet).")
 @click.option("--period", required=True, type=QUARTER, help="Calendar quarter the extract covers, e.g. 2026-Q3.")
 @click.option("--mode", type=click.Choice(["aggregate", "record"]), help="aggregate: only counts leave (default); record: de-identified rows of consenting clients.")
 @click.option("--version", "version", type=int, help="Contract version (default: latest).")

@@ -48,7 +48,7 @@ def init(agency_dir: Path, contract_ids: tuple[str, ...], replace: bool) -> int:
 @mapping.command("check")
 @AGENCY
 @CONTRACT
-@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Your system's export: CSV (UTF-8), Parquet or Excel .xlsx.")
+@click.option("--extract", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Your system's export: CSV (UTF-8, comma-separated, the column names in the first row), Parquet or Excel .xlsx (its first sheet).")
 @click.option("--period", required=True, type=QUARTER, help="Calendar quarter the export covers, e.g. 2026-Q3.")
 @click.option("--mode", type=click.Choice(["aggregate", "record"]), help="As for `dvnet contribute` (default: the contract's).")
 def check(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: str | None) -> int:

@@ -25,8 +25,12 @@ def _registered(ctx: click.Context, param: click.Parameter, value: Path | None) 
     from dvnet.common.network import NetworkPaths  # yaml and cryptography only once a command runs
 
     if value is not None and not NetworkPaths(value).registry.exists():
-        raise RegistryError("REGISTRY_MISSING", f"{value} is not a network folder (no coordinator/registry.yaml)",
-                            hint=f"create one with `dvnet network init --network {value} --name ...`, or run `make demo`")
+        if (Path(value) / "agency.yaml").exists():  # a steward's own folder: founding a network there is never the answer
+            hint = ("this is an agency's folder; this command needs the network's folder, which the coordinator holds "
+                    "(to try the contributor on synthetic data, ask the coordinator for synthetic extracts or run `make demo`)")
+        else:
+            hint = f"create one with `dvnet network init --network {value} --name ...`, or run `make demo`"
+        raise RegistryError("REGISTRY_MISSING", f"{value} is not a network folder (no coordinator/registry.yaml)", hint=hint)
     return value
 
 

@@ -65,12 +65,36 @@ class Mapping:
         return frozenset(f.name for f in contract.fields()) | set(self.columns) | set(self.ignore_columns)
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (the export's columns) under this mapping: ignored columns dropped, the rest
+        renamed, codes replaced. Two columns that would become one name (two mapping lines onto
+        one field, or a mapped column and one already named so) are refused: which one holds the
+        field would be a guess."""
+        self._check_one_source_each(list(frame.columns))
         frame = frame.drop(columns=[c for c in self.ignore_columns if c in frame.columns])
         frame = frame.rename(columns=self.columns)
         for column, codes in self.values.items():
             if column in frame.columns and codes:
                 frame[column] = frame[column].replace(codes)
         return frame
+
+
+    def _check_one_source_each(self, header: list[str]) -> None:
+        ignored = set(self.ignore_columns)
+        becomes: dict[str, list[int]] = {}
+        for position, name in enumerate(header, start=1):
+            if name not in ignored:
+                becomes.setdefault(self.columns.get(name, name), []).append(position)
+        clashes = [(target, where) for target, where in becomes.items() if len(where) > 1]
+        if clashes:
+            # Named only by the mapping's own text (a clash comes from a mapping line: the reader
+            # refuses two equal header names); a header of the export may be a value.
+            said = "; ".join(f"columns {', '.join(map(str, where[:-1]))} and {where[-1]} {'both' if len(where) == 2 else 'all'} become "
+                             + (f"'{target}'" if target in self.columns.values() else "one name") for target, where in clashes)
+            raise ExtractError(
+                "COLUMNS_MISMATCH", f"the mapping makes more than one column of the export into one field: {said}",
+                hint="in the agency's mapping file keep one of them under columns: and list the others under ignore_columns: "
+                     "(never read, never sent), then try it with `dvnet mapping check`",
+            )
 
 
 @dataclass

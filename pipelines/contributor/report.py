@@ -18,7 +18,7 @@ from dvnet.pipelines.contributor.run import ContributionResult
 from dvnet.common.decisions import Decision, current
 from dvnet.common.files import atomic_write
 from dvnet.common.templates import render
-from dvnet.pipelines.contributor.wording import LIFTED_BY, plain_rule, whole_file_lines
+from dvnet.pipelines.contributor.wording import absent_line, lifting, plain_rule, whole_file_lines
 
 STATUS_TEXT = {
     "sealed": "SEALED: the bundle is in the outbox, ready to send to the coordinator",
@@ -63,6 +63,10 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
     for label, n in _accounting(r):
         t.add_row(label, f"{n:>10,}")
     console.print(t)
+    for warning in r.warnings:
+        console.print(warning, style="yellow", markup=False, highlight=False)
+    if r.fields_absent:
+        console.print(absent_line(r.fields_absent), markup=False, highlight=False)
     whole_file, problems = whole_file_lines(r.read_problems)
     for line in whole_file:
         console.print(line, style="red", markup=False, highlight=False)
@@ -96,8 +100,8 @@ def print_summary(r: ContributionResult, console: Console, report_path: Path | N
         console.print(f"output columns: {', '.join(r.output_columns) if r.output_columns else '(none)'}")
     if r.refusal:
         console.print(f"[red]refused: {r.refusal['reason']}: {r.refusal['message']}[/]")
-        if r.refusal["reason"] in LIFTED_BY:
-            console.print(LIFTED_BY[r.refusal["reason"]], markup=False, highlight=False)
+        if lift := lifting(r.refusal):
+            console.print(lift, markup=False, highlight=False)
     if r.bundle_id:
         console.print(f"bundle {r.bundle_id}  sequence {r.sequence}  sha256 {r.bundle_sha256}")
         console.print(f"file: {r.bundle_file} ({r.bundle_bytes:,} bytes)")
@@ -157,7 +161,7 @@ def write_report(r: ContributionResult, folder: Path, stamp: str, decisions: lis
         r=r, status_text=STATUS_TEXT[r.status], sent=sent, accounting=_accounting(r),
         whole_file=whole_file, problem_columns=_PROBLEM_COLUMNS, problems=_problem_rows(problems),
         issue_columns=_ISSUE_COLUMNS, issues=_issue_rows(r), rows_note=ROWS_NOTE,
-        counts=count_tables(r), decisions=[tuple(d.values()) for d in cited], lift=LIFTED_BY.get(r.refusal["reason"]) if r.refusal else None,
+        counts=count_tables(r), decisions=[tuple(d.values()) for d in cited], lift=lifting(r.refusal), absent=absent_line(r.fields_absent) if r.fields_absent else None,
     )
     html_path = base.with_suffix(".html")
     atomic_write(html_path, html.encode())

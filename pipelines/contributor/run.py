@@ -45,6 +45,7 @@ from dvnet.pipelines.contributor import history, outbox, sequence
 from dvnet.pipelines.contributor.mapping import Mapping
 from dvnet.pipelines.contributor.read import RESTART, ExtractRead, ReadLimits
 from dvnet.pipelines.contributor.validate import BlockValidation, Issue, ValidationResult, validate_extract
+from dvnet.pipelines.contributor.wording import LIFTED_BY
 from dvnet.common.faults import maybe_crash
 from dvnet.common.files import private_folder, reveal, write_hidden
 from dvnet.common.network import AgencyConfig, agency_actor, agency_geography
@@ -90,6 +91,8 @@ class ContributionResult:
     records_read: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    fields_absent: list[str] = field(default_factory=list)  # optional fields the export has no column for: read as empty
+    warnings: list[str] = field(default_factory=list)  # what the steward should know before a real run (a dry run's findings)
     issues: list[Issue] = field(default_factory=list)
     read_problems: list[dict] = field(default_factory=list)  # the pre-scan's findings: reason, place, wording (no values)
     excluded_consent: int = 0
@@ -125,8 +128,13 @@ class ContributionResult:
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, message: str):
-        self.reason, self.message = reason, message
+    def __init__(self, reason: str, message: str, hint: str | None = None):
+        self.reason, self.message, self.hint = reason, message, hint
+
+    @classmethod
+    def of(cls, error: Exception) -> _Refused:
+        """A typed error's refusal, its hint (what lifts it) kept for the steward's report."""
+        return cls(error.reason, error.message, getattr(error, "hint", None))
 
 
 def _write_payload(tables: Iterable[pa.Table], sink, unique_columns: frozenset[str] = frozenset()) -> None:
@@ -258,6 +266,7 @@ class _Run:
     signing_key: object | None = None  # unless a dry run
     recipient_key: object | None = None  # unless a dry run: the coordinator's pinned key
     key_epoch: int = 1
+    mapping: Mapping = field(default_factory=Mapping)  # the agency's mapping file for the contract, read when the run is settled
     scratch: str | None = None  # where long runs' encrypted scratch files go (None: the temporary folder)
     unnamed: tuple[Path, Path] | None = None  # the sealed bundle's hidden file and its name, until it is logged
 
@@ -294,7 +303,7 @@ def contribute(
             frame, per_block = _read_and_validate(run, step)
         except ExtractError as e:
             run.result.read_problems = [p.to_dict() for p in e.context.get("problems", [])]
-            raise _Refused(e.reason, e.message) from None
+            raise _Refused.of(e) from None
         del frame  # record mode keeps no rows (``_BlockRecords``), aggregate mode counts (``_BlockCounts``)
         if run.mode == "record":
             step("consent")
@@ -310,7 +319,7 @@ def contribute(
     except _Refused as r:
         _account_refusal(run.result, r)
     except DeidentificationError as e:  # OUTPUT_MODEL_VIOLATION: a bug, but the steward still gets the report
-        _account_refusal(run.result, _Refused(e.reason, e.message))
+        _account_refusal(run.result, _Refused.of(e))
     finally:
         if run.keyed is not None:
             run.keyed.cancel()  # a refused run stops the hashing it started; a finished one has nothing left
@@ -351,10 +360,15 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
         raise DvnetError("USAGE_PROJECT_INVALID", "--project is a data-sharing agreement id: lowercase letters, digits and dashes")
     if opts.supersedes is not None and not BUNDLE_ID.fullmatch(opts.supersedes):
         raise DvnetError("USAGE_SUPERSEDES_INVALID", "--supersedes is the bundle id of the contribution it corrects: 32 lowercase hex digits")
+    result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
     if not opts.dry_run:
         outbox.finish_interrupted(agency)  # a bundle an earlier run logged but was killed before naming
         history.check_not_sent(agency, contract.id, str(period), opts.project, opts.supersedes, opts.resend)
-    result = ContributionResult(agency.agency_id, contract.ref, mode, str(period), supersedes=opts.supersedes, project=opts.project)
+    else:  # a dry run shows what would leave, and says what would stop the real run
+        try:
+            history.check_not_sent(agency, contract.id, str(period), opts.project, opts.supersedes, opts.resend)
+        except DvnetError as e:
+            result.warnings.append(f"the real run would be refused: {e.reason}: {e.message}" + (f" ({e.hint})" if e.hint else ""))
     result.extract_name = Path(opts.extract).name
     run = _Run(
         agency, opts, contract, mode, period, now,
@@ -364,6 +378,7 @@ def _settle(agency: AgencyConfig, opts: ContributionOptions) -> _Run:
         result=result,
     )
     _load_keys(run)
+    run.mapping = Mapping.load(agency.mapping_path(contract.id))  # a broken mapping file is configuration: refused before reading
     run.scratch = scratch_folder(agency.folder / "scratch")  # on disk even where /tmp is held in memory
     return run
 
@@ -429,7 +444,7 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
     them (``BlockValidation``). No rows are kept (an empty frame): record mode's consenting rows
     are de-identified and their classes counted block by block (``_BlockRecords``), aggregate
     mode's accepted rows counted into the standard tables (``_BlockCounts``)."""
-    mapping = Mapping.load(run.agency.mapping_path(run.contract.id))
+    mapping = run.mapping
     reading = run.opts.read_ahead or ExtractRead(run.opts.extract, run.opts.limits)
     if (reading.path, reading.limits) != (run.opts.extract, run.opts.limits):
         raise ValueError("read_ahead reads another file or under other limits than the options name")
@@ -446,13 +461,43 @@ def _read_and_validate(run: _Run, step: Callable[[str], None]) -> tuple[pd.DataF
     result.issues = checked.issues
     result.rejected = checked.rejected
     result.rejected_by_reason = checked.rejected_by_reason
+    result.fields_absent = checked.absent
     share = checked.rejected / max(checked.records, 1)
+    if checked.records and checked.rejected == checked.records:  # no --max-reject-share sends an empty bundle for the period
+        raise _Refused(
+            "NO_VALID_RECORDS", f"none of the {checked.records:,} records is valid, so nothing can be sent for {run.period}",
+            _all_rejected_hint(run, checked.rejected_by_reason),
+        )
     if checked.rejected_required and share > run.max_reject:
         raise _Refused(
             "REJECTED_ROWS_OVER_LIMIT",
             f"{checked.rejected} of {checked.records} records ({share:.1%}) were rejected; the limit is {run.max_reject:.1%}",
+            _unknown_codes_hint(checked.issues),
         )
     return checked.frame, counted
+
+
+def _unknown_codes_hint(issues: list[Issue]) -> str | None:
+    """Codes off a contract's list are often the agency's own: what to map, before the share that
+    would send the rest anyway."""
+    fields = sorted({i.column for i in issues if i.reason == "CODE_UNKNOWN"})
+    if not fields:
+        return None
+    return (f"if the unknown codes in {', '.join(fields)} are your system's own, map each onto the contract's code under "
+            "values: in the agency's mapping file (`dvnet contracts docs` lists the codes; try it with `dvnet mapping check`); "
+            f"otherwise, {LIFTED_BY['REJECTED_ROWS_OVER_LIMIT']}")
+
+
+def _all_rejected_hint(run: _Run, by_reason: dict[str, int]) -> str:
+    """What to look at when every record was rejected: the period or the date format when one
+    reason rejected them all, else the problem table."""
+    only = next(iter(by_reason)) if len(by_reason) == 1 else None
+    if only == "OUT_OF_PERIOD":
+        return (f"every record's {run.contract.event_date} lies outside {run.period}: check that --period names the quarter "
+                "this export covers (or export that quarter)")
+    if only == "DATE_INVALID":
+        return "no date could be read: export dates as YYYY-MM-DD (a date without a time of day), then contribute again"
+    return "the problems listed above rejected every record: mend them in the export or the mapping file, then contribute again"
 
 
 def _validate_blocks(run: _Run, mapping: Mapping, reading: ExtractRead, known: frozenset[str],
@@ -695,7 +740,7 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
             writer = bundle.BundleWriter(tempfile.TemporaryFile(dir=run.scratch))
             _write_payload(payload.parts, writer, frozenset(keyed_outputs(run.contract)) if run.mode == "record" else frozenset())
     except KeyedHashError as e:  # the hashing worker died: nothing is sealed, every record held back
-        raise _Refused(e.reason, e.message) from None
+        raise _Refused.of(e) from None
     except OSError as e:
         raise _disk_full(e, run.scratch or tempfile.gettempdir(), "before the bundle was made: no sequence number was taken") from None
     if opts.dry_run:
@@ -725,7 +770,7 @@ def _seal(run: _Run, payload: _Payload, step: Callable[[str], None]) -> None:
                 rng=opts.rng,
             )
     except bundle.BundleError as e:  # a bundle the coordinator would refuse (e.g. over its size cap) is not sent
-        raise _Refused(e.reason, e.message) from None
+        raise _Refused.of(e) from None
     except OSError as e:  # the last segment's write: the number is not kept
         raise _disk_full(e, run.scratch or tempfile.gettempdir(), "before the bundle was made: no sequence number was taken") from None
     path = outbox.folder(agency) / f"{agency.agency_id}_{run.contract.id}_{run.period}_{seq:06d}{outbox.BUNDLE_SUFFIX}"
@@ -752,7 +797,7 @@ def _disk_full(e: OSError, where: str | Path, when: str) -> _Refused:
 def _account_refusal(result: ContributionResult, refusal: _Refused) -> None:
     """A refused run sends nothing: every record not rejected, excluded or withheld is held back."""
     result.status = "refused"
-    result.refusal = {"reason": refusal.reason, "message": refusal.message}
+    result.refusal = {"reason": refusal.reason, "message": refusal.message, **({"hint": refusal.hint} if refusal.hint else {})}
     result.sent = 0
     result.held_back = result.records_read - result.rejected - result.excluded_consent - result.withheld_k
 

@@ -33,6 +33,7 @@ from dvnet.contracts.errors import ExtractError
 from dvnet.contracts.periods import Period
 from dvnet.contracts.registry import Contract
 from dvnet.pipelines.contributor.hash_spill import HashStore
+from dvnet.pipelines.contributor.read.problems import ONE_COLUMN_HEADER
 
 FIRST_ROWS = 10
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
@@ -76,6 +77,7 @@ class ValidationResult:
     rejected: int = 0
     rejected_required: int = 0  # rejected rows with at least one problem in a required field
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # each rejected row counted once, first reason
+    absent: list[str] = field(default_factory=list)  # optional fields the export has no column for (read as empty)
     #: per unique column, what ``BlockValidation`` needs of a block to find the values repeated
     #: across blocks (``_uniqueness_evidence``): hashes of the present values, or the values to compare
     unique_values: dict[str, np.ndarray | pa.ChunkedArray] = field(default_factory=dict, repr=False)
@@ -191,9 +193,12 @@ def _convert(raw: pd.DataFrame, contract: Contract, col: _Collector) -> pd.DataF
 # --- the steward's report ------------------------------------------------------------------------
 
 
-def _structural_check(raw: pd.DataFrame, contract: Contract) -> None:
+def _structural_check(raw: pd.DataFrame, contract: Contract) -> list[str]:
+    """Refuses an export without a required field's column or with a column nothing reads;
+    returns the optional fields it has no column for (read as empty: a steward may leave out
+    what the agency does not record, or need not send, such as names)."""
     expected = list(contract.source_schema.columns)
-    missing = [c for c in expected if c not in raw.columns]
+    missing = [c for c, column in contract.source_schema.columns.items() if c not in raw.columns and not column.nullable]
     # Unexpected columns by position, not name: a file exported without its header has the first
     # record where the names should be, and those values must not reach a report.
     unexpected = [i + 1 for i, c in enumerate(raw.columns) if c not in expected]
@@ -204,14 +209,23 @@ def _structural_check(raw: pd.DataFrame, contract: Contract) -> None:
         if unexpected:
             shown = ", ".join(str(i) for i in unexpected[:20]) + (", ..." if len(unexpected) > 20 else "")
             parts.append(f"{len(unexpected)} unexpected column(s), at position(s) {shown} of the header")
+        hint = (f"map your system's column names in mapping/{contract.id}.yaml in the agency's folder (it lists the contract's fields; "
+                "extra columns go under ignore_columns), then try it with `dvnet mapping check`")
+        if len(raw.columns) == 1:
+            hint = f"{ONE_COLUMN_HEADER}; otherwise {hint}"
         raise ExtractError(
             "COLUMNS_MISMATCH",
             f"the extract's columns do not match {contract.ref}: " + "; ".join(parts),
-            hint=f"map your system's column names in mapping/{contract.id}.yaml in the agency's folder (it lists the contract's fields; "
-                 "extra columns go under ignore_columns), then try it with `dvnet mapping check`",
+            hint=hint,
             missing=missing,
             unexpected=unexpected,
         )
+    return [c for c in expected if c not in raw.columns]
+
+
+def _empty_text(n: int) -> pd.Series:
+    """A text column of ``n`` empty cells, as the readers make them."""
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.nulls(n, pa.large_string())])), copy=False)
 
 
 def _reason_for(check: str) -> str:
@@ -262,9 +276,11 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
     ``repeated``, the unique columns' values the whole extract holds more than once, or their
     hashes (``BlockValidation``; ``{}`` before anything is known), instead of uniqueness within
     the block."""
-    _structural_check(raw, contract)
+    absent = _structural_check(raw, contract)
     n = len(raw)
     raw = raw.reset_index(drop=True)
+    if absent:
+        raw = raw.assign(**{name: _empty_text(n) for name in absent})
     col = _Collector(n)
     typed = _convert(raw, contract, col)
     _rule_issues(typed, contract, col, repeated)
@@ -295,6 +311,7 @@ def validate_extract(raw: pd.DataFrame, contract: Contract, period: Period, regi
         rejected=int(rejected.sum()),
         rejected_required=int(rejected_required.sum()),
         rejected_by_reason=by_reason,
+        absent=absent,
         unique_values=unique,
     )
 
@@ -410,6 +427,7 @@ class BlockValidation:
             rejected=sum(r.rejected for r in results),
             rejected_required=sum(r.rejected_required for r in results),
             rejected_by_reason=_by_count(by_reason),
+            absent=results[0].absent if results else [],
             repeated_across_blocks=self._may_repeat() if not self.repeated else self._compared(),
         )
 

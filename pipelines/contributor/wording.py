@@ -19,7 +19,7 @@ FIXED = {
     "unique": "unique in the extract (no two rows with the same value)",
     "field_uniqueness": "unique in the extract (no two rows with the same value)",
     "end_not_before_start": "the end date is not before the start date",
-    "date YYYY-MM-DD": "a date written YYYY-MM-DD",
+    "date YYYY-MM-DD": "a date written YYYY-MM-DD, without a time of day",
     "boolean true/false": "true or false (also yes/no, y/n, 1/0)",
     "whole number": "a whole number",
     "registered_organisation": "the id of an organisation registered in the network (as the coordinator's public file you pinned last lists them)",
@@ -88,6 +88,20 @@ LIFTED_BY = {
     "K_ANONYMITY_NOT_MET": "to send the other records anyway, allow withholding: --max-withheld-share for this run, or "
     "policy.max_withheld_share in agency.yaml for every run; or send counts instead with --mode aggregate",
 }
+
+
+def absent_line(fields: list[str]) -> str:
+    """The optional fields an export has no column for, in the steward's words."""
+    return (f"not in the export, so read as empty in every record (optional fields): {', '.join(fields)}; "
+            "if your system records them, add their columns or map them in the agency's mapping file")
+
+
+def lifting(refusal: dict | None) -> str | None:
+    """What the steward can do about a refusal: the refusing error's own hint, else the policy
+    value that lifts it (``LIFTED_BY``); None when neither says."""
+    if not refusal:
+        return None
+    return refusal.get("hint") or LIFTED_BY.get(refusal["reason"])
 
 
 def whole_file_lines(problems: list[dict]) -> tuple[list[str], list[dict]]:

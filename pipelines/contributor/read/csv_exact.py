@@ -28,6 +28,7 @@ from dvnet.pipelines.contributor.read.problems import (
     CSV_FIELD_TOO_LONG,
     CSV_RAGGED,
     CSV_UNTERMINATED_QUOTE,
+    ONE_COLUMN_HEADER,
     TOO_MANY_COLUMNS,
     ProblemLog,
     ReadLimits,
@@ -250,7 +251,7 @@ def _report_ragged(log: ProblemLog, ragged: tuple[int, int, int, int], ncols: in
     kind = "too many" if found > ncols else "too few"
     log.add(
         CSV_RAGGED,
-        f"{kind} fields: expected {ncols}, found {found}",
+        f"{kind} fields: expected {ncols}, found {found}" + (f" ({ONE_COLUMN_HEADER})" if ncols == 1 else ""),
         line=line,
         record=record,
         byte_offset=byte,

@@ -47,6 +47,9 @@ EXTRACT_FIELD_TOO_LONG = "EXTRACT_FIELD_TOO_LONG"
 # reason are listed, the rest are counted (ExtractError.context["counts"]).
 MAX_PROBLEMS_PER_REASON = 100
 
+#: What a header of a single column usually means (said where the records or the contract show it).
+ONE_COLUMN_HEADER = ("the header holds a single column: the file may be separated by semicolons or tabs instead of commas, "
+                     "or have a title row above the column names; export it comma-separated with the column names in the first row")
 HINT = (
     "Fix the export in the case system and export again. Cell values are never shown here; "
     "open the file at the line and column given."

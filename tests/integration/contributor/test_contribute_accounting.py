@@ -12,6 +12,7 @@ import io
 
 import pytest
 from contribution_constants import PERIOD
+from case_system_export import write_rows
 
 from dvnet.pipelines.demo_network import demo_geography
 from dvnet.pipelines.synth import FAULT_KINDS, synthesize
@@ -101,11 +102,7 @@ def _with_consent(src, dst, pattern):
         given, expiry, reason = pattern[i % len(pattern)]
         row["consent_to_share"], row["consent_expiry"] = given, expiry
         expected[reason] = expected.get(reason, 0) + 1
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    dst.write_text(buf.getvalue(), encoding="utf-8")
+    write_rows(rows, dst)
     return expected
 
 

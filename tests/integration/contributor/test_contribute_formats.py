@@ -62,3 +62,20 @@ def test_excel_and_parquet_extracts_contribute_the_same_as_csv(net, tmp_path, fm
     a, b = net.open("shelter-north", reference).table, net.open("shelter-north", other).table
     keys = [(c, "ascending") for c in a.column_names]
     assert b.sort_by(keys).equals(a.sort_by(keys))
+
+
+@pytest.mark.parametrize("layout", ["semicolons", "title_row"])
+def test_a_header_of_one_column_says_what_it_usually_means(net, tmp_path, layout):
+    """A semicolon-separated export, or one with a title row above the column names, reads as a
+    header of one column: the refusal says so instead of listing every field as missing."""
+    lines = net.extract("shelter-north", "service_episode").read_text(encoding="utf-8").splitlines()
+    odd = tmp_path / "export.csv"
+    if layout == "semicolons":  # no comma anywhere: one column, every record one field
+        odd.write_text("\n".join(line.replace(",", ";") for line in lines) + "\n", encoding="utf-8")
+    else:
+        odd.write_text("\n".join(["Episodes report Q3"] + lines) + "\n", encoding="utf-8")
+    r = net.contribute("shelter-north", "service_episode", extract=odd, mode="aggregate")
+    assert r.status == "refused"
+    said = " ".join([r.refusal["message"], r.refusal.get("hint") or "", *(p["detail"] for p in r.read_problems)])
+    assert "the header holds a single column: the file may be separated by semicolons" in said, r.refusal
+    assert "Episodes report" not in str(r.to_dict())  # the title row is a header name nobody declared

@@ -55,7 +55,13 @@ def test_a_period_already_sent_is_refused_before_sealing_and_a_correction_is_not
     correction = _sealed(net)[-1]
     code, err = _contribute(net, capsys)  # the correction is now what counts: it is the one to name
     assert code == EXIT_USAGE and f"--supersedes {correction}" in err
-    assert _contribute(net, capsys, "--dry-run")[0] == EXIT_OK  # a dry run seals nothing: not refused
+    agency = net.agency(AGENCY)  # a dry run seals nothing: not refused, but it says what the real run would meet
+    code = main(["contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract",
+                 str(net.extract(AGENCY, "service_episode")), "--period", PERIOD, "--mode", "aggregate", "--dry-run"], {})
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == EXIT_OK and f"the real run would be refused: USAGE_PERIOD_ALREADY_SENT: service_episode for {PERIOD} was already sealed in bundle {correction}" in out
+    html = max((agency.folder / "reports").glob("*.html"), key=lambda p: p.stat().st_mtime).read_text(encoding="utf-8")
+    assert "the real run would be refused: USAGE_PERIOD_ALREADY_SENT" in html
 
 
 def test_resend_goes_through_unless_a_receipt_shows_the_first_loaded(net, capsys):

@@ -112,7 +112,7 @@ def test_a_hand_written_extract_lists_every_problem_with_its_rule(net, tmp_path)
     path.write_text("\n".join([",".join(header), *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
 
     r = net.contribute("shelter-north", "service_episode", extract=path, mode="aggregate")
-    assert r.refusal["reason"] == "REJECTED_ROWS_OVER_LIMIT"
+    assert r.refusal["reason"] == "NO_VALID_RECORDS"  # every one of the six records has a problem
     got = {(i.column, i.reason, tuple(i.first_rows)) for i in r.issues}
     assert got == {
         ("episode_start", "DATE_INVALID", (1,)),

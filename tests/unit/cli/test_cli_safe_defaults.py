@@ -50,6 +50,10 @@ def test_a_folder_that_is_not_a_network_is_named(capsys, tmp_path):
     assert main(["publish", "--network", str(tmp_path)], {}) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: REGISTRY_MISSING: ") and "network init --network" in err
+    (tmp_path / "agency.yaml").write_text("agency_id: harbour-house\n", encoding="utf-8")  # a steward's own folder
+    assert main(["synth", "--network", str(tmp_path), "--out", str(tmp_path / "x")], {}) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "this is an agency's folder" in err and "network init" not in err  # never "found a network in your agency folder"
 
 
 def test_demo_refuses_an_out_folder_it_did_not_make(capsys, tmp_path):
