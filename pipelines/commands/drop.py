@@ -19,9 +19,33 @@ def drop() -> None:
 
 
 def _host_key(value: str) -> str:
+    """The server's key line from --host-key: a .pub file's first key, or the line itself, checked
+    here so a wrong value is blamed on the option, not on agency.yaml."""
+    from dvnet.pipelines.delivery import sftp
+
     path = Path(value).expanduser()
-    text = path.read_text(encoding="utf-8") if path.is_file() else value
-    return " ".join(text.split()[:2])  # "<type> <base64>"; a comment after it is not part of the key
+    if path.is_file():
+        text, what = path.read_text(encoding="utf-8", errors="replace"), f"{path} does not hold"
+    elif len(value.split()) >= 2:
+        text, what = value, "this is not"
+    else:  # one word: a file name, since a key line is at least "<type> <base64>"
+        raise click.BadParameter(f"there is no file {path}: give the server's public key file the coordinator sent you (a .pub), "
+                                 "or its key line in quotes, 'ssh-ed25519 AAAA...'", param_hint="--host-key")
+    line = " ".join(text.split()[:2])  # "<type> <base64>"; a comment after it is not part of the key
+    if not sftp.is_public_key(line):
+        raise click.BadParameter(f"{what} an OpenSSH public key line ('ssh-ed25519 AAAA...'): ask the coordinator for the drop server's host key",
+                                 param_hint="--host-key")
+    return line
+
+
+def _share_folder(value: str, option: str) -> str:
+    """A shared-folder path as typed, made absolute from the working folder (as every path option
+    is), and there now: a share that is not mounted is found here, not at the first `dvnet send`."""
+    path = Path(value).expanduser().absolute()
+    if not path.is_dir():
+        raise click.BadParameter(f"{path} is not a folder this machine can reach: is the share mounted? "
+                                 "Ask the coordinator for the right path", param_hint=option)
+    return str(path)
 
 
 @drop.command("set")
@@ -32,24 +56,33 @@ def _host_key(value: str) -> str:
 @click.option("--host-key", help="With --sftp: the server's public host key, as a line 'ssh-ed25519 AAAA...' or a .pub file the coordinator gave you.")
 @click.option("--identity", type=click.Path(path_type=Path, dir_okay=False), help=f"With --sftp: this agency's SSH private key (default <agency>/{DEFAULT_IDENTITY}, made if missing).")
 def set_(agency_dir: Path, inbox: str, receipts: str, sftp_target: str | None, host_key: str | None, identity: Path | None) -> None:
-    """Write the drop into agency.yaml (checked first; the rest of the file is kept)."""
-    from dvnet.common.network import load_agency  # here: --help stays light
-    from dvnet.pipelines.delivery.drop import save_drop
+    """Write the drop into agency.yaml (checked first; the rest of the file is kept).
+
+    A shared folder's --inbox and --receipts are taken from the working folder when relative and
+    must be folders this machine reaches now; with --sftp they are paths on the server. Exit 0 when
+    written, 2 when an option or agency.yaml is wrong (nothing is written).
+    """
+    from dataclasses import replace  # here: --help stays light
+
+    from dvnet.common.network import load_agency
+    from dvnet.pipelines.delivery.drop import drop_of, save_drop
 
     agency = load_agency(agency_dir)
-    section: dict = {"inbox": inbox, "receipts": receipts}
     console = make_console()
+    section: dict = {"inbox": inbox, "receipts": receipts}
+    drop_of(replace(agency, drop=section))  # each text's own checks first, named by its field (never a control character echoed)
     if sftp_target is None:
         if host_key or identity:
             raise click.UsageError("--host-key and --identity go with --sftp")
-    else:
+        section = {"inbox": _share_folder(inbox, "--inbox"), "receipts": _share_folder(receipts, "--receipts")}
+    else:  # paths on the server, which cannot be reached before the coordinator adds this agency's key
         m = _SFTP.match(sftp_target)
         if not m:
             raise click.BadParameter("use the form user@host or user@host:port", param_hint="--sftp")
         if not host_key:
             raise click.UsageError("--sftp needs --host-key: the server's key is pinned, never learned on first use")
         section["sftp"] = {"host": m["host"], "port": int(m["port"] or SSH_PORT), "user": m["user"], "host_key": _host_key(host_key),
-                           "identity_file": str(identity or DEFAULT_IDENTITY)}  # fmt: skip
+                           "identity_file": str(identity.expanduser().absolute() if identity else DEFAULT_IDENTITY)}  # fmt: skip
     dropped = save_drop(agency, section)
     console.print(f"agency.yaml: bundles go to {dropped.describe()}; receipts come from {dropped.describe(dropped.receipts)}", soft_wrap=True)
     if dropped.sftp is not None:

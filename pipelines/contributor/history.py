@@ -7,42 +7,44 @@ of its own audit log (every sealed bundle, with its contract, period, project an
 and the coordinator's receipts it has fetched. A bundle counts as sent unless its receipt says it
 was quarantined, or a later bundle that was not quarantined replaced it.
 
-``--resend`` is the deliberate way round for a bundle that never reached the coordinator (lost on
-the way, or quarantined with no receipt fetched yet); it is refused when a receipt shows the
-earlier bundle loaded, because the coordinator would then quarantine the new one.
+A bundle still waiting in the outbox has not reached the coordinator: the steward is pointed at
+`dvnet send` (``USAGE_PERIOD_IN_OUTBOX``). ``--resend`` is the deliberate way round: for a waiting
+bundle it seals the new one in its place (the waiting one is withdrawn unsent, ``outbox``), and
+for a sent bundle that never reached the coordinator (lost on the way, or quarantined with no
+receipt fetched yet) it seals another; it is refused when a receipt shows the earlier bundle
+loaded, because the coordinator would then quarantine the new one.
 """
 
 from __future__ import annotations
 
-from dvnet.common import audit
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError, RegistryError
-from dvnet.pipelines.contributor.outbox import CONTRIBUTION
+from dvnet.pipelines.contributor import outbox
 from dvnet.pipelines.delivery.receipts import outcomes_by_bundle
 
 ALREADY_SENT = "USAGE_PERIOD_ALREADY_SENT"
+#: The quarter's bundle has not left yet: `dvnet send` delivers it; --resend seals one in its place.
+IN_OUTBOX = "USAGE_PERIOD_IN_OUTBOX"
 
 
 def sent_bundles(agency: AgencyConfig, contract_id: str, period: str, project: str | None) -> list[tuple[str, str | None]]:
-    """(bundle id, receipt outcome or None) of the bundles sent for this key that still count, oldest first."""
+    """(bundle id, receipt outcome or None) of the bundles sealed for this key that still count, oldest first."""
     try:
         outcomes = outcomes_by_bundle(agency)
     except RegistryError:  # no coordinator key pinned: no receipt can be trusted, so none is read
         outcomes = {}
-    sealed = []
-    for e in audit.read(agency.audit_log):
-        details, objects = e.get("details") or {}, e.get("objects") or {}
-        if e.get("action") != CONTRIBUTION or e.get("outcome") != "sealed" or not objects.get("bundle"):
-            continue
-        if str(details.get("contract", "")).split("/")[0] == contract_id and details.get("period") == period and details.get("project") == project:
-            sealed.append((objects["bundle"], details.get("supersedes")))
-    replaced = {old for bundle_id, old in sealed if old and outcomes.get(bundle_id) != "quarantined"}
-    return [(b, outcomes.get(b)) for b, _ in sealed if b not in replaced and outcomes.get(b) != "quarantined"]
+    withdrawn = outbox.withdrawn(agency)
+    sealed = [s for s in outbox.sealed(agency) if s.key == (contract_id, period, project)]
+    replaced = {s.supersedes for s in sealed if s.supersedes and outcomes.get(s.bundle_id) != "quarantined"}
+    return [(s.bundle_id, outcomes.get(s.bundle_id)) for s in sealed
+            if s.bundle_id not in replaced and outcomes.get(s.bundle_id) != "quarantined"
+            and (s.bundle_id not in withdrawn or outcomes.get(s.bundle_id) == "loaded")]  # a receipt outweighs our own record  # fmt: skip
 
 
 def check_not_sent(agency: AgencyConfig, contract_id: str, period: str, project: str | None, supersedes: str | None, resend: bool) -> None:
-    """Refuse (exit 2) a contribution for a key this agency already sent, unless it corrects the
-    bundle sent (``--supersedes``) or deliberately sends again (``--resend``) one never loaded."""
+    """Refuse (exit 2) a contribution for a key this agency already sealed, unless it corrects the
+    bundle sealed (``--supersedes``) or deliberately seals again (``--resend``) one never loaded: in
+    place of one still waiting in the outbox (which is then withdrawn unsent), or of one lost on the way."""
     if supersedes:
         return
     sent = sent_bundles(agency, contract_id, period, project)
@@ -50,6 +52,12 @@ def check_not_sent(agency: AgencyConfig, contract_id: str, period: str, project:
         return
     what = f"{contract_id} for {period}" + (f" (project {project})" if project else "")
     last, outcome = sent[-1]
+    if not resend and last in outbox.waiting_ids(agency):
+        raise DvnetError(
+            IN_OUTBOX, f"{what} is already sealed in bundle {last}, still waiting in {outbox.folder(agency)} to be sent",
+            hint=f"deliver it with `dvnet send --agency {agency.folder}`; to send this extract in its place, add --resend "
+            f"(bundle {last} is then taken out of the outbox unsent, kept in {outbox.withdrawn_folder(agency)})",
+        )  # fmt: skip
     if not resend:
         raise DvnetError(
             ALREADY_SENT,

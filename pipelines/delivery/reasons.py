@@ -36,7 +36,7 @@ PLAIN: dict[str, str] = {
     "SUPERSEDES_INVALID": "the bundle it says it corrects is not a current bundle of yours for that contract and period; "
     "check the bundle id given to --supersedes",
     "PERIOD_ALREADY_LOADED": "the coordinator already counts a bundle of yours for this contract and quarter, and this one did not "
-    "say it corrects it; to correct the loaded one, contribute again with --supersedes <its bundle id> (`dvnet receipts` lists it)",
+    "say it corrects it; to correct the loaded one, contribute again with --supersedes and the loaded bundle's id (its row's bundle id in `dvnet receipts`)",
     "PERIOD_OUT_OF_WINDOW": "its quarter is after the current one or too long ago for the network; check --period",
     "COUNT_OUT_OF_BOUNDS": "a count in it is larger than the records it says it counted; contribute again (and tell the coordinator)",
     "ROWS_DUPLICATED": "the same record appears in it more than once; check the extract for repeated rows, then contribute again",

@@ -11,7 +11,7 @@ here, it is an anchor the coordinator cannot take back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dvnet import bundle
@@ -19,6 +19,7 @@ from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
 from dvnet.common.files import atomic_write
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError, RegistryError
+from dvnet.pipelines.contributor import outbox
 from dvnet.pipelines.delivery.drop import Drop
 from dvnet.pipelines.delivery.folder import RECEIPT_SUFFIX
 from dvnet.pipelines.delivery.reasons import plain
@@ -40,28 +41,56 @@ class Fetched:
 
 @dataclass(frozen=True)
 class ContributionStatus:
-    """One bundle as the steward follows it: not sent, sent (waiting), loaded or quarantined."""
+    """One bundle as the steward follows it, with the id ``--supersedes`` takes.
+
+    ``state``: not sent | withdrawn (replaced in the outbox before it was sent) | sent (waiting
+    for the coordinator) | loaded | superseded (loaded, then replaced by a later loaded bundle) |
+    quarantined | settled (quarantined, but a later bundle for its contract and quarter loaded).
+    ``other`` is the bundle the state points at: the one that replaced, superseded or settled it,
+    or for a PERIOD_ALREADY_LOADED quarantine the loaded bundle to correct."""
 
     file: str
     contract: str
     period: str
     sequence: str
-    state: str  # not sent | sent | loaded | quarantined
+    state: str
+    bundle_id: str | None = None
+    project: str | None = None
     sent_at: str = ""
     mode: str | None = None
     received_at: str = ""
     rows_loaded: int | None = None
     reason: str | None = None
+    other: ContributionStatus | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state == "quarantined"
+
+    @property
+    def correct_with(self) -> str | None:
+        """The exact option that corrects the loaded bundle this one collided with, when known."""
+        if self.state == "quarantined" and self.reason == "PERIOD_ALREADY_LOADED" and self.other and self.other.bundle_id:
+            return f"--supersedes {self.other.bundle_id}"
+        return None
 
     @property
     def explanation(self) -> str:
+        other = f"bundle #{self.other.sequence}" if self.other else "a later bundle"
         if self.state == "not sent":
             return "in the outbox: run `dvnet send`"
+        if self.state == "withdrawn":
+            return f"never sent: {other} was sealed in its place while it waited (kept in withdrawn/)"
         if self.state == "sent":
             return "delivered; the coordinator has not processed it yet"
-        if self.state == "loaded":
+        if self.state in ("loaded", "superseded"):
             what = {"aggregate": "count-table rows", "record": "de-identified records"}.get(self.mode or "", "rows")
-            return f"loaded: {self.rows_loaded:,} {what}"
+            return f"loaded: {self.rows_loaded:,} {what}" + (f"; replaced at the coordinator by {other}" if self.state == "superseded" else "")
+        if self.state == "settled":
+            return f"quarantined ({self.reason}); settled: {other} loaded for this contract and quarter"
+        if self.correct_with:
+            return f"the coordinator already counts {other} for this contract and quarter, and this one did not say it corrects it " \
+                   f"({self.reason}); to correct {other}, contribute again with {self.correct_with}"
         return f"{plain(self.reason)} ({self.reason})"
 
 
@@ -166,15 +195,57 @@ def _parts(file: str) -> dict[str, str]:
 
 
 def statuses(agency: AgencyConfig) -> list[ContributionStatus]:
-    """Every bundle this agency sealed and still holds or sent, oldest first, with its state."""
+    """Every bundle this agency sealed and still holds, sent or withdrew, with its state (oldest
+    first within each: sent, waiting, withdrawn)."""
     receipts = _kept_receipts(agency, pinned_coordinator_key(agency))
+    logged = {str(s.sequence): s for s in outbox.sealed(agency)}  # the sequence in a bundle's file name -> its contribution line
+
+    def row(file: str, state: str, **more) -> ContributionStatus:
+        parts = _parts(file)
+        sealed = logged.get(parts["sequence"])
+        return ContributionStatus(file=file, state=state, bundle_id=sealed.bundle_id if sealed else None, project=sealed.project if sealed else None,
+                                  **parts, **more)  # fmt: skip
+
     rows = []
     for file, event in sent_records(agency).items():
         r = receipts.get(event.get("bundle_sha256"))
-        base = {"file": file, **_parts(file), "sent_at": str(event.get("at", "")), "mode": event.get("mode")}
+        base = {"sent_at": str(event.get("at", "")), "mode": event.get("mode")}
         if r is None:
-            rows.append(ContributionStatus(state="sent", **base))
+            rows.append(row(file, "sent", **base))
         else:
-            rows.append(ContributionStatus(state=r["outcome"], received_at=r["received_at"], rows_loaded=r["rows_loaded"], reason=r["reason"], **base))
-    rows += [ContributionStatus(file=p.name, state="not sent", **_parts(p.name)) for p in waiting(agency)]
-    return rows
+            got = row(file, r["outcome"], received_at=r["received_at"], rows_loaded=r["rows_loaded"], reason=r["reason"], **base)
+            rows.append(replace(got, bundle_id=got.bundle_id or r["bundle_id"]))
+    rows += [row(p.name, "not sent") for p in waiting(agency)]
+    folder = outbox.withdrawn_folder(agency)
+    rows += [row(p.name, "withdrawn") for p in sorted(folder.glob(f"*{outbox.BUNDLE_SUFFIX}"))] if folder.is_dir() else []
+    return _settle(rows, outbox.withdrawn(agency))
+
+
+def _settle(rows: list[ContributionStatus], withdrawn: dict[str, str]) -> list[ContributionStatus]:
+    """Each row's state in the light of the later bundles for its contract and quarter: a loaded
+    bundle a later loaded one replaced is superseded; a quarantine a later loaded bundle made good
+    is settled; a PERIOD_ALREADY_LOADED quarantine points at the loaded bundle to correct."""
+    def key(s: ContributionStatus) -> tuple:
+        return (s.contract, s.period, s.project)
+
+    def seq(s: ContributionStatus) -> int:
+        return int(s.sequence) if s.sequence.isdigit() else -1
+
+    by_id = {s.bundle_id: s for s in rows if s.bundle_id}
+    loaded = {}  # key -> loaded rows, oldest first
+    for s in sorted(rows, key=seq):
+        if s.state == "loaded":
+            loaded.setdefault(key(s), []).append(s)
+    out = []
+    for s in rows:
+        later = [x for x in loaded.get(key(s), []) if seq(x) > seq(s)]
+        if s.state == "loaded" and later:
+            s = replace(s, state="superseded", other=later[0])
+        elif s.state == "quarantined" and later:
+            s = replace(s, state="settled", other=later[0])
+        elif s.state == "quarantined" and s.reason == "PERIOD_ALREADY_LOADED" and loaded.get(key(s)):
+            s = replace(s, other=loaded[key(s)][-1])
+        elif s.state == "withdrawn" and withdrawn.get(s.bundle_id) in by_id:
+            s = replace(s, other=by_id[withdrawn[s.bundle_id]])
+        out.append(s)
+    return out

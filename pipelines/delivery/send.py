@@ -23,10 +23,9 @@ from dvnet.common.agency import agency_actor
 from dvnet.common.network import AgencyConfig
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.contributor.outbox import BUNDLE_SUFFIX, finish_interrupted
+from dvnet.pipelines.contributor.outbox import SENT as SENT_EVENT
 from dvnet.pipelines.contributor.outbox import folder as outbox
 from dvnet.pipelines.delivery.drop import Drop
-
-SENT_EVENT = "bundle_sent"
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ def _sequence(path: Path) -> tuple[int, str]:
 def waiting(agency: AgencyConfig) -> list[Path]:
     """Sealed bundles not yet delivered, oldest sequence first (the contributor's file names end
     in the sequence number), so the coordinator meets them in the order they were sealed. A
-    contribution's bundle left unnamed by a kill after its log line is named first
-    (``outbox.finish_interrupted``)."""
+    contribution's bundle left unnamed by a kill after its log line is named first, and one a later
+    bundle replaced before it was sent is withdrawn (``outbox.finish_interrupted``)."""
     finish_interrupted(agency)
     folder = outbox(agency)
     if not folder.is_dir():

@@ -16,11 +16,19 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import stat
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
+
+# asyncssh names cryptography's DSA classes when it is imported (it still reads ssh-dss keys), and
+# cryptography warns about each: ten lines on every drop command's stderr about a key type dvnet
+# never uses. Only that warning, only from asyncssh, only during its import.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="DSA is deprecated", category=CryptographyDeprecationWarning, module=r"asyncssh(\.|$)")
+    import asyncssh
 
 from dvnet.bundle.receipt import MAX_RECEIPT_SIZE
 from dvnet.common.files import atomic_write
@@ -46,6 +54,15 @@ def pinned_host_key(target: SftpTarget) -> asyncssh.SSHKey:
     except (asyncssh.KeyImportError, ValueError):
         raise RegistryError("AGENCY_CONFIG_INVALID", "agency.yaml: drop.sftp.host_key is not an OpenSSH public key line",
                             field="drop.sftp.host_key", hint="copy the whole line the coordinator gave you, e.g. 'ssh-ed25519 AAAA...'") from None
+
+
+def is_public_key(line: str) -> bool:
+    """Whether ``line`` is an OpenSSH public key line asyncssh can pin."""
+    try:
+        asyncssh.import_public_key(line)
+    except (asyncssh.KeyImportError, ValueError):
+        return False
+    return True
 
 
 def fingerprint(host_key: str) -> str:

@@ -179,7 +179,7 @@ def test_no_marker_leaves_through_any_output(setup, capfd, caplog):
         for path in written:  # reports, audit log, sequence, bundles (their plain header included)
             assert _find(path.read_bytes()) == [], path.relative_to(network)
         org = store.load_network(network).organisation(agency)
-        for blob in (folder / "outbox").glob("*.dvb"):
+        for blob in [*(folder / "outbox").glob("*.dvb"), *(folder / "withdrawn").glob("*.dvb")]:  # withdrawn: replaced by a later --resend
             opened = bundle.open_bundle(
                 blob.read_bytes(),
                 signing_public_key=bundle.signing_public_key_from_text(org.signing_public_key),

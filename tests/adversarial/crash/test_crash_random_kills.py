@@ -202,7 +202,7 @@ def test_kills_at_random_moments_of_a_contribution(network_dir, tally):
         totals["kills"] += 1
         totals["partial"] += sum(not _whole(p) for p in (folder / "outbox").glob("*.dvb"))
         rerun = _run(args(folder))[0]
-        assert rerun in (0, 2), rerun  # sealed now, or USAGE_PERIOD_ALREADY_SENT: the killed run had sealed it
+        assert rerun in (0, 2), rerun  # sealed now, or USAGE_PERIOD_IN_OUTBOX: the killed run had sealed it
         sealed = [p for p in (folder / "outbox").glob("*.dvb") if _whole(p)]
         totals["duplicate"] += max(0, len(sealed) - 1)
         ids = {bundle.parse(p.read_bytes()).header["bundle_id"] for p in sealed}

@@ -74,7 +74,8 @@ def test_rerunning_advances_the_sequence_and_never_reuses_it(net):
         seen.append(r.sequence)
     assert seen == [1, 2, 3]
     assert sequence.current(agency.sequence_path) == 3
-    assert len(list((agency.folder / "outbox").glob("*.dvb"))) == 3
+    # The second referral (--resend) was sealed in place of the first, still unsent: kept in withdrawn/.
+    assert len(list((agency.folder / "outbox").glob("*.dvb"))) == 2 and len(list((agency.folder / "withdrawn").glob("*.dvb"))) == 1
 
 
 def test_record_mode_pseudonyms_are_stable_across_runs_and_keyed_per_agency(net):

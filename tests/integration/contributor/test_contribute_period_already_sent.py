@@ -43,16 +43,29 @@ def _receipt(net, bundle_id: str, outcome: str) -> None:
     (folder / f"{bundle_id}.{'ab' * 8}.receipt.json").write_bytes(blob)
 
 
+def _send(net, capsys) -> None:
+    """The agency's outbox delivered to the coordinator's inbox (a shared-folder drop)."""
+    agency, coordinator = net.agency(AGENCY), net.root / "coordinator"
+    if not agency.drop:
+        assert main(["drop", "set", "--agency", str(agency.folder), "--inbox", str(coordinator / "inbox"), "--receipts", str(coordinator / "receipts" / AGENCY)]) == EXIT_OK
+    assert main(["send", "--agency", str(agency.folder)]) == EXIT_OK
+    capsys.readouterr()
+
+
 def test_a_period_already_sent_is_refused_before_sealing_and_a_correction_is_not(net, capsys):
     assert _contribute(net, capsys)[0] == EXIT_OK
     (first,) = _sealed(net)
     seq = sequence.current(net.agency(AGENCY).sequence_path)
+    code, err = _contribute(net, capsys)  # still in the outbox: the way on is to send it
+    assert code == EXIT_USAGE and err.startswith("error: USAGE_PERIOD_IN_OUTBOX: ") and first in err and "dvnet send" in err, err
+    _send(net, capsys)
     code, err = _contribute(net, capsys)
     assert code == EXIT_USAGE and err.startswith("error: USAGE_PERIOD_ALREADY_SENT: "), err
     assert f"--supersedes {first}" in err and "--resend" in err
     assert sequence.current(net.agency(AGENCY).sequence_path) == seq and _sealed(net) == [first]  # nothing sealed
     assert _contribute(net, capsys, "--supersedes", first)[0] == EXIT_OK
     correction = _sealed(net)[-1]
+    _send(net, capsys)
     code, err = _contribute(net, capsys)  # the correction is now what counts: it is the one to name
     assert code == EXIT_USAGE and f"--supersedes {correction}" in err
     agency = net.agency(AGENCY)  # a dry run seals nothing: not refused, but it says what the real run would meet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pytest
@@ -161,3 +162,94 @@ def test_a_send_killed_after_its_audit_line_delivers_again_and_logs_it(steward):
     logged = [e["objects"]["file"] for e in audit.read(steward.audit_log) if e["action"] == "bundle_sent"]
     assert len(moved) == 2 and set(logged) == set(moved) and len(logged) == 3  # the first bundle logged twice: sent twice
     assert len(list(paths.inbox.glob("*.dvb"))) == 2
+
+
+def _contribute_episode(agency, capsys, *extra: str) -> int:
+    extract = agency.folder / "extracts" / "service_episode_2026-Q3.csv"
+    code = main(["contribute", "--agency", str(agency.folder), "--contract", "service_episode", "--extract", str(extract), "--period", "2026-Q3", *extra])
+    capsys.readouterr()
+    return code
+
+
+def _sealed_ids(agency) -> list[str]:
+    return [e["objects"]["bundle"] for e in audit.read(agency.audit_log) if e["action"] == "contribution" and e["outcome"] == "sealed"]
+
+
+def _receipts(agency, capsys) -> tuple[int, str]:
+    code = main(["receipts", "--agency", str(agency.folder)])
+    return code, capsys.readouterr().out
+
+
+def _row(out: str, bundle_id: str) -> str:
+    (line,) = [line for line in out.splitlines() if f"│ {bundle_id} │" in line]  # its own row: the id in the bundle id column
+    return line
+
+
+def test_receipts_name_the_loaded_bundle_to_correct_and_a_settled_quarantine_needs_nothing(steward, capsys):
+    """A second bundle for a loaded quarter is quarantined PERIOD_ALREADY_LOADED: `dvnet receipts`
+    names the loaded bundle (the one --supersedes takes), never the quarantined one; once the
+    correction loads, the quarantine is settled (exit 0) and the corrected bundle is superseded."""
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    referral, loaded = _sealed_ids(steward)
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert [o.outcome for o in _ingest(paths)] == ["loaded", "loaded"]
+    # No receipt fetched yet, so the contributor cannot know the quarter loaded: --resend goes through.
+    assert _contribute_episode(steward, capsys, "--resend") == 0
+    quarantined = _sealed_ids(steward)[-1]
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert [(o.outcome, o.reason) for o in _ingest(paths)] == [("quarantined", "PERIOD_ALREADY_LOADED")]
+    capsys.readouterr()
+
+    code, out = _receipts(steward, capsys)
+    assert code == 1
+    assert "loaded" in _row(out, loaded) and "loaded" in _row(out, referral)  # every bundle's id is on screen
+    assert "quarantined" in _row(out, quarantined)
+    assert f"--supersedes {loaded}" in out and f"--supersedes {quarantined}" not in out
+
+    assert _contribute_episode(steward, capsys, "--supersedes", quarantined) == 0  # the id on the quarantined row is refused...
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert [(o.outcome, o.reason) for o in _ingest(paths)] == [("quarantined", "SUPERSEDES_INVALID")]
+    assert _contribute_episode(steward, capsys, "--supersedes", loaded) == 0  # ...the one receipts names is the right one
+    correction = _sealed_ids(steward)[-1]
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert [o.outcome for o in _ingest(paths)] == ["loaded"]
+    capsys.readouterr()
+
+    code, out = _receipts(steward, capsys)
+    assert code == 0, out
+    assert "│ superseded " in _row(out, loaded) and "│ loaded " in _row(out, correction)
+    assert len(re.findall(r"│ settled +│", out)) == 2 and not re.search(r"│ quarantined +│", out) and "quarantined:" not in out
+    assert "--supersedes" not in out  # nothing left to correct
+
+
+def test_a_quarter_still_in_the_outbox_is_sent_not_resent_and_resend_replaces_it_unsent(steward, capsys):
+    """The bundle of a quarter still waiting in outbox/ has not reached the coordinator: contributing
+    the quarter again points at `dvnet send`; --resend seals the new bundle in its place and the
+    waiting one is taken out of the outbox unsent (kept in withdrawn/, logged), so one bundle for
+    the quarter goes out, never two."""
+    paths, set_drop = _share(steward)
+    assert main(set_drop) == 0
+    referral, waiting = _sealed_ids(steward)
+    extract = steward.folder / "extracts" / "service_episode_2026-Q3.csv"
+    again = ["contribute", "--agency", str(steward.folder), "--contract", "service_episode", "--extract", str(extract), "--period", "2026-Q3"]
+    assert main(again) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: USAGE_PERIOD_IN_OUTBOX: ") and waiting in err and f"dvnet send --agency {steward.folder}" in err
+    assert "never reached" not in err  # not the advice for a bundle lost on the way
+
+    assert main([*again, "--resend"]) == 0
+    replacement = _sealed_ids(steward)[-1]
+    capsys.readouterr()
+    assert main(["send", "--agency", str(steward.folder)]) == 0
+    assert "sending 2 bundles " in capsys.readouterr().out  # the referral and the replacement, not the replaced one
+    delivered = {bundle.peek_header(p.read_bytes())["bundle_id"] for p in paths.inbox.glob("*.dvb")}
+    assert delivered == {referral, replacement}
+    kept = [bundle.peek_header(p.read_bytes())["bundle_id"] for p in (steward.folder / "withdrawn").glob("*.dvb")]
+    assert kept == [waiting]  # never sent, never deleted
+    (line,) = [e for e in audit.read(steward.audit_log) if e["action"] == "bundle_withdrawn"]
+    assert line["objects"]["bundle"] == waiting and line["details"]["replaced_by"] == replacement
+    assert [o.outcome for o in _ingest(paths)] == ["loaded", "loaded"]  # no PERIOD_ALREADY_LOADED
+    capsys.readouterr()
+    code, out = _receipts(steward, capsys)
+    assert code == 0 and "│ withdrawn " in _row(out, waiting) and "│ loaded " in _row(out, replacement)

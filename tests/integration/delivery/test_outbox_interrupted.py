@@ -50,7 +50,7 @@ def test_a_contribution_killed_after_its_line_is_named_by_the_next_run(synthesiz
     rerun = _contribute(agency)
     named = _named(agency)
     tally("crash consistency", kills=1, partial=0, duplicate=int(len(named) > 1), unrecorded=int(len(named) == 0), rows_lost=0)
-    assert rerun.returncode == 2 and "USAGE_PERIOD_ALREADY_SENT" in rerun.stdout + rerun.stderr  # the killed run had sealed it
+    assert rerun.returncode == 2 and "USAGE_PERIOD_IN_OUTBOX" in rerun.stdout + rerun.stderr  # the killed run had sealed it: it waits to be sent
     assert len(named) == 1 and not list(outbox.folder(agency).glob(".*"))
     assert bundle.peek_header(named[0].read_bytes()[:outbox.HEAD_BYTES])["bundle_id"] == logged[0]
 
