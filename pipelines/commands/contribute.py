@@ -26,7 +26,7 @@ from dvnet.pipelines.progress import stages
 @click.option("--max-withheld-share", type=float, help="Record mode: largest share of records that may be withheld to reach k (default 0: refuse instead).")
 @click.option("--project", help="Research project (DSA id) for research_extract linkage tokens.")
 @click.option("--supersedes", help="Bundle id this contribution corrects (replaces at the coordinator).")
-@click.option("--resend", is_flag=True, help="Send a contract and quarter again whose earlier bundle never reached the coordinator (no receipt says it loaded).")
+@click.option("--resend", is_flag=True, help="Send a contract and quarter again whose earlier bundle never reached the coordinator (no receipt says it loaded); one still waiting in outbox/ is replaced, and kept unsent in withdrawn/.")
 def contribute(agency_dir: Path, contract_id: str, extract: Path, period: str, mode: str | None, version: int | None, dry_run: bool,
                k: int | None, max_reject_share: float | None, max_withheld_share: float | None, project: str | None, supersedes: str | None,
                resend: bool) -> int:
