@@ -32,8 +32,7 @@ from dvnet.bundle.header import (
 from dvnet.bundle.keys import key_id
 
 RECEIPT_FORMAT = "dvnet-receipt/1"
-#: ``superseded``: a bundle loaded, then replaced by a correction, delivered again (nothing changed).
-OUTCOMES = ("loaded", "quarantined", "superseded")
+OUTCOMES = ("loaded", "quarantined")
 RECEIPT_FIELDS = frozenset(
     {
         "format", "bundle_sha256", "bundle_id", "agency_id", "sequence", "outcome", "reason",
@@ -60,15 +59,14 @@ def _validate(body: dict[str, Any]) -> None:
     """Check every field except the signature; raise RECEIPT_INVALID naming the broken ones."""
     quarantined = body["outcome"] == "quarantined"
     loaded = body["outcome"] == "loaded"
-    superseded = body["outcome"] == "superseded"
     rules = {
         "format": body["format"] == RECEIPT_FORMAT,
         "bundle_sha256": _matches(body["bundle_sha256"], SHA256_RE),
         "bundle_id": _matches(body["bundle_id"], BUNDLE_ID_RE) or (quarantined and body["bundle_id"] is None),
         "agency_id": _matches(body["agency_id"], AGENCY_ID_RE) or (quarantined and body["agency_id"] is None),
         "sequence": _is_int(body["sequence"], 1) or (quarantined and body["sequence"] is None),
-        "outcome": loaded or quarantined or superseded,
-        "reason": ((loaded or superseded) and body["reason"] is None) or (quarantined and _matches(body["reason"], REASON_RE)),
+        "outcome": loaded or quarantined,
+        "reason": (loaded and body["reason"] is None) or (quarantined and _matches(body["reason"], REASON_RE)),
         "rows_loaded": _is_int(body["rows_loaded"], 0) and (loaded or body["rows_loaded"] == 0),
         "received_at": _is_time(body["received_at"]),
         "coordinator_key_id": _matches(body["coordinator_key_id"], KEY_ID_RE),

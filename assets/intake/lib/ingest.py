@@ -101,7 +101,7 @@ class CoordinatorContext:
 
 
 PAYLOAD_FORMAT = "parquet"
-#: A duplicate of a bundle a correction has replaced since (its receipt's outcome is ``superseded``).
+#: A duplicate of a bundle a correction has replaced since (no receipt: ``_write_receipt``).
 SUPERSEDED = "SUPERSEDED"
 MAX_LIFETIME = dt.timedelta(days=90)
 #: Enough of a file's first bytes to hold its header.
@@ -777,20 +777,20 @@ def _arrival(path: Path) -> tuple[str | None, dt.datetime | None]:
 
 def _write_receipt(out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, head: audit.Head) -> None:
     quarantined = out.outcome == "quarantined"
-    superseded = out.reason == SUPERSEDED
     # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
-    # the original's receipt. A duplicate's receipt says what is true of that file (loaded once,
-    # earlier; or loaded, then replaced) and never rewrites the one already written for it.
-    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}{'.superseded' if superseded else ''}.receipt.json"
+    # the original's receipt. A duplicate never rewrites the receipt already written for its file
+    # (its time and anchor are the first delivery's); a duplicate of a bundle replaced since gets
+    # none: "loaded" is no longer true, and a receipt has no other outcome for it (SPEC §6).
+    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
     path = ctx.paths.receipts / (out.agency_id or "_unknown") / name
-    if out.outcome == "duplicate" and path.exists():
+    if out.outcome == "duplicate" and (path.exists() or out.reason == SUPERSEDED):
         return
     receipt = bundle.make_receipt(
         bundle_sha256=out.file_sha256,
         bundle_id=out.bundle_id,
         agency_id=out.agency_id,
         sequence=out.sequence,
-        outcome="quarantined" if quarantined else "superseded" if superseded else "loaded",
+        outcome="quarantined" if quarantined else "loaded",
         reason=out.reason if quarantined else None,
         rows_loaded=0 if quarantined else out.rows_loaded,
         received_at=now,

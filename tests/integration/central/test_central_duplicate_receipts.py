@@ -1,10 +1,11 @@
 """A bundle delivered again changes nothing, not even its receipt: the first receipt stays as it
-was signed. One that a correction replaced since gets a ``superseded`` receipt beside it, never a
-fresh ``loaded`` one (SPEC §6)."""
+was signed. One that a correction has replaced since is recorded as such (reason SUPERSEDED) and
+never gets a fresh ``loaded`` receipt (SPEC §6)."""
 
 from __future__ import annotations
 
 from dvnet import bundle
+from dvnet.common import audit
 from dvnet.common.audit_trail import verify_log
 from dvnet.common.network import load_network
 
@@ -29,26 +30,27 @@ def test_a_duplicate_keeps_the_receipt_of_its_first_delivery(ck, kit):
     verify_log(kit.paths.audit_log)
 
 
-def test_a_superseded_bundle_sent_again_gets_a_superseded_receipt_beside_its_first(ck, kit):
+def test_a_superseded_bundle_sent_again_is_not_receipted_as_loaded_again(ck, kit):
     original = kit.records("shelter-a", n=30, seed=2)
     kit.drop("original", original.blob)
     ck.ingest(kit)
-    (loaded_name, loaded_blob), = _receipts(kit, "shelter-a").items()
+    first = _receipts(kit, "shelter-a")
     kit.drop("fixed", kit.records("shelter-a", n=29, seed=3, supersedes=original.bundle_id).blob)
     (fixed,) = ck.ingest(kit)
     assert fixed.outcome == "loaded" and fixed.replaced == original.bundle_id
+    receipts = _receipts(kit, "shelter-a")
 
     kit.drop("original-again", original.blob)
     (again,) = ck.ingest(kit)
     assert (again.outcome, again.reason, again.rows_loaded) == ("duplicate", "SUPERSEDED", 0)
     assert fixed.bundle_id in again.message
-    receipts = _receipts(kit, "shelter-a")
-    assert receipts[loaded_name] == loaded_blob  # the first receipt is not rewritten
-    superseded = _body(kit, receipts[f"{original.bundle_id}.{original.sha256[:16]}.superseded.receipt.json"])
-    assert (superseded["outcome"], superseded["reason"], superseded["rows_loaded"], superseded["bundle_id"]) == ("superseded", None, 0, original.bundle_id)
-    assert _body(kit, loaded_blob)["outcome"] == "loaded"
-    assert verify_log(kit.paths.audit_log).anchors == 4  # the head file and three receipts, all agreeing
-    # delivered once more: nothing rewritten either
+    assert _receipts(kit, "shelter-a") == receipts  # the original's "loaded" receipt is not rewritten, and no new one says it
+    assert [_body(kit, b)["outcome"] for n, b in receipts.items() if n in first] == ["loaded"]
+    # ... even when its first receipt is gone: no fresh "loaded" receipt for a bundle replaced since
+    for name in first:
+        (kit.paths.receipts / "shelter-a" / name).unlink()
     kit.drop("original-third", original.blob)
-    ck.ingest(kit)
-    assert _receipts(kit, "shelter-a") == receipts
+    (third,) = ck.ingest(kit)
+    assert third.reason == "SUPERSEDED" and not set(first) & set(_receipts(kit, "shelter-a"))
+    (entry,) = [e for e in audit.read(kit.paths.audit_log) if e["objects"].get("file") == "original-again.dvb"]
+    assert (entry["outcome"], entry["reason"], entry["details"]["rows_loaded"]) == ("duplicate", "SUPERSEDED", 0)

@@ -127,9 +127,6 @@ def test_receipt_from_another_key_is_refused(coordinator):
         {"outcome": "quarantined", "reason": "bad reason", "rows_loaded": 0},
         {"outcome": "quarantined", "reason": "REPLAY", "rows_loaded": 5},
         {"bundle_id": None},  # only a quarantined receipt may lack identities
-        {"outcome": "superseded", "reason": "SUPERSEDED", "rows_loaded": 0},  # the outcome says it: no reason
-        {"outcome": "superseded", "reason": None, "rows_loaded": 5},  # its rows are no longer held
-        {"outcome": "superseded", "reason": None, "rows_loaded": 0, "bundle_id": None},
         {"rows_loaded": -1},
         {"rows_loaded": True},
         {"sequence": 0},
@@ -150,9 +147,3 @@ def test_make_receipt_caller_bugs(coordinator):
         _loaded(coordinator, received_at=datetime(2026, 10, 1))
     with pytest.raises(TypeError):
         verify_receipt(_loaded(coordinator), coordinator)
-
-
-def test_a_superseded_receipt_names_its_bundle_and_holds_no_rows(coordinator):
-    """A loaded bundle a correction replaced, delivered again: ``superseded``, rows 0 (SPEC §6)."""
-    body = verify_receipt(_loaded(coordinator, outcome="superseded", rows_loaded=0), coordinator.public_key())
-    assert (body["outcome"], body["reason"], body["rows_loaded"], body["bundle_id"]) == ("superseded", None, 0, "cd" * 16)
