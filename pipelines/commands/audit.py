@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
 from dvnet.pipelines.commands.options import INPUT_FILE
@@ -109,7 +110,8 @@ def show(log: Path, actor: str | None, action: str | None, object_id: str | None
         t.add_column(h)
     for e in rows:
         objects = ", ".join(f"{k}={v}" for k, v in (e.get("objects") or {}).items())
-        t.add_row(*(str(v) for v in (e["n"], e["at"], e.get("actor") or "—", e.get("action", ""), objects, e.get("outcome", ""), e.get("reason") or "")), vouched(e))  # fmt: skip
+        # An edited entry can hold any text: shown as text, never read as markup.
+        t.add_row(*(Text(str(v)) for v in (e["n"], e["at"], e.get("actor") or "—", e.get("action", ""), objects, e.get("outcome", ""), e.get("reason") or "")), vouched(e))  # fmt: skip
     console = make_console()
     console.print(t)
     if damaged:

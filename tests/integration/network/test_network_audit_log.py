@@ -282,6 +282,14 @@ def test_audit_show_names_a_damaged_line_and_refuses(log, capsys, damage, args):
     assert "audit log NOT intact: AUDIT_CHAIN_BROKEN: first bad entry 3" in out and f"run `dvnet audit verify {log}`" in out
 
 
+def test_audit_show_prints_an_edited_entry_as_text_not_markup(log, capsys):
+    lines = _lines(log)
+    lines[2] = lines[2].replace(b"ROLE_NOT_ALLOWED", b"[/]")  # valid entry, broken chain
+    log.write_bytes(b"".join(lines))
+    code, out, err = _show(log, capsys=capsys)
+    assert code == 1 and "Traceback" not in err and "│ [/] │" in out and "AUDIT_CHAIN_BROKEN" in out
+
+
 def test_audit_show_verifies_what_it_shows(network_dir, capsys):
     log = network_dir / "coordinator" / "audit.log"
     code, out, _ = _show(log, capsys=capsys)
