@@ -76,11 +76,14 @@ class Head:
 
 @dataclass(frozen=True)
 class Anchor:
-    """A head recorded somewhere the log's keeper cannot quietly change (a receipt, a manifest)."""
+    """A head recorded somewhere the log's keeper cannot quietly change (a receipt, a manifest).
+    ``signed``: its signature was checked (a receipt, the head file), so it is the keeper's word;
+    an unsigned one (a release manifest) that disagrees with an intact log may be the one edited."""
 
     source: str
     entries: int
     sha256: str
+    signed: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,33 @@ class Verified:
 
 
 class AuditError(DvnetError):
-    """A log that fails verification; ``entry`` is the number of the first bad entry."""
+    """A log that fails verification; ``entry`` is the number of the first bad entry (for
+    ``ANCHOR_MISMATCH``: the entry the log and an unsigned anchor disagree about)."""
+
+
+#: An unsigned anchor (a release manifest) disagrees with a log whose chain, signatures and signed
+#: anchors all verify: either that file or the log was changed, and the log alone cannot say which.
+ANCHOR_MISMATCH = "AUDIT_ANCHOR_MISMATCH"
+NOT_A_LOG = "AUDIT_NOT_A_LOG"
+
+
+def _lines(path: Path) -> list[bytes]:
+    """The log's lines (an empty line is not one): line k is entry k in an intact log."""
+    return [line for line in path.read_bytes().split(b"\n") if line] if path.exists() else []
+
+
+def entry_of(line: bytes) -> dict | None:
+    """The entry a line holds, or None when it is not one: a JSON object with a whole-number ``n``,
+    an ISO 8601 time ``at`` and, when present, ``objects`` a mapping. The one test of an entry's
+    form, for ``verify`` and every reader."""
+    try:
+        record = json.loads(line)
+        if not isinstance(record, dict) or not isinstance(record.get("n"), int) or isinstance(record["n"], bool):
+            return None
+        dt.datetime.fromisoformat(record["at"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return record if isinstance(record.get("objects", {}), dict) else None
 
 
 def _canonical(record: Mapping) -> bytes:
@@ -246,18 +275,29 @@ def _write_head(path: Path, now_head: Head, key: ed25519.Ed25519PrivateKey | Non
 
 def read(path: Path) -> list[dict]:
     """The log's entries in order; a line that is not an entry is skipped (``verify`` names it)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_bytes().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
+    return scan(path)[0]
+
+
+def scan(path: Path) -> tuple[list[dict], list[int]]:
+    """The log's entries in order, and the numbers of its lines that are not entries (damaged)."""
+    entries, damaged = [], []
+    for number, line in enumerate(_lines(Path(path)), start=1):
+        record = entry_of(line)
+        if record is None:
+            damaged.append(number)
+        else:
             entries.append(record)
-    return entries
+    return entries, damaged
+
+
+def scan_log(path: Path) -> tuple[list[dict], list[int]]:
+    """``scan``, refusing a file none of whose lines is an entry: that is not an audit log, and
+    must not read as an empty one (an empty file is an empty log)."""
+    entries, damaged = scan(path)
+    if damaged and not entries:
+        raise AuditError(NOT_A_LOG, f"{Path(path).name} is not an audit log: none of its {len(damaged)} lines is an entry", entry=1,
+                         hint="give the log itself (audit.log), not its head file or another file")  # fmt: skip
+    return entries, damaged
 
 
 def _fail(reason: str, entry: int, message: str) -> AuditError:
@@ -266,11 +306,8 @@ def _fail(reason: str, entry: int, message: str) -> AuditError:
 
 def _check_entry(name: str, number: int, line: bytes, prev: str, keys: Mapping[str, tuple[str, ed25519.Ed25519PublicKey]] | None) -> bool:
     """Check one line; returns whether a signature was verified. Raises naming the first bad entry."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict) or not isinstance(record.get("n"), int):
+    record = entry_of(line)
+    if record is None:
         raise _fail("AUDIT_CHAIN_BROKEN", number, f"{name} line {number} is not a valid entry")
     if record["n"] != number:
         missing = record["n"] > number
@@ -315,7 +352,7 @@ def _head_anchor(path: Path, head_keys: Mapping[str, ed25519.Ed25519PublicKey] |
         if public is None or not _signature_ok(sig, HEAD_LABEL, _canonical(body), public):
             raise _fail("AUDIT_HEAD_INVALID", 0, f"{name} is not signed by the log keeper's key: the head was rewritten")
         checked = True
-    return Anchor(name, body["entries"], body["sha256"]), checked
+    return Anchor(name, body["entries"], body["sha256"], signed=checked), checked
 
 
 def verify(
@@ -332,7 +369,7 @@ def verify(
     another hash ``AUDIT_REWRITTEN``."""
     path = Path(path)
     name = path.name
-    lines = [line for line in path.read_bytes().split(b"\n") if line] if path.exists() else []
+    lines = _lines(path)
     prev, hashes, signatures = GENESIS, [], 0
     for number, line in enumerate(lines, start=1):
         signatures += _check_entry(name, number, line, prev, keys)
@@ -342,15 +379,24 @@ def verify(
     if head_anchor is None and lines:
         raise _fail("AUDIT_HEAD_MISSING", len(lines), f"{name} has {len(lines)} entries but no head file ({head_path(path).name})")
     every = sorted([*anchors, *([head_anchor] if head_anchor else [])], key=lambda a: a.entries)
-    good = 0
-    for anchor in every:
-        if anchor.entries == 0:
-            continue
+    disagreeing = [a for a in every if a.entries > len(lines) or (a.entries > 0 and hashes[a.entries - 1] != a.sha256)]
+    # A signed anchor that disagrees is the keeper's word against the log: the log was cut or
+    # rewritten. An unsigned one (a manifest) that disagrees while every signed one agrees may be
+    # the file that was edited: both are named, the log is not blamed.
+    for anchor in sorted(disagreeing, key=lambda a: not a.signed):
+        if not anchor.signed:
+            # Signed anchors at or after this entry that agree hold this entry's hash through the chain.
+            vouching = [a for a in every if a.signed and a not in disagreeing and a.entries >= anchor.entries]
+            by = f" and {vouching[-1].source} (entry {vouching[-1].entries}){f' and {len(vouching) - 1} other signed anchors agree' if len(vouching) > 1 else ' agrees'} with it" if vouching else ""
+            raise _fail(ANCHOR_MISMATCH, min(anchor.entries, len(lines) + 1),
+                        f"{name} and {anchor.source} disagree about entry {anchor.entries} "
+                        + ("(the log ends before it)" if anchor.entries > len(lines) else "(another hash)")
+                        + f": the log's chain{f' and {signatures} signatures verify' if signatures else ' verifies'}{by}; "
+                        "either that file was edited, or the log by someone holding its keeper's key")  # fmt: skip
+        good = max((a.entries for a in every if a.entries < anchor.entries and a not in disagreeing), default=0)
         if anchor.entries > len(lines):
             raise _fail("AUDIT_TRUNCATED", len(lines) + 1,
                         f"{name} ends at entry {len(lines)} but {anchor.source} anchors entry {anchor.entries}: entries {len(lines) + 1}–{anchor.entries} were removed")  # fmt: skip
-        if hashes[anchor.entries - 1] != anchor.sha256:
-            raise _fail("AUDIT_REWRITTEN", good + 1,
-                        f"{name} entry {anchor.entries} is not the one {anchor.source} anchored: entries {good + 1}–{anchor.entries} were rewritten")  # fmt: skip
-        good = anchor.entries
+        raise _fail("AUDIT_REWRITTEN", good + 1,
+                    f"{name} entry {anchor.entries} is not the one {anchor.source} anchored: entries {good + 1}–{anchor.entries} were rewritten")  # fmt: skip
     return Verified(len(lines), signatures, len(every), head_signed)

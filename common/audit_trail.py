@@ -49,7 +49,7 @@ def _receipt_anchor(path: Path, coordinator: ed25519.Ed25519PublicKey | None) ->
             blob = f.read(MAX_RECEIPT_SIZE + 1)
         body = verify_receipt(blob, coordinator) if coordinator else json.loads(blob)
         head = body["audit_head"]
-        return Anchor(f"receipt {path.name}", int(head["entries"]), str(head["sha256"]))
+        return Anchor(f"receipt {path.name}", int(head["entries"]), str(head["sha256"]), signed=coordinator is not None)
     except (DvnetError, OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -57,7 +57,8 @@ def _receipt_anchor(path: Path, coordinator: ed25519.Ed25519PublicKey | None) ->
 def _manifest_anchor(path: Path) -> Anchor | None:
     try:
         head = json.loads(path.read_bytes())["audit_head"]
-        return Anchor(f"release manifest {path.parent.name}", int(head["entries"]), str(head["sha256"]))
+        # Unsigned: a manifest that disagrees with an intact log is named, not taken as the log's fault.
+        return Anchor(f"release manifest {path}", int(head["entries"]), str(head["sha256"]), signed=False)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -71,6 +72,12 @@ def _extra_anchor(path: Path, coordinator: ed25519.Ed25519PublicKey | None) -> A
 
 def verify_log(log: Path, extra: Iterable[Path] = ()) -> Verified:
     """Verify ``log`` with the keys and anchors of the folder it sits in (see the module docstring)."""
+    return audit.verify(log, **checks_for(log, extra))
+
+
+def checks_for(log: Path, extra: Iterable[Path] = ()) -> dict:
+    """What ``audit.verify`` checks ``log`` with: ``keys`` (None when the folder names no signer:
+    entry signatures are then not checked), ``head_keys`` and ``anchors``."""
     log = Path(log)
     folder = log.parent
     keys_map: KeyMap | None = None  # who may sign entries
@@ -96,4 +103,4 @@ def verify_log(log: Path, extra: Iterable[Path] = ()) -> Verified:
         keeper = (public["signing_key_id"], _key(public["signing_public_key"]))
         keys_map = {keeper[0]: (ACTOR, keeper[1])}
     anchors += [_extra_anchor(Path(p), coordinator) for p in extra]
-    return audit.verify(log, keys=keys_map, head_keys=dict([keeper]) if keeper else None, anchors=anchors)
+    return {"keys": keys_map, "head_keys": dict([keeper]) if keeper else None, "anchors": anchors}

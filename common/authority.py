@@ -92,7 +92,10 @@ def authorise(
     try:
         key = keys.load_signing_key(key_path)
     except DvnetError as e:
-        raise refuse("KEY_UNUSABLE", f"{person.id}'s key file cannot be used ({e.reason})", e.hint) from None
+        # Which file and why (missing, not a key, readable by others): the key module says why; no
+        # hint of its own means the file is the wrong one, so say which file the option should name.
+        raise refuse("KEY_UNUSABLE", f"{person.id}'s key file {key_path} cannot be used: {e.message} ({e.reason})",
+                     e.hint or f"--key (or {KEY_ENV}) names the signing.key `dvnet person init` made for {person.id}") from None  # fmt: skip
     if keys.key_id(key.public_key()) != person.signing_key_id:
         raise refuse("KEY_MISMATCH", f"the key given is not the one registered for {person.id}")
     actor = Actor(person.id, key, tuple(person.roles), action, root)

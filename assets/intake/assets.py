@@ -106,7 +106,7 @@ class IntakeSummary:
             "loaded": self.count("loaded"),
             "duplicate": self.count("duplicate"),
             "quarantined": self.count("quarantined"),
-            "rows_loaded": sum(o.rows_loaded for o in self.outcomes),
+            "rows_loaded": sum(o.rows_loaded for o in self.loaded()),  # by this run: not a duplicate's earlier rows
             "rejections_by_reason": MetadataValue.json(self.rejections_by_reason),
             "contract_versions": MetadataValue.json(sorted({o.contract for o in self.outcomes if o.contract})),
             "bundle_ids": MetadataValue.json([o.bundle_id for o in self.outcomes if o.bundle_id]),

@@ -25,6 +25,7 @@ from rich.table import Table
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, imports_settled
 from dvnet.pipelines.commands.acting import acting_as
 from dvnet.common.paths import NetworkPaths
+from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.commands.options import dagster_home_option, network_option
 from dvnet.pipelines.commands.waiting import wait_option
 from dvnet.pipelines.console import make_console
@@ -45,8 +46,11 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
 
     One run of the intake job, in-process, on the network's own Dagster instance (the run shows in
     `dvnet ui`, each agency × period as its own partition). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
-    cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY).
+    cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY) or the inbox
+    folder is missing (USAGE_INBOX_MISSING). Files in the inbox it does not read (a name not
+    ending in .dvb, a hidden one) are named, with why.
     """
+    from dvnet.assets.intake.lib.inbox import not_arrivals
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
     from dvnet.assets.runs import dagster_home_for, run_intake
 
@@ -54,9 +58,17 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     network = network_dir.resolve()
     coordinator = CoordinatorContext.load(network)  # a missing or invalid registry is a usage error here
     console = make_console()
-    pending = len(pending_files(coordinator.paths.inbox))
+    inbox = coordinator.paths.inbox
+    if not inbox.is_dir():
+        raise DvnetError("USAGE_INBOX_MISSING", f"the inbox {inbox} is not a folder: no bundle can arrive there",
+                         hint="check --network; `dvnet network init` makes coordinator/inbox/ (owner-only), and agencies' drops deliver into it")  # fmt: skip
+    pending = len(pending_files(inbox))
+    ignored = not_arrivals(inbox)
+    if ignored:
+        console.print(f"[yellow]{len(ignored)} entr{'ies' if len(ignored) != 1 else 'y'} in the inbox not read[/]: "
+                      + "; ".join(f"{name}: {why}" for name, why in ignored), soft_wrap=True)  # fmt: skip
     if not pending:
-        console.print(f"inbox {coordinator.paths.inbox} is empty: nothing to ingest")
+        console.print(f"inbox {inbox} holds no bundle (no *.dvb file): nothing to ingest" if ignored else f"inbox {inbox} is empty: nothing to ingest")
         return EXIT_OK
     home = dagster_home_for(network, dagster_home, environ)
     importlib.import_module("dvnet.assets.definitions")  # Dagster and the definitions' modules, imported now to be frozen
@@ -89,7 +101,7 @@ def print_outcomes(outcomes: list[dict], console: Console) -> None:
     n = {k: sum(1 for o in outcomes if o["outcome"] == k) for k in ("loaded", "duplicate", "quarantined")}
     console.print(
         f"totals: {n['loaded']} loaded, {n['duplicate']} duplicate, {n['quarantined']} quarantined; "
-        f"{sum(o['rows_loaded'] for o in outcomes)} rows loaded"
+        f"{sum(o['rows_loaded'] for o in outcomes if o['outcome'] == 'loaded')} rows loaded"  # now: a duplicate's rows were loaded before
     )
 
 
@@ -100,5 +112,5 @@ def print_destinations(paths: NetworkPaths, outcomes: list[dict], console: Conso
     agencies = sorted({o["agency"] or "_unknown" for o in outcomes})
     console.print(f"archive:    {paths.archive}  ({kept} bundle{'s' if kept != 1 else ''} loaded or duplicate, kept as received)")
     console.print(f"quarantine: {paths.quarantine}  ({quarantined} file{'s' if quarantined != 1 else ''}, each with a .reason.json beside it)")
-    console.print(f"receipts:   {paths.receipts}/<agency>/  ({len(outcomes)} signed, for {len(agencies)} agenc{'ies' if len(agencies) != 1 else 'y'}; "
-                  "agencies fetch theirs with `dvnet receipts`)")  # fmt: skip
+    console.print(f"receipts:   {paths.receipts}/<agency>/  (one signed per bundle, for {len(agencies)} agenc{'ies' if len(agencies) != 1 else 'y'}; "
+                  "a duplicate keeps its first; agencies fetch theirs with `dvnet receipts`)")  # fmt: skip

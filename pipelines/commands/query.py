@@ -25,12 +25,12 @@ def _cell(value: object) -> str:
 @click.argument("sql")
 @network_option(required=False, help="The network folder whose coordinator/releases/ are queried (or give --releases).")
 @click.option("--releases", "releases_dir", type=click.Path(path_type=Path, file_okay=False), help="A folder of releases (overrides --network).")
-@click.option("--release", help="Release id to use as the default schema (default: the newest).")
+@click.option("--release", help="Release id to use as the default schema (default: the newest one not withdrawn).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release: str | None, fmt: str) -> None:
     """Run SQL against published releases (read-only; the warehouse is never reachable).
 
-    Example: dvnet query --network demo-network "SELECT * FROM service_episodes_by_region WHERE status = 'published' LIMIT 10"
+    Example: dvnet query --network demo-network "SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10"
     Every release is also attached as r_<release-id>; list tables with "SHOW ALL TABLES".
     """
     from dvnet.pipelines.access.query import query_releases, withdrawn_releases

@@ -37,6 +37,7 @@ BUNDLE_SUFFIX = ".dvb"
 NOT_A_FILE = "INBOX_NOT_A_FILE"
 UNREADABLE = "INBOX_UNREADABLE"
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,195}\.dvb")
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9.][A-Za-z0-9 ._()+-]{0,199}")
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _KINDS = (
     (stat.S_ISLNK, "a symbolic link"),
@@ -65,6 +66,34 @@ def arrivals(inbox: Path) -> list[Path]:
     with os.scandir(os.fsencode(inbox)) as entries:
         names = sorted(e.name for e in entries if is_arrival(e.name))
     return [inbox / os.fsdecode(name) for name in names]
+
+
+def not_arrivals(inbox: Path) -> list[tuple[str, str]]:
+    """The inbox entries no run reads, as (safe name, why): a hidden name (a delivery in progress,
+    or a leftover one) or a name not ending in ``.dvb``. Named so an operator can see them; a file
+    name is not an extract value, and one that is not plain text is shown by a hash of its bytes."""
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        return []
+    with os.scandir(os.fsencode(inbox)) as entries:
+        names = sorted(e.name for e in entries if not is_arrival(e.name))
+    return [(_shown(name), _why_not_read(name)) for name in names]
+
+
+def _why_not_read(name: bytes) -> str:
+    if name.startswith(b"."):
+        return "a hidden name: a delivery in progress, or one left unfinished"
+    if name.lower().endswith(BUNDLE_SUFFIX.encode()):
+        return f"the suffix must be lower case: rename it to end in {BUNDLE_SUFFIX}"
+    return f"not a bundle: only *{BUNDLE_SUFFIX} files are read"
+
+
+def _shown(raw: bytes) -> str:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    return text if _PLAIN_TEXT.fullmatch(text) else f"(a name that is not plain text, sha256 {hashlib.sha256(raw).hexdigest()[:16]})"
 
 
 def inbox_name(path: Path) -> str:

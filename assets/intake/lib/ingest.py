@@ -101,6 +101,8 @@ class CoordinatorContext:
 
 
 PAYLOAD_FORMAT = "parquet"
+#: A duplicate of a bundle a correction has replaced since (no receipt: ``_write_receipt``).
+SUPERSEDED = "SUPERSEDED"
 MAX_LIFETIME = dt.timedelta(days=90)
 #: Enough of a file's first bytes to hold its header.
 HEAD_BYTES = PREFIX_SIZE + bundle.DEFAULT_MAX_HEADER_SIZE
@@ -147,12 +149,13 @@ def _registry_checks(header: dict, ctx: CoordinatorContext, now: dt.datetime):
     return org, contract
 
 
-def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) -> int | None:
-    """None for a new bundle; the rows it loaded for this exact file seen before (a duplicate)."""
-    row = con.execute("SELECT file_sha256, rows_loaded FROM ledger WHERE bundle_id = ?", [header["bundle_id"]]).fetchone()
+def _replay_checks(header: dict, file_sha: str, con: duckdb.DuckDBPyConnection) -> tuple[int, str | None] | None:
+    """None for a new bundle; for this exact file seen before (a duplicate), the rows it loaded and
+    the bundle that replaced it since (None while it is live)."""
+    row = con.execute("SELECT file_sha256, rows_loaded, superseded_by FROM ledger WHERE bundle_id = ?", [header["bundle_id"]]).fetchone()
     if row is not None:
         if row[0] == file_sha:
-            return int(row[1])
+            return int(row[1]), row[2]
         raise IngestRefusal("REPLAY", "a bundle with this id was already loaded")
     last = con.execute("SELECT max(sequence) FROM ledger WHERE agency_id = ?", [header["agency_id"]]).fetchone()[0]
     if last is not None and header["sequence"] <= last:
@@ -565,12 +568,15 @@ def _apply_in_order(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome
     try:
         if v.before_replay is not None:
             raise v.before_replay
-        loaded_before = _replay_checks(v.header, out.file_sha256, con)
-        unfinished = loaded_before is not None and _unfinished(con, v.header["bundle_id"])
+        seen = _replay_checks(v.header, out.file_sha256, con)
+        unfinished = seen is not None and _unfinished(con, v.header["bundle_id"])
         if unfinished:  # loaded by a run that stopped before its audit line, receipt and archiving
-            out.outcome, out.rows_loaded, out.replaced = "loaded", loaded_before, unfinished[0]
-        elif loaded_before is not None:
-            out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", loaded_before
+            out.outcome, out.rows_loaded, out.replaced = "loaded", seen[0], unfinished[0]
+        elif seen is not None and seen[1] is not None:  # its rows were replaced by a correction: none held
+            out.outcome, out.reason, out.rows_loaded = "duplicate", SUPERSEDED, 0
+            out.message = f"this exact bundle was loaded, then replaced by bundle {seen[1]}; nothing changed"
+        elif seen is not None:
+            out.outcome, out.reason, out.rows_loaded = "duplicate", "DUPLICATE", seen[0]
             out.message = "this exact bundle was already loaded; nothing changed"
         else:
             if v.after_replay is not None:
@@ -771,7 +777,14 @@ def _arrival(path: Path) -> tuple[str | None, dt.datetime | None]:
 
 def _write_receipt(out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime, head: audit.Head) -> None:
     quarantined = out.outcome == "quarantined"
-    # A duplicate's receipt says what is true of that file: it is loaded (once, earlier).
+    # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
+    # the original's receipt. A duplicate never rewrites the receipt already written for its file
+    # (its time and anchor are the first delivery's); a duplicate of a bundle replaced since gets
+    # none: "loaded" is no longer true, and a receipt has no other outcome for it (SPEC §6).
+    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
+    path = ctx.paths.receipts / (out.agency_id or "_unknown") / name
+    if out.outcome == "duplicate" and (path.exists() or out.reason == SUPERSEDED):
+        return
     receipt = bundle.make_receipt(
         bundle_sha256=out.file_sha256,
         bundle_id=out.bundle_id,
@@ -784,11 +797,7 @@ def _write_receipt(out: IngestOutcome, ctx: CoordinatorContext, now: dt.datetime
         signing_key=ctx.signing_key,
         audit_head=head.to_dict(),
     )
-    # Named by the file's hash too: a replay claiming a loaded bundle's id must not overwrite
-    # the original's receipt, and the same file arriving twice rewrites its own.
-    name = f"{out.bundle_id or 'unreadable'}.{out.file_sha256[:16]}.receipt.json"
-    folder = ctx.paths.receipts / (out.agency_id or "_unknown")
-    atomic_write(folder / name, receipt)
+    atomic_write(path, receipt)
 
 
 def ingest_inbox(ctx: CoordinatorContext, con: duckdb.DuckDBPyConnection, files: list[Path] | None = None, now: dt.datetime | None = None) -> list[IngestOutcome]:

@@ -365,6 +365,19 @@ def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: int = 3
     return subprocess.run([sys.executable, "-m", "dvnet.pipelines.cli", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def ingest(kit: Kit) -> list:
+    """Every inbox bundle through ``ingest_inbox`` (no Dagster run): the outcomes."""
+    from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
+    from dvnet.assets.warehouse.lib import schema as warehouse
+
+    ctx = CoordinatorContext.load(kit.root)
+    con = warehouse.connect(ctx.paths.warehouse)
+    try:
+        return ingest_inbox(ctx, con)
+    finally:
+        con.close()
+
+
 def receipts(kit: Kit) -> dict[str, dict]:
     """Every receipt the coordinator wrote, by bundle id (or file hash prefix)."""
     return {p.name.removesuffix(".receipt.json"): json.loads(p.read_bytes()) for p in kit.paths.receipts.rglob("*.receipt.json")}

@@ -10,28 +10,17 @@ import hashlib
 import pytest
 
 from dvnet import bundle
-from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox
-from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.common import audit
 from dvnet.common.audit import AuditError
 from dvnet.common.audit_trail import verify_log
 from dvnet.common.network import load_network
 
 
-def _ingest(kit) -> list:
-    ctx = CoordinatorContext.load(kit.root)
-    con = warehouse.connect(ctx.paths.warehouse)
-    try:
-        return ingest_inbox(ctx, con)
-    finally:
-        con.close()
-
-
-def test_each_receipt_anchors_the_entry_of_its_bundle(kit):
+def test_each_receipt_anchors_the_entry_of_its_bundle(ck, kit):
     kit.drop("a", kit.records("shelter-a", n=12, seed=1).blob)
     kit.drop("b", kit.counts("legal-b", "referral", n=20, seed=2).blob)
     kit.drop("broken", b"not a bundle")
-    assert sorted(o.outcome for o in _ingest(kit)) == ["loaded", "loaded", "quarantined"]
+    assert sorted(o.outcome for o in ck.ingest(kit)) == ["loaded", "loaded", "quarantined"]
     lines = kit.paths.audit_log.read_bytes().splitlines()
     coordinator = bundle.signing_public_key_from_text(load_network(kit.root).coordinator.signing_public_key)
     receipts = [bundle.verify_receipt(p.read_bytes(), coordinator) for p in kit.paths.receipts.rglob("*.receipt.json")]
@@ -45,10 +34,10 @@ def test_each_receipt_anchors_the_entry_of_its_bundle(kit):
     assert verify_log(kit.paths.audit_log).anchors == 4  # the head file and three receipts
 
 
-def test_a_cut_tail_with_a_re_signed_head_is_caught_by_the_receipts(kit):
+def test_a_cut_tail_with_a_re_signed_head_is_caught_by_the_receipts(ck, kit):
     for i in range(3):
         kit.drop(f"a{i}", kit.records("shelter-a", n=10, seed=i).blob)
-    _ingest(kit)
+    ck.ingest(kit)
     log = kit.paths.audit_log
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(lines[:-2]))  # the last two bundles' entries removed ...
@@ -60,11 +49,11 @@ def test_a_cut_tail_with_a_re_signed_head_is_caught_by_the_receipts(kit):
     assert exc.value.context["entry"] == len(lines) - 1
 
 
-def test_an_agency_can_check_the_log_against_the_receipt_it_holds(kit, tmp_path, capsys):
+def test_an_agency_can_check_the_log_against_the_receipt_it_holds(ck, kit, tmp_path, capsys):
     from dvnet.pipelines.cli import main
 
     kit.drop("a", kit.records("shelter-a", n=10, seed=1).blob)
-    _ingest(kit)
+    ck.ingest(kit)
     held = tmp_path / "held.receipt.json"
     held.write_bytes(next(kit.paths.receipts.rglob("*.receipt.json")).read_bytes())
     for p in kit.paths.receipts.rglob("*.receipt.json"):

@@ -28,7 +28,7 @@ def test_dvnet_ingest_runs_one_intake_batch_and_prints_each_outcome(ck, kit, tmp
     # Where each outcome went, so coalition staff know which folder to open.
     assert f"archive:    {kit.paths.archive}  (2 bundles loaded or duplicate" in out.stdout
     assert f"quarantine: {kit.paths.quarantine}  (1 file, each with a .reason.json" in out.stdout
-    assert f"receipts:   {kit.paths.receipts}/<agency>/  (3 signed" in out.stdout
+    assert f"receipts:   {kit.paths.receipts}/<agency>/  (one signed per bundle, for 3 agencies" in out.stdout
     assert not list(kit.inbox.glob("*.dvb"))
 
     # One Dagster run of intake_batch in that instance, which `dvnet ui` shows; each agency × period
@@ -63,6 +63,36 @@ def test_dvnet_ingest_exits_0_when_everything_loaded(ck, kit, tmp_path):
     out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path)), *ck.as_coordinator(kit.root)])
     assert out.returncode == 0, out.stderr[-3000:]
     assert "totals: 1 loaded, 0 duplicate, 0 quarantined; 10 rows loaded" in out.stdout
+
+
+def test_dvnet_ingest_counts_only_rows_loaded_now_and_names_the_files_it_does_not_read(ck, kit, tmp_path):
+    sealed = kit.records("shelter-a", n=10, seed=4)
+    kit.drop("a", sealed.blob)
+    home = str(ck.dagster_home(tmp_path))
+    assert ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", home, *ck.as_coordinator(kit.root)]).returncode == 0
+    kit.drop("a-again", sealed.blob)
+    (kit.inbox / "notes.txt").write_text("hi\n")
+    (kit.inbox / "bundle.DVB").write_text("hi\n")
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", home, *ck.as_coordinator(kit.root)])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "totals: 0 loaded, 1 duplicate, 0 quarantined; 0 rows loaded" in out.stdout  # the duplicate's 10 were loaded before
+    said = " ".join(out.stdout.split())
+    assert ("2 entries in the inbox not read: bundle.DVB: the suffix must be lower case: rename it to end in .dvb; "
+            "notes.txt: not a bundle: only *.dvb files are read") in said  # fmt: skip
+    assert (kit.inbox / "notes.txt").exists() and (kit.inbox / "bundle.DVB").exists()
+
+    # only files it does not read: not "empty"
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", home, *ck.as_coordinator(kit.root)])
+    assert out.returncode == 0 and "empty" not in out.stdout and "holds no bundle (no *.dvb file): nothing to ingest" in out.stdout
+    assert "2 entries in the inbox not read" in out.stdout
+
+    # no inbox folder at all: a configuration error
+    for p in kit.inbox.iterdir():
+        p.unlink()
+    kit.inbox.rmdir()
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", home, *ck.as_coordinator(kit.root)])
+    assert out.returncode == 2 and f"error: USAGE_INBOX_MISSING: the inbox {kit.inbox} is not a folder" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_dvnet_ingest_reads_the_contracts_compiled_and_never_imports_pandera(ck, kit, tmp_path):

@@ -239,3 +239,85 @@ def test_audit_verify_of_an_agency_log_checks_the_agencys_signatures(network_dir
     log.write_bytes(b"".join(lines))
     assert main(["audit", "verify", str(log)], {}) == 1
     assert "AUDIT_SIGNATURE_INVALID" in capsys.readouterr().out
+
+
+def test_an_edited_manifest_is_named_beside_the_log_not_taken_for_a_rewritten_log(log):
+    four = hashlib.sha256(_lines(log)[3].rstrip(b"\n")).hexdigest()
+    edited = audit.Anchor("release manifest releases/r1/manifest.json", 4, "0" * 64, signed=False)
+    reason, entry, message = _first_bad(log, anchors=[edited])
+    assert (reason, entry) == ("AUDIT_ANCHOR_MISMATCH", 4)
+    assert "audit.log and release manifest releases/r1/manifest.json disagree about entry 4" in message
+    assert "chain and 5 signatures verify and audit.log.head (entry 6) agrees" in message and "rewritten" not in message
+    # a signed anchor saying the same is the keeper's word against the log: the log is blamed
+    assert _first_bad(log, anchors=[audit.Anchor("receipt r1", 4, "0" * 64)])[0] == "AUDIT_REWRITTEN"
+    # and an agreeing manifest with a signed anchor that disagrees still blames the log
+    both = [audit.Anchor("release manifest m", 4, four, signed=False), audit.Anchor("receipt r2", 5, "0" * 64)]
+    assert _first_bad(log, anchors=both)[:2] == ("AUDIT_REWRITTEN", 5)
+
+
+def _show(log, *args, capsys) -> tuple[int, str, str]:
+    code = main(["audit", "show", str(log), *args], {})
+    out = capsys.readouterr()
+    return code, " ".join(out.out.split()), out.err
+
+
+@pytest.mark.parametrize(
+    "damage, args",
+    [
+        (lambda lines: lines.__setitem__(2, lines[2].replace(b'"at":"2026-10-01T09:02:00+00:00"', b'"at":"yesterday"')), ["--since", "2026-10-01"]),
+        (lambda lines: lines.__setitem__(2, lines[2].replace(b'"at":"2026-10-01T09:02:00+00:00",', b"")), ["--until", "2026-12-01"]),
+        (lambda lines: lines.__setitem__(2, lines[2].replace(b'"objects":{}', b'"objects":[1]')), ["--object", "x"]),
+        (lambda lines: lines.__setitem__(2, b'{"n":"x","objects":[1]}\n'), ["--object", "x"]),
+        (lambda lines: lines.__setitem__(2, b"\xff\xfe not json\n"), []),
+    ],
+    ids=["time edited", "time removed", "objects a list", "not numbered", "not JSON"],
+)
+def test_audit_show_names_a_damaged_line_and_refuses(log, capsys, damage, args):
+    lines = _lines(log)
+    damage(lines)
+    log.write_bytes(b"".join(lines))
+    code, out, err = _show(log, *args, capsys=capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "1 damaged line, not shown (not an entry): line 3" in out
+    assert "audit log NOT intact: AUDIT_CHAIN_BROKEN: first bad entry 3" in out and f"run `dvnet audit verify {log}`" in out
+
+
+def test_audit_show_prints_an_edited_entry_as_text_not_markup(log, capsys):
+    lines = _lines(log)
+    lines[2] = lines[2].replace(b"ROLE_NOT_ALLOWED", b"[/]")  # valid entry, broken chain
+    log.write_bytes(b"".join(lines))
+    code, out, err = _show(log, capsys=capsys)
+    assert code == 1 and "Traceback" not in err and "│ [/] │" in out and "AUDIT_CHAIN_BROKEN" in out
+
+
+def test_audit_show_verifies_what_it_shows(network_dir, capsys):
+    log = network_dir / "coordinator" / "audit.log"
+    code, out, _ = _show(log, capsys=capsys)
+    assert code == 0 and "verified as shown: chain," in out and "head signed by the keeper" in out
+    assert "│ signature │" in out and "NO" not in out
+    lines = _lines(log)
+    signed = next(i for i, line in enumerate(lines) if b'"sig"' in line and b'"outcome":"granted"' in line)
+    lines[signed] = lines[signed].replace(b'"outcome":"granted"', b'"outcome":"refused"')  # valid JSON, signature broken
+    log.write_bytes(b"".join(lines))
+    code, out, _ = _show(log, capsys=capsys)
+    assert code == 1 and f"AUDIT_SIGNATURE_INVALID: first bad entry {signed + 1}" in out
+    assert out.count("│ NO │") == len(lines) - signed  # that entry and every one after it: not vouched for
+    assert "verified as shown" not in out
+
+
+def test_audit_show_of_a_file_that_is_not_a_log_is_refused_not_empty(tmp_path, capsys):
+    noise = tmp_path / "audit.log"
+    noise.write_bytes(bytes(range(256)) * 40)
+    code, out, err = _show(noise, capsys=capsys)
+    assert code == 1 and "error: AUDIT_NOT_A_LOG: audit.log is not an audit log: none of its" in err and "0 entries" not in out
+
+
+def test_audit_verify_names_an_edited_manifest_and_does_not_blame_the_log(network_dir, capsys):
+    log = network_dir / "coordinator" / "audit.log"
+    manifest = network_dir / "coordinator" / "releases" / "2026-Q3_x" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"audit_head": {"entries": 2, "sha256": "0" * 64}}))
+    assert main(["audit", "verify", str(log)], {}) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"audit log and an anchor disagree: AUDIT_ANCHOR_MISMATCH: audit.log and release manifest {manifest} disagree about entry 2" in out
+    assert "NOT intact" not in out and "rewritten" not in out

@@ -98,6 +98,25 @@ def test_refusals_say_why_with_a_reason_code(staffed):
     assert exc.value.reason == "KEY_UNUSABLE"
 
 
+@pytest.mark.parametrize(
+    "spoil, why, hint",
+    [
+        (lambda key: key.unlink(), "key file not found", "names the signing.key `dvnet person init` made for p-reviewer"),
+        (lambda key: key.write_bytes(b"not a key\n"), "is not an unencrypted PKCS#8 PEM Ed25519 key", "names the signing.key"),
+        (lambda key: os.chmod(key, 0o644), "key file has mode 0644", "chmod 600"),
+    ],
+    ids=["missing", "not a key", "readable by others"],
+)
+def test_an_unusable_key_file_is_named_with_why_and_a_hint(staffed, capsys, spoil, why, hint):
+    reviewer, key = _person(staffed, "reviewer")
+    spoil(key)
+    code, _, err = _run(capsys, ["review", "list", "--network", str(staffed), "--as", reviewer, "--key", str(key)])
+    assert code == EXIT_USAGE
+    first, second = err.splitlines()[:2]
+    assert first.startswith(f"error: KEY_UNUSABLE: {reviewer}'s key file {key} cannot be used: ") and why in first, err
+    assert second.startswith("hint: ") and hint in second, err
+
+
 def test_a_refusal_with_the_persons_own_key_is_signed_by_them(staffed):
     reviewer, key = _person(staffed, "reviewer")
     with pytest.raises(AccessError):

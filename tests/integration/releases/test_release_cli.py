@@ -59,6 +59,18 @@ def test_request_review_and_publish_are_dagster_runs_and_only_the_published_rele
         assert main(["query", "--network", str(root), f"SELECT value, status FROM {table} WHERE status = 'suppressed' LIMIT 3"], {}) == 0
         shown = capsys.readouterr().out
         assert "suppressed" in shown and not any(mark in shown for mark in ("<NA>", "nan", "None")), shown
+    # The example `dvnet query --help` gives runs on a real release, as typed.
+    from dvnet.pipelines.commands.query import query as query_command
+
+    example = query_command.help.split('Example: dvnet query --network demo-network "', 1)[1].split('"\n', 1)[0]
+    assert main(["query", "--network", str(root), example], {}) == 0, capsys.readouterr().err
+    assert " rows" in capsys.readouterr().out
+    # A table that is not there: the error says which tables the release holds, and how to list all.
+    assert main(["query", "--network", str(root), "SELECT * FROM no_such_table"], {}) == 2
+    err = capsys.readouterr().err
+    assert "error: QUERY_FAILED: Catalog Error" in err and f"hint: release {release_id} holds the tables " in err
+    assert "referral_acceptance_rate" in err or " more;" in err
+    assert 'list all with "SHOW ALL TABLES"' in err
 
     home = root / "coordinator" / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(home))

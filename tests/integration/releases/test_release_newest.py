@@ -40,6 +40,24 @@ def test_newest_is_by_publish_time_not_folder_name(tmp_path):
     assert query_releases(tmp_path, "SELECT release_id FROM which", release=q3.name)["release_id"].tolist() == [q3.name]
 
 
+def _withdraw(folder: Path) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["withdrawn"] = {"at": "2026-10-20T09:00:00+00:00", "reason": "a wrong count"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_query_defaults_to_the_newest_release_not_withdrawn(tmp_path):
+    first = _release(tmp_path, "2026-Q3_dv-default_20261002T090000Z", "2026-10-02T09:00:00+00:00")
+    second = _release(tmp_path, "2026-Q3_dv-default_20261015T090000Z", "2026-10-15T09:00:00+00:00")
+    _withdraw(second)
+    assert query_releases(tmp_path, "SELECT release_id FROM which")["release_id"].tolist() == [first.name]
+    # still served when named, and as r_<id>
+    assert query_releases(tmp_path, "SELECT release_id FROM which", release=second.name)["release_id"].tolist() == [second.name]
+    # every release withdrawn: the newest, as before (the warning says so)
+    _withdraw(first)
+    assert query_releases(tmp_path, "SELECT release_id FROM which")["release_id"].tolist() == [second.name]
+
+
 def test_no_release_is_a_clear_refusal(tmp_path):
     for call in (lambda: newest_release(tmp_path / "releases"), lambda: query_releases(tmp_path, "SELECT 1", release="x")):
         with pytest.raises(DvnetError) as e:
