@@ -55,7 +55,7 @@ def list_(actor, network_dir: Path, waiting: bool, ids: bool) -> None:
 @acting_as("review.read")
 def show(actor, network_dir: Path, request_id: str) -> None:
     """A request's disclosure record, suppression per reason and decisions so far (coordinator-side only)."""
-    from dvnet.assets.releases.lib.internal import read_record
+    from dvnet.assets.releases.lib.internal import read_record, suppression_line
     from dvnet.assets.releases.lib.review import read_disclosure, request_folder, review_state
     from dvnet.common.network import NetworkPaths
 
@@ -66,7 +66,7 @@ def show(actor, network_dir: Path, request_id: str) -> None:
     console = make_console()
     console.print(f"request {request_id} by {state.author} at {record['requested_at']}: {_status(state)}")
     console.print(f"profile {record['profile']['name']}  periods {', '.join(record['periods'])}  software dvnet {record['software']['dvnet']}")
-    console.print(f"suppressed: primary {stats.get('primary')}, dominance {stats.get('dominance')}, complementary {stats.get('complementary')}")
+    console.print(suppression_line(stats) if stats else "no internal record: the per-reason counts are unknown")
     console.print(record["audit"]["summary"])
     console.print(f"content sha256 {state.content_sha256}" + ("" if state.content_sha256 == record["content_sha256"] else "  (CHANGED since requested)"))
     console.print(f"approved by: {', '.join(state.approvals) or 'nobody yet'}; rejected by: {', '.join(state.rejections) or 'nobody'}")
