@@ -30,7 +30,7 @@ from dvnet.anonymize.disclosure.errors import AUDIT_FAILED, AUDIT_INCOMPLETE, Di
 from dvnet.anonymize.disclosure.intervals import EXACT_WIDTH, TOL, IntervalResult
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import rounding_interval
-from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, parse_key
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, distinct_published, parse_key
 
 # Status codes of a quantity (shared by protect/complementary).
 PUBLISHED, PRIMARY, DOMINANCE, COMPLEMENTARY, DIFFERENCE, EARLIER, WITHHELD = 0, 1, 2, 3, 4, 5, 6
@@ -127,7 +127,7 @@ class AuditReport:
     n_lp: int
     seconds: float
     rounding_base: int = 1
-    earlier_cells: int = 0
+    earlier_cells: int = 0  # distinct quantities earlier releases published (``tables.distinct_published``)
 
     @property
     def passed(self) -> bool:
@@ -284,7 +284,7 @@ def audit(
         _small_by_range(result, profile)
     unknown = hidden[targets] & ~known[targets]
     report_kinds = np.where(unknown, -1, kinds[targets])
-    return build_report(model, report_kinds, result, req, profile.rounding_base, sum(c.value is not None for c in (earlier or [])))
+    return build_report(model, report_kinds, result, req, profile.rounding_base, distinct_published(earlier or []))
 
 
 def _exact_where_small(result: IntervalResult, M, L: np.ndarray, U: np.ndarray, req: np.ndarray, profile: Profile, time_limit: float | None) -> None:

@@ -50,7 +50,7 @@ from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rounding import round_to_base
 from dvnet.anonymize.disclosure.seen_ranges import SeenRanges
 from dvnet.anonymize.disclosure.singletons import carry_owners, exposed_rows, protect_singletons
-from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model
+from dvnet.anonymize.disclosure.tables import STATUS_COLUMN, TOTAL, VALUE_COLUMN, EarlierCell, LinkedModel, Table, build_model, distinct_published
 
 METHODS = ("auto", "milp", "heuristic", "none")
 
@@ -392,7 +392,7 @@ def _audit_until_passed(
             model.M, L, U, targets, required, truth=model.truth, report_exact=True, exact_limit=exact_limit, time_limit=audit_time_limit, seen=seen,
             top=problem.top[targets],
         )
-        report = build_report(model, current[targets], result, required, prep.profile.rounding_base, sum(c.value is not None for c in prep.earlier))
+        report = build_report(model, current[targets], result, required, prep.profile.rounding_base, distinct_published(prep.earlier))
         failing = result.failed()
         insiders = insiders_short(prep, suppressed, kinds, exact_limit, audit_time_limit, memo=memo)
         short = len(insiders.cells)

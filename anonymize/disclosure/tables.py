@@ -320,6 +320,11 @@ def _earlier_key(c: EarlierCell) -> str:
     return quantity_key(c.measure, c.coords)
 
 
+def distinct_published(earlier: Sequence[EarlierCell]) -> int:
+    """The distinct quantities earlier releases published: a cell two releases both showed is one."""
+    return len({_earlier_key(c) for c in earlier if c.value is not None})
+
+
 def _link_equations(links: list[Link], uniques: np.ndarray, ledger_hi: np.ndarray, truth: np.ndarray, difference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``new - old - d = 0`` (or ``old - new - d = 0``) per link, d >= 0 (0 where nothing changed)."""
     index = pd.Index(uniques)

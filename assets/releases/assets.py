@@ -60,6 +60,7 @@ def release_request(config: ReleaseConfig, network: NetworkResource, warehouse: 
             "suppressed_primary": s["primary"],
             "suppressed_dominance": s["dominance"],
             "suppressed_complementary": s["complementary"],
+            "suppressed_earlier": s["earlier"],
             "audit": result.summary,
             "contributing_agencies": result.manifest["contributing_agencies"],
             "author": config.author,

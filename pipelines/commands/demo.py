@@ -50,7 +50,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
 
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
-    from dvnet.assets.releases.lib.internal import read_record
+    from dvnet.assets.releases.lib.internal import read_record, suppression_line
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, demo_geography
     from dvnet.common import agreements
@@ -111,8 +111,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     release = NetworkPaths(root).releases / release_id
     manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
     s = read_record(NetworkPaths(root).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
-    console.print(f"release {release_id}: {len(manifest['tables'])} tables, {s['cells']:,} cells; suppressed "
-                  f"{s['primary']:,} primary, {s['dominance']:,} dominance, {s['complementary']:,} complementary ({s['method']})")
+    console.print(f"release {release_id}: {len(manifest['tables'])} tables; {suppression_line(s)}")
     console.print(manifest["audit"]["summary"])
 
     console.rule("[bold]6. A research extract under the data-sharing agreement, opened by its named researcher")

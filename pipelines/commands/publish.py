@@ -51,7 +51,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     import json
 
     from dvnet.anonymize.disclosure.profiles import get_profile
-    from dvnet.assets.releases.lib.internal import read_record
+    from dvnet.assets.releases.lib.internal import read_record, suppression_line
     from dvnet.assets.releases.lib.release import latest_periods
     from dvnet.assets.releases.lib.review import requests_root
     from dvnet.assets.runs import dagster_home_for, run_release_step
@@ -73,8 +73,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     s = read_record(NetworkPaths(network).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
     console.print(f"[bold green]requested[/] release {release_id}: not public until two reviewers approve it (`dvnet review`)")
-    console.print(f"tables {len(manifest['tables'])}  cells {s['cells']:,}  published {s['published']:,}  "
-                  f"suppressed: primary {s['primary']:,}, dominance {s['dominance']:,}, complementary {s['complementary']:,}  ({s['method']})")
+    console.print(f"tables {len(manifest['tables'])}  {suppression_line(s)}")
     console.print(manifest["audit"]["summary"])
     console.print(f"contributing agencies: {manifest['contributing_agencies']}")
     console.print(f"folder: {folder}")

@@ -18,7 +18,8 @@ RELEASE = click.argument("release_id", metavar="REQUEST")
 
 @click.group("release")
 def release() -> None:
-    """Publish an approved release request (`publish`), or withdraw a published release (`withdraw`)."""
+    """Publish an approved release request (`publish`), withdraw a published release (`withdraw`),
+    check the release folders against the audit log (`verify`)."""
 
 
 @release.command("publish")
@@ -31,8 +32,9 @@ def release() -> None:
 def publish(ctx: click.Context, actor, network_dir: Path, release_id: str, dagster_home: Path | None, wait: float) -> int:
     """Publish a request two reviewers (not its author) approved as it is now, as a Dagster run.
 
-    Refused (exit 1) when it has fewer than two such approvals (REVIEW_INCOMPLETE), its author's
-    own (REVIEW_BY_AUTHOR), approvals of an earlier version (REVIEW_STALE), a rejection
+    Refused (exit 1) when any of its files is not what its disclosure audit passed (REQUEST_ALTERED:
+    make a new request), it has fewer than two such approvals (REVIEW_INCOMPLETE), its author's
+    own (REVIEW_BY_AUTHOR), decisions on other content only (REVIEW_STALE), a rejection
     (REQUEST_REJECTED), or when a release of its periods was published after it was made
     (REQUEST_STALE: make a new request). Then `dvnet query` serves it.
     """
@@ -67,3 +69,23 @@ def withdraw(actor, network_dir: Path, release_id: str, reason: str) -> None:
         make_console().print(f"release {release_id} was withdrawn already by an interrupted run; its audit line is written now (the reason in {folder / 'manifest.json'} stands)")
     else:
         make_console().print(f"withdrew release {release_id} as {actor.actor}; {folder / 'manifest.json'} says so")
+
+
+@release.command("verify")
+@NETWORK
+def verify(network_dir: Path) -> int:
+    """Check every release folder against the audit log: its manifest's SHA-256 is the one its
+    publication (or withdrawal) logged, and every other file is the one its manifest lists.
+
+    Exit 0 intact; 1 RELEASE_ALTERED, naming each release and its files that differ.
+    """
+    from dvnet.assets.releases.lib.review import altered_releases
+    from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED
+
+    altered = altered_releases(network_dir)
+    console = make_console()
+    for release_id, files in altered.items():
+        console.print(f"[red]RELEASE_ALTERED[/]: release {release_id}: {len(files)} file(s) differ from what the audit log anchors: {', '.join(files)}")
+    if not altered:
+        console.print("[green]release folders intact[/]: every file is the one its publication logged")
+    return EXIT_REFUSED if altered else EXIT_OK

@@ -8,6 +8,7 @@ starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ap
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,10 +17,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dvnet.common.files import atomic_write
 from dvnet.contracts.errors import DvnetError
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MANIFEST = "manifest.json"
+#: What a request's report.html says in its "published at" row; publication puts the time there,
+#: the one change to the report its reviewers saw.
+PUBLICATION_PENDING = "not yet: a release request awaiting review"
+PUBLISHED_AT_ROW = "<tr><th>published at</th><td>{}</td></tr>"
 
 
 def escape_formula(value: object) -> object:
@@ -53,6 +59,34 @@ def write_release_files(folder: Path, tables: dict[str, tuple[pd.DataFrame, str]
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def file_hashes(folder: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """Each file under ``names`` (files, or folders read whole) by its path in ``folder``: its SHA-256."""
+    files = sorted(p for name in names for p in ([folder / name] if (folder / name).is_file() else sorted((folder / name).rglob("*"))) if p.is_file())
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    """One SHA-256 over ``file_hashes`` (names and each file's hash), in a fixed order."""
+    h = hashlib.sha256()
+    for name in sorted(hashes):
+        h.update(name.encode() + b"\x00" + bytes.fromhex(hashes[name]))
+    return h.hexdigest()
+
+
+def differing_files(now: dict[str, str], then: dict[str, str]) -> list[str]:
+    """The files added, removed or changed between two ``file_hashes``."""
+    return sorted(name for name in now.keys() | then.keys() if now.get(name) != then.get(name))
+
+
+def stamp_publication(report: Path, published_at: str) -> None:
+    """Put the publication time into a request's ``report.html`` (its one pending row; nothing else changes)."""
+    html = report.read_text(encoding="utf-8")
+    pending = PUBLISHED_AT_ROW.format(PUBLICATION_PENDING)
+    if html.count(pending) != 1:  # a report from before the row, or a hand-made one: publish nothing unknown
+        raise DvnetError("REQUEST_OUTDATED", f"{report.name} has no pending publication row", hint="make a new request (`dvnet publish`)")
+    atomic_write(report, html.replace(pending, PUBLISHED_AT_ROW.format(published_at)).encode("utf-8"))
 
 
 def published_releases(releases_root: Path) -> list[Path]:

@@ -49,6 +49,15 @@ def read_record(coordinator: Path, release_id: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def suppression_line(stats: dict) -> str:
+    """The record's cells, published and suppressed, the suppressed per reason: the reasons add up to
+    them, one per cell (``earlier``: kept suppressed because an earlier release of the period
+    suppressed it, for itself or for others). The coordinator's words: never in a release file."""
+    suppressed = stats["cells"] - stats["published"]
+    return (f"cells {stats['cells']:,}  published {stats['published']:,}  suppressed {suppressed:,}: primary {stats['primary']:,}, "
+            f"dominance {stats['dominance']:,}, complementary {stats['complementary']:,}, earlier {stats['earlier']:,}  ({stats['method']})")
+
+
 def read_reasons(coordinator: Path, release_id: str) -> dict[str, list[str]] | None:
     """Per table, each row's reason, or ``None`` when there is no internal record of the release."""
     record = read_record(coordinator, release_id)

@@ -11,6 +11,7 @@ Run at the start of every publication, before anything else is read.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ import duckdb
 from dvnet.common import audit
 from dvnet.common.network import NetworkPaths
 from dvnet.assets.releases.lib import ledger
+from dvnet.assets.releases.lib.files import MANIFEST
 from dvnet.assets.releases.lib.internal import read_record
 
 PARTIAL = ".partial"
@@ -30,15 +32,24 @@ def partial_folder(paths: NetworkPaths, release_id: str) -> Path:
     return paths.releases / f".{release_id}{PARTIAL}"
 
 
-def audit_published(paths: NetworkPaths, coordinator, manifest: dict, now: dt.datetime) -> None:
-    """The coordinator's audit line for a published release, from its manifest and the
-    coordinator's internal record (the per-reason counts are in no release file)."""
+def manifest_sha256(folder: Path) -> str:
+    """The SHA-256 of a release folder's manifest (which lists every other file's): the folder's
+    content as the audit log records it at publication and withdrawal."""
+    return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+
+
+def audit_published(paths: NetworkPaths, coordinator, folder: Path, now: dt.datetime) -> None:
+    """The coordinator's audit line for the release in ``folder`` (complete, not yet renamed), from
+    its manifest (and that manifest's hash) and the coordinator's internal record (the per-reason
+    counts are in no release file)."""
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     record = read_record(paths.coordinator, manifest["release_id"])
     stats = record["stats"] if record is not None else manifest["suppression"]
     audit.append(paths.audit_log, PUBLISHED, actor=coordinator, head_key=coordinator.key, objects={"release": manifest["release_id"]}, now=now,
                  once=f"release:{manifest['release_id']}", once_since=now - dt.timedelta(seconds=2),
                  profile=manifest["profile"]["name"], periods=manifest["periods"], cells=stats["cells"], primary=stats.get("primary"),
-                 complementary=stats.get("complementary"), dominance=stats.get("dominance"), audit=manifest["audit"]["summary"])  # fmt: skip
+                 complementary=stats.get("complementary"), dominance=stats.get("dominance"), audit=manifest["audit"]["summary"],
+                 manifest_sha256=manifest_sha256(folder))  # fmt: skip
 
 
 def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coordinator) -> tuple[list[str], list[str]]:
@@ -55,8 +66,7 @@ def finish_interrupted(paths: NetworkPaths, con: duckdb.DuckDBPyConnection, coor
             shutil.rmtree(tmp)
             removed.append(release_id)
             continue
-        manifest = json.loads((tmp / "manifest.json").read_text(encoding="utf-8"))
-        audit_published(paths, coordinator, manifest, recorded[0][0])  # logged once: skipped if it was
+        audit_published(paths, coordinator, tmp, recorded[0][0])  # logged once: skipped if it was
         tmp.rename(final)
         finished.append(release_id)
     return finished, removed

@@ -210,7 +210,7 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
         write_release_files(tmp, {**published, **rate_tables})
         atomic_write(tmp / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         write_report(tmp / "report.html", manifest, {**published, **rate_tables})
-        review.write_disclosure(tmp, manifest, stats, author, now)
+        disclosure = review.write_disclosure(tmp, manifest, stats, author, now)
         make_private(tmp)  # DuckDB, pandas and pyarrow write with the umask's mode
         # The coordinator's internal record (reasons, true counts) and the request's audit line
         # first, then the rename that makes the request appear whole: a kill in between leaves a
@@ -218,7 +218,9 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
         # publication.
         write_internal_record(paths.coordinator, release_id, stats, protected)
         audit.append(paths.audit_log, review.REQUESTED, actor=coordinator, head_key=coordinator.key, objects={"request": release_id}, now=now,
-                     author=author, profile=prof.name, periods=periods, audit=protected.audit.summary)  # fmt: skip
+                     # content_sha256: what the audit passed, the only content review can ever let out
+                     author=author, profile=prof.name, periods=periods, audit=protected.audit.summary,
+                     content_sha256=disclosure["content_sha256"])  # fmt: skip
         maybe_crash("after_request_audit")
         tmp.rename(folder)
     finally:

@@ -3,18 +3,23 @@
 ``dvnet publish`` leaves a **request** in ``coordinator/release-requests/<id>/`` (owner-only; neither
 ``dvnet query`` nor an evaluator reads it): the release's files, and ``disclosure.json`` — profile,
 thresholds, rules applied, audit summary, software version and the request's content hash (the
-SHA-256 of every release file, so any change to the request changes it). Reviewers' decisions are
-signed records in its ``decisions/`` folder, each bound to the hash it saw: a changed request
-leaves them bound to another hash, and they no longer count. ``publish_request`` copies the
-release files into ``releases/`` in the crash-safe order ``recover`` finishes (partial folder,
-ledger, audit line, rename) once two reviewers other than the author approved the current hash,
-nobody rejected it, and no release of its periods was published after it was made.
+SHA-256 of every release file, and each file's own SHA-256, as they were when the disclosure
+audit passed). The ``release_requested`` audit line carries the same content hash, so the record
+cannot be rewritten to match an edited file unnoticed. A request whose files are no longer the
+audited ones is altered (``REQUEST_ALTERED``, naming the files): nobody can approve it and it is
+never published, whatever the approvals; the audit covers other numbers, so it is requested again.
+Reviewers' decisions are signed records in its ``decisions/`` folder, each bound to the hash it
+saw. ``publish_request`` copies the release files into ``releases/`` in the crash-safe order
+``recover`` finishes (partial folder, ledger, audit line, rename) once two reviewers other than the
+author approved the audited hash, nobody rejected it, no release of its periods was published after
+it was made, and the copy is still the audited content; the release's manifest lists each file's
+SHA-256 and the ``release_published`` audit line the manifest's, so a later edit of a release folder
+shows against the log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 from dvnet.contracts.errors import DvnetError
 from dvnet.assets.releases.lib import history, ledger, recover
-from dvnet.assets.releases.lib.files import MANIFEST
+from dvnet.assets.releases.lib.files import MANIFEST, combined_hash, differing_files, file_hashes, published_releases, stamp_publication
 from dvnet.assets.releases.lib.internal import read_record
 from dvnet.assets.warehouse.lib import schema as warehouse_schema
 
@@ -38,7 +43,8 @@ REQUESTS = "release-requests"
 DISCLOSURE = "disclosure.json"
 DECISIONS = "decisions"
 #: What a request holds that is published with it (the rest stays with the coordinator).
-RELEASE_FILES = ("release.duckdb", "csv", "parquet", MANIFEST, "report.html")
+REPORT = "report.html"
+RELEASE_FILES = ("release.duckdb", "csv", "parquet", MANIFEST, REPORT)
 DECISION_LABEL = b"dvnet-release-decision/1\x00"
 APPROVE, REJECT = "approve", "reject"
 NEEDED = 2
@@ -58,15 +64,12 @@ def request_folder(paths: NetworkPaths, request_id: str) -> Path:
 
 def content_hash(folder: Path) -> str:
     """SHA-256 over the request's release files (names and bytes), in a fixed order."""
-    h = hashlib.sha256()
-    files = sorted(p for name in RELEASE_FILES for p in ([folder / name] if (folder / name).is_file() else sorted((folder / name).rglob("*"))) if p.is_file())
-    for p in files:
-        h.update(p.relative_to(folder).as_posix().encode() + b"\x00" + hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
+    return combined_hash(file_hashes(folder, RELEASE_FILES))
 
 
 def write_disclosure(folder: Path, manifest: dict, stats: dict, author: str, now: dt.datetime) -> dict:
     """The machine-readable disclosure record of a request (folder's files written already)."""
+    files = file_hashes(folder, RELEASE_FILES)
     record = {
         "format": "dvnet-disclosure-record/1",
         "request_id": manifest["release_id"],
@@ -79,7 +82,9 @@ def write_disclosure(folder: Path, manifest: dict, stats: dict, author: str, now
         "audit": manifest["audit"],
         "suppression": manifest["suppression"],
         "software": {"dvnet": version("dvnet")},
-        "content_sha256": content_hash(folder),
+        # What the audit passed, file by file: the one content that may ever be published.
+        "files": files,
+        "content_sha256": combined_hash(files),
     }  # fmt: skip
     atomic_write(folder / DISCLOSURE, json.dumps(record, indent=2, default=str).encode())
     return record
@@ -93,12 +98,27 @@ def read_disclosure(folder: Path) -> dict:
 class ReviewState:
     request_id: str
     author: str
-    content_sha256: str
-    approvals: tuple[str, ...]  # reviewers whose approval counts (current hash, not the author)
+    content_sha256: str  # the request's files as they are now
+    approvals: tuple[str, ...]  # reviewers whose approval counts (the audited content, not the author)
     rejections: tuple[str, ...]
     by_author: bool  # the author's own approval is among the decisions
-    other_hash: int  # decisions bound to another content hash (the request changed since)
+    other_hash: int  # decisions bound to a content hash other than the audited one
     published: bool
+    altered: tuple[str, ...] = ()  # files no longer as the disclosure audit passed them (disclosure.json: its record itself)
+    withdrawn: bool = False  # published, then withdrawn (``withdraw``)
+
+    @property
+    def status(self) -> str:
+        """Where the request stands, in one word or two (``dvnet review list``)."""
+        if self.withdrawn:
+            return "withdrawn"
+        if self.published:
+            return "published"
+        if self.altered:
+            return "ALTERED since its audit"
+        if self.rejections:
+            return "rejected"
+        return f"{len(self.approvals)}/{NEEDED} approvals"
 
 
 def _decisions(folder: Path, network) -> list[dict]:
@@ -116,28 +136,61 @@ def _decisions(folder: Path, network) -> list[dict]:
     return out
 
 
-def review_state(root: Path, request_id: str) -> ReviewState:
+def audited_hashes(paths: NetworkPaths) -> dict[str, str | None]:
+    """Per request, the content hash its ``release_requested`` audit line recorded when its audit passed."""
+    return {e["objects"]["request"]: (e.get("details") or {}).get("content_sha256") for e in audit.read(paths.audit_log)
+            if e.get("action") == REQUESTED and "request" in (e.get("objects") or {})}  # fmt: skip
+
+
+def altered_files(folder: Path, record: dict, audited: str | None) -> list[str]:
+    """The files of the request in ``folder`` that are not what its disclosure audit passed:
+    each file against the hash its disclosure record holds, and that record against the content
+    hash the audit log holds (``disclosure.json`` when the record is not the audited one, or the
+    log holds no hash for it: nothing then shows what the audit passed). Fails closed."""
+    then = record.get("files")
+    if not isinstance(then, dict) or audited is None or record.get("content_sha256") != audited or combined_hash(then) != audited:
+        return [DISCLOSURE]
+    return differing_files(file_hashes(folder, RELEASE_FILES), then)
+
+
+def _withdrawn(release: Path) -> bool:
+    return (release / MANIFEST).is_file() and "withdrawn" in json.loads((release / MANIFEST).read_text(encoding="utf-8"))
+
+
+def review_state(root: Path, request_id: str, *, audited: dict[str, str | None] | None = None) -> ReviewState:
+    """Where the request stands. ``audited``: ``audited_hashes`` read already (one read for many requests)."""
     paths = NetworkPaths(Path(root))
     folder = request_folder(paths, request_id)
     record = read_disclosure(folder)
     now_hash = content_hash(folder)
+    audited_hash = (audited_hashes(paths) if audited is None else audited).get(request_id)
     decisions = _decisions(folder, load_network(paths.root))
-    current = [d for d in decisions if d["content_sha256"] == now_hash]
+    current = [d for d in decisions if audited_hash is not None and d["content_sha256"] == audited_hash]
     author = record["author"]
     return ReviewState(
         request_id, author, now_hash,
         approvals=tuple(sorted({d["reviewer"] for d in current if d["verdict"] == APPROVE and d["reviewer"] != author})),
         rejections=tuple(sorted({d["reviewer"] for d in decisions if d["verdict"] == REJECT})),
         by_author=any(d["reviewer"] == author and d["verdict"] == APPROVE for d in current),
-        other_hash=sum(d["content_sha256"] != now_hash for d in decisions),
+        other_hash=sum(d["content_sha256"] != audited_hash for d in decisions),
         published=(paths.releases / request_id).exists(),
+        altered=tuple(altered_files(folder, record, audited_hash)),
+        withdrawn=_withdrawn(paths.releases / request_id),
     )  # fmt: skip
 
 
 def list_requests(root: Path) -> list[ReviewState]:
-    base = requests_root(NetworkPaths(Path(root)))
+    paths = NetworkPaths(Path(root))
+    base = requests_root(paths)
     names = sorted(p.name for p in base.iterdir() if (p / DISCLOSURE).is_file() and not p.name.startswith(".")) if base.is_dir() else []
-    return [review_state(root, n) for n in names]
+    audited = audited_hashes(paths)
+    return [review_state(root, n, audited=audited) for n in names]
+
+
+def _altered(request_id: str, files: list[str] | tuple[str, ...]) -> DvnetError:
+    return DvnetError("REQUEST_ALTERED", f"{request_id}: {len(files)} file(s) differ from what its disclosure audit passed: {', '.join(files)}",
+                      hint="it can never be approved or published: make a new request (`dvnet publish`), which is audited again",
+                      files=list(files))  # fmt: skip
 
 
 def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, now: dt.datetime | None = None) -> ReviewState:
@@ -149,6 +202,8 @@ def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, no
     state = review_state(root, request_id)
     if state.published:
         raise DvnetError("REQUEST_PUBLISHED", f"{request_id} is published already: there is nothing left to review")
+    if verdict == APPROVE and (error := _unapprovable(state)) is not None:  # a rejection is still recorded: the safe side
+        raise error
     if actor.actor == state.author:
         raise DvnetError("REVIEW_BY_AUTHOR", f"{actor.actor} made request {request_id} and cannot review it", hint="two other reviewers decide")
     body = {"request_id": request_id, "reviewer": actor.actor, "verdict": verdict, "comment": comment, "decided_at": now.isoformat(),
@@ -163,17 +218,27 @@ def decide(root: Path, request_id: str, actor, verdict: str, comment: str, *, no
     return review_state(root, request_id)
 
 
+def _unapprovable(state: ReviewState) -> DvnetError | None:
+    """Why no approval can ever make the request publishable, or None."""
+    if state.altered:
+        return _altered(state.request_id, state.altered)
+    if state.rejections:
+        return DvnetError("REQUEST_REJECTED", f"{state.request_id} was rejected by {', '.join(state.rejections)}: it is never published",
+                          hint="make a new request (`dvnet publish`)")  # fmt: skip
+    return None
+
+
 def refusal(state: ReviewState) -> DvnetError | None:
     """Why the request may not be published as it stands, or None."""
     if state.published:
         return DvnetError("REQUEST_PUBLISHED", f"{state.request_id} is published already")
-    if state.rejections:
-        return DvnetError("REQUEST_REJECTED", f"{state.request_id} was rejected by {', '.join(state.rejections)}", hint="make a new request")
+    if (error := _unapprovable(state)) is not None:
+        return error
     if state.by_author:
         return DvnetError("REVIEW_BY_AUTHOR", f"{state.request_id} carries an approval by its own author {state.author}", hint="two other reviewers decide")
     if len(state.approvals) < NEEDED and state.other_hash:
-        return DvnetError("REVIEW_STALE", f"{state.request_id} changed after {state.other_hash} decision(s): they no longer count",
-                          hint="reviewers decide again on the request as it is now")  # fmt: skip
+        return DvnetError("REVIEW_STALE", f"{state.request_id} has {state.other_hash} decision(s) bound to content other than the audited one: they do not count",
+                          hint="only decisions on the content its disclosure audit passed count (`dvnet review show` says whether it still is)")  # fmt: skip
     if len(state.approvals) < NEEDED:
         return DvnetError("REVIEW_INCOMPLETE", f"{state.request_id} has {len(state.approvals)} of {NEEDED} approvals by reviewers other than its author",
                           hint="`dvnet review approve` by two reviewers")  # fmt: skip
@@ -210,21 +275,50 @@ def publish_request(root: Path, request_id: str, *, now: dt.datetime | None = No
         private_dir(tmp)
         for name in RELEASE_FILES:
             (shutil.copytree if (folder / name).is_dir() else shutil.copy2)(folder / name, tmp / name)
+        # The copy, not only the request checked above, must be what the audit passed.
+        if differ := differing_files(file_hashes(tmp, RELEASE_FILES), record["files"]):
+            shutil.rmtree(tmp)
+            raise _altered(request_id, differ)
         manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
         manifest |= {"requested_at": manifest["published_at"], "published_at": now.isoformat(),
-                     "review": {"content_sha256": state.content_sha256, "approvals": len(state.approvals)}}  # fmt: skip
+                     "review": {"content_sha256": record["content_sha256"], "approvals": len(state.approvals)}}  # fmt: skip
+        stamp_publication(tmp / REPORT, manifest["published_at"])
+        # Every other file's SHA-256, and the manifest's own in the audit line: an edit of the
+        # published folder shows against the log.
+        manifest["files"] = file_hashes(tmp, tuple(n for n in RELEASE_FILES if n != MANIFEST))
         atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str).encode())
         make_private(tmp)
         cells = history.folder_cells(tmp, read_record(paths.coordinator, request_id), set(manifest["periods"]), release_id=request_id)
         ledger.record_release(con, request_id, manifest["profile"]["name"], manifest["periods"], cells, manifest["audit"]["summary"], now)
         maybe_crash("after_release_ledger")
-        recover.audit_published(paths, coordinator, manifest, now)
+        recover.audit_published(paths, coordinator, tmp, now)
         maybe_crash("after_release_audit")
         tmp.rename(paths.releases / request_id)
         maybe_crash("after_release_rename")
     finally:
         con.close()
     return paths.releases / request_id
+
+
+def altered_releases(root: Path) -> dict[str, list[str]]:
+    """Per release folder that is not what the audit log recorded, the files that differ: its
+    manifest against the ``manifest_sha256`` of the release's last ``release_published`` or
+    ``release_withdrawn`` line (a folder no such line anchors: its manifest), and every other file
+    in the folder against the manifest's ``files``. Nothing altered: an empty dict."""
+    paths = NetworkPaths(Path(root))
+    anchored: dict[str, str | None] = {}
+    for e in audit.read(paths.audit_log):
+        if e.get("action") in (recover.PUBLISHED, WITHDRAWN) and "release" in (e.get("objects") or {}):
+            anchored[e["objects"]["release"]] = (e.get("details") or {}).get("manifest_sha256")
+    out = {}
+    for folder in published_releases(paths.releases):
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
+        present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file() and p != folder / MANIFEST}
+        differ = [MANIFEST] if anchored.get(folder.name) is None or anchored[folder.name] != recover.manifest_sha256(folder) else []
+        differ += differing_files(file_hashes(folder, tuple(present)), listed if isinstance(listed, dict) else {})
+        if differ:
+            out[folder.name] = differ
+    return out
 
 
 def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetime | None = None) -> tuple[Path, bool]:
@@ -250,6 +344,7 @@ def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetim
     if earlier is not None and any(e["action"] == WITHDRAWN and e["objects"].get("release") == release_id for e in audit.read(paths.audit_log)):
         raise DvnetError("RELEASE_WITHDRAWN", f"{release_id} was withdrawn already on {withdrawn['at']}")
     audit.append(paths.audit_log, WITHDRAWN, actor=actor, objects={"release": release_id}, reason=withdrawn["reason"], now=now,
+                 manifest_sha256=recover.manifest_sha256(folder),
                  once=f"{WITHDRAWN}:{release_id}:{withdrawn['at']}", once_since=dt.datetime.fromisoformat(withdrawn["at"]),
                  head_key=coordinator_actor(paths.root, load_network(paths.root)).key)  # fmt: skip
     return folder, earlier is not None

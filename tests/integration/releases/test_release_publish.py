@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pandas as pd
@@ -11,8 +12,11 @@ import pytest
 from dvnet.anonymize.disclosure.tables import TOTAL
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.access.query import query_releases
-from fixtures_central import publish_reviewed as build_release
-from dvnet.assets.releases.lib.verify import reaudit_release, small_published_cells
+from fixtures_central import add_reviewers, publish_reviewed as build_release
+from dvnet.assets.releases.lib.release import build_request
+from dvnet.pipelines.ceremony import FOUNDER
+from dvnet.pipelines.cli import main
+from dvnet.assets.releases.lib.verify import reaudit_release, release_tables, small_published_cells
 from dvnet.common.network import NetworkPaths, load_network
 
 PERIOD = "2026-Q3"
@@ -81,7 +85,7 @@ def test_no_agency_identity_appears_in_any_published_cell(release):
         assert not any(i in text for i in ids), csv.name
 
 
-def test_second_release_is_audited_against_the_first(published, tmp_path):
+def test_second_release_is_audited_against_the_first(published, tmp_path, capsys):
     import shutil
 
     root = tmp_path / "net"
@@ -95,6 +99,26 @@ def test_second_release_is_audited_against_the_first(published, tmp_path):
         assert con.execute("SELECT count(DISTINCT release_id) FROM release_cells").fetchone()[0] == 2
     finally:
         con.close()
+
+    # A third request sees two earlier releases showing (largely) the same cells: each cell once (a
+    # margin two tables share is one cell: a Total coordinate is no coordinate).
+    third = build_request(root, "dv-default", [PERIOD], FOUNDER[0], release_id="third")
+    shown = set()
+    for folder in (published[1].folder, second.folder):
+        manifest, tables = release_tables(folder)
+        for t in tables:
+            f = t.frame[t.frame["status"] == "published"]
+            shown |= {(t.measure, tuple(sorted((d, v) for d, v in row.items() if v != TOTAL))) for row in f[list(t.dims)].astype(str).to_dict("records")}
+    assert third.manifest["audit"]["earlier_cells"] == len(shown)
+    assert f"with {len(shown)} earlier published cells" in third.summary
+    # The coordinator's per-reason counts add up to the suppressed cells, earlier releases' included.
+    reviewer = add_reviewers(root)[0][0]
+    code = main(["review", "show", "--network", str(root), "third", "--as", reviewer, "--key", str(root / "people" / reviewer / "signing.key")], {})
+    out = capsys.readouterr().out
+    counts = re.search(r"cells ([\d,]+)  published ([\d,]+)  suppressed ([\d,]+): primary ([\d,]+), dominance ([\d,]+), complementary ([\d,]+), earlier ([\d,]+)", out)
+    assert code == 0 and counts, out
+    cells, published_, suppressed, *reasons = (int(n.replace(",", "")) for n in counts.groups())
+    assert suppressed == cells - published_ == sum(reasons) and reasons[-1] > 0, out
 
 
 def test_query_reads_releases_only(release):

@@ -6,6 +6,7 @@ a withdrawn release says so and still counts for every later disclosure audit.""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import stat
@@ -96,22 +97,123 @@ def test_the_author_may_not_approve_and_a_forged_author_approval_blocks_publicat
     assert _refused(net) == "REVIEW_BY_AUTHOR"
 
 
-def test_a_change_to_the_request_voids_its_approvals_until_reviewers_decide_again(net):
-    _decide(net, "rev-one"), _decide(net, "rev-two")
-    report = review.request_folder(store.NetworkPaths(net), RID) / "report.html"
-    report.write_bytes(report.read_bytes() + b"<!-- changed -->")
-    assert _refused(net) == "REVIEW_STALE"
-    _decide(net, "rev-one"), _decide(net, "rev-two")
-    folder = review.publish_request(net, RID)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["review"]["approvals"] == 2 and manifest["requested_at"] == REQUESTED_AT.isoformat()
-    assert main(["query", "--network", str(net), "--release", RID, "SELECT 1"], {}) == 0
-    with pytest.raises(DvnetError) as caught:
-        _decide(net, "rev-one")
-    assert caught.value.reason == "REQUEST_PUBLISHED"
+def _publish_a_suppressed_cell(folder) -> str:
+    """Edit the request's CSV of rates as the reviewer's finding did: a cell the audit suppressed now
+    carries a value. Returns the file's path in the request."""
+    csv = folder / "csv" / "referral_acceptance_rate.csv"
+    lines = csv.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith(",,suppressed"))
+    lines[at] = lines[at].replace(",,suppressed", ",0.5,published")
+    csv.write_text("\n".join(lines) + "\n")
+    return "csv/referral_acceptance_rate.csv"
+
+
+def _as(root, person_id: str) -> list[str]:
+    return ["--as", person_id, "--key", str(root / "people" / person_id / "signing.key")]
+
+
+def test_a_request_altered_after_its_audit_is_never_approved_or_published(net, capsys):
+    paths = store.NetworkPaths(net)
+    folder = review.request_folder(paths, RID)
+    _decide(net, "rev-one")
+    original = (folder / "csv" / "referral_acceptance_rate.csv").read_bytes()
+    edited = _publish_a_suppressed_cell(folder)
+    decisions = sorted((folder / review.DECISIONS).iterdir())
+    for person_id in ("rev-one", "rev-two"):  # approving the content as it is now: refused, nothing recorded
+        with pytest.raises(DvnetError) as caught:
+            _decide(net, person_id)
+        assert caught.value.reason == "REQUEST_ALTERED" and caught.value.context["files"] == [edited]
+    assert sorted((folder / review.DECISIONS).iterdir()) == decisions
+    assert _refused(net) == "REQUEST_ALTERED"
+    code = main(["release", "publish", "--network", str(net), RID, *_as(net, FOUNDER[0])], {})
+    err = capsys.readouterr().err
+    assert code == 1 and "REQUEST_ALTERED" in err and edited in err and "decide again" not in err, err
+    assert main(["review", "show", "--network", str(net), RID, *_as(net, "rev-one")], {}) == 0
+    shown = capsys.readouterr().out
+    assert "audit PASSED" not in shown and "ALTERED" in shown and edited in shown, shown
+    assert main(["review", "list", "--network", str(net), "--waiting", "--ids", *_as(net, "rev-one")], {}) == 0
+    assert RID not in capsys.readouterr().out  # nothing to wait for: it can never be approved
+
+    # The disclosure record rewritten to match the edit: the audit log still holds the audited hash.
+    record = review.read_disclosure(folder)
+    files = review.file_hashes(folder, review.RELEASE_FILES)
+    (folder / review.DISCLOSURE).write_text(json.dumps({**record, "files": files, "content_sha256": review.combined_hash(files)}))
+    assert review.review_state(net, RID).altered == (review.DISCLOSURE,)
+    assert _refused(net) == "REQUEST_ALTERED"
+
+    # Put back as audited, record and all: the approval of the audited content counts again.
+    (folder / review.DISCLOSURE).write_text(json.dumps(record))
+    (folder / edited).write_bytes(original)
+    _decide(net, "rev-two")
+    published = review.publish_request(net, RID)
+    assert (published / edited).read_bytes() == original
+
+
+def test_decisions_bound_to_other_content_do_not_count_and_do_not_invite_approving_it(net):
+    # A decision record signed for content other than the audited one (an older tool's approval of
+    # an edited request): it does not count, and the hint does not ask to approve "as it is now".
+    body = {"request_id": RID, "reviewer": "rev-one", "verdict": review.APPROVE, "comment": "x", "decided_at": REQUESTED_AT.isoformat(),
+            "content_sha256": "0" * 64}  # fmt: skip
+    key = authorise(net, "rev-one", net / "people" / "rev-one" / "signing.key", "review.approve").key
+    folder = review.request_folder(store.NetworkPaths(net), RID)
+    (folder / review.DECISIONS).mkdir(exist_ok=True)
+    (folder / review.DECISIONS / "old.json").write_text(json.dumps({**body, "sig": audit._sign(key, review.DECISION_LABEL, audit._canonical(body))}))
+    _decide(net, "rev-two")
     with pytest.raises(DvnetError) as caught:
         review.publish_request(net, RID)
-    assert caught.value.reason == "REQUEST_PUBLISHED"
+    assert caught.value.reason == "REVIEW_STALE" and "as it is now" not in (caught.value.hint or "")
+
+
+def test_a_rejected_request_cannot_be_approved_and_nothing_is_recorded(net, capsys):
+    assert main(["review", "reject", "--network", str(net), RID, "--comment", "a small cell", *_as(net, "rev-one")], {}) == 0
+    out = capsys.readouterr().out
+    assert f"rejected {RID} as rev-one" in out and "rejectd" not in out, out
+    folder = review.request_folder(store.NetworkPaths(net), RID)
+    decisions, entries = sorted((folder / review.DECISIONS).iterdir()), len(audit.read(store.NetworkPaths(net).audit_log))
+    code = main(["review", "approve", "--network", str(net), RID, "--comment", "fine by me", *_as(net, "rev-two")], {})
+    assert code == 1 and "REQUEST_REJECTED" in capsys.readouterr().err
+    assert sorted((folder / review.DECISIONS).iterdir()) == decisions
+    assert sum(e["action"] == review.DECIDED for e in audit.read(store.NetworkPaths(net).audit_log)[entries:]) == 0
+
+
+def test_a_published_folder_is_anchored_in_the_audit_log_by_its_manifest_hash(net, capsys):
+    _decide(net, "rev-one"), _decide(net, "rev-two")
+    published_at = REQUESTED_AT + dt.timedelta(hours=3)
+    folder = review.publish_request(net, RID, now=published_at)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # Every file but the manifest is listed with its hash; the data files are the audited bytes.
+    assert manifest["files"] == review.file_hashes(folder, tuple(n for n in review.RELEASE_FILES if n != "manifest.json"))
+    audited = review.read_disclosure(review.request_folder(store.NetworkPaths(net), RID))["files"]
+    assert all(audited[name] == sha for name, sha in manifest["files"].items() if name != review.REPORT)
+    log = store.NetworkPaths(net).audit_log
+    (line,) = [e for e in audit.read(log) if e["action"] == "release_published" and e["objects"] == {"release": RID}]
+    assert line["details"]["manifest_sha256"] == hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    (requested,) = [e for e in audit.read(log) if e["action"] == review.REQUESTED and e["objects"] == {"request": RID}]
+    assert requested["details"]["content_sha256"] == manifest["review"]["content_sha256"]
+    # The report says when it was published (and requested), as the manifest does.
+    html = (folder / review.REPORT).read_text()
+    assert f"<tr><th>published at</th><td>{published_at.isoformat()}</td></tr>" in html
+    assert f"<tr><th>requested at</th><td>{REQUESTED_AT.isoformat()}</td></tr>" in html
+    # Withdrawn: its list status says so, and the withdrawal's line anchors the rewritten manifest.
+    assert main(["release", "withdraw", "--network", str(net), RID, "--reason", "x", *_as(net, FOUNDER[0])], {}) == 0
+    (withdrawn,) = [e for e in audit.read(log) if e["action"] == review.WITHDRAWN]
+    assert withdrawn["details"]["manifest_sha256"] == hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    capsys.readouterr()
+    assert main(["review", "list", "--network", str(net), *_as(net, "rev-one")], {}) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if f" {RID} " in line]
+    assert len(rows) == 1 and "withdrawn" in rows[0] and "published" not in rows[0], rows
+    # The auditor's check: intact, then an edited file and a manifest rewritten to match it both show.
+    assert main(["release", "verify", "--network", str(net)], {}) == 0
+    capsys.readouterr()
+    _publish_a_suppressed_cell(folder)
+    assert main(["release", "verify", "--network", str(net)], {}) == 1
+    out = capsys.readouterr().out
+    assert f"RELEASE_ALTERED: release {RID}: 1 file(s)" in out and "csv/referral_acceptance_rate.csv" in out, out
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = review.file_hashes(folder, tuple(manifest["files"]))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["release", "verify", "--network", str(net)], {}) == 1
+    assert "manifest.json" in capsys.readouterr().out
 
 
 def test_a_rejection_blocks_publication_whatever_the_approvals(net):
