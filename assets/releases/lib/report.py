@@ -17,12 +17,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display; decided here because reports are written by servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from markupsafe import Markup  # noqa: E402
 
 from dvnet.anonymize.disclosure.audit import SUPPRESSED_MARK  # noqa: E402
 from dvnet.anonymize.disclosure.tables import TOTAL  # noqa: E402
 from dvnet.common.files import atomic_write  # noqa: E402
-from dvnet.assets.releases.lib.files import PUBLICATION_PENDING, PUBLISHED_AT_ROW  # noqa: E402
+from dvnet.assets.releases.lib.files import PUBLICATION_PENDING  # noqa: E402
 from dvnet.common.templates import render  # noqa: E402
 
 #: A group's rate this many percentage points or more from the network rate is flagged.
@@ -181,6 +180,6 @@ def write_report(path: Path, manifest: dict, tables: dict[str, tuple[pd.DataFram
         network={p: network_rate(eq, p) for p in periods} if eq is not None else {},
         threshold=EQUITY_THRESHOLD_PP, disclosure=manifest.get("disclosure"),
         # A request's manifest holds its request time as published_at; publication stamps the row (files.stamp_publication).
-        published_row=Markup(PUBLISHED_AT_ROW).format(manifest["published_at"] if "requested_at" in manifest else PUBLICATION_PENDING),
+        published_at=manifest["published_at"] if "requested_at" in manifest else PUBLICATION_PENDING,
     )
     atomic_write(path, html.encode("utf-8"))
