@@ -43,7 +43,31 @@ def verify(log: Path, anchor_files: tuple[Path, ...]) -> int:
         return EXIT_REFUSED
     console.print(f"[green]audit log intact[/]: {result.entries} entries; {result.signatures} signatures checked; "
                   f"{result.anchors} anchors checked; head {'signed by the keeper' if result.head_signed else 'unsigned or keeper unknown'}")  # fmt: skip
+    altered = _altered_releases(log)
+    if altered is None:
+        return EXIT_OK
+    if altered:
+        for release, files in sorted(altered.items()):
+            console.print(f"[red]release folder NOT intact[/]: RELEASE_ALTERED: release {release}: {len(files)} file(s) differ from what "
+                          f"the audit log anchors: {', '.join(files)}", soft_wrap=True, highlight=False)
+        return EXIT_REFUSED
+    console.print("[green]release folders intact[/]: every file as its publication was logged")
     return EXIT_OK
+
+
+def _altered_releases(log: Path) -> dict[str, list[str]] | None:
+    """For the coordinator's own log (in its network folder): each release folder whose files are
+    not what its publication (or withdrawal) logged (``dvnet release verify``'s check); None for
+    any other log, or a copy kept without its network."""
+    from dvnet.common.network import NetworkPaths
+
+    root = Path(log).resolve().parent.parent
+    paths = NetworkPaths(root)
+    if Path(log).resolve() != paths.audit_log.resolve() or not paths.registry.exists() or not paths.releases.is_dir():
+        return None
+    from dvnet.assets.releases.lib.review import altered_releases
+
+    return altered_releases(root)
 
 
 def _not_intact(e) -> str:

@@ -202,13 +202,16 @@ def test_a_published_folder_is_anchored_in_the_audit_log_by_its_manifest_hash(ne
     assert main(["review", "list", "--network", str(net), *_as(net, "rev-one")], {}) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if f" {RID} " in line]
     assert len(rows) == 1 and "withdrawn" in rows[0] and "published" not in rows[0], rows
-    # The auditor's check: intact, then an edited file and a manifest rewritten to match it both show.
+    # The auditor's check: intact, then an edited file and a manifest rewritten to match it both show,
+    # by `dvnet release verify` and by `dvnet audit verify` of the coordinator's log alike.
     assert main(["release", "verify", "--network", str(net)], {}) == 0
-    capsys.readouterr()
+    assert main(["audit", "verify", str(log)], {}) == 0
+    assert "release folders intact" in capsys.readouterr().out
     _publish_a_suppressed_cell(folder)
-    assert main(["release", "verify", "--network", str(net)], {}) == 1
-    out = capsys.readouterr().out
-    assert f"RELEASE_ALTERED: release {RID}: 1 file(s)" in out and "csv/referral_acceptance_rate.csv" in out, out
+    for command in (["release", "verify", "--network", str(net)], ["audit", "verify", str(log)]):
+        assert main(command, {}) == 1
+        out = " ".join(capsys.readouterr().out.split())
+        assert f"RELEASE_ALTERED: release {RID}: 1 file(s)" in out and "csv/referral_acceptance_rate.csv" in out, out
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["files"] = review.file_hashes(folder, tuple(manifest["files"]))
     (folder / "manifest.json").write_text(json.dumps(manifest))
