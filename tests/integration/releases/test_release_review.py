@@ -257,3 +257,33 @@ def test_unknown_requests_and_empty_comments_are_refused(net):
     with pytest.raises(DvnetError) as caught:
         _decide(net, "rev-one", comment="  ")
     assert caught.value.reason == "USAGE_COMMENT_MISSING"
+
+
+def test_a_published_request_is_neither_reviewed_nor_published_again(net, capsys):
+    _decide(net, "rev-one"), _decide(net, "rev-two")
+    review.publish_request(net, RID, now=REQUESTED_AT + dt.timedelta(hours=1))
+    log = store.NetworkPaths(net).audit_log
+    entries = len(audit.read(log))
+    code = main(["review", "approve", "--network", str(net), RID, "--comment", "again", *_as(net, "rev-one")], {})
+    assert code == 1 and "REQUEST_PUBLISHED" in capsys.readouterr().err
+    with pytest.raises(DvnetError) as caught:
+        review.publish_request(net, RID)
+    assert caught.value.reason == "REQUEST_PUBLISHED"
+    later = audit.read(log)[entries:]  # the refusals are audited as such; no decision and no publication recorded
+    assert not [e for e in later if e["action"] in (review.DECIDED, "release_published") and e.get("outcome") != "refused"], later
+
+
+def test_a_report_without_its_pending_publication_row_is_not_stamped(tmp_path):
+    """Publication writes its time into the one pending row of the request's report; a report
+    without it (made before the row existed, or by hand) is refused, and left as it was."""
+    from dvnet.assets.releases.lib.files import PUBLICATION_PENDING, PUBLISHED_AT_ROW, stamp_publication
+
+    report = tmp_path / "report.html"
+    report.write_text("<table><tr><th>published at</th><td>2026-11-02T09:00:00+00:00</td></tr></table>", encoding="utf-8")
+    before = report.read_bytes()
+    with pytest.raises(DvnetError) as caught:
+        stamp_publication(report, "2026-11-02T12:00:00+00:00")
+    assert caught.value.reason == "REQUEST_OUTDATED" and report.read_bytes() == before
+    report.write_text(f"<table>{PUBLISHED_AT_ROW.format(PUBLICATION_PENDING)}</table>", encoding="utf-8")
+    stamp_publication(report, "2026-11-02T12:00:00+00:00")
+    assert report.read_text(encoding="utf-8") == f"<table>{PUBLISHED_AT_ROW.format('2026-11-02T12:00:00+00:00')}</table>"

@@ -487,6 +487,8 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("release withdraw", "network_dir"): [("missing", lambda w: ["release", "withdraw", "--network", str(w.missing), "r", "--reason", "x", *w.as_founder], "USAGE_OPTION_INVALID")],
     ("release withdraw", "release_id"): [("unknown", lambda w: ["release", "withdraw", "--network", str(w.net), "r-nothing", "--reason", "x", *w.as_founder], "RELEASE_UNKNOWN")],
     ("release withdraw", "reason"): [("empty", lambda w: ["release", "withdraw", "--network", str(w.net), "r-nothing", "--reason", "", *w.as_founder], "USAGE_REASON_MISSING")],
+    ("release verify", "network_dir"): [("missing", lambda w: ["release", "verify", "--network", str(w.missing)], "USAGE_OPTION_INVALID"),
+                                        ("not a network", lambda w: ["release", "verify", "--network", str(w.full)], "REGISTRY_MISSING")],
 }
 
 #: Parameters that have no bad value, and why.
