@@ -89,23 +89,22 @@ def _why_not_read(name: bytes) -> str:
 
 
 def _shown(raw: bytes) -> str:
+    return _plain(raw, _PLAIN_TEXT) or f"(a name that is not plain text, sha256 {hashlib.sha256(raw).hexdigest()[:16]})"
+
+
+def _plain(raw: bytes, pattern: re.Pattern) -> str | None:
+    """``raw`` (a file name's bytes) as text when it is ASCII matching ``pattern``, else None."""
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
-        text = ""
-    return text if _PLAIN_TEXT.fullmatch(text) else f"(a name that is not plain text, sha256 {hashlib.sha256(raw).hexdigest()[:16]})"
+        return None
+    return text if pattern.fullmatch(text) else None
 
 
 def inbox_name(path: Path) -> str:
     """The name of an inbox entry as safe text: itself when plain, else a stand-in from its bytes."""
     raw = os.fsencode(Path(path).name)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        text = ""
-    if _PLAIN_NAME.fullmatch(text):
-        return text
-    return f"renamed-{hashlib.sha256(raw).hexdigest()[:16]}{BUNDLE_SUFFIX}"
+    return _plain(raw, _PLAIN_NAME) or f"renamed-{hashlib.sha256(raw).hexdigest()[:16]}{BUNDLE_SUFFIX}"
 
 
 def kind_of(mode: int) -> str | None:
