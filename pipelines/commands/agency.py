@@ -20,17 +20,17 @@ def agency() -> None:
 @agency.command("init")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--id", "agency_id", required=True, help="Short id: lowercase letters, digits and dashes.")
-@click.option("--name", required=True)
-@click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES))
+@click.option("--name", required=True, help="The agency's name as the public directory shows it.")
+@click.option("--type", "org_type", required=True, type=click.Choice(ORG_TYPES), help="The kind of organisation (the directory groups by it).")
 @click.option("--tier", required=True, type=click.IntRange(1, 4), help="; ".join(f"{k}: {v}" for k, v in TIERS.items()))
 @click.option("--region", required=True, help="One of the network's regions (the coordinator tells you; `dvnet network show` lists them). Checked when the coordinator registers the agency.")
 @click.option("--network-name", help="The network it joins (checked against the coordinator's files).")
 @click.option("--service", "services", multiple=True, help="A service offered (repeatable).")
 @click.option("--eligibility", default="", help="Who the agency serves.")
-@click.option("--phone", default="")
-@click.option("--email", default="")
-@click.option("--website", default="")
-@click.option("--intake-hours", default="")
+@click.option("--phone", default="", help="Contact phone for professionals (Tier 1 directory).")
+@click.option("--email", default="", help="Contact email for professionals (Tier 1 directory).")
+@click.option("--website", default="", help="Public website (Tier 1 directory).")
+@click.option("--intake-hours", default="", help="When the agency takes referrals, in plain words (Tier 1 directory).")
 def init(folder: Path, agency_id, name, org_type, tier, region, network_name, services, eligibility, phone, email, website, intake_hours) -> None:
     """Make FOLDER (0700) with this agency's own keys (0600, never printed) and its public
     registration file for the coordinator.

@@ -17,7 +17,7 @@ def person() -> None:
 @person.command("init")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--id", "person_id", required=True, help="Short id: lowercase letters, digits and dashes.")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="The person's name as the registry and the audit log show it.")
 @click.option("--org", required=True, help="Their organisation (a steward's must be the agency's registry id).")
 def init(folder: Path, person_id: str, name: str, org: str) -> None:
     """Make FOLDER (0700) with the person's signing and encryption keys (0600, never printed) and person.yaml,

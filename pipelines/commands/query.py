@@ -26,7 +26,8 @@ def _cell(value: object) -> str:
 @network_option(required=False, help="The network folder whose coordinator/releases/ are queried (or give --releases).")
 @click.option("--releases", "releases_dir", type=click.Path(path_type=Path, file_okay=False), help="A folder of releases (overrides --network).")
 @click.option("--release", help="Release id to use as the default schema (default: the newest one not withdrawn).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True,
+              help="How the result is printed: a table to read, or CSV to pipe into another program.")
 def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release: str | None, fmt: str) -> None:
     """Run SQL against published releases (read-only; the warehouse is never reachable).
 

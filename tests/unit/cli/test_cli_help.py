@@ -57,9 +57,27 @@ def test_command_help_exits_0(name, capsys):
 def test_every_subcommand_help_exits_0(name, capsys):
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
-    for sub in getattr(command, "commands", {}):
+    for sub, subcommand in getattr(command, "commands", {}).items():
         out = _help(capsys, name, sub)
         assert f"dvnet {name} {sub}" in out
+        # What it does, in the listing and in its own --help (a docstring set after click read it is lost).
+        assert subcommand.help and subcommand.help.strip(), f"dvnet {name} {sub} has no description"
+        assert subcommand.help.split()[0] in out, f"dvnet {name} {sub} --help does not describe it"
+
+
+def test_every_option_says_what_it_is_for():
+    """Each option of each command carries its own help line (arguments are named in the command's)."""
+    bare = []
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name in command.list_commands(click.Context(cli)):
+                walk(command.get_command(click.Context(cli), name), [*path, name])
+            return
+        bare.extend(f"{' '.join(path)} {p.opts[0]}" for p in command.params if isinstance(p, click.Option) and not p.hidden and not (p.help or "").strip())
+
+    walk(cli, ["dvnet"])
+    assert not bare, f"options without help: {bare}"
 
 
 def test_issue_3_subcommands_exist():
