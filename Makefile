@@ -29,7 +29,7 @@ test-packages:
 	@bash tests/system/require-packages
 
 ## Benchmarks: every figure beside its reference from the same run, in benchmarks/results/latest.md
-## (28 minutes on 2 cores). bench-quick: the same table at small sizes in about 2 minutes, in
+## (28 minutes on 2 cores). bench-quick: the same table at small sizes in about 5 minutes, in
 ## benchmarks/results/quick/ (not committed). Left out: the 1,000,000-cell suppression release
 ## (benchmarks/suppression.py --sizes 1000000: over 20 minutes, into its time limits; issue 14).
 bench: export DVNET_BENCH_RUN := full-$(shell date -u +%Y%m%dT%H%M%SZ)
