@@ -2,9 +2,10 @@
 
 An agency's programme is the outsider's (``audit.py``) with its own counts as lower bounds and the
 cells it alone contributes fixed at their values (``insider_view``). ``insiders_short`` finds the
-dominated suppressed cells an agency narrows: a range narrower than p % of the largest other
-agency's count (or pinned), or a highest value that, less its own count, does not reach p % above
-that count (the p % rule's upper protection). ``repair_insiders`` closes each shortfall in the
+suppressed cells an agency narrows: a small count (primary) whose range is narrower than the
+protection width the outsider is held to, a dominated cell whose range is narrower than p % of the
+largest other agency's count (or pinned), or a highest value that, less its own count, does not
+reach p % above that count (the p % rule's upper protection). ``repair_insiders`` closes each shortfall in the
 agency's own programme: the cheapest cell whose coefficient in the agency's dual cut covers what
 the cell lacks (``complementary_heuristic.add_cut_cells``), until its own audit passes.
 """
@@ -84,9 +85,12 @@ def insiders_short(
     prep: Prepared, suppressed: np.ndarray, kinds: np.ndarray, exact_limit: int, time_limit: float | None, *, report_exact: bool = False,
     memo: ComponentMemo | None = None,
 ) -> InsiderCheck:
-    """Dominated suppressed cells (and small counts the p % rule flags too) whose range, as one
-    agency works it out, is pinned or narrower than p % of the largest other agency's count, or
-    whose highest value, less the agency's own count, comes within p % above that count.
+    """Suppressed cells that one agency, knowing its own counts, narrows: a small count (primary)
+    whose range is narrower than its protection width (``Problem.required``, what the outsider's
+    audit holds it to), a dominated cell (or a small count the p % rule flags too) whose range is
+    pinned or narrower than p % of the largest other agency's count, or whose highest value, less
+    the agency's own count, comes within p % above that count. A cell the agency alone contributes
+    is its own: never a target of its check.
 
     Per agency, only the components (suppressed cells linked by equations, as the outsider's
     audit splits them) where its own counts narrow a bound are solved again: elsewhere its range
@@ -96,9 +100,12 @@ def insiders_short(
     answer); a short one gets its exact range, so what it lacks is exact. ``memo``: components
     settled by earlier rounds (``attack.ComponentMemo``)."""
     p = prep.profile.p_percent
-    targets_all = np.nonzero(suppressed & ((kinds == DOMINANCE) | ((kinds == PRIMARY) & np.isfinite(prep.problem.top))))[0]
-    if prep.by_agency is None or p is None or not len(targets_all):
+    targets_all = np.nonzero(suppressed & ((kinds == DOMINANCE) | (kinds == PRIMARY)))[0]
+    if prep.by_agency is None or not len(targets_all):
         return InsiderCheck([])
+    small = kinds[targets_all] == PRIMARY
+    p_rule = (p is not None) & ~(small & ~np.isfinite(prep.problem.top[targets_all]))  # the cells the p % rule flags
+    width = np.where(small, prep.problem.required[targets_all], 0.0)  # the small count's protection, against every agency
     M, truth = prep.model.M, prep.model.truth
     L, U = prep.view.bounds(suppressed)
     free = np.nonzero(U - L > 1e-9)[0]
@@ -110,8 +117,10 @@ def insiders_short(
         La, Ua = insider_view(prep, a).bounds(suppressed)
         own = dense[:, a]
         others = np.delete(dense, a, axis=1).max(axis=1) if dense.shape[1] > 1 else np.zeros(len(targets_all))
-        need = np.maximum(p / 100.0 * others, EXACT_WIDTH)  # and never pinned: that reads the others' part exactly
-        top = own + (1.0 + p / 100.0) * others
+        share = (p or 0.0) / 100.0
+        # Never pinned (that reads the others' part exactly), p % of the largest other where the rule flags the cell.
+        need = np.maximum(width, np.where(p_rule, np.maximum(share * others, EXACT_WIDTH), 0.0))
+        top = np.where(p_rule, own + (1.0 + share) * others, -np.inf)
         changed = comp[(La > L) | (Ua < U)]
         looked = np.isin(comp[targets_all], changed[changed >= 0]) | (prep.problem.required[targets_all] < need - 1e-9)
         looked |= prep.problem.top[targets_all] < top - 1e-9

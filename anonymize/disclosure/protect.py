@@ -338,7 +338,8 @@ def protect(
         if insiders:
             raise DisclosureError(
                 AUDIT_FAILED,
-                f"{insiders} dominated cell(s) an agency, knowing its own counts, could narrow to less than {prep.profile.p_percent:g} % of another agency's count",
+                f"{insiders} suppressed cell(s) an agency, knowing its own counts, could narrow below their protection "
+                "(a small count's width, or p % of another agency's count)",
                 hint="publish coarser categories, or fewer tables sharing these margins",
                 insider_cells=insiders,
             )
@@ -370,7 +371,7 @@ def _audit_until_passed(
     deadline: float, seen: SeenRanges | None = None,
 ) -> tuple[AuditReport, np.ndarray, int]:
     """The final audit of the pattern, repaired until it passes its own audit (or rounds run out).
-    Also how many dominated cells an insider still narrows (``insiders.insiders_short``).
+    Also how many suppressed cells an insider still narrows (``insiders.insiders_short``).
 
     The pattern must pass the very audit that gates publication: a complementary cell the
     attacker can pin exactly hides nothing, so it is published (what it shows is known anyway);

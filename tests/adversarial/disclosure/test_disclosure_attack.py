@@ -25,7 +25,9 @@ estimate within p*: a published cell in which an agency, subtracting its own cou
 total, is left with less than (1 + p/100) x the largest other agency's count (the p % rule), or a
 suppressed cell where the same holds of the highest value the agency works out for it, whatever
 its range's width (the p % rule's upper protection: a wide range that lies mostly below the true
-count still tells the agency too much).
+count still tells the agency too much); or a hidden small count (true count 1..t-1) with another
+agency's part in it whose range, as the agency works it out, is narrower than the protection width
+(the agency would read the others' small count within less than the protection).
 Headline: ``T tables, S suppressed, R releases: 0 exact, 0 narrow, 0 small differences, 0 insider
 estimates within p``.
 """
@@ -152,6 +154,7 @@ class Programme:
     label: list = field(default_factory=list)
     own: dict = field(default_factory=dict)  # variable -> {agency: its count}
     p: dict = field(default_factory=dict)  # variable -> the p % of the release that showed it
+    small: set = field(default_factory=set)  # hidden variables whose true count is a small count 1..t-1
 
     def var(self, truth: float, lo: float, hi: float, label: str) -> int:
         self.lo.append(lo), self.hi.append(hi), self.truth.append(truth)
@@ -193,6 +196,8 @@ def build(releases: list[Seen]) -> Programme:
                 if np.isnan(s):
                     sensitive = row["reason"] in ("primary", "dominance") or 1 <= tv < t
                     P.need[q] = max(P.need[q], width if sensitive else 1.0)
+                    if 1 <= tv < t:
+                        P.small.add(q)
                 else:
                     P.lo[q], P.hi[q] = max(P.lo[q], a), min(P.hi[q], b)
                 P.own[q] = own_by_row.get(frame.index[i], {})
@@ -357,7 +362,8 @@ def attack(releases: list[Seen]) -> Findings:
 def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
     """Cells in which some agency, knowing its own count in every cell (and, granted, which cells
     it alone contributes), would know the largest other agency's count to within p % (see the
-    module doc: the p % rule on a published total, on the highest value of a suppressed cell).
+    module doc: the p % rule on a published total, on the highest value of a suppressed cell), or
+    a hidden small count with another agency's part in it to a range narrower than its width.
 
     An agency's knowledge only moves bounds, so it is solved on the outsider's programme of each
     component its counts narrow, with those bounds swapped in (and back out after)."""
@@ -393,6 +399,13 @@ def insider_estimates(P: Programme, outsider: Solver) -> list[int]:
                 top = outsider.highest(q) if mine else once((q, "max"), outsider.highest)
                 assert T[q] <= top + 1e-6, f"{P.label[q]}: the insider's range misses the true count"
                 if top - own[q] < (1.0 + p) * largest - 1e-6:
+                    hit.add(q)
+            for q in sorted(P.small - hit):
+                if alone[q] or outsider.comp[q] not in touched or not any(b != a for b in P.own.get(q, {})):
+                    continue  # its own cell, or a range that is the outsider's (judged already)
+                lo_q, hi_q = outsider.range(q)
+                assert lo_q - 1e-6 <= T[q] <= hi_q + 1e-6, f"{P.label[q]}: the insider's range misses the true count"
+                if hi_q - lo_q < P.need[q] - 1e-6:
                     hit.add(q)
     return sorted(hit)
 
