@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import re
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +187,21 @@ def read_head(path: Path, limit: int) -> bytes | None:
             return f.read(limit)
         except OSError:
             return None
+
+
+def destination(folder: Path, name: str, tag: str | None) -> Path:
+    """Where the inbox entry named ``name`` (its ``inbox_name``) goes in ``folder`` (quarantine or
+    archive): that name when nothing there has it, else the name with ``tag`` (the file's hash)
+    before the suffix, else with a random tag. Nothing already in the folder is ever taken: a rename
+    onto a file replaces it (an earlier quarantine's copy lost) and onto a folder fails, and senders
+    choose names, so an earlier arrival can hold exactly the name a later one would be given."""
+    stem = name.removesuffix(BUNDLE_SUFFIX)
+    for candidate in (name, *((f"{stem}.{tag[:12]}{BUNDLE_SUFFIX}",) if tag else ())):
+        if not os.path.lexists(folder / candidate):
+            return folder / candidate
+    while os.path.lexists(dest := folder / f"{stem}.{secrets.token_hex(6)}{BUNDLE_SUFFIX}"):
+        continue
+    return dest
 
 
 def move_out(path: Path, dest: Path) -> None:

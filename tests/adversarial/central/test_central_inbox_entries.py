@@ -4,6 +4,7 @@ symbolic links (never followed), FIFOs (never opened), sockets, folders, unreada
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -131,6 +132,35 @@ def test_a_file_the_system_will_not_open_is_quarantined_not_a_crash(ck, kit, mon
     assert (o.outcome, o.reason, o.file_sha256) == ("quarantined", UNREADABLE, None)
     assert "Permission denied" in o.message
     assert (kit.paths.quarantine / "locked.dvb").is_file() and not path.exists()
+
+
+def test_a_name_an_earlier_sender_took_in_quarantine_is_never_reused(ck, kit):
+    """A sender chooses names, so it can take the very name the next arrival would be quarantined
+    under (a folder named ``<name>.<first 12 hex of its SHA-256>.dvb``, the name a second copy of
+    ``<name>.dvb`` gets): the run goes on, nothing already in quarantine is replaced, and every
+    entry there keeps its own reason file. A rename onto a folder failed and stopped every run."""
+    blob = b"not a bundle, sent again and again" * 8
+    taken = f"again.{hashlib.sha256(blob).hexdigest()[:12]}.dvb"
+    (kit.inbox / taken).mkdir(mode=0o755)
+    (kit.inbox / taken / "inside.dvb").write_bytes(b"held")
+    for p in (kit.inbox / taken, kit.inbox / taken / "inside.dvb"):
+        os.chmod(p, 0o755)  # as an SFTP account with a lax umask delivers them
+    kit.drop("again", blob)
+    assert len(_ingest(kit)) == 2
+    for _ in range(2):  # the second copy meets the folder, the third both names taken
+        kit.drop("again", blob)
+        (o,) = _ingest(kit)
+        assert (o.outcome, o.reason) == ("quarantined", "FRAMING_INVALID")
+    assert os.listdir(kit.inbox) == []
+    quarantined = sorted(p for p in kit.paths.quarantine.iterdir() if not p.name.endswith(".reason.json"))
+    assert len(quarantined) == 4 and (kit.paths.quarantine / taken / "inside.dvb").read_bytes() == b"held"
+    assert [p.read_bytes() for p in quarantined if p.is_file()] == [blob] * 3
+    for p in quarantined:
+        assert p.with_name(p.name + ".reason.json").is_file(), p.name
+        assert os.lstat(p).st_mode & 0o077 == 0, p.name  # owner-only: the folder and what it holds too
+    assert os.lstat(kit.paths.quarantine / taken / "inside.dvb").st_mode & 0o077 == 0
+    with duckdb.connect(str(kit.paths.warehouse)) as con:
+        assert checks.quarantine_explained(con, kit.paths.quarantine).passed
 
 
 def test_the_inbox_reason_codes():
