@@ -495,7 +495,8 @@ def _verify_steps(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode:
     out.file_sha256 = entry.sha256
     try:
         if entry.blob is None:  # over the cap: hashed as a stream, never read whole
-            raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
+            raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit"
+                                             + ("" if entry.sha256 else "; it was not read (far larger than anything sent, or still growing)"))
         found.blob = entry.blob
         parsed = found.parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
         h = parsed.header

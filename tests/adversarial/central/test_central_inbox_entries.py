@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from dvnet.assets.intake.lib import checks
-from dvnet.assets.intake.lib.inbox import NOT_A_FILE, UNREADABLE, inbox_name
+from dvnet.assets.intake.lib.inbox import HASHED_OVER_CAP, NOT_A_FILE, UNREADABLE, inbox_name, read_entry
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox, pending_files
 from dvnet.common.audit_trail import verify_log
 
@@ -161,6 +161,37 @@ def test_a_name_an_earlier_sender_took_in_quarantine_is_never_reused(ck, kit):
     assert os.lstat(kit.paths.quarantine / taken / "inside.dvb").st_mode & 0o077 == 0
     with duckdb.connect(str(kit.paths.warehouse)) as con:
         assert checks.quarantine_explained(con, kit.paths.quarantine).passed
+
+
+def test_a_file_over_the_cap_is_hashed_only_as_far_as_it_was_delivered(tmp_path):
+    """Over the cap a file is hashed for its receipt, but a sparse one (a few bytes written at a far
+    offset) claiming more than ``HASHED_OVER_CAP`` times the cap is not read at all: terabytes that
+    cost the sender nothing took the coordinator hours to hash."""
+    cap = 1 << 20
+    dense = tmp_path / "dense.dvb"
+    dense.write_bytes(os.urandom(cap) * (HASHED_OVER_CAP + 2))  # really on disk: hashed
+    assert read_entry(dense, cap).sha256 == hashlib.sha256(dense.read_bytes()).hexdigest()
+    sparse = tmp_path / "sparse.dvb"
+    with sparse.open("wb") as f:
+        f.truncate(64 * HASHED_OVER_CAP * cap)
+        f.write(b"DVNB")
+    assert os.stat(sparse).st_blocks * 512 < os.stat(sparse).st_size  # the filesystem keeps it sparse
+    entry = read_entry(sparse, cap)
+    assert (entry.sha256, entry.blob) == (None, None) and entry.size > cap
+    small_sparse = tmp_path / "small-sparse.dvb"
+    with small_sparse.open("wb") as f:
+        f.truncate(2 * cap)  # within the bound: hashed whatever it holds
+    assert read_entry(small_sparse, cap).sha256 == hashlib.sha256(bytes(2 * cap)).hexdigest()
+
+
+def test_a_sparse_file_claiming_terabytes_is_quarantined_unread_at_once(ck, kit):
+    sparse = kit.inbox / "claims-a-terabyte.dvb"
+    with sparse.open("wb") as f:
+        f.truncate(1 << 40)
+    (o,) = _ingest(kit)
+    assert (o.outcome, o.reason, o.file_sha256) == ("quarantined", "TOO_LARGE", None)
+    assert os.listdir(kit.inbox) == [] and (kit.paths.quarantine / "claims-a-terabyte.dvb.reason.json").is_file()
+    assert ck.receipts(kit) == {}  # a receipt names the bytes received: none were
 
 
 def test_the_inbox_reason_codes():
