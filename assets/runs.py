@@ -34,9 +34,9 @@ from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: A refused release is the user's error, told in one line by the CLI: no step-failure traceback on
-#: the terminal (the instance's event log keeps it for the UI).
+#: A run dvnet executes in its own process tells the user through the CLI: a refusal (WAREHOUSE_BUSY,
+#: AUDIT_FAILED, ...) in one line, the outcomes in its table. Dagster's console logger would print
+#: a step failure's stack trace on the terminal first (the instance's event log keeps it for the UI).
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 #: The network's instance, inside its coordinator folder.
 INSTANCE_FOLDER = "dagster"
@@ -255,7 +255,7 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
         return IntakeRun([], {})
     job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:
-        result = job.execute_in_process(run_config=QUIET_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
+        result = job.execute_in_process(run_config=SILENT_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
     outcomes = [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
     cube_checks = {reconcile_check_name(f) for f in CUBE_FAMILIES}
     return IntakeRun(outcomes, {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.check_name in cube_checks})
