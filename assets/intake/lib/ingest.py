@@ -755,7 +755,10 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
     elif out.outcome == "loaded":
         con.execute("DELETE FROM unfinished_loads WHERE bundle_id = ?", [out.bundle_id])
     move_out(path, dest)
-    make_private(dest)  # an entry keeps the mode it was delivered with; a folder, what it holds too (links not followed)
+    try:
+        make_private(dest)  # an entry keeps the mode it was delivered with; a folder, what it holds too (links not followed)
+    except PermissionError:
+        pass  # another account's upload (an SFTP drop user's): only its owner may change its mode; the folder is owner-only
     maybe_crash("after_archive")
 
 

@@ -194,6 +194,27 @@ def test_a_sparse_file_claiming_terabytes_is_quarantined_unread_at_once(ck, kit)
     assert ck.receipts(kit) == {}  # a receipt names the bytes received: none were
 
 
+def test_an_upload_another_account_owns_moves_out_without_stopping_the_run(ck, kit, monkeypatch):
+    """An SFTP drop's account owns what it uploads: the coordinator may move it (it owns the inbox)
+    but not change its mode. The run goes on; the file sits behind the owner-only folder."""
+    sealed = kit.records("shelter-a", n=10, seed=7)
+    kit.drop("foreign", sealed.blob)
+    kit.drop("after", kit.records("shelter-a", n=10, seed=8, period=ck.EARLIER_PERIOD).blob)
+    real_chmod = os.chmod
+
+    def not_owner(target, *args, **kwargs):
+        if Path(os.fsdecode(target)).name == "foreign.dvb":
+            raise PermissionError(1, "Operation not permitted")
+        return real_chmod(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", not_owner)
+    outcomes = _ingest(kit)
+    monkeypatch.undo()
+    assert sorted((o.file_name, o.outcome) for o in outcomes) == [("after.dvb", "loaded"), ("foreign.dvb", "loaded")]
+    assert (kit.paths.archive / "foreign.dvb").is_file() and os.listdir(kit.inbox) == []
+    assert os.stat(kit.paths.archive).st_mode & 0o077 == 0
+
+
 def test_the_inbox_reason_codes():
     assert (NOT_A_FILE, UNREADABLE) == ("INBOX_NOT_A_FILE", "INBOX_UNREADABLE")
 
