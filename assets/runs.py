@@ -243,15 +243,18 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
     ``lock_wait`` seconds each; kept between groups while nobody waits), so a sensor-launched run
     or a publish waits for one group's loads, never for the batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
     bundles and the rest stay in the inbox. When anything loaded, the run's last turn rebuilds the
-    ``warehouse`` group (the indicator cubes). ``progress`` is told each group's bundle count."""
+    ``warehouse`` group (the indicator cubes), as it does with an empty inbox when a rebuild is still
+    owed (``cubes_due``). ``progress`` is told each group's bundle count."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE
     from dvnet.assets.intake.batch import INTAKE_BATCH_JOB, LOAD_BATCH
     from dvnet.assets.intake.lib.ingest import pending_files
+    from dvnet.assets.warehouse.lib import cubes_due
     from dvnet.assets.warehouse.assets import CUBE_FAMILIES, reconcile_check_name
     from dvnet.common.network import NetworkPaths
 
-    if not pending_files(NetworkPaths(network).inbox):
+    paths = NetworkPaths(network)
+    if not pending_files(paths.inbox) and not cubes_due.owed(paths.warehouse):
         return IntakeRun([], {})
     job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:

@@ -42,7 +42,7 @@ from dvnet.assets.intake.lib.filing import SENTINEL, partition_of
 from dvnet.assets.intake.lib.inbox import arrivals, destination, inbox_name, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
-from dvnet.assets.warehouse.lib import staged_files
+from dvnet.assets.warehouse.lib import cubes_due, staged_files
 from dvnet.assets.warehouse.lib.postgres import configured_url, is_unique_violation
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema
 from dvnet.assets.warehouse.lib.writes import append_rows, discard_unlisted, serial, stage_rows, unstage
@@ -582,6 +582,7 @@ def _apply_in_order(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome
             if v.after_replay is not None:
                 raise v.after_replay
             maybe_crash("after_verify")
+            cubes_due.owe(ctx.paths.warehouse)  # before the load commits: a kill after it still leaves the cubes owed
             out.replaced = _load(con, v, out.file_sha256, now)
             out.outcome, out.rows_loaded = "loaded", v.table.num_rows
     except DvnetError as e:
