@@ -161,7 +161,7 @@ def rebuilt_warehouse(context: OpExecutionContext, warehouse: WarehouseResource,
                 done.add(family)
                 maybe_crash("after_cube_family")
             yield AssetMaterialization(asset_key=unduplicated_people.key, metadata=people_metadata(con))
-        cubes_due.settle(warehouse_file)  # every family rebuilt from every load committed so far
+            cubes_due.settle(warehouse_file)  # every family rebuilt from every load committed so far; still the writer, so none since
     except Exception as e:  # noqa: BLE001 - reported as failed checks; the batch's loads are done and recorded
         why = e.reason if isinstance(e, DvnetError) else type(e).__name__
         context.log.error(f"rebuilding the warehouse group failed ({why})")

@@ -48,7 +48,8 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     `dvnet ui`, each agency × period as its own partition). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
     cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY) or the inbox
     folder is missing (USAGE_INBOX_MISSING). Files in the inbox it does not read (a name not
-    ending in .dvb, a hidden one) are named, with why.
+    ending in .dvb, a hidden one) are named, with why. With an empty inbox it still rebuilds the
+    cubes when a stopped ingest, or the inbox sensor's runs, left them behind.
     """
     from dvnet.assets.intake.lib.inbox import not_arrivals
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
