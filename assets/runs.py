@@ -34,9 +34,9 @@ from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: A refused release is the user's error, told in one line by the CLI: no step-failure traceback on
-#: the terminal (the instance's event log keeps it for the UI).
+#: A run dvnet executes in its own process tells the user through the CLI: a refusal (WAREHOUSE_BUSY,
+#: AUDIT_FAILED, ...) in one line, the outcomes in its table. Dagster's console logger would print
+#: a step failure's stack trace on the terminal first (the instance's event log keeps it for the UI).
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 #: The network's instance, inside its coordinator folder.
 INSTANCE_FOLDER = "dagster"
@@ -243,19 +243,22 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
     ``lock_wait`` seconds each; kept between groups while nobody waits), so a sensor-launched run
     or a publish waits for one group's loads, never for the batch. A ``WAREHOUSE_BUSY`` stops the batch: the groups before it are loaded and recorded, its
     bundles and the rest stay in the inbox. When anything loaded, the run's last turn rebuilds the
-    ``warehouse`` group (the indicator cubes). ``progress`` is told each group's bundle count."""
+    ``warehouse`` group (the indicator cubes), as it does with an empty inbox when a rebuild is still
+    owed (``cubes_due``). ``progress`` is told each group's bundle count."""
     from dvnet.assets.definitions import build_definitions
     from dvnet.assets.intake.assets import INTAKE
     from dvnet.assets.intake.batch import INTAKE_BATCH_JOB, LOAD_BATCH
     from dvnet.assets.intake.lib.ingest import pending_files
+    from dvnet.assets.warehouse.lib import cubes_due
     from dvnet.assets.warehouse.assets import CUBE_FAMILIES, reconcile_check_name
     from dvnet.common.network import NetworkPaths
 
-    if not pending_files(NetworkPaths(network).inbox):
+    paths = NetworkPaths(network)
+    if not pending_files(paths.inbox) and not cubes_due.owed(paths.warehouse):
         return IntakeRun([], {})
     job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:
-        result = job.execute_in_process(run_config=QUIET_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
+        result = job.execute_in_process(run_config=SILENT_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
     outcomes = [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
     cube_checks = {reconcile_check_name(f) for f in CUBE_FAMILIES}
     return IntakeRun(outcomes, {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.check_name in cube_checks})

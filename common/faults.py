@@ -12,6 +12,8 @@ import os
 
 #: Ingest: in the load's transaction, then each finishing step (audit line, receipt, archiving).
 POINTS = ("after_verify", "after_rows", "before_commit", "after_commit", "after_audit", "after_receipt", "after_archive")
+#: `dvnet ingest`'s batch: its loads done, the first cube family rebuilt, the others not yet.
+CUBE_POINTS = ("after_cube_family",)
 #: Ingest of a refused bundle only: its quarantine log row written, the file not yet moved.
 QUARANTINE_POINTS = ("after_quarantine_log",)
 #: Publish: after the release ledger, after the audit line, after the folder's rename.

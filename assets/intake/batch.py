@@ -27,7 +27,8 @@ work. This op job does the same work for the whole batch in one run:
   from the rows it validated, so rows stored exactly as validated are not validated a second
   time; the finding is reported with the others at the end.
 
-When anything loaded, the batch then rebuilds the ``warehouse`` group (the indicator cubes) and
+When anything loaded, or a rebuild is still owed (``warehouse/lib/cubes_due.py``: loads a killed
+batch or a sensor run left the cubes behind), the batch then rebuilds the ``warehouse`` group (the indicator cubes) and
 reports it as those assets and their reconcile checks report themselves (``rebuilt_warehouse``):
 a run of its own for it cost ``dvnet ingest`` about 1.4 s for 0.5 s of work (run start, seven
 steps, a warehouse connection each).
@@ -42,6 +43,7 @@ loaded and reported, its bundles and those after it stay in the inbox for the ne
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import (AssetCheckEvaluation, AssetCheckSeverity, AssetKey, AssetMaterialization, Config, OpExecutionContext, ResourceParam,
                      in_process_executor, job, op)
@@ -53,7 +55,9 @@ from dvnet.assets.intake.lib.checks import staged_findings
 from dvnet.assets.intake.lib.ingest import ingest_batch
 from dvnet.assets.intake.partitions import AGENCY, PERIOD, partition_key, pending_selection
 from dvnet.assets.resources import NetworkResource, WarehouseResource
+from dvnet.assets.warehouse.lib import cubes_due
 from dvnet.assets.warehouse.assets import CUBE_FAMILIES, cube_metadata, cubes_reconcile, people_metadata, reconcile_check_name, unduplicated_people
+from dvnet.common.faults import maybe_crash
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.network import Network
 
@@ -125,26 +129,27 @@ def load_batch(context: OpExecutionContext, config: IntakeBatchConfig, network: 
             intake_progress(group.files)
         if +skipped:
             context.log.info(f"skipped: {dict(+skipped)}")
-        if not groups:
-            return
-        # One log line for the batch (each partition's is its materialisation's metadata): an event
-        # per group would cost the run as much as its materialisation does.
-        context.log.info(f"{groups} agency × period group(s): {IntakeSummary(everything).headline()}")
         loaded = [o.bundle_id for o in everything if o.outcome == "loaded"]
-        with turn() as con:
-            staged = staged_findings(con, unchecked.bundle_ids, ctx.network.geography, unchecked.digests, into=staged)
-            for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con, staged):
-                yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
-    if loaded:
-        yield from rebuilt_warehouse(context, warehouse, ctx.network)
+        if groups:
+            # One log line for the batch (each partition's is its materialisation's metadata): an
+            # event per group would cost the run as much as its materialisation does.
+            context.log.info(f"{groups} agency × period group(s): {IntakeSummary(everything).headline()}")
+            with turn() as con:
+                staged = staged_findings(con, unchecked.bundle_ids, ctx.network.geography, unchecked.digests, into=staged)
+                for name, finding, severity in evaluate({spec.name for spec in SPECS}, loaded, network, con, staged):
+                    yield AssetCheckEvaluation(asset_key=INTAKE, check_name=name, passed=finding.passed, severity=severity, metadata=check_metadata(finding))
+    if loaded or cubes_due.owed(ctx.paths.warehouse):  # owed: loads a stopped run (or a sensor run) left the cubes behind
+        yield from rebuilt_warehouse(context, warehouse, ctx.network, ctx.paths.warehouse)
 
 
-def rebuilt_warehouse(context: OpExecutionContext, warehouse: WarehouseResource, network: Network) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:
+def rebuilt_warehouse(context: OpExecutionContext, warehouse: WarehouseResource, network: Network,
+                      warehouse_file: Path) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:  # fmt: skip
     """The ``warehouse`` group rebuilt as its assets rebuild it (on the warehouse file, refreshed
     first from PostgreSQL in the scaled profile), reported as they report themselves
     (``assets/warehouse/assets.py``). A rebuild that fails is reported as the failed check of each
     family it did not finish, with the refusal's reason or the error's type, never its message (a
-    message may quote a value); the loads stay loaded, and ``dvnet ingest`` says so and exits 1."""
+    message may quote a value); the loads stay loaded, the rebuild stays owed (``cubes_due``), and
+    ``dvnet ingest`` says so and exits 1."""
     done: set[str] = set()
     try:
         with warehouse.get_connection() as con:
@@ -154,7 +159,9 @@ def rebuilt_warehouse(context: OpExecutionContext, warehouse: WarehouseResource,
                 yield AssetCheckEvaluation(asset_key=AssetKey(family), check_name=reconcile_check_name(family), passed=passed,
                                            severity=AssetCheckSeverity.ERROR, metadata=metadata)  # fmt: skip
                 done.add(family)
+                maybe_crash("after_cube_family")
             yield AssetMaterialization(asset_key=unduplicated_people.key, metadata=people_metadata(con))
+            cubes_due.settle(warehouse_file)  # every family rebuilt from every load committed so far; still the writer, so none since
     except Exception as e:  # noqa: BLE001 - reported as failed checks; the batch's loads are done and recorded
         why = e.reason if isinstance(e, DvnetError) else type(e).__name__
         context.log.error(f"rebuilding the warehouse group failed ({why})")

@@ -48,11 +48,13 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     `dvnet ui`, each agency × period as its own partition). Exit 0 when every bundle loaded or was a duplicate, 1 when any was quarantined or the
     cubes could not be rebuilt, 2 when the warehouse stayed busy (WAREHOUSE_BUSY) or the inbox
     folder is missing (USAGE_INBOX_MISSING). Files in the inbox it does not read (a name not
-    ending in .dvb, a hidden one) are named, with why.
+    ending in .dvb, a hidden one) are named, with why. With an empty inbox it still rebuilds the
+    cubes when a stopped ingest, or the inbox sensor's runs, left them behind.
     """
     from dvnet.assets.intake.lib.inbox import not_arrivals
     from dvnet.assets.intake.lib.ingest import CoordinatorContext, pending_files
     from dvnet.assets.runs import dagster_home_for, run_intake
+    from dvnet.assets.warehouse.lib import cubes_due
 
     environ = (ctx.obj or {}).get("environ", os.environ)
     network = network_dir.resolve()
@@ -67,16 +69,20 @@ def ingest(ctx: click.Context, actor, network_dir: Path, dagster_home: Path | No
     if ignored:
         console.print(f"[yellow]{len(ignored)} entr{'ies' if len(ignored) != 1 else 'y'} in the inbox not read[/]: "
                       + "; ".join(f"{name}: {why}" for name, why in ignored), soft_wrap=True)  # fmt: skip
-    if not pending:
+    owed = cubes_due.owed(coordinator.paths.warehouse)
+    if not pending and not owed:
         console.print(f"inbox {inbox} holds no bundle (no *.dvb file): nothing to ingest" if ignored else f"inbox {inbox} is empty: nothing to ingest")
         return EXIT_OK
+    if not pending:
+        console.print(f"inbox {inbox} holds no bundle; the indicator cubes are behind loads made since their last rebuild (a stopped `dvnet ingest`, or the inbox sensor's runs): rebuilding them")
     home = dagster_home_for(network, dagster_home, environ)
     importlib.import_module("dvnet.assets.definitions")  # Dagster and the definitions' modules, imported now to be frozen
     imports_settled()
     with progress(console, "ingest", total=pending, unit="bundles") as tracker:
         run = run_intake(network, home, progress=tracker.advance, lock_wait=wait)
-    print_outcomes(run.outcomes, console)
-    print_destinations(coordinator.paths, run.outcomes, console)
+    if pending:
+        print_outcomes(run.outcomes, console)
+        print_destinations(coordinator.paths, run.outcomes, console)
     built = print_cubes(run, console)
     return EXIT_REFUSED if any(o["outcome"] == "quarantined" for o in run.outcomes) or not built else EXIT_OK
 

@@ -27,6 +27,7 @@ import errno
 import hashlib
 import os
 import re
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,9 +154,22 @@ def _open_regular(path: Path) -> tuple[int, os.stat_result]:
     return fd, info
 
 
+#: A file over the size cap is hashed (its receipt names its SHA-256) when it is at most this many
+#: times the cap, or when its blocks on disk hold its whole length: a sparse file (a few bytes
+#: written at a far offset, which SFTP allows) claims terabytes nobody sent, and hashing them
+#: took the run hours, holding the warehouse writer while it waited for the hash.
+HASHED_OVER_CAP = 16
+
+
+def _worth_hashing(info: os.stat_result, max_bytes: int) -> bool:
+    """Whether hashing an oversized file costs no more than what was really delivered."""
+    return info.st_size <= HASHED_OVER_CAP * max_bytes or info.st_blocks * 512 >= info.st_size
+
+
 def read_entry(path: Path, max_bytes: int, *, hash_oversize: bool = True) -> EntryBytes:
-    """Read an inbox file safely: bytes up to ``max_bytes``; a larger file only hashed in blocks
-    (or not read at all, without ``hash_oversize``).
+    """Read an inbox file safely: bytes up to ``max_bytes``; a larger file only hashed in blocks,
+    and only as far as its size when it was opened (``sha256`` None: not hashed, without
+    ``hash_oversize``, for a sparse file claiming far more than it holds, or one still growing).
 
     Raises ``InboxError`` for an entry that is not a regular file or cannot be opened, and
     ``FileNotFoundError`` when it is gone."""
@@ -166,13 +180,23 @@ def read_entry(path: Path, max_bytes: int, *, hash_oversize: bool = True) -> Ent
                 blob = f.read(max_bytes + 1)
                 if len(blob) <= max_bytes:
                     return EntryBytes(len(blob), hashlib.sha256(blob).hexdigest(), blob)
-                f.seek(0)  # grew past the cap while we read: hash it whole, never hold it
-            if not hash_oversize:
-                return EntryBytes(max(info.st_size, max_bytes + 1), None, None)
-            digest = hashlib.file_digest(f, "sha256")
-            return EntryBytes(f.tell(), digest.hexdigest(), None)
+                f.seek(0)  # grew past the cap while we read: hashed, never held
+            size = max(info.st_size, max_bytes + 1)
+            if not hash_oversize or not _worth_hashing(info, max_bytes):
+                return EntryBytes(size, None, None)
+            return EntryBytes(size, _digest(f, size), None)
         except OSError as e:
             raise InboxError(UNREADABLE, f"the inbox file could not be read ({e.strerror or 'operating system error'})") from None
+
+
+def _digest(f, size: int) -> str | None:
+    """The SHA-256 of a file of ``size`` bytes, read in blocks; None if it holds another length
+    (still being written: not a delivery whose receipt could name it)."""
+    digest, left = hashlib.sha256(), size
+    while left > 0 and (block := f.read(min(left, 1 << 20))):
+        digest.update(block)
+        left -= len(block)
+    return digest.hexdigest() if left == 0 and not f.read(1) else None
 
 
 def read_head(path: Path, limit: int) -> bytes | None:
@@ -186,6 +210,21 @@ def read_head(path: Path, limit: int) -> bytes | None:
             return f.read(limit)
         except OSError:
             return None
+
+
+def destination(folder: Path, name: str, tag: str | None) -> Path:
+    """Where the inbox entry named ``name`` (its ``inbox_name``) goes in ``folder`` (quarantine or
+    archive): that name when nothing there has it, else the name with ``tag`` (the file's hash)
+    before the suffix, else with a random tag. Nothing already in the folder is ever taken: a rename
+    onto a file replaces it (an earlier quarantine's copy lost) and onto a folder fails, and senders
+    choose names, so an earlier arrival can hold exactly the name a later one would be given."""
+    stem = name.removesuffix(BUNDLE_SUFFIX)
+    for candidate in (name, *((f"{stem}.{tag[:12]}{BUNDLE_SUFFIX}",) if tag else ())):
+        if not os.path.lexists(folder / candidate):
+            return folder / candidate
+    while os.path.lexists(dest := folder / f"{stem}.{secrets.token_hex(6)}{BUNDLE_SUFFIX}"):
+        continue
+    return dest
 
 
 def move_out(path: Path, dest: Path) -> None:

@@ -13,7 +13,6 @@ import datetime as dt
 import errno
 import json
 import os
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,14 +39,14 @@ from dvnet.common.audit import KeySigner
 from dvnet.common.faults import maybe_crash
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
 from dvnet.assets.intake.lib.filing import SENTINEL, partition_of
-from dvnet.assets.intake.lib.inbox import BUNDLE_SUFFIX, arrivals, inbox_name, is_regular, move_out, read_entry, read_head
+from dvnet.assets.intake.lib.inbox import arrivals, destination, inbox_name, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
 from dvnet.bundle.header import parse_time
-from dvnet.assets.warehouse.lib import staged_files
+from dvnet.assets.warehouse.lib import cubes_due, staged_files
 from dvnet.assets.warehouse.lib.postgres import configured_url, is_unique_violation
 from dvnet.assets.warehouse.lib.schema import count_dimensions, ensure_schema
 from dvnet.assets.warehouse.lib.writes import append_rows, discard_unlisted, serial, stage_rows, unstage
-from dvnet.common.files import PRIVATE_FILE, atomic_write, private_dir
+from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, load_network
 
 class IngestRefusal(DvnetError):
@@ -496,7 +495,8 @@ def _verify_steps(path: Path, ctx: CoordinatorContext, now: dt.datetime, encode:
     out.file_sha256 = entry.sha256
     try:
         if entry.blob is None:  # over the cap: hashed as a stream, never read whole
-            raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit")
+            raise IngestRefusal("TOO_LARGE", f"the file is larger than the {ctx.max_bundle_bytes} byte limit"
+                                             + ("" if entry.sha256 else "; it was not read (far larger than anything sent, or still growing)"))
         found.blob = entry.blob
         parsed = found.parsed = bundle.parse(entry.blob, ctx.max_bundle_bytes)
         h = parsed.header
@@ -582,6 +582,7 @@ def _apply_in_order(v: _Verified, ctx: CoordinatorContext, con) -> IngestOutcome
             if v.after_replay is not None:
                 raise v.after_replay
             maybe_crash("after_verify")
+            cubes_due.owe(ctx.paths.warehouse)  # before the load commits: a kill after it still leaves the cubes owed
             out.replaced = _load(con, v, out.file_sha256, now)
             out.outcome, out.rows_loaded = "loaded", v.table.num_rows
     except DvnetError as e:
@@ -740,10 +741,7 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
     maybe_crash("after_receipt")
     dest_dir = ctx.paths.quarantine if quarantined else ctx.paths.archive
     private_dir(dest_dir)
-    dest = dest_dir / out.file_name
-    if dest.exists() or dest.is_symlink():
-        stem = out.file_name.removesuffix(BUNDLE_SUFFIX)
-        dest = dest_dir / f"{stem}.{(out.file_sha256 or secrets.token_hex(8))[:12]}{BUNDLE_SUFFIX}"
+    dest = destination(dest_dir, out.file_name, out.file_sha256)
     if quarantined:
         # Once per arrival, like the audit line: a rerun after a crash before the move finds the
         # row this arrival already wrote (same name and bytes, logged since it arrived).
@@ -758,8 +756,10 @@ def _finish(path: Path, out: IngestOutcome, ctx: CoordinatorContext, con: duckdb
     elif out.outcome == "loaded":
         con.execute("DELETE FROM unfinished_loads WHERE bundle_id = ?", [out.bundle_id])
     move_out(path, dest)
-    if is_regular(dest):
-        os.chmod(dest, PRIVATE_FILE)  # the file keeps the mode it was delivered with
+    try:
+        make_private(dest)  # an entry keeps the mode it was delivered with; a folder, what it holds too (links not followed)
+    except PermissionError:
+        pass  # another account's upload (an SFTP drop user's): only its owner may change its mode; the folder is owner-only
     maybe_crash("after_archive")
 
 

@@ -17,9 +17,11 @@ from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.assets.warehouse.lib.writes import serial, table_exists
 
 from dvnet.anonymize.counts import all_dimensions
+from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.registry import all_contracts
 
 SCHEMA_VERSION = 1
+WAREHOUSE_UNREADABLE = "WAREHOUSE_UNREADABLE"
 
 
 def count_dimensions() -> list[str]:
@@ -113,7 +115,38 @@ def exists(path) -> bool:
 
 def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     """The warehouse file, its tables made (read-write) and, in the scaled profile, brought up to
-    PostgreSQL's intake tables first (``analytic_copy``). The caller holds the warehouse lock."""
+    PostgreSQL's intake tables first (``analytic_copy``). The caller holds the warehouse lock.
+
+    A file DuckDB cannot open (damaged, not a DuckDB database, held by a program other than dvnet,
+    not readable) is ``WAREHOUSE_UNREADABLE``, a configuration error naming what to do: every
+    command that needs the warehouse stops there, before it reads or moves anything."""
+    try:
+        return _connect(path, read_only, config)
+    except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+        raise  # the CLI's OUT_OF_MEMORY; an interrupt
+    except duckdb.Error as e:
+        raise _unreadable(Path(path), e) from None
+
+
+#: What DuckDB says when it cannot open a file, as words and what to do (its own message is never
+#: shown: only these classes of it).
+_OPEN_FAILURES = (
+    (("Could not set lock",), "another program (not dvnet) has it open", "close that program (a DuckDB shell, a notebook) and run the command again"),
+    (("Corrupt database file", "checksum"), "it is damaged", "restore the warehouse folder (the file and its .staged folder) from a backup"),
+    (("not a valid DuckDB database",), "it is not a DuckDB database", "restore the warehouse folder (the file and its .staged folder) from a backup"),
+    (("Permission denied",), "this user may not read or write it", "run the command as the coordinator's own user"),
+    (("No space left",), "the disk holding it is full", "free space on that disk and run the command again"),
+)
+
+
+def _unreadable(path: Path, e: duckdb.Error) -> DvnetError:
+    text = str(e)
+    why, hint = next(((why, hint) for needles, why, hint in _OPEN_FAILURES if any(n in text for n in needles)),
+                     (f"DuckDB refused it ({type(e).__name__})", "restore the warehouse folder (the file and its .staged folder) from a backup"))  # fmt: skip
+    return DvnetError(WAREHOUSE_UNREADABLE, f"the warehouse file {path.name} could not be opened: {why}; nothing was changed", hint=hint)
+
+
+def _connect(path, read_only: bool, config: dict | None) -> duckdb.DuckDBPyConnection:
     url = configured_url()
     if not read_only or url:
         con = duckdb.connect(str(path), config=config or {})

@@ -4,6 +4,7 @@ symbolic links (never followed), FIFOs (never opened), sockets, folders, unreada
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ import duckdb
 import pytest
 
 from dvnet.assets.intake.lib import checks
-from dvnet.assets.intake.lib.inbox import NOT_A_FILE, UNREADABLE, inbox_name
+from dvnet.assets.intake.lib.inbox import HASHED_OVER_CAP, NOT_A_FILE, UNREADABLE, inbox_name, read_entry
 from dvnet.assets.intake.lib.ingest import CoordinatorContext, ingest_inbox, pending_files
 from dvnet.common.audit_trail import verify_log
 
@@ -133,6 +134,87 @@ def test_a_file_the_system_will_not_open_is_quarantined_not_a_crash(ck, kit, mon
     assert (kit.paths.quarantine / "locked.dvb").is_file() and not path.exists()
 
 
+def test_a_name_an_earlier_sender_took_in_quarantine_is_never_reused(ck, kit):
+    """A sender chooses names, so it can take the very name the next arrival would be quarantined
+    under (a folder named ``<name>.<first 12 hex of its SHA-256>.dvb``, the name a second copy of
+    ``<name>.dvb`` gets): the run goes on, nothing already in quarantine is replaced, and every
+    entry there keeps its own reason file. A rename onto a folder failed and stopped every run."""
+    blob = b"not a bundle, sent again and again" * 8
+    taken = f"again.{hashlib.sha256(blob).hexdigest()[:12]}.dvb"
+    (kit.inbox / taken).mkdir(mode=0o755)
+    (kit.inbox / taken / "inside.dvb").write_bytes(b"held")
+    for p in (kit.inbox / taken, kit.inbox / taken / "inside.dvb"):
+        os.chmod(p, 0o755)  # as an SFTP account with a lax umask delivers them
+    kit.drop("again", blob)
+    assert len(_ingest(kit)) == 2
+    for _ in range(2):  # the second copy meets the folder, the third both names taken
+        kit.drop("again", blob)
+        (o,) = _ingest(kit)
+        assert (o.outcome, o.reason) == ("quarantined", "FRAMING_INVALID")
+    assert os.listdir(kit.inbox) == []
+    quarantined = sorted(p for p in kit.paths.quarantine.iterdir() if not p.name.endswith(".reason.json"))
+    assert len(quarantined) == 4 and (kit.paths.quarantine / taken / "inside.dvb").read_bytes() == b"held"
+    assert [p.read_bytes() for p in quarantined if p.is_file()] == [blob] * 3
+    for p in quarantined:
+        assert p.with_name(p.name + ".reason.json").is_file(), p.name
+        assert os.lstat(p).st_mode & 0o077 == 0, p.name  # owner-only: the folder and what it holds too
+    assert os.lstat(kit.paths.quarantine / taken / "inside.dvb").st_mode & 0o077 == 0
+    with duckdb.connect(str(kit.paths.warehouse)) as con:
+        assert checks.quarantine_explained(con, kit.paths.quarantine).passed
+
+
+def test_a_file_over_the_cap_is_hashed_only_as_far_as_it_was_delivered(tmp_path):
+    """Over the cap a file is hashed for its receipt, but a sparse one (a few bytes written at a far
+    offset) claiming more than ``HASHED_OVER_CAP`` times the cap is not read at all: terabytes that
+    cost the sender nothing took the coordinator hours to hash."""
+    cap = 1 << 20
+    dense = tmp_path / "dense.dvb"
+    dense.write_bytes(os.urandom(cap) * (HASHED_OVER_CAP + 2))  # really on disk: hashed
+    assert read_entry(dense, cap).sha256 == hashlib.sha256(dense.read_bytes()).hexdigest()
+    sparse = tmp_path / "sparse.dvb"
+    with sparse.open("wb") as f:
+        f.truncate(64 * HASHED_OVER_CAP * cap)
+        f.write(b"DVNB")
+    assert os.stat(sparse).st_blocks * 512 < os.stat(sparse).st_size  # the filesystem keeps it sparse
+    entry = read_entry(sparse, cap)
+    assert (entry.sha256, entry.blob) == (None, None) and entry.size > cap
+    small_sparse = tmp_path / "small-sparse.dvb"
+    with small_sparse.open("wb") as f:
+        f.truncate(2 * cap)  # within the bound: hashed whatever it holds
+    assert read_entry(small_sparse, cap).sha256 == hashlib.sha256(bytes(2 * cap)).hexdigest()
+
+
+def test_a_sparse_file_claiming_terabytes_is_quarantined_unread_at_once(ck, kit):
+    sparse = kit.inbox / "claims-a-terabyte.dvb"
+    with sparse.open("wb") as f:
+        f.truncate(1 << 40)
+    (o,) = _ingest(kit)
+    assert (o.outcome, o.reason, o.file_sha256) == ("quarantined", "TOO_LARGE", None)
+    assert os.listdir(kit.inbox) == [] and (kit.paths.quarantine / "claims-a-terabyte.dvb.reason.json").is_file()
+    assert ck.receipts(kit) == {}  # a receipt names the bytes received: none were
+
+
+def test_an_upload_another_account_owns_moves_out_without_stopping_the_run(ck, kit, monkeypatch):
+    """An SFTP drop's account owns what it uploads: the coordinator may move it (it owns the inbox)
+    but not change its mode. The run goes on; the file sits behind the owner-only folder."""
+    sealed = kit.records("shelter-a", n=10, seed=7)
+    kit.drop("foreign", sealed.blob)
+    kit.drop("after", kit.records("shelter-a", n=10, seed=8, period=ck.EARLIER_PERIOD).blob)
+    real_chmod = os.chmod
+
+    def not_owner(target, *args, **kwargs):
+        if Path(os.fsdecode(target)).name == "foreign.dvb":
+            raise PermissionError(1, "Operation not permitted")
+        return real_chmod(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", not_owner)
+    outcomes = _ingest(kit)
+    monkeypatch.undo()
+    assert sorted((o.file_name, o.outcome) for o in outcomes) == [("after.dvb", "loaded"), ("foreign.dvb", "loaded")]
+    assert (kit.paths.archive / "foreign.dvb").is_file() and os.listdir(kit.inbox) == []
+    assert os.stat(kit.paths.archive).st_mode & 0o077 == 0
+
+
 def test_the_inbox_reason_codes():
     assert (NOT_A_FILE, UNREADABLE) == ("INBOX_NOT_A_FILE", "INBOX_UNREADABLE")
 
@@ -151,7 +233,7 @@ def test_dvnet_ingest_from_the_command_line(ck, kit, tmp_path, hostile_inbox):
     every later run goes through (exit 0)."""
     first = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
     assert first.returncode == 1, first.stderr[-2000:]
-    assert "Traceback" not in first.stdout + first.stderr
+    assert not ck.shows_a_trace(first.stdout + first.stderr)
     assert "\x1b[2J" not in first.stdout and "\x07" not in first.stdout
     second = ck.run_cli(["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)])
     assert second.returncode == 0 and "is empty" in second.stdout, second.stdout + second.stderr

@@ -359,6 +359,15 @@ def dagster_home(tmp: Path) -> Path:
     return home
 
 
+#: How a stack trace starts on a terminal: Python's, and Dagster's console logger's for a failed step.
+TRACE_MARKERS = ("Traceback (most recent call last)", "Stack Trace:")
+
+
+def shows_a_trace(text: str) -> bool:
+    """Whether ``text`` (a command's output) holds a stack trace of either kind."""
+    return any(marker in text for marker in TRACE_MARKERS)
+
+
 def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """``dvnet ARGS`` in a fresh interpreter (what a coordinator types)."""
     full_env = {**os.environ, **(env or {})}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import shutil
 
+import duckdb
 import pytest
 
-from dvnet.common.faults import POINTS, QUARANTINE_POINTS
+from dvnet.common.faults import CUBE_POINTS, POINTS, QUARANTINE_POINTS
 from dvnet.common import audit
 
 FINISHING = POINTS[POINTS.index("after_commit") :]
@@ -104,3 +105,41 @@ def test_a_crash_while_quarantining_is_completed_by_the_next_run(ck, kit, instan
     assert logged == 1, f"{logged} quarantine log rows for the bundle, not one"
     assert _without(_no_cubes(ck.snapshot(kit.paths.warehouse)), "quarantine_log") == _without(_no_cubes(before), "quarantine_log")
     assert list(kit.paths.quarantine.glob("second*.dvb"))
+
+
+def _cubes_behind(kit) -> list[str]:
+    """The cube families whose cubes do not total the contributions they sum (or are missing)."""
+    from dvnet.assets.warehouse.assets import CUBE_FAMILIES, cubes_reconcile
+
+    with duckdb.connect(str(kit.paths.warehouse), read_only=True) as con:
+        behind = []
+        for family in CUBE_FAMILIES:
+            try:
+                whole = cubes_reconcile(con, family)[0]
+            except duckdb.CatalogException:
+                whole = False
+            if not whole:
+                behind.append(family)
+        return behind
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_archive", *CUBE_POINTS])
+def test_cubes_a_killed_ingest_left_behind_are_rebuilt_by_the_next_one_though_the_inbox_is_empty(ck, kit, tmp_path, point):
+    """Killed after its loads left the inbox (before its cube rebuild, or between two families of
+    it), `dvnet ingest` left the cubes behind the contributions, some families newer than others,
+    and the next one found the inbox empty and did nothing: they stayed so until a later bundle
+    loaded. The rebuild is owed from before the load commits until every family is rebuilt."""
+    kit.drop("episodes", kit.records("health-c", n=30, seed=2).blob)  # feeds two families: one rebuilt, one not, at the second point
+    args = ["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(tmp_path)), *ck.as_coordinator(kit.root)]
+    crashed = ck.run_cli(args, env={"DVNET_FAULT_AT": point})
+    assert crashed.returncode == 86, crashed.stderr[-2000:]
+    assert not list(kit.inbox.glob("*.dvb")) and len(ck.query(kit.paths.warehouse, "SELECT * FROM ledger")) == 1
+    assert _cubes_behind(kit)
+
+    rerun = ck.run_cli(args)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    assert "indicator cubes rebuilt" in rerun.stdout and not ck.shows_a_trace(rerun.stdout + rerun.stderr)
+    assert _cubes_behind(kit) == []
+    again = ck.run_cli(args)  # nothing owed any more: no run
+    assert again.returncode == 0 and "is empty: nothing to ingest" in again.stdout, again.stdout
