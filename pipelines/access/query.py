@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from dvnet.assets.releases.lib.files import MANIFEST, newest_release, published_releases
+from dvnet.common.sql_text import sql_string
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.access.limits import MAX_ROWS, MEMORY_LIMIT, TIME_LIMIT_SECONDS
 
@@ -65,7 +66,7 @@ def query_releases(releases_root: Path, sql: str, release: str | None = None, *,
     timer = threading.Timer(time_limit, con.interrupt)
     try:
         for d in dirs:
-            con.execute(f"ATTACH '{d / 'release.duckdb'}' AS {alias(d)} (READ_ONLY)")
+            _attach(con, d)
         con.execute(f"USE {alias(chosen)}")
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute("SET temp_directory = ''")
@@ -88,6 +89,16 @@ def query_releases(releases_root: Path, sql: str, release: str | None = None, *,
     finally:
         timer.cancel()
         con.close()
+
+
+def _attach(con: duckdb.DuckDBPyConnection, release_dir: Path) -> None:
+    """``release_dir``'s ``release.duckdb``, read-only, as ``r_<id>``; its path only ever as an SQL
+    string literal (``sql_string``): a folder name is published text, never SQL."""
+    try:
+        con.execute(f"ATTACH {sql_string(release_dir / 'release.duckdb')} AS {alias(release_dir)} (READ_ONLY)")
+    except duckdb.Error as e:
+        raise DvnetError("QUERY_FAILED", f"release {release_dir.name} cannot be opened: {str(e).splitlines()[0]}",
+                         hint="every folder under the releases folder holding a manifest.json must hold its release.duckdb") from None  # fmt: skip
 
 
 def _bounded_result(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
