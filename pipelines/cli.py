@@ -117,6 +117,7 @@ def cli() -> None:
 #: usage error (besides ContractError, RegistryError and every USAGE_ reason).
 CONFIGURATION_REASONS = frozenset(
     {"KEY_INVALID", "KEY_FILE_INSECURE", "KEY_EXISTS", "UNKNOWN_PROFILE", "INVALID_PROFILE", "RELEASE_UNKNOWN", "REQUEST_UNKNOWN", "QUERY_FAILED",
+     "QUERY_TIME_LIMIT", "QUERY_TOO_LARGE",  # a query past its bounds: refused like one that fails
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
      "MAPPING_INVALID",  # the agency's mapping file (its configuration for a contract), checked before the extract is read
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later

@@ -10,7 +10,8 @@ from dvnet.pipelines.console import make_console
 from rich.table import Table
 
 from dvnet.common.paths import NetworkPaths
-from dvnet.pipelines.commands.options import network_option
+from dvnet.pipelines.access.limits import TIME_LIMIT_MAX_SECONDS, TIME_LIMIT_SECONDS
+from dvnet.pipelines.commands.options import FiniteFloatRange, network_option
 
 
 def _cell(value: object) -> str:
@@ -28,7 +29,9 @@ def _cell(value: object) -> str:
 @click.option("--release", help="Release id to use as the default schema (default: the newest one not withdrawn).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True,
               help="How the result is printed: a table to read, or CSV to pipe into another program.")
-def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release: str | None, fmt: str) -> None:
+@click.option("--time-limit", "time_limit", type=FiniteFloatRange(min=0, min_open=True, max=TIME_LIMIT_MAX_SECONDS), default=TIME_LIMIT_SECONDS, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long (QUERY_TIME_LIMIT); a result of more than a million rows is QUERY_TOO_LARGE.")  # fmt: skip
+def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release: str | None, fmt: str, time_limit: float) -> None:
     """Run SQL against published releases (read-only; the warehouse is never reachable).
 
     Example: dvnet query --network demo-network "SELECT * FROM referral_acceptance_rate WHERE status = 'published' LIMIT 10"
@@ -39,7 +42,7 @@ def query(sql: str, network_dir: Path | None, releases_dir: Path | None, release
     if (network_dir is None) == (releases_dir is None):
         raise click.UsageError("give either --network (a network folder) or --releases (a folder of releases)")
     root = releases_dir or NetworkPaths(network_dir).releases
-    frame = query_releases(root, sql, release)
+    frame = query_releases(root, sql, release, time_limit=time_limit)
     for rid, when, reason in withdrawn_releases(root):  # on stderr, so `--format csv` output stays clean
         click.echo(f"warning: RELEASE_WITHDRAWN: release {rid} was withdrawn on {when}: {reason}", err=True)
     if fmt == "csv":

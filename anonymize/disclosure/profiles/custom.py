@@ -4,7 +4,9 @@ Defaults are dvnet's (dv_default); any may be set. When ``protection_width`` is 
 derived: ``threshold - 1`` (the width of the suppressed band 1..threshold-1), and for a rounded
 profile at least the width of a rounded value's interval, so a suppressed cell is never better
 known than a published one. ACRO's practice (threshold 10, zeros disclosive) is
-``custom(threshold=10, zeros="suppress")``.
+``custom(threshold=10, zeros="suppress")``: ``protect`` honours it on tables that hold every
+combination, and a release request refuses it (``release._refuse_hidden_zeros``), since release
+tables leave a zero's row out.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dvnet.common.files import atomic_write
+from dvnet.common.sql_text import sql_string
 from dvnet.contracts.errors import DvnetError
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -55,7 +56,7 @@ def write_release_files(folder: Path, tables: dict[str, tuple[pd.DataFrame, str]
             con.register("_t", safe)
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
             con.unregister("_t")
-            con.execute(f"COMMENT ON TABLE \"{name}\" IS '{description.replace(chr(39), chr(39) * 2)}'")
+            con.execute(f'COMMENT ON TABLE "{name}" IS {sql_string(description)}')
         con.execute("CHECKPOINT")
     finally:
         con.close()

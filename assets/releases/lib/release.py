@@ -22,7 +22,8 @@ import pandas as pd
 
 from dvnet.anonymize.disclosure import SUPPRESSED_MARK, protect
 from dvnet.anonymize.disclosure.limits import TIME_LIMIT_SECONDS
-from dvnet.anonymize.disclosure.profiles import get_profile
+from dvnet.anonymize.disclosure.errors import INVALID_PROFILE, DisclosureError
+from dvnet.anonymize.disclosure.profiles import Profile, get_profile
 from dvnet.anonymize.disclosure.rates import rates
 from dvnet.anonymize.disclosure.tables import TOTAL, Table
 from dvnet.contracts.codes import DAYS_TO_CONTACT_BUCKETS
@@ -134,6 +135,16 @@ def _rate_tables(t: dict[str, pd.DataFrame]) -> dict[str, tuple[pd.DataFrame, st
     return out
 
 
+def _refuse_hidden_zeros(prof: Profile) -> None:
+    """A release table lists the combinations the data holds (``cubes.release_frame``): a zero is
+    published by its row's absence, whatever the profile says. So a profile that treats zeros as
+    disclosive (``zeros="suppress"``, ACRO's practice) cannot be honoured here: refused, not
+    published with a disclosure record claiming what the folder does not do."""
+    if prof.zeros != "publish":
+        raise DisclosureError(INVALID_PROFILE, f"profile {prof.name} suppresses zeros, but a release table shows a zero by leaving its row out",
+                              hint="publish zeros (the built-in profiles do), or give release tables every combination first", profile=prof.name)  # fmt: skip
+
+
 def latest_periods(root: Path) -> list[str]:
     """The latest period with loaded contributions (what ``publish`` releases by default)."""
     warehouse = NetworkPaths(Path(root)).warehouse
@@ -159,6 +170,7 @@ def build_request(root: Path, profile: str, periods: list[str], author: str, *, 
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     periods = sorted({str(Period.parse(p)) for p in periods})
     prof = get_profile(profile, **(overrides or {}))
+    _refuse_hidden_zeros(prof)
     paths = NetworkPaths(Path(root))
     network = load_network(paths.root)
     release_id = release_id or f"{'_'.join(periods)}_{prof.name}_{now.strftime('%Y%m%dT%H%M%SZ')}"

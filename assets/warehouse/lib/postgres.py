@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from dvnet.common.sql_text import sql_string
 from dvnet.contracts.errors import DvnetError
 
 WAREHOUSE_PG_URL_ENV = "DVNET_WAREHOUSE_PG_URL"
@@ -79,7 +80,7 @@ def configured_url(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def _lock_key(text: str) -> str:
-    return f"hashtext('{text.replace(chr(39), chr(39) * 2)}')"
+    return f"hashtext({sql_string(text)})"
 
 
 class _Result:

@@ -19,6 +19,7 @@ from dvnet.assets.warehouse.lib.writes import serial, table_exists
 from dvnet.anonymize.counts import all_dimensions
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.registry import all_contracts
+from dvnet.common.sql_text import sql_string
 
 SCHEMA_VERSION = 1
 WAREHOUSE_UNREADABLE = "WAREHOUSE_UNREADABLE"
@@ -184,8 +185,8 @@ def rewrite_live_rows_only(path: Path) -> None:
     fresh.unlink(missing_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {staged_files.sql_string(path)} AS src (READ_ONLY)")
-        con.execute(f"ATTACH {staged_files.sql_string(fresh)} AS dst")
+        con.execute(f"ATTACH {sql_string(path)} AS src (READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(fresh)} AS dst")
         con.execute("COPY FROM DATABASE src TO dst")
         con.execute("DETACH dst")
         con.execute("DETACH src")

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from dvnet.assets.warehouse.lib.postgres import WarehouseConfigError
 from dvnet.bundle.header import BUNDLE_ID_RE
 from dvnet.common.files import atomic_write
+from dvnet.common.sql_text import sql_string
 
 CONTRACT_ID = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -143,11 +144,6 @@ def _listed(con, contract_id: str, bundle_ids: list[str] | None = None) -> list[
     if bundle_ids is not None:
         sql, params = sql + " AND list_contains(?::VARCHAR[], bundle_id)", [*params, list(bundle_ids)]
     return [f for (f,) in con.execute(sql + " ORDER BY bundle_id", params).fetchall()]
-
-
-def sql_string(text: Path | str) -> str:
-    """``text`` (a path) as an SQL string literal."""
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _make_view(con, contract_id: str) -> None:

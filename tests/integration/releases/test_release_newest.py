@@ -63,3 +63,26 @@ def test_no_release_is_a_clear_refusal(tmp_path):
         with pytest.raises(DvnetError) as e:
             call()
         assert e.value.reason == "NO_RELEASES"
+
+
+def test_a_release_folder_name_is_text_never_sql(tmp_path, monkeypatch):
+    """A folder name is put into the ATTACH statement as an SQL string literal: a quote in it ends
+    nothing. Before, this name ran its COPY (a file written, with file access still on) before the
+    query's sandbox was set."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    name = "2026-Q3_x' AS q1; COPY (SELECT 'pwned') TO 'pwned.csv'; ATTACH 'y"
+    _release(tmp_path / "releases", name, "2026-10-02T09:00:00+00:00")
+    assert query_releases(tmp_path / "releases", "SELECT release_id FROM which")["release_id"].tolist() == [name]
+    assert not list(tmp_path.rglob("pwned*")) and not list(work.iterdir())
+    assert sorted(p.name for p in (tmp_path / "releases").iterdir()) == [name]  # nothing attached as a new database file either
+
+
+def test_a_release_folder_without_its_database_is_a_query_failure(tmp_path):
+    _release(tmp_path, "2026-Q3_dv-default_20261002T090000Z", "2026-10-02T09:00:00+00:00")
+    broken = _release(tmp_path, "2026-Q3_dv-default_20261015T090000Z", "2026-10-15T09:00:00+00:00")
+    (broken / "release.duckdb").write_bytes(b"not a database")
+    with pytest.raises(DvnetError) as e:
+        query_releases(tmp_path, "SELECT 1")
+    assert e.value.reason == "QUERY_FAILED" and broken.name in str(e.value)

@@ -138,3 +138,17 @@ def test_release_id_is_never_reused(release):
     with pytest.raises(DvnetError) as e:
         build_release(root, "dv-default", [PERIOD], release_id=r.release_id)
     assert e.value.reason == "RELEASE_EXISTS"
+
+
+def test_a_profile_that_suppresses_zeros_is_refused_before_anything_is_written(loaded_network):
+    """Release tables list the combinations the data holds, so a zero is published by its row's
+    absence: a profile treating zeros as disclosive (ACRO's ``custom(zeros="suppress")``) would be
+    published with a disclosure record claiming zeros were hidden (found 2026-12-08: the demo's
+    (age 0-17, homeless) zero was simply missing from a ``zeros=suppress`` release). Refused."""
+    requests = NetworkPaths(loaded_network).coordinator / "release-requests"
+    before = sorted(requests.rglob("*")) if requests.is_dir() else []
+    with pytest.raises(DvnetError) as e:
+        build_request(loaded_network, "custom", [PERIOD], FOUNDER[0], overrides={"zeros": "suppress"})
+    assert e.value.reason == "INVALID_PROFILE" and "leaving its row out" in str(e.value)
+    assert (sorted(requests.rglob("*")) if requests.is_dir() else []) == before
+    assert not NetworkPaths(loaded_network).releases.is_dir() or not any(NetworkPaths(loaded_network).releases.iterdir())

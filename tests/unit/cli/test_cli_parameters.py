@@ -380,7 +380,14 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
         ("not SQL", lambda w: ["query", "SELEKT everything", "--releases", str(w.releases)], "QUERY_FAILED"),
         ("a write", lambda w: ["query", "CREATE TABLE t AS SELECT 1", "--releases", str(w.releases)], "QUERY_FAILED"),
         ("reading a file", lambda w: ["query", f"SELECT * FROM read_csv('{w.a_file}')", "--releases", str(w.releases)], "QUERY_FAILED"),
+        # Bounded: a query that would run for days is stopped, and one of billions of rows is refused
+        # before they are materialised (each took minutes and all the machine's memory before).
+        ("runs forever", lambda w: ["query", "SELECT count(*) FROM range(100000000000000)", "--releases", str(w.releases), "--time-limit", "1"], "QUERY_TIME_LIMIT"),
+        ("a billion rows", lambda w: ["query", "SELECT * FROM range(1000000000)", "--releases", str(w.releases)], "QUERY_TOO_LARGE"),
+        ("memory", lambda w: ["query", "SELECT list(range) FROM range(300000000)", "--releases", str(w.releases)], "QUERY_FAILED"),
     ],
+    ("query", "time_limit"): [(v, (lambda v: lambda w: ["query", "SELECT 1", "--releases", str(w.releases), "--time-limit", v])(v), "USAGE_OPTION_INVALID")
+                              for v in ("0", "-1", "nan", "inf", "3601", "soon")],
     ("query", "network_dir"): [("an existing file", lambda w: ["query", "SELECT 1", "--network", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("query", "releases_dir"): [("an existing file", lambda w: ["query", "SELECT 1", "--releases", str(w.a_file)], "USAGE_OPTION_INVALID")],
     ("query", "release"): [("unknown", lambda w: ["query", "SELECT 1", "--releases", str(w.releases), "--release", "nope"], "RELEASE_UNKNOWN")],
