@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import linprog
 
 from dvnet.anonymize.disclosure import TOTAL, get_profile, protect
-from dvnet.anonymize.disclosure.audit import DOMINANCE
+from dvnet.anonymize.disclosure.audit import DOMINANCE, PRIMARY
 from dvnet.anonymize.disclosure.insiders import insiders_short
 from dvnet.anonymize.disclosure.protect import prepare
 
@@ -179,6 +179,40 @@ def test_the_insider_check_finds_a_dominated_cell_an_agency_narrows_that_the_out
     assert target in short.tolist(), ascii(short.tolist())
     assert deficit[short.tolist().index(target)] >= 0.2 * 77 - (hi - lo) - 1e-6
 
+
+
+def test_a_small_count_is_held_to_its_width_against_an_agency_that_knows_its_own_counts_too(grid_table):
+    # R1/shelter: 3, all agency b's (a small count). Hidden in the rectangle with R1/counselling,
+    # R2/shelter, R2/counselling (11 each: 5 of agency "near", 3 and 3 of two others), an
+    # outsider's range is 1..13 (12 wide, at least the 10 required), but "near", knowing its 5 in
+    # R1/counselling and in R2/shelter, narrows b's small count to 1..9: 8 wide.
+    grid = [[3, 11, 40], [11, 11, 45], [33, 60, 28]]
+    parts = {k: {"near": 5, f"x{k[0]}{k[1]}": 3, f"y{k[0]}{k[1]}": 3} for k in [("R1", "counselling"), ("R2", "shelter"), ("R2", "counselling")]}
+    parts[("R1", "shelter")] = {"b": 3}
+    contrib = _contributions(grid, parts)
+    prep = prepare([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    suppressed, target, hide = _rectangle_around_r1_shelter(prep)
+    width = prep.problem.required[target]
+    assert prep.kinds[target] == PRIMARY and width == 10
+    outsider = prep.problem.audit(suppressed, targets=np.array([target]))
+    assert outsider.upper[0] - outsider.lower[0] >= width - 1e-6, (outsider.lower, outsider.upper)
+    frame = prep.tables[0].frame
+    shown = frame.assign(value=frame["value"].astype(object).where(~hide, pd.NA))
+    near = {k: v["near"] for k, v in parts.items() if "near" in v}
+    lo, hi = _insider_range(shown, near, ("R1", "shelter"), floor=1.0)
+    assert (lo, hi) == (1.0, 9.0)  # the test's own LP
+    check = insiders_short(prep, suppressed, prep.kinds, 400, None)
+    assert target in check.cells.tolist(), ascii(check.cells.tolist())
+    assert check.wider()[check.cells.tolist().index(target)] == pytest.approx(width - (hi - lo))
+    # protect holds it: every agency that did not make the cell alone reads at least the width.
+    release = protect([grid_table("t", grid, REGIONS, SERVICES)], "dv-default", contributions=contrib)
+    out = _reasons(release)
+    assert _cell(out, region="R1", service="shelter")["reason"] == "primary"
+    for agency in {a for p in parts.values() for a in p} - {"b"}:
+        own = {k: v[agency] for k, v in parts.items() if agency in v}
+        lo, hi = _insider_range(out, own, ("R1", "shelter"), floor=1.0)
+        assert hi - lo >= width - 1e-6, (agency, lo, hi)
+    assert release.audit.passed
 
 
 def test_a_dominated_cell_s_range_reaches_far_enough_above_its_value_for_every_agency(grid_table):
