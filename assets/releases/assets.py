@@ -9,7 +9,6 @@ as an evaluator could.
 
 # No `from __future__ import annotations`: Dagster reads config and resource types from the signatures.
 
-import json
 
 from collections.abc import Callable
 from typing import Optional
@@ -75,12 +74,13 @@ class PublishConfig(Config):
 @asset(group_name="releases", deps=[release_request], pool=RELEASE_POOL)
 def published_release(config: PublishConfig, network: NetworkResource, warehouse: WarehouseResource) -> MaterializeResult:
     """A published release: a request two reviewers other than its author approved, served by `dvnet query`."""
+    from dvnet.assets.releases.lib.files import read_manifest
     from dvnet.assets.releases.lib.review import publish_request, review_state
 
     with warehouse.locked():
         state = review_state(network.root_path, config.request_id)
         folder = publish_request(network.root_path, config.request_id)
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = read_manifest(folder)
     return MaterializeResult(metadata={"release_id": config.request_id, "approved_by": ", ".join(state.approvals),
                                        "content_sha256": state.content_sha256, "audit": manifest["audit"]["summary"]})  # fmt: skip
 
@@ -102,13 +102,13 @@ def no_exact_or_narrow_ranges(network: NetworkResource) -> AssetCheckResult:
 
 @asset_check(asset=published_release, name="no_cell_below_threshold", description="No published count lies between 1 and the profile's threshold.")
 def no_cell_below_threshold(network: NetworkResource) -> AssetCheckResult:
-    from dvnet.assets.releases.lib.files import newest_release
+    from dvnet.assets.releases.lib.files import newest_release, read_manifest
     from dvnet.assets.releases.lib.verify import small_published_cells
 
     folder = newest_release(network.paths.releases)
 
     small = small_published_cells(folder)
-    profile = json.loads((folder / "manifest.json").read_text())["profile"]["name"]
+    profile = read_manifest(folder)["profile"]["name"]
     return AssetCheckResult(passed=small == 0, severity=AssetCheckSeverity.ERROR, metadata={"small_published_cells": small, "profile": profile})
 
 

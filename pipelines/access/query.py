@@ -12,14 +12,13 @@ first, as a whole-result fetch would).
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from dvnet.assets.releases.lib.files import MANIFEST, newest_release, published_releases
+from dvnet.assets.releases.lib.files import newest_release, published_releases, read_manifest
 from dvnet.common.sql_text import sql_string
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.access.limits import MAX_ROWS, MEMORY_LIMIT, TIME_LIMIT_SECONDS
@@ -38,7 +37,7 @@ def withdrawn_releases(releases_root: Path) -> list[tuple[str, str, str]]:
     """(id, when, reason) of every withdrawn release (its manifest says so; it is still served)."""
     out = []
     for d in published_releases(releases_root):
-        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(d)
         if "withdrawn" in manifest:
             out.append((d.name, manifest["withdrawn"]["at"], manifest["withdrawn"]["reason"]))
     return out

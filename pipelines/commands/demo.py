@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -50,6 +49,7 @@ def demo(ctx: click.Context, out: Path, seed: int, scale: float, profile: str, d
 
 
 def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, scale: float, profile: str, home: Path) -> int:
+    from dvnet.assets.releases.lib.files import read_manifest
     from dvnet.assets.releases.lib.internal import read_record, suppression_line
     from dvnet.assets.research.lib.extract import make_extract
     from dvnet.pipelines.demo_network import DSA_ID, PERIODS, RESEARCHER, REVIEWERS, demo_geography
@@ -109,7 +109,7 @@ def _run(ceremony, root: Path, out: Path, console, started: float, seed: int, sc
     ceremony.as_person(ceremony.founder, "release.publish")
     run_release_step(root, home, "published_release", {"request_id": release_id}, "dvnet release publish")
     release = NetworkPaths(root).releases / release_id
-    manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(release)
     s = read_record(NetworkPaths(root).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
     console.print(f"release {release_id}: {len(manifest['tables'])} tables; {suppression_line(s)}")
     console.print(manifest["audit"]["summary"])

@@ -48,9 +48,9 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
     Dagster run. Two reviewers then decide (`dvnet review`) and `dvnet release publish <id>`
     publishes it. Exit 0 requested, 1 refused by the audit, 2 usage or the warehouse stayed busy.
     """
-    import json
 
     from dvnet.anonymize.disclosure.profiles import get_profile
+    from dvnet.assets.releases.lib.files import read_manifest
     from dvnet.assets.releases.lib.internal import read_record, suppression_line
     from dvnet.assets.releases.lib.release import latest_periods
     from dvnet.assets.releases.lib.review import requests_root
@@ -70,7 +70,7 @@ def publish(ctx: click.Context, actor, network_dir: Path, profile: str, periods:
             config = {"profile": profile, "periods": chosen, "method": method, "author": actor.actor, "time_limit_minutes": time_limit, **overrides}
             release_id, _ = run_release_step(network, home, "release_request", config, "dvnet publish", step=tracker.stage)
     folder = requests_root(NetworkPaths(network)) / release_id
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     s = read_record(NetworkPaths(network).coordinator, release_id)["stats"]  # the coordinator's figures (per reason): never in the release folder
     console.print(f"[bold green]requested[/] release {release_id}: not public until two reviewers approve it (`dvnet review`)")
     console.print(f"tables {len(manifest['tables'])}  {suppression_line(s)}")

@@ -90,6 +90,29 @@ def stamp_publication(report: Path, published_at: str) -> None:
     atomic_write(report, html.replace(pending, PUBLISHED_AT_ROW.format(published_at)).encode("utf-8"))
 
 
+def read_manifest(folder: Path) -> dict:
+    """A release folder's ``manifest.json``, as a mapping that says when it was published. A release
+    folder is published text anyone may have edited or damaged: one that is not JSON, not a mapping,
+    or without a readable ``published_at`` is ``RELEASE_MANIFEST_INVALID``, naming the folder."""
+    def invalid(why: str) -> DvnetError:
+        return DvnetError("RELEASE_MANIFEST_INVALID", f"release {folder.name}: its {MANIFEST} {why}",
+                          hint="put back the folder as it was published (`dvnet release verify` names what changed), or move it out of the releases folder")  # fmt: skip
+
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_bytes())
+    except OSError:
+        raise invalid("cannot be read") from None
+    except ValueError:  # not UTF-8 or not JSON
+        raise invalid("is not JSON") from None
+    if not isinstance(manifest, dict):
+        raise invalid("is not a mapping of fields")
+    try:
+        dt.datetime.fromisoformat(manifest["published_at"])
+    except (KeyError, TypeError, ValueError):
+        raise invalid("has no publication time (published_at)") from None
+    return manifest
+
+
 def published_releases(releases_root: Path) -> list[Path]:
     """The release folders under ``releases_root``, oldest first by the publish time each
     manifest records (then by name). Not by folder name: a release id starts with its periods,
@@ -109,4 +132,4 @@ def newest_release(releases_root: Path) -> Path:
 
 
 def _published_at(folder: Path) -> dt.datetime:
-    return dt.datetime.fromisoformat(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["published_at"])
+    return dt.datetime.fromisoformat(read_manifest(folder)["published_at"])

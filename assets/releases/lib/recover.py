@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import duckdb
 from dvnet.common import audit
 from dvnet.common.network import NetworkPaths
 from dvnet.assets.releases.lib import ledger
-from dvnet.assets.releases.lib.files import MANIFEST
+from dvnet.assets.releases.lib.files import MANIFEST, read_manifest
 from dvnet.assets.releases.lib.internal import read_record
 
 PARTIAL = ".partial"
@@ -42,7 +41,7 @@ def audit_published(paths: NetworkPaths, coordinator, folder: Path, now: dt.date
     """The coordinator's audit line for the release in ``folder`` (complete, not yet renamed), from
     its manifest (and that manifest's hash) and the coordinator's internal record (the per-reason
     counts are in no release file)."""
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     record = read_record(paths.coordinator, manifest["release_id"])
     stats = record["stats"] if record is not None else manifest["suppression"]
     audit.append(paths.audit_log, PUBLISHED, actor=coordinator, head_key=coordinator.key, objects={"release": manifest["release_id"]}, now=now,

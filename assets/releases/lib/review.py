@@ -35,7 +35,7 @@ from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 from dvnet.contracts.errors import DvnetError
 from dvnet.assets.releases.lib import history, ledger, recover
-from dvnet.assets.releases.lib.files import MANIFEST, combined_hash, differing_files, file_hashes, published_releases, stamp_publication
+from dvnet.assets.releases.lib.files import MANIFEST, combined_hash, differing_files, file_hashes, published_releases, read_manifest, stamp_publication
 from dvnet.assets.releases.lib.internal import read_record
 from dvnet.assets.warehouse.lib import schema as warehouse_schema
 
@@ -154,7 +154,7 @@ def altered_files(folder: Path, record: dict, audited: str | None) -> list[str]:
 
 
 def _withdrawn(release: Path) -> bool:
-    return (release / MANIFEST).is_file() and "withdrawn" in json.loads((release / MANIFEST).read_text(encoding="utf-8"))
+    return (release / MANIFEST).is_file() and "withdrawn" in read_manifest(release)
 
 
 def review_state(root: Path, request_id: str, *, audited: dict[str, str | None] | None = None) -> ReviewState:
@@ -279,7 +279,7 @@ def publish_request(root: Path, request_id: str, *, now: dt.datetime | None = No
         if differ := differing_files(file_hashes(tmp, RELEASE_FILES), record["files"]):
             shutil.rmtree(tmp)
             raise _altered(request_id, differ)
-        manifest = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(tmp)
         manifest |= {"requested_at": manifest["published_at"], "published_at": now.isoformat(),
                      "review": {"content_sha256": record["content_sha256"], "approvals": len(state.approvals)}}  # fmt: skip
         stamp_publication(tmp / REPORT, manifest["published_at"])
@@ -312,7 +312,7 @@ def altered_releases(root: Path) -> dict[str, list[str]]:
             anchored[e["objects"]["release"]] = (e.get("details") or {}).get("manifest_sha256")
     out = {}
     for folder in published_releases(paths.releases):
-        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
+        listed = read_manifest(folder).get("files")
         present = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file() and p != folder / MANIFEST}
         differ = [MANIFEST] if anchored.get(folder.name) is None or anchored[folder.name] != recover.manifest_sha256(folder) else []
         differ += differing_files(file_hashes(folder, tuple(present)), listed if isinstance(listed, dict) else {})
@@ -334,7 +334,7 @@ def withdraw(root: Path, release_id: str, actor, reason: str, *, now: dt.datetim
         raise DvnetError("USAGE_REASON_MISSING", "a withdrawal needs a reason (--reason)")
     if release_id.startswith(".") or "/" in release_id or not (folder / MANIFEST).is_file():
         raise DvnetError("RELEASE_UNKNOWN", f"no published release named {release_id!r}")
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     earlier = manifest.get("withdrawn")
     if earlier is None:
         manifest["withdrawn"] = {"at": now.isoformat(), "reason": reason}

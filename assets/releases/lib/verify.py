@@ -6,19 +6,19 @@ the files alone and the LP audit re-run without the warehouse.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from dvnet.anonymize.disclosure.audit import AuditReport, audit
 from dvnet.anonymize.disclosure.profiles import Profile, get_profile
+from dvnet.assets.releases.lib.files import read_manifest
 from dvnet.anonymize.disclosure.tables import Table
 
 
 def release_tables(folder: Path) -> tuple[dict, list[Table]]:
     """The manifest and the count tables of a release, read back from its Parquet files."""
-    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    manifest = read_manifest(Path(folder))
     tables = []
     for name, info in manifest["tables"].items():
         if info["kind"] != "count":

@@ -86,3 +86,23 @@ def test_a_release_folder_without_its_database_is_a_query_failure(tmp_path):
     with pytest.raises(DvnetError) as e:
         query_releases(tmp_path, "SELECT 1")
     assert e.value.reason == "QUERY_FAILED" and broken.name in str(e.value)
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe", b"[1, 2]", b'{"release_id": "x"}', b'{"published_at": "yesterday"}'])
+def test_a_damaged_manifest_is_a_typed_refusal_naming_its_release(tmp_path, capsys, damage):
+    """A release folder is published text anyone may have edited: every command that reads its
+    manifest refuses one that is not a manifest with its publication time, naming the folder,
+    instead of a traceback (before: `dvnet query` and `release verify` crashed on the JSON)."""
+    from dvnet.pipelines.cli import main
+
+    _release(tmp_path, "2026-Q3_dv-default_20261002T090000Z", "2026-10-02T09:00:00+00:00")
+    broken = _release(tmp_path, "2026-Q3_dv-default_20261015T090000Z", "2026-10-15T09:00:00+00:00")
+    (broken / "manifest.json").write_bytes(damage)
+    with pytest.raises(DvnetError) as e:
+        published_releases(tmp_path)
+    assert e.value.reason == "RELEASE_MANIFEST_INVALID" and broken.name in str(e.value)
+    capsys.readouterr()
+    assert main(["query", "--releases", str(tmp_path), "SELECT 1"], {}) == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "RELEASE_MANIFEST_INVALID" in text and broken.name in text and "Traceback" not in text, text
