@@ -84,9 +84,18 @@ def _write(root: Path, agreement: Agreement, actor: Signer, event: str, now: dt.
     return agreement
 
 
+def _not_ended(agreement: Agreement, now: dt.datetime | None) -> Agreement:
+    """Terms whose end has passed could never be in force: recording them (added, or amended to
+    them) would be an agreement in the books that nothing may flow under, shown as active."""
+    if agreement.ends_at <= (now or dt.datetime.now(dt.UTC)):
+        raise RegistryError("AGREEMENT_INVALID", f"end: {agreement.end} has passed: nothing could flow under these terms", field="end",
+                            hint="give an end date from today on")  # fmt: skip
+    return agreement
+
+
 def add(root: Path, terms: dict[str, Any], actor: Signer, *, now: dt.datetime | None = None) -> Agreement:
-    """Record a new DSA (version 1) from its terms."""
-    agreement = parse_agreement(terms)
+    """Record a new DSA (version 1) from its terms (refused when they have ended already)."""
+    agreement = _not_ended(parse_agreement(terms), now)
     if current(root, agreement.id) is not None:
         raise RegistryError("AGREEMENT_EXISTS", f"a data-sharing agreement '{agreement.id}' exists already", hint="change it with `dvnet dsa amend`")
     return _write(root, agreement, actor, "dsa_added", now)
@@ -102,14 +111,15 @@ def _next(root: Path, dsa_id: str, note: str) -> Agreement:
 
 
 def amend(root: Path, dsa_id: str, changes: dict[str, Any], reason: str, actor: Signer, *, now: dt.datetime | None = None) -> Agreement:
-    """Write the next version with ``changes`` applied to the terms; the old versions stay."""
+    """Write the next version with ``changes`` applied to the terms (refused when they have ended
+    already); the old versions stay."""
     old = _next(root, dsa_id, reason)
     unknown = sorted(set(changes) - set(AMENDABLE))
     if unknown:
         raise RegistryError("AGREEMENT_INVALID", f"{unknown[0]}: cannot be amended", field=unknown[0])
     if not changes:
         raise RegistryError("AGREEMENT_INVALID", "nothing to amend: give at least one term to change")
-    new = parse_agreement({**old.terms(), **changes}, version=old.version + 1, note=reason.strip())
+    new = _not_ended(parse_agreement({**old.terms(), **changes}, version=old.version + 1, note=reason.strip()), now)
     return _write(root, new, actor, "dsa_amended", now)
 
 

@@ -23,6 +23,8 @@ from dvnet.contracts.periods import Period
 DSA_ID = ORG_ID
 CONTRACT_REF = re.compile(r"^([a-z_]+)/v(\d+)$")
 STATUSES = ("active", "revoked", "closed")
+#: What an active version is on a given day (``Agreement.standing``).
+IN_FORCE, NOT_STARTED, ENDED = "in force", "not started", "ended"
 #: A cell smaller than this identifies too few people to publish anything from it.
 MIN_CELL_SIZE_FLOOR = 3
 #: The terms of an agreement, in the order they are written and shown.
@@ -57,10 +59,19 @@ class Agreement:
         """The first instant after the end date (UTC): from then on nothing flows under it."""
         return dt.datetime.combine(dt.date.fromisoformat(self.end) + dt.timedelta(days=1), dt.time(), dt.UTC)
 
+    def standing(self, at: dt.datetime) -> str:
+        """What this version is at ``at`` (aware): ``in force`` from the start date's first second to
+        the end date's last, else ``not started``, ``ended``, or its status (revoked, closed).
+        ``dsa list`` and ``dsa show`` say it, so an active agreement past its end reads as ended."""
+        if self.status != "active":
+            return self.status
+        if at < dt.datetime.combine(dt.date.fromisoformat(self.start), dt.time(), dt.UTC):
+            return NOT_STARTED
+        return IN_FORCE if at < self.ends_at else ENDED
+
     def in_force(self, at: dt.datetime) -> bool:
         """Active, and ``at`` (aware) lies from the start date's first second to the end date's last."""
-        starts = dt.datetime.combine(dt.date.fromisoformat(self.start), dt.time(), dt.UTC)
-        return self.status == "active" and starts <= at < self.ends_at
+        return self.standing(at) == IN_FORCE
 
     def covers(self, agency: str, contract_ref: str, period: str) -> bool:
         return agency in self.parties and contract_ref in self.contracts and period in self.periods

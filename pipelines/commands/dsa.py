@@ -123,19 +123,23 @@ def close(actor, network_dir: Path, dsa_id: str, reason: str, wait: float) -> No
 @dsa.command("list")
 @NETWORK
 def list_(network_dir: Path) -> None:
-    """The agreements, each at its newest version."""
+    """The agreements, each at its newest version and what it is today (in force, not started,
+    ended, revoked or closed)."""
+    import datetime as dt
+
     from dvnet.common import agreements
 
     found = agreements.all_current(network_dir)
+    today = dt.datetime.now(dt.UTC)
     console = make_console()
     if not found:
         console.print("no data-sharing agreements yet; add one with `dvnet dsa add`")
         return
     t = Table(title=f"{len(found)} data-sharing agreements", title_justify="left")
-    for h in ("id", "version", "status", "parties", "periods", "from", "to", "retain until", "ethics"):
+    for h in ("id", "version", "today", "parties", "periods", "from", "to", "retain until", "ethics"):
         t.add_column(h)
     for a in found:
-        t.add_row(a.id, str(a.version), a.status, ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval)
+        t.add_row(a.id, str(a.version), a.standing(today), ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval)
     console.print(t)
 
 
@@ -144,7 +148,10 @@ def list_(network_dir: Path) -> None:
 @DSA
 @click.option("--version", "version", type=int, help="Show this version (default: the newest).")
 def show(network_dir: Path, dsa_id: str, version: int | None) -> None:
-    """One agreement's terms and the history of its versions (who signed each, when, why)."""
+    """One agreement's terms and the history of its versions (who signed each, when, why), and what
+    its newest version is today."""
+    import datetime as dt
+
     from dvnet.common import agreements
     from dvnet.contracts.errors import RegistryError
 
@@ -154,7 +161,9 @@ def show(network_dir: Path, dsa_id: str, version: int | None) -> None:
         raise RegistryError("AGREEMENT_VERSION_UNKNOWN", f"{dsa_id} has versions 1 to {len(versions)}")
     shown = versions[(version or len(versions)) - 1][0]
     console = make_console()
-    console.print(f"[bold]{shown.id}[/] version {shown.version} of {len(versions)}: {shown.status}")
+    newest = versions[-1][0]
+    console.print(f"[bold]{shown.id}[/] version {shown.version} of {len(versions)}: {shown.status}; "
+                  f"today the agreement (version {newest.version}) is {newest.standing(dt.datetime.now(dt.UTC))}")  # fmt: skip
     for term, value in shown.terms().items():
         console.print(f"  {term:<16}{', '.join(value) if isinstance(value, list) else value}")
     t = Table(title="versions", title_justify="left")

@@ -73,6 +73,15 @@ def test_it_is_in_force_from_the_start_dates_first_second_to_the_end_dates_last(
     assert not revoked.in_force(dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
 
 
+def test_its_standing_on_a_day_is_what_list_and_show_say(dsa_terms):
+    agreement = parse_agreement(dsa_terms)  # 2026-01-01 .. 2027-12-31
+    at = lambda *ymd: dt.datetime(*ymd, tzinfo=dt.UTC)  # noqa: E731
+    assert agreement.standing(at(2025, 12, 31, 23, 59, 59)) == "not started"
+    assert agreement.standing(at(2027, 12, 31, 23, 59, 59)) == "in force"
+    assert agreement.standing(at(2028, 1, 1)) == "ended", "an active version past its end is not in force"
+    assert parse_agreement(dsa_terms, version=2, status="revoked", note="r").standing(at(2026, 6, 1)) == "revoked"
+
+
 def test_it_covers_only_its_parties_contracts_and_periods(dsa_terms):
     agreement = parse_agreement(dsa_terms)
     assert agreement.covers("valley-health", "research_extract/v1", "2026-Q3")
