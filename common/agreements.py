@@ -5,7 +5,8 @@
 
 A version is never rewritten: amending or revoking writes the next one, and the newest is the
 agreement in force (ingest's ``DSA_INVALID`` check and research extracts read it). Every change is
-signed by the person who ran it and audited.
+signed by the person who ran it and audited, and withdraws the research extracts sealed under the
+version before it (``coordinator/extracts/<dsa-id>/``): what is handed out matches the terms in force.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dvnet.contracts.errors import RegistryError
 from dvnet.contracts.network import Network
 
 FORMAT = "dvnet-dsa/1"
+EXTRACT_SUFFIX = ".dvb"
 
 
 def folder(root: Path, dsa_id: str) -> Path:
@@ -32,6 +34,17 @@ def folder(root: Path, dsa_id: str) -> Path:
     if not DSA_ID.match(dsa_id):
         raise RegistryError("AGREEMENT_UNKNOWN", "a DSA id is lowercase letters, digits and dashes")
     return NetworkPaths(Path(root)).coordinator / "agreements" / dsa_id
+
+
+def extracts_folder(root: Path, dsa_id: str) -> Path:
+    """The DSA's research extracts on the coordinator, one sealed copy per named researcher
+    (``dvnet.assets.research.lib.extract``)."""
+    return NetworkPaths(Path(root)).coordinator / "extracts" / dsa_id
+
+
+def sealed_copies(root: Path, dsa_id: str) -> list[Path]:
+    folder = extracts_folder(root, dsa_id)
+    return sorted(folder.glob(f"*{EXTRACT_SUFFIX}")) if folder.is_dir() else []
 
 
 def history(root: Path, dsa_id: str, network: Network | None = None) -> list[tuple[Agreement, dict[str, Any]]]:
@@ -76,10 +89,15 @@ def _write(root: Path, agreement: Agreement, actor: Signer, event: str, now: dt.
     network = load_network(root)
     check_against(agreement, network)
     where = private_folder(folder(root, agreement.id))
+    # Every copy on hand was sealed under an earlier version, whose terms (researchers, parties,
+    # fields, periods, dates, status) are no longer the agreement: none may be handed out now.
+    withdrawn = sealed_copies(root, agreement.id) if agreement.version > 1 else []
     # Logged before it is made (as every audited change): a kill in between leaves a logged
-    # attempt, never a version in force that nobody logged.
+    # attempt, never a version in force that nobody logged; copies go before the version is written.
     audit.append(NetworkPaths(Path(root)).audit_log, event, actor=actor, objects={"dsa": agreement.id, "version": agreement.version},
-                 head_key=coordinator_key(root), now=now, status=agreement.status)  # fmt: skip
+                 head_key=coordinator_key(root), now=now, status=agreement.status, **({"extracts_withdrawn": len(withdrawn)} if withdrawn else {}))  # fmt: skip
+    for path in withdrawn:
+        path.unlink()
     write_signed(where / f"v{agreement.version:03d}.yaml", {"format": FORMAT, **agreement.to_dict()}, actor, now)
     return agreement
 

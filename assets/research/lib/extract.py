@@ -30,6 +30,7 @@ from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
+from dvnet.common.agreements import EXTRACT_SUFFIX, extracts_folder, sealed_copies
 from dvnet.common.audit import Signer
 from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, private_folder
@@ -39,7 +40,6 @@ from dvnet.contracts.agreements import CONTRACT_REF, Agreement
 from dvnet.contracts.errors import DvnetError, RegistryError
 from dvnet.contracts.registry import Contract, get_contract
 
-EXTRACT_SUFFIX = ".dvb"
 DESTRUCTION_FORMAT = "dvnet-destruction/1"
 
 
@@ -57,10 +57,6 @@ class Extract:
     linked_people: int  # of them, people seen at two or more agencies
     columns: tuple[str, ...]
     files: dict[str, Path]  # researcher id -> sealed file
-
-
-def extracts_folder(root: Path, dsa_id: str) -> Path:
-    return NetworkPaths(Path(root)).coordinator / "extracts" / dsa_id
 
 
 def _contracts(dsa: Agreement) -> list[Contract]:
@@ -152,7 +148,7 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     for person in researchers:
         sealed = bundle.seal(
             payload.getbuffer(), agency_id=network.coordinator.id, contract_id=contract.id, contract_version=contract.version, mode="record",
-            sequence=len(list(folder.glob(f"*{EXTRACT_SUFFIX}"))) + 1, period=dsa.periods[-1], record_count=kept.num_rows,
+            sequence=len(sealed_copies(root, dsa.id)) + 1, period=dsa.periods[-1], record_count=kept.num_rows,
             signing_key=signing, recipient_public_key=bundle.encryption_public_key_from_text(person.encryption_public_key), now=now,
             lifetime=dsa.ends_at - now, key_epoch=network.coordinator.key_epoch,
             details={"project": dsa.id, "dsa_version": dsa.version, "researcher": person.id, "periods": list(dsa.periods), "fields": list(dsa.fields)},
@@ -240,8 +236,7 @@ def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.dateti
     if not reason.strip():
         raise RegistryError("AGREEMENT_INVALID", "a reason is required: it is kept with the destruction record", field="reason")
     stored = agreements.folder(root, dsa.id) / "destruction.yaml"
-    folder = extracts_folder(root, dsa.id)
-    extracts = sorted(folder.glob(f"*{EXTRACT_SUFFIX}")) if folder.is_dir() else []
+    extracts = sealed_copies(root, dsa.id)
     has_rows = warehouse.exists(NetworkPaths(root).warehouse)
     try:
         record = _interrupted_close(root, stored, dsa)
