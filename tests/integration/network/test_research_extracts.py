@@ -201,6 +201,26 @@ def test_no_extract_for_a_suspended_researcher_and_nothing_written(loaded):
     assert after == before
 
 
+def test_a_suspended_partys_rows_are_held_back(loaded, capsys):
+    """Only parties in good standing send rows out: a suspended agency's stay on the coordinator,
+    and the coordinator is told which were held back."""
+    store.set_status(loaded, "valley-health", "suspended", _as(loaded, "network.suspend"))
+    made = make_extract(loaded, DSA, _as(loaded, "extract"))
+    assert made.suspended == ("valley-health",) and made.rows > 0
+    others = _warehouse_rows(loaded, "SELECT count(*) FROM staged_research_extract s JOIN ledger l USING (bundle_id) "
+                                     "WHERE l.project = ? AND s.agency_id <> 'valley-health'", [DSA])[0][0]  # fmt: skip
+    assert made.rows + made.withheld == others, "every row that left or was withheld is another party's"
+    code, out = _run_make(loaded, capsys)
+    assert code == EXIT_OK and "held back: the rows of valley-health" in out
+    assert audit.read(store.NetworkPaths(loaded).audit_log)[-1]["details"]["parties_held_back"] == ["valley-health"]
+
+
+def _run_make(root, capsys) -> tuple[int, str]:
+    key = root / "people" / FOUNDER[0] / "signing.key"
+    code = main(["extract", "make", "--network", str(root), "--dsa", DSA, "--as", FOUNDER[0], "--key", str(key)], {})
+    return code, capsys.readouterr().out
+
+
 def _open_at(root, path, now):
     from dvnet import bundle
     from dvnet.common.agency import read_coordinator_public
