@@ -24,6 +24,7 @@ from dvnet.pipelines.ceremony import CUSTODIAN, FOUNDER
 from dvnet.pipelines.cli import EXIT_USAGE, cli, main
 
 SHELTER = "shelter-north"  # Tier 3 in the conftest network
+COALITION = "coordinator"  # the conftest network's coordinator id: the founder records the coalition's decisions
 GEOGRAPHY = Path(__file__).resolve().parents[3] / "pipelines" / "demo_geography.yaml"
 
 
@@ -173,7 +174,7 @@ def _dsa_amend(w: World, **bad: str) -> list[str]:
 
 
 def _decision(w: World, **bad: str) -> list[str]:
-    base = {"--network": str(w.net), "--org": SHELTER, "--change": "adopted", "--kind": "tool", "--subject": "Danger Assessment",
+    base = {"--network": str(w.net), "--org": COALITION, "--change": "adopted", "--kind": "tool", "--subject": "Danger Assessment",
             "--decided-by": "Board", "--why": "Validated for this population", "--review-date": "2027-12-31"}  # fmt: skip
     return ["decision", "add", *_flat({**base, **bad})]
 
