@@ -56,6 +56,9 @@ def history(root: Path, dsa_id: str, network: Network | None = None) -> list[tup
     for n, path in enumerate(sorted(where.glob("v*.yaml")) if where.is_dir() else [], start=1):
         doc = read_signed(path, network)
         terms = {k: v for k, v in doc.items() if k in AMENDABLE or k == "id"}
+        # A version signed before the ethics approval's last day was a term read its end as that
+        # day: the approval covered the agreement as recorded, and nothing beyond it.
+        terms.setdefault("ethics_expires", terms.get("end"))
         try:
             agreement = parse_agreement(terms, version=doc.get("version"), status=doc.get("status"), note=doc.get("note") or "")
         except RegistryError:

@@ -2,7 +2,8 @@
 handed to named researchers (DESIGN §10; concept sheet, Example 3).
 
 A DSA names its parties (agencies), purpose, contracts and the exact output fields and periods
-that may flow, its start and end date, the ethics approval, the named researchers (people with the
+that may flow, its start and end date, the ethics approval and the last day it covers (the end
+never lies beyond it), the named researchers (people with the
 ``researcher`` role), the minimum cell size of any output from it and the date its project data
 must be destroyed. It is never edited in place: amending or revoking writes a new version and the
 old ones stay readable (``dvnet.common.agreements`` keeps them, each signed by its author). This
@@ -29,7 +30,7 @@ IN_FORCE, NOT_STARTED, ENDED = "in force", "not started", "ended"
 MIN_CELL_SIZE_FLOOR = 3
 #: The terms of an agreement, in the order they are written and shown.
 TERMS = ("id", "purpose", "parties", "contracts", "fields", "periods", "start", "end", "ethics_approval",
-         "researchers", "min_cell_size", "retention_end")  # fmt: skip
+         "ethics_expires", "researchers", "min_cell_size", "retention_end")  # fmt: skip
 #: Terms ``dvnet dsa amend`` may change (the id never changes).
 AMENDABLE = TERMS[1:]
 
@@ -47,6 +48,7 @@ class Agreement:
     start: str
     end: str
     ethics_approval: str
+    ethics_expires: str  # the ethics approval's last day: the agreement's end never lies beyond it
     researchers: tuple[str, ...]
     min_cell_size: int
     retention_end: str
@@ -155,11 +157,13 @@ def parse_agreement(data: Any, *, version: int = 1, status: str = "active", note
     agreement = Agreement(
         id=dsa_id, purpose=_text(data, "purpose"), parties=_names(data, "parties"), contracts=contracts, fields=fields,
         periods=tuple(sorted(periods)), start=_date(data, "start"), end=_date(data, "end"),
-        ethics_approval=_text(data, "ethics_approval"), researchers=_names(data, "researchers"), min_cell_size=cell,
+        ethics_approval=_text(data, "ethics_approval"), ethics_expires=_date(data, "ethics_expires"), researchers=_names(data, "researchers"), min_cell_size=cell,
         retention_end=_date(data, "retention_end"), version=version, status=status, note=note,
     )  # fmt: skip
     if agreement.end < agreement.start:
         raise _fail("end", "is before start")
+    if agreement.ethics_expires < agreement.end:
+        raise _fail("ethics_expires", "is before end: nothing may flow beyond the ethics approval (amend the end, or record its renewal)")
     if agreement.retention_end < agreement.end:
         raise _fail("retention_end", "is before end: project data would have to be destroyed while it still flows")
     if status not in STATUSES:

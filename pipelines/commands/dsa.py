@@ -25,8 +25,9 @@ TERM_OPTIONS: dict[str, tuple[str, bool, object, str]] = {
     "fields": ("--field", True, str, "An output field that may flow to the researchers (nothing else does)."),
     "periods": ("--period", True, str, "A quarter it covers, e.g. 2026-Q2."),
     "start": ("--start", False, str, "First day data may flow (YYYY-MM-DD)."),
-    "end": ("--end", False, str, "Last day data may flow (YYYY-MM-DD); refused from the next second on."),
+    "end": ("--end", False, str, "Last day data may flow (YYYY-MM-DD, UTC); refused from the next second on."),
     "ethics_approval": ("--ethics", False, str, "The ethics approval reference."),
+    "ethics_expires": ("--ethics-expires", False, str, "The last day the ethics approval covers (YYYY-MM-DD); the end may not lie beyond it."),
     "researchers": ("--researcher", True, str, "A named researcher (a registered person with the researcher role)."),
     "min_cell_size": ("--min-cell-size", False, int, "The smallest cell any output from it may show."),
     "retention_end": ("--retention-end", False, str, "When the project's data must be destroyed (YYYY-MM-DD)."),
@@ -136,10 +137,11 @@ def list_(network_dir: Path) -> None:
         console.print("no data-sharing agreements yet; add one with `dvnet dsa add`")
         return
     t = Table(title=f"{len(found)} data-sharing agreements", title_justify="left")
-    for h in ("id", "version", "today", "parties", "periods", "from", "to", "retain until", "ethics"):
+    for h in ("id", "version", "today", "parties", "periods", "from", "to", "retain until", "ethics", "ethics until"):
         t.add_column(h)
     for a in found:
-        t.add_row(a.id, str(a.version), a.standing(today), ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval)
+        t.add_row(a.id, str(a.version), a.standing(today), ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval,
+                  a.ethics_expires)  # fmt: skip
     console.print(t)
 
 

@@ -44,7 +44,7 @@ def _add_argv(root, terms: dict) -> list:
     return ["dsa", "add", "--network", root, "--id", t["id"], "--purpose", t["purpose"], "--party", ",".join(t["parties"]),
             "--contract", t["contracts"][0], "--field", t["fields"][0], "--field", ",".join(t["fields"][1:]),
             *[a for p in t["periods"] for a in ("--period", p)], "--start", t["start"], "--end", t["end"],
-            "--ethics", t["ethics_approval"], "--researcher", t["researchers"][0], "--min-cell-size", str(t["min_cell_size"]),
+            "--ethics", t["ethics_approval"], "--ethics-expires", t["ethics_expires"], "--researcher", t["researchers"][0], "--min-cell-size", str(t["min_cell_size"]),
             "--retention-end", t["retention_end"]]  # fmt: skip
 
 
@@ -124,6 +124,25 @@ def test_terms_that_have_ended_are_neither_added_nor_amended_to(dsa_network, dsa
         agreements.amend(dsa_network, DSA, {"end": "2026-01-01"}, "shortened into the past", _coordinator(dsa_network))
     assert (exc.value.reason, exc.value.context["field"]) == ("AGREEMENT_INVALID", "end")
     assert len(agreements.history(dsa_network, DSA)) == 1
+
+
+def test_extending_the_end_beyond_the_ethics_approval_needs_its_renewal(dsa_network):
+    with pytest.raises(RegistryError) as exc:
+        agreements.amend(dsa_network, DSA, {"end": "2028-06-30", "retention_end": "2029-06-30"}, "one more year", _coordinator(dsa_network))
+    assert (exc.value.reason, exc.value.context["field"]) == ("AGREEMENT_INVALID", "ethics_expires")
+    renewed = agreements.amend(dsa_network, DSA, {"end": "2028-06-30", "retention_end": "2029-06-30", "ethics_expires": "2028-06-30"},
+                               "ethics board renewed the approval", _coordinator(dsa_network))  # fmt: skip
+    assert (renewed.version, renewed.ethics_expires) == (2, "2028-06-30")
+
+
+def test_a_version_signed_before_the_ethics_date_was_a_term_reads_its_end_as_that_date(dsa_network):
+    from dvnet.common.signed_records import write_signed
+
+    path = agreements.folder(dsa_network, DSA) / "v002.yaml"
+    old = {k: v for k, v in agreements.require(dsa_network, DSA).to_dict().items() if k != "ethics_expires"}
+    write_signed(path, {"format": agreements.FORMAT, **old, "version": 2, "note": "written by an older dvnet"}, _coordinator(dsa_network))
+    current = agreements.require(dsa_network, DSA)
+    assert (current.version, current.ethics_expires) == (2, current.end)
 
 
 def test_list_and_show_say_what_is_in_force_today(dsa_network, dsa_terms, capsys):

@@ -30,6 +30,7 @@ BAD_TERMS = [
     ("start", "2026-02-30"),
     ("end", "20271231"),
     ("ethics_approval", ""),
+    ("ethics_expires", "when renewed"),
     ("researchers", []),
     ("min_cell_size", 2),
     ("min_cell_size", "10"),
@@ -43,7 +44,7 @@ def test_a_bad_term_is_named(dsa_terms, term, value):
     assert _refused({**dsa_terms, term: value}).context["field"] == term
 
 
-@pytest.mark.parametrize("term", ["id", "purpose", "parties", "contracts", "fields", "periods", "start", "end", "ethics_approval", "researchers", "min_cell_size", "retention_end"])
+@pytest.mark.parametrize("term", ["id", "purpose", "parties", "contracts", "fields", "periods", "start", "end", "ethics_approval", "ethics_expires", "researchers", "min_cell_size", "retention_end"])
 def test_a_missing_term_is_named(dsa_terms, term):
     del dsa_terms[term]
     assert _refused(dsa_terms).context["field"] == term
@@ -56,6 +57,13 @@ def test_an_unknown_term_is_named(dsa_terms):
 def test_dates_must_run_forward_and_data_be_destroyed_after_the_end(dsa_terms):
     assert _refused({**dsa_terms, "start": "2028-01-01"}).context["field"] == "end"
     assert _refused({**dsa_terms, "retention_end": "2027-12-30"}).context["field"] == "retention_end"
+
+
+def test_nothing_flows_beyond_the_ethics_approval(dsa_terms):
+    """The end lies within the ethics approval: an agreement whose approval lapses first is refused,
+    so no day it is in force is a day without ethics approval."""
+    assert _refused({**dsa_terms, "ethics_expires": "2027-12-30"}).context["field"] == "ethics_expires"
+    assert parse_agreement({**dsa_terms, "ethics_expires": "2029-06-30"}).ethics_expires == "2029-06-30"
 
 
 def test_yaml_dates_are_read_as_dates(dsa_terms):
