@@ -91,7 +91,13 @@ def add_person(actor, network_dir: Path, person_file: Path, roles: tuple[str, ..
 
 
 def _status_command(name: str, status: str, verb: str):
-    @network.command(name)
+    # The help is given to click here: a docstring set after the decorators never reached --help.
+    help_ = f"Mark the organisation or person ID {status}" + (
+        ": an agency's bundles are quarantined, its research rows held back from extracts and its steward's commands refused;"
+        " a person's commands refused; until reinstated." if status == "suspended" else "."
+    )
+
+    @network.command(name, help=help_)
     @network_option()
     @click.argument("subject_id", metavar="ID")
     @acting_as(f"network.{name}")
@@ -101,9 +107,6 @@ def _status_command(name: str, status: str, verb: str):
         store.set_status(network_dir, subject_id, status, actor)
         make_console().print(f"{subject_id} is {status} ({verb} by {actor.actor})")
 
-    command.__doc__ = f"Mark the organisation or person ID {status}" + (
-        ": an agency's bundles are quarantined, a person's commands refused, until reinstated." if status == "suspended" else "."
-    )
     return command
 
 

@@ -62,6 +62,15 @@ def test_every_subcommand_help_exits_0(name, capsys):
         assert f"dvnet {name} {sub}" in out
 
 
+@pytest.mark.parametrize("name", READY)
+def test_every_subcommand_says_what_it_does(name):
+    """A subcommand with no help text (`network suspend` had none: its docstring was set after click
+    read it) leaves a user with its options only."""
+    command = cli.get_command(click.Context(cli), name)
+    silent = [sub for sub, c in getattr(command, "commands", {}).items() if not (c.help or "").strip()]
+    assert silent == [], f"dvnet {name}: {silent} have no help"
+
+
 def test_issue_3_subcommands_exist():
     ctx = click.Context(cli)
     # network add-agency (which made agency keys on the coordinator's machine) is gone: agencies run
