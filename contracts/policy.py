@@ -21,8 +21,10 @@ ROLES: dict[str, str] = {
 }
 
 #: Roles no one person may hold together. The custodian keeps the linkage key away from the
-#: coordinator, who holds every token: together they could reverse them (DESIGN §6).
-EXCLUSIVE_ROLES: tuple[frozenset[str], ...] = (frozenset({"coordinator", "custodian"}),)
+#: coordinator, who holds every token: together they could reverse them (DESIGN §6). A researcher
+#: holds their project's tokens: with the linkage key (and the project id, the HKDF info) they
+#: could hash candidate names and birth dates to the same tokens.
+EXCLUSIVE_ROLES: tuple[frozenset[str], ...] = (frozenset({"coordinator", "custodian"}), frozenset({"custodian", "researcher"}))
 
 #: Roles that act for one agency: the person's organisation must be a registered agency.
 AGENCY_ROLES = frozenset({"steward"})

@@ -176,6 +176,15 @@ def test_one_key_is_never_registered_under_two_names(staffed, source, role):
     assert store.load_network(staffed).person("twin-person") is None
 
 
+def test_the_custodian_is_never_a_researcher(staffed):
+    """A researcher holding the linkage key could hash candidate people to their project's tokens."""
+    folder = staffed / "people" / "p-custodian"
+    with pytest.raises(RegistryError) as exc:
+        store.add_person(staffed, read_person_file(folder / "person.yaml"), ["researcher"], _founder(staffed))
+    assert exc.value.reason == "REGISTRY_INVALID" and "custodian and researcher" in exc.value.message
+    assert "researcher" not in store.load_network(staffed).person("p-custodian").roles
+
+
 def test_a_steward_must_belong_to_a_registered_agency(staffed):
     folder = init_person(staffed / "people" / "p-x", "p-x", "X", "no-such-agency")
     with pytest.raises(RegistryError) as exc:
