@@ -26,6 +26,7 @@ CONTRACT_REF = re.compile(r"^([a-z_]+)/v(\d+)$")
 STATUSES = ("active", "revoked", "closed")
 #: What an active version is on a given day (``Agreement.standing``).
 IN_FORCE, NOT_STARTED, ENDED = "in force", "not started", "ended"
+RETENTION_PASSED = "ended, close due"  # past its retention end: `dvnet dsa close` destroys its data
 #: A cell smaller than this identifies too few people to publish anything from it.
 MIN_CELL_SIZE_FLOOR = 3
 #: The terms of an agreement, in the order they are written and shown.
@@ -63,8 +64,14 @@ class Agreement:
 
     def standing(self, at: dt.datetime) -> str:
         """What this version is at ``at`` (aware): ``in force`` from the start date's first second to
-        the end date's last, else ``not started``, ``ended``, or its status (revoked, closed).
-        ``dsa list`` and ``dsa show`` say it, so an active agreement past its end reads as ended."""
+        the end date's last, else ``not started``, ``ended`` (past its retention end too: a close is
+        due), or its status (revoked, closed). ``dsa list`` and ``dsa show`` say it, so an active
+        agreement past its end reads as ended."""
+        if self.status == "closed":
+            return self.status
+        retained = dt.datetime.combine(dt.date.fromisoformat(self.retention_end) + dt.timedelta(days=1), dt.time(), dt.UTC)
+        if at >= retained:
+            return RETENTION_PASSED
         if self.status != "active":
             return self.status
         if at < dt.datetime.combine(dt.date.fromisoformat(self.start), dt.time(), dt.UTC):

@@ -88,6 +88,11 @@ def test_its_standing_on_a_day_is_what_list_and_show_say(dsa_terms):
     assert agreement.standing(at(2027, 12, 31, 23, 59, 59)) == "in force"
     assert agreement.standing(at(2028, 1, 1)) == "ended", "an active version past its end is not in force"
     assert parse_agreement(dsa_terms, version=2, status="revoked", note="r").standing(at(2026, 6, 1)) == "revoked"
+    # past the retention end (2028-12-31), revoked or not, its data is due for destruction until closed
+    for status in ("active", "revoked"):
+        assert parse_agreement(dsa_terms, version=2, status=status, note="r").standing(at(2029, 1, 1)) == "ended, close due"
+    assert agreement.standing(at(2028, 12, 31, 23, 59, 59)) == "ended", "the retention end's last second"
+    assert parse_agreement(dsa_terms, version=3, status="closed", note="r").standing(at(2029, 1, 1)) == "closed"
 
 
 def test_it_covers_only_its_parties_contracts_and_periods(dsa_terms):
