@@ -91,8 +91,23 @@ def write_disclosure(folder: Path, manifest: dict, stats: dict, author: str, now
     return record
 
 
+#: What every reader of a request's disclosure record relies on: name -> its JSON type.
+DISCLOSURE_SHAPE = {"author": str, "requested_at": str, "periods": list, "profile": dict, "software": dict, "files": dict, "content_sha256": str}
+
+
 def read_disclosure(folder: Path) -> dict:
-    return json.loads((folder / DISCLOSURE).read_text(encoding="utf-8"))
+    """The request's disclosure record; ``REQUEST_ALTERED`` when it is not one in form (unreadable,
+    a term missing): whatever it says then, it is not what the audit wrote."""
+    try:
+        record = json.loads((folder / DISCLOSURE).read_text(encoding="utf-8"))
+        formed = isinstance(record, dict) and all(isinstance(record.get(k), t) for k, t in DISCLOSURE_SHAPE.items())
+        formed = formed and isinstance(record["profile"].get("name"), str) and isinstance(record["software"].get("dvnet"), str)
+    except (OSError, ValueError):
+        formed = False
+    if not formed:
+        raise DvnetError("REQUEST_ALTERED", f"{folder.name}: {DISCLOSURE} is not the disclosure record its audit wrote",
+                         hint="make a new request (`dvnet publish`): it is audited again")  # fmt: skip
+    return record
 
 
 @dataclass(frozen=True)

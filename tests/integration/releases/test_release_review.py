@@ -139,6 +139,17 @@ def test_a_decision_file_that_is_not_a_signed_decision_stops_everything_about_th
     assert code == 1 and "RECORD_TAMPERED" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("spoil", ["{bad", "[]", '{"author": "coord-ana"}'])
+def test_a_disclosure_record_that_is_not_one_is_an_altered_request_in_one_line(net, capsys, spoil):
+    _decide(net, "rev-one"), _decide(net, "rev-two")
+    (review.request_folder(store.NetworkPaths(net), RID) / review.DISCLOSURE).write_text(spoil)
+    assert _refused(net) == "REQUEST_ALTERED"
+    for argv in (["review", "list", "--network", str(net)], ["review", "show", "--network", str(net), RID]):
+        code = main([*argv, *_as(net, "rev-one")], {})
+        err = capsys.readouterr().err
+        assert code == 1 and "REQUEST_ALTERED" in err and "Traceback" not in err
+
+
 def _publish_a_suppressed_cell(folder) -> str:
     """Edit the request's CSV of rates as the reviewer's finding did: a cell the audit suppressed now
     carries a value. Returns the file's path in the request."""
