@@ -5,7 +5,8 @@ One call, before anything changes::
     actor = authorise(network, person_id, key_path, "publish")
 
 checks that the person is registered and active, that the key file holds the signing key
-registered for them, and that one of their roles allows the action; it writes one entry in the
+registered for them, and that one of their roles allows the action (for the organisation it is
+for, when it is for one; a steward only while their agency is active); it writes one entry in the
 coordinator's audit log either way — ``granted``, signed with the person's key, or ``refused``
 with its reason — and returns an ``Actor`` that signs the entries the action then makes. A
 refusal raises ``AccessError`` (exit 2). If the granted action then fails, ``failed`` records it.
@@ -26,7 +27,7 @@ from dvnet.common import audit
 from dvnet.common.network import NetworkPaths, coordinator_key, load_network
 from dvnet.contracts.errors import AccessError, DvnetError
 from dvnet.contracts.network import ORG_ID
-from dvnet.contracts.policy import AGENCY_ROLES, POLICY
+from dvnet.contracts.policy import AGENCY_ROLES, COALITION_ROLES, POLICY
 
 KEY_ENV = "DVNET_KEY"
 
@@ -99,10 +100,19 @@ def authorise(
     if keys.key_id(key.public_key()) != person.signing_key_id:
         raise refuse("KEY_MISMATCH", f"the key given is not the one registered for {person.id}")
     actor = Actor(person.id, key, tuple(person.roles), action, root)
-    granting = [r for r in person.roles if r in allowed and (r not in AGENCY_ROLES or agency in (None, person.org))]
+    if agency is not None and network.organisation(agency) is None and agency != network.coordinator.id:
+        raise refuse("AGENCY_UNKNOWN", f"no organisation '{agency}' in the registry", signer=actor)
+    # The organisation each role acts for: a steward their agency, coalition staff the coalition;
+    # an action for one organisation (``agency``) is granted only by a role acting for it.
+    acts_for = {r: person.org if r in AGENCY_ROLES else network.coordinator.id if r in COALITION_ROLES else None for r in person.roles if r in allowed}
+    granting = [r for r, org in acts_for.items() if agency is None or org == agency]
     if not granting:
-        raise refuse("ROLE_NOT_ALLOWED", f"{person.id} ({', '.join(person.roles)}) may not {action}: it needs the role {' or '.join(sorted(allowed))}",
-                     signer=actor)  # fmt: skip
+        raise refuse("ROLE_NOT_ALLOWED", f"{person.id} ({', '.join(person.roles)}) may not {action}"
+                     f"{f' for {agency}' if agency else ''}: it needs the role {' or '.join(sorted(allowed))}"
+                     f"{' of that organisation' if agency else ''}", signer=actor)  # fmt: skip
+    held = network.organisation(person.org)
+    if all(r in AGENCY_ROLES for r in granting) and (held is None or not held.active):
+        raise refuse("AGENCY_SUSPENDED", f"{person.id} acts for {person.org}, which is suspended in the registry", signer=actor)
     _record(root, action, actor, audit.GRANTED, None, objects, now)
     return actor
 

@@ -53,9 +53,21 @@ def _audit(cf: CustodianFolder, action: str, **kw) -> None:
     audit.append(cf.audit_log, action, actor=KeySigner(ACTOR, key), head_key=key, **kw)
 
 
+def _off_the_coordinator(folder: Path) -> None:
+    """Refuse a custodian folder inside a network's coordinator folder (the one holding
+    ``registry.yaml`` and the coordinator's ``keys/``): there the coordinator would hold the linkage
+    key beside every token made under it. (Another machine cannot be seen from here; this folder can.)"""
+    for place in (folder.resolve(), *folder.resolve().parents):
+        if (place / "registry.yaml").is_file() and (place / "keys").is_dir():
+            raise RegistryError("CUSTODIAN_ON_COORDINATOR", f"{folder} is inside the coordinator's folder {place}: the linkage key never is",
+                                hint="the custodian keeps the folder on their own machine, away from the network's folder")  # fmt: skip
+
+
 def init_custodian(folder: Path, *, now: dt.datetime | None = None) -> CustodianFolder:
     """Make the custodian's folder (0700): the network linkage key and a signing key (0600), and the
-    public file agencies check wrapped keys against (signing key, linkage key id)."""
+    public file agencies check wrapped keys against (signing key, linkage key id). Never inside the
+    coordinator's folder."""
+    _off_the_coordinator(Path(folder))
     cf = CustodianFolder(Path(folder))
     if cf.linkage_key.exists() or cf.public_file.exists():
         raise RegistryError("CUSTODIAN_EXISTS", f"a custodian folder already exists at {cf.folder}", hint="choose another folder")
@@ -82,6 +94,7 @@ def read_custodian_public(path: Path) -> dict:
 def wrap_for(folder: Path, registration: dict, out: Path, *, now: dt.datetime | None = None) -> Path:
     """Seal the linkage key to the Tier 4 agency whose verified registration is ``registration``,
     bound to its id and key id; write the file to ``out`` (for the coordinator to relay)."""
+    _off_the_coordinator(Path(folder))
     cf = CustodianFolder(Path(folder))
     if not cf.public_file.exists():
         raise RegistryError("CUSTODIAN_MISSING", f"no custodian folder at {cf.folder}", hint="the custodian made it with `dvnet custodian init`")

@@ -2,7 +2,8 @@
 handed to named researchers (DESIGN §10; concept sheet, Example 3).
 
 A DSA names its parties (agencies), purpose, contracts and the exact output fields and periods
-that may flow, its start and end date, the ethics approval, the named researchers (people with the
+that may flow, its start and end date, the ethics approval and the last day it covers (the end
+never lies beyond it), the named researchers (people with the
 ``researcher`` role), the minimum cell size of any output from it and the date its project data
 must be destroyed. It is never edited in place: amending or revoking writes a new version and the
 old ones stay readable (``dvnet.common.agreements`` keeps them, each signed by its author). This
@@ -23,11 +24,14 @@ from dvnet.contracts.periods import Period
 DSA_ID = ORG_ID
 CONTRACT_REF = re.compile(r"^([a-z_]+)/v(\d+)$")
 STATUSES = ("active", "revoked", "closed")
+#: What an active version is on a given day (``Agreement.standing``).
+IN_FORCE, NOT_STARTED, ENDED = "in force", "not started", "ended"
+RETENTION_PASSED = "ended, close due"  # past its retention end: `dvnet dsa close` destroys its data
 #: A cell smaller than this identifies too few people to publish anything from it.
 MIN_CELL_SIZE_FLOOR = 3
 #: The terms of an agreement, in the order they are written and shown.
 TERMS = ("id", "purpose", "parties", "contracts", "fields", "periods", "start", "end", "ethics_approval",
-         "researchers", "min_cell_size", "retention_end")  # fmt: skip
+         "ethics_expires", "researchers", "min_cell_size", "retention_end")  # fmt: skip
 #: Terms ``dvnet dsa amend`` may change (the id never changes).
 AMENDABLE = TERMS[1:]
 
@@ -45,6 +49,7 @@ class Agreement:
     start: str
     end: str
     ethics_approval: str
+    ethics_expires: str  # the ethics approval's last day: the agreement's end never lies beyond it
     researchers: tuple[str, ...]
     min_cell_size: int
     retention_end: str
@@ -57,10 +62,25 @@ class Agreement:
         """The first instant after the end date (UTC): from then on nothing flows under it."""
         return dt.datetime.combine(dt.date.fromisoformat(self.end) + dt.timedelta(days=1), dt.time(), dt.UTC)
 
+    def standing(self, at: dt.datetime) -> str:
+        """What this version is at ``at`` (aware): ``in force`` from the start date's first second to
+        the end date's last, else ``not started``, ``ended`` (past its retention end too: a close is
+        due), or its status (revoked, closed). ``dsa list`` and ``dsa show`` say it, so an active
+        agreement past its end reads as ended."""
+        if self.status == "closed":
+            return self.status
+        retained = dt.datetime.combine(dt.date.fromisoformat(self.retention_end) + dt.timedelta(days=1), dt.time(), dt.UTC)
+        if at >= retained:
+            return RETENTION_PASSED
+        if self.status != "active":
+            return self.status
+        if at < dt.datetime.combine(dt.date.fromisoformat(self.start), dt.time(), dt.UTC):
+            return NOT_STARTED
+        return IN_FORCE if at < self.ends_at else ENDED
+
     def in_force(self, at: dt.datetime) -> bool:
         """Active, and ``at`` (aware) lies from the start date's first second to the end date's last."""
-        starts = dt.datetime.combine(dt.date.fromisoformat(self.start), dt.time(), dt.UTC)
-        return self.status == "active" and starts <= at < self.ends_at
+        return self.standing(at) == IN_FORCE
 
     def covers(self, agency: str, contract_ref: str, period: str) -> bool:
         return agency in self.parties and contract_ref in self.contracts and period in self.periods
@@ -144,11 +164,13 @@ def parse_agreement(data: Any, *, version: int = 1, status: str = "active", note
     agreement = Agreement(
         id=dsa_id, purpose=_text(data, "purpose"), parties=_names(data, "parties"), contracts=contracts, fields=fields,
         periods=tuple(sorted(periods)), start=_date(data, "start"), end=_date(data, "end"),
-        ethics_approval=_text(data, "ethics_approval"), researchers=_names(data, "researchers"), min_cell_size=cell,
+        ethics_approval=_text(data, "ethics_approval"), ethics_expires=_date(data, "ethics_expires"), researchers=_names(data, "researchers"), min_cell_size=cell,
         retention_end=_date(data, "retention_end"), version=version, status=status, note=note,
     )  # fmt: skip
     if agreement.end < agreement.start:
         raise _fail("end", "is before start")
+    if agreement.ethics_expires < agreement.end:
+        raise _fail("ethics_expires", "is before end: nothing may flow beyond the ethics approval (amend the end, or record its renewal)")
     if agreement.retention_end < agreement.end:
         raise _fail("retention_end", "is before end: project data would have to be destroyed while it still flows")
     if status not in STATUSES:

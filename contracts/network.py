@@ -296,6 +296,18 @@ def _parse_person(data: Any, path: str, org_ids: set[str]) -> Person:
     return person
 
 
+def _one_holder_per_key(people: list[Person]) -> None:
+    """Each key belongs to one person: a key registered under two names would let one holder sign
+    both sides of a two-person step (a release's two reviewers) or hold roles no one person may
+    hold together (``EXCLUSIVE_ROLES``) under two ids."""
+    for attr in ("signing_key_id", "encryption_key_id"):
+        holder: dict[str, str] = {}
+        for i, p in enumerate(people):
+            key_id = getattr(p, attr)
+            if key_id is not None and holder.setdefault(key_id, p.id) != p.id:
+                raise _fail(f"people[{i}].{attr}", f"is the key of {holder[key_id]}: one key belongs to one person")
+
+
 def _epoch(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise _fail("coordinator.key_epoch", "must be a whole number of at least 1")
@@ -338,6 +350,7 @@ def _parse_network(data: Any) -> Network:
         if p.id in person_ids:
             raise _fail(f"people[{i}].id", "is used by another person")
         person_ids.add(p.id)
+    _one_holder_per_key(people)
     window = d.get("reporting_window_years", REPORTING_WINDOW_YEARS)
     if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_REPORTING_WINDOW_YEARS:
         raise _fail("reporting_window_years", f"must be a whole number of years from 1 to {MAX_REPORTING_WINDOW_YEARS}")

@@ -21,11 +21,16 @@ ROLES: dict[str, str] = {
 }
 
 #: Roles no one person may hold together. The custodian keeps the linkage key away from the
-#: coordinator, who holds every token: together they could reverse them (DESIGN §6).
-EXCLUSIVE_ROLES: tuple[frozenset[str], ...] = (frozenset({"coordinator", "custodian"}),)
+#: coordinator, who holds every token: together they could reverse them (DESIGN §6). A researcher
+#: holds their project's tokens: with the linkage key (and the project id, the HKDF info) they
+#: could hash candidate names and birth dates to the same tokens.
+EXCLUSIVE_ROLES: tuple[frozenset[str], ...] = (frozenset({"coordinator", "custodian"}), frozenset({"custodian", "researcher"}))
 
 #: Roles that act for one agency: the person's organisation must be a registered agency.
 AGENCY_ROLES = frozenset({"steward"})
+#: Roles that act for the coalition (the coordinator's registry id) when an action is for one
+#: organisation: coalition staff record the coalition's decisions, never an agency's.
+COALITION_ROLES = frozenset({"coordinator"})
 
 #: action -> the roles allowed to do it. Nothing else is allowed.
 POLICY: dict[str, frozenset[str]] = {
@@ -52,7 +57,8 @@ POLICY: dict[str, frozenset[str]] = {
     # The coordinator's software assembles and seals an extract; only the researchers named on the
     # DSA can open it (it is sealed to their keys), so no one else needs this action.
     "extract": frozenset({"coordinator"}),
-    # An organisation records its own decisions: a steward for their agency, coalition staff for the coalition.
+    # An organisation records its own decisions: a steward for their agency, coalition staff for the
+    # coalition (``AGENCY_ROLES``, ``COALITION_ROLES``); no role acts for another organisation.
     "decision.add": frozenset({"steward", "coordinator"}),
 }
 

@@ -86,6 +86,7 @@ def build_demo_network(root: Path, name: str = "Riverside DV Response Network (d
         "start": (today - dt.timedelta(days=180)).isoformat(),
         "end": end.isoformat(),
         "ethics_approval": "REB-2026-0142 (fictional)",
+        "ethics_expires": end.isoformat(),
         "researchers": [RESEARCHER],
         "min_cell_size": 10,
         "retention_end": (end + dt.timedelta(days=365)).isoformat(),

@@ -170,6 +170,7 @@ DSA_TERMS = {
     "start": "2026-01-01",
     "end": "2027-12-31",
     "ethics_approval": "REB-2025-0420",
+    "ethics_expires": "2027-12-31",
     "researchers": [RESEARCHER[0]],
     "min_cell_size": 5,
     "retention_end": "2028-12-31",

@@ -25,8 +25,9 @@ TERM_OPTIONS: dict[str, tuple[str, bool, object, str]] = {
     "fields": ("--field", True, str, "An output field that may flow to the researchers (nothing else does)."),
     "periods": ("--period", True, str, "A quarter it covers, e.g. 2026-Q2."),
     "start": ("--start", False, str, "First day data may flow (YYYY-MM-DD)."),
-    "end": ("--end", False, str, "Last day data may flow (YYYY-MM-DD); refused from the next second on."),
+    "end": ("--end", False, str, "Last day data may flow (YYYY-MM-DD, UTC); refused from the next second on."),
     "ethics_approval": ("--ethics", False, str, "The ethics approval reference."),
+    "ethics_expires": ("--ethics-expires", False, str, "The last day the ethics approval covers (YYYY-MM-DD); the end may not lie beyond it."),
     "researchers": ("--researcher", True, str, "A named researcher (a registered person with the researcher role)."),
     "min_cell_size": ("--min-cell-size", False, int, "The smallest cell any output from it may show."),
     "retention_end": ("--retention-end", False, str, "When the project's data must be destroyed (YYYY-MM-DD)."),
@@ -123,19 +124,24 @@ def close(actor, network_dir: Path, dsa_id: str, reason: str, wait: float) -> No
 @dsa.command("list")
 @NETWORK
 def list_(network_dir: Path) -> None:
-    """The agreements, each at its newest version."""
+    """The agreements, each at its newest version and what it is today (in force, not started,
+    ended, revoked or closed)."""
+    import datetime as dt
+
     from dvnet.common import agreements
 
     found = agreements.all_current(network_dir)
+    today = dt.datetime.now(dt.UTC)
     console = make_console()
     if not found:
         console.print("no data-sharing agreements yet; add one with `dvnet dsa add`")
         return
     t = Table(title=f"{len(found)} data-sharing agreements", title_justify="left")
-    for h in ("id", "version", "status", "parties", "periods", "from", "to", "retain until", "ethics"):
+    for h in ("id", "version", "today", "parties", "periods", "from", "to", "retain until", "ethics", "ethics until"):
         t.add_column(h)
     for a in found:
-        t.add_row(a.id, str(a.version), a.status, ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval)
+        t.add_row(a.id, str(a.version), a.standing(today), ", ".join(a.parties), ", ".join(a.periods), a.start, a.end, a.retention_end, a.ethics_approval,
+                  a.ethics_expires)  # fmt: skip
     console.print(t)
 
 
@@ -144,7 +150,10 @@ def list_(network_dir: Path) -> None:
 @DSA
 @click.option("--version", "version", type=int, help="Show this version (default: the newest).")
 def show(network_dir: Path, dsa_id: str, version: int | None) -> None:
-    """One agreement's terms and the history of its versions (who signed each, when, why)."""
+    """One agreement's terms and the history of its versions (who signed each, when, why), and what
+    its newest version is today."""
+    import datetime as dt
+
     from dvnet.common import agreements
     from dvnet.contracts.errors import RegistryError
 
@@ -154,7 +163,9 @@ def show(network_dir: Path, dsa_id: str, version: int | None) -> None:
         raise RegistryError("AGREEMENT_VERSION_UNKNOWN", f"{dsa_id} has versions 1 to {len(versions)}")
     shown = versions[(version or len(versions)) - 1][0]
     console = make_console()
-    console.print(f"[bold]{shown.id}[/] version {shown.version} of {len(versions)}: {shown.status}")
+    newest = versions[-1][0]
+    console.print(f"[bold]{shown.id}[/] version {shown.version} of {len(versions)}: {shown.status}; "
+                  f"today the agreement (version {newest.version}) is {newest.standing(dt.datetime.now(dt.UTC))}")  # fmt: skip
     for term, value in shown.terms().items():
         console.print(f"  {term:<16}{', '.join(value) if isinstance(value, list) else value}")
     t = Table(title="versions", title_justify="left")

@@ -38,6 +38,8 @@ def print_made(made, console) -> None:
                   f"({', '.join(made.columns)}); {made.withheld} rows withheld in cells under the DSA's minimum size")  # fmt: skip
     if made.people:
         console.print(f"{made.people} people by linkage token, {made.linked_people} of them seen at two or more agencies")
+    if made.suspended:
+        console.print(f"held back: the rows of {', '.join(made.suspended)} (suspended in the registry)")
     for researcher, path in made.files.items():
         console.print(f"sealed to {researcher}: {path}")
 

@@ -91,11 +91,13 @@ def add_person(actor, network_dir: Path, person_file: Path, roles: tuple[str, ..
 
 
 def _status_command(name: str, status: str, verb: str):
-    description = f"Mark the organisation or person ID {status}" + (
-        ": an agency's bundles are quarantined, a person's commands refused, until reinstated." if status == "suspended" else "."
+    # The help is given to click here: a docstring set after the decorators never reached --help.
+    help_ = f"Mark the organisation or person ID {status}" + (
+        ": an agency's bundles are quarantined, its research rows held back from extracts and its steward's commands refused;"
+        " a person's commands refused; until reinstated." if status == "suspended" else "."
     )
 
-    @network.command(name, help=description)  # click reads the help here, not from a docstring set later
+    @network.command(name, help=help_)
     @network_option()
     @click.argument("subject_id", metavar="ID")
     @acting_as(f"network.{name}")

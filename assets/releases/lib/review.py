@@ -34,6 +34,7 @@ from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, make_private, private_dir
 from dvnet.common.network import NetworkPaths, coordinator_actor, load_network
 from dvnet.contracts.errors import DvnetError
+from dvnet.contracts.policy import POLICY
 from dvnet.assets.releases.lib import history, ledger, recover
 from dvnet.assets.releases.lib.files import MANIFEST, combined_hash, differing_files, file_hashes, published_releases, read_manifest, stamp_publication
 from dvnet.assets.releases.lib.internal import read_record
@@ -90,8 +91,23 @@ def write_disclosure(folder: Path, manifest: dict, stats: dict, author: str, now
     return record
 
 
+#: What every reader of a request's disclosure record relies on: name -> its JSON type.
+DISCLOSURE_SHAPE = {"author": str, "requested_at": str, "periods": list, "profile": dict, "software": dict, "files": dict, "content_sha256": str}
+
+
 def read_disclosure(folder: Path) -> dict:
-    return json.loads((folder / DISCLOSURE).read_text(encoding="utf-8"))
+    """The request's disclosure record; ``REQUEST_ALTERED`` when it is not one in form (unreadable,
+    a term missing): whatever it says then, it is not what the audit wrote."""
+    try:
+        record = json.loads((folder / DISCLOSURE).read_text(encoding="utf-8"))
+        formed = isinstance(record, dict) and all(isinstance(record.get(k), t) for k, t in DISCLOSURE_SHAPE.items())
+        formed = formed and isinstance(record["profile"].get("name"), str) and isinstance(record["software"].get("dvnet"), str)
+    except (OSError, ValueError):
+        formed = False
+    if not formed:
+        raise DvnetError("REQUEST_ALTERED", f"{folder.name}: {DISCLOSURE} is not the disclosure record its audit wrote",
+                         hint="make a new request (`dvnet publish`): it is audited again")  # fmt: skip
+    return record
 
 
 @dataclass(frozen=True)
@@ -122,18 +138,32 @@ class ReviewState:
 
 
 def _decisions(folder: Path, network) -> list[dict]:
-    """Every decision record whose signature checks against its reviewer's registered key."""
+    """Every decision record, each signature checked against its reviewer's registered key. A file
+    that is not one (unreadable, no registered reviewer, a signature that fails) is
+    ``RECORD_TAMPERED``: skipping it would let a spoiled rejection stop counting, so nothing about
+    the request is decided until it is gone."""
     out = []
     for f in sorted((folder / DECISIONS).glob("*.json")) if (folder / DECISIONS).is_dir() else []:
-        record = json.loads(f.read_text(encoding="utf-8"))
-        body = {k: v for k, v in record.items() if k != "sig"}
-        person = network.person(str(body.get("reviewer")))
-        if person is None:
-            continue
-        public = keys.signing_public_key_from_text(person.signing_public_key)
-        if audit._signature_ok(record.get("sig"), DECISION_LABEL, audit._canonical(body), public):
-            out.append(body)
+        try:
+            record = json.loads(f.read_text(encoding="utf-8"))
+            body = {k: v for k, v in record.items() if k != "sig"}
+            person = network.person(str(body.get("reviewer")))
+            public = keys.signing_public_key_from_text(person.signing_public_key)
+            signed = audit._signature_ok(record.get("sig"), DECISION_LABEL, audit._canonical(body), public)
+        except (ValueError, AttributeError, TypeError, UnicodeDecodeError):  # not JSON, not a mapping, no such person
+            signed = False
+        if not signed:
+            raise DvnetError("RECORD_TAMPERED", f"{folder.name}/{DECISIONS}/{f.name} is not a decision signed by a registered reviewer",
+                             hint="find out who wrote it (the audit log names every decision); move it out of the request to decide it")  # fmt: skip
+        out.append(body)
     return out
+
+
+def _may_approve(network, person_id: str) -> bool:
+    """An approval counts only from a person who may approve now: active, holding a role the policy
+    table allows (a file signed by anyone else, or by a reviewer since suspended, approves nothing)."""
+    person = network.person(person_id)
+    return person is not None and person.active and bool(POLICY["review.approve"] & set(person.roles))
 
 
 def audited_hashes(paths: NetworkPaths) -> dict[str, str | None]:
@@ -164,12 +194,13 @@ def review_state(root: Path, request_id: str, *, audited: dict[str, str | None] 
     record = read_disclosure(folder)
     now_hash = content_hash(folder)
     audited_hash = (audited_hashes(paths) if audited is None else audited).get(request_id)
-    decisions = _decisions(folder, load_network(paths.root))
+    network = load_network(paths.root)
+    decisions = _decisions(folder, network)
     current = [d for d in decisions if audited_hash is not None and d["content_sha256"] == audited_hash]
     author = record["author"]
     return ReviewState(
         request_id, author, now_hash,
-        approvals=tuple(sorted({d["reviewer"] for d in current if d["verdict"] == APPROVE and d["reviewer"] != author})),
+        approvals=tuple(sorted({d["reviewer"] for d in current if d["verdict"] == APPROVE and d["reviewer"] != author and _may_approve(network, d["reviewer"])})),
         rejections=tuple(sorted({d["reviewer"] for d in decisions if d["verdict"] == REJECT})),
         by_author=any(d["reviewer"] == author and d["verdict"] == APPROVE for d in current),
         other_hash=sum(d["content_sha256"] != audited_hash for d in decisions),

@@ -1,9 +1,10 @@
 """Research extracts: what a data-sharing agreement lets its named researchers have, sealed to each.
 
 From the research contributions loaded under the DSA (staged record rows of bundles whose project
-is the DSA, not superseded), only the rows of its parties and periods and only its listed fields
-leave. Rows whose quasi-identifier combination (among the listed fields) is shared by fewer than
-the DSA's minimum cell size are withheld. People are linked across agencies by the project's
+is the DSA, not superseded), only the rows of its parties (those active in the registry: a
+suspended party's rows are held back) and periods and only its listed fields leave. Rows whose
+quasi-identifier combination (among the listed fields) is shared by fewer than the DSA's minimum
+cell size are withheld. People are linked across agencies by the project's
 linkage token: the same person at two agencies carries the same token, and a token of one project
 is no token of another (HKDF per project at the contributor). Each named researcher gets the rows
 as a bundle sealed to their own X25519 key and signed by the coordinator (``bundle/``), valid
@@ -30,6 +31,7 @@ from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.common import agreements, audit
+from dvnet.common.agreements import EXTRACT_SUFFIX, extracts_folder, sealed_copies
 from dvnet.common.audit import Signer
 from dvnet.common.faults import maybe_crash
 from dvnet.common.files import atomic_write, private_folder
@@ -39,7 +41,6 @@ from dvnet.contracts.agreements import CONTRACT_REF, Agreement
 from dvnet.contracts.errors import DvnetError, RegistryError
 from dvnet.contracts.registry import Contract, get_contract
 
-EXTRACT_SUFFIX = ".dvb"
 DESTRUCTION_FORMAT = "dvnet-destruction/1"
 
 
@@ -57,10 +58,7 @@ class Extract:
     linked_people: int  # of them, people seen at two or more agencies
     columns: tuple[str, ...]
     files: dict[str, Path]  # researcher id -> sealed file
-
-
-def extracts_folder(root: Path, dsa_id: str) -> Path:
-    return NetworkPaths(Path(root)).coordinator / "extracts" / dsa_id
+    suspended: tuple[str, ...] = ()  # parties whose rows were held back: suspended or gone from the registry
 
 
 def _contracts(dsa: Agreement) -> list[Contract]:
@@ -71,9 +69,10 @@ def _project_bundles(con, dsa_id: str) -> list[str]:
     return [b for (b,) in con.execute("SELECT bundle_id FROM ledger WHERE project = ? ORDER BY bundle_id", [dsa_id]).fetchall()]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, dsa: Agreement) -> arrow.Table | None:
-    """The DSA's rows, its listed fields plus ``agency_id`` (for counting linked people; dropped
-    before anything leaves); None when nothing has been loaded under it."""
+def _rows(con: duckdb.DuckDBPyConnection, dsa: Agreement, parties: list[str]) -> arrow.Table | None:
+    """The rows of ``parties`` (the DSA's in good standing) under the DSA, its listed fields plus
+    ``agency_id`` (for counting linked people; dropped before anything leaves); None when nothing
+    has been loaded under it."""
     existing = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     fields = ", ".join(f's."{f}"' for f in dsa.fields)
     parts = []
@@ -85,7 +84,7 @@ def _rows(con: duckdb.DuckDBPyConnection, dsa: Agreement) -> arrow.Table | None:
                   AND s.agency_id IN (SELECT unnest($parties)) AND s.period IN (SELECT unnest($periods))""")  # fmt: skip
     if not parts:
         return None
-    return con.sql(" UNION ALL ".join(parts), params={"dsa": dsa.id, "parties": list(dsa.parties), "periods": list(dsa.periods)}).to_arrow_table()
+    return con.sql(" UNION ALL ".join(parts), params={"dsa": dsa.id, "parties": parties, "periods": list(dsa.periods)}).to_arrow_table()
 
 
 def _protect(rows: arrow.Table, dsa: Agreement) -> tuple[arrow.Table, int]:
@@ -130,14 +129,19 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     unusable = [p.id for p in researchers if p is None or not p.active or not p.encryption_public_key or "researcher" not in p.roles]
     if unusable:
         raise ExtractRefusal("RESEARCHER_UNUSABLE", f"{', '.join(unusable)}: not an active researcher with an encryption key")
+    # A suspended party's rows stay on the coordinator: its participation is on hold, and what
+    # leaves under its name would be what it may not send now.
+    suspended = tuple(p for p in dsa.parties if network.organisation(p) is None or not network.organisation(p).active)
+    parties = [p for p in dsa.parties if p not in suspended]
     con = warehouse.connect(NetworkPaths(root).warehouse, read_only=True) if warehouse.exists(NetworkPaths(root).warehouse) else None
     try:
-        rows = _rows(con, dsa) if con is not None else None
+        rows = _rows(con, dsa, parties) if con is not None and parties else None
     finally:
         if con is not None:
             con.close()
     if rows is None or rows.num_rows == 0:
-        raise ExtractRefusal("EXTRACT_EMPTY", f"no research rows of {dsa.id}'s parties and periods have been loaded")
+        held = f" (suspended parties held back: {', '.join(suspended)})" if suspended else ""
+        raise ExtractRefusal("EXTRACT_EMPTY", f"no research rows of {dsa.id}'s parties and periods have been loaded{held}")
     kept, withheld = _protect(rows, dsa)
     people, linked = _people(kept)  # of the rows that leave: what the researcher's copy holds
     kept = kept.drop_columns(["__agency"])
@@ -152,7 +156,7 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
     for person in researchers:
         sealed = bundle.seal(
             payload.getbuffer(), agency_id=network.coordinator.id, contract_id=contract.id, contract_version=contract.version, mode="record",
-            sequence=len(list(folder.glob(f"*{EXTRACT_SUFFIX}"))) + 1, period=dsa.periods[-1], record_count=kept.num_rows,
+            sequence=len(sealed_copies(root, dsa.id)) + 1, period=dsa.periods[-1], record_count=kept.num_rows,
             signing_key=signing, recipient_public_key=bundle.encryption_public_key_from_text(person.encryption_public_key), now=now,
             lifetime=dsa.ends_at - now, key_epoch=network.coordinator.key_epoch,
             details={"project": dsa.id, "dsa_version": dsa.version, "researcher": person.id, "periods": list(dsa.periods), "fields": list(dsa.fields)},
@@ -161,11 +165,12 @@ def make_extract(root: Path, dsa_id: str, actor: Signer, *, now: dt.datetime | N
         # The audit line first, then the file, whole and owner-only: a kill in between leaves a
         # logged extract that never left, never a file that left unlogged.
         audit.append(NetworkPaths(root).audit_log, "extract_sealed", actor=actor, objects={"dsa": dsa.id, "version": dsa.version, "researcher": person.id,
-                     "bundle": sealed.bundle_id}, head_key=signing, now=now, rows=kept.num_rows, withheld=withheld)  # fmt: skip
+                     "bundle": sealed.bundle_id}, head_key=signing, now=now, rows=kept.num_rows, withheld=withheld,
+                     **({"parties_held_back": list(suspended)} if suspended else {}))  # fmt: skip
         maybe_crash("after_extract_audit")
         atomic_write(path, sealed.blob)
         files[person.id] = path
-    return Extract(dsa.id, dsa.version, kept.num_rows, withheld, people, linked, tuple(kept.column_names), files)
+    return Extract(dsa.id, dsa.version, kept.num_rows, withheld, people, linked, tuple(kept.column_names), files, suspended)
 
 
 def _project_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
@@ -240,8 +245,7 @@ def close(root: Path, dsa_id: str, reason: str, actor: Signer, *, now: dt.dateti
     if not reason.strip():
         raise RegistryError("AGREEMENT_INVALID", "a reason is required: it is kept with the destruction record", field="reason")
     stored = agreements.folder(root, dsa.id) / "destruction.yaml"
-    folder = extracts_folder(root, dsa.id)
-    extracts = sorted(folder.glob(f"*{EXTRACT_SUFFIX}")) if folder.is_dir() else []
+    extracts = sealed_copies(root, dsa.id)
     has_rows = warehouse.exists(NetworkPaths(root).warehouse)
     try:
         record = _interrupted_close(root, stored, dsa)

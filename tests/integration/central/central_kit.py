@@ -136,9 +136,11 @@ def add_agreement(kit: Kit, dsa_id: str, parties: list[str], *, start: str = "20
         Ceremony(kit.root, FOUNDER[0], {FOUNDER[0]: PersonFolder(kit.root / "people" / FOUNDER[0])}).add_person(
             KIT_RESEARCHER, "Kit Researcher (fictional)", "Hills University", ["researcher"])
     terms = {"id": dsa_id, "purpose": "Test evaluation", "parties": list(parties), "contracts": list(contracts), "fields": ["linkage_token"],
-             "periods": [EARLIER_PERIOD, PERIOD], "start": start, "end": end, "ethics_approval": "REB-TEST", "researchers": [KIT_RESEARCHER],
+             "periods": [EARLIER_PERIOD, PERIOD], "start": start, "end": end, "ethics_approval": "REB-TEST", "ethics_expires": end, "researchers": [KIT_RESEARCHER],
              "min_cell_size": 5, "retention_end": "2028-12-31"}  # fmt: skip
-    agreements.add(kit.root, terms, acting(kit.root, "dsa.add"))
+    # An agreement that has ended was recorded while it could still be in force (its start date).
+    ended = end < dt.date.today().isoformat()
+    agreements.add(kit.root, terms, acting(kit.root, "dsa.add"), now=dt.datetime.combine(dt.date.fromisoformat(start), dt.time(), dt.UTC) if ended else None)
     if status == "revoked":
         agreements.revoke(kit.root, dsa_id, "revoked for the test", acting(kit.root, "dsa.revoke"))
 

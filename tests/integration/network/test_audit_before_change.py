@@ -20,12 +20,14 @@ import pytest
 
 from dvnet.common import agreements, audit
 from dvnet.common import network as store
+from dvnet.common.authority import authorise
 from dvnet.common.faults import AFTER_AUDIT, DECISION_POINTS, REGISTER_POINTS
+from dvnet.common.people import init_person, read_person_file
 from dvnet.pipelines.ceremony import FOUNDER
 
 REPO = Path(__file__).resolve().parents[3]
 DSA = "dsa-2026-01"  # the researcher_and_dsa fixture's agreement
-DECISION = ["--org", "shelter-north", "--change", "adopted", "--kind", "tool", "--subject", "Danger Assessment", "--decided-by", "Board",
+DECISION = ["--org", "coordinator", "--change", "adopted", "--kind", "tool", "--subject", "Danger Assessment", "--decided-by", "Board",
             "--why", "a shared risk tool", "--review-date", "2027-06-30"]  # fmt: skip
 
 
@@ -38,7 +40,7 @@ def _revoked(root: Path) -> bool:
 
 
 def _decided(root: Path) -> bool:
-    return any((store.NetworkPaths(root).coordinator / "decisions").rglob("shelter-north-*.yaml"))
+    return any((store.NetworkPaths(root).coordinator / "decisions").rglob("coordinator-*.yaml"))
 
 
 def _registered(root: Path) -> bool:
@@ -69,8 +71,8 @@ PARTIES = (["person", "init", "{folder}/eve", "--id", "eve-reviewer", "--name", 
             "--region", "south-metro"])  # fmt: skip
 
 
-def _dvnet(root: Path, args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "dvnet.pipelines.cli", *args, "--network", str(root), "--as", FOUNDER[0], "--key", str(root / "people" / FOUNDER[0] / "signing.key")]
+def _dvnet(root: Path, args: list[str], env: dict | None = None, person: str = FOUNDER[0]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "dvnet.pipelines.cli", *args, "--network", str(root), "--as", person, "--key", str(root / "people" / person / "signing.key")]
     return subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300)
 
 
@@ -125,10 +127,14 @@ def test_a_decision_killed_before_the_agencys_copy_gets_it_from_the_next(network
     root = network_dir
     coordinator = store.NetworkPaths(root).coordinator / "decisions" / "shelter-north"
     copies = root / "agencies" / "shelter-north" / "decisions"
-    killed = _dvnet(root, CASES["decision_added"][0], env={"DVNET_FAULT_AT": DECISION_POINTS[0]})
+    steward = init_person(root / "people" / "sam-steward", "sam-steward", "Sam (fictional)", "shelter-north")
+    store.add_person(root, read_person_file(steward.public_file), ["steward"],
+                     authorise(root, FOUNDER[0], root / "people" / FOUNDER[0] / "signing.key", "network.add-person"))  # fmt: skip
+    agency_decision = ["decision", "add", "--org", "shelter-north", *DECISION[2:]]  # a steward records their own agency's
+    killed = _dvnet(root, agency_decision, env={"DVNET_FAULT_AT": DECISION_POINTS[0]}, person="sam-steward")
     assert killed.returncode == 86, killed.stdout + killed.stderr[-2000:]
     missing_when_killed = {p.name for p in coordinator.glob("*.yaml")} - {p.name for p in copies.glob("*.yaml")}
-    rerun = _dvnet(root, CASES["decision_added"][0])
+    rerun = _dvnet(root, agency_decision, person="sam-steward")
     held = {p.name: p.read_bytes() for p in coordinator.glob("*.yaml")}
     tally("crash consistency", kills=1, partial=0, duplicate=0, unrecorded=0, rows_lost=0)
     assert missing_when_killed == {"shelter-north-001.yaml"}

@@ -67,6 +67,21 @@ def test_custodian_refusals(network_dir, tmp_path):
     assert import_linkage(agency, network_dir / "coordinator" / "relay" / "valley-health.linkage", custodian / "custodian-public.yaml") == public["linkage_key_id"]
 
 
+@pytest.mark.parametrize("where", ["coordinator/vault", "coordinator/keys/vault", "coordinator"])
+def test_the_linkage_key_is_never_made_or_used_in_the_coordinators_folder(network_dir, tmp_path, capsys, where):
+    """The coordinator holds every token: the key they were made under never sits beside them."""
+    folder = network_dir / where
+    assert _reason(init_custodian, folder) == "CUSTODIAN_ON_COORDINATOR"
+    assert not (folder / "keys" / "network-linkage.key").exists()
+    assert main(["custodian", "init", str(folder)], {}) == EXIT_USAGE and "CUSTODIAN_ON_COORDINATOR" in capsys.readouterr().err
+    # A custodian folder moved there later is not used either.
+    moved = network_dir / "coordinator" / "moved-vault"
+    init_custodian(tmp_path / "vault").folder.rename(moved)
+    registration = read_registration(network_dir / "agencies" / "valley-health" / "registration.yaml")
+    assert _reason(wrap_for, moved, registration, tmp_path / "x.linkage") == "CUSTODIAN_ON_COORDINATOR"
+    assert not (tmp_path / "x.linkage").exists()
+
+
 def test_a_public_file_of_the_wrong_kind_is_refused(network_dir):
     person = network_dir / "people" / FOUNDER[0] / "person.yaml"
     assert _reason(read_registration, person) == "PUBLIC_FILE_INVALID"

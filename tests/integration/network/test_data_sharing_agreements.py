@@ -4,6 +4,8 @@ and read by ingest's ``DSA_INVALID`` check."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import yaml
 
@@ -42,7 +44,7 @@ def _add_argv(root, terms: dict) -> list:
     return ["dsa", "add", "--network", root, "--id", t["id"], "--purpose", t["purpose"], "--party", ",".join(t["parties"]),
             "--contract", t["contracts"][0], "--field", t["fields"][0], "--field", ",".join(t["fields"][1:]),
             *[a for p in t["periods"] for a in ("--period", p)], "--start", t["start"], "--end", t["end"],
-            "--ethics", t["ethics_approval"], "--researcher", t["researchers"][0], "--min-cell-size", str(t["min_cell_size"]),
+            "--ethics", t["ethics_approval"], "--ethics-expires", t["ethics_expires"], "--researcher", t["researchers"][0], "--min-cell-size", str(t["min_cell_size"]),
             "--retention-end", t["retention_end"]]  # fmt: skip
 
 
@@ -56,7 +58,7 @@ def test_a_coordinator_adds_a_dsa_from_the_command_line_and_anyone_on_the_coordi
     assert f"added {DSA} version 1" in out and FOUNDER[0] in out
     assert agreements.require(network_dir, DSA).terms() == dsa_terms
     code, out, _ = _run(capsys, ["dsa", "list", "--network", network_dir])
-    assert code == EXIT_OK and DSA in out and "active" in out
+    assert code == EXIT_OK and DSA in out and "in force" in out
     code, out, _ = _run(capsys, ["dsa", "show", "--network", network_dir, DSA])
     assert code == EXIT_OK and "REB-2025-0420" in out and "ada-researcher" in out
     entry = _entries(network_dir)[-1]
@@ -107,6 +109,52 @@ def test_an_amendment_needs_a_reason(dsa_network):
     with pytest.raises(RegistryError) as exc:
         agreements.amend(dsa_network, DSA, {"purpose": "x y"}, "  ", _coordinator(dsa_network))
     assert exc.value.context["field"] == "reason"
+
+
+def test_terms_that_have_ended_are_neither_added_nor_amended_to(dsa_network, dsa_terms, capsys, as_coordinator):
+    """An agreement recorded past its end would stand in the books as active with nothing allowed
+    to flow: refused, at the end date's last second too, and nothing is written."""
+    ended = {**dsa_terms, "id": "dsa-ended", "start": "2020-01-01", "end": "2020-06-30", "retention_end": "2021-06-30"}
+    code, _, err = _run(capsys, [*_add_argv(dsa_network, ended), *as_coordinator])
+    assert code == EXIT_USAGE and "AGREEMENT_INVALID" in err and "end:" in err
+    assert agreements.current(dsa_network, "dsa-ended") is None
+    last_second = dt.datetime(2020, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
+    assert agreements.add(dsa_network, ended, _coordinator(dsa_network), now=last_second).version == 1
+    with pytest.raises(RegistryError) as exc:
+        agreements.amend(dsa_network, DSA, {"end": "2026-01-01"}, "shortened into the past", _coordinator(dsa_network))
+    assert (exc.value.reason, exc.value.context["field"]) == ("AGREEMENT_INVALID", "end")
+    assert len(agreements.history(dsa_network, DSA)) == 1
+
+
+def test_extending_the_end_beyond_the_ethics_approval_needs_its_renewal(dsa_network):
+    with pytest.raises(RegistryError) as exc:
+        agreements.amend(dsa_network, DSA, {"end": "2028-06-30", "retention_end": "2029-06-30"}, "one more year", _coordinator(dsa_network))
+    assert (exc.value.reason, exc.value.context["field"]) == ("AGREEMENT_INVALID", "ethics_expires")
+    renewed = agreements.amend(dsa_network, DSA, {"end": "2028-06-30", "retention_end": "2029-06-30", "ethics_expires": "2028-06-30"},
+                               "ethics board renewed the approval", _coordinator(dsa_network))  # fmt: skip
+    assert (renewed.version, renewed.ethics_expires) == (2, "2028-06-30")
+
+
+def test_a_version_signed_before_the_ethics_date_was_a_term_reads_its_end_as_that_date(dsa_network):
+    from dvnet.common.signed_records import write_signed
+
+    path = agreements.folder(dsa_network, DSA) / "v002.yaml"
+    old = {k: v for k, v in agreements.require(dsa_network, DSA).to_dict().items() if k != "ethics_expires"}
+    write_signed(path, {"format": agreements.FORMAT, **old, "version": 2, "note": "written by an older dvnet"}, _coordinator(dsa_network))
+    current = agreements.require(dsa_network, DSA)
+    assert (current.version, current.ethics_expires) == (2, current.end)
+
+
+def test_list_and_show_say_what_is_in_force_today(dsa_network, dsa_terms, capsys):
+    """An active version whose end has passed reads as ended, not active (recorded while in force)."""
+    ended = {**dsa_terms, "id": "dsa-ended", "start": "2020-01-01", "end": "2020-06-30", "retention_end": "2021-06-30"}
+    agreements.add(dsa_network, ended, _coordinator(dsa_network), now=dt.datetime(2020, 3, 1, tzinfo=dt.UTC))
+    code, out, _ = _run(capsys, ["dsa", "list", "--network", dsa_network])
+    assert code == EXIT_OK
+    assert "ended" in next(line for line in out.splitlines() if "dsa-ended" in line)
+    assert "in force" in next(line for line in out.splitlines() if DSA in line)
+    code, out, _ = _run(capsys, ["dsa", "show", "--network", dsa_network, "dsa-ended"])
+    assert code == EXIT_OK and "today the agreement (version 1) is ended" in out
 
 
 def test_adding_a_dsa_twice_is_refused(dsa_network, dsa_terms):

@@ -72,6 +72,24 @@ def test_the_coordinator_records_the_coalitions_decisions(with_steward, capsys):
     assert decisions.load(with_steward, "coordinator")[0].signed_by == FOUNDER[0]
 
 
+def test_coalition_staff_never_sign_an_agencys_decision(with_steward, capsys):
+    """Each organisation records its own decisions: a decision of shelter-north signed by the
+    coordinator would put words in the agency's log. Refused and audited as refused."""
+    code, _, err = _run(capsys, _add(with_steward, "shelter-north", person=FOUNDER[0]))
+    assert code == EXIT_USAGE and "ROLE_NOT_ALLOWED" in err and "shelter-north" in err
+    assert decisions.load(with_steward) == []
+    last = audit.read(store.NetworkPaths(with_steward).audit_log)[-1]
+    assert (last["action"], last["outcome"], last["reason"], last["actor"]) == ("decision.add", "refused", "ROLE_NOT_ALLOWED", FOUNDER[0])
+
+
+def test_the_steward_of_a_suspended_agency_records_nothing(with_steward, capsys):
+    founder = authorise(with_steward, FOUNDER[0], with_steward / "people" / FOUNDER[0] / "signing.key", "network.suspend")
+    store.set_status(with_steward, "shelter-north", "suspended", founder)
+    code, _, err = _run(capsys, _add(with_steward, "shelter-north"))
+    assert code == EXIT_USAGE and "AGENCY_SUSPENDED" in err
+    assert decisions.load(with_steward) == []
+
+
 def test_list_due_shows_current_decisions_whose_review_date_has_come(with_steward, capsys):
     _run(capsys, _add(with_steward, "shelter-north", subject="Risk tool A", review="2026-09-30"))
     _run(capsys, _add(with_steward, "shelter-north", subject="Census data feed", review="2027-03-31"))

@@ -151,6 +151,40 @@ def test_the_custodian_is_never_the_coordinator(staffed):
     assert "custodian" not in store.load_network(staffed).person(FOUNDER[0]).roles
 
 
+def _same_key_under(root, source_id: str, new_id: str) -> dict:
+    """The person file an insider would make: ``source_id``'s own keys, signed by them, under ``new_id``."""
+    from dvnet.bundle import keys
+    from dvnet.common.people import PERSON_FORMAT
+    from dvnet.common.public_files import write_public
+
+    source = root / "people" / source_id
+    body = {k: v for k, v in read_person_file(source / "person.yaml").items() if k != "signature"}
+    twin = root / "people" / new_id
+    twin.mkdir(mode=0o700)
+    write_public(twin / "person.yaml", {**body, "format": PERSON_FORMAT, "id": new_id}, keys.load_signing_key(source / "signing.key"))
+    return read_person_file(twin / "person.yaml")
+
+
+@pytest.mark.parametrize(("source", "role"), [("p-reviewer", "reviewer"), (FOUNDER[0], "custodian")])
+def test_one_key_is_never_registered_under_two_names(staffed, source, role):
+    """Two reviewers' approvals from one key, or the coordinator's key as the custodian under another
+    id, would make a two-person rule or an exclusive pair of roles one person's."""
+    twin = _same_key_under(staffed, source, "twin-person")
+    with pytest.raises(RegistryError) as exc:
+        store.add_person(staffed, twin, [role], _founder(staffed))
+    assert exc.value.reason == "REGISTRY_INVALID" and "one key belongs to one person" in exc.value.message
+    assert store.load_network(staffed).person("twin-person") is None
+
+
+def test_the_custodian_is_never_a_researcher(staffed):
+    """A researcher holding the linkage key could hash candidate people to their project's tokens."""
+    folder = staffed / "people" / "p-custodian"
+    with pytest.raises(RegistryError) as exc:
+        store.add_person(staffed, read_person_file(folder / "person.yaml"), ["researcher"], _founder(staffed))
+    assert exc.value.reason == "REGISTRY_INVALID" and "custodian and researcher" in exc.value.message
+    assert "researcher" not in store.load_network(staffed).person("p-custodian").roles
+
+
 def test_a_steward_must_belong_to_a_registered_agency(staffed):
     folder = init_person(staffed / "people" / "p-x", "p-x", "X", "no-such-agency")
     with pytest.raises(RegistryError) as exc:

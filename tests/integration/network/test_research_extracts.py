@@ -26,7 +26,8 @@ from dvnet.common.authority import authorise
 from dvnet.common.custodian import CustodianFolder
 from dvnet.common.signed_records import read_signed
 from dvnet.contracts.errors import RegistryError
-from dvnet.pipelines.ceremony import FOUNDER
+from dvnet.common.people import PersonFolder
+from dvnet.pipelines.ceremony import FOUNDER, Ceremony
 from dvnet.pipelines.cli import EXIT_OK, EXIT_REFUSED, main
 from dvnet.pipelines.demo import DemoPlanItem
 from dvnet.pipelines.synth import synthesize
@@ -165,11 +166,29 @@ def test_no_extract_from_the_end_dates_last_second_on_or_after_revocation(loaded
     with pytest.raises(ExtractRefusal) as exc:
         make_extract(loaded, DSA, _as(loaded, "extract"), now=end)
     assert exc.value.reason == "DSA_NOT_IN_FORCE"
+    assert len(list(extracts_folder(loaded, DSA).iterdir())) == before
     agreements.revoke(loaded, DSA, "ethics approval withdrawn", _as(loaded, "dsa.revoke"))
+    assert list(extracts_folder(loaded, DSA).iterdir()) == [], "the revocation withdraws the copies on hand"
     with pytest.raises(ExtractRefusal) as exc:
         make_extract(loaded, DSA, _as(loaded, "extract"))
     assert exc.value.reason == "DSA_NOT_IN_FORCE" and "revoked" in exc.value.message
-    assert len(list(extracts_folder(loaded, DSA).iterdir())) == before
+    assert list(extracts_folder(loaded, DSA).iterdir()) == []
+
+
+def test_a_new_version_withdraws_the_copies_sealed_under_the_old_one(loaded):
+    """A researcher taken off the DSA (or any narrowing) leaves no copy of theirs, nor of the old
+    terms, on the coordinator to be handed out; the audit line of the version counts them."""
+    ceremony_person = "cy-researcher"
+    Ceremony(loaded, FOUNDER[0], {FOUNDER[0]: PersonFolder(loaded / "people" / FOUNDER[0])}).add_person(ceremony_person, "Cy (fictional)", "uni-research", ["researcher"])
+    agreements.amend(loaded, DSA, {"researchers": ["ada-researcher", ceremony_person]}, "cy joins", _as(loaded, "dsa.amend"))
+    made = make_extract(loaded, DSA, _as(loaded, "extract"))
+    assert set(made.files) == {"ada-researcher", ceremony_person} and all(p.exists() for p in made.files.values())
+    agreements.amend(loaded, DSA, {"researchers": ["ada-researcher"]}, "cy left the project", _as(loaded, "dsa.amend"))
+    assert not any(p.exists() for p in made.files.values())
+    entry = audit.read(store.NetworkPaths(loaded).audit_log)[-1]
+    assert (entry["action"], entry["details"]["extracts_withdrawn"]) == ("dsa_amended", 2)
+    remade = make_extract(loaded, DSA, _as(loaded, "extract"))
+    assert list(remade.files) == ["ada-researcher"] and sorted(extracts_folder(loaded, DSA).iterdir()) == [remade.files["ada-researcher"]]
 
 
 def test_no_extract_for_a_suspended_researcher_and_nothing_written(loaded):
@@ -180,6 +199,26 @@ def test_no_extract_for_a_suspended_researcher_and_nothing_written(loaded):
     assert exc.value.reason == "RESEARCHER_UNUSABLE" and "ada-researcher" in exc.value.message
     after = len(list(extracts_folder(loaded, DSA).iterdir())) if extracts_folder(loaded, DSA).exists() else 0
     assert after == before
+
+
+def test_a_suspended_partys_rows_are_held_back(loaded, capsys):
+    """Only parties in good standing send rows out: a suspended agency's stay on the coordinator,
+    and the coordinator is told which were held back."""
+    store.set_status(loaded, "valley-health", "suspended", _as(loaded, "network.suspend"))
+    made = make_extract(loaded, DSA, _as(loaded, "extract"))
+    assert made.suspended == ("valley-health",) and made.rows > 0
+    others = _warehouse_rows(loaded, "SELECT count(*) FROM staged_research_extract s JOIN ledger l USING (bundle_id) "
+                                     "WHERE l.project = ? AND s.agency_id <> 'valley-health'", [DSA])[0][0]  # fmt: skip
+    assert made.rows + made.withheld == others, "every row that left or was withheld is another party's"
+    code, out = _run_make(loaded, capsys)
+    assert code == EXIT_OK and "held back: the rows of valley-health" in out
+    assert audit.read(store.NetworkPaths(loaded).audit_log)[-1]["details"]["parties_held_back"] == ["valley-health"]
+
+
+def _run_make(root, capsys) -> tuple[int, str]:
+    key = root / "people" / FOUNDER[0] / "signing.key"
+    code = main(["extract", "make", "--network", str(root), "--dsa", DSA, "--as", FOUNDER[0], "--key", str(key)], {})
+    return code, capsys.readouterr().out
 
 
 def _open_at(root, path, now):

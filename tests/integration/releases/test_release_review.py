@@ -17,11 +17,12 @@ import pytest
 from fixtures_central import add_reviewers, publish_reviewed
 
 from dvnet.assets.releases.lib import review
+from dvnet.bundle import keys
 from dvnet.assets.releases.lib.release import build_request
 from dvnet.common import audit
 from dvnet.common import network as store
 from dvnet.common.authority import authorise
-from dvnet.common.people import PersonFolder, read_person_file
+from dvnet.common.people import PersonFolder, init_person, read_person_file
 from dvnet.contracts.errors import DvnetError
 from dvnet.pipelines.ceremony import FOUNDER
 from dvnet.pipelines.cli import main
@@ -95,6 +96,58 @@ def test_the_author_may_not_approve_and_a_forged_author_approval_blocks_publicat
     (review.request_folder(store.NetworkPaths(net), RID) / review.DECISIONS / "forged.json").write_text(
         json.dumps({**body, "sig": audit._sign(key, review.DECISION_LABEL, audit._canonical(body))}))
     assert _refused(net) == "REVIEW_BY_AUTHOR"
+
+
+def _hand_made_approval(root, person_id: str) -> None:
+    """An approval file signed with ``person_id``'s own key, written straight into the request."""
+    folder = review.request_folder(store.NetworkPaths(root), RID)
+    body = {"request_id": RID, "reviewer": person_id, "verdict": review.APPROVE, "comment": "fine", "decided_at": REQUESTED_AT.isoformat(),
+            "content_sha256": review.content_hash(folder)}  # fmt: skip
+    key = keys.load_signing_key(root / "people" / person_id / "signing.key")
+    (folder / review.DECISIONS / f"by-{person_id}.json").write_text(json.dumps({**body, "sig": audit._sign(key, review.DECISION_LABEL, audit._canonical(body))}))
+
+
+def test_only_a_reviewer_in_good_standing_approves(net):
+    """A registered person without the reviewer role signing an approval file, or a reviewer
+    suspended after approving: neither approval counts."""
+    founder = authorise(net, FOUNDER[0], net / "people" / FOUNDER[0] / "signing.key", "network.add-person")
+    evaluator = init_person(net / "people" / "eve-evaluator", "eve-evaluator", "Eve (fictional)", "somewhere")
+    store.add_person(net, read_person_file(evaluator.public_file), ["evaluator"], founder)
+    _decide(net, "rev-one")
+    _hand_made_approval(net, "eve-evaluator")
+    assert _refused(net) == "REVIEW_INCOMPLETE"
+    _decide(net, "rev-two")
+    store.set_status(net, "rev-two", "suspended", authorise(net, FOUNDER[0], net / "people" / FOUNDER[0] / "signing.key", "network.suspend"))
+    assert _refused(net) == "REVIEW_INCOMPLETE"
+
+
+@pytest.mark.parametrize("spoil", ["{not json", "[]", '{"reviewer": "nobody"}', "signature"])
+def test_a_decision_file_that_is_not_a_signed_decision_stops_everything_about_the_request(net, capsys, spoil):
+    """Skipped, a spoiled rejection would stop counting: the request is neither listed as decidable
+    nor published until the file is gone, and the CLI says so in one line."""
+    _decide(net, "rev-one"), _decide(net, "rev-two", verdict=review.REJECT, comment="a cell is too small")
+    folder = review.request_folder(store.NetworkPaths(net), RID)
+    (rejection,) = [f for f in (folder / review.DECISIONS).iterdir() if "rev-two" in f.name]
+    if spoil == "signature":
+        record = json.loads(rejection.read_text())
+        rejection.write_text(json.dumps({**record, "verdict": review.APPROVE}))
+    else:
+        rejection.write_text(spoil)
+    assert _refused(net) == "RECORD_TAMPERED"
+    code = main(["review", "list", "--network", str(net), *_as(net, "rev-one")], {})
+    err = capsys.readouterr().err
+    assert code == 1 and "RECORD_TAMPERED" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("spoil", ["{bad", "[]", '{"author": "coord-ana"}'])
+def test_a_disclosure_record_that_is_not_one_is_an_altered_request_in_one_line(net, capsys, spoil):
+    _decide(net, "rev-one"), _decide(net, "rev-two")
+    (review.request_folder(store.NetworkPaths(net), RID) / review.DISCLOSURE).write_text(spoil)
+    assert _refused(net) == "REQUEST_ALTERED"
+    for argv in (["review", "list", "--network", str(net)], ["review", "show", "--network", str(net), RID]):
+        code = main([*argv, *_as(net, "rev-one")], {})
+        err = capsys.readouterr().err
+        assert code == 1 and "REQUEST_ALTERED" in err and "Traceback" not in err
 
 
 def _publish_a_suppressed_cell(folder) -> str:

@@ -57,12 +57,9 @@ def test_command_help_exits_0(name, capsys):
 def test_every_subcommand_help_exits_0(name, capsys):
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
-    for sub, subcommand in getattr(command, "commands", {}).items():
+    for sub in getattr(command, "commands", {}):
         out = _help(capsys, name, sub)
         assert f"dvnet {name} {sub}" in out
-        # What it does, in the listing and in its own --help (a docstring set after click read it is lost).
-        assert subcommand.help and subcommand.help.strip(), f"dvnet {name} {sub} has no description"
-        assert subcommand.help.split()[0] in out, f"dvnet {name} {sub} --help does not describe it"
 
 
 def test_every_option_says_what_it_is_for():
@@ -78,6 +75,15 @@ def test_every_option_says_what_it_is_for():
 
     walk(cli, ["dvnet"])
     assert not bare, f"options without help: {bare}"
+
+
+@pytest.mark.parametrize("name", READY)
+def test_every_subcommand_says_what_it_does(name):
+    """A subcommand with no help text (`network suspend` had none: its docstring was set after click
+    read it) leaves a user with its options only."""
+    command = cli.get_command(click.Context(cli), name)
+    silent = [sub for sub, c in getattr(command, "commands", {}).items() if not (c.help or "").strip()]
+    assert silent == [], f"dvnet {name}: {silent} have no help"
 
 
 def test_issue_3_subcommands_exist():

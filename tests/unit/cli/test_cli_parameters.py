@@ -24,6 +24,7 @@ from dvnet.pipelines.ceremony import CUSTODIAN, FOUNDER
 from dvnet.pipelines.cli import EXIT_USAGE, cli, main
 
 SHELTER = "shelter-north"  # Tier 3 in the conftest network
+COALITION = "coordinator"  # the conftest network's coordinator id: the founder records the coalition's decisions
 GEOGRAPHY = Path(__file__).resolve().parents[3] / "pipelines" / "demo_geography.yaml"
 
 
@@ -164,7 +165,7 @@ def _flat(options: dict[str, str]) -> list[str]:
 def _dsa_add(w: World, **bad: str) -> list[str]:
     base = {"--network": str(w.net), "--id": "dsa-2026-09", "--purpose": "Evaluate something", "--party": "valley-health",
             "--contract": "research_extract/v1", "--field": "age_band", "--period": "2026-Q3", "--start": "2026-01-01",
-            "--end": "2027-12-31", "--ethics": "REB-1", "--researcher": "ada-researcher", "--min-cell-size": "5", "--retention-end": "2028-12-31"}  # fmt: skip
+            "--end": "2027-12-31", "--ethics": "REB-1", "--ethics-expires": "2027-12-31", "--researcher": "ada-researcher", "--min-cell-size": "5", "--retention-end": "2028-12-31"}  # fmt: skip
     return ["dsa", "add", *_flat({**base, **bad})]
 
 
@@ -173,7 +174,7 @@ def _dsa_amend(w: World, **bad: str) -> list[str]:
 
 
 def _decision(w: World, **bad: str) -> list[str]:
-    base = {"--network": str(w.net), "--org": SHELTER, "--change": "adopted", "--kind": "tool", "--subject": "Danger Assessment",
+    base = {"--network": str(w.net), "--org": COALITION, "--change": "adopted", "--kind": "tool", "--subject": "Danger Assessment",
             "--decided-by": "Board", "--why": "Validated for this population", "--review-date": "2027-12-31"}  # fmt: skip
     return ["decision", "add", *_flat({**base, **bad})]
 
@@ -418,6 +419,8 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("dsa add", "start"): [("not a date", lambda w: [*_dsa_add(w, **{"--start": "yesterday"}), *w.as_founder], "AGREEMENT_INVALID")],
     ("dsa add", "end"): [("before the start", lambda w: [*_dsa_add(w, **{"--end": "2025-12-31"}), *w.as_founder], "AGREEMENT_INVALID")],
     ("dsa add", "ethics_approval"): [("empty", lambda w: [*_dsa_add(w, **{"--ethics": ""}), *w.as_founder], "AGREEMENT_INVALID")],
+    ("dsa add", "ethics_expires"): [("before the end", lambda w: [*_dsa_add(w, **{"--ethics-expires": "2027-06-30"}), *w.as_founder], "AGREEMENT_INVALID"),
+                                    ("not a date", lambda w: [*_dsa_add(w, **{"--ethics-expires": "next year"}), *w.as_founder], "AGREEMENT_INVALID")],
     ("dsa add", "researchers"): [("not a researcher", lambda w: [*_dsa_add(w, **{"--researcher": FOUNDER[0]}), *w.as_founder], "AGREEMENT_INVALID")],
     ("dsa add", "min_cell_size"): [("below the floor", lambda w: [*_dsa_add(w, **{"--min-cell-size": "1"}), *w.as_founder], "AGREEMENT_INVALID"),
                                    ("not a number", lambda w: [*_dsa_add(w, **{"--min-cell-size": "five"}), *w.as_founder], "USAGE_OPTION_INVALID")],
@@ -433,6 +436,7 @@ CASES: dict[tuple[str, str], list[tuple[str, object, str]]] = {
     ("dsa amend", "start"): [("after the end", lambda w: _dsa_amend(w, **{"--start": "2029-01-01"}), "AGREEMENT_INVALID")],
     ("dsa amend", "end"): [("not a date", lambda w: _dsa_amend(w, **{"--end": "soon"}), "AGREEMENT_INVALID")],
     ("dsa amend", "ethics_approval"): [("empty", lambda w: _dsa_amend(w, **{"--ethics": ""}), "AGREEMENT_INVALID")],
+    ("dsa amend", "ethics_expires"): [("before the end", lambda w: _dsa_amend(w, **{"--ethics-expires": "2027-01-01"}), "AGREEMENT_INVALID")],
     ("dsa amend", "researchers"): [("not a researcher", lambda w: _dsa_amend(w, **{"--researcher": "nobody"}), "AGREEMENT_INVALID")],
     ("dsa amend", "min_cell_size"): [("below the floor", lambda w: _dsa_amend(w, **{"--min-cell-size": "0"}), "AGREEMENT_INVALID")],
     ("dsa amend", "retention_end"): [("before the end", lambda w: _dsa_amend(w, **{"--retention-end": "2027-01-01"}), "AGREEMENT_INVALID")],
