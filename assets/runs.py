@@ -192,7 +192,7 @@ def dagster_instance(home: Path) -> Iterator[object]:
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
-        with DagsterInstance.get() as instance:
+        with _reached(home), DagsterInstance.get() as instance:
             if storage_kind(home / "dagster.yaml") == "postgres":
                 # dagster-postgres opens a new connection for every statement unless told this
                 # process is long-lived, as the webserver tells it; a dvnet command runs many
@@ -210,6 +210,25 @@ def dagster_instance(home: Path) -> Iterator[object]:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+@contextmanager
+def _reached(home: Path) -> Iterator[None]:
+    """Opening a PostgreSQL instance whose server cannot be reached (down, wrong host, port, user,
+    password or database) is a configuration error told in one line (exit 2), not Dagster's
+    traceback; the message names the variable, never the URL (it holds the password). Only the
+    opening is covered: a failure inside a run is the run's, in its event log."""
+    if storage_kind(home / "dagster.yaml") != "postgres":
+        yield
+        return
+    from dagster_postgres.utils import DagsterPostgresException
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except (DagsterPostgresException, OperationalError) as e:
+        raise DvnetError("DAGSTER_UNREACHABLE", f"cannot connect to the Dagster instance's PostgreSQL server ({type(e).__name__})",
+                         hint=f"check {PG_URL_ENV} (user, password, host, port, database) and that the server is running") from None  # fmt: skip
 
 
 def _ensure_pool(instance) -> None:

@@ -63,3 +63,18 @@ def test_an_instance_folder_keeping_the_other_storage_is_refused(ck, kit, tmp_pa
         assert reason in out.stderr and "Traceback" not in out.stderr
         assert "secret" not in out.stderr
     assert list(kit.inbox.glob("*.dvb")), "nothing was ingested"
+
+
+def test_an_instance_server_refusing_the_login_is_one_line_and_exit_2(ck, kit, postgres, tmp_path):
+    """A wrong password (the same for a server down, a wrong host or database) is the deployer's
+    configuration: one line naming the variable, never Dagster's traceback nor the password."""
+    kit.drop("a", kit.records("shelter-a", n=5, seed=4).blob)
+    wrong = postgres.create_database("dagster").replace(postgres.password, "not-the-password-x9")
+
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(tmp_path / "pg_home"), *ck.as_coordinator(kit.root)],
+                     env={PG_URL_ENV: wrong})
+
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "DAGSTER_UNREACHABLE" in out.stderr and "Traceback" not in out.stderr
+    assert "not-the-password-x9" not in out.stderr + out.stdout
+    assert list(kit.inbox.glob("*.dvb")), "nothing was ingested"
