@@ -120,7 +120,7 @@ CONFIGURATION_REASONS = frozenset(
      "WRAP_INVALID", "WRAP_NOT_FOR_AGENCY", "WRAP_WRONG_CUSTODIAN",  # a wrapped key file given on the command line
      "MAPPING_INVALID",  # the agency's mapping file (its configuration for a contract), checked before the extract is read
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
-     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY",  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
+     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY", "WAREHOUSE_OTHER_DATABASE",  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
      "DAGSTER_UNREACHABLE"}  # the scaled profile's PostgreSQL Dagster instance (DVNET_DAGSTER_PG_URL)
 )  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);

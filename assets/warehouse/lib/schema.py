@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.warehouse.lib import analytic_copy, staged_files
+from dvnet.assets.warehouse.lib import analytic_copy, identity, staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.assets.warehouse.lib.writes import serial, table_exists
 
@@ -123,9 +123,8 @@ def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb
             if not read_only and not analytic_copy.is_copy(con):
                 staged_files.settle(con, [c.id for c in all_contracts()])
             if url:
-                pg = PgConnection(url)
+                pg = open_postgres(url, path)
                 try:
-                    ensure_schema(pg)
                     analytic_copy.refresh(con, pg)
                 finally:
                     pg.close()
@@ -136,6 +135,19 @@ def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb
             return con
         con.close()
     return duckdb.connect(str(path), read_only=True, config=config or {})
+
+
+def open_postgres(url: str, path) -> PgConnection:
+    """A session on the network's PostgreSQL warehouse (``path`` is its warehouse file), its
+    tables made, refused when the database is not this network's (``identity``)."""
+    pg = PgConnection(url)
+    try:
+        ensure_schema(pg)
+        identity.bind(pg, Path(path))
+    except BaseException:
+        pg.close()
+        raise
+    return pg
 
 
 def rewrite_live_rows_only(path: Path) -> None:
