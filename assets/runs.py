@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dvnet.common.yaml_text import load_yaml
+from dvnet.assets import store_identity
 from dvnet.assets.instance_storage import ensure_storage
 from dvnet.assets.run_owner import fail_abandoned_runs, this_process
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
@@ -34,9 +35,10 @@ from dvnet.contracts.errors import DvnetError
 
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: A refused release is the user's error, told in one line by the CLI: no step-failure traceback on
-#: the terminal (the instance's event log keeps it for the UI).
+#: A refused release or intake (a typed error raised in the step: a warehouse of another network or
+#: older than the audit log) is told in one line by the CLI: no step-failure traceback on the
+#: terminal, where an engine's message could also quote a value (the instance's event log keeps it
+#: for the UI).
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 #: The network's instance, inside its coordinator folder.
 INSTANCE_FOLDER = "dagster"
@@ -198,6 +200,7 @@ def dagster_instance(home: Path) -> Iterator[object]:
                 # process is long-lived, as the webserver tells it; a dvnet command runs many
                 # runs in one process (20 small-bundle runs: 2,760 connections, 8 ms each here).
                 instance.optimize_for_webserver(statement_timeout=PG_STATEMENT_TIMEOUT_MS, pool_recycle=3600, max_overflow=4)
+                _bind_database(instance, home)
             fail_abandoned_runs(instance)
             _ensure_pool(instance)
             _opened[key] = instance
@@ -210,6 +213,26 @@ def dagster_instance(home: Path) -> Iterator[object]:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+#: The network's side of its PostgreSQL instance's identity, in the instance folder; the database
+#: keeps the same id as a cursor value of its run storage (``store_identity``).
+PG_ID_STAMP = "dvnet-postgres-id"
+PG_ID_KEY = "dvnet/network-id"
+
+
+def _bind_database(instance, home: Path) -> None:
+    """Refuse a PostgreSQL database that is another network's instance (DVNET_DAGSTER_PG_URL copied
+    from its environment file): its runs, partitions and agencies would show in this UI."""
+    storage = instance.run_storage
+
+    def refuse(message: str) -> None:
+        raise DvnetError("DAGSTER_OTHER_DATABASE", f"{message}: no run was started",
+                         hint=f"one PostgreSQL database per network: set {PG_URL_ENV} to this network's own (and keep {PG_ID_STAMP} in {home})")
+
+    store_identity.bind(home / PG_ID_STAMP, storage.get_cursor_values({PG_ID_KEY}).get(PG_ID_KEY),
+                        put=lambda ours: storage.set_cursor_values({PG_ID_KEY: ours}), refuse=refuse,
+                        what="the Dagster instance's PostgreSQL database")  # fmt: skip
 
 
 @contextmanager
@@ -274,7 +297,7 @@ def run_intake(network: Path, home: Path, progress: Callable[[int], None] | None
         return IntakeRun([], {})
     job = build_definitions(network, lock_wait=lock_wait, intake_progress=progress).resolve_job_def(INTAKE_BATCH_JOB)
     with dagster_instance(home) as instance:
-        result = job.execute_in_process(run_config=QUIET_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
+        result = job.execute_in_process(run_config=SILENT_LOGS, instance=instance, tags={"dvnet/launched_by": "dvnet ingest", **this_process()})
     outcomes = [b for mat in result.asset_materializations_for_node(LOAD_BATCH) if mat.asset_key == INTAKE for b in mat.metadata["bundles"].value]
     cube_checks = {reconcile_check_name(f) for f in CUBE_FAMILIES}
     return IntakeRun(outcomes, {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.check_name in cube_checks})

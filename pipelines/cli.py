@@ -121,7 +121,7 @@ CONFIGURATION_REASONS = frozenset(
      "MAPPING_INVALID",  # the agency's mapping file (its configuration for a contract), checked before the extract is read
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
      "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY", "WAREHOUSE_OTHER_DATABASE",  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
-     "DAGSTER_UNREACHABLE",  # the scaled profile's PostgreSQL Dagster instance (DVNET_DAGSTER_PG_URL)
+     "DAGSTER_UNREACHABLE", "DAGSTER_OTHER_DATABASE",  # the scaled profile's PostgreSQL Dagster instance (DVNET_DAGSTER_PG_URL)
      "DISK_FULL", "DISK_READ_ONLY",  # the machine, not the input: nothing was checked or kept half-written
      "WAREHOUSE_BEHIND_AUDIT_LOG"}  # a warehouse restored without its audit log: nothing loaded until they match
 )  # fmt: skip
