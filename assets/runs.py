@@ -194,7 +194,9 @@ def dagster_instance(home: Path) -> Iterator[object]:
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
-        with _reached(home), DagsterInstance.get() as instance:
+        with _reached(home):  # the opening only: a failure inside a run stays the run's
+            opened = DagsterInstance.get()
+        with opened as instance:
             if storage_kind(home / "dagster.yaml") == "postgres":
                 # dagster-postgres opens a new connection for every statement unless told this
                 # process is long-lived, as the webserver tells it; a dvnet command runs many
