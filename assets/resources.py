@@ -114,9 +114,8 @@ class WarehouseResource(DuckDBResource):
             with self.get_connection() as con:
                 yield con
             return
-        con = PgConnection(url)
+        con = schema.open_postgres(url, self.path)
         try:
-            schema.ensure_schema(con)
             yield con
         finally:
             con.close()

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dvnet.common.yaml_text import load_yaml
+from dvnet.assets import store_identity
 from dvnet.assets.instance_storage import ensure_storage
 from dvnet.assets.run_owner import fail_abandoned_runs, this_process
 from dvnet.assets.warehouse.lib.lock import DEFAULT_WAIT
@@ -35,8 +36,10 @@ from dvnet.contracts.errors import DvnetError
 #: The instance template shipped with dvnet (telemetry off, one writing run at a time).
 TEMPLATE_HOME = Path(str(files("dvnet.dagster_home")))
 #: A run dvnet executes in its own process tells the user through the CLI: a refusal (WAREHOUSE_BUSY,
-#: AUDIT_FAILED, ...) in one line, the outcomes in its table. Dagster's console logger would print
-#: a step failure's stack trace on the terminal first (the instance's event log keeps it for the UI).
+#: AUDIT_FAILED, a warehouse of another network or older than the audit log, ...) in one line, the
+#: outcomes in its table. Dagster's console logger would print a step failure's stack trace on the
+#: terminal first, where an engine's message could also quote a value (the instance's event log keeps
+#: it for the UI).
 SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 #: The network's instance, inside its coordinator folder.
 INSTANCE_FOLDER = "dagster"
@@ -192,12 +195,15 @@ def dagster_instance(home: Path) -> Iterator[object]:
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
-        with DagsterInstance.get() as instance:
+        with _reached(home):  # the opening only: a failure inside a run stays the run's
+            opened = DagsterInstance.get()
+        with opened as instance:
             if storage_kind(home / "dagster.yaml") == "postgres":
                 # dagster-postgres opens a new connection for every statement unless told this
                 # process is long-lived, as the webserver tells it; a dvnet command runs many
                 # runs in one process (20 small-bundle runs: 2,760 connections, 8 ms each here).
                 instance.optimize_for_webserver(statement_timeout=PG_STATEMENT_TIMEOUT_MS, pool_recycle=3600, max_overflow=4)
+                _bind_database(instance, home)
             fail_abandoned_runs(instance)
             _ensure_pool(instance)
             _opened[key] = instance
@@ -210,6 +216,45 @@ def dagster_instance(home: Path) -> Iterator[object]:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+#: The network's side of its PostgreSQL instance's identity, in the instance folder; the database
+#: keeps the same id as a cursor value of its run storage (``store_identity``).
+PG_ID_STAMP = "dvnet-postgres-id"
+PG_ID_KEY = "dvnet/network-id"
+
+
+def _bind_database(instance, home: Path) -> None:
+    """Refuse a PostgreSQL database that is another network's instance (DVNET_DAGSTER_PG_URL copied
+    from its environment file): its runs, partitions and agencies would show in this UI."""
+    storage = instance.run_storage
+
+    def refuse(message: str) -> None:
+        raise DvnetError("DAGSTER_OTHER_DATABASE", f"{message}: no run was started",
+                         hint=f"one PostgreSQL database per network: set {PG_URL_ENV} to this network's own (and keep {PG_ID_STAMP} in {home})")
+
+    store_identity.bind(home / PG_ID_STAMP, storage.get_cursor_values({PG_ID_KEY}).get(PG_ID_KEY),
+                        put=lambda ours: storage.set_cursor_values({PG_ID_KEY: ours}), refuse=refuse,
+                        what="the Dagster instance's PostgreSQL database")  # fmt: skip
+
+
+@contextmanager
+def _reached(home: Path) -> Iterator[None]:
+    """Opening a PostgreSQL instance whose server cannot be reached (down, wrong host, port, user,
+    password or database) is a configuration error told in one line (exit 2), not Dagster's
+    traceback; the message names the variable, never the URL (it holds the password). Only the
+    opening is covered: a failure inside a run is the run's, in its event log."""
+    if storage_kind(home / "dagster.yaml") != "postgres":
+        yield
+        return
+    from dagster_postgres.utils import DagsterPostgresException
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except (DagsterPostgresException, OperationalError) as e:
+        raise DvnetError("DAGSTER_UNREACHABLE", f"cannot connect to the Dagster instance's PostgreSQL server ({type(e).__name__})",
+                         hint=f"check {PG_URL_ENV} (user, password, host, port, database) and that the server is running") from None  # fmt: skip
 
 
 def _ensure_pool(instance) -> None:

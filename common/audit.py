@@ -206,6 +206,20 @@ def head(path: Path) -> Head:
         return _tail_head(f, path.stat().st_size)
 
 
+def last_of(path: Path, action: str) -> dict | None:
+    """The log's last entry recording ``action``, read from the end (a mangled line is skipped:
+    ``verify`` names it); None when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        for line in _lines_backwards(f, path.stat().st_size):
+            record = entry_of(line)
+            if record is not None and record.get("action") == action:
+                return record
+    return None
+
+
 def append(
     path: Path,
     action: str,

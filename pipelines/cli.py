@@ -122,7 +122,10 @@ CONFIGURATION_REASONS = frozenset(
      "MAPPING_INVALID",  # the agency's mapping file (its configuration for a contract), checked before the extract is read
      "WAREHOUSE_BUSY",  # another command holds the warehouse: nothing was checked, run it again later
      "WAREHOUSE_UNREADABLE",  # the warehouse file could not be opened (damaged, another program's): nothing was changed
-     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY"}  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
+     "WAREHOUSE_UNREACHABLE", "WAREHOUSE_PROFILE_MISMATCH", "WAREHOUSE_TARGET_NOT_EMPTY", "WAREHOUSE_OTHER_DATABASE",  # the scaled profile's PostgreSQL warehouse (DVNET_WAREHOUSE_PG_URL)
+     "DAGSTER_UNREACHABLE", "DAGSTER_OTHER_DATABASE",  # the scaled profile's PostgreSQL Dagster instance (DVNET_DAGSTER_PG_URL)
+     "DISK_FULL", "DISK_READ_ONLY",  # the machine, not the input: nothing was checked or kept half-written
+     "WAREHOUSE_BEHIND_AUDIT_LOG"}  # a warehouse restored without its audit log: nothing loaded until they match
 )  # fmt: skip
 #: Owner-only files and folders for everything a command creates (data, reports, logs, keys);
 #: the writers also ask for owner-only modes themselves (``common.files``), this covers the rest
@@ -178,13 +181,17 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in CENTRAL_MODULES:
             raise  # a bug, not the agency-side install
-        return _user_error(central_missing(next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")))
+        return _user_error(central_missing(_command(argv)))
     except DvnetError as e:
         return _user_error(e)
     except Exception as e:
-        if not _out_of_memory(e):
+        if _out_of_memory(e):
+            return _user_error(out_of_memory(argv))
+        from dvnet.pipelines.disk_errors import disk_error
+
+        if (disk := disk_error(e, _command(argv))) is None:
             raise  # a bug: its traceback is for the developers
-        return _user_error(out_of_memory(argv))
+        return _user_error(disk)
     return result if isinstance(result, int) else EXIT_OK
 
 
@@ -194,8 +201,13 @@ def _out_of_memory(e: BaseException) -> bool:
     return isinstance(e, MemoryError) or (duckdb is not None and isinstance(e, duckdb.OutOfMemoryException))
 
 
+def _command(argv: Sequence[str] | None) -> str:
+    """The command's name as typed (for a message)."""
+    return next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")
+
+
 def out_of_memory(argv: Sequence[str] | None) -> DvnetError:
-    command = next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "...")
+    command = _command(argv)
     return DvnetError(
         "OUT_OF_MEMORY",
         f"this machine ran out of memory during `dvnet {command}`; nothing it was writing was kept (files are written whole or not at all)",

@@ -14,6 +14,7 @@ escalates to SIGKILL for the whole group.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -30,6 +31,10 @@ from dvnet.pipelines.commands.options import dagster_home_option, network_option
 HOST = "127.0.0.1"  # never all interfaces: the UI has no login and shows the network's metadata
 DEFINITIONS_MODULE = "dvnet.assets.definitions"
 GRACE_SECONDS = 20
+#: Held (flock) by the ``dvnet ui`` serving an instance, and by its ``dagster dev``, for as long as
+#: either lives: a second one on another port would start a second daemon on the same instance
+#: (two sensors and two run queues on one inbox). The kernel lets go when both have ended, even killed.
+UI_LOCK = "dvnet-ui.lock"
 
 
 def _reset_signals() -> None:  # runs in the child between fork and exec
@@ -53,6 +58,22 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def hold_instance(home: Path, port: int) -> int:
+    """The open, locked ``UI_LOCK`` of the instance ``home`` (naming this UI's address), or
+    ``USAGE_UI_RUNNING`` naming the other one's."""
+    fd = os.open(home / UI_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip() or "another port"
+        os.close(fd)
+        raise DvnetError("USAGE_UI_RUNNING", f"a `dvnet ui` already serves this network's Dagster instance ({other})",
+                         hint="open that one, or stop it first (one daemon per instance)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"http://{HOST}:{port}, pid {os.getpid()}".encode(), 0)
+    return fd
 
 
 def stop(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
@@ -98,10 +119,11 @@ def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | No
     from dvnet.assets.runs import dagster_home_for, dagster_instance
 
     home = dagster_home_for(network, dagster_home, environ)
+    held = hold_instance(home, port)  # before the instance is touched: the other UI's runs are live
     with dagster_instance(home):  # before the daemon: runs a killed command left in progress failed, the release pool set
         pass
     env = {**environ, "DAGSTER_HOME": str(home), "DVNET_NETWORK": str(network), "DAGSTER_DISABLE_TELEMETRY": "1"}
-    proc = subprocess.Popen(dagster_dev_command(port), cwd=home, env=env, preexec_fn=_reset_signals, process_group=0)
+    proc = subprocess.Popen(dagster_dev_command(port), cwd=home, env=env, preexec_fn=_reset_signals, process_group=0, pass_fds=(held,))
     click.echo(f"dagster dev started (pid {proc.pid}, process group {proc.pid}) for {network}, instance {home}")
     click.echo(f"open http://{HOST}:{port}/asset-groups   (Ctrl-C to stop)")
     stopping: list[int] = []
@@ -122,6 +144,7 @@ def ui(ctx: click.Context, network_dir: Path, port: int, dagster_home: Path | No
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        os.close(held)
     if stopping:
         click.echo("dagster dev stopped", err=True)
         return EXIT_OK

@@ -63,7 +63,7 @@ def move_to_postgres(ctx: click.Context, actor, network_dir: Path, wait: float) 
             schema.ensure_schema(pg)
             total = con.execute("SELECT (SELECT count(*) FROM ledger) + (SELECT count(*) FROM quarantine_log)").fetchall()[0][0]
             with progress(console, "moving the intake tables", unit="rows") as tracker:
-                rows = move(con, pg, tick=tracker.advance)
+                rows = move(con, pg, path, tick=tracker.advance)
         finally:
             pg.close()
             con.close()

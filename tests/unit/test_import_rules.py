@@ -32,9 +32,10 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "bundle": {"cryptography"},
     "common": {"yaml", "cryptography", "jinja2"},  # jinja2: reports rendered from templates (common/templates.py)
     # psycopg2: the scaled profile's warehouse in PostgreSQL (assets/warehouse/lib/postgres.py);
-    # sqlalchemy: the engines of Dagster's SQLite event log (assets/sqlite_storage.py)
+    # sqlalchemy: the engines of Dagster's SQLite event log (assets/sqlite_storage.py);
+    # dagster_postgres: its error when the instance's PostgreSQL cannot be reached (assets/runs.py)
     "assets": {"dagster", "dagster_duckdb", "pydantic", "duckdb", "pandas", "pyarrow", "numpy", "matplotlib", "yaml", "psycopg2",
-               "sqlalchemy"},
+               "sqlalchemy", "dagster_postgres"},
     "pipelines": None,
 }
 #: dvnet modules a package may use although the layer rule alone would allow more.

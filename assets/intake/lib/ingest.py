@@ -38,6 +38,7 @@ from dvnet.common import agreements, audit
 from dvnet.common.audit import KeySigner
 from dvnet.common.faults import maybe_crash
 from dvnet.assets.intake.lib.conform import OFF_GEOGRAPHY, count_violations, off_geography_rows, record_failures
+from dvnet.assets.intake.lib import rollback
 from dvnet.assets.intake.lib.filing import SENTINEL, partition_of
 from dvnet.assets.intake.lib.inbox import arrivals, destination, inbox_name, move_out, read_entry, read_head
 from dvnet.bundle.framing import PREFIX_SIZE
@@ -671,6 +672,8 @@ def ingest_batch(paths: list[Path], ctx: CoordinatorContext, writer: Callable[[]
         with writer() as con:
             if con is not schema_made:  # once per connection: a turn may keep the last one
                 ensure_schema(con)
+                if schema_made is None:
+                    rollback.refuse_if_behind(con, ctx.paths.audit_log)
                 schema_made = con
             group = BatchGroup(agency, period, con)
             while pending is not None and pending.partition == (agency, period):

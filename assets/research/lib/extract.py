@@ -29,7 +29,7 @@ from dvnet import bundle
 from dvnet.assets.warehouse.lib import schema as warehouse
 from dvnet.assets.warehouse.lib import writes
 from dvnet.assets.warehouse.lib.writes import table_exists
-from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
+from dvnet.assets.warehouse.lib.postgres import configured_url
 from dvnet.common import agreements, audit
 from dvnet.common.agreements import EXTRACT_SUFFIX, extracts_folder, sealed_copies
 from dvnet.common.audit import Signer
@@ -178,7 +178,7 @@ def _project_rows(root: Path, dsa: Agreement) -> tuple[int, int, list[str]]:
     close holds, so nothing is loaded in between): (staged rows, count rows, bundle ids)."""
     contract_ids = [c.id for c in _contracts(dsa)]
     url = configured_url()
-    con = PgConnection(url) if url else warehouse.connect(NetworkPaths(root).warehouse, read_only=True)
+    con = warehouse.open_postgres(url, NetworkPaths(root).warehouse) if url else warehouse.connect(NetworkPaths(root).warehouse, read_only=True)
     try:
         bundles = _project_bundles(con, dsa.id)
         staged = sum(con.execute(f"SELECT count(*) FROM {writes.staged_source(con, c, bundles)} WHERE list_contains(?::VARCHAR[], bundle_id)",
@@ -199,7 +199,7 @@ def _destroy_rows(root: Path, dsa: Agreement) -> None:
     contract_ids = [c.id for c in _contracts(dsa)]
     url = configured_url()
     if url:
-        pg = PgConnection(url)
+        pg = warehouse.open_postgres(url, NetworkPaths(root).warehouse)
         try:
             _delete_bundles(pg, contract_ids, _project_bundles(pg, dsa.id))
             for table in [*map(warehouse.staged_table, contract_ids), "contribution_counts"]:

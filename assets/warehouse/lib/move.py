@@ -16,11 +16,12 @@ belongs to another network (or another attempt) and is refused: nothing is merge
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from dvnet.assets.warehouse.lib import analytic_copy, staged_files
+from dvnet.assets.warehouse.lib import analytic_copy, identity, staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection, WarehouseConfigError
 from dvnet.assets.warehouse.lib.writes import table_exists
 
@@ -33,11 +34,13 @@ def intake_tables(con) -> list[str]:
     return [*analytic_copy.SMALL_TABLES, *analytic_copy.bulk_tables(con)]
 
 
-def move_to_postgres(con: duckdb.DuckDBPyConnection, pg: PgConnection, tick: Callable[[int], None] = lambda rows: None) -> dict[str, int]:
-    """Copy the file's intake tables into ``pg`` (its schema made) and mark the file as the copy;
-    rows per table, as both sides now hold them. ``tick`` is told the rows of each batch sent.
-    A file already marked is left as it is."""
+def move_to_postgres(con: duckdb.DuckDBPyConnection, pg: PgConnection, warehouse: Path,
+                     tick: Callable[[int], None] = lambda rows: None) -> dict[str, int]:
+    """Copy the file's intake tables (``con``, the file ``warehouse``) into ``pg`` (its schema made),
+    bind the two (``identity``) and mark the file as the copy; rows per table, as both sides now
+    hold them. ``tick`` is told the rows of each batch sent. A file already marked is left as it is."""
     if analytic_copy.is_copy(con):
+        identity.bind(pg, warehouse)
         return _rows(con, intake_tables(con))
     ours = {b for (b,) in con.execute("SELECT bundle_id FROM ledger").fetchall()}
     theirs = {b for (b,) in pg.execute("SELECT bundle_id FROM ledger").fetchall()}
@@ -49,6 +52,7 @@ def move_to_postgres(con: duckdb.DuckDBPyConnection, pg: PgConnection, tick: Cal
             "that are not this network's warehouse file: nothing was copied",
             hint="give DVNET_WAREHOUSE_PG_URL a new database (one per network)",
         )
+    identity.bind(pg, warehouse)  # only once the database is known to be empty or this file's own
     if not theirs and not quarantined:
         pg.execute("BEGIN TRANSACTION")
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dvnet.assets.warehouse.lib import analytic_copy, staged_files
+from dvnet.assets.warehouse.lib import analytic_copy, identity, staged_files
 from dvnet.assets.warehouse.lib.postgres import PgConnection, configured_url
 from dvnet.assets.warehouse.lib.writes import serial, table_exists
 
@@ -116,7 +116,9 @@ def exists(path) -> bool:
 
 def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     """The warehouse file, its tables made (read-write) and, in the scaled profile, brought up to
-    PostgreSQL's intake tables first (``analytic_copy``). The caller holds the warehouse lock.
+    PostgreSQL's intake tables first (``analytic_copy``). A read-only open of a warehouse copied,
+    moved or restored here, whose staged views still name the old place's files, rebases them
+    first. The caller holds the warehouse lock.
 
     A file DuckDB cannot open (damaged, not a DuckDB database, held by a program other than dvnet,
     not readable) is ``WAREHOUSE_UNREADABLE``, a configuration error naming what to do: every
@@ -149,27 +151,43 @@ def _unreadable(path: Path, e: duckdb.Error) -> DvnetError:
 
 def _connect(path, read_only: bool, config: dict | None) -> duckdb.DuckDBPyConnection:
     url = configured_url()
-    if not read_only or url:
-        con = duckdb.connect(str(path), config=config or {})
-        try:
-            ensure_schema(con)
-            analytic_copy.check_role(con, scaled=url is not None)
-            if not read_only and not analytic_copy.is_copy(con):
-                staged_files.settle(con, [c.id for c in all_contracts()])
-            if url:
-                pg = PgConnection(url)
-                try:
-                    ensure_schema(pg)
-                    analytic_copy.refresh(con, pg)
-                finally:
-                    pg.close()
-        except BaseException:
-            con.close()
-            raise
-        if not read_only:
+    if read_only and not url:
+        con = duckdb.connect(str(path), read_only=True, config=config or {})
+        if not staged_files.reads_elsewhere(con):
             return con
+        con.close()  # never opened for writing here: rebased below, then opened read-only again
+    con = duckdb.connect(str(path), config=config or {})
+    try:
+        ensure_schema(con)
+        analytic_copy.check_role(con, scaled=url is not None)
+        if not analytic_copy.is_copy(con):
+            staged_files.settle(con, [c.id for c in all_contracts()])
+        if url:
+            pg = open_postgres(url, path)
+            try:
+                analytic_copy.refresh(con, pg)
+            finally:
+                pg.close()
+    except BaseException:
         con.close()
+        raise
+    if not read_only:
+        return con
+    con.close()
     return duckdb.connect(str(path), read_only=True, config=config or {})
+
+
+def open_postgres(url: str, path) -> PgConnection:
+    """A session on the network's PostgreSQL warehouse (``path`` is its warehouse file), its
+    tables made, refused when the database is not this network's (``identity``)."""
+    pg = PgConnection(url)
+    try:
+        ensure_schema(pg)
+        identity.bind(pg, Path(path))
+    except BaseException:
+        pg.close()
+        raise
+    return pg
 
 
 def rewrite_live_rows_only(path: Path) -> None:

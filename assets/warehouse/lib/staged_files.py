@@ -181,8 +181,22 @@ def _settle_view(con, contract_id: str) -> None:
             hint=f"restore {base.name} beside {base.name.removesuffix('.staged')} from the same copy or backup",
         )
     sql = _view_sql(con, contract_id)
-    if sql is None or sql_string(base / contract_id / "*.parquet") not in sql:
+    if sql is None or not _reads_here(sql, base, contract_id):
         _make_view(con, contract_id)
+
+
+def _reads_here(view_sql: str, base: Path, contract_id: str) -> bool:
+    return sql_string(base / contract_id / "*.parquet") in view_sql
+
+
+def reads_elsewhere(con) -> bool:
+    """Whether a staged view still reads the folder of the place the warehouse was copied, moved
+    or restored from (views name their files by absolute path; ``settle`` rebases them): a
+    read-only connection would read that other place's files, or fail on their absence."""
+    base = folder(con)
+    views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = current_schema() "
+                        "AND view_name LIKE 'staged\\_%' ESCAPE '\\'").fetchall()  # fmt: skip
+    return any(not _reads_here(sql, base, name.removeprefix("staged_")) for name, sql in views)
 
 
 def table_name(contract_id: str) -> str:

@@ -63,3 +63,38 @@ def test_an_instance_folder_keeping_the_other_storage_is_refused(ck, kit, tmp_pa
         assert reason in out.stderr and "Traceback" not in out.stderr
         assert "secret" not in out.stderr
     assert list(kit.inbox.glob("*.dvb")), "nothing was ingested"
+
+
+def test_an_instance_server_refusing_the_login_is_one_line_and_exit_2(ck, kit, postgres, tmp_path):
+    """A wrong password (the same for a server down, a wrong host or database) is the deployer's
+    configuration: one line naming the variable, never Dagster's traceback nor the password."""
+    kit.drop("a", kit.records("shelter-a", n=5, seed=4).blob)
+    wrong = postgres.create_database("dagster").replace(postgres.password, "not-the-password-x9")
+
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(tmp_path / "pg_home"), *ck.as_coordinator(kit.root)],
+                     env={PG_URL_ENV: wrong})
+
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "DAGSTER_UNREACHABLE" in out.stderr and "Traceback" not in out.stderr
+    assert "not-the-password-x9" not in out.stderr + out.stdout
+    assert list(kit.inbox.glob("*.dvb")), "nothing was ingested"
+
+
+def test_another_networks_instance_database_is_refused_before_any_run(ck, kit, postgres, tmp_path):
+    """DVNET_DAGSTER_PG_URL copied from another network's environment file once put both
+    networks' runs, partitions and agencies in one instance; the database now keeps the id of
+    the network that first used it, and the instance folder the same."""
+    url = postgres.create_database("dagster")
+    ingest = ["ingest", "--network", str(kit.root), *ck.as_coordinator(kit.root)]
+    kit.drop("a", kit.records("shelter-a", n=5, seed=5).blob)
+    first = ck.run_cli([*ingest, "--dagster-home", str(tmp_path / "first")], env={PG_URL_ENV: url})
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = postgres.query("SELECT count(*) FROM runs", db="dagster")
+
+    kit.drop("b", kit.counts("legal-b", "referral", n=10, seed=6).blob)
+    other = ck.run_cli([*ingest, "--dagster-home", str(tmp_path / "other")], env={PG_URL_ENV: url})  # an instance folder that never used it
+
+    assert other.returncode == 2, other.stderr[-3000:]
+    assert other.stderr.startswith("error: DAGSTER_OTHER_DATABASE: ") and postgres.password not in other.stderr
+    assert postgres.query("SELECT count(*) FROM runs", db="dagster") == runs  # no run started there
+    assert list(kit.inbox.glob("*.dvb")), "b waits in the inbox"

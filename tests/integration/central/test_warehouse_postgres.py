@@ -363,6 +363,9 @@ def test_moving_into_a_database_that_holds_other_bundles_is_refused_and_changes_
     assert _move(ck, kit) == 2  # a configuration error
     assert "WAREHOUSE_TARGET_NOT_EMPTY" in capsys.readouterr().err
     assert _pg_rows(pg_url, "SELECT agency_id FROM ledger") == [("legal-b",)]  # nothing merged
+    from dvnet.assets.warehouse.lib.identity import stamp_path
+
+    assert not stamp_path(kit.paths.warehouse).exists()  # nor bound to it: the right database can still be given
     monkeypatch.delenv(WAREHOUSE_PG_URL_ENV)
     assert ck.snapshot(kit.paths.warehouse) == before  # still the embedded warehouse, unmarked
     schema.connect(kit.paths.warehouse).close()
@@ -387,3 +390,39 @@ def test_moving_without_a_postgresql_warehouse_set_is_a_usage_error(ck, kit, mon
     monkeypatch.delenv(WAREHOUSE_PG_URL_ENV, raising=False)
     assert _move(ck, kit) == 2
     assert "USAGE_WAREHOUSE_PG_URL_MISSING" in capsys.readouterr().err
+
+
+def test_a_url_naming_another_database_is_refused_before_the_copy_or_that_database_changes(ck, kit, pg_url, server, monkeypatch):
+    """A typo in DVNET_WAREHOUSE_PG_URL (or another network's environment file) once emptied the
+    copy down to what the other database held and loaded new bundles there, where this network
+    never looks again; now both sides carry one id and the other database is refused."""
+    from dvnet.assets.warehouse.lib.identity import stamp_path
+
+    first = kit.records("shelter-a", n=20, seed=41)
+    assert _ingest(kit, "a", first, pg_url).outcome == "loaded"
+    schema.connect(kit.paths.warehouse).close()  # the first opening binds the network to its database
+    assert "claimed" in stamp_path(kit.paths.warehouse).read_text()
+    before = ck.snapshot(kit.paths.warehouse)
+    server.create_database("w_another_database")
+    other = server.dsn("w_another_database")
+
+    monkeypatch.setenv(WAREHOUSE_PG_URL_ENV, other)  # an empty database: the copy would be emptied
+    with pytest.raises(DvnetError) as refused:
+        schema.connect(kit.paths.warehouse)
+    assert refused.value.reason == "WAREHOUSE_OTHER_DATABASE" and server.password not in str(refused.value)
+    kit.drop("b", kit.counts("legal-b", "referral", n=10, seed=42).blob)
+    out = ck.run_cli(["ingest", "--network", str(kit.root), "--dagster-home", str(ck.dagster_home(kit.root.parent)), *ck.as_coordinator(kit.root)],
+                     env={WAREHOUSE_PG_URL_ENV: other})
+    assert out.returncode == 2 and "WAREHOUSE_OTHER_DATABASE" in out.stderr and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert _pg_rows(other, "SELECT count(*) FROM ledger") == [(0,)]  # nothing loaded where this network never looks
+    assert ck.snapshot(kit.paths.warehouse) == before
+
+    stamp = stamp_path(kit.paths.warehouse)  # the other way round: a network that never used the database
+    ours = stamp.read_bytes()
+    stamp.unlink()
+    monkeypatch.setenv(WAREHOUSE_PG_URL_ENV, pg_url)
+    with pytest.raises(DvnetError) as refused:
+        schema.connect(kit.paths.warehouse)
+    assert refused.value.reason == "WAREHOUSE_OTHER_DATABASE"
+    stamp.write_bytes(ours)
+    schema.connect(kit.paths.warehouse).close()  # its own database, as before

@@ -80,6 +80,25 @@ def test_a_copy_with_its_folder_reads_its_own_files_after_its_first_writable_ope
     assert ck.staged_files_on_disk(copy)[0] == ck.staged_files_on_disk(copy)[1]
 
 
+def test_a_copy_opened_read_only_first_reads_its_own_files_not_the_originals(ck, kit, load, tmp_path):
+    """A backup restored beside the live network and read first by a read-only command (`extract
+    make`, `publish` choosing its period) read the live network's files through views naming their
+    absolute path: a bundle the live network has since replaced silently had no rows."""
+    first = kit.records("shelter-a", n=12, seed=1)
+    load("a", first)
+    before = _rows(ck, kit.paths.warehouse)
+    copy = tmp_path / "restored" / "warehouse.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(kit.paths.warehouse, copy)
+    shutil.copytree(_folder(kit.paths.warehouse), _folder(copy))
+    load("a-fix", kit.records("shelter-a", n=5, seed=2, supersedes=first.bundle_id))  # the live network goes on: a's file removed
+
+    with warehouse.connect(copy, read_only=True) as con:
+        assert con.execute("SELECT * FROM staged_service_episode ORDER BY ALL").fetchall() == before
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert not staged_files.reads_elsewhere(con)  # rebased once, for every later reader
+
+
 def test_a_warehouse_without_its_files_is_refused_on_open_naming_the_folder(ck, kit, load, tmp_path):
     load("a", kit.records("shelter-a", n=12, seed=1))
     copy = tmp_path / "restored.duckdb"

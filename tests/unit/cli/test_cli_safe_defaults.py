@@ -91,6 +91,32 @@ def test_ui_exits_2_when_its_port_is_taken_and_dagster_never_starts(capsys, netw
     assert err.startswith("error: USAGE_PORT_IN_USE: ") and f"--port {port + 1}" in err
 
 
+def test_a_second_ui_for_the_same_network_is_refused_and_starts_no_second_daemon(capsys, network_dir, monkeypatch):
+    """Another port once started a second ``dagster dev`` on the same instance: two daemons, two
+    sensors and two run queues on one inbox."""
+    import os
+
+    from dvnet.assets.runs import dagster_home_for
+    from dvnet.pipelines.commands.ui import hold_instance
+
+    def no_dagster(*args, **kwargs):
+        raise AssertionError("a second dagster dev must not start on the instance")
+
+    home = dagster_home_for(network_dir, None, {})
+    first = hold_instance(home, 3411)  # the first UI, serving until it (or its dagster dev) ends
+    monkeypatch.setattr(subprocess, "Popen", no_dagster)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        assert main(["ui", "--network", str(network_dir), "--port", str(port)], {}) == EXIT_USAGE
+    finally:
+        os.close(first)
+    err = capsys.readouterr().err
+    assert err.startswith("error: USAGE_UI_RUNNING: ") and "127.0.0.1:3411" in err
+    os.close(hold_instance(home, port))  # once the first has ended, the next one may serve
+
+
 @pytest.mark.parametrize("command", ["ingest", "publish", "ui", "demo"])
 def test_a_coordinator_command_on_the_agency_install_names_the_extra(command, tmp_path):
     # The agency-side install has no Dagster: simulated by making `import dagster` fail.
