@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except Exception as e:
         if _out_of_memory(e):
             return _user_error(out_of_memory(argv))
-        from dvnet.pipelines.disk_errors import disk_error
+        from dvnet.common.disk_errors import disk_error
 
         if (disk := disk_error(e, _command(argv))) is None:
             raise  # a bug: its traceback is for the developers

@@ -20,6 +20,7 @@ from dvnet.anonymize.counts import all_dimensions
 from dvnet.contracts.errors import DvnetError
 from dvnet.contracts.registry import all_contracts
 from dvnet.common.sql_text import sql_string
+from dvnet.common.disk_errors import disk_fault
 
 SCHEMA_VERSION = 1
 WAREHOUSE_UNREADABLE = "WAREHOUSE_UNREADABLE"
@@ -128,6 +129,8 @@ def connect(path, read_only: bool = False, config: dict | None = None) -> duckdb
     except (duckdb.OutOfMemoryException, duckdb.InterruptException):
         raise  # the CLI's OUT_OF_MEMORY; an interrupt
     except duckdb.Error as e:
+        if disk_fault(e):
+            raise  # the machine's disk, not the file: the CLI's DISK_FULL / DISK_READ_ONLY (``common.disk_errors``)
         raise _unreadable(Path(path), e) from None
 
 
@@ -138,7 +141,6 @@ _OPEN_FAILURES = (
     (("Corrupt database file", "checksum"), "it is damaged", "restore the warehouse folder (the file and its .staged folder) from a backup"),
     (("not a valid DuckDB database",), "it is not a DuckDB database", "restore the warehouse folder (the file and its .staged folder) from a backup"),
     (("Permission denied",), "this user may not read or write it", "run the command as the coordinator's own user"),
-    (("No space left",), "the disk holding it is full", "free space on that disk and run the command again"),
 )
 
 

@@ -54,3 +54,20 @@ def test_a_warehouse_file_duckdb_cannot_open_stops_ingest_in_one_typed_line(ck, 
     assert "checksum" not in out.stderr and "Could not set lock" not in out.stderr  # DuckDB's own words are not the message
     assert [p.name for p in kit.inbox.iterdir()] == ["second.dvb"]  # nothing read, moved or recorded
     assert not kit.paths.quarantine.exists() or not any(kit.paths.quarantine.iterdir())
+
+
+def test_a_full_disk_when_the_warehouse_opens_is_the_disk_not_a_damaged_file(tmp_path, monkeypatch):
+    """The disk's fault is told as the disk's (the CLI's DISK_FULL, ``common.disk_errors``), never
+    as a damaged warehouse to restore from a backup."""
+    import duckdb
+
+    from dvnet.assets.warehouse.lib import schema
+    from dvnet.common.disk_errors import disk_error
+
+    def full(*args, **kwargs):
+        raise duckdb.IOException("IO Error: Could not write file: No space left on device")
+
+    monkeypatch.setattr(schema.duckdb, "connect", full)
+    with pytest.raises(duckdb.IOException) as e:
+        schema.connect(tmp_path / "warehouse.duckdb")
+    assert disk_error(e.value, "ingest").reason == "DISK_FULL"

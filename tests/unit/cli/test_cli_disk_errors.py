@@ -11,7 +11,7 @@ import pytest
 
 from dvnet.common import files
 from dvnet.pipelines.cli import EXIT_USAGE, main
-from dvnet.pipelines.disk_errors import disk_error
+from dvnet.common.disk_errors import disk_error
 
 
 def _wrapped(cause: BaseException) -> BaseException:

@@ -30,14 +30,24 @@ def _chain(e: BaseException):
         e, seen = e.__cause__ or e.__context__, seen + 1
 
 
-def disk_error(e: BaseException, command: str) -> DvnetError | None:
-    """``DISK_FULL`` or ``DISK_READ_ONLY`` when a cause of ``e`` is one, else None (a bug)."""
+def disk_fault(e: BaseException) -> str | None:
+    """``DISK_FULL`` or ``DISK_READ_ONLY`` when a cause of ``e`` is one, else None."""
     for cause in _chain(e):
         text = str(cause).lower()
         if (isinstance(cause, OSError) and cause.errno in FULL_ERRNOS) or any(m in text for m in FULL_MESSAGES):
-            return DvnetError("DISK_FULL", f"the disk ran full during `dvnet {command}`; nothing it was writing was kept half-written",
-                              hint="free space on the disk holding the network folder (and TMPDIR), then run the command again")
+            return "DISK_FULL"
         if (isinstance(cause, OSError) and cause.errno == errno.EROFS) or any(m in text for m in READ_ONLY_MESSAGES):
-            return DvnetError("DISK_READ_ONLY", f"a folder `dvnet {command}` writes to is on a read-only file system",
-                              hint="mount the network folder read-write (or run on a machine where it is), then run the command again")
+            return "DISK_READ_ONLY"
+    return None
+
+
+def disk_error(e: BaseException, command: str) -> DvnetError | None:
+    """The one-line error of ``disk_fault``, for ``dvnet command``; None when it is not one (a bug)."""
+    fault = disk_fault(e)
+    if fault == "DISK_FULL":
+        return DvnetError(fault, f"the disk ran full during `dvnet {command}`; nothing it was writing was kept half-written",
+                          hint="free space on the disk holding the network folder (and TMPDIR), then run the command again")
+    if fault == "DISK_READ_ONLY":
+        return DvnetError(fault, f"a folder `dvnet {command}` writes to is on a read-only file system",
+                          hint="mount the network folder read-write (or run on a machine where it is), then run the command again")
     return None
